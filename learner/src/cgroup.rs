@@ -1,0 +1,282 @@
+//! cgroup v2: finding the hierarchy, and a throw-away cgroup that a recording follows.
+use std::{
+    fs, io,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    thread,
+    time::{Duration, Instant},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("no cgroup2 file system is mounted (none listed in /proc/self/mounts)")]
+    NotMounted,
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cgroup {path} still has processes after they were killed")]
+    Busy { path: PathBuf },
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
+    let path = path.to_owned();
+    move |source| CgroupError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Where the cgroup2 hierarchy is mounted: `/sys/fs/cgroup` on most hosts,
+/// `/sys/fs/cgroup/unified` on hybrid ones.
+pub fn cgroup2_mount() -> Result<PathBuf, CgroupError> {
+    let mounts = fs::read_to_string("/proc/self/mounts")
+        .map_err(io_err("cannot read", Path::new("/proc/self/mounts")))?;
+    parse_cgroup2_mount(&mounts).ok_or(CgroupError::NotMounted)
+}
+
+/// The first cgroup2 mount point in a `/proc/self/mounts` text.
+pub fn parse_cgroup2_mount(mounts: &str) -> Option<PathBuf> {
+    mounts.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        let (_source, target, fstype) = (fields.next()?, fields.next()?, fields.next()?);
+        (fstype == "cgroup2").then(|| PathBuf::from(unescape_mount_field(target)))
+    })
+}
+
+/// The kernel writes space, tab, newline and backslash in mount fields as `\ooo` octal escapes.
+fn unescape_mount_field(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            d.iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+                .then(|| d.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0')))
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(value)) if value <= 0xff => {
+                out.push(value as u8);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A cgroup's id as the kernel reports it to BPF: the inode number of its directory.
+pub fn cgroup_id(path: &Path) -> Result<u64, CgroupError> {
+    Ok(fs::metadata(path)
+        .map_err(io_err("cannot stat", path))?
+        .ino())
+}
+
+/// A cgroup that learner created and removes again, with everything below it.
+#[derive(Debug)]
+pub struct Cgroup {
+    path: PathBuf,
+    id: u64,
+    level: u32,
+    removed: bool,
+}
+
+impl Cgroup {
+    /// Creates `name` directly below the cgroup2 root `root`.
+    pub fn create(root: &Path, name: &str) -> Result<Self, CgroupError> {
+        let path = root.join(name);
+        fs::create_dir(&path).map_err(io_err("cannot create cgroup", &path))?;
+        let id = match cgroup_id(&path) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = fs::remove_dir(&path);
+                return Err(e);
+            }
+        };
+        // Depth below the mount root. Inside a non-initial cgroup namespace the mount root is
+        // not the hierarchy's root and this undercounts; learner runs on the host.
+        let level = path
+            .strip_prefix(root)
+            .map(|rel| rel.components().count() as u32)
+            .unwrap_or(1);
+        Ok(Self {
+            path,
+            id,
+            level,
+            removed: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    /// `cgroup.procs` of this cgroup: writing a pid (or 0, for the writer) there moves it in.
+    pub fn procs_file(&self) -> PathBuf {
+        self.path.join("cgroup.procs")
+    }
+
+    /// The ids of every cgroup below this one (not including itself).
+    pub fn descendant_ids(&self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for dir in descendant_dirs(&self.path) {
+            if let Ok(id) = cgroup_id(&dir) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Pids of the processes in this cgroup and all below it.
+    pub fn pids(&self) -> Vec<i32> {
+        std::iter::once(self.path.clone())
+            .chain(descendant_dirs(&self.path))
+            .flat_map(|dir| read_pids(&dir.join("cgroup.procs")))
+            .collect()
+    }
+
+    /// Kills every process left in the subtree and waits for them to go. Returns how many
+    /// there were.
+    pub fn kill_all(&self) -> Result<usize, CgroupError> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut killed = std::collections::BTreeSet::new();
+        loop {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return Ok(killed.len());
+            }
+            for pid in pids {
+                killed.insert(pid);
+                // SAFETY: plain kill(2); the pid was read from our own cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            if Instant::now() > deadline {
+                return Err(CgroupError::Busy {
+                    path: self.path.clone(),
+                });
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills what is left inside, then removes the subtree, deepest cgroups first.
+    pub fn remove(mut self) -> Result<(), CgroupError> {
+        self.remove_inner()
+    }
+
+    fn remove_inner(&mut self) -> Result<(), CgroupError> {
+        if self.removed {
+            return Ok(());
+        }
+        self.kill_all()?;
+        let mut dirs: Vec<PathBuf> = descendant_dirs(&self.path).collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.push(self.path.clone());
+        for dir in dirs {
+            remove_dir_retrying(&dir)?;
+        }
+        self.removed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove_inner() {
+            eprintln!("learner: warning: {e}");
+        }
+    }
+}
+
+/// rmdir of a cgroup fails with EBUSY for a moment after its last process was reaped.
+fn remove_dir_retrying(dir: &Path) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(io_err("cannot remove cgroup", dir)(e)),
+        }
+    }
+}
+
+fn read_pids(procs: &Path) -> Vec<i32> {
+    fs::read_to_string(procs)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Every cgroup directory below `root`, parents before children.
+fn descendant_dirs(root: &Path) -> impl Iterator<Item = PathBuf> {
+    let mut stack = vec![root.to_owned()];
+    let mut out = Vec::new();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(entry.path());
+                stack.push(entry.path());
+            }
+        }
+    }
+    out.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cgroup2_on_hybrid_and_unified_hosts() {
+        let hybrid = "sysfs /sys sysfs rw 0 0\n\
+            tmpfs /sys/fs/cgroup tmpfs ro 0 0\n\
+            cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nsdelegate 0 0\n\
+            cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n";
+        assert_eq!(
+            parse_cgroup2_mount(hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        let unified = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
+        assert_eq!(
+            parse_cgroup2_mount(unified),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
+        assert_eq!(
+            parse_cgroup2_mount("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn unescapes_mount_points() {
+        let mounts = "none /mnt/my\\040cgroups cgroup2 rw 0 0\n";
+        assert_eq!(
+            parse_cgroup2_mount(mounts),
+            Some(PathBuf::from("/mnt/my cgroups"))
+        );
+        assert_eq!(unescape_mount_field("a\\134b"), "a\\b");
+        assert_eq!(unescape_mount_field("trailing\\"), "trailing\\");
+    }
+}

@@ -1,0 +1,11 @@
+//! learner: learns the tightest systemd sandbox a service can live in.
+//!
+//! The observation side (cgroups, the eBPF recorder, profiles) is kept apart from the policy
+//! side (which directive values observations permit).
+pub mod cgroup;
+pub mod host;
+pub mod profile;
+pub mod recorder;
+pub mod run;
+pub mod signals;
+pub mod syscalls;

@@ -1,0 +1,253 @@
+//! The profile: what a recorded service did, as a YAML file users keep in git and diff.
+//!
+//! It holds observations only, never policy: which directives they permit is decided later,
+//! from the profile, by the generator.
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::{self, Write as _},
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// The profile format's version. Bumped when a field changes meaning or is removed.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot write profile {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot read profile {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} is not a learner profile: {message}")]
+    Malformed { path: PathBuf, message: String },
+    #[error("{path} has profile schema {found}; this learner reads schema {SCHEMA}")]
+    Schema { path: PathBuf, found: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub schema: u32,
+    pub provenance: Provenance,
+    pub recording: Recording,
+    /// Every syscall the recorded processes entered, by name, with how often.
+    pub syscalls: BTreeMap<String, u64>,
+    /// Syscall numbers that learner's table for `provenance.arch` has no name for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown_syscalls: BTreeMap<u32, u64>,
+}
+
+/// Where, when and of what the profile was recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub learner_version: String,
+    pub hostname: String,
+    pub kernel: String,
+    /// Syscall ABI of the recorded processes (`uname -m` spelling).
+    pub arch: String,
+    /// The installed systemd's version, when there is one.
+    pub systemd: Option<u32>,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub ended: String,
+    /// The command recorded by `learner run` (argv).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// The unit recorded by `learner record`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// How the recording was made, and how complete it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// The kernel hook and cgroup matching the syscall counts came from.
+    pub syscall_source: String,
+    /// Events the kernel side could not deliver. Syscall counts are aggregated in the kernel
+    /// and cannot be lost; this counts what an event stream dropped.
+    pub lost_events: u64,
+    /// Syscalls whose number was outside the kernel-side table (x32 or invalid numbers).
+    pub out_of_range_syscalls: u64,
+    /// Exit code of the command (`learner run`), 128+N when signal N ended it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Processes still in the cgroup when the command exited; learner killed them.
+    #[serde(default)]
+    pub leftover_processes_killed: u64,
+}
+
+impl Profile {
+    /// Writes the profile so that `path` holds either the old file or the whole new one.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), ProfileError> {
+        PendingProfile::create(path)?.commit(self)
+    }
+
+    /// Reads and checks a profile.
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        let text = fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses a profile's text; `path` is only for messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
+        let malformed = |message: String| ProfileError::Malformed {
+            path: path.to_owned(),
+            message,
+        };
+        // Check the schema first, so a future format gets the right error, not a field one.
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        let schema = value
+            .get("schema")
+            .and_then(serde_yaml::Value::as_u64)
+            .ok_or_else(|| malformed("no `schema` number".into()))?;
+        if schema != u64::from(SCHEMA) {
+            return Err(ProfileError::Schema {
+                path: path.to_owned(),
+                found: u32::try_from(schema).unwrap_or(u32::MAX),
+            });
+        }
+        serde_yaml::from_value(value).map_err(|e| malformed(e.to_string()))
+    }
+}
+
+/// A profile file about to be written. Its temporary file is created up front, so a recording
+/// learns that its output cannot be written before it starts rather than after it ends; the
+/// commit syncs it and renames it over the final path, so readers see the old file or the
+/// whole new one.
+#[derive(Debug)]
+pub struct PendingProfile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<fs::File>,
+}
+
+impl PendingProfile {
+    pub fn create(path: &Path) -> Result<Self, ProfileError> {
+        let werr = |source| ProfileError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| werr(io::Error::other("not a file name")))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let file = fs::File::create(&tmp).map_err(werr)?;
+        Ok(Self {
+            path: path.to_owned(),
+            tmp,
+            file: Some(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn commit(mut self, profile: &Profile) -> Result<(), ProfileError> {
+        let werr = |source| ProfileError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let yaml = serde_yaml::to_string(profile).map_err(|e| werr(io::Error::other(e)))?;
+        let mut file = self.file.take().expect("committed once");
+        file.write_all(HEADER.as_bytes()).map_err(werr)?;
+        file.write_all(yaml.as_bytes()).map_err(werr)?;
+        file.sync_all().map_err(werr)?;
+        fs::rename(&self.tmp, &self.path).map_err(werr)?;
+        self.tmp.clear();
+        Ok(())
+    }
+}
+
+impl Drop for PendingProfile {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+const HEADER: &str =
+    "# learner profile: what a recorded service did. Format: see learner's README.\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Profile {
+        Profile {
+            schema: SCHEMA,
+            provenance: Provenance {
+                learner_version: "0.1.0".into(),
+                hostname: "h".into(),
+                kernel: "6.1.0".into(),
+                arch: "x86_64".into(),
+                systemd: Some(252),
+                started: "2026-11-28T20:00:00Z".into(),
+                ended: "2026-11-28T20:00:01Z".into(),
+                command: Some(vec!["true".into()]),
+                unit: None,
+            },
+            recording: Recording {
+                syscall_source: "raw_tracepoint/sys_enter".into(),
+                lost_events: 0,
+                out_of_range_syscalls: 0,
+                exit_code: Some(0),
+                leftover_processes_killed: 0,
+            },
+            syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
+            unknown_syscalls: BTreeMap::from([(999, 2)]),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = std::env::temp_dir().join(format!("learner-profile-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.profile.yaml");
+        let p = sample();
+        p.write_atomic(&path).unwrap();
+        assert_eq!(Profile::load(&path).unwrap(), p);
+        // No temporary file is left beside it.
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn syscalls_are_sorted_by_name() {
+        let text = serde_yaml::to_string(&sample()).unwrap();
+        let openat = text.find("openat:").unwrap();
+        let read = text.find("read:").unwrap();
+        assert!(openat < read, "{text}");
+    }
+
+    #[test]
+    fn rejects_malformed_and_future_profiles() {
+        let path = Path::new("x.yaml");
+        let err = Profile::parse("not: [valid", path).unwrap_err();
+        assert!(matches!(err, ProfileError::Malformed { .. }), "{err}");
+        let err = Profile::parse("hello: 1\n", path).unwrap_err();
+        assert!(err.to_string().contains("no `schema`"), "{err}");
+        let err = Profile::parse("schema: 99\n", path).unwrap_err();
+        assert!(
+            matches!(err, ProfileError::Schema { found: 99, .. }),
+            "{err}"
+        );
+        let mut yaml = serde_yaml::to_string(&sample()).unwrap();
+        yaml = yaml.replace("syscalls:", "syscallz:");
+        let err = Profile::parse(&yaml, path).unwrap_err();
+        assert!(err.to_string().contains("syscalls"), "{err}");
+    }
+}

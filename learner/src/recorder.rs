@@ -1,0 +1,249 @@
+//! The kernel side of a recording: loads learner's eBPF object, attaches the syscall probe the
+//! kernel supports, and reads back what it counted.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io,
+};
+
+use aya::{
+    Ebpf, EbpfError,
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
+    programs::{ProgramError, RawTracePoint},
+};
+use learner_common::{SLOT_OUT_OF_RANGE, Target, map, program};
+
+use crate::cgroup::Cgroup;
+
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/learner"));
+
+/// Environment variable that forces one probe by name (`subtree` or `exact`), so both paths
+/// can be tested on a kernel that supports the better one.
+pub const FORCE_PROBE_ENV: &str = "LEARNER_SYSCALL_PROBE";
+
+/// How a syscall probe tells the target's processes from the rest of the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupMatch {
+    /// Compares the current task's ancestor at the target's level with the target: the whole
+    /// subtree, new child cgroups included, at the cost of one helper call.
+    Subtree,
+    /// Looks the current cgroup up in a hash map that user space fills with the target and
+    /// each descendant it finds.
+    Exact,
+}
+
+/// One way of recording syscalls, and what it needs from the kernel.
+#[derive(Debug)]
+pub struct Probe {
+    pub short_name: &'static str,
+    pub program: &'static str,
+    pub tracepoint: &'static str,
+    pub matching: CgroupMatch,
+    /// What the kernel must offer, for the message when it does not.
+    pub needs: &'static str,
+}
+
+/// The syscall probes, best first. The first one the kernel accepts is used.
+pub const SYSCALL_PROBES: &[Probe] = &[
+    Probe {
+        short_name: "subtree",
+        program: program::SYS_ENTER_SUBTREE,
+        tracepoint: "sys_enter",
+        matching: CgroupMatch::Subtree,
+        needs: "raw tracepoints with bpf_get_current_ancestor_cgroup_id (Linux 5.7+)",
+    },
+    Probe {
+        short_name: "exact",
+        program: program::SYS_ENTER_EXACT,
+        tracepoint: "sys_enter",
+        matching: CgroupMatch::Exact,
+        needs: "raw tracepoints and bpf_get_current_cgroup_id (Linux 4.18+)",
+    },
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    #[error(
+        "the kernel refused BPF ({0}): learner needs root with CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), outside any sandbox that blocks bpf()"
+    )]
+    NotPermitted(String),
+    #[error("this kernel runs none of learner's syscall probes: {0}")]
+    KernelLacks(String),
+    #[error("{FORCE_PROBE_ENV}={0} names no probe (known: subtree, exact)")]
+    UnknownProbe(String),
+    #[error("cannot load learner's BPF object: {0}")]
+    Load(#[source] EbpfError),
+    #[error("BPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: MapError,
+    },
+}
+
+fn map_err(name: &'static str) -> impl FnOnce(MapError) -> RecorderError {
+    move |source| RecorderError::Map { name, source }
+}
+
+/// Whether an error, or anything that caused it, is EPERM or EACCES from the kernel.
+fn is_permission_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && matches!(io.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Syscall counts read back from the kernel.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyscallCounts {
+    /// Calls per syscall number.
+    pub by_number: BTreeMap<u32, u64>,
+    /// Calls whose number was outside the kernel-side table.
+    pub out_of_range: u64,
+}
+
+/// Attached probes recording one cgroup subtree. Dropping it detaches and unloads them.
+pub struct SyscallRecorder {
+    ebpf: Ebpf,
+    probe: &'static Probe,
+    followed: BTreeSet<u64>,
+    /// Why better probes were skipped, for the warning and the profile.
+    pub skipped: Vec<String>,
+}
+
+impl SyscallRecorder {
+    /// Loads the programs and starts counting the syscalls of `cgroup` and its descendants.
+    pub fn attach(cgroup: &Cgroup) -> Result<Self, RecorderError> {
+        raise_memlock_limit();
+        let forced = std::env::var(FORCE_PROBE_ENV).ok();
+        if let Some(name) = &forced
+            && !SYSCALL_PROBES.iter().any(|p| p.short_name == name)
+        {
+            return Err(RecorderError::UnknownProbe(name.clone()));
+        }
+        let mut ebpf = Ebpf::load(EBPF_OBJECT).map_err(|e| {
+            if is_permission_error(&e) {
+                RecorderError::NotPermitted(e.to_string())
+            } else {
+                RecorderError::Load(e)
+            }
+        })?;
+        // The target is written before any program runs, so the first syscall already counts.
+        let target = Target {
+            cgroup_id: cgroup.id(),
+            level: cgroup.level(),
+            _pad: 0,
+        };
+        let mut target_map: Array<&mut MapData, Target> =
+            Array::try_from(ebpf.map_mut(map::TARGET).expect("TARGET map"))
+                .map_err(map_err(map::TARGET))?;
+        target_map.set(0, target, 0).map_err(map_err(map::TARGET))?;
+
+        let mut skipped = Vec::new();
+        for probe in SYSCALL_PROBES {
+            if forced.as_deref().is_some_and(|f| f != probe.short_name) {
+                continue;
+            }
+            let mut recorder = Self {
+                ebpf,
+                probe,
+                followed: BTreeSet::new(),
+                skipped: Vec::new(),
+            };
+            if probe.matching == CgroupMatch::Exact {
+                recorder.follow(cgroup)?;
+            }
+            match recorder.load_and_attach(probe) {
+                Ok(()) => {
+                    recorder.skipped = skipped;
+                    return Ok(recorder);
+                }
+                Err(e) if is_permission_error(&e) => {
+                    return Err(RecorderError::NotPermitted(e.to_string()));
+                }
+                Err(e) => {
+                    skipped.push(format!("{}: needs {} ({e})", probe.short_name, probe.needs));
+                    ebpf = recorder.ebpf;
+                }
+            }
+        }
+        Err(RecorderError::KernelLacks(skipped.join("; ")))
+    }
+
+    fn load_and_attach(&mut self, probe: &Probe) -> Result<(), ProgramError> {
+        let prog: &mut RawTracePoint = self
+            .ebpf
+            .program_mut(probe.program)
+            .expect("program is in learner's object")
+            .try_into()?;
+        prog.load()?;
+        prog.attach(probe.tracepoint)?;
+        Ok(())
+    }
+
+    /// Describes the probe in use, for the profile.
+    pub fn source(&self) -> String {
+        let matching = match self.probe.matching {
+            CgroupMatch::Subtree => "cgroup subtree by ancestor id",
+            CgroupMatch::Exact => "cgroup ids followed from user space",
+        };
+        format!("raw_tracepoint/{} ({matching})", self.probe.tracepoint)
+    }
+
+    /// With exact matching, adds `cgroup` and any descendants not yet followed. Syscalls a new
+    /// child cgroup makes before this runs are missed; subtree matching has no such gap.
+    pub fn follow(&mut self, cgroup: &Cgroup) -> Result<(), RecorderError> {
+        if self.probe.matching != CgroupMatch::Exact {
+            return Ok(());
+        }
+        let mut ids: HashMap<&mut MapData, u64, u8> =
+            HashMap::try_from(self.ebpf.map_mut(map::EXACT_CGROUPS).expect("map"))
+                .map_err(map_err(map::EXACT_CGROUPS))?;
+        for id in std::iter::once(cgroup.id()).chain(cgroup.descendant_ids()) {
+            if self.followed.insert(id) {
+                ids.insert(id, 1, 0).map_err(map_err(map::EXACT_CGROUPS))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`SyscallRecorder::follow`] must be called as child cgroups appear.
+    pub fn needs_following(&self) -> bool {
+        self.probe.matching == CgroupMatch::Exact
+    }
+
+    /// Sums the per-CPU counters.
+    pub fn syscall_counts(&self) -> Result<SyscallCounts, RecorderError> {
+        let counts: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(self.ebpf.map(map::SYSCALL_COUNTS).expect("map"))
+                .map_err(map_err(map::SYSCALL_COUNTS))?;
+        let mut out = SyscallCounts::default();
+        for (slot, per_cpu) in counts.iter().enumerate() {
+            let total: u64 = per_cpu.map_err(map_err(map::SYSCALL_COUNTS))?.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            if slot as u32 == SLOT_OUT_OF_RANGE {
+                out.out_of_range = total;
+            } else {
+                out.by_number.insert(slot as u32, total);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Kernels before 5.11 charge BPF maps against RLIMIT_MEMLOCK, whose default is tiny.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit with a valid struct; failure only means the old limit stays.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}

@@ -1,0 +1,355 @@
+//! `learner run -- CMD`: record a command and everything it starts, in a cgroup of its own.
+use std::{
+    ffi::{CString, OsStr, OsString},
+    io,
+    os::unix::{ffi::OsStrExt as _, process::ExitStatusExt as _},
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use crate::{
+    cgroup::{self, Cgroup, CgroupError},
+    host,
+    profile::{PendingProfile, Profile, ProfileError, Provenance, Recording, SCHEMA},
+    recorder::{RecorderError, SyscallCounts, SyscallRecorder},
+    signals::{self, SignalStream},
+    syscalls::Arch,
+};
+
+/// learner's own failures exit with this code, so they are not taken for the command's
+/// (the convention of env(1) and timeout(1)).
+pub const EXIT_LEARNER_FAILED: u8 = 125;
+/// The command exists but cannot be executed, as a shell reports it.
+pub const EXIT_NOT_EXECUTABLE: u8 = 126;
+/// The command does not exist, as a shell reports it.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// After this many signals the command has had its chance to exit cleanly: kill it.
+const SIGNALS_BEFORE_KILL: u32 = 3;
+
+/// How often the exact-match fallback looks for new child cgroups.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("learner run must be run as root: it loads eBPF programs and creates a cgroup")]
+    NotRoot,
+    #[error("{0}: command not found")]
+    CommandNotFound(String),
+    #[error("{0}: permission denied (not an executable file)")]
+    NotExecutable(String),
+    #[error("no syscall table for this architecture ({0}); learner knows x86_64 and aarch64")]
+    UnknownArch(&'static str),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Recorder(#[from] RecorderError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("cannot start {command}: {source}")]
+    Spawn { command: String, source: io::Error },
+    #[error("waiting for the command: {0}")]
+    Wait(io::Error),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::CommandNotFound(_) => EXIT_NOT_FOUND,
+            Self::NotExecutable(_) => EXIT_NOT_EXECUTABLE,
+            _ => EXIT_LEARNER_FAILED,
+        }
+    }
+}
+
+/// What `learner run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub command: Vec<OsString>,
+    pub output: Option<PathBuf>,
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    pub profile_path: PathBuf,
+    pub profile: Profile,
+    /// The command's exit code, or 128+N when signal N ended it.
+    pub exit_code: i32,
+}
+
+/// `<basename of CMD>.profile.yaml`, in the current directory.
+pub fn default_output(command: &OsStr) -> PathBuf {
+    let base = Path::new(command)
+        .file_name()
+        .unwrap_or(command)
+        .to_string_lossy();
+    PathBuf::from(format!("{base}.profile.yaml"))
+}
+
+/// Finds CMD as a shell would: a name with a slash is a path, anything else is looked up in
+/// PATH.
+pub fn resolve_command(command: &OsStr) -> Result<PathBuf, RunError> {
+    let shown = command.to_string_lossy().into_owned();
+    let executable = |p: &Path| {
+        let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: access(2) on a NUL-terminated path.
+        p.is_file() && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+    };
+    if command.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(command);
+        return if !path.exists() {
+            Err(RunError::CommandNotFound(shown))
+        } else if executable(&path) {
+            Ok(path)
+        } else {
+            Err(RunError::NotExecutable(shown))
+        };
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    let mut found_non_executable = false;
+    for dir in std::env::split_paths(&path_var) {
+        let candidate = dir.join(command);
+        if executable(&candidate) {
+            return Ok(candidate);
+        }
+        found_non_executable |= candidate.is_file();
+    }
+    if found_non_executable {
+        Err(RunError::NotExecutable(shown))
+    } else {
+        Err(RunError::CommandNotFound(shown))
+    }
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs`. It runs between
+/// fork and exec, so it may only make async-signal-safe calls: no allocation.
+fn join_cgroup(procs: &CString) -> io::Result<()> {
+    // SAFETY: open/write/close on a NUL-terminated path and a local buffer.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if written != 1 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(EXIT_LEARNER_FAILED.into())
+}
+
+/// Records `request.command` and writes its profile. Errors before the command starts leave
+/// nothing behind; once it has started, the profile is written whatever the command does.
+pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport, RunError> {
+    if !host::is_root() {
+        return Err(RunError::NotRoot);
+    }
+    let arch = Arch::native().ok_or(RunError::UnknownArch(std::env::consts::ARCH))?;
+    let cgroup_root = cgroup::cgroup2_mount()?;
+    let argv0 = request.command[0].clone();
+    let program = resolve_command(&argv0)?;
+    let output = request
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&argv0));
+    let pending = PendingProfile::create(&output)?;
+
+    let cgroup = Cgroup::create(&cgroup_root, &format!("learner-run-{}", std::process::id()))?;
+    let mut recorder = SyscallRecorder::attach(&cgroup)?;
+    for skipped in &recorder.skipped {
+        eprintln!("learner: warning: probe skipped, {skipped}");
+    }
+
+    let started = SystemTime::now();
+    let procs =
+        CString::new(cgroup.procs_file().as_os_str().as_bytes()).expect("cgroup paths have no NUL");
+    let mut command = tokio::process::Command::new(&program);
+    command.arg0(&argv0).args(&request.command[1..]);
+    // SAFETY: both only make async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || {
+            signals::unblock_forwarded()?;
+            join_cgroup(&procs)
+        });
+    }
+    let mut child = command.spawn().map_err(|source| RunError::Spawn {
+        command: argv0.to_string_lossy().into_owned(),
+        source,
+    })?;
+    let pid = child
+        .id()
+        .expect("a child that was not waited for has a pid") as libc::pid_t;
+
+    let mut follow = tokio::time::interval(FOLLOW_INTERVAL);
+    let mut signals_seen = 0;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(RunError::Wait)?,
+            received = signals.next() => {
+                let Ok(received) = received else { continue };
+                signals_seen += 1;
+                if signals_seen >= SIGNALS_BEFORE_KILL {
+                    eprintln!("learner: signal {signals_seen}: killing the command");
+                    let _ = cgroup.kill_all();
+                } else if !received.from_terminal {
+                    // SAFETY: kill(2) of our own child, which has not been reaped yet.
+                    unsafe { libc::kill(pid, received.signo) };
+                }
+            }
+            _ = follow.tick(), if recorder.needs_following() => recorder.follow(&cgroup)?,
+        }
+    };
+    let ended = SystemTime::now();
+
+    // Whatever the command left running is part of it: killed like systemd's KillMode=
+    // control-group, then counted with the rest.
+    let leftovers = cgroup.kill_all()?;
+    if leftovers > 0 {
+        eprintln!("learner: killed {leftovers} process(es) the command left behind in its cgroup");
+    }
+    let counts = recorder.syscall_counts()?;
+    let source = recorder.source();
+    drop(recorder);
+    cgroup.remove()?;
+
+    let exit_code = exit_code(status);
+    let profile = build_profile(
+        arch,
+        &request.command,
+        started,
+        ended,
+        counts,
+        Recording {
+            syscall_source: source,
+            lost_events: 0,
+            out_of_range_syscalls: 0,
+            exit_code: Some(exit_code),
+            leftover_processes_killed: leftovers as u64,
+        },
+    );
+    pending.commit(&profile)?;
+    Ok(RunReport {
+        profile_path: output,
+        profile,
+        exit_code,
+    })
+}
+
+fn build_profile(
+    arch: Arch,
+    command: &[OsString],
+    started: SystemTime,
+    ended: SystemTime,
+    counts: SyscallCounts,
+    mut recording: Recording,
+) -> Profile {
+    let mut syscalls = std::collections::BTreeMap::new();
+    let mut unknown_syscalls = std::collections::BTreeMap::new();
+    for (nr, count) in counts.by_number {
+        match arch.syscall_name(nr) {
+            Some(name) => {
+                syscalls.insert(name.to_owned(), count);
+            }
+            None => {
+                unknown_syscalls.insert(nr, count);
+            }
+        }
+    }
+    recording.out_of_range_syscalls = counts.out_of_range;
+    Profile {
+        schema: SCHEMA,
+        provenance: Provenance {
+            learner_version: env!("CARGO_PKG_VERSION").to_owned(),
+            hostname: host::hostname(),
+            kernel: host::kernel_release(),
+            arch: arch.name().to_owned(),
+            systemd: host::systemd_version(),
+            started: humantime::format_rfc3339_seconds(started).to_string(),
+            ended: humantime::format_rfc3339_seconds(ended).to_string(),
+            command: Some(
+                command
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            ),
+            unit: None,
+        },
+        recording,
+        syscalls,
+        unknown_syscalls,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_output_uses_the_basename() {
+        assert_eq!(
+            default_output(OsStr::new("/usr/sbin/nginx")),
+            PathBuf::from("nginx.profile.yaml")
+        );
+        assert_eq!(
+            default_output(OsStr::new("ls")),
+            PathBuf::from("ls.profile.yaml")
+        );
+    }
+
+    #[test]
+    fn resolves_commands_like_a_shell() {
+        assert!(resolve_command(OsStr::new("sh")).unwrap().is_absolute());
+        assert!(matches!(
+            resolve_command(OsStr::new("no-such-command-xyz")),
+            Err(RunError::CommandNotFound(_))
+        ));
+        assert!(matches!(
+            resolve_command(OsStr::new("/no/such/file")),
+            Err(RunError::CommandNotFound(_))
+        ));
+        let plain = std::env::temp_dir().join(format!("learner-plain-{}", std::process::id()));
+        std::fs::write(&plain, "not a program").unwrap();
+        let result = resolve_command(plain.as_os_str());
+        std::fs::remove_file(&plain).unwrap();
+        assert!(
+            matches!(result, Err(RunError::NotExecutable(_))),
+            "{result:?}"
+        );
+        assert_eq!(
+            RunError::CommandNotFound("x".into()).exit_code(),
+            EXIT_NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn names_unknown_and_out_of_range_syscalls_apart() {
+        let counts = SyscallCounts {
+            by_number: [(0, 5), (1000, 2)].into(),
+            out_of_range: 3,
+        };
+        let recording = Recording {
+            syscall_source: String::new(),
+            lost_events: 0,
+            out_of_range_syscalls: 0,
+            exit_code: None,
+            leftover_processes_killed: 0,
+        };
+        let now = SystemTime::now();
+        let p = build_profile(Arch::X86_64, &["x".into()], now, now, counts, recording);
+        assert_eq!(p.syscalls.get("read"), Some(&5));
+        assert_eq!(p.unknown_syscalls.get(&1000), Some(&2));
+        assert_eq!(p.recording.out_of_range_syscalls, 3);
+    }
+}
