@@ -14,7 +14,7 @@ use learner_common::{SLOT_OUT_OF_RANGE, Target, map, program};
 
 use crate::cgroup::Cgroup;
 
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/learner"));
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/learner-ebpf"));
 
 /// Environment variable that forces one probe by name (`subtree` or `exact`), so both paths
 /// can be tested on a kernel that supports the better one.

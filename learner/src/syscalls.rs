@@ -92,7 +92,12 @@ mod tests {
         assert_eq!(Arch::Aarch64.syscall_name(56), Some("openat"));
         assert_eq!(Arch::Aarch64.syscall_name(221), Some("execve"));
         assert_eq!(Arch::Aarch64.syscall_name(79), Some("newfstatat"));
-        assert_eq!(Arch::Aarch64.syscall_name(2), None, "aarch64 has no open()");
+        assert_eq!(Arch::Aarch64.syscall_name(2), Some("io_submit"));
+        assert_eq!(
+            Arch::Aarch64.syscall_number("open"),
+            None,
+            "aarch64 has no open()"
+        );
         assert_eq!(Arch::X86_64.syscall_number("openat"), Some(257));
     }
 

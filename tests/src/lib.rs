@@ -1,1 +1,207 @@
+//! Helpers for learner's integration tests, and the markers its workloads make.
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Child, Command},
+    sync::{Mutex, MutexGuard},
+};
 
+/// Syscalls the workloads make as markers: (name, number on this machine). Each is made by
+/// exactly one context and by nothing else in the workload.
+pub mod markers {
+    pub const MAIN_THREAD: (&str, libc::c_long) = ("getpriority", libc::SYS_getpriority);
+    pub const SECOND_THREAD: (&str, libc::c_long) = ("getitimer", libc::SYS_getitimer);
+    pub const FORKED_CHILD: (&str, libc::c_long) = ("getsid", libc::SYS_getsid);
+    pub const AFTER_EXEC: (&str, libc::c_long) = ("sysinfo", libc::SYS_sysinfo);
+    /// Fails with EBADF.
+    pub const FAILING: (&str, libc::c_long) = ("fchdir", libc::SYS_fchdir);
+    pub const SUB_CGROUP: (&str, libc::c_long) =
+        ("sched_getscheduler", libc::SYS_sched_getscheduler);
+    /// Made only by the `outsider`, which runs outside the recorded cgroup.
+    pub const OUTSIDER: (&str, libc::c_long) =
+        ("sched_rr_get_interval", libc::SYS_sched_rr_get_interval);
+    /// Syscalls no workload makes: a recording that shows them is recording something else.
+    pub const NEVER: &[&str] = &[
+        "reboot",
+        "kexec_load",
+        "ptrace",
+        "init_module",
+        "finit_module",
+        "swapon",
+        "pivot_root",
+        "acct",
+    ];
+}
+
+/// Set by `cargo xtask test` in CI: a privileged test that would skip fails instead.
+pub const REQUIRE_PRIVILEGED_ENV: &str = "LEARNER_REQUIRE_PRIVILEGED";
+
+static KERNEL: Mutex<()> = Mutex::new(());
+
+/// Gate for tests that load BPF and create cgroups: they need root, and run one at a time.
+/// Returns `None` (the test skips, saying why) when not root, unless skipping is forbidden.
+pub fn privileged(test: &str) -> Option<MutexGuard<'static, ()>> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        let why = format!("{test}: needs root (eBPF and cgroups)");
+        if std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_some() {
+            panic!("{why}, and {REQUIRE_PRIVILEGED_ENV} forbids skipping");
+        }
+        eprintln!("skipped {why}");
+        return None;
+    }
+    let guard = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    assert_clean("before the test");
+    Some(guard)
+}
+
+/// The `learner` binary: `$LEARNER_BIN`, or the one beside this test's target directory.
+pub fn learner_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("LEARNER_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/learner
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/<profile>/deps")
+        .join("learner");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p learner`, or run `cargo xtask test`)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn learner() -> Command {
+    Command::new(learner_bin())
+}
+
+/// Names of learner's BPF programs loaded right now.
+fn loaded_learner_programs() -> Vec<String> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(str::to_owned))
+        .filter(|name| name.starts_with(learner_common::program::PREFIX))
+        .collect()
+}
+
+/// Checks that no learner BPF program is loaded and no learner cgroup is left.
+pub fn assert_clean(when: &str) {
+    // The kernel frees a detached raw tracepoint program after an RCU grace period (about
+    // 0.3 s here), so a program can outlive learner's exit briefly; one still held by an open
+    // fd never goes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut loaded = loaded_learner_programs();
+    while !loaded.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        loaded = loaded_learner_programs();
+    }
+    assert!(
+        loaded.is_empty(),
+        "{when}: learner programs still loaded: {loaded:?}"
+    );
+    let root = learner::cgroup::cgroup2_mount().expect("cgroup2 mounted");
+    let left: Vec<String> = std::fs::read_dir(&root)
+        .expect("read cgroup2 root")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("learner-"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{when}: learner cgroups left in {}: {left:?}",
+        root.display()
+    );
+}
+
+/// A directory removed with everything in it when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("learner-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed and reaped when dropped, so a failing test leaves nothing running.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Syscall names in an `strace -f -o FILE` trace: `PID name(args) = ret`, including calls
+/// that were interrupted (`<unfinished ...>`) or resumed (`<... name resumed>`).
+pub fn strace_syscalls(trace: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in trace.lines() {
+        let rest = line
+            .trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start();
+        let name = if let Some(resumed) = rest.strip_prefix("<... ") {
+            resumed.split_whitespace().next()
+        } else {
+            rest.split_once('(').map(|(name, _)| name)
+        };
+        if let Some(name) = name
+            && !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            names.insert(name.to_owned());
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_strace_output() {
+        let trace = "\
+123 execve(\"/bin/w\", [\"w\"], 0x7ffd /* 20 vars */) = 0
+123 brk(NULL)                   = 0x5581
+124 getsid(0 <unfinished ...>
+123 wait4(124,  <unfinished ...>
+124 <... getsid resumed>)       = 1
+124 +++ exited with 0 +++
+123 --- SIGCHLD {si_signo=SIGCHLD} ---
+123 fchdir(-1)                  = -1 EBADF (Bad file descriptor)
+";
+        let names: Vec<_> = strace_syscalls(trace).into_iter().collect();
+        assert_eq!(names, ["brk", "execve", "fchdir", "getsid", "wait4"]);
+    }
+}

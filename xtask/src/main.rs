@@ -1,1 +1,232 @@
-fn main() {}
+//! Build, test and demo orchestration: `cargo xtask <command>`.
+//!
+//! Every command first makes sure the machine has what the build needs (`setup`), so a fresh
+//! Debian 12 machine only needs Rust (rustup) to start.
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "learner's build, test and demo tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what a fresh Debian 12 machine lacks for building and testing (idempotent).
+    Setup,
+    /// Build learner, its eBPF programs and the test workloads.
+    Build,
+    /// Record the bundled demo workload with learner and show the profile.
+    Demo,
+    /// Run the whole test suite: formatting, clippy, unit, integration and privileged tests.
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin).
+    Install {
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+}
+
+/// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
+/// tests' ground truth, util-linux for setpriv and unshare.
+const APT_PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "libclang-22-dev",
+    "libpolly-22-dev",
+    "strace",
+    "util-linux",
+];
+
+/// bpf-linker's version, pinned: newer ones may need a newer rustc than this machine has.
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Task::Setup => setup(),
+        Task::Build => {
+            setup()?;
+            build()
+        }
+        Task::Demo => {
+            setup()?;
+            build()?;
+            demo()
+        }
+        Task::Test { args } => {
+            setup()?;
+            test(&args)
+        }
+        Task::Install { root } => {
+            setup()?;
+            let mut cmd = cargo();
+            cmd.args(["install", "--locked", "--path"])
+                .arg(workspace().join("learner"));
+            if let Some(root) = root {
+                cmd.arg("--root").arg(root);
+            }
+            run(&mut cmd)
+        }
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_owned()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.output().is_ok_and(|o| o.status.success())
+}
+
+fn output(cmd: &mut Command) -> String {
+    cmd.output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u")).trim() == "0"
+}
+
+fn setup() -> Result<()> {
+    let mut did = Vec::new();
+
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .contains("install ok installed")
+        })
+        .collect();
+    if !missing.is_empty() {
+        if !is_root() {
+            bail!("missing Debian packages {missing:?}: run `cargo xtask setup` as root");
+        }
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing))?;
+        did.push(format!("installed {}", missing.join(" ")));
+    }
+
+    if !output(Command::new("rustup").args(["toolchain", "list"]))
+        .lines()
+        .any(|l| l.starts_with("nightly"))
+    {
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
+        did.push("installed the nightly toolchain".into());
+    }
+    if !output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .lines()
+    .any(|l| l.starts_with("rust-src"))
+    {
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
+        did.push("added rust-src to nightly".into());
+    }
+
+    if !succeeds(Command::new("bpf-linker").arg("--version")) {
+        run(cargo()
+            .env("LLVM_PREFIX", "/usr/lib/llvm-22")
+            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION])
+            .args(["--no-default-features", "--features", "llvm-22"]))?;
+        did.push(format!("installed bpf-linker {BPF_LINKER_VERSION}"));
+    }
+
+    if did.is_empty() {
+        eprintln!("xtask: setup: everything is present");
+    } else {
+        eprintln!("xtask: setup: {}", did.join("; "));
+    }
+    Ok(())
+}
+
+fn build() -> Result<()> {
+    // Default members only: the eBPF crate is built by learner's build.rs for the bpf target.
+    run(cargo().args(["build", "--bins"]))
+}
+
+fn demo() -> Result<()> {
+    if !is_root() {
+        bail!("the demo loads eBPF programs: run it as root");
+    }
+    let target = workspace().join("target");
+    let dir = target.join("demo");
+    std::fs::create_dir_all(&dir).context("create target/demo")?;
+    let profile = dir.join("workload.profile.yaml");
+    let learner = target.join("debug").join("learner");
+    let workload = target.join("debug").join("workload");
+    run(Command::new(&learner)
+        .arg("run")
+        .arg("-o")
+        .arg(&profile)
+        .arg("--")
+        .arg(&workload))?;
+    let text = std::fs::read_to_string(&profile).context("read the demo profile")?;
+    println!("{text}");
+    eprintln!("xtask: demo: the profile above is in {}", profile.display());
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    // The integration tests run the learner binary itself.
+    build()?;
+    let mut cmd = cargo();
+    cmd.arg("test").args(args);
+    // Where the privileged tests can run, they must: a skip would hide a broken recorder.
+    if is_root() || std::env::var_os("CI").is_some() {
+        cmd.env("LEARNER_REQUIRE_PRIVILEGED", "1");
+    }
+    run(&mut cmd)
+}

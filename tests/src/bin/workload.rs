@@ -1,0 +1,138 @@
+//! A workload with known syscalls, made where naive recorders look away: the main thread, a
+//! second thread, a forked child, a program exec'd at the end, and a call that fails.
+//! Each marker is a raw syscall that nothing else in the program makes, so its presence in a
+//! profile proves that context was recorded.
+//!
+//! Usage:
+//!   workload [--sleep-ms N] [--exit N]   the workload; prints `sleeping` before the sleep
+//!   workload subcgroup                   moves into a new child cgroup, then makes its marker
+//!   workload outsider MS                 makes its marker in a loop for MS milliseconds
+use std::{
+    env, ffi::CString, fs, io::Write as _, path::PathBuf, thread, time::Duration, time::Instant,
+};
+
+use learner_tests::markers;
+
+fn raw(nr: libc::c_long, a: libc::c_long, b: libc::c_long) -> (libc::c_long, i32) {
+    // SAFETY: each caller passes arguments valid for its syscall.
+    let rc = unsafe { libc::syscall(nr, a, b) };
+    (
+        rc,
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+    )
+}
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("outsider") => outsider(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000)),
+        Some("subcgroup") => subcgroup(),
+        _ => workload(&args),
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Option<u64> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1)?.parse().ok()
+}
+
+fn workload(args: &[String]) {
+    // Main thread.
+    raw(markers::MAIN_THREAD.1, libc::PRIO_PROCESS as _, 0);
+
+    // A second thread.
+    thread::spawn(|| {
+        let mut timer: libc::itimerval = unsafe { std::mem::zeroed() };
+        raw(
+            markers::SECOND_THREAD.1,
+            libc::ITIMER_REAL as _,
+            (&mut timer as *mut libc::itimerval) as _,
+        );
+    })
+    .join()
+    .expect("thread");
+    // Whether joining waits on a futex depends on timing; make the call certain, so the set
+    // of syscalls is the same in every run (a FUTEX_WAKE of nobody).
+    let word = 0u32;
+    // SAFETY: FUTEX_WAKE on a valid word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            &word as *const u32,
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        )
+    };
+
+    // A forked child.
+    // SAFETY: single-threaded again here; the child only makes raw syscalls and _exits.
+    match unsafe { libc::fork() } {
+        0 => {
+            raw(markers::FORKED_CHILD.1, 0, 0);
+            unsafe { libc::_exit(0) };
+        }
+        pid if pid > 0 => {
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+        }
+        _ => panic!("fork failed"),
+    }
+
+    // A call that fails.
+    let (rc, errno) = raw(markers::FAILING.1, -1, 0);
+    assert!(
+        rc == -1 && errno == libc::EBADF,
+        "fchdir(-1) should fail with EBADF"
+    );
+
+    if let Some(ms) = flag(args, "--sleep-ms") {
+        println!("sleeping");
+        std::io::stdout().flush().expect("stdout");
+        thread::sleep(Duration::from_millis(ms));
+    }
+
+    // Replace this program with a second one, which makes the last marker.
+    let helper = env::current_exe()
+        .expect("current_exe")
+        .with_file_name("workload-exec");
+    let helper = CString::new(helper.into_os_string().into_encoded_bytes()).expect("path");
+    let code = CString::new(flag(args, "--exit").unwrap_or(0).to_string()).expect("code");
+    let argv = [helper.as_ptr(), code.as_ptr(), std::ptr::null()];
+    // SAFETY: NUL-terminated strings and a NULL-terminated argv.
+    unsafe { libc::execv(helper.as_ptr(), argv.as_ptr()) };
+    panic!("execv failed: {}", std::io::Error::last_os_error());
+}
+
+/// Moves into a new child of its own cgroup, then makes the sub-cgroup marker: services put
+/// helpers in cgroups of their own, and a recording must follow them.
+fn subcgroup() {
+    let own = fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
+    let rel = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("cgroup v2 line");
+    let root = learner::cgroup::cgroup2_mount().expect("cgroup2");
+    let child: PathBuf = root.join(rel.trim_start_matches('/')).join("child");
+    fs::create_dir(&child).expect("create child cgroup");
+    fs::write(child.join("cgroup.procs"), "0").expect("join child cgroup");
+    // Time for a user-space follower (the exact-match fallback) to see the new cgroup.
+    thread::sleep(Duration::from_millis(300));
+    raw(markers::SUB_CGROUP.1, 0, 0);
+}
+
+/// Runs outside the recorded cgroup and makes its marker in a loop; prints how many calls.
+fn outsider(ms: u64) {
+    let end = Instant::now() + Duration::from_millis(ms);
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    let mut calls = 0u64;
+    while Instant::now() < end {
+        raw(
+            markers::OUTSIDER.1,
+            0,
+            (&mut ts as *mut libc::timespec) as _,
+        );
+        calls += 1;
+    }
+    println!("{calls}");
+}

@@ -1,0 +1,338 @@
+//! `learner run` against real eBPF on this kernel: every context of the workload is recorded,
+//! nothing from outside its cgroup is, strace's view is covered, and nothing is left behind.
+use std::{
+    collections::BTreeSet,
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+};
+
+use learner::profile::Profile;
+use learner_tests::{
+    ChildGuard, TempDir, assert_clean, learner, markers, privileged, strace_syscalls,
+};
+
+const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
+
+fn syscall_set(profile: &Profile) -> BTreeSet<String> {
+    profile.syscalls.keys().cloned().collect()
+}
+
+/// Runs `learner run -o PROFILE [env] -- args` and returns its exit code, stderr and profile.
+fn record(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> (i32, String, Option<Profile>) {
+    let out = dir.join("out.profile.yaml");
+    let _ = std::fs::remove_file(&out);
+    let output = learner()
+        .envs(env.iter().copied())
+        .arg("run")
+        .arg("-o")
+        .arg(&out)
+        .arg("--")
+        .args(args)
+        .output()
+        .expect("run learner");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let profile = out
+        .exists()
+        .then(|| Profile::load(&out).expect("valid profile"));
+    (output.status.code().unwrap_or(-1), stderr, profile)
+}
+
+fn assert_workload_contexts(profile: &Profile, how: &str) {
+    let set = syscall_set(profile);
+    for (name, _) in [
+        markers::MAIN_THREAD,
+        markers::SECOND_THREAD,
+        markers::FORKED_CHILD,
+        markers::AFTER_EXEC,
+        markers::FAILING,
+    ] {
+        assert!(set.contains(name), "{how}: {name} missing from {set:?}");
+    }
+    for name in ["execve", "wait4", "exit_group"] {
+        assert!(set.contains(name), "{how}: {name} missing from {set:?}");
+    }
+    assert!(
+        set.contains("clone3") || set.contains("clone"),
+        "{how}: no clone/clone3 in {set:?}"
+    );
+    for name in markers::NEVER
+        .iter()
+        .chain([&markers::OUTSIDER.0, &markers::SUB_CGROUP.0])
+    {
+        assert!(
+            !set.contains(*name),
+            "{how}: {name} was never made, yet recorded"
+        );
+    }
+}
+
+#[test]
+fn records_every_context_with_each_probe() {
+    let Some(_kernel) = privileged("records_every_context_with_each_probe") else {
+        return;
+    };
+    let dir = TempDir::new("contexts");
+    for probe in ["subtree", "exact"] {
+        let (code, stderr, profile) =
+            record(&dir, &[("LEARNER_SYSCALL_PROBE", probe)], &[WORKLOAD]);
+        assert_eq!(code, 0, "{probe}: {stderr}");
+        let profile = profile.expect("profile written");
+        assert_workload_contexts(&profile, probe);
+        assert!(
+            profile
+                .recording
+                .syscall_source
+                .contains("raw_tracepoint/sys_enter")
+        );
+        assert_eq!(profile.recording.exit_code, Some(0));
+        assert_eq!(profile.recording.lost_events, 0);
+        assert_eq!(profile.provenance.arch, std::env::consts::ARCH);
+        assert_eq!(
+            profile.provenance.command.as_deref(),
+            Some(&[WORKLOAD.to_owned()][..])
+        );
+        // Counts are real: the workload made its markers once each.
+        assert_eq!(profile.syscalls[markers::MAIN_THREAD.0], 1, "{probe}");
+        assert_eq!(profile.syscalls[markers::AFTER_EXEC.0], 1, "{probe}");
+        assert!(stderr.contains("0 lost events"), "{stderr}");
+        assert_clean(probe);
+    }
+}
+
+#[test]
+fn follows_child_cgroups_with_each_probe() {
+    let Some(_kernel) = privileged("follows_child_cgroups_with_each_probe") else {
+        return;
+    };
+    let dir = TempDir::new("subcgroup");
+    for probe in ["subtree", "exact"] {
+        let (code, stderr, profile) = record(
+            &dir,
+            &[("LEARNER_SYSCALL_PROBE", probe)],
+            &[WORKLOAD, "subcgroup"],
+        );
+        assert_eq!(code, 0, "{probe}: {stderr}");
+        let set = syscall_set(&profile.expect("profile"));
+        assert!(
+            set.contains(markers::SUB_CGROUP.0),
+            "{probe}: the call made in a child cgroup is missing from {set:?}"
+        );
+        assert_clean(probe);
+    }
+}
+
+#[test]
+fn covers_everything_strace_sees() {
+    let Some(_kernel) = privileged("covers_everything_strace_sees") else {
+        return;
+    };
+    let dir = TempDir::new("strace");
+    let trace = dir.join("trace.txt");
+    let status = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg(WORKLOAD)
+        .status()
+        .expect("strace is installed (cargo xtask setup installs it)");
+    assert!(status.success(), "workload under strace: {status}");
+    let seen_by_strace = strace_syscalls(&std::fs::read_to_string(&trace).expect("trace"));
+    assert!(
+        seen_by_strace.contains("execve") && seen_by_strace.len() > 20,
+        "{seen_by_strace:?}"
+    );
+
+    let (code, stderr, profile) = record(&dir, &[], &[WORKLOAD]);
+    assert_eq!(code, 0, "{stderr}");
+    let recorded = syscall_set(&profile.expect("profile"));
+    let missing: Vec<_> = seen_by_strace.difference(&recorded).collect();
+    let extra: Vec<_> = recorded.difference(&seen_by_strace).collect();
+    eprintln!(
+        "strace saw {} syscalls, learner {}",
+        seen_by_strace.len(),
+        recorded.len()
+    );
+    eprintln!("only strace: {missing:?}");
+    eprintln!("only learner (its fork-to-exec set-up and timing): {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "learner missed what strace saw: {missing:?}"
+    );
+}
+
+#[test]
+fn ignores_processes_outside_the_cgroup() {
+    let Some(_kernel) = privileged("ignores_processes_outside_the_cgroup") else {
+        return;
+    };
+    let dir = TempDir::new("isolation");
+    let outsider = Command::new(WORKLOAD)
+        .args(["outsider", "1500"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("outsider");
+    let mut outsider = ChildGuard(outsider);
+    let (code, stderr, profile) = record(&dir, &[], &[WORKLOAD, "--sleep-ms", "500"]);
+    let out = outsider.0.wait_with_output_guarded();
+    assert_eq!(code, 0, "{stderr}");
+    let calls: u64 = String::from_utf8_lossy(&out)
+        .trim()
+        .parse()
+        .expect("outsider count");
+    assert!(
+        calls > 1000,
+        "the outsider made only {calls} calls: the test proves nothing"
+    );
+    let set = syscall_set(&profile.expect("profile"));
+    assert!(
+        !set.contains(markers::OUTSIDER.0),
+        "an outside process was recorded: {set:?}"
+    );
+    assert!(set.contains(markers::AFTER_EXEC.0), "{set:?}");
+    assert_clean("isolation");
+}
+
+/// `wait_with_output` for a child held in a guard.
+trait WaitGuarded {
+    fn wait_with_output_guarded(&mut self) -> Vec<u8>;
+}
+
+impl WaitGuarded for std::process::Child {
+    fn wait_with_output_guarded(&mut self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        if let Some(mut out) = self.stdout.take() {
+            std::io::Read::read_to_end(&mut out, &mut buf).expect("read stdout");
+        }
+        self.wait().expect("wait");
+        buf
+    }
+}
+
+#[test]
+fn interrupt_still_writes_the_profile() {
+    let Some(_kernel) = privileged("interrupt_still_writes_the_profile") else {
+        return;
+    };
+    let dir = TempDir::new("interrupt");
+    let out = dir.join("w.profile.yaml");
+    let child = learner()
+        .arg("run")
+        .arg("-o")
+        .arg(&out)
+        .args(["--", WORKLOAD, "--sleep-ms", "30000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("learner");
+    let mut child = ChildGuard(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("workload output");
+    assert_eq!(line.trim(), "sleeping");
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.pid(), libc::SIGINT) };
+    let status = child.0.wait().expect("wait");
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGINT),
+        "learner exits as the command did"
+    );
+    let profile = Profile::load(&out).expect("profile written after Ctrl-C");
+    assert_eq!(profile.recording.exit_code, Some(128 + libc::SIGINT));
+    let set = syscall_set(&profile);
+    assert!(
+        set.contains(markers::MAIN_THREAD.0),
+        "made before the signal: {set:?}"
+    );
+    assert!(
+        !set.contains(markers::AFTER_EXEC.0),
+        "never reached: {set:?}"
+    );
+    assert_clean("interrupt");
+}
+
+#[test]
+fn exits_with_the_commands_code_and_kills_leftovers() {
+    let Some(_kernel) = privileged("exits_with_the_commands_code_and_kills_leftovers") else {
+        return;
+    };
+    let dir = TempDir::new("exit");
+    let (code, stderr, profile) = record(&dir, &[], &[WORKLOAD, "--exit", "7"]);
+    assert_eq!(code, 7, "{stderr}");
+    assert_eq!(profile.expect("profile").recording.exit_code, Some(7));
+
+    let started = std::time::Instant::now();
+    let (code, stderr, profile) = record(&dir, &[], &["sh", "-c", "sleep 60 & exit 0"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "learner waited for the leftover sleep"
+    );
+    let profile = profile.expect("profile");
+    assert_eq!(profile.recording.leftover_processes_killed, 1, "{stderr}");
+    assert_clean("leftovers");
+}
+
+#[test]
+fn clear_errors_and_nothing_left_behind() {
+    let Some(_kernel) = privileged("clear_errors_and_nothing_left_behind") else {
+        return;
+    };
+    let dir = TempDir::new("errors");
+    let one_line = |stderr: &str, needle: &str| {
+        assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr:?}");
+        assert!(
+            stderr.starts_with("learner: ") && stderr.contains(needle),
+            "{stderr:?}"
+        );
+    };
+
+    let (code, stderr, profile) = record(&dir, &[], &["no-such-command-for-learner"]);
+    assert_eq!(code, 127);
+    one_line(&stderr, "command not found");
+    assert!(profile.is_none(), "no profile for a command that never ran");
+
+    let plain = dir.join("plain");
+    std::fs::write(&plain, "data").expect("write");
+    let (code, stderr, _) = record(&dir, &[], &[plain.to_str().expect("utf-8")]);
+    assert_eq!(code, 126);
+    one_line(&stderr, "permission denied");
+
+    let out = learner()
+        .args(["run", "-o", "/nonexistent-dir/x.yaml", "--", "true"])
+        .output()
+        .expect("learner");
+    assert_eq!(out.status.code(), Some(125));
+    one_line(
+        &String::from_utf8_lossy(&out.stderr),
+        "/nonexistent-dir/x.yaml",
+    );
+
+    let (code, stderr, _) = record(&dir, &[("LEARNER_SYSCALL_PROBE", "bogus")], &["true"]);
+    assert_eq!(code, 125);
+    one_line(&stderr, "bogus");
+
+    // Not root: the same binary as the nobody user.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(learner_tests::learner_bin())
+        .args(["run", "-o", "/tmp/never.yaml", "--", "true"])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(125));
+    one_line(&String::from_utf8_lossy(&out.stderr), "root");
+
+    // No cgroup2: hide every cgroup2 mount in a private mount namespace.
+    let script = format!(
+        "awk '$3==\"cgroup2\" {{print $2}}' /proc/self/mounts | while read m; do umount -l \"$m\"; done; exec {} run -o {} -- true",
+        learner_tests::learner_bin().display(),
+        dir.join("x.yaml").display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux)");
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    one_line(&String::from_utf8_lossy(&out.stderr), "cgroup2");
+    assert_clean("errors");
+}
