@@ -205,7 +205,10 @@ fn demo() -> Result<()> {
     let profile = dir.join("workload.profile.yaml");
     let learner = target.join("debug").join("learner");
     let workload = target.join("debug").join("workload");
+    // `cargo run` exports an LD_LIBRARY_PATH of toolchain directories; left in, the loader's
+    // probes of each would show up in the profile as dozens of failed openat calls.
     run(Command::new(&learner)
+        .env_remove("LD_LIBRARY_PATH")
         .arg("run")
         .arg("-o")
         .arg(&profile)
