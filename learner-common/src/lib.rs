@@ -28,6 +28,16 @@ pub mod map {
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
     /// `HashMap<u64, u8>`: cgroup ids recorded by the exact-match fallback program.
     pub const EXACT_CGROUPS: &str = "EXACT_CGROUPS";
+    /// `Array<Shape>` with [`crate::SYSCALL_SLOTS`] elements: which syscalls to trace, how.
+    pub const SHAPES: &str = "SHAPES";
+    /// `RingBuf`: events to user space.
+    pub const EVENTS: &str = "EVENTS";
+    /// `PerCpuArray<u64>` with one element: events the ring buffer had no room for.
+    pub const LOST: &str = "LOST";
+    /// `HashMap<u64, u64>`: deduplication key -> identical events suppressed since the first.
+    pub const DEDUP: &str = "DEDUP";
+    /// `HashMap<u64, SyscallEvent>`: pid_tgid -> the traced syscall awaiting its exit.
+    pub const PENDING: &str = "PENDING";
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first
@@ -39,6 +49,20 @@ pub mod program {
     pub const SYS_ENTER_SUBTREE: &str = "learner_sys_enter_subtree";
     /// `sys_enter` raw tracepoint that matches exact cgroup ids from a hash map (Linux 4.18+).
     pub const SYS_ENTER_EXACT: &str = "learner_sys_enter_exact";
+    /// `syscalls/sys_enter_*` tracepoints of syscalls with N arguments: `ENTER_ARGS[N]`.
+    pub const ENTER_ARGS: [&str; 7] = [
+        "learner_enter0",
+        "learner_enter1",
+        "learner_enter2",
+        "learner_enter3",
+        "learner_enter4",
+        "learner_enter5",
+        "learner_enter6",
+    ];
+    /// `syscalls/sys_exit_*` tracepoints of every traced syscall.
+    pub const EXIT: &str = "learner_exit";
+    /// `capability/cap_capable` tracepoint.
+    pub const CAP_CAPABLE: &str = "learner_cap_capable";
 }
 
 /// Which cgroup subtree the programs record.
@@ -49,10 +73,172 @@ pub struct Target {
     pub cgroup_id: u64,
     /// Depth of that cgroup below the cgroup2 root, which is level 0.
     pub level: u32,
-    /// Explicit padding: keeps the struct free of implicit padding bytes.
-    pub _pad: u32,
+    /// Non-zero: observe (paths, sockets, capabilities...) too, not only count syscalls.
+    pub observe: u32,
 }
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), only integer fields, no implicit padding.
 unsafe impl aya::Pod for Target {}
+
+/// Bytes kept of each user string (paths, argv[0]) and of a socket address.
+pub const STR_LEN: usize = 256;
+
+/// Events sent through [`map::EVENTS`]. The tag comes first in every event, so user space
+/// reads it before it knows the event's type.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventTag {
+    Syscall = 1,
+    Capability = 2,
+}
+
+impl EventTag {
+    pub fn from_u32(tag: u32) -> Option<Self> {
+        match tag {
+            1 => Some(Self::Syscall),
+            2 => Some(Self::Capability),
+            _ => None,
+        }
+    }
+}
+
+/// How the enter program reads one traced syscall: which arguments are user strings and what
+/// else to read from user memory. User space fills [`map::SHAPES`] by syscall number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Non-zero: this syscall is traced.
+    pub traced: u8,
+    /// Argument index + 1 of the user string for `strings[0]` and `strings[1]`; 0 for none.
+    pub string_arg: [u8; 2],
+    /// What `strings[1]` holds when `string_arg[1]` is set: see [`string_kind`].
+    pub string1_kind: u8,
+    /// What to read into `extra`: see [`extra`].
+    pub extra: u8,
+    /// See [`shape_flags`].
+    pub flags: u8,
+    /// Bit i set: argument i is part of the deduplication key.
+    pub key_args: u8,
+    /// 1-based index of an open's flags argument, [`OPEN_FLAGS_IN_EXTRA`] for openat2's
+    /// `open_how.flags`, 0 for none. Opens of directories (O_DIRECTORY, O_PATH) keep the
+    /// returned fd in their key, so user space learns every fd a later `*at` call may use.
+    pub open_flags_arg: u8,
+}
+
+/// [`Shape::open_flags_arg`] for flags read into `extra[0]`.
+pub const OPEN_FLAGS_IN_EXTRA: u8 = 7;
+/// Open flags that make the returned fd a directory handle for `*at` calls.
+pub const O_DIRECTORY_OR_PATH: u64 = 0o200000 | 0o10000000;
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), only u8 fields.
+unsafe impl aya::Pod for Shape {}
+
+/// Kinds of the second string slot.
+pub mod string_kind {
+    /// A NUL-terminated string.
+    pub const STRING: u8 = 0;
+    /// A `struct sockaddr` whose length is the argument after the pointer.
+    pub const SOCKADDR: u8 = 1;
+    /// `argv`: the pointer array is read and its first string kept.
+    pub const ARGV0: u8 = 2;
+}
+
+/// Values read from user memory into `SyscallEvent::extra`.
+pub mod extra {
+    pub const NONE: u8 = 0;
+    /// clone3: `clone_args.flags` (u64 at offset 0 of the struct at arg 0).
+    pub const CLONE3_FLAGS: u8 = 1;
+    /// openat2: `open_how.flags` and `open_how.mode` (the struct at arg 2).
+    pub const OPEN_HOW: u8 = 2;
+    /// sched_setattr: `sched_attr.sched_policy` (u32 at offset 4 of the struct at arg 1).
+    pub const SCHED_ATTR_POLICY: u8 = 3;
+}
+
+/// Predicates and behaviour per traced syscall.
+pub mod shape_flags {
+    /// The syscall does not return (exit, exit_group): send the event at entry.
+    pub const AT_ENTER: u8 = 1;
+    /// Only interesting when arg 2 (prot) has PROT_EXEC (mprotect, pkey_mprotect).
+    pub const PROT_EXEC_ARG2: u8 = 2;
+    /// Only interesting when arg 2 (prot) has both PROT_WRITE and PROT_EXEC (mmap).
+    pub const PROT_WX_ARG2: u8 = 4;
+}
+
+/// One traced syscall: arguments at entry, result at exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallEvent {
+    pub tag: u32,
+    /// Syscall number.
+    pub nr: u32,
+    /// Thread id and process id (tgid).
+    pub pid: u32,
+    pub tgid: u32,
+    /// The syscall's return value: negative errno on failure.
+    pub ret: i64,
+    /// Deduplication key; 0 when the event was not deduplicated. Later identical events only
+    /// increment [`map::DEDUP`] under this key.
+    pub key: u64,
+    /// The raw arguments; only as many as the syscall has are set.
+    pub args: [u64; 6],
+    /// Values read from user memory, per [`Shape::extra`].
+    pub extra: [u64; 2],
+    /// Lengths of the strings, including the NUL (0: none or unreadable).
+    pub string_len: [u32; 2],
+    pub comm: [u8; 16],
+    pub strings: [[u8; STR_LEN]; 2],
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integer fields and arrays, sizes chosen so no padding is implied.
+unsafe impl aya::Pod for SyscallEvent {}
+
+/// One capability check, from the `capability/cap_capable` tracepoint.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CapabilityEvent {
+    pub tag: u32,
+    pub cap: u32,
+    /// 0: granted; negative errno: denied.
+    pub ret: i32,
+    /// The syscall in progress (from the per-CPU record of the last `sys_enter`), or
+    /// [`NO_SYSCALL`] when unknown.
+    pub syscall: u32,
+    pub pid: u32,
+    pub tgid: u32,
+    pub key: u64,
+    pub comm: [u8; 16],
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integer fields, no implied padding.
+unsafe impl aya::Pod for CapabilityEvent {}
+
+/// `CapabilityEvent::syscall` when the syscall in progress is not known.
+pub const NO_SYSCALL: u32 = u32::MAX;
+
+/// What `sys_enter` last saw on a CPU: which task entered which syscall.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CurrentSyscall {
+    pub pid_tgid: u64,
+    pub nr: u64,
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), two u64.
+unsafe impl aya::Pod for CurrentSyscall {}
+
+/// Byte offsets in the `capability/cap_capable` record that the program reads; user space
+/// checks them against the tracepoint's format before attaching.
+pub const CAP_CAPABLE_CAP_OFFSET: usize = 32;
+pub const CAP_CAPABLE_RET_OFFSET: usize = 36;
+
+/// Size of [`map::EVENTS`].
+pub const EVENTS_BYTES: u32 = 16 << 20;
+/// Entries of [`map::DEDUP`]: distinct observations deduplicated in the kernel.
+pub const DEDUP_ENTRIES: u32 = 1 << 16;
+/// Syscalls in flight at once whose exit is awaited.
+pub const PENDING_ENTRIES: u32 = 1 << 14;

@@ -3,9 +3,13 @@
 //! The observation side (cgroups, the eBPF recorder, profiles) is kept apart from the policy
 //! side (which directive values observations permit).
 pub mod cgroup;
+pub mod collector;
 pub mod host;
+pub mod names;
+pub mod observations;
 pub mod profile;
 pub mod recorder;
 pub mod run;
 pub mod signals;
 pub mod syscalls;
+pub mod traced;

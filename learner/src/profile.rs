@@ -11,6 +11,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use crate::observations::Observations;
+
 /// The profile format's version. Bumped when a field changes meaning or is removed.
 pub const SCHEMA: u32 = 1;
 
@@ -36,6 +38,9 @@ pub struct Profile {
     /// Syscall numbers that learner's table for `provenance.arch` has no name for.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unknown_syscalls: BTreeMap<u32, u64>,
+    /// Paths, sockets, capability checks, argument facts, processes.
+    #[serde(flatten)]
+    pub observations: Observations,
 }
 
 /// Where, when and of what the profile was recorded.
@@ -64,9 +69,23 @@ pub struct Provenance {
 pub struct Recording {
     /// The kernel hook and cgroup matching the syscall counts came from.
     pub syscall_source: String,
+    /// Where paths, sockets and argument facts came from; empty when nowhere.
+    #[serde(default)]
+    pub observation_source: String,
+    /// Where capability checks came from, or why they were not observed.
+    #[serde(default)]
+    pub capability_source: String,
+    /// Probes the kernel could not attach, with why: what they would have seen is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_probes: Vec<String>,
     /// Events the kernel side could not deliver. Syscall counts are aggregated in the kernel
-    /// and cannot be lost; this counts what an event stream dropped.
+    /// and cannot be lost; observations travel as events and can be.
     pub lost_events: u64,
+    /// Events received, and identical ones the kernel counted instead of sending.
+    #[serde(default)]
+    pub events: u64,
+    #[serde(default)]
+    pub deduplicated_events: u64,
     /// Syscalls whose number was outside the kernel-side table (x32 or invalid numbers).
     pub out_of_range_syscalls: u64,
     /// Exit code of the command (`learner run`), 128+N when signal N ended it.
@@ -202,6 +221,11 @@ mod tests {
             },
             recording: Recording {
                 syscall_source: "raw_tracepoint/sys_enter".into(),
+                observation_source: String::new(),
+                capability_source: String::new(),
+                skipped_probes: Vec::new(),
+                events: 0,
+                deduplicated_events: 0,
                 lost_events: 0,
                 out_of_range_syscalls: 0,
                 exit_code: Some(0),
@@ -209,6 +233,7 @@ mod tests {
             },
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),
+            observations: Observations::default(),
         }
     }
 

@@ -3,16 +3,19 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     io,
+    path::{Path, PathBuf},
 };
 
 use aya::{
     Ebpf, EbpfError,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray},
-    programs::{ProgramError, RawTracePoint},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::{ProgramError, RawTracePoint, TracePoint},
 };
-use learner_common::{SLOT_OUT_OF_RANGE, Target, map, program};
+use learner_common::{
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, SLOT_OUT_OF_RANGE, Shape, Target, map, program,
+};
 
-use crate::cgroup::Cgroup;
+use crate::{cgroup::Cgroup, syscalls::Arch, traced::TRACED};
 
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/learner-ebpf"));
 
@@ -107,13 +110,26 @@ pub struct SyscallCounts {
     pub out_of_range: u64,
 }
 
+/// What the observation probes (paths, sockets, capabilities, ...) could attach to.
+#[derive(Debug, Clone, Default)]
+pub struct ObservationStatus {
+    /// Where path, socket and argument observations come from; empty when nowhere.
+    pub source: String,
+    /// Where capability checks come from, or why they are not observed.
+    pub capability_source: String,
+    /// Probes that could not attach, with the reason.
+    pub skipped: Vec<String>,
+}
+
 /// Attached probes recording one cgroup subtree. Dropping it detaches and unloads them.
 pub struct SyscallRecorder {
     ebpf: Ebpf,
     probe: &'static Probe,
     followed: BTreeSet<u64>,
+    target: Target,
     /// Why better probes were skipped, for the warning and the profile.
     pub skipped: Vec<String>,
+    pub observation: ObservationStatus,
 }
 
 impl SyscallRecorder {
@@ -137,8 +153,9 @@ impl SyscallRecorder {
         let target = Target {
             cgroup_id: cgroup.id(),
             level: cgroup.level(),
-            _pad: 0,
+            observe: 0,
         };
+        let target_copy = target;
         let mut target_map: Array<&mut MapData, Target> =
             Array::try_from(ebpf.map_mut(map::TARGET).expect("TARGET map"))
                 .map_err(map_err(map::TARGET))?;
@@ -153,7 +170,9 @@ impl SyscallRecorder {
                 ebpf,
                 probe,
                 followed: BTreeSet::new(),
+                target: target_copy,
                 skipped: Vec::new(),
+                observation: ObservationStatus::default(),
             };
             if probe.matching == CgroupMatch::Exact {
                 recorder.follow(cgroup)?;
@@ -184,6 +203,143 @@ impl SyscallRecorder {
         prog.load()?;
         prog.attach(probe.tracepoint)?;
         Ok(())
+    }
+
+    /// Attaches the observation probes: traced syscalls (paths, sockets, argument facts) and
+    /// capability checks. What the kernel lacks is skipped and listed, never fatal: syscall
+    /// counting goes on without it.
+    pub fn observe(&mut self, arch: Arch) -> Result<(), RecorderError> {
+        let Some(tracefs) = tracefs() else {
+            self.observation.skipped.push(
+                "observations: no tracefs (mount -t tracefs nodev /sys/kernel/tracing failed)"
+                    .into(),
+            );
+            self.observation.capability_source = "none: no tracefs".into();
+            return Ok(());
+        };
+        let mut shapes: Array<&mut MapData, Shape> =
+            Array::try_from(self.ebpf.map_mut(map::SHAPES).expect("SHAPES map"))
+                .map_err(map_err(map::SHAPES))?;
+        let mut attachable = Vec::new();
+        for traced in TRACED {
+            let Some(nr) = arch.syscall_number(traced.name) else {
+                continue;
+            };
+            let format = tracefs.join(format!("events/syscalls/sys_enter_{}/format", traced.name));
+            let Some(nargs) = syscall_arity(&format) else {
+                self.observation.skipped.push(format!(
+                    "{}: no syscalls/sys_enter_{} tracepoint",
+                    traced.name, traced.name
+                ));
+                continue;
+            };
+            if nargs != usize::from(traced.nargs) {
+                self.observation.skipped.push(format!(
+                    "{}: the kernel gives it {nargs} arguments, learner expects {}",
+                    traced.name, traced.nargs
+                ));
+                continue;
+            }
+            shapes
+                .set(nr, traced.shape(), 0)
+                .map_err(map_err(map::SHAPES))?;
+            attachable.push((traced.name, nargs));
+        }
+
+        let mut attached = 0;
+        let mut loaded = [false; 7];
+        for (name, nargs) in attachable {
+            let result = (|| -> Result<(), ProgramError> {
+                let enter: &mut TracePoint = self
+                    .ebpf
+                    .program_mut(program::ENTER_ARGS[nargs])
+                    .expect("enter program")
+                    .try_into()?;
+                if !loaded[nargs] {
+                    enter.load()?;
+                    loaded[nargs] = true;
+                }
+                enter.attach("syscalls", &format!("sys_enter_{name}"))?;
+                let exit: &mut TracePoint = self
+                    .ebpf
+                    .program_mut(program::EXIT)
+                    .expect("exit program")
+                    .try_into()?;
+                if exit.fd().is_err() {
+                    exit.load()?;
+                }
+                exit.attach("syscalls", &format!("sys_exit_{name}"))?;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => attached += 1,
+                Err(e) if is_permission_error(&e) => {
+                    return Err(RecorderError::NotPermitted(e.to_string()));
+                }
+                Err(e) => self.observation.skipped.push(format!("{name}: {e}")),
+            }
+        }
+        if attached > 0 {
+            self.observation.source =
+                format!("syscalls/sys_enter_* and sys_exit_* tracepoints ({attached} syscalls)");
+        }
+
+        let cap_format = tracefs.join("events/capability/cap_capable/format");
+        self.observation.capability_source = match cap_capable_layout_ok(&cap_format) {
+            Err(why) => format!("none: {why}"),
+            Ok(()) => {
+                let result = (|| -> Result<(), ProgramError> {
+                    let prog: &mut TracePoint = self
+                        .ebpf
+                        .program_mut(program::CAP_CAPABLE)
+                        .expect("cap program")
+                        .try_into()?;
+                    prog.load()?;
+                    prog.attach("capability", "cap_capable")?;
+                    Ok(())
+                })();
+                match result {
+                    Ok(()) => "tracepoint capability/cap_capable".into(),
+                    Err(e) => format!("none: capability/cap_capable: {e}"),
+                }
+            }
+        };
+
+        // Last: the programs start producing events only now.
+        self.target.observe = 1;
+        let mut target: Array<&mut MapData, Target> =
+            Array::try_from(self.ebpf.map_mut(map::TARGET).expect("TARGET map"))
+                .map_err(map_err(map::TARGET))?;
+        target
+            .set(0, self.target, 0)
+            .map_err(map_err(map::TARGET))?;
+        Ok(())
+    }
+
+    /// The ring buffer of observation events, for the collector to read. Once only.
+    pub fn take_events(&mut self) -> Option<RingBuf<aya::maps::MapData>> {
+        RingBuf::try_from(self.ebpf.take_map(map::EVENTS)?).ok()
+    }
+
+    /// Events the kernel side could not deliver (ring buffer full, too many in flight).
+    pub fn lost_events(&self) -> Result<u64, RecorderError> {
+        let lost: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(self.ebpf.map(map::LOST).expect("LOST map"))
+                .map_err(map_err(map::LOST))?;
+        Ok(lost.get(&0, 0).map_err(map_err(map::LOST))?.iter().sum())
+    }
+
+    /// Copies of already-sent events the kernel counted instead of sending, by key.
+    pub fn dedup_counts(&self) -> Result<std::collections::HashMap<u64, u64>, RecorderError> {
+        let dedup: PerCpuHashMap<&MapData, u64, u64> =
+            PerCpuHashMap::try_from(self.ebpf.map(map::DEDUP).expect("DEDUP map"))
+                .map_err(map_err(map::DEDUP))?;
+        let mut out = std::collections::HashMap::new();
+        for entry in dedup.iter() {
+            let (key, per_cpu) = entry.map_err(map_err(map::DEDUP))?;
+            out.insert(key, per_cpu.iter().sum());
+        }
+        Ok(out)
     }
 
     /// Describes the probe in use, for the profile.
@@ -235,6 +391,74 @@ impl SyscallRecorder {
             }
         }
         Ok(out)
+    }
+}
+
+/// Where tracefs is mounted; mounts it at /sys/kernel/tracing when it is nowhere (as root
+/// that is allowed, and tools that use tracepoints do the same).
+fn tracefs() -> Option<PathBuf> {
+    const PLACES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+    let found = || {
+        PLACES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.join("events").is_dir())
+    };
+    if let Some(p) = found() {
+        return Some(p);
+    }
+    // SAFETY: mount(2) with NUL-terminated constant strings.
+    let rc = unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            c"/sys/kernel/tracing".as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    found()
+}
+
+/// Offsets of the fields in a tracepoint's `format` file, by field name.
+fn format_fields(format: &Path) -> Option<Vec<(String, usize)>> {
+    let text = std::fs::read_to_string(format).ok()?;
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("field:") else {
+            continue;
+        };
+        let mut parts = rest.split(';');
+        let decl = parts.next()?.trim();
+        let offset = parts.next()?.trim().strip_prefix("offset:")?.parse().ok()?;
+        let name = decl.rsplit([' ', '*']).next()?.to_owned();
+        fields.push((name, offset));
+    }
+    Some(fields)
+}
+
+/// How many arguments a `syscalls/sys_enter_*` tracepoint's record carries.
+fn syscall_arity(format: &Path) -> Option<usize> {
+    let fields = format_fields(format)?;
+    Some(fields.iter().filter(|(_, off)| *off >= 16).count())
+}
+
+/// Checks that `capability/cap_capable` has `cap` and `ret` where the program reads them.
+fn cap_capable_layout_ok(format: &Path) -> Result<(), String> {
+    let fields = format_fields(format)
+        .ok_or_else(|| "this kernel has no capability/cap_capable tracepoint".to_owned())?;
+    let at = |name: &str| fields.iter().find(|(n, _)| n == name).map(|&(_, off)| off);
+    if at("cap") == Some(CAP_CAPABLE_CAP_OFFSET) && at("ret") == Some(CAP_CAPABLE_RET_OFFSET) {
+        Ok(())
+    } else {
+        Err(format!(
+            "capability/cap_capable has cap at {:?} and ret at {:?}; learner reads {CAP_CAPABLE_CAP_OFFSET} and {CAP_CAPABLE_RET_OFFSET}",
+            at("cap"),
+            at("ret")
+        ))
     }
 }
 

@@ -7,8 +7,11 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use tokio::io::unix::AsyncFd;
+
 use crate::{
     cgroup::{self, Cgroup, CgroupError},
+    collector::Collector,
     host,
     profile::{PendingProfile, Profile, ProfileError, Provenance, Recording, SCHEMA},
     recorder::{RecorderError, SyscallCounts, SyscallRecorder},
@@ -50,6 +53,8 @@ pub enum RunError {
     Spawn { command: String, source: io::Error },
     #[error("waiting for the command: {0}")]
     Wait(io::Error),
+    #[error("reading events from the kernel: {0}")]
+    Events(io::Error),
 }
 
 impl RunError {
@@ -168,9 +173,19 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
 
     let cgroup = Cgroup::create(&cgroup_root, &format!("learner-run-{}", std::process::id()))?;
     let mut recorder = SyscallRecorder::attach(&cgroup)?;
-    for skipped in &recorder.skipped {
+    recorder.observe(arch)?;
+    for skipped in recorder.skipped.iter().chain(&recorder.observation.skipped) {
         eprintln!("learner: warning: probe skipped, {skipped}");
     }
+    let mut events = match recorder.take_events() {
+        // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside the AsyncFd.
+        Some(ring) => Some(
+            unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+                .map_err(|e| RunError::Events(e.into()))?,
+        ),
+        None => None,
+    };
+    let mut collector = Collector::new(arch);
 
     let started = SystemTime::now();
     let procs =
@@ -209,6 +224,11 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
                 }
             }
             _ = follow.tick(), if recorder.needs_following() => recorder.follow(&cgroup)?,
+            ready = readable(&mut events) => {
+                let mut guard = ready.map_err(RunError::Events)?;
+                drain(guard.get_inner_mut(), &mut collector);
+                guard.clear_ready();
+            }
         }
     };
     let ended = SystemTime::now();
@@ -219,10 +239,22 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     if leftovers > 0 {
         eprintln!("learner: killed {leftovers} process(es) the command left behind in its cgroup");
     }
+    // Nothing in the cgroup runs any more: what is in the ring buffer is all there will be.
+    if let Some(events) = events.as_mut() {
+        drain(events.get_mut(), &mut collector);
+    }
     let counts = recorder.syscall_counts()?;
+    let dedup = recorder.dedup_counts()?;
+    let lost = recorder.lost_events()? + collector.finish(&dedup) + collector.malformed;
     let source = recorder.source();
+    let observation = recorder.observation.clone();
+    let mut skipped = recorder.skipped.clone();
+    skipped.extend(observation.skipped.iter().cloned());
+    drop(events);
     drop(recorder);
     cgroup.remove()?;
+    let mut observations = collector.observations;
+    observations.derive_path_facts(&cgroup_root.to_string_lossy());
 
     let exit_code = exit_code(status);
     let profile = build_profile(
@@ -233,11 +265,17 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         counts,
         Recording {
             syscall_source: source,
-            lost_events: 0,
+            observation_source: observation.source,
+            capability_source: observation.capability_source,
+            skipped_probes: skipped,
+            lost_events: lost,
+            events: collector.events,
+            deduplicated_events: dedup.values().sum(),
             out_of_range_syscalls: 0,
             exit_code: Some(exit_code),
             leftover_processes_killed: leftovers as u64,
         },
+        observations,
     );
     pending.commit(&profile)?;
     Ok(RunReport {
@@ -247,6 +285,24 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     })
 }
 
+type EventRing = aya::maps::RingBuf<aya::maps::MapData>;
+
+/// Waits until the ring buffer has events; never, when there is none.
+async fn readable(
+    events: &mut Option<AsyncFd<EventRing>>,
+) -> io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, EventRing>> {
+    match events {
+        Some(fd) => fd.readable_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn drain(ring: &mut EventRing, collector: &mut Collector) {
+    while let Some(item) = ring.next() {
+        collector.handle(&item);
+    }
+}
+
 fn build_profile(
     arch: Arch,
     command: &[OsString],
@@ -254,6 +310,7 @@ fn build_profile(
     ended: SystemTime,
     counts: SyscallCounts,
     mut recording: Recording,
+    observations: crate::observations::Observations,
 ) -> Profile {
     let mut syscalls = std::collections::BTreeMap::new();
     let mut unknown_syscalls = std::collections::BTreeMap::new();
@@ -289,6 +346,7 @@ fn build_profile(
         recording,
         syscalls,
         unknown_syscalls,
+        observations,
     }
 }
 
@@ -341,13 +399,26 @@ mod tests {
         };
         let recording = Recording {
             syscall_source: String::new(),
+            observation_source: String::new(),
+            capability_source: String::new(),
+            skipped_probes: Vec::new(),
+            events: 0,
+            deduplicated_events: 0,
             lost_events: 0,
             out_of_range_syscalls: 0,
             exit_code: None,
             leftover_processes_killed: 0,
         };
         let now = SystemTime::now();
-        let p = build_profile(Arch::X86_64, &["x".into()], now, now, counts, recording);
+        let p = build_profile(
+            Arch::X86_64,
+            &["x".into()],
+            now,
+            now,
+            counts,
+            recording,
+            Default::default(),
+        );
         assert_eq!(p.syscalls.get("read"), Some(&5));
         assert_eq!(p.unknown_syscalls.get(&1000), Some(&2));
         assert_eq!(p.recording.out_of_range_syscalls, 3);

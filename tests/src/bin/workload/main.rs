@@ -7,9 +7,20 @@
 //!   workload [--sleep-ms N] [--exit N]   the workload; prints `sleeping` before the sleep
 //!   workload subcgroup                   moves into a new child cgroup, then makes its marker
 //!   workload outsider MS                 makes its marker in a loop for MS milliseconds
+//!   workload observe DIR                 exercises every observation once, in DIR
+//!   workload stress DIR N M              creates N distinct files in DIR, opens one M times
 use std::{
-    env, ffi::CString, fs, io::Write as _, path::PathBuf, thread, time::Duration, time::Instant,
+    env,
+    ffi::CString,
+    fs,
+    io::Write as _,
+    path::{Path, PathBuf},
+    thread,
+    time::Duration,
+    time::Instant,
 };
+
+mod observe;
 
 use learner_tests::markers;
 
@@ -27,6 +38,12 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("outsider") => outsider(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000)),
         Some("subcgroup") => subcgroup(),
+        Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
+        Some("stress") => stress(
+            Path::new(args.get(1).expect("DIR")),
+            args.get(2).and_then(|a| a.parse().ok()).expect("N"),
+            args.get(3).and_then(|a| a.parse().ok()).expect("M"),
+        ),
         _ => workload(&args),
     }
 }
@@ -135,4 +152,28 @@ fn outsider(ms: u64) {
         calls += 1;
     }
     println!("{calls}");
+}
+
+/// Creates `n` distinct files in `dir`, then opens one file `m` times: the kernel side must
+/// either deliver every distinct observation and count the repeats, or report what it lost.
+fn stress(dir: &Path, n: u64, m: u64) {
+    for i in 0..n {
+        let path = CString::new(dir.join(format!("f{i}")).into_os_string().into_encoded_bytes())
+            .expect("path");
+        // SAFETY: open/close of a NUL-terminated path.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o600);
+            assert!(fd >= 0, "create {i}");
+            libc::close(fd);
+        }
+    }
+    let same = CString::new(dir.join("f0").into_os_string().into_encoded_bytes()).expect("path");
+    for _ in 0..m {
+        // SAFETY: as above.
+        unsafe {
+            let fd = libc::open(same.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            assert!(fd >= 0);
+            libc::close(fd);
+        }
+    }
 }

@@ -1,0 +1,577 @@
+//! Turns the kernel side's events into observations.
+//!
+//! Paths arrive as the process passed them; relative ones are resolved here against the
+//! process's working directory or the directory fd it used, read from /proc while the
+//! process lives. The kernel sends one event per distinct observation and counts the
+//! repeats under its key; [`Collector::finish`] adds those counts where the first one went.
+use std::{
+    collections::HashMap,
+    ffi::CString,
+    os::unix::ffi::OsStrExt as _,
+    path::{Component, Path, PathBuf},
+};
+
+use learner_common::{CapabilityEvent, EventTag, NO_SYSCALL, SyscallEvent};
+
+use crate::{
+    names,
+    observations::{Access, Fact, Observations, Slot},
+    syscalls::Arch,
+};
+
+const AT_FDCWD: i64 = -100;
+const O_ACCMODE: u64 = 0o3;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+const O_PATH: u64 = 0o10000000;
+const O_TMPFILE_DIR: u64 = 0o20000000;
+const S_ISUID_ISGID: u64 = 0o6000;
+const SHM_EXEC: u64 = 0o100000;
+
+/// Everything the events of one recording added up to.
+pub struct Collector {
+    arch: Arch,
+    pub observations: Observations,
+    /// What each deduplication key's first event added, to repeat for its later copies.
+    by_key: HashMap<u64, Vec<(Slot, i64, String)>>,
+    cwd: HashMap<u32, PathBuf>,
+    /// (tgid, fd) -> path, from the opens seen: a closed fd's number is soon reused, so
+    /// /proc/PID/fd/N read later may name another file.
+    fds: HashMap<(u32, i64), String>,
+    /// Events received.
+    pub events: u64,
+    /// Events that were too short or had an unknown tag.
+    pub malformed: u64,
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl Collector {
+    pub fn new(arch: Arch) -> Self {
+        Self {
+            arch,
+            observations: Observations::default(),
+            by_key: HashMap::new(),
+            cwd: HashMap::new(),
+            fds: HashMap::new(),
+            events: 0,
+            malformed: 0,
+        }
+    }
+
+    /// Handles one event as read from the ring buffer.
+    pub fn handle(&mut self, bytes: &[u8]) {
+        self.events += 1;
+        let tag = bytes
+            .get(..4)
+            .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")));
+        match tag.and_then(EventTag::from_u32) {
+            Some(EventTag::Syscall) if bytes.len() >= size_of::<SyscallEvent>() => {
+                // SAFETY: length checked; SyscallEvent is plain data, any bytes are valid.
+                let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+                let comm = c_string(&ev.comm);
+                let slots = self.syscall_slots(&ev);
+                self.record(ev.key, slots, ev.ret, comm);
+            }
+            Some(EventTag::Capability) if bytes.len() >= size_of::<CapabilityEvent>() => {
+                // SAFETY: as above.
+                let ev: CapabilityEvent =
+                    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+                let during = if ev.syscall == NO_SYSCALL {
+                    "?".to_owned()
+                } else {
+                    self.arch
+                        .syscall_name(ev.syscall)
+                        .map_or_else(|| format!("#{}", ev.syscall), str::to_owned)
+                };
+                let slot = Slot::Capability {
+                    name: names::capability(ev.cap),
+                    granted: ev.ret == 0,
+                    during,
+                };
+                self.record(ev.key, vec![slot], i64::from(ev.ret), c_string(&ev.comm));
+            }
+            _ => self.malformed += 1,
+        }
+    }
+
+    fn record(&mut self, key: u64, slots: Vec<Slot>, ret: i64, comm: String) {
+        for slot in &slots {
+            self.observations.add(slot, ret, &comm, 1);
+        }
+        if key != 0 {
+            self.by_key.insert(
+                key,
+                slots.into_iter().map(|s| (s, ret, comm.clone())).collect(),
+            );
+        }
+    }
+
+    /// Adds the repeats the kernel counted (`dedup`: key -> copies after the first). Returns
+    /// how many events were lost with their first copy: counted by the kernel, never seen.
+    pub fn finish(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
+        let mut lost = 0;
+        for (key, &copies) in dedup {
+            match self.by_key.get(key) {
+                Some(slots) => {
+                    for (slot, ret, comm) in slots {
+                        self.observations.add(slot, *ret, comm, copies);
+                    }
+                }
+                None => lost += copies + 1,
+            }
+        }
+        lost
+    }
+
+    fn syscall_slots(&mut self, ev: &SyscallEvent) -> Vec<Slot> {
+        let Some(name) = self.arch.syscall_name(ev.nr) else {
+            return Vec::new();
+        };
+        let tgid = ev.tgid;
+        let a = ev.args;
+        let s0 = (ev.string_len[0] > 0).then(|| c_string(&ev.strings[0]));
+        let s1 = (ev.string_len[1] > 0).then(|| c_string(&ev.strings[1]));
+        let mut out = Vec::new();
+        let path_at = |me: &mut Self, dfd: i64, path: &Option<String>| -> Option<String> {
+            me.resolve(tgid, ev.pid, dfd, path.as_deref()?)
+        };
+        let dfd = |i: usize| a[i] as i32 as i64;
+        match name {
+            "open" | "openat" | "openat2" | "creat" => {
+                let (path, flags, mode) = match name {
+                    "open" => (path_at(self, AT_FDCWD, &s0), a[1], a[2]),
+                    "openat" => (path_at(self, dfd(0), &s0), a[2], a[3]),
+                    "openat2" => (path_at(self, dfd(0), &s0), ev.extra[0], ev.extra[1]),
+                    _ => (path_at(self, AT_FDCWD, &s0), 0o1 | O_CREAT | O_TRUNC, a[1]),
+                };
+                if let Some(path) = path {
+                    if ev.ret >= 0 {
+                        self.fds.insert((tgid, ev.ret), path.clone());
+                    }
+                    for access in open_accesses(flags) {
+                        out.push(Slot::Path(path.clone(), access));
+                    }
+                    if flags & (O_CREAT | O_TMPFILE_DIR) != 0 && mode & S_ISUID_ISGID != 0 {
+                        out.push(Slot::Fact(Fact::SuidSgidMode, format!("{path} via {name}")));
+                    }
+                }
+            }
+            "mkdir" | "mkdirat" | "mknod" | "mknodat" => {
+                let at = name.ends_with("at");
+                let (path, mode) = if at {
+                    (path_at(self, dfd(0), &s0), a[2])
+                } else {
+                    (path_at(self, AT_FDCWD, &s0), a[1])
+                };
+                if let Some(path) = path {
+                    let access = if name.starts_with("mkdir") {
+                        Access::Create
+                    } else {
+                        Access::Mknod
+                    };
+                    out.push(Slot::Path(path.clone(), access));
+                    if mode & S_ISUID_ISGID != 0 {
+                        out.push(Slot::Fact(Fact::SuidSgidMode, format!("{path} via {name}")));
+                    }
+                }
+            }
+            "unlink" | "rmdir" => {
+                out.extend(path_at(self, AT_FDCWD, &s0).map(|p| Slot::Path(p, Access::Delete)))
+            }
+            "unlinkat" => {
+                out.extend(path_at(self, dfd(0), &s0).map(|p| Slot::Path(p, Access::Delete)))
+            }
+            "rename" => {
+                for s in [&s0, &s1] {
+                    out.extend(path_at(self, AT_FDCWD, s).map(|p| Slot::Path(p, Access::Rename)));
+                }
+            }
+            "renameat" | "renameat2" => {
+                out.extend(path_at(self, dfd(0), &s0).map(|p| Slot::Path(p, Access::Rename)));
+                out.extend(path_at(self, dfd(2), &s1).map(|p| Slot::Path(p, Access::Rename)));
+            }
+            "link" | "symlink" => {
+                out.extend(path_at(self, AT_FDCWD, &s1).map(|p| Slot::Path(p, Access::Link)))
+            }
+            "linkat" => out.extend(path_at(self, dfd(2), &s1).map(|p| Slot::Path(p, Access::Link))),
+            "symlinkat" => {
+                out.extend(path_at(self, dfd(1), &s1).map(|p| Slot::Path(p, Access::Link)))
+            }
+            "chmod" | "fchmod" | "fchmodat" | "fchmodat2" => {
+                let (path, mode) = match name {
+                    "chmod" => (path_at(self, AT_FDCWD, &s0), a[1]),
+                    "fchmod" => (self.fd_path(tgid, dfd(0)), a[1]),
+                    _ => (self.path_or_fd(tgid, ev.pid, dfd(0), &s0), a[2]),
+                };
+                if let Some(path) = path {
+                    out.push(Slot::Path(path.clone(), Access::Attr));
+                    if mode & S_ISUID_ISGID != 0 {
+                        out.push(Slot::Fact(Fact::SuidSgidMode, format!("{path} via {name}")));
+                    }
+                }
+            }
+            "chown" | "lchown" | "utime" | "utimes" => {
+                out.extend(path_at(self, AT_FDCWD, &s0).map(|p| Slot::Path(p, Access::Attr)));
+            }
+            "fchown" => out.extend(
+                self.fd_path(tgid, dfd(0))
+                    .map(|p| Slot::Path(p, Access::Attr)),
+            ),
+            "fchownat" | "utimensat" | "futimesat" => out.extend(
+                self.path_or_fd(tgid, ev.pid, dfd(0), &s0)
+                    .map(|p| Slot::Path(p, Access::Attr)),
+            ),
+            "truncate" => {
+                out.extend(path_at(self, AT_FDCWD, &s0).map(|p| Slot::Path(p, Access::Truncate)))
+            }
+            "ftruncate" => out.extend(
+                self.fd_path(tgid, dfd(0))
+                    .map(|p| Slot::Path(p, Access::Truncate)),
+            ),
+            "execve" | "execveat" => {
+                let path = if name == "execve" {
+                    path_at(self, AT_FDCWD, &s0)
+                } else {
+                    self.path_or_fd(tgid, ev.pid, dfd(0), &s0)
+                };
+                // The path may be unreadable to BPF; a successful exec's image names it.
+                let path = path.or_else(|| {
+                    let exe = std::fs::read_link(format!("/proc/{tgid}/exe")).ok()?;
+                    (ev.ret == 0).then(|| normalize(&exe, tgid, tgid))
+                });
+                if let Some(path) = path {
+                    out.push(Slot::Path(path.clone(), Access::Exec));
+                    if ev.ret == 0 {
+                        if let Some(why) = privileged_file(&path) {
+                            out.push(Slot::Fact(Fact::PrivilegedExec, format!("{path} ({why})")));
+                        }
+                    }
+                    // As for the path: after a successful exec its argv is the new image's.
+                    let argv0 = s1.clone().or_else(|| {
+                        let cmdline = std::fs::read(format!("/proc/{tgid}/cmdline")).ok()?;
+                        (ev.ret == 0).then(|| c_string(&cmdline))
+                    });
+                    out.push(Slot::Exec {
+                        path,
+                        argv0: argv0.unwrap_or_default(),
+                    });
+                }
+            }
+            "socket" | "socketpair" => {
+                let desc = format!(
+                    "{}/{}",
+                    names::address_family(a[0]),
+                    names::socket_type(a[1])
+                );
+                out.push(if name == "socket" {
+                    Slot::Socket(desc)
+                } else {
+                    Slot::SocketPair(desc)
+                });
+            }
+            "bind" | "connect" => {
+                let len = ev.string_len[1] as usize;
+                if let Some((desc, unix_path)) =
+                    describe_sockaddr(&ev.strings[1][..len.min(ev.strings[1].len())])
+                {
+                    if let Some(p) =
+                        unix_path.and_then(|p| self.resolve(tgid, ev.pid, AT_FDCWD, &p))
+                    {
+                        let access = if name == "bind" {
+                            Access::Bind
+                        } else {
+                            Access::Connect
+                        };
+                        out.push(Slot::Path(p, access));
+                    }
+                    out.push(if name == "bind" {
+                        Slot::Bind(desc)
+                    } else {
+                        Slot::Connect(desc)
+                    });
+                }
+            }
+            "mmap" => out.push(Slot::Fact(
+                Fact::WriteExecuteMemory,
+                "mmap PROT_WRITE|PROT_EXEC".into(),
+            )),
+            "mprotect" | "pkey_mprotect" => {
+                out.push(Slot::Fact(
+                    Fact::WriteExecuteMemory,
+                    format!("{name} PROT_EXEC"),
+                ));
+            }
+            "shmat" if a[2] & SHM_EXEC != 0 => {
+                out.push(Slot::Fact(
+                    Fact::WriteExecuteMemory,
+                    "shmat SHM_EXEC".into(),
+                ));
+            }
+            "clone" | "clone3" | "fork" | "vfork" => {
+                out.push(Slot::Fork);
+                let flags = match name {
+                    "clone" => a[0],
+                    "clone3" => ev.extra[0],
+                    _ => 0,
+                };
+                for ns in names::namespaces(flags) {
+                    out.push(Slot::Fact(Fact::Namespace, format!("{ns} via {name}")));
+                }
+            }
+            "exit" | "exit_group" => out.push(Slot::Exit),
+            "unshare" => {
+                for ns in names::namespaces(a[0]) {
+                    out.push(Slot::Fact(Fact::Namespace, format!("{ns} via unshare")));
+                }
+            }
+            "setns" => {
+                let types = names::namespaces(a[1]);
+                if types.is_empty() {
+                    out.push(Slot::Fact(Fact::Namespace, "any via setns".into()));
+                }
+                for ns in types {
+                    out.push(Slot::Fact(Fact::Namespace, format!("{ns} via setns")));
+                }
+            }
+            "personality" => out.push(Slot::Fact(Fact::Personality, format!("{:#x}", a[0] as u32))),
+            "sched_setscheduler" => out.push(Slot::Fact(
+                Fact::Scheduling,
+                format!("{} via {name}", names::sched_policy(a[1])),
+            )),
+            "sched_setattr" => out.push(Slot::Fact(
+                Fact::Scheduling,
+                format!("{} via {name}", names::sched_policy(ev.extra[0])),
+            )),
+            "sethostname" | "setdomainname" => {
+                out.push(Slot::Fact(Fact::HostnameChange, name.into()))
+            }
+            "clock_settime" | "clock_adjtime" | "adjtimex" | "settimeofday" => {
+                out.push(Slot::Fact(Fact::ClockChange, name.into()));
+            }
+            "init_module" | "finit_module" | "delete_module" => {
+                out.push(Slot::Fact(Fact::ModuleLoading, name.into()));
+            }
+            "syslog" => out.push(Slot::Fact(
+                Fact::KernelLog,
+                format!("syslog action {}", a[0]),
+            )),
+            _ => {}
+        }
+        out
+    }
+
+    /// The path of an `*at` call: `path` relative to `dfd`, or `dfd` itself when `path` is
+    /// empty (AT_EMPTY_PATH) or absent (utimensat with NULL).
+    fn path_or_fd(
+        &mut self,
+        tgid: u32,
+        tid: u32,
+        dfd: i64,
+        path: &Option<String>,
+    ) -> Option<String> {
+        match path.as_deref() {
+            Some(p) if !p.is_empty() => self.resolve(tgid, tid, dfd, p),
+            _ => self.fd_path(tgid, dfd),
+        }
+    }
+
+    fn fd_path(&mut self, tgid: u32, fd: i64) -> Option<String> {
+        if let Some(path) = self.fds.get(&(tgid, fd)) {
+            return Some(path.clone());
+        }
+        let target = std::fs::read_link(format!("/proc/{tgid}/fd/{fd}")).ok()?;
+        let text = target.to_string_lossy();
+        // Sockets, pipes and anonymous inodes have no path.
+        if !text.starts_with('/') {
+            return None;
+        }
+        Some(normalize(
+            Path::new(text.trim_end_matches(" (deleted)")),
+            tgid,
+            tgid,
+        ))
+    }
+
+    /// An absolute, normalised form of `path` as process `tgid` (thread `tid`) meant it.
+    fn resolve(&mut self, tgid: u32, tid: u32, dfd: i64, path: &str) -> Option<String> {
+        if path.is_empty() {
+            return None;
+        }
+        let full = if path.starts_with('/') {
+            PathBuf::from(path)
+        } else {
+            let base = if dfd == AT_FDCWD {
+                match std::fs::read_link(format!("/proc/{tgid}/cwd")) {
+                    Ok(cwd) => {
+                        self.cwd.insert(tgid, cwd.clone());
+                        cwd
+                    }
+                    // The process is gone: its last known directory is the best guess.
+                    Err(_) => self.cwd.get(&tgid).cloned()?,
+                }
+            } else {
+                PathBuf::from(self.fd_path(tgid, dfd)?)
+            };
+            base.join(path)
+        };
+        Some(normalize(&full, tgid, tid))
+    }
+}
+
+/// Lexical normalisation: no `.`, `..` or repeated slashes; `/proc/<own pid>` becomes
+/// `/proc/self`, another process's `/proc/<pid>` becomes `/proc/[pid]`.
+pub fn normalize(path: &Path, tgid: u32, tid: u32) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    if parts.first().is_some_and(|p| p == "proc")
+        && let Some(second) = parts.get_mut(1)
+    {
+        if second == "thread-self" {
+            *second = "self".into();
+        } else if let Ok(pid) = second.parse::<u32>() {
+            *second = if pid == tgid || pid == tid {
+                "self".into()
+            } else {
+                "[pid]".into()
+            };
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The kinds of access an open with `flags` asks for.
+fn open_accesses(flags: u64) -> Vec<Access> {
+    if flags & O_PATH != 0 {
+        return vec![Access::Read];
+    }
+    let mut out = match flags & O_ACCMODE {
+        0 => vec![Access::Read],
+        1 => vec![Access::Write],
+        _ => vec![Access::Read, Access::Write],
+    };
+    if flags & (O_CREAT | O_TMPFILE_DIR) != 0 {
+        out.push(Access::Create);
+    }
+    if flags & O_TRUNC != 0 {
+        out.push(Access::Truncate);
+    }
+    out
+}
+
+/// Describes a socket address; for a unix socket with a path, also returns the path.
+fn describe_sockaddr(bytes: &[u8]) -> Option<(String, Option<String>)> {
+    let family = u16::from_ne_bytes(bytes.get(..2)?.try_into().ok()?);
+    let name = names::address_family(u64::from(family));
+    let port = |b: &[u8]| u16::from_be_bytes([b[2], b[3]]);
+    Some(match family as i32 {
+        libc::AF_INET if bytes.len() >= 8 => {
+            let ip = std::net::Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            (format!("{name} {ip}:{}", port(bytes)), None)
+        }
+        libc::AF_INET6 if bytes.len() >= 24 => {
+            let octets: [u8; 16] = bytes[8..24].try_into().ok()?;
+            let ip = std::net::Ipv6Addr::from(octets);
+            (format!("{name} [{ip}]:{}", port(bytes)), None)
+        }
+        libc::AF_UNIX => {
+            let path = bytes.get(2..).unwrap_or_default();
+            match path.first() {
+                None => (format!("{name} (unnamed)"), None),
+                Some(0) => (format!("{name} @{}", c_string(&path[1..])), None),
+                Some(_) => {
+                    let p = c_string(path);
+                    (format!("{name} {p}"), Some(p))
+                }
+            }
+        }
+        libc::AF_NETLINK if bytes.len() >= 12 => {
+            let groups = u32::from_ne_bytes(bytes[8..12].try_into().ok()?);
+            (format!("{name} groups={groups:#x}"), None)
+        }
+        _ => (name, None),
+    })
+}
+
+/// Why executing `path` could gain privileges: set-uid, set-gid, or file capabilities.
+fn privileged_file(path: &str) -> Option<&'static str> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    if mode & 0o4000 != 0 {
+        return Some("set-uid");
+    }
+    if mode & 0o2000 != 0 {
+        return Some("set-gid");
+    }
+    let c_path = CString::new(Path::new(path).as_os_str().as_bytes()).ok()?;
+    // SAFETY: getxattr with a NULL buffer only asks for the attribute's size.
+    let size = unsafe {
+        libc::getxattr(
+            c_path.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    (size > 0).then_some("file capabilities")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_paths_and_proc() {
+        let n = |p: &str| normalize(Path::new(p), 100, 101);
+        assert_eq!(
+            n("/var//log/./nginx/../nginx/error.log"),
+            "/var/log/nginx/error.log"
+        );
+        assert_eq!(n("/proc/100/status"), "/proc/self/status");
+        assert_eq!(n("/proc/101/stat"), "/proc/self/stat");
+        assert_eq!(n("/proc/thread-self/attr"), "/proc/self/attr");
+        assert_eq!(n("/proc/1/cmdline"), "/proc/[pid]/cmdline");
+        assert_eq!(n("/proc/meminfo"), "/proc/meminfo");
+        assert_eq!(n("/"), "/");
+    }
+
+    #[test]
+    fn open_flags() {
+        assert_eq!(open_accesses(0), [Access::Read]);
+        assert_eq!(
+            open_accesses(0o1 | O_CREAT | O_TRUNC),
+            [Access::Write, Access::Create, Access::Truncate]
+        );
+        assert_eq!(open_accesses(0o2), [Access::Read, Access::Write]);
+        assert_eq!(open_accesses(O_PATH | 0o2), [Access::Read]);
+    }
+
+    #[test]
+    fn sockaddrs() {
+        let mut inet = vec![2u8, 0, 0, 80, 127, 0, 0, 1];
+        inet.extend([0; 8]);
+        assert_eq!(describe_sockaddr(&inet).unwrap().0, "AF_INET 127.0.0.1:80");
+        let mut unix = vec![1u8, 0];
+        unix.extend(b"/run/x.sock\0");
+        assert_eq!(
+            describe_sockaddr(&unix).unwrap(),
+            ("AF_UNIX /run/x.sock".into(), Some("/run/x.sock".into()))
+        );
+        let abstract_ = [1u8, 0, 0, b'a', b'b'];
+        assert_eq!(
+            describe_sockaddr(&abstract_).unwrap(),
+            ("AF_UNIX @ab".into(), None)
+        );
+    }
+}

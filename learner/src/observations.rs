@@ -1,0 +1,451 @@
+//! What a recorded service did, beyond syscall counts: the paths it touched and how, the
+//! sockets it opened, the capability checks it passed or failed, and the argument facts that
+//! single directives depend on. Observations only; which directive values they permit is the
+//! generator's business.
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::names;
+
+/// How often something was seen, by which processes, and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub count: u64,
+    /// Calls that succeeded.
+    pub ok: u64,
+    /// Calls that failed, by errno name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, u64>,
+    /// Process names (comm) that did it.
+    pub by: BTreeSet<String>,
+}
+
+impl Seen {
+    pub fn add(&mut self, ret: i64, comm: &str, n: u64) {
+        self.count += n;
+        if ret < 0 {
+            *self.errors.entry(names::errno(ret)).or_default() += n;
+        } else {
+            self.ok += n;
+        }
+        self.by.insert(comm.to_owned());
+    }
+
+    pub fn merge(&mut self, other: &Seen) {
+        self.count += other.count;
+        self.ok += other.ok;
+        for (e, n) in &other.errors {
+            *self.errors.entry(e.clone()).or_default() += n;
+        }
+        self.by.extend(other.by.iter().cloned());
+    }
+}
+
+/// Kinds of access to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    Write,
+    /// Created, or opened with O_CREAT (may have created it).
+    Create,
+    Delete,
+    /// Renamed from or to this path.
+    Rename,
+    /// chmod, chown, utimes.
+    Attr,
+    Truncate,
+    /// A hard or symbolic link created at this path.
+    Link,
+    Mknod,
+    Exec,
+    /// bind() of a unix socket at this path.
+    Bind,
+    /// connect() to a unix socket at this path.
+    Connect,
+}
+
+impl Access {
+    /// Whether the access needs the path's file system to be writable.
+    pub fn writes(self) -> bool {
+        !matches!(self, Self::Read | Self::Exec | Self::Connect)
+    }
+}
+
+/// One capability as the service's checks met it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilityChecks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted: Option<Seen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<Seen>,
+    /// The syscall in progress at each check ("?" when unknown), so that known noise (e.g.
+    /// CAP_SYS_ADMIN checked while mmap accounts memory) can be told from a need.
+    pub during: BTreeMap<String, u64>,
+}
+
+/// Argument facts, each a map from what exactly was seen to how often.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// mmap with PROT_WRITE|PROT_EXEC, mprotect/pkey_mprotect adding PROT_EXEC, shmat with
+    /// SHM_EXEC (MemoryDenyWriteExecute).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub write_execute_memory: BTreeMap<String, Seen>,
+    /// Namespace types created or joined: `net via unshare` (RestrictNamespaces).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespaces: BTreeMap<String, Seen>,
+    /// personality() calls by persona value (LockPersonality).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub personality: BTreeMap<String, Seen>,
+    /// Scheduling policies set: `SCHED_FIFO via sched_setscheduler` (RestrictRealtime).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scheduling: BTreeMap<String, Seen>,
+    /// Files given S_ISUID/S_ISGID modes (RestrictSUIDSGID).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub suid_sgid_modes: BTreeMap<String, Seen>,
+    /// Execs of set-uid/set-gid files or files with capabilities (NoNewPrivileges).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub privileged_execs: BTreeMap<String, Seen>,
+    /// sethostname/setdomainname (ProtectHostname).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hostname_changes: BTreeMap<String, Seen>,
+    /// clock_settime, clock_adjtime, adjtimex, settimeofday (ProtectClock).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clock_changes: BTreeMap<String, Seen>,
+    /// init_module, finit_module, delete_module (ProtectKernelModules).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub module_loading: BTreeMap<String, Seen>,
+    /// syslog() by action, /dev/kmsg, /proc/kmsg (ProtectKernelLogs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernel_logs: BTreeMap<String, Seen>,
+    /// Writes under /proc/sys, /sys and other kernel tunables (ProtectKernelTunables).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernel_tunable_writes: BTreeMap<String, Seen>,
+    /// Writes under the cgroup file system (ProtectControlGroups).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cgroup_writes: BTreeMap<String, Seen>,
+    /// Device nodes other than the pseudo-devices PrivateDevices keeps (PrivateDevices).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub devices: BTreeMap<String, Seen>,
+    /// Paths under /home, /root, /run/user (ProtectHome).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub home: BTreeMap<String, Seen>,
+    /// Paths under /tmp and /var/tmp (PrivateTmp).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tmp: BTreeMap<String, Seen>,
+    /// Other processes' /proc/PID entries (ProtectProc).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_processes_proc: BTreeMap<String, Seen>,
+    /// /proc files that belong to no process (ProcSubset=pid).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proc_system_files: BTreeMap<String, Seen>,
+}
+
+/// The process tree, aggregated by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processes {
+    /// Programs executed, by path, with the argv[0] they were given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub execs: BTreeMap<String, Exec>,
+    /// fork/vfork/clone/clone3 calls (threads included), by caller.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forks: BTreeMap<String, Seen>,
+    /// exit/exit_group calls, by caller.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exits: BTreeMap<String, Seen>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exec {
+    #[serde(flatten)]
+    pub seen: Seen,
+    pub argv0: BTreeSet<String>,
+}
+
+/// Everything observed beyond syscall counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observations {
+    /// Absolute paths and each kind of access to them.
+    #[serde(default)]
+    pub paths: BTreeMap<String, BTreeMap<Access, Seen>>,
+    /// socket() by `FAMILY/TYPE` (RestrictAddressFamilies applies to these).
+    #[serde(default)]
+    pub sockets: BTreeMap<String, Seen>,
+    /// socketpair() by `FAMILY/TYPE`; RestrictAddressFamilies does not restrict these.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub socketpairs: BTreeMap<String, Seen>,
+    /// bind() addresses: `AF_INET 0.0.0.0:80`, `AF_UNIX /run/x.sock`, `AF_UNIX @abstract`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub binds: BTreeMap<String, Seen>,
+    /// connect() addresses.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connects: BTreeMap<String, Seen>,
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, CapabilityChecks>,
+    #[serde(default)]
+    pub facts: Facts,
+    #[serde(default)]
+    pub processes: Processes,
+}
+
+/// A place in [`Observations`] that an event adds to; kept per deduplication key, so counts
+/// the kernel folded can be added where the first event went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    Path(String, Access),
+    Socket(String),
+    SocketPair(String),
+    Bind(String),
+    Connect(String),
+    Capability {
+        name: String,
+        granted: bool,
+        during: String,
+    },
+    Fact(Fact, String),
+    Exec {
+        path: String,
+        argv0: String,
+    },
+    Fork,
+    Exit,
+}
+
+/// The argument facts recorded from syscall arguments (the rest derive from paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fact {
+    WriteExecuteMemory,
+    Namespace,
+    Personality,
+    Scheduling,
+    SuidSgidMode,
+    PrivilegedExec,
+    HostnameChange,
+    ClockChange,
+    ModuleLoading,
+    KernelLog,
+}
+
+impl Observations {
+    /// Adds `n` occurrences that ended with `ret`, by `comm`, to `slot`.
+    pub fn add(&mut self, slot: &Slot, ret: i64, comm: &str, n: u64) {
+        match slot {
+            Slot::Path(path, access) => self
+                .paths
+                .entry(path.clone())
+                .or_default()
+                .entry(*access)
+                .or_default()
+                .add(ret, comm, n),
+            Slot::Socket(s) => self.sockets.entry(s.clone()).or_default().add(ret, comm, n),
+            Slot::SocketPair(s) => self
+                .socketpairs
+                .entry(s.clone())
+                .or_default()
+                .add(ret, comm, n),
+            Slot::Bind(s) => self.binds.entry(s.clone()).or_default().add(ret, comm, n),
+            Slot::Connect(s) => self
+                .connects
+                .entry(s.clone())
+                .or_default()
+                .add(ret, comm, n),
+            Slot::Capability {
+                name,
+                granted,
+                during,
+            } => {
+                let checks = self.capabilities.entry(name.clone()).or_default();
+                let seen = if *granted {
+                    &mut checks.granted
+                } else {
+                    &mut checks.denied
+                };
+                seen.get_or_insert_with(Seen::default).add(ret, comm, n);
+                *checks.during.entry(during.clone()).or_default() += n;
+            }
+            Slot::Fact(fact, detail) => self
+                .fact_map(*fact)
+                .entry(detail.clone())
+                .or_default()
+                .add(ret, comm, n),
+            Slot::Exec { path, argv0 } => {
+                let exec = self.processes.execs.entry(path.clone()).or_default();
+                exec.seen.add(ret, comm, n);
+                if !argv0.is_empty() {
+                    exec.argv0.insert(argv0.clone());
+                }
+            }
+            Slot::Fork => self
+                .processes
+                .forks
+                .entry(comm.to_owned())
+                .or_default()
+                .add(ret, comm, n),
+            Slot::Exit => self
+                .processes
+                .exits
+                .entry(comm.to_owned())
+                .or_default()
+                .add(ret, comm, n),
+        }
+    }
+
+    fn fact_map(&mut self, fact: Fact) -> &mut BTreeMap<String, Seen> {
+        let f = &mut self.facts;
+        match fact {
+            Fact::WriteExecuteMemory => &mut f.write_execute_memory,
+            Fact::Namespace => &mut f.namespaces,
+            Fact::Personality => &mut f.personality,
+            Fact::Scheduling => &mut f.scheduling,
+            Fact::SuidSgidMode => &mut f.suid_sgid_modes,
+            Fact::PrivilegedExec => &mut f.privileged_execs,
+            Fact::HostnameChange => &mut f.hostname_changes,
+            Fact::ClockChange => &mut f.clock_changes,
+            Fact::ModuleLoading => &mut f.module_loading,
+            Fact::KernelLog => &mut f.kernel_logs,
+        }
+    }
+
+    /// Fills the facts that follow from paths alone: which accesses fall where a directive
+    /// draws its line. `cgroup_root` is where the cgroup2 hierarchy is mounted.
+    pub fn derive_path_facts(&mut self, cgroup_root: &str) {
+        let mut derived: Vec<(FactMap, String, Seen)> = Vec::new();
+        for (path, accesses) in &self.paths {
+            let mut all = Seen::default();
+            let mut writes = Seen::default();
+            for (access, seen) in accesses {
+                all.merge(seen);
+                if access.writes() {
+                    writes.merge(seen);
+                }
+            }
+            let under = |dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
+            if writes.count > 0
+                && (under("/proc/sys") || under("/sys") || path == "/proc/sysrq-trigger")
+                && !under(cgroup_root)
+            {
+                derived.push((
+                    |f| &mut f.kernel_tunable_writes,
+                    path.clone(),
+                    writes.clone(),
+                ));
+            }
+            if writes.count > 0 && (under(cgroup_root) || under("/sys/fs/cgroup")) {
+                derived.push((|f| &mut f.cgroup_writes, path.clone(), writes.clone()));
+            }
+            if path == "/dev/kmsg" || path == "/proc/kmsg" {
+                derived.push((|f| &mut f.kernel_logs, path.clone(), all.clone()));
+            }
+            if under("/dev") && !is_pseudo_device(path) {
+                derived.push((|f| &mut f.devices, path.clone(), all.clone()));
+            }
+            if under("/home") || under("/root") || under("/run/user") {
+                derived.push((|f| &mut f.home, path.clone(), all.clone()));
+            }
+            if under("/tmp") || under("/var/tmp") {
+                derived.push((|f| &mut f.tmp, path.clone(), all.clone()));
+            }
+            if let Some(rest) = path.strip_prefix("/proc/") {
+                let first = rest.split('/').next().unwrap_or("");
+                if first == "[pid]" {
+                    derived.push((|f| &mut f.other_processes_proc, path.clone(), all.clone()));
+                } else if first != "self" && first != "thread-self" && !first.is_empty() {
+                    derived.push((|f| &mut f.proc_system_files, path.clone(), all.clone()));
+                }
+            }
+        }
+        for (map, path, seen) in derived {
+            map(&mut self.facts).entry(path).or_default().merge(&seen);
+        }
+    }
+}
+
+/// Picks one of the path-derived fact maps.
+type FactMap = fn(&mut Facts) -> &mut BTreeMap<String, Seen>;
+
+/// The device nodes a `PrivateDevices=yes` /dev still has, and the directories it keeps.
+pub fn is_pseudo_device(path: &str) -> bool {
+    const KEPT: &[&str] = &[
+        "/dev",
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+        "/dev/ptmx",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/fd",
+        "/dev/log",
+        "/dev/core",
+    ];
+    const KEPT_DIRS: &[&str] = &[
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/dev/hugepages",
+        "/dev/fd",
+    ];
+    KEPT.contains(&path)
+        || KEPT_DIRS
+            .iter()
+            .any(|d| path == *d || path.starts_with(&format!("{d}/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_counts_outcomes() {
+        let mut s = Seen::default();
+        s.add(3, "nginx", 2);
+        s.add(-13, "nginx", 1);
+        s.add(-13, "worker", 4);
+        assert_eq!((s.count, s.ok), (7, 2));
+        assert_eq!(s.errors["EACCES"], 5);
+        assert_eq!(s.by.len(), 2);
+    }
+
+    #[test]
+    fn derives_path_facts() {
+        let mut o = Observations::default();
+        for (path, access) in [
+            ("/proc/sys/net/core/somaxconn", Access::Write),
+            ("/proc/sys/kernel/hostname", Access::Read),
+            ("/sys/fs/cgroup/x/cgroup.procs", Access::Write),
+            ("/dev/null", Access::Write),
+            ("/dev/sda", Access::Read),
+            ("/root/.profile", Access::Read),
+            ("/tmp/x", Access::Create),
+            ("/proc/[pid]/status", Access::Read),
+            ("/proc/self/status", Access::Read),
+            ("/proc/meminfo", Access::Read),
+        ] {
+            o.add(&Slot::Path(path.into(), access), 0, "svc", 1);
+        }
+        o.derive_path_facts("/sys/fs/cgroup");
+        let f = &o.facts;
+        let keys = |m: &BTreeMap<String, Seen>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            keys(&f.kernel_tunable_writes),
+            ["/proc/sys/net/core/somaxconn"]
+        );
+        assert_eq!(keys(&f.cgroup_writes), ["/sys/fs/cgroup/x/cgroup.procs"]);
+        assert_eq!(keys(&f.devices), ["/dev/sda"]);
+        assert_eq!(keys(&f.home), ["/root/.profile"]);
+        assert_eq!(keys(&f.tmp), ["/tmp/x"]);
+        assert_eq!(keys(&f.other_processes_proc), ["/proc/[pid]/status"]);
+        assert_eq!(
+            keys(&f.proc_system_files),
+            [
+                "/proc/meminfo",
+                "/proc/sys/kernel/hostname",
+                "/proc/sys/net/core/somaxconn"
+            ]
+        );
+    }
+}

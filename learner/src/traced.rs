@@ -1,0 +1,206 @@
+//! The syscalls whose arguments learner records, and how the kernel side reads each.
+//!
+//! Syscall counts cover every call; these are the ones whose arguments decide a directive:
+//! paths (ProtectSystem, ReadWritePaths, ...), socket families, namespace flags and so on.
+use learner_common::{Shape, extra, shape_flags, string_kind};
+
+/// One traced syscall. Argument indices are 0-based here; the kernel side takes them 1-based.
+#[derive(Clone, Copy, Debug)]
+pub struct Traced {
+    pub name: &'static str,
+    /// How many arguments the kernel's `SYSCALL_DEFINEn` gives it (same on every ABI).
+    pub nargs: u8,
+    /// The arguments that are user strings (paths), kept in `strings[0]` and `strings[1]`.
+    pub strings: [Option<u8>; 2],
+    pub string1_kind: u8,
+    pub extra: u8,
+    pub flags: u8,
+    /// Arguments that tell otherwise identical calls apart (flags, modes, families).
+    pub key_args: &'static [u8],
+    /// 1-based index of the open flags argument (`OPEN_FLAGS_IN_EXTRA` for openat2).
+    pub open_flags_arg: u8,
+}
+
+const fn t(
+    name: &'static str,
+    nargs: u8,
+    s0: Option<u8>,
+    s1: Option<u8>,
+    key: &'static [u8],
+) -> Traced {
+    Traced {
+        name,
+        nargs,
+        strings: [s0, s1],
+        string1_kind: string_kind::STRING,
+        extra: extra::NONE,
+        flags: 0,
+        key_args: key,
+        open_flags_arg: 0,
+    }
+}
+
+const fn with_open_flags(mut t: Traced, arg: u8) -> Traced {
+    t.open_flags_arg = arg;
+    t
+}
+
+const fn with_extra(mut t: Traced, extra: u8) -> Traced {
+    t.extra = extra;
+    t
+}
+
+const fn with_flags(mut t: Traced, flags: u8) -> Traced {
+    t.flags = flags;
+    t
+}
+
+const fn with_kind(mut t: Traced, kind: u8) -> Traced {
+    t.string1_kind = kind;
+    t
+}
+
+const P0: Option<u8> = Some(0);
+const P1: Option<u8> = Some(1);
+const P2: Option<u8> = Some(2);
+const P3: Option<u8> = Some(3);
+const NO: Option<u8> = None;
+
+/// Every traced syscall. Names missing from a kernel (or an architecture) are skipped.
+pub const TRACED: &[Traced] = &[
+    // Files: opens by their flags and mode.
+    with_open_flags(t("open", 3, P0, NO, &[1, 2]), 2),
+    with_open_flags(t("openat", 4, P1, NO, &[0, 2, 3]), 3),
+    with_open_flags(
+        with_extra(t("openat2", 4, P1, NO, &[0]), extra::OPEN_HOW),
+        learner_common::OPEN_FLAGS_IN_EXTRA,
+    ),
+    t("creat", 2, P0, NO, &[1]),
+    t("mkdir", 2, P0, NO, &[1]),
+    t("mkdirat", 3, P1, NO, &[0, 2]),
+    t("unlink", 1, P0, NO, &[]),
+    t("unlinkat", 3, P1, NO, &[0, 2]),
+    t("rmdir", 1, P0, NO, &[]),
+    t("rename", 2, P0, P1, &[]),
+    t("renameat", 4, P1, P3, &[0, 2]),
+    t("renameat2", 5, P1, P3, &[0, 2, 4]),
+    t("link", 2, P0, P1, &[]),
+    t("linkat", 5, P1, P3, &[0, 2, 4]),
+    t("symlink", 2, P0, P1, &[]),
+    t("symlinkat", 3, P0, P2, &[1]),
+    t("chmod", 2, P0, NO, &[1]),
+    t("fchmod", 2, NO, NO, &[0, 1]),
+    t("fchmodat", 3, P1, NO, &[0, 2]),
+    t("fchmodat2", 4, P1, NO, &[0, 2, 3]),
+    t("chown", 3, P0, NO, &[]),
+    t("lchown", 3, P0, NO, &[]),
+    t("fchown", 3, NO, NO, &[0]),
+    t("fchownat", 5, P1, NO, &[0]),
+    t("truncate", 2, P0, NO, &[]),
+    t("ftruncate", 2, NO, NO, &[0]),
+    t("utime", 2, P0, NO, &[]),
+    t("utimes", 2, P0, NO, &[]),
+    t("utimensat", 4, P1, NO, &[0]),
+    t("futimesat", 3, P1, NO, &[0]),
+    t("mknod", 3, P0, NO, &[1, 2]),
+    t("mknodat", 4, P1, NO, &[0, 2, 3]),
+    with_kind(t("execve", 3, P0, P1, &[]), string_kind::ARGV0),
+    with_kind(t("execveat", 5, P1, P2, &[0]), string_kind::ARGV0),
+    // Sockets.
+    t("socket", 3, NO, NO, &[0, 1, 2]),
+    t("socketpair", 4, NO, NO, &[0, 1, 2]),
+    with_kind(t("bind", 3, NO, P1, &[]), string_kind::SOCKADDR),
+    with_kind(t("connect", 3, NO, P1, &[]), string_kind::SOCKADDR),
+    // Memory that is writable and executable (MemoryDenyWriteExecute).
+    with_flags(t("mmap", 6, NO, NO, &[2]), shape_flags::PROT_WX_ARG2),
+    with_flags(t("mprotect", 3, NO, NO, &[2]), shape_flags::PROT_EXEC_ARG2),
+    with_flags(
+        t("pkey_mprotect", 4, NO, NO, &[2]),
+        shape_flags::PROT_EXEC_ARG2,
+    ),
+    t("shmat", 3, NO, NO, &[2]),
+    // Processes and namespaces.
+    t("clone", 5, NO, NO, &[0]),
+    with_extra(t("clone3", 2, NO, NO, &[]), extra::CLONE3_FLAGS),
+    t("fork", 0, NO, NO, &[]),
+    t("vfork", 0, NO, NO, &[]),
+    with_flags(t("exit", 1, NO, NO, &[]), shape_flags::AT_ENTER),
+    with_flags(t("exit_group", 1, NO, NO, &[]), shape_flags::AT_ENTER),
+    t("unshare", 1, NO, NO, &[0]),
+    t("setns", 2, NO, NO, &[1]),
+    t("personality", 1, NO, NO, &[0]),
+    t("sched_setscheduler", 3, NO, NO, &[1]),
+    with_extra(t("sched_setattr", 3, NO, NO, &[]), extra::SCHED_ATTR_POLICY),
+    // Host-wide state.
+    t("sethostname", 2, P0, NO, &[]),
+    t("setdomainname", 2, P0, NO, &[]),
+    t("clock_settime", 2, NO, NO, &[0]),
+    t("clock_adjtime", 2, NO, NO, &[0]),
+    t("adjtimex", 1, NO, NO, &[]),
+    t("settimeofday", 2, NO, NO, &[]),
+    t("init_module", 3, NO, NO, &[]),
+    t("finit_module", 3, NO, NO, &[]),
+    t("delete_module", 2, P0, NO, &[]),
+    t("syslog", 3, NO, NO, &[0]),
+];
+
+impl Traced {
+    /// The kernel side's description of this syscall.
+    pub fn shape(&self) -> Shape {
+        let one_based = |s: Option<u8>| s.map_or(0, |i| i + 1);
+        Shape {
+            traced: 1,
+            string_arg: [one_based(self.strings[0]), one_based(self.strings[1])],
+            string1_kind: self.string1_kind,
+            extra: self.extra,
+            flags: self.flags,
+            key_args: self.key_args.iter().fold(0, |bits, &i| bits | (1 << i)),
+            open_flags_arg: self.open_flags_arg,
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<&'static Traced> {
+        TRACED.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_indices_fit_the_argument_count() {
+        for t in TRACED {
+            for i in t.strings.iter().flatten().chain(t.key_args) {
+                assert!(*i < t.nargs, "{}: argument {i} of {}", t.name, t.nargs);
+            }
+            if t.string1_kind == string_kind::SOCKADDR {
+                let i = t.strings[1].expect("sockaddr slot");
+                assert!(
+                    i + 1 < t.nargs,
+                    "{}: sockaddr needs its length argument",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn traced_names_are_syscalls() {
+        let arch = crate::syscalls::Arch::X86_64;
+        for t in TRACED {
+            assert!(
+                arch.syscall_number(t.name).is_some(),
+                "{} is no x86_64 syscall",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn shapes_are_one_based() {
+        let s = Traced::by_name("openat").unwrap().shape();
+        assert_eq!(s.string_arg, [2, 0]);
+        assert_eq!(s.key_args, 0b1101);
+    }
+}
