@@ -34,8 +34,10 @@ pub mod map {
     pub const EVENTS: &str = "EVENTS";
     /// `PerCpuArray<u64>` with one element: events the ring buffer had no room for.
     pub const LOST: &str = "LOST";
-    /// `HashMap<u64, u64>`: deduplication key -> identical events suppressed since the first.
+    /// `PerCpuHashMap<u64, u64>`: deduplication key -> identical events suppressed since the
+    /// first; one of two that take turns (see `Target::dedup_map`).
     pub const DEDUP: &str = "DEDUP";
+    pub const DEDUP_B: &str = "DEDUP_B";
     /// `HashMap<u64, SyscallEvent>`: pid_tgid -> the traced syscall awaiting its exit.
     pub const PENDING: &str = "PENDING";
 }
@@ -75,6 +77,11 @@ pub struct Target {
     pub level: u32,
     /// Non-zero: observe (paths, sockets, capabilities...) too, not only count syscalls.
     pub observe: u32,
+    /// Which of [`map::DEDUP`] (0) and [`map::DEDUP_B`] (1) counts repeats now. User space
+    /// flips it and drains the other, so neither fills up.
+    pub dedup_map: u32,
+    /// Explicit padding: no implicit padding bytes.
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]
@@ -238,7 +245,10 @@ pub const CAP_CAPABLE_RET_OFFSET: usize = 36;
 
 /// Size of [`map::EVENTS`].
 pub const EVENTS_BYTES: u32 = 16 << 20;
-/// Entries of [`map::DEDUP`]: distinct observations deduplicated in the kernel.
+/// Entries of each of [`map::DEDUP`] and [`map::DEDUP_B`]: distinct observations
+/// deduplicated in the kernel between two drains by user space.
 pub const DEDUP_ENTRIES: u32 = 1 << 16;
+/// BPF_F_NO_PREALLOC: allocate entries as they are used, not all (times every CPU) up front.
+pub const MAP_NO_PREALLOC: u32 = 1;
 /// Syscalls in flight at once whose exit is awaited.
 pub const PENDING_ENTRIES: u32 = 1 << 14;

@@ -24,10 +24,9 @@ use aya_ebpf::{
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, CapabilityEvent, CurrentSyscall, DEDUP_ENTRIES,
-    EVENTS_BYTES, EventTag, MAX_EXACT_CGROUPS, NO_SYSCALL, O_DIRECTORY_OR_PATH, OPEN_FLAGS_IN_EXTRA,
-    PENDING_ENTRIES, SLOT_OUT_OF_RANGE,
-    STR_LEN, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape, SyscallEvent, Target, extra, shape_flags,
-    string_kind,
+    EVENTS_BYTES, EventTag, MAP_NO_PREALLOC, MAX_EXACT_CGROUPS, NO_SYSCALL, O_DIRECTORY_OR_PATH,
+    OPEN_FLAGS_IN_EXTRA, PENDING_ENTRIES, SLOT_OUT_OF_RANGE, STR_LEN, SYSCALL_COUNT_SLOTS,
+    SYSCALL_SLOTS, Shape, SyscallEvent, Target, extra, shape_flags, string_kind,
 };
 
 #[map(name = "TARGET")]
@@ -52,9 +51,15 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map(name = "LOST")]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// Per CPU, so counting needs no atomics; user space sums the CPUs.
+/// Per CPU, so counting needs no atomics; user space sums the CPUs. Two maps take turns, so
+/// user space can drain one while the other counts.
 #[map(name = "DEDUP")]
-static DEDUP: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(DEDUP_ENTRIES, 0);
+static DEDUP: PerCpuHashMap<u64, u64> =
+    PerCpuHashMap::with_max_entries(DEDUP_ENTRIES, MAP_NO_PREALLOC);
+
+#[map(name = "DEDUP_B")]
+static DEDUP_B: PerCpuHashMap<u64, u64> =
+    PerCpuHashMap::with_max_entries(DEDUP_ENTRIES, MAP_NO_PREALLOC);
 
 #[map(name = "PENDING")]
 static PENDING: HashMap<u64, SyscallEvent> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
@@ -353,7 +358,14 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
         i => arg_by_index(&ev.args, i).unwrap_or(0),
     };
     let keeps_fd = shape.open_flags_arg != 0 && open_flags & O_DIRECTORY_OR_PATH != 0;
-    h = mix(h, if ev.ret < 0 || keeps_fd { ev.ret as u64 } else { 0 });
+    h = mix(
+        h,
+        if ev.ret < 0 || keeps_fd {
+            ev.ret as u64
+        } else {
+            0
+        },
+    );
     h = mix(h, ev.extra[0]);
     h = mix(h, ev.extra[1]);
     h = mix(h, u64::from_ne_bytes(comm_half(&ev.comm, 0)));
@@ -403,19 +415,27 @@ fn hash_bytes(mut h: u64, bytes: &[u8; STR_LEN], len: u32) -> u64 {
 /// map is full), or `u64::MAX` when an identical event was already sent and only counted.
 #[inline(always)]
 fn dedup(key: u64) -> u64 {
-    if count_duplicate(key) {
+    let map = match TARGET.get(0) {
+        Some(t) if t.dedup_map != 0 => &DEDUP_B,
+        _ => &DEDUP,
+    };
+    if count_duplicate(map, key) {
         return u64::MAX;
     }
-    if DEDUP.insert(key, 0, u64::from(BPF_NOEXIST)).is_ok() {
+    if map.insert(key, 0, u64::from(BPF_NOEXIST)).is_ok() {
         return key;
     }
     // Another CPU inserted it just now (count it), or the map is full (send it whole).
-    if count_duplicate(key) { u64::MAX } else { 0 }
+    if count_duplicate(map, key) {
+        u64::MAX
+    } else {
+        0
+    }
 }
 
 #[inline(always)]
-fn count_duplicate(key: u64) -> bool {
-    match DEDUP.get_ptr_mut(key) {
+fn count_duplicate(map: &PerCpuHashMap<u64, u64>, key: u64) -> bool {
+    match map.get_ptr_mut(key) {
         Some(count) => {
             // SAFETY: this CPU's slot of the entry.
             unsafe { *count += 1 };

@@ -110,9 +110,10 @@ impl Collector {
         }
     }
 
-    /// Adds the repeats the kernel counted (`dedup`: key -> copies after the first). Returns
-    /// how many events were lost with their first copy: counted by the kernel, never seen.
-    pub fn finish(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
+    /// Adds the repeats the kernel counted (`dedup`: key -> copies after the first). Call it
+    /// after reading the events sent before the counts were taken. Returns how many events
+    /// were lost with their first copy: counted by the kernel, never seen.
+    pub fn add_repeats(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let mut lost = 0;
         for (key, &copies) in dedup {
             match self.by_key.get(key) {

@@ -9,7 +9,10 @@ use std::{
 use aya::{
     Ebpf, EbpfError,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{
+        ProgramError, RawTracePoint, TracePoint,
+        trace_point::{TracePointLink, TracePointLinkId},
+    },
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, SLOT_OUT_OF_RANGE, Shape, Target, map, program,
@@ -127,6 +130,8 @@ pub struct SyscallRecorder {
     probe: &'static Probe,
     followed: BTreeSet<u64>,
     target: Target,
+    /// Observation tracepoints attached, by program: detached in parallel (see Drop).
+    links: Vec<(&'static str, TracePointLinkId)>,
     /// Why better probes were skipped, for the warning and the profile.
     pub skipped: Vec<String>,
     pub observation: ObservationStatus,
@@ -154,6 +159,8 @@ impl SyscallRecorder {
             cgroup_id: cgroup.id(),
             level: cgroup.level(),
             observe: 0,
+            dedup_map: 0,
+            _pad: 0,
         };
         let target_copy = target;
         let mut target_map: Array<&mut MapData, Target> =
@@ -166,20 +173,19 @@ impl SyscallRecorder {
             if forced.as_deref().is_some_and(|f| f != probe.short_name) {
                 continue;
             }
-            let mut recorder = Self {
-                ebpf,
-                probe,
-                followed: BTreeSet::new(),
-                target: target_copy,
-                skipped: Vec::new(),
-                observation: ObservationStatus::default(),
-            };
-            if probe.matching == CgroupMatch::Exact {
-                recorder.follow(cgroup)?;
-            }
-            match recorder.load_and_attach(probe) {
+            match load_and_attach(&mut ebpf, probe) {
                 Ok(()) => {
-                    recorder.skipped = skipped;
+                    let mut recorder = Self {
+                        ebpf,
+                        probe,
+                        followed: BTreeSet::new(),
+                        target: target_copy,
+                        links: Vec::new(),
+                        skipped,
+                        observation: ObservationStatus::default(),
+                    };
+                    // Right after attaching: the command has not started yet.
+                    recorder.follow(cgroup)?;
                     return Ok(recorder);
                 }
                 Err(e) if is_permission_error(&e) => {
@@ -187,22 +193,10 @@ impl SyscallRecorder {
                 }
                 Err(e) => {
                     skipped.push(format!("{}: needs {} ({e})", probe.short_name, probe.needs));
-                    ebpf = recorder.ebpf;
                 }
             }
         }
         Err(RecorderError::KernelLacks(skipped.join("; ")))
-    }
-
-    fn load_and_attach(&mut self, probe: &Probe) -> Result<(), ProgramError> {
-        let prog: &mut RawTracePoint = self
-            .ebpf
-            .program_mut(probe.program)
-            .expect("program is in learner's object")
-            .try_into()?;
-        prog.load()?;
-        prog.attach(probe.tracepoint)?;
-        Ok(())
     }
 
     /// Attaches the observation probes: traced syscalls (paths, sockets, argument facts) and
@@ -259,7 +253,8 @@ impl SyscallRecorder {
                     enter.load()?;
                     loaded[nargs] = true;
                 }
-                enter.attach("syscalls", &format!("sys_enter_{name}"))?;
+                let id = enter.attach("syscalls", &format!("sys_enter_{name}"))?;
+                self.links.push((program::ENTER_ARGS[nargs], id));
                 let exit: &mut TracePoint = self
                     .ebpf
                     .program_mut(program::EXIT)
@@ -268,7 +263,8 @@ impl SyscallRecorder {
                 if exit.fd().is_err() {
                     exit.load()?;
                 }
-                exit.attach("syscalls", &format!("sys_exit_{name}"))?;
+                let id = exit.attach("syscalls", &format!("sys_exit_{name}"))?;
+                self.links.push((program::EXIT, id));
                 Ok(())
             })();
             match result {
@@ -295,7 +291,8 @@ impl SyscallRecorder {
                         .expect("cap program")
                         .try_into()?;
                     prog.load()?;
-                    prog.attach("capability", "cap_capable")?;
+                    let id = prog.attach("capability", "cap_capable")?;
+                    self.links.push((program::CAP_CAPABLE, id));
                     Ok(())
                 })();
                 match result {
@@ -329,15 +326,52 @@ impl SyscallRecorder {
         Ok(lost.get(&0, 0).map_err(map_err(map::LOST))?.iter().sum())
     }
 
-    /// Copies of already-sent events the kernel counted instead of sending, by key.
-    pub fn dedup_counts(&self) -> Result<std::collections::HashMap<u64, u64>, RecorderError> {
-        let dedup: PerCpuHashMap<&MapData, u64, u64> =
-            PerCpuHashMap::try_from(self.ebpf.map(map::DEDUP).expect("DEDUP map"))
-                .map_err(map_err(map::DEDUP))?;
+    /// Makes the other deduplication map count from now on, and empties the one that was
+    /// set aside at the previous call, returning its counts: copies of already-sent events,
+    /// by key. Between two calls every program that wrote to the set-aside map has long
+    /// finished, so none of its counts is missed.
+    pub fn rotate_dedup(&mut self) -> Result<std::collections::HashMap<u64, u64>, RecorderError> {
+        let idle = if self.target.dedup_map == 0 {
+            map::DEDUP_B
+        } else {
+            map::DEDUP
+        };
+        let counts = self.drain_dedup(idle)?;
+        self.target.dedup_map ^= 1;
+        let mut target: Array<&mut MapData, Target> =
+            Array::try_from(self.ebpf.map_mut(map::TARGET).expect("TARGET map"))
+                .map_err(map_err(map::TARGET))?;
+        target
+            .set(0, self.target, 0)
+            .map_err(map_err(map::TARGET))?;
+        Ok(counts)
+    }
+
+    /// Empties both deduplication maps; for the end of a recording, when nothing writes.
+    pub fn drain_all_dedup(
+        &mut self,
+    ) -> Result<std::collections::HashMap<u64, u64>, RecorderError> {
+        let mut counts = self.drain_dedup(map::DEDUP)?;
+        for (key, n) in self.drain_dedup(map::DEDUP_B)? {
+            *counts.entry(key).or_default() += n;
+        }
+        Ok(counts)
+    }
+
+    fn drain_dedup(
+        &mut self,
+        name: &'static str,
+    ) -> Result<std::collections::HashMap<u64, u64>, RecorderError> {
+        let mut dedup: PerCpuHashMap<&mut MapData, u64, u64> =
+            PerCpuHashMap::try_from(self.ebpf.map_mut(name).expect("DEDUP map"))
+                .map_err(map_err(name))?;
         let mut out = std::collections::HashMap::new();
         for entry in dedup.iter() {
-            let (key, per_cpu) = entry.map_err(map_err(map::DEDUP))?;
+            let (key, per_cpu) = entry.map_err(map_err(name))?;
             out.insert(key, per_cpu.iter().sum());
+        }
+        for key in out.keys() {
+            dedup.remove(key).map_err(map_err(name))?;
         }
         Ok(out)
     }
@@ -391,6 +425,45 @@ impl SyscallRecorder {
             }
         }
         Ok(out)
+    }
+}
+
+fn load_and_attach(ebpf: &mut Ebpf, probe: &Probe) -> Result<(), ProgramError> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(probe.program)
+        .expect("program is in learner's object")
+        .try_into()?;
+    prog.load()?;
+    prog.attach(probe.tracepoint)?;
+    Ok(())
+}
+
+impl Drop for SyscallRecorder {
+    /// Each tracepoint detach waits for an RCU grace period (about 70 ms here); a hundred
+    /// of them one after the other would take seconds. Detached from several threads at once,
+    /// they share grace periods.
+    fn drop(&mut self) {
+        let mut links: Vec<TracePointLink> = Vec::new();
+        for (name, id) in self.links.drain(..) {
+            let prog: Result<&mut TracePoint, _> = self
+                .ebpf
+                .program_mut(name)
+                .expect("attached program")
+                .try_into();
+            if let Ok(link) = prog.and_then(|p| p.take_link(id)) {
+                links.push(link);
+            }
+        }
+        const THREADS: usize = 16;
+        let per_thread = links.len().div_ceil(THREADS).max(1);
+        std::thread::scope(|scope| {
+            let mut links = links;
+            while !links.is_empty() {
+                let chunk: Vec<TracePointLink> =
+                    links.drain(..per_thread.min(links.len())).collect();
+                scope.spawn(move || drop(chunk));
+            }
+        });
     }
 }
 

@@ -33,6 +33,9 @@ const SIGNALS_BEFORE_KILL: u32 = 3;
 /// How often the exact-match fallback looks for new child cgroups.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How often the kernel's deduplication maps take turns (see `rotate_dedup`).
+const DEDUP_ROTATION: Duration = Duration::from_millis(250);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("learner run must be run as root: it loads eBPF programs and creates a cgroup")]
@@ -174,8 +177,21 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     let cgroup = Cgroup::create(&cgroup_root, &format!("learner-run-{}", std::process::id()))?;
     let mut recorder = SyscallRecorder::attach(&cgroup)?;
     recorder.observe(arch)?;
-    for skipped in recorder.skipped.iter().chain(&recorder.observation.skipped) {
-        eprintln!("learner: warning: probe skipped, {skipped}");
+    let skipped: Vec<&String> = recorder
+        .skipped
+        .iter()
+        .chain(&recorder.observation.skipped)
+        .collect();
+    if !skipped.is_empty() {
+        let names: Vec<&str> = skipped
+            .iter()
+            .map(|s| s.split(':').next().unwrap_or(s))
+            .collect();
+        eprintln!(
+            "learner: warning: {} probe(s) not attached ({}); the profile's recording.skipped_probes says why",
+            skipped.len(),
+            names.join(", ")
+        );
     }
     let mut events = match recorder.take_events() {
         // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside the AsyncFd.
@@ -208,6 +224,9 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         .expect("a child that was not waited for has a pid") as libc::pid_t;
 
     let mut follow = tokio::time::interval(FOLLOW_INTERVAL);
+    let mut rotate = tokio::time::interval(DEDUP_ROTATION);
+    let mut lost = 0;
+    let mut deduplicated = 0;
     let mut signals_seen = 0;
     let status = loop {
         tokio::select! {
@@ -224,6 +243,15 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
                 }
             }
             _ = follow.tick(), if recorder.needs_following() => recorder.follow(&cgroup)?,
+            _ = rotate.tick() => {
+                // Events first: a count applies to the key its first event brought.
+                if let Some(events) = events.as_mut() {
+                    drain(events.get_mut(), &mut collector);
+                }
+                let repeats = recorder.rotate_dedup()?;
+                deduplicated += repeats.values().sum::<u64>();
+                lost += collector.add_repeats(&repeats);
+            }
             ready = readable(&mut events) => {
                 let mut guard = ready.map_err(RunError::Events)?;
                 drain(guard.get_inner_mut(), &mut collector);
@@ -244,8 +272,9 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         drain(events.get_mut(), &mut collector);
     }
     let counts = recorder.syscall_counts()?;
-    let dedup = recorder.dedup_counts()?;
-    let lost = recorder.lost_events()? + collector.finish(&dedup) + collector.malformed;
+    let repeats = recorder.drain_all_dedup()?;
+    deduplicated += repeats.values().sum::<u64>();
+    lost += collector.add_repeats(&repeats) + recorder.lost_events()? + collector.malformed;
     let source = recorder.source();
     let observation = recorder.observation.clone();
     let mut skipped = recorder.skipped.clone();
@@ -270,7 +299,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
             skipped_probes: skipped,
             lost_events: lost,
             events: collector.events,
-            deduplicated_events: dedup.values().sum(),
+            deduplicated_events: deduplicated,
             out_of_range_syscalls: 0,
             exit_code: Some(exit_code),
             leftover_processes_killed: leftovers as u64,

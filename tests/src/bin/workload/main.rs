@@ -158,11 +158,19 @@ fn outsider(ms: u64) {
 /// either deliver every distinct observation and count the repeats, or report what it lost.
 fn stress(dir: &Path, n: u64, m: u64) {
     for i in 0..n {
-        let path = CString::new(dir.join(format!("f{i}")).into_os_string().into_encoded_bytes())
-            .expect("path");
+        let path = CString::new(
+            dir.join(format!("f{i}"))
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .expect("path");
         // SAFETY: open/close of a NUL-terminated path.
         unsafe {
-            let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o600);
+            let fd = libc::open(
+                path.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o600,
+            );
             assert!(fd >= 0, "create {i}");
             libc::close(fd);
         }

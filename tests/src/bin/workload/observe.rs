@@ -28,7 +28,10 @@ fn in_child(f: impl FnOnce()) {
         pid if pid > 0 => {
             let mut status = 0;
             unsafe { libc::waitpid(pid, &mut status, 0) };
-            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed");
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child failed"
+            );
         }
         _ => panic!("fork"),
     }
@@ -45,28 +48,67 @@ fn files(dir: &Path) {
     // SAFETY (whole function): plain file syscalls on NUL-terminated paths in DIR.
     unsafe {
         let created = dir.join("created");
-        let fd = check("create", libc::open(c(&created).as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644).into());
+        let fd = check(
+            "create",
+            libc::open(c(&created).as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644).into(),
+        );
         libc::close(fd as i32);
-        let fd = check("read", libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY).into());
+        let fd = check(
+            "read",
+            libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY).into(),
+        );
         libc::close(fd as i32);
-        check("mkdir", libc::mkdir(c(&dir.join("sub")).as_ptr(), 0o755).into());
+        check(
+            "mkdir",
+            libc::mkdir(c(&dir.join("sub")).as_ptr(), 0o755).into(),
+        );
         let renamed = dir.join("renamed");
-        check("rename", libc::rename(c(&created).as_ptr(), c(&renamed).as_ptr()).into());
-        check("link", libc::link(c(&renamed).as_ptr(), c(&dir.join("hard")).as_ptr()).into());
-        check("symlink", libc::symlink(c"renamed".as_ptr(), c(&dir.join("soft")).as_ptr()).into());
+        check(
+            "rename",
+            libc::rename(c(&created).as_ptr(), c(&renamed).as_ptr()).into(),
+        );
+        check(
+            "link",
+            libc::link(c(&renamed).as_ptr(), c(&dir.join("hard")).as_ptr()).into(),
+        );
+        check(
+            "symlink",
+            libc::symlink(c"renamed".as_ptr(), c(&dir.join("soft")).as_ptr()).into(),
+        );
         check("chmod", libc::chmod(c(&renamed).as_ptr(), 0o600).into());
         check("chown", libc::chown(c(&renamed).as_ptr(), 0, 0).into());
-        check("utimensat", libc::utimensat(libc::AT_FDCWD, c(&renamed).as_ptr(), std::ptr::null(), 0).into());
+        check(
+            "utimensat",
+            libc::utimensat(libc::AT_FDCWD, c(&renamed).as_ptr(), std::ptr::null(), 0).into(),
+        );
         check("truncate", libc::truncate(c(&renamed).as_ptr(), 0).into());
-        check("mknod", libc::mknod(c(&dir.join("fifo")).as_ptr(), libc::S_IFIFO | 0o600, 0).into());
+        check(
+            "mknod",
+            libc::mknod(c(&dir.join("fifo")).as_ptr(), libc::S_IFIFO | 0o600, 0).into(),
+        );
         check("unlink", libc::unlink(c(&dir.join("hard")).as_ptr()).into());
         check("rmdir", libc::rmdir(c(&dir.join("sub")).as_ptr()).into());
         // Relative to the working directory, and to a directory fd.
         check("chdir", libc::chdir(c(dir).as_ptr()).into());
-        let fd = check("relative", libc::open(c"relative".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644).into());
+        let fd = check(
+            "relative",
+            libc::open(c"relative".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644).into(),
+        );
         libc::close(fd as i32);
-        let dfd = check("dirfd", libc::open(c(dir).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY).into());
-        let fd = check("openat", libc::openat(dfd as i32, c"at-relative".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644).into());
+        let dfd = check(
+            "dirfd",
+            libc::open(c(dir).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY).into(),
+        );
+        let fd = check(
+            "openat",
+            libc::openat(
+                dfd as i32,
+                c"at-relative".as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY,
+                0o644,
+            )
+            .into(),
+        );
         check("ftruncate", libc::ftruncate(fd as i32, 0).into());
         libc::close(fd as i32);
         libc::close(dfd as i32);
@@ -91,20 +133,40 @@ fn files(dir: &Path) {
 fn sockets(dir: &Path) {
     // SAFETY (whole function): socket syscalls on local structs.
     unsafe {
-        let tcp = check("socket", libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0).into());
+        let tcp = check(
+            "socket",
+            libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0).into(),
+        );
         libc::close(tcp as i32);
-        let udp6 = check("socket6", libc::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0).into());
+        let udp6 = check(
+            "socket6",
+            libc::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0).into(),
+        );
         let mut sin6: libc::sockaddr_in6 = std::mem::zeroed();
         sin6.sin6_family = libc::AF_INET6 as u16;
         sin6.sin6_addr.s6_addr[15] = 1;
-        check("bind6", libc::bind(udp6 as i32, (&sin6 as *const libc::sockaddr_in6).cast(), size_of::<libc::sockaddr_in6>() as u32).into());
+        check(
+            "bind6",
+            libc::bind(
+                udp6 as i32,
+                (&sin6 as *const libc::sockaddr_in6).cast(),
+                size_of::<libc::sockaddr_in6>() as u32,
+            )
+            .into(),
+        );
         libc::close(udp6 as i32);
         let mut pair = [0; 2];
-        check("socketpair", libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()).into());
+        check(
+            "socketpair",
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()).into(),
+        );
         libc::close(pair[0]);
         libc::close(pair[1]);
         // A unix socket bound at a path, and connected to.
-        let server = check("unix", libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).into()) as i32;
+        let server = check(
+            "unix",
+            libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).into(),
+        ) as i32;
         let mut sun: libc::sockaddr_un = std::mem::zeroed();
         sun.sun_family = libc::AF_UNIX as u16;
         let path = dir.join("sock");
@@ -112,10 +174,19 @@ fn sockets(dir: &Path) {
             sun.sun_path[i] = *b as libc::c_char;
         }
         let len = size_of::<libc::sockaddr_un>() as u32;
-        check("bind unix", libc::bind(server, (&sun as *const libc::sockaddr_un).cast(), len).into());
+        check(
+            "bind unix",
+            libc::bind(server, (&sun as *const libc::sockaddr_un).cast(), len).into(),
+        );
         check("listen", libc::listen(server, 1).into());
-        let client = check("unix client", libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).into()) as i32;
-        check("connect unix", libc::connect(client, (&sun as *const libc::sockaddr_un).cast(), len).into());
+        let client = check(
+            "unix client",
+            libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).into(),
+        ) as i32;
+        check(
+            "connect unix",
+            libc::connect(client, (&sun as *const libc::sockaddr_un).cast(), len).into(),
+        );
         libc::close(client);
         libc::close(server);
         // A family the kernel refuses.
@@ -148,21 +219,43 @@ fn capabilities(dir: &Path) {
     let owned = dir.join("owned");
     fs::write(&owned, "x").expect("write");
     // SAFETY: chown of our own file.
-    check("chown nobody", unsafe { libc::chown(c(&owned).as_ptr(), 65534, 65534) }.into());
+    check(
+        "chown nobody",
+        unsafe { libc::chown(c(&owned).as_ptr(), 65534, 65534) }.into(),
+    );
     // Denied: without CAP_NET_BIND_SERVICE in the effective set, binding port 1023 fails.
     in_child(|| unsafe {
-        let mut header = CapHeader { version: 0x2008_0522, pid: 0 };
+        let mut header = CapHeader {
+            version: 0x2008_0522,
+            pid: 0,
+        };
         let mut data = [CapData::default(); 2];
-        check("capget", libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()));
+        check(
+            "capget",
+            libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()),
+        );
         data[0].effective &= !(1 << CAP_NET_BIND_SERVICE);
-        check("capset", libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()));
-        let s = check("socket", libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0).into()) as i32;
+        check(
+            "capset",
+            libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()),
+        );
+        let s = check(
+            "socket",
+            libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0).into(),
+        ) as i32;
         let mut sin: libc::sockaddr_in = std::mem::zeroed();
         sin.sin_family = libc::AF_INET as u16;
         sin.sin_port = 1023u16.to_be();
         sin.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
-        let rc = libc::bind(s, (&sin as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32);
-        assert!(rc < 0, "bind to 1023 without CAP_NET_BIND_SERVICE succeeded");
+        let rc = libc::bind(
+            s,
+            (&sin as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as u32,
+        );
+        assert!(
+            rc < 0,
+            "bind to 1023 without CAP_NET_BIND_SERVICE succeeded"
+        );
         libc::close(s);
     });
 }
@@ -171,18 +264,38 @@ fn facts(dir: &Path) {
     // SAFETY (whole function): each call is made on local memory or in a forked child.
     unsafe {
         // Writable and executable memory.
-        let wx = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        let wx = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         assert_ne!(wx, libc::MAP_FAILED);
         libc::munmap(wx, 4096);
-        let page = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
-        check("mprotect", libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_EXEC).into());
+        let page = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        check(
+            "mprotect",
+            libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_EXEC).into(),
+        );
         libc::munmap(page, 4096);
         // A personality query.
         libc::personality(0xffff_ffff);
         // A new UTS namespace, where the host name and its sysctl can change harmlessly.
         in_child(|| {
             check("unshare", libc::unshare(libc::CLONE_NEWUTS).into());
-            check("sethostname", libc::sethostname(c"learner-test".as_ptr(), 12).into());
+            check(
+                "sethostname",
+                libc::sethostname(c"learner-test".as_ptr(), 12).into(),
+            );
             fs::write("/proc/sys/kernel/domainname", "learner").expect("uts sysctl");
         });
         // Realtime scheduling, in a child that exits right after.
@@ -207,6 +320,10 @@ fn facts(dir: &Path) {
         let own = fs::read_to_string("/proc/self/cgroup").expect("cgroup");
         let rel = own.lines().find_map(|l| l.strip_prefix("0::")).expect("v2");
         let root = learner::cgroup::cgroup2_mount().expect("cgroup2");
-        fs::write(root.join(rel.trim_start_matches('/')).join("cgroup.procs"), "0").expect("cgroup write");
+        fs::write(
+            root.join(rel.trim_start_matches('/')).join("cgroup.procs"),
+            "0",
+        )
+        .expect("cgroup write");
     }
 }
