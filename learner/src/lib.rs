@@ -4,9 +4,11 @@
 //! side (which directive values observations permit).
 pub mod cgroup;
 pub mod collector;
+pub mod generate;
 pub mod host;
 pub mod names;
 pub mod observations;
+pub mod policy;
 pub mod profile;
 pub mod recorder;
 pub mod run;

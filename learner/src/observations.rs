@@ -227,7 +227,70 @@ pub enum Fact {
     KernelLog,
 }
 
+fn merge_map(into: &mut BTreeMap<String, Seen>, from: &BTreeMap<String, Seen>) {
+    for (k, seen) in from {
+        into.entry(k.clone()).or_default().merge(seen);
+    }
+}
+
 impl Observations {
+    /// Adds everything `other` observed: the union, with counts summed.
+    pub fn merge(&mut self, other: &Observations) {
+        for (path, accesses) in &other.paths {
+            let mine = self.paths.entry(path.clone()).or_default();
+            for (access, seen) in accesses {
+                mine.entry(*access).or_default().merge(seen);
+            }
+        }
+        merge_map(&mut self.sockets, &other.sockets);
+        merge_map(&mut self.socketpairs, &other.socketpairs);
+        merge_map(&mut self.binds, &other.binds);
+        merge_map(&mut self.connects, &other.connects);
+        for (cap, checks) in &other.capabilities {
+            let mine = self.capabilities.entry(cap.clone()).or_default();
+            for (slot, theirs) in [
+                (&mut mine.granted, &checks.granted),
+                (&mut mine.denied, &checks.denied),
+            ] {
+                if let Some(theirs) = theirs {
+                    slot.get_or_insert_with(Seen::default).merge(theirs);
+                }
+            }
+            for (during, n) in &checks.during {
+                *mine.during.entry(during.clone()).or_default() += n;
+            }
+        }
+        let (f, g) = (&mut self.facts, &other.facts);
+        for (mine, theirs) in [
+            (&mut f.write_execute_memory, &g.write_execute_memory),
+            (&mut f.namespaces, &g.namespaces),
+            (&mut f.personality, &g.personality),
+            (&mut f.scheduling, &g.scheduling),
+            (&mut f.suid_sgid_modes, &g.suid_sgid_modes),
+            (&mut f.privileged_execs, &g.privileged_execs),
+            (&mut f.hostname_changes, &g.hostname_changes),
+            (&mut f.clock_changes, &g.clock_changes),
+            (&mut f.module_loading, &g.module_loading),
+            (&mut f.kernel_logs, &g.kernel_logs),
+            (&mut f.kernel_tunable_writes, &g.kernel_tunable_writes),
+            (&mut f.cgroup_writes, &g.cgroup_writes),
+            (&mut f.devices, &g.devices),
+            (&mut f.home, &g.home),
+            (&mut f.tmp, &g.tmp),
+            (&mut f.other_processes_proc, &g.other_processes_proc),
+            (&mut f.proc_system_files, &g.proc_system_files),
+        ] {
+            merge_map(mine, theirs);
+        }
+        for (path, exec) in &other.processes.execs {
+            let mine = self.processes.execs.entry(path.clone()).or_default();
+            mine.seen.merge(&exec.seen);
+            mine.argv0.extend(exec.argv0.iter().cloned());
+        }
+        merge_map(&mut self.processes.forks, &other.processes.forks);
+        merge_map(&mut self.processes.exits, &other.processes.exits);
+    }
+
     /// Adds `n` occurrences that ended with `ret`, by `comm`, to `slot`.
     pub fn add(&mut self, slot: &Slot, ret: i64, comm: &str, n: u64) {
         match slot {

@@ -198,6 +198,38 @@ impl Drop for PendingProfile {
     }
 }
 
+impl Profile {
+    /// The union of several profiles' observations, for generating one drop-in from staging
+    /// runs, replicas and hosts. Provenance is the first profile's, its time span widened to
+    /// cover all; `sources` says where each came from.
+    pub fn merged(profiles: &[Profile]) -> Option<Profile> {
+        let (first, rest) = profiles.split_first()?;
+        let mut out = first.clone();
+        for p in rest {
+            for (name, n) in &p.syscalls {
+                *out.syscalls.entry(name.clone()).or_default() += n;
+            }
+            for (nr, n) in &p.unknown_syscalls {
+                *out.unknown_syscalls.entry(*nr).or_default() += n;
+            }
+            out.observations.merge(&p.observations);
+            let r = &mut out.recording;
+            r.lost_events += p.recording.lost_events;
+            r.events += p.recording.events;
+            r.deduplicated_events += p.recording.deduplicated_events;
+            r.out_of_range_syscalls += p.recording.out_of_range_syscalls;
+            // RFC 3339 UTC strings of one format order as the times do.
+            if p.provenance.started < out.provenance.started {
+                out.provenance.started = p.provenance.started.clone();
+            }
+            if p.provenance.ended > out.provenance.ended {
+                out.provenance.ended = p.provenance.ended.clone();
+            }
+        }
+        Some(out)
+    }
+}
+
 const HEADER: &str =
     "# learner profile: what a recorded service did. Format: see learner's README.\n";
 

@@ -1,0 +1,156 @@
+//! `learner generate`: profiles in, a systemd drop-in out.
+use std::{
+    io,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::{
+    host,
+    policy::{self, filter_groups::SyscallGroups},
+    profile::{Profile, ProfileError},
+};
+
+/// The oldest and newest systemd learner generates for (RHEL 8 to current releases).
+pub const OLDEST_SYSTEMD: u32 = 239;
+pub const NEWEST_SYSTEMD: u32 = 257;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("no local systemd found to generate for: name one with --target-systemd VERSION")]
+    NoTarget,
+    #[error(
+        "--target-systemd {0}: learner generates for systemd {OLDEST_SYSTEMD} to {NEWEST_SYSTEMD}"
+    )]
+    TargetOutOfRange(u32),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("--score: {0}")]
+    Score(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub profiles: Vec<PathBuf>,
+    pub target_systemd: Option<u32>,
+    pub explain: bool,
+}
+
+/// The drop-in, and the data it came from.
+#[derive(Debug)]
+pub struct Generated {
+    pub text: String,
+    pub policy: policy::Policy,
+    pub profile: Profile,
+}
+
+/// Loads and merges the profiles, then resolves and renders the drop-in.
+pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
+    let local = host::systemd_version();
+    let systemd = req
+        .target_systemd
+        .or(local)
+        .ok_or(GenerateError::NoTarget)?;
+    if !(OLDEST_SYSTEMD..=NEWEST_SYSTEMD).contains(&systemd) {
+        return Err(GenerateError::TargetOutOfRange(systemd));
+    }
+    let profiles = req
+        .profiles
+        .iter()
+        .map(|p| Profile::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let profile = Profile::merged(&profiles).expect("at least one profile");
+    let groups = SyscallGroups::for_version(systemd, local);
+    let policy = policy::resolve(&profile, systemd, &groups);
+    let sources: Vec<String> = req
+        .profiles
+        .iter()
+        .zip(&profiles)
+        .map(|(path, p)| {
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            match (&p.provenance.unit, &p.provenance.command) {
+                (Some(unit), _) => format!("{name} ({unit})"),
+                (None, Some(cmd)) => format!("{name} (`{}`)", cmd.join(" ")),
+                _ => name,
+            }
+        })
+        .collect();
+    let text = policy::render(&policy, &profile, &sources, &groups.source, req.explain);
+    Ok(Generated {
+        text,
+        policy,
+        profile,
+    })
+}
+
+/// Exposure of `unit_file` as `systemd-analyze security --offline=true` scores it, alone and
+/// with `dropin`, in a scratch copy. Returns (before, after).
+pub fn score(unit_file: &Path, dropin: &str) -> Result<(f64, f64), GenerateError> {
+    let name = unit_file.file_name().ok_or_else(|| {
+        GenerateError::Score(format!("{} is not a unit file", unit_file.display()))
+    })?;
+    let dir = std::env::temp_dir().join(format!("learner-score-{}", std::process::id()));
+    let result = (|| {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| GenerateError::Score(e.to_string()))?;
+        let unit = dir.join(name);
+        std::fs::copy(unit_file, &unit)
+            .map_err(|e| GenerateError::Score(format!("{}: {e}", unit_file.display())))?;
+        let before = exposure(&unit)?;
+        let dropins = dir.join(format!("{}.d", name.to_string_lossy()));
+        std::fs::create_dir_all(&dropins).map_err(|e| GenerateError::Score(e.to_string()))?;
+        std::fs::write(dropins.join("50-learner.conf"), dropin)
+            .map_err(|e| GenerateError::Score(e.to_string()))?;
+        let after = exposure(&unit)?;
+        Ok((before, after))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn exposure(unit: &Path) -> Result<f64, GenerateError> {
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(unit)
+        .output()
+        .map_err(|e| GenerateError::Score(format!("systemd-analyze: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_exposure(&text).ok_or_else(|| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        GenerateError::Score(format!(
+            "systemd-analyze security gave no exposure: {}",
+            err.lines().next().unwrap_or("no output")
+        ))
+    })
+}
+
+/// The number in `Overall exposure level for x.service: 9.6 UNSAFE`.
+pub fn parse_exposure(text: &str) -> Option<f64> {
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))?;
+    line.rsplit_once(':')?
+        .1
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exposure() {
+        let text =
+            "NAME DESCRIPTION EXPOSURE\n→ Overall exposure level for nginx.service: 2.3 OK 🙂\n";
+        assert_eq!(parse_exposure(text), Some(2.3));
+        assert_eq!(parse_exposure("nothing"), None);
+    }
+}

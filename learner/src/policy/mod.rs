@@ -1,0 +1,790 @@
+//! Policy: which directive values a profile's observations permit.
+//!
+//! Each directive is data: its values from most to least restrictive, each with the observed
+//! behaviour that forbids it. The resolver takes the first value nothing forbids; when every
+//! value is forbidden the directive is left unset, and the evidence says why. Directives with
+//! list values (paths, capabilities, families, syscalls) are computed from the observations.
+//! Nothing here knows about eBPF: it reads profiles only.
+pub mod filter_groups;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{observations::Seen, profile::Profile};
+use filter_groups::SyscallGroups;
+
+/// One directive as resolved: the lines to write (none: left unset) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub directive: &'static str,
+    pub lines: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+/// Every directive, in the order the drop-in lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub systemd: u32,
+    pub decisions: Vec<Decision>,
+}
+
+impl Policy {
+    pub fn decision(&self, directive: &str) -> Option<&Decision> {
+        self.decisions.iter().find(|d| d.directive == directive)
+    }
+
+    /// The value of `directive`'s last line, or None when unset.
+    pub fn value(&self, directive: &str) -> Option<&str> {
+        let line = self.decision(directive)?.lines.last()?;
+        line.split_once('=').map(|(_, v)| v)
+    }
+}
+
+/// A value of a directive, and what forbids it.
+struct Choice {
+    value: &'static str,
+    /// Some(evidence) when the profile shows behaviour this value would break.
+    forbidden_by: fn(&Profile) -> Option<String>,
+}
+
+/// A directive whose values are fixed words.
+struct Toggle {
+    directive: &'static str,
+    /// First systemd version that knows it.
+    since: u32,
+    choices: &'static [Choice],
+}
+
+fn listing(map: &BTreeMap<String, Seen>, what: &str) -> Option<String> {
+    let (key, seen) = map.iter().next()?;
+    let by: Vec<&str> = seen.by.iter().map(String::as_str).collect();
+    let more = match map.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "{what} {key} by {} ({}x){more}",
+        by.join(","),
+        seen.count
+    ))
+}
+
+fn facts(p: &Profile) -> &crate::observations::Facts {
+    &p.observations.facts
+}
+
+/// Paths under /home, /root or /run/user that were written.
+fn home_writes(p: &Profile) -> Option<String> {
+    let written: BTreeMap<String, Seen> = facts(p)
+        .home
+        .keys()
+        .filter_map(|path| {
+            let accesses = p.observations.paths.get(path)?;
+            let mut w = Seen::default();
+            for (a, s) in accesses.iter().filter(|(a, _)| a.writes()) {
+                let _ = a;
+                w.merge(s);
+            }
+            (w.ok > 0).then(|| (path.clone(), w))
+        })
+        .collect();
+    listing(&written, "wrote")
+}
+
+/// /tmp entries the service used but did not create: shared with other processes, which a
+/// private /tmp would hide.
+fn tmp_shared(p: &Profile) -> Option<String> {
+    let created: BTreeSet<&String> = p
+        .observations
+        .paths
+        .iter()
+        .filter(|(_, a)| {
+            a.keys().any(|k| {
+                matches!(
+                    k,
+                    crate::observations::Access::Create
+                        | crate::observations::Access::Bind
+                        | crate::observations::Access::Mknod
+                )
+            })
+        })
+        .map(|(path, _)| path)
+        .collect();
+    let shared: BTreeMap<String, Seen> = facts(p)
+        .tmp
+        .iter()
+        .filter(|(path, seen)| {
+            let top = ["/tmp", "/var/tmp"].contains(&path.as_str());
+            let own = created.iter().any(|c| path.starts_with(c.as_str()));
+            !top && !own && seen.ok > 0
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    listing(&shared, "used")
+}
+
+fn mounts(p: &Profile) -> Option<String> {
+    [
+        "mount",
+        "umount2",
+        "pivot_root",
+        "move_mount",
+        "fsmount",
+        "open_tree",
+    ]
+    .iter()
+    .find(|s| p.syscalls.contains_key(**s))
+    .map(|s| format!("called {s}"))
+}
+
+fn personality_changes(p: &Profile) -> Option<String> {
+    let changes: BTreeMap<String, Seen> = facts(p)
+        .personality
+        .iter()
+        .filter(|(v, _)| !["0x0", "0xffffffff"].contains(&v.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    listing(&changes, "personality")
+}
+
+fn realtime(p: &Profile) -> Option<String> {
+    let rt: BTreeMap<String, Seen> = facts(p)
+        .scheduling
+        .iter()
+        .filter(|(v, s)| {
+            s.ok > 0
+                && ["SCHED_FIFO", "SCHED_RR", "SCHED_DEADLINE"]
+                    .iter()
+                    .any(|x| v.starts_with(x))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    listing(&rt, "set")
+}
+
+/// Families that need a network namespace shared with the host.
+fn network(p: &Profile) -> Option<String> {
+    let o = &p.observations;
+    let net: BTreeMap<String, Seen> = o
+        .sockets
+        .iter()
+        .filter(|(k, s)| s.ok > 0 && !k.starts_with("AF_UNIX/") && !k.starts_with("AF_NETLINK/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(e) = listing(&net, "opened") {
+        return Some(e);
+    }
+    // Abstract unix sockets live in the network namespace.
+    let abstract_: BTreeMap<String, Seen> = o
+        .binds
+        .iter()
+        .chain(&o.connects)
+        .filter(|(k, _)| k.starts_with("AF_UNIX @"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    listing(&abstract_, "used abstract socket")
+}
+
+const TOGGLES_FS: &[Toggle] = &[
+    Toggle {
+        directive: "ProtectHome",
+        since: 232,
+        choices: &[
+            Choice {
+                value: "yes",
+                forbidden_by: |p| listing(&facts(p).home, "accessed"),
+            },
+            Choice {
+                value: "read-only",
+                forbidden_by: home_writes,
+            },
+        ],
+    },
+    Toggle {
+        directive: "PrivateTmp",
+        since: 0,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: tmp_shared,
+        }],
+    },
+    Toggle {
+        directive: "PrivateDevices",
+        since: 0,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).devices, "opened"),
+        }],
+    },
+    Toggle {
+        directive: "ProtectKernelTunables",
+        since: 232,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).kernel_tunable_writes, "wrote"),
+        }],
+    },
+    Toggle {
+        directive: "ProtectKernelModules",
+        since: 232,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).module_loading, "called"),
+        }],
+    },
+    Toggle {
+        directive: "ProtectKernelLogs",
+        since: 244,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).kernel_logs, "read"),
+        }],
+    },
+    Toggle {
+        directive: "ProtectControlGroups",
+        since: 232,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).cgroup_writes, "wrote"),
+        }],
+    },
+    Toggle {
+        directive: "ProtectClock",
+        since: 245,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).clock_changes, "called"),
+        }],
+    },
+    Toggle {
+        directive: "ProtectHostname",
+        since: 242,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).hostname_changes, "called"),
+        }],
+    },
+    Toggle {
+        directive: "ProtectProc",
+        since: 247,
+        choices: &[Choice {
+            value: "invisible",
+            forbidden_by: |p| listing(&facts(p).other_processes_proc, "read"),
+        }],
+    },
+    Toggle {
+        directive: "ProcSubset",
+        since: 247,
+        choices: &[Choice {
+            value: "pid",
+            forbidden_by: |p| listing(&facts(p).proc_system_files, "read"),
+        }],
+    },
+    Toggle {
+        directive: "PrivateMounts",
+        since: 239,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: mounts,
+        }],
+    },
+];
+
+const TOGGLES_PROCESS: &[Toggle] = &[
+    Toggle {
+        directive: "NoNewPrivileges",
+        since: 0,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).privileged_execs, "executed"),
+        }],
+    },
+    Toggle {
+        directive: "RestrictSUIDSGID",
+        since: 242,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).suid_sgid_modes, "set"),
+        }],
+    },
+    Toggle {
+        directive: "LockPersonality",
+        since: 235,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: personality_changes,
+        }],
+    },
+    Toggle {
+        directive: "RestrictRealtime",
+        since: 231,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: realtime,
+        }],
+    },
+    Toggle {
+        directive: "MemoryDenyWriteExecute",
+        since: 231,
+        choices: &[Choice {
+            value: "yes",
+            forbidden_by: |p| listing(&facts(p).write_execute_memory, "used"),
+        }],
+    },
+];
+
+const TOGGLE_NETWORK: Toggle = Toggle {
+    directive: "PrivateNetwork",
+    since: 0,
+    choices: &[Choice {
+        value: "yes",
+        forbidden_by: network,
+    }],
+};
+
+fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
+    let mut evidence = Vec::new();
+    if systemd < t.since {
+        evidence.push(format!(
+            "not set: systemd {systemd} does not know it (needs {})",
+            t.since
+        ));
+        return Decision {
+            directive: t.directive,
+            lines: vec![],
+            evidence,
+        };
+    }
+    for choice in t.choices {
+        match (choice.forbidden_by)(p) {
+            None => {
+                evidence.push(match evidence.is_empty() {
+                    true => "nothing observed needs more".to_owned(),
+                    false => "the rest observed is allowed by it".to_owned(),
+                });
+                return Decision {
+                    directive: t.directive,
+                    lines: vec![format!("{}={}", t.directive, choice.value)],
+                    evidence,
+                };
+            }
+            Some(why) => evidence.push(format!("not {}: {why}", choice.value)),
+        }
+    }
+    Decision {
+        directive: t.directive,
+        lines: vec![],
+        evidence,
+    }
+}
+
+/// Syscalls at which CAP_SYS_ADMIN is checked to charge memory (cap_vm_enough_memory): the
+/// check never denies anything, so it is noise, not a need.
+const MEMORY_ACCOUNTING: &[&str] = &[
+    "mmap", "mprotect", "mremap", "munmap", "brk", "clone", "clone3", "fork", "vfork", "execve",
+    "execveat", "shmat", "?",
+];
+
+fn capabilities(p: &Profile) -> Decision {
+    let mut keep = Vec::new();
+    let mut evidence = Vec::new();
+    for (cap, checks) in &p.observations.capabilities {
+        let noise = cap == "CAP_SYS_ADMIN"
+            && checks
+                .during
+                .keys()
+                .all(|d| MEMORY_ACCOUNTING.contains(&d.as_str()));
+        let during: Vec<String> = checks
+            .during
+            .iter()
+            .map(|(s, n)| format!("{s} {n}x"))
+            .collect();
+        match (&checks.granted, &checks.denied) {
+            _ if noise => evidence.push(format!(
+                "{cap}: only checked while memory was charged ({}): noise, not kept",
+                during.join(", ")
+            )),
+            (Some(g), _) if g.count > 0 => {
+                keep.push(cap.clone());
+                let by: Vec<&str> = g.by.iter().map(String::as_str).collect();
+                evidence.push(format!(
+                    "{cap}: granted {}x to {}, during {}",
+                    g.count,
+                    by.join(","),
+                    during.join(", ")
+                ));
+            }
+            (_, Some(d)) => {
+                let by: Vec<&str> = d.by.iter().map(String::as_str).collect();
+                evidence.push(format!(
+                    "{cap}: denied {}x to {} and the service carried on: not kept",
+                    d.count,
+                    by.join(",")
+                ));
+            }
+            _ => {}
+        }
+    }
+    let mut lines = vec!["CapabilityBoundingSet=".to_owned()];
+    if !keep.is_empty() {
+        lines.push(format!("CapabilityBoundingSet={}", keep.join(" ")));
+    } else {
+        evidence.push("no capability was needed: the bounding set is empty".into());
+    }
+    Decision {
+        directive: "CapabilityBoundingSet",
+        lines,
+        evidence,
+    }
+}
+
+fn address_families(p: &Profile, systemd: u32) -> Decision {
+    let mut families = BTreeSet::new();
+    let mut evidence = Vec::new();
+    for (desc, seen) in &p.observations.sockets {
+        let family = desc.split('/').next().unwrap_or(desc);
+        if seen.ok > 0 {
+            families.insert(family.to_owned());
+        } else {
+            evidence.push(format!("{desc}: every socket() failed, not allowed"));
+        }
+    }
+    for (family, seen) in families.iter().filter_map(|f| {
+        p.observations
+            .sockets
+            .iter()
+            .find(|(d, _)| d.starts_with(&format!("{f}/")))
+            .map(|(_, s)| (f, s))
+    }) {
+        let by: Vec<&str> = seen.by.iter().map(String::as_str).collect();
+        evidence.push(format!("{family}: socket() by {}", by.join(",")));
+    }
+    let mut lines = vec!["RestrictAddressFamilies=".to_owned()];
+    if families.is_empty() {
+        if systemd >= 249 {
+            lines.push("RestrictAddressFamilies=none".into());
+            evidence.push("no socket() at all".into());
+        } else {
+            lines.push("RestrictAddressFamilies=AF_UNIX".into());
+            evidence.push(format!("no socket() at all; systemd {systemd} has no `none` (249+), AF_UNIX is the narrowest list"));
+        }
+    } else {
+        lines.push(format!(
+            "RestrictAddressFamilies={}",
+            families.into_iter().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    Decision {
+        directive: "RestrictAddressFamilies",
+        lines,
+        evidence,
+    }
+}
+
+fn namespaces(p: &Profile, systemd: u32) -> Decision {
+    if systemd < 233 {
+        return Decision {
+            directive: "RestrictNamespaces",
+            lines: vec![],
+            evidence: vec![format!(
+                "not set: systemd {systemd} does not know it (needs 233)"
+            )],
+        };
+    }
+    let mut types = BTreeSet::new();
+    let mut evidence = Vec::new();
+    for (fact, seen) in &p.observations.facts.namespaces {
+        let ty = fact.split(' ').next().unwrap_or(fact);
+        types.insert(ty.to_owned());
+        evidence.push(format!("{fact} ({}x)", seen.count));
+    }
+    let lines = if types.contains("any") {
+        evidence.push("setns() of any type: not restricted".into());
+        vec![]
+    } else if types.is_empty() {
+        evidence.push("no namespace created or joined".into());
+        vec!["RestrictNamespaces=yes".to_owned()]
+    } else {
+        vec![format!(
+            "RestrictNamespaces={}",
+            types.into_iter().collect::<Vec<_>>().join(" ")
+        )]
+    };
+    Decision {
+        directive: "RestrictNamespaces",
+        lines,
+        evidence,
+    }
+}
+
+/// glibc tries the newer call first and falls back when it fails with ENOSYS; a filter that
+/// denies the newer one with EPERM (systemd before 255) stops the fallback, so both go in.
+const FALLBACKS: &[(&str, &str)] = &[
+    ("clone3", "clone"),
+    ("faccessat2", "faccessat"),
+    ("statx", "newfstatat"),
+    ("openat2", "openat"),
+    ("fchmodat2", "fchmodat"),
+];
+
+fn syscall_filter(p: &Profile, groups: &SyscallGroups) -> Decision {
+    let mut evidence = Vec::new();
+    let mut wanted: BTreeSet<String> = p.syscalls.keys().cloned().collect();
+    // What a recording cannot see: signal returns happen only when a signal is handled.
+    for extra in ["rt_sigreturn", "restart_syscall"] {
+        if wanted.insert(extra.to_owned()) {
+            evidence.push(format!(
+                "{extra}: added, a recording only sees it when a signal arrives"
+            ));
+        }
+    }
+    for (new, old) in FALLBACKS {
+        if wanted.contains(*new) && wanted.insert((*old).to_owned()) {
+            evidence.push(format!("{old}: added as glibc's fallback for {new}"));
+        }
+    }
+    let unknown: Vec<String> = wanted
+        .iter()
+        .filter(|s| !groups.known.contains(*s))
+        .cloned()
+        .collect();
+    for name in &unknown {
+        wanted.remove(name);
+        evidence.push(format!(
+            "{name}: observed but unknown to systemd {}: left out (it will fail)",
+            groups.version
+        ));
+    }
+    // @default is part of every allow-list.
+    let default = groups.default_group();
+    let mut rest: BTreeSet<String> = wanted.difference(&default).cloned().collect();
+    // Whole groups where every member was observed; larger groups first.
+    let mut candidates: Vec<(&String, &BTreeSet<String>)> = groups
+        .groups
+        .iter()
+        .filter(|(g, _)| !["@default", "@known"].contains(&g.as_str()))
+        .collect();
+    candidates.sort_by_key(|(g, m)| (std::cmp::Reverse(m.len()), (*g).clone()));
+    let mut chosen = Vec::new();
+    for (group, members) in candidates {
+        let needed: BTreeSet<&String> = members.iter().filter(|m| !default.contains(*m)).collect();
+        if needed.len() >= 2
+            && needed.iter().all(|m| wanted.contains(*m))
+            && needed.iter().any(|m| rest.contains(*m))
+        {
+            for m in &needed {
+                rest.remove(*m);
+            }
+            evidence.push(format!("{group}: every member was observed"));
+            chosen.push(group.clone());
+        }
+    }
+    evidence.push(format!(
+        "{} syscalls observed; @default's are allowed implicitly",
+        p.syscalls.len()
+    ));
+    let mut items = chosen;
+    items.extend(rest);
+    Decision {
+        directive: "SystemCallFilter",
+        lines: vec![
+            "SystemCallFilter=".to_owned(),
+            format!("SystemCallFilter={}", items.join(" ")),
+        ],
+        evidence,
+    }
+}
+
+/// Directories that are never made writable whole without saying so.
+fn is_top_level(path: &str) -> bool {
+    path == "/" || path.matches('/').count() == 1
+}
+
+fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
+    use crate::observations::Access;
+    let mut evidence = Vec::new();
+    // Each write needs the file itself writable; a new or removed directory entry needs its
+    // directory writable.
+    let mut needs: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for (path, accesses) in &p.observations.paths {
+        let under = |dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
+        // API file systems stay writable under ProtectSystem=strict; a private /tmp is too.
+        if under("/dev")
+            || under("/proc")
+            || under("/sys")
+            || (private_tmp && (under("/tmp") || under("/var/tmp")))
+        {
+            continue;
+        }
+        for (access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            let entry_change = matches!(
+                access,
+                Access::Create
+                    | Access::Delete
+                    | Access::Rename
+                    | Access::Link
+                    | Access::Mknod
+                    | Access::Bind
+            );
+            let target = if entry_change {
+                std::path::Path::new(path)
+                    .parent()
+                    .map_or("/".to_owned(), |d| d.to_string_lossy().into_owned())
+            } else {
+                path.clone()
+            };
+            let e = needs
+                .entry(target)
+                .or_insert_with(|| (path.clone(), BTreeSet::new()));
+            e.1.extend(seen.by.iter().cloned());
+            let _ = access;
+        }
+    }
+    // Collapse a directory's many files into the directory, but never into a top-level one.
+    let mut by_parent: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for target in needs.keys() {
+        if let Some(parent) = std::path::Path::new(target).parent() {
+            by_parent
+                .entry(parent.to_string_lossy().into_owned())
+                .or_default()
+                .push(target.clone());
+        }
+    }
+    let mut dirs: BTreeSet<String> = needs.keys().cloned().collect();
+    for (parent, children) in by_parent {
+        if children.len() >= 4 && !is_top_level(&parent) {
+            for c in &children {
+                dirs.remove(c);
+            }
+            evidence.push(format!(
+                "{parent}: {} entries written, listed as one directory",
+                children.len()
+            ));
+            dirs.insert(parent);
+        }
+    }
+    // Drop what a listed directory covers.
+    let listed: Vec<String> = dirs
+        .iter()
+        .filter(|d| {
+            !dirs
+                .iter()
+                .any(|o| o != *d && d.starts_with(&format!("{o}/")))
+        })
+        .cloned()
+        .collect();
+    for d in &listed {
+        if let Some((example, by)) = needs.get(d) {
+            let by: Vec<&str> = by.iter().map(String::as_str).collect();
+            let whole = if is_top_level(d) {
+                " (a top-level directory, listed whole because of it)"
+            } else {
+                ""
+            };
+            evidence.push(format!("{d}: {example} written by {}{whole}", by.join(",")));
+        }
+    }
+    let mut lines = vec!["ReadWritePaths=".to_owned()];
+    if !listed.is_empty() {
+        // `-`: a path missing at start is skipped instead of failing the unit (226/NAMESPACE).
+        let items: Vec<String> = listed.iter().map(|d| format!("-{d}")).collect();
+        lines.push(format!("ReadWritePaths={}", items.join(" ")));
+    } else {
+        evidence.push("nothing outside /dev, /proc, /sys and the private /tmp was written".into());
+    }
+    Decision {
+        directive: "ReadWritePaths",
+        lines,
+        evidence,
+    }
+}
+
+/// Resolves every directive for `p`, for systemd `systemd`.
+pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups) -> Policy {
+    let mut decisions = vec![Decision {
+        directive: "ProtectSystem",
+        lines: vec!["ProtectSystem=strict".into()],
+        evidence: vec![
+            "the whole file system read-only; writes are allowed by ReadWritePaths".into(),
+        ],
+    }];
+    let toggles: Vec<Decision> = TOGGLES_FS
+        .iter()
+        .map(|t| resolve_toggle(t, p, systemd))
+        .collect();
+    let private_tmp = toggles
+        .iter()
+        .any(|d| d.directive == "PrivateTmp" && !d.lines.is_empty());
+    decisions.push(read_write_paths(p, private_tmp));
+    decisions.extend(toggles);
+    decisions.extend(
+        TOGGLES_PROCESS
+            .iter()
+            .map(|t| resolve_toggle(t, p, systemd)),
+    );
+    decisions.push(namespaces(p, systemd));
+    decisions.push(capabilities(p));
+    decisions.push(Decision {
+        directive: "AmbientCapabilities",
+        lines: vec!["AmbientCapabilities=".into()],
+        evidence: vec![
+            "no ambient capabilities: the service gets none it did not start with".into(),
+        ],
+    });
+    decisions.push(resolve_toggle(&TOGGLE_NETWORK, p, systemd));
+    decisions.push(address_families(p, systemd));
+    decisions.push(Decision {
+        directive: "SystemCallArchitectures",
+        lines: vec!["SystemCallArchitectures=native".into()],
+        evidence: vec![format!("recorded on {}", p.provenance.arch)],
+    });
+    decisions.push(syscall_filter(p, groups));
+    decisions.push(Decision {
+        directive: "SystemCallErrorNumber",
+        lines: vec!["SystemCallErrorNumber=EPERM".into()],
+        evidence: vec!["a denied syscall fails with EPERM instead of killing the service".into()],
+    });
+    Policy { systemd, decisions }
+}
+
+/// The drop-in's text. `sources` names the profiles in the header.
+pub fn render(
+    policy: &Policy,
+    profile: &Profile,
+    sources: &[String],
+    table: &str,
+    explain: bool,
+) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# Generated by learner {} for systemd {} from {}\n",
+        env!("CARGO_PKG_VERSION"),
+        policy.systemd,
+        sources.join(", ")
+    ));
+    out.push_str(&format!(
+        "# Recorded {} to {}. Syscall groups: {table}.\n",
+        profile.provenance.started, profile.provenance.ended
+    ));
+    if profile.recording.lost_events > 0 {
+        out.push_str(&format!(
+            "# WARNING: {} events were lost while recording: observations may be missing.\n",
+            profile.recording.lost_events
+        ));
+    }
+    out.push_str("[Service]\n");
+    for d in &policy.decisions {
+        if explain {
+            for e in &d.evidence {
+                out.push_str(&format!("# {}: {e}\n", d.directive));
+            }
+        }
+        for line in &d.lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! `learner generate` from the command line: a drop-in from a real recording passes
+//! `systemd-analyze verify` for its unit and lowers its exposure; bad input gets one line.
+use std::process::Command;
+
+use learner_tests::{TempDir, assert_clean, learner, privileged};
+
+const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
+
+fn unit_file(dir: &TempDir, exec: &str) -> std::path::PathBuf {
+    let unit = dir.join("learner-test.service");
+    std::fs::write(
+        &unit,
+        format!("[Unit]\nDescription=learner test\n[Service]\nExecStart={exec}\n"),
+    )
+    .expect("unit file");
+    unit
+}
+
+#[test]
+fn generated_drop_in_verifies_and_scores_better() {
+    let Some(_kernel) = privileged("generated_drop_in_verifies_and_scores_better") else {
+        return;
+    };
+    let dir = TempDir::new("generate");
+    let work = dir.join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    let profile = dir.join("w.profile.yaml");
+    let status = learner()
+        .env_remove("LD_LIBRARY_PATH")
+        .arg("run")
+        .arg("-o")
+        .arg(&profile)
+        .args(["--", WORKLOAD, "observe", work.to_str().expect("utf-8")])
+        .status()
+        .expect("learner run");
+    assert!(status.success());
+    assert_clean("record");
+
+    let unit = unit_file(&dir, WORKLOAD);
+    let dropins = dir.join("learner-test.service.d");
+    std::fs::create_dir(&dropins).expect("mkdir");
+    let dropin = dropins.join("50-learner.conf");
+    let out = learner()
+        .arg("generate")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&dropin)
+        .arg("--explain")
+        .arg("--score")
+        .arg(&unit)
+        .output()
+        .expect("learner generate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&dropin).expect("drop-in written");
+    assert!(
+        text.contains("[Service]\n") && text.contains("ProtectSystem=strict"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# CapabilityBoundingSet: CAP_CHOWN: granted"),
+        "--explain: {text}"
+    );
+    // No temporary file left beside it.
+    assert_eq!(std::fs::read_dir(&dropins).expect("dir").count(), 1);
+
+    // Exposure before and after, as systemd-analyze security scores them.
+    let scores: Vec<f64> = stderr
+        .lines()
+        .find(|l| l.contains("exposure of"))
+        .expect("--score line")
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(',').parse().ok())
+        .collect();
+    assert_eq!(scores.len(), 2, "{stderr}");
+    assert!(
+        scores[1] < scores[0],
+        "the drop-in should lower exposure: {stderr}"
+    );
+
+    // systemd itself accepts every line: exit 0 and not a word of warning.
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze");
+    let complaints = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        verify.status.success() && complaints.trim().is_empty(),
+        "verify: {complaints}"
+    );
+
+    // The same profile gives the same bytes.
+    let again = learner()
+        .arg("generate")
+        .arg(&profile)
+        .arg("--explain")
+        .output()
+        .expect("generate");
+    assert_eq!(String::from_utf8_lossy(&again.stdout), text);
+
+    // An older target drops what it does not know.
+    let old = learner()
+        .arg("generate")
+        .arg(&profile)
+        .args(["--target-systemd", "239"])
+        .output()
+        .expect("generate");
+    let old = String::from_utf8_lossy(&old.stdout);
+    for d in [
+        "ProtectKernelLogs=",
+        "ProtectClock=",
+        "ProtectHostname=",
+        "ProtectProc=",
+        "ProcSubset=",
+        "RestrictSUIDSGID=",
+    ] {
+        assert!(!old.contains(d), "{d} on 239: {old}");
+    }
+}
+
+#[test]
+fn bad_input_gets_one_line_and_a_failure() {
+    let dir = TempDir::new("generate-errors");
+    let malformed = dir.join("bad.profile.yaml");
+    std::fs::write(&malformed, "schema: 1\nprovenance: [not, a, map]\n").expect("write");
+    let future = dir.join("future.profile.yaml");
+    std::fs::write(&future, "schema: 9\n").expect("write");
+    for (args, needle) in [
+        (
+            vec![malformed.to_str().unwrap()],
+            "is not a learner profile",
+        ),
+        (vec![future.to_str().unwrap()], "schema 9"),
+        (
+            vec!["/no/such.profile.yaml"],
+            "cannot read profile /no/such.profile.yaml",
+        ),
+        (
+            vec![malformed.to_str().unwrap(), "--target-systemd", "100"],
+            "systemd 239 to 257",
+        ),
+    ] {
+        let out = learner()
+            .arg("generate")
+            .args(&args)
+            .output()
+            .expect("learner");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "nothing half-written to stdout");
+    }
+}
