@@ -214,9 +214,34 @@ fn demo() -> Result<()> {
         .arg(&profile)
         .arg("--")
         .arg(&workload))?;
-    let text = std::fs::read_to_string(&profile).context("read the demo profile")?;
+    // A unit for the workload, to score the drop-in against.
+    let unit = dir.join("learner-demo.service");
+    std::fs::write(
+        &unit,
+        format!(
+            "[Unit]\nDescription=learner's demo workload\n[Service]\nExecStart={}\n",
+            workload.display()
+        ),
+    )
+    .context("write the demo unit")?;
+    let dropins = dir.join("learner-demo.service.d");
+    std::fs::create_dir_all(&dropins).context("create the drop-in directory")?;
+    let dropin = dropins.join("50-learner.conf");
+    run(Command::new(&learner)
+        .arg("generate")
+        .arg(&profile)
+        .arg("--explain")
+        .arg("-o")
+        .arg(&dropin)
+        .arg("--score")
+        .arg(&unit))?;
+    let text = std::fs::read_to_string(&dropin).context("read the demo drop-in")?;
     println!("{text}");
-    eprintln!("xtask: demo: the profile above is in {}", profile.display());
+    eprintln!(
+        "xtask: demo: the drop-in above is {}; the profile it came from is {}",
+        dropin.display(),
+        profile.display()
+    );
     Ok(())
 }
 
