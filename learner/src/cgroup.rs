@@ -79,6 +79,36 @@ pub fn cgroup_id(path: &Path) -> Result<u64, CgroupError> {
         .ino())
 }
 
+/// A cgroup to record: learner's own, or a service's, which may not exist yet (a unit about to
+/// be restarted) and whose id changes each time systemd recreates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupRef {
+    pub path: PathBuf,
+    /// Its current id, 0 while it does not exist.
+    pub id: u64,
+    /// Depth below the cgroup2 root, which is level 0.
+    pub level: u32,
+}
+
+impl CgroupRef {
+    /// `path` below the cgroup2 root `root`; its id is read now (0 when missing).
+    pub fn at(root: &Path, path: PathBuf) -> Self {
+        let level = path
+            .strip_prefix(root)
+            .map(|rel| rel.components().count() as u32)
+            .unwrap_or(0);
+        let id = cgroup_id(&path).unwrap_or(0);
+        Self { path, id, level }
+    }
+
+    /// The ids of every cgroup below this one.
+    pub fn descendant_ids(&self) -> Vec<u64> {
+        descendant_dirs(&self.path)
+            .filter_map(|dir| cgroup_id(&dir).ok())
+            .collect()
+    }
+}
+
 /// A cgroup that learner created and removes again, with everything below it.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -131,15 +161,13 @@ impl Cgroup {
         self.path.join("cgroup.procs")
     }
 
-    /// The ids of every cgroup below this one (not including itself).
-    pub fn descendant_ids(&self) -> Vec<u64> {
-        let mut ids = Vec::new();
-        for dir in descendant_dirs(&self.path) {
-            if let Ok(id) = cgroup_id(&dir) {
-                ids.push(id);
-            }
+    /// This cgroup as a recording target.
+    pub fn target(&self) -> CgroupRef {
+        CgroupRef {
+            path: self.path.clone(),
+            id: self.id,
+            level: self.level,
         }
-        ids
     }
 
     /// Pids of the processes in this cgroup and all below it.

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod profile;
 pub mod recorder;
 pub mod run;
+pub mod session;
 pub mod signals;
 pub mod syscalls;
 pub mod traced;

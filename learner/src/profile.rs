@@ -94,6 +94,13 @@ pub struct Recording {
     /// Processes still in the cgroup when the command exited; learner killed them.
     #[serde(default)]
     pub leftover_processes_killed: u64,
+    /// `learner record`: whether the unit's start-up was recorded (with --restart), or only
+    /// what it did from the moment recording began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_seen: Option<bool>,
+    /// `learner record`: how many instances of the unit (cgroups, one per start) were followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<u64>,
 }
 
 impl Profile {
@@ -262,6 +269,8 @@ mod tests {
                 out_of_range_syscalls: 0,
                 exit_code: Some(0),
                 leftover_processes_killed: 0,
+                startup_seen: None,
+                instances: None,
             },
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),

@@ -18,7 +18,7 @@ use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, SLOT_OUT_OF_RANGE, Shape, Target, map, program,
 };
 
-use crate::{cgroup::Cgroup, syscalls::Arch, traced::TRACED};
+use crate::{cgroup::CgroupRef, syscalls::Arch, traced::TRACED};
 
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/learner-ebpf"));
 
@@ -139,7 +139,7 @@ pub struct SyscallRecorder {
 
 impl SyscallRecorder {
     /// Loads the programs and starts counting the syscalls of `cgroup` and its descendants.
-    pub fn attach(cgroup: &Cgroup) -> Result<Self, RecorderError> {
+    pub fn attach(cgroup: &CgroupRef) -> Result<Self, RecorderError> {
         raise_memlock_limit();
         let forced = std::env::var(FORCE_PROBE_ENV).ok();
         if let Some(name) = &forced
@@ -156,8 +156,8 @@ impl SyscallRecorder {
         })?;
         // The target is written before any program runs, so the first syscall already counts.
         let target = Target {
-            cgroup_id: cgroup.id(),
-            level: cgroup.level(),
+            cgroup_id: cgroup.id,
+            level: cgroup.level,
             observe: 0,
             dedup_map: 0,
             _pad: 0,
@@ -387,19 +387,35 @@ impl SyscallRecorder {
 
     /// With exact matching, adds `cgroup` and any descendants not yet followed. Syscalls a new
     /// child cgroup makes before this runs are missed; subtree matching has no such gap.
-    pub fn follow(&mut self, cgroup: &Cgroup) -> Result<(), RecorderError> {
+    pub fn follow(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
         if self.probe.matching != CgroupMatch::Exact {
             return Ok(());
         }
         let mut ids: HashMap<&mut MapData, u64, u8> =
             HashMap::try_from(self.ebpf.map_mut(map::EXACT_CGROUPS).expect("map"))
                 .map_err(map_err(map::EXACT_CGROUPS))?;
-        for id in std::iter::once(cgroup.id()).chain(cgroup.descendant_ids()) {
+        for id in std::iter::once(cgroup.id).chain(cgroup.descendant_ids()) {
+            if id == 0 {
+                continue;
+            }
             if self.followed.insert(id) {
                 ids.insert(id, 1, 0).map_err(map_err(map::EXACT_CGROUPS))?;
             }
         }
         Ok(())
+    }
+
+    /// Records the cgroup under its new id: systemd recreates a unit's cgroup on restart.
+    pub fn retarget(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
+        self.target.cgroup_id = cgroup.id;
+        self.target.level = cgroup.level;
+        let mut target: Array<&mut MapData, Target> =
+            Array::try_from(self.ebpf.map_mut(map::TARGET).expect("TARGET map"))
+                .map_err(map_err(map::TARGET))?;
+        target
+            .set(0, self.target, 0)
+            .map_err(map_err(map::TARGET))?;
+        self.follow(cgroup)
     }
 
     /// Whether [`SyscallRecorder::follow`] must be called as child cgroups appear.

@@ -4,17 +4,15 @@ use std::{
     io,
     os::unix::{ffi::OsStrExt as _, process::ExitStatusExt as _},
     path::{Path, PathBuf},
-    time::{Duration, SystemTime},
+    time::SystemTime,
 };
-
-use tokio::io::unix::AsyncFd;
 
 use crate::{
     cgroup::{self, Cgroup, CgroupError},
-    collector::Collector,
     host,
-    profile::{PendingProfile, Profile, ProfileError, Provenance, Recording, SCHEMA},
-    recorder::{RecorderError, SyscallCounts, SyscallRecorder},
+    profile::{PendingProfile, Profile, ProfileError, Provenance, SCHEMA},
+    recorder::RecorderError,
+    session::{Outcome, Session, SessionError},
     signals::{self, SignalStream},
     syscalls::Arch,
 };
@@ -30,11 +28,6 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 /// After this many signals the command has had its chance to exit cleanly: kill it.
 const SIGNALS_BEFORE_KILL: u32 = 3;
 
-/// How often the exact-match fallback looks for new child cgroups.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
-
-/// How often the kernel's deduplication maps take turns (see `rotate_dedup`).
-const DEDUP_ROTATION: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -51,13 +44,13 @@ pub enum RunError {
     #[error(transparent)]
     Recorder(#[from] RecorderError),
     #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
     Profile(#[from] ProfileError),
     #[error("cannot start {command}: {source}")]
     Spawn { command: String, source: io::Error },
     #[error("waiting for the command: {0}")]
     Wait(io::Error),
-    #[error("reading events from the kernel: {0}")]
-    Events(io::Error),
 }
 
 impl RunError {
@@ -175,37 +168,11 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     let pending = PendingProfile::create(&output)?;
 
     let cgroup = Cgroup::create(&cgroup_root, &format!("learner-run-{}", std::process::id()))?;
-    let mut recorder = SyscallRecorder::attach(&cgroup)?;
-    recorder.observe(arch)?;
-    let skipped: Vec<&String> = recorder
-        .skipped
-        .iter()
-        .chain(&recorder.observation.skipped)
-        .collect();
-    if !skipped.is_empty() {
-        let names: Vec<&str> = skipped
-            .iter()
-            .map(|s| s.split(':').next().unwrap_or(s))
-            .collect();
-        eprintln!(
-            "learner: warning: {} probe(s) not attached ({}); the profile's recording.skipped_probes says why",
-            skipped.len(),
-            names.join(", ")
-        );
-    }
-    let mut events = match recorder.take_events() {
-        // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside the AsyncFd.
-        Some(ring) => Some(
-            unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-                .map_err(|e| RunError::Events(e.into()))?,
-        ),
-        None => None,
-    };
-    let mut collector = Collector::new(arch);
+    let mut session = Session::start(cgroup.target(), arch)?;
 
     let started = SystemTime::now();
-    let procs =
-        CString::new(cgroup.procs_file().as_os_str().as_bytes()).expect("cgroup paths have no NUL");
+    let procs = CString::new(cgroup.procs_file().as_os_str().as_bytes())
+        .expect("cgroup paths have no NUL");
     let mut command = tokio::process::Command::new(&program);
     command.arg0(&argv0).args(&request.command[1..]);
     // SAFETY: both only make async-signal-safe calls.
@@ -219,14 +186,8 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         command: argv0.to_string_lossy().into_owned(),
         source,
     })?;
-    let pid = child
-        .id()
-        .expect("a child that was not waited for has a pid") as libc::pid_t;
+    let pid = child.id().expect("a child that was not waited for has a pid") as libc::pid_t;
 
-    let mut follow = tokio::time::interval(FOLLOW_INTERVAL);
-    let mut rotate = tokio::time::interval(DEDUP_ROTATION);
-    let mut lost = 0;
-    let mut deduplicated = 0;
     let mut signals_seen = 0;
     let status = loop {
         tokio::select! {
@@ -242,21 +203,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
                     unsafe { libc::kill(pid, received.signo) };
                 }
             }
-            _ = follow.tick(), if recorder.needs_following() => recorder.follow(&cgroup)?,
-            _ = rotate.tick() => {
-                // Events first: a count applies to the key its first event brought.
-                if let Some(events) = events.as_mut() {
-                    drain(events.get_mut(), &mut collector);
-                }
-                let repeats = recorder.rotate_dedup()?;
-                deduplicated += repeats.values().sum::<u64>();
-                lost += collector.add_repeats(&repeats);
-            }
-            ready = readable(&mut events) => {
-                let mut guard = ready.map_err(RunError::Events)?;
-                drain(guard.get_inner_mut(), &mut collector);
-                guard.clear_ready();
-            }
+            pumped = session.pump() => pumped?,
         }
     };
     let ended = SystemTime::now();
@@ -267,44 +214,19 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     if leftovers > 0 {
         eprintln!("learner: killed {leftovers} process(es) the command left behind in its cgroup");
     }
-    // Nothing in the cgroup runs any more: what is in the ring buffer is all there will be.
-    if let Some(events) = events.as_mut() {
-        drain(events.get_mut(), &mut collector);
-    }
-    let counts = recorder.syscall_counts()?;
-    let repeats = recorder.drain_all_dedup()?;
-    deduplicated += repeats.values().sum::<u64>();
-    lost += collector.add_repeats(&repeats) + recorder.lost_events()? + collector.malformed;
-    let source = recorder.source();
-    let observation = recorder.observation.clone();
-    let mut skipped = recorder.skipped.clone();
-    skipped.extend(observation.skipped.iter().cloned());
-    drop(events);
-    drop(recorder);
+    let mut outcome = session.finish(&cgroup_root.to_string_lossy())?;
     cgroup.remove()?;
-    let mut observations = collector.observations;
-    observations.derive_path_facts(&cgroup_root.to_string_lossy());
 
     let exit_code = exit_code(status);
-    let profile = build_profile(
-        arch,
-        &request.command,
-        started,
-        ended,
-        counts,
-        Recording {
-            syscall_source: source,
-            observation_source: observation.source,
-            capability_source: observation.capability_source,
-            skipped_probes: skipped,
-            lost_events: lost,
-            events: collector.events,
-            deduplicated_events: deduplicated,
-            out_of_range_syscalls: 0,
-            exit_code: Some(exit_code),
-            leftover_processes_killed: leftovers as u64,
-        },
-        observations,
+    outcome.recording.exit_code = Some(exit_code);
+    outcome.recording.leftover_processes_killed = leftovers as u64;
+    let mut profile = build_profile(arch, started, ended, outcome);
+    profile.provenance.command = Some(
+        request
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
     );
     pending.commit(&profile)?;
     Ok(RunReport {
@@ -314,36 +236,11 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     })
 }
 
-type EventRing = aya::maps::RingBuf<aya::maps::MapData>;
-
-/// Waits until the ring buffer has events; never, when there is none.
-async fn readable(
-    events: &mut Option<AsyncFd<EventRing>>,
-) -> io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, EventRing>> {
-    match events {
-        Some(fd) => fd.readable_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn drain(ring: &mut EventRing, collector: &mut Collector) {
-    while let Some(item) = ring.next() {
-        collector.handle(&item);
-    }
-}
-
-fn build_profile(
-    arch: Arch,
-    command: &[OsString],
-    started: SystemTime,
-    ended: SystemTime,
-    counts: SyscallCounts,
-    mut recording: Recording,
-    observations: crate::observations::Observations,
-) -> Profile {
+/// A profile from what a session saw. The caller fills in what was recorded (command, unit).
+pub fn build_profile(arch: Arch, started: SystemTime, ended: SystemTime, outcome: Outcome) -> Profile {
     let mut syscalls = std::collections::BTreeMap::new();
     let mut unknown_syscalls = std::collections::BTreeMap::new();
-    for (nr, count) in counts.by_number {
+    for (nr, count) in outcome.counts.by_number {
         match arch.syscall_name(nr) {
             Some(name) => {
                 syscalls.insert(name.to_owned(), count);
@@ -353,7 +250,6 @@ fn build_profile(
             }
         }
     }
-    recording.out_of_range_syscalls = counts.out_of_range;
     Profile {
         schema: SCHEMA,
         provenance: Provenance {
@@ -364,18 +260,13 @@ fn build_profile(
             systemd: host::systemd_version(),
             started: humantime::format_rfc3339_seconds(started).to_string(),
             ended: humantime::format_rfc3339_seconds(ended).to_string(),
-            command: Some(
-                command
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
-            ),
+            command: None,
             unit: None,
         },
-        recording,
+        recording: outcome.recording,
         syscalls,
         unknown_syscalls,
-        observations,
+        observations: outcome.observations,
     }
 }
 
@@ -421,12 +312,12 @@ mod tests {
     }
 
     #[test]
-    fn names_unknown_and_out_of_range_syscalls_apart() {
-        let counts = SyscallCounts {
+    fn names_unknown_syscalls_apart() {
+        let counts = crate::recorder::SyscallCounts {
             by_number: [(0, 5), (1000, 2)].into(),
             out_of_range: 3,
         };
-        let recording = Recording {
+        let recording = crate::profile::Recording {
             syscall_source: String::new(),
             observation_source: String::new(),
             capability_source: String::new(),
@@ -434,20 +325,19 @@ mod tests {
             events: 0,
             deduplicated_events: 0,
             lost_events: 0,
-            out_of_range_syscalls: 0,
+            out_of_range_syscalls: 3,
             exit_code: None,
             leftover_processes_killed: 0,
+            startup_seen: None,
+            instances: None,
         };
         let now = SystemTime::now();
-        let p = build_profile(
-            Arch::X86_64,
-            &["x".into()],
-            now,
-            now,
+        let outcome = Outcome {
             counts,
+            observations: Default::default(),
             recording,
-            Default::default(),
-        );
+        };
+        let p = build_profile(Arch::X86_64, now, now, outcome);
         assert_eq!(p.syscalls.get("read"), Some(&5));
         assert_eq!(p.unknown_syscalls.get(&1000), Some(&2));
         assert_eq!(p.recording.out_of_range_syscalls, 3);

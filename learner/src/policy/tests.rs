@@ -33,6 +33,8 @@ fn empty() -> Profile {
             out_of_range_syscalls: 0,
             exit_code: None,
             leftover_processes_killed: 0,
+            startup_seen: None,
+            instances: None,
         },
         syscalls: ["read", "write", "openat", "close", "exit_group"]
             .map(|s| (s.to_owned(), 1))

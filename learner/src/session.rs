@@ -1,0 +1,194 @@
+//! One recording, whatever its target (a command's cgroup or a unit's): attaches the probes,
+//! pumps events into the collector while the caller waits for its own end condition, and
+//! turns what was seen into a profile.
+use std::{io, time::Duration};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    cgroup::CgroupRef,
+    collector::Collector,
+    observations::Observations,
+    profile::Recording,
+    recorder::{RecorderError, SyscallCounts, SyscallRecorder},
+    syscalls::Arch,
+};
+
+/// How often the exact-match fallback looks for new child cgroups.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How often the kernel's deduplication maps take turns (see `rotate_dedup`).
+const DEDUP_ROTATION: Duration = Duration::from_millis(250);
+
+type EventRing = aya::maps::RingBuf<aya::maps::MapData>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Recorder(#[from] RecorderError),
+    #[error("reading events from the kernel: {0}")]
+    Events(io::Error),
+}
+
+pub struct Session {
+    pub recorder: SyscallRecorder,
+    pub target: CgroupRef,
+    pub collector: Collector,
+    events: Option<AsyncFd<EventRing>>,
+    follow: tokio::time::Interval,
+    rotate: tokio::time::Interval,
+    lost: u64,
+    deduplicated: u64,
+}
+
+/// What a finished session saw.
+pub struct Outcome {
+    pub counts: SyscallCounts,
+    pub observations: Observations,
+    pub recording: Recording,
+}
+
+impl Session {
+    /// Attaches to `target` and starts observing. Must run inside a tokio runtime.
+    pub fn start(target: CgroupRef, arch: Arch) -> Result<Self, SessionError> {
+        let mut recorder = SyscallRecorder::attach(&target)?;
+        recorder.observe(arch)?;
+        let skipped: Vec<&String> = recorder
+            .skipped
+            .iter()
+            .chain(&recorder.observation.skipped)
+            .collect();
+        if !skipped.is_empty() {
+            let names: Vec<&str> = skipped
+                .iter()
+                .map(|s| s.split(':').next().unwrap_or(s))
+                .collect();
+            eprintln!(
+                "learner: warning: {} probe(s) not attached ({}); the profile's recording.skipped_probes says why",
+                skipped.len(),
+                names.join(", ")
+            );
+        }
+        let events = match recorder.take_events() {
+            // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
+            Some(ring) => Some(
+                unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+                    .map_err(|e| SessionError::Events(e.into()))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            recorder,
+            target,
+            collector: Collector::new(arch),
+            events,
+            follow: tokio::time::interval(FOLLOW_INTERVAL),
+            rotate: tokio::time::interval(DEDUP_ROTATION),
+            lost: 0,
+            deduplicated: 0,
+        })
+    }
+
+    /// Handles whatever is due next: events, a deduplication turn, new child cgroups. Never
+    /// completes on its own for long: select on it beside the end condition.
+    pub async fn pump(&mut self) -> Result<(), SessionError> {
+        let following = self.recorder.needs_following();
+        tokio::select! {
+            ready = readable(&mut self.events) => {
+                let mut guard = ready.map_err(SessionError::Events)?;
+                drain(guard.get_inner_mut(), &mut self.collector);
+                guard.clear_ready();
+            }
+            _ = self.rotate.tick() => {
+                // Events first: a count applies to the key its first event brought.
+                if let Some(events) = self.events.as_mut() {
+                    drain(events.get_mut(), &mut self.collector);
+                }
+                let repeats = self.recorder.rotate_dedup()?;
+                self.deduplicated += repeats.values().sum::<u64>();
+                self.lost += self.collector.add_repeats(&repeats);
+            }
+            _ = self.follow.tick(), if following => self.recorder.follow(&self.target)?,
+        }
+        Ok(())
+    }
+
+    /// Follows the target under a new id (a restarted unit's new cgroup).
+    pub fn retarget(&mut self, target: CgroupRef) -> Result<(), SessionError> {
+        self.recorder.retarget(&target)?;
+        self.target = target;
+        Ok(())
+    }
+
+    /// Distinct syscalls, paths, capabilities and families so far, and events lost, for a
+    /// progress line.
+    pub fn progress(&self) -> (usize, usize, usize, usize, u64) {
+        let o = &self.collector.observations;
+        let families: std::collections::BTreeSet<&str> = o
+            .sockets
+            .keys()
+            .map(|k| k.split('/').next().unwrap_or(k))
+            .collect();
+        let syscalls = self
+            .recorder
+            .syscall_counts()
+            .map(|c| c.by_number.len())
+            .unwrap_or(0);
+        (syscalls, o.paths.len(), o.capabilities.len(), families.len(), self.lost)
+    }
+
+    /// Ends the recording: nothing in the target may run any more (or what it does now is
+    /// not part of it). Detaches the probes.
+    pub fn finish(mut self, cgroup_root: &str) -> Result<Outcome, SessionError> {
+        if let Some(events) = self.events.as_mut() {
+            drain(events.get_mut(), &mut self.collector);
+        }
+        let counts = self.recorder.syscall_counts()?;
+        let repeats = self.recorder.drain_all_dedup()?;
+        self.deduplicated += repeats.values().sum::<u64>();
+        self.lost += self.collector.add_repeats(&repeats)
+            + self.recorder.lost_events()?
+            + self.collector.malformed;
+        let mut skipped = self.recorder.skipped.clone();
+        skipped.extend(self.recorder.observation.skipped.iter().cloned());
+        let recording = Recording {
+            syscall_source: self.recorder.source(),
+            observation_source: self.recorder.observation.source.clone(),
+            capability_source: self.recorder.observation.capability_source.clone(),
+            skipped_probes: skipped,
+            lost_events: self.lost,
+            events: self.collector.events,
+            deduplicated_events: self.deduplicated,
+            out_of_range_syscalls: counts.out_of_range,
+            exit_code: None,
+            leftover_processes_killed: 0,
+            startup_seen: None,
+            instances: None,
+        };
+        drop(self.events);
+        drop(self.recorder);
+        let mut observations = self.collector.observations;
+        observations.derive_path_facts(cgroup_root);
+        Ok(Outcome {
+            counts,
+            observations,
+            recording,
+        })
+    }
+}
+
+/// Waits until the ring buffer has events; never, when there is none.
+async fn readable(
+    events: &mut Option<AsyncFd<EventRing>>,
+) -> io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, EventRing>> {
+    match events {
+        Some(fd) => fd.readable_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn drain(ring: &mut EventRing, collector: &mut Collector) {
+    while let Some(item) = ring.next() {
+        collector.handle(&item);
+    }
+}
