@@ -42,6 +42,16 @@ pub struct Collector {
     pub events: u64,
     /// Events that were too short or had an unknown tag.
     pub malformed: u64,
+    /// Events from systemd's own set-up of a unit's process, before it execs the service:
+    /// not the service's behaviour, and not subject to its sandbox (see [`is_service_manager`]).
+    pub service_manager_events: u64,
+}
+
+/// Whether `comm` is systemd's forked executor setting up a unit's process: systemd names it
+/// `(name)` until it execs the service (systemd-executor on v255+). It applies the sandbox
+/// itself, so what it does is no evidence of what the service needs.
+pub fn is_service_manager(comm: &str) -> bool {
+    (comm.starts_with('(') && comm.ends_with(')')) || comm.starts_with("systemd-executo")
 }
 
 fn c_string(bytes: &[u8]) -> String {
@@ -59,6 +69,7 @@ impl Collector {
             fds: HashMap::new(),
             events: 0,
             malformed: 0,
+            service_manager_events: 0,
         }
     }
 
@@ -98,7 +109,12 @@ impl Collector {
         }
     }
 
-    fn record(&mut self, key: u64, slots: Vec<Slot>, ret: i64, comm: String) {
+    fn record(&mut self, key: u64, mut slots: Vec<Slot>, ret: i64, comm: String) {
+        if is_service_manager(&comm) {
+            // Only its exec of the service's program belongs to the service.
+            slots.retain(|s| matches!(s, Slot::Exec { .. } | Slot::Path(_, Access::Exec)));
+            self.service_manager_events += 1;
+        }
         for slot in &slots {
             self.observations.add(slot, ret, &comm, 1);
         }
@@ -531,6 +547,15 @@ fn privileged_file(path: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_manager_names() {
+        assert!(is_service_manager("(nginx)"));
+        assert!(is_service_manager("(p-daemon)"));
+        assert!(is_service_manager("systemd-executo"));
+        assert!(!is_service_manager("nginx"));
+        assert!(!is_service_manager("(sd-pam"));
+    }
 
     #[test]
     fn normalizes_paths_and_proc() {

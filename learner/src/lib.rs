@@ -2,6 +2,7 @@
 //!
 //! The observation side (cgroups, the eBPF recorder, profiles) is kept apart from the policy
 //! side (which directive values observations permit).
+pub mod apply;
 pub mod cgroup;
 pub mod collector;
 pub mod generate;
@@ -10,9 +11,11 @@ pub mod names;
 pub mod observations;
 pub mod policy;
 pub mod profile;
+pub mod record;
 pub mod recorder;
 pub mod run;
 pub mod session;
 pub mod signals;
 pub mod syscalls;
+pub mod systemd;
 pub mod traced;

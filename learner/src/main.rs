@@ -3,7 +3,7 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use learner::{generate, run, signals};
+use learner::{apply, generate, record, run, signals, systemd::Systemd};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,62 @@ enum Command {
     /// Turn one or more profiles (merged as a union) into the tightest systemd drop-in that
     /// still permits everything they observed.
     Generate(GenerateArgs),
+    /// Record a running systemd unit by its cgroup, without wrapping or editing it
+    Record(RecordArgs),
+    /// Install a drop-in for a unit, restart it, check it works; roll back when it does not
+    Apply(ApplyArgs),
+    /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+struct GuestArg {
+    /// The unit belongs to the systemd in this process's namespaces (a container's PID 1):
+    /// learner reaches it with nsenter and finds its cgroups from here
+    #[arg(long, value_name = "PID")]
+    guest: Option<u32>,
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// The unit: nginx.service, postgresql@15-main.service, an escaped name
+    unit: String,
+    /// How long to record (30s, 10m, 1h30m) [default: until Ctrl-C or the unit stops]
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Attach first, then restart the unit, so its start-up is recorded too
+    #[arg(long)]
+    restart: bool,
+    /// Where to write the profile [default: <unit>.profile.yaml]
+    #[arg(short, long, value_name = "PROFILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    guest: GuestArg,
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    unit: String,
+    /// The drop-in to install (from `learner generate`)
+    dropin: PathBuf,
+    /// A shell command that must succeed once the unit is active (e.g. a curl of it)
+    #[arg(long, value_name = "CMD")]
+    check: Option<String>,
+    /// How long to wait for the unit to become active, and for the check
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    timeout: std::time::Duration,
+    #[command(flatten)]
+    guest: GuestArg,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    unit: String,
+    /// Also score the unit as it would be with this drop-in
+    #[arg(long, value_name = "FILE")]
+    dropin: Option<PathBuf>,
+    #[command(flatten)]
+    guest: GuestArg,
 }
 
 #[derive(Args)]
@@ -64,6 +120,103 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => run_command(args),
         Command::Generate(args) => generate_command(args),
+        Command::Record(args) => record_command(args),
+        Command::Apply(args) => apply_command(args),
+        Command::Score(args) => score_command(args),
+    }
+}
+
+fn record_command(args: RecordArgs) -> ExitCode {
+    let request = record::RecordRequest {
+        unit: args.unit,
+        duration: args.duration,
+        restart: args.restart,
+        output: args.output,
+        guest: args.guest.guest,
+    };
+    let outcome = (|| {
+        let fd = signals::block_forwarded().context("cannot block signals")?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        runtime.block_on(async {
+            let signals = signals::SignalStream::new(fd).context("cannot watch signals")?;
+            Ok::<_, anyhow::Error>(record::record(request, signals).await?)
+        })
+    })();
+    match outcome {
+        Ok(report) => {
+            let p = &report.profile;
+            eprintln!(
+                "learner: wrote {} ({}): {} syscalls, {} paths, {} capabilities, {} lost events{}",
+                report.profile_path.display(),
+                report.ended_because,
+                p.syscalls.len(),
+                p.observations.paths.len(),
+                p.observations.capabilities.len(),
+                p.recording.lost_events,
+                if p.recording.startup_seen == Some(false) { "; start-up not seen (use --restart)" } else { "" },
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("learner: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn apply_command(args: ApplyArgs) -> ExitCode {
+    let request = apply::ApplyRequest {
+        unit: args.unit,
+        dropin: args.dropin,
+        check: args.check,
+        timeout: args.timeout,
+        guest: args.guest.guest,
+    };
+    match apply::apply(&request) {
+        Ok(applied) => {
+            let show = |e: Option<f64>| e.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
+            eprintln!(
+                "learner: installed {}; {} is active{}; exposure {} -> {}",
+                applied.installed.display(),
+                request.unit,
+                if request.check.is_some() { " and passed its check" } else { "" },
+                show(applied.exposure_before),
+                show(applied.exposure_after),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("learner: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn score_command(args: ScoreArgs) -> ExitCode {
+    let result = (|| -> anyhow::Result<()> {
+        let systemd = Systemd::new(args.guest.guest)?;
+        let info = systemd.show(&args.unit)?;
+        let now = systemd
+            .exposure(&info.id)
+            .ok_or_else(|| anyhow::anyhow!("systemd-analyze security gave no exposure for {}", info.id))?;
+        println!("{}: {now:.1}", info.id);
+        if let Some(dropin) = &args.dropin {
+            let text = std::fs::read_to_string(dropin).with_context(|| format!("cannot read {}", dropin.display()))?;
+            let fragment = systemd.path_in_guest(std::path::Path::new(&info.fragment_path));
+            let (_, with) = generate::score(&fragment, &text)?;
+            println!("{} with {}: {with:.1}", info.id, dropin.display());
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("learner: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

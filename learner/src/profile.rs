@@ -101,6 +101,14 @@ pub struct Recording {
     /// `learner record`: how many instances of the unit (cgroups, one per start) were followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<u64>,
+    /// Events from systemd's own set-up of the unit's processes (comm `(name)`), left out of
+    /// the observations: systemd applies the sandbox there, it is not the service.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub service_manager_events: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Profile {
@@ -271,6 +279,7 @@ mod tests {
                 leftover_processes_killed: 0,
                 startup_seen: None,
                 instances: None,
+            service_manager_events: 0,
             },
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),

@@ -330,6 +330,7 @@ mod tests {
             leftover_processes_killed: 0,
             startup_seen: None,
             instances: None,
+            service_manager_events: 0,
         };
         let now = SystemTime::now();
         let outcome = Outcome {

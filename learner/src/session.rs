@@ -164,6 +164,7 @@ impl Session {
             leftover_processes_killed: 0,
             startup_seen: None,
             instances: None,
+            service_manager_events: self.collector.service_manager_events,
         };
         drop(self.events);
         drop(self.recorder);

@@ -6,6 +6,8 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
+pub mod guest;
+
 /// Syscalls the workloads make as markers: (name, number on this machine). Each is made by
 /// exactly one context and by nothing else in the workload.
 pub mod markers {
@@ -90,6 +92,19 @@ fn loaded_learner_programs() -> Vec<String> {
 
 /// Checks that no learner BPF program is loaded and no learner cgroup is left.
 pub fn assert_clean(when: &str) {
+    assert_no_programs(when);
+    let root = learner::cgroup::cgroup2_mount().expect("cgroup2 mounted");
+    let left: Vec<String> = std::fs::read_dir(&root)
+        .expect("read cgroup2 root")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("learner-"))
+        .collect();
+    assert!(left.is_empty(), "{when}: learner cgroups left in {}: {left:?}", root.display());
+}
+
+/// Checks that no learner BPF program is loaded (while a test guest's cgroup may live on).
+pub fn assert_no_programs(when: &str) {
     // The kernel frees a detached raw tracepoint program after an RCU grace period (about
     // 0.3 s here), so a program can outlive learner's exit briefly; one still held by an open
     // fd never goes.
@@ -99,22 +114,7 @@ pub fn assert_clean(when: &str) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         loaded = loaded_learner_programs();
     }
-    assert!(
-        loaded.is_empty(),
-        "{when}: learner programs still loaded: {loaded:?}"
-    );
-    let root = learner::cgroup::cgroup2_mount().expect("cgroup2 mounted");
-    let left: Vec<String> = std::fs::read_dir(&root)
-        .expect("read cgroup2 root")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("learner-"))
-        .collect();
-    assert!(
-        left.is_empty(),
-        "{when}: learner cgroups left in {}: {left:?}",
-        root.display()
-    );
+    assert!(loaded.is_empty(), "{when}: learner programs still loaded: {loaded:?}");
 }
 
 /// A directory removed with everything in it when dropped.

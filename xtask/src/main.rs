@@ -39,14 +39,23 @@ enum Task {
 }
 
 /// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
-/// tests' ground truth, util-linux for setpriv and unshare.
+/// tests' ground truth, util-linux for setpriv, unshare and nsenter, systemd for the
+/// end-to-end guest, nginx and curl to record and check a real service in it.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
     "libpolly-22-dev",
     "strace",
     "util-linux",
+    "systemd",
+    "iproute2",
+    "curl",
+    "nginx",
 ];
+
+/// Keeps package scripts from starting the services they install (nginx) on this machine:
+/// the tests run them in a guest systemd of their own.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 /// bpf-linker's version, pinned: newer ones may need a newer rustc than this machine has.
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -134,10 +143,20 @@ fn setup() -> Result<()> {
             bail!("missing Debian packages {missing:?}: run `cargo xtask setup` as root");
         }
         run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
+        let own_policy = !Path::new(POLICY_RC_D).exists();
+        if own_policy {
+            std::fs::write(POLICY_RC_D, "#!/bin/sh\n# learner's xtask: install, do not start\nexit 101\n")
+                .context("write policy-rc.d")?;
+            run(Command::new("chmod").args(["+x", POLICY_RC_D]))?;
+        }
+        let installed = run(Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing))?;
+            .args(&missing));
+        if own_policy {
+            let _ = std::fs::remove_file(POLICY_RC_D);
+        }
+        installed?;
         did.push(format!("installed {}", missing.join(" ")));
     }
 

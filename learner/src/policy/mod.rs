@@ -377,11 +377,13 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
     }
 }
 
-/// Syscalls at which CAP_SYS_ADMIN is checked to charge memory (cap_vm_enough_memory): the
-/// check never denies anything, so it is noise, not a need.
+/// Syscalls at which CAP_SYS_ADMIN is checked to charge memory (cap_vm_enough_memory): for
+/// mappings, new processes, and pages written to tmpfs files (shmem accounting, e.g. a pid
+/// file in /run). The check never denies anything, so it is noise, not a need.
 const MEMORY_ACCOUNTING: &[&str] = &[
     "mmap", "mprotect", "mremap", "munmap", "brk", "clone", "clone3", "fork", "vfork", "execve",
-    "execveat", "shmat", "?",
+    "execveat", "shmat", "write", "writev", "pwrite64", "pwritev", "pwritev2", "fallocate",
+    "ftruncate", "truncate", "copy_file_range", "sendfile", "splice", "?",
 ];
 
 fn capabilities(p: &Profile) -> Decision {

@@ -35,6 +35,7 @@ fn empty() -> Profile {
             leftover_processes_killed: 0,
             startup_seen: None,
             instances: None,
+            service_manager_events: 0,
         },
         syscalls: ["read", "write", "openat", "close", "exit_group"]
             .map(|s| (s.to_owned(), 1))

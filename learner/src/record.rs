@@ -1,0 +1,189 @@
+//! `learner record UNIT`: record a systemd service by its cgroup, without wrapping or editing
+//! it; with --restart from its start-up on, following each new instance's cgroup.
+use std::{
+    io::IsTerminal as _,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
+};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    cgroup::{self, CgroupRef},
+    host,
+    profile::{PendingProfile, ProfileError},
+    run::build_profile,
+    session::{Session, SessionError},
+    signals::SignalStream,
+    syscalls::Arch,
+    systemd::{Systemd, SystemdError},
+};
+
+/// A unit inactive this many state polls in a row (one a second) has stopped for good.
+const INACTIVE_POLLS_TO_END: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("learner record must be run as root: it loads eBPF programs")]
+    NotRoot,
+    #[error("no syscall table for this architecture ({0})")]
+    UnknownArch(&'static str),
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    #[error("unit {unit} is not running ({state}): start it, or use --restart")]
+    NotRunning { unit: String, state: String },
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("watching {path} for the unit's new cgroup: {source}")]
+    Watch { path: PathBuf, source: std::io::Error },
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordRequest {
+    pub unit: String,
+    pub duration: Option<Duration>,
+    pub restart: bool,
+    pub output: Option<PathBuf>,
+    /// Record a unit of the systemd in this process's namespaces (a container's).
+    pub guest: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct RecordReport {
+    pub profile_path: PathBuf,
+    pub profile: crate::profile::Profile,
+    pub ended_because: &'static str,
+}
+
+/// Wakes when something is created in the directory a unit's cgroup lives in.
+struct CgroupWatch {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl CgroupWatch {
+    fn new(dir: &Path) -> std::io::Result<Self> {
+        // SAFETY: inotify calls on a fresh fd and a NUL-terminated path.
+        unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let fd = OwnedFd::from_raw_fd(fd);
+            let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+            if libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_CREATE | libc::IN_MOVED_TO) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(Self { fd: AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE).map_err(std::io::Error::from)? })
+        }
+    }
+
+    async fn changed(&mut self) -> std::io::Result<()> {
+        let mut guard = self.fd.readable_mut().await?;
+        let mut buf = [0u8; 4096];
+        // Drain: what matters is that something appeared, not its name.
+        // SAFETY: read into a local buffer.
+        while unsafe { libc::read(guard.get_inner().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        guard.clear_ready();
+        Ok(())
+    }
+}
+
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+pub async fn record(req: RecordRequest, signals: SignalStream) -> Result<RecordReport, RecordError> {
+    if !host::is_root() {
+        return Err(RecordError::NotRoot);
+    }
+    let arch = Arch::native().ok_or(RecordError::UnknownArch(std::env::consts::ARCH))?;
+    let systemd = Systemd::new(req.guest)?;
+    let info = systemd.show(&req.unit)?;
+    if !req.restart && (!info.is_active() || info.control_group.is_empty()) {
+        return Err(RecordError::NotRunning { unit: info.id.clone(), state: info.active_state.clone() });
+    }
+    let output = req.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.profile.yaml", info.id)));
+    let pending = PendingProfile::create(&output)?;
+
+    let path = systemd.cgroup_path(&info);
+    let target = CgroupRef::at(&systemd.cgroup_mount, path.clone());
+    let parent = path.parent().unwrap_or(&systemd.cgroup_mount).to_owned();
+    let mut watch = CgroupWatch::new(&parent).map_err(|source| RecordError::Watch { path: parent.clone(), source })?;
+    let mut instances = u64::from(target.id != 0);
+    let mut session = Session::start(target, arch)?;
+    let started = SystemTime::now();
+    let begun = Instant::now();
+    if req.restart {
+        // Attached first, so the new instance's first syscalls are seen.
+        systemd.systemctl(&["restart", "--no-block", "--", &info.id])?;
+    }
+
+    let deadline = req.duration.map(|d| tokio::time::Instant::now() + d);
+    let sleep_deadline = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep_deadline);
+    let mut state_tick = tokio::time::interval(Duration::from_secs(1));
+    let show_progress = std::io::stderr().is_terminal();
+    let mut inactive = 0;
+    let ended_because = loop {
+        tokio::select! {
+            _ = &mut sleep_deadline => break "the duration elapsed",
+            _ = signals.next() => break "interrupted",
+            changed = watch.changed() => {
+                changed.map_err(|source| RecordError::Watch { path: parent.clone(), source })?;
+                let id = cgroup::cgroup_id(&path).unwrap_or(0);
+                if id != 0 && id != session.target.id {
+                    let level = session.target.level;
+                    session.retarget(CgroupRef { path: path.clone(), id, level })?;
+                    instances += 1;
+                }
+            }
+            _ = state_tick.tick() => {
+                // A missed inotify event must not lose a restarted instance.
+                let id = cgroup::cgroup_id(&path).unwrap_or(0);
+                if id != 0 && id != session.target.id {
+                    let level = session.target.level;
+                    session.retarget(CgroupRef { path: path.clone(), id, level })?;
+                    instances += 1;
+                }
+                let state = systemd.show(&info.id)?;
+                inactive = if state.is_active() { 0 } else { inactive + 1 };
+                if inactive >= INACTIVE_POLLS_TO_END {
+                    break "the unit stopped";
+                }
+                if show_progress {
+                    let (syscalls, paths, caps, families, lost) = session.progress();
+                    let remaining = req.duration.map(|d| format!(", {} left", clock(d.saturating_sub(begun.elapsed())))).unwrap_or_default();
+                    eprint!(
+                        "\rlearner: {} recorded{remaining}: {syscalls} syscalls, {paths} paths, {caps} capabilities, {families} families, {lost} lost   ",
+                        clock(begun.elapsed())
+                    );
+                }
+            }
+            pumped = session.pump() => pumped?,
+        }
+    };
+    if show_progress {
+        eprintln!();
+    }
+    let ended = SystemTime::now();
+    let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
+    outcome.recording.startup_seen = Some(req.restart);
+    outcome.recording.instances = Some(instances);
+    let mut profile = build_profile(arch, started, ended, outcome);
+    profile.provenance.unit = Some(info.id.clone());
+    pending.commit(&profile)?;
+    Ok(RecordReport { profile_path: output, profile, ended_because })
+}

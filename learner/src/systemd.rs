@@ -1,0 +1,251 @@
+//! Talking to systemd: resolving a unit to its cgroup, restarting it, reading its journal,
+//! installing drop-ins. Through `systemctl` and `journalctl`, on this host or, with a guest
+//! pid, in the namespaces of another systemd (a container's), entered with nsenter.
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use crate::cgroup;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SystemdError {
+    #[error("no systemd reachable: {0}")]
+    Unreachable(String),
+    #[error("unknown unit {0}")]
+    UnknownUnit(String),
+    #[error("unit {unit} is not loaded ({state})")]
+    NotLoaded { unit: String, state: String },
+    #[error("unit {0} has no cgroup: it is not running (use --restart to start it)")]
+    NoCgroup(String),
+    #[error("{0}")]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error("{what}: {detail}")]
+    Command { what: String, detail: String },
+}
+
+/// What `systemctl show` says about a unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitInfo {
+    pub id: String,
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub main_pid: u32,
+    /// Relative to the systemd's cgroup root; empty when the unit has none.
+    pub control_group: String,
+    pub slice: String,
+    pub service_type: String,
+    pub fragment_path: String,
+}
+
+impl UnitInfo {
+    fn parse(text: &str) -> Self {
+        let mut info = Self::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once('=') else { continue };
+            let value = value.to_owned();
+            match key {
+                "Id" => info.id = value,
+                "LoadState" => info.load_state = value,
+                "ActiveState" => info.active_state = value,
+                "SubState" => info.sub_state = value,
+                "MainPID" => info.main_pid = value.parse().unwrap_or(0),
+                "ControlGroup" => info.control_group = value,
+                "Slice" => info.slice = value,
+                "Type" => info.service_type = value,
+                "FragmentPath" => info.fragment_path = value,
+                _ => {}
+            }
+        }
+        info
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.active_state.as_str(), "active" | "reloading" | "activating")
+    }
+}
+
+/// The cgroup path systemd gives a unit in `slice`: `a-b.slice` nests as `/a.slice/a-b.slice`.
+pub fn unit_cgroup_path(slice: &str, unit: &str) -> String {
+    let mut path = String::new();
+    if let Some(stem) = slice.strip_suffix(".slice")
+        && stem != "-"
+    {
+        let parts: Vec<&str> = stem.split('-').collect();
+        for i in 1..=parts.len() {
+            path.push('/');
+            path.push_str(&parts[..i].join("-"));
+            path.push_str(".slice");
+        }
+    }
+    format!("{path}/{unit}")
+}
+
+/// A systemd to talk to.
+#[derive(Debug, Clone)]
+pub struct Systemd {
+    /// Prefix of every command: empty here, `nsenter -t PID -a` for a guest.
+    prefix: Vec<String>,
+    /// The guest's root file system as seen from here.
+    pub root: PathBuf,
+    /// The guest's cgroup root, relative to this host's cgroup2 root ("" here).
+    cgroup_base: String,
+    /// This host's cgroup2 mount.
+    pub cgroup_mount: PathBuf,
+}
+
+impl Systemd {
+    /// The systemd of this host, or of the namespaces `guest` lives in (its PID 1, say).
+    pub fn new(guest: Option<u32>) -> Result<Self, SystemdError> {
+        let cgroup_mount = cgroup::cgroup2_mount()?;
+        let Some(pid) = guest else {
+            return Ok(Self { prefix: vec![], root: "/".into(), cgroup_base: String::new(), cgroup_mount });
+        };
+        let read = |path: String| {
+            std::fs::read_to_string(&path).map_err(|e| SystemdError::Unreachable(format!("{path}: {e}")))
+        };
+        let v2 = |text: &str| text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_owned);
+        // The guest pid's cgroup as this host sees it, and as the guest sees it: the
+        // difference is where the guest's cgroup namespace is rooted.
+        let outside = v2(&read(format!("/proc/{pid}/cgroup"))?).unwrap_or_default();
+        // /proc/*/cgroup reads relative to the reader's cgroup namespace: ask from inside.
+        let inside = Command::new("nsenter")
+            .args(["-t", &pid.to_string(), "-C", "cat", &format!("/proc/{pid}/cgroup")])
+            .output()
+            .map_err(|e| SystemdError::Unreachable(format!("nsenter: {e}")))?;
+        let inside = v2(&String::from_utf8_lossy(&inside.stdout)).unwrap_or_default();
+        let base = outside.strip_suffix(inside.as_str()).unwrap_or("").trim_end_matches('/').to_owned();
+        Ok(Self {
+            prefix: ["nsenter", "-t", &pid.to_string(), "-a"].map(String::from).to_vec(),
+            root: PathBuf::from(format!("/proc/{pid}/root")),
+            cgroup_base: base,
+            cgroup_mount,
+        })
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        cmd.env("SYSTEMD_PAGER", "").env("SYSTEMD_COLORS", "0");
+        cmd
+    }
+
+    fn output(&self, program: &str, args: &[&str]) -> Result<Output, SystemdError> {
+        self.command(program).args(args).output().map_err(|e| SystemdError::Command {
+            what: format!("{program} {}", args.join(" ")),
+            detail: e.to_string(),
+        })
+    }
+
+    /// `systemctl ARGS`, failing with its first line of complaint.
+    pub fn systemctl(&self, args: &[&str]) -> Result<String, SystemdError> {
+        let out = self.output("systemctl", args)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("has not been booted with systemd") || stderr.contains("Failed to connect to bus") {
+            return Err(SystemdError::Unreachable(stderr.lines().next().unwrap_or("").to_owned()));
+        }
+        if !out.status.success() {
+            return Err(SystemdError::Command {
+                what: format!("systemctl {}", args.join(" ")),
+                detail: stderr.lines().next().unwrap_or("failed").to_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// What systemd knows of `unit` (a name, a template instance, an escaped name).
+    pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
+        let text = self.systemctl(&[
+            "show",
+            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath",
+            "--",
+            unit,
+        ])?;
+        let info = UnitInfo::parse(&text);
+        match info.load_state.as_str() {
+            "loaded" => Ok(info),
+            "not-found" => Err(SystemdError::UnknownUnit(unit.to_owned())),
+            other => Err(SystemdError::NotLoaded { unit: unit.to_owned(), state: other.to_owned() }),
+        }
+    }
+
+    /// Where `unit`'s cgroup is (or will be) in this host's hierarchy.
+    pub fn cgroup_path(&self, info: &UnitInfo) -> PathBuf {
+        let rel = if info.control_group.is_empty() {
+            unit_cgroup_path(&info.slice, &info.id)
+        } else {
+            info.control_group.clone()
+        };
+        let full = format!("{}{}", self.cgroup_base, rel);
+        self.cgroup_mount.join(full.trim_start_matches('/'))
+    }
+
+    /// The drop-in directory of `unit` under /etc/systemd/system, as a path from here.
+    pub fn dropin_dir(&self, unit: &str) -> PathBuf {
+        self.root.join("etc/systemd/system").join(format!("{unit}.d"))
+    }
+
+    /// `systemd-analyze security UNIT`'s exposure, as the running systemd scores it.
+    pub fn exposure(&self, unit: &str) -> Option<f64> {
+        let out = self.output("systemd-analyze", &["security", "--no-pager", unit]).ok()?;
+        crate::generate::parse_exposure(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// The journal's current position, to read only what comes after it.
+    pub fn journal_cursor(&self) -> Option<String> {
+        let out = self.output("journalctl", &["--no-pager", "-n", "0", "--show-cursor"]).ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().find_map(|l| l.strip_prefix("-- cursor: ")).map(str::to_owned)
+    }
+
+    /// The journal of `unit` after `cursor` (all of it when there is none), as plain lines.
+    pub fn journal_after(&self, unit: &str, cursor: Option<&str>) -> String {
+        let mut args = vec!["--no-pager", "-o", "cat", "-u", unit];
+        let after;
+        if let Some(c) = cursor {
+            after = format!("--after-cursor={c}");
+            args.push(&after);
+        }
+        self.output("journalctl", &args)
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// A path of the guest's file system, as seen from here.
+    pub fn path_in_guest(&self, path: &Path) -> PathBuf {
+        self.root.join(path.strip_prefix("/").unwrap_or(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_systemctl_show() {
+        let info = UnitInfo::parse(
+            "Id=nginx.service\nLoadState=loaded\nActiveState=active\nMainPID=95\nControlGroup=/system.slice/nginx.service\nType=forking\n",
+        );
+        assert_eq!(info.id, "nginx.service");
+        assert_eq!(info.main_pid, 95);
+        assert!(info.is_active());
+        assert_eq!(info.service_type, "forking");
+    }
+
+    #[test]
+    fn slice_paths() {
+        assert_eq!(unit_cgroup_path("system.slice", "nginx.service"), "/system.slice/nginx.service");
+        assert_eq!(
+            unit_cgroup_path("system-postgresql.slice", "postgresql@15-main.service"),
+            "/system.slice/system-postgresql.slice/postgresql@15-main.service"
+        );
+        assert_eq!(unit_cgroup_path("-.slice", "x.service"), "/x.service");
+    }
+}
