@@ -21,13 +21,23 @@ pub enum ApplyError {
     #[error(transparent)]
     Systemd(#[from] SystemdError),
     #[error("cannot read drop-in {path}: {source}")]
-    ReadDropin { path: PathBuf, source: std::io::Error },
+    ReadDropin {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} is not a drop-in: it has no [Service] section")]
     NotADropin(PathBuf),
     #[error("cannot install the drop-in at {path}: {source}")]
-    Install { path: PathBuf, source: std::io::Error },
+    Install {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{unit} {why}; the drop-in was removed and {rollback}")]
-    Failed { unit: String, why: String, rollback: String },
+    Failed {
+        unit: String,
+        why: String,
+        rollback: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -49,15 +59,33 @@ pub struct Applied {
 /// Known ways a sandbox breaks a service, as the journal shows them, and the directive to look
 /// at for each.
 const HINTS: &[(&str, &str)] = &[
-    ("226/NAMESPACE", "the mount namespace could not be set up: a ReadWritePaths entry missing without `-`, or ProtectSystem/PrivateTmp/ProtectHome"),
-    ("Read-only file system", "ProtectSystem=strict: a path written is not in ReadWritePaths"),
-    ("Permission denied", "a capability removed by CapabilityBoundingSet (CAP_DAC_OVERRIDE, CAP_CHOWN...), or ProtectHome"),
-    ("Operation not permitted", "a syscall denied by SystemCallFilter, or a capability removed by CapabilityBoundingSet"),
+    (
+        "226/NAMESPACE",
+        "the mount namespace could not be set up: a ReadWritePaths entry missing without `-`, or ProtectSystem/PrivateTmp/ProtectHome",
+    ),
+    (
+        "Read-only file system",
+        "ProtectSystem=strict: a path written is not in ReadWritePaths",
+    ),
+    (
+        "Permission denied",
+        "a capability removed by CapabilityBoundingSet (CAP_DAC_OVERRIDE, CAP_CHOWN...), or ProtectHome",
+    ),
+    (
+        "Operation not permitted",
+        "a syscall denied by SystemCallFilter, or a capability removed by CapabilityBoundingSet",
+    ),
     ("Address family not supported", "RestrictAddressFamilies"),
     ("status=31/SYS", "SystemCallFilter killed the process"),
     ("Bad system call", "SystemCallFilter killed the process"),
-    ("218/CAPABILITIES", "CapabilityBoundingSet or AmbientCapabilities could not be applied"),
-    ("Function not implemented", "a syscall unknown to the filter (SystemCallFilter)"),
+    (
+        "218/CAPABILITIES",
+        "CapabilityBoundingSet or AmbientCapabilities could not be applied",
+    ),
+    (
+        "Function not implemented",
+        "a syscall unknown to the filter (SystemCallFilter)",
+    ),
 ];
 
 fn hints(journal: &str) -> Vec<String> {
@@ -90,7 +118,11 @@ fn wait_active(systemd: &Systemd, unit: &str, timeout: Duration) -> Result<(), S
             "failed" => return Err(format!("failed to start ({})", info.sub_state)),
             "inactive" if Instant::now() > deadline => return Err("is inactive".into()),
             _ if Instant::now() > deadline => {
-                return Err(format!("was not active after {}s ({})", timeout.as_secs(), info.active_state));
+                return Err(format!(
+                    "was not active after {}s ({})",
+                    timeout.as_secs(),
+                    info.active_state
+                ));
             }
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
@@ -98,7 +130,9 @@ fn wait_active(systemd: &Systemd, unit: &str, timeout: Duration) -> Result<(), S
 }
 
 fn restart(systemd: &Systemd, unit: &str, timeout: Duration) -> Result<(), String> {
-    systemd.systemctl(&["daemon-reload"]).map_err(|e| e.to_string())?;
+    systemd
+        .systemctl(&["daemon-reload"])
+        .map_err(|e| e.to_string())?;
     systemd
         .systemctl(&["restart", "--no-block", "--", unit])
         .map_err(|e| e.to_string())?;
@@ -116,7 +150,14 @@ fn run_check(check: &str, timeout: Duration) -> Result<(), String> {
         Ok(())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        Err(format!("failed its check `{check}` ({}{})", out.status, err.lines().next().map(|l| format!(": {l}")).unwrap_or_default()))
+        Err(format!(
+            "failed its check `{check}` ({}{})",
+            out.status,
+            err.lines()
+                .next()
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default()
+        ))
     }
 }
 
@@ -124,8 +165,10 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     if !host::is_root() {
         return Err(ApplyError::NotRoot);
     }
-    let text = std::fs::read_to_string(&req.dropin)
-        .map_err(|source| ApplyError::ReadDropin { path: req.dropin.clone(), source })?;
+    let text = std::fs::read_to_string(&req.dropin).map_err(|source| ApplyError::ReadDropin {
+        path: req.dropin.clone(),
+        source,
+    })?;
     if !text.lines().any(|l| l.trim() == "[Service]") {
         return Err(ApplyError::NotADropin(req.dropin.clone()));
     }
@@ -143,7 +186,10 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         std::fs::write(&tmp, content)?;
         std::fs::rename(&tmp, &installed)
     };
-    install(&text).map_err(|source| ApplyError::Install { path: installed.clone(), source })?;
+    install(&text).map_err(|source| ApplyError::Install {
+        path: installed.clone(),
+        source,
+    })?;
     let cursor = systemd.journal_cursor();
 
     let outcome = restart(&systemd, &unit, req.timeout).and_then(|()| match &req.check {
@@ -153,7 +199,14 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     if let Err(why) = outcome {
         let journal = systemd.journal_after(&unit, cursor.as_deref());
         eprintln!("learner: {unit} {why}. What the journal says:");
-        for line in journal.lines().rev().take(25).collect::<Vec<_>>().into_iter().rev() {
+        for line in journal
+            .lines()
+            .rev()
+            .take(25)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
             eprintln!("  {line}");
         }
         let hints = hints(&journal);
@@ -168,13 +221,24 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             Some(old) => install(old),
             None => std::fs::remove_file(&installed),
         };
-        let rollback = match restored.map_err(|e| e.to_string()).and_then(|()| restart(&systemd, &unit, req.timeout)) {
+        let rollback = match restored
+            .map_err(|e| e.to_string())
+            .and_then(|()| restart(&systemd, &unit, req.timeout))
+        {
             Ok(()) => "the unit is active again".to_owned(),
             Err(e) => format!("the unit is NOT active again: {e}"),
         };
-        return Err(ApplyError::Failed { unit, why, rollback });
+        return Err(ApplyError::Failed {
+            unit,
+            why,
+            rollback,
+        });
     }
-    Ok(Applied { installed, exposure_before, exposure_after: systemd.exposure(&unit) })
+    Ok(Applied {
+        installed,
+        exposure_before,
+        exposure_after: systemd.exposure(&unit),
+    })
 }
 
 #[cfg(test)]

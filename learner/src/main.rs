@@ -156,7 +156,11 @@ fn record_command(args: RecordArgs) -> ExitCode {
                 p.observations.paths.len(),
                 p.observations.capabilities.len(),
                 p.recording.lost_events,
-                if p.recording.startup_seen == Some(false) { "; start-up not seen (use --restart)" } else { "" },
+                if p.recording.startup_seen == Some(false) {
+                    "; start-up not seen (use --restart)"
+                } else {
+                    ""
+                },
             );
             ExitCode::SUCCESS
         }
@@ -182,7 +186,11 @@ fn apply_command(args: ApplyArgs) -> ExitCode {
                 "learner: installed {}; {} is active{}; exposure {} -> {}",
                 applied.installed.display(),
                 request.unit,
-                if request.check.is_some() { " and passed its check" } else { "" },
+                if request.check.is_some() {
+                    " and passed its check"
+                } else {
+                    ""
+                },
                 show(applied.exposure_before),
                 show(applied.exposure_after),
             );
@@ -199,12 +207,13 @@ fn score_command(args: ScoreArgs) -> ExitCode {
     let result = (|| -> anyhow::Result<()> {
         let systemd = Systemd::new(args.guest.guest)?;
         let info = systemd.show(&args.unit)?;
-        let now = systemd
-            .exposure(&info.id)
-            .ok_or_else(|| anyhow::anyhow!("systemd-analyze security gave no exposure for {}", info.id))?;
+        let now = systemd.exposure(&info.id).ok_or_else(|| {
+            anyhow::anyhow!("systemd-analyze security gave no exposure for {}", info.id)
+        })?;
         println!("{}: {now:.1}", info.id);
         if let Some(dropin) = &args.dropin {
-            let text = std::fs::read_to_string(dropin).with_context(|| format!("cannot read {}", dropin.display()))?;
+            let text = std::fs::read_to_string(dropin)
+                .with_context(|| format!("cannot read {}", dropin.display()))?;
             let fragment = systemd.path_in_guest(std::path::Path::new(&info.fragment_path));
             let (_, with) = generate::score(&fragment, &text)?;
             println!("{} with {}: {with:.1}", info.id, dropin.display());

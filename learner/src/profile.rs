@@ -279,7 +279,7 @@ mod tests {
                 leftover_processes_killed: 0,
                 startup_seen: None,
                 instances: None,
-            service_manager_events: 0,
+                service_manager_events: 0,
             },
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),

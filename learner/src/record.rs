@@ -38,7 +38,10 @@ pub enum RecordError {
     #[error(transparent)]
     Profile(#[from] ProfileError),
     #[error("watching {path} for the unit's new cgroup: {source}")]
-    Watch { path: PathBuf, source: std::io::Error },
+    Watch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -72,11 +75,20 @@ impl CgroupWatch {
                 return Err(std::io::Error::last_os_error());
             }
             let fd = OwnedFd::from_raw_fd(fd);
-            let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
-            if libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_CREATE | libc::IN_MOVED_TO) < 0 {
+            let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+                .map_err(std::io::Error::other)?;
+            if libc::inotify_add_watch(
+                fd.as_raw_fd(),
+                c.as_ptr(),
+                libc::IN_CREATE | libc::IN_MOVED_TO,
+            ) < 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
-            Ok(Self { fd: AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE).map_err(std::io::Error::from)? })
+            Ok(Self {
+                fd: AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+                    .map_err(std::io::Error::from)?,
+            })
         }
     }
 
@@ -85,7 +97,14 @@ impl CgroupWatch {
         let mut buf = [0u8; 4096];
         // Drain: what matters is that something appeared, not its name.
         // SAFETY: read into a local buffer.
-        while unsafe { libc::read(guard.get_inner().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        while unsafe {
+            libc::read(
+                guard.get_inner().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        } > 0
+        {}
         guard.clear_ready();
         Ok(())
     }
@@ -100,7 +119,10 @@ fn clock(d: Duration) -> String {
     }
 }
 
-pub async fn record(req: RecordRequest, signals: SignalStream) -> Result<RecordReport, RecordError> {
+pub async fn record(
+    req: RecordRequest,
+    signals: SignalStream,
+) -> Result<RecordReport, RecordError> {
     if !host::is_root() {
         return Err(RecordError::NotRoot);
     }
@@ -108,15 +130,24 @@ pub async fn record(req: RecordRequest, signals: SignalStream) -> Result<RecordR
     let systemd = Systemd::new(req.guest)?;
     let info = systemd.show(&req.unit)?;
     if !req.restart && (!info.is_active() || info.control_group.is_empty()) {
-        return Err(RecordError::NotRunning { unit: info.id.clone(), state: info.active_state.clone() });
+        return Err(RecordError::NotRunning {
+            unit: info.id.clone(),
+            state: info.active_state.clone(),
+        });
     }
-    let output = req.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.profile.yaml", info.id)));
+    let output = req
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.profile.yaml", info.id)));
     let pending = PendingProfile::create(&output)?;
 
     let path = systemd.cgroup_path(&info);
     let target = CgroupRef::at(&systemd.cgroup_mount, path.clone());
     let parent = path.parent().unwrap_or(&systemd.cgroup_mount).to_owned();
-    let mut watch = CgroupWatch::new(&parent).map_err(|source| RecordError::Watch { path: parent.clone(), source })?;
+    let mut watch = CgroupWatch::new(&parent).map_err(|source| RecordError::Watch {
+        path: parent.clone(),
+        source,
+    })?;
     let mut instances = u64::from(target.id != 0);
     let mut session = Session::start(target, arch)?;
     let started = SystemTime::now();
@@ -185,5 +216,9 @@ pub async fn record(req: RecordRequest, signals: SignalStream) -> Result<RecordR
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
     pending.commit(&profile)?;
-    Ok(RecordReport { profile_path: output, profile, ended_because })
+    Ok(RecordReport {
+        profile_path: output,
+        profile,
+        ended_because,
+    })
 }

@@ -28,7 +28,6 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 /// After this many signals the command has had its chance to exit cleanly: kill it.
 const SIGNALS_BEFORE_KILL: u32 = 3;
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("learner run must be run as root: it loads eBPF programs and creates a cgroup")]
@@ -171,8 +170,8 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     let mut session = Session::start(cgroup.target(), arch)?;
 
     let started = SystemTime::now();
-    let procs = CString::new(cgroup.procs_file().as_os_str().as_bytes())
-        .expect("cgroup paths have no NUL");
+    let procs =
+        CString::new(cgroup.procs_file().as_os_str().as_bytes()).expect("cgroup paths have no NUL");
     let mut command = tokio::process::Command::new(&program);
     command.arg0(&argv0).args(&request.command[1..]);
     // SAFETY: both only make async-signal-safe calls.
@@ -186,7 +185,9 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         command: argv0.to_string_lossy().into_owned(),
         source,
     })?;
-    let pid = child.id().expect("a child that was not waited for has a pid") as libc::pid_t;
+    let pid = child
+        .id()
+        .expect("a child that was not waited for has a pid") as libc::pid_t;
 
     let mut signals_seen = 0;
     let status = loop {
@@ -237,7 +238,12 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
 }
 
 /// A profile from what a session saw. The caller fills in what was recorded (command, unit).
-pub fn build_profile(arch: Arch, started: SystemTime, ended: SystemTime, outcome: Outcome) -> Profile {
+pub fn build_profile(
+    arch: Arch,
+    started: SystemTime,
+    ended: SystemTime,
+    outcome: Outcome,
+) -> Profile {
     let mut syscalls = std::collections::BTreeMap::new();
     let mut unknown_syscalls = std::collections::BTreeMap::new();
     for (nr, count) in outcome.counts.by_number {

@@ -134,7 +134,13 @@ impl Session {
             .syscall_counts()
             .map(|c| c.by_number.len())
             .unwrap_or(0);
-        (syscalls, o.paths.len(), o.capabilities.len(), families.len(), self.lost)
+        (
+            syscalls,
+            o.paths.len(),
+            o.capabilities.len(),
+            families.len(),
+            self.lost,
+        )
     }
 
     /// Ends the recording: nothing in the target may run any more (or what it does now is

@@ -43,7 +43,9 @@ impl UnitInfo {
     fn parse(text: &str) -> Self {
         let mut info = Self::default();
         for line in text.lines() {
-            let Some((key, value)) = line.split_once('=') else { continue };
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
             let value = value.to_owned();
             match key {
                 "Id" => info.id = value,
@@ -62,7 +64,10 @@ impl UnitInfo {
     }
 
     pub fn is_active(&self) -> bool {
-        matches!(self.active_state.as_str(), "active" | "reloading" | "activating")
+        matches!(
+            self.active_state.as_str(),
+            "active" | "reloading" | "activating"
+        )
     }
 }
 
@@ -100,24 +105,46 @@ impl Systemd {
     pub fn new(guest: Option<u32>) -> Result<Self, SystemdError> {
         let cgroup_mount = cgroup::cgroup2_mount()?;
         let Some(pid) = guest else {
-            return Ok(Self { prefix: vec![], root: "/".into(), cgroup_base: String::new(), cgroup_mount });
+            return Ok(Self {
+                prefix: vec![],
+                root: "/".into(),
+                cgroup_base: String::new(),
+                cgroup_mount,
+            });
         };
         let read = |path: String| {
-            std::fs::read_to_string(&path).map_err(|e| SystemdError::Unreachable(format!("{path}: {e}")))
+            std::fs::read_to_string(&path)
+                .map_err(|e| SystemdError::Unreachable(format!("{path}: {e}")))
         };
-        let v2 = |text: &str| text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_owned);
+        let v2 = |text: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .map(str::to_owned)
+        };
         // The guest pid's cgroup as this host sees it, and as the guest sees it: the
         // difference is where the guest's cgroup namespace is rooted.
         let outside = v2(&read(format!("/proc/{pid}/cgroup"))?).unwrap_or_default();
         // /proc/*/cgroup reads relative to the reader's cgroup namespace: ask from inside.
         let inside = Command::new("nsenter")
-            .args(["-t", &pid.to_string(), "-C", "cat", &format!("/proc/{pid}/cgroup")])
+            .args([
+                "-t",
+                &pid.to_string(),
+                "-C",
+                "cat",
+                &format!("/proc/{pid}/cgroup"),
+            ])
             .output()
             .map_err(|e| SystemdError::Unreachable(format!("nsenter: {e}")))?;
         let inside = v2(&String::from_utf8_lossy(&inside.stdout)).unwrap_or_default();
-        let base = outside.strip_suffix(inside.as_str()).unwrap_or("").trim_end_matches('/').to_owned();
+        let base = outside
+            .strip_suffix(inside.as_str())
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Self {
-            prefix: ["nsenter", "-t", &pid.to_string(), "-a"].map(String::from).to_vec(),
+            prefix: ["nsenter", "-t", &pid.to_string(), "-a"]
+                .map(String::from)
+                .to_vec(),
             root: PathBuf::from(format!("/proc/{pid}/root")),
             cgroup_base: base,
             cgroup_mount,
@@ -138,18 +165,25 @@ impl Systemd {
     }
 
     fn output(&self, program: &str, args: &[&str]) -> Result<Output, SystemdError> {
-        self.command(program).args(args).output().map_err(|e| SystemdError::Command {
-            what: format!("{program} {}", args.join(" ")),
-            detail: e.to_string(),
-        })
+        self.command(program)
+            .args(args)
+            .output()
+            .map_err(|e| SystemdError::Command {
+                what: format!("{program} {}", args.join(" ")),
+                detail: e.to_string(),
+            })
     }
 
     /// `systemctl ARGS`, failing with its first line of complaint.
     pub fn systemctl(&self, args: &[&str]) -> Result<String, SystemdError> {
         let out = self.output("systemctl", args)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("has not been booted with systemd") || stderr.contains("Failed to connect to bus") {
-            return Err(SystemdError::Unreachable(stderr.lines().next().unwrap_or("").to_owned()));
+        if stderr.contains("has not been booted with systemd")
+            || stderr.contains("Failed to connect to bus")
+        {
+            return Err(SystemdError::Unreachable(
+                stderr.lines().next().unwrap_or("").to_owned(),
+            ));
         }
         if !out.status.success() {
             return Err(SystemdError::Command {
@@ -172,7 +206,10 @@ impl Systemd {
         match info.load_state.as_str() {
             "loaded" => Ok(info),
             "not-found" => Err(SystemdError::UnknownUnit(unit.to_owned())),
-            other => Err(SystemdError::NotLoaded { unit: unit.to_owned(), state: other.to_owned() }),
+            other => Err(SystemdError::NotLoaded {
+                unit: unit.to_owned(),
+                state: other.to_owned(),
+            }),
         }
     }
 
@@ -189,20 +226,28 @@ impl Systemd {
 
     /// The drop-in directory of `unit` under /etc/systemd/system, as a path from here.
     pub fn dropin_dir(&self, unit: &str) -> PathBuf {
-        self.root.join("etc/systemd/system").join(format!("{unit}.d"))
+        self.root
+            .join("etc/systemd/system")
+            .join(format!("{unit}.d"))
     }
 
     /// `systemd-analyze security UNIT`'s exposure, as the running systemd scores it.
     pub fn exposure(&self, unit: &str) -> Option<f64> {
-        let out = self.output("systemd-analyze", &["security", "--no-pager", unit]).ok()?;
+        let out = self
+            .output("systemd-analyze", &["security", "--no-pager", unit])
+            .ok()?;
         crate::generate::parse_exposure(&String::from_utf8_lossy(&out.stdout))
     }
 
     /// The journal's current position, to read only what comes after it.
     pub fn journal_cursor(&self) -> Option<String> {
-        let out = self.output("journalctl", &["--no-pager", "-n", "0", "--show-cursor"]).ok()?;
+        let out = self
+            .output("journalctl", &["--no-pager", "-n", "0", "--show-cursor"])
+            .ok()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        text.lines().find_map(|l| l.strip_prefix("-- cursor: ")).map(str::to_owned)
+        text.lines()
+            .find_map(|l| l.strip_prefix("-- cursor: "))
+            .map(str::to_owned)
     }
 
     /// The journal of `unit` after `cursor` (all of it when there is none), as plain lines.
@@ -241,7 +286,10 @@ mod tests {
 
     #[test]
     fn slice_paths() {
-        assert_eq!(unit_cgroup_path("system.slice", "nginx.service"), "/system.slice/nginx.service");
+        assert_eq!(
+            unit_cgroup_path("system.slice", "nginx.service"),
+            "/system.slice/nginx.service"
+        );
         assert_eq!(
             unit_cgroup_path("system-postgresql.slice", "postgresql@15-main.service"),
             "/system.slice/system-postgresql.slice/postgresql@15-main.service"

@@ -20,19 +20,29 @@ pub struct Guest {
 impl Guest {
     pub fn boot(name: &str) -> Guest {
         let root = learner::cgroup::cgroup2_mount().expect("cgroup2");
-        let cgroup = Cgroup::create(&root, &format!("learner-guest-{name}-{}", std::process::id()))
-            .expect("guest cgroup");
-        let base = std::env::temp_dir().join(format!("learner-guest-{name}-{}", std::process::id()));
+        let cgroup = Cgroup::create(
+            &root,
+            &format!("learner-guest-{name}-{}", std::process::id()),
+        )
+        .expect("guest cgroup");
+        let base =
+            std::env::temp_dir().join(format!("learner-guest-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&base).expect("guest base");
-        let procs = std::ffi::CString::new(cgroup.procs_file().into_os_string().into_encoded_bytes())
-            .expect("path");
+        let procs =
+            std::ffi::CString::new(cgroup.procs_file().into_os_string().into_encoded_bytes())
+                .expect("path");
         let mut cmd = Command::new("unshare");
-        cmd.args(["--pid", "--fork", "--mount", "--cgroup", "--uts", "--ipc", "--net", "bash"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/boot-systemd.sh"))
-            .arg(&base)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--pid", "--fork", "--mount", "--cgroup", "--uts", "--ipc", "--net", "bash",
+        ])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/boot-systemd.sh"
+        ))
+        .arg(&base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         // Into the guest's cgroup before unshare, so it becomes the guest's cgroup root.
         // SAFETY: open/write/close only, between fork and exec.
         unsafe {
@@ -47,18 +57,32 @@ impl Guest {
         }
         let launcher = cmd.spawn().expect("unshare (util-linux)");
         let lpid = launcher.id();
-        let mut guest = Guest { pid: 0, launcher, cgroup: Some(cgroup), base };
+        let mut guest = Guest {
+            pid: 0,
+            launcher,
+            cgroup: Some(cgroup),
+            base,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while guest.pid == 0 {
-            let children = std::fs::read_to_string(format!("/proc/{lpid}/task/{lpid}/children")).unwrap_or_default();
-            guest.pid = children.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
-            assert!(Instant::now() < deadline, "the guest's PID 1 never appeared");
+            let children = std::fs::read_to_string(format!("/proc/{lpid}/task/{lpid}/children"))
+                .unwrap_or_default();
+            guest.pid = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            assert!(
+                Instant::now() < deadline,
+                "the guest's PID 1 never appeared"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // PID 1 is the boot script until it execs systemd, whose manager answers a moment later.
         let mut state = String::new();
         while Instant::now() < deadline + Duration::from_secs(60) {
-            let comm = std::fs::read_to_string(format!("/proc/{}/comm", guest.pid)).unwrap_or_default();
+            let comm =
+                std::fs::read_to_string(format!("/proc/{}/comm", guest.pid)).unwrap_or_default();
             if comm.trim() == "systemd" {
                 let out = guest.run(&["timeout", "60", "systemctl", "is-system-running", "--wait"]);
                 state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -70,9 +94,15 @@ impl Guest {
         }
         if state != "running" {
             let failed = guest.run(&["systemctl", "--failed", "--no-legend"]);
-            eprintln!("guest is {state}; failed units:\n{}", String::from_utf8_lossy(&failed.stdout));
+            eprintln!(
+                "guest is {state}; failed units:\n{}",
+                String::from_utf8_lossy(&failed.stdout)
+            );
         }
-        assert!(["running", "degraded"].contains(&state.as_str()), "guest systemd: {state}");
+        assert!(
+            ["running", "degraded"].contains(&state.as_str()),
+            "guest systemd: {state}"
+        );
         guest
     }
 
@@ -92,12 +122,24 @@ impl Guest {
 
     /// The HTTP status of `url`, fetched inside the guest.
     pub fn http_status(&self, url: &str) -> String {
-        let out = self.run(&["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url]);
+        let out = self.run(&[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+            url,
+        ]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn is_active(&self, unit: &str) -> bool {
-        self.run(&["systemctl", "is-active", "--quiet", unit]).status.success()
+        self.run(&["systemctl", "is-active", "--quiet", unit])
+            .status
+            .success()
     }
 }
 

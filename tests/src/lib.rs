@@ -100,7 +100,11 @@ pub fn assert_clean(when: &str) {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with("learner-"))
         .collect();
-    assert!(left.is_empty(), "{when}: learner cgroups left in {}: {left:?}", root.display());
+    assert!(
+        left.is_empty(),
+        "{when}: learner cgroups left in {}: {left:?}",
+        root.display()
+    );
 }
 
 /// Checks that no learner BPF program is loaded (while a test guest's cgroup may live on).
@@ -114,7 +118,10 @@ pub fn assert_no_programs(when: &str) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         loaded = loaded_learner_programs();
     }
-    assert!(loaded.is_empty(), "{when}: learner programs still loaded: {loaded:?}");
+    assert!(
+        loaded.is_empty(),
+        "{when}: learner programs still loaded: {loaded:?}"
+    );
 }
 
 /// A directory removed with everything in it when dropped.

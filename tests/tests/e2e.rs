@@ -38,15 +38,28 @@ RestrictSUIDSGID=yes
 ";
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn apply(guest: &Guest, dropin: &std::path::Path) -> Output {
     learner()
         .args(["apply", "nginx.service"])
         .arg(dropin)
-        .args(["--guest", &guest.pid.to_string(), "--timeout", "20s", "--check"])
-        .arg(format!("{} curl -fsS -o /dev/null --max-time 5 http://127.0.0.1/", guest.nsenter()))
+        .args([
+            "--guest",
+            &guest.pid.to_string(),
+            "--timeout",
+            "20s",
+            "--check",
+        ])
+        .arg(format!(
+            "{} curl -fsS -o /dev/null --max-time 5 http://127.0.0.1/",
+            guest.nsenter()
+        ))
         .output()
         .expect("learner apply")
 }
@@ -58,20 +71,38 @@ fn exposure(guest: &Guest) -> f64 {
 
 #[test]
 fn nginx_recorded_generated_applied_and_rolled_back() {
-    let Some(_kernel) = privileged("nginx_recorded_generated_applied_and_rolled_back") else { return };
-    if Command::new("test").args(["-x", "/usr/sbin/nginx"]).status().map_or(true, |s| !s.success()) {
+    let Some(_kernel) = privileged("nginx_recorded_generated_applied_and_rolled_back") else {
+        return;
+    };
+    if Command::new("test")
+        .args(["-x", "/usr/sbin/nginx"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
         panic!("Debian's nginx is not installed: `cargo xtask setup` installs it");
     }
     let dir = TempDir::new("e2e-nginx");
     let guest = Guest::boot("nginx");
-    assert!(guest.is_active("nginx.service"), "nginx did not start in the guest");
+    assert!(
+        guest.is_active("nginx.service"),
+        "nginx did not start in the guest"
+    );
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
     let unhardened = exposure(&guest);
 
     // Record from a restart on, under load: pages, a 404, and a reload half way.
     let profile = dir.join("nginx.profile.yaml");
     let mut recording = learner()
-        .args(["record", "nginx.service", "--restart", "--for", "20s", "--guest", &guest.pid.to_string(), "-o"])
+        .args([
+            "record",
+            "nginx.service",
+            "--restart",
+            "--for",
+            "20s",
+            "--guest",
+            &guest.pid.to_string(),
+            "-o",
+        ])
         .arg(&profile)
         .spawn()
         .expect("learner record");
@@ -82,9 +113,16 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
         std::thread::spawn(move || {
             let mut fetched = 0;
             while !stop.load(Ordering::Relaxed) {
-                for url in ["http://127.0.0.1/", "http://127.0.0.1/index.nginx-debian.html", "http://127.0.0.1/no-such-page"] {
+                for url in [
+                    "http://127.0.0.1/",
+                    "http://127.0.0.1/index.nginx-debian.html",
+                    "http://127.0.0.1/no-such-page",
+                ] {
                     let _ = Command::new("sh")
-                        .args(["-c", &format!("{prefix} curl -s -o /dev/null --max-time 2 {url}")])
+                        .args([
+                            "-c",
+                            &format!("{prefix} curl -s -o /dev/null --max-time 2 {url}"),
+                        ])
                         .status();
                     fetched += 1;
                 }
@@ -99,42 +137,92 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     stop.store(true, Ordering::Relaxed);
     let fetched = load.join().expect("load thread");
     assert!(status.success(), "learner record failed");
-    assert!(fetched > 30, "only {fetched} requests made during the recording");
+    assert!(
+        fetched > 30,
+        "only {fetched} requests made during the recording"
+    );
     assert_no_programs("after record");
 
     let p = learner::profile::Profile::load(&profile).expect("profile");
     assert_eq!(p.provenance.unit.as_deref(), Some("nginx.service"));
     assert_eq!(p.recording.startup_seen, Some(true));
-    assert!(p.recording.instances.unwrap_or(0) >= 2, "the restarted instance was followed: {:?}", p.recording);
+    assert!(
+        p.recording.instances.unwrap_or(0) >= 2,
+        "the restarted instance was followed: {:?}",
+        p.recording
+    );
     assert_eq!(p.recording.lost_events, 0);
     // Start-up is in it: the master ran as root, then switched users and bound port 80.
-    assert!(p.observations.processes.execs.contains_key("/usr/sbin/nginx"), "{:?}", p.observations.processes.execs);
+    assert!(
+        p.observations
+            .processes
+            .execs
+            .contains_key("/usr/sbin/nginx"),
+        "{:?}",
+        p.observations.processes.execs
+    );
     for cap in ["CAP_SETUID", "CAP_SETGID", "CAP_NET_BIND_SERVICE"] {
-        assert!(p.observations.capabilities.get(cap).is_some_and(|c| c.granted.is_some()), "{cap} not granted in {:?}", p.observations.capabilities.keys());
+        assert!(
+            p.observations
+                .capabilities
+                .get(cap)
+                .is_some_and(|c| c.granted.is_some()),
+            "{cap} not granted in {:?}",
+            p.observations.capabilities.keys()
+        );
     }
-    assert!(p.observations.binds.keys().any(|b| b.ends_with(":80")), "{:?}", p.observations.binds);
-    assert!(p.observations.paths.contains_key("/var/log/nginx/access.log"));
+    assert!(
+        p.observations.binds.keys().any(|b| b.ends_with(":80")),
+        "{:?}",
+        p.observations.binds
+    );
+    assert!(
+        p.observations
+            .paths
+            .contains_key("/var/log/nginx/access.log")
+    );
 
     // Generate, and apply with a check.
     let dropin = dir.join("hardening.conf");
-    let generation = learner().arg("generate").arg(&profile).arg("--explain").arg("-o").arg(&dropin).output().expect("generate");
+    let generation = learner()
+        .arg("generate")
+        .arg(&profile)
+        .arg("--explain")
+        .arg("-o")
+        .arg(&dropin)
+        .output()
+        .expect("generate");
     assert!(generation.status.success(), "{}", text(&generation));
     let generated = std::fs::read_to_string(&dropin).expect("drop-in");
     let applied = apply(&guest, &dropin);
-    assert!(applied.status.success(), "the generated drop-in must work the first time:\n{}\n{generated}", text(&applied));
+    assert!(
+        applied.status.success(),
+        "the generated drop-in must work the first time:\n{}\n{generated}",
+        text(&applied)
+    );
     assert!(guest.is_active("nginx.service"));
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
     assert_eq!(guest.http_status("http://127.0.0.1/no-such-page"), "404");
     let hardened = exposure(&guest);
     eprintln!("nginx exposure: {unhardened} without, {hardened} with the generated drop-in");
-    assert!(hardened <= 2.4, "exposure {hardened} (from {unhardened}):\n{generated}");
+    assert!(
+        hardened <= 2.4,
+        "exposure {hardened} (from {unhardened}):\n{generated}"
+    );
     // Everything the hand-written drop-in sets is set, unless the recording showed nginx
     // needs otherwise (the evidence then says why, in --explain's comments).
     for line in HAND_WRITTEN.lines().skip(1) {
         let directive = line.split('=').next().expect("key");
-        let set = generated.lines().any(|l| l.starts_with(&format!("{directive}=")) && l.len() > directive.len() + 1);
-        let explained = generated.lines().any(|l| l.starts_with(&format!("# {directive}: not")));
-        assert!(set || explained, "{directive} neither set nor explained:\n{generated}");
+        let set = generated
+            .lines()
+            .any(|l| l.starts_with(&format!("{directive}=")) && l.len() > directive.len() + 1);
+        let explained = generated
+            .lines()
+            .any(|l| l.starts_with(&format!("# {directive}: not")));
+        assert!(
+            set || explained,
+            "{directive} neither set nor explained:\n{generated}"
+        );
     }
 
     // The hand-written drop-in breaks nginx: refused, rolled back, nginx serves again.
@@ -150,7 +238,11 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     // A generated drop-in without a capability nginx needs: refused and rolled back too.
     let without_setuid = dir.join("without-setuid.conf");
     std::fs::write(&without_setuid, generated.replace(" CAP_SETUID", "")).expect("write");
-    assert_ne!(std::fs::read_to_string(&without_setuid).unwrap(), generated, "CAP_SETUID was in the drop-in");
+    assert_ne!(
+        std::fs::read_to_string(&without_setuid).unwrap(),
+        generated,
+        "CAP_SETUID was in the drop-in"
+    );
     let refused = apply(&guest, &without_setuid);
     let said = text(&refused);
     assert_eq!(refused.status.code(), Some(1), "{said}");
@@ -160,19 +252,40 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     // Clear errors.
     let pid = guest.pid.to_string();
     for (args, needle) in [
-        (vec!["record", "no-such-unit.service", "--guest", &pid], "unknown unit"),
-        (vec!["apply", "no-such-unit.service", "/etc/hostname", "--guest", &pid], "no [Service] section"),
+        (
+            vec!["record", "no-such-unit.service", "--guest", &pid],
+            "unknown unit",
+        ),
+        (
+            vec![
+                "apply",
+                "no-such-unit.service",
+                "/etc/hostname",
+                "--guest",
+                &pid,
+            ],
+            "no [Service] section",
+        ),
     ] {
         let out = learner().args(&args).output().expect("learner");
         let said = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {said}");
-        assert!(said.contains(needle) && said.lines().count() == 1, "{args:?}: {said}");
+        assert!(
+            said.contains(needle) && said.lines().count() == 1,
+            "{args:?}: {said}"
+        );
     }
     let stopped = guest.run(&["systemctl", "stop", "nginx.service"]);
     assert!(stopped.status.success());
-    let out = learner().args(["record", "nginx.service", "--guest", &pid]).output().expect("learner");
+    let out = learner()
+        .args(["record", "nginx.service", "--guest", &pid])
+        .output()
+        .expect("learner");
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.code() == Some(1) && said.contains("not running"), "{said}");
+    assert!(
+        out.status.code() == Some(1) && said.contains("not running"),
+        "{said}"
+    );
 
     drop(guest);
     assert_clean("e2e");
@@ -185,9 +298,17 @@ fn no_systemd_is_a_clear_error() {
         eprintln!("skipped no_systemd_is_a_clear_error: this machine runs systemd");
         return;
     }
-    let Some(_kernel) = privileged("no_systemd_is_a_clear_error") else { return };
-    let out = learner().args(["record", "nginx.service"]).output().expect("learner");
+    let Some(_kernel) = privileged("no_systemd_is_a_clear_error") else {
+        return;
+    };
+    let out = learner()
+        .args(["record", "nginx.service"])
+        .output()
+        .expect("learner");
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("no systemd reachable") && said.lines().count() == 1, "{said}");
+    assert!(
+        said.contains("no systemd reachable") && said.lines().count() == 1,
+        "{said}"
+    );
 }

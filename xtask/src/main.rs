@@ -145,8 +145,11 @@ fn setup() -> Result<()> {
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         let own_policy = !Path::new(POLICY_RC_D).exists();
         if own_policy {
-            std::fs::write(POLICY_RC_D, "#!/bin/sh\n# learner's xtask: install, do not start\nexit 101\n")
-                .context("write policy-rc.d")?;
+            std::fs::write(
+                POLICY_RC_D,
+                "#!/bin/sh\n# learner's xtask: install, do not start\nexit 101\n",
+            )
+            .context("write policy-rc.d")?;
             run(Command::new("chmod").args(["+x", POLICY_RC_D]))?;
         }
         let installed = run(Command::new("apt-get")

@@ -381,9 +381,30 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
 /// mappings, new processes, and pages written to tmpfs files (shmem accounting, e.g. a pid
 /// file in /run). The check never denies anything, so it is noise, not a need.
 const MEMORY_ACCOUNTING: &[&str] = &[
-    "mmap", "mprotect", "mremap", "munmap", "brk", "clone", "clone3", "fork", "vfork", "execve",
-    "execveat", "shmat", "write", "writev", "pwrite64", "pwritev", "pwritev2", "fallocate",
-    "ftruncate", "truncate", "copy_file_range", "sendfile", "splice", "?",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
+    "brk",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "shmat",
+    "write",
+    "writev",
+    "pwrite64",
+    "pwritev",
+    "pwritev2",
+    "fallocate",
+    "ftruncate",
+    "truncate",
+    "copy_file_range",
+    "sendfile",
+    "splice",
+    "?",
 ];
 
 fn capabilities(p: &Profile) -> Decision {
