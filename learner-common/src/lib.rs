@@ -215,6 +215,10 @@ pub struct CapabilityEvent {
     pub syscall: u32,
     pub pid: u32,
     pub tgid: u32,
+    /// The uid and gid of the credentials the check ran with: they differ from the
+    /// process's own when the kernel overrides them (overlayfs acts with its mounter's).
+    pub uid: u32,
+    pub gid: u32,
     pub key: u64,
     pub comm: [u8; 16],
 }

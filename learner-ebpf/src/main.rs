@@ -15,8 +15,8 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf,
-        bpf_probe_read_user_str_bytes,
+        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_user,
+        bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
     },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -126,24 +126,46 @@ fn in_subtree() -> bool {
     ancestor == target.cgroup_id
 }
 
+/// systemd's forked executor, `(name)` until it execs the service (systemd-executor on v255+):
+/// it sets up the sandbox, and its calls are not the service's.
+#[inline(always)]
+fn is_service_manager(comm: &[u8; 16]) -> bool {
+    comm[0] == b'('
+        || (comm[0] == b's'
+            && comm[1] == b'y'
+            && comm[2] == b's'
+            && comm[3] == b't'
+            && comm[4] == b'e'
+            && comm[5] == b'm'
+            && comm[6] == b'd'
+            && comm[7] == b'-'
+            && comm[8] == b'e'
+            && comm[9] == b'x')
+}
+
 #[inline(always)]
 fn count(ctx: &RawTracePointContext) -> Result<(), ()> {
     let id: i64 = ctx.arg(ARG_SYSCALL_ID);
+    // Every task of the target, systemd's executor included: a capability check must find
+    // the syscall it happens in.
+    if let Some(current) = CURRENT.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot of a map value; a program runs to completion on one CPU.
+        unsafe {
+            (*current).pid_tgid = bpf_get_current_pid_tgid();
+            (*current).nr = id as u64;
+        }
+    }
+    if bpf_get_current_comm().is_ok_and(|c| is_service_manager(&c)) {
+        return Err(());
+    }
     let slot = if id >= 0 && id < SYSCALL_SLOTS as i64 {
         id as u32
     } else {
         SLOT_OUT_OF_RANGE
     };
     let counter = SYSCALL_COUNTS.get_ptr_mut(slot).ok_or(())?;
-    // SAFETY: per-CPU slot of a map value; a program runs to completion on one CPU.
+    // SAFETY: as above.
     unsafe { *counter += 1 };
-    if let Some(current) = CURRENT.get_ptr_mut(0) {
-        // SAFETY: as above.
-        unsafe {
-            (*current).pid_tgid = bpf_get_current_pid_tgid();
-            (*current).nr = id as u64;
-        }
-    }
     Ok(())
 }
 
@@ -478,7 +500,10 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
         _ => NO_SYSCALL,
     };
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    // Reads current_cred(): the credentials the check runs with, overridden or not.
+    let uid_gid = bpf_get_current_uid_gid();
     let mut h = mix(FNV_OFFSET, 0xcab);
+    h = mix(h, uid_gid);
     h = mix(h, u64::from(cap));
     h = mix(h, if ret < 0 { ret as u64 } else { 0 });
     h = mix(h, u64::from(syscall));
@@ -495,6 +520,8 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
         syscall,
         pid: pid_tgid as u32,
         tgid: (pid_tgid >> 32) as u32,
+        uid: uid_gid as u32,
+        gid: (uid_gid >> 32) as u32,
         key,
         comm,
     };

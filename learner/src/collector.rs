@@ -47,6 +47,39 @@ pub struct Collector {
     pub service_manager_events: u64,
 }
 
+/// `during` of a capability check made with credentials other than the process's own.
+pub const OVERRIDDEN_CREDENTIALS: &str = "(overridden credentials)";
+
+/// Syscalls that change the caller's credentials: a capability check during them is made with
+/// the process's own credentials, whatever /proc says afterwards.
+const CREDENTIAL_SYSCALLS: &[&str] = &[
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setfsuid",
+    "setfsgid",
+    "setgroups",
+    "capset",
+    "prctl",
+    "execve",
+    "execveat",
+];
+
+/// The real uid of process `tgid`, while it lives.
+fn own_uid(tgid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tgid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Whether `comm` is systemd's forked executor setting up a unit's process: systemd names it
 /// `(name)` until it execs the service (systemd-executor on v255+). It applies the sandbox
 /// itself, so what it does is no evidence of what the service needs.
@@ -97,6 +130,17 @@ impl Collector {
                     self.arch
                         .syscall_name(ev.syscall)
                         .map_or_else(|| format!("#{}", ev.syscall), str::to_owned)
+                };
+                // Checked with credentials that are not the process's own (overlayfs acting
+                // with its mounter's): what they allow says nothing of the service's needs.
+                // A process that changes its own credentials (setuid...) has other ones by
+                // the time /proc is read: those checks are its own.
+                let changes_credentials = CREDENTIAL_SYSCALLS.contains(&during.as_str());
+                let during = match own_uid(ev.tgid) {
+                    Some(uid) if uid != ev.uid && !changes_credentials => {
+                        OVERRIDDEN_CREDENTIALS.to_owned()
+                    }
+                    _ => during,
                 };
                 let slot = Slot::Capability {
                     name: names::capability(ev.cap),

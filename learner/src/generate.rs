@@ -129,17 +129,14 @@ fn exposure(unit: &Path) -> Result<f64, GenerateError> {
     })
 }
 
-/// The number in `Overall exposure level for x.service: 9.6 UNSAFE`.
+/// The number in `Overall exposure level for x.service: 9.6 UNSAFE 😨` (or `:-{` outside
+/// a UTF-8 locale: the first number after the unit name, not after the last colon).
 pub fn parse_exposure(text: &str) -> Option<f64> {
     let line = text
         .lines()
-        .find(|l| l.contains("Overall exposure level"))?;
-    line.rsplit_once(':')?
-        .1
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+        .find(|l| l.contains("Overall exposure level for"))?;
+    let (_, rest) = line.split_once("Overall exposure level for")?;
+    rest.split_whitespace().find_map(|w| w.parse().ok())
 }
 
 #[cfg(test)]
@@ -151,6 +148,8 @@ mod tests {
         let text =
             "NAME DESCRIPTION EXPOSURE\n→ Overall exposure level for nginx.service: 2.3 OK 🙂\n";
         assert_eq!(parse_exposure(text), Some(2.3));
+        let ascii = "-> Overall exposure level for nginx.service: 9.6 UNSAFE :-{\n";
+        assert_eq!(parse_exposure(ascii), Some(9.6));
         assert_eq!(parse_exposure("nothing"), None);
     }
 }

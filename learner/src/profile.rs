@@ -105,6 +105,11 @@ pub struct Recording {
     /// the observations: systemd applies the sandbox there, it is not the service.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub service_manager_events: u64,
+    /// What the recording cost learner itself: CPU seconds and peak memory (MiB).
+    #[serde(default)]
+    pub collector_cpu_seconds: f64,
+    #[serde(default)]
+    pub collector_peak_mib: f64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -280,6 +285,8 @@ mod tests {
                 startup_seen: None,
                 instances: None,
                 service_manager_events: 0,
+                collector_cpu_seconds: 0.0,
+                collector_peak_mib: 0.0,
             },
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),

@@ -337,6 +337,8 @@ mod tests {
             startup_seen: None,
             instances: None,
             service_manager_events: 0,
+            collector_cpu_seconds: 0.0,
+            collector_peak_mib: 0.0,
         };
         let now = SystemTime::now();
         let outcome = Outcome {

@@ -171,7 +171,13 @@ impl Session {
             startup_seen: None,
             instances: None,
             service_manager_events: self.collector.service_manager_events,
+            collector_cpu_seconds: 0.0,
+            collector_peak_mib: 0.0,
         };
+        let mut recording = recording;
+        let (cpu, peak) = own_usage();
+        recording.collector_cpu_seconds = cpu;
+        recording.collector_peak_mib = peak;
         drop(self.events);
         drop(self.recorder);
         let mut observations = self.collector.observations;
@@ -182,6 +188,21 @@ impl Session {
             recording,
         })
     }
+}
+
+/// learner's own CPU time (seconds) and peak resident memory (MiB) so far.
+fn own_usage() -> (f64, f64) {
+    // SAFETY: getrusage fills a local struct.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return (0.0, 0.0);
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = secs(u.ru_utime) + secs(u.ru_stime);
+    (
+        (cpu * 1000.0).round() / 1000.0,
+        (u.ru_maxrss as f64 / 1024.0 * 10.0).round() / 10.0,
+    )
 }
 
 /// Waits until the ring buffer has events; never, when there is none.

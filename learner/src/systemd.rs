@@ -37,6 +37,8 @@ pub struct UnitInfo {
     pub slice: String,
     pub service_type: String,
     pub fragment_path: String,
+    /// The unit already has a seccomp filter: calls it refuses never reach a tracepoint.
+    pub syscall_filter: bool,
 }
 
 impl UnitInfo {
@@ -57,6 +59,7 @@ impl UnitInfo {
                 "Slice" => info.slice = value,
                 "Type" => info.service_type = value,
                 "FragmentPath" => info.fragment_path = value,
+                "SystemCallFilter" => info.syscall_filter = !value.is_empty(),
                 _ => {}
             }
         }
@@ -198,7 +201,7 @@ impl Systemd {
     pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
         let text = self.systemctl(&[
             "show",
-            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath",
+            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter",
             "--",
             unit,
         ])?;

@@ -43,4 +43,4 @@ pivot_root . oldroot
 umount -l /oldroot
 rmdir /oldroot || true
 exec env -i container=other PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-    setpriv --bounding-set -sys_module,-sys_time /lib/systemd/systemd --system --log-target=console
+    setpriv --bounding-set -sys_module,-sys_time /lib/systemd/systemd --system

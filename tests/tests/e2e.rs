@@ -64,9 +64,18 @@ fn apply(guest: &Guest, dropin: &std::path::Path) -> Output {
         .expect("learner apply")
 }
 
-fn exposure(guest: &Guest) -> f64 {
-    let out = guest.run(&["systemd-analyze", "security", "--no-pager", "nginx.service"]);
-    learner::generate::parse_exposure(&String::from_utf8_lossy(&out.stdout)).expect("exposure")
+/// `systemd-analyze security UNIT` inside the guest.
+fn exposure(guest: &Guest, unit: &str) -> f64 {
+    let mut last = String::new();
+    for _ in 0..10 {
+        let out = guest.run(&["systemd-analyze", "security", "--no-pager", unit]);
+        if let Some(e) = learner::generate::parse_exposure(&String::from_utf8_lossy(&out.stdout)) {
+            return e;
+        }
+        last = text(&out);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("systemd-analyze security {unit} gave no exposure: {last}");
 }
 
 #[test]
@@ -88,7 +97,7 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
         "nginx did not start in the guest"
     );
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
-    let unhardened = exposure(&guest);
+    let unhardened = exposure(&guest, "nginx.service");
 
     // Record from a restart on, under load: pages, a 404, and a reload half way.
     let profile = dir.join("nginx.profile.yaml");
@@ -203,7 +212,7 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     assert!(guest.is_active("nginx.service"));
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
     assert_eq!(guest.http_status("http://127.0.0.1/no-such-page"), "404");
-    let hardened = exposure(&guest);
+    let hardened = exposure(&guest, "nginx.service");
     eprintln!("nginx exposure: {unhardened} without, {hardened} with the generated drop-in");
     assert!(
         hardened <= 2.4,
@@ -311,4 +320,151 @@ fn no_systemd_is_a_clear_error() {
         said.contains("no systemd reachable") && said.lines().count() == 1,
         "{said}"
     );
+}
+
+#[test]
+fn redis_and_a_oneshot_job() {
+    let Some(_kernel) = privileged("redis_and_a_oneshot_job") else {
+        return;
+    };
+    assert!(
+        std::path::Path::new("/usr/bin/redis-server").exists(),
+        "`cargo xtask setup` installs redis-server"
+    );
+    let dir = TempDir::new("e2e-redis");
+    let guest = Guest::boot("redis");
+    let pid = guest.pid.to_string();
+    assert!(
+        guest.is_active("redis-server.service"),
+        "redis did not start in the guest"
+    );
+    let ping = |g: &Guest| {
+        String::from_utf8_lossy(&g.run(&["redis-cli", "ping"]).stdout)
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(ping(&guest), "PONG");
+    let before = exposure(&guest, "redis-server.service");
+
+    // Record from a restart on, under redis-benchmark.
+    let profile = dir.join("redis.profile.yaml");
+    let mut recording = learner()
+        .args([
+            "record",
+            "redis-server.service",
+            "--restart",
+            "--for",
+            "10s",
+            "--guest",
+            &pid,
+            "-o",
+        ])
+        .arg(&profile)
+        .spawn()
+        .expect("learner record");
+    std::thread::sleep(Duration::from_secs(3));
+    let bench = guest.run(&[
+        "redis-benchmark",
+        "-q",
+        "-n",
+        "2000",
+        "-t",
+        "set,get,lpush,lpop",
+        "-P",
+        "4",
+    ]);
+    assert!(bench.status.success(), "redis-benchmark: {}", text(&bench));
+    assert!(recording.wait().expect("record").success());
+    let p = learner::profile::Profile::load(&profile).expect("profile");
+    assert_eq!(p.recording.startup_seen, Some(true));
+    assert!(
+        p.observations.binds.keys().any(|b| b.ends_with(":6379")),
+        "{:?}",
+        p.observations.binds
+    );
+
+    let dropin = dir.join("redis.conf");
+    let out = learner()
+        .arg("generate")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&dropin)
+        .output()
+        .expect("generate");
+    assert!(out.status.success(), "{}", text(&out));
+    let generated = std::fs::read_to_string(&dropin).expect("drop-in");
+    let applied = learner()
+        .args(["apply", "redis-server.service"])
+        .arg(&dropin)
+        .args(["--guest", &pid, "--check"])
+        .arg(format!(
+            "{} redis-cli ping | grep -qx PONG",
+            guest.nsenter()
+        ))
+        .output()
+        .expect("apply");
+    assert!(applied.status.success(), "{}\n{generated}", text(&applied));
+    let set = guest.run(&["redis-cli", "set", "learner", "works"]);
+    assert!(set.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&guest.run(&["redis-cli", "get", "learner"]).stdout).trim(),
+        "works"
+    );
+    let after = exposure(&guest, "redis-server.service");
+    eprintln!(
+        "redis exposure: {before} with Debian's own hardening, {after} with learner's drop-in too"
+    );
+    assert!(
+        after <= before,
+        "the drop-in made redis more exposed: {before} -> {after}\n{generated}"
+    );
+
+    // A certbot-style oneshot job: --restart runs it once, and the recording ends with it.
+    let unit = "[Unit]\nDescription=learner oneshot test\n[Service]\nType=oneshot\n\
+        ExecStart=/bin/sh -c 'mkdir -p /var/lib/learner-oneshot && date > /var/lib/learner-oneshot/stamp'\n";
+    let write = guest.run(&["sh", "-c", &format!("printf '%s' \"{unit}\" > /etc/systemd/system/learner-oneshot.service && systemctl daemon-reload")]);
+    assert!(write.status.success(), "{}", text(&write));
+    let oneshot = dir.join("oneshot.profile.yaml");
+    let started = std::time::Instant::now();
+    let out = learner()
+        .args([
+            "record",
+            "learner-oneshot.service",
+            "--restart",
+            "--guest",
+            &pid,
+            "-o",
+        ])
+        .arg(&oneshot)
+        .output()
+        .expect("record oneshot");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the unit stopped"),
+        "{}",
+        text(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let p = learner::profile::Profile::load(&oneshot).expect("profile");
+    let stamp = p
+        .observations
+        .paths
+        .get("/var/lib/learner-oneshot/stamp")
+        .expect("the job's write was recorded");
+    assert!(
+        stamp.contains_key(&learner::observations::Access::Create),
+        "{stamp:?}"
+    );
+    assert!(
+        p.observations
+            .processes
+            .execs
+            .keys()
+            .any(|e| e.ends_with("/date")),
+        "{:?}",
+        p.observations.processes.execs
+    );
+
+    drop(guest);
+    assert_clean("e2e-redis");
 }

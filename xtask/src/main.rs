@@ -10,6 +10,8 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(name = "xtask", about = "learner's build, test and demo tasks")]
 struct Cli {
@@ -31,6 +33,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Measure what recording costs, side by side with strace -f; writes target/bench/report.md.
+    Bench,
     /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin).
     Install {
         #[arg(long)]
@@ -40,7 +44,8 @@ enum Task {
 
 /// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
 /// tests' ground truth, util-linux for setpriv, unshare and nsenter, systemd for the
-/// end-to-end guest, nginx and curl to record and check a real service in it.
+/// end-to-end guest, nginx, curl, redis-server and redis-tools to record, load and check real
+/// services in it.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
@@ -51,6 +56,10 @@ const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "curl",
     "nginx",
+    "redis-server",
+    "redis-tools",
+    "wrk",
+    "time",
 ];
 
 /// Keeps package scripts from starting the services they install (nginx) on this machine:
@@ -75,6 +84,14 @@ fn main() -> Result<()> {
         Task::Test { args } => {
             setup()?;
             test(&args)
+        }
+        Task::Bench => {
+            setup()?;
+            if !is_root() {
+                bail!("the benchmark loads eBPF programs: run it as root");
+            }
+            run(cargo().args(["build", "--release", "--bins"]))?;
+            bench::bench(&workspace())
         }
         Task::Install { root } => {
             setup()?;

@@ -411,11 +411,10 @@ fn capabilities(p: &Profile) -> Decision {
     let mut keep = Vec::new();
     let mut evidence = Vec::new();
     for (cap, checks) in &p.observations.capabilities {
-        let noise = cap == "CAP_SYS_ADMIN"
-            && checks
-                .during
-                .keys()
-                .all(|d| MEMORY_ACCOUNTING.contains(&d.as_str()));
+        let noise = checks.during.keys().all(|d| {
+            d == crate::collector::OVERRIDDEN_CREDENTIALS
+                || (cap == "CAP_SYS_ADMIN" && MEMORY_ACCOUNTING.contains(&d.as_str()))
+        });
         let during: Vec<String> = checks
             .during
             .iter()
@@ -423,7 +422,7 @@ fn capabilities(p: &Profile) -> Decision {
             .collect();
         match (&checks.granted, &checks.denied) {
             _ if noise => evidence.push(format!(
-                "{cap}: only checked while memory was charged ({}): noise, not kept",
+                "{cap}: only checked while memory was charged or with overridden credentials ({}): noise, not kept",
                 during.join(", ")
             )),
             (Some(g), _) if g.count > 0 => {
@@ -539,14 +538,20 @@ fn namespaces(p: &Profile, systemd: u32) -> Decision {
     }
 }
 
-/// glibc tries the newer call first and falls back when it fails with ENOSYS; a filter that
-/// denies the newer one with EPERM (systemd before 255) stops the fallback, so both go in.
-const FALLBACKS: &[(&str, &str)] = &[
-    ("clone3", "clone"),
-    ("faccessat2", "faccessat"),
-    ("statx", "newfstatat"),
-    ("openat2", "openat"),
-    ("fchmodat2", "fchmodat"),
+/// Pairs of calls glibc uses for one operation: it tries the newer and falls back to the older
+/// when that fails with ENOSYS. Which one a recording sees depends on the glibc, the kernel and
+/// any filter in place while recording (one that refused the newer call hides it), so both are
+/// allowed whichever was seen: a filter that denies the newer one with EPERM (systemd before
+/// 255) stops the fallback, and clone3 refused that way breaks every new thread.
+/// The third field: glibc itself issues the newer call for what the older one does
+/// (pthread_create, faccessat with flags, fchmodat with AT_SYMLINK_NOFOLLOW), so seeing the
+/// older one means the newer may come; openat2 and statx are only called on purpose.
+const FALLBACKS: &[(&str, &str, bool)] = &[
+    ("clone3", "clone", true),
+    ("faccessat2", "faccessat", true),
+    ("fchmodat2", "fchmodat", true),
+    ("statx", "newfstatat", false),
+    ("openat2", "openat", false),
 ];
 
 fn syscall_filter(p: &Profile, groups: &SyscallGroups) -> Decision {
@@ -560,9 +565,16 @@ fn syscall_filter(p: &Profile, groups: &SyscallGroups) -> Decision {
             ));
         }
     }
-    for (new, old) in FALLBACKS {
+    for (new, old, both_ways) in FALLBACKS {
         if wanted.contains(*new) && wanted.insert((*old).to_owned()) {
             evidence.push(format!("{old}: added as glibc's fallback for {new}"));
+        }
+        if *both_ways
+            && wanted.contains(*old)
+            && groups.known.contains(*new)
+            && wanted.insert((*new).to_owned())
+        {
+            evidence.push(format!("{new}: added, glibc tries it before {old}"));
         }
     }
     let unknown: Vec<String> = wanted

@@ -36,6 +36,8 @@ fn empty() -> Profile {
             startup_seen: None,
             instances: None,
             service_manager_events: 0,
+            collector_cpu_seconds: 0.0,
+            collector_peak_mib: 0.0,
         },
         syscalls: ["read", "write", "openat", "close", "exit_group"]
             .map(|s| (s.to_owned(), 1))
@@ -325,6 +327,20 @@ fn capabilities_from_granted_checks_only() {
         evidence.contains("CAP_SYS_ADMIN: only checked while memory was charged"),
         "{evidence}"
     );
+    // Checks made with overridden credentials (overlayfs) are noise for any capability.
+    let p = with(
+        empty(),
+        &[cap(
+            "CAP_DAC_OVERRIDE",
+            true,
+            crate::collector::OVERRIDDEN_CREDENTIALS,
+        )],
+    );
+    let overridden = super::resolve(&p, 252, &SyscallGroups::for_version(252, None));
+    assert_eq!(
+        overridden.decision("CapabilityBoundingSet").unwrap().lines,
+        ["CapabilityBoundingSet="]
+    );
     // CAP_SYS_ADMIN checked by a real operation is kept.
     let p = with(
         empty(),
@@ -431,6 +447,27 @@ fn syscall_filter_lists_what_was_observed_compactly() {
     );
     assert_eq!(policy.value("SystemCallErrorNumber"), Some("EPERM"));
     assert_eq!(policy.value("SystemCallArchitectures"), Some("native"));
+}
+
+#[test]
+fn fallback_pairs_are_allowed_both_ways() {
+    // Recorded under a filter that refused clone3: only clone seen, yet threads on another
+    // glibc (or without that filter) start with clone3.
+    let mut p = empty();
+    p.syscalls.insert("clone".into(), 3);
+    let value = policy(&p, 252)
+        .value("SystemCallFilter")
+        .unwrap()
+        .to_owned();
+    assert!(value.split(' ').any(|s| s == "clone3"), "{value}");
+    // Not on a systemd that does not know the newer call.
+    let mut p = empty();
+    p.syscalls.insert("faccessat".into(), 1);
+    let old = policy(&p, 245)
+        .value("SystemCallFilter")
+        .unwrap()
+        .to_owned();
+    assert!(!old.split(' ').any(|s| s == "faccessat2"), "{old}");
 }
 
 #[test]

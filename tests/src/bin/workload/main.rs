@@ -9,6 +9,7 @@
 //!   workload outsider MS                 makes its marker in a loop for MS milliseconds
 //!   workload observe DIR                 exercises every observation once, in DIR
 //!   workload stress DIR N M              creates N distinct files in DIR, opens one M times
+//!   workload syscalls N                  makes N getppid calls; prints the loop's nanoseconds
 use std::{
     env,
     ffi::CString,
@@ -39,6 +40,15 @@ fn main() {
         Some("outsider") => outsider(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000)),
         Some("subcgroup") => subcgroup(),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
+        Some("syscalls") => {
+            let n: u64 = args.get(1).and_then(|a| a.parse().ok()).expect("N");
+            let start = Instant::now();
+            for _ in 0..n {
+                // SAFETY: getppid takes no arguments.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+            println!("{}", start.elapsed().as_nanos());
+        }
         Some("stress") => stress(
             Path::new(args.get(1).expect("DIR")),
             args.get(2).and_then(|a| a.parse().ok()).expect("N"),
@@ -157,6 +167,7 @@ fn outsider(ms: u64) {
 /// Creates `n` distinct files in `dir`, then opens one file `m` times: the kernel side must
 /// either deliver every distinct observation and count the repeats, or report what it lost.
 fn stress(dir: &Path, n: u64, m: u64) {
+    let start = Instant::now();
     for i in 0..n {
         let path = CString::new(
             dir.join(format!("f{i}"))
@@ -184,4 +195,5 @@ fn stress(dir: &Path, n: u64, m: u64) {
             libc::close(fd);
         }
     }
+    println!("{}", start.elapsed().as_nanos());
 }

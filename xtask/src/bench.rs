@@ -1,0 +1,392 @@
+//! `cargo xtask bench`: what recording costs the recorded program, side by side with the
+//! ptrace approach (strace -f), in one run: alternating rounds, medians, ratios.
+use std::{
+    fmt::Write as _,
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+const ROUNDS: usize = 3;
+const NGINX_PORT: u16 = 18080;
+const SYSCALLS: u64 = 1_000_000;
+/// strace costs ~100 µs a syscall here: fewer calls keep its rounds in seconds; the report
+/// compares time per syscall.
+const SYSCALLS_STRACED: u64 = 50_000;
+const STRESS_FILES: u64 = 200_000;
+const STRESS_REPEATS: u64 = 1_000_000;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Native,
+    Learner,
+    Strace,
+}
+
+impl Mode {
+    const ALL: [Mode; 3] = [Mode::Native, Mode::Learner, Mode::Strace];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Native => "unrecorded",
+            Mode::Learner => "learner",
+            Mode::Strace => "strace -f",
+        }
+    }
+}
+
+struct Bins {
+    learner: PathBuf,
+    workload: PathBuf,
+    dir: PathBuf,
+}
+
+impl Bins {
+    /// `cmd`, as `mode` runs it.
+    fn command(&self, mode: Mode, cmd: &[&str], profile: &str) -> Command {
+        let (program, args): (&str, Vec<String>) = match mode {
+            Mode::Native => (cmd[0], cmd[1..].iter().map(|s| s.to_string()).collect()),
+            Mode::Learner => (
+                self.learner.to_str().expect("utf-8"),
+                ["run", "-o", &self.dir.join(profile).to_string_lossy(), "--"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(cmd.iter().map(|s| s.to_string()))
+                    .collect(),
+            ),
+            Mode::Strace => (
+                "strace",
+                ["-f", "-qq", "-o", "/dev/null"]
+                    .iter()
+                    .chain(cmd)
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+        };
+        let mut c = Command::new(program);
+        c.args(args).stdin(Stdio::null());
+        c
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn stdout_number(mut cmd: Command) -> Result<f64> {
+    let out = cmd.stderr(Stdio::null()).output().context("run")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .next_back()
+        .with_context(|| format!("no number in output of {cmd:?}: {text}"))
+}
+
+/// Requests per second and p99 latency (ms) of `wrk --latency` output.
+fn parse_wrk(text: &str) -> Option<(f64, f64)> {
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))?
+        .split_whitespace()
+        .nth(1)?;
+    let ms = if let Some(v) = p99.strip_suffix("ms") {
+        v.parse::<f64>().ok()?
+    } else if let Some(v) = p99.strip_suffix("us") {
+        v.parse::<f64>().ok()? / 1000.0
+    } else if let Some(v) = p99.strip_suffix('s') {
+        v.parse::<f64>().ok()? * 1000.0
+    } else {
+        return None;
+    };
+    Some((rps, ms))
+}
+
+fn nginx_round(bins: &Bins, mode: Mode, conf: &Path) -> Result<(f64, f64)> {
+    let pidfile = bins.dir.join("nginx.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let conf_s = conf.to_string_lossy().into_owned();
+    let prefix = bins.dir.to_string_lossy().into_owned();
+    let mut child: Child = bins
+        .command(
+            mode,
+            &["/usr/sbin/nginx", "-c", &conf_s, "-p", &prefix],
+            "nginx.profile.yaml",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start nginx")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", NGINX_PORT)).is_err() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("nginx ({}) did not listen", mode.name());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{NGINX_PORT}/index.html");
+    let _ = Command::new("wrk")
+        .args(["-t1", "-c20", "-d1s", &url])
+        .output();
+    let out = Command::new("wrk")
+        .args(["-t1", "-c20", "-d5s", "--latency", &url])
+        .output()
+        .context("wrk")?;
+    let result = parse_wrk(&String::from_utf8_lossy(&out.stdout)).context("parse wrk");
+    // Graceful quit, as systemd would stop it; learner then writes its profile.
+    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+        let _ = Command::new("kill").args(["-QUIT", pid.trim()]).status();
+    }
+    let _ = child.wait();
+    result
+}
+
+pub fn bench(workspace: &Path) -> Result<()> {
+    let target = workspace.join("target");
+    let dir = PathBuf::from(format!("/dev/shm/learner-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("html")).context("bench dir")?;
+    let bins = Bins {
+        learner: target.join("release/learner"),
+        workload: target.join("release/workload"),
+        dir: dir.clone(),
+    };
+    let result = run_all(&bins, &target);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_all(bins: &Bins, target: &Path) -> Result<()> {
+    let mut report = String::new();
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    writeln!(
+        report,
+        "# learner benchmark\n\nKernel {}, {} cores. Each figure is the median of {ROUNDS} rounds, the modes alternating within each round.\n",
+        host.trim(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )?;
+
+    // 1. nginx under wrk.
+    std::fs::write(
+        bins.dir.join("html/index.html"),
+        "<html><body>".to_owned() + &"learner ".repeat(80) + "</body></html>\n",
+    )?;
+    let conf = bins.dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 1024; }}\n\
+             http {{ access_log {d}/access.log; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen 127.0.0.1:{NGINX_PORT}; root {d}/html; }} }}\n",
+            d = bins.dir.display()
+        ),
+    )?;
+    let mut nginx: Vec<Vec<(f64, f64)>> = vec![vec![]; 3];
+    for round in 0..ROUNDS {
+        for k in 0..3 {
+            let mode = Mode::ALL[(round + k) % 3];
+            let r = nginx_round(bins, mode, &conf)?;
+            eprintln!(
+                "xtask: bench: nginx, {}: {:.0} requests/s, p99 {:.2} ms",
+                mode.name(),
+                r.0,
+                r.1
+            );
+            nginx[Mode::ALL.iter().position(|m| *m == mode).expect("mode")].push(r);
+        }
+    }
+    let rps: Vec<f64> = nginx
+        .iter()
+        .map(|v| median(v.iter().map(|r| r.0).collect()))
+        .collect();
+    let p99: Vec<f64> = nginx
+        .iter()
+        .map(|v| median(v.iter().map(|r| r.1).collect()))
+        .collect();
+    writeln!(
+        report,
+        "## nginx on loopback (wrk -t1 -c20 -d5s, 1 worker, access log on)\n"
+    )?;
+    writeln!(
+        report,
+        "| | unrecorded | learner | strace -f |\n|---|---|---|---|"
+    )?;
+    writeln!(
+        report,
+        "| requests/s | {:.0} | {:.0} | {:.0} |",
+        rps[0], rps[1], rps[2]
+    )?;
+    writeln!(
+        report,
+        "| ratio to unrecorded | 1.00 | {:.3} | {:.3} |",
+        rps[1] / rps[0],
+        rps[2] / rps[0]
+    )?;
+    writeln!(
+        report,
+        "| p99 latency (ms) | {:.2} | {:.2} | {:.2} |",
+        p99[0], p99[1], p99[2]
+    )?;
+    writeln!(
+        report,
+        "| p99 ratio | 1.00 | {:.2} | {:.2} |\n",
+        p99[1] / p99[0],
+        p99[2] / p99[0]
+    )?;
+    let nginx_cost = 1.0 - rps[1] / rps[0];
+
+    // 2. A million cheap syscalls; time per syscall, measured by the program itself.
+    let mut per_call: Vec<Vec<f64>> = vec![vec![]; 3];
+    for round in 0..ROUNDS {
+        for k in 0..3 {
+            let mode = Mode::ALL[(round + k) % 3];
+            let n = if mode == Mode::Strace {
+                SYSCALLS_STRACED
+            } else {
+                SYSCALLS
+            };
+            let ns = stdout_number(bins.command(
+                mode,
+                &[
+                    bins.workload.to_str().expect("utf-8"),
+                    "syscalls",
+                    &n.to_string(),
+                ],
+                "syscalls.profile.yaml",
+            ))?;
+            per_call[Mode::ALL.iter().position(|m| *m == mode).expect("mode")].push(ns / n as f64);
+        }
+    }
+    let ns: Vec<f64> = per_call.into_iter().map(median).collect();
+    writeln!(
+        report,
+        "## A million getppid calls (strace: {SYSCALLS_STRACED}), time per call\n"
+    )?;
+    writeln!(
+        report,
+        "| | unrecorded | learner | strace -f |\n|---|---|---|---|"
+    )?;
+    writeln!(
+        report,
+        "| ns per syscall | {:.0} | {:.0} | {:.0} |",
+        ns[0], ns[1], ns[2]
+    )?;
+    writeln!(
+        report,
+        "| ratio to unrecorded | 1.00 | {:.2} | {:.0} |\n",
+        ns[1] / ns[0],
+        ns[2] / ns[0]
+    )?;
+
+    // 3. Path-heavy: distinct files created, then one opened many times, under learner.
+    let stress_dir = bins.dir.join("stress");
+    std::fs::create_dir_all(&stress_dir)?;
+    let profile = bins.dir.join("stress.profile.yaml");
+    let mut cmd = Command::new(&bins.learner);
+    cmd.arg("run")
+        .arg("-o")
+        .arg(&profile)
+        .arg("--")
+        .arg(&bins.workload)
+        .arg("stress")
+        .arg(&stress_dir)
+        .args([STRESS_FILES.to_string(), STRESS_REPEATS.to_string()]);
+    let elapsed_ns = stdout_number(cmd)?;
+    let text = std::fs::read_to_string(&profile)?;
+    let field = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (events, lost, dedup, cpu, peak) = (
+        field("events"),
+        field("lost_events"),
+        field("deduplicated_events"),
+        field("collector_cpu_seconds"),
+        field("collector_peak_mib"),
+    );
+    let secs = elapsed_ns / 1e9;
+    writeln!(
+        report,
+        "## Path-heavy: {STRESS_FILES} distinct files created, then one opened {STRESS_REPEATS} times (tmpfs)\n"
+    )?;
+    writeln!(
+        report,
+        "| workload time | events sent | events/s handled | counted in the kernel | lost | collector CPU | collector peak memory |\n|---|---|---|---|---|---|---|"
+    )?;
+    writeln!(
+        report,
+        "| {secs:.2} s | {events:.0} | {:.0} | {dedup:.0} | {lost:.0} | {cpu:.2} s | {peak:.1} MiB |\n",
+        events / secs
+    )?;
+    std::fs::remove_dir_all(&stress_dir)?;
+
+    // 4. generate on that profile (many thousand paths).
+    let start = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(&bins.learner)
+        .arg("generate")
+        .arg(&profile)
+        .arg("-o")
+        .arg(bins.dir.join("stress.conf"))
+        .output()?;
+    let gen_secs = start.elapsed().as_secs_f64();
+    let gen_kib: f64 = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or(f64::NAN);
+    writeln!(
+        report,
+        "## learner generate on that profile ({STRESS_FILES} paths)\n\n{gen_secs:.2} s, {:.0} MiB peak.\n",
+        gen_kib / 1024.0
+    )?;
+
+    writeln!(report, "## Targets\n")?;
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    writeln!(
+        report,
+        "- nginx throughput cost at most 3%: {:.1}% ({})",
+        nginx_cost * 100.0,
+        verdict(nginx_cost <= 0.03)
+    )?;
+    writeln!(
+        report,
+        "- syscall-heavy program at most 1.2x native: {:.2}x ({})",
+        ns[1] / ns[0],
+        verdict(ns[1] / ns[0] <= 1.2)
+    )?;
+    writeln!(
+        report,
+        "- path-heavy: no lost events, or the loss reported exactly: {lost:.0} lost ({})",
+        verdict(lost == 0.0)
+    )?;
+    writeln!(
+        report,
+        "- collector under 50 MiB: {peak:.1} MiB ({})",
+        verdict(peak < 50.0)
+    )?;
+
+    print!("{report}");
+    let dir = target.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("report.md"), &report)?;
+    eprintln!(
+        "xtask: bench: report written to {}",
+        dir.join("report.md").display()
+    );
+    Ok(())
+}
