@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod cgroup;
 pub mod collector;
+pub mod diff;
 pub mod generate;
 pub mod host;
 pub mod names;

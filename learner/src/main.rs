@@ -3,7 +3,7 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use learner::{apply, generate, record, run, signals, systemd::Systemd};
+use learner::{apply, diff, generate, profile::Profile, record, run, signals, systemd::Systemd};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,47 @@ enum Command {
     Apply(ApplyArgs),
     /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be
     Score(ScoreArgs),
+    /// What NEW needs that OLD did not, and the reverse, as observations and drop-in lines.
+    /// Exits 0 when they are the same, 1 when they differ, 2 on trouble
+    Diff(DiffArgs),
+    /// Merge profiles into one (the union), keeping each input's provenance
+    Merge(MergeArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum FailOn {
+    /// Exit 1 only when NEW needs something OLD did not (the gate after an app update)
+    NewNeeds,
+    /// Exit 1 on any difference
+    Any,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    old: PathBuf,
+    new: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
+    #[arg(long, value_enum, default_value = "any")]
+    fail_on: FailOn,
+    /// systemd version the compared drop-ins are generated for [default: the local systemd]
+    #[arg(long, value_name = "VERSION")]
+    target_systemd: Option<u32>,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Profiles to merge; none of them is modified
+    #[arg(required = true, num_args = 2.., value_name = "IN")]
+    inputs: Vec<PathBuf>,
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
 }
 
 #[derive(Args)]
@@ -123,6 +164,80 @@ fn main() -> ExitCode {
         Command::Record(args) => record_command(args),
         Command::Apply(args) => apply_command(args),
         Command::Score(args) => score_command(args),
+        Command::Diff(args) => diff_command(args),
+        Command::Merge(args) => merge_command(args),
+    }
+}
+
+fn diff_command(args: DiffArgs) -> ExitCode {
+    let result = (|| -> anyhow::Result<diff::Diff> {
+        let old = Profile::load(&args.old)?;
+        let new = Profile::load(&args.new)?;
+        let systemd = args
+            .target_systemd
+            .or_else(learner::host::systemd_version)
+            .unwrap_or(generate::NEWEST_SYSTEMD);
+        let groups = learner::policy::filter_groups::SyscallGroups::for_version(
+            systemd,
+            learner::host::systemd_version(),
+        );
+        Ok(diff::diff(&old, &new, systemd, &groups))
+    })();
+    let d = match result {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("learner: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.format {
+        DiffFormat::Json => println!("{}", serde_json::to_string_pretty(&d).expect("plain data")),
+        DiffFormat::Text => {
+            use std::io::IsTerminal as _;
+            print!("{}", d.text(std::io::stdout().is_terminal()));
+        }
+    }
+    let differs = match args.fail_on {
+        FailOn::NewNeeds => d.has_new_needs(),
+        FailOn::Any => !d.is_empty(),
+    };
+    ExitCode::from(u8::from(differs))
+}
+
+fn merge_command(args: MergeArgs) -> ExitCode {
+    let result = (|| -> anyhow::Result<()> {
+        // Never write over an input: inputs are never modified.
+        let out_id = std::fs::canonicalize(&args.output).ok();
+        for input in &args.inputs {
+            if out_id.is_some() && std::fs::canonicalize(input).ok() == out_id {
+                anyhow::bail!(
+                    "{} is an input: merge writes a new file",
+                    args.output.display()
+                );
+            }
+        }
+        let profiles = args
+            .inputs
+            .iter()
+            .map(|p| Profile::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let merged = Profile::merged(&profiles).expect("at least two profiles");
+        merged.write_atomic(&args.output)?;
+        eprintln!(
+            "learner: merged {} profiles into {}: {} syscalls, {} paths",
+            profiles.len(),
+            args.output.display(),
+            merged.syscalls.len(),
+            merged.observations.paths.len()
+        );
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("learner: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

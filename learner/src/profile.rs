@@ -41,6 +41,9 @@ pub struct Profile {
     /// Paths, sockets, capability checks, argument facts, processes.
     #[serde(flatten)]
     pub observations: Observations,
+    /// For a merged profile (`learner merge`): where each input was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<Provenance>,
 }
 
 /// Where, when and of what the profile was recorded.
@@ -225,7 +228,16 @@ impl Profile {
     pub fn merged(profiles: &[Profile]) -> Option<Profile> {
         let (first, rest) = profiles.split_first()?;
         let mut out = first.clone();
+        let sources = |p: &Profile| {
+            if p.merged_from.is_empty() {
+                vec![p.provenance.clone()]
+            } else {
+                p.merged_from.clone()
+            }
+        };
+        out.merged_from = sources(first);
         for p in rest {
+            out.merged_from.extend(sources(p));
             for (name, n) in &p.syscalls {
                 *out.syscalls.entry(name.clone()).or_default() += n;
             }
@@ -291,6 +303,7 @@ mod tests {
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),
             observations: Observations::default(),
+            merged_from: Vec::new(),
         }
     }
 

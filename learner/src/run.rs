@@ -273,6 +273,7 @@ pub fn build_profile(
         syscalls,
         unknown_syscalls,
         observations: outcome.observations,
+        merged_from: Vec::new(),
     }
 }
 

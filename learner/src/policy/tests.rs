@@ -44,6 +44,7 @@ fn empty() -> Profile {
             .into(),
         unknown_syscalls: BTreeMap::new(),
         observations: Observations::default(),
+        merged_from: Vec::new(),
     }
 }
 
