@@ -249,18 +249,8 @@ fn record_command(args: RecordArgs) -> ExitCode {
         output: args.output,
         guest: args.guest.guest,
     };
-    let outcome = (|| {
-        let fd = signals::block_forwarded().context("cannot block signals")?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        runtime.block_on(async {
-            let signals = signals::SignalStream::new(fd).context("cannot watch signals")?;
-            Ok::<_, anyhow::Error>(record::record(request, signals).await?)
-        })
-    })();
-    match outcome {
+    let outcome = with_signals(|signals| record::record(request, signals));
+    match outcome.and_then(|r| r.map_err(anyhow::Error::from)) {
         Ok(report) => {
             let p = &report.profile;
             eprintln!(
@@ -398,23 +388,29 @@ fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     })
 }
 
+/// Runs a recording on a single-threaded runtime, with Ctrl-C and friends read from a signalfd.
+fn with_signals<F, T>(recording: impl FnOnce(signals::SignalStream) -> F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    // Before the runtime exists: its threads must inherit the blocked mask.
+    let fd = signals::block_forwarded().context("cannot block signals")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let signals = signals::SignalStream::new(fd).context("cannot watch signals")?;
+        Ok(recording(signals).await)
+    })
+}
+
 fn run_command(args: RunArgs) -> ExitCode {
     let request = run::RunRequest {
         command: args.command,
         output: args.output,
     };
-    let outcome = (|| {
-        // Before the runtime exists: its threads must inherit the blocked mask.
-        let fd = signals::block_forwarded().context("cannot block signals")?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        runtime.block_on(async {
-            let signals = signals::SignalStream::new(fd).context("cannot watch signals")?;
-            Ok::<_, anyhow::Error>(run::run(request, signals).await)
-        })
-    })();
+    let outcome = with_signals(|signals| run::run(request, signals));
     match outcome {
         Ok(Ok(report)) => {
             let r = &report.profile.recording;

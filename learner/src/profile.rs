@@ -68,7 +68,7 @@ pub struct Provenance {
 }
 
 /// How the recording was made, and how complete it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Recording {
     /// The kernel hook and cgroup matching the syscall counts came from.
     pub syscall_source: String,
@@ -285,20 +285,8 @@ mod tests {
             },
             recording: Recording {
                 syscall_source: "raw_tracepoint/sys_enter".into(),
-                observation_source: String::new(),
-                capability_source: String::new(),
-                skipped_probes: Vec::new(),
-                events: 0,
-                deduplicated_events: 0,
-                lost_events: 0,
-                out_of_range_syscalls: 0,
                 exit_code: Some(0),
-                leftover_processes_killed: 0,
-                startup_seen: None,
-                instances: None,
-                service_manager_events: 0,
-                collector_cpu_seconds: 0.0,
-                collector_peak_mib: 0.0,
+                ..Default::default()
             },
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),

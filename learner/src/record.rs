@@ -152,10 +152,28 @@ pub async fn record(
     let mut session = Session::start(target, arch)?;
     let started = SystemTime::now();
     let begun = Instant::now();
-    if req.restart {
-        // Attached first, so the new instance's first syscalls are seen.
-        systemd.systemctl(&["restart", "--no-block", "--", &info.id])?;
-    }
+    // systemctl runs on the blocking pool: the loop below must answer the inotify event of the
+    // new instance's cgroup at once, or the instance's first syscalls go unrecorded.
+    let blocking = |args: Vec<String>| {
+        let systemd = systemd.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            if args[0] == "show" {
+                systemd.show(args[1]).map(Some)
+            } else {
+                systemd.systemctl(&args).map(|_| None)
+            }
+        })
+    };
+    // Attached first, so the new instance's first syscalls are seen.
+    let mut restart_job = req.restart.then(|| {
+        blocking(
+            ["restart", "--no-block", "--", &info.id]
+                .map(String::from)
+                .to_vec(),
+        )
+    });
+    let mut state_job = None;
 
     let deadline = req.duration.map(|d| tokio::time::Instant::now() + d);
     let sleep_deadline = async {
@@ -189,10 +207,8 @@ pub async fn record(
                     session.retarget(CgroupRef { path: path.clone(), id, level })?;
                     instances += 1;
                 }
-                let state = systemd.show(&info.id)?;
-                inactive = if state.is_active() { 0 } else { inactive + 1 };
-                if inactive >= INACTIVE_POLLS_TO_END {
-                    break "the unit stopped";
+                if state_job.is_none() {
+                    state_job = Some(blocking(vec!["show".into(), info.id.clone()]));
                 }
                 if show_progress {
                     let (syscalls, paths, caps, families, lost) = session.progress();
@@ -202,6 +218,18 @@ pub async fn record(
                         clock(begun.elapsed())
                     );
                 }
+            }
+            done = async { state_job.as_mut().expect("guarded").await }, if state_job.is_some() => {
+                state_job = None;
+                let state = done.expect("systemctl show task")?.expect("show gives a unit");
+                inactive = if state.is_active() { 0 } else { inactive + 1 };
+                if inactive >= INACTIVE_POLLS_TO_END {
+                    break "the unit stopped";
+                }
+            }
+            done = async { restart_job.as_mut().expect("guarded").await }, if restart_job.is_some() => {
+                restart_job = None;
+                done.expect("systemctl restart task")?;
             }
             pumped = session.pump() => pumped?,
         }

@@ -325,21 +325,8 @@ mod tests {
             out_of_range: 3,
         };
         let recording = crate::profile::Recording {
-            syscall_source: String::new(),
-            observation_source: String::new(),
-            capability_source: String::new(),
-            skipped_probes: Vec::new(),
-            events: 0,
-            deduplicated_events: 0,
-            lost_events: 0,
             out_of_range_syscalls: 3,
-            exit_code: None,
-            leftover_processes_killed: 0,
-            startup_seen: None,
-            instances: None,
-            service_manager_events: 0,
-            collector_cpu_seconds: 0.0,
-            collector_peak_mib: 0.0,
+            ..Default::default()
         };
         let now = SystemTime::now();
         let outcome = Outcome {

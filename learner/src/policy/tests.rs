@@ -23,21 +23,7 @@ fn empty() -> Profile {
             unit: Some("svc.service".into()),
         },
         recording: Recording {
-            syscall_source: String::new(),
-            observation_source: String::new(),
-            capability_source: String::new(),
-            skipped_probes: vec![],
-            lost_events: 0,
-            events: 0,
-            deduplicated_events: 0,
-            out_of_range_syscalls: 0,
-            exit_code: None,
-            leftover_processes_killed: 0,
-            startup_seen: None,
-            instances: None,
-            service_manager_events: 0,
-            collector_cpu_seconds: 0.0,
-            collector_peak_mib: 0.0,
+            ..Default::default()
         },
         syscalls: ["read", "write", "openat", "close", "exit_group"]
             .map(|s| (s.to_owned(), 1))
