@@ -81,6 +81,33 @@ pub fn learner() -> Command {
     Command::new(learner_bin())
 }
 
+/// Runs `learner run -o DIR/out.profile.yaml -- args` with `env`, without cargo's
+/// LD_LIBRARY_PATH (whose directories the loader would probe, adding paths under /root the
+/// command never asked for). Returns the exit code, stderr and the profile, if written.
+pub fn record_run(
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String, Option<learner::profile::Profile>) {
+    let out = dir.join("out.profile.yaml");
+    let _ = std::fs::remove_file(&out);
+    let output = learner()
+        .env_remove("LD_LIBRARY_PATH")
+        .envs(env.iter().copied())
+        .arg("run")
+        .arg("-o")
+        .arg(&out)
+        .arg("--")
+        .args(args)
+        .output()
+        .expect("run learner");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let profile = out
+        .exists()
+        .then(|| learner::profile::Profile::load(&out).expect("valid profile"));
+    (output.status.code().unwrap_or(-1), stderr, profile)
+}
+
 /// Names of learner's BPF programs loaded right now.
 fn loaded_learner_programs() -> Vec<String> {
     aya::programs::loaded_programs()

@@ -7,26 +7,15 @@ use learner::{
     observations::{Access, Seen},
     profile::Profile,
 };
-use learner_tests::{TempDir, assert_clean, learner, privileged};
+use learner_tests::{TempDir, assert_clean, privileged};
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
 
-/// Records `args` with `learner run`, without cargo's LD_LIBRARY_PATH (whose directories the
-/// loader would probe, under /root, adding paths the workload never asked for).
+/// Records `args` with `learner run`, which must succeed.
 fn record(dir: &Path, args: &[&str]) -> Profile {
-    let out = dir.join("out.profile.yaml");
-    let output = learner()
-        .env_remove("LD_LIBRARY_PATH")
-        .arg("run")
-        .arg("-o")
-        .arg(&out)
-        .arg("--")
-        .args(args)
-        .output()
-        .expect("run learner");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "learner failed: {stderr}");
-    Profile::load(&out).expect("profile")
+    let (code, stderr, profile) = learner_tests::record_run(dir, &[], args);
+    assert_eq!(code, 0, "learner failed: {stderr}");
+    profile.expect("profile")
 }
 
 fn path<'a>(p: &'a Profile, path: &str) -> &'a BTreeMap<Access, Seen> {

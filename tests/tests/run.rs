@@ -17,24 +17,8 @@ fn syscall_set(profile: &Profile) -> BTreeSet<String> {
     profile.syscalls.keys().cloned().collect()
 }
 
-/// Runs `learner run -o PROFILE [env] -- args` and returns its exit code, stderr and profile.
 fn record(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> (i32, String, Option<Profile>) {
-    let out = dir.join("out.profile.yaml");
-    let _ = std::fs::remove_file(&out);
-    let output = learner()
-        .envs(env.iter().copied())
-        .arg("run")
-        .arg("-o")
-        .arg(&out)
-        .arg("--")
-        .args(args)
-        .output()
-        .expect("run learner");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let profile = out
-        .exists()
-        .then(|| Profile::load(&out).expect("valid profile"));
-    (output.status.code().unwrap_or(-1), stderr, profile)
+    learner_tests::record_run(dir.path(), env, args)
 }
 
 fn assert_workload_contexts(profile: &Profile, how: &str) {
