@@ -182,9 +182,7 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     let previous = std::fs::read_to_string(&installed).ok();
     let install = |content: &str| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(".{DROPIN_NAME}.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, content)?;
-        std::fs::rename(&tmp, &installed)
+        crate::atomic_file::write(&installed, content.as_bytes())
     };
     install(&text).map_err(|source| ApplyError::Install {
         path: installed.clone(),

@@ -79,6 +79,15 @@ pub fn cgroup_id(path: &Path) -> Result<u64, CgroupError> {
         .ino())
 }
 
+/// Depth of `path` below the cgroup2 mount `root` (level 0). Inside a non-initial cgroup
+/// namespace the mount root is not the hierarchy's root and this undercounts: learner looks
+/// at cgroups from the host (`--guest` maps a container's into the host's hierarchy).
+fn level_below(root: &Path, path: &Path) -> u32 {
+    path.strip_prefix(root)
+        .map(|rel| rel.components().count() as u32)
+        .unwrap_or(0)
+}
+
 /// A cgroup to record: learner's own, or a service's, which may not exist yet (a unit about to
 /// be restarted) and whose id changes each time systemd recreates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +102,7 @@ pub struct CgroupRef {
 impl CgroupRef {
     /// `path` below the cgroup2 root `root`; its id is read now (0 when missing).
     pub fn at(root: &Path, path: PathBuf) -> Self {
-        let level = path
-            .strip_prefix(root)
-            .map(|rel| rel.components().count() as u32)
-            .unwrap_or(0);
+        let level = level_below(root, &path);
         let id = cgroup_id(&path).unwrap_or(0);
         Self { path, id, level }
     }
@@ -130,12 +136,7 @@ impl Cgroup {
                 return Err(e);
             }
         };
-        // Depth below the mount root. Inside a non-initial cgroup namespace the mount root is
-        // not the hierarchy's root and this undercounts; learner runs on the host.
-        let level = path
-            .strip_prefix(root)
-            .map(|rel| rel.components().count() as u32)
-            .unwrap_or(1);
+        let level = level_below(root, &path);
         Ok(Self {
             path,
             id,

@@ -3,6 +3,7 @@
 //! The observation side (cgroups, the eBPF recorder, profiles) is kept apart from the policy
 //! side (which directive values observations permit).
 pub mod apply;
+pub mod atomic_file;
 pub mod cgroup;
 pub mod collector;
 pub mod diff;

@@ -232,13 +232,7 @@ fn merge_command(args: MergeArgs) -> ExitCode {
         );
         Ok(())
     })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("learner: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(result)
 }
 
 fn record_command(args: RecordArgs) -> ExitCode {
@@ -325,13 +319,7 @@ fn score_command(args: ScoreArgs) -> ExitCode {
         }
         Ok(())
     })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("learner: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(result)
 }
 
 fn generate_command(args: GenerateArgs) -> ExitCode {
@@ -342,7 +330,7 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             explain: args.explain,
         })?;
         match &args.output {
-            Some(path) => write_atomic(path, &generated.text)
+            Some(path) => learner::atomic_file::write(path, generated.text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?,
             None => print!("{}", generated.text),
         }
@@ -361,6 +349,11 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
         }
         Ok(())
     })();
+    exit_code(result)
+}
+
+/// Success, or the error on one line and a failure exit.
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -368,24 +361,6 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Writes `text` to `path` so readers see the old file or the whole new one.
-fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map_or_else(|| "dropin".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 /// Runs a recording on a single-threaded runtime, with Ctrl-C and friends read from a signalfd.

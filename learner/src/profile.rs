@@ -4,14 +4,13 @@
 //! from the profile, by the generator.
 use std::{
     collections::BTreeMap,
-    fs,
-    io::{self, Write as _},
+    fs, io,
     path::{Path, PathBuf},
 };
 
 use serde::{Deserialize, Serialize};
 
-use crate::observations::Observations;
+use crate::{atomic_file::PendingFile, observations::Observations};
 
 /// The profile format's version. Bumped when a field changes meaning or is removed.
 pub const SCHEMA: u32 = 1;
@@ -158,66 +157,34 @@ impl Profile {
 }
 
 /// A profile file about to be written. Its temporary file is created up front, so a recording
-/// learns that its output cannot be written before it starts rather than after it ends; the
-/// commit syncs it and renames it over the final path, so readers see the old file or the
-/// whole new one.
+/// learns that its output cannot be written before it starts rather than after it ends.
 #[derive(Debug)]
-pub struct PendingProfile {
-    path: PathBuf,
-    tmp: PathBuf,
-    file: Option<fs::File>,
-}
+pub struct PendingProfile(PendingFile);
 
 impl PendingProfile {
     pub fn create(path: &Path) -> Result<Self, ProfileError> {
-        let werr = |source| ProfileError::Write {
-            path: path.to_owned(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let file_name = path
-            .file_name()
-            .ok_or_else(|| werr(io::Error::other("not a file name")))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(file_name);
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let file = fs::File::create(&tmp).map_err(werr)?;
-        Ok(Self {
-            path: path.to_owned(),
-            tmp,
-            file: Some(file),
-        })
+        PendingFile::create(path)
+            .map(Self)
+            .map_err(|source| ProfileError::Write {
+                path: path.to_owned(),
+                source,
+            })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.0.path()
     }
 
-    pub fn commit(mut self, profile: &Profile) -> Result<(), ProfileError> {
-        let werr = |source| ProfileError::Write {
-            path: self.path.clone(),
-            source,
+    pub fn commit(self, profile: &Profile) -> Result<(), ProfileError> {
+        let path = self.0.path().to_owned();
+        let werr = |source| ProfileError::Write { path, source };
+        let yaml = match serde_yaml::to_string(profile) {
+            Ok(yaml) => yaml,
+            Err(e) => return Err(werr(io::Error::other(e))),
         };
-        let yaml = serde_yaml::to_string(profile).map_err(|e| werr(io::Error::other(e)))?;
-        let mut file = self.file.take().expect("committed once");
-        file.write_all(HEADER.as_bytes()).map_err(werr)?;
-        file.write_all(yaml.as_bytes()).map_err(werr)?;
-        file.sync_all().map_err(werr)?;
-        fs::rename(&self.tmp, &self.path).map_err(werr)?;
-        self.tmp.clear();
-        Ok(())
-    }
-}
-
-impl Drop for PendingProfile {
-    fn drop(&mut self) {
-        if !self.tmp.as_os_str().is_empty() {
-            let _ = fs::remove_file(&self.tmp);
-        }
+        self.0
+            .commit(&[HEADER.as_bytes(), yaml.as_bytes()])
+            .map_err(werr)
     }
 }
 

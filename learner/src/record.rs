@@ -10,7 +10,7 @@ use std::{
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    cgroup::{self, CgroupRef},
+    cgroup::CgroupRef,
     host,
     profile::{PendingProfile, ProfileError},
     run::build_profile,
@@ -192,21 +192,11 @@ pub async fn record(
             _ = signals.next() => break "interrupted",
             changed = watch.changed() => {
                 changed.map_err(|source| RecordError::Watch { path: parent.clone(), source })?;
-                let id = cgroup::cgroup_id(&path).unwrap_or(0);
-                if id != 0 && id != session.target.id {
-                    let level = session.target.level;
-                    session.retarget(CgroupRef { path: path.clone(), id, level })?;
-                    instances += 1;
-                }
+                instances += u64::from(session.follow_recreated()?);
             }
             _ = state_tick.tick() => {
                 // A missed inotify event must not lose a restarted instance.
-                let id = cgroup::cgroup_id(&path).unwrap_or(0);
-                if id != 0 && id != session.target.id {
-                    let level = session.target.level;
-                    session.retarget(CgroupRef { path: path.clone(), id, level })?;
-                    instances += 1;
-                }
+                instances += u64::from(session.follow_recreated()?);
                 if state_job.is_none() {
                     state_job = Some(blocking(vec!["show".into(), info.id.clone()]));
                 }

@@ -162,11 +162,7 @@ impl SyscallRecorder {
             dedup_map: 0,
             _pad: 0,
         };
-        let target_copy = target;
-        let mut target_map: Array<&mut MapData, Target> =
-            Array::try_from(ebpf.map_mut(map::TARGET).expect("TARGET map"))
-                .map_err(map_err(map::TARGET))?;
-        target_map.set(0, target, 0).map_err(map_err(map::TARGET))?;
+        write_target(&mut ebpf, target)?;
 
         let mut skipped = Vec::new();
         for probe in SYSCALL_PROBES {
@@ -179,7 +175,7 @@ impl SyscallRecorder {
                         ebpf,
                         probe,
                         followed: BTreeSet::new(),
-                        target: target_copy,
+                        target,
                         links: Vec::new(),
                         skipped,
                         observation: ObservationStatus::default(),
@@ -304,12 +300,7 @@ impl SyscallRecorder {
 
         // Last: the programs start producing events only now.
         self.target.observe = 1;
-        let mut target: Array<&mut MapData, Target> =
-            Array::try_from(self.ebpf.map_mut(map::TARGET).expect("TARGET map"))
-                .map_err(map_err(map::TARGET))?;
-        target
-            .set(0, self.target, 0)
-            .map_err(map_err(map::TARGET))?;
+        write_target(&mut self.ebpf, self.target)?;
         Ok(())
     }
 
@@ -338,12 +329,7 @@ impl SyscallRecorder {
         };
         let counts = self.drain_dedup(idle)?;
         self.target.dedup_map ^= 1;
-        let mut target: Array<&mut MapData, Target> =
-            Array::try_from(self.ebpf.map_mut(map::TARGET).expect("TARGET map"))
-                .map_err(map_err(map::TARGET))?;
-        target
-            .set(0, self.target, 0)
-            .map_err(map_err(map::TARGET))?;
+        write_target(&mut self.ebpf, self.target)?;
         Ok(counts)
     }
 
@@ -409,12 +395,7 @@ impl SyscallRecorder {
     pub fn retarget(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
         self.target.cgroup_id = cgroup.id;
         self.target.level = cgroup.level;
-        let mut target: Array<&mut MapData, Target> =
-            Array::try_from(self.ebpf.map_mut(map::TARGET).expect("TARGET map"))
-                .map_err(map_err(map::TARGET))?;
-        target
-            .set(0, self.target, 0)
-            .map_err(map_err(map::TARGET))?;
+        write_target(&mut self.ebpf, self.target)?;
         self.follow(cgroup)
     }
 
@@ -442,6 +423,14 @@ impl SyscallRecorder {
         }
         Ok(out)
     }
+}
+
+/// Tells the programs what to record: the target cgroup, and the switches in [`Target`].
+fn write_target(ebpf: &mut Ebpf, target: Target) -> Result<(), RecorderError> {
+    let mut map: Array<&mut MapData, Target> =
+        Array::try_from(ebpf.map_mut(map::TARGET).expect("TARGET map"))
+            .map_err(map_err(map::TARGET))?;
+    map.set(0, target, 0).map_err(map_err(map::TARGET))
 }
 
 fn load_and_attach(ebpf: &mut Ebpf, probe: &Probe) -> Result<(), ProgramError> {

@@ -11,7 +11,6 @@ use crate::{
     cgroup::{self, Cgroup, CgroupError},
     host,
     profile::{PendingProfile, Profile, ProfileError, Provenance, SCHEMA},
-    recorder::RecorderError,
     session::{Outcome, Session, SessionError},
     signals::{self, SignalStream},
     syscalls::Arch,
@@ -40,8 +39,6 @@ pub enum RunError {
     UnknownArch(&'static str),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
-    #[error(transparent)]
-    Recorder(#[from] RecorderError),
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error(transparent)]

@@ -120,11 +120,16 @@ impl Session {
         Ok(())
     }
 
-    /// Follows the target under a new id (a restarted unit's new cgroup).
-    pub fn retarget(&mut self, target: CgroupRef) -> Result<(), SessionError> {
-        self.recorder.retarget(&target)?;
-        self.target = target;
-        Ok(())
+    /// Follows the target's cgroup once systemd has recreated it (a restarted unit gets a new
+    /// one, with a new id). Returns whether it found a new instance.
+    pub fn follow_recreated(&mut self) -> Result<bool, SessionError> {
+        let id = crate::cgroup::cgroup_id(&self.target.path).unwrap_or(0);
+        if id == 0 || id == self.target.id {
+            return Ok(false);
+        }
+        self.target.id = id;
+        self.recorder.retarget(&self.target)?;
+        Ok(true)
     }
 
     /// Distinct syscalls, paths, capabilities and families so far, and events lost, for a
