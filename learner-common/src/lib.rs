@@ -40,6 +40,10 @@ pub mod map {
     pub const DEDUP_B: &str = "DEDUP_B";
     /// `HashMap<u64, SyscallEvent>`: pid_tgid -> the traced syscall awaiting its exit.
     pub const PENDING: &str = "PENDING";
+    pub const PENDING_EXEC: &str = "PENDING_EXEC";
+    pub const ENTERED: &str = "ENTERED";
+    /// Bumped whenever a recorded task enters a syscall that may change its comm.
+    pub const COMM_GENERATION: &str = "COMM_GENERATION";
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first
@@ -51,6 +55,9 @@ pub mod program {
     pub const SYS_ENTER_SUBTREE: &str = "learner_sys_enter_subtree";
     /// `sys_enter` raw tracepoint that matches exact cgroup ids from a hash map (Linux 4.18+).
     pub const SYS_ENTER_EXACT: &str = "learner_sys_enter_exact";
+    /// `raw_tracepoint/sys_enter`, doing nothing: what any program there costs, for the
+    /// benchmark.
+    pub const SYS_ENTER_FLOOR: &str = "learner_sys_enter_floor";
     /// `syscalls/sys_enter_*` tracepoints of syscalls with N arguments: `ENTER_ARGS[N]`.
     pub const ENTER_ARGS: [&str; 7] = [
         "learner_enter0",
@@ -65,6 +72,8 @@ pub mod program {
     pub const EXIT: &str = "learner_exit";
     /// `capability/cap_capable` tracepoint.
     pub const CAP_CAPABLE: &str = "learner_cap_capable";
+    /// `raw_syscalls/sys_exit`, attached by `learner check` only.
+    pub const REFUSED: &str = "learner_refused";
 }
 
 /// Which cgroup subtree the programs record.
@@ -80,6 +89,12 @@ pub struct Target {
     /// Which of [`map::DEDUP`] (0) and [`map::DEDUP_B`] (1) counts repeats now. User space
     /// flips it and drains the other, so neither fills up.
     pub dedup_map: u32,
+    /// Syscall numbers after which a task's comm may differ (execve, execveat, prctl), so
+    /// the cached "is this systemd's executor" verdict is recomputed; `u32::MAX` when the
+    /// architecture lacks one.
+    pub comm_changing: [u32; 3],
+    /// Non-zero: `learner check` is on, and syscalls refused before they ran are reported.
+    pub check: u32,
     /// Explicit padding: no implicit padding bytes.
     pub _pad: u32,
 }
@@ -98,6 +113,7 @@ pub const STR_LEN: usize = 256;
 pub enum EventTag {
     Syscall = 1,
     Capability = 2,
+    Refused = 3,
 }
 
 impl EventTag {
@@ -105,6 +121,7 @@ impl EventTag {
         match tag {
             1 => Some(Self::Syscall),
             2 => Some(Self::Capability),
+            3 => Some(Self::Refused),
             _ => None,
         }
     }
@@ -227,19 +244,68 @@ pub struct CapabilityEvent {
 // SAFETY: repr(C), integer fields, no implied padding.
 unsafe impl aya::Pod for CapabilityEvent {}
 
-/// `CapabilityEvent::syscall` when the syscall in progress is not known.
-pub const NO_SYSCALL: u32 = u32::MAX;
+/// A syscall that left the kernel without having entered it: a seccomp filter refused it
+/// before it ran (`learner check`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RefusedEvent {
+    pub tag: u32,
+    pub nr: u32,
+    pub pid: u32,
+    pub tgid: u32,
+    /// What the caller got: the filter's errno, negated.
+    pub ret: i64,
+    pub key: u64,
+    pub comm: [u8; 16],
+}
 
-/// What `sys_enter` last saw on a CPU: which task entered which syscall.
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integer fields, no implied padding.
+unsafe impl aya::Pod for RefusedEvent {}
+
+/// Per thread, the syscall it is inside of, as `sys_enter` saw it (`learner check`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct CurrentSyscall {
+pub struct EnteredSyscall {
     pub pid_tgid: u64,
+    /// [`NOT_IN_SYSCALL`] between syscalls.
     pub nr: u64,
 }
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), two u64.
+unsafe impl aya::Pod for EnteredSyscall {}
+
+pub const NOT_IN_SYSCALL: u64 = u64::MAX;
+
+/// Byte offsets of `id` and `ret` in the `raw_syscalls/sys_exit` record; user space checks
+/// them against the tracepoint's format before attaching.
+pub const SYS_EXIT_ID_OFFSET: usize = 8;
+pub const SYS_EXIT_RET_OFFSET: usize = 16;
+
+/// `CapabilityEvent::syscall` when the syscall in progress is not known.
+pub const NO_SYSCALL: u32 = u32::MAX;
+
+/// What `sys_enter` last saw on a CPU: which task entered which syscall, and whether that
+/// task is systemd's executor (whose calls are not counted).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CurrentSyscall {
+    pub pid_tgid: u64,
+    pub nr: u64,
+    /// The [`map::COMM_GENERATION`] the verdict was made in; [`NO_VERDICT`] for none. Reading
+    /// a task's comm costs about as much as the rest of the counting program, so it is read
+    /// again only when this task was not the last one here or some task may have renamed.
+    pub verdict_generation: u64,
+    /// Non-zero: the task is systemd's executor.
+    pub manager: u64,
+}
+
+/// [`CurrentSyscall::verdict_generation`] when no verdict is cached.
+pub const NO_VERDICT: u64 = u64::MAX;
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), four u64.
 unsafe impl aya::Pod for CurrentSyscall {}
 
 /// Byte offsets in the `capability/cap_capable` record that the program reads; user space
@@ -254,5 +320,19 @@ pub const EVENTS_BYTES: u32 = 16 << 20;
 pub const DEDUP_ENTRIES: u32 = 1 << 16;
 /// BPF_F_NO_PREALLOC: allocate entries as they are used, not all (times every CPU) up front.
 pub const MAP_NO_PREALLOC: u32 = 1;
-/// Syscalls in flight at once whose exit is awaited.
-pub const PENDING_ENTRIES: u32 = 1 << 14;
+/// Slots for traced syscalls in flight (indexed by thread id modulo this power of two).
+pub const PENDING_ENTRIES: u32 = 1 << 16;
+/// Execs in flight at once whose exit is awaited.
+pub const PENDING_EXEC_ENTRIES: u32 = 1 << 10;
+
+/// A traced call between its entry and its exit: what the exit cannot read any more.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PendingCall {
+    /// The calling thread; 0 for a free slot.
+    pub pid_tgid: u64,
+    pub nr: u32,
+    pub _pad: u32,
+    pub args: [u64; 6],
+    pub extra: [u64; 2],
+}

@@ -8,15 +8,17 @@
 //! adds the result, then the event goes to user space unless an identical one already did,
 //! in which case only a counter moves. Capability checks come from `capability/cap_capable`.
 #![no_std]
+#![feature(asm_experimental_arch)]
 #![no_main]
 
 use aya_ebpf::{
     EbpfContext as _,
     bindings::BPF_NOEXIST,
+    cty::c_void,
     helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_comm,
-        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_user,
-        bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_pid_tgid,
+        bpf_get_current_uid_gid, bpf_probe_read_user, bpf_probe_read_user_buf,
+        bpf_probe_read_user_str_bytes, generated,
     },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -24,9 +26,11 @@ use aya_ebpf::{
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, CapabilityEvent, CurrentSyscall, DEDUP_ENTRIES,
-    EVENTS_BYTES, EventTag, MAP_NO_PREALLOC, MAX_EXACT_CGROUPS, NO_SYSCALL, O_DIRECTORY_OR_PATH,
-    OPEN_FLAGS_IN_EXTRA, PENDING_ENTRIES, SLOT_OUT_OF_RANGE, STR_LEN, SYSCALL_COUNT_SLOTS,
-    SYSCALL_SLOTS, Shape, SyscallEvent, Target, extra, shape_flags, string_kind,
+    EVENTS_BYTES, EnteredSyscall, EventTag, MAP_NO_PREALLOC, MAX_EXACT_CGROUPS, NO_SYSCALL,
+    NO_VERDICT, NOT_IN_SYSCALL, O_DIRECTORY_OR_PATH, OPEN_FLAGS_IN_EXTRA, PENDING_ENTRIES,
+    PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
+    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
+    SyscallEvent, Target, extra, shape_flags, string_kind,
 };
 
 #[map(name = "TARGET")]
@@ -61,8 +65,25 @@ static DEDUP: PerCpuHashMap<u64, u64> =
 static DEDUP_B: PerCpuHashMap<u64, u64> =
     PerCpuHashMap::with_max_entries(DEDUP_ENTRIES, MAP_NO_PREALLOC);
 
+/// Per thread (slot: thread id modulo the size), the syscall `sys_enter` saw it enter and
+/// `sys_exit` has not seen it leave; written only while `learner check` runs.
+#[map(name = "ENTERED")]
+static ENTERED: Array<EnteredSyscall> = Array::with_max_entries(PENDING_ENTRIES, 0);
+
+/// See [`CurrentSyscall::verdict_generation`].
+#[map(name = "COMM_GENERATION")]
+static COMM_GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Traced calls between entry and exit, in the slot of their thread id modulo the size. An
+/// array, not a hash map keyed by task: its lookups compile to pointer arithmetic, where
+/// inserting into and deleting from a hash map cost more than the rest of the way.
 #[map(name = "PENDING")]
-static PENDING: HashMap<u64, SyscallEvent> = HashMap::with_max_entries(PENDING_ENTRIES, 0);
+static PENDING: Array<PendingCall> = Array::with_max_entries(PENDING_ENTRIES, 0);
+
+/// Execs between entry and exit, with their strings read at entry, by task.
+#[map(name = "PENDING_EXEC")]
+static PENDING_EXEC: HashMap<u64, SyscallEvent> =
+    HashMap::with_max_entries(PENDING_EXEC_ENTRIES, 0);
 
 /// Where an event is built: too big for the 512-byte stack.
 #[map(name = "SCRATCH")]
@@ -99,31 +120,44 @@ pub fn learner_sys_enter_exact(ctx: RawTracePointContext) -> i32 {
     }
 }
 
+/// Records nothing: `cargo xtask bench` attaches it to measure what the kernel charges every
+/// syscall for running any program at `sys_enter`, the floor under learner's own cost.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn learner_sys_enter_floor(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
 fn try_sys_enter_subtree(ctx: &RawTracePointContext) -> Result<(), ()> {
-    if !in_subtree() {
+    let target = TARGET.get(0).ok_or(())?;
+    if !in_subtree(target) {
         return Err(());
     }
-    count(ctx)
+    count(ctx, target)
 }
 
 fn try_sys_enter_exact(ctx: &RawTracePointContext) -> Result<(), ()> {
+    let target = TARGET.get(0).ok_or(())?;
     // SAFETY: helper call without arguments.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     EXACT_CGROUPS.get_ptr(cgroup).ok_or(())?;
-    count(ctx)
+    count(ctx, target)
 }
 
 #[inline(always)]
-fn in_subtree() -> bool {
-    let Some(target) = TARGET.get(0) else {
-        return false;
-    };
+fn in_subtree(target: &Target) -> bool {
     if target.cgroup_id == 0 {
         return false;
     }
     // SAFETY: helper call with a plain integer argument.
     let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(target.level as i32) };
     ancestor == target.cgroup_id
+}
+
+/// The target, when observations are on and the current task is in its subtree.
+#[inline(always)]
+fn observed_target() -> Option<&'static Target> {
+    let target = TARGET.get(0)?;
+    (target.observe != 0 && in_subtree(target)).then_some(target)
 }
 
 /// systemd's forked executor, `(name)` until it execs the service (systemd-executor on v255+):
@@ -144,18 +178,44 @@ fn is_service_manager(comm: &[u8; 16]) -> bool {
 }
 
 #[inline(always)]
-fn count(ctx: &RawTracePointContext) -> Result<(), ()> {
+fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
     let id: i64 = ctx.arg(ARG_SYSCALL_ID);
+    let current = CURRENT.get_ptr_mut(0).ok_or(())?;
+    // SAFETY: per-CPU slot of a map value; a program runs to completion on one CPU.
+    let current = unsafe { &mut *current };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let generation = COMM_GENERATION.get_ptr_mut(0).ok_or(())?;
+    // SAFETY: a map value; only touched atomically (below) or read whole.
+    let generation_now = unsafe { core::ptr::read_volatile(generation) };
+    let cached = current.pid_tgid == pid_tgid && current.verdict_generation == generation_now;
     // Every task of the target, systemd's executor included: a capability check must find
     // the syscall it happens in.
-    if let Some(current) = CURRENT.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot of a map value; a program runs to completion on one CPU.
+    current.pid_tgid = pid_tgid;
+    current.nr = id as u64;
+    if target.check != 0
+        && let Some(entered) = ENTERED.get_ptr_mut(pending_slot(pid_tgid))
+    {
+        // SAFETY: a map value; the slot is its thread's (see learner_refused).
         unsafe {
-            (*current).pid_tgid = bpf_get_current_pid_tgid();
-            (*current).nr = id as u64;
+            (*entered).pid_tgid = pid_tgid;
+            (*entered).nr = id as u64;
         }
     }
-    if bpf_get_current_comm().is_ok_and(|c| is_service_manager(&c)) {
+    if target.comm_changing[0] == u32::MAX || target.comm_changing.contains(&(id as u32)) {
+        // The comm may change in this call: every cached verdict of this task, on any CPU,
+        // is stale once it returns.
+        // SAFETY: an aligned u64 in a map value, updated atomically (BPF_ATOMIC add).
+        unsafe {
+            core::arch::asm!("lock *(u64 *)({0} + 0) += {1}", in(reg) generation, in(reg) 1u64);
+        }
+        current.verdict_generation = NO_VERDICT;
+    } else if !cached {
+        let mut comm = [0u8; 16];
+        current_comm(&mut comm);
+        current.manager = u64::from(is_service_manager(&comm));
+        current.verdict_generation = generation_now;
+    }
+    if current.manager != 0 {
         return Err(());
     }
     let slot = if id >= 0 && id < SYSCALL_SLOTS as i64 {
@@ -175,9 +235,40 @@ fn count(ctx: &RawTracePointContext) -> Result<(), ()> {
 /// verifier lets us read directly (no probe-read helper, which lockdown may forbid).
 #[inline(always)]
 fn ctx_field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
-    // SAFETY: offsets are constants within the record; the kernel checks them at attach.
-    unsafe { core::ptr::read_unaligned((ctx.as_ptr() as *const u8).add(offset) as *const T) }
+    // SAFETY: offsets are constants within the record, naturally aligned for their type
+    // (the kernel checks the record's layout at attach; user space checks the offsets).
+    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(offset) as *const T) }
 }
+
+/// The current task's comm, written in place: returning it by value made the compiler copy
+/// it byte by byte through the stack.
+#[inline(always)]
+fn current_comm(comm: &mut [u8; 16]) {
+    // SAFETY: the helper writes at most 16 bytes, zeroing them on failure.
+    unsafe { generated::bpf_get_current_comm(comm.as_mut_ptr() as *mut c_void, 16) };
+}
+
+/// A plain store the compiler may not merge with its neighbours: merged, they became calls
+/// to a byte-by-byte memset or memcpy, as BPF has no such instructions.
+#[inline(always)]
+fn set<T: Copy>(place: &mut T, value: T) {
+    // SAFETY: a valid, aligned place.
+    unsafe { core::ptr::write_volatile(place, value) };
+}
+
+/// A comm as two words for hashing.
+#[inline(always)]
+fn comm_words(comm: &[u8; 16]) -> [u64; 2] {
+    // SAFETY: every comm hashed is a field at an 8-aligned offset of an 8-aligned event
+    // (checked below), so both reads are aligned and in bounds.
+    unsafe {
+        let words = comm.as_ptr() as *const u64;
+        [core::ptr::read(words), core::ptr::read(words.add(1))]
+    }
+}
+const _: () = assert!(core::mem::offset_of!(SyscallEvent, comm) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(CapabilityEvent, comm) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(RefusedEvent, comm) % 8 == 0);
 
 /// One program per argument count: the kernel refuses to attach a program that reads past
 /// the end of a tracepoint's record, and `sys_enter_*` records end after their arguments.
@@ -200,67 +291,113 @@ enter_program!(learner_enter6, 6);
 
 #[inline(always)]
 fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
-    if !observing() || !in_subtree() {
-        return Err(());
-    }
+    observed_target().ok_or(())?;
     let nr = ctx_field::<i32>(ctx, TP_NR_OFFSET) as u32;
     let shape = *SHAPES.get(nr).ok_or(())?;
     if shape.traced == 0 {
         return Err(());
     }
-    let mut args = [0u64; 6];
+    if N > 2 {
+        let prot = ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 16);
+        if shape.flags & shape_flags::PROT_EXEC_ARG2 != 0 && prot & PROT_EXEC == 0 {
+            return Ok(());
+        }
+        if shape.flags & shape_flags::PROT_WX_ARG2 != 0
+            && prot & (PROT_WRITE | PROT_EXEC) != PROT_WRITE | PROT_EXEC
+        {
+            return Ok(());
+        }
+    }
+
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let slot = PENDING.get_ptr_mut(pending_slot(pid_tgid)).ok_or(())?;
+    // SAFETY: a map value; the slot's owner is its thread, and a thread that finds another
+    // one's call there (same id modulo the size, both inside a syscall) takes it over and
+    // counts that call lost. Written in place, field by field: whole-struct copies became
+    // calls to a byte-copying memcpy.
+    let call = unsafe { &mut *slot };
+    if call.pid_tgid != 0 && call.pid_tgid != pid_tgid {
+        lost();
+    }
+    call.pid_tgid = pid_tgid;
+    call.nr = nr;
     let mut i = 0;
-    while i < N {
-        args[i] = ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 8 * i);
+    while i < 6 {
+        let arg = if i < N {
+            ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 8 * i)
+        } else {
+            0
+        };
+        set(&mut call.args[i], arg);
         i += 1;
     }
-    if shape.flags & shape_flags::PROT_EXEC_ARG2 != 0 && args[2] & PROT_EXEC == 0 {
-        return Ok(());
-    }
-    if shape.flags & shape_flags::PROT_WX_ARG2 != 0
-        && args[2] & (PROT_WRITE | PROT_EXEC) != PROT_WRITE | PROT_EXEC
-    {
-        return Ok(());
-    }
-
-    let ev = SCRATCH.get_ptr_mut(0).ok_or(())?;
-    // SAFETY: the per-CPU scratch slot is ours until this program returns.
-    let ev = unsafe { &mut *ev };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    ev.tag = EventTag::Syscall as u32;
-    ev.nr = nr;
-    ev.pid = pid_tgid as u32;
-    ev.tgid = (pid_tgid >> 32) as u32;
-    ev.ret = 0;
-    ev.key = 0;
-    ev.args = args;
-    ev.extra = [0; 2];
-    ev.string_len = [0; 2];
-    ev.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-
-    read_strings(ev, &shape);
+    let (a0, a1, a2) = (call.args[0], call.args[1], call.args[2]);
+    set(&mut call.extra[0], 0);
+    set(&mut call.extra[1], 0);
     match shape.extra {
         // SAFETY (all three): reads of plain integers from user memory, failure leaves 0.
         extra::CLONE3_FLAGS => {
-            ev.extra[0] = unsafe { bpf_probe_read_user(args[0] as *const u64) }.unwrap_or(0);
+            call.extra[0] = unsafe { bpf_probe_read_user(a0 as *const u64) }.unwrap_or(0);
         }
         extra::OPEN_HOW => {
-            ev.extra[0] = unsafe { bpf_probe_read_user(args[2] as *const u64) }.unwrap_or(0);
-            ev.extra[1] = unsafe { bpf_probe_read_user((args[2] + 8) as *const u64) }.unwrap_or(0);
+            call.extra[0] = unsafe { bpf_probe_read_user(a2 as *const u64) }.unwrap_or(0);
+            call.extra[1] = unsafe { bpf_probe_read_user((a2 + 8) as *const u64) }.unwrap_or(0);
         }
         extra::SCHED_ATTR_POLICY => {
-            ev.extra[0] =
-                u64::from(unsafe { bpf_probe_read_user((args[1] + 4) as *const u32) }.unwrap_or(0));
+            call.extra[0] =
+                u64::from(unsafe { bpf_probe_read_user((a1 + 4) as *const u32) }.unwrap_or(0));
         }
         _ => {}
     }
-
     if shape.flags & shape_flags::AT_ENTER != 0 {
-        finish(ev, &shape);
-    } else if PENDING.insert(pid_tgid, &*ev, 0).is_err() {
-        lost();
+        // exit and exit_group never return.
+        call.pid_tgid = 0;
+        finish(build_event(call, pid_tgid, &shape)?, &shape);
+    } else if shape.string1_kind == string_kind::ARGV0 {
+        // A successful exec replaces the memory its strings are in: read them now.
+        let ev = build_event(call, pid_tgid, &shape)?;
+        if PENDING_EXEC.insert(pid_tgid, &*ev, 0).is_err() {
+            call.pid_tgid = 0;
+            lost();
+        }
     }
     Ok(())
+}
+
+#[inline(always)]
+fn pending_slot(pid_tgid: u64) -> u32 {
+    (pid_tgid as u32) & (PENDING_ENTRIES - 1)
+}
+
+/// Fills the per-CPU scratch event from a call and reads its strings and the task's comm.
+#[inline(always)]
+fn build_event(
+    call: &PendingCall,
+    pid_tgid: u64,
+    shape: &Shape,
+) -> Result<&'static mut SyscallEvent, ()> {
+    let ev = SCRATCH.get_ptr_mut(0).ok_or(())?;
+    // SAFETY: the per-CPU scratch slot is ours until this program returns.
+    let ev = unsafe { &mut *ev };
+    ev.tag = EventTag::Syscall as u32;
+    ev.nr = call.nr;
+    ev.pid = pid_tgid as u32;
+    ev.tgid = (pid_tgid >> 32) as u32;
+    set(&mut ev.ret, 0);
+    set(&mut ev.key, 0);
+    // Element by element: whole-array assignments became calls to a byte-copying memcpy.
+    let mut i = 0;
+    while i < 6 {
+        set(&mut ev.args[i], call.args[i]);
+        i += 1;
+    }
+    set(&mut ev.extra[0], call.extra[0]);
+    set(&mut ev.extra[1], call.extra[1]);
+    set(&mut ev.string_len[0], 0);
+    set(&mut ev.string_len[1], 0);
+    current_comm(&mut ev.comm);
+    read_strings(ev, shape);
+    Ok(ev)
 }
 
 /// Reads the user strings the shape names, those not read yet. A string in a page the process
@@ -341,25 +478,39 @@ pub fn learner_exit(ctx: TracePointContext) -> u32 {
 }
 
 fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
-    if !observing() {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // Every task on the machine makes traced calls; one lookup tells ours.
+    let slot = PENDING.get_ptr_mut(pending_slot(pid_tgid)).ok_or(())?;
+    // SAFETY: a map value; see try_enter.
+    let slot = unsafe { &mut *slot };
+    if slot.pid_tgid != pid_tgid {
         return Err(());
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let ev = PENDING.get_ptr_mut(pid_tgid).ok_or(())?;
-    // SAFETY: the entry is this task's own; only this task's exit touches it.
-    let ev = unsafe { &mut *ev };
+    slot.pid_tgid = 0;
+    let call = &*slot;
     let nr = ctx_field::<i32>(ctx, TP_NR_OFFSET) as u32;
-    if ev.nr == nr
+    let ret = ctx_field::<i64>(ctx, TP_ARGS_OFFSET);
+    if call.nr == nr
         && let Some(shape) = SHAPES.get(nr)
     {
-        ev.ret = ctx_field::<i64>(ctx, TP_ARGS_OFFSET);
-        // After a successful exec the old memory is gone; otherwise retry unread strings.
-        if ev.ret < 0 || shape.string1_kind != string_kind::ARGV0 {
-            read_strings(ev, shape);
+        if shape.string1_kind == string_kind::ARGV0 {
+            if let Some(ev) = PENDING_EXEC.get_ptr_mut(pid_tgid) {
+                // SAFETY: the entry is this task's own; only this task's exit touches it.
+                let ev = unsafe { &mut *ev };
+                ev.ret = ret;
+                // A failed exec left the memory in place: retry strings unread at entry.
+                if ret < 0 {
+                    read_strings(ev, shape);
+                }
+                finish(ev, shape);
+            }
+            let _ = PENDING_EXEC.remove(pid_tgid);
+        } else if let Ok(ev) = build_event(call, pid_tgid, shape) {
+            // By now the kernel has read the strings too, so their pages are in.
+            ev.ret = ret;
+            finish(ev, shape);
         }
-        finish(ev, shape);
     }
-    let _ = PENDING.remove(pid_tgid);
     Ok(())
 }
 
@@ -390,8 +541,9 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     );
     h = mix(h, ev.extra[0]);
     h = mix(h, ev.extra[1]);
-    h = mix(h, u64::from_ne_bytes(comm_half(&ev.comm, 0)));
-    h = mix(h, u64::from_ne_bytes(comm_half(&ev.comm, 8)));
+    let comm = comm_words(&ev.comm);
+    h = mix(h, comm[0]);
+    h = mix(h, comm[1]);
     h = hash_bytes(h, &ev.strings[0], ev.string_len[0]);
     h = hash_bytes(h, &ev.strings[1], ev.string_len[1]);
     ev.key = dedup(h | 1);
@@ -404,30 +556,28 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
 }
 
 #[inline(always)]
-fn comm_half(comm: &[u8; 16], at: usize) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    let mut i = 0;
-    while i < 8 {
-        out[i] = comm[at + i];
-        i += 1;
-    }
-    out
-}
-
-#[inline(always)]
 fn mix(h: u64, v: u64) -> u64 {
     (h ^ v).wrapping_mul(FNV_PRIME)
 }
 
+/// Hashes the first `len` bytes eight at a time: a per-byte loop cost more than the rest of
+/// the exit program for a typical path. Bytes past `len` are stale and masked off.
 #[inline(always)]
 fn hash_bytes(mut h: u64, bytes: &[u8; STR_LEN], len: u32) -> u64 {
     let len = len as usize;
     let mut i = 0;
-    while i < STR_LEN {
-        if i >= len {
+    while i < STR_LEN / 8 {
+        let at = i * 8;
+        if at >= len {
             break;
         }
-        h = mix(h, u64::from(bytes[i]));
+        // SAFETY: `at + 8 <= STR_LEN`; unaligned read of plain bytes.
+        let mut word = unsafe { core::ptr::read_unaligned(bytes.as_ptr().add(at) as *const u64) };
+        let valid = len - at;
+        if valid < 8 {
+            word &= (1u64 << (valid * 8)) - 1;
+        }
+        h = mix(h, word);
         i += 1;
     }
     h
@@ -475,11 +625,6 @@ fn lost() {
     }
 }
 
-#[inline(always)]
-fn observing() -> bool {
-    TARGET.get(0).is_some_and(|t| t.observe != 0)
-}
-
 // ---- capability checks ------------------------------------------------------------------
 
 #[tracepoint]
@@ -489,9 +634,7 @@ pub fn learner_cap_capable(ctx: TracePointContext) -> u32 {
 }
 
 fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
-    if !observing() || !in_subtree() {
-        return Err(());
-    }
+    observed_target().ok_or(())?;
     let cap = ctx_field::<i32>(ctx, CAP_CAPABLE_CAP_OFFSET) as u32;
     let ret = ctx_field::<i32>(ctx, CAP_CAPABLE_RET_OFFSET);
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -499,21 +642,9 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
         Some(c) if c.pid_tgid == pid_tgid => c.nr as u32,
         _ => NO_SYSCALL,
     };
-    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
     // Reads current_cred(): the credentials the check runs with, overridden or not.
     let uid_gid = bpf_get_current_uid_gid();
-    let mut h = mix(FNV_OFFSET, 0xcab);
-    h = mix(h, uid_gid);
-    h = mix(h, u64::from(cap));
-    h = mix(h, if ret < 0 { ret as u64 } else { 0 });
-    h = mix(h, u64::from(syscall));
-    h = mix(h, u64::from_ne_bytes(comm_half(&comm, 0)));
-    h = mix(h, u64::from_ne_bytes(comm_half(&comm, 8)));
-    let key = dedup(h | 1);
-    if key == u64::MAX {
-        return Ok(());
-    }
-    let ev = CapabilityEvent {
+    let mut ev = CapabilityEvent {
         tag: EventTag::Capability as u32,
         cap,
         ret,
@@ -522,10 +653,79 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
         tgid: (pid_tgid >> 32) as u32,
         uid: uid_gid as u32,
         gid: (uid_gid >> 32) as u32,
-        key,
-        comm,
+        key: 0,
+        comm: [0; 16],
     };
+    current_comm(&mut ev.comm);
+    let comm = comm_words(&ev.comm);
+    let mut h = mix(FNV_OFFSET, 0xcab);
+    h = mix(h, uid_gid);
+    h = mix(h, u64::from(cap));
+    h = mix(h, if ret < 0 { ret as u64 } else { 0 });
+    h = mix(h, u64::from(syscall));
+    h = mix(h, comm[0]);
+    h = mix(h, comm[1]);
+    ev.key = dedup(h | 1);
+    if ev.key == u64::MAX {
+        return Ok(());
+    }
     if EVENTS.output::<CapabilityEvent>(&ev, 0).is_err() {
+        lost();
+    }
+    Ok(())
+}
+
+// ---- syscalls refused before they ran (learner check) -----------------------------------
+
+/// A seccomp filter runs before `sys_enter`, so a call it refuses is never entered, yet
+/// every call leaves through `sys_exit`: a thread that leaves a syscall while `sys_enter`
+/// saw it between calls was refused. Threads not seen entering anything yet are skipped.
+#[tracepoint]
+pub fn learner_refused(ctx: TracePointContext) -> u32 {
+    let _ = try_refused(&ctx);
+    0
+}
+
+fn try_refused(ctx: &TracePointContext) -> Result<(), ()> {
+    let target = TARGET.get(0).ok_or(())?;
+    if target.check == 0 || !in_subtree(target) {
+        return Err(());
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let slot = ENTERED.get_ptr_mut(pending_slot(pid_tgid)).ok_or(())?;
+    // SAFETY: a map value; only this thread writes a slot holding its id.
+    let slot = unsafe { &mut *slot };
+    if slot.pid_tgid != pid_tgid {
+        return Ok(());
+    }
+    let entered = slot.nr;
+    slot.nr = NOT_IN_SYSCALL;
+    let ret = ctx_field::<i64>(ctx, SYS_EXIT_RET_OFFSET);
+    if entered != NOT_IN_SYSCALL || ret >= 0 {
+        return Ok(());
+    }
+    let nr = ctx_field::<i64>(ctx, SYS_EXIT_ID_OFFSET) as u32;
+    let mut ev = RefusedEvent {
+        tag: EventTag::Refused as u32,
+        nr,
+        pid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        ret,
+        key: 0,
+        comm: [0; 16],
+    };
+    current_comm(&mut ev.comm);
+    let comm = comm_words(&ev.comm);
+    let mut h = mix(FNV_OFFSET, 0x5ec);
+    h = mix(h, u64::from(nr));
+    h = mix(h, ret as u64);
+    h = mix(h, comm[0]);
+    h = mix(h, comm[1]);
+    ev.key = dedup(h | 1);
+    if ev.key == u64::MAX {
+        return Ok(());
+    }
+    if EVENTS.output::<RefusedEvent>(&ev, 0).is_err() {
         lost();
     }
     Ok(())

@@ -11,7 +11,7 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use learner_common::{CapabilityEvent, EventTag, NO_SYSCALL, SyscallEvent};
+use learner_common::{CapabilityEvent, EventTag, NO_SYSCALL, RefusedEvent, SyscallEvent};
 
 use crate::{
     names,
@@ -32,8 +32,13 @@ const SHM_EXEC: u64 = 0o100000;
 pub struct Collector {
     arch: Arch,
     pub observations: Observations,
-    /// What each deduplication key's first event added, to repeat for its later copies.
+    /// What each deduplication key's first event added, to repeat for its later copies: keys
+    /// of events since the last deduplication turn, and of the turn before. The kernel's
+    /// counts for a key arrive at the second turn after its event at the latest (each map
+    /// counts for one turn and is drained at the next), so older keys are let go: kept for
+    /// the whole recording, they held every distinct path twice more.
     by_key: HashMap<u64, Vec<(Slot, i64, String)>>,
+    by_key_before: HashMap<u64, Vec<(Slot, i64, String)>>,
     cwd: HashMap<u32, PathBuf>,
     /// (tgid, fd) -> path, from the opens seen: a closed fd's number is soon reused, so
     /// /proc/PID/fd/N read later may name another file.
@@ -98,6 +103,7 @@ impl Collector {
             arch,
             observations: Observations::default(),
             by_key: HashMap::new(),
+            by_key_before: HashMap::new(),
             cwd: HashMap::new(),
             fds: HashMap::new(),
             events: 0,
@@ -149,6 +155,20 @@ impl Collector {
                 };
                 self.record(ev.key, vec![slot], i64::from(ev.ret), c_string(&ev.comm));
             }
+            Some(EventTag::Refused) if bytes.len() >= size_of::<RefusedEvent>() => {
+                // SAFETY: as above.
+                let ev: RefusedEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+                let name = self
+                    .arch
+                    .syscall_name(ev.nr)
+                    .map_or_else(|| format!("#{}", ev.nr), str::to_owned);
+                self.record(
+                    ev.key,
+                    vec![Slot::Refused(name)],
+                    ev.ret,
+                    c_string(&ev.comm),
+                );
+            }
             _ => self.malformed += 1,
         }
     }
@@ -174,9 +194,15 @@ impl Collector {
     /// after reading the events sent before the counts were taken. Returns how many events
     /// were lost with their first copy: counted by the kernel, never seen.
     pub fn add_repeats(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
+        let lost = self.add_counts(dedup);
+        self.by_key_before = std::mem::take(&mut self.by_key);
+        lost
+    }
+
+    fn add_counts(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let mut lost = 0;
         for (key, &copies) in dedup {
-            match self.by_key.get(key) {
+            match self.by_key.get(key).or_else(|| self.by_key_before.get(key)) {
                 Some(slots) => {
                     for (slot, ret, comm) in slots {
                         self.observations.add(slot, *ret, comm, copies);

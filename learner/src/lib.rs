@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod atomic_file;
 pub mod cgroup;
+pub mod check;
 pub mod collector;
 pub mod diff;
 pub mod generate;

@@ -35,6 +35,27 @@ enum Command {
     Diff(DiffArgs),
     /// Merge profiles into one (the union), keeping each input's provenance
     Merge(MergeArgs),
+    /// Record a unit that runs under a sandbox and report every operation the sandbox
+    /// denied, with the directive that denied it and the change that would permit it.
+    /// Exits 0 when nothing was denied, 1 when something was, 2 on trouble
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The unit: nginx.service
+    unit: String,
+    /// How long to watch (30s, 10m) [default: until Ctrl-C or the unit stops]
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Attach first, then restart the unit, so its start-up is checked too
+    #[arg(long)]
+    restart: bool,
+    /// Also write what was recorded as a profile
+    #[arg(short, long, value_name = "PROFILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    guest: GuestArg,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -166,6 +187,7 @@ fn main() -> ExitCode {
         Command::Score(args) => score_command(args),
         Command::Diff(args) => diff_command(args),
         Command::Merge(args) => merge_command(args),
+        Command::Check(args) => check_command(args),
     }
 }
 
@@ -242,6 +264,7 @@ fn record_command(args: RecordArgs) -> ExitCode {
         restart: args.restart,
         output: args.output,
         guest: args.guest.guest,
+        check: false,
     };
     let outcome = with_signals(|signals| record::record(request, signals));
     match outcome.and_then(|r| r.map_err(anyhow::Error::from)) {
@@ -249,7 +272,11 @@ fn record_command(args: RecordArgs) -> ExitCode {
             let p = &report.profile;
             eprintln!(
                 "learner: wrote {} ({}): {} syscalls, {} paths, {} capabilities, {} lost events{}",
-                report.profile_path.display(),
+                report
+                    .profile_path
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("-"))
+                    .display(),
                 report.ended_because,
                 p.syscalls.len(),
                 p.observations.paths.len(),
@@ -350,6 +377,51 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
         Ok(())
     })();
     exit_code(result)
+}
+
+fn check_command(args: CheckArgs) -> ExitCode {
+    let result = (|| -> anyhow::Result<bool> {
+        let systemd = learner::systemd::Systemd::new(args.guest.guest)?;
+        let sandbox = systemd.sandbox(&args.unit)?;
+        let request = record::RecordRequest {
+            unit: args.unit.clone(),
+            duration: args.duration,
+            restart: args.restart,
+            output: args.output,
+            guest: args.guest.guest,
+            check: true,
+        };
+        let report = with_signals(|signals| record::record(request, signals))??;
+        let denials = learner::check::denials(&report.profile.observations, &sandbox);
+        for d in &denials {
+            println!("{d}");
+        }
+        let lost = report.profile.recording.lost_events;
+        eprintln!(
+            "learner: checked {} ({}): {} denied operation(s){}{}",
+            args.unit,
+            report.ended_because,
+            denials.len(),
+            if lost > 0 {
+                format!(", {lost} events lost (denials may be missing)")
+            } else {
+                String::new()
+            },
+            report
+                .profile_path
+                .map(|p| format!("; profile written to {}", p.display()))
+                .unwrap_or_default(),
+        );
+        Ok(!denials.is_empty())
+    })();
+    match result {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("learner: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Success, or the error on one line and a failure exit.

@@ -2,7 +2,10 @@
 //! sockets it opened, the capability checks it passed or failed, and the argument facts that
 //! single directives depend on. Observations only; which directive values they permit is the
 //! generator's business.
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +21,164 @@ pub struct Seen {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors: BTreeMap<String, u64>,
     /// Process names (comm) that did it.
-    pub by: BTreeSet<String>,
+    pub by: Comms,
+}
+
+/// Process names (comm), sorted and unique, each shared by every observation that names it.
+/// A vector, not a set, and exactly as long as needed: an observation has one or two, and
+/// 200k paths once took 400 MiB as sets of owned strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "Vec<String>")]
+pub struct Comms(Vec<Arc<str>>);
+
+/// The one shared copy of `comm`: a service has a handful of process names, repeated in
+/// every observation.
+fn intern(comm: &str) -> Arc<str> {
+    static NAMES: Mutex<BTreeSet<Arc<str>>> = Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(name) = names.get(comm) {
+        return name.clone();
+    }
+    let name: Arc<str> = Arc::from(comm);
+    names.insert(name.clone());
+    name
+}
+
+impl Comms {
+    pub fn insert(&mut self, comm: &str) {
+        if let Err(at) = self.0.binary_search_by(|c| (**c).cmp(comm)) {
+            self.0.reserve_exact(1);
+            self.0.insert(at, intern(comm));
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|c| &**c)
+    }
+
+    pub fn contains(&self, comm: &str) -> bool {
+        self.0.binary_search_by(|c| (**c).cmp(comm)).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Vec<String>> for Comms {
+    fn from(v: Vec<String>) -> Self {
+        let mut comms = Self::default();
+        comms.extend(v);
+        comms
+    }
+}
+
+impl<const N: usize> From<[String; N]> for Comms {
+    fn from(a: [String; N]) -> Self {
+        Vec::from(a).into()
+    }
+}
+
+impl Extend<String> for Comms {
+    fn extend<I: IntoIterator<Item = String>>(&mut self, iter: I) {
+        for comm in iter {
+            self.insert(&comm);
+        }
+    }
+}
+
+impl<'a> Extend<&'a str> for Comms {
+    fn extend<I: IntoIterator<Item = &'a str>>(&mut self, iter: I) {
+        for comm in iter {
+            self.insert(comm);
+        }
+    }
+}
+
+impl Serialize for Comms {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// The kinds of access to one path, each with what was seen, in [`Access`] order. A vector
+/// for the same reason as [`Comms`]; it reads and writes as a map.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "BTreeMap<Access, Seen>")]
+pub struct Accesses(Vec<(Access, Seen)>);
+
+impl Accesses {
+    pub fn get(&self, access: &Access) -> Option<&Seen> {
+        self.0.iter().find(|(a, _)| a == access).map(|(_, s)| s)
+    }
+
+    pub fn contains_key(&self, access: &Access) -> bool {
+        self.get(access).is_some()
+    }
+
+    /// The entry for `access`, created empty when missing.
+    pub fn entry_or_default(&mut self, access: Access) -> &mut Seen {
+        let at = match self.0.binary_search_by(|(a, _)| a.cmp(&access)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.reserve_exact(1);
+                self.0.insert(at, (access, Seen::default()));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Access, &Seen)> {
+        self.0.iter().map(|(a, s)| (a, s))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Access> {
+        self.0.iter().map(|(a, _)| a)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<BTreeMap<Access, Seen>> for Accesses {
+    fn from(m: BTreeMap<Access, Seen>) -> Self {
+        Self(m.into_iter().collect())
+    }
+}
+
+impl std::ops::Index<&Access> for Accesses {
+    type Output = Seen;
+
+    fn index(&self, access: &Access) -> &Seen {
+        self.get(access).expect("no such access")
+    }
+}
+
+impl<'a> IntoIterator for &'a Accesses {
+    type Item = (&'a Access, &'a Seen);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Access, Seen)>,
+        fn(&'a (Access, Seen)) -> (&'a Access, &'a Seen),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(a, s)| (a, s))
+    }
+}
+
+impl Serialize for Accesses {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(a, s)| (a, s)))
+    }
 }
 
 impl Seen {
@@ -29,7 +189,7 @@ impl Seen {
         } else {
             self.ok += n;
         }
-        self.by.insert(comm.to_owned());
+        self.by.insert(comm);
     }
 
     pub fn merge(&mut self, other: &Seen) {
@@ -38,7 +198,7 @@ impl Seen {
         for (e, n) in &other.errors {
             *self.errors.entry(e.clone()).or_default() += n;
         }
-        self.by.extend(other.by.iter().cloned());
+        self.by.extend(other.by.iter());
     }
 }
 
@@ -168,7 +328,7 @@ pub struct Exec {
 pub struct Observations {
     /// Absolute paths and each kind of access to them.
     #[serde(default)]
-    pub paths: BTreeMap<String, BTreeMap<Access, Seen>>,
+    pub paths: BTreeMap<String, Accesses>,
     /// socket() by `FAMILY/TYPE` (RestrictAddressFamilies applies to these).
     #[serde(default)]
     pub sockets: BTreeMap<String, Seen>,
@@ -187,6 +347,10 @@ pub struct Observations {
     pub facts: Facts,
     #[serde(default)]
     pub processes: Processes,
+    /// Syscalls refused before they ran (a seccomp filter), by name; seen by `learner check`
+    /// only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused_syscalls: BTreeMap<String, Seen>,
 }
 
 /// A place in [`Observations`] that an event adds to; kept per deduplication key, so counts
@@ -210,6 +374,7 @@ pub enum Slot {
     },
     Fork,
     Exit,
+    Refused(String),
 }
 
 /// The argument facts recorded from syscall arguments (the rest derive from paths).
@@ -239,7 +404,7 @@ impl Observations {
         for (path, accesses) in &other.paths {
             let mine = self.paths.entry(path.clone()).or_default();
             for (access, seen) in accesses {
-                mine.entry(*access).or_default().merge(seen);
+                mine.entry_or_default(*access).merge(seen);
             }
         }
         merge_map(&mut self.sockets, &other.sockets);
@@ -289,6 +454,7 @@ impl Observations {
         }
         merge_map(&mut self.processes.forks, &other.processes.forks);
         merge_map(&mut self.processes.exits, &other.processes.exits);
+        merge_map(&mut self.refused_syscalls, &other.refused_syscalls);
     }
 
     /// Adds `n` occurrences that ended with `ret`, by `comm`, to `slot`.
@@ -298,8 +464,7 @@ impl Observations {
                 .paths
                 .entry(path.clone())
                 .or_default()
-                .entry(*access)
-                .or_default()
+                .entry_or_default(*access)
                 .add(ret, comm, n),
             Slot::Socket(s) => self.sockets.entry(s.clone()).or_default().add(ret, comm, n),
             Slot::SocketPair(s) => self
@@ -349,6 +514,11 @@ impl Observations {
                 .processes
                 .exits
                 .entry(comm.to_owned())
+                .or_default()
+                .add(ret, comm, n),
+            Slot::Refused(name) => self
+                .refused_syscalls
+                .entry(name.clone())
                 .or_default()
                 .add(ret, comm, n),
         }

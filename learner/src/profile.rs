@@ -140,11 +140,15 @@ impl Profile {
             message,
         };
         // Check the schema first, so a future format gets the right error, not a field one.
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| malformed(e.to_string()))?;
-        let schema = value
-            .get("schema")
-            .and_then(serde_yaml::Value::as_u64)
+        // Read on its own, the rest skipped: a generic YAML tree of a large profile took ten
+        // times the memory of the profile itself.
+        #[derive(Deserialize)]
+        struct SchemaOnly {
+            schema: Option<u64>,
+        }
+        let schema = serde_yaml::from_str::<SchemaOnly>(text)
+            .map_err(|e| malformed(e.to_string()))?
+            .schema
             .ok_or_else(|| malformed("no `schema` number".into()))?;
         if schema != u64::from(SCHEMA) {
             return Err(ProfileError::Schema {
@@ -152,7 +156,7 @@ impl Profile {
                 found: u32::try_from(schema).unwrap_or(u32::MAX),
             });
         }
-        serde_yaml::from_value(value).map_err(|e| malformed(e.to_string()))
+        serde_yaml::from_str(text).map_err(|e| malformed(e.to_string()))
     }
 }
 

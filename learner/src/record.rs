@@ -52,11 +52,15 @@ pub struct RecordRequest {
     pub output: Option<PathBuf>,
     /// Record a unit of the systemd in this process's namespaces (a container's).
     pub guest: Option<u32>,
+    /// `learner check`: report syscalls refused before they ran, and write the profile only
+    /// when `output` names a file.
+    pub check: bool,
 }
 
 #[derive(Debug)]
 pub struct RecordReport {
-    pub profile_path: PathBuf,
+    /// Where the profile went; none for a check without `-o`.
+    pub profile_path: Option<PathBuf>,
     pub profile: crate::profile::Profile,
     pub ended_because: &'static str,
 }
@@ -135,11 +139,12 @@ pub async fn record(
             state: info.active_state.clone(),
         });
     }
-    let output = req
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.profile.yaml", info.id)));
-    let pending = PendingProfile::create(&output)?;
+    let output = match (&req.output, req.check) {
+        (Some(path), _) => Some(path.clone()),
+        (None, false) => Some(PathBuf::from(format!("{}.profile.yaml", info.id))),
+        (None, true) => None,
+    };
+    let pending = output.as_deref().map(PendingProfile::create).transpose()?;
 
     let path = systemd.cgroup_path(&info);
     let target = CgroupRef::at(&systemd.cgroup_mount, path.clone());
@@ -149,7 +154,7 @@ pub async fn record(
         source,
     })?;
     let mut instances = u64::from(target.id != 0);
-    let mut session = Session::start(target, arch)?;
+    let mut session = Session::start(target, arch, req.check)?;
     let started = SystemTime::now();
     let begun = Instant::now();
     // systemctl runs on the blocking pool: the loop below must answer the inotify event of the
@@ -233,7 +238,9 @@ pub async fn record(
     outcome.recording.instances = Some(instances);
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
-    pending.commit(&profile)?;
+    if let Some(pending) = pending {
+        pending.commit(&profile)?;
+    }
     Ok(RecordReport {
         profile_path: output,
         profile,

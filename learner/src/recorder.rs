@@ -7,7 +7,7 @@ use std::{
 };
 
 use aya::{
-    Ebpf, EbpfError,
+    Ebpf, EbpfError, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{
         ProgramError, RawTracePoint, TracePoint,
@@ -15,15 +15,16 @@ use aya::{
     },
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, SLOT_OUT_OF_RANGE, Shape, Target, map, program,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, SLOT_OUT_OF_RANGE, SYS_EXIT_ID_OFFSET,
+    SYS_EXIT_RET_OFFSET, Shape, Target, map, program,
 };
 
 use crate::{cgroup::CgroupRef, syscalls::Arch, traced::TRACED};
 
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/learner-ebpf"));
 
-/// Environment variable that forces one probe by name (`subtree` or `exact`), so both paths
-/// can be tested on a kernel that supports the better one.
+/// Environment variable that forces one probe by name (`subtree`, `exact` or the benchmark's
+/// `floor`), so every path can be tested on a kernel that supports the best one.
 pub const FORCE_PROBE_ENV: &str = "LEARNER_SYSCALL_PROBE";
 
 /// How a syscall probe tells the target's processes from the rest of the machine.
@@ -46,6 +47,8 @@ pub struct Probe {
     pub matching: CgroupMatch,
     /// What the kernel must offer, for the message when it does not.
     pub needs: &'static str,
+    /// Records nothing; used only when forced (the benchmark's baseline).
+    pub benchmark_only: bool,
 }
 
 /// The syscall probes, best first. The first one the kernel accepts is used.
@@ -56,6 +59,7 @@ pub const SYSCALL_PROBES: &[Probe] = &[
         tracepoint: "sys_enter",
         matching: CgroupMatch::Subtree,
         needs: "raw tracepoints with bpf_get_current_ancestor_cgroup_id (Linux 5.7+)",
+        benchmark_only: false,
     },
     Probe {
         short_name: "exact",
@@ -63,6 +67,15 @@ pub const SYSCALL_PROBES: &[Probe] = &[
         tracepoint: "sys_enter",
         matching: CgroupMatch::Exact,
         needs: "raw tracepoints and bpf_get_current_cgroup_id (Linux 4.18+)",
+        benchmark_only: false,
+    },
+    Probe {
+        short_name: "floor",
+        program: program::SYS_ENTER_FLOOR,
+        tracepoint: "sys_enter",
+        matching: CgroupMatch::Exact,
+        needs: "raw tracepoints",
+        benchmark_only: true,
     },
 ];
 
@@ -74,7 +87,7 @@ pub enum RecorderError {
     NotPermitted(String),
     #[error("this kernel runs none of learner's syscall probes: {0}")]
     KernelLacks(String),
-    #[error("{FORCE_PROBE_ENV}={0} names no probe (known: subtree, exact)")]
+    #[error("{FORCE_PROBE_ENV}={0} names no probe (known: subtree, exact, floor)")]
     UnknownProbe(String),
     #[error("cannot load learner's BPF object: {0}")]
     Load(#[source] EbpfError),
@@ -147,7 +160,9 @@ impl SyscallRecorder {
         {
             return Err(RecorderError::UnknownProbe(name.clone()));
         }
-        let mut ebpf = Ebpf::load(EBPF_OBJECT).map_err(|e| {
+        // Without the kernel's BTF: the programs read no kernel structures, so there is
+        // nothing to relocate, and parsing it was most of learner's peak memory (~20 MiB).
+        let mut ebpf = EbpfLoader::new().btf(None).load(EBPF_OBJECT).map_err(|e| {
             if is_permission_error(&e) {
                 RecorderError::NotPermitted(e.to_string())
             } else {
@@ -160,13 +175,19 @@ impl SyscallRecorder {
             level: cgroup.level,
             observe: 0,
             dedup_map: 0,
+            comm_changing: comm_changing_syscalls(),
+            check: 0,
             _pad: 0,
         };
         write_target(&mut ebpf, target)?;
 
         let mut skipped = Vec::new();
         for probe in SYSCALL_PROBES {
-            if forced.as_deref().is_some_and(|f| f != probe.short_name) {
+            let skip = match forced.as_deref() {
+                Some(f) => f != probe.short_name,
+                None => probe.benchmark_only,
+            };
+            if skip {
                 continue;
             }
             match load_and_attach(&mut ebpf, probe) {
@@ -304,6 +325,41 @@ impl SyscallRecorder {
         Ok(())
     }
 
+    /// For `learner check`: also reports syscalls a seccomp filter refused before they ran,
+    /// through `raw_syscalls/sys_exit` (which every syscall on the machine passes, so this
+    /// costs more than recording does).
+    pub fn report_refused(&mut self) -> Result<(), RecorderError> {
+        let why_not = match tracefs() {
+            None => Some("no tracefs".to_owned()),
+            Some(t) => sys_exit_layout_ok(&t.join("events/raw_syscalls/sys_exit/format")).err(),
+        };
+        if let Some(why) = why_not {
+            return Err(RecorderError::KernelLacks(format!(
+                "refused syscalls: {why}"
+            )));
+        }
+        let result = (|| -> Result<(), ProgramError> {
+            let prog: &mut TracePoint = self
+                .ebpf
+                .program_mut(program::REFUSED)
+                .expect("refused program")
+                .try_into()?;
+            prog.load()?;
+            let id = prog.attach("raw_syscalls", "sys_exit")?;
+            self.links.push((program::REFUSED, id));
+            Ok(())
+        })();
+        result.map_err(|e| {
+            if is_permission_error(&e) {
+                RecorderError::NotPermitted(e.to_string())
+            } else {
+                RecorderError::KernelLacks(format!("raw_syscalls/sys_exit: {e}"))
+            }
+        })?;
+        self.target.check = 1;
+        write_target(&mut self.ebpf, self.target)
+    }
+
     /// The ring buffer of observation events, for the collector to read. Once only.
     pub fn take_events(&mut self) -> Option<RingBuf<aya::maps::MapData>> {
         RingBuf::try_from(self.ebpf.take_map(map::EVENTS)?).ok()
@@ -425,6 +481,16 @@ impl SyscallRecorder {
     }
 }
 
+/// The syscalls after which a task may have another comm, on this machine's architecture.
+fn comm_changing_syscalls() -> [u32; 3] {
+    let nr = |name| {
+        Arch::native()
+            .and_then(|a| a.syscall_number(name))
+            .unwrap_or(u32::MAX)
+    };
+    [nr("execve"), nr("execveat"), nr("prctl")]
+}
+
 /// Tells the programs what to record: the target cgroup, and the switches in [`Target`].
 fn write_target(ebpf: &mut Ebpf, target: Target) -> Result<(), RecorderError> {
     let mut map: Array<&mut MapData, Target> =
@@ -535,6 +601,22 @@ fn cap_capable_layout_ok(format: &Path) -> Result<(), String> {
         Err(format!(
             "capability/cap_capable has cap at {:?} and ret at {:?}; learner reads {CAP_CAPABLE_CAP_OFFSET} and {CAP_CAPABLE_RET_OFFSET}",
             at("cap"),
+            at("ret")
+        ))
+    }
+}
+
+/// Checks that `raw_syscalls/sys_exit` has `id` and `ret` where the program reads them.
+fn sys_exit_layout_ok(format: &Path) -> Result<(), String> {
+    let fields = format_fields(format)
+        .ok_or_else(|| "this kernel has no raw_syscalls/sys_exit tracepoint".to_owned())?;
+    let at = |name: &str| fields.iter().find(|(n, _)| n == name).map(|&(_, off)| off);
+    if at("id") == Some(SYS_EXIT_ID_OFFSET) && at("ret") == Some(SYS_EXIT_RET_OFFSET) {
+        Ok(())
+    } else {
+        Err(format!(
+            "raw_syscalls/sys_exit has id at {:?} and ret at {:?}; learner reads {SYS_EXIT_ID_OFFSET} and {SYS_EXIT_RET_OFFSET}",
+            at("id"),
             at("ret")
         ))
     }

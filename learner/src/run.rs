@@ -164,7 +164,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     let pending = PendingProfile::create(&output)?;
 
     let cgroup = Cgroup::create(&cgroup_root, &format!("learner-run-{}", std::process::id()))?;
-    let mut session = Session::start(cgroup.target(), arch)?;
+    let mut session = Session::start(cgroup.target(), arch, false)?;
 
     let started = SystemTime::now();
     let procs =

@@ -53,12 +53,16 @@ pub struct Outcome {
 }
 
 impl Session {
-    /// Attaches to `target` and starts observing. Must run inside a tokio runtime.
-    pub fn start(target: CgroupRef, arch: Arch) -> Result<Self, SessionError> {
+    /// Attaches to `target` and starts observing; with `refused`, syscalls refused before
+    /// they ran are reported too (`learner check`). Must run inside a tokio runtime.
+    pub fn start(target: CgroupRef, arch: Arch, refused: bool) -> Result<Self, SessionError> {
         let mut recorder = SyscallRecorder::attach(&target)?;
         // Diagnostic: count syscalls only, to measure what observing costs.
         if std::env::var_os(NO_OBSERVE_ENV).is_none() {
             recorder.observe(arch)?;
+        }
+        if refused {
+            recorder.report_refused()?;
         }
         let skipped: Vec<&String> = recorder
             .skipped

@@ -216,6 +216,13 @@ impl Systemd {
         }
     }
 
+    /// `unit`'s sandbox settings, for `learner check`.
+    pub fn sandbox(&self, unit: &str) -> Result<crate::check::Sandbox, SystemdError> {
+        let properties = format!("--property={}", crate::check::SANDBOX_PROPERTIES.join(","));
+        let text = self.systemctl(&["show", &properties, "--", unit])?;
+        Ok(crate::check::Sandbox::parse(&text))
+    }
+
     /// Where `unit`'s cgroup is (or will be) in this host's hierarchy.
     pub fn cgroup_path(&self, info: &UnitInfo) -> PathBuf {
         let rel = if info.control_group.is_empty() {

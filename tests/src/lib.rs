@@ -19,6 +19,9 @@ pub mod markers {
     pub const FAILING: (&str, libc::c_long) = ("fchdir", libc::SYS_fchdir);
     pub const SUB_CGROUP: (&str, libc::c_long) =
         ("sched_getscheduler", libc::SYS_sched_getscheduler);
+    /// Made by `workload executor` while it is named like systemd's executor, `(name)`.
+    pub const EXECUTOR: (&str, libc::c_long) =
+        ("sched_get_priority_max", libc::SYS_sched_get_priority_max);
     /// Made only by the `outsider`, which runs outside the recorded cgroup.
     pub const OUTSIDER: (&str, libc::c_long) =
         ("sched_rr_get_interval", libc::SYS_sched_rr_get_interval);

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use learner::{
-    observations::{Access, Seen},
+    observations::{Access, Accesses, Seen},
     profile::Profile,
 };
 use learner_tests::{TempDir, assert_clean, privileged};
@@ -18,7 +18,7 @@ fn record(dir: &Path, args: &[&str]) -> Profile {
     profile.expect("profile")
 }
 
-fn path<'a>(p: &'a Profile, path: &str) -> &'a BTreeMap<Access, Seen> {
+fn path<'a>(p: &'a Profile, path: &str) -> &'a Accesses {
     p.observations.paths.get(path).unwrap_or_else(|| {
         panic!(
             "{path} not observed; paths: {:?}",

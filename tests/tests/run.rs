@@ -12,6 +12,7 @@ use learner_tests::{
 };
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
+const WORKLOAD_EXEC: &str = env!("CARGO_BIN_EXE_workload-exec");
 
 fn syscall_set(profile: &Profile) -> BTreeSet<String> {
     profile.syscalls.keys().cloned().collect()
@@ -173,6 +174,25 @@ fn ignores_processes_outside_the_cgroup() {
     );
     assert!(set.contains(markers::AFTER_EXEC.0), "{set:?}");
     assert_clean("isolation");
+}
+
+/// systemd's forked executor runs in the unit's cgroup, named `(name)`, until it execs the
+/// service: its calls are not the service's, and the service's after the exec all are.
+#[test]
+fn skips_the_executor_until_it_execs() {
+    let Some(_kernel) = privileged("skips_the_executor_until_it_execs") else {
+        return;
+    };
+    let dir = TempDir::new("executor");
+    let (code, stderr, profile) = record(&dir, &[], &[WORKLOAD, "executor", WORKLOAD_EXEC]);
+    assert_eq!(code, 0, "{stderr}");
+    let set = syscall_set(&profile.expect("profile"));
+    assert!(
+        !set.contains(markers::EXECUTOR.0),
+        "the executor's calls were recorded: {set:?}"
+    );
+    assert!(set.contains(markers::AFTER_EXEC.0), "{set:?}");
+    assert_clean("executor");
 }
 
 /// `wait_with_output` for a child held in a guard.

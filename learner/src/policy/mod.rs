@@ -56,7 +56,7 @@ struct Toggle {
 
 fn listing(map: &BTreeMap<String, Seen>, what: &str) -> Option<String> {
     let (key, seen) = map.iter().next()?;
-    let by: Vec<&str> = seen.by.iter().map(String::as_str).collect();
+    let by: Vec<&str> = seen.by.iter().collect();
     let more = match map.len() {
         1 => String::new(),
         n => format!(" (and {} more)", n - 1),
@@ -407,14 +407,20 @@ const MEMORY_ACCOUNTING: &[&str] = &[
     "?",
 ];
 
+/// Whether every check of `cap` was known noise: memory accounting, or made with
+/// credentials that were not the process's own.
+pub fn is_capability_noise(cap: &str, checks: &crate::observations::CapabilityChecks) -> bool {
+    checks.during.keys().all(|d| {
+        d == crate::collector::OVERRIDDEN_CREDENTIALS
+            || (cap == "CAP_SYS_ADMIN" && MEMORY_ACCOUNTING.contains(&d.as_str()))
+    })
+}
+
 fn capabilities(p: &Profile) -> Decision {
     let mut keep = Vec::new();
     let mut evidence = Vec::new();
     for (cap, checks) in &p.observations.capabilities {
-        let noise = checks.during.keys().all(|d| {
-            d == crate::collector::OVERRIDDEN_CREDENTIALS
-                || (cap == "CAP_SYS_ADMIN" && MEMORY_ACCOUNTING.contains(&d.as_str()))
-        });
+        let noise = is_capability_noise(cap, checks);
         let during: Vec<String> = checks
             .during
             .iter()
@@ -427,7 +433,7 @@ fn capabilities(p: &Profile) -> Decision {
             )),
             (Some(g), _) if g.count > 0 => {
                 keep.push(cap.clone());
-                let by: Vec<&str> = g.by.iter().map(String::as_str).collect();
+                let by: Vec<&str> = g.by.iter().collect();
                 evidence.push(format!(
                     "{cap}: granted {}x to {}, during {}",
                     g.count,
@@ -436,7 +442,7 @@ fn capabilities(p: &Profile) -> Decision {
                 ));
             }
             (_, Some(d)) => {
-                let by: Vec<&str> = d.by.iter().map(String::as_str).collect();
+                let by: Vec<&str> = d.by.iter().collect();
                 evidence.push(format!(
                     "{cap}: denied {}x to {} and the service carried on: not kept",
                     d.count,
@@ -477,7 +483,7 @@ fn address_families(p: &Profile, systemd: u32) -> Decision {
             .find(|(d, _)| d.starts_with(&format!("{f}/")))
             .map(|(_, s)| (f, s))
     }) {
-        let by: Vec<&str> = seen.by.iter().map(String::as_str).collect();
+        let by: Vec<&str> = seen.by.iter().collect();
         evidence.push(format!("{family}: socket() by {}", by.join(",")));
     }
     let mut lines = vec!["RestrictAddressFamilies=".to_owned()];
@@ -670,7 +676,7 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
             let e = needs
                 .entry(target)
                 .or_insert_with(|| (path.clone(), BTreeSet::new()));
-            e.1.extend(seen.by.iter().cloned());
+            e.1.extend(seen.by.iter().map(str::to_owned));
             let _ = access;
         }
     }

@@ -8,6 +8,8 @@
 //!   workload subcgroup                   moves into a new child cgroup, then makes its marker
 //!   workload outsider MS                 makes its marker in a loop for MS milliseconds
 //!   workload observe DIR                 exercises every observation once, in DIR
+//!   workload sandboxed DIR               a service for `learner check` (see sandboxed())
+//!   workload executor PROGRAM            plays systemd's executor, then execs PROGRAM
 //!   workload stress DIR N M              creates N distinct files in DIR, opens one M times
 //!   workload syscalls N                  makes N getppid calls; prints the loop's nanoseconds
 use std::{
@@ -39,6 +41,8 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("outsider") => outsider(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000)),
         Some("subcgroup") => subcgroup(),
+        Some("executor") => executor(args.get(1).expect("PROGRAM")),
+        Some("sandboxed") => sandboxed(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
         Some("syscalls") => {
             let n: u64 = args.get(1).and_then(|a| a.parse().ok()).expect("N");
@@ -149,6 +153,55 @@ fn subcgroup() {
 }
 
 /// Runs outside the recorded cgroup and makes its marker in a loop; prints how many calls.
+/// A service that, twice a second until it is stopped, creates a file in `dir`, gives a file
+/// in /tmp to another owner (CAP_CHOWN) and makes its main-thread marker syscall: what
+/// `learner check` must see a tight sandbox deny. Failures are expected and ignored.
+fn sandboxed(dir: &Path) {
+    let created = CString::new(dir.join("x").into_os_string().into_encoded_bytes()).expect("path");
+    let owned = c"/tmp/learner-check-owned";
+    loop {
+        // SAFETY: open/fchown/close of NUL-terminated paths; the marker takes plain integers.
+        unsafe {
+            let fd = libc::open(
+                created.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o600,
+            );
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            let fd = libc::open(
+                owned.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o600,
+            );
+            if fd >= 0 {
+                libc::fchown(fd, 1, 1);
+                libc::close(fd);
+            }
+        }
+        raw(markers::MAIN_THREAD.1, libc::PRIO_PROCESS as _, 0);
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Plays systemd's executor: named `(workload)`, it makes its marker, then execs `program`,
+/// which is the service.
+fn executor(program: &str) {
+    let name = CString::new("(workload)").expect("name");
+    // SAFETY: PR_SET_NAME with a NUL-terminated name.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    // Many calls, so the kernel side's cached verdict is what decides most of them.
+    for _ in 0..1000 {
+        raw(markers::EXECUTOR.1, libc::SCHED_FIFO as _, 0);
+    }
+    let program = CString::new(program).expect("program");
+    let argv = [program.as_ptr(), std::ptr::null()];
+    // SAFETY: NUL-terminated program and argv.
+    unsafe { libc::execv(program.as_ptr(), argv.as_ptr()) };
+    panic!("exec {program:?}: {}", std::io::Error::last_os_error());
+}
+
 fn outsider(ms: u64) {
     let end = Instant::now() + Duration::from_millis(ms);
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
