@@ -381,6 +381,9 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
 
 fn check_command(args: CheckArgs) -> ExitCode {
     let result = (|| -> anyhow::Result<bool> {
+        if !learner::host::is_root() {
+            anyhow::bail!("learner check must be run as root: it loads eBPF programs");
+        }
         let systemd = learner::systemd::Systemd::new(args.guest.guest)?;
         let sandbox = systemd.sandbox(&args.unit)?;
         let request = record::RecordRequest {

@@ -116,6 +116,23 @@ fn reports_what_a_tight_sandbox_denies_and_nothing_once_fixed() {
     // The fixes really took: the file the tight sandbox refused now exists.
     let made = guest.run(&["test", "-f", "/var/lib/learner-check/x"]);
     assert!(made.status.success(), "the write is still refused\n{fixed}");
+
+    // Trouble is one line and exit 2, never a clean bill of health.
+    let out = learner()
+        .args([
+            "check",
+            "no-such-unit.service",
+            "--for",
+            "1s",
+            "--guest",
+            &guest.pid.to_string(),
+        ])
+        .output()
+        .expect("learner check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no-such-unit.service"), "{stderr}");
     drop(guest);
     assert_no_programs("check");
 }
