@@ -95,8 +95,9 @@ pub struct Target {
     pub comm_changing: [u32; 3],
     /// Non-zero: `learner check` is on, and syscalls refused before they ran are reported.
     pub check: u32,
-    /// Explicit padding: no implicit padding bytes.
-    pub _pad: u32,
+    /// Non-zero: the exact-id probe counts, so `learner_refused` must match cgroups the same
+    /// way (a task in a child cgroup not followed yet enters nothing it could see).
+    pub exact: u32,
 }
 
 #[cfg(feature = "user")]

@@ -541,18 +541,10 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     );
     h = mix(h, ev.extra[0]);
     h = mix(h, ev.extra[1]);
-    let comm = comm_words(&ev.comm);
-    h = mix(h, comm[0]);
-    h = mix(h, comm[1]);
+    h = mix_comm(h, &ev.comm);
     h = hash_bytes(h, &ev.strings[0], ev.string_len[0]);
     h = hash_bytes(h, &ev.strings[1], ev.string_len[1]);
-    ev.key = dedup(h | 1);
-    if ev.key == u64::MAX {
-        return;
-    }
-    if EVENTS.output::<SyscallEvent>(&*ev, 0).is_err() {
-        lost();
-    }
+    send_once(h, ev, |e| &mut e.key);
 }
 
 #[inline(always)]
@@ -657,22 +649,35 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
         comm: [0; 16],
     };
     current_comm(&mut ev.comm);
-    let comm = comm_words(&ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
     h = mix(h, uid_gid);
     h = mix(h, u64::from(cap));
     h = mix(h, if ret < 0 { ret as u64 } else { 0 });
     h = mix(h, u64::from(syscall));
-    h = mix(h, comm[0]);
-    h = mix(h, comm[1]);
-    ev.key = dedup(h | 1);
-    if ev.key == u64::MAX {
-        return Ok(());
+    h = mix_comm(h, &ev.comm);
+    send_once(h, &mut ev, |e| &mut e.key);
+    Ok(())
+}
+
+/// Adds a comm to a hash.
+#[inline(always)]
+fn mix_comm(h: u64, comm: &[u8; 16]) -> u64 {
+    let words = comm_words(comm);
+    mix(mix(h, words[0]), words[1])
+}
+
+/// Sends `ev` with its deduplication key set, unless an event that hashed to `h` was sent
+/// already: then only that one's counter moves.
+#[inline(always)]
+fn send_once<T>(h: u64, ev: &mut T, key: fn(&mut T) -> &mut u64) {
+    let k = dedup(h | 1);
+    if k == u64::MAX {
+        return;
     }
-    if EVENTS.output::<CapabilityEvent>(&ev, 0).is_err() {
+    *key(ev) = k;
+    if EVENTS.output::<T>(ev, 0).is_err() {
         lost();
     }
-    Ok(())
 }
 
 // ---- syscalls refused before they ran (learner check) -----------------------------------
@@ -690,6 +695,11 @@ fn try_refused(ctx: &TracePointContext) -> Result<(), ()> {
     let target = TARGET.get(0).ok_or(())?;
     if target.check == 0 || !in_subtree(target) {
         return Err(());
+    }
+    if target.exact != 0 {
+        // SAFETY: helper call without arguments.
+        let cgroup = unsafe { bpf_get_current_cgroup_id() };
+        EXACT_CGROUPS.get_ptr(cgroup).ok_or(())?;
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     let slot = ENTERED.get_ptr_mut(pending_slot(pid_tgid)).ok_or(())?;
@@ -715,19 +725,11 @@ fn try_refused(ctx: &TracePointContext) -> Result<(), ()> {
         comm: [0; 16],
     };
     current_comm(&mut ev.comm);
-    let comm = comm_words(&ev.comm);
     let mut h = mix(FNV_OFFSET, 0x5ec);
     h = mix(h, u64::from(nr));
     h = mix(h, ret as u64);
-    h = mix(h, comm[0]);
-    h = mix(h, comm[1]);
-    ev.key = dedup(h | 1);
-    if ev.key == u64::MAX {
-        return Ok(());
-    }
-    if EVENTS.output::<RefusedEvent>(&ev, 0).is_err() {
-        lost();
-    }
+    h = mix_comm(h, &ev.comm);
+    send_once(h, &mut ev, |e| &mut e.key);
     Ok(())
 }
 

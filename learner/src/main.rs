@@ -43,19 +43,39 @@ enum Command {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// The unit: nginx.service
-    unit: String,
-    /// How long to watch (30s, 10m) [default: until Ctrl-C or the unit stops]
-    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    duration: Option<std::time::Duration>,
-    /// Attach first, then restart the unit, so its start-up is checked too
-    #[arg(long)]
-    restart: bool,
+    #[command(flatten)]
+    watch: WatchArgs,
     /// Also write what was recorded as a profile
     #[arg(short, long, value_name = "PROFILE")]
     output: Option<PathBuf>,
+}
+
+/// Which unit to watch, and for how long: `record` and `check` alike.
+#[derive(Args)]
+struct WatchArgs {
+    /// The unit: nginx.service, postgresql@15-main.service, an escaped name
+    unit: String,
+    /// How long to watch (30s, 10m, 1h30m) [default: until Ctrl-C or the unit stops]
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Attach first, then restart the unit, so its start-up is seen too
+    #[arg(long)]
+    restart: bool,
     #[command(flatten)]
     guest: GuestArg,
+}
+
+impl WatchArgs {
+    fn request(self, output: Option<PathBuf>, check: bool) -> record::RecordRequest {
+        record::RecordRequest {
+            unit: self.unit,
+            duration: self.duration,
+            restart: self.restart,
+            output,
+            guest: self.guest.guest,
+            check,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -104,19 +124,11 @@ struct GuestArg {
 
 #[derive(Args)]
 struct RecordArgs {
-    /// The unit: nginx.service, postgresql@15-main.service, an escaped name
-    unit: String,
-    /// How long to record (30s, 10m, 1h30m) [default: until Ctrl-C or the unit stops]
-    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    duration: Option<std::time::Duration>,
-    /// Attach first, then restart the unit, so its start-up is recorded too
-    #[arg(long)]
-    restart: bool,
+    #[command(flatten)]
+    watch: WatchArgs,
     /// Where to write the profile [default: <unit>.profile.yaml]
     #[arg(short, long, value_name = "PROFILE")]
     output: Option<PathBuf>,
-    #[command(flatten)]
-    guest: GuestArg,
 }
 
 #[derive(Args)]
@@ -258,14 +270,7 @@ fn merge_command(args: MergeArgs) -> ExitCode {
 }
 
 fn record_command(args: RecordArgs) -> ExitCode {
-    let request = record::RecordRequest {
-        unit: args.unit,
-        duration: args.duration,
-        restart: args.restart,
-        output: args.output,
-        guest: args.guest.guest,
-        check: false,
-    };
+    let request = args.watch.request(args.output, false);
     let outcome = with_signals(|signals| record::record(request, signals));
     match outcome.and_then(|r| r.map_err(anyhow::Error::from)) {
         Ok(report) => {
@@ -384,16 +389,10 @@ fn check_command(args: CheckArgs) -> ExitCode {
         if !learner::host::is_root() {
             anyhow::bail!("learner check must be run as root: it loads eBPF programs");
         }
-        let systemd = learner::systemd::Systemd::new(args.guest.guest)?;
-        let sandbox = systemd.sandbox(&args.unit)?;
-        let request = record::RecordRequest {
-            unit: args.unit.clone(),
-            duration: args.duration,
-            restart: args.restart,
-            output: args.output,
-            guest: args.guest.guest,
-            check: true,
-        };
+        let systemd = learner::systemd::Systemd::new(args.watch.guest.guest)?;
+        let sandbox = systemd.sandbox(&args.watch.unit)?;
+        let unit = args.watch.unit.clone();
+        let request = args.watch.request(args.output, true);
         let report = with_signals(|signals| record::record(request, signals))??;
         let denials = learner::check::denials(&report.profile.observations, &sandbox);
         for d in &denials {
@@ -402,7 +401,7 @@ fn check_command(args: CheckArgs) -> ExitCode {
         let lost = report.profile.recording.lost_events;
         eprintln!(
             "learner: checked {} ({}): {} denied operation(s){}{}",
-            args.unit,
+            unit,
             report.ended_because,
             denials.len(),
             if lost > 0 {

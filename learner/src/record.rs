@@ -139,6 +139,12 @@ pub async fn record(
             state: info.active_state.clone(),
         });
     }
+    if info.syscall_filter && !req.check {
+        eprintln!(
+            "learner: warning: {} already has a SystemCallFilter=: the calls it refuses never reach learner's probes and will be missing from the profile (`learner check {}` lists them)",
+            info.id, info.id
+        );
+    }
     let output = match (&req.output, req.check) {
         (Some(path), _) => Some(path.clone()),
         (None, false) => Some(PathBuf::from(format!("{}.profile.yaml", info.id))),

@@ -177,7 +177,7 @@ impl SyscallRecorder {
             dedup_map: 0,
             comm_changing: comm_changing_syscalls(),
             check: 0,
-            _pad: 0,
+            exact: 0,
         };
         write_target(&mut ebpf, target)?;
 
@@ -192,6 +192,11 @@ impl SyscallRecorder {
             }
             match load_and_attach(&mut ebpf, probe) {
                 Ok(()) => {
+                    let mut target = target;
+                    if probe.matching == CgroupMatch::Exact {
+                        target.exact = 1;
+                        write_target(&mut ebpf, target)?;
+                    }
                     let mut recorder = Self {
                         ebpf,
                         probe,
@@ -298,21 +303,17 @@ impl SyscallRecorder {
         }
 
         let cap_format = tracefs.join("events/capability/cap_capable/format");
-        self.observation.capability_source = match cap_capable_layout_ok(&cap_format) {
+        self.observation.capability_source = match layout_ok(
+            &cap_format,
+            "capability/cap_capable",
+            &[
+                ("cap", CAP_CAPABLE_CAP_OFFSET),
+                ("ret", CAP_CAPABLE_RET_OFFSET),
+            ],
+        ) {
             Err(why) => format!("none: {why}"),
             Ok(()) => {
-                let result = (|| -> Result<(), ProgramError> {
-                    let prog: &mut TracePoint = self
-                        .ebpf
-                        .program_mut(program::CAP_CAPABLE)
-                        .expect("cap program")
-                        .try_into()?;
-                    prog.load()?;
-                    let id = prog.attach("capability", "cap_capable")?;
-                    self.links.push((program::CAP_CAPABLE, id));
-                    Ok(())
-                })();
-                match result {
+                match self.attach_tracepoint(program::CAP_CAPABLE, "capability", "cap_capable") {
                     Ok(()) => "tracepoint capability/cap_capable".into(),
                     Err(e) => format!("none: capability/cap_capable: {e}"),
                 }
@@ -331,33 +332,47 @@ impl SyscallRecorder {
     pub fn report_refused(&mut self) -> Result<(), RecorderError> {
         let why_not = match tracefs() {
             None => Some("no tracefs".to_owned()),
-            Some(t) => sys_exit_layout_ok(&t.join("events/raw_syscalls/sys_exit/format")).err(),
+            Some(t) => layout_ok(
+                &t.join("events/raw_syscalls/sys_exit/format"),
+                "raw_syscalls/sys_exit",
+                &[("id", SYS_EXIT_ID_OFFSET), ("ret", SYS_EXIT_RET_OFFSET)],
+            )
+            .err(),
         };
         if let Some(why) = why_not {
             return Err(RecorderError::KernelLacks(format!(
                 "refused syscalls: {why}"
             )));
         }
-        let result = (|| -> Result<(), ProgramError> {
-            let prog: &mut TracePoint = self
-                .ebpf
-                .program_mut(program::REFUSED)
-                .expect("refused program")
-                .try_into()?;
-            prog.load()?;
-            let id = prog.attach("raw_syscalls", "sys_exit")?;
-            self.links.push((program::REFUSED, id));
-            Ok(())
-        })();
-        result.map_err(|e| {
-            if is_permission_error(&e) {
-                RecorderError::NotPermitted(e.to_string())
-            } else {
-                RecorderError::KernelLacks(format!("raw_syscalls/sys_exit: {e}"))
-            }
-        })?;
+        self.attach_tracepoint(program::REFUSED, "raw_syscalls", "sys_exit")
+            .map_err(|e| {
+                if is_permission_error(&e) {
+                    RecorderError::NotPermitted(e.to_string())
+                } else {
+                    RecorderError::KernelLacks(format!("raw_syscalls/sys_exit: {e}"))
+                }
+            })?;
         self.target.check = 1;
         write_target(&mut self.ebpf, self.target)
+    }
+
+    /// Loads `program` and attaches it to the classic tracepoint `category/name`; the link is
+    /// detached with the others.
+    fn attach_tracepoint(
+        &mut self,
+        program: &'static str,
+        category: &str,
+        name: &str,
+    ) -> Result<(), ProgramError> {
+        let prog: &mut TracePoint = self
+            .ebpf
+            .program_mut(program)
+            .expect("program is in learner's object")
+            .try_into()?;
+        prog.load()?;
+        let id = prog.attach(category, name)?;
+        self.links.push((program, id));
+        Ok(())
     }
 
     /// The ring buffer of observation events, for the collector to read. Once only.
@@ -590,35 +605,21 @@ fn syscall_arity(format: &Path) -> Option<usize> {
     Some(fields.iter().filter(|(_, off)| *off >= 16).count())
 }
 
-/// Checks that `capability/cap_capable` has `cap` and `ret` where the program reads them.
-fn cap_capable_layout_ok(format: &Path) -> Result<(), String> {
+/// Checks that a tracepoint's record (`format`, from tracefs) has each field where the
+/// program reads it.
+fn layout_ok(format: &Path, tracepoint: &str, expected: &[(&str, usize)]) -> Result<(), String> {
     let fields = format_fields(format)
-        .ok_or_else(|| "this kernel has no capability/cap_capable tracepoint".to_owned())?;
+        .ok_or_else(|| format!("this kernel has no {tracepoint} tracepoint"))?;
     let at = |name: &str| fields.iter().find(|(n, _)| n == name).map(|&(_, off)| off);
-    if at("cap") == Some(CAP_CAPABLE_CAP_OFFSET) && at("ret") == Some(CAP_CAPABLE_RET_OFFSET) {
+    let wrong: Vec<String> = expected
+        .iter()
+        .filter(|(name, off)| at(name) != Some(*off))
+        .map(|(name, off)| format!("{name} at {:?} where learner reads {off}", at(name)))
+        .collect();
+    if wrong.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "capability/cap_capable has cap at {:?} and ret at {:?}; learner reads {CAP_CAPABLE_CAP_OFFSET} and {CAP_CAPABLE_RET_OFFSET}",
-            at("cap"),
-            at("ret")
-        ))
-    }
-}
-
-/// Checks that `raw_syscalls/sys_exit` has `id` and `ret` where the program reads them.
-fn sys_exit_layout_ok(format: &Path) -> Result<(), String> {
-    let fields = format_fields(format)
-        .ok_or_else(|| "this kernel has no raw_syscalls/sys_exit tracepoint".to_owned())?;
-    let at = |name: &str| fields.iter().find(|(n, _)| n == name).map(|&(_, off)| off);
-    if at("id") == Some(SYS_EXIT_ID_OFFSET) && at("ret") == Some(SYS_EXIT_RET_OFFSET) {
-        Ok(())
-    } else {
-        Err(format!(
-            "raw_syscalls/sys_exit has id at {:?} and ret at {:?}; learner reads {SYS_EXIT_ID_OFFSET} and {SYS_EXIT_RET_OFFSET}",
-            at("id"),
-            at("ret")
-        ))
+        Err(format!("{tracepoint} has {}", wrong.join(", ")))
     }
 }
 

@@ -80,6 +80,15 @@ pub fn learner_bin() -> PathBuf {
     bin
 }
 
+/// A command's stdout and stderr together, for assertion messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn learner() -> Command {
     Command::new(learner_bin())
 }

@@ -3,7 +3,7 @@
 //! each with its fix; with every reported fix applied, nothing is reported.
 use std::process::Output;
 
-use learner_tests::{assert_no_programs, guest::Guest, learner, privileged};
+use learner_tests::{assert_no_programs, guest::Guest, learner, privileged, text};
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
 const UNIT: &str = "learner-check.service";
@@ -19,14 +19,6 @@ SystemCallFilter=@system-service
 SystemCallFilter=~getpriority
 SystemCallErrorNumber=EPERM
 ";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn install(guest: &Guest, dropin: &str) {
     let script = format!(
@@ -69,8 +61,13 @@ fn reports_what_a_tight_sandbox_denies_and_nothing_once_fixed() {
         return;
     };
     let guest = Guest::boot("check");
+    // Into the guest's own file system: the build may live under /tmp (a clean clone does),
+    // which is the guest's own tmpfs, and private to the unit besides.
+    let program = "/usr/local/bin/learner-check-workload";
+    std::fs::copy(WORKLOAD, format!("/proc/{}/root{program}", guest.pid))
+        .expect("copy the workload into the guest");
     let unit = format!(
-        "[Unit]\nDescription=learner check test\n[Service]\nExecStart={WORKLOAD} sandboxed /var/lib/learner-check\n"
+        "[Unit]\nDescription=learner check test\n[Service]\nExecStart={program} sandboxed /var/lib/learner-check\n"
     );
     let setup = guest.run(&[
         "sh",
@@ -98,7 +95,8 @@ fn reports_what_a_tight_sandbox_denies_and_nothing_once_fixed() {
     }
     assert_eq!(report.lines().count(), 3, "one line per denial:\n{report}");
     assert!(
-        report.lines().all(|l| l.starts_with("workload: ")),
+        // The kernel keeps 15 bytes of a program's name.
+        report.lines().all(|l| l.starts_with("learner-check-w: ")),
         "every denial names the process:\n{report}"
     );
 

@@ -11,7 +11,9 @@ use std::{
     time::Duration,
 };
 
-use learner_tests::{TempDir, assert_clean, assert_no_programs, guest::Guest, learner, privileged};
+use learner_tests::{
+    TempDir, assert_clean, assert_no_programs, guest::Guest, learner, privileged, text,
+};
 
 /// The hand-written "complete" nginx drop-in of ../shared/reference/hardening-facts.md: it
 /// does not start nginx on Debian 12.
@@ -36,14 +38,6 @@ MemoryDenyWriteExecute=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
 ";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn apply(guest: &Guest, dropin: &std::path::Path) -> Output {
     learner()

@@ -56,12 +56,21 @@ impl Mode {
     }
 }
 
-/// Writes a markdown table.
-fn table(report: &mut String, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    writeln!(report, "| {} |", header.join(" | "))?;
-    writeln!(report, "|{}", "---|".repeat(header.len()))?;
-    for row in rows {
-        writeln!(report, "| {} |", row.join(" | "))?;
+/// Writes a markdown table with a row per mode: its name, then `cells(mode's index)`.
+fn mode_table(
+    report: &mut String,
+    header: &[&str],
+    cells: impl Fn(usize) -> Vec<String>,
+) -> Result<()> {
+    writeln!(report, "| | {} |", header.join(" | "))?;
+    writeln!(report, "|{}", "---|".repeat(header.len() + 1))?;
+    for m in Mode::ALL {
+        writeln!(
+            report,
+            "| {} | {} |",
+            m.name(),
+            cells(m.index()).join(" | ")
+        )?;
     }
     writeln!(report)?;
     Ok(())
@@ -258,23 +267,17 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         report,
         "## nginx on loopback (wrk -t1 -c20 -d5s, 1 worker, access log on)\n"
     )?;
-    let rows: Vec<Vec<String>> = Mode::ALL
-        .iter()
-        .map(|m| {
-            let i = m.index();
+    mode_table(
+        &mut report,
+        &["requests/s", "ratio", "p99 (ms)", "p99 ratio"],
+        |i| {
             vec![
-                m.name().to_string(),
                 format!("{:.0}", rps[i]),
                 format!("{:.3}", rps[i] / rps[0]),
                 format!("{:.2}", p99[i]),
                 format!("{:.2}", p99[i] / p99[0]),
             ]
-        })
-        .collect();
-    table(
-        &mut report,
-        &["", "requests/s", "ratio", "p99 (ms)", "p99 ratio"],
-        &rows,
+        },
     )?;
     let learner = Mode::Learner.index();
     let nginx_cost = 1.0 - rps[learner] / rps[0];
@@ -306,23 +309,13 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         report,
         "## A million getppid calls (strace: {SYSCALLS_STRACED}), time per call\n"
     )?;
-    let rows: Vec<Vec<String>> = Mode::ALL
-        .iter()
-        .map(|m| {
-            let i = m.index();
-            vec![
-                m.name().to_string(),
-                format!("{:.0}", ns[i]),
-                format!("{:+.0}", ns[i] - ns[0]),
-                format!("{:.2}", ns[i] / ns[0]),
-            ]
-        })
-        .collect();
-    table(
-        &mut report,
-        &["", "ns per call", "added ns", "ratio"],
-        &rows,
-    )?;
+    mode_table(&mut report, &["ns per call", "added ns", "ratio"], |i| {
+        vec![
+            format!("{:.0}", ns[i]),
+            format!("{:+.0}", ns[i] - ns[0]),
+            format!("{:.2}", ns[i] / ns[0]),
+        ]
+    })?;
     let floor = Mode::Floor.index();
     writeln!(
         report,
