@@ -72,6 +72,8 @@ pub mod program {
     pub const EXIT: &str = "learner_exit";
     /// `capability/cap_capable` tracepoint.
     pub const CAP_CAPABLE: &str = "learner_cap_capable";
+    /// `exceptions/page_fault_user` (x86): marks the task as inside a page fault.
+    pub const PAGE_FAULT: &str = "learner_page_fault";
     /// `raw_syscalls/sys_exit`, attached by `learner check` only.
     pub const REFUSED: &str = "learner_refused";
 }
@@ -286,6 +288,9 @@ pub const SYS_EXIT_RET_OFFSET: usize = 16;
 
 /// `CapabilityEvent::syscall` when the syscall in progress is not known.
 pub const NO_SYSCALL: u32 = u32::MAX;
+/// `CapabilityEvent::syscall` for a check made while the kernel handled a page fault of the
+/// task (a stack growing charges memory), not a syscall.
+pub const IN_PAGE_FAULT: u32 = u32::MAX - 1;
 
 /// What `sys_enter` last saw on a CPU: which task entered which syscall, and whether that
 /// task is systemd's executor (whose calls are not counted).

@@ -11,7 +11,9 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use learner_common::{CapabilityEvent, EventTag, NO_SYSCALL, RefusedEvent, SyscallEvent};
+use learner_common::{
+    CapabilityEvent, EventTag, IN_PAGE_FAULT, NO_SYSCALL, RefusedEvent, SyscallEvent,
+};
 
 use crate::{
     names,
@@ -51,6 +53,9 @@ pub struct Collector {
     /// not the service's behaviour, and not subject to its sandbox (see [`is_service_manager`]).
     pub service_manager_events: u64,
 }
+
+/// `during` of a capability check made while a page fault of the task was handled.
+pub const IN_PAGE_FAULT_NAME: &str = "(page fault)";
 
 /// `during` of a capability check made with credentials other than the process's own.
 pub const OVERRIDDEN_CREDENTIALS: &str = "(overridden credentials)";
@@ -132,6 +137,8 @@ impl Collector {
                     unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
                 let during = if ev.syscall == NO_SYSCALL {
                     "?".to_owned()
+                } else if ev.syscall == IN_PAGE_FAULT {
+                    IN_PAGE_FAULT_NAME.to_owned()
                 } else {
                     self.arch
                         .syscall_name(ev.syscall)

@@ -320,6 +320,14 @@ impl SyscallRecorder {
             }
         };
 
+        // Optional: without it, a check during a page fault is blamed on the syscall before.
+        if let Err(e) = self.attach_tracepoint(program::PAGE_FAULT, "exceptions", "page_fault_user")
+        {
+            self.observation
+                .skipped
+                .push(format!("page faults: exceptions/page_fault_user: {e}"));
+        }
+
         // Last: the programs start producing events only now.
         self.target.observe = 1;
         write_target(&mut self.ebpf, self.target)?;

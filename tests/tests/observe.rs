@@ -131,6 +131,10 @@ fn records_every_observation_the_workload_makes() {
     assert_eq!(bind.denied.as_ref().map(|s| s.count), Some(1), "{bind:?}");
     assert!(bind.granted.is_none(), "{bind:?}");
     assert_eq!(bind.during.get("bind"), Some(&1));
+    // The stack grown right after getppid: charged during the page faults, not getppid.
+    let admin = &o.capabilities["CAP_SYS_ADMIN"];
+    assert!(admin.during.contains_key("(page fault)"), "{admin:?}");
+    assert!(!admin.during.contains_key("getppid"), "{admin:?}");
 
     // 4. Argument facts.
     let f = &o.facts;
@@ -290,7 +294,15 @@ fn records_no_observation_the_workload_does_not_make() {
         for during in checks.during.keys() {
             assert!(
                 [
-                    "mmap", "mprotect", "mremap", "brk", "clone", "clone3", "execve", "?"
+                    "mmap",
+                    "mprotect",
+                    "mremap",
+                    "brk",
+                    "clone",
+                    "clone3",
+                    "execve",
+                    "(page fault)",
+                    "?"
                 ]
                 .contains(&during.as_str()),
                 "CAP_SYS_ADMIN during {during}"

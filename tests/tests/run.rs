@@ -218,15 +218,24 @@ fn interrupt_still_writes_the_profile() {
     };
     let dir = TempDir::new("interrupt");
     let out = dir.join("w.profile.yaml");
-    let child = learner()
-        .arg("run")
+    let mut cmd = learner();
+    cmd.arg("run")
         .arg("-o")
         .arg(&out)
         .args(["--", WORKLOAD, "--sleep-ms", "30000"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("learner");
+        .stderr(Stdio::piped());
+    // A shell without job control starts background jobs with SIGINT ignored, and ignored
+    // stays ignored across exec: learner and the command would never see it. This test is
+    // about a Ctrl-C-able learner, so it gets the default disposition.
+    // SAFETY: signal(2) between fork and exec is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("learner");
     let mut child = ChildGuard(child);
     let mut line = String::new();
     BufReader::new(child.0.stdout.take().expect("stdout"))

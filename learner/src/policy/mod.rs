@@ -379,8 +379,10 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
 
 /// Syscalls at which CAP_SYS_ADMIN is checked to charge memory (cap_vm_enough_memory): for
 /// mappings, new processes, and pages written to tmpfs files (shmem accounting, e.g. a pid
-/// file in /run). The check never denies anything, so it is noise, not a need.
+/// file in /run); and page faults that grow the stack. The check never denies anything, so it
+/// is noise, not a need.
 const MEMORY_ACCOUNTING: &[&str] = &[
+    crate::collector::IN_PAGE_FAULT_NAME,
     "mmap",
     "mprotect",
     "mremap",

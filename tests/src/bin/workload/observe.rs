@@ -42,6 +42,25 @@ pub fn run(dir: &Path) {
     sockets(dir);
     capabilities(dir);
     facts(dir);
+    stack_growth();
+}
+
+/// Grows the main thread's stack by about 2 MiB right after a getppid: the kernel charges the
+/// new stack memory (a CAP_SYS_ADMIN check) while it handles the page faults, after getppid
+/// has returned.
+fn stack_growth() {
+    fn deeper(n: u32) -> u32 {
+        let mut frame = [0u8; 64 * 1024];
+        std::hint::black_box(&mut frame);
+        if n == 0 {
+            u32::from(frame[0])
+        } else {
+            deeper(n - 1) + u32::from(frame[1])
+        }
+    }
+    // SAFETY: getppid takes no arguments.
+    unsafe { libc::syscall(libc::SYS_getppid) };
+    std::hint::black_box(deeper(32));
 }
 
 fn files(dir: &Path) {
