@@ -117,6 +117,11 @@ impl Collector {
         }
     }
 
+    /// The name of syscall `nr` on the recorded architecture.
+    pub fn syscall_name(&self, nr: u32) -> Option<String> {
+        self.arch.syscall_name(nr).map(str::to_owned)
+    }
+
     /// Handles one event as read from the ring buffer.
     pub fn handle(&mut self, bytes: &[u8]) {
         self.events += 1;

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod record;
 pub mod recorder;
 pub mod run;
+pub mod seccomp_log;
 pub mod session;
 pub mod signals;
 pub mod syscalls;

@@ -118,6 +118,16 @@ pub fn errno(ret: i64) -> String {
     }
 }
 
+/// A signal that ended a process, as an outcome: `killed by SIGSYS`.
+pub fn signal(signo: i32) -> String {
+    let name = match signo {
+        9 => "SIGKILL".to_owned(),
+        31 => "SIGSYS".to_owned(),
+        n => format!("signal {n}"),
+    };
+    format!("killed by {name}")
+}
+
 /// Address family names (linux/socket.h), as `RestrictAddressFamilies=` spells them.
 pub fn address_family(family: u64) -> String {
     let name = match family {

@@ -457,6 +457,15 @@ impl Observations {
         merge_map(&mut self.refused_syscalls, &other.refused_syscalls);
     }
 
+    /// A process killed by a seccomp filter when it called `syscall`: a refused syscall whose
+    /// outcome is the signal (`SIGSYS`).
+    pub fn add_seccomp_kill(&mut self, syscall: &str, signal: i32, comm: &str) {
+        let seen = self.refused_syscalls.entry(syscall.to_owned()).or_default();
+        seen.count += 1;
+        *seen.errors.entry(names::signal(signal)).or_default() += 1;
+        seen.by.insert(comm);
+    }
+
     /// Adds `n` occurrences that ended with `ret`, by `comm`, to `slot`.
     pub fn add(&mut self, slot: &Slot, ret: i64, comm: &str, n: u64) {
         match slot {

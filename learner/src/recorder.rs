@@ -15,8 +15,8 @@ use aya::{
     },
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, SLOT_OUT_OF_RANGE, SYS_EXIT_ID_OFFSET,
-    SYS_EXIT_RET_OFFSET, Shape, Target, map, program,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, EnteredSyscall, SLOT_OUT_OF_RANGE,
+    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, map, program,
 };
 
 use crate::{cgroup::CgroupRef, syscalls::Arch, traced::TRACED};
@@ -481,6 +481,22 @@ impl SyscallRecorder {
     /// Whether [`SyscallRecorder::follow`] must be called as child cgroups appear.
     pub fn needs_following(&self) -> bool {
         self.probe.matching == CgroupMatch::Exact
+    }
+
+    /// The processes (tgids) whose threads entered a syscall lately, as `learner check` noted
+    /// them: one slot per thread id modulo the table's size, so a few may be missing.
+    pub fn entered_tgids(&self) -> Result<BTreeSet<u32>, RecorderError> {
+        let entered: Array<&MapData, EnteredSyscall> =
+            Array::try_from(self.ebpf.map(map::ENTERED).expect("ENTERED map"))
+                .map_err(map_err(map::ENTERED))?;
+        let mut tgids = BTreeSet::new();
+        for slot in entered.iter() {
+            let slot = slot.map_err(map_err(map::ENTERED))?;
+            if slot.pid_tgid != 0 {
+                tgids.insert((slot.pid_tgid >> 32) as u32);
+            }
+        }
+        Ok(tgids)
     }
 
     /// Sums the per-CPU counters.

@@ -11,6 +11,7 @@ use crate::{
     observations::Observations,
     profile::Recording,
     recorder::{RecorderError, SyscallCounts, SyscallRecorder},
+    seccomp_log::KernelLog,
     syscalls::Arch,
 };
 
@@ -32,6 +33,8 @@ pub enum SessionError {
     Recorder(#[from] RecorderError),
     #[error("reading events from the kernel: {0}")]
     Events(io::Error),
+    #[error("cannot read the kernel log (/dev/kmsg) for seccomp kills: {0}")]
+    KernelLog(io::Error),
 }
 
 pub struct Session {
@@ -43,6 +46,8 @@ pub struct Session {
     rotate: tokio::time::Interval,
     lost: u64,
     deduplicated: u64,
+    /// For `learner check`: where the kernel logs the processes a seccomp filter kills.
+    kernel_log: Option<KernelLog>,
 }
 
 /// What a finished session saw.
@@ -61,6 +66,12 @@ impl Session {
         if std::env::var_os(NO_OBSERVE_ENV).is_none() {
             recorder.observe(arch)?;
         }
+        // Opened before the probes, so no kill after them is missed.
+        let kernel_log = if refused {
+            Some(KernelLog::from_now().map_err(SessionError::KernelLog)?)
+        } else {
+            None
+        };
         if refused {
             recorder.report_refused()?;
         }
@@ -97,6 +108,7 @@ impl Session {
             rotate: tokio::time::interval(DEDUP_ROTATION),
             lost: 0,
             deduplicated: 0,
+            kernel_log,
         })
     }
 
@@ -171,6 +183,22 @@ impl Session {
         self.lost += self.collector.add_repeats(&repeats)
             + self.recorder.lost_events()?
             + self.collector.malformed;
+        if let Some(log) = self.kernel_log.as_mut() {
+            // Only processes of the target: their threads were seen entering syscalls.
+            let ours = self.recorder.entered_tgids()?;
+            for kill in log.seccomp_kills() {
+                if !ours.contains(&kill.pid) {
+                    continue;
+                }
+                let name = self
+                    .collector
+                    .syscall_name(kill.syscall)
+                    .unwrap_or_else(|| format!("#{}", kill.syscall));
+                self.collector
+                    .observations
+                    .add_seccomp_kill(&name, kill.signal, &kill.comm);
+            }
+        }
         let mut skipped = self.recorder.skipped.clone();
         skipped.extend(self.recorder.observation.skipped.iter().cloned());
         let recording = Recording {

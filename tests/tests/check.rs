@@ -115,6 +115,45 @@ fn reports_what_a_tight_sandbox_denies_and_nothing_once_fixed() {
     let made = guest.run(&["test", "-f", "/var/lib/learner-check/x"]);
     assert!(made.status.success(), "the write is still refused\n{fixed}");
 
+    // A filter that kills (no SystemCallErrorNumber=): the process dies inside the filter,
+    // before any tracepoint; the kernel's log of the kill names the syscall.
+    let killing = "[Service]
+ProtectSystem=strict
+PrivateTmp=yes
+ReadWritePaths=/var/lib/learner-check
+CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE
+SystemCallFilter=@system-service
+SystemCallFilter=~getpriority
+";
+    let write = guest.run(&[
+        "sh",
+        "-c",
+        &format!("printf '%s' '{killing}' > {DROPIN} && systemctl daemon-reload"),
+    ]);
+    assert!(write.status.success(), "{}", text(&write));
+    let out = learner()
+        .args([
+            "check",
+            UNIT,
+            "--restart",
+            "--for",
+            "4s",
+            "--guest",
+            &guest.pid.to_string(),
+        ])
+        .output()
+        .expect("learner check");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("learner check under a killing filter:\n{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        report.contains(
+            "syscall getpriority -> killed by SIGSYS 1x: SystemCallFilter; add SystemCallFilter=getpriority"
+        ),
+        "{report}"
+    );
+    assert_eq!(report.lines().count(), 1, "{report}");
+
     // Trouble is one line and exit 2, never a clean bill of health.
     let out = learner()
         .args([

@@ -160,6 +160,8 @@ fn sandboxed(dir: &Path) {
     let created = CString::new(dir.join("x").into_os_string().into_encoded_bytes()).expect("path");
     let owned = c"/tmp/learner-check-owned";
     loop {
+        // First: a recording that restarts the unit must have found its new cgroup.
+        thread::sleep(Duration::from_millis(500));
         // SAFETY: open/fchown/close of NUL-terminated paths; the marker takes plain integers.
         unsafe {
             let fd = libc::open(
@@ -181,7 +183,6 @@ fn sandboxed(dir: &Path) {
             }
         }
         raw(markers::MAIN_THREAD.1, libc::PRIO_PROCESS as _, 0);
-        thread::sleep(Duration::from_millis(500));
     }
 }
 
