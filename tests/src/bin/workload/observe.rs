@@ -326,8 +326,11 @@ fn facts(dir: &Path) {
         let suid = dir.join("suid-true");
         fs::copy("/bin/true", &suid).expect("copy /bin/true");
         fs::set_permissions(&suid, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+        // argv[0] on the heap: a literal in the program's read-only data is not mapped in a
+        // forked child until the kernel's exec reads it, too late for BPF (see README, limits).
+        let argv0 = CString::new("suid-true").expect("argv0");
         in_child(|| {
-            let argv = [c"suid-true".as_ptr(), std::ptr::null()];
+            let argv = [argv0.as_ptr(), std::ptr::null()];
             libc::execv(c(&suid).as_ptr(), argv.as_ptr());
             panic!("exec");
         });
