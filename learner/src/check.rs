@@ -136,18 +136,6 @@ fn writable_path(path: &str, access: Access) -> String {
     }
 }
 
-fn is_home(path: &str) -> bool {
-    ["/home", "/root", "/run/user"]
-        .iter()
-        .any(|h| path == *h || path.strip_prefix(h).is_some_and(|r| r.starts_with('/')))
-}
-
-fn access_name(access: Access) -> String {
-    serde_yaml::to_string(&access)
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| format!("{access:?}"))
-}
-
 /// Every operation `obs` saw refused that a directive of `sandbox` explains, most
 /// consequential first: syscalls, paths, capabilities, families, the rest.
 pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
@@ -164,8 +152,9 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
     for (path, accesses) in &obs.paths {
         let mut read_only = Vec::new();
         for (&access, seen) in accesses {
-            let op = format!("{} {path}", access_name(access));
-            if is_home(path)
+            let op = format!("{} {path}", access.name());
+            // Home directories as the recording classified them (derive_path_facts).
+            if obs.facts.home.contains_key(path)
                 && let Some(mode) = sandbox.protect_home()
             {
                 let errnos: &[&str] = if mode == "read-only" {
@@ -305,6 +294,8 @@ mod tests {
         for (slot, ret) in slots {
             obs.add(slot, *ret, "svc", 1);
         }
+        // As a recording's end does.
+        obs.derive_path_facts("/sys/fs/cgroup");
         obs
     }
 

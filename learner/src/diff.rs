@@ -29,13 +29,7 @@ pub fn needs(p: &Profile) -> BTreeMap<&'static str, BTreeSet<String>> {
                 accesses
                     .iter()
                     .filter(|(_, s)| s.ok > 0)
-                    .map(move |(a, _)| {
-                        let access = serde_json::to_value(a)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default();
-                        format!("{path} ({access})")
-                    })
+                    .map(move |(a, _)| format!("{path} ({})", a.name()))
             })
             .collect(),
     );

@@ -227,6 +227,14 @@ pub enum Access {
 }
 
 impl Access {
+    /// The access's name as profiles spell it (`read`, `create`, ...).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// Whether the access needs the path's file system to be writable.
     pub fn writes(self) -> bool {
         !matches!(self, Self::Read | Self::Exec | Self::Connect)

@@ -66,15 +66,14 @@ impl Session {
         if std::env::var_os(NO_OBSERVE_ENV).is_none() {
             recorder.observe(arch)?;
         }
-        // Opened before the probes, so no kill after them is missed.
         let kernel_log = if refused {
-            Some(KernelLog::from_now().map_err(SessionError::KernelLog)?)
+            // Opened before the probe, so no kill after it is missed.
+            let log = KernelLog::from_now().map_err(SessionError::KernelLog)?;
+            recorder.report_refused()?;
+            Some(log)
         } else {
             None
         };
-        if refused {
-            recorder.report_refused()?;
-        }
         let skipped: Vec<&String> = recorder
             .skipped
             .iter()
