@@ -5,9 +5,10 @@ use std::{
     process::Command,
 };
 
-/// `systemd-analyze syscall-filter` of systemd 252, the table for targets other than the
-/// local systemd.
+/// `systemd-analyze syscall-filter` of systemd 252 (Debian 12).
 const TABLE_252: &str = include_str!("../../data/syscall-filter-252.txt");
+/// The groups of systemd 239 (RHEL 8), the oldest target.
+const TABLE_239: &str = include_str!("../../data/syscall-filter-239.txt");
 
 /// Groups with their members expanded, and every name systemd knows.
 #[derive(Debug, Clone)]
@@ -20,8 +21,11 @@ pub struct SyscallGroups {
 }
 
 impl SyscallGroups {
-    /// The table for systemd `version`: the local systemd's own when it is that version,
-    /// else 252's, adjusted for the documented changes between versions.
+    /// The table for systemd `version`: the local systemd's own when it is that version, else
+    /// the shipped table that is safe for it. @default is what an allow-list gets without
+    /// naming it, so a table must never claim a member the target's group lacks: a version
+    /// between the shipped tables gets only what both agree on, which lists a few names
+    /// explicitly that the target would have allowed anyway.
     pub fn for_version(version: u32, local: Option<u32>) -> Self {
         if local == Some(version)
             && let Ok(out) = Command::new("systemd-analyze")
@@ -36,9 +40,50 @@ impl SyscallGroups {
                 return groups;
             }
         }
-        let mut groups = Self::parse(TABLE_252, version);
-        groups.adjust_from_252(version);
+        let newer = Self::parse(TABLE_252, version);
+        let mut groups = match version {
+            ..=239 => {
+                let mut old = Self::parse(TABLE_239, version);
+                // Which names resolve is libseccomp's business, not the group table's.
+                old.known.extend(newer.known);
+                old.source = "systemd 239's table (RHEL 8)".into();
+                old
+            }
+            240..=251 => {
+                let mut both = newer.intersect(&Self::parse(TABLE_239, version));
+                both.source = format!(
+                    "the groups of systemd 239 and 252 where they agree (no table of {version} here)"
+                );
+                both
+            }
+            252 => {
+                let mut same = newer;
+                same.source = "systemd 252's table".into();
+                same
+            }
+            _ => {
+                let mut later = newer;
+                later.source =
+                    format!("systemd 252's table and NEWS of the versions up to {version}");
+                later
+            }
+        };
+        groups.adjust_names(version);
         groups
+    }
+
+    /// Each group's members that `other` has too; names known to either.
+    fn intersect(mut self, other: &Self) -> Self {
+        self.groups = self
+            .groups
+            .into_iter()
+            .filter_map(|(name, members)| {
+                let theirs = other.groups.get(&name)?;
+                Some((name, members.intersection(theirs).cloned().collect()))
+            })
+            .collect();
+        self.known.extend(other.known.iter().cloned());
+        self
     }
 
     /// Parses `systemd-analyze syscall-filter` output.
@@ -83,25 +128,14 @@ impl SyscallGroups {
             version,
             groups,
             known,
-            source: format!("systemd 252's table, adjusted for systemd {version}"),
+            source: String::new(),
         }
     }
 
-    /// The changes between versions that decide what an allow-list needs (systemd's NEWS):
-    /// v247 moved brk, mmap, munmap into @default and learned faccessat2; v250 moved mprotect
-    /// into @default; v251 arch_prctl; v254 added @sandbox; v257 put @sandbox into @default.
-    fn adjust_from_252(&mut self, version: u32) {
-        let default = self.groups.entry("@default".into()).or_default();
-        if version < 251 {
-            default.remove("arch_prctl");
-        }
-        if version < 250 {
-            default.remove("mprotect");
-        }
+    /// Changes the shipped tables do not show (systemd's NEWS): faccessat2 came with v247,
+    /// @sandbox with v254, and v257 put it into @default.
+    fn adjust_names(&mut self, version: u32) {
         if version < 247 {
-            for name in ["brk", "mmap", "mmap2", "munmap"] {
-                default.remove(name);
-            }
             self.known.remove("faccessat2");
             for members in self.groups.values_mut() {
                 members.remove("faccessat2");
@@ -123,9 +157,6 @@ impl SyscallGroups {
                     .extend(sandbox.iter().cloned());
             }
             self.groups.insert("@sandbox".into(), sandbox);
-        }
-        if version == 252 {
-            self.source = "systemd 252's table".into();
         }
     }
 
@@ -167,15 +198,39 @@ mod tests {
     }
 
     #[test]
-    fn adjusts_for_other_versions() {
-        let old = SyscallGroups::for_version(245, None);
-        assert!(!old.groups["@default"].contains("mmap"));
-        assert!(!old.groups["@default"].contains("mprotect"));
-        assert!(!old.known.contains("faccessat2"));
+    fn older_targets_get_their_own_default_group() {
+        // Names 252 allows implicitly that 239 does not: an allow-list for 239 (or for a
+        // version between, with no table of its own) must name them.
+        for version in [239, 245, 249] {
+            let g = SyscallGroups::for_version(version, None);
+            let default = &g.groups["@default"];
+            for name in ["getrandom", "rseq", "sched_getaffinity", "mmap", "brk", "mprotect"] {
+                assert!(!default.contains(name), "{version}: {name} in @default");
+                assert!(g.known.contains(name), "{version}: {name} unknown");
+            }
+            assert!(default.contains("rt_sigreturn") && default.contains("futex"));
+            assert!(g.groups["@system-service"].contains("getrandom"));
+            assert!(!g.groups.contains_key("@pkey"), "{version}: 239 has no @pkey");
+            assert!(!g.groups["@file-system"].contains("openat2"));
+            assert!(g.groups["@file-system"].contains("openat"));
+        }
+        let g239 = SyscallGroups::for_version(239, None);
+        assert!(g239.groups["@file-system"].contains("mmap"), "moved out later");
+        assert!(!g239.known.contains("faccessat2"));
+        let g249 = SyscallGroups::for_version(249, None);
+        assert!(g249.known.contains("faccessat2"));
+        assert!(!g249.groups["@file-system"].contains("faccessat2"), "not in 239's");
+        assert!(g249.source.contains("239 and 252"), "{}", g249.source);
+    }
+
+    #[test]
+    fn newer_targets_learn_the_sandbox_group() {
         let new = SyscallGroups::for_version(257, None);
         assert!(new.groups["@sandbox"].contains("landlock_create_ruleset"));
         assert!(new.groups["@default"].contains("seccomp"));
+        assert!(new.groups["@default"].contains("getrandom"));
         let v254 = SyscallGroups::for_version(254, None);
         assert!(!v254.groups["@default"].contains("seccomp"));
+        assert!(v254.groups.contains_key("@sandbox"));
     }
 }
