@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use crate::{
-    observations::{Access, Observations, Seen},
+    observations::{Observations, Seen, writable_path},
     policy,
 };
 
@@ -125,17 +125,6 @@ fn processes(seen: &Seen) -> Vec<String> {
 
 /// The directory ReadWritePaths= must name so that `access` to `path` may write: the file
 /// itself when it is written in place, its directory when entries in it change.
-fn writable_path(path: &str, access: Access) -> String {
-    match access {
-        Access::Write | Access::Truncate | Access::Attr => path.to_owned(),
-        _ => match path.rsplit_once('/') {
-            Some(("", _)) => "/".to_owned(),
-            Some((dir, _)) => dir.to_owned(),
-            None => path.to_owned(),
-        },
-    }
-}
-
 /// Every operation `obs` saw refused that a directive of `sandbox` explains, most
 /// consequential first: syscalls, paths, capabilities, families, the rest.
 pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
@@ -276,7 +265,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observations::{CapabilityChecks, Slot};
+    use crate::observations::{Access, CapabilityChecks, Slot};
 
     const EROFS: i64 = -30;
     const EPERM: i64 = -1;

@@ -3,7 +3,7 @@
 //! single directives depend on. Observations only; which directive values they permit is the
 //! generator's business.
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, Mutex},
 };
 
@@ -112,6 +112,13 @@ impl Serialize for Comms {
 pub struct Accesses(Vec<(Access, Seen)>);
 
 impl Accesses {
+    /// Adds everything `other` saw.
+    pub fn merge(&mut self, other: &Accesses) {
+        for (access, seen) in other {
+            self.entry_or_default(*access).merge(seen);
+        }
+    }
+
     pub fn get(&self, access: &Access) -> Option<&Seen> {
         self.0.iter().find(|(a, _)| a == access).map(|(_, s)| s)
     }
@@ -359,7 +366,59 @@ pub struct Observations {
     /// only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refused_syscalls: BTreeMap<String, Seen>,
+    /// Distinct paths recorded per directory, for folding.
+    #[serde(skip)]
+    entries: EntryCounts,
 }
+
+/// A directory with more distinct entries than this is recorded as one `DIR/*` path: temp,
+/// spool and session directories name their files at random, and a path each would grow the
+/// recording (and every diff) without bound.
+pub const FOLD_ENTRIES: u32 = 1000;
+/// A directory two or more levels deep with more distinct paths anywhere below it than this
+/// is recorded as one `DIR/**` path (hashed cache trees: few entries per directory, many in
+/// all).
+pub const FOLD_TREE: u32 = 10_000;
+
+/// The directory a folded path (`DIR/*`, `DIR/**`) stands for.
+pub fn folded_dir(path: &str) -> Option<&str> {
+    path.strip_suffix("/**")
+        .or_else(|| path.strip_suffix("/*"))
+        .map(|d| if d.is_empty() { "/" } else { d })
+}
+
+/// The path that must be writable for `access` to `path`: the file itself for a write to its
+/// contents or attributes, its directory when an entry comes or goes, and a folded
+/// directory whole (any of its entries may be written).
+pub fn writable_path(path: &str, access: Access) -> String {
+    if let Some(dir) = folded_dir(path) {
+        return dir.to_owned();
+    }
+    match access {
+        Access::Write | Access::Truncate | Access::Attr => path.to_owned(),
+        _ => parent(path).unwrap_or(path).to_owned(),
+    }
+}
+
+fn parent(path: &str) -> Option<&str> {
+    match path.rsplit_once('/')? {
+        ("", "") => None,
+        ("", _) => Some("/"),
+        (dir, _) => Some(dir),
+    }
+}
+
+/// Per directory: distinct direct entries, distinct paths anywhere below. Bookkeeping of one
+/// recording, never compared or written.
+#[derive(Debug, Clone, Default)]
+struct EntryCounts(HashMap<Box<str>, (u32, u32)>);
+
+impl PartialEq for EntryCounts {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for EntryCounts {}
 
 /// A place in [`Observations`] that an event adds to; kept per deduplication key, so counts
 /// the kernel folded can be added where the first event went.
@@ -410,10 +469,7 @@ impl Observations {
     /// Adds everything `other` observed: the union, with counts summed.
     pub fn merge(&mut self, other: &Observations) {
         for (path, accesses) in &other.paths {
-            let mine = self.paths.entry(path.clone()).or_default();
-            for (access, seen) in accesses {
-                mine.entry_or_default(*access).merge(seen);
-            }
+            self.path_entry(path).merge(accesses);
         }
         merge_map(&mut self.sockets, &other.sockets);
         merge_map(&mut self.socketpairs, &other.socketpairs);
@@ -478,9 +534,7 @@ impl Observations {
     pub fn add(&mut self, slot: &Slot, ret: i64, comm: &str, n: u64) {
         match slot {
             Slot::Path(path, access) => self
-                .paths
-                .entry(path.clone())
-                .or_default()
+                .path_entry(path)
                 .entry_or_default(*access)
                 .add(ret, comm, n),
             Slot::Socket(s) => self.sockets.entry(s.clone()).or_default().add(ret, comm, n),
@@ -539,6 +593,103 @@ impl Observations {
                 .or_default()
                 .add(ret, comm, n),
         }
+    }
+
+    /// The entry `path` is recorded under: its own, or a folded one once its directory has
+    /// too many (see [`FOLD_ENTRIES`], [`FOLD_TREE`]).
+    pub fn path_entry(&mut self, path: &str) -> &mut Accesses {
+        let key = if self.paths.contains_key(path) {
+            path.to_owned()
+        } else {
+            self.place(path)
+        };
+        self.paths.entry(key).or_default()
+    }
+
+    /// Where a path not yet recorded goes; folds a directory that has become crowded.
+    fn place(&mut self, path: &str) -> String {
+        let Some(dir) = parent(path) else {
+            return path.to_owned();
+        };
+        let beside = format!("{}/*", dir.trim_end_matches('/'));
+        if !path.ends_with("/**") && self.paths.contains_key(&beside) {
+            return beside;
+        }
+        let mut up = Some(dir);
+        while let Some(d) = up {
+            let below = format!("{}/**", d.trim_end_matches('/'));
+            if self.paths.contains_key(&below) {
+                return below;
+            }
+            up = parent(d);
+        }
+        if folded_dir(path).is_some() {
+            // A folded path from another profile (merge): it takes in what it covers.
+            return self.fold(path.to_owned());
+        }
+        self.paths.insert(path.to_owned(), Accesses::default());
+        let counts = &mut self.entries.0;
+        let direct = counts.entry(dir.into()).or_default();
+        direct.0 += 1;
+        let crowded = direct.0 > FOLD_ENTRIES;
+        let mut fold_below = None;
+        let mut up = Some(dir);
+        while let Some(d) = up {
+            let c = counts.entry(d.into()).or_default();
+            c.1 += 1;
+            if fold_below.is_none() && c.1 > FOLD_TREE && d.matches('/').count() >= 2 {
+                fold_below = Some(d);
+            }
+            up = parent(d);
+        }
+        let (folded_dir, key) = match (crowded, fold_below) {
+            (true, _) => (dir, beside),
+            (false, Some(d)) => (d, format!("{d}/**")),
+            (false, None) => return path.to_owned(),
+        };
+        let folded_dir = folded_dir.to_owned();
+        let moved = self.fold_counted(&key);
+        // The folded paths are one path now, for every directory above them too.
+        let mut up = Some(folded_dir.as_str());
+        while let Some(d) = up {
+            if let Some(c) = self.entries.0.get_mut(d) {
+                c.1 = c.1.saturating_sub(moved.saturating_sub(1));
+            }
+            up = parent(d);
+        }
+        key
+    }
+
+    /// Moves every recorded path that folded `key` covers into it.
+    fn fold(&mut self, key: String) -> String {
+        self.fold_counted(&key);
+        key
+    }
+
+    /// [`Self::fold`], returning how many paths it moved.
+    fn fold_counted(&mut self, key: &str) -> u32 {
+        let dir = folded_dir(key)
+            .expect("a folded path")
+            .trim_end_matches('/');
+        let prefix = format!("{dir}/");
+        let whole_tree = key.ends_with("/**");
+        let covered: Vec<String> = self
+            .paths
+            .range(prefix.clone()..)
+            .map(|(p, _)| p)
+            .take_while(|p| p.starts_with(&prefix))
+            .filter(|p| *p != key && (whole_tree || !p[prefix.len()..].contains('/')))
+            .cloned()
+            .collect();
+        let mut folded = self.paths.remove(key).unwrap_or_default();
+        let moved = covered.len() as u32;
+        for p in covered {
+            if let Some(accesses) = self.paths.remove(&p) {
+                folded.merge(&accesses);
+            }
+        }
+        self.paths.insert(key.to_owned(), folded);
+        moved
     }
 
     fn fact_map(&mut self, fact: Fact) -> &mut BTreeMap<String, Seen> {
@@ -648,6 +799,91 @@ pub fn is_pseudo_device(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn add_path(o: &mut Observations, path: &str, access: Access, comm: &str) {
+        o.add(&Slot::Path(path.into(), access), 0, comm, 1);
+    }
+
+    #[test]
+    fn a_crowded_directory_folds_into_one_path() {
+        let mut o = Observations::default();
+        add_path(&mut o, "/var/spool/app/sub/keep", Access::Write, "app");
+        for i in 0..FOLD_ENTRIES {
+            add_path(
+                &mut o,
+                &format!("/var/spool/app/m{i}"),
+                Access::Create,
+                "app",
+            );
+        }
+        assert_eq!(o.paths.len(), FOLD_ENTRIES as usize + 1, "not crowded yet");
+        add_path(&mut o, "/var/spool/app/last", Access::Write, "mover");
+        add_path(&mut o, "/var/spool/app/m7", Access::Read, "app");
+        let keys: Vec<&str> = o.paths.keys().map(String::as_str).collect();
+        // A subdirectory's own entries are not the directory's.
+        assert_eq!(keys, ["/var/spool/app/*", "/var/spool/app/sub/keep"]);
+        let folded = &o.paths["/var/spool/app/*"];
+        assert_eq!(folded[&Access::Create].count, u64::from(FOLD_ENTRIES));
+        assert_eq!(folded[&Access::Write].count, 1);
+        assert_eq!(folded[&Access::Read].count, 1);
+        assert_eq!(
+            folded[&Access::Write].by.iter().collect::<Vec<_>>(),
+            ["mover"]
+        );
+    }
+
+    #[test]
+    fn a_hashed_cache_tree_folds_below_its_root() {
+        let mut o = Observations::default();
+        // Few files a directory, many in all: nginx's levels=1:2 cache, say.
+        for i in 0..=FOLD_TREE {
+            let path = format!("/var/cache/app/{}/{:02x}/f{i}", i % 16, i % 251);
+            add_path(&mut o, &path, Access::Create, "app");
+        }
+        add_path(&mut o, "/var/cache/other", Access::Read, "app");
+        let keys: Vec<&str> = o.paths.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["/var/cache/app/**", "/var/cache/other"]);
+        assert_eq!(
+            o.paths["/var/cache/app/**"][&Access::Create].count,
+            u64::from(FOLD_TREE) + 1
+        );
+        add_path(&mut o, "/var/cache/app/3/new", Access::Delete, "app");
+        assert_eq!(o.paths.len(), 2, "later paths below go to the folded one");
+    }
+
+    #[test]
+    fn merging_folds_what_the_other_profile_folded() {
+        let mut folded = Observations::default();
+        add_path(&mut folded, "/tmp/x/*", Access::Create, "a");
+        let mut plain = Observations::default();
+        add_path(&mut plain, "/tmp/x/one", Access::Write, "b");
+        add_path(&mut plain, "/tmp/x/deeper/two", Access::Write, "b");
+        let mut m = plain.clone();
+        m.merge(&folded);
+        let keys: Vec<&str> = m.paths.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["/tmp/x/*", "/tmp/x/deeper/two"]);
+        assert_eq!(m.paths["/tmp/x/*"].len(), 2);
+        let mut other_way = folded.clone();
+        other_way.merge(&plain);
+        assert_eq!(other_way.paths, m.paths);
+        // A wider fold takes in a narrower one.
+        let mut tree = Observations::default();
+        add_path(&mut tree, "/tmp/x/**", Access::Read, "c");
+        m.merge(&tree);
+        assert_eq!(m.paths.keys().collect::<Vec<_>>(), ["/tmp/x/**"]);
+    }
+
+    #[test]
+    fn writable_path_of_each_access() {
+        assert_eq!(
+            writable_path("/var/lib/a/db", Access::Write),
+            "/var/lib/a/db"
+        );
+        assert_eq!(writable_path("/var/lib/a/db", Access::Create), "/var/lib/a");
+        assert_eq!(writable_path("/var/lib/a/*", Access::Write), "/var/lib/a");
+        assert_eq!(writable_path("/var/lib/a/**", Access::Create), "/var/lib/a");
+        assert_eq!(writable_path("/x", Access::Delete), "/");
+    }
 
     #[test]
     fn seen_counts_outcomes() {

@@ -20,6 +20,11 @@ const SYSCALLS: u64 = 1_000_000;
 const SYSCALLS_STRACED: u64 = 50_000;
 const STRESS_FILES: u64 = 200_000;
 const STRESS_REPEATS: u64 = 1_000_000;
+/// The merged profile `generate` is timed on: this many recordings, each of files spread over
+/// subdirectories few enough that nothing folds (observations::FOLD_ENTRIES, FOLD_TREE).
+const MERGED_PROFILES: u64 = 4;
+const MERGED_FILES: u64 = 9_000;
+const MERGED_SPREAD: u64 = 10;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -352,6 +357,11 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         field("collector_cpu_seconds"),
         field("collector_peak_mib"),
     );
+    let folded: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|p| p.starts_with(stress_dir.to_str().unwrap_or("?")))
+        .collect();
     let secs = elapsed_ns / 1e9;
     writeln!(
         report,
@@ -366,19 +376,49 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         "| {secs:.2} s | {events:.0} | {:.0} | {dedup:.0} | {lost:.0} | {cpu:.2} s | {peak:.1} MiB |\n",
         events / secs
     )?;
+    writeln!(
+        report,
+        "The profile holds the directory as {} ({} bytes).\n",
+        folded.join(", "),
+        text.len()
+    )?;
     std::fs::remove_dir_all(&stress_dir)?;
 
-    // 4. generate on that profile (many thousand paths).
+    // 4. generate on a large merged profile: several recordings of paths that do not fold.
+    let mut merged = Vec::new();
+    for k in 0..MERGED_PROFILES {
+        let root = bins.dir.join(format!("merged{k}"));
+        let profile = bins.dir.join(format!("merged{k}.profile.yaml"));
+        let mut cmd = Command::new(&bins.learner);
+        cmd.arg("run")
+            .arg("-o")
+            .arg(&profile)
+            .arg("--")
+            .arg(&bins.workload)
+            .arg("stress")
+            .arg(&root)
+            .args([MERGED_FILES, 0, MERGED_SPREAD].map(|n| n.to_string()));
+        stdout_number(cmd)?;
+        std::fs::remove_dir_all(&root)?;
+        merged.push(profile);
+    }
+    let paths = MERGED_PROFILES * MERGED_FILES;
+
     let start = Instant::now();
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%M"])
         .arg(&bins.learner)
         .arg("generate")
-        .arg(&profile)
+        .args(&merged)
         .arg("-o")
-        .arg(bins.dir.join("stress.conf"))
+        .arg(bins.dir.join("merged.conf"))
         .output()?;
     let gen_secs = start.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        out.status.success(),
+        "generate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let gen_kib: f64 = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter_map(|l| l.trim().parse().ok())
@@ -386,7 +426,7 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         .unwrap_or(f64::NAN);
     writeln!(
         report,
-        "## learner generate on that profile ({STRESS_FILES} paths)\n\n{gen_secs:.2} s, {:.0} MiB peak.\n",
+        "## learner generate on {MERGED_PROFILES} profiles merged ({paths} distinct paths, {MERGED_FILES} a recording in {MERGED_SPREAD} directories)\n\n{gen_secs:.2} s, {:.0} MiB peak.\n",
         gen_kib / 1024.0
     )?;
 

@@ -204,22 +204,38 @@ mod tests {
         for version in [239, 245, 249] {
             let g = SyscallGroups::for_version(version, None);
             let default = &g.groups["@default"];
-            for name in ["getrandom", "rseq", "sched_getaffinity", "mmap", "brk", "mprotect"] {
+            for name in [
+                "getrandom",
+                "rseq",
+                "sched_getaffinity",
+                "mmap",
+                "brk",
+                "mprotect",
+            ] {
                 assert!(!default.contains(name), "{version}: {name} in @default");
                 assert!(g.known.contains(name), "{version}: {name} unknown");
             }
             assert!(default.contains("rt_sigreturn") && default.contains("futex"));
             assert!(g.groups["@system-service"].contains("getrandom"));
-            assert!(!g.groups.contains_key("@pkey"), "{version}: 239 has no @pkey");
+            assert!(
+                !g.groups.contains_key("@pkey"),
+                "{version}: 239 has no @pkey"
+            );
             assert!(!g.groups["@file-system"].contains("openat2"));
             assert!(g.groups["@file-system"].contains("openat"));
         }
         let g239 = SyscallGroups::for_version(239, None);
-        assert!(g239.groups["@file-system"].contains("mmap"), "moved out later");
+        assert!(
+            g239.groups["@file-system"].contains("mmap"),
+            "moved out later"
+        );
         assert!(!g239.known.contains("faccessat2"));
         let g249 = SyscallGroups::for_version(249, None);
         assert!(g249.known.contains("faccessat2"));
-        assert!(!g249.groups["@file-system"].contains("faccessat2"), "not in 239's");
+        assert!(
+            !g249.groups["@file-system"].contains("faccessat2"),
+            "not in 239's"
+        );
         assert!(g249.source.contains("239 and 252"), "{}", g249.source);
     }
 

@@ -643,7 +643,7 @@ fn is_top_level(path: &str) -> bool {
 }
 
 fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
-    use crate::observations::Access;
+    use crate::observations::writable_path;
     let mut evidence = Vec::new();
     // Each write needs the file itself writable; a new or removed directory entry needs its
     // directory writable.
@@ -659,27 +659,10 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
             continue;
         }
         for (access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
-            let entry_change = matches!(
-                access,
-                Access::Create
-                    | Access::Delete
-                    | Access::Rename
-                    | Access::Link
-                    | Access::Mknod
-                    | Access::Bind
-            );
-            let target = if entry_change {
-                std::path::Path::new(path)
-                    .parent()
-                    .map_or("/".to_owned(), |d| d.to_string_lossy().into_owned())
-            } else {
-                path.clone()
-            };
             let e = needs
-                .entry(target)
+                .entry(writable_path(path, *access))
                 .or_insert_with(|| (path.clone(), BTreeSet::new()));
             e.1.extend(seen.by.iter().map(str::to_owned));
-            let _ = access;
         }
     }
     // Collapse a directory's many files into the directory, but never into a top-level one.

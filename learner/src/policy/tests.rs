@@ -262,6 +262,23 @@ fn read_write_paths_cover_writes_and_nothing_else() {
 }
 
 #[test]
+fn a_folded_directory_is_writable_whole() {
+    // What a recording folded (observations::FOLD_ENTRIES): any entry may have been written.
+    let p = with(
+        empty(),
+        &[
+            path("/var/spool/svc/*", Access::Write),
+            path("/var/cache/svc/**", Access::Create),
+            path("/tmp/s/*", Access::Create),
+        ],
+    );
+    assert_eq!(
+        policy(&p, 252).value("ReadWritePaths"),
+        Some("-/var/cache/svc -/var/spool/svc")
+    );
+}
+
+#[test]
 fn many_files_collapse_into_their_directory_but_not_into_a_top_level_one() {
     let mut slots: Vec<Slot> = (0..5)
         .map(|i| path(&format!("/var/cache/svc/f{i}"), Access::Write))

@@ -10,7 +10,8 @@
 //!   workload observe DIR                 exercises every observation once, in DIR
 //!   workload sandboxed DIR               a service for `learner check` (see sandboxed())
 //!   workload executor PROGRAM            plays systemd's executor, then execs PROGRAM
-//!   workload stress DIR N M              creates N distinct files in DIR, opens one M times
+//!   workload stress DIR N M [S]          creates N distinct files in DIR (spread over S
+//!                                        subdirectories), opens the first M times
 //!   workload syscalls N                  makes N getppid calls; prints the loop's nanoseconds
 use std::{
     env,
@@ -57,6 +58,7 @@ fn main() {
             Path::new(args.get(1).expect("DIR")),
             args.get(2).and_then(|a| a.parse().ok()).expect("N"),
             args.get(3).and_then(|a| a.parse().ok()).expect("M"),
+            args.get(4).and_then(|a| a.parse().ok()).unwrap_or(0),
         ),
         _ => workload(&args),
     }
@@ -220,15 +222,17 @@ fn outsider(ms: u64) {
 
 /// Creates `n` distinct files in `dir`, then opens one file `m` times: the kernel side must
 /// either deliver every distinct observation and count the repeats, or report what it lost.
-fn stress(dir: &Path, n: u64, m: u64) {
+fn stress(dir: &Path, n: u64, m: u64, spread: u64) {
+    let file = |i: u64| match spread {
+        0 => dir.join(format!("f{i}")),
+        s => dir.join(format!("d{}", i % s)).join(format!("f{i}")),
+    };
+    for d in 0..spread {
+        fs::create_dir_all(dir.join(format!("d{d}"))).expect("subdirectory");
+    }
     let start = Instant::now();
     for i in 0..n {
-        let path = CString::new(
-            dir.join(format!("f{i}"))
-                .into_os_string()
-                .into_encoded_bytes(),
-        )
-        .expect("path");
+        let path = CString::new(file(i).into_os_string().into_encoded_bytes()).expect("path");
         // SAFETY: open/close of a NUL-terminated path.
         unsafe {
             let fd = libc::open(
@@ -240,7 +244,7 @@ fn stress(dir: &Path, n: u64, m: u64) {
             libc::close(fd);
         }
     }
-    let same = CString::new(dir.join("f0").into_os_string().into_encoded_bytes()).expect("path");
+    let same = CString::new(file(0).into_os_string().into_encoded_bytes()).expect("path");
     for _ in 0..m {
         // SAFETY: as above.
         unsafe {
