@@ -158,6 +158,19 @@ impl Diff {
 
 /// Compares two profiles, the drop-ins generated for systemd `systemd` included.
 pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) -> Diff {
+    // A directory one recording folded (too many names) is compared folded in both.
+    let folded_like = |p: &Profile, other: &Profile| -> Option<Profile> {
+        other.observations.has_folded_paths().then(|| {
+            let mut p = p.clone();
+            p.observations.fold_as(&other.observations);
+            p
+        })
+    };
+    let (old_folded, new_folded) = (folded_like(old, new), folded_like(new, old));
+    let (old, new) = (
+        old_folded.as_ref().unwrap_or(old),
+        new_folded.as_ref().unwrap_or(new),
+    );
     let (a, b) = (needs(old), needs(new));
     let mut d = Diff::default();
     for (category, before) in &a {

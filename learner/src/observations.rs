@@ -660,6 +660,20 @@ impl Observations {
         key
     }
 
+    /// Whether any path was folded.
+    pub fn has_folded_paths(&self) -> bool {
+        self.paths.keys().any(|k| folded_dir(k).is_some())
+    }
+
+    /// Folds what `other` folded, so that two recordings compare path by path.
+    pub fn fold_as(&mut self, other: &Observations) {
+        for key in other.paths.keys().filter(|k| folded_dir(k).is_some()) {
+            if !self.paths.contains_key(key) {
+                self.fold_counted(key);
+            }
+        }
+    }
+
     /// Moves every recorded path that folded `key` covers into it.
     fn fold(&mut self, key: String) -> String {
         self.fold_counted(&key);
@@ -681,6 +695,9 @@ impl Observations {
             .filter(|p| *p != key && (whole_tree || !p[prefix.len()..].contains('/')))
             .cloned()
             .collect();
+        if covered.is_empty() && !self.paths.contains_key(key) {
+            return 0;
+        }
         let mut folded = self.paths.remove(key).unwrap_or_default();
         let moved = covered.len() as u32;
         for p in covered {

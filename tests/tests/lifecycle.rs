@@ -67,6 +67,34 @@ fn v2() -> Profile {
     p
 }
 
+/// v1 with `n` spool files: more than a directory keeps (FOLD_ENTRIES) fold into one path.
+fn with_spool(n: u32) -> Profile {
+    let mut p = v1();
+    for i in 0..n {
+        let file = Slot::Path(format!("/var/spool/app/m{i}"), Access::Create);
+        p.observations.add(&file, 0, "app", 1);
+    }
+    p
+}
+
+#[test]
+fn diff_compares_a_folded_directory_folded() {
+    let dir = TempDir::new("diff-folded");
+    let few = with_spool(learner::observations::FOLD_ENTRIES - 100);
+    let many = with_spool(learner::observations::FOLD_ENTRIES + 100);
+    assert!(many.observations.paths.contains_key("/var/spool/app/*"));
+    assert!(!few.observations.paths.contains_key("/var/spool/app/*"));
+    let (a, b) = (
+        write(&dir, "few.yaml", &few),
+        write(&dir, "many.yaml", &many),
+    );
+    // The same directory, the same accesses, the same drop-in: no hundreds of paths gone.
+    for (old, new) in [(&a, &b), (&b, &a)] {
+        let (code, text) = diff(old, new, &[]);
+        assert_eq!((code, text.trim()), (0, "no differences"));
+    }
+}
+
 fn write(dir: &TempDir, name: &str, p: &Profile) -> std::path::PathBuf {
     let path = dir.join(name);
     p.write_atomic(&path).expect("write profile");
