@@ -88,6 +88,20 @@ struct Bins {
 }
 
 impl Bins {
+    /// `workload stress DIR FILES REPEATS SPREAD` under `learner run`, recorded to `profile`.
+    fn stress(&self, profile: &Path, dir: &Path, counts: [u64; 3]) -> Command {
+        let mut cmd = Command::new(&self.learner);
+        cmd.arg("run")
+            .arg("-o")
+            .arg(profile)
+            .arg("--")
+            .arg(&self.workload)
+            .arg("stress")
+            .arg(dir)
+            .args(counts.map(|n| n.to_string()));
+        cmd
+    }
+
     /// `cmd`, as `mode` runs it.
     fn command(&self, mode: Mode, cmd: &[&str], profile: &str) -> Command {
         let (program, args): (&str, Vec<String>) = match mode {
@@ -333,16 +347,8 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
     let stress_dir = bins.dir.join("stress");
     std::fs::create_dir_all(&stress_dir)?;
     let profile = bins.dir.join("stress.profile.yaml");
-    let mut cmd = Command::new(&bins.learner);
-    cmd.arg("run")
-        .arg("-o")
-        .arg(&profile)
-        .arg("--")
-        .arg(&bins.workload)
-        .arg("stress")
-        .arg(&stress_dir)
-        .args([STRESS_FILES.to_string(), STRESS_REPEATS.to_string()]);
-    let elapsed_ns = stdout_number(cmd)?;
+    let elapsed_ns =
+        stdout_number(bins.stress(&profile, &stress_dir, [STRESS_FILES, STRESS_REPEATS, 0]))?;
     let text = std::fs::read_to_string(&profile)?;
     let field = |name: &str| -> f64 {
         text.lines()
@@ -389,16 +395,7 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
     for k in 0..MERGED_PROFILES {
         let root = bins.dir.join(format!("merged{k}"));
         let profile = bins.dir.join(format!("merged{k}.profile.yaml"));
-        let mut cmd = Command::new(&bins.learner);
-        cmd.arg("run")
-            .arg("-o")
-            .arg(&profile)
-            .arg("--")
-            .arg(&bins.workload)
-            .arg("stress")
-            .arg(&root)
-            .args([MERGED_FILES, 0, MERGED_SPREAD].map(|n| n.to_string()));
-        stdout_number(cmd)?;
+        stdout_number(bins.stress(&profile, &root, [MERGED_FILES, 0, MERGED_SPREAD]))?;
         std::fs::remove_dir_all(&root)?;
         merged.push(profile);
     }
