@@ -33,15 +33,19 @@ enum Mode {
     Floor,
     /// learner counting syscalls only (`LEARNER_NO_OBSERVE=1`).
     Counting,
+    /// Unrecorded, while learner records an idle process elsewhere: what its probes cost
+    /// every process on the machine.
+    Elsewhere,
     Learner,
     Strace,
 }
 
 impl Mode {
-    const ALL: [Mode; 5] = [
+    const ALL: [Mode; 6] = [
         Mode::Native,
         Mode::Floor,
         Mode::Counting,
+        Mode::Elsewhere,
         Mode::Learner,
         Mode::Strace,
     ];
@@ -51,6 +55,7 @@ impl Mode {
             Mode::Native => "unrecorded",
             Mode::Floor => "empty sys_enter program",
             Mode::Counting => "learner, counting only",
+            Mode::Elsewhere => "unrecorded, learner recording another process",
             Mode::Learner => "learner",
             Mode::Strace => "strace -f",
         }
@@ -81,6 +86,46 @@ fn mode_table(
     Ok(())
 }
 
+/// learner recording an idle shell while it lives (for [`Mode::Elsewhere`]).
+struct Elsewhere(Child);
+
+impl Elsewhere {
+    fn start(bins: &Bins, mode: Mode) -> Result<Option<Self>> {
+        if mode != Mode::Elsewhere {
+            return Ok(None);
+        }
+        let mut child = Command::new(&bins.learner)
+            .arg("run")
+            .arg("-o")
+            .arg(bins.dir.join("elsewhere.profile.yaml"))
+            .args(["--", "sh", "-c", "echo recording; exec sleep 3600"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start learner elsewhere")?;
+        // The command runs once the probes are attached.
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("stdout")?;
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let guard = Self(child);
+        anyhow::ensure!(
+            line.trim() == "recording",
+            "learner elsewhere did not start"
+        );
+        Ok(Some(guard))
+    }
+}
+
+impl Drop for Elsewhere {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 struct Bins {
     learner: PathBuf,
     workload: PathBuf,
@@ -105,7 +150,9 @@ impl Bins {
     /// `cmd`, as `mode` runs it.
     fn command(&self, mode: Mode, cmd: &[&str], profile: &str) -> Command {
         let (program, args): (&str, Vec<String>) = match mode {
-            Mode::Native => (cmd[0], cmd[1..].iter().map(|s| s.to_string()).collect()),
+            Mode::Native | Mode::Elsewhere => {
+                (cmd[0], cmd[1..].iter().map(|s| s.to_string()).collect())
+            }
             Mode::Floor | Mode::Counting | Mode::Learner => (
                 self.learner.to_str().expect("utf-8"),
                 ["run", "-o", &self.dir.join(profile).to_string_lossy(), "--"]
@@ -264,7 +311,9 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
     for round in 0..ROUNDS {
         for k in 0..n {
             let mode = Mode::ALL[(round + k) % n];
+            let elsewhere = Elsewhere::start(bins, mode)?;
             let r = nginx_round(bins, mode, &conf)?;
+            drop(elsewhere);
             eprintln!(
                 "xtask: bench: nginx, {}: {:.0} requests/s, p99 {:.2} ms",
                 mode.name(),
@@ -311,6 +360,7 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
             } else {
                 SYSCALLS
             };
+            let elsewhere = Elsewhere::start(bins, mode)?;
             let ns = stdout_number(bins.command(
                 mode,
                 &[
@@ -320,6 +370,7 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
                 ],
                 "syscalls.profile.yaml",
             ))?;
+            drop(elsewhere);
             per_call[mode.index()].push(ns / calls as f64);
         }
     }
@@ -336,11 +387,14 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         ]
     })?;
     let floor = Mode::Floor.index();
+    let elsewhere = Mode::Elsewhere.index();
     writeln!(
         report,
-        "Any program on `sys_enter` puts every task on the machine on the kernel's slow syscall path: the empty program's row is the floor of every eBPF syscall recorder here. learner's own share is the difference to that row: {:+.0} ns per call, and {:.1}% of nginx's throughput.\n",
+        "Any program on `sys_enter` puts every task on the machine on the kernel's slow syscall path: the empty program's row is the floor of every eBPF syscall recorder here. learner's own share is the difference to that row: {:+.0} ns per call, and {:.1}% of nginx's throughput. Of that, a recording of another process costs the unrecorded program {:+.0} ns per call and nginx {:.1}% of its throughput: what every process on the machine pays while learner records anything.\n",
         ns[learner] - ns[floor],
-        (rps[floor] - rps[learner]) / rps[0] * 100.0
+        (rps[floor] - rps[learner]) / rps[0] * 100.0,
+        ns[elsewhere] - ns[0],
+        (1.0 - rps[elsewhere] / rps[0]) * 100.0
     )?;
 
     // 3. Path-heavy: distinct files created, then one opened many times, under learner.
