@@ -119,8 +119,10 @@ impl Elsewhere {
 
 impl Drop for Elsewhere {
     fn drop(&mut self) {
+        // TERM, not INT: a background job of a shell without job control starts with SIGINT
+        // ignored, and learner then never sees it.
         let _ = Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
+            .args(["-TERM", &self.0.id().to_string()])
             .status();
         let _ = self.0.wait();
     }
