@@ -34,7 +34,7 @@ pub mod map {
     pub const EVENTS: &str = "EVENTS";
     /// `PerCpuArray<u64>` with one element: events the ring buffer had no room for.
     pub const LOST: &str = "LOST";
-    /// `PerCpuHashMap<u64, u64>`: deduplication key -> identical events suppressed since the
+    /// `HashMap<u64, u64>`: deduplication key -> identical events suppressed since the
     /// first; one of two that take turns (see `Target::dedup_map`).
     pub const DEDUP: &str = "DEDUP";
     pub const DEDUP_B: &str = "DEDUP_B";
@@ -239,6 +239,10 @@ pub struct CapabilityEvent {
     /// process's own when the kernel overrides them (overlayfs acts with its mounter's).
     pub uid: u32,
     pub gid: u32,
+    /// The process's own uid, as its syscall entered (before the kernel could override the
+    /// credentials); valid when `own_uid_known` is non-zero.
+    pub own_uid: u32,
+    pub own_uid_known: u32,
     pub key: u64,
     pub comm: [u8; 16],
 }
@@ -305,13 +309,16 @@ pub struct CurrentSyscall {
     pub verdict_generation: u64,
     /// Non-zero: the task is systemd's executor.
     pub manager: u64,
+    /// `bpf_get_current_uid_gid()` as the syscall (or page fault) entered: the task's own
+    /// credentials, which the kernel may override inside the call.
+    pub uid_gid: u64,
 }
 
 /// [`CurrentSyscall::verdict_generation`] when no verdict is cached.
 pub const NO_VERDICT: u64 = u64::MAX;
 
 #[cfg(feature = "user")]
-// SAFETY: repr(C), four u64.
+// SAFETY: repr(C), five u64.
 unsafe impl aya::Pod for CurrentSyscall {}
 
 /// Byte offsets in the `capability/cap_capable` record that the program reads; user space
@@ -324,8 +331,6 @@ pub const EVENTS_BYTES: u32 = 16 << 20;
 /// Entries of each of [`map::DEDUP`] and [`map::DEDUP_B`]: distinct observations
 /// deduplicated in the kernel between two drains by user space.
 pub const DEDUP_ENTRIES: u32 = 1 << 16;
-/// BPF_F_NO_PREALLOC: allocate entries as they are used, not all (times every CPU) up front.
-pub const MAP_NO_PREALLOC: u32 = 1;
 /// Slots for traced syscalls in flight (indexed by thread id modulo this power of two).
 pub const PENDING_ENTRIES: u32 = 1 << 16;
 /// Execs in flight at once whose exit is awaited.

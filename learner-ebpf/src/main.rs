@@ -21,14 +21,14 @@ use aya_ebpf::{
         bpf_probe_read_user_str_bytes, generated,
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, CapabilityEvent, CurrentSyscall, DEDUP_ENTRIES,
-    EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAP_NO_PREALLOC, MAX_EXACT_CGROUPS,
-    NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL, O_DIRECTORY_OR_PATH, OPEN_FLAGS_IN_EXTRA,
-    PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
+    EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAX_EXACT_CGROUPS, NO_SYSCALL,
+    NO_VERDICT, NOT_IN_SYSCALL, O_DIRECTORY_OR_PATH, OPEN_FLAGS_IN_EXTRA, PENDING_ENTRIES,
+    PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
     SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
     SyscallEvent, Target, extra, shape_flags, string_kind,
 };
@@ -55,15 +55,15 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 #[map(name = "LOST")]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// Per CPU, so counting needs no atomics; user space sums the CPUs. Two maps take turns, so
-/// user space can drain one while the other counts.
+/// Copies counted per key. Two maps take turns, so user space can drain one while the other
+/// counts. Preallocated and shared by all CPUs (counted with an atomic add): entries freed
+/// one by one by user space went through the kernel's deferred freeing, which took half the
+/// collector's time, and preallocated per-CPU values would cost every CPU a copy of the map.
 #[map(name = "DEDUP")]
-static DEDUP: PerCpuHashMap<u64, u64> =
-    PerCpuHashMap::with_max_entries(DEDUP_ENTRIES, MAP_NO_PREALLOC);
+static DEDUP: HashMap<u64, u64> = HashMap::with_max_entries(DEDUP_ENTRIES, 0);
 
 #[map(name = "DEDUP_B")]
-static DEDUP_B: PerCpuHashMap<u64, u64> =
-    PerCpuHashMap::with_max_entries(DEDUP_ENTRIES, MAP_NO_PREALLOC);
+static DEDUP_B: HashMap<u64, u64> = HashMap::with_max_entries(DEDUP_ENTRIES, 0);
 
 /// Per thread (slot: thread id modulo the size), the syscall `sys_enter` saw it enter and
 /// `sys_exit` has not seen it leave; written only while `learner check` runs.
@@ -192,6 +192,7 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
     // the syscall it happens in.
     current.pid_tgid = pid_tgid;
     current.nr = id as u64;
+    current.uid_gid = bpf_get_current_uid_gid();
     if target.check != 0
         && let Some(entered) = ENTERED.get_ptr_mut(pending_slot(pid_tgid))
     {
@@ -205,9 +206,7 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
         // The comm may change in this call: every cached verdict of this task, on any CPU,
         // is stale once it returns.
         // SAFETY: an aligned u64 in a map value, updated atomically (BPF_ATOMIC add).
-        unsafe {
-            core::arch::asm!("lock *(u64 *)({0} + 0) += {1}", in(reg) generation, in(reg) 1u64);
-        }
+        unsafe { atomic_add_one(generation) };
         current.verdict_generation = NO_VERDICT;
     } else if !cached {
         let mut comm = [0u8; 16];
@@ -598,15 +597,25 @@ fn dedup(key: u64) -> u64 {
 }
 
 #[inline(always)]
-fn count_duplicate(map: &PerCpuHashMap<u64, u64>, key: u64) -> bool {
+fn count_duplicate(map: &HashMap<u64, u64>, key: u64) -> bool {
     match map.get_ptr_mut(key) {
         Some(count) => {
-            // SAFETY: this CPU's slot of the entry.
-            unsafe { *count += 1 };
+            // SAFETY: the entry's value, shared by every CPU.
+            unsafe { atomic_add_one(count) };
             true
         }
         None => false,
     }
+}
+
+/// `*counter += 1` as one BPF atomic instruction; core's atomics do not exist on this target.
+///
+/// # Safety
+/// `counter` is an aligned u64 in a map value.
+#[inline(always)]
+unsafe fn atomic_add_one(counter: *mut u64) {
+    // SAFETY: as the caller promises.
+    unsafe { core::arch::asm!("lock *(u64 *)({0} + 0) += {1}", in(reg) counter, in(reg) 1u64) };
 }
 
 #[inline(always)]
@@ -630,9 +639,9 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
     let cap = ctx_field::<i32>(ctx, CAP_CAPABLE_CAP_OFFSET) as u32;
     let ret = ctx_field::<i32>(ctx, CAP_CAPABLE_RET_OFFSET);
     let pid_tgid = bpf_get_current_pid_tgid();
-    let syscall = match CURRENT.get(0) {
-        Some(c) if c.pid_tgid == pid_tgid => c.nr as u32,
-        _ => NO_SYSCALL,
+    let (syscall, own_uid) = match CURRENT.get(0) {
+        Some(c) if c.pid_tgid == pid_tgid => (c.nr as u32, Some(c.uid_gid as u32)),
+        _ => (NO_SYSCALL, None),
     };
     // Reads current_cred(): the credentials the check runs with, overridden or not.
     let uid_gid = bpf_get_current_uid_gid();
@@ -645,12 +654,15 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
         tgid: (pid_tgid >> 32) as u32,
         uid: uid_gid as u32,
         gid: (uid_gid >> 32) as u32,
+        own_uid: own_uid.unwrap_or(0),
+        own_uid_known: u32::from(own_uid.is_some()),
         key: 0,
         comm: [0; 16],
     };
     current_comm(&mut ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
     h = mix(h, uid_gid);
+    h = mix(h, own_uid.map_or(u64::MAX, u64::from));
     h = mix(h, u64::from(cap));
     h = mix(h, if ret < 0 { ret as u64 } else { 0 });
     h = mix(h, u64::from(syscall));
@@ -675,6 +687,9 @@ fn send_once<T>(h: u64, ev: &mut T, key: fn(&mut T) -> &mut u64) {
         return;
     }
     *key(ev) = k;
+    // Each event wakes the collector (when it has caught up): batching the wakeups saved it
+    // CPU, but it then read /proc (a relative path's working directory) after short-lived
+    // processes had exited.
     if EVENTS.output::<T>(ev, 0).is_err() {
         lost();
     }
@@ -698,6 +713,7 @@ fn try_page_fault() -> Result<(), ()> {
     let current = unsafe { &mut *current };
     current.pid_tgid = bpf_get_current_pid_tgid();
     current.nr = u64::from(IN_PAGE_FAULT);
+    current.uid_gid = bpf_get_current_uid_gid();
     Ok(())
 }
 

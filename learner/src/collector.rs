@@ -154,7 +154,14 @@ impl Collector {
                 // A process that changes its own credentials (setuid...) has other ones by
                 // the time /proc is read: those checks are its own.
                 let changes_credentials = CREDENTIAL_SYSCALLS.contains(&during.as_str());
-                let during = match own_uid(ev.tgid) {
+                // The kernel side notes the uid as the syscall entered; /proc is the fallback,
+                // and too late for a process that has exited by now.
+                let own = if ev.own_uid_known != 0 {
+                    Some(ev.own_uid)
+                } else {
+                    own_uid(ev.tgid)
+                };
+                let during = match own {
                     Some(uid) if uid != ev.uid && !changes_credentials => {
                         OVERRIDDEN_CREDENTIALS.to_owned()
                     }
@@ -200,6 +207,11 @@ impl Collector {
                 slots.into_iter().map(|s| (s, ret, comm.clone())).collect(),
             );
         }
+    }
+
+    /// Distinct events since the last [`Self::add_repeats`], each kept until the one after.
+    pub fn keys_waiting(&self) -> usize {
+        self.by_key.len()
     }
 
     /// Adds the repeats the kernel counted (`dedup`: key -> copies after the first). Call it
@@ -629,6 +641,49 @@ fn privileged_file(path: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscalls::Arch;
+
+    /// What a CAP_SYS_ADMIN check during openat by an exited process is blamed on.
+    fn blamed_on(uid: u32, own_uid: Option<u32>) -> Vec<String> {
+        let ev = CapabilityEvent {
+            tag: EventTag::Capability as u32,
+            cap: 21,
+            ret: 0,
+            syscall: 257,
+            // No such process: /proc cannot help.
+            pid: u32::MAX - 1,
+            tgid: u32::MAX - 1,
+            uid,
+            gid: 0,
+            own_uid: own_uid.unwrap_or(0),
+            own_uid_known: u32::from(own_uid.is_some()),
+            key: 0,
+            comm: *b"redis-server\0\0\0\0",
+        };
+        // SAFETY: plain data viewed as its bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&ev as *const CapabilityEvent).cast::<u8>(),
+                size_of::<CapabilityEvent>(),
+            )
+        };
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(bytes);
+        c.observations.capabilities["CAP_SYS_ADMIN"]
+            .during
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn checks_with_overridden_credentials_are_told_apart_after_the_process_is_gone() {
+        // overlayfs copying up with its mounter's (root's) credentials for uid 100.
+        assert_eq!(blamed_on(0, Some(100)), [OVERRIDDEN_CREDENTIALS]);
+        assert_eq!(blamed_on(100, Some(100)), ["openat"]);
+        // Unknown at entry and gone from /proc: the syscall is all there is.
+        assert_eq!(blamed_on(0, None), ["openat"]);
+    }
 
     #[test]
     fn service_manager_names() {

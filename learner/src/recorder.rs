@@ -8,7 +8,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{
         ProgramError, RawTracePoint, TracePoint,
         trace_point::{TracePointLink, TracePointLinkId},
@@ -427,13 +427,13 @@ impl SyscallRecorder {
         &mut self,
         name: &'static str,
     ) -> Result<std::collections::HashMap<u64, u64>, RecorderError> {
-        let mut dedup: PerCpuHashMap<&mut MapData, u64, u64> =
-            PerCpuHashMap::try_from(self.ebpf.map_mut(name).expect("DEDUP map"))
+        let mut dedup: HashMap<&mut MapData, u64, u64> =
+            HashMap::try_from(self.ebpf.map_mut(name).expect("DEDUP map"))
                 .map_err(map_err(name))?;
         let mut out = std::collections::HashMap::new();
         for entry in dedup.iter() {
-            let (key, per_cpu) = entry.map_err(map_err(name))?;
-            out.insert(key, per_cpu.iter().sum());
+            let (key, copies) = entry.map_err(map_err(name))?;
+            out.insert(key, copies);
         }
         for key in out.keys() {
             dedup.remove(key).map_err(map_err(name))?;

@@ -410,7 +410,8 @@ fn redis_and_a_oneshot_job() {
     );
     assert!(
         after <= before,
-        "the drop-in made redis more exposed: {before} -> {after}\n{generated}"
+        "the drop-in made redis more exposed: {before} -> {after}\n{generated}\n{}",
+        std::fs::read_to_string(&profile).unwrap_or_default()
     );
 
     // A certbot-style oneshot job: --restart runs it once, and the recording ends with it.

@@ -392,7 +392,7 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
     let elsewhere = Mode::Elsewhere.index();
     writeln!(
         report,
-        "Any program on `sys_enter` puts every task on the machine on the kernel's slow syscall path: the empty program's row is the floor of every eBPF syscall recorder here. learner's own share is the difference to that row: {:+.0} ns per call, and {:.1}% of nginx's throughput. Of that, a recording of another process costs the unrecorded program {:+.0} ns per call and nginx {:.1}% of its throughput: what every process on the machine pays while learner records anything.\n",
+        "Any program on `sys_enter` puts every task on the machine on the kernel's slow syscall path: the empty program's row is the floor of every eBPF syscall recorder here. learner's own share is the difference to that row: {:+.0} ns per call, and {:.1}% of nginx's throughput. While learner records another process, an unrecorded program pays {:+.0} ns per call and nginx loses {:.1}% of its throughput: every process on the machine pays that while learner records anything.\n",
         ns[learner] - ns[floor],
         (rps[floor] - rps[learner]) / rps[0] * 100.0,
         ns[elsewhere] - ns[0],
