@@ -30,7 +30,7 @@ const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
 /// Distinct events since the last deduplication turn that bring the next turn forward: the
 /// collector keeps each one until the turn after, and at 100,000 events a second the 250 ms
 /// turns alone held 15 MB of them.
-const DEDUP_TURN_EVENTS: usize = 8192;
+const DEDUP_TURN_EVENTS: usize = 4096;
 
 type EventRing = aya::maps::RingBuf<aya::maps::MapData>;
 
