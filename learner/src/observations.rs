@@ -625,7 +625,8 @@ impl Observations {
         }
         if folded_dir(path).is_some() {
             // A folded path from another profile (merge): it takes in what it covers.
-            return self.fold(path.to_owned());
+            self.fold(path);
+            return path.to_owned();
         }
         self.paths.insert(path.to_owned(), Accesses::default());
         let counts = &mut self.entries.0;
@@ -648,7 +649,7 @@ impl Observations {
             (false, None) => return path.to_owned(),
         };
         let folded_dir = folded_dir.to_owned();
-        let moved = self.fold_counted(&key);
+        let moved = self.fold(&key);
         // The folded paths are one path now, for every directory above them too.
         let mut up = Some(folded_dir.as_str());
         while let Some(d) = up {
@@ -669,19 +670,13 @@ impl Observations {
     pub fn fold_as(&mut self, other: &Observations) {
         for key in other.paths.keys().filter(|k| folded_dir(k).is_some()) {
             if !self.paths.contains_key(key) {
-                self.fold_counted(key);
+                self.fold(key);
             }
         }
     }
 
-    /// Moves every recorded path that folded `key` covers into it.
-    fn fold(&mut self, key: String) -> String {
-        self.fold_counted(&key);
-        key
-    }
-
-    /// [`Self::fold`], returning how many paths it moved.
-    fn fold_counted(&mut self, key: &str) -> u32 {
+    /// Moves every recorded path that folded `key` covers into it; returns how many.
+    fn fold(&mut self, key: &str) -> u32 {
         let dir = folded_dir(key)
             .expect("a folded path")
             .trim_end_matches('/');

@@ -24,9 +24,6 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How often the kernel's deduplication maps take turns (see `rotate_dedup`).
 const DEDUP_ROTATION: Duration = Duration::from_millis(250);
-/// How often the event ring is drained besides its wakeups, which the kernel skips while the
-/// collector is behind.
-const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
 /// Distinct events since the last deduplication turn that bring the next turn forward: the
 /// collector keeps each one until the turn after, and at 100,000 events a second the 250 ms
 /// turns alone held 15 MB of them.
@@ -51,7 +48,6 @@ pub struct Session {
     events: Option<AsyncFd<EventRing>>,
     follow: tokio::time::Interval,
     rotate: tokio::time::Interval,
-    drain: tokio::time::Interval,
     lost: u64,
     deduplicated: u64,
     /// For `learner check`: where the kernel logs the processes a seccomp filter kills.
@@ -113,7 +109,6 @@ impl Session {
             events,
             follow: tokio::time::interval(FOLLOW_INTERVAL),
             rotate: tokio::time::interval(DEDUP_ROTATION),
-            drain: tokio::time::interval(DRAIN_INTERVAL),
             lost: 0,
             deduplicated: 0,
             kernel_log,
@@ -129,11 +124,6 @@ impl Session {
                 let mut guard = ready.map_err(SessionError::Events)?;
                 drain(guard.get_inner_mut(), &mut self.collector);
                 guard.clear_ready();
-            }
-            _ = self.drain.tick() => {
-                if let Some(events) = self.events.as_mut() {
-                    drain(events.get_mut(), &mut self.collector);
-                }
             }
             _ = self.rotate.tick() => self.dedup_turn()?,
             _ = self.follow.tick(), if following => self.recorder.follow(&self.target)?,

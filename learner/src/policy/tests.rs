@@ -54,6 +54,18 @@ fn policy(p: &Profile, systemd: u32) -> Policy {
     resolve(p, systemd, &SyscallGroups::for_version(systemd, None))
 }
 
+/// The whole drop-in `generate` writes for `p` (recorded to `profile`), for systemd `systemd`.
+fn drop_in(p: &Profile, systemd: u32, profile: &str) -> String {
+    let groups = SyscallGroups::for_version(systemd, None);
+    super::render(
+        &resolve(p, systemd, &groups),
+        p,
+        &[profile.into()],
+        &groups.source,
+        false,
+    )
+}
+
 /// (directive, most restrictive value, evidence that forbids it, value it forces then).
 fn toggle_cases() -> Vec<(&'static str, &'static str, Vec<Slot>, Option<&'static str>)> {
     vec![
@@ -657,14 +669,7 @@ fn a_realistic_drop_in_whole() {
     ] {
         p.syscalls.insert(s.into(), 1);
     }
-    let groups = SyscallGroups::for_version(252, None);
-    let text = super::render(
-        &resolve(&p, 252, &groups),
-        &p,
-        &["web.profile.yaml".into()],
-        &groups.source,
-        false,
-    );
+    let text = drop_in(&p, 252, "web.profile.yaml");
     // Written by hand from the rules: strict file system with the log and /run writable,
     // every protection on, the three capabilities, AF_INET and AF_UNIX, and the syscalls
     // that @default does not already allow.
@@ -748,14 +753,7 @@ fn a_nightly_backup_job_whole_for_rhel_8() {
     ] {
         p.syscalls.insert(s.into(), 1);
     }
-    let groups = SyscallGroups::for_version(239, None);
-    let text = super::render(
-        &resolve(&p, 239, &groups),
-        &p,
-        &["backup.profile.yaml".into()],
-        &groups.source,
-        false,
-    );
+    let text = drop_in(&p, 239, "backup.profile.yaml");
     // Written by hand from the rules: what 239 lacks is left out (ProtectKernelLogs 244,
     // ProtectClock 245, ProtectHostname and RestrictSUIDSGID 242, ProtectProc and ProcSubset
     // 247); /home read-only; the archive's directory writable and the private /tmp left out;
