@@ -1,6 +1,7 @@
 //! Helpers for learner's integration tests, and the markers its workloads make.
 use std::{
     collections::BTreeSet,
+    os::fd::AsRawFd as _,
     path::{Path, PathBuf},
     process::{Child, Command},
     sync::{Mutex, MutexGuard},
@@ -43,9 +44,21 @@ pub const REQUIRE_PRIVILEGED_ENV: &str = "LEARNER_REQUIRE_PRIVILEGED";
 
 static KERNEL: Mutex<()> = Mutex::new(());
 
-/// Gate for tests that load BPF and create cgroups: they need root, and run one at a time.
-/// Returns `None` (the test skips, saying why) when not root, unless skipping is forbidden.
-pub fn privileged(test: &str) -> Option<MutexGuard<'static, ()>> {
+/// Where privileged tests of every checkout on this machine take turns: two suites (two
+/// worktrees, or a developer's run beside CI's) would see each other's BPF programs and
+/// cgroups and fail their clean-state checks.
+const MACHINE_LOCK: &str = "/run/learner-privileged-tests.lock";
+
+/// Held while a privileged test runs: this process's turn and the machine's.
+pub struct Privileged {
+    _turn: MutexGuard<'static, ()>,
+    _machine: std::fs::File,
+}
+
+/// Gate for tests that load BPF and create cgroups: they need root, and run one at a time on
+/// the machine. Returns `None` (the test skips, saying why) when not root, unless skipping is
+/// forbidden.
+pub fn privileged(test: &str) -> Option<Privileged> {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         let why = format!("{test}: needs root (eBPF and cgroups)");
@@ -55,9 +68,21 @@ pub fn privileged(test: &str) -> Option<MutexGuard<'static, ()>> {
         eprintln!("skipped {why}");
         return None;
     }
-    let guard = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let machine = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(MACHINE_LOCK)
+        .unwrap_or_else(|e| panic!("{MACHINE_LOCK}: {e}"));
+    // SAFETY: flock on an fd this function owns; released when the file is closed.
+    if unsafe { libc::flock(machine.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        panic!("{MACHINE_LOCK}: {}", std::io::Error::last_os_error());
+    }
     assert_clean("before the test");
-    Some(guard)
+    Some(Privileged {
+        _turn: turn,
+        _machine: machine,
+    })
 }
 
 /// The `learner` binary: `$LEARNER_BIN`, or the one beside this test's target directory.
