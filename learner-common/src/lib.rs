@@ -44,6 +44,17 @@ pub mod map {
     pub const ENTERED: &str = "ENTERED";
     /// Bumped whenever a recorded task enters a syscall that may change its comm.
     pub const COMM_GENERATION: &str = "COMM_GENERATION";
+    /// `HashMap<u32, u32>`: thread id -> [`task_state`] of each task a recorded task forked
+    /// (and each one user space found in the target), so one that leaves the cgroup is still
+    /// known as the service's.
+    pub const TASKS: &str = "TASKS";
+    /// `Array<u32>` with one element: non-zero once some task was followed out of the target
+    /// cgroup; until then nobody else on the machine pays for the [`TASKS`] lookup.
+    pub const FOLLOWING: &str = "FOLLOWING";
+    /// `PerCpuArray<u64>` with [`crate::task_stat::COUNT`] elements: see [`crate::task_stat`].
+    pub const TASK_STATS: &str = "TASK_STATS";
+    /// `Array<Calibration>` with one element: see [`crate::Calibration`].
+    pub const CALIBRATION: &str = "CALIBRATION";
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first
@@ -76,7 +87,93 @@ pub mod program {
     pub const PAGE_FAULT: &str = "learner_page_fault";
     /// `raw_syscalls/sys_exit`, attached by `learner check` only.
     pub const REFUSED: &str = "learner_refused";
+    /// `sched/sched_process_fork`, by the offset of `child_pid` in its record (20 since
+    /// Linux 6.x stores the comms as `__data_loc`, 44 before).
+    pub const FORK_CHILD_AT_20: &str = "learner_fork_20";
+    pub const FORK_CHILD_AT_44: &str = "learner_fork_44";
+    /// `cgroup/cgroup_attach_task`, by the offset of `pid` (24 since `dst_id` became a u64,
+    /// 20 before).
+    pub const MOVED_PID_AT_24: &str = "learner_moved_24";
+    pub const MOVED_PID_AT_20: &str = "learner_moved_20";
+    /// `sched/sched_process_exit`: forgets the task.
+    pub const TASK_EXIT: &str = "learner_task_exit";
+    /// `sys_enter` raw tracepoint, attached for a moment to measure cgroup levels.
+    pub const CALIBRATE: &str = "learner_calibrate";
 }
+
+/// Most tasks (threads) [`map::TASKS`] tracks at once; a fork beyond it is counted in
+/// [`task_stat::UNTRACKED`].
+pub const MAX_TASKS: u32 = 1 << 15;
+
+/// Values in [`map::TASKS`].
+pub mod task_state {
+    /// Forked by a recorded task, or found in the target: recorded while in the cgroup.
+    pub const MEMBER: u32 = 1;
+    /// Moved to a cgroup outside the target, or forked by such a task: recorded wherever it
+    /// is, because the unit's sandbox (seccomp, bounding set, mounts) goes with it.
+    pub const FOLLOWED: u32 = 2;
+}
+
+/// Counters in [`map::TASK_STATS`].
+pub mod task_stat {
+    /// Tasks moved to another cgroup while recorded (a login's session scope, a
+    /// `systemd-run --scope`), followed from then on.
+    pub const MOVED: u32 = 0;
+    /// Forks that [`crate::map::TASKS`] had no room for: if such a task leaves the cgroup,
+    /// it is not followed.
+    pub const UNTRACKED: u32 = 1;
+    pub const COUNT: u32 = 2;
+}
+
+/// A recorded process that was moved to another cgroup (and is followed there from now on).
+/// Sent once per move, not deduplicated: moves are rare, and each one matters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MovedEvent {
+    pub tag: u32,
+    /// The moved process (thread-group leader), as the host numbers it.
+    pub pid: u32,
+    /// The cgroup it went to, and that cgroup's absolute level.
+    pub dst_id: u64,
+    pub dst_level: u32,
+    /// Who moved it (systemd, or the task itself).
+    pub mover_pid: u32,
+    pub mover_comm: [u8; 16],
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integer fields, no implicit padding (4+4+8+4+4+16).
+unsafe impl aya::Pod for MovedEvent {}
+
+/// Deepest cgroup level the calibration reads.
+pub const MAX_CGROUP_LEVELS: usize = 32;
+
+/// Measures the absolute level of cgroups inside a cgroup namespace, where a path's depth
+/// below the mount is not its level in the hierarchy (`bpf_get_current_ancestor_cgroup_id`
+/// takes the absolute one). The calibration program fills `ancestors` for the first task it
+/// sees in cgroup `cgroup_id`, then sets `done`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Calibration {
+    pub cgroup_id: u64,
+    pub done: u64,
+    /// The task's ancestor at each level; 0 past its own level.
+    pub ancestors: [u64; MAX_CGROUP_LEVELS],
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Self {
+            cgroup_id: 0,
+            done: 0,
+            ancestors: [0; MAX_CGROUP_LEVELS],
+        }
+    }
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), only u64 fields.
+unsafe impl aya::Pod for Calibration {}
 
 /// Which cgroup subtree the programs record.
 #[repr(C)]
@@ -117,6 +214,7 @@ pub enum EventTag {
     Syscall = 1,
     Capability = 2,
     Refused = 3,
+    Moved = 4,
 }
 
 impl EventTag {
@@ -125,6 +223,7 @@ impl EventTag {
             1 => Some(Self::Syscall),
             2 => Some(Self::Capability),
             3 => Some(Self::Refused),
+            4 => Some(Self::Moved),
             _ => None,
         }
     }

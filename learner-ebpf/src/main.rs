@@ -25,12 +25,13 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, CapabilityEvent, CurrentSyscall, DEDUP_ENTRIES,
-    EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAX_EXACT_CGROUPS, NO_SYSCALL,
-    NO_VERDICT, NOT_IN_SYSCALL, O_DIRECTORY_OR_PATH, OPEN_FLAGS_IN_EXTRA, PENDING_ENTRIES,
-    PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
-    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
-    SyscallEvent, Target, extra, shape_flags, string_kind,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration, CapabilityEvent, CurrentSyscall,
+    DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS,
+    MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL,
+    O_DIRECTORY_OR_PATH, OPEN_FLAGS_IN_EXTRA, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall,
+    RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET,
+    SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape, SyscallEvent, Target, extra, shape_flags,
+    string_kind, task_stat, task_state,
 };
 
 #[map(name = "TARGET")]
@@ -85,6 +86,19 @@ static PENDING: Array<PendingCall> = Array::with_max_entries(PENDING_ENTRIES, 0)
 static PENDING_EXEC: HashMap<u64, SyscallEvent> =
     HashMap::with_max_entries(PENDING_EXEC_ENTRIES, 0);
 
+/// The service's tasks by thread id (see `learner_common::map::TASKS`).
+#[map(name = "TASKS")]
+static TASKS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TASKS, 0);
+
+#[map(name = "FOLLOWING")]
+static FOLLOWING: Array<u32> = Array::with_max_entries(1, 0);
+
+#[map(name = "TASK_STATS")]
+static TASK_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(task_stat::COUNT, 0);
+
+#[map(name = "CALIBRATION")]
+static CALIBRATION: Array<Calibration> = Array::with_max_entries(1, 0);
+
 /// Where an event is built: too big for the 512-byte stack.
 #[map(name = "SCRATCH")]
 static SCRATCH: PerCpuArray<SyscallEvent> = PerCpuArray::with_max_entries(1, 0);
@@ -129,7 +143,7 @@ pub fn learner_sys_enter_floor(_ctx: RawTracePointContext) -> i32 {
 
 fn try_sys_enter_subtree(ctx: &RawTracePointContext) -> Result<(), ()> {
     let target = TARGET.get(0).ok_or(())?;
-    if !in_subtree(target) {
+    if !in_subtree(target) && !followed() {
         return Err(());
     }
     count(ctx, target)
@@ -137,10 +151,31 @@ fn try_sys_enter_subtree(ctx: &RawTracePointContext) -> Result<(), ()> {
 
 fn try_sys_enter_exact(ctx: &RawTracePointContext) -> Result<(), ()> {
     let target = TARGET.get(0).ok_or(())?;
+    if !in_exact_cgroups() && !followed() {
+        return Err(());
+    }
+    count(ctx, target)
+}
+
+#[inline(always)]
+fn in_exact_cgroups() -> bool {
     // SAFETY: helper call without arguments.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
-    EXACT_CGROUPS.get_ptr(cgroup).ok_or(())?;
-    count(ctx, target)
+    EXACT_CGROUPS.get_ptr(cgroup).is_some()
+}
+
+/// Whether the current task is one of the service's that left its cgroup: the sandbox goes
+/// with the process, not with the cgroup. Costs other tasks one array read until a first
+/// task was followed, a hash lookup after.
+#[inline(always)]
+fn followed() -> bool {
+    match FOLLOWING.get(0) {
+        Some(on) if *on != 0 => {}
+        _ => return false,
+    }
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // SAFETY: a plain u32 map value.
+    matches!(unsafe { TASKS.get(&tgid) }, Some(&task_state::FOLLOWED))
 }
 
 #[inline(always)]
@@ -157,7 +192,7 @@ fn in_subtree(target: &Target) -> bool {
 #[inline(always)]
 fn observed_target() -> Option<&'static Target> {
     let target = TARGET.get(0)?;
-    (target.observe != 0 && in_subtree(target)).then_some(target)
+    (target.observe != 0 && (in_subtree(target) || followed())).then_some(target)
 }
 
 /// systemd's forked executor, `(name)` until it execs the service (systemd-executor on v255+):
@@ -730,13 +765,16 @@ pub fn learner_refused(ctx: TracePointContext) -> u32 {
 
 fn try_refused(ctx: &TracePointContext) -> Result<(), ()> {
     let target = TARGET.get(0).ok_or(())?;
-    if target.check == 0 || !in_subtree(target) {
+    if target.check == 0 {
         return Err(());
     }
-    if target.exact != 0 {
-        // SAFETY: helper call without arguments.
-        let cgroup = unsafe { bpf_get_current_cgroup_id() };
-        EXACT_CGROUPS.get_ptr(cgroup).ok_or(())?;
+    let in_target = if target.exact != 0 {
+        in_exact_cgroups()
+    } else {
+        in_subtree(target)
+    };
+    if !in_target && !followed() {
+        return Err(());
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     let slot = ENTERED.get_ptr_mut(pending_slot(pid_tgid)).ok_or(())?;
@@ -767,6 +805,141 @@ fn try_refused(ctx: &TracePointContext) -> Result<(), ()> {
     h = mix(h, ret as u64);
     h = mix_comm(h, &ev.comm);
     send_once(h, &mut ev, |e| &mut e.key);
+    Ok(())
+}
+
+// ---- the process tree (tasks that leave the cgroup) -------------------------------------
+
+/// A fork by a recorded task: the child is the service's too, wherever it goes later. One
+/// program per layout of the record (the kernel refuses a program that reads past its end).
+macro_rules! fork_program {
+    ($name:ident, $child_pid_at:literal) => {
+        #[tracepoint]
+        pub fn $name(ctx: TracePointContext) -> u32 {
+            let _ = try_fork(ctx_field::<i32>(&ctx, $child_pid_at) as u32);
+            0
+        }
+    };
+}
+fork_program!(learner_fork_20, 20);
+fork_program!(learner_fork_44, 44);
+
+#[inline(always)]
+fn try_fork(child: u32) -> Result<(), ()> {
+    let target = TARGET.get(0).ok_or(())?;
+    let state = if in_subtree(target) {
+        task_state::MEMBER
+    } else if followed() {
+        task_state::FOLLOWED
+    } else {
+        return Ok(());
+    };
+    if TASKS.insert(&child, &state, 0).is_err() {
+        task_stat_add(task_stat::UNTRACKED);
+    }
+    Ok(())
+}
+
+/// A process moved to another cgroup. The mover is systemd (a login's session scope, a
+/// `systemd-run --scope`) or the task itself, so only the record says who moved.
+macro_rules! moved_program {
+    ($name:ident, pid: $pid_at:literal, level: $level_at:literal, id: $id_at:literal, $id_ty:ty) => {
+        #[tracepoint]
+        pub fn $name(ctx: TracePointContext) -> u32 {
+            let _ = try_moved(
+                ctx_field::<i32>(&ctx, $pid_at) as u32,
+                ctx_field::<$id_ty>(&ctx, $id_at) as u64,
+                ctx_field::<i32>(&ctx, $level_at) as u32,
+            );
+            0
+        }
+    };
+}
+moved_program!(learner_moved_24, pid: 24, level: 12, id: 16, u64);
+moved_program!(learner_moved_20, pid: 20, level: 16, id: 12, i32);
+
+#[inline(always)]
+fn try_moved(pid: u32, dst_id: u64, dst_level: u32) -> Result<(), ()> {
+    let target = TARGET.get(0).ok_or(())?;
+    if dst_id == target.cgroup_id {
+        // systemd placing a (new instance's) process: known from now on, should it leave.
+        let _ = TASKS.insert(&pid, &task_state::MEMBER, u64::from(BPF_NOEXIST));
+        return Ok(());
+    }
+    let state = TASKS.get_ptr_mut(&pid).ok_or(())?;
+    // SAFETY: a plain u32 map value.
+    let state = unsafe { &mut *state };
+    if *state != task_state::MEMBER {
+        return Ok(());
+    }
+    // Also a move within the subtree (a delegated child cgroup): harmless, the subtree test
+    // comes first; user space tells the two apart by the destination.
+    *state = task_state::FOLLOWED;
+    if let Some(on) = FOLLOWING.get_ptr_mut(0) {
+        // SAFETY: a plain u32 map value; every writer writes 1.
+        unsafe { *on = 1 };
+    }
+    task_stat_add(task_stat::MOVED);
+    let mover = bpf_get_current_pid_tgid();
+    let mut ev = MovedEvent {
+        tag: EventTag::Moved as u32,
+        pid,
+        dst_id,
+        dst_level,
+        mover_pid: (mover >> 32) as u32,
+        mover_comm: [0; 16],
+    };
+    current_comm(&mut ev.mover_comm);
+    if EVENTS.output::<MovedEvent>(&ev, 0).is_err() {
+        lost();
+    }
+    Ok(())
+}
+
+#[tracepoint]
+pub fn learner_task_exit(_ctx: TracePointContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let _ = TASKS.remove(&tid);
+    0
+}
+
+#[inline(always)]
+fn task_stat_add(stat: u32) {
+    if let Some(n) = TASK_STATS.get_ptr_mut(stat) {
+        // SAFETY: per-CPU slot.
+        unsafe { *n += 1 };
+    }
+}
+
+// ---- cgroup level calibration -----------------------------------------------------------
+
+/// Notes the ancestors of the first task seen in the calibration cgroup: inside a cgroup
+/// namespace, the level `bpf_get_current_ancestor_cgroup_id` takes is the absolute one, which
+/// the path user space sees does not tell.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn learner_calibrate(_ctx: RawTracePointContext) -> i32 {
+    let _ = try_calibrate();
+    0
+}
+
+fn try_calibrate() -> Result<(), ()> {
+    let cal = CALIBRATION.get_ptr_mut(0).ok_or(())?;
+    // SAFETY: a map value; only the one task in the calibration cgroup writes it.
+    let cal = unsafe { &mut *cal };
+    if cal.done != 0 || cal.cgroup_id == 0 {
+        return Err(());
+    }
+    // SAFETY: helper call without arguments.
+    if unsafe { bpf_get_current_cgroup_id() } != cal.cgroup_id {
+        return Err(());
+    }
+    let mut level = 0;
+    while level < MAX_CGROUP_LEVELS {
+        // SAFETY: helper call with a plain integer argument.
+        cal.ancestors[level] = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) };
+        level += 1;
+    }
+    cal.done = 1;
     Ok(())
 }
 

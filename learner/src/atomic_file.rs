@@ -41,6 +41,11 @@ impl PendingFile {
         &self.path
     }
 
+    /// Commits to `path` instead, a file in the same directory (the temporary file is there).
+    pub fn redirect(&mut self, path: &Path) {
+        self.path = path.to_owned();
+    }
+
     /// Writes `parts` in order, syncs, and renames the file into place.
     pub fn commit(mut self, parts: &[&[u8]]) -> io::Result<()> {
         let mut file = self.file.take().expect("committed once");

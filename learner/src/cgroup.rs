@@ -80,8 +80,8 @@ pub fn cgroup_id(path: &Path) -> Result<u64, CgroupError> {
 }
 
 /// Depth of `path` below the cgroup2 mount `root` (level 0). Inside a non-initial cgroup
-/// namespace the mount root is not the hierarchy's root and this undercounts: learner looks
-/// at cgroups from the host (`--guest` maps a container's into the host's hierarchy).
+/// namespace (a container) the mount root is not the hierarchy's root and this undercounts:
+/// the recorder measures how much (see `recorder::level_offset`).
 fn level_below(root: &Path, path: &Path) -> u32 {
     path.strip_prefix(root)
         .map(|rel| rel.components().count() as u32)
@@ -113,6 +113,40 @@ impl CgroupRef {
             .filter_map(|dir| cgroup_id(&dir).ok())
             .collect()
     }
+
+    /// Thread ids of every task in this cgroup and below it.
+    pub fn threads(&self) -> Vec<i32> {
+        std::iter::once(self.path.clone())
+            .chain(descendant_dirs(&self.path))
+            .flat_map(|dir| read_pids(&dir.join("cgroup.threads")))
+            .collect()
+    }
+}
+
+/// The cgroup directory below `root` (or `root` itself) whose id is `id`.
+pub fn find_by_id(root: &Path, id: u64) -> Option<PathBuf> {
+    std::iter::once(root.to_owned())
+        .chain(descendant_dirs(root))
+        .find(|dir| cgroup_id(dir).is_ok_and(|i| i == id))
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs`. It runs between
+/// fork and exec, so it may only make async-signal-safe calls: no allocation.
+pub fn join(procs: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: open/write/close on a NUL-terminated path and a local buffer.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if written != 1 {
+            return Err(err);
+        }
+    }
+    Ok(())
 }
 
 /// A cgroup that learner created and removes again, with everything below it.

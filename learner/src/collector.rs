@@ -12,7 +12,7 @@ use std::{
 };
 
 use learner_common::{
-    CapabilityEvent, EventTag, IN_PAGE_FAULT, NO_SYSCALL, RefusedEvent, SyscallEvent,
+    CapabilityEvent, EventTag, IN_PAGE_FAULT, MovedEvent, NO_SYSCALL, RefusedEvent, SyscallEvent,
 };
 
 use crate::{
@@ -52,6 +52,19 @@ pub struct Collector {
     /// Events from systemd's own set-up of a unit's process, before it execs the service:
     /// not the service's behaviour, and not subject to its sandbox (see [`is_service_manager`]).
     pub service_manager_events: u64,
+    /// Recorded processes moved to another cgroup, in the order seen, for the session to
+    /// name (it knows where cgroups are).
+    pub moves: Vec<Move>,
+}
+
+/// A recorded process the kernel saw moved to another cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub pid: u32,
+    /// Its name when the move was seen (read from /proc; empty if it was gone already).
+    pub comm: String,
+    pub mover: String,
+    pub dst_id: u64,
 }
 
 /// `during` of a capability check made while a page fault of the task was handled.
@@ -114,6 +127,7 @@ impl Collector {
             events: 0,
             malformed: 0,
             service_manager_events: 0,
+            moves: Vec::new(),
         }
     }
 
@@ -187,6 +201,19 @@ impl Collector {
                     ev.ret,
                     c_string(&ev.comm),
                 );
+            }
+            Some(EventTag::Moved) if bytes.len() >= size_of::<MovedEvent>() => {
+                // SAFETY: as above.
+                let ev: MovedEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+                let comm = std::fs::read_to_string(format!("/proc/{}/comm", ev.pid))
+                    .map(|c| c.trim_end().to_owned())
+                    .unwrap_or_default();
+                self.moves.push(Move {
+                    pid: ev.pid,
+                    comm,
+                    mover: c_string(&ev.mover_comm),
+                    dst_id: ev.dst_id,
+                });
             }
             _ => self.malformed += 1,
         }

@@ -29,6 +29,10 @@ pub enum GenerateError {
     Write { path: PathBuf, source: io::Error },
     #[error("--score: {0}")]
     Score(String),
+    #[error(
+        "{0} records no syscall: that recording saw nothing, and a drop-in from it would deny the service everything (record it again; check `recording` in the file)"
+    )]
+    Empty(PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +46,8 @@ pub struct GenerateRequest {
 #[derive(Debug)]
 pub struct Generated {
     pub text: String,
+    /// What the profiles may have missed, one line each; also at the top of `text`.
+    pub warnings: Vec<String>,
     pub policy: policy::Policy,
     pub profile: Profile,
 }
@@ -61,6 +67,21 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
         .iter()
         .map(|p| Profile::load(p))
         .collect::<Result<Vec<_>, _>>()?;
+    for (path, p) in req.profiles.iter().zip(&profiles) {
+        if p.syscalls.is_empty() && p.unknown_syscalls.is_empty() {
+            return Err(GenerateError::Empty(path.clone()));
+        }
+    }
+    let warnings: Vec<String> = req
+        .profiles
+        .iter()
+        .zip(&profiles)
+        .flat_map(|(path, p)| {
+            gaps(p)
+                .into_iter()
+                .map(move |g| format!("{}: {g}", path.display()))
+        })
+        .collect();
     let profile = Profile::merged(&profiles).expect("at least one profile");
     let groups = SyscallGroups::for_version(systemd, local);
     let policy = policy::resolve(&profile, systemd, &groups);
@@ -80,12 +101,51 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
             }
         })
         .collect();
-    let text = policy::render(&policy, &profile, &sources, &groups.source, req.explain);
+    let mut text = String::new();
+    for w in &warnings {
+        text.push_str(&format!("# learner: warning: {w}\n"));
+    }
+    text.push_str(&policy::render(
+        &policy,
+        &profile,
+        &sources,
+        &groups.source,
+        req.explain,
+    ));
     Ok(Generated {
         text,
+        warnings,
         policy,
         profile,
     })
+}
+
+/// What a unit's recording may have missed, as the profile itself says: each is a way for
+/// the drop-in to break the service later.
+fn gaps(p: &Profile) -> Vec<String> {
+    let r = &p.recording;
+    let mut out = Vec::new();
+    if p.provenance.unit.is_some() && r.startup_seen != Some(true) {
+        out.push(
+            "the unit's start-up was not recorded (record with --restart): what it does only while starting is missing".to_owned(),
+        );
+    }
+    if r.main_process_seen == Some(false) {
+        out.push("the unit's main program (ExecStart=) was never seen being executed".to_owned());
+    }
+    if r.lost_events > 0 {
+        out.push(format!(
+            "{} events were lost: paths, sockets or capabilities among them are missing",
+            r.lost_events
+        ));
+    }
+    if r.untracked_tasks > 0 {
+        out.push(format!(
+            "{} tasks were not tracked (the kernel's task table was full): had one left the unit's cgroup, what it did is missing",
+            r.untracked_tasks
+        ));
+    }
+    out
 }
 
 /// Exposure of `unit_file` as `systemd-analyze security --offline=true` scores it, alone and

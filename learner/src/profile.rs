@@ -107,6 +107,19 @@ pub struct Recording {
     /// the observations: systemd applies the sandbox there, it is not the service.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub service_manager_events: u64,
+    /// Processes of the service that were moved to a cgroup outside the recorded one (a
+    /// login's session scope, a `systemd-run --scope`), and recorded there from then on:
+    /// `NAME (moved by MOVER) -> CGROUP`, with how often.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub followed_processes: BTreeMap<String, u64>,
+    /// Tasks forked while the kernel's task table was full: had one left the cgroup, it
+    /// would not have been followed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_tasks: u64,
+    /// `learner record --restart`: whether the unit's main program (ExecStart) was seen
+    /// being executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_process_seen: Option<bool>,
     /// What the recording cost learner itself: CPU seconds and peak memory (MiB).
     #[serde(default)]
     pub collector_cpu_seconds: f64,
@@ -160,6 +173,20 @@ impl Profile {
     }
 }
 
+/// Where a broken recording's data goes: beside the profile asked for, under a name that
+/// says it is not one (`x.profile.yaml` -> `x.profile.partial.yaml`).
+pub fn partial_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = match name.strip_suffix(".yaml") {
+        Some(stem) => format!("{stem}.partial.yaml"),
+        None => format!("{name}.partial"),
+    };
+    path.with_file_name(partial)
+}
+
 /// A profile file about to be written. Its temporary file is created up front, so a recording
 /// learns that its output cannot be written before it starts rather than after it ends.
 #[derive(Debug)]
@@ -177,6 +204,11 @@ impl PendingProfile {
 
     pub fn path(&self) -> &Path {
         self.0.path()
+    }
+
+    /// Commits to `path` instead (in the same directory).
+    pub fn redirect(&mut self, path: &Path) {
+        self.0.redirect(path);
     }
 
     pub fn commit(self, profile: &Profile) -> Result<(), ProfileError> {

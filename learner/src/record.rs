@@ -13,8 +13,7 @@ use crate::{
     cgroup::CgroupRef,
     host,
     profile::{PendingProfile, ProfileError},
-    run::build_profile,
-    session::{Session, SessionError},
+    session::{Session, SessionError, build_profile},
     signals::SignalStream,
     syscalls::Arch,
     systemd::{Systemd, SystemdError},
@@ -42,6 +41,38 @@ pub enum RecordError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{unit} did not come up within {waited}s of the restart (it is {state}); nothing was recorded of its running service{partial}"
+    )]
+    NeverUp {
+        unit: String,
+        state: String,
+        waited: u64,
+        partial: String,
+    },
+    #[error("the recording of {unit} is broken: {why}; not a profile{partial}")]
+    Broken {
+        unit: String,
+        why: String,
+        partial: String,
+    },
+}
+
+/// Why a finished recording cannot be a profile, if it cannot: a unit that was up while
+/// recorded yet left no syscall was not seen at all (a wrong cgroup level, a probe that
+/// matched nothing), and a restart whose main program was never executed saw no start-up.
+fn broken(
+    profile: &crate::profile::Profile,
+    was_up: bool,
+    main_seen: Option<bool>,
+) -> Option<String> {
+    if was_up && profile.syscalls.is_empty() && profile.unknown_syscalls.is_empty() {
+        return Some("the unit ran, yet not one syscall of it was seen".into());
+    }
+    if main_seen == Some(false) {
+        return Some("its main program (ExecStart=) was never seen being executed".into());
+    }
+    None
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +142,15 @@ impl CgroupWatch {
         {}
         guard.clear_ready();
         Ok(())
+    }
+}
+
+/// Whether two paths name one file (a symlinked /sbin, a hard link).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -186,20 +226,33 @@ pub async fn record(
     });
     let mut state_job = None;
 
-    let deadline = req.duration.map(|d| tokio::time::Instant::now() + d);
-    let sleep_deadline = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
-        }
+    // --for counts from the moment the unit is up: with --restart, that is once the new
+    // instance is (a slow stop, then a slow start, come first).
+    let instances_before = instances;
+    let mut up_at: Option<tokio::time::Instant> = (!req.restart).then(tokio::time::Instant::now);
+    let mut was_up = !req.restart && info.is_up();
+    // How long systemd itself would wait for the restart: its stop and start timeouts.
+    let patience = info.timeout_stop.unwrap_or(Duration::from_secs(90))
+        + info.timeout_start.unwrap_or(Duration::from_secs(90))
+        + Duration::from_secs(5);
+    let oneshot = info.service_type == "oneshot";
+    let deadline_of = |up: Option<tokio::time::Instant>| match (up, req.duration) {
+        (Some(up), Some(d)) => Some(up + d),
+        _ => None,
     };
+    let sleep_deadline = tokio::time::sleep_until(
+        deadline_of(up_at)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1 << 30)),
+    );
     tokio::pin!(sleep_deadline);
     let mut state_tick = tokio::time::interval(Duration::from_secs(1));
     let show_progress = std::io::stderr().is_terminal();
-    let mut inactive = 0;
+    let mut down = 0;
+    let mut last_state = info.active_state.clone();
+    let mut never_up = false;
     let ended_because = loop {
         tokio::select! {
-            _ = &mut sleep_deadline => break "the duration elapsed",
+            _ = &mut sleep_deadline, if deadline_of(up_at).is_some() => break "the duration elapsed",
             _ = signals.next() => break "interrupted",
             changed = watch.changed() => {
                 changed.map_err(|source| RecordError::Watch { path: parent.clone(), source })?;
@@ -211,9 +264,17 @@ pub async fn record(
                 if state_job.is_none() {
                     state_job = Some(blocking(vec!["show".into(), info.id.clone()]));
                 }
+                if up_at.is_none() && begun.elapsed() > patience {
+                    never_up = true;
+                    break "the unit never came up";
+                }
                 if show_progress {
                     let (syscalls, paths, caps, families, lost) = session.progress();
-                    let remaining = req.duration.map(|d| format!(", {} left", clock(d.saturating_sub(begun.elapsed())))).unwrap_or_default();
+                    let remaining = match (up_at, req.duration) {
+                        (None, _) => format!(", waiting for {} ({last_state})", info.id),
+                        (Some(up), Some(d)) => format!(", {} left", clock(d.saturating_sub(up.elapsed()))),
+                        _ => String::new(),
+                    };
                     eprint!(
                         "\rlearner: {} recorded{remaining}: {syscalls} syscalls, {paths} paths, {caps} capabilities, {families} families, {lost} lost   ",
                         clock(begun.elapsed())
@@ -223,8 +284,23 @@ pub async fn record(
             done = async { state_job.as_mut().expect("guarded").await }, if state_job.is_some() => {
                 state_job = None;
                 let state = done.expect("systemctl show task")?.expect("show gives a unit");
-                inactive = if state.is_active() { 0 } else { inactive + 1 };
-                if inactive >= INACTIVE_POLLS_TO_END {
+                last_state = state.active_state.clone();
+                let new_instance = !req.restart || instances > instances_before;
+                // A oneshot job is never "active": its run is the start-up.
+                if new_instance && (state.is_up() || (oneshot && state.is_active())) {
+                    was_up = true;
+                    if up_at.is_none() {
+                        let now = tokio::time::Instant::now();
+                        up_at = Some(now);
+                        if let Some(d) = deadline_of(up_at) {
+                            sleep_deadline.as_mut().reset(d);
+                        }
+                    }
+                }
+                // Only stopped counts: a unit still deactivating (a proxy draining its
+                // clients) or activating is not.
+                down = if state.is_down() { down + 1 } else { 0 };
+                if down >= INACTIVE_POLLS_TO_END && new_instance {
                     break "the unit stopped";
                 }
             }
@@ -240,10 +316,53 @@ pub async fn record(
     }
     let ended = SystemTime::now();
     let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
-    outcome.recording.startup_seen = Some(req.restart);
+    let new_instance = instances > instances_before;
+    outcome.recording.startup_seen = Some(req.restart && new_instance);
     outcome.recording.instances = Some(instances);
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
+    let main_seen = (req.restart && new_instance && !req.check)
+        .then(|| info.exec_start.first())
+        .flatten()
+        .map(|main| {
+            let main = systemd.path_in_guest(Path::new(main));
+            profile.observations.processes.execs.keys().any(|exec| {
+                let exec = systemd.path_in_guest(Path::new(exec));
+                exec == main || same_file(&exec, &main)
+            })
+        });
+    profile.recording.main_process_seen = main_seen;
+    let trouble = if never_up {
+        Some(RecordError::NeverUp {
+            unit: info.id.clone(),
+            state: last_state,
+            waited: begun.elapsed().as_secs(),
+            partial: String::new(),
+        })
+    } else {
+        broken(&profile, was_up, main_seen).map(|why| RecordError::Broken {
+            unit: info.id.clone(),
+            why,
+            partial: String::new(),
+        })
+    };
+    if let Some(mut trouble) = trouble {
+        // Kept for a look, never under the profile's name.
+        if let Some(mut pending) = pending {
+            let partial = crate::profile::partial_path(pending.path());
+            pending.redirect(&partial);
+            if pending.commit(&profile).is_ok() {
+                let note = format!(" (what was seen is in {})", partial.display());
+                match &mut trouble {
+                    RecordError::NeverUp { partial, .. } | RecordError::Broken { partial, .. } => {
+                        *partial = note
+                    }
+                    _ => {}
+                }
+            }
+        }
+        return Err(trouble);
+    }
     if let Some(pending) = pending {
         pending.commit(&profile)?;
     }

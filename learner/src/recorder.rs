@@ -15,11 +15,15 @@ use aya::{
     },
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, EnteredSyscall, SLOT_OUT_OF_RANGE,
-    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, map, program,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration, EnteredSyscall, SLOT_OUT_OF_RANGE,
+    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, map, program, task_stat, task_state,
 };
 
 use crate::{cgroup::CgroupRef, syscalls::Arch, traced::TRACED};
+
+/// The inode of the initial cgroup namespace (the kernel's PROC_CGROUP_INIT_INO): there, a
+/// cgroup's depth below the cgroup2 root is its level.
+const INITIAL_CGROUP_NS: u64 = 0xEFFF_FFFB;
 
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/learner-ebpf"));
 
@@ -143,6 +147,9 @@ pub struct SyscallRecorder {
     probe: &'static Probe,
     followed: BTreeSet<u64>,
     target: Target,
+    /// Added to a path's depth to get the cgroup's absolute level: non-zero inside a cgroup
+    /// namespace, whose root is below the hierarchy's.
+    level_offset: u32,
     /// Observation tracepoints attached, by program: detached in parallel (see Drop).
     links: Vec<(&'static str, TracePointLinkId)>,
     /// Why better probes were skipped, for the warning and the profile.
@@ -169,10 +176,20 @@ impl SyscallRecorder {
                 RecorderError::Load(e)
             }
         })?;
+        // Inside a cgroup namespace the subtree probe needs the measured level; where it
+        // cannot be measured, only exact ids are right.
+        let mut skipped = Vec::new();
+        let level_offset = match level_offset(&mut ebpf) {
+            Ok(offset) => Some(offset),
+            Err(why) => {
+                skipped.push(format!("subtree: {why}"));
+                None
+            }
+        };
         // The target is written before any program runs, so the first syscall already counts.
         let target = Target {
             cgroup_id: cgroup.id,
-            level: cgroup.level,
+            level: cgroup.level + level_offset.unwrap_or(0),
             observe: 0,
             dedup_map: 0,
             comm_changing: comm_changing_syscalls(),
@@ -181,11 +198,13 @@ impl SyscallRecorder {
         };
         write_target(&mut ebpf, target)?;
 
-        let mut skipped = Vec::new();
         for probe in SYSCALL_PROBES {
             let skip = match forced.as_deref() {
                 Some(f) => f != probe.short_name,
-                None => probe.benchmark_only,
+                None => {
+                    probe.benchmark_only
+                        || (probe.matching == CgroupMatch::Subtree && level_offset.is_none())
+                }
             };
             if skip {
                 continue;
@@ -202,12 +221,14 @@ impl SyscallRecorder {
                         probe,
                         followed: BTreeSet::new(),
                         target,
+                        level_offset: level_offset.unwrap_or(0),
                         links: Vec::new(),
                         skipped,
                         observation: ObservationStatus::default(),
                     };
                     // Right after attaching: the command has not started yet.
                     recorder.follow(cgroup)?;
+                    recorder.track_process_tree(cgroup)?;
                     return Ok(recorder);
                 }
                 Err(e) if is_permission_error(&e) => {
@@ -473,9 +494,94 @@ impl SyscallRecorder {
     /// Records the cgroup under its new id: systemd recreates a unit's cgroup on restart.
     pub fn retarget(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
         self.target.cgroup_id = cgroup.id;
-        self.target.level = cgroup.level;
+        self.target.level = cgroup.level + self.level_offset;
         write_target(&mut self.ebpf, self.target)?;
-        self.follow(cgroup)
+        self.follow(cgroup)?;
+        self.seed_tasks(cgroup)
+    }
+
+    /// Follows the service's processes wherever they go: a task a recorded task forked is
+    /// noted, and once such a task is moved to another cgroup (pam_systemd puts each login
+    /// in a session scope; `systemd-run --scope` does the same), it and its children stay
+    /// recorded, as the unit's sandbox stays on them. Without these probes such a process
+    /// silently drops out of the recording, so their absence is reported.
+    fn track_process_tree(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
+        let Some(tracefs) = tracefs() else {
+            self.skipped.push(
+                "process tree: no tracefs; processes that leave the cgroup are not followed".into(),
+            );
+            return Ok(());
+        };
+        let fork = format_fields(&tracefs.join("events/sched/sched_process_fork/format"));
+        let fork_program = match fork.as_deref().and_then(|f| field_offset(f, "child_pid")) {
+            Some(20) => Some(program::FORK_CHILD_AT_20),
+            Some(44) => Some(program::FORK_CHILD_AT_44),
+            _ => None,
+        };
+        let moved = format_fields(&tracefs.join("events/cgroup/cgroup_attach_task/format"));
+        let moved_program = moved.as_deref().and_then(|f| {
+            match (
+                field_offset(f, "pid"),
+                field_offset(f, "dst_level"),
+                field_offset(f, "dst_id"),
+            ) {
+                (Some(24), Some(12), Some(16)) => Some(program::MOVED_PID_AT_24),
+                (Some(20), Some(16), Some(12)) => Some(program::MOVED_PID_AT_20),
+                _ => None,
+            }
+        });
+        let (Some(fork_program), Some(moved_program)) = (fork_program, moved_program) else {
+            self.skipped.push(
+                "process tree: no sched/sched_process_fork or cgroup/cgroup_attach_task tracepoint of a known layout; processes that leave the cgroup are not followed".into(),
+            );
+            return Ok(());
+        };
+        // Exit first, so no entry outlives its task; then forks, then moves.
+        let attached = self
+            .attach_tracepoint(program::TASK_EXIT, "sched", "sched_process_exit")
+            .and_then(|()| self.attach_tracepoint(fork_program, "sched", "sched_process_fork"))
+            .and_then(|()| self.attach_tracepoint(moved_program, "cgroup", "cgroup_attach_task"));
+        match attached {
+            Ok(()) => self.seed_tasks(cgroup),
+            Err(e) if is_permission_error(&e) => Err(RecorderError::NotPermitted(e.to_string())),
+            Err(e) => {
+                self.skipped.push(format!(
+                    "process tree: {e}; processes that leave the cgroup are not followed"
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    /// Notes the tasks already in the target: forks are noted as they happen, but these were
+    /// started before the recording (or by systemd, which is not recorded).
+    fn seed_tasks(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
+        let Some(map) = self.ebpf.map_mut(map::TASKS) else {
+            return Ok(());
+        };
+        let mut tasks: HashMap<&mut MapData, u32, u32> =
+            HashMap::try_from(map).map_err(map_err(map::TASKS))?;
+        for tid in cgroup.threads() {
+            // BPF_NOEXIST: a task the kernel side knows already keeps its state. A full
+            // table is counted by the forks it refuses; the ones here are few.
+            let _ = tasks.insert(tid as u32, task_state::MEMBER, 1 /* BPF_NOEXIST */);
+        }
+        Ok(())
+    }
+
+    /// Tasks moved out of the cgroup (and followed), and forks the task table had no room for.
+    pub fn task_stats(&self) -> Result<(u64, u64), RecorderError> {
+        let stats: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(self.ebpf.map(map::TASK_STATS).expect("TASK_STATS map"))
+                .map_err(map_err(map::TASK_STATS))?;
+        let sum = |i| -> Result<u64, RecorderError> {
+            Ok(stats
+                .get(&i, 0)
+                .map_err(map_err(map::TASK_STATS))?
+                .iter()
+                .sum())
+        };
+        Ok((sum(task_stat::MOVED)?, sum(task_stat::UNTRACKED)?))
     }
 
     /// Whether [`SyscallRecorder::follow`] must be called as child cgroups appear.
@@ -621,6 +727,81 @@ fn format_fields(format: &Path) -> Option<Vec<(String, usize)>> {
         fields.push((name, offset));
     }
     Some(fields)
+}
+
+fn field_offset(fields: &[(String, usize)], name: &str) -> Option<usize> {
+    fields.iter().find(|(n, _)| n == name).map(|&(_, off)| off)
+}
+
+/// How many levels the cgroup2 mount's root is below the hierarchy's root: 0 in the initial
+/// cgroup namespace; inside another one (a container) measured, because a path there starts
+/// at the namespace's root while `bpf_get_current_ancestor_cgroup_id` counts from the
+/// hierarchy's. A child is moved into a scratch cgroup below the mount, and a program notes
+/// the ancestors of its first syscall there; the mount root's position among them is the
+/// answer.
+fn level_offset(ebpf: &mut Ebpf) -> Result<u32, String> {
+    use std::os::unix::{fs::MetadataExt as _, process::CommandExt as _};
+    let ns = std::fs::metadata("/proc/self/ns/cgroup").map(|m| m.ino());
+    if ns.as_ref().is_ok_and(|&ino| ino == INITIAL_CGROUP_NS) {
+        return Ok(0);
+    }
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        format!("in a cgroup namespace, and the cgroup level could not be measured ({what}: {e})")
+    };
+    let root = crate::cgroup::cgroup2_mount().map_err(|e| fail("cgroup2", &e))?;
+    let root_id = crate::cgroup::cgroup_id(&root).map_err(|e| fail("cgroup2", &e))?;
+    let scratch =
+        crate::cgroup::Cgroup::create(&root, &format!("learner-calibrate-{}", std::process::id()))
+            .map_err(|e| fail("scratch cgroup", &e))?;
+    {
+        let mut cal: Array<&mut MapData, Calibration> =
+            Array::try_from(ebpf.map_mut(map::CALIBRATION).expect("CALIBRATION map"))
+                .map_err(|e| fail("map", &e))?;
+        let start = Calibration {
+            cgroup_id: scratch.id(),
+            ..Calibration::default()
+        };
+        cal.set(0, start, 0).map_err(|e| fail("map", &e))?;
+    }
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(program::CALIBRATE)
+        .expect("program is in learner's object")
+        .try_into()
+        .map_err(|e: ProgramError| fail("program", &e))?;
+    prog.load().map_err(|e| fail("program", &e))?;
+    let link = prog.attach("sys_enter").map_err(|e| fail("program", &e))?;
+    let procs = std::ffi::CString::new(scratch.procs_file().into_os_string().into_encoded_bytes())
+        .map_err(|e| fail("path", &e))?;
+    let mut child = std::process::Command::new("/proc/self/exe");
+    child
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: join makes only async-signal-safe calls.
+    unsafe { child.pre_exec(move || crate::cgroup::join(&procs)) };
+    let ran = child.status();
+    let _ = prog.detach(link);
+    let _ = prog.unload();
+    let _ = scratch.remove();
+    ran.map_err(|e| fail("child", &e))?;
+    let cal: Array<&MapData, Calibration> =
+        Array::try_from(ebpf.map(map::CALIBRATION).expect("CALIBRATION map"))
+            .map_err(|e| fail("map", &e))?;
+    let cal = cal.get(&0, 0).map_err(|e| fail("map", &e))?;
+    if cal.done == 0 {
+        return Err(fail("calibration", &"the child's syscalls were not seen"));
+    }
+    cal.ancestors
+        .iter()
+        .position(|&id| id == root_id)
+        .map(|level| level as u32)
+        .ok_or_else(|| {
+            fail(
+                "calibration",
+                &"the mount's root is not among the child's ancestors",
+            )
+        })
 }
 
 /// How many arguments a `syscalls/sys_enter_*` tracepoint's record carries.

@@ -10,8 +10,8 @@ use std::{
 use crate::{
     cgroup::{self, Cgroup, CgroupError},
     host,
-    profile::{PendingProfile, Profile, ProfileError, Provenance, SCHEMA},
-    session::{Outcome, Session, SessionError},
+    profile::{PendingProfile, Profile, ProfileError},
+    session::{Session, SessionError, build_profile},
     signals::{self, SignalStream},
     syscalls::Arch,
 };
@@ -47,6 +47,10 @@ pub enum RunError {
     Spawn { command: String, source: io::Error },
     #[error("waiting for the command: {0}")]
     Wait(io::Error),
+    #[error(
+        "the recording is broken: the command ran, yet not one of its syscalls was seen; not a profile (what was seen is in {partial})"
+    )]
+    Broken { partial: PathBuf },
 }
 
 impl RunError {
@@ -121,25 +125,6 @@ pub fn resolve_command(command: &OsStr) -> Result<PathBuf, RunError> {
     }
 }
 
-/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs`. It runs between
-/// fork and exec, so it may only make async-signal-safe calls: no allocation.
-fn join_cgroup(procs: &CString) -> io::Result<()> {
-    // SAFETY: open/write/close on a NUL-terminated path and a local buffer.
-    unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-        let err = io::Error::last_os_error();
-        libc::close(fd);
-        if written != 1 {
-            return Err(err);
-        }
-    }
-    Ok(())
-}
-
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     status
         .code()
@@ -175,7 +160,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     unsafe {
         command.pre_exec(move || {
             signals::unblock_forwarded()?;
-            join_cgroup(&procs)
+            crate::cgroup::join(&procs)
         });
     }
     let mut child = command.spawn().map_err(|source| RunError::Spawn {
@@ -226,52 +211,20 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
     );
+    if profile.syscalls.is_empty() && profile.unknown_syscalls.is_empty() {
+        // Its execve alone would have shown: the probe matched nothing.
+        let mut pending = pending;
+        let partial = crate::profile::partial_path(pending.path());
+        pending.redirect(&partial);
+        pending.commit(&profile)?;
+        return Err(RunError::Broken { partial });
+    }
     pending.commit(&profile)?;
     Ok(RunReport {
         profile_path: output,
         profile,
         exit_code,
     })
-}
-
-/// A profile from what a session saw. The caller fills in what was recorded (command, unit).
-pub fn build_profile(
-    arch: Arch,
-    started: SystemTime,
-    ended: SystemTime,
-    outcome: Outcome,
-) -> Profile {
-    let mut syscalls = std::collections::BTreeMap::new();
-    let mut unknown_syscalls = std::collections::BTreeMap::new();
-    for (nr, count) in outcome.counts.by_number {
-        match arch.syscall_name(nr) {
-            Some(name) => {
-                syscalls.insert(name.to_owned(), count);
-            }
-            None => {
-                unknown_syscalls.insert(nr, count);
-            }
-        }
-    }
-    Profile {
-        schema: SCHEMA,
-        provenance: Provenance {
-            learner_version: env!("CARGO_PKG_VERSION").to_owned(),
-            hostname: host::hostname(),
-            kernel: host::kernel_release(),
-            arch: arch.name().to_owned(),
-            systemd: host::systemd_version(),
-            started: humantime::format_rfc3339_seconds(started).to_string(),
-            ended: humantime::format_rfc3339_seconds(ended).to_string(),
-            command: None,
-            unit: None,
-        },
-        recording: outcome.recording,
-        syscalls,
-        unknown_syscalls,
-        observations: outcome.observations,
-        merged_from: Vec::new(),
-    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
 //! One recording, whatever its target (a command's cgroup or a unit's): attaches the probes,
 //! pumps events into the collector while the caller waits for its own end condition, and
 //! turns what was seen into a profile.
-use std::{io, time::Duration};
+use std::{
+    io,
+    time::{Duration, SystemTime},
+};
 
 use tokio::io::unix::AsyncFd;
 
 use crate::{
     cgroup::CgroupRef,
     collector::Collector,
+    host,
     observations::Observations,
-    profile::Recording,
+    profile::{Profile, Provenance, Recording, SCHEMA},
     recorder::{RecorderError, SyscallCounts, SyscallRecorder},
     seccomp_log::KernelLog,
     syscalls::Arch,
@@ -52,6 +56,9 @@ pub struct Session {
     deduplicated: u64,
     /// For `learner check`: where the kernel logs the processes a seccomp filter kills.
     kernel_log: Option<KernelLog>,
+    /// Where each of the collector's moves went, named while the cgroup still exists (a
+    /// login's session scope is gone when the login ends).
+    move_paths: Vec<Option<std::path::PathBuf>>,
 }
 
 /// What a finished session saw.
@@ -112,6 +119,7 @@ impl Session {
             lost: 0,
             deduplicated: 0,
             kernel_log,
+            move_paths: Vec::new(),
         })
     }
 
@@ -124,6 +132,7 @@ impl Session {
                 let mut guard = ready.map_err(SessionError::Events)?;
                 drain(guard.get_inner_mut(), &mut self.collector);
                 guard.clear_ready();
+                self.name_moves();
             }
             _ = self.rotate.tick() => self.dedup_turn()?,
             _ = self.follow.tick(), if following => self.recorder.follow(&self.target)?,
@@ -157,6 +166,43 @@ impl Session {
         self.target.id = id;
         self.recorder.retarget(&self.target)?;
         Ok(true)
+    }
+
+    /// Finds the cgroups of moves not named yet.
+    fn name_moves(&mut self) {
+        if self.move_paths.len() == self.collector.moves.len() {
+            return;
+        }
+        let mount = crate::cgroup::cgroup2_mount().ok();
+        for m in &self.collector.moves[self.move_paths.len()..] {
+            let path = mount
+                .as_deref()
+                .and_then(|root| crate::cgroup::find_by_id(root, m.dst_id));
+            self.move_paths.push(path);
+        }
+    }
+
+    /// The processes that were moved out of the target's subtree, by name and destination
+    /// (moves within it, to a delegated child cgroup, change nothing).
+    fn followed_processes(&mut self) -> std::collections::BTreeMap<String, u64> {
+        self.name_moves();
+        let mount = crate::cgroup::cgroup2_mount().unwrap_or_default();
+        let mut out = std::collections::BTreeMap::new();
+        for (m, path) in self.collector.moves.iter().zip(&self.move_paths) {
+            let shown = match path {
+                Some(path) if path.starts_with(&self.target.path) => continue,
+                Some(path) => format!("/{}", path.strip_prefix(&mount).unwrap_or(path).display()),
+                None => format!("cgroup id {} (gone)", m.dst_id),
+            };
+            let name = if m.comm.is_empty() {
+                format!("pid {}", m.pid)
+            } else {
+                m.comm.clone()
+            };
+            *out.entry(format!("{name} (moved by {}) -> {shown}", m.mover))
+                .or_default() += 1;
+        }
+        out
     }
 
     /// Distinct syscalls, paths, capabilities and families so far, and events lost, for a
@@ -226,6 +272,9 @@ impl Session {
             startup_seen: None,
             instances: None,
             service_manager_events: self.collector.service_manager_events,
+            followed_processes: self.followed_processes(),
+            untracked_tasks: self.recorder.task_stats()?.1,
+            main_process_seen: None,
             collector_cpu_seconds: 0.0,
             collector_peak_mib: 0.0,
         };
@@ -242,6 +291,46 @@ impl Session {
             observations,
             recording,
         })
+    }
+}
+
+/// A profile from what a session saw. The caller fills in what was recorded (command, unit).
+pub fn build_profile(
+    arch: Arch,
+    started: SystemTime,
+    ended: SystemTime,
+    outcome: Outcome,
+) -> Profile {
+    let mut syscalls = std::collections::BTreeMap::new();
+    let mut unknown_syscalls = std::collections::BTreeMap::new();
+    for (nr, count) in outcome.counts.by_number {
+        match arch.syscall_name(nr) {
+            Some(name) => {
+                syscalls.insert(name.to_owned(), count);
+            }
+            None => {
+                unknown_syscalls.insert(nr, count);
+            }
+        }
+    }
+    Profile {
+        schema: SCHEMA,
+        provenance: Provenance {
+            learner_version: env!("CARGO_PKG_VERSION").to_owned(),
+            hostname: host::hostname(),
+            kernel: host::kernel_release(),
+            arch: arch.name().to_owned(),
+            systemd: host::systemd_version(),
+            started: humantime::format_rfc3339_seconds(started).to_string(),
+            ended: humantime::format_rfc3339_seconds(ended).to_string(),
+            command: None,
+            unit: None,
+        },
+        recording: outcome.recording,
+        syscalls,
+        unknown_syscalls,
+        observations: outcome.observations,
+        merged_from: Vec::new(),
     }
 }
 

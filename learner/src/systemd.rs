@@ -39,6 +39,11 @@ pub struct UnitInfo {
     pub fragment_path: String,
     /// The unit already has a seccomp filter: calls it refuses never reach a tracepoint.
     pub syscall_filter: bool,
+    /// The programs of its ExecStart= lines, in order.
+    pub exec_start: Vec<String>,
+    /// How long systemd lets it start and stop; `None` for infinity (or unknown).
+    pub timeout_start: Option<std::time::Duration>,
+    pub timeout_stop: Option<std::time::Duration>,
 }
 
 impl UnitInfo {
@@ -60,6 +65,9 @@ impl UnitInfo {
                 "Type" => info.service_type = value,
                 "FragmentPath" => info.fragment_path = value,
                 "SystemCallFilter" => info.syscall_filter = !value.is_empty(),
+                "ExecStart" => info.exec_start = exec_paths(&value),
+                "TimeoutStartUSec" => info.timeout_start = parse_timespan(&value),
+                "TimeoutStopUSec" => info.timeout_stop = parse_timespan(&value),
                 _ => {}
             }
         }
@@ -72,6 +80,38 @@ impl UnitInfo {
             "active" | "reloading" | "activating"
         )
     }
+
+    /// Running and done starting: `activating` and `deactivating` are neither up nor down.
+    pub fn is_up(&self) -> bool {
+        matches!(self.active_state.as_str(), "active" | "reloading")
+    }
+
+    /// Stopped: nothing of it runs, and no job is bringing it up or down.
+    pub fn is_down(&self) -> bool {
+        matches!(self.active_state.as_str(), "inactive" | "failed")
+    }
+}
+
+/// The `path=` of each `{ path=... ; argv[]=... ; ... }` block `systemctl show` prints for an
+/// ExecStart= property.
+fn exec_paths(value: &str) -> Vec<String> {
+    value
+        .split("path=")
+        .skip(1)
+        .filter_map(|rest| rest.split(" ;").next())
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// A systemd time span as `systemctl show` prints it (`1min 30s`, `90s`, `500ms`,
+/// `infinity`); `None` for infinity or anything unreadable.
+fn parse_timespan(value: &str) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if value.is_empty() || value == "infinity" {
+        return None;
+    }
+    humantime::parse_duration(value).ok()
 }
 
 /// The cgroup path systemd gives a unit in `slice`: `a-b.slice` nests as `/a.slice/a-b.slice`.
@@ -201,7 +241,7 @@ impl Systemd {
     pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
         let text = self.systemctl(&[
             "show",
-            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter",
+            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,TimeoutStartUSec,TimeoutStopUSec",
             "--",
             unit,
         ])?;
@@ -292,6 +332,21 @@ mod tests {
         assert_eq!(info.main_pid, 95);
         assert!(info.is_active());
         assert_eq!(info.service_type, "forking");
+    }
+
+    #[test]
+    fn parses_exec_start_and_timeouts() {
+        // As systemd 252 prints them.
+        let info = UnitInfo::parse(
+            "ExecStart={ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx -g daemon on; master_process on; ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\nTimeoutStartUSec=1min 30s\nTimeoutStopUSec=infinity\nActiveState=deactivating\n",
+        );
+        assert_eq!(info.exec_start, ["/usr/sbin/nginx"]);
+        assert_eq!(info.timeout_start, Some(std::time::Duration::from_secs(90)));
+        assert_eq!(info.timeout_stop, None);
+        assert!(!info.is_up() && !info.is_down());
+        let two = exec_paths("{ path=/bin/a ; argv[]=a ; } { path=/bin/b ; argv[]=b ; }");
+        assert_eq!(two, ["/bin/a", "/bin/b"]);
+        assert!(exec_paths("").is_empty());
     }
 
     #[test]
