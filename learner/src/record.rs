@@ -250,6 +250,7 @@ pub async fn record(
     let mut down = 0;
     let mut last_state = info.active_state.clone();
     let mut never_up = false;
+    let mut started_again = false;
     let ended_because = loop {
         tokio::select! {
             _ = &mut sleep_deadline, if deadline_of(up_at).is_some() => break "the duration elapsed",
@@ -285,7 +286,9 @@ pub async fn record(
                 state_job = None;
                 let state = done.expect("systemctl show task")?.expect("show gives a unit");
                 last_state = state.active_state.clone();
-                let new_instance = !req.restart || instances > instances_before;
+                // A oneshot job may come and go between two looks at its cgroup.
+                started_again |= !state.invocation_id.is_empty() && state.invocation_id != info.invocation_id;
+                let new_instance = !req.restart || instances > instances_before || started_again;
                 // A oneshot job is never "active": its run is the start-up.
                 if new_instance && (state.is_up() || (oneshot && state.is_active())) {
                     was_up = true;
@@ -316,7 +319,7 @@ pub async fn record(
     }
     let ended = SystemTime::now();
     let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
-    let new_instance = instances > instances_before;
+    let new_instance = instances > instances_before || started_again;
     outcome.recording.startup_seen = Some(req.restart && new_instance);
     outcome.recording.instances = Some(instances);
     let mut profile = build_profile(arch, started, ended, outcome);

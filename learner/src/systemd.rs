@@ -39,6 +39,8 @@ pub struct UnitInfo {
     pub fragment_path: String,
     /// The unit already has a seccomp filter: calls it refuses never reach a tracepoint.
     pub syscall_filter: bool,
+    /// Changes with every start: tells a new instance from the old one.
+    pub invocation_id: String,
     /// The programs of its ExecStart= lines, in order.
     pub exec_start: Vec<String>,
     /// How long systemd lets it start and stop; `None` for infinity (or unknown).
@@ -66,6 +68,7 @@ impl UnitInfo {
                 "FragmentPath" => info.fragment_path = value,
                 "SystemCallFilter" => info.syscall_filter = !value.is_empty(),
                 "ExecStart" => info.exec_start = exec_paths(&value),
+                "InvocationID" => info.invocation_id = value,
                 "TimeoutStartUSec" => info.timeout_start = parse_timespan(&value),
                 "TimeoutStopUSec" => info.timeout_stop = parse_timespan(&value),
                 _ => {}
@@ -241,7 +244,7 @@ impl Systemd {
     pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
         let text = self.systemctl(&[
             "show",
-            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,TimeoutStartUSec,TimeoutStopUSec",
+            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,TimeoutStartUSec,TimeoutStopUSec,InvocationID",
             "--",
             unit,
         ])?;

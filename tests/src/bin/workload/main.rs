@@ -44,6 +44,7 @@ fn main() {
         Some("subcgroup") => subcgroup(),
         Some("executor") => executor(args.get(1).expect("PROGRAM")),
         Some("sandboxed") => sandboxed(Path::new(args.get(1).expect("DIR"))),
+        Some("needs") => needs(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
         Some("syscalls") => {
             let n: u64 = args.get(1).and_then(|a| a.parse().ok()).expect("N");
@@ -185,6 +186,44 @@ fn sandboxed(dir: &Path) {
             }
         }
         raw(markers::MAIN_THREAD.1, libc::PRIO_PROCESS as _, 0);
+    }
+}
+
+/// Needs three things a sandbox can take away (its marker syscall, a file it creates in DIR,
+/// CAP_CHOWN), and says that it got all three by creating DIR/ok; loops, so a sandbox applied
+/// later shows too.
+fn needs(dir: &Path) {
+    let created = CString::new(dir.join("x").into_os_string().into_encoded_bytes()).expect("path");
+    let ok = CString::new(dir.join("ok").into_os_string().into_encoded_bytes()).expect("path");
+    loop {
+        thread::sleep(Duration::from_millis(300));
+        let (prio, _) = raw(markers::MAIN_THREAD.1, libc::PRIO_PROCESS as _, 0);
+        // SAFETY: open/fchown/close of NUL-terminated paths.
+        let wrote_and_chowned = unsafe {
+            let fd = libc::open(
+                created.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o600,
+            );
+            let chowned = fd >= 0 && libc::fchown(fd, 1, 1) == 0;
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            chowned
+        };
+        if prio >= 0 && wrote_and_chowned {
+            // SAFETY: as above.
+            unsafe {
+                let fd = libc::open(
+                    ok.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o600,
+                );
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+        }
     }
 }
 

@@ -1,0 +1,330 @@
+//! What a recording must not miss, on a real systemd (a disposable guest): a process the
+//! service moved out of its cgroup (as pam_systemd moves each sshd login), a restart whose
+//! stop outlasts `--for`, learner itself inside a cgroup namespace (a container), and a
+//! recording that saw nothing, which must be an error and never a profile.
+use std::{path::Path, process::Output, time::Duration};
+
+use learner::profile::Profile;
+use learner_tests::{TempDir, assert_clean, guest::Guest, learner, markers, privileged, text};
+
+const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
+const WORKLOAD_EXEC: &str = env!("CARGO_BIN_EXE_workload-exec");
+
+/// Copies the workload (and the program it execs, which it finds beside itself) into the
+/// guest's own file system (a clean clone may build under /tmp, which is the guest's own
+/// tmpfs) and returns its path there.
+fn install_workload(guest: &Guest, name: &str) -> String {
+    let dir = format!("/usr/local/lib/{name}");
+    std::fs::create_dir_all(format!("/proc/{}/root{dir}", guest.pid)).expect("workload dir");
+    for (from, to) in [(WORKLOAD, "workload"), (WORKLOAD_EXEC, "workload-exec")] {
+        std::fs::copy(from, format!("/proc/{}/root{dir}/{to}", guest.pid))
+            .expect("copy the workload into the guest");
+    }
+    format!("{dir}/workload")
+}
+
+fn install_unit(guest: &Guest, unit: &str, body: &str) {
+    let path = format!("/proc/{}/root/etc/systemd/system/{unit}", guest.pid);
+    std::fs::write(&path, body).expect("write the unit");
+    let out = guest.run(&["systemctl", "daemon-reload"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn record(guest: &Guest, args: &[&str], profile: &Path) -> Output {
+    learner()
+        .arg("record")
+        .args(args)
+        .args(["--guest", &guest.pid.to_string(), "-o"])
+        .arg(profile)
+        .output()
+        .expect("learner record")
+}
+
+fn syscall_names(p: &Profile) -> Vec<&str> {
+    p.syscalls.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn follows_a_process_moved_out_of_the_units_cgroup() {
+    let Some(_kernel) = privileged("follows_a_process_moved_out_of_the_units_cgroup") else {
+        return;
+    };
+    let dir = TempDir::new("blind-moved");
+    let guest = Guest::boot("moved");
+    let program = install_workload(&guest, "learner-moved-workload");
+    // Like sshd with pam_systemd: the service's child ends up in a scope of its own, outside
+    // the unit's cgroup, still under the unit's sandbox.
+    let unit = "learner-moved.service";
+    install_unit(
+        &guest,
+        unit,
+        &format!(
+            "[Unit]\nDescription=learner moved-child test\n[Service]\nExecStartPre=/bin/mkdir -p /var/lib/learner-moved\nExecStart=/bin/sh -c 'systemd-run --scope --quiet {program} needs /var/lib/learner-moved & exec sleep infinity'\n"
+        ),
+    );
+    let start = guest.run(&["systemctl", "start", unit]);
+    assert!(start.status.success(), "{}", text(&start));
+
+    let profile = dir.join("moved.profile.yaml");
+    let out = record(&guest, &[unit, "--restart", "--for", "4s"], &profile);
+    assert!(out.status.success(), "{}", text(&out));
+    let p = Profile::load(&profile).expect("profile");
+    // All three needs come from the moved child alone: sh, sleep and systemd-run have none.
+    assert!(
+        p.syscalls.contains_key(markers::MAIN_THREAD.0),
+        "the moved child's marker is missing: {:?}",
+        syscall_names(&p)
+    );
+    assert!(
+        p.observations
+            .paths
+            .contains_key("/var/lib/learner-moved/x"),
+        "the moved child's file is missing: {:?}",
+        p.observations.paths.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        p.observations.capabilities.contains_key("CAP_CHOWN"),
+        "the moved child's capability is missing: {:?}",
+        p.observations.capabilities.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        p.recording
+            .followed_processes
+            .keys()
+            .any(|k| k.contains(".scope")),
+        "the move is not reported: {:?}",
+        p.recording.followed_processes
+    );
+
+    // The drop-in from that recording lets the child work in its scope.
+    let dropin = dir.join("moved.conf");
+    let out = learner()
+        .arg("generate")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&dropin)
+        .output()
+        .expect("generate");
+    assert!(out.status.success(), "{}", text(&out));
+    let generated = std::fs::read_to_string(&dropin).expect("drop-in");
+    assert!(
+        generated.contains("SystemCallFilter=") && generated.contains("CAP_CHOWN"),
+        "{generated}"
+    );
+    // The children started before the drop-in live on in their scopes: only new ones count.
+    let stop = guest.run(&[
+        "sh",
+        "-c",
+        "systemctl stop 'run-*.scope'; rm -f /var/lib/learner-moved/ok",
+    ]);
+    assert!(stop.status.success(), "{}", text(&stop));
+    let applied = learner()
+        .args(["apply", unit])
+        .arg(&dropin)
+        .args(["--guest", &guest.pid.to_string(), "--check"])
+        .arg(format!(
+            "{} sh -c 'rm -f /var/lib/learner-moved/ok; sleep 2; test -f /var/lib/learner-moved/ok'",
+            guest.nsenter()
+        ))
+        .output()
+        .expect("apply");
+    assert!(applied.status.success(), "{}\n{generated}", text(&applied));
+
+    drop(guest);
+    assert_clean("blind-moved");
+}
+
+#[test]
+fn waits_for_a_slow_stop_and_refuses_a_recording_that_saw_nothing() {
+    let Some(_kernel) =
+        privileged("waits_for_a_slow_stop_and_refuses_a_recording_that_saw_nothing")
+    else {
+        return;
+    };
+    let dir = TempDir::new("blind-slow");
+    let guest = Guest::boot("slow");
+    let program = install_workload(&guest, "learner-slow-workload");
+    // Its stop takes longer than the whole --for: a recording that counted from the restart
+    // would end while the old instance is still deactivating.
+    let unit = "learner-slow.service";
+    install_unit(
+        &guest,
+        unit,
+        &format!(
+            "[Unit]\nDescription=learner slow-stop test\n[Service]\nExecStartPre=/bin/mkdir -p /var/lib/learner-slow\nExecStart={program} needs /var/lib/learner-slow\nExecStop=/bin/sleep 6\nTimeoutStopSec=30\n"
+        ),
+    );
+    let start = guest.run(&["systemctl", "start", unit]);
+    assert!(start.status.success(), "{}", text(&start));
+    let profile = dir.join("slow.profile.yaml");
+    let began = std::time::Instant::now();
+    let out = record(&guest, &[unit, "--restart", "--for", "2s"], &profile);
+    let took = began.elapsed();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        took >= Duration::from_secs(8),
+        "--for must count from the new instance's start, not from the restart: {took:?}\n{}",
+        text(&out)
+    );
+    let p = Profile::load(&profile).expect("profile");
+    assert_eq!(p.recording.startup_seen, Some(true));
+    assert_eq!(p.recording.main_process_seen, Some(true), "{}", text(&out));
+    assert!(
+        p.observations
+            .processes
+            .execs
+            .keys()
+            .any(|e| e.ends_with("/sleep")),
+        "the slow ExecStop is part of the recording: {:?}",
+        p.observations.processes.execs
+    );
+    assert!(
+        p.observations
+            .processes
+            .execs
+            .contains_key(program.as_str()),
+        "the new instance's start-up is missing: {:?}",
+        p.observations.processes.execs
+    );
+    assert!(p.syscalls.contains_key(markers::MAIN_THREAD.0));
+
+    // A unit that does nothing while recorded leaves no syscall: an error, never a profile.
+    let idle = "learner-idle.service";
+    install_unit(
+        &guest,
+        idle,
+        "[Unit]\nDescription=learner idle test\n[Service]\nExecStart=/bin/sleep infinity\n",
+    );
+    let start = guest.run(&["systemctl", "start", idle]);
+    assert!(start.status.success(), "{}", text(&start));
+    std::thread::sleep(Duration::from_millis(500));
+    let empty = dir.join("idle.profile.yaml");
+    let out = record(&guest, &[idle, "--for", "2s"], &empty);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        !empty.exists(),
+        "a recording that saw nothing wrote the profile"
+    );
+    let partial = dir.join("idle.profile.partial.yaml");
+    assert!(partial.exists(), "the partial data is not kept: {stderr}");
+    let error_lines: Vec<&str> = stderr.lines().filter(|l| !l.contains("warning:")).collect();
+    assert_eq!(error_lines.len(), 1, "one line: {stderr}");
+    assert!(
+        error_lines[0].contains("not one syscall") && error_lines[0].contains("partial"),
+        "{stderr}"
+    );
+    let out = learner()
+        .arg("generate")
+        .arg(&partial)
+        .output()
+        .expect("generate");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "no drop-in from nothing: {}",
+        text(&out)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out)
+    );
+
+    drop(guest);
+    assert_clean("blind-slow");
+}
+
+#[test]
+fn records_the_same_from_inside_a_cgroup_namespace() {
+    let Some(_kernel) = privileged("records_the_same_from_inside_a_cgroup_namespace") else {
+        return;
+    };
+    let dir = TempDir::new("blind-inside");
+    let guest = Guest::boot("inside");
+    let program = install_workload(&guest, "learner-inside-workload");
+    let inner = "/usr/local/bin/learner-inside";
+    std::fs::copy(
+        learner_tests::learner_bin(),
+        format!("/proc/{}/root{inner}", guest.pid),
+    )
+    .expect("copy learner into the guest");
+    let guest_file = |path: &str| format!("/proc/{}/root{path}", guest.pid);
+
+    // learner run: the deterministic workload, from the host and from inside.
+    let (code, stderr, host) = learner_tests::record_run(dir.path(), &[], &[WORKLOAD]);
+    assert_eq!(code, 0, "{stderr}");
+    let host = host.expect("host profile");
+    let out = guest.run(&[
+        "env",
+        "-u",
+        "LD_LIBRARY_PATH",
+        inner,
+        "run",
+        "-o",
+        "/root/inside.profile.yaml",
+        "--",
+        &program,
+    ]);
+    assert!(out.status.success(), "learner run inside: {}", text(&out));
+    let inside =
+        Profile::load(Path::new(&guest_file("/root/inside.profile.yaml"))).expect("inside profile");
+    assert_eq!(
+        syscall_names(&inside),
+        syscall_names(&host),
+        "learner run inside the guest's cgroup namespace"
+    );
+    // The measured level, not the exact-id fallback, which would miss a child cgroup's
+    // first calls.
+    assert!(
+        inside.recording.syscall_source.contains("subtree"),
+        "{}",
+        inside.recording.syscall_source
+    );
+
+    // learner record of a unit: from the host (--guest) and from inside.
+    let unit = "learner-inside.service";
+    install_unit(
+        &guest,
+        unit,
+        &format!(
+            "[Unit]\nDescription=learner inside test\n[Service]\nExecStartPre=/bin/mkdir -p /var/lib/learner-inside\nExecStart={program} needs /var/lib/learner-inside\n"
+        ),
+    );
+    let start = guest.run(&["systemctl", "start", unit]);
+    assert!(start.status.success(), "{}", text(&start));
+    let from_host = dir.join("host.profile.yaml");
+    let out = record(&guest, &[unit, "--for", "3s"], &from_host);
+    assert!(out.status.success(), "{}", text(&out));
+    let from_host = Profile::load(&from_host).expect("profile");
+    let out = guest.run(&[
+        inner,
+        "record",
+        unit,
+        "--for",
+        "3s",
+        "-o",
+        "/root/record.profile.yaml",
+    ]);
+    assert!(
+        out.status.success(),
+        "learner record inside: {}",
+        text(&out)
+    );
+    let from_inside =
+        Profile::load(Path::new(&guest_file("/root/record.profile.yaml"))).expect("inside profile");
+    assert!(
+        from_inside.syscalls.contains_key(markers::MAIN_THREAD.0),
+        "{:?}",
+        syscall_names(&from_inside)
+    );
+    assert_eq!(
+        syscall_names(&from_inside),
+        syscall_names(&from_host),
+        "learner record inside the guest's cgroup namespace"
+    );
+
+    drop(guest);
+    assert_clean("blind-inside");
+}
