@@ -187,7 +187,7 @@ pub const FAMILIES: &[Family] = &[
     Family {
         name: "send",
         members: &["sendto", "sendmsg", "sendmmsg"],
-        reason: "sending on a socket: send(), sendto(), sendmsg() and batched sendmmsg() (the resolver)",
+        reason: "sending on a socket: send(), sendto(), sendmsg() and batched sendmmsg(), which the resolver uses",
     },
     Family {
         name: "open",
@@ -412,7 +412,7 @@ pub fn widen(
             added.insert((*m).to_owned());
         }
         evidence.push(format!(
-            "{}: margin, the {} family of {} ({})",
+            "{}: margin, the {} family of {}: {}",
             new.join(" "),
             family.name,
             seen.join(" "),
