@@ -29,7 +29,8 @@ pub enum Margin {
 
 /// The groups `systemd-analyze security` scores a SystemCallFilter by: the
 /// `SystemCallFilter=~@...` entries of `security_assessor_table` in
-/// src/analyze/analyze-security.c (the same eleven from v240, where it appeared, to v252).
+/// src/analyze/analyze-security.c, as of systemd 252 (the same eleven as `systemd-analyze
+/// security` 252 lists).
 pub const SCORED_GROUPS: &[&str] = &[
     "@clock",
     "@cpu-emulation",
