@@ -185,7 +185,7 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
         }
     }
     let lines = |p: &Profile| -> Vec<String> {
-        policy::resolve(p, systemd, groups)
+        policy::resolve(p, systemd, groups, policy::margin::Margin::default())
             .decisions
             .into_iter()
             .flat_map(|dec| dec.lines)

@@ -40,6 +40,7 @@ pub struct GenerateRequest {
     pub profiles: Vec<PathBuf>,
     pub target_systemd: Option<u32>,
     pub explain: bool,
+    pub margin: policy::margin::Margin,
 }
 
 /// The drop-in, and the data it came from.
@@ -84,7 +85,7 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
         .collect();
     let profile = Profile::merged(&profiles).expect("at least one profile");
     let groups = SyscallGroups::for_version(systemd, local);
-    let policy = policy::resolve(&profile, systemd, &groups);
+    let policy = policy::resolve(&profile, systemd, &groups, req.margin);
     let sources: Vec<String> = req
         .profiles
         .iter()

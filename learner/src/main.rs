@@ -3,7 +3,10 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use learner::{apply, diff, generate, profile::Profile, record, run, signals, systemd::Systemd};
+use learner::{
+    apply, diff, generate, policy::margin::Margin, profile::Profile, record, run, signals,
+    systemd::Systemd,
+};
 
 #[derive(Parser)]
 #[command(
@@ -170,6 +173,11 @@ struct GenerateArgs {
     /// Put a comment naming its evidence above each directive
     #[arg(long)]
     explain: bool,
+    /// Syscalls allowed beyond those observed: `standard` adds the other members of each
+    /// observed call's family of alternatives (fdatasync seen: fsync, sync_file_range, ...),
+    /// never one that systemd-analyze security scores; `exact` only what was observed
+    #[arg(long, value_enum, default_value_t = Margin::Standard)]
+    margin: Margin,
     /// Print the exposure of UNITFILE (systemd-analyze security) without and with the drop-in
     #[arg(long, value_name = "UNITFILE")]
     score: Option<PathBuf>,
@@ -360,6 +368,7 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             profiles: args.profiles,
             target_systemd: args.target_systemd,
             explain: args.explain,
+            margin: args.margin,
         })?;
         match &args.output {
             Some(path) => learner::atomic_file::write(path, generated.text.as_bytes())

@@ -16,6 +16,19 @@ fn unit_file(dir: &TempDir, exec: &str) -> std::path::PathBuf {
     unit
 }
 
+/// The two numbers of `--score`'s line: exposure without and with the drop-in.
+fn exposures(stderr: &str) -> Vec<f64> {
+    let scores: Vec<f64> = stderr
+        .lines()
+        .find(|l| l.contains("exposure of"))
+        .expect("--score line")
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(',').parse().ok())
+        .collect();
+    assert_eq!(scores.len(), 2, "{stderr}");
+    scores
+}
+
 #[test]
 fn generated_drop_in_verifies_and_scores_better() {
     let Some(_kernel) = privileged("generated_drop_in_verifies_and_scores_better") else {
@@ -65,18 +78,33 @@ fn generated_drop_in_verifies_and_scores_better() {
     assert_eq!(std::fs::read_dir(&dropins).expect("dir").count(), 1);
 
     // Exposure before and after, as systemd-analyze security scores them.
-    let scores: Vec<f64> = stderr
-        .lines()
-        .find(|l| l.contains("exposure of"))
-        .expect("--score line")
-        .split_whitespace()
-        .filter_map(|w| w.trim_end_matches(',').parse().ok())
-        .collect();
-    assert_eq!(scores.len(), 2, "{stderr}");
+    let scores = exposures(&stderr);
     assert!(
         scores[1] < scores[0],
         "the drop-in should lower exposure: {stderr}"
     );
+    // The default (standard) margin allows more syscalls than `exact`, at no exposure.
+    let exact = learner()
+        .arg("generate")
+        .arg(&profile)
+        .args(["--margin", "exact", "--score"])
+        .arg(&unit)
+        .output()
+        .expect("learner generate --margin exact");
+    let exact_stderr = String::from_utf8_lossy(&exact.stderr);
+    assert!(exact.status.success(), "{exact_stderr}");
+    assert_eq!(exposures(&exact_stderr), scores, "{exact_stderr}\n{stderr}");
+    let allowed = |text: &str| {
+        text.lines()
+            .rfind(|l| l.starts_with("SystemCallFilter="))
+            .map_or(0, |l| l.split(' ').count())
+    };
+    let exact_text = String::from_utf8_lossy(&exact.stdout);
+    assert!(
+        allowed(&text) > allowed(&exact_text),
+        "standard:\n{text}\nexact:\n{exact_text}"
+    );
+    assert!(text.contains(": margin, the "), "--explain: {text}");
 
     // systemd itself accepts every line: exit 0 and not a word of warning.
     let verify = Command::new("systemd-analyze")

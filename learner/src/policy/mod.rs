@@ -6,11 +6,13 @@
 //! list values (paths, capabilities, families, syscalls) are computed from the observations.
 //! Nothing here knows about eBPF: it reads profiles only.
 pub mod filter_groups;
+pub mod margin;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{observations::Seen, profile::Profile};
 use filter_groups::SyscallGroups;
+use margin::Margin;
 
 /// One directive as resolved: the lines to write (none: left unset) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -562,7 +564,7 @@ const FALLBACKS: &[(&str, &str, bool)] = &[
     ("openat2", "openat", false),
 ];
 
-fn syscall_filter(p: &Profile, groups: &SyscallGroups) -> Decision {
+fn syscall_filter(p: &Profile, groups: &SyscallGroups, margin: Margin) -> Decision {
     let mut evidence = Vec::new();
     let mut wanted: BTreeSet<String> = p.syscalls.keys().cloned().collect();
     // What a recording cannot see: signal returns happen only when a signal is handled.
@@ -584,6 +586,12 @@ fn syscall_filter(p: &Profile, groups: &SyscallGroups) -> Decision {
         {
             evidence.push(format!("{new}: added, glibc tries it before {old}"));
         }
+    }
+    let mut widened = BTreeSet::new();
+    if margin == Margin::Standard {
+        let (lines, added) = margin::widen(p, groups, &mut wanted);
+        evidence.extend(lines);
+        widened = added;
     }
     let unknown: Vec<String> = wanted
         .iter()
@@ -617,7 +625,12 @@ fn syscall_filter(p: &Profile, groups: &SyscallGroups) -> Decision {
             for m in &needed {
                 rest.remove(*m);
             }
-            evidence.push(format!("{group}: every member was observed"));
+            let how = if needed.iter().any(|m| widened.contains(*m)) {
+                "observed or in the margin"
+            } else {
+                "observed"
+            };
+            evidence.push(format!("{group}: every member was {how}"));
             chosen.push(group.clone());
         }
     }
@@ -724,8 +737,8 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
     }
 }
 
-/// Resolves every directive for `p`, for systemd `systemd`.
-pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups) -> Policy {
+/// Resolves every directive for `p`, for systemd `systemd`, with the syscall `margin`.
+pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin) -> Policy {
     let mut decisions = vec![Decision {
         directive: "ProtectSystem",
         lines: vec!["ProtectSystem=strict".into()],
@@ -763,7 +776,7 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups) -> Policy {
         lines: vec!["SystemCallArchitectures=native".into()],
         evidence: vec![format!("recorded on {}", p.provenance.arch)],
     });
-    decisions.push(syscall_filter(p, groups));
+    decisions.push(syscall_filter(p, groups, margin));
     decisions.push(Decision {
         directive: "SystemCallErrorNumber",
         lines: vec!["SystemCallErrorNumber=EPERM".into()],

@@ -2,7 +2,7 @@
 //! value it forces, evidence absent the most restrictive value.
 use std::collections::BTreeMap;
 
-use super::{Policy, filter_groups::SyscallGroups, resolve};
+use super::{Policy, filter_groups::SyscallGroups, margin::Margin, resolve};
 use crate::{
     observations::{Access, Fact, Observations, Slot},
     profile::{Profile, Provenance, Recording, SCHEMA},
@@ -50,15 +50,22 @@ fn fact(f: Fact, detail: &str) -> Slot {
     Slot::Fact(f, detail.into())
 }
 
+/// The tightest allow-list (`--margin exact`): these tests are about the rules; margin.rs
+/// tests the margin.
 fn policy(p: &Profile, systemd: u32) -> Policy {
-    resolve(p, systemd, &SyscallGroups::for_version(systemd, None))
+    resolve(
+        p,
+        systemd,
+        &SyscallGroups::for_version(systemd, None),
+        Margin::Exact,
+    )
 }
 
 /// The whole drop-in `generate` writes for `p` (recorded to `profile`), for systemd `systemd`.
 fn drop_in(p: &Profile, systemd: u32, profile: &str) -> String {
     let groups = SyscallGroups::for_version(systemd, None);
     super::render(
-        &resolve(p, systemd, &groups),
+        &resolve(p, systemd, &groups, Margin::Exact),
         p,
         &[profile.into()],
         &groups.source,
@@ -266,7 +273,12 @@ fn read_write_paths_cover_writes_and_nothing_else() {
         "reset first"
     );
     // Nothing written: the list stays empty (and ProtectSystem=strict makes all read-only).
-    let bare = resolve(&empty(), 252, &SyscallGroups::for_version(252, None));
+    let bare = resolve(
+        &empty(),
+        252,
+        &SyscallGroups::for_version(252, None),
+        Margin::Exact,
+    );
     assert_eq!(
         bare.decision("ReadWritePaths").unwrap().lines,
         ["ReadWritePaths="]
@@ -352,7 +364,12 @@ fn capabilities_from_granted_checks_only() {
             crate::collector::OVERRIDDEN_CREDENTIALS,
         )],
     );
-    let overridden = super::resolve(&p, 252, &SyscallGroups::for_version(252, None));
+    let overridden = super::resolve(
+        &p,
+        252,
+        &SyscallGroups::for_version(252, None),
+        Margin::Exact,
+    );
     assert_eq!(
         overridden.decision("CapabilityBoundingSet").unwrap().lines,
         ["CapabilityBoundingSet="]
@@ -366,12 +383,22 @@ fn capabilities_from_granted_checks_only() {
         ],
     );
     assert_eq!(
-        super::resolve(&p, 252, &SyscallGroups::for_version(252, None))
-            .value("CapabilityBoundingSet"),
+        super::resolve(
+            &p,
+            252,
+            &SyscallGroups::for_version(252, None),
+            Margin::Exact
+        )
+        .value("CapabilityBoundingSet"),
         Some("CAP_SYS_ADMIN")
     );
     // Nothing checked: an empty bounding set (the reset line alone).
-    let bare = super::resolve(&empty(), 252, &SyscallGroups::for_version(252, None));
+    let bare = super::resolve(
+        &empty(),
+        252,
+        &SyscallGroups::for_version(252, None),
+        Margin::Exact,
+    );
     assert_eq!(
         bare.decision("CapabilityBoundingSet").unwrap().lines,
         ["CapabilityBoundingSet="]
