@@ -36,16 +36,20 @@ enum Mode {
     /// Unrecorded, while learner records an idle process elsewhere: what its probes cost
     /// every process on the machine.
     Elsewhere,
+    /// As [`Mode::Elsewhere`], but the recorded process has a child it moved out of its
+    /// cgroup, which learner follows: from then on every task pays a hash lookup.
+    Following,
     Learner,
     Strace,
 }
 
 impl Mode {
-    const ALL: [Mode; 6] = [
+    const ALL: [Mode; 7] = [
         Mode::Native,
         Mode::Floor,
         Mode::Counting,
         Mode::Elsewhere,
+        Mode::Following,
         Mode::Learner,
         Mode::Strace,
     ];
@@ -56,6 +60,7 @@ impl Mode {
             Mode::Floor => "empty sys_enter program",
             Mode::Counting => "learner, counting only",
             Mode::Elsewhere => "unrecorded, learner recording another process",
+            Mode::Following => "unrecorded, learner following a process that left its cgroup",
             Mode::Learner => "learner",
             Mode::Strace => "strace -f",
         }
@@ -86,19 +91,39 @@ fn mode_table(
     Ok(())
 }
 
-/// learner recording an idle shell while it lives (for [`Mode::Elsewhere`]).
-struct Elsewhere(Child);
+/// learner recording an idle shell while it lives (for [`Mode::Elsewhere`]), and for
+/// [`Mode::Following`] a child of it that moved to a scratch cgroup of its own.
+struct Elsewhere(Child, Option<PathBuf>);
 
 impl Elsewhere {
     fn start(bins: &Bins, mode: Mode) -> Result<Option<Self>> {
-        if mode != Mode::Elsewhere {
-            return Ok(None);
-        }
+        let (script, moved) = match mode {
+            Mode::Elsewhere => ("echo recording; exec sleep 3600".to_owned(), None),
+            Mode::Following => {
+                let mounts = std::fs::read_to_string("/proc/self/mounts")?;
+                let root = mounts
+                    .lines()
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                    .find(|f| f.get(2) == Some(&"cgroup2"))
+                    .and_then(|f| f.get(1).map(PathBuf::from))
+                    .context("no cgroup2 mount")?;
+                let moved = root.join(format!("learner-bench-moved-{}", std::process::id()));
+                std::fs::create_dir_all(&moved)?;
+                (
+                    format!(
+                        "sh -c 'echo $$ > {}/cgroup.procs && echo recording && exec sleep 3600'; exec sleep 3600",
+                        moved.display()
+                    ),
+                    Some(moved),
+                )
+            }
+            _ => return Ok(None),
+        };
         let mut child = Command::new(&bins.learner)
             .arg("run")
             .arg("-o")
             .arg(bins.dir.join("elsewhere.profile.yaml"))
-            .args(["--", "sh", "-c", "echo recording; exec sleep 3600"])
+            .args(["--", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -108,7 +133,7 @@ impl Elsewhere {
         let mut line = String::new();
         let stdout = child.stdout.take().context("stdout")?;
         std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
-        let guard = Self(child);
+        let guard = Self(child, moved);
         anyhow::ensure!(
             line.trim() == "recording",
             "learner elsewhere did not start"
@@ -125,6 +150,19 @@ impl Drop for Elsewhere {
             .args(["-TERM", &self.0.id().to_string()])
             .status();
         let _ = self.0.wait();
+        // The moved child is no longer in learner's cgroup, so learner leaves it running.
+        if let Some(moved) = &self.1 {
+            let procs = std::fs::read_to_string(moved.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+            for _ in 0..100 {
+                if std::fs::remove_dir(moved).is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
     }
 }
 
@@ -152,7 +190,7 @@ impl Bins {
     /// `cmd`, as `mode` runs it.
     fn command(&self, mode: Mode, cmd: &[&str], profile: &str) -> Command {
         let (program, args): (&str, Vec<String>) = match mode {
-            Mode::Native | Mode::Elsewhere => {
+            Mode::Native | Mode::Elsewhere | Mode::Following => {
                 (cmd[0], cmd[1..].iter().map(|s| s.to_string()).collect())
             }
             Mode::Floor | Mode::Counting | Mode::Learner => (
@@ -407,6 +445,13 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         (rps[floor] - rps[learner]) / rps[0] * 100.0,
         ns[elsewhere] - ns[0],
         (1.0 - rps[elsewhere] / rps[0]) * 100.0
+    )?;
+    let following = Mode::Following.index();
+    writeln!(
+        report,
+        "Once learner follows a process out of its cgroup (a login's session scope), every other task's syscall also looks itself up in the followed-task table: {:+.0} ns per call against recording another process, and {:+.1}% of nginx's throughput.\n",
+        ns[following] - ns[elsewhere],
+        (rps[following] - rps[elsewhere]) / rps[0] * 100.0
     )?;
 
     // 3. Path-heavy: distinct files created, then one opened many times, under learner.
