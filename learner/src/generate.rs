@@ -44,6 +44,8 @@ pub struct Generated {
     pub text: String,
     pub policy: policy::Policy,
     pub profile: Profile,
+    /// What the user must know about the profiles before trusting the drop-in.
+    pub warnings: Vec<String>,
 }
 
 /// Loads and merges the profiles, then resolves and renders the drop-in.
@@ -81,10 +83,29 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
         })
         .collect();
     let text = policy::render(&policy, &profile, &sources, &groups.source, req.explain);
+    let warnings = req
+        .profiles
+        .iter()
+        .zip(&profiles)
+        .filter_map(|(path, p)| lost_events_warning(path, p))
+        .collect();
     Ok(Generated {
         text,
         policy,
         profile,
+        warnings,
+    })
+}
+
+/// Events a recording lost carried observations the drop-in knows nothing of: a path
+/// written, a capability used. Named per profile, so the user knows which to record again.
+pub fn lost_events_warning(path: &Path, profile: &Profile) -> Option<String> {
+    let lost = profile.recording.lost_events;
+    (lost > 0).then(|| {
+        format!(
+            "learner: warning: {} lost {lost} event(s) while recording, and what they observed is not in the drop-in, which may be too tight for it; record it again with less load on the machine",
+            path.display()
+        )
     })
 }
 

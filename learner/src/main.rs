@@ -373,11 +373,8 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
                 unit.display()
             );
         }
-        if generated.profile.recording.lost_events > 0 {
-            eprintln!(
-                "learner: warning: the profiles lost {} events while recording; the drop-in may be too tight",
-                generated.profile.recording.lost_events
-            );
+        for warning in &generated.warnings {
+            eprintln!("{warning}");
         }
         Ok(())
     })();
