@@ -194,7 +194,9 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
                 let Ok(received) = received else { continue };
                 signals_seen += 1;
                 if signals_seen >= SIGNALS_BEFORE_KILL {
-                    eprintln!("learner: signal {signals_seen}: killing the command");
+                    eprintln!(
+                        "learner: signal {signals_seen} while the command ignores them: killing it and everything in its cgroup"
+                    );
                     let _ = cgroup.kill_all();
                 } else if !received.from_terminal {
                     // SAFETY: kill(2) of our own child, which has not been reaped yet.
