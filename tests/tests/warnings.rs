@@ -32,8 +32,8 @@ fn shown_filter(guest: &Guest) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// `learner record UNIT --for 1s`'s stderr; the recording must succeed.
-fn record(guest: &Guest, dir: &TempDir) -> String {
+/// `learner record UNIT --for 1s [extra]`'s stderr; the recording must succeed.
+fn record(guest: &Guest, dir: &TempDir, extra: &[&str]) -> String {
     let out = learner()
         .args([
             "record",
@@ -43,6 +43,7 @@ fn record(guest: &Guest, dir: &TempDir) -> String {
             "--guest",
             &guest.pid.to_string(),
         ])
+        .args(extra)
         .arg("-o")
         .arg(dir.join("warn.profile.yaml"))
         .output()
@@ -70,12 +71,20 @@ fn record_warns_only_about_a_real_syscall_filter() {
     // No filter: systemd shows an empty deny-list, and learner says nothing.
     configure(&guest, "");
     assert_eq!(shown_filter(&guest), "SystemCallFilter=~");
-    let stderr = record(&guest, &dir);
+    let stderr = record(&guest, &dir, &[]);
     assert!(warnings(&stderr).is_empty(), "{stderr}");
+    // Without --restart the start-up is missing, and the summary says how to get it.
+    assert!(
+        stderr.contains("; start-up not seen (use --restart)"),
+        "{stderr}"
+    );
+    let stderr = record(&guest, &dir, &["--restart"]);
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+    assert!(!stderr.contains("start-up not seen"), "{stderr}");
 
     // A deny-list: how many it refuses, and which.
     configure(&guest, "SystemCallFilter=~getpriority setpriority\n");
-    let stderr = record(&guest, &dir);
+    let stderr = record(&guest, &dir, &[]);
     let found = warnings(&stderr);
     assert_eq!(found.len(), 1, "{stderr}");
     assert!(
@@ -97,7 +106,7 @@ fn record_warns_only_about_a_real_syscall_filter() {
         .split_whitespace()
         .count();
     assert!(allowed > 100, "@system-service expands: {allowed}");
-    let stderr = record(&guest, &dir);
+    let stderr = record(&guest, &dir, &[]);
     let found = warnings(&stderr);
     assert_eq!(found.len(), 1, "{stderr}");
     assert!(
