@@ -261,9 +261,19 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         if let Err(e) = self.remove_inner() {
-            eprintln!("learner: warning: {e}");
+            eprintln!("{}", left_behind_warning(&self.path, &e));
         }
     }
+}
+
+/// What to tell the user when learner could not remove its own cgroup: it stays until removed
+/// by hand.
+fn left_behind_warning(path: &Path, e: &CgroupError) -> String {
+    format!(
+        "learner: warning: learner's cgroup {} is left behind ({e}); once nothing runs in it (its cgroup.procs is empty), remove it with `rmdir {}` (its subdirectories first)",
+        path.display(),
+        path.display()
+    )
 }
 
 /// rmdir of a cgroup fails with EBUSY for a moment after its last process was reaped.
@@ -310,6 +320,18 @@ fn descendant_dirs(root: &Path) -> impl Iterator<Item = PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroup_left_behind_says_where_and_how_to_remove_it() {
+        let path = Path::new("/sys/fs/cgroup/learner-run-42");
+        let e = CgroupError::Busy {
+            path: path.to_owned(),
+        };
+        assert_eq!(
+            left_behind_warning(path, &e),
+            "learner: warning: learner's cgroup /sys/fs/cgroup/learner-run-42 is left behind (cgroup /sys/fs/cgroup/learner-run-42 still has processes after they were killed); once nothing runs in it (its cgroup.procs is empty), remove it with `rmdir /sys/fs/cgroup/learner-run-42` (its subdirectories first)"
+        );
+    }
 
     #[test]
     fn finds_cgroup2_on_hybrid_and_unified_hosts() {

@@ -121,6 +121,18 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
     })
 }
 
+/// Events a recording lost carried observations the drop-in knows nothing of: a path
+/// written, a capability used. Named per profile, so the user knows which to record again.
+pub fn lost_events_warning(path: &Path, profile: &Profile) -> Option<String> {
+    let lost = profile.recording.lost_events;
+    (lost > 0).then(|| {
+        format!(
+            "{} lost {lost} event(s) while recording, and what they observed is not in the drop-in, which may be too tight for it; record it again with less load on the machine",
+            path.display()
+        )
+    })
+}
+
 /// What a unit's recording may have missed, as the profile itself says: each is a way for
 /// the drop-in to break the service later.
 fn gaps(p: &Profile) -> Vec<String> {
@@ -133,12 +145,6 @@ fn gaps(p: &Profile) -> Vec<String> {
     }
     if r.main_process_seen == Some(false) {
         out.push("the unit's main program (ExecStart=) was never seen being executed".to_owned());
-    }
-    if r.lost_events > 0 {
-        out.push(format!(
-            "{} events were lost: paths, sockets or capabilities among them are missing",
-            r.lost_events
-        ));
     }
     if r.untracked_tasks > 0 {
         out.push(format!(

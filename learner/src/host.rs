@@ -38,6 +38,11 @@ pub fn parse_systemd_version(text: &str) -> Option<u32> {
     version.split('.').next()?.parse().ok()
 }
 
+/// Whether the kernel was built with module support: /proc/modules exists exactly then.
+pub fn module_support() -> bool {
+    std::path::Path::new("/proc/modules").exists()
+}
+
 /// Whether learner runs with root's effective uid.
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.

@@ -383,7 +383,7 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             );
         }
         for warning in &generated.warnings {
-            eprintln!("learner: warning: {warning}; the drop-in may be too tight");
+            eprintln!("learner: warning: {warning}");
         }
         Ok(())
     })();

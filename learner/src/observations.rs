@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::names;
 
+/// The syscalls that load and unload kernel modules. A kernel built without module support
+/// (no /proc/modules) does not implement them: they fail with ENOSYS, load nothing, and have no
+/// tracepoints, so only their counts are recorded (`recording.module_support: false`).
+pub const MODULE_SYSCALLS: [&str; 3] = ["init_module", "finit_module", "delete_module"];
+
 /// How often something was seen, by which processes, and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
@@ -288,7 +293,7 @@ pub struct Facts {
     /// clock_settime, clock_adjtime, adjtimex, settimeofday (ProtectClock).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub clock_changes: BTreeMap<String, Seen>,
-    /// init_module, finit_module, delete_module (ProtectKernelModules).
+    /// init_module, finit_module, delete_module (ProtectKernelModules); see [`MODULE_SYSCALLS`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub module_loading: BTreeMap<String, Seen>,
     /// syslog() by action, /dev/kmsg, /proc/kmsg (ProtectKernelLogs).

@@ -80,6 +80,11 @@ pub struct Recording {
     /// Probes the kernel could not attach, with why: what they would have seen is missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_probes: Vec<String>,
+    /// Whether the recording kernel had module support. Without it the module syscalls have
+    /// no probes and can only fail, so `facts.module_loading` stays empty and only their
+    /// counts under `syscalls` show that the service tried; nothing is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_support: Option<bool>,
     /// Events the kernel side could not deliver. Syscall counts are aggregated in the kernel
     /// and cannot be lost; observations travel as events and can be.
     pub lost_events: u64,
@@ -253,6 +258,9 @@ impl Profile {
             r.events += p.recording.events;
             r.deduplicated_events += p.recording.deduplicated_events;
             r.out_of_range_syscalls += p.recording.out_of_range_syscalls;
+            if p.recording.module_support == Some(false) {
+                r.module_support = Some(false);
+            }
             // RFC 3339 UTC strings of one format order as the times do.
             if p.provenance.started < out.provenance.started {
                 out.provenance.started = p.provenance.started.clone();

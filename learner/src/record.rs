@@ -179,11 +179,11 @@ pub async fn record(
             state: info.active_state.clone(),
         });
     }
-    if info.syscall_filter && !req.check {
-        eprintln!(
-            "learner: warning: {} already has a SystemCallFilter=: the calls it refuses never reach learner's probes and will be missing from the profile (`learner check {}` lists them)",
-            info.id, info.id
-        );
+    // `check` reports what the filter refuses: no warning there.
+    if let Some(warning) = info.syscall_filter.recording_warning(&info.id)
+        && !req.check
+    {
+        eprintln!("{warning}");
     }
     let output = match (&req.output, req.check) {
         (Some(path), _) => Some(path.clone()),

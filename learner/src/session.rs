@@ -12,7 +12,7 @@ use crate::{
     cgroup::CgroupRef,
     collector::Collector,
     host,
-    observations::Observations,
+    observations::{MODULE_SYSCALLS, Observations},
     profile::{Profile, Provenance, Recording, SCHEMA},
     recorder::{RecorderError, SyscallCounts, SyscallRecorder},
     seccomp_log::KernelLog,
@@ -85,21 +85,12 @@ impl Session {
         } else {
             None
         };
-        let skipped: Vec<&String> = recorder
-            .skipped
-            .iter()
-            .chain(&recorder.observation.skipped)
-            .collect();
-        if !skipped.is_empty() {
-            let names: Vec<&str> = skipped
-                .iter()
-                .map(|s| s.split(':').next().unwrap_or(s))
-                .collect();
-            eprintln!(
-                "learner: warning: {} probe(s) not attached ({}); the profile's recording.skipped_probes says why",
-                skipped.len(),
-                names.join(", ")
-            );
+        let skipped = lossy_skips(
+            recorder.skipped.iter().chain(&recorder.observation.skipped),
+            crate::host::module_support(),
+        );
+        if let Some(warning) = skipped_warning(&skipped) {
+            eprintln!("{warning}");
         }
         let events = match recorder.take_events() {
             // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
@@ -256,13 +247,20 @@ impl Session {
                     .add_seccomp_kill(&name, kill.signal, &kill.comm);
             }
         }
-        let mut skipped = self.recorder.skipped.clone();
-        skipped.extend(self.recorder.observation.skipped.iter().cloned());
+        let module_support = crate::host::module_support();
+        let skipped = lossy_skips(
+            self.recorder
+                .skipped
+                .iter()
+                .chain(&self.recorder.observation.skipped),
+            module_support,
+        );
         let recording = Recording {
             syscall_source: self.recorder.source(),
             observation_source: self.recorder.observation.source.clone(),
             capability_source: self.recorder.observation.capability_source.clone(),
             skipped_probes: skipped,
+            module_support: Some(module_support),
             lost_events: self.lost,
             events: self.collector.events,
             deduplicated_events: self.deduplicated,
@@ -334,6 +332,35 @@ pub fn build_profile(
     }
 }
 
+/// The skipped probes (`NAME: why`) whose absence loses observations. Without module support
+/// the module syscalls' probes lose nothing: those calls can only fail with ENOSYS, and the
+/// syscall counter still counts them.
+pub fn lossy_skips<'a>(
+    skipped: impl IntoIterator<Item = &'a String>,
+    module_support: bool,
+) -> Vec<String> {
+    skipped
+        .into_iter()
+        .filter(|s| {
+            let probe = s.split(':').next().unwrap_or(s);
+            module_support || !MODULE_SYSCALLS.contains(&probe)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The warning for probes that could not attach, each with why: what they would have
+/// observed is missing from the profile. None when nothing is lost.
+pub fn skipped_warning(lossy: &[String]) -> Option<String> {
+    (!lossy.is_empty()).then(|| {
+        format!(
+            "learner: warning: {} probe(s) could not attach, so what they observe is missing from this recording (the profile lists them under recording.skipped_probes): {}",
+            lossy.len(),
+            lossy.join("; ")
+        )
+    })
+}
+
 /// learner's own CPU time (seconds) and peak resident memory (MiB) so far.
 fn own_usage() -> (f64, f64) {
     // SAFETY: getrusage fills a local struct.
@@ -362,5 +389,72 @@ async fn readable(
 fn drain(ring: &mut EventRing, collector: &mut Collector) {
     while let Some(item) = ring.next() {
         collector.handle(&item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_unknown_syscalls_apart() {
+        let counts = crate::recorder::SyscallCounts {
+            by_number: [(0, 5), (1000, 2)].into(),
+            out_of_range: 3,
+        };
+        let recording = crate::profile::Recording {
+            out_of_range_syscalls: 3,
+            ..Default::default()
+        };
+        let now = SystemTime::now();
+        let outcome = Outcome {
+            counts,
+            observations: Default::default(),
+            recording,
+        };
+        let p = build_profile(crate::syscalls::Arch::X86_64, now, now, outcome);
+        assert_eq!(p.syscalls.get("read"), Some(&5));
+        assert_eq!(p.unknown_syscalls.get(&1000), Some(&2));
+        assert_eq!(p.recording.out_of_range_syscalls, 3);
+    }
+
+    fn skips(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn module_probes_lose_nothing_without_module_support() {
+        let skipped = skips(&[
+            "init_module: no syscalls/sys_enter_init_module tracepoint",
+            "finit_module: no syscalls/sys_enter_finit_module tracepoint",
+            "delete_module: no syscalls/sys_enter_delete_module tracepoint",
+        ]);
+        let lossy = lossy_skips(&skipped, false);
+        assert!(lossy.is_empty(), "{lossy:?}");
+        assert_eq!(skipped_warning(&lossy), None);
+    }
+
+    #[test]
+    fn other_missing_probes_are_warned_about_with_why() {
+        let skipped = skips(&[
+            "init_module: no syscalls/sys_enter_init_module tracepoint",
+            "subtree: needs raw tracepoints, Linux 5.7+ (EINVAL)",
+            "page faults: exceptions/page_fault_user: not found",
+        ]);
+        // With module support a missing module tracepoint is a real loss.
+        assert_eq!(lossy_skips(&skipped, true), skipped);
+        let lossy = lossy_skips(&skipped, false);
+        assert_eq!(lossy, skipped[1..]);
+        let warning = skipped_warning(&lossy).expect("a warning");
+        assert!(
+            warning.starts_with("learner: warning: 2 probe(s) could not attach"),
+            "{warning}"
+        );
+        assert!(
+            warning.ends_with(
+                ": subtree: needs raw tracepoints, Linux 5.7+ (EINVAL); page faults: exceptions/page_fault_user: not found"
+            ),
+            "{warning}"
+        );
     }
 }

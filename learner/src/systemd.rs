@@ -37,8 +37,8 @@ pub struct UnitInfo {
     pub slice: String,
     pub service_type: String,
     pub fragment_path: String,
-    /// The unit already has a seccomp filter: calls it refuses never reach a tracepoint.
-    pub syscall_filter: bool,
+    /// The unit's seccomp filter: calls it refuses never reach a tracepoint.
+    pub syscall_filter: SyscallFilter,
     /// Changes with every start: tells a new instance from the old one.
     pub invocation_id: String,
     /// The programs of its ExecStart= lines, in order.
@@ -46,6 +46,71 @@ pub struct UnitInfo {
     /// How long systemd lets it start and stop; `None` for infinity (or unknown).
     pub timeout_start: Option<std::time::Duration>,
     pub timeout_stop: Option<std::time::Duration>,
+}
+
+/// A unit's `SystemCallFilter=` as systemd applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SyscallFilter {
+    /// No filter: every syscall reaches the kernel.
+    #[default]
+    None,
+    /// An allow-list: only these run (systemd has expanded groups and added @default).
+    Allows(Vec<String>),
+    /// A deny-list: these are refused, the rest run.
+    Refuses(Vec<String>),
+}
+
+impl SyscallFilter {
+    /// Reads `systemctl show -p SystemCallFilter`'s value: `~` and the refused names for a
+    /// deny-list, the allowed names for an allow-list, space-separated, each possibly with
+    /// `:ERRNO`. A unit without a filter has an empty deny-list, which systemctl prints as
+    /// `~` (or nothing, when the property is not asked for by name). An allow-list is never
+    /// empty: systemd adds @default to every one.
+    pub fn parse(value: &str) -> Self {
+        let (deny, names) = match value.trim().strip_prefix('~') {
+            Some(rest) => (true, rest),
+            None => (false, value),
+        };
+        let names: Vec<String> = names
+            .split_whitespace()
+            .map(|n| n.split(':').next().unwrap_or(n).to_owned())
+            .collect();
+        match (names.is_empty(), deny) {
+            (true, _) => Self::None,
+            (false, true) => Self::Refuses(names),
+            (false, false) => Self::Allows(names),
+        }
+    }
+
+    /// What `learner record` must tell the user before recording a unit under this filter:
+    /// calls it refuses fail before the probes see them.
+    pub fn recording_warning(&self, unit: &str) -> Option<String> {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let what = match self {
+            Self::None => return None,
+            Self::Allows(names) => format!(
+                "allows only {} syscall{}: calls to any other",
+                names.len(),
+                plural(names.len())
+            ),
+            Self::Refuses(names) => {
+                // A short deny-list is worth naming; a long one is in `systemctl show`.
+                const NAMED: usize = 5;
+                let mut list = names[..names.len().min(NAMED)].join(", ");
+                if names.len() > NAMED {
+                    list.push_str(", ...");
+                }
+                format!(
+                    "refuses {} syscall{} ({list}): those calls",
+                    names.len(),
+                    plural(names.len())
+                )
+            }
+        };
+        Some(format!(
+            "learner: warning: {unit}'s SystemCallFilter= {what} never reach learner's probes and will be missing from the profile; `learner check {unit}` lists the ones the service makes, or record it without the filter to learn them"
+        ))
+    }
 }
 
 impl UnitInfo {
@@ -66,7 +131,7 @@ impl UnitInfo {
                 "Slice" => info.slice = value,
                 "Type" => info.service_type = value,
                 "FragmentPath" => info.fragment_path = value,
-                "SystemCallFilter" => info.syscall_filter = !value.is_empty(),
+                "SystemCallFilter" => info.syscall_filter = SyscallFilter::parse(&value),
                 "ExecStart" => info.exec_start = exec_paths(&value),
                 "InvocationID" => info.invocation_id = value,
                 "TimeoutStartUSec" => info.timeout_start = parse_timespan(&value),
@@ -350,6 +415,68 @@ mod tests {
         let two = exec_paths("{ path=/bin/a ; argv[]=a ; } { path=/bin/b ; argv[]=b ; }");
         assert_eq!(two, ["/bin/a", "/bin/b"]);
         assert!(exec_paths("").is_empty());
+    }
+
+    #[test]
+    fn an_empty_deny_list_is_no_filter() {
+        // What systemctl prints for a unit without SystemCallFilter= (nginx, memcached, ...).
+        let info = UnitInfo::parse("Id=nginx.service\nSystemCallFilter=~\n");
+        assert_eq!(info.syscall_filter, SyscallFilter::None);
+        assert_eq!(info.syscall_filter.recording_warning("nginx.service"), None);
+        for value in ["", "~", " ~ ", "~\t"] {
+            assert_eq!(
+                SyscallFilter::parse(value),
+                SyscallFilter::None,
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deny_list_names_what_it_refuses() {
+        let filter = SyscallFilter::parse("~getpriority");
+        assert_eq!(filter, SyscallFilter::Refuses(vec!["getpriority".into()]));
+        let warning = filter.recording_warning("x.service").expect("a warning");
+        assert!(
+            warning.starts_with(
+                "learner: warning: x.service's SystemCallFilter= refuses 1 syscall (getpriority): those calls never reach"
+            ),
+            "{warning}"
+        );
+        assert!(warning.contains("`learner check x.service`"), "{warning}");
+
+        // Per-syscall errnos (SystemCallFilter=~name:EPERM) are not names.
+        let filter =
+            SyscallFilter::parse("~mount:EPERM umount2 reboot:ENOSYS kexec_load swapon swapoff");
+        let SyscallFilter::Refuses(names) = &filter else {
+            panic!("{filter:?}");
+        };
+        assert_eq!(names.len(), 6);
+        assert_eq!(names[0], "mount");
+        let warning = filter.recording_warning("x.service").unwrap();
+        assert!(
+            warning
+                .contains("refuses 6 syscalls (mount, umount2, reboot, kexec_load, swapon, ...)"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn an_allow_list_counts_what_it_allows() {
+        let filter = SyscallFilter::parse("read write openat close");
+        assert_eq!(
+            filter,
+            SyscallFilter::Allows(
+                ["read", "write", "openat", "close"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        let warning = filter.recording_warning("x.service").unwrap();
+        assert!(
+            warning.contains("x.service's SystemCallFilter= allows only 4 syscalls: calls to any other never reach"),
+            "{warning}"
+        );
     }
 
     #[test]

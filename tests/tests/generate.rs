@@ -1,7 +1,8 @@
 //! `learner generate` from the command line: a drop-in from a real recording passes
 //! `systemd-analyze verify` for its unit and lowers its exposure; bad input gets one line.
-use std::process::Command;
+use std::{collections::BTreeMap, process::Command};
 
+use learner::profile::{Profile, Provenance, Recording, SCHEMA};
 use learner_tests::{TempDir, assert_clean, learner, privileged};
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
@@ -180,4 +181,66 @@ fn bad_input_gets_one_line_and_a_failure() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "nothing half-written to stdout");
     }
+}
+
+fn recorded(lost_events: u64) -> Profile {
+    Profile {
+        schema: SCHEMA,
+        provenance: Provenance {
+            learner_version: "0.1.0".into(),
+            hostname: "h".into(),
+            kernel: "6.1.0".into(),
+            arch: "x86_64".into(),
+            systemd: Some(252),
+            started: "2026-11-28T10:00:00Z".into(),
+            ended: "2026-11-28T10:10:00Z".into(),
+            command: None,
+            unit: Some("app.service".into()),
+        },
+        recording: Recording {
+            syscall_source: "raw_tracepoint/sys_enter".into(),
+            lost_events,
+            startup_seen: Some(true),
+            ..Default::default()
+        },
+        syscalls: ["read", "write", "exit_group"]
+            .map(|s| (s.to_owned(), 1))
+            .into(),
+        unknown_syscalls: BTreeMap::new(),
+        observations: Default::default(),
+        merged_from: vec![],
+    }
+}
+
+#[test]
+fn lost_events_are_a_warning_naming_the_profile_that_lost_them() {
+    let dir = TempDir::new("generate-lost");
+    let whole = dir.join("whole.profile.yaml");
+    let lossy = dir.join("lossy.profile.yaml");
+    recorded(0).write_atomic(&whole).expect("write");
+    recorded(7).write_atomic(&lossy).expect("write");
+    let generate = |profiles: &[&std::path::Path]| {
+        let out = learner()
+            .arg("generate")
+            .args(profiles)
+            .args(["--target-systemd", "252"])
+            .output()
+            .expect("learner generate");
+        assert!(out.status.success(), "{}", learner_tests::text(&out));
+        assert!(!out.stdout.is_empty(), "a drop-in all the same");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = generate(&[&whole]);
+    assert!(stderr.is_empty(), "nothing lost, nothing to say: {stderr}");
+    let stderr = generate(&[&whole, &lossy]);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "learner: warning: {} lost 7 event(s) while recording",
+            lossy.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("record it again"), "{stderr}");
+    assert!(!stderr.contains("whole.profile.yaml"), "{stderr}");
 }

@@ -2,7 +2,7 @@
 //! nothing from outside its cgroup is, strace's view is covered, and nothing is left behind.
 use std::{
     collections::BTreeSet,
-    io::{BufRead as _, BufReader},
+    io::{BufRead as _, BufReader, Read as _},
     process::{Command, Stdio},
 };
 
@@ -244,11 +244,23 @@ fn interrupt_still_writes_the_profile() {
     assert_eq!(line.trim(), "sleeping");
     // SAFETY: signals our own child.
     unsafe { libc::kill(child.pid(), libc::SIGINT) };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
     let status = child.0.wait().expect("wait");
     assert_eq!(
         status.code(),
         Some(128 + libc::SIGINT),
         "learner exits as the command did"
+    );
+    assert!(
+        !stderr.contains("killing"),
+        "one signal is passed on: {stderr}"
     );
     let profile = Profile::load(&out).expect("profile written after Ctrl-C");
     assert_eq!(profile.recording.exit_code, Some(128 + libc::SIGINT));
@@ -265,6 +277,60 @@ fn interrupt_still_writes_the_profile() {
 }
 
 #[test]
+fn a_third_signal_kills_a_command_that_ignores_them() {
+    let Some(_kernel) = privileged("a_third_signal_kills_a_command_that_ignores_them") else {
+        return;
+    };
+    let dir = TempDir::new("third-signal");
+    let child = learner()
+        .arg("run")
+        .arg("-o")
+        .arg(dir.join("w.profile.yaml"))
+        .args(["--", "sh", "-c", "trap '' TERM; echo ready; sleep 60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("learner");
+    let mut child = ChildGuard(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("command output");
+    assert_eq!(line.trim(), "ready");
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(child.pid(), libc::SIGTERM) };
+        // Apart, so the kernel does not merge them into one pending signal.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    child.0.wait().expect("wait");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "the command was not killed"
+    );
+    assert!(
+        stderr.contains(
+            "learner: signal 3 while the command ignores them: killing it and everything in its cgroup"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        dir.join("w.profile.yaml").exists(),
+        "the profile is written all the same: {stderr}"
+    );
+    assert_clean("third signal");
+}
+
+#[test]
 fn exits_with_the_commands_code_and_kills_leftovers() {
     let Some(_kernel) = privileged("exits_with_the_commands_code_and_kills_leftovers") else {
         return;
@@ -272,6 +338,7 @@ fn exits_with_the_commands_code_and_kills_leftovers() {
     let dir = TempDir::new("exit");
     let (code, stderr, profile) = record(&dir, &[], &[WORKLOAD, "--exit", "7"]);
     assert_eq!(code, 7, "{stderr}");
+    assert!(!stderr.contains("left behind"), "nothing left: {stderr}");
     assert_eq!(profile.expect("profile").recording.exit_code, Some(7));
 
     let started = std::time::Instant::now();
@@ -283,6 +350,10 @@ fn exits_with_the_commands_code_and_kills_leftovers() {
     );
     let profile = profile.expect("profile");
     assert_eq!(profile.recording.leftover_processes_killed, 1, "{stderr}");
+    assert!(
+        stderr.contains("learner: killed 1 process(es) the command left behind in its cgroup"),
+        "{stderr}"
+    );
     assert_clean("leftovers");
 }
 

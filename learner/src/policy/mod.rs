@@ -70,6 +70,14 @@ fn listing(map: &BTreeMap<String, Seen>, what: &str) -> Option<String> {
     ))
 }
 
+/// A module syscall counted without its fact: recorded on a kernel without module support
+/// (no tracepoints for them there), or its events were lost. Either way the service tried.
+fn module_calls_counted(p: &Profile) -> Option<String> {
+    crate::observations::MODULE_SYSCALLS
+        .iter()
+        .find_map(|name| Some(format!("called {name} ({}x)", p.syscalls.get(*name)?)))
+}
+
 fn facts(p: &Profile) -> &crate::observations::Facts {
     &p.observations.facts
 }
@@ -230,7 +238,9 @@ const TOGGLES_FS: &[Toggle] = &[
         since: 232,
         choices: &[Choice {
             value: "yes",
-            forbidden_by: |p| listing(&facts(p).module_loading, "called"),
+            forbidden_by: |p| {
+                listing(&facts(p).module_loading, "called").or_else(|| module_calls_counted(p))
+            },
         }],
     },
     Toggle {

@@ -210,6 +210,23 @@ fn each_toggle_is_tightest_without_evidence_and_yields_to_it() {
 }
 
 #[test]
+fn module_calls_counted_without_a_fact_loosen_protect_kernel_modules() {
+    // Recorded on a kernel without module support: no fact, only the count.
+    let mut p = empty();
+    p.recording.module_support = Some(false);
+    p.syscalls.insert("finit_module".into(), 2);
+    let resolved = policy(&p, 257);
+    assert_eq!(resolved.value("ProtectKernelModules"), None);
+    let evidence = &resolved.decision("ProtectKernelModules").unwrap().evidence;
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.contains("called finit_module (2x)")),
+        "{evidence:?}"
+    );
+}
+
+#[test]
 fn harmless_facts_do_not_loosen() {
     // Reading /tmp files it created, a personality query, SCHED_OTHER, a unix socket.
     let p = with(

@@ -46,6 +46,12 @@ fn main() {
         Some("sandboxed") => sandboxed(Path::new(args.get(1).expect("DIR"))),
         Some("needs") => needs(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
+        Some("modules") => {
+            // Loads nothing: fd -1 is EBADF with module support, ENOSYS without.
+            // SAFETY: finit_module reads only the empty string it is given.
+            let rc = unsafe { libc::syscall(libc::SYS_finit_module, -1, c"".as_ptr(), 0) };
+            println!("finit_module: {rc} ({})", std::io::Error::last_os_error());
+        }
         Some("syscalls") => {
             let n: u64 = args.get(1).and_then(|a| a.parse().ok()).expect("N");
             let start = Instant::now();
