@@ -30,8 +30,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be
     Score(ScoreArgs),
-    /// What NEW needs that OLD did not, and the reverse, as observations and drop-in lines.
-    /// Exits 0 when they are the same, 1 when they differ, 2 on trouble
+    /// What NEW's drop-in permits that OLD's did not, and the reverse, item by item with the
+    /// observations that caused it; other changed observations as information.
+    /// Exits 0 when they are the same, 1 when they differ (see --fail-on), 2 on trouble
     Diff(DiffArgs),
     /// Merge profiles into one (the union), keeping each input's provenance
     Merge(MergeArgs),
@@ -113,8 +114,10 @@ enum DiffFormat {
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum FailOn {
-    /// Exit 1 only when NEW needs something OLD did not (the gate after an app update)
-    NewNeeds,
+    /// Exit 1 only when NEW's drop-in permits something OLD's did not (the gate after an
+    /// app update); `new-needs` is the old name of the same test
+    #[value(alias = "new-needs")]
+    Looser,
     /// Exit 1 on any difference
     Any,
 }
@@ -260,7 +263,7 @@ fn diff_command(args: DiffArgs) -> ExitCode {
         }
     }
     let differs = match args.fail_on {
-        FailOn::NewNeeds => d.has_new_needs(),
+        FailOn::Looser => d.looser,
         FailOn::Any => !d.is_empty(),
     };
     ExitCode::from(u8::from(differs))
@@ -273,7 +276,8 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
         };
         let dropin_text = read(&args.dropin)?;
-        let dropin = unit_file::service_assignments(&dropin_text, &args.dropin.display().to_string());
+        let dropin =
+            unit_file::service_assignments(&dropin_text, &args.dropin.display().to_string());
         if !dropin_text.lines().any(|l| l.trim() == "[Service]") {
             anyhow::bail!("{} has no [Service] section", args.dropin.display());
         }
@@ -331,7 +335,10 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
                 "gaps": verdict.gaps,
                 "unchecked": verdict.unchecked,
             });
-            println!("{}", serde_json::to_string_pretty(&report).expect("plain data"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("plain data")
+            );
         }
         DiffFormat::Text => {
             for gap in &verdict.gaps {
