@@ -540,3 +540,107 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
     }
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        observations::{Access, Observations, Slot},
+        profile::{Provenance, Recording, SCHEMA},
+    };
+
+    fn profile(slots: &[Slot]) -> Profile {
+        let mut observations = Observations::default();
+        for s in slots {
+            observations.add(s, 0, "app", 1);
+        }
+        observations.derive_path_facts("/sys/fs/cgroup");
+        Profile {
+            schema: SCHEMA,
+            provenance: Provenance {
+                learner_version: "0.1.0".into(),
+                hostname: "h".into(),
+                kernel: "6.1.0".into(),
+                arch: "x86_64".into(),
+                systemd: Some(252),
+                started: "2026-11-28T10:00:00Z".into(),
+                ended: "2026-11-28T10:10:00Z".into(),
+                command: None,
+                unit: Some("app.service".into()),
+            },
+            recording: Recording::default(),
+            syscalls: [("read".to_owned(), 1)].into(),
+            unknown_syscalls: BTreeMap::new(),
+            observations,
+            merged_from: vec![],
+        }
+    }
+
+    fn logs(n: usize) -> Vec<Slot> {
+        (0..n)
+            .map(|i| Slot::Path(format!("/var/log/app/{i}.log"), Access::Write))
+            .collect()
+    }
+
+    #[test]
+    fn a_toggle_loosened_and_a_path_restated() {
+        let groups = SyscallGroups::for_version(252, None);
+        let mut old_slots = logs(1);
+        old_slots.push(Slot::Socket("AF_UNIX/SOCK_STREAM".into()));
+        let mut new_slots = logs(4);
+        new_slots.push(Slot::Socket("AF_UNIX/SOCK_STREAM".into()));
+        new_slots.push(Slot::Socket("AF_INET/SOCK_STREAM".into()));
+        let (old, new) = (profile(&old_slots), profile(&new_slots));
+        let d = diff(&old, &new, 252, &groups);
+        let got: Vec<(&str, Option<&str>, Option<&str>, Effect)> = d
+            .dropin
+            .iter()
+            .map(|c| {
+                (
+                    c.directive.as_str(),
+                    c.old.as_deref(),
+                    c.new.as_deref(),
+                    c.effect,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ReadWritePaths", None, Some("/var/log/app"), Effect::Looser),
+                (
+                    "ReadWritePaths",
+                    Some("/var/log/app/0.log"),
+                    None,
+                    Effect::Neutral
+                ),
+                ("PrivateNetwork", Some("yes"), None, Effect::Looser),
+                (
+                    "RestrictAddressFamilies",
+                    None,
+                    Some("AF_INET"),
+                    Effect::Looser
+                ),
+            ]
+        );
+        // The new files are the cause, not the one OLD wrote already.
+        assert_eq!(d.dropin[0].because.len(), 3, "{:?}", d.dropin[0].because);
+        assert!(
+            d.dropin[2].because[0].starts_with("not yes: opened AF_INET/SOCK_STREAM"),
+            "{:?}",
+            d.dropin[2].because
+        );
+        assert!(d.looser);
+        assert!(d.information.added.is_empty(), "{:?}", d.information);
+        // The reverse: tighter, with OLD's observations as the cause.
+        let back = diff(&new, &old, 252, &groups);
+        assert!(!back.looser);
+        let network = back
+            .dropin
+            .iter()
+            .find(|c| c.directive == "PrivateNetwork")
+            .expect("PrivateNetwork");
+        assert_eq!(network.effect, Effect::Tighter);
+        assert!(!network.because.is_empty());
+    }
+}
