@@ -337,3 +337,94 @@ fn merge_is_a_union_that_leaves_its_inputs_alone() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is an input"));
     assert_eq!(std::fs::read(&a).unwrap(), before[0]);
 }
+
+fn verify(dropin: &Path, profile: &Path, extra: &[&str]) -> (i32, String, String) {
+    let out = learner()
+        .arg("verify")
+        .arg(dropin)
+        .arg(profile)
+        .args(["--target-systemd", "252"])
+        .args(extra)
+        .output()
+        .expect("learner verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn verify_gates_last_releases_drop_in_against_this_ones_recording() {
+    let dir = TempDir::new("verify");
+    let (a, b) = (write(&dir, "v1.yaml", &v1()), write(&dir, "v2.yaml", &v2()));
+    let dropin = dir.join("v1.conf");
+    let out = learner()
+        .arg("generate")
+        .arg(&a)
+        .args(["--target-systemd", "252", "-o"])
+        .arg(&dropin)
+        .output()
+        .expect("generate");
+    assert!(out.status.success());
+    // v1's drop-in permits v1, not v2: exactly the new directory and the new family.
+    assert_eq!(verify(&dropin, &a, &[]).0, 0);
+    let (code, text, said) = verify(&dropin, &b, &[]);
+    assert_eq!(code, 1, "{text}{said}");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "app: create /srv/app/cache 1x: ProtectSystem=strict; add ReadWritePaths=-/srv/app",
+            "app: socket AF_INET6/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_INET6",
+        ],
+        "{said}"
+    );
+    let (_, json, _) = verify(&dropin, &b, &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["permitted"], false);
+    assert_eq!(v["target_systemd"], 252);
+    assert_eq!(v["gaps"][0]["kind"], "denied");
+    assert_eq!(v["gaps"][1]["fix"], "add RestrictAddressFamilies=AF_INET6");
+    // Each fix is a line to append: with both, v2 is permitted.
+    let mut fixed = std::fs::read_to_string(&dropin).expect("drop-in");
+    for line in text.lines() {
+        let fix = line.rsplit_once("; add ").expect("a fix").1;
+        fixed.push_str(&format!("{fix}\n"));
+    }
+    let fixed_path = dir.join("fixed.conf");
+    std::fs::write(&fixed_path, fixed).expect("write");
+    let (code, text, said) = verify(&fixed_path, &b, &[]);
+    assert_eq!((code, text.as_str()), (0, ""), "{said}");
+    // The unit's own settings count: its family deny-list applies unless the drop-in resets
+    // the option, as systemd merges them.
+    let unit = dir.join("app.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/usr/bin/app\nRestrictAddressFamilies=~AF_INET6\n",
+    )
+    .expect("write");
+    let unit_arg = unit.to_string_lossy().into_owned();
+    let (code, text, _) = verify(&fixed_path, &b, &["--unit-file", &unit_arg]);
+    assert_eq!(
+        code, 0,
+        "the drop-in's reset drops the unit's deny-list: {text}"
+    );
+    let partial = dir.join("partial.conf");
+    std::fs::write(&partial, "[Service]\nPrivateTmp=yes\n").expect("write");
+    let (code, text, _) = verify(&partial, &b, &["--unit-file", &unit_arg]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        text.trim(),
+        "app: socket AF_INET6/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_INET6"
+    );
+    // Trouble is 2, in one line.
+    for (dropin, profile) in [
+        (dir.join("missing.conf"), b.clone()),
+        (unit.clone(), dir.join("missing.yaml")),
+        (a.clone(), b.clone()),
+    ] {
+        let (code, _, said) = verify(&dropin, &profile, &[]);
+        assert_eq!(code, 2, "{said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+}
