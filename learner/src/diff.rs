@@ -97,6 +97,9 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     pub directive: String,
+    /// `item`: one entry of a list directive added or removed; `value`: a directive's value
+    /// changed (a toggle, or a list set on one side only).
+    pub kind: ChangeKind,
     /// The item (list directives) or value (toggles) in OLD's drop-in; None: absent, unset.
     pub old: Option<String>,
     /// The same in NEW's drop-in.
@@ -104,6 +107,13 @@ pub struct Change {
     pub effect: Effect,
     /// The observations that caused it (of NEW when looser, of OLD when tighter).
     pub because: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Item,
+    Value,
 }
 
 /// Observations that changed no directive, by category.
@@ -160,10 +170,10 @@ impl Diff {
                 Effect::Tighter => ("tighter", green),
                 Effect::Neutral => ("same   ", ""),
             };
-            let what = match (&c.old, &c.new) {
-                (None, Some(n)) if is_list(&c.directive) => format!("+ {}: {n}", c.directive),
-                (Some(o), None) if is_list(&c.directive) => format!("- {}: {o}", c.directive),
-                (o, n) => format!(
+            let what = match (&c.old, &c.new, c.kind) {
+                (None, Some(n), ChangeKind::Item) => format!("+ {}: {n}", c.directive),
+                (Some(o), None, ChangeKind::Item) => format!("- {}: {o}", c.directive),
+                (o, n, _) => format!(
                     "~ {}: {} -> {}",
                     c.directive,
                     o.as_deref().unwrap_or("(unset)"),
@@ -438,6 +448,7 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
             };
             let change = Change {
                 directive: directive.to_owned(),
+                kind: ChangeKind::Value,
                 old: va.map(str::to_owned),
                 new: vb.map(str::to_owned),
                 effect,
@@ -449,6 +460,7 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
         if !is_list(directive) {
             let change = Change {
                 directive: directive.to_owned(),
+                kind: ChangeKind::Value,
                 old: Some(da.lines.join("\n")).filter(|s| !s.is_empty()),
                 new: Some(db.lines.join("\n")).filter(|s| !s.is_empty()),
                 effect: Effect::Neutral,
@@ -469,6 +481,7 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
                     };
                     let change = Change {
                         directive: directive.to_owned(),
+                        kind: ChangeKind::Item,
                         old: None,
                         new: Some(item.clone()),
                         effect,
@@ -483,6 +496,7 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
                     };
                     let change = Change {
                         directive: directive.to_owned(),
+                        kind: ChangeKind::Item,
                         old: Some(item.clone()),
                         new: None,
                         effect,
@@ -492,16 +506,13 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
                 }
             }
             // Set on one side only (RestrictNamespaces left unset for a setns of any type).
-            (a, b) => {
-                let join = |s: &Option<BTreeSet<String>>| {
-                    s.as_ref()
-                        .map(|s| s.iter().cloned().collect::<Vec<_>>().join(" "))
-                };
+            (_, b) => {
                 let looser = b.is_none();
                 let change = Change {
                     directive: directive.to_owned(),
-                    old: join(&a),
-                    new: join(&b),
+                    kind: ChangeKind::Value,
+                    old: pa.value(directive).map(str::to_owned),
+                    new: pb.value(directive).map(str::to_owned),
                     effect: if looser {
                         Effect::Looser
                     } else {
@@ -642,5 +653,34 @@ mod tests {
             .expect("PrivateNetwork");
         assert_eq!(network.effect, Effect::Tighter);
         assert!(!network.because.is_empty());
+    }
+
+    #[test]
+    fn namespaces_by_type_and_unrestricted_as_a_value() {
+        use crate::observations::Fact;
+        let groups = SyscallGroups::for_version(252, None);
+        let none = profile(&[]);
+        let net = profile(&[Slot::Fact(Fact::Namespace, "net via unshare".into())]);
+        let any = profile(&[Slot::Fact(Fact::Namespace, "any via setns".into())]);
+        let d = diff(&none, &net, 252, &groups);
+        assert_eq!(d.dropin.len(), 1, "{:?}", d.dropin);
+        let c = &d.dropin[0];
+        assert_eq!(
+            (c.kind, c.old.as_deref(), c.new.as_deref(), c.effect),
+            (ChangeKind::Item, None, Some("net"), Effect::Looser)
+        );
+        assert_eq!(c.because, ["app: namespace net via unshare 1x"]);
+        let d = diff(&net, &any, 252, &groups);
+        let c = &d.dropin[0];
+        assert_eq!(
+            (c.kind, c.old.as_deref(), c.new.as_deref(), c.effect),
+            (ChangeKind::Value, Some("net"), None, Effect::Looser)
+        );
+        assert!(
+            d.text(false)
+                .contains("looser  ~ RestrictNamespaces: net -> (unset)"),
+            "{}",
+            d.text(false)
+        );
     }
 }
