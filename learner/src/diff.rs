@@ -1,12 +1,17 @@
-//! `learner diff OLD NEW`: what a new version of a service needs that the old one did not,
-//! and the reverse, as observations and as drop-in lines: the gate after an app update.
+//! `learner diff OLD NEW`: the gate after an app update, judged by what the drop-ins permit.
+//! Each directive is compared item by item (syscalls, paths, capabilities, families,
+//! namespace types added or removed; toggles loosened or tightened), each labelled looser or
+//! tighter, with the observations that caused it. Observations that change no directive are
+//! kept as information.
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::{
-    policy::{self, filter_groups::SyscallGroups},
+    observations::writable_path,
+    policy::{self, Decision, filter_groups::SyscallGroups},
     profile::Profile,
+    verify,
 };
 
 /// Every need a profile shows, by category, as comparable strings.
@@ -78,34 +83,69 @@ pub fn needs(p: &Profile) -> BTreeMap<&'static str, BTreeSet<String>> {
     out
 }
 
+/// Whether a drop-in change lets the service do more, less, or the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Looser,
+    Tighter,
+    /// Restated: covered by another entry (a file now inside a listed directory).
+    Neutral,
+}
+
+/// One item of one directive that differs between OLD's and NEW's drop-ins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub directive: String,
+    /// `item`: one entry of a list directive added or removed; `value`: a directive's value
+    /// changed (a toggle, or a list set on one side only).
+    pub kind: ChangeKind,
+    /// The item (list directives) or value (toggles) in OLD's drop-in; None: absent, unset.
+    pub old: Option<String>,
+    /// The same in NEW's drop-in.
+    pub new: Option<String>,
+    pub effect: Effect,
+    /// The observations that caused it (of NEW when looser, of OLD when tighter).
+    pub because: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Item,
+    Value,
+}
+
+/// Observations that changed no directive, by category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Information {
+    /// Observed by NEW, not by OLD.
+    pub added: BTreeMap<String, Vec<String>>,
+    /// Observed by OLD, no longer by NEW.
+    pub removed: BTreeMap<String, Vec<String>>,
+}
+
 /// The difference between two profiles.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Diff {
-    /// Needed by NEW, not by OLD, by category.
-    pub new_needs: BTreeMap<String, Vec<String>>,
-    /// Needed by OLD, no longer by NEW.
-    pub no_longer_needed: BTreeMap<String, Vec<String>>,
-    /// Drop-in lines NEW's drop-in has and OLD's has not, and the reverse.
-    pub dropin_added: Vec<String>,
-    pub dropin_removed: Vec<String>,
+    pub target_systemd: u32,
+    /// Whether NEW's drop-in permits something OLD's did not.
+    pub looser: bool,
+    pub dropin: Vec<Change>,
+    pub information: Information,
 }
 
 impl Diff {
     pub fn is_empty(&self) -> bool {
-        self.new_needs.is_empty()
-            && self.no_longer_needed.is_empty()
-            && self.dropin_added.is_empty()
-            && self.dropin_removed.is_empty()
+        self.dropin.is_empty()
+            && self.information.added.is_empty()
+            && self.information.removed.is_empty()
     }
 
-    pub fn has_new_needs(&self) -> bool {
-        !self.new_needs.is_empty()
-    }
-
-    /// Grouped and readable at a glance; green for what NEW needs, red for what it no longer does.
+    /// Grouped and readable at a glance; red for looser, green for tighter.
     pub fn text(&self, colour: bool) -> String {
-        let (green, red, reset) = if colour {
-            ("\x1b[32m", "\x1b[31m", "\x1b[0m")
+        let (red, green, reset) = if colour {
+            ("\x1b[31m", "\x1b[32m", "\x1b[0m")
         } else {
             ("", "", "")
         };
@@ -113,50 +153,234 @@ impl Diff {
             return "no differences\n".into();
         }
         let mut out = String::new();
-        let section = |out: &mut String,
-                       title: &str,
-                       map: &BTreeMap<String, Vec<String>>,
-                       sign: &str,
-                       c: &str| {
-            if map.is_empty() {
-                return;
-            }
-            out.push_str(&format!("{title}\n"));
-            for (category, items) in map {
-                out.push_str(&format!("  {category}:\n"));
-                for item in items {
-                    out.push_str(&format!("    {c}{sign} {item}{reset}\n"));
+        if !self.dropin.is_empty() {
+            out.push_str(&format!(
+                "drop-in for systemd {} ({}):\n",
+                self.target_systemd,
+                if self.looser {
+                    "NEW permits more"
+                } else {
+                    "NEW permits nothing more"
                 }
-            }
-        };
-        section(
-            &mut out,
-            "NEW needs what OLD did not:",
-            &self.new_needs,
-            "+",
-            green,
-        );
-        section(
-            &mut out,
-            "OLD needed what NEW no longer does:",
-            &self.no_longer_needed,
-            "-",
-            red,
-        );
-        if !self.dropin_added.is_empty() || !self.dropin_removed.is_empty() {
-            out.push_str("drop-in:\n");
-            for l in &self.dropin_removed {
-                out.push_str(&format!("  {red}- {l}{reset}\n"));
-            }
-            for l in &self.dropin_added {
-                out.push_str(&format!("  {green}+ {l}{reset}\n"));
+            ));
+        }
+        for c in &self.dropin {
+            let (label, c1) = match c.effect {
+                Effect::Looser => ("looser ", red),
+                Effect::Tighter => ("tighter", green),
+                Effect::Neutral => ("same   ", ""),
+            };
+            let what = match (&c.old, &c.new, c.kind) {
+                (None, Some(n), ChangeKind::Item) => format!("+ {}: {n}", c.directive),
+                (Some(o), None, ChangeKind::Item) => format!("- {}: {o}", c.directive),
+                (o, n, _) => format!(
+                    "~ {}: {} -> {}",
+                    c.directive,
+                    o.as_deref().unwrap_or("(unset)"),
+                    n.as_deref().unwrap_or("(unset)")
+                ),
+            };
+            let because = match c.because.len() {
+                0 => String::new(),
+                n if n > 3 => format!(" ({}; and {} more)", c.because[..3].join("; "), n - 3),
+                _ => format!(" ({})", c.because.join("; ")),
+            };
+            out.push_str(&format!("  {c1}{label} {what}{reset}{because}\n"));
+        }
+        let info = &self.information;
+        if !info.added.is_empty() || !info.removed.is_empty() {
+            out.push_str("information (observations that change no directive):\n");
+            for (sign, map) in [("+", &info.added), ("-", &info.removed)] {
+                for (category, items) in map {
+                    for item in items {
+                        out.push_str(&format!("  {sign} {category}: {item}\n"));
+                    }
+                }
             }
         }
         out
     }
 }
 
-/// Compares two profiles, the drop-ins generated for systemd `systemd` included.
+/// Directives compared item by item.
+fn is_list(directive: &str) -> bool {
+    matches!(
+        directive,
+        "ReadWritePaths"
+            | "CapabilityBoundingSet"
+            | "RestrictAddressFamilies"
+            | "SystemCallFilter"
+            | "RestrictNamespaces"
+    )
+}
+
+/// The items a list directive's lines permit: paths, capabilities, families, syscalls
+/// (groups and @default expanded), namespace types. None: unset, nothing restricted.
+fn items(d: &Decision, groups: &SyscallGroups) -> Option<BTreeSet<String>> {
+    if d.directive == "SystemCallFilter" {
+        return verify::permitted_syscalls(&d.lines, groups);
+    }
+    let last = d.lines.last()?;
+    let value = last.split_once('=').map_or("", |(_, v)| v);
+    let words = crate::unit_file::words(value);
+    Some(match (d.directive, value) {
+        ("RestrictAddressFamilies", "none") | ("RestrictNamespaces", "yes") => BTreeSet::new(),
+        ("ReadWritePaths", _) => words
+            .iter()
+            .map(|w| w.trim_start_matches('-').to_owned())
+            .collect(),
+        _ => words.into_iter().collect(),
+    })
+}
+
+fn under(path: &str, dir: &str) -> bool {
+    dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
+}
+
+/// Fact categories (as `needs` names them) that decide each toggle.
+const TOGGLE_FACTS: &[(&str, &str)] = &[
+    ("ProtectHome", "home"),
+    ("PrivateTmp", "tmp"),
+    ("PrivateDevices", "devices"),
+    ("ProtectKernelTunables", "kernel_tunable_writes"),
+    ("ProtectKernelModules", "module_loading"),
+    ("ProtectKernelLogs", "kernel_logs"),
+    ("ProtectControlGroups", "cgroup_writes"),
+    ("ProtectClock", "clock_changes"),
+    ("ProtectHostname", "hostname_changes"),
+    ("ProtectProc", "other_processes_proc"),
+    ("ProcSubset", "proc_system_files"),
+    ("NoNewPrivileges", "privileged_execs"),
+    ("RestrictSUIDSGID", "suid_sgid_modes"),
+    ("LockPersonality", "personality"),
+    ("RestrictRealtime", "scheduling"),
+    ("MemoryDenyWriteExecute", "write_execute_memory"),
+];
+
+/// Why `side`'s drop-in has `item` of `directive` (None: the directive as a whole): what
+/// to show, and the observations (as `needs` keys) it accounts for.
+fn causes(
+    directive: &str,
+    item: Option<&str>,
+    side: &Profile,
+    decision: &Decision,
+) -> (Vec<String>, Vec<(&'static str, String)>) {
+    let o = &side.observations;
+    let by = |s: &crate::observations::Seen| s.by.iter().collect::<Vec<_>>().join(",");
+    let mut shown = Vec::new();
+    let mut keys = Vec::new();
+    match (directive, item) {
+        ("SystemCallFilter", Some(s)) => match side.syscalls.get(s) {
+            Some(n) => {
+                shown.push(format!("called {s} {n}x"));
+                keys.push(("syscalls", s.to_owned()));
+            }
+            None => shown.extend(
+                decision
+                    .evidence
+                    .iter()
+                    .filter(|e| e.starts_with(&format!("{s}:")))
+                    .cloned(),
+            ),
+        },
+        ("ReadWritePaths", Some(dir)) => {
+            for (path, accesses) in &o.paths {
+                for (access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+                    if under(&writable_path(path, *access), dir) {
+                        shown.push(format!(
+                            "{}: {} {path} {}x",
+                            by(seen),
+                            access.name(),
+                            seen.ok
+                        ));
+                        keys.push(("paths", format!("{path} ({})", access.name())));
+                    }
+                }
+            }
+        }
+        ("CapabilityBoundingSet", Some(cap)) => {
+            if let Some(c) = o.capabilities.get(cap)
+                && let Some(g) = &c.granted
+            {
+                let during: Vec<String> =
+                    c.during.iter().map(|(s, n)| format!("{s} {n}x")).collect();
+                shown.push(format!(
+                    "{}: {cap} granted {}x, during {}",
+                    by(g),
+                    g.count,
+                    during.join(", ")
+                ));
+                keys.push(("capabilities", cap.to_owned()));
+            }
+        }
+        ("RestrictAddressFamilies", Some(family)) => {
+            for (socket, seen) in &o.sockets {
+                if socket.split('/').next() == Some(family) && seen.ok > 0 {
+                    shown.push(format!("{}: socket {socket} {}x", by(seen), seen.ok));
+                    keys.push(("families", family.to_owned()));
+                }
+            }
+        }
+        ("RestrictNamespaces", item) => {
+            for (fact, seen) in &o.facts.namespaces {
+                let kind = fact.split(' ').next().unwrap_or(fact);
+                if item.is_none_or(|t| t == kind) {
+                    shown.push(format!("{}: namespace {fact} {}x", by(seen), seen.count));
+                    keys.push(("facts", format!("namespaces: {fact}")));
+                }
+            }
+        }
+        (toggle, None) => {
+            // The policy's own words for why a stricter value was not possible.
+            shown.extend(
+                decision
+                    .evidence
+                    .iter()
+                    .filter(|e| e.starts_with("not "))
+                    .cloned(),
+            );
+            let needs = needs(side);
+            let category = TOGGLE_FACTS
+                .iter()
+                .find(|(d, _)| *d == toggle)
+                .map(|(_, c)| *c);
+            if let Some(category) = category {
+                keys.extend(
+                    needs["facts"]
+                        .iter()
+                        .filter(|k| k.starts_with(&format!("{category}: ")))
+                        .map(|k| ("facts", k.clone())),
+                );
+            }
+            if toggle == "PrivateNetwork" {
+                keys.extend(
+                    needs["families"]
+                        .iter()
+                        .filter(|f| !["AF_UNIX", "AF_NETLINK"].contains(&f.as_str()))
+                        .map(|f| ("families", f.clone())),
+                );
+                keys.extend(
+                    needs["binds"]
+                        .iter()
+                        .filter(|b| b.starts_with("AF_UNIX @"))
+                        .map(|b| ("binds", b.clone())),
+                );
+            }
+            if toggle == "PrivateMounts" {
+                keys.extend(
+                    needs["syscalls"]
+                        .iter()
+                        .filter(|s| s.contains("mount") || *s == "pivot_root" || *s == "open_tree")
+                        .map(|s| ("syscalls", s.clone())),
+                );
+            }
+        }
+        _ => {}
+    }
+    (shown, keys)
+}
+
+/// Compares two profiles by the drop-ins generated for systemd `systemd`.
 pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) -> Diff {
     // A directory one recording folded (too many names) is compared folded in both.
     let folded_like = |p: &Profile, other: &Profile| -> Option<Profile> {
@@ -171,28 +395,292 @@ pub fn diff(old: &Profile, new: &Profile, systemd: u32, groups: &SyscallGroups) 
         old_folded.as_ref().unwrap_or(old),
         new_folded.as_ref().unwrap_or(new),
     );
-    let (a, b) = (needs(old), needs(new));
-    let mut d = Diff::default();
-    for (category, before) in &a {
-        let after = &b[category];
-        let added: Vec<String> = after.difference(before).cloned().collect();
-        let removed: Vec<String> = before.difference(after).cloned().collect();
-        if !added.is_empty() {
-            d.new_needs.insert((*category).to_owned(), added);
+    let (pa, pb) = (
+        policy::resolve(old, systemd, groups, policy::margin::Margin::default()),
+        policy::resolve(new, systemd, groups, policy::margin::Margin::default()),
+    );
+    let mut d = Diff {
+        target_systemd: systemd,
+        ..Default::default()
+    };
+    // Observations accounted for by a drop-in change: (category, key) of NEW and of OLD.
+    let mut claimed_new: BTreeSet<(&'static str, String)> = BTreeSet::new();
+    let mut claimed_old: BTreeSet<(&'static str, String)> = BTreeSet::new();
+    let (na, nb) = (needs(old), needs(new));
+    // Causes that are new to a side come first; unchanged ones only when nothing changed.
+    let mut push = |change: Change,
+                    side: &Profile,
+                    other: &BTreeMap<&'static str, BTreeSet<String>>,
+                    decision: &Decision,
+                    item: Option<&str>,
+                    claimed: &mut BTreeSet<(&'static str, String)>| {
+        let (shown, keys) = causes(&change.directive, item, side, decision);
+        let fresh: Vec<usize> = (0..shown.len())
+            .filter(|i| {
+                keys.get(*i)
+                    .is_none_or(|(cat, k)| !other.get(cat).is_some_and(|s| s.contains(k)))
+            })
+            .collect();
+        let because = if fresh.is_empty() || keys.len() != shown.len() {
+            shown
+        } else {
+            fresh.iter().map(|i| shown[*i].clone()).collect()
+        };
+        claimed.extend(keys);
+        d.dropin.push(Change { because, ..change });
+    };
+    for (da, db) in pa.decisions.iter().zip(&pb.decisions) {
+        debug_assert_eq!(da.directive, db.directive);
+        let directive = db.directive;
+        if da.lines == db.lines {
+            continue;
         }
-        if !removed.is_empty() {
-            d.no_longer_needed.insert((*category).to_owned(), removed);
+        if let Some((_, values)) = policy::toggle_values(directive) {
+            let (va, vb) = (pa.value(directive), pb.value(directive));
+            let rank = |v: Option<&str>| {
+                v.and_then(|v| values.iter().position(|x| *x == v))
+                    .unwrap_or(values.len())
+            };
+            let (effect, side, other, decision, claimed) = match rank(vb).cmp(&rank(va)) {
+                std::cmp::Ordering::Greater => (Effect::Looser, new, &na, db, &mut claimed_new),
+                std::cmp::Ordering::Less => (Effect::Tighter, old, &nb, da, &mut claimed_old),
+                std::cmp::Ordering::Equal => (Effect::Neutral, new, &na, db, &mut claimed_new),
+            };
+            let change = Change {
+                directive: directive.to_owned(),
+                kind: ChangeKind::Value,
+                old: va.map(str::to_owned),
+                new: vb.map(str::to_owned),
+                effect,
+                because: vec![],
+            };
+            push(change, side, other, decision, None, claimed);
+            continue;
+        }
+        if !is_list(directive) {
+            let change = Change {
+                directive: directive.to_owned(),
+                kind: ChangeKind::Value,
+                old: Some(da.lines.join("\n")).filter(|s| !s.is_empty()),
+                new: Some(db.lines.join("\n")).filter(|s| !s.is_empty()),
+                effect: Effect::Neutral,
+                because: vec![],
+            };
+            push(change, new, &na, db, None, &mut claimed_new);
+            continue;
+        }
+        match (items(da, groups), items(db, groups)) {
+            (Some(a), Some(b)) => {
+                let covered = |item: &str, by: &BTreeSet<String>| {
+                    directive == "ReadWritePaths" && by.iter().any(|e| under(item, e))
+                };
+                for item in b.difference(&a) {
+                    let effect = match covered(item, &a) {
+                        true => Effect::Neutral,
+                        false => Effect::Looser,
+                    };
+                    let change = Change {
+                        directive: directive.to_owned(),
+                        kind: ChangeKind::Item,
+                        old: None,
+                        new: Some(item.clone()),
+                        effect,
+                        because: vec![],
+                    };
+                    push(change, new, &na, db, Some(item), &mut claimed_new);
+                }
+                for item in a.difference(&b) {
+                    let effect = match covered(item, &b) {
+                        true => Effect::Neutral,
+                        false => Effect::Tighter,
+                    };
+                    let change = Change {
+                        directive: directive.to_owned(),
+                        kind: ChangeKind::Item,
+                        old: Some(item.clone()),
+                        new: None,
+                        effect,
+                        because: vec![],
+                    };
+                    push(change, old, &nb, da, Some(item), &mut claimed_old);
+                }
+            }
+            // Set on one side only (RestrictNamespaces left unset for a setns of any type).
+            (_, b) => {
+                let looser = b.is_none();
+                let change = Change {
+                    directive: directive.to_owned(),
+                    kind: ChangeKind::Value,
+                    old: pa.value(directive).map(str::to_owned),
+                    new: pb.value(directive).map(str::to_owned),
+                    effect: if looser {
+                        Effect::Looser
+                    } else {
+                        Effect::Tighter
+                    },
+                    because: vec![],
+                };
+                match looser {
+                    true => push(change, new, &na, db, None, &mut claimed_new),
+                    false => push(change, old, &nb, da, None, &mut claimed_old),
+                }
+            }
         }
     }
-    let lines = |p: &Profile| -> Vec<String> {
-        policy::resolve(p, systemd, groups, policy::margin::Margin::default())
-            .decisions
-            .into_iter()
-            .flat_map(|dec| dec.lines)
-            .collect()
-    };
-    let (la, lb) = (lines(old), lines(new));
-    d.dropin_added = lb.iter().filter(|l| !la.contains(l)).cloned().collect();
-    d.dropin_removed = la.iter().filter(|l| !lb.contains(l)).cloned().collect();
+    d.looser = d.dropin.iter().any(|c| c.effect == Effect::Looser);
+    for (category, before) in &na {
+        let after = &nb[category];
+        let added: Vec<String> = after
+            .difference(before)
+            .filter(|k| !claimed_new.contains(&(*category, (*k).clone())))
+            .cloned()
+            .collect();
+        let removed: Vec<String> = before
+            .difference(after)
+            .filter(|k| !claimed_old.contains(&(*category, (*k).clone())))
+            .cloned()
+            .collect();
+        if !added.is_empty() {
+            d.information.added.insert((*category).to_owned(), added);
+        }
+        if !removed.is_empty() {
+            d.information
+                .removed
+                .insert((*category).to_owned(), removed);
+        }
+    }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        observations::{Access, Observations, Slot},
+        profile::{Provenance, Recording, SCHEMA},
+    };
+
+    fn profile(slots: &[Slot]) -> Profile {
+        let mut observations = Observations::default();
+        for s in slots {
+            observations.add(s, 0, "app", 1);
+        }
+        observations.derive_path_facts("/sys/fs/cgroup");
+        Profile {
+            schema: SCHEMA,
+            provenance: Provenance {
+                learner_version: "0.1.0".into(),
+                hostname: "h".into(),
+                kernel: "6.1.0".into(),
+                arch: "x86_64".into(),
+                systemd: Some(252),
+                started: "2026-11-28T10:00:00Z".into(),
+                ended: "2026-11-28T10:10:00Z".into(),
+                command: None,
+                unit: Some("app.service".into()),
+            },
+            recording: Recording::default(),
+            syscalls: [("read".to_owned(), 1)].into(),
+            unknown_syscalls: BTreeMap::new(),
+            observations,
+            merged_from: vec![],
+        }
+    }
+
+    fn logs(n: usize) -> Vec<Slot> {
+        (0..n)
+            .map(|i| Slot::Path(format!("/var/log/app/{i}.log"), Access::Write))
+            .collect()
+    }
+
+    #[test]
+    fn a_toggle_loosened_and_a_path_restated() {
+        let groups = SyscallGroups::for_version(252, None);
+        let mut old_slots = logs(1);
+        old_slots.push(Slot::Socket("AF_UNIX/SOCK_STREAM".into()));
+        let mut new_slots = logs(4);
+        new_slots.push(Slot::Socket("AF_UNIX/SOCK_STREAM".into()));
+        new_slots.push(Slot::Socket("AF_INET/SOCK_STREAM".into()));
+        let (old, new) = (profile(&old_slots), profile(&new_slots));
+        let d = diff(&old, &new, 252, &groups);
+        let got: Vec<(&str, Option<&str>, Option<&str>, Effect)> = d
+            .dropin
+            .iter()
+            .map(|c| {
+                (
+                    c.directive.as_str(),
+                    c.old.as_deref(),
+                    c.new.as_deref(),
+                    c.effect,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ReadWritePaths", None, Some("/var/log/app"), Effect::Looser),
+                (
+                    "ReadWritePaths",
+                    Some("/var/log/app/0.log"),
+                    None,
+                    Effect::Neutral
+                ),
+                ("PrivateNetwork", Some("yes"), None, Effect::Looser),
+                (
+                    "RestrictAddressFamilies",
+                    None,
+                    Some("AF_INET"),
+                    Effect::Looser
+                ),
+            ]
+        );
+        // The new files are the cause, not the one OLD wrote already.
+        assert_eq!(d.dropin[0].because.len(), 3, "{:?}", d.dropin[0].because);
+        assert!(
+            d.dropin[2].because[0].starts_with("not yes: opened AF_INET/SOCK_STREAM"),
+            "{:?}",
+            d.dropin[2].because
+        );
+        assert!(d.looser);
+        assert!(d.information.added.is_empty(), "{:?}", d.information);
+        // The reverse: tighter, with OLD's observations as the cause.
+        let back = diff(&new, &old, 252, &groups);
+        assert!(!back.looser);
+        let network = back
+            .dropin
+            .iter()
+            .find(|c| c.directive == "PrivateNetwork")
+            .expect("PrivateNetwork");
+        assert_eq!(network.effect, Effect::Tighter);
+        assert!(!network.because.is_empty());
+    }
+
+    #[test]
+    fn namespaces_by_type_and_unrestricted_as_a_value() {
+        use crate::observations::Fact;
+        let groups = SyscallGroups::for_version(252, None);
+        let none = profile(&[]);
+        let net = profile(&[Slot::Fact(Fact::Namespace, "net via unshare".into())]);
+        let any = profile(&[Slot::Fact(Fact::Namespace, "any via setns".into())]);
+        let d = diff(&none, &net, 252, &groups);
+        assert_eq!(d.dropin.len(), 1, "{:?}", d.dropin);
+        let c = &d.dropin[0];
+        assert_eq!(
+            (c.kind, c.old.as_deref(), c.new.as_deref(), c.effect),
+            (ChangeKind::Item, None, Some("net"), Effect::Looser)
+        );
+        assert_eq!(c.because, ["app: namespace net via unshare 1x"]);
+        let d = diff(&net, &any, 252, &groups);
+        let c = &d.dropin[0];
+        assert_eq!(
+            (c.kind, c.old.as_deref(), c.new.as_deref(), c.effect),
+            (ChangeKind::Value, Some("net"), None, Effect::Looser)
+        );
+        assert!(
+            d.text(false)
+                .contains("looser  ~ RestrictNamespaces: net -> (unset)"),
+            "{}",
+            d.text(false)
+        );
+    }
 }

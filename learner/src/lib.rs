@@ -23,3 +23,5 @@ pub mod signals;
 pub mod syscalls;
 pub mod systemd;
 pub mod traced;
+pub mod unit_file;
+pub mod verify;

@@ -33,8 +33,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be
     Score(ScoreArgs),
-    /// What NEW needs that OLD did not, and the reverse, as observations and drop-in lines.
-    /// Exits 0 when they are the same, 1 when they differ, 2 on trouble
+    /// What NEW's drop-in permits that OLD's did not, and the reverse, item by item with the
+    /// observations that caused it; other changed observations as information.
+    /// Exits 0 when they are the same, 1 when they differ (see --fail-on), 2 on trouble
     Diff(DiffArgs),
     /// Merge profiles into one (the union), keeping each input's provenance
     Merge(MergeArgs),
@@ -42,6 +43,33 @@ enum Command {
     /// denied, with the directive that denied it and the change that would permit it.
     /// Exits 0 when nothing was denied, 1 when something was, 2 on trouble
     Check(CheckArgs),
+    /// Whether a drop-in, deployed on top of its unit's own settings, permits everything the
+    /// profiles observed: one line per gap, with the directive that denies it and the fix.
+    /// Exits 0 when everything is permitted, 1 when not, 2 on trouble
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The drop-in to verify (hand-written, deployed, or from `learner generate`)
+    dropin: PathBuf,
+    /// Profiles of the service; several are merged
+    #[arg(required = true, value_name = "PROFILE")]
+    profiles: Vec<PathBuf>,
+    /// Read the settings the unit itself has (its unit file and other drop-ins) from systemd;
+    /// paths are checked for existence on that systemd's machine
+    #[arg(long, value_name = "UNIT", conflicts_with = "unit_file")]
+    unit: Option<String>,
+    /// The unit file whose settings the drop-in is added to
+    #[arg(long, value_name = "FILE")]
+    unit_file: Option<PathBuf>,
+    /// systemd version the drop-in is deployed on [default: the local systemd]
+    #[arg(long, value_name = "VERSION")]
+    target_systemd: Option<u32>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
+    #[command(flatten)]
+    guest: GuestArg,
 }
 
 #[derive(Args)]
@@ -89,8 +117,10 @@ enum DiffFormat {
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum FailOn {
-    /// Exit 1 only when NEW needs something OLD did not (the gate after an app update)
-    NewNeeds,
+    /// Exit 1 only when NEW's drop-in permits something OLD's did not (the gate after an
+    /// app update); `new-needs` is the old name of the same test
+    #[value(alias = "new-needs")]
+    Looser,
     /// Exit 1 on any difference
     Any,
 }
@@ -208,6 +238,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff_command(args),
         Command::Merge(args) => merge_command(args),
         Command::Check(args) => check_command(args),
+        Command::Verify(args) => verify_command(args),
     }
 }
 
@@ -240,10 +271,117 @@ fn diff_command(args: DiffArgs) -> ExitCode {
         }
     }
     let differs = match args.fail_on {
-        FailOn::NewNeeds => d.has_new_needs(),
+        FailOn::Looser => d.looser,
         FailOn::Any => !d.is_empty(),
     };
     ExitCode::from(u8::from(differs))
+}
+
+fn verify_command(args: VerifyArgs) -> ExitCode {
+    use learner::{unit_file, verify};
+    let result = (|| -> anyhow::Result<(verify::Verdict, u32)> {
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let dropin_text = read(&args.dropin)?;
+        let dropin =
+            unit_file::service_assignments(&dropin_text, &args.dropin.display().to_string());
+        if !dropin_text.lines().any(|l| l.trim() == "[Service]") {
+            anyhow::bail!("{} has no [Service] section", args.dropin.display());
+        }
+        let profiles = args
+            .profiles
+            .iter()
+            .map(|p| Profile::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let profile = Profile::merged(&profiles).expect("at least one profile");
+        let local = learner::host::systemd_version();
+        let systemd = args
+            .target_systemd
+            .or(local)
+            .ok_or(generate::GenerateError::NoTarget)?;
+        if !(generate::OLDEST_SYSTEMD..=generate::NEWEST_SYSTEMD).contains(&systemd) {
+            return Err(generate::GenerateError::TargetOutOfRange(systemd).into());
+        }
+        // The unit's own settings come first; the drop-in being verified replaces one of the
+        // same name and is read last.
+        let mut root = std::path::PathBuf::from("/");
+        let mut unit_files = vec![];
+        if let Some(unit) = &args.unit {
+            let systemd = Systemd::new(args.guest.guest)?;
+            unit_files = systemd.unit_files(unit)?;
+            unit_files.retain(|f| f.file_name() != args.dropin.file_name());
+            root = systemd.root.clone();
+        } else if let Some(file) = &args.unit_file {
+            unit_files.push(file.clone());
+        }
+        let mut assignments = vec![];
+        for file in &unit_files {
+            assignments.extend(unit_file::service_assignments(
+                &read(file)?,
+                &file.display().to_string(),
+            ));
+        }
+        assignments.extend(dropin);
+        let groups = learner::policy::filter_groups::SyscallGroups::for_version(systemd, local);
+        let exists = |path: &str| root.join(path.trim_start_matches('/')).exists();
+        let verdict = verify::verify(&profile, &assignments, systemd, &groups, &exists);
+        Ok((verdict, systemd))
+    })();
+    let (verdict, systemd) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("learner: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.format {
+        DiffFormat::Json => {
+            let report = serde_json::json!({
+                "target_systemd": systemd,
+                "permitted": verdict.gaps.is_empty(),
+                "gaps": verdict.gaps,
+                "unchecked": verdict.unchecked,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("plain data")
+            );
+        }
+        DiffFormat::Text => {
+            for gap in &verdict.gaps {
+                println!("{gap}");
+            }
+        }
+    }
+    for u in &verdict.unchecked {
+        eprintln!("learner: not checked: {u}");
+    }
+    let counts: Vec<String> = verify::summary(&verdict)
+        .into_iter()
+        .map(|(kind, n)| {
+            let kind = match kind {
+                verify::GapKind::FailsToStart => "keep the unit from starting",
+                verify::GapKind::Ignored => "ignored by the target",
+                verify::GapKind::Denied => "denied observations",
+            };
+            format!("{n} {kind}")
+        })
+        .collect();
+    if verdict.gaps.is_empty() {
+        eprintln!(
+            "learner: {} permits everything the profiles observed",
+            args.dropin.display()
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "learner: {} does not permit what the profiles observed: {}",
+            args.dropin.display(),
+            counts.join(", ")
+        );
+        ExitCode::from(1)
+    }
 }
 
 fn merge_command(args: MergeArgs) -> ExitCode {

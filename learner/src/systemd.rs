@@ -324,6 +324,27 @@ impl Systemd {
         }
     }
 
+    /// `unit`'s unit file and its drop-ins, in the order systemd reads them, as paths from
+    /// here.
+    pub fn unit_files(&self, unit: &str) -> Result<Vec<PathBuf>, SystemdError> {
+        let info = self.show(unit)?;
+        let text = self.systemctl(&["show", "--property=DropInPaths", "--", unit])?;
+        let mut files = vec![];
+        if !info.fragment_path.is_empty() {
+            files.push(self.path_in_guest(Path::new(&info.fragment_path)));
+        }
+        for line in text.lines() {
+            if let Some(paths) = line.strip_prefix("DropInPaths=") {
+                files.extend(
+                    paths
+                        .split_whitespace()
+                        .map(|p| self.path_in_guest(Path::new(p))),
+                );
+            }
+        }
+        Ok(files)
+    }
+
     /// `unit`'s sandbox settings, for `learner check`.
     pub fn sandbox(&self, unit: &str) -> Result<crate::check::Sandbox, SystemdError> {
         let properties = format!("--property={}", crate::check::SANDBOX_PROPERTIES.join(","));

@@ -72,6 +72,95 @@ fn exposure(guest: &Guest, unit: &str) -> f64 {
     panic!("systemd-analyze security {unit} gave no exposure: {last}");
 }
 
+/// `learner verify` of the hand-written drop-in against the nginx recording, with the unit's
+/// own settings read from the guest: exit 1, and exactly the reasons it fails on Debian 12.
+fn verify_hand_written(
+    guest: &Guest,
+    hand: &std::path::Path,
+    profile: &std::path::Path,
+    p: &learner::profile::Profile,
+) {
+    let out = learner()
+        .arg("verify")
+        .arg(hand)
+        .arg(profile)
+        .args(["--unit", "nginx.service", "--guest", &guest.pid.to_string()])
+        .args(["--format", "json"])
+        .output()
+        .expect("learner verify");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["permitted"], false);
+    let gaps = report["gaps"].as_array().expect("gaps");
+    let field = |g: &serde_json::Value, k: &str| g[k].as_str().unwrap_or("").to_owned();
+    let mut reasons: Vec<(String, String)> = gaps
+        .iter()
+        .map(|g| (field(g, "kind"), field(g, "fix")))
+        .collect();
+    reasons.sort();
+    // The capabilities nginx was granted (noise aside) that the drop-in's bounding set lacks.
+    let mut expected: Vec<(String, String)> = p
+        .observations
+        .capabilities
+        .iter()
+        .filter(|(cap, c)| {
+            c.granted.as_ref().is_some_and(|g| g.count > 0)
+                && !learner::policy::is_capability_noise(cap, c)
+                && *cap != "CAP_NET_BIND_SERVICE"
+        })
+        .map(|(cap, _)| ("denied".into(), format!("add CapabilityBoundingSet={cap}")))
+        .collect();
+    for cap in ["CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE"] {
+        assert!(
+            expected.iter().any(|(_, fix)| fix.ends_with(cap)),
+            "{cap} not granted: {expected:?}"
+        );
+    }
+    // Listed without `-` and missing on Debian: /run/nginx (and /var/cache/nginx).
+    for missing in ["/run/nginx", "/var/cache/nginx"] {
+        expected.push((
+            "fails-to-start".into(),
+            format!("write ReadWritePaths=-{missing} instead"),
+        ));
+    }
+    // The pid file in /run, read-only under ProtectSystem=strict.
+    expected.push(("denied".into(), "add ReadWritePaths=-/run".into()));
+    expected.sort();
+    assert_eq!(reasons, expected, "{}", text(&out));
+    let pid = gaps
+        .iter()
+        .find(|g| field(g, "fix") == "add ReadWritePaths=-/run")
+        .expect("pid file gap");
+    assert_eq!(field(pid, "directive"), "ProtectSystem=strict");
+    assert!(
+        field(pid, "observation").contains("/run/nginx.pid"),
+        "{pid}"
+    );
+    // The same in text: one line per gap, the summary on stderr.
+    let out = learner()
+        .arg("verify")
+        .arg(hand)
+        .arg(profile)
+        .args(["--unit", "nginx.service", "--guest", &guest.pid.to_string()])
+        .output()
+        .expect("learner verify");
+    assert_eq!(out.status.code(), Some(1));
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(lines.lines().count(), gaps.len(), "{lines}");
+    assert!(
+        lines.contains("nginx: capability CAP_SETUID granted") && lines.contains("226/NAMESPACE"),
+        "{lines}"
+    );
+    // Trouble is 2.
+    let out = learner()
+        .arg("verify")
+        .arg(hand)
+        .arg("/nonexistent.profile.yaml")
+        .output()
+        .expect("learner verify");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
 #[test]
 fn nginx_recorded_generated_applied_and_rolled_back() {
     let Some(_kernel) = privileged("nginx_recorded_generated_applied_and_rolled_back") else {
@@ -197,6 +286,27 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
         .expect("generate");
     assert!(generation.status.success(), "{}", text(&generation));
     let generated = std::fs::read_to_string(&dropin).expect("drop-in");
+
+    // Before anything is applied: verify names every reason the hand-written drop-in fails
+    // on Debian 12, and passes learner's own.
+    let hand = dir.join("hand-written.conf");
+    std::fs::write(&hand, HAND_WRITTEN).expect("write");
+    verify_hand_written(&guest, &hand, &profile, &p);
+    let verified = learner()
+        .arg("verify")
+        .arg(&dropin)
+        .arg(&profile)
+        .args(["--unit-file", "/lib/systemd/system/nginx.service"])
+        .output()
+        .expect("learner verify");
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}\n{generated}",
+        text(&verified)
+    );
+    assert!(verified.stdout.is_empty(), "{}", text(&verified));
+
     let applied = apply(&guest, &dropin);
     assert!(
         applied.status.success(),
@@ -229,8 +339,6 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     }
 
     // The hand-written drop-in breaks nginx: refused, rolled back, nginx serves again.
-    let hand = dir.join("hand-written.conf");
-    std::fs::write(&hand, HAND_WRITTEN).expect("write");
     let refused = apply(&guest, &hand);
     let said = text(&refused);
     assert_eq!(refused.status.code(), Some(1), "{said}");

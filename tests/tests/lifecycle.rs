@@ -116,55 +116,67 @@ fn diff(old: &Path, new: &Path, extra: &[&str]) -> (i32, String) {
     )
 }
 
+/// The drop-in changes of a `diff --format json`, as `(directive, old, new, effect)`.
+fn changes(d: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    d["dropin"]
+        .as_array()
+        .expect("dropin")
+        .iter()
+        .map(|c| {
+            (
+                s(&c["directive"]),
+                s(&c["old"]),
+                s(&c["new"]),
+                s(&c["effect"]),
+            )
+        })
+        .collect()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 #[test]
-fn diff_shows_exactly_what_changed() {
+fn diff_judges_by_the_drop_in() {
     let dir = TempDir::new("diff");
     let (a, b) = (write(&dir, "v1.yaml", &v1()), write(&dir, "v2.yaml", &v2()));
-    let (code, json) = diff(&a, &b, &["--format", "json"]);
-    assert_eq!(code, 1, "{json}");
-    let d: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let (code, out) = diff(&a, &b, &["--format", "json", "--fail-on", "looser"]);
+    assert_eq!(code, 1, "{out}");
+    let d = json(&out);
+    // Exactly the writable directory and the family, each looser, each with its cause.
     assert_eq!(
-        d["new_needs"],
-        serde_json::json!({"families": ["AF_INET6"], "paths": ["/srv/app/cache (create)"]}),
-        "{json}"
-    );
-    assert_eq!(d["no_longer_needed"], serde_json::json!({}));
-    // At the drop-in level: the writable directory and the new family, nothing else.
-    let added: Vec<&str> = d["dropin_added"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    let removed: Vec<&str> = d["dropin_removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        added,
+        changes(&d),
         [
-            "ReadWritePaths=-/srv/app -/var/log/app/app.log",
-            "RestrictAddressFamilies=AF_INET AF_INET6"
-        ],
-        "{json}"
+            ("ReadWritePaths", "", "/srv/app", "looser"),
+            ("RestrictAddressFamilies", "", "AF_INET6", "looser"),
+        ]
+        .map(|(a, b, c, e)| (a.to_owned(), b.to_owned(), c.to_owned(), e.to_owned())),
+        "{out}"
     );
     assert_eq!(
-        removed,
-        [
-            "ReadWritePaths=-/var/log/app/app.log",
-            "RestrictAddressFamilies=AF_INET"
-        ],
-        "{json}"
+        d["dropin"][0]["because"],
+        serde_json::json!(["app: create /srv/app/cache 1x"])
+    );
+    assert_eq!(
+        d["dropin"][1]["because"],
+        serde_json::json!(["app: socket AF_INET6/SOCK_STREAM 1x"])
+    );
+    assert_eq!(d["looser"], true);
+    assert_eq!(d["target_systemd"], 252);
+    // Both observations are accounted for by the drop-in: no information left.
+    assert_eq!(
+        d["information"],
+        serde_json::json!({"added": {}, "removed": {}}),
+        "{out}"
     );
 
     let (code, text) = diff(&a, &b, &[]);
     assert_eq!(code, 1);
     assert!(
-        text.contains("NEW needs what OLD did not:")
-            && text.contains("+ AF_INET6")
-            && text.contains("+ RestrictAddressFamilies=AF_INET AF_INET6"),
+        text.contains("looser  + ReadWritePaths: /srv/app (app: create /srv/app/cache 1x)")
+            && text.contains("looser  + RestrictAddressFamilies: AF_INET6"),
         "{text}"
     );
     assert!(!text.contains('\x1b'), "no colour when not on a terminal");
@@ -172,13 +184,83 @@ fn diff_shows_exactly_what_changed() {
     // The same profile against itself.
     let (code, text) = diff(&a, &a, &[]);
     assert_eq!((code, text.trim()), (0, "no differences"));
-    // Only OLD needed more: a difference, but no new need.
-    assert_eq!(diff(&b, &a, &[]).0, 1);
+    // Only OLD permitted more: tighter, a difference, but nothing looser.
+    let (code, out) = diff(&b, &a, &["--format", "json"]);
+    assert_eq!(code, 1);
+    assert!(
+        changes(&json(&out)).iter().all(|c| c.3 == "tighter"),
+        "{out}"
+    );
+    assert_eq!(diff(&b, &a, &["--fail-on", "looser"]).0, 0);
+    // `new-needs` is the old name of the same gate.
     assert_eq!(diff(&b, &a, &["--fail-on", "new-needs"]).0, 0);
     assert_eq!(diff(&a, &b, &["--fail-on", "new-needs"]).0, 1);
     // Trouble is 2.
     std::fs::write(dir.join("bad.yaml"), "schema: 1\n").expect("write");
     assert_eq!(diff(&a, &dir.join("bad.yaml"), &[]).0, 2);
+}
+
+#[test]
+fn diff_keeps_what_changes_no_directive_as_information() {
+    let dir = TempDir::new("diff-info");
+    // v2 reads one more config file, and nothing else.
+    let mut reads = v1();
+    reads.observations.add(
+        &Slot::Path("/etc/app.d/extra.conf".into(), Access::Read),
+        0,
+        "app",
+        1,
+    );
+    let (a, b) = (
+        write(&dir, "v1.yaml", &v1()),
+        write(&dir, "v2.yaml", &reads),
+    );
+    let (code, out) = diff(&a, &b, &["--format", "json", "--fail-on", "looser"]);
+    assert_eq!(code, 0, "{out}");
+    let d = json(&out);
+    assert_eq!(d["dropin"], serde_json::json!([]), "{out}");
+    assert_eq!(d["looser"], false);
+    assert_eq!(
+        d["information"]["added"],
+        serde_json::json!({"paths": ["/etc/app.d/extra.conf (read)"]}),
+        "{out}"
+    );
+    let (code, text) = diff(&a, &b, &["--fail-on", "looser"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("information (observations that change no directive):")
+            && text.contains("+ paths: /etc/app.d/extra.conf (read)"),
+        "{text}"
+    );
+    // Any difference still fails `--fail-on any`.
+    assert_eq!(diff(&a, &b, &[]).0, 1);
+
+    // One new syscall is one item, not a rewritten line of fifty names.
+    let mut calls = v1();
+    calls.syscalls.insert("fchmodat".into(), 3);
+    let c = write(&dir, "calls.yaml", &calls);
+    let (code, out) = diff(&a, &c, &["--format", "json", "--fail-on", "looser"]);
+    assert_eq!(code, 1, "{out}");
+    let d = json(&out);
+    let items: Vec<(String, String, String, String)> = changes(&d);
+    // fchmodat2 comes with it: glibc tries it first (the policy's fallback rule).
+    assert_eq!(
+        items,
+        [
+            ("SystemCallFilter", "", "fchmodat", "looser"),
+            ("SystemCallFilter", "", "fchmodat2", "looser"),
+        ]
+        .map(|(a, b, c, e)| (a.to_owned(), b.to_owned(), c.to_owned(), e.to_owned())),
+        "{out}"
+    );
+    assert_eq!(
+        d["dropin"][0]["because"],
+        serde_json::json!(["called fchmodat 3x"])
+    );
+    assert_eq!(
+        d["dropin"][1]["because"],
+        serde_json::json!(["fchmodat2: added, glibc tries it before fchmodat"])
+    );
 }
 
 #[test]
@@ -254,4 +336,95 @@ fn merge_is_a_union_that_leaves_its_inputs_alone() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is an input"));
     assert_eq!(std::fs::read(&a).unwrap(), before[0]);
+}
+
+fn verify(dropin: &Path, profile: &Path, extra: &[&str]) -> (i32, String, String) {
+    let out = learner()
+        .arg("verify")
+        .arg(dropin)
+        .arg(profile)
+        .args(["--target-systemd", "252"])
+        .args(extra)
+        .output()
+        .expect("learner verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn verify_gates_last_releases_drop_in_against_this_ones_recording() {
+    let dir = TempDir::new("verify");
+    let (a, b) = (write(&dir, "v1.yaml", &v1()), write(&dir, "v2.yaml", &v2()));
+    let dropin = dir.join("v1.conf");
+    let out = learner()
+        .arg("generate")
+        .arg(&a)
+        .args(["--target-systemd", "252", "-o"])
+        .arg(&dropin)
+        .output()
+        .expect("generate");
+    assert!(out.status.success());
+    // v1's drop-in permits v1, not v2: exactly the new directory and the new family.
+    assert_eq!(verify(&dropin, &a, &[]).0, 0);
+    let (code, text, said) = verify(&dropin, &b, &[]);
+    assert_eq!(code, 1, "{text}{said}");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "app: create /srv/app/cache 1x: ProtectSystem=strict; add ReadWritePaths=-/srv/app",
+            "app: socket AF_INET6/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_INET6",
+        ],
+        "{said}"
+    );
+    let (_, json, _) = verify(&dropin, &b, &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["permitted"], false);
+    assert_eq!(v["target_systemd"], 252);
+    assert_eq!(v["gaps"][0]["kind"], "denied");
+    assert_eq!(v["gaps"][1]["fix"], "add RestrictAddressFamilies=AF_INET6");
+    // Each fix is a line to append: with both, v2 is permitted.
+    let mut fixed = std::fs::read_to_string(&dropin).expect("drop-in");
+    for line in text.lines() {
+        let fix = line.rsplit_once("; add ").expect("a fix").1;
+        fixed.push_str(&format!("{fix}\n"));
+    }
+    let fixed_path = dir.join("fixed.conf");
+    std::fs::write(&fixed_path, fixed).expect("write");
+    let (code, text, said) = verify(&fixed_path, &b, &[]);
+    assert_eq!((code, text.as_str()), (0, ""), "{said}");
+    // The unit's own settings count: its family deny-list applies unless the drop-in resets
+    // the option, as systemd merges them.
+    let unit = dir.join("app.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/usr/bin/app\nRestrictAddressFamilies=~AF_INET6\n",
+    )
+    .expect("write");
+    let unit_arg = unit.to_string_lossy().into_owned();
+    let (code, text, _) = verify(&fixed_path, &b, &["--unit-file", &unit_arg]);
+    assert_eq!(
+        code, 0,
+        "the drop-in's reset drops the unit's deny-list: {text}"
+    );
+    let partial = dir.join("partial.conf");
+    std::fs::write(&partial, "[Service]\nPrivateTmp=yes\n").expect("write");
+    let (code, text, _) = verify(&partial, &b, &["--unit-file", &unit_arg]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        text.trim(),
+        "app: socket AF_INET6/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_INET6"
+    );
+    // Trouble is 2, in one line.
+    for (dropin, profile) in [
+        (dir.join("missing.conf"), b.clone()),
+        (unit.clone(), dir.join("missing.yaml")),
+        (a.clone(), b.clone()),
+    ] {
+        let (code, _, said) = verify(&dropin, &profile, &[]);
+        assert_eq!(code, 2, "{said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
 }

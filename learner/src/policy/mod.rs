@@ -795,6 +795,34 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
     Policy { systemd, decisions }
 }
 
+/// Every fixed-word directive the policy resolves.
+fn all_toggles() -> impl Iterator<Item = &'static Toggle> {
+    TOGGLES_FS
+        .iter()
+        .chain(TOGGLES_PROCESS)
+        .chain(std::iter::once(&TOGGLE_NETWORK))
+}
+
+/// The fixed-word directives, in the drop-in's order.
+pub fn toggle_directives() -> Vec<&'static str> {
+    all_toggles().map(|t| t.directive).collect()
+}
+
+/// A fixed-word directive's first systemd version and its values, most restrictive first
+/// (unset is looser than all of them); None when the policy has no such toggle.
+pub fn toggle_values(directive: &str) -> Option<(u32, Vec<&'static str>)> {
+    let t = all_toggles().find(|t| t.directive == directive)?;
+    Some((t.since, t.choices.iter().map(|c| c.value).collect()))
+}
+
+/// Whether `value` of the toggle `directive` breaks what `p` observed: Some(Some(why)) when
+/// it does, Some(None) when it permits it, None when the policy does not know that value.
+pub fn toggle_forbids(directive: &str, value: &str, p: &Profile) -> Option<Option<String>> {
+    let t = all_toggles().find(|t| t.directive == directive)?;
+    let choice = t.choices.iter().find(|c| c.value == value)?;
+    Some((choice.forbidden_by)(p))
+}
+
 /// The drop-in's text. `sources` names the profiles in the header.
 pub fn render(
     policy: &Policy,

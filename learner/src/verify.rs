@@ -1,0 +1,907 @@
+//! `learner verify DROPIN PROFILE...`: does a drop-in, deployed on top of what its unit file
+//! sets, permit everything the profiles observed? Each gap is one observation the deployed
+//! settings deny, with the directive that denies it and the smallest change that permits it,
+//! or a setting that keeps the unit from starting or that the target systemd ignores.
+//!
+//! Evaluation only: the assignments (unit file first, then drop-ins, in systemd's order) and
+//! whether a path exists on the target come from the caller. Toggles are judged with the
+//! policy's own data (`policy::toggle_forbids`), so verify and generate cannot disagree.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
+
+use serde::Serialize;
+
+use crate::{
+    observations::{Seen, writable_path},
+    policy::{self, filter_groups::SyscallGroups},
+    profile::Profile,
+    unit_file::{Assignment, boolean, words},
+};
+
+/// What kind of problem a gap is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GapKind {
+    /// The unit does not even start with this setting.
+    FailsToStart,
+    /// The target systemd ignores this setting (an option or a name it does not know).
+    Ignored,
+    /// Something the service was observed doing that the deployed sandbox denies.
+    Denied,
+}
+
+/// One reason the drop-in does not permit what the profiles observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub kind: GapKind,
+    /// Processes (comm) that did it; empty when the profile does not say (syscall counts).
+    pub processes: Vec<String>,
+    /// What was observed (`create /run/nginx.pid 1x`), or what is wrong with the setting.
+    pub observation: String,
+    /// The directive that denies it, as deployed (`ProtectSystem=strict`), or the setting.
+    pub directive: String,
+    /// The smallest change that permits it, as `learner check` phrases it.
+    pub fix: String,
+}
+
+impl fmt::Display for Gap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            GapKind::Denied if self.processes.is_empty() => {
+                write!(f, "{}: {}; {}", self.observation, self.directive, self.fix)
+            }
+            GapKind::Denied => write!(
+                f,
+                "{}: {}: {}; {}",
+                self.processes.join(","),
+                self.observation,
+                self.directive,
+                self.fix
+            ),
+            _ => write!(f, "{}: {}; {}", self.directive, self.observation, self.fix),
+        }
+    }
+}
+
+/// The verdict: every gap, and the settings verify does not model (never silently passed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub gaps: Vec<Gap>,
+    /// `KEY=value (FILE:LINE)` of sandboxing settings verify does not evaluate.
+    pub unchecked: Vec<String>,
+}
+
+/// Options newer than systemd 239 that verify knows, with the version that brought them; the
+/// toggles' versions come from the policy. An older target ignores them with a warning.
+const SINCE: &[(&str, u32)] = &[
+    ("RestrictNamespaces", 233),
+    ("ProtectHostname", 242),
+    ("RestrictSUIDSGID", 242),
+    ("ProtectKernelLogs", 244),
+    ("ProtectClock", 245),
+    ("ProtectProc", 247),
+    ("ProcSubset", 247),
+    ("SystemCallLog", 247),
+    ("PrivateIPC", 248),
+    ("NoExecPaths", 248),
+    ("ExecPaths", 248),
+    ("RestrictFileSystems", 249),
+    ("SocketBindAllow", 249),
+    ("SocketBindDeny", 249),
+    ("RestrictNetworkInterfaces", 250),
+    ("PrivatePIDs", 257),
+];
+
+/// Sandboxing settings verify does not evaluate: reported as unchecked.
+const UNMODELLED: &[&str] = &[
+    "InaccessiblePaths",
+    "TemporaryFileSystem",
+    "BindPaths",
+    "BindReadOnlyPaths",
+    "NoExecPaths",
+    "ExecPaths",
+    "PrivateUsers",
+    "DynamicUser",
+    "RootDirectory",
+    "RootImage",
+    "IPAddressDeny",
+    "IPAddressAllow",
+    "DeviceAllow",
+    "DevicePolicy",
+    "RestrictFileSystems",
+    "SocketBindAllow",
+    "SocketBindDeny",
+    "RestrictNetworkInterfaces",
+    "PrivateIPC",
+    "PrivatePIDs",
+    "SecureBits",
+];
+
+/// Namespace types RestrictNamespaces= knows.
+const NAMESPACE_TYPES: &[&str] = &["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"];
+
+/// The directories systemd creates and makes writable for `RuntimeDirectory=` and friends.
+const DIRECTORY_OPTIONS: &[(&str, &str)] = &[
+    ("RuntimeDirectory", "/run"),
+    ("StateDirectory", "/var/lib"),
+    ("CacheDirectory", "/var/cache"),
+    ("LogsDirectory", "/var/log"),
+];
+
+fn option_since(key: &str) -> Option<u32> {
+    policy::toggle_values(key)
+        .map(|(since, _)| since)
+        .or_else(|| SINCE.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
+}
+
+/// An allow- or deny-list as systemd accumulates one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ListRule {
+    Unset,
+    Allow(BTreeSet<String>),
+    Deny(BTreeSet<String>),
+}
+
+impl ListRule {
+    fn permits(&self, item: &str) -> bool {
+        match self {
+            Self::Unset => true,
+            Self::Allow(s) => s.contains(item),
+            Self::Deny(s) => !s.contains(item),
+        }
+    }
+
+    /// One assignment's items, `invert` for a `~` list: in an allow-list a plain list adds and
+    /// a `~` list removes; in a deny-list the reverse. The first assignment picks the mode.
+    fn apply(&mut self, invert: bool, items: BTreeSet<String>, initial: BTreeSet<String>) {
+        match self {
+            Self::Unset if invert => *self = Self::Deny(items),
+            Self::Unset => {
+                let mut all = initial;
+                all.extend(items);
+                *self = Self::Allow(all);
+            }
+            Self::Allow(s) if !invert => s.extend(items),
+            Self::Deny(s) if invert => s.extend(items),
+            Self::Allow(s) | Self::Deny(s) => {
+                for i in &items {
+                    s.remove(i);
+                }
+            }
+        }
+    }
+}
+
+/// The bounding set: the listed capabilities, or all but the listed ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CapSet {
+    Only(BTreeSet<String>),
+    AllExcept(BTreeSet<String>),
+}
+
+impl CapSet {
+    fn permits(&self, cap: &str) -> bool {
+        match self {
+            Self::Only(s) => s.contains(cap),
+            Self::AllExcept(s) => !s.contains(cap),
+        }
+    }
+}
+
+/// A path listed in ReadWritePaths= and the like.
+#[derive(Debug, Clone)]
+struct PathEntry {
+    path: String,
+    /// `-`: a missing path is skipped instead of failing the unit.
+    optional: bool,
+    key: String,
+    at: String,
+}
+
+/// Whether `path` is `dir` or below it.
+fn under(path: &str, dir: &str) -> bool {
+    dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
+}
+
+/// The deployed settings: the unit's assignments, then its drop-ins', minus what the target
+/// ignores.
+struct Deployed<'a> {
+    assignments: Vec<&'a Assignment>,
+}
+
+impl<'a> Deployed<'a> {
+    fn all(&self, key: &str) -> impl Iterator<Item = &'a Assignment> + '_ {
+        let key = key.to_owned();
+        self.assignments
+            .iter()
+            .copied()
+            .filter(move |a| a.key == key)
+    }
+
+    /// The last assignment's value (an empty one resets to the default: None).
+    fn last(&self, key: &str) -> Option<&'a Assignment> {
+        self.all(key).last().filter(|a| !a.value.is_empty())
+    }
+
+    /// A list option's assignments since its last reset (an empty assignment).
+    fn since_reset(&self, key: &str) -> Vec<&'a Assignment> {
+        let all: Vec<&Assignment> = self.all(key).collect();
+        let start = all
+            .iter()
+            .rposition(|a| a.value.is_empty())
+            .map_or(0, |i| i + 1);
+        all[start..].to_vec()
+    }
+
+    fn paths(&self, key: &str) -> Vec<PathEntry> {
+        let mut out = Vec::new();
+        for a in self.since_reset(key) {
+            for w in words(&a.value) {
+                let optional = w.starts_with('-');
+                let p = w.trim_start_matches(['-', '+']);
+                if !p.starts_with('/') {
+                    continue;
+                }
+                let p = p.trim_end_matches('/');
+                out.push(PathEntry {
+                    path: if p.is_empty() { "/".into() } else { p.into() },
+                    optional,
+                    key: key.to_owned(),
+                    at: a.at.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The directories systemd creates for the unit (`RuntimeDirectory=nginx`: /run/nginx).
+    fn directories(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, base) in DIRECTORY_OPTIONS {
+            for a in self.since_reset(key) {
+                for w in words(&a.value) {
+                    let name = w.split(':').next().unwrap_or(&w).trim_matches('/');
+                    if !name.is_empty() {
+                        out.push(format!("{base}/{name}"));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn protect_system(&self) -> Option<String> {
+        let v = &self.last("ProtectSystem")?.value;
+        match boolean(v) {
+            Some(true) => Some("yes".into()),
+            Some(false) => None,
+            None => Some(v.clone()),
+        }
+    }
+
+    fn bounding_set(&self) -> CapSet {
+        let mut set = CapSet::AllExcept(BTreeSet::new());
+        for a in self.all("CapabilityBoundingSet") {
+            let (invert, rest) = match a.value.strip_prefix('~') {
+                Some(r) => (true, r),
+                None => (false, a.value.as_str()),
+            };
+            let sum: BTreeSet<String> = words(rest).iter().map(|c| c.to_uppercase()).collect();
+            let initial = matches!(&set, CapSet::AllExcept(e) if e.is_empty());
+            // As systemd: an empty list or the initial set is replaced, anything else merged.
+            set = if sum.is_empty() || initial {
+                match invert {
+                    true => CapSet::AllExcept(sum),
+                    false => CapSet::Only(sum),
+                }
+            } else {
+                match (set, invert) {
+                    (CapSet::Only(s), false) => CapSet::Only(&s | &sum),
+                    (CapSet::Only(s), true) => CapSet::Only(&s - &sum),
+                    (CapSet::AllExcept(s), false) => CapSet::AllExcept(&s - &sum),
+                    (CapSet::AllExcept(s), true) => CapSet::AllExcept(&s | &sum),
+                }
+            };
+        }
+        set
+    }
+
+    fn families(&self) -> ListRule {
+        let mut rule = ListRule::Unset;
+        for a in self.all("RestrictAddressFamilies") {
+            match a.value.as_str() {
+                "" => rule = ListRule::Unset,
+                "none" => rule = ListRule::Allow(BTreeSet::new()),
+                v => {
+                    let (invert, rest) = match v.strip_prefix('~') {
+                        Some(r) => (true, r),
+                        None => (false, v),
+                    };
+                    rule.apply(invert, words(rest).into_iter().collect(), BTreeSet::new());
+                }
+            }
+        }
+        rule
+    }
+
+    /// The syscall filter with groups expanded, and the names the target does not know.
+    fn syscalls(&self, groups: &SyscallGroups) -> (ListRule, Vec<Gap>) {
+        let mut rule = ListRule::Unset;
+        let mut ignored = Vec::new();
+        for a in self.all("SystemCallFilter") {
+            if a.value.is_empty() {
+                rule = ListRule::Unset;
+                continue;
+            }
+            let (invert, rest) = match a.value.strip_prefix('~') {
+                Some(r) => (true, r),
+                None => (false, a.value.as_str()),
+            };
+            let mut items = BTreeSet::new();
+            for w in words(rest) {
+                // `name:errno` sets the errno of one entry.
+                let name = w.split(':').next().unwrap_or(&w);
+                match (name.starts_with('@'), groups.groups.get(name)) {
+                    (true, Some(members)) => items.extend(members.iter().cloned()),
+                    (false, _) if groups.known.contains(name) => {
+                        items.insert(name.to_owned());
+                    }
+                    _ => ignored.push(Gap {
+                        kind: GapKind::Ignored,
+                        processes: vec![],
+                        observation: format!(
+                            "systemd {} does not know {name} (checked against {}): ignored{}",
+                            groups.version,
+                            groups.source,
+                            if invert { "" } else { ", so it stays denied" }
+                        ),
+                        directive: format!("SystemCallFilter= ({})", a.at),
+                        fix: format!("remove {name}"),
+                    }),
+                }
+            }
+            rule.apply(invert, items, groups.default_group());
+        }
+        (rule, ignored)
+    }
+
+    /// The namespace types allowed; None when any is.
+    fn namespaces(&self) -> Option<BTreeSet<String>> {
+        let all =
+            || -> BTreeSet<String> { NAMESPACE_TYPES.iter().map(|s| s.to_string()).collect() };
+        let mut allowed: Option<BTreeSet<String>> = None;
+        let mut initial = true;
+        for a in self.all("RestrictNamespaces") {
+            if a.value.is_empty() {
+                (allowed, initial) = (None, true);
+                continue;
+            }
+            // A boolean replaces whatever came before.
+            if let Some(b) = boolean(&a.value) {
+                allowed = (b).then(BTreeSet::new);
+                initial = false;
+                continue;
+            }
+            let (invert, rest) = match a.value.strip_prefix('~') {
+                Some(r) => (true, r),
+                None => (false, a.value.as_str()),
+            };
+            let types: BTreeSet<String> = words(rest).into_iter().collect();
+            let current = allowed.clone().unwrap_or_else(all);
+            let next = match (initial, invert) {
+                (true, false) => types,
+                (true, true) => &all() - &types,
+                (false, false) => &current | &types,
+                (false, true) => &current - &types,
+            };
+            allowed = Some(next);
+            initial = false;
+        }
+        allowed.filter(|s| *s != all())
+    }
+
+    /// A toggle's deployed value as the policy spells it: None when it restricts nothing,
+    /// Err(value) when verify does not know the value.
+    fn toggle(&self, directive: &str) -> Option<Result<&'static str, String>> {
+        let v = self.last(directive)?.value.as_str();
+        let (_, values) = policy::toggle_values(directive)?;
+        let word = match (directive, v, boolean(v)) {
+            (_, _, Some(false)) => return None,
+            ("ProtectProc", "default", _) | ("ProcSubset", "all", _) => return None,
+            ("ProtectProc", "noaccess" | "ptraceable", _) => "invisible",
+            ("ProtectHome", "tmpfs", _) | ("PrivateTmp", "disconnected", _) => "yes",
+            (_, _, Some(true)) => "yes",
+            (_, v, None) => v,
+        };
+        Some(
+            values
+                .iter()
+                .find(|x| **x == word)
+                .copied()
+                .ok_or_else(|| v.to_owned()),
+        )
+    }
+}
+
+fn processes(seen: &Seen) -> Vec<String> {
+    seen.by.iter().map(str::to_owned).collect()
+}
+
+/// What the toggle must be set to so that `p` is permitted: the next looser value nothing
+/// forbids, else its default.
+fn looser_toggle(directive: &str, from: &str, p: &Profile) -> String {
+    let (_, values) = policy::toggle_values(directive).unwrap_or_default();
+    let later = values.iter().skip_while(|v| **v != from).skip(1);
+    for v in later {
+        if policy::toggle_forbids(directive, v, p) == Some(None) {
+            return format!("set {directive}={v}");
+        }
+    }
+    let default = match directive {
+        "ProtectProc" => "default",
+        "ProcSubset" => "all",
+        _ => "no",
+    };
+    format!("set {directive}={default}")
+}
+
+/// Every gap between what `assignments` (the unit's, then the drop-ins', in order) permit on
+/// systemd `systemd` and what `p` observed. `exists` says whether a path exists on the target.
+pub fn verify(
+    p: &Profile,
+    assignments: &[Assignment],
+    systemd: u32,
+    groups: &SyscallGroups,
+    exists: &dyn Fn(&str) -> bool,
+) -> Verdict {
+    let mut verdict = Verdict::default();
+    let mut start = Vec::new();
+    let mut ignored = Vec::new();
+    // What the target does not know is ignored (with a warning in its journal).
+    let mut kept = Vec::new();
+    for a in assignments {
+        let too_new = option_since(&a.key).filter(|since| systemd < *since);
+        let value_too_new = match (a.key.as_str(), a.value.as_str()) {
+            ("RestrictAddressFamilies", "none") => (systemd < 249).then_some(249),
+            ("PrivateTmp", "disconnected") => (systemd < 257).then_some(257),
+            _ => None,
+        };
+        if let Some(since) = too_new.or(value_too_new) {
+            let what = match too_new {
+                Some(_) => format!("{}=", a.key),
+                None => format!("{}={}", a.key, a.value),
+            };
+            ignored.push(Gap {
+                kind: GapKind::Ignored,
+                processes: vec![],
+                observation: format!(
+                    "systemd {systemd} does not know {what} (needs {since}): ignored, it restricts nothing"
+                ),
+                directive: format!("{}={} ({})", a.key, a.value, a.at),
+                fix: format!("remove it, or target systemd {since} or later"),
+            });
+            continue;
+        }
+        if UNMODELLED.contains(&a.key.as_str()) {
+            verdict
+                .unchecked
+                .push(format!("{}={} ({})", a.key, a.value, a.at));
+        }
+        kept.push(a);
+    }
+    let d = Deployed { assignments: kept };
+
+    // Paths that must exist when the unit starts.
+    let directories = d.directories();
+    for key in ["ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths"] {
+        for e in d.paths(key) {
+            let created = directories.iter().any(|dir| under(&e.path, dir));
+            if !e.optional && !created && !exists(&e.path) {
+                start.push(Gap {
+                    kind: GapKind::FailsToStart,
+                    processes: vec![],
+                    observation: format!(
+                        "{} does not exist on the target and has no `-`: the unit fails to start (226/NAMESPACE)",
+                        e.path
+                    ),
+                    directive: format!("{}={} ({})", e.key, e.path, e.at),
+                    fix: format!("write {}=-{} instead", e.key, e.path),
+                });
+            }
+        }
+    }
+
+    let mut denied = Vec::new();
+    // Syscalls.
+    let (filter, unknown) = d.syscalls(groups);
+    ignored.extend(unknown);
+    for (name, n) in p.syscalls.iter().filter(|(_, n)| **n > 0) {
+        if !filter.permits(name) {
+            let fix = if groups.known.contains(name) {
+                format!("add SystemCallFilter={name}")
+            } else {
+                format!(
+                    "systemd {} cannot allow it by name: drop the allow-list or target a newer systemd",
+                    groups.version
+                )
+            };
+            denied.push(Gap {
+                kind: GapKind::Denied,
+                processes: vec![],
+                observation: format!("syscall {name} {n}x"),
+                directive: "SystemCallFilter".into(),
+                fix,
+            });
+        }
+    }
+
+    // Writes, under ProtectSystem=, ReadOnlyPaths= and ReadWritePaths=.
+    let protect_home = d.toggle("ProtectHome").is_some();
+    let private_tmp = matches!(d.toggle("PrivateTmp"), Some(Ok(_)));
+    let mut rules: Vec<(String, bool, String)> = Vec::new();
+    match d.protect_system().as_deref() {
+        Some("strict") => rules.push(("/".into(), false, "ProtectSystem=strict".into())),
+        Some(mode @ ("yes" | "full")) => {
+            let mut dirs = vec!["/usr", "/boot", "/efi"];
+            if mode == "full" {
+                dirs.push("/etc");
+            }
+            for dir in dirs {
+                rules.push((dir.into(), false, format!("ProtectSystem={mode}")));
+            }
+        }
+        _ => {}
+    }
+    for e in d.paths("ReadOnlyPaths") {
+        rules.push((e.path.clone(), false, format!("ReadOnlyPaths={}", e.path)));
+    }
+    for e in d.paths("ReadWritePaths") {
+        rules.push((e.path, true, String::new()));
+    }
+    for dir in directories {
+        rules.push((dir, true, String::new()));
+    }
+    if private_tmp {
+        rules.push(("/tmp".into(), true, String::new()));
+        rules.push(("/var/tmp".into(), true, String::new()));
+    }
+    // The most specific path decides; on a tie read-only wins.
+    let denier = |w: &str| -> Option<String> {
+        rules
+            .iter()
+            .filter(|(dir, _, _)| under(w, dir))
+            .max_by_key(|(dir, writable, _)| (if dir == "/" { 0 } else { dir.len() }, !writable))
+            .filter(|(_, writable, _)| !writable)
+            .map(|(_, _, directive)| directive.clone())
+    };
+    let home = |path: &str| {
+        ["/home", "/root", "/run/user"]
+            .iter()
+            .any(|h| under(path, h))
+    };
+    for (path, accesses) in &p.observations.paths {
+        // API file systems stay writable; ProtectHome= is judged as a toggle below.
+        if ["/dev", "/proc", "/sys"].iter().any(|a| under(path, a)) || (protect_home && home(path))
+        {
+            continue;
+        }
+        let mut refused: Vec<(String, String, &Seen, String)> = Vec::new();
+        for (&access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            let w = writable_path(path, access);
+            if let Some(directive) = denier(&w) {
+                refused.push((w, access.name(), seen, directive));
+            }
+        }
+        // One line per path: a writable directory covers writes to the file in it too.
+        refused.sort_by_key(|(w, ..)| w.len());
+        if let Some((w, access, seen, directive)) = refused.into_iter().next() {
+            denied.push(Gap {
+                kind: GapKind::Denied,
+                processes: processes(seen),
+                observation: format!("{access} {path} {}x", seen.ok),
+                directive,
+                fix: format!("add ReadWritePaths=-{w}"),
+            });
+        }
+    }
+
+    // Capabilities granted (and not noise) that the bounding set lacks.
+    let caps = d.bounding_set();
+    for (cap, checks) in &p.observations.capabilities {
+        let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
+            continue;
+        };
+        if policy::is_capability_noise(cap, checks) || caps.permits(cap) {
+            continue;
+        }
+        denied.push(Gap {
+            kind: GapKind::Denied,
+            processes: processes(granted),
+            observation: format!("capability {cap} granted {}x", granted.count),
+            directive: "CapabilityBoundingSet".into(),
+            fix: format!("add CapabilityBoundingSet={cap}"),
+        });
+    }
+
+    // Families socket() succeeded with.
+    let families = d.families();
+    for (socket, seen) in p.observations.sockets.iter().filter(|(_, s)| s.ok > 0) {
+        let family = socket.split('/').next().unwrap_or(socket);
+        if !families.permits(family) {
+            denied.push(Gap {
+                kind: GapKind::Denied,
+                processes: processes(seen),
+                observation: format!("socket {socket} {}x", seen.ok),
+                directive: "RestrictAddressFamilies".into(),
+                fix: format!("add RestrictAddressFamilies={family}"),
+            });
+        }
+    }
+
+    // Namespaces created or joined.
+    if let Some(allowed) = d.namespaces() {
+        for (what, seen) in &p.observations.facts.namespaces {
+            let kind = what.split_whitespace().next().unwrap_or(what);
+            if !allowed.contains(kind) {
+                let fix = match kind {
+                    "any" => "set RestrictNamespaces=no".to_owned(),
+                    k => format!("add RestrictNamespaces={k}"),
+                };
+                denied.push(Gap {
+                    kind: GapKind::Denied,
+                    processes: processes(seen),
+                    observation: format!("namespace {what} {}x", seen.count),
+                    directive: "RestrictNamespaces".into(),
+                    fix,
+                });
+            }
+        }
+    }
+
+    // Toggles, judged by the policy's own rules for each value.
+    for directive in policy::toggle_directives() {
+        match d.toggle(directive) {
+            None => {}
+            Some(Err(value)) => verdict.unchecked.push(format!(
+                "{directive}={value} (a value verify does not know)"
+            )),
+            Some(Ok(value)) => {
+                if let Some(Some(why)) = policy::toggle_forbids(directive, value, p) {
+                    denied.push(Gap {
+                        kind: GapKind::Denied,
+                        processes: vec![],
+                        observation: why,
+                        directive: format!("{directive}={value}"),
+                        fix: looser_toggle(directive, value, p),
+                    });
+                }
+            }
+        }
+    }
+
+    verdict.gaps = start;
+    verdict.gaps.extend(ignored);
+    verdict.gaps.extend(denied);
+    verdict
+}
+
+/// Syscall names a drop-in's `SystemCallFilter=` lines permit, @default included (for `diff`).
+pub fn permitted_syscalls(lines: &[String], groups: &SyscallGroups) -> Option<BTreeSet<String>> {
+    let assignments: Vec<Assignment> = lines
+        .iter()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| Assignment {
+            key: k.to_owned(),
+            value: v.to_owned(),
+            at: String::new(),
+        })
+        .collect();
+    let d = Deployed {
+        assignments: assignments.iter().collect(),
+    };
+    match d.syscalls(groups).0 {
+        ListRule::Allow(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The gaps by kind, for a one-line summary.
+pub fn summary(verdict: &Verdict) -> BTreeMap<GapKind, usize> {
+    let mut out = BTreeMap::new();
+    for g in &verdict.gaps {
+        *out.entry(g.kind).or_default() += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        observations::{Access, Observations, Slot},
+        profile::{Provenance, Recording, SCHEMA},
+        unit_file::service_assignments,
+    };
+
+    fn profile(slots: &[(Slot, i64)], syscalls: &[&str]) -> Profile {
+        let mut observations = Observations::default();
+        for (s, ret) in slots {
+            observations.add(s, *ret, "svc", 1);
+        }
+        observations.derive_path_facts("/sys/fs/cgroup");
+        Profile {
+            schema: SCHEMA,
+            provenance: Provenance {
+                learner_version: "0.1.0".into(),
+                hostname: "h".into(),
+                kernel: "6.1.0".into(),
+                arch: "x86_64".into(),
+                systemd: Some(252),
+                started: "2026-11-28T10:00:00Z".into(),
+                ended: "2026-11-28T10:10:00Z".into(),
+                command: None,
+                unit: Some("svc.service".into()),
+            },
+            recording: Recording::default(),
+            syscalls: syscalls.iter().map(|s| (s.to_string(), 2)).collect(),
+            unknown_syscalls: BTreeMap::new(),
+            observations,
+            merged_from: vec![],
+        }
+    }
+
+    fn gaps(p: &Profile, dropin: &str, systemd: u32) -> Vec<String> {
+        let groups = SyscallGroups::for_version(systemd, None);
+        let a = service_assignments(dropin, "d.conf");
+        verify(p, &a, systemd, &groups, &|path| path != "/missing")
+            .gaps
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn cap(name: &str) -> (Slot, i64) {
+        (
+            Slot::Capability {
+                name: name.into(),
+                granted: true,
+                during: "setuid".into(),
+            },
+            0,
+        )
+    }
+
+    #[test]
+    fn each_denied_observation_is_one_line_with_its_fix() {
+        let p = profile(
+            &[
+                (Slot::Path("/run/svc.pid".into(), Access::Create), 3),
+                (Slot::Path("/run/svc.pid".into(), Access::Write), 3),
+                (Slot::Path("/var/log/svc/a.log".into(), Access::Write), 3),
+                (Slot::Path("/etc/svc.conf".into(), Access::Read), 3),
+                (Slot::Socket("AF_INET6/SOCK_STREAM".into()), 3),
+                cap("CAP_SETUID"),
+                cap("CAP_NET_BIND_SERVICE"),
+            ],
+            &["read", "chmod", "openat"],
+        );
+        let dropin = "[Service]\nProtectSystem=strict\nReadWritePaths=/var/log/svc /missing\n\
+                      CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nRestrictAddressFamilies=AF_INET\n\
+                      SystemCallFilter=@system-service\nSystemCallFilter=~chmod\nSystemCallFilter=mseal\n";
+        assert_eq!(
+            gaps(&p, dropin, 252),
+            [
+                "ReadWritePaths=/missing (d.conf:3): /missing does not exist on the target and has no `-`: the unit fails to start (226/NAMESPACE); write ReadWritePaths=-/missing instead",
+                "SystemCallFilter= (d.conf:8): systemd 252 does not know mseal (checked against systemd 252's table): ignored, so it stays denied; remove mseal",
+                "syscall chmod 2x: SystemCallFilter; add SystemCallFilter=chmod",
+                "svc: create /run/svc.pid 1x: ProtectSystem=strict; add ReadWritePaths=-/run",
+                "svc: capability CAP_SETUID granted 1x: CapabilityBoundingSet; add CapabilityBoundingSet=CAP_SETUID",
+                "svc: socket AF_INET6/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_INET6",
+            ]
+        );
+        // `-` and a created RuntimeDirectory make a missing path harmless.
+        let ok =
+            "[Service]\nReadWritePaths=-/missing\nRuntimeDirectory=svc\nReadWritePaths=/run/svc\n";
+        assert!(gaps(&p, ok, 252).is_empty(), "{:?}", gaps(&p, ok, 252));
+    }
+
+    #[test]
+    fn list_options_accumulate_and_reset_as_systemd_does() {
+        let p = profile(&[cap("CAP_CHOWN"), cap("CAP_SETUID")], &[]);
+        // Merged, then reset and narrowed.
+        let merged =
+            "[Service]\nCapabilityBoundingSet=CAP_CHOWN\nCapabilityBoundingSet=CAP_SETUID\n";
+        assert!(gaps(&p, merged, 252).is_empty());
+        let reset = format!("{merged}CapabilityBoundingSet=\nCapabilityBoundingSet=CAP_CHOWN\n");
+        assert_eq!(gaps(&p, &reset, 252).len(), 1);
+        // A deny-list, then an allow line taking one back out of it.
+        let deny = "[Service]\nCapabilityBoundingSet=~CAP_CHOWN CAP_SETUID\nCapabilityBoundingSet=CAP_SETUID\n";
+        let g = gaps(&p, deny, 252);
+        assert_eq!(g.len(), 1);
+        assert!(g[0].contains("CAP_CHOWN"), "{g:?}");
+    }
+
+    #[test]
+    fn toggles_are_judged_by_the_policy() {
+        let p = profile(
+            &[
+                (Slot::Socket("AF_INET/SOCK_STREAM".into()), 3),
+                (Slot::Path("/home/u/.cache/x".into(), Access::Create), 3),
+            ],
+            &[],
+        );
+        let g = gaps(
+            &p,
+            "[Service]\nPrivateNetwork=true\nProtectHome=read-only\nNoNewPrivileges=yes\n",
+            252,
+        );
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert!(
+            g[0].starts_with("wrote /home/u/.cache")
+                && g[0].ends_with("ProtectHome=read-only; set ProtectHome=no"),
+            "{g:?}"
+        );
+        assert!(
+            g[1].contains("PrivateNetwork=yes; set PrivateNetwork=no"),
+            "{g:?}"
+        );
+        assert!(gaps(&p, "[Service]\nPrivateNetwork=no\nProtectHome=\n", 252).is_empty());
+    }
+
+    #[test]
+    fn what_the_target_does_not_know_is_ignored_and_said() {
+        let p = profile(&[(Slot::Socket("AF_UNIX/SOCK_STREAM".into()), 3)], &[]);
+        let g = gaps(
+            &p,
+            "[Service]\nProtectProc=invisible\nRestrictAddressFamilies=none\n",
+            239,
+        );
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert!(
+            g[0].contains("does not know ProtectProc= (needs 247)"),
+            "{g:?}"
+        );
+        assert!(
+            g[1].contains("RestrictAddressFamilies=none (needs 249)"),
+            "{g:?}"
+        );
+        // On 252 `none` applies, and denies the unix socket.
+        let g = gaps(&p, "[Service]\nRestrictAddressFamilies=none\n", 252);
+        assert_eq!(
+            g,
+            [
+                "svc: socket AF_UNIX/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_UNIX"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_generated_drop_in_permits_its_own_profile() {
+        let p = profile(
+            &[
+                (Slot::Path("/run/svc.pid".into(), Access::Create), 3),
+                (Slot::Path("/var/lib/svc/db".into(), Access::Write), 3),
+                (Slot::Socket("AF_INET/SOCK_STREAM".into()), 3),
+                (
+                    Slot::Fact(
+                        crate::observations::Fact::Namespace,
+                        "net via unshare".into(),
+                    ),
+                    0,
+                ),
+                cap("CAP_SETUID"),
+            ],
+            &["read", "openat", "clone3", "chmod", "setuid", "mount"],
+        );
+        for systemd in [239, 245, 252, 257] {
+            let groups = SyscallGroups::for_version(systemd, None);
+            let policy = policy::resolve(&p, systemd, &groups, policy::margin::Margin::default());
+            let text = policy::render(&policy, &p, &[], "", false);
+            let a = service_assignments(&text, "g.conf");
+            let v = verify(&p, &a, systemd, &groups, &|_| false);
+            assert!(v.gaps.is_empty(), "{systemd}: {:#?}\n{text}", v.gaps);
+        }
+    }
+}
