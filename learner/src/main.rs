@@ -220,7 +220,7 @@ fn diff_command(args: DiffArgs) -> ExitCode {
     let d = match result {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             return ExitCode::from(2);
         }
     };
@@ -296,7 +296,7 @@ fn record_command(args: RecordArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -420,7 +420,7 @@ fn check_command(args: CheckArgs) -> ExitCode {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -431,7 +431,7 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -477,7 +477,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::from(run::EXIT_LEARNER_FAILED)
         }
     }
