@@ -25,8 +25,11 @@ enum Task {
     Setup,
     /// Build learner, its eBPF programs and the test workloads.
     Build,
-    /// Record the bundled demo workload with learner and show the profile.
+    /// learner's main job on a real service: record Debian's nginx in a disposable systemd,
+    /// generate its drop-in, apply it with an HTTP check, show the exposure before and after.
     Demo,
+    /// Record the bundled synthetic workload with `learner run` and show its drop-in.
+    DemoWorkload,
     /// Run the whole test suite: formatting, clippy, unit, integration and privileged tests.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
@@ -80,6 +83,11 @@ fn main() -> Result<()> {
             setup()?;
             build()?;
             demo()
+        }
+        Task::DemoWorkload => {
+            setup()?;
+            build()?;
+            demo_workload()
         }
         Task::Test { args } => {
             setup()?;
@@ -235,6 +243,19 @@ fn build() -> Result<()> {
 }
 
 fn demo() -> Result<()> {
+    if !is_root() {
+        bail!("the demo loads eBPF programs and boots a systemd: run it as root");
+    }
+    // The guest harness lives with the end-to-end tests (tests/src/guest.rs); the demo is a
+    // program of that crate, built by build() above.
+    let debug = workspace().join("target").join("debug");
+    run(Command::new(debug.join("demo"))
+        .env("LEARNER_BIN", debug.join("learner"))
+        .env_remove("LD_LIBRARY_PATH")
+        .arg(workspace().join("target").join("demo").join("nginx")))
+}
+
+fn demo_workload() -> Result<()> {
     if !is_root() {
         bail!("the demo loads eBPF programs: run it as root");
     }
