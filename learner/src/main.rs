@@ -2,7 +2,7 @@
 use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use learner::{apply, diff, generate, profile::Profile, record, run, signals, systemd::Systemd};
 
 #[derive(Parser)]
@@ -39,6 +39,9 @@ enum Command {
     /// denied, with the directive that denied it and the change that would permit it.
     /// Exits 0 when nothing was denied, 1 when something was, 2 on trouble
     Check(CheckArgs),
+    /// Write man pages and shell completions under DIR (for packagers)
+    #[command(hide = true)]
+    Docs { dir: PathBuf },
 }
 
 #[derive(Args)]
@@ -200,6 +203,10 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff_command(args),
         Command::Merge(args) => merge_command(args),
         Command::Check(args) => check_command(args),
+        Command::Docs { dir } => exit_code(
+            learner::docs::write(&Cli::command(), &dir)
+                .with_context(|| format!("cannot write {}", dir.display())),
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod package;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "learner's build, test and demo tasks")]
@@ -38,7 +39,10 @@ enum Task {
     },
     /// Measure what recording costs, side by side with strace -f; writes target/bench/report.md.
     Bench,
-    /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin).
+    /// Build a Debian package (target/debian/learner_VERSION-1_ARCH.deb): the release binary,
+    /// man pages, bash/zsh/fish completions, README, licence, profiles.
+    Package,
+    /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin), for developers.
     Install {
         #[arg(long)]
         root: Option<PathBuf>,
@@ -48,7 +52,8 @@ enum Task {
 /// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
 /// tests' ground truth, util-linux for setpriv, unshare and nsenter, systemd for the
 /// end-to-end guest, nginx, curl, redis-server and redis-tools to record, load and check real
-/// services in it.
+/// services in it; binutils (objdump) for the package's libc6 dependency and man-db for its
+/// test.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
@@ -63,6 +68,8 @@ const APT_PACKAGES: &[&str] = &[
     "redis-tools",
     "wrk",
     "time",
+    "binutils",
+    "man-db",
 ];
 
 /// Keeps package scripts from starting the services they install (nginx) on this machine:
@@ -100,6 +107,10 @@ fn main() -> Result<()> {
             }
             run(cargo().args(["build", "--release", "--bins"]))?;
             bench::bench(&workspace())
+        }
+        Task::Package => {
+            setup()?;
+            package::package().map(drop)
         }
         Task::Install { root } => {
             setup()?;
@@ -308,10 +319,11 @@ fn demo_workload() -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
-    // The integration tests run the learner binary itself.
+    // The integration tests run the learner binary itself, and install the package.
     build()?;
+    let deb = package::package()?;
     let mut cmd = cargo();
-    cmd.arg("test").args(args);
+    cmd.arg("test").args(args).env("LEARNER_DEB", deb);
     // Where the privileged tests can run, they must: a skip would hide a broken recorder.
     if is_root() || std::env::var_os("CI").is_some() {
         cmd.env("LEARNER_REQUIRE_PRIVILEGED", "1");
