@@ -19,6 +19,7 @@ pub mod profile;
 pub mod record;
 pub mod recorder;
 pub mod run;
+pub mod score;
 pub mod seccomp_log;
 pub mod session;
 pub mod signals;

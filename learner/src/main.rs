@@ -3,7 +3,7 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
-use learner::{apply, diff, generate, profile::Profile, record, run, signals, systemd::Systemd};
+use learner::{apply, diff, generate, profile::Profile, record, run, signals};
 
 #[derive(Parser)]
 #[command(
@@ -28,7 +28,8 @@ enum Command {
     Record(RecordArgs),
     /// Install a drop-in for a unit, restart it, check it works; roll back when it does not
     Apply(ApplyArgs),
-    /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be
+    /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be.
+    /// Exits 0, 1 when above --threshold, 2 on trouble
     Score(ScoreArgs),
     /// What NEW needs that OLD did not, and the reverse, as observations and drop-in lines.
     /// Exits 0 when they are the same, 1 when they differ, 2 on trouble
@@ -155,6 +156,11 @@ struct ScoreArgs {
     /// Also score the unit as it would be with this drop-in
     #[arg(long, value_name = "FILE")]
     dropin: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
+    /// Exit 1 when the exposure (with --dropin: the one with the drop-in) is above N
+    #[arg(long, value_name = "N")]
+    threshold: Option<f64>,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -342,23 +348,28 @@ fn apply_command(args: ApplyArgs) -> ExitCode {
 }
 
 fn score_command(args: ScoreArgs) -> ExitCode {
-    let result = (|| -> anyhow::Result<()> {
-        let systemd = Systemd::new(args.guest.guest)?;
-        let info = systemd.show(&args.unit)?;
-        let now = systemd.exposure(&info.id).ok_or_else(|| {
-            anyhow::anyhow!("systemd-analyze security gave no exposure for {}", info.id)
-        })?;
-        println!("{}: {now:.1}", info.id);
-        if let Some(dropin) = &args.dropin {
-            let text = std::fs::read_to_string(dropin)
-                .with_context(|| format!("cannot read {}", dropin.display()))?;
-            let fragment = systemd.path_in_guest(std::path::Path::new(&info.fragment_path));
-            let (_, with) = generate::score(&fragment, &text)?;
-            println!("{} with {}: {with:.1}", info.id, dropin.display());
+    let score = match learner::score::score(&args.unit, args.dropin.as_deref(), args.guest.guest) {
+        Ok(score) => score,
+        Err(e) => {
+            eprintln!("learner: {}", learner::errors::one_line(&e));
+            return ExitCode::from(2);
         }
-        Ok(())
-    })();
-    exit_code(result)
+    };
+    match args.format {
+        DiffFormat::Json => println!("{}", serde_json::to_string(&score).expect("plain data")),
+        DiffFormat::Text => print!("{}", score.text()),
+    }
+    match args.threshold {
+        Some(limit) if score.gated() > limit => {
+            eprintln!(
+                "learner: {} exposure {:.1} is above the threshold {limit:.1}",
+                score.unit,
+                score.gated()
+            );
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn generate_command(args: GenerateArgs) -> ExitCode {

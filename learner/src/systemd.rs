@@ -59,7 +59,8 @@ impl UnitInfo {
                 "Slice" => info.slice = value,
                 "Type" => info.service_type = value,
                 "FragmentPath" => info.fragment_path = value,
-                "SystemCallFilter" => info.syscall_filter = !value.is_empty(),
+                // systemctl prints an empty deny-list, no filter at all, as "~".
+                "SystemCallFilter" => info.syscall_filter = !matches!(value.as_str(), "" | "~"),
                 _ => {}
             }
         }
@@ -292,6 +293,15 @@ mod tests {
         assert_eq!(info.main_pid, 95);
         assert!(info.is_active());
         assert_eq!(info.service_type, "forking");
+    }
+
+    #[test]
+    fn no_syscall_filter_is_an_empty_deny_list() {
+        // What systemd 252 prints for Debian's nginx.service, which sets none.
+        assert!(!UnitInfo::parse("Id=nginx.service\nSystemCallFilter=~\n").syscall_filter);
+        assert!(!UnitInfo::parse("Id=nginx.service\nSystemCallFilter=\n").syscall_filter);
+        assert!(UnitInfo::parse("SystemCallFilter=~reboot swapon\n").syscall_filter);
+        assert!(UnitInfo::parse("SystemCallFilter=accept4 bind\n").syscall_filter);
     }
 
     #[test]
