@@ -2,7 +2,7 @@
 use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use learner::{
     apply, diff, generate, policy::margin::Margin, profile::Profile, record, run, signals,
     systemd::Systemd,
@@ -31,7 +31,8 @@ enum Command {
     Record(RecordArgs),
     /// Install a drop-in for a unit, restart it, check it works; roll back when it does not
     Apply(ApplyArgs),
-    /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be
+    /// Print a unit's exposure (systemd-analyze security), and with --dropin what it would be.
+    /// Exits 0, 1 when above --threshold, 2 on trouble
     Score(ScoreArgs),
     /// What NEW's drop-in permits that OLD's did not, and the reverse, item by item with the
     /// observations that caused it; other changed observations as information.
@@ -43,6 +44,9 @@ enum Command {
     /// denied, with the directive that denied it and the change that would permit it.
     /// Exits 0 when nothing was denied, 1 when something was, 2 on trouble
     Check(CheckArgs),
+    /// Write man pages and shell completions under DIR (for packagers)
+    #[command(hide = true)]
+    Docs { dir: PathBuf },
     /// Whether a drop-in, deployed on top of its unit's own settings, permits everything the
     /// profiles observed: one line per gap, with the directive that denies it and the fix.
     /// Exits 0 when everything is permitted, 1 when not, 2 on trouble
@@ -185,6 +189,11 @@ struct ScoreArgs {
     /// Also score the unit as it would be with this drop-in
     #[arg(long, value_name = "FILE")]
     dropin: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
+    /// Exit 1 when the exposure (with --dropin: the one with the drop-in) is above N
+    #[arg(long, value_name = "N")]
+    threshold: Option<f64>,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -239,6 +248,10 @@ fn main() -> ExitCode {
         Command::Merge(args) => merge_command(args),
         Command::Check(args) => check_command(args),
         Command::Verify(args) => verify_command(args),
+        Command::Docs { dir } => exit_code(
+            learner::docs::write(&Cli::command(), &dir)
+                .with_context(|| format!("cannot write {}", dir.display())),
+        ),
     }
 }
 
@@ -259,7 +272,7 @@ fn diff_command(args: DiffArgs) -> ExitCode {
     let d = match result {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             return ExitCode::from(2);
         }
     };
@@ -442,7 +455,7 @@ fn record_command(args: RecordArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -481,23 +494,28 @@ fn apply_command(args: ApplyArgs) -> ExitCode {
 }
 
 fn score_command(args: ScoreArgs) -> ExitCode {
-    let result = (|| -> anyhow::Result<()> {
-        let systemd = Systemd::new(args.guest.guest)?;
-        let info = systemd.show(&args.unit)?;
-        let now = systemd.exposure(&info.id).ok_or_else(|| {
-            anyhow::anyhow!("systemd-analyze security gave no exposure for {}", info.id)
-        })?;
-        println!("{}: {now:.1}", info.id);
-        if let Some(dropin) = &args.dropin {
-            let text = std::fs::read_to_string(dropin)
-                .with_context(|| format!("cannot read {}", dropin.display()))?;
-            let fragment = systemd.path_in_guest(std::path::Path::new(&info.fragment_path));
-            let (_, with) = generate::score(&fragment, &text)?;
-            println!("{} with {}: {with:.1}", info.id, dropin.display());
+    let score = match learner::score::score(&args.unit, args.dropin.as_deref(), args.guest.guest) {
+        Ok(score) => score,
+        Err(e) => {
+            eprintln!("learner: {}", learner::errors::one_line(&e));
+            return ExitCode::from(2);
         }
-        Ok(())
-    })();
-    exit_code(result)
+    };
+    match args.format {
+        DiffFormat::Json => println!("{}", serde_json::to_string(&score).expect("plain data")),
+        DiffFormat::Text => print!("{}", score.text()),
+    }
+    match args.threshold {
+        Some(limit) if score.gated() > limit => {
+            eprintln!(
+                "learner: {} exposure {:.1} is above the threshold {limit:.1}",
+                score.unit,
+                score.gated()
+            );
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn generate_command(args: GenerateArgs) -> ExitCode {
@@ -564,7 +582,7 @@ fn check_command(args: CheckArgs) -> ExitCode {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -575,7 +593,7 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -621,7 +639,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
         Err(e) => {
-            eprintln!("learner: {e:#}");
+            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
             ExitCode::from(run::EXIT_LEARNER_FAILED)
         }
     }

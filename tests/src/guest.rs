@@ -2,6 +2,7 @@
 //! network namespaces, on a throw-away overlay of this machine's root (scripts/boot-systemd.sh).
 //! Dropping it powers the guest off and removes its cgroup, whatever the test did.
 use std::{
+    os::unix::process::CommandExt as _,
     path::PathBuf,
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
@@ -18,19 +19,25 @@ pub struct Guest {
 }
 
 impl Guest {
+    /// Boots the guest; panics (after tearing down what it started) when it cannot.
     pub fn boot(name: &str) -> Guest {
-        let root = learner::cgroup::cgroup2_mount().expect("cgroup2");
+        Guest::try_boot(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Boots the guest, or says why it could not, having torn down what it started.
+    pub fn try_boot(name: &str) -> Result<Guest, String> {
+        let root = learner::cgroup::cgroup2_mount().map_err(|e| format!("cgroup2: {e}"))?;
         let cgroup = Cgroup::create(
             &root,
             &format!("learner-guest-{name}-{}", std::process::id()),
         )
-        .expect("guest cgroup");
+        .map_err(|e| format!("guest cgroup: {e}"))?;
         let base =
             std::env::temp_dir().join(format!("learner-guest-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&base).expect("guest base");
+        std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
         let procs =
             std::ffi::CString::new(cgroup.procs_file().into_os_string().into_encoded_bytes())
-                .expect("path");
+                .map_err(|e| format!("cgroup path: {e}"))?;
         let mut cmd = Command::new("unshare");
         cmd.args([
             "--pid", "--fork", "--mount", "--cgroup", "--uts", "--ipc", "--net", "bash",
@@ -42,7 +49,10 @@ impl Guest {
         .arg(&base)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        // Out of the terminal's process group: a Ctrl-C meant for the test or the demo would
+        // otherwise reach the guest's systemd too (SIGINT is its ctrl-alt-del).
+        .process_group(0);
         // Into the guest's cgroup before unshare, so it becomes the guest's cgroup root.
         // SAFETY: open/write/close only, between fork and exec.
         unsafe {
@@ -55,7 +65,14 @@ impl Guest {
                 Ok(())
             });
         }
-        let launcher = cmd.spawn().expect("unshare (util-linux)");
+        let launcher = match cmd.spawn() {
+            Ok(launcher) => launcher,
+            Err(e) => {
+                let _ = cgroup.remove();
+                let _ = std::fs::remove_dir_all(&base);
+                return Err(format!("cannot start unshare (util-linux): {e}"));
+            }
+        };
         let lpid = launcher.id();
         let mut guest = Guest {
             pid: 0,
@@ -72,10 +89,9 @@ impl Guest {
                 .next()
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0);
-            assert!(
-                Instant::now() < deadline,
-                "the guest's PID 1 never appeared"
-            );
+            if Instant::now() >= deadline {
+                return Err("the guest's PID 1 never appeared".into());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         // PID 1 is the boot script until it execs systemd, whose manager answers a moment later.
@@ -99,11 +115,10 @@ impl Guest {
                 String::from_utf8_lossy(&failed.stdout)
             );
         }
-        assert!(
-            ["running", "degraded"].contains(&state.as_str()),
-            "guest systemd: {state}"
-        );
-        guest
+        if !["running", "degraded"].contains(&state.as_str()) {
+            return Err(format!("guest systemd: {state}"));
+        }
+        Ok(guest)
     }
 
     /// Runs `args` in all of the guest's namespaces.

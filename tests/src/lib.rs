@@ -69,20 +69,34 @@ pub fn privileged(test: &str) -> Option<Privileged> {
         return None;
     }
     let turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    let machine = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(MACHINE_LOCK)
-        .unwrap_or_else(|e| panic!("{MACHINE_LOCK}: {e}"));
-    // SAFETY: flock on an fd this function owns; released when the file is closed.
-    if unsafe { libc::flock(machine.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        panic!("{MACHINE_LOCK}: {}", std::io::Error::last_os_error());
-    }
+    let machine = machine_turn(|| {}).unwrap_or_else(|e| panic!("{e}"));
     assert_clean("before the test");
     Some(Privileged {
         _turn: turn,
         _machine: machine,
     })
+}
+
+/// Waits for the machine's turn (the lock the privileged tests hold), calling `waiting` once
+/// if another holder makes it wait; the turn lasts until the file is closed.
+pub fn machine_turn(waiting: impl FnOnce()) -> Result<std::fs::File, String> {
+    let machine = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(MACHINE_LOCK)
+        .map_err(|e| format!("{MACHINE_LOCK}: {e}"))?;
+    // SAFETY: flock on an fd this function owns; released when the file is closed.
+    if unsafe { libc::flock(machine.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        waiting();
+        // SAFETY: as above.
+        if unsafe { libc::flock(machine.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(format!(
+                "{MACHINE_LOCK}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(machine)
 }
 
 /// The `learner` binary: `$LEARNER_BIN`, or the one beside this test's target directory.

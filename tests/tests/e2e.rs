@@ -571,3 +571,61 @@ fn redis_and_a_oneshot_job() {
     drop(guest);
     assert_clean("e2e-redis");
 }
+
+#[test]
+fn score_as_json_and_a_threshold_gate() {
+    let Some(_kernel) = privileged("score_as_json_and_a_threshold_gate") else {
+        return;
+    };
+    let dir = TempDir::new("e2e-score");
+    let guest = Guest::boot("score");
+    let pid = guest.pid.to_string();
+    let unhardened = exposure(&guest, "nginx.service");
+    let dropin = dir.join("some.conf");
+    std::fs::write(
+        &dropin,
+        "[Service]\nPrivateNetwork=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\nNoNewPrivileges=yes\n",
+    )
+    .expect("write");
+    let score = |extra: &[&str]| {
+        learner()
+            .args(["score", "nginx.service", "--guest", &pid])
+            .args(extra)
+            .output()
+            .expect("learner score")
+    };
+
+    let out = score(&["--format", "json", "--dropin", dropin.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(j["unit"], "nginx.service");
+    assert_eq!(j["exposure"].as_f64(), Some(unhardened));
+    assert_eq!(j["dropin"].as_str(), dropin.to_str());
+    let with = j["exposure_with_dropin"].as_f64().expect("a number");
+    assert!(with < unhardened, "{j}");
+
+    // The gate: the exposure now, or with --dropin the one with it.
+    let above = format!("{:.1}", unhardened - 0.5);
+    let out = score(&["--threshold", &above]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("above the threshold"), "{}", text(&out));
+    let out = score(&["--threshold", &above, "--dropin", dropin.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = score(&["--threshold", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Trouble is 2, on one line.
+    let out = learner()
+        .args(["score", "no-such-unit.service", "--guest", &pid])
+        .output()
+        .expect("learner");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("unknown unit") && said.lines().count() == 1,
+        "{said}"
+    );
+
+    drop(guest);
+    assert_clean("score");
+}

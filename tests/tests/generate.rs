@@ -179,6 +179,11 @@ fn bad_input_gets_one_line_and_a_failure() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        // Each cause once: the read error used to repeat its OS error.
+        assert!(
+            stderr.matches("(os error").count() <= 1,
+            "{args:?}: {stderr}"
+        );
         assert!(out.stdout.is_empty(), "nothing half-written to stdout");
     }
 }

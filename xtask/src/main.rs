@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod package;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "learner's build, test and demo tasks")]
@@ -25,8 +26,11 @@ enum Task {
     Setup,
     /// Build learner, its eBPF programs and the test workloads.
     Build,
-    /// Record the bundled demo workload with learner and show the profile.
+    /// learner's main job on a real service: record Debian's nginx in a disposable systemd,
+    /// generate its drop-in, apply it with an HTTP check, show the exposure before and after.
     Demo,
+    /// Record the bundled synthetic workload with `learner run` and show its drop-in.
+    DemoWorkload,
     /// Run the whole test suite: formatting, clippy, unit, integration and privileged tests.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
@@ -35,7 +39,10 @@ enum Task {
     },
     /// Measure what recording costs, side by side with strace -f; writes target/bench/report.md.
     Bench,
-    /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin).
+    /// Build a Debian package (target/debian/learner_VERSION-1_ARCH.deb): the release binary,
+    /// man pages, bash/zsh/fish completions, README, licence, profiles.
+    Package,
+    /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin), for developers.
     Install {
         #[arg(long)]
         root: Option<PathBuf>,
@@ -45,7 +52,8 @@ enum Task {
 /// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
 /// tests' ground truth, util-linux for setpriv, unshare and nsenter, systemd for the
 /// end-to-end guest, nginx, curl, redis-server and redis-tools to record, load and check real
-/// services in it.
+/// services in it; binutils (objdump) for the package's libc6 dependency and man-db for its
+/// test.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
@@ -60,6 +68,8 @@ const APT_PACKAGES: &[&str] = &[
     "redis-tools",
     "wrk",
     "time",
+    "binutils",
+    "man-db",
 ];
 
 /// Keeps package scripts from starting the services they install (nginx) on this machine:
@@ -81,6 +91,11 @@ fn main() -> Result<()> {
             build()?;
             demo()
         }
+        Task::DemoWorkload => {
+            setup()?;
+            build()?;
+            demo_workload()
+        }
         Task::Test { args } => {
             setup()?;
             test(&args)
@@ -92,6 +107,10 @@ fn main() -> Result<()> {
             }
             run(cargo().args(["build", "--release", "--bins"]))?;
             bench::bench(&workspace())
+        }
+        Task::Package => {
+            setup()?;
+            package::package().map(drop)
         }
         Task::Install { root } => {
             setup()?;
@@ -236,6 +255,19 @@ fn build() -> Result<()> {
 
 fn demo() -> Result<()> {
     if !is_root() {
+        bail!("the demo loads eBPF programs and boots a systemd: run it as root");
+    }
+    // The guest harness lives with the end-to-end tests (tests/src/guest.rs); the demo is a
+    // program of that crate, built by build() above.
+    let debug = workspace().join("target").join("debug");
+    run(Command::new(debug.join("demo"))
+        .env("LEARNER_BIN", debug.join("learner"))
+        .env_remove("LD_LIBRARY_PATH")
+        .arg(workspace().join("target").join("demo").join("nginx")))
+}
+
+fn demo_workload() -> Result<()> {
+    if !is_root() {
         bail!("the demo loads eBPF programs: run it as root");
     }
     let target = workspace().join("target");
@@ -287,10 +319,11 @@ fn demo() -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
-    // The integration tests run the learner binary itself.
+    // The integration tests run the learner binary itself, and install the package.
     build()?;
+    let deb = package::package()?;
     let mut cmd = cargo();
-    cmd.arg("test").args(args);
+    cmd.arg("test").args(args).env("LEARNER_DEB", deb);
     // Where the privileged tests can run, they must: a skip would hide a broken recorder.
     if is_root() || std::env::var_os("CI").is_some() {
         cmd.env("LEARNER_REQUIRE_PRIVILEGED", "1");

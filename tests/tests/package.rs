@@ -1,0 +1,146 @@
+//! The Debian package (`cargo xtask package`) installs into a fresh guest systemd (see
+//! `learner_tests::guest`; its root is a throw-away overlay, so this machine is untouched),
+//! works there as a user would run it, and removes cleanly.
+use std::path::{Path, PathBuf};
+
+use learner_tests::{REQUIRE_PRIVILEGED_ENV, assert_clean, guest::Guest, privileged, text};
+
+/// `$LEARNER_DEB` (set by `cargo xtask test`), else the newest .deb in target/debian.
+fn deb() -> Option<PathBuf> {
+    if let Some(deb) = std::env::var_os("LEARNER_DEB") {
+        return Some(deb.into());
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+}
+
+#[test]
+fn the_deb_installs_works_and_removes_cleanly() {
+    let Some(_kernel) = privileged("the_deb_installs_works_and_removes_cleanly") else {
+        return;
+    };
+    let Some(deb) = deb() else {
+        let why = "no .deb in target/debian: `cargo xtask package` builds it";
+        assert!(
+            std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_none(),
+            "{why}, and {REQUIRE_PRIVILEGED_ENV} forbids skipping"
+        );
+        eprintln!("skipped the_deb_installs_works_and_removes_cleanly: {why}");
+        return;
+    };
+    let guest = Guest::boot("package");
+    let pid = guest.pid.to_string();
+    let inside = |path: &str| PathBuf::from(format!("/proc/{pid}/root{path}"));
+    assert!(
+        !inside("/usr/bin/learner").exists(),
+        "learner is installed on this machine already: the test would prove nothing"
+    );
+    std::fs::copy(&deb, inside("/tmp/learner.deb")).expect("copy the .deb into the guest");
+
+    let installed = guest.run(&["dpkg", "-i", "/tmp/learner.deb"]);
+    assert!(installed.status.success(), "dpkg -i: {}", text(&installed));
+    let files = guest.run(&["dpkg", "-L", "learner"]);
+    let files: Vec<String> = String::from_utf8_lossy(&files.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for f in [
+        "/usr/bin/learner",
+        "/usr/share/man/man1/learner.1.gz",
+        "/usr/share/man/man1/learner-record.1.gz",
+        "/usr/share/bash-completion/completions/learner",
+        "/usr/share/zsh/vendor-completions/_learner",
+        "/usr/share/fish/vendor_completions.d/learner.fish",
+        "/usr/share/doc/learner/copyright",
+        "/usr/share/doc/learner/README.md.gz",
+        "/usr/share/learner/profiles/README.md",
+    ] {
+        assert!(
+            files.iter().any(|l| l == f),
+            "{f} not in the package: {files:?}"
+        );
+    }
+
+    // As a user runs it there.
+    let version = guest.run(&["learner", "--version"]);
+    assert!(
+        version.status.success() && text(&version).starts_with("learner "),
+        "{}",
+        text(&version)
+    );
+    let page = guest.run(&["man", "-w", "learner-record"]);
+    assert_eq!(
+        text(&page).trim(),
+        "/usr/share/man/man1/learner-record.1.gz",
+        "man -w learner-record"
+    );
+    let rendered = guest.run(&["sh", "-c", "MANWIDTH=100 man learner-record | cat"]);
+    assert!(
+        text(&rendered).contains("--restart"),
+        "the page documents record's options: {}",
+        text(&rendered)
+    );
+    // Completion offers the subcommands.
+    let completed = guest.run(&[
+        "bash",
+        "-c",
+        ". /usr/share/bash-completion/completions/learner; \
+         COMP_WORDS=(learner rec); COMP_CWORD=1; _learner learner rec learner; \
+         printf '%s\\n' \"${COMPREPLY[@]}\"",
+    ]);
+    assert!(
+        text(&completed).lines().any(|l| l == "record"),
+        "bash completion of `learner rec`: {}",
+        text(&completed)
+    );
+
+    // The installed binary records a unit of that systemd. It runs from this machine's
+    // namespaces (learner must see the host's cgroup tree), reaching the guest with --guest.
+    let profile = inside("/tmp/nginx.profile.yaml");
+    let recorded = std::process::Command::new(inside("/usr/bin/learner"))
+        .args(["record", "nginx.service", "--restart", "--for", "3s"])
+        .args(["--guest", &pid, "-o"])
+        .arg(&profile)
+        .output()
+        .expect("the installed learner");
+    assert!(recorded.status.success(), "{}", text(&recorded));
+    let p = learner::profile::Profile::load(&profile).expect("a profile");
+    assert_eq!(p.provenance.unit.as_deref(), Some("nginx.service"));
+    assert!(
+        p.observations
+            .processes
+            .execs
+            .contains_key("/usr/sbin/nginx"),
+        "nginx's start-up: {:?}",
+        p.observations.processes.execs
+    );
+
+    // Removed cleanly: every file it brought is gone, and dpkg forgets it.
+    let removed = guest.run(&["dpkg", "--purge", "learner"]);
+    assert!(removed.status.success(), "dpkg --purge: {}", text(&removed));
+    let left: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            let p = inside(f);
+            p.exists() && !p.is_dir()
+        })
+        .collect();
+    assert!(left.is_empty(), "left after purge: {left:?}");
+    for dir in ["/usr/share/learner", "/usr/share/doc/learner"] {
+        assert!(!inside(dir).exists(), "{dir} left after purge");
+    }
+    let status = guest.run(&["dpkg-query", "-W", "-f=${Status}", "learner"]);
+    assert!(
+        !text(&status).contains("install ok installed"),
+        "{}",
+        text(&status)
+    );
+
+    drop(guest);
+    assert_clean("package");
+}

@@ -1,0 +1,236 @@
+//! `cargo xtask package`: a Debian package of the release binary (its eBPF object built in),
+//! with man pages and completions generated from the command line's definition, the README,
+//! the licence, and the shipped profiles. Built with dpkg-deb alone: nothing to download.
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{cargo, output, run, workspace};
+
+/// Debian's upstream version of the workspace, and the package revision.
+const REVISION: &str = "1";
+
+/// Builds the .deb and returns its path (target/debian/learner_VERSION-1_ARCH.deb).
+pub fn package() -> Result<PathBuf> {
+    let ws = workspace();
+    run(cargo().args(["build", "--release", "-p", "learner"]))?;
+    let bin = ws.join("target/release/learner");
+    let version = output(Command::new(&bin).arg("--version"))
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_owned)
+        .context("learner --version said no version")?;
+    let arch = output(Command::new("dpkg").arg("--print-architecture"))
+        .trim()
+        .to_owned();
+    if arch.is_empty() {
+        bail!("dpkg --print-architecture said nothing: is this Debian?");
+    }
+
+    let out = ws.join("target/debian");
+    let root = out.join(format!("learner_{version}-{REVISION}_{arch}"));
+    if root.exists() {
+        fs::remove_dir_all(&root).with_context(|| format!("remove {}", root.display()))?;
+    }
+    let docs = out.join("generated");
+    if docs.exists() {
+        fs::remove_dir_all(&docs).with_context(|| format!("remove {}", docs.display()))?;
+    }
+    run(Command::new(&bin).arg("docs").arg(&docs))?;
+
+    let usr = root.join("usr");
+    install(&bin, &usr.join("bin/learner"), 0o755)?;
+    // As Debian ships binaries; the eBPF object is data inside, which strip leaves alone.
+    run(Command::new("strip")
+        .arg("--strip-unneeded")
+        .arg(usr.join("bin/learner")))?;
+    // Debian compresses man pages; -n keeps the archive reproducible (no name, no time).
+    for page in read_dir(&docs.join("man"))? {
+        let name = page.file_name().expect("a file").to_string_lossy();
+        let dest = usr.join("share/man/man1").join(format!("{name}.gz"));
+        gzip(&page, &dest)?;
+    }
+    let completions = docs.join("completions");
+    for (file, dest) in [
+        ("learner.bash", "share/bash-completion/completions/learner"),
+        ("_learner", "share/zsh/vendor-completions/_learner"),
+        (
+            "learner.fish",
+            "share/fish/vendor_completions.d/learner.fish",
+        ),
+    ] {
+        install(&completions.join(file), &usr.join(dest), 0o644)?;
+    }
+    let doc = usr.join("share/doc/learner");
+    gzip(&ws.join("README.md"), &doc.join("README.md.gz"))?;
+    write(&doc.join("copyright"), &copyright()?, 0o644)?;
+    // The verified profiles and drop-ins (profiles/), for `learner generate` and diffs.
+    for file in walk(&ws.join("profiles"))? {
+        let rel = file
+            .strip_prefix(ws.join("profiles"))
+            .expect("below profiles/");
+        install(&file, &usr.join("share/learner/profiles").join(rel), 0o644)?;
+    }
+
+    let debian = root.join("DEBIAN");
+    write(
+        &debian.join("control"),
+        &control(&version, &arch, &bin, &root)?,
+        0o644,
+    )?;
+    write(&debian.join("md5sums"), &md5sums(&root)?, 0o644)?;
+
+    let deb = out.join(format!("learner_{version}-{REVISION}_{arch}.deb"));
+    run(Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Zxz", "--build"])
+        .arg(&root)
+        .arg(&deb))?;
+    eprintln!("xtask: package: {}", deb.display());
+    Ok(deb)
+}
+
+fn control(version: &str, arch: &str, bin: &Path, root: &Path) -> Result<String> {
+    let size_kib = output(
+        Command::new("du")
+            .args(["-sk", "--exclude=DEBIAN"])
+            .arg(root),
+    )
+    .split_whitespace()
+    .next()
+    .unwrap_or("0")
+    .to_owned();
+    Ok(format!(
+        "Package: learner\n\
+         Version: {version}-{REVISION}\n\
+         Architecture: {arch}\n\
+         Maintainer: learner developers <learner@example.invalid>\n\
+         Installed-Size: {size_kib}\n\
+         Depends: libc6 (>= {glibc})\n\
+         Recommends: systemd, util-linux\n\
+         Section: admin\n\
+         Priority: optional\n\
+         Homepage: https://example.invalid/learner\n\
+         Description: learns the tightest systemd sandbox a service can run in\n \
+         learner records what a systemd service does with eBPF (syscalls, paths, sockets,\n \
+         capability checks), at little cost to it, and turns the recording into the\n \
+         tightest hardening drop-in that still lets it run: ProtectSystem=,\n \
+         SystemCallFilter=, CapabilityBoundingSet= and the rest, each with its evidence.\n \
+         It applies the drop-in with a check and rolls back when the service breaks,\n \
+         and reports what a live sandbox denies.\n",
+        glibc = glibc_needed(bin)?,
+    ))
+}
+
+/// The newest glibc symbol version the binary links against: what `Depends: libc6` needs
+/// (what dpkg-shlibdeps would find, without a debian/ directory).
+fn glibc_needed(bin: &Path) -> Result<String> {
+    let symbols = output(Command::new("objdump").arg("-T").arg(bin));
+    let newest = symbols
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|w| w.strip_prefix("GLIBC_"))
+        .filter_map(|v| {
+            let parts: Option<Vec<u32>> = v.split('.').map(|p| p.parse().ok()).collect();
+            parts.map(|p| (p, v.to_owned()))
+        })
+        .max();
+    match newest {
+        Some((_, v)) => Ok(v),
+        None => bail!("objdump -T {} listed no glibc symbols", bin.display()),
+    }
+}
+
+fn copyright() -> Result<String> {
+    let mit = fs::read_to_string(workspace().join("LICENSE-MIT")).context("read LICENSE-MIT")?;
+    let mit: String = mit
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                " .\n".to_owned()
+            } else {
+                format!(" {l}\n")
+            }
+        })
+        .collect();
+    Ok(format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+         Upstream-Name: learner\n\n\
+         Files: *\n\
+         License: MIT or Apache-2.0\n\n\
+         License: MIT\n{mit}\n\
+         License: Apache-2.0\n \
+         On Debian systems the full text of the Apache License 2.0 is in\n \
+         /usr/share/common-licenses/Apache-2.0.\n"
+    ))
+}
+
+fn md5sums(root: &Path) -> Result<String> {
+    let mut files: Vec<PathBuf> = walk(&root.join("usr"))?;
+    files.sort();
+    let mut cmd = Command::new("md5sum");
+    cmd.current_dir(root);
+    for f in &files {
+        cmd.arg(f.strip_prefix(root).expect("below the root"));
+    }
+    let sums = output(&mut cmd);
+    if sums.lines().count() != files.len() {
+        bail!("md5sum did not sum every file");
+    }
+    Ok(sums)
+}
+
+fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
+    let bytes = fs::read(from).with_context(|| format!("read {}", from.display()))?;
+    write_bytes(to, &bytes, mode)
+}
+
+fn write(to: &Path, text: &str, mode: u32) -> Result<()> {
+    write_bytes(to, text.as_bytes(), mode)
+}
+
+fn write_bytes(to: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = to.parent().expect("a file in a directory");
+    fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    fs::write(to, bytes).with_context(|| format!("write {}", to.display()))?;
+    fs::set_permissions(to, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", to.display()))
+}
+
+fn gzip(from: &Path, to: &Path) -> Result<()> {
+    let out = Command::new("gzip")
+        .args(["-9n", "--stdout"])
+        .arg(from)
+        .output()
+        .context("gzip")?;
+    if !out.status.success() {
+        bail!("gzip {} failed", from.display());
+    }
+    write_bytes(to, &out.stdout, 0o644)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("read {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("read {}", dir.display()))?;
+    files.sort();
+    Ok(files)
+}
+
+/// Every file below `dir`, recursively.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in read_dir(dir)? {
+        if entry.is_dir() {
+            files.extend(walk(&entry)?);
+        } else {
+            files.push(entry);
+        }
+    }
+    Ok(files)
+}
