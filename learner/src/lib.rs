@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod check;
 pub mod collector;
 pub mod diff;
+pub mod exercise;
 pub mod generate;
 pub mod host;
 pub mod names;
