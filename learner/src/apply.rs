@@ -34,7 +34,7 @@ pub enum ApplyError {
     },
     #[error("{unit} is {state}: wait until it has finished, then apply")]
     Busy { unit: String, state: String },
-    #[error("{unit} {why} (in {step}); {rollback}")]
+    #[error("{unit} {why}; {rollback}")]
     Failed {
         unit: String,
         step: String,
@@ -190,8 +190,14 @@ fn roll_back(
     unit: &str,
     before: &UnitInfo,
     restore: impl FnOnce() -> std::io::Result<()>,
+    had_previous: bool,
     fallback: Duration,
 ) -> String {
+    let removed = if had_previous {
+        "the drop-in was replaced by the one there before"
+    } else {
+        "the drop-in was removed"
+    };
     let by_hand = |what: String| {
         format!(
             "{what}: remove {} yourself, then `systemctl daemon-reload` and `systemctl restart {unit}`",
@@ -235,7 +241,7 @@ fn roll_back(
             "not started again: it was not running before"
         };
         return format!(
-            "the drop-in was removed and systemd reloaded; {unit} is {kind}: it is {after}, as before it was {}",
+            "{removed} and systemd reloaded; {unit} is {kind}: it is {after}, as before it was {}",
             before.describe()
         );
     }
@@ -245,11 +251,11 @@ fn roll_back(
         let _ = exercise::stop(systemd, unit, &waits);
     }
     match exercise::start(systemd, unit, &waits) {
-        Ok(()) => "the drop-in was removed and the unit is active again".to_owned(),
+        Ok(()) => format!("{removed} and the unit is active again"),
         Err(e) => {
             let now = systemd.show(unit).unwrap_or_default();
             format!(
-                "the drop-in was removed, but {unit} is NOT active again: it {e}. To recover: {}",
+                "{removed}, but {unit} is NOT active again: it {e}. To recover: {}",
                 recovery(unit, &now)
             )
         }
@@ -378,7 +384,8 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     let mut failure: Option<(String, String)> = None;
     let check = |label: &str| -> Result<(), (String, String)> {
         match &req.check {
-            Some(c) => run_check(c, req.timeout).map_err(|why| (label.to_owned(), why)),
+            Some(c) => run_check(c, req.timeout)
+                .map_err(|why| (label.to_owned(), format!("{why} {label}"))),
             None => Ok(()),
         }
     };
@@ -397,13 +404,17 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             job = Some(ran);
         } else {
             if matches!(before.active_state.as_str(), "active" | "reloading") {
-                exercise::stop(&systemd, &unit, &waits)
-                    .map_err(|why| ("the stop before the drop-in's first start".to_owned(), why))?;
+                exercise::stop(&systemd, &unit, &waits).map_err(|why| {
+                    let step = "the stop before the drop-in's first start";
+                    (step.to_owned(), format!("{why} (in {step})"))
+                })?;
             }
-            exercise::start(&systemd, &unit, &waits)
-                .map_err(|why| ("the first start under the drop-in".to_owned(), why))?;
+            exercise::start(&systemd, &unit, &waits).map_err(|why| {
+                let step = "the first start under the drop-in";
+                (step.to_owned(), format!("{why} (in {step})"))
+            })?;
         }
-        check("the check")
+        check("under the drop-in")
     })();
     if let Err(f) = first {
         failure = Some(f);
@@ -419,12 +430,15 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             steps.push(step);
             match outcome {
                 Outcome::Failed => {
-                    failure = Some((format!("the {event} step"), detail));
+                    failure = Some((
+                        format!("the {event} step"),
+                        format!("failed the {event} step: {detail}"),
+                    ));
                     break;
                 }
                 Outcome::Skipped => {}
                 Outcome::Passed => {
-                    if let Err(f) = check(&format!("the check after {event}")) {
+                    if let Err(f) = check(&format!("after {event}")) {
                         failure = Some(f);
                         break;
                     }
@@ -440,7 +454,14 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             Some(old) => install(old),
             None => std::fs::remove_file(&installed),
         };
-        let rollback = roll_back(&systemd, &unit, &before, restore, req.timeout);
+        let rollback = roll_back(
+            &systemd,
+            &unit,
+            &before,
+            restore,
+            previous.is_some(),
+            req.timeout,
+        );
         return Err(ApplyError::Failed {
             unit,
             step,

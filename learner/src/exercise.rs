@@ -245,33 +245,47 @@ pub fn settle(systemd: &Systemd, unit: &str) -> Result<(), String> {
 /// `ExecMainStatus=0` pass. `systemctl start` of a oneshot returns when its run has ended.
 pub fn run_job(systemd: &Systemd, unit: &str, waits: &Waits) -> Result<String, String> {
     let before = show(systemd, unit)?;
+    let cursor = systemd.journal_cursor();
     let begun = Instant::now();
     let limit = waits.start_limit();
     let end = systemd
         .systemctl_job(&["start", "--", unit], limit)
         .map_err(|e| e.to_string())?;
+    let took = secs(begun.elapsed());
     let info = show(systemd, unit)?;
-    if let JobEnd::TimedOut = end {
-        return Err(format!(
-            "was still {} after {} of running",
-            info.describe(),
-            secs(limit)
-        ));
+    let ok = match end {
+        JobEnd::TimedOut => {
+            return Err(format!(
+                "was still {} after {} of running",
+                info.describe(),
+                secs(limit)
+            ));
+        }
+        JobEnd::Done { ok, .. } => ok,
+    };
+    // systemd unloads an inactive unit nothing references (a job whose timer is not loaded)
+    // right after its run; a failed one stays loaded.
+    let new_run = info.invocation_id != before.invocation_id
+        || info.inactive_exit_us != before.inactive_exit_us;
+    if new_run || !ok {
+        return if ok && info.result == "success" && info.exec_main_status == 0 {
+            Ok(format!(
+                "ran in {took} and succeeded (Result=success, ExecMainStatus=0)"
+            ))
+        } else {
+            Err(format!("ran and failed: it is {}", info.describe()))
+        };
     }
-    if info.invocation_id == before.invocation_id {
+    let journal = systemd.journal_after(unit, cursor.as_deref());
+    if journal.is_empty() || journal.contains("skipped because") {
         return Err(format!(
             "was not run (a Condition of the unit failed, or it is masked?): it is {}",
             info.describe()
         ));
     }
-    if info.result == "success" && info.exec_main_status == 0 {
-        Ok(format!(
-            "ran in {} and succeeded (Result=success, ExecMainStatus=0)",
-            secs(begun.elapsed())
-        ))
-    } else {
-        Err(format!("ran and failed: it is {}", info.describe()))
-    }
+    Ok(format!(
+        "ran in {took} and succeeded (its job completed; systemd unloaded the unit right after, as nothing references it)"
+    ))
 }
 
 /// Drives `unit` through one event and waits until it is active again. `fallback` bounds a
@@ -329,9 +343,9 @@ fn job_event(
 
 fn restart(systemd: &Systemd, unit: &str, waits: &Waits) -> Result<Done, String> {
     let begun = Instant::now();
-    stop(systemd, unit, waits).map_err(|e| format!("the stop: {unit} {e}"))?;
+    stop(systemd, unit, waits).map_err(|e| format!("stopping, it {e}"))?;
     let stopped = begun.elapsed();
-    start(systemd, unit, waits).map_err(|e| format!("the start after the stop: {unit} {e}"))?;
+    start(systemd, unit, waits).map_err(|e| format!("stopped; then it {e}"))?;
     Ok(Done::Passed(format!(
         "stopped in {}, active again {} later",
         secs(stopped),
@@ -392,7 +406,7 @@ fn crash(systemd: &Systemd, unit: &str, info: &UnitInfo, waits: &Waits) -> Resul
         let now = show(systemd, unit)?;
         if now.invocation_id != info.invocation_id && now.active_state == "active" {
             settle(systemd, unit)
-                .map_err(|e| format!("after the crash, systemd restarted {unit}, but it {e}"))?;
+                .map_err(|e| format!("killed; systemd restarted it, but it {e}"))?;
             return Ok(Done::Passed(format!(
                 "killed; systemd restarted it itself (Restart={}) {} later",
                 now.restart,
@@ -405,8 +419,7 @@ fn crash(systemd: &Systemd, unit: &str, info: &UnitInfo, waits: &Waits) -> Resul
             && !now.sub_state.ends_with("before-auto-restart")
         {
             let ended = now.describe();
-            start(systemd, unit, waits)
-                .map_err(|e| format!("after the crash ({ended}), {unit} {e}"))?;
+            start(systemd, unit, waits).map_err(|e| format!("killed ({ended}); then it {e}"))?;
             return Ok(Done::Passed(format!(
                 "killed ({ended}), then started, active again {} later",
                 secs(begun.elapsed())

@@ -42,6 +42,9 @@ pub struct UnitInfo {
     pub syscall_filter: bool,
     /// Changes on every start: tells a new run from the one before.
     pub invocation_id: String,
+    /// When the unit last left the inactive state (CLOCK_MONOTONIC, us): a job's InvocationID
+    /// can read the same after its run, this changes on every start.
+    pub inactive_exit_us: u64,
     /// How the last run ended: `success`, `exit-code`, `signal`, `timeout`, ...
     pub result: String,
     /// The main process's exit: code 1 exited, 2 killed, 3 dumped; status the exit status
@@ -80,6 +83,9 @@ impl UnitInfo {
                 "SystemCallFilter" => info.syscall_filter = !value.is_empty(),
                 "InvocationID" => info.invocation_id = value,
                 "Result" => info.result = value,
+                "InactiveExitTimestampMonotonic" => {
+                    info.inactive_exit_us = value.parse().unwrap_or(0)
+                }
                 "ExecMainCode" => info.exec_main_code = value.parse().unwrap_or(0),
                 "ExecMainStatus" => info.exec_main_status = value.parse().unwrap_or(0),
                 "TimeoutStartUSec" => info.timeout_start = timespan(&value),
@@ -109,23 +115,29 @@ impl UnitInfo {
 
     /// The state in words: `failed (exit-code, status 1)`, `deactivating (stop-sigterm)`.
     pub fn describe(&self) -> String {
-        let mut out = format!("{} ({}", self.active_state, self.sub_state);
+        let mut parts = Vec::new();
+        if self.sub_state != self.active_state {
+            parts.push(self.sub_state.clone());
+        }
         if self.active_state == "failed" || (self.result != "success" && !self.result.is_empty()) {
-            out.push_str(&format!(", Result={}", self.result));
+            parts.push(format!("Result={}", self.result));
             match self.exec_main_code {
-                1 => out.push_str(&format!(
-                    ", main process exited with status {}",
+                1 => parts.push(format!(
+                    "main process exited with status {}",
                     self.exec_main_status
                 )),
-                2 | 3 => out.push_str(&format!(
-                    ", main process killed by signal {}",
+                2 | 3 => parts.push(format!(
+                    "main process killed by signal {}",
                     self.exec_main_status
                 )),
                 _ => {}
             }
         }
-        out.push(')');
-        out
+        if parts.is_empty() {
+            self.active_state.clone()
+        } else {
+            format!("{} ({})", self.active_state, parts.join(", "))
+        }
     }
 }
 
@@ -352,7 +364,7 @@ impl Systemd {
     pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
         let text = self.systemctl(&[
             "show",
-            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,InvocationID,Result,ExecMainCode,ExecMainStatus,TimeoutStartUSec,TimeoutStopUSec,Restart,RestartUSec,RemainAfterExit,CanReload",
+            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,InvocationID,Result,ExecMainCode,ExecMainStatus,TimeoutStartUSec,TimeoutStopUSec,Restart,RestartUSec,RemainAfterExit,CanReload,InactiveExitTimestampMonotonic",
             "--",
             unit,
         ])?;
@@ -456,7 +468,7 @@ mod tests {
         assert_eq!(info.timeout_stop, Some(Duration::from_secs(90)));
         assert_eq!(
             info.describe(),
-            "failed (failed, Result=exit-code, main process exited with status 1)"
+            "failed (Result=exit-code, main process exited with status 1)"
         );
         let kept = UnitInfo::parse("Type=oneshot\nRemainAfterExit=yes\n");
         assert!(!kept.is_job());
