@@ -477,13 +477,12 @@ pub fn scripts_name_unit(entry: &str, unit: &str) -> bool {
             "prerotate" | "postrotate" | "firstaction" | "lastaction" | "preremove" => {
                 in_script = true
             }
-            _ if in_script => {
-                if trimmed
+            _ if in_script
+                && trimmed
                     .split(|c: char| !word(c))
-                    .any(|w| names.contains(&w.trim_end_matches('.')))
-                {
-                    return true;
-                }
+                    .any(|w| names.contains(&w.trim_end_matches('.'))) =>
+            {
+                return true;
             }
             _ => {}
         }
