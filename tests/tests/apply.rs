@@ -229,10 +229,18 @@ fn exercise_finds_a_drop_in_that_breaks_only_after_a_crash() {
     let guest = Guest::boot("apply-exercise");
     let unit = "learner-recovering.service";
     write_in(&guest, &format!("/etc/systemd/system/{unit}"), RECOVERING);
+    // Its log rotation restarts it; the entry is found by its script naming the unit.
+    write_in(
+        &guest,
+        "/etc/logrotate.d/learner-recovering",
+        &format!(
+            "/var/log/learner-ex.log {{\n\tmissingok\n\trotate 1\n\tpostrotate\n\t\tsystemctl try-restart {unit}\n\tendscript\n}}\n"
+        ),
+    );
     in_guest(
         &guest,
         &format!(
-            "mkdir -p /var/lib/learner-ex && systemctl daemon-reload && systemctl start {unit}"
+            "mkdir -p /var/lib/learner-ex && echo line > /var/log/learner-ex.log && systemctl daemon-reload && systemctl start {unit}"
         ),
     );
     let check = format!("{} test -e /run/learner-ex/running", guest.nsenter());
@@ -248,13 +256,38 @@ fn exercise_finds_a_drop_in_that_breaks_only_after_a_crash() {
         &guest,
         unit,
         &good,
-        &["--exercise", "restart,crash", "--check", &check],
+        &[
+            "--exercise",
+            "restart,crash,reload,logrotate",
+            "--check",
+            &check,
+        ],
     );
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("restart: passed"), "{said}");
     assert!(said.contains("crash: passed"), "{said}");
-    assert!(said.contains("through restart, crash"), "{said}");
+    assert!(
+        said.contains("reload: skipped after")
+            && said.contains(&format!("{unit} has no ExecReload")),
+        "{said}"
+    );
+    assert!(
+        said.contains("logrotate: passed after")
+            && said.contains(&format!(
+            "rotated with /etc/logrotate.d/learner-recovering (found by its scripts name {unit})"
+        )),
+        "{said}"
+    );
+    assert!(
+        std::path::Path::new(&format!(
+            "/proc/{}/root/var/log/learner-ex.log.1",
+            guest.pid
+        ))
+        .exists(),
+        "the log was rotated"
+    );
+    assert!(said.contains("through restart, crash, logrotate"), "{said}");
     assert!(guest.is_active(unit));
 
     // Without /var/lib/learner-ex: the start and the restart pass, the crash recovery fails.
