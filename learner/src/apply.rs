@@ -1,14 +1,14 @@
 //! `learner apply UNIT DROPIN`: install a drop-in, restart the unit, prove it still works,
-//! and put everything back when it does not.
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::{Duration, Instant},
-};
+//! and put everything back when it does not. A job (a oneshot unit) is run once and judged by
+//! how its run ended.
+use std::{path::PathBuf, process::Command, time::Duration};
 
 use crate::{
+    check::Denial,
+    exercise::{self, Exercise, Outcome, Step, Waits},
     host,
-    systemd::{Systemd, SystemdError},
+    record::{Background, RecordRequest},
+    systemd::{Systemd, SystemdError, UnitInfo},
 };
 
 /// learner's drop-in name: the unit's other drop-ins are never touched.
@@ -32,9 +32,12 @@ pub enum ApplyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{unit} {why}; the drop-in was removed and {rollback}")]
+    #[error("{unit} is {state}: wait until it has finished, then apply")]
+    Busy { unit: String, state: String },
+    #[error("{unit} {why}; {rollback}")]
     Failed {
         unit: String,
+        step: String,
         why: String,
         rollback: String,
     },
@@ -45,8 +48,11 @@ pub struct ApplyRequest {
     pub unit: String,
     pub dropin: PathBuf,
     pub check: Option<String>,
+    /// How long the check may take, and how long to wait where the unit sets no timeout.
     pub timeout: Duration,
     pub guest: Option<u32>,
+    /// Events to drive the unit through under the drop-in, the check after each.
+    pub exercise: Vec<Exercise>,
 }
 
 #[derive(Debug)]
@@ -54,6 +60,9 @@ pub struct Applied {
     pub installed: PathBuf,
     pub exposure_before: Option<f64>,
     pub exposure_after: Option<f64>,
+    /// A job's run under the drop-in, how it went.
+    pub job: Option<String>,
+    pub steps: Vec<Step>,
 }
 
 /// Known ways a sandbox breaks a service, as the journal shows them, and the directive to look
@@ -100,46 +109,6 @@ fn hints(journal: &str) -> Vec<String> {
     out
 }
 
-/// Waits for `unit` to become active and stay so for a moment, or fail.
-fn wait_active(systemd: &Systemd, unit: &str, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let info = systemd.show(unit).map_err(|e| e.to_string())?;
-        match info.active_state.as_str() {
-            "active" => {
-                // A service that dies right after starting is not working.
-                std::thread::sleep(Duration::from_millis(500));
-                let again = systemd.show(unit).map_err(|e| e.to_string())?;
-                return match again.active_state.as_str() {
-                    "active" | "reloading" => Ok(()),
-                    other => Err(format!("did not stay active ({other})")),
-                };
-            }
-            "failed" => return Err(format!("failed to start ({})", info.sub_state)),
-            "inactive" if Instant::now() > deadline => return Err("is inactive".into()),
-            _ if Instant::now() > deadline => {
-                return Err(format!(
-                    "was not active after {}s ({})",
-                    timeout.as_secs(),
-                    info.active_state
-                ));
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-fn restart(systemd: &Systemd, unit: &str, timeout: Duration) -> Result<(), String> {
-    systemd
-        .systemctl(&["daemon-reload"])
-        .map_err(|e| e.to_string())?;
-    systemd
-        .systemctl(&["restart", "--no-block", "--", unit])
-        .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_millis(200));
-    wait_active(systemd, unit, timeout)
-}
-
 fn run_check(check: &str, timeout: Duration) -> Result<(), String> {
     let out = Command::new("timeout")
         .arg(format!("{}s", timeout.as_secs().max(1)))
@@ -161,6 +130,215 @@ fn run_check(check: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// Prints what went wrong in the failing step: the journal, the directive each known message
+/// points at, and what the sandbox denied.
+fn report_failure(
+    systemd: &Systemd,
+    unit: &str,
+    why: &str,
+    cursor: Option<&str>,
+    denials: &[String],
+) {
+    let journal = systemd.journal_after(unit, cursor);
+    eprintln!("learner: {unit} {why}. What the journal says:");
+    for line in journal
+        .lines()
+        .rev()
+        .take(25)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        eprintln!("  {line}");
+    }
+    let hints = hints(&journal);
+    if !hints.is_empty() {
+        eprintln!("learner: likely causes:");
+        for h in hints {
+            eprintln!("{h}");
+        }
+    }
+    if !denials.is_empty() {
+        eprintln!("learner: what the drop-in denied meanwhile (directive; fix):");
+        for d in denials {
+            eprintln!("  {d}");
+        }
+    }
+}
+
+/// How to get `unit` going again by hand, for the state it was left in.
+fn recovery(unit: &str, now: &UnitInfo) -> String {
+    if matches!(
+        now.active_state.as_str(),
+        "activating" | "deactivating" | "reloading"
+    ) {
+        format!(
+            "systemd is still working on it ({}): watch `systemctl status {unit}`; once it has settled, `systemctl start {unit}`",
+            now.sub_state
+        )
+    } else {
+        format!(
+            "`journalctl -u {unit} -n 50` says why; `systemctl start {unit}` once that is fixed"
+        )
+    }
+}
+
+/// Puts `unit` back as it was before apply: the drop-in restored, systemd reloaded, and the
+/// unit in its old state (active again, or left inactive). Says what it left.
+fn roll_back(
+    systemd: &Systemd,
+    unit: &str,
+    before: &UnitInfo,
+    restore: impl FnOnce() -> std::io::Result<()>,
+    had_previous: bool,
+    fallback: Duration,
+) -> String {
+    let removed = if had_previous {
+        "the drop-in was replaced by the one there before"
+    } else {
+        "the drop-in was removed"
+    };
+    let by_hand = |what: String| {
+        format!(
+            "{what}: remove {} yourself, then `systemctl daemon-reload` and `systemctl restart {unit}`",
+            systemd.dropin_dir(unit).join(DROPIN_NAME).display()
+        )
+    };
+    if let Err(e) = restore() {
+        return by_hand(format!("the drop-in could NOT be removed ({e})"));
+    }
+    if let Err(e) = systemd.systemctl(&["daemon-reload"]) {
+        return by_hand(format!(
+            "the drop-in was removed, but systemd could NOT reload ({e})"
+        ));
+    }
+    let now = match systemd.show(unit) {
+        Ok(now) => now,
+        Err(e) => {
+            return by_hand(format!(
+                "the drop-in was removed, but {unit} cannot be read ({e})"
+            ));
+        }
+    };
+    let waits = Waits::of(&now, fallback);
+    let was_active = matches!(before.active_state.as_str(), "active" | "reloading");
+    if before.is_job() || !was_active {
+        // Nothing was running before: nothing is run again. A failed run under the drop-in is
+        // forgotten unless the unit had failed before too.
+        if now.is_active() {
+            let _ = exercise::stop(systemd, unit, &waits);
+        }
+        if before.active_state != "failed" {
+            let _ = systemd.systemctl(&["reset-failed", "--", unit]);
+        }
+        let after = systemd
+            .show(unit)
+            .map(|i| i.describe())
+            .unwrap_or_else(|e| e.to_string());
+        let kind = if before.is_job() {
+            "a job, not run again (its timer, if any, untouched)"
+        } else {
+            "not started again: it was not running before"
+        };
+        return format!(
+            "{removed} and systemd reloaded; {unit} is {kind}: it is {after}, as before it was {}",
+            before.describe()
+        );
+    }
+    // It ran before: it runs again, without the drop-in. A stop that is not clean (it ran
+    // under the drop-in) does not matter; the start does.
+    if now.is_active() {
+        let _ = exercise::stop(systemd, unit, &waits);
+    }
+    match exercise::start(systemd, unit, &waits) {
+        Ok(()) => format!("{removed} and the unit is active again"),
+        Err(e) => {
+            let now = systemd.show(unit).unwrap_or_default();
+            format!(
+                "{removed}, but {unit} is NOT active again: it {e}. To recover: {}",
+                recovery(unit, &now)
+            )
+        }
+    }
+}
+
+/// A `learner check` recording while the drop-in is in place, so that a failing step is shown
+/// with what the sandbox denied during it. Best effort: apply works without it (a kernel
+/// without the probes `check` needs).
+struct DenialWatch<'a> {
+    systemd: &'a Systemd,
+    unit: String,
+    recording: Option<Background>,
+    /// Denials seen before the current step, with their outcome then.
+    before_step: Vec<Denial>,
+}
+
+impl<'a> DenialWatch<'a> {
+    fn start(systemd: &'a Systemd, unit: &str, guest: Option<u32>) -> Self {
+        let recording = Background::start(RecordRequest {
+            unit: unit.to_owned(),
+            duration: None,
+            restart: false,
+            output: None,
+            guest,
+            check: true,
+        })
+        .map_err(|e| eprintln!("learner: warning: cannot watch for denials ({e}); a failure will show the journal only"))
+        .ok();
+        Self {
+            systemd,
+            unit: unit.to_owned(),
+            recording,
+            before_step: Vec::new(),
+        }
+    }
+
+    fn denials(&self, obs: &crate::observations::Observations) -> Vec<Denial> {
+        match self.systemd.sandbox(&self.unit) {
+            Ok(sandbox) => crate::check::denials(obs, &sandbox),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// A new step begins: what was denied until now is not its doing.
+    fn mark(&mut self) {
+        if let Some(obs) = self.recording.as_ref().and_then(Background::snapshot) {
+            self.before_step = self.denials(&obs);
+        }
+    }
+
+    /// Stops watching; the denials of the current step (new ones, or ones seen more often).
+    fn finish(&mut self) -> Vec<String> {
+        let Some(recording) = self.recording.take() else {
+            return Vec::new();
+        };
+        let report = match recording.finish() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("learner: warning: watching for denials failed: {e}");
+                return Vec::new();
+            }
+        };
+        let key = |d: &Denial| {
+            (
+                d.processes.clone(),
+                d.operation.clone(),
+                d.directive.clone(),
+            )
+        };
+        self.denials(&report.profile.observations)
+            .into_iter()
+            .filter(|d| {
+                !self
+                    .before_step
+                    .iter()
+                    .any(|b| key(b) == key(d) && b.outcome == d.outcome)
+            })
+            .map(|d| d.to_string())
+            .collect()
+    }
+}
+
 pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     if !host::is_root() {
         return Err(ApplyError::NotRoot);
@@ -173,8 +351,18 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         return Err(ApplyError::NotADropin(req.dropin.clone()));
     }
     let systemd = Systemd::new(req.guest)?;
-    let info = systemd.show(&req.unit)?;
-    let unit = info.id.clone();
+    let before = systemd.show(&req.unit)?;
+    let unit = before.id.clone();
+    if matches!(
+        before.active_state.as_str(),
+        "activating" | "deactivating" | "reloading"
+    ) {
+        // A job in progress (a timer's run, a restart) would run under the old settings.
+        return Err(ApplyError::Busy {
+            unit,
+            state: before.describe(),
+        });
+    }
     let exposure_before = systemd.exposure(&unit);
 
     let dir = systemd.dropin_dir(&unit);
@@ -188,54 +376,106 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         path: installed.clone(),
         source,
     })?;
-    let cursor = systemd.journal_cursor();
+    let mut watch = DenialWatch::start(&systemd, &unit, req.guest);
 
-    let outcome = restart(&systemd, &unit, req.timeout).and_then(|()| match &req.check {
-        Some(check) => run_check(check, req.timeout),
-        None => Ok(()),
-    });
-    if let Err(why) = outcome {
-        let journal = systemd.journal_after(&unit, cursor.as_deref());
-        eprintln!("learner: {unit} {why}. What the journal says:");
-        for line in journal
-            .lines()
-            .rev()
-            .take(25)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            eprintln!("  {line}");
+    let mut cursor = systemd.journal_cursor();
+    let mut steps = Vec::new();
+    let mut job = None;
+    let mut failure: Option<(String, String)> = None;
+    let check = |label: &str| -> Result<(), (String, String)> {
+        match &req.check {
+            Some(c) => run_check(c, req.timeout)
+                .map_err(|why| (label.to_owned(), format!("{why} {label}"))),
+            None => Ok(()),
         }
-        let hints = hints(&journal);
-        if !hints.is_empty() {
-            eprintln!("learner: likely causes:");
-            for h in hints {
-                eprintln!("{h}");
+    };
+    let first = (|| -> Result<(), (String, String)> {
+        systemd
+            .systemctl(&["daemon-reload"])
+            .map_err(|e| ("the reload".to_owned(), e.to_string()))?;
+        let info = systemd
+            .show(&unit)
+            .map_err(|e| ("the reload".to_owned(), e.to_string()))?;
+        let waits = Waits::of(&info, req.timeout);
+        if info.is_job() {
+            let ran = exercise::run_job(&systemd, &unit, &waits)
+                .map_err(|why| ("its run under the drop-in".to_owned(), why))?;
+            eprintln!("learner: {unit} {ran}");
+            job = Some(ran);
+        } else {
+            if matches!(before.active_state.as_str(), "active" | "reloading") {
+                exercise::stop(&systemd, &unit, &waits).map_err(|why| {
+                    let step = "the stop before the drop-in's first start";
+                    (step.to_owned(), format!("{why} (in {step})"))
+                })?;
+            }
+            exercise::start(&systemd, &unit, &waits).map_err(|why| {
+                let step = "the first start under the drop-in";
+                (step.to_owned(), format!("{why} (in {step})"))
+            })?;
+        }
+        check("under the drop-in")
+    })();
+    if let Err(f) = first {
+        failure = Some(f);
+    }
+    if failure.is_none() {
+        for &event in &req.exercise {
+            watch.mark();
+            cursor = systemd.journal_cursor();
+            let step = exercise::drive(&systemd, &unit, event, req.timeout);
+            eprintln!("learner: {step}");
+            let outcome = step.outcome;
+            let detail = step.detail.clone();
+            steps.push(step);
+            match outcome {
+                Outcome::Failed => {
+                    failure = Some((
+                        format!("the {event} step"),
+                        format!("failed the {event} step: {detail}"),
+                    ));
+                    break;
+                }
+                Outcome::Skipped => {}
+                Outcome::Passed => {
+                    if let Err(f) = check(&format!("after {event}")) {
+                        failure = Some(f);
+                        break;
+                    }
+                }
             }
         }
+    }
+    if let Some((step, why)) = failure {
+        let denials = watch.finish();
+        report_failure(&systemd, &unit, &why, cursor.as_deref(), &denials);
         // Put back what was there: the previous learner drop-in, or none.
-        let restored = match &previous {
+        let restore = || match &previous {
             Some(old) => install(old),
             None => std::fs::remove_file(&installed),
         };
-        let rollback = match restored
-            .map_err(|e| e.to_string())
-            .and_then(|()| restart(&systemd, &unit, req.timeout))
-        {
-            Ok(()) => "the unit is active again".to_owned(),
-            Err(e) => format!("the unit is NOT active again: {e}"),
-        };
+        let rollback = roll_back(
+            &systemd,
+            &unit,
+            &before,
+            restore,
+            previous.is_some(),
+            req.timeout,
+        );
         return Err(ApplyError::Failed {
             unit,
+            step,
             why,
             rollback,
         });
     }
+    drop(watch);
     Ok(Applied {
         installed,
         exposure_before,
         exposure_after: systemd.exposure(&unit),
+        job,
+        steps,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod collector;
 pub mod diff;
 pub mod docs;
 pub mod errors;
+pub mod exercise;
 pub mod generate;
 pub mod host;
 pub mod names;

@@ -168,15 +168,27 @@ struct RecordArgs {
     output: Option<PathBuf>,
 }
 
+/// A parsed `--exercise` list (one value, so clap must not see a `Vec`).
+#[derive(Clone)]
+struct Exercises(Vec<learner::exercise::Exercise>);
+
 #[derive(Args)]
 struct ApplyArgs {
     unit: String,
     /// The drop-in to install (from `learner generate`)
     dropin: PathBuf,
-    /// A shell command that must succeed once the unit is active (e.g. a curl of it)
+    /// A shell command that must succeed once the unit is active, or once a job's run has
+    /// finished, and after each --exercise event (e.g. a curl of it)
     #[arg(long, value_name = "CMD")]
     check: Option<String>,
-    /// How long to wait for the unit to become active, and for the check
+    /// After the first start, drive the unit through these events under the drop-in, the
+    /// check after each: comma-separated restart, reload, crash (SIGKILL to all its
+    /// processes), logrotate (its package's /etc/logrotate.d entry, forced), or all.
+    /// Disruptive by design: for staging
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::exercise::parse_list(s).map(Exercises))]
+    exercise: Option<Exercises>,
+    /// How long the check may take; waits for starts and stops follow the unit's own
+    /// TimeoutStartSec and TimeoutStopSec, and this stands in where they are infinity
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
     timeout: std::time::Duration,
     #[command(flatten)]
@@ -468,18 +480,35 @@ fn apply_command(args: ApplyArgs) -> ExitCode {
         check: args.check,
         timeout: args.timeout,
         guest: args.guest.guest,
+        exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
     };
     match apply::apply(&request) {
         Ok(applied) => {
             let show = |e: Option<f64>| e.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
+            let passed: Vec<String> = applied
+                .steps
+                .iter()
+                .filter(|s| s.outcome == learner::exercise::Outcome::Passed)
+                .map(|s| s.exercise.to_string())
+                .collect();
             eprintln!(
-                "learner: installed {}; {} is active{}; exposure {} -> {}",
+                "learner: installed {}; {} {}{}{}; exposure {} -> {}",
                 applied.installed.display(),
                 request.unit,
+                if applied.job.is_some() {
+                    "ran under it and succeeded"
+                } else {
+                    "is active"
+                },
                 if request.check.is_some() {
                     " and passed its check"
                 } else {
                     ""
+                },
+                if passed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", through {}", passed.join(", "))
                 },
                 show(applied.exposure_before),
                 show(applied.exposure_after),

@@ -167,13 +167,35 @@ pub async fn record(
     req: RecordRequest,
     signals: SignalStream,
 ) -> Result<RecordReport, RecordError> {
+    record_until(
+        req,
+        true,
+        async move {
+            let _ = signals.next().await;
+        },
+        None,
+    )
+    .await
+}
+
+/// Asks a background recording for what it has observed so far.
+type SnapshotRequest = tokio::sync::oneshot::Sender<crate::observations::Observations>;
+
+/// Records until `stop` completes (or `--for` elapses; or, with `end_when_stopped`, the unit
+/// has stayed inactive). Snapshots asked for on `snapshots` are answered meanwhile.
+async fn record_until(
+    req: RecordRequest,
+    end_when_stopped: bool,
+    stop: impl std::future::Future<Output = ()>,
+    mut snapshots: Option<tokio::sync::mpsc::UnboundedReceiver<SnapshotRequest>>,
+) -> Result<RecordReport, RecordError> {
     if !host::is_root() {
         return Err(RecordError::NotRoot);
     }
     let arch = Arch::native().ok_or(RecordError::UnknownArch(std::env::consts::ARCH))?;
     let systemd = Systemd::new(req.guest)?;
     let info = systemd.show(&req.unit)?;
-    if !req.restart && (!info.is_active() || info.control_group.is_empty()) {
+    if !req.restart && end_when_stopped && (!info.is_active() || info.control_group.is_empty()) {
         return Err(RecordError::NotRunning {
             unit: info.id.clone(),
             state: info.active_state.clone(),
@@ -246,15 +268,25 @@ pub async fn record(
     );
     tokio::pin!(sleep_deadline);
     let mut state_tick = tokio::time::interval(Duration::from_secs(1));
-    let show_progress = std::io::stderr().is_terminal();
+    let show_progress = end_when_stopped && std::io::stderr().is_terminal();
     let mut down = 0;
     let mut last_state = info.active_state.clone();
     let mut never_up = false;
     let mut started_again = false;
+    tokio::pin!(stop);
     let ended_because = loop {
         tokio::select! {
             _ = &mut sleep_deadline, if deadline_of(up_at).is_some() => break "the duration elapsed",
-            _ = signals.next() => break "interrupted",
+            _ = &mut stop => break "interrupted",
+            asked = async { snapshots.as_mut().expect("guarded").recv().await }, if snapshots.is_some() => {
+                match asked {
+                    Some(reply) => {
+                        session.flush()?;
+                        let _ = reply.send(session.collector.observations.clone());
+                    }
+                    None => snapshots = None,
+                }
+            }
             changed = watch.changed() => {
                 changed.map_err(|source| RecordError::Watch { path: parent.clone(), source })?;
                 instances += u64::from(session.follow_recreated()?);
@@ -303,7 +335,7 @@ pub async fn record(
                 // Only stopped counts: a unit still deactivating (a proxy draining its
                 // clients) or activating is not.
                 down = if state.is_down() { down + 1 } else { 0 };
-                if down >= INACTIVE_POLLS_TO_END && new_instance {
+                if end_when_stopped && down >= INACTIVE_POLLS_TO_END && new_instance {
                     break "the unit stopped";
                 }
             }
@@ -374,4 +406,88 @@ pub async fn record(
         profile,
         ended_because,
     })
+}
+
+/// A recording in a thread of its own, for callers that are busy driving the unit meanwhile
+/// (`learner apply`): it follows the unit through restarts and stops only when told.
+pub struct Background {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    snapshots: Option<tokio::sync::mpsc::UnboundedSender<SnapshotRequest>>,
+    thread: Option<std::thread::JoinHandle<Result<RecordReport, RecordError>>>,
+}
+
+impl Background {
+    /// Starts recording `req.unit` (running or not; `req.restart` is ignored) and returns once
+    /// the probes are attached.
+    pub fn start(mut req: RecordRequest) -> Result<Self, RecordError> {
+        req.restart = false;
+        req.duration = None;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (snap_tx, snap_rx) = tokio::sync::mpsc::unbounded_channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| RecordError::Session(SessionError::Events(e)))?;
+            runtime.block_on(async move {
+                let stop = async move {
+                    let _ = stop_rx.await;
+                };
+                record_until(req, false, stop, Some(snap_rx)).await
+            })
+        });
+        let mut me = Self {
+            stop: Some(stop_tx),
+            snapshots: Some(snap_tx.clone()),
+            thread: Some(thread),
+        };
+        // The first snapshot is answered once the loop runs, that is once attached.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if snap_tx.send(tx).is_err() || rx.blocking_recv().is_err() {
+            return Err(me
+                .join()
+                .err()
+                .unwrap_or(RecordError::Session(SessionError::Events(
+                    std::io::Error::other("the recording ended at once"),
+                ))));
+        }
+        Ok(me)
+    }
+
+    /// What was observed so far.
+    pub fn snapshot(&self) -> Option<crate::observations::Observations> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.snapshots.as_ref()?.send(tx).ok()?;
+        rx.blocking_recv().ok()
+    }
+
+    fn join(&mut self) -> Result<RecordReport, RecordError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.snapshots = None;
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(RecordError::Session(SessionError::Events(
+                    std::io::Error::other("the recording thread panicked"),
+                )))
+            }),
+            None => Err(RecordError::Session(SessionError::Events(
+                std::io::Error::other("the recording has already ended"),
+            ))),
+        }
+    }
+
+    /// Stops recording and returns what was recorded.
+    pub fn finish(mut self) -> Result<RecordReport, RecordError> {
+        self.join()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
 }

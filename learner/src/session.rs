@@ -135,6 +135,15 @@ impl Session {
         Ok(())
     }
 
+    /// Brings observations up to date: waiting events and the counts of repeated ones.
+    pub fn flush(&mut self) -> Result<(), SessionError> {
+        // A turn drains the map that was idle: two turns drain both.
+        self.dedup_turn()?;
+        self.dedup_turn()?;
+        self.rotate.reset();
+        Ok(())
+    }
+
     /// Takes the counts of deduplicated events from the kernel.
     fn dedup_turn(&mut self) -> Result<(), SessionError> {
         // Events first: a count applies to the key its first event brought.

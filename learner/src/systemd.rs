@@ -3,7 +3,8 @@
 //! pid, in the namespaces of another systemd (a container's), entered with nsenter.
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
 };
 
 use crate::cgroup;
@@ -39,13 +40,28 @@ pub struct UnitInfo {
     pub fragment_path: String,
     /// The unit's seccomp filter: calls it refuses never reach a tracepoint.
     pub syscall_filter: SyscallFilter,
-    /// Changes with every start: tells a new instance from the old one.
-    pub invocation_id: String,
     /// The programs of its ExecStart= lines, in order.
     pub exec_start: Vec<String>,
-    /// How long systemd lets it start and stop; `None` for infinity (or unknown).
-    pub timeout_start: Option<std::time::Duration>,
-    pub timeout_stop: Option<std::time::Duration>,
+    /// Changes on every start: tells a new run from the one before.
+    pub invocation_id: String,
+    /// When the unit last left the inactive state (CLOCK_MONOTONIC, us): a job's InvocationID
+    /// can read the same after its run, this changes on every start.
+    pub inactive_exit_us: u64,
+    /// How the last run ended: `success`, `exit-code`, `signal`, `timeout`, ...
+    pub result: String,
+    /// The main process's exit: code 1 exited, 2 killed, 3 dumped; status the exit status
+    /// or signal number.
+    pub exec_main_code: i32,
+    pub exec_main_status: i32,
+    /// TimeoutStartSec and TimeoutStopSec; `None` when infinite.
+    pub timeout_start: Option<Duration>,
+    pub timeout_stop: Option<Duration>,
+    /// Restart= and RestartSec.
+    pub restart: String,
+    pub restart_delay: Option<Duration>,
+    pub remain_after_exit: bool,
+    /// `systemctl reload` does something: ExecReload=, or Type=notify-reload.
+    pub can_reload: bool,
 }
 
 /// A unit's `SystemCallFilter=` as systemd applies it.
@@ -134,8 +150,18 @@ impl UnitInfo {
                 "SystemCallFilter" => info.syscall_filter = SyscallFilter::parse(&value),
                 "ExecStart" => info.exec_start = exec_paths(&value),
                 "InvocationID" => info.invocation_id = value,
-                "TimeoutStartUSec" => info.timeout_start = parse_timespan(&value),
-                "TimeoutStopUSec" => info.timeout_stop = parse_timespan(&value),
+                "Result" => info.result = value,
+                "InactiveExitTimestampMonotonic" => {
+                    info.inactive_exit_us = value.parse().unwrap_or(0)
+                }
+                "ExecMainCode" => info.exec_main_code = value.parse().unwrap_or(0),
+                "ExecMainStatus" => info.exec_main_status = value.parse().unwrap_or(0),
+                "TimeoutStartUSec" => info.timeout_start = timespan(&value),
+                "TimeoutStopUSec" => info.timeout_stop = timespan(&value),
+                "Restart" => info.restart = value,
+                "RestartUSec" => info.restart_delay = timespan(&value),
+                "RemainAfterExit" => info.remain_after_exit = value == "yes",
+                "CanReload" => info.can_reload = value == "yes",
                 _ => {}
             }
         }
@@ -158,6 +184,39 @@ impl UnitInfo {
     pub fn is_down(&self) -> bool {
         matches!(self.active_state.as_str(), "inactive" | "failed")
     }
+
+    /// A job: a run that is expected to finish (Type=oneshot without RemainAfterExit), judged
+    /// by how it ended rather than by staying active.
+    pub fn is_job(&self) -> bool {
+        self.service_type == "oneshot" && !self.remain_after_exit
+    }
+
+    /// The state in words: `failed (exit-code, status 1)`, `deactivating (stop-sigterm)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.sub_state != self.active_state {
+            parts.push(self.sub_state.clone());
+        }
+        if self.active_state == "failed" || (self.result != "success" && !self.result.is_empty()) {
+            parts.push(format!("Result={}", self.result));
+            match self.exec_main_code {
+                1 => parts.push(format!(
+                    "main process exited with status {}",
+                    self.exec_main_status
+                )),
+                2 | 3 => parts.push(format!(
+                    "main process killed by signal {}",
+                    self.exec_main_status
+                )),
+                _ => {}
+            }
+        }
+        if parts.is_empty() {
+            self.active_state.clone()
+        } else {
+            format!("{} ({})", self.active_state, parts.join(", "))
+        }
+    }
 }
 
 /// The `path=` of each `{ path=... ; argv[]=... ; ... }` block `systemctl show` prints for an
@@ -172,14 +231,44 @@ fn exec_paths(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// A systemd time span as `systemctl show` prints it (`1min 30s`, `90s`, `500ms`,
-/// `infinity`); `None` for infinity or anything unreadable.
-fn parse_timespan(value: &str) -> Option<std::time::Duration> {
-    let value = value.trim();
-    if value.is_empty() || value == "infinity" {
+/// A time span as `systemctl show` prints it (`1min 30s`, `100ms`, `1.500000s`, `infinity`);
+/// `None` when infinite or unreadable.
+pub fn timespan(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text.is_empty() || text == "infinity" {
         return None;
     }
-    humantime::parse_duration(value).ok()
+    let mut total = 0f64;
+    for part in text.split_whitespace() {
+        let split = part
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(part.len());
+        let (number, unit) = part.split_at(split);
+        let number: f64 = number.parse().ok()?;
+        let seconds = match unit {
+            "us" | "usec" => 1e-6,
+            "ms" | "msec" => 1e-3,
+            "" | "s" | "sec" => 1.0,
+            "min" | "m" => 60.0,
+            "h" | "hr" => 3600.0,
+            "d" => 86400.0,
+            "w" => 7.0 * 86400.0,
+            "M" => 2_629_800.0,
+            "y" => 31_557_600.0,
+            _ => return None,
+        };
+        total += number * seconds;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// How a systemctl job given a time limit ended.
+#[derive(Debug)]
+pub enum JobEnd {
+    /// systemctl returned: its exit status and its complaint, if any.
+    Done { ok: bool, stderr: String },
+    /// Still waiting when the limit passed (systemd goes on with the job).
+    TimedOut,
 }
 
 /// The cgroup path systemd gives a unit in `slice`: `a-b.slice` nests as `/a.slice/a-b.slice`.
@@ -305,11 +394,67 @@ impl Systemd {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// `systemctl ARGS` waiting for its job (start, stop, reload...) for at most `limit`.
+    pub fn systemctl_job(&self, args: &[&str], limit: Duration) -> Result<JobEnd, SystemdError> {
+        let what = || format!("systemctl {}", args.join(" "));
+        let mut child = self
+            .command("systemctl")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| SystemdError::Command {
+                what: what(),
+                detail: e.to_string(),
+            })?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let mut stderr = String::new();
+                    if let Some(mut err) = child.stderr.take() {
+                        let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+                    }
+                    return Ok(JobEnd::Done {
+                        ok: status.success(),
+                        stderr: stderr.lines().next().unwrap_or("").to_owned(),
+                    });
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    // Only the client goes: the job stays queued in systemd.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Ok(JobEnd::TimedOut);
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+                Err(e) => {
+                    return Err(SystemdError::Command {
+                        what: what(),
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs `program ARGS` where the unit lives (in the guest, for a guest).
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<Output, SystemdError> {
+        self.output(program, args)
+    }
+
+    /// One property of `unit`, as `systemctl show --value` prints it.
+    pub fn property(&self, unit: &str, name: &str) -> Result<String, SystemdError> {
+        let text =
+            self.systemctl(&["show", "--value", &format!("--property={name}"), "--", unit])?;
+        Ok(text.trim_end_matches('\n').to_owned())
+    }
+
     /// What systemd knows of `unit` (a name, a template instance, an escaped name).
     pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
         let text = self.systemctl(&[
             "show",
-            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,TimeoutStartUSec,TimeoutStopUSec,InvocationID",
+            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,InvocationID,Result,ExecMainCode,ExecMainStatus,TimeoutStartUSec,TimeoutStopUSec,Restart,RestartUSec,RemainAfterExit,CanReload,InactiveExitTimestampMonotonic",
             "--",
             unit,
         ])?;
@@ -421,6 +566,32 @@ mod tests {
         assert_eq!(info.main_pid, 95);
         assert!(info.is_active());
         assert_eq!(info.service_type, "forking");
+        assert!(!info.is_job());
+    }
+
+    #[test]
+    fn jobs_and_states() {
+        let info = UnitInfo::parse(
+            "Type=oneshot\nRemainAfterExit=no\nActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainCode=1\nExecMainStatus=1\nTimeoutStartUSec=infinity\nTimeoutStopUSec=1min 30s\n",
+        );
+        assert!(info.is_job());
+        assert_eq!(info.timeout_start, None);
+        assert_eq!(info.timeout_stop, Some(Duration::from_secs(90)));
+        assert_eq!(
+            info.describe(),
+            "failed (Result=exit-code, main process exited with status 1)"
+        );
+        let kept = UnitInfo::parse("Type=oneshot\nRemainAfterExit=yes\n");
+        assert!(!kept.is_job());
+    }
+
+    #[test]
+    fn timespans() {
+        assert_eq!(timespan("100ms"), Some(Duration::from_millis(100)));
+        assert_eq!(timespan("1.500000s"), Some(Duration::from_millis(1500)));
+        assert_eq!(timespan("1h 2min 3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(timespan("infinity"), None);
+        assert_eq!(timespan("soon"), None);
     }
 
     #[test]

@@ -52,8 +52,8 @@ enum Task {
 /// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
 /// tests' ground truth, util-linux for setpriv, unshare and nsenter, systemd for the
 /// end-to-end guest, nginx, curl, redis-server and redis-tools to record, load and check real
-/// services in it; binutils (objdump) for the package's libc6 dependency and man-db for its
-/// test.
+/// services in it; binutils (objdump) for the package's libc6 dependency, man-db for its
+/// test, and logrotate for a real oneshot job (logrotate.service).
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
@@ -66,6 +66,7 @@ const APT_PACKAGES: &[&str] = &[
     "nginx",
     "redis-server",
     "redis-tools",
+    "logrotate",
     "wrk",
     "time",
     "binutils",
