@@ -282,6 +282,7 @@ impl<'a> DenialWatch<'a> {
             output: None,
             guest,
             check: true,
+            exercise: Vec::new(),
         })
         .map_err(|e| eprintln!("learner: warning: cannot watch for denials ({e}); a failure will show the journal only"))
         .ok();

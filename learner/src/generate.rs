@@ -83,6 +83,8 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
                 .map(move |g| format!("{}: {g}", path.display()))
         })
         .collect();
+    let mut warnings = warnings;
+    warnings.extend(unexercised(&profiles));
     let profile = Profile::merged(&profiles).expect("at least one profile");
     let groups = SyscallGroups::for_version(systemd, local);
     let policy = policy::resolve(&profile, systemd, &groups, req.margin);
@@ -129,6 +131,34 @@ pub fn lost_events_warning(path: &Path, profile: &Profile) -> Option<String> {
         format!(
             "{} lost {lost} event(s) while recording, and what they observed is not in the drop-in, which may be too tight for it; record it again with less load on the machine",
             path.display()
+        )
+    })
+}
+
+/// The events of a unit's life that none of its profiles went through (`record --exercise`):
+/// what the service does only then (shutdown work, crash recovery, reopening its logs) is not
+/// in the drop-in. An event that did not apply to the unit (no ExecReload) counts as seen.
+fn unexercised(profiles: &[Profile]) -> Option<String> {
+    if !profiles.iter().any(|p| p.provenance.unit.is_some()) {
+        return None;
+    }
+    let seen = |name: &str| {
+        profiles.iter().any(|p| {
+            p.recording
+                .exercised
+                .get(name)
+                .is_some_and(|how| !how.contains("FAILED"))
+        })
+    };
+    let missing: Vec<&str> = crate::exercise::Exercise::ALL
+        .iter()
+        .map(|e| e.name())
+        .filter(|name| !seen(name))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the profiles never saw the unit's {}: what it does only then is missing (record with --exercise all)",
+            missing.join(", ")
         )
     })
 }

@@ -109,6 +109,7 @@ impl WatchArgs {
             output,
             guest: self.guest.guest,
             check,
+            exercise: Vec::new(),
         }
     }
 }
@@ -166,6 +167,12 @@ struct RecordArgs {
     /// Where to write the profile [default: <unit>.profile.yaml]
     #[arg(short, long, value_name = "PROFILE")]
     output: Option<PathBuf>,
+    /// After --for, drive the unit through its life while still recording, one event at a
+    /// time: restart, reload, crash (SIGKILL to all its processes, then start), logrotate
+    /// (its package's logrotate.d entry, forced); a comma-separated list, or all. DISRUPTIVE
+    /// by design: for staging, not production
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::exercise::parse_list(s).map(Exercises))]
+    exercise: Option<Exercises>,
 }
 
 /// A parsed `--exercise` list (one value, so clap must not see a `Vec`).
@@ -441,7 +448,8 @@ fn merge_command(args: MergeArgs) -> ExitCode {
 }
 
 fn record_command(args: RecordArgs) -> ExitCode {
-    let request = args.watch.request(args.output, false);
+    let mut request = args.watch.request(args.output, false);
+    request.exercise = args.exercise.map(|e| e.0).unwrap_or_default();
     let outcome = with_signals(|signals| record::record(request, signals));
     match outcome.and_then(|r| r.map_err(anyhow::Error::from)) {
         Ok(report) => {

@@ -121,6 +121,10 @@ pub struct Recording {
     /// would not have been followed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_tasks: u64,
+    /// `learner record --exercise`: each event the unit was driven through while recorded,
+    /// and how it went (`restart: passed after 3.1s: ...`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exercised: BTreeMap<String, String>,
     /// `learner record --restart`: whether the unit's main program (ExecStart) was seen
     /// being executed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -86,7 +86,14 @@ pub struct RecordRequest {
     /// `learner check`: report syscalls refused before they ran, and write the profile only
     /// when `output` names a file.
     pub check: bool,
+    /// Events to drive the unit through after `duration` (or once it is up, without one),
+    /// still recording.
+    pub exercise: Vec<crate::exercise::Exercise>,
 }
+
+/// How long the recording goes on after the last exercise: what the service does right
+/// after it is active again (reopening, recovering) belongs to the event.
+const SETTLE_AFTER_EXERCISE: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct RecordReport {
@@ -258,8 +265,11 @@ async fn record_until(
         + info.timeout_start.unwrap_or(Duration::from_secs(90))
         + Duration::from_secs(5);
     let oneshot = info.service_type == "oneshot";
+    // Without --for, exercises start once the unit is up.
+    let exercising = !req.exercise.is_empty();
     let deadline_of = |up: Option<tokio::time::Instant>| match (up, req.duration) {
         (Some(up), Some(d)) => Some(up + d),
+        (Some(up), None) if exercising => Some(up),
         _ => None,
     };
     let sleep_deadline = tokio::time::sleep_until(
@@ -273,10 +283,44 @@ async fn record_until(
     let mut last_state = info.active_state.clone();
     let mut never_up = false;
     let mut started_again = false;
+    let mut to_exercise: std::collections::VecDeque<_> = req.exercise.iter().copied().collect();
+    let mut exercise_job: Option<tokio::task::JoinHandle<crate::exercise::Step>> = None;
+    let mut exercised: Vec<crate::exercise::Step> = Vec::new();
+    let mut exercises_done = req.exercise.is_empty();
+    let drive = |event| {
+        let systemd = systemd.clone();
+        let unit = info.id.clone();
+        eprintln!("learner: exercising {unit}: {event}");
+        tokio::task::spawn_blocking(move || {
+            crate::exercise::drive(&systemd, &unit, event, Duration::from_secs(90))
+        })
+    };
     tokio::pin!(stop);
     let ended_because = loop {
         tokio::select! {
-            _ = &mut sleep_deadline, if deadline_of(up_at).is_some() => break "the duration elapsed",
+            _ = &mut sleep_deadline, if deadline_of(up_at).is_some() && exercise_job.is_none() => {
+                if exercises_done {
+                    break if exercised.is_empty() { "the duration elapsed" } else { "the unit was exercised" };
+                }
+                match to_exercise.pop_front() {
+                    Some(event) => exercise_job = Some(drive(event)),
+                    None => exercises_done = true,
+                }
+            }
+            done = async { exercise_job.as_mut().expect("guarded").await }, if exercise_job.is_some() => {
+                exercise_job = None;
+                let step = done.expect("exercise task");
+                eprintln!("learner: {step}");
+                exercised.push(step);
+                match to_exercise.pop_front() {
+                    Some(event) => exercise_job = Some(drive(event)),
+                    None => {
+                        exercises_done = true;
+                        up_at = Some(tokio::time::Instant::now());
+                        sleep_deadline.as_mut().reset(tokio::time::Instant::now() + SETTLE_AFTER_EXERCISE);
+                    }
+                }
+            }
             _ = &mut stop => break "interrupted",
             asked = async { snapshots.as_mut().expect("guarded").recv().await }, if snapshots.is_some() => {
                 match asked {
@@ -334,7 +378,8 @@ async fn record_until(
                 }
                 // Only stopped counts: a unit still deactivating (a proxy draining its
                 // clients) or activating is not.
-                down = if state.is_down() { down + 1 } else { 0 };
+                // An exercise stops and kills the unit on purpose.
+                down = if state.is_down() && exercise_job.is_none() { down + 1 } else { 0 };
                 if end_when_stopped && down >= INACTIVE_POLLS_TO_END && new_instance {
                     break "the unit stopped";
                 }
@@ -354,6 +399,10 @@ async fn record_until(
     let new_instance = instances > instances_before || started_again;
     outcome.recording.startup_seen = Some(req.restart && new_instance);
     outcome.recording.instances = Some(instances);
+    outcome.recording.exercised = exercised
+        .iter()
+        .map(|step| (step.exercise.name().to_owned(), step.to_string()))
+        .collect();
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
     let main_seen = (req.restart && new_instance && !req.check)

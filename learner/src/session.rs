@@ -282,6 +282,7 @@ impl Session {
             followed_processes: self.followed_processes(),
             untracked_tasks: self.recorder.task_stats()?.1,
             main_process_seen: None,
+            exercised: Default::default(),
             collector_cpu_seconds: 0.0,
             collector_peak_mib: 0.0,
         };

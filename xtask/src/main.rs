@@ -53,7 +53,8 @@ enum Task {
 /// tests' ground truth, util-linux for setpriv, unshare and nsenter, systemd for the
 /// end-to-end guest, nginx, curl, redis-server and redis-tools to record, load and check real
 /// services in it; binutils (objdump) for the package's libc6 dependency, man-db for its
-/// test, and logrotate for a real oneshot job (logrotate.service).
+/// test, logrotate for a real oneshot job (logrotate.service), and PostgreSQL (with pgbench)
+/// for a database's whole life: shutdown checkpoints and crash recovery.
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
@@ -71,6 +72,7 @@ const APT_PACKAGES: &[&str] = &[
     "time",
     "binutils",
     "man-db",
+    "postgresql",
 ];
 
 /// Keeps package scripts from starting the services they install (nginx) on this machine:
