@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use crate::{
-    observations::{Observations, Seen, writable_path},
+    observations::{Observations, Seen},
     policy,
 };
 
@@ -26,6 +26,68 @@ pub const SANDBOX_PROPERTIES: &[&str] = &[
     "MemoryDenyWriteExecute",
     "SystemCallFilter",
     "SystemCallErrorNumber",
+    "LockPersonality",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+    "ProtectClock",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectHostname",
+    "PrivateDevices",
+];
+
+/// Directives that install a seccomp filter of their own, each with the syscalls it refuses
+/// and the change that permits them (execute.c's apply_* functions, seccomp-util.c).
+const SECCOMP_DIRECTIVES: &[(&str, &[&str], &str)] = &[
+    ("LockPersonality", &["personality"], "set LockPersonality=no"),
+    ("RestrictRealtime", &["sched_setscheduler"], "set RestrictRealtime=no"),
+    (
+        "MemoryDenyWriteExecute",
+        &["mmap", "mmap2", "mprotect", "pkey_mprotect", "shmat"],
+        "set MemoryDenyWriteExecute=no",
+    ),
+    (
+        "RestrictSUIDSGID",
+        &[
+            "chmod", "fchmod", "fchmodat", "fchmodat2", "mkdir", "mkdirat", "mknod", "mknodat",
+            "open", "openat", "creat",
+        ],
+        "set RestrictSUIDSGID=no",
+    ),
+    (
+        "ProtectClock",
+        &[
+            "adjtimex",
+            "clock_adjtime",
+            "clock_adjtime64",
+            "clock_settime",
+            "clock_settime64",
+            "settimeofday",
+        ],
+        "set ProtectClock=no",
+    ),
+    (
+        "ProtectKernelModules",
+        &["init_module", "finit_module", "delete_module"],
+        "set ProtectKernelModules=no",
+    ),
+    ("ProtectKernelLogs", &["syslog"], "set ProtectKernelLogs=no"),
+    (
+        "ProtectHostname",
+        &["sethostname", "setdomainname"],
+        "set ProtectHostname=no",
+    ),
+    (
+        "PrivateDevices",
+        &[
+            "ioperm",
+            "iopl",
+            "pciconfig_iobase",
+            "pciconfig_read",
+            "pciconfig_write",
+        ],
+        "set PrivateDevices=no",
+    ),
 ];
 
 impl Sandbox {
@@ -72,6 +134,60 @@ impl Sandbox {
             Some(deny) => deny.split_whitespace().any(|f| f == family),
             None => !value.split_whitespace().any(|f| f == family),
         }
+    }
+
+    /// Whether the unit's SystemCallFilter= refuses `name`: Some(false) when it permits it,
+    /// None when there is no filter (systemctl shows `~` alone for none).
+    fn filter_refuses(&self, name: &str) -> Option<bool> {
+        let value = self.get("SystemCallFilter");
+        match value.strip_prefix('~') {
+            Some(deny) if deny.trim().is_empty() => None,
+            Some(deny) => Some(deny.split_whitespace().any(|s| s == name)),
+            None if value.is_empty() => None,
+            None => Some(!value.split_whitespace().any(|s| s == name)),
+        }
+    }
+
+    /// Whether the filter's own errno is ENOSYS (systemctl shows the number, or a name).
+    fn filter_errno_is_enosys(&self) -> bool {
+        matches!(self.get("SystemCallErrorNumber"), "38" | "ENOSYS")
+    }
+
+    /// Why the unit's sandbox refused syscall `name` with `errno` before it ran, as (directive,
+    /// fix); None when it answered that way on purpose, or when nothing the unit sets explains
+    /// it (a filter the program installed itself).
+    fn refusal(&self, name: &str, errno: &str) -> Option<(String, String)> {
+        // seccomp cannot look into clone3's flags, so RestrictNamespaces= answers every clone3
+        // with ENOSYS, and glibc falls back to clone, which it can check (seccomp-util.c).
+        if name == "clone3" && errno == "ENOSYS" && self.restricts_namespaces() {
+            return None;
+        }
+        match self.filter_refuses(name) {
+            // From 255 an allow-list answers ENOSYS for calls outside @known, names systemd
+            // does not know: naming them changes nothing, and glibc falls back.
+            Some(true) if errno == "ENOSYS" && !self.filter_errno_is_enosys() => return None,
+            Some(true) => {
+                return Some(("SystemCallFilter".into(), format!("add SystemCallFilter={name}")));
+            }
+            _ => {}
+        }
+        if ["clone", "clone3", "unshare", "setns"].contains(&name) && self.restricts_namespaces()
+        {
+            return Some((
+                format!("RestrictNamespaces={}", self.get("RestrictNamespaces")),
+                "add the namespace type to RestrictNamespaces=".into(),
+            ));
+        }
+        if name == "socket" && errno == "EAFNOSUPPORT" {
+            return Some((
+                "RestrictAddressFamilies".into(),
+                "add the family to RestrictAddressFamilies=".into(),
+            ));
+        }
+        SECCOMP_DIRECTIVES
+            .iter()
+            .find(|(directive, names, _)| names.contains(&name) && self.get(directive) == "yes")
+            .map(|(directive, _, fix)| (format!("{directive}=yes"), (*fix).to_owned()))
     }
 
     fn restricts_namespaces(&self) -> bool {
@@ -123,20 +239,40 @@ fn processes(seen: &Seen) -> Vec<String> {
     seen.by.iter().map(str::to_owned).collect()
 }
 
-/// The directory ReadWritePaths= must name so that `access` to `path` may write: the file
-/// itself when it is written in place, its directory when entries in it change.
+/// What ReadWritePaths= must name so that `access` to `path` may write, as `generate` would
+/// list it (see [`policy::read_write_path`]), escaped for a unit file.
+fn rw_fix(path: &str, access: crate::observations::Access) -> String {
+    policy::unit_path(&policy::read_write_path(path, access).0)
+}
+
 /// Every operation `obs` saw refused that a directive of `sandbox` explains, most
 /// consequential first: syscalls, paths, capabilities, families, the rest.
 pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
     let mut out = Vec::new();
     for (name, seen) in &obs.refused_syscalls {
-        out.push(Denial {
-            processes: processes(seen),
-            operation: format!("syscall {name}"),
-            outcome: outcome(seen, &[]).unwrap_or_else(|| format!("refused {}x", seen.count)),
-            directive: "SystemCallFilter".into(),
-            fix: format!("add SystemCallFilter={name}"),
-        });
+        // Each answer on its own: one call may be refused by two directives.
+        let mut by_directive: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let answers: Vec<(&str, u64)> = match seen.errors.is_empty() {
+            true => vec![("", seen.count)],
+            false => seen.errors.iter().map(|(e, n)| (e.as_str(), *n)).collect(),
+        };
+        for (errno, n) in answers {
+            if let Some(why) = sandbox.refusal(name, errno) {
+                by_directive.entry(why).or_default().push(match errno {
+                    "" => format!("refused {n}x"),
+                    e => format!("{e} {n}x"),
+                });
+            }
+        }
+        for ((directive, fix), outcomes) in by_directive {
+            out.push(Denial {
+                processes: processes(seen),
+                operation: format!("syscall {name}"),
+                outcome: outcomes.join(", "),
+                directive,
+                fix,
+            });
+        }
     }
     for (path, accesses) in &obs.paths {
         let mut read_only = Vec::new();
@@ -155,7 +291,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                     let fix = if access.writes() || mode == "read-only" {
                         format!(
                             "set ProtectHome=no, or add ReadWritePaths=-{}",
-                            writable_path(path, access)
+                            rw_fix(path, access)
                         )
                     } else {
                         "set ProtectHome=read-only".to_owned()
@@ -188,14 +324,14 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                     operation: op,
                     outcome: got,
                     directive,
-                    fix: format!("add ReadWritePaths=-{}", writable_path(path, access)),
+                    fix: format!("add ReadWritePaths=-{}", rw_fix(path, access)),
                 },
             ));
         }
         // One fix per path: a writable directory covers writes to the file in it too.
         let covers_all = read_only
             .iter()
-            .position(|(a, _)| writable_path(path, *a) != *path);
+            .position(|(a, _)| policy::read_write_path(path, *a).0 != *path);
         match covers_all {
             Some(i) => out.push(read_only.swap_remove(i).1),
             None => out.extend(read_only.into_iter().map(|(_, d)| d)),

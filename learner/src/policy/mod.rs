@@ -859,12 +859,66 @@ fn is_top_level(path: &str) -> bool {
     path == "/" || path.matches('/').count() == 1
 }
 
+/// Directories shared by many services: a file written in place there is listed alone.
+fn is_system_dir(path: &str) -> bool {
+    const SHARED: &[&str] = &[
+        "/var/lib",
+        "/var/log",
+        "/var/cache",
+        "/var/spool",
+        "/var/mail",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/share",
+        "/usr/bin",
+        "/usr/sbin",
+    ];
+    is_top_level(path) || SHARED.contains(&path)
+}
+
+/// What ReadWritePaths= must name for `access` to `path`, and whether that is a single file.
+/// systemd bind-mounts a listed file by its inode, so the file that log rotation or an atomic
+/// replace puts in its place is read-only again: a file written in place gets its directory,
+/// unless that is a top-level or shared system one (then the file alone, and `true`).
+pub fn read_write_path(path: &str, access: crate::observations::Access) -> (String, bool) {
+    let target = crate::observations::writable_path(path, access);
+    if target != path || crate::observations::folded_dir(path).is_some() {
+        return (target, false);
+    }
+    match path.rsplit_once('/') {
+        Some((dir, _)) if !dir.is_empty() && !is_system_dir(dir) => (dir.to_owned(), false),
+        _ => (target, true),
+    }
+}
+
+/// A path as a unit file's path lists take it: they split at whitespace, unquote, C-unescape
+/// and then expand `%` specifiers (config_parse_namespace_path_strv() in load-fragment.c), so
+/// whitespace, quotes, backslashes and control characters are written as `\xNN` and `%` as
+/// `%%`.
+pub fn unit_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%%"),
+            '\\' | '"' | '\'' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_whitespace() || c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
-    use crate::observations::writable_path;
     let mut evidence = Vec::new();
     // Each write needs the file itself writable; a new or removed directory entry needs its
     // directory writable.
     let mut needs: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    let mut single_files = BTreeSet::new();
     for (path, accesses) in &p.observations.paths {
         let under = |dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
         // API file systems stay writable under ProtectSystem=strict; a private /tmp is too.
@@ -876,8 +930,12 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
             continue;
         }
         for (access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            let (target, file) = read_write_path(path, *access);
+            if file {
+                single_files.insert(target.clone());
+            }
             let e = needs
-                .entry(writable_path(path, *access))
+                .entry(target)
                 .or_insert_with(|| (path.clone(), BTreeSet::new()));
             e.1.extend(seen.by.iter().map(str::to_owned));
         }
@@ -918,7 +976,9 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
     for d in &listed {
         if let Some((example, by)) = needs.get(d) {
             let by: Vec<&str> = by.iter().map(String::as_str).collect();
-            let whole = if is_top_level(d) {
+            let whole = if single_files.contains(d) {
+                " (a file in a shared system directory, listed alone: one that rotation or an atomic replace puts in its place is read-only again)"
+            } else if is_top_level(d) {
                 " (a top-level directory, listed whole because of it)"
             } else {
                 ""
@@ -929,7 +989,7 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
     let mut lines = vec!["ReadWritePaths=".to_owned()];
     if !listed.is_empty() {
         // `-`: a path missing at start is skipped instead of failing the unit (226/NAMESPACE).
-        let items: Vec<String> = listed.iter().map(|d| format!("-{d}")).collect();
+        let items: Vec<String> = listed.iter().map(|d| format!("-{}", unit_path(d))).collect();
         lines.push(format!("ReadWritePaths={}", items.join(" ")));
     } else {
         evidence.push("nothing outside /dev, /proc, /sys and the private /tmp was written".into());
