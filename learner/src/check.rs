@@ -410,7 +410,8 @@ mod tests {
     fn sandbox() -> Sandbox {
         Sandbox::parse(
             "ProtectSystem=strict\nProtectHome=yes\nCapabilityBoundingSet=cap_net_bind_service cap_setuid\n\
-             RestrictAddressFamilies=AF_UNIX AF_INET\nRestrictNamespaces=yes\nMemoryDenyWriteExecute=yes\n",
+             RestrictAddressFamilies=AF_UNIX AF_INET\nRestrictNamespaces=yes\nMemoryDenyWriteExecute=yes\n\
+             SystemCallFilter=clone clone3 openat read write\nSystemCallErrorNumber=1\n",
         )
     }
 
@@ -455,8 +456,9 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "svc: create /var/cache/app/x -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/cache/app",
-                "svc: write /var/lib/app/db -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/lib/app/db",
+                "svc: write /var/cache/app/x -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/cache/app",
+                // Written in place, yet its directory: what generate lists.
+                "svc: write /var/lib/app/db -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/lib/app",
             ]
         );
         // Without ProtectSystem or ReadOnlyPaths, EROFS is the file system's own.
@@ -513,6 +515,70 @@ mod tests {
         assert_eq!(d.fix, "add RestrictAddressFamilies=AF_NETLINK");
         let deny = Sandbox::parse("RestrictAddressFamilies=~AF_PACKET\n");
         assert!(denials(&obs, &deny).is_empty());
+    }
+
+    const ENOSYS: i64 = -38;
+
+    #[test]
+    fn clone3_answered_enosys_under_restrict_namespaces_is_on_purpose() {
+        // pg_ctl under a drop-in that allows clone3: RestrictNamespaces= answers every clone3
+        // with ENOSYS so glibc falls back to clone. Nothing to add, nothing to blame.
+        let obs = observed(&[(Slot::Refused("clone3".into()), ENOSYS)]);
+        assert!(denials(&obs, &sandbox()).is_empty());
+        // Without RestrictNamespaces, an allow-list without clone3 did refuse it.
+        let bare = Sandbox::parse("SystemCallFilter=read write\nSystemCallErrorNumber=1\n");
+        let d = one(
+            &observed(&[(Slot::Refused("clone3".into()), EPERM)]),
+            &bare,
+        );
+        assert_eq!(d.fix, "add SystemCallFilter=clone3");
+    }
+
+    #[test]
+    fn a_call_the_filter_allows_is_blamed_on_the_directive_that_refused_it() {
+        let strict = Sandbox::parse(
+            "SystemCallFilter=personality sched_setscheduler mmap read\nSystemCallErrorNumber=1\n\
+             LockPersonality=yes\nRestrictRealtime=yes\nMemoryDenyWriteExecute=yes\n",
+        );
+        let obs = observed(&[
+            (Slot::Refused("personality".into()), EPERM),
+            (Slot::Refused("sched_setscheduler".into()), EPERM),
+            (Slot::Refused("mmap".into()), EPERM),
+        ]);
+        let lines: Vec<String> = denials(&obs, &strict).iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "svc: syscall mmap -> EPERM 1x: MemoryDenyWriteExecute=yes; set MemoryDenyWriteExecute=no",
+                "svc: syscall personality -> EPERM 1x: LockPersonality=yes; set LockPersonality=no",
+                "svc: syscall sched_setscheduler -> EPERM 1x: RestrictRealtime=yes; set RestrictRealtime=no",
+            ]
+        );
+        // Refused while nothing the unit sets refuses it: the program's own filter.
+        let none = Sandbox::parse("SystemCallFilter=~\n");
+        assert!(denials(&obs, &none).is_empty());
+    }
+
+    #[test]
+    fn enosys_for_a_name_systemd_does_not_know_is_not_the_filters_to_fix() {
+        // From 255 an allow-list answers ENOSYS for calls outside @known (and EPERM, its own
+        // errno, for known ones it lacks).
+        let obs = observed(&[
+            (Slot::Refused("mseal".into()), ENOSYS),
+            (Slot::Refused("getpriority".into()), EPERM),
+        ]);
+        let d = one(&obs, &sandbox());
+        assert_eq!(d.operation, "syscall getpriority");
+        // With ENOSYS as the filter's own errno, ENOSYS is the filter's answer to anything.
+        let enosys = Sandbox::parse("SystemCallFilter=read\nSystemCallErrorNumber=38\n");
+        assert_eq!(denials(&obs, &enosys).len(), 2);
+    }
+
+    #[test]
+    fn a_fix_path_is_escaped_for_the_unit_file() {
+        let obs = observed(&[(Slot::Path("/srv/my app/100%/x".into(), Access::Create), EROFS)]);
+        let d = one(&obs, &sandbox());
+        assert_eq!(d.fix, "add ReadWritePaths=-/srv/my\\x20app/100%%");
     }
 
     #[test]

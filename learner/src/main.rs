@@ -373,6 +373,12 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
                 unit.display()
             );
         }
+        for lack in generated.profile.lacks() {
+            eprintln!(
+                "learner: warning: profile schema {} does not record {lack}: record again for a tighter drop-in",
+                generated.profile.schema
+            );
+        }
         if generated.profile.recording.lost_events > 0 {
             eprintln!(
                 "learner: warning: the profiles lost {} events while recording; the drop-in may be too tight",

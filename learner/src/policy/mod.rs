@@ -1109,6 +1109,12 @@ pub fn render(
             profile.recording.lost_events
         ));
     }
+    for lack in profile.lacks() {
+        out.push_str(&format!(
+            "# NOTE: profile schema {} does not record {lack}.\n",
+            profile.schema
+        ));
+    }
     out.push_str("[Service]\n");
     for d in &policy.decisions {
         if explain {

@@ -244,11 +244,13 @@ fn read_write_paths_cover_writes_and_nothing_else() {
         ],
     );
     let policy = policy(&p, 252);
-    // A write to a file needs the file; a created or deleted entry needs its directory; the
-    // created pid file needs /run, a top-level directory, which the evidence says.
+    // A file written in place gets its directory (a listed file is bind-mounted by inode, so
+    // its rotated successor would be read-only); a created or deleted entry needs its
+    // directory; the created pid file needs /run, a top-level directory, which the evidence
+    // says.
     assert_eq!(
         policy.value("ReadWritePaths"),
-        Some("-/run -/var/lib/svc/db -/var/log/svc/error.log"),
+        Some("-/run -/var/lib/svc/db -/var/log/svc"),
         "/var/lib/svc/db/b is inside /var/lib/svc/db"
     );
     let evidence = policy
@@ -539,9 +541,11 @@ fn versions_get_only_what_they_know() {
             };
             assert!(known, "{item} unknown to systemd {version}");
         }
-        assert!(
-            !value.split(' ').any(|s| s == "mseal"),
-            "mseal is unknown to {version}"
+        // A name newer than the shipped table is kept for a target newer than it.
+        assert_eq!(
+            value.split(' ').any(|s| s == "mseal"),
+            version > 252,
+            "mseal on {version}: {value}"
         );
         assert_eq!(
             value.split(' ').any(|s| s == "faccessat2"),
@@ -679,7 +683,7 @@ fn a_realistic_drop_in_whole() {
 [Service]
 ProtectSystem=strict
 ReadWritePaths=
-ReadWritePaths=-/run -/var/log/web/access.log
+ReadWritePaths=-/run -/var/log/web
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
