@@ -39,8 +39,16 @@ pub const SANDBOX_PROPERTIES: &[&str] = &[
 /// Directives that install a seccomp filter of their own, each with the syscalls it refuses
 /// and the change that permits them (execute.c's apply_* functions, seccomp-util.c).
 const SECCOMP_DIRECTIVES: &[(&str, &[&str], &str)] = &[
-    ("LockPersonality", &["personality"], "set LockPersonality=no"),
-    ("RestrictRealtime", &["sched_setscheduler"], "set RestrictRealtime=no"),
+    (
+        "LockPersonality",
+        &["personality"],
+        "set LockPersonality=no",
+    ),
+    (
+        "RestrictRealtime",
+        &["sched_setscheduler"],
+        "set RestrictRealtime=no",
+    ),
     (
         "MemoryDenyWriteExecute",
         &["mmap", "mmap2", "mprotect", "pkey_mprotect", "shmat"],
@@ -49,8 +57,17 @@ const SECCOMP_DIRECTIVES: &[(&str, &[&str], &str)] = &[
     (
         "RestrictSUIDSGID",
         &[
-            "chmod", "fchmod", "fchmodat", "fchmodat2", "mkdir", "mkdirat", "mknod", "mknodat",
-            "open", "openat", "creat",
+            "chmod",
+            "fchmod",
+            "fchmodat",
+            "fchmodat2",
+            "mkdir",
+            "mkdirat",
+            "mknod",
+            "mknodat",
+            "open",
+            "openat",
+            "creat",
         ],
         "set RestrictSUIDSGID=no",
     ),
@@ -167,12 +184,14 @@ impl Sandbox {
             // does not know: naming them changes nothing, and glibc falls back.
             Some(true) if errno == "ENOSYS" && !self.filter_errno_is_enosys() => return None,
             Some(true) => {
-                return Some(("SystemCallFilter".into(), format!("add SystemCallFilter={name}")));
+                return Some((
+                    "SystemCallFilter".into(),
+                    format!("add SystemCallFilter={name}"),
+                ));
             }
             _ => {}
         }
-        if ["clone", "clone3", "unshare", "setns"].contains(&name) && self.restricts_namespaces()
-        {
+        if ["clone", "clone3", "unshare", "setns"].contains(&name) && self.restricts_namespaces() {
             return Some((
                 format!("RestrictNamespaces={}", self.get("RestrictNamespaces")),
                 "add the namespace type to RestrictNamespaces=".into(),
@@ -341,7 +360,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
         let Some(denied) = &checks.denied else {
             continue;
         };
-        if policy::is_capability_noise(cap, checks) || !sandbox.bounding_set_lacks(cap) {
+        if policy::is_capability_noise(cap, checks, obs) || !sandbox.bounding_set_lacks(cap) {
             // Denied for another reason (an unprivileged user): not the sandbox's doing.
             continue;
         }
@@ -527,10 +546,7 @@ mod tests {
         assert!(denials(&obs, &sandbox()).is_empty());
         // Without RestrictNamespaces, an allow-list without clone3 did refuse it.
         let bare = Sandbox::parse("SystemCallFilter=read write\nSystemCallErrorNumber=1\n");
-        let d = one(
-            &observed(&[(Slot::Refused("clone3".into()), EPERM)]),
-            &bare,
-        );
+        let d = one(&observed(&[(Slot::Refused("clone3".into()), EPERM)]), &bare);
         assert_eq!(d.fix, "add SystemCallFilter=clone3");
     }
 
@@ -545,7 +561,10 @@ mod tests {
             (Slot::Refused("sched_setscheduler".into()), EPERM),
             (Slot::Refused("mmap".into()), EPERM),
         ]);
-        let lines: Vec<String> = denials(&obs, &strict).iter().map(|d| d.to_string()).collect();
+        let lines: Vec<String> = denials(&obs, &strict)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
         assert_eq!(
             lines,
             [
@@ -576,7 +595,10 @@ mod tests {
 
     #[test]
     fn a_fix_path_is_escaped_for_the_unit_file() {
-        let obs = observed(&[(Slot::Path("/srv/my app/100%/x".into(), Access::Create), EROFS)]);
+        let obs = observed(&[(
+            Slot::Path("/srv/my app/100%/x".into(), Access::Create),
+            EROFS,
+        )]);
         let d = one(&obs, &sandbox());
         assert_eq!(d.fix, "add ReadWritePaths=-/srv/my\\x20app/100%%");
     }

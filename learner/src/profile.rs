@@ -27,7 +27,9 @@ pub enum ProfileError {
     Read { path: PathBuf, source: io::Error },
     #[error("{path} is not a learner profile: {message}")]
     Malformed { path: PathBuf, message: String },
-    #[error("{path} has profile schema {found}; this learner reads schemas {OLDEST_SCHEMA} to {SCHEMA}")]
+    #[error(
+        "{path} has profile schema {found}; this learner reads schemas {OLDEST_SCHEMA} to {SCHEMA}"
+    )]
     Schema { path: PathBuf, found: u32 },
 }
 
@@ -328,7 +330,10 @@ mod tests {
         let err = Profile::parse("hello: 1\n", path).unwrap_err();
         assert!(err.to_string().contains("no `schema`"), "{err}");
         let err = Profile::parse("schema: 0\n", path).unwrap_err();
-        assert!(matches!(err, ProfileError::Schema { found: 0, .. }), "{err}");
+        assert!(
+            matches!(err, ProfileError::Schema { found: 0, .. }),
+            "{err}"
+        );
         let err = Profile::parse("schema: 99\n", path).unwrap_err();
         assert!(
             matches!(err, ProfileError::Schema { found: 99, .. }),

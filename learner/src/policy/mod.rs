@@ -213,7 +213,8 @@ fn network(p: &Profile) -> Option<String> {
 /// not only as known noise.
 fn kept_capability(p: &Profile, cap: &str) -> bool {
     p.observations.capabilities.get(cap).is_some_and(|checks| {
-        !is_capability_noise(cap, checks) && checks.granted.as_ref().is_some_and(|g| g.count > 0)
+        !is_capability_noise(cap, checks, &p.observations)
+            && checks.granted.as_ref().is_some_and(|g| g.count > 0)
     })
 }
 
@@ -425,8 +426,7 @@ const TOGGLES_FS: &[Toggle] = &[
         choices: &[Choice {
             value: "yes",
             forbidden_by: |p| {
-                listing(&facts(p).kernel_logs, "read")
-                    .or_else(|| strips_kept(p, &["CAP_SYSLOG"]))
+                listing(&facts(p).kernel_logs, "read").or_else(|| strips_kept(p, &["CAP_SYSLOG"]))
             },
         }],
     },
@@ -572,9 +572,8 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
 }
 
 /// Syscalls at which CAP_SYS_ADMIN is checked to charge memory (cap_vm_enough_memory): for
-/// mappings, new processes, and pages written to tmpfs files (shmem accounting, e.g. a pid
-/// file in /run); and page faults that grow the stack. The check never denies anything, so it
-/// is noise, not a need.
+/// mappings, new processes, and page faults that grow the stack. The check never denies
+/// anything, so it is noise, not a need.
 const MEMORY_ACCOUNTING: &[&str] = &[
     crate::collector::IN_PAGE_FAULT_NAME,
     "mmap",
@@ -589,6 +588,14 @@ const MEMORY_ACCOUNTING: &[&str] = &[
     "execve",
     "execveat",
     "shmat",
+    "?",
+];
+
+/// Writes charge memory too, for pages written to tmpfs files (shmem accounting, e.g. a pid
+/// file in /run). But a sysctl write checks CAP_SYS_ADMIN for real (kernel.dmesg_restrict,
+/// kptr_restrict, tainted, unprivileged_bpf_disabled), and so do sysfs attributes: once
+/// the service wrote under /proc/sys or /sys, a check during a write may be one of those.
+const WRITE_FAMILY: &[&str] = &[
     "write",
     "writev",
     "pwrite64",
@@ -600,15 +607,31 @@ const MEMORY_ACCOUNTING: &[&str] = &[
     "copy_file_range",
     "sendfile",
     "splice",
-    "?",
 ];
 
+/// Whether the service wrote a kernel tunable: under /proc/sys or /sys, the cgroup tree aside.
+fn wrote_tunables(obs: &crate::observations::Observations) -> bool {
+    obs.paths.iter().any(|(path, accesses)| {
+        let under = |d: &str| path.as_str() == d || path.starts_with(&format!("{d}/"));
+        (under("/proc/sys") || under("/sys"))
+            && !under("/sys/fs/cgroup")
+            && accesses.iter().any(|(a, s)| a.writes() && s.ok > 0)
+    })
+}
+
 /// Whether every check of `cap` was known noise: memory accounting, or made with
-/// credentials that were not the process's own.
-pub fn is_capability_noise(cap: &str, checks: &crate::observations::CapabilityChecks) -> bool {
+/// credentials that were not the process's own. `obs` is the rest of the recording.
+pub fn is_capability_noise(
+    cap: &str,
+    checks: &crate::observations::CapabilityChecks,
+    obs: &crate::observations::Observations,
+) -> bool {
+    let writes_charge_memory = !wrote_tunables(obs);
     checks.during.keys().all(|d| {
         d == crate::collector::OVERRIDDEN_CREDENTIALS
-            || (cap == "CAP_SYS_ADMIN" && MEMORY_ACCOUNTING.contains(&d.as_str()))
+            || (cap == "CAP_SYS_ADMIN"
+                && (MEMORY_ACCOUNTING.contains(&d.as_str())
+                    || (writes_charge_memory && WRITE_FAMILY.contains(&d.as_str()))))
     })
 }
 
@@ -616,7 +639,7 @@ fn capabilities(p: &Profile) -> Decision {
     let mut keep = Vec::new();
     let mut evidence = Vec::new();
     for (cap, checks) in &p.observations.capabilities {
-        let noise = is_capability_noise(cap, checks);
+        let noise = is_capability_noise(cap, checks, &p.observations);
         let during: Vec<String> = checks
             .during
             .iter()
@@ -989,7 +1012,10 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
     let mut lines = vec!["ReadWritePaths=".to_owned()];
     if !listed.is_empty() {
         // `-`: a path missing at start is skipped instead of failing the unit (226/NAMESPACE).
-        let items: Vec<String> = listed.iter().map(|d| format!("-{}", unit_path(d))).collect();
+        let items: Vec<String> = listed
+            .iter()
+            .map(|d| format!("-{}", unit_path(d)))
+            .collect();
         lines.push(format!("ReadWritePaths={}", items.join(" ")));
     } else {
         evidence.push("nothing outside /dev, /proc, /sys and the private /tmp was written".into());
