@@ -875,7 +875,7 @@ fn raw_io_calls_and_device_entries_forbid_private_devices() {
         path("/dev/log", Access::Bind),
         path("/dev/loop9", Access::Mknod),
     ] {
-        let p = policy(&with(empty(), &[slot.clone()]), 252);
+        let p = policy(&with(empty(), std::slice::from_ref(&slot)), 252);
         assert_eq!(p.value("PrivateDevices"), None, "{slot:?}");
     }
     // Writing to a pseudo device, or files in the host's /dev/shm, keeps it.
@@ -897,7 +897,7 @@ fn kernel_tunables_as_namespace_c_draws_them() {
         path("/proc/kallsyms", Access::Read),
         path("/sys/kernel/mm/transparent_hugepage/enabled", Access::Write),
     ] {
-        let p = policy(&with(empty(), &[slot.clone()]), 252);
+        let p = policy(&with(empty(), std::slice::from_ref(&slot)), 252);
         assert_eq!(p.value("ProtectKernelTunables"), None, "{slot:?}");
     }
     // /sys/fs/selinux stays writable under it; reading /proc/irq is fine.
