@@ -145,7 +145,7 @@ fn diff_shows_exactly_what_changed() {
     assert_eq!(
         added,
         [
-            "ReadWritePaths=-/srv/app -/var/log/app/app.log",
+            "ReadWritePaths=-/srv/app -/var/log/app",
             "RestrictAddressFamilies=AF_INET AF_INET6"
         ],
         "{json}"
@@ -153,7 +153,7 @@ fn diff_shows_exactly_what_changed() {
     assert_eq!(
         removed,
         [
-            "ReadWritePaths=-/var/log/app/app.log",
+            "ReadWritePaths=-/var/log/app",
             "RestrictAddressFamilies=AF_INET"
         ],
         "{json}"
