@@ -350,7 +350,12 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
         // One fix per path: a writable directory covers writes to the file in it too.
         let covers_all = read_only
             .iter()
-            .position(|(a, _)| policy::read_write_path(path, *a).0 != *path);
+            .position(|(a, _)| crate::observations::writable_path(path, *a) != *path)
+            .or_else(|| {
+                read_only
+                    .iter()
+                    .position(|(a, _)| policy::read_write_path(path, *a).0 != *path)
+            });
         match covers_all {
             Some(i) => out.push(read_only.swap_remove(i).1),
             None => out.extend(read_only.into_iter().map(|(_, d)| d)),
@@ -475,7 +480,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "svc: write /var/cache/app/x -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/cache/app",
+                "svc: create /var/cache/app/x -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/cache/app",
                 // Written in place, yet its directory: what generate lists.
                 "svc: write /var/lib/app/db -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/lib/app",
             ]
