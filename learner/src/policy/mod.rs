@@ -1068,7 +1068,7 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups) -> Policy {
     let mut toggles = toggles;
     clock_keeps_devices(&mut toggles, systemd);
     for d in toggles.iter_mut() {
-        if d.directive == "PrivateMounts" && d.lines.is_empty() && systemd >= 239 {
+        if d.directive == "PrivateMounts" && d.lines.is_empty() {
             d.evidence.push(
                 "ProtectSystem=strict (like every file-system directive) gives the service its own mount namespace anyway: its mounts still do not reach the host, and the host's reach it (MountFlags=shared would send them back)".into(),
             );
