@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use crate::{
-    observations::{Observations, Seen, writable_path},
+    observations::{Observations, Seen},
     policy,
 };
 
@@ -26,6 +26,85 @@ pub const SANDBOX_PROPERTIES: &[&str] = &[
     "MemoryDenyWriteExecute",
     "SystemCallFilter",
     "SystemCallErrorNumber",
+    "LockPersonality",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+    "ProtectClock",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectHostname",
+    "PrivateDevices",
+];
+
+/// Directives that install a seccomp filter of their own, each with the syscalls it refuses
+/// and the change that permits them (execute.c's apply_* functions, seccomp-util.c).
+const SECCOMP_DIRECTIVES: &[(&str, &[&str], &str)] = &[
+    (
+        "LockPersonality",
+        &["personality"],
+        "set LockPersonality=no",
+    ),
+    (
+        "RestrictRealtime",
+        &["sched_setscheduler"],
+        "set RestrictRealtime=no",
+    ),
+    (
+        "MemoryDenyWriteExecute",
+        &["mmap", "mmap2", "mprotect", "pkey_mprotect", "shmat"],
+        "set MemoryDenyWriteExecute=no",
+    ),
+    (
+        "RestrictSUIDSGID",
+        &[
+            "chmod",
+            "fchmod",
+            "fchmodat",
+            "fchmodat2",
+            "mkdir",
+            "mkdirat",
+            "mknod",
+            "mknodat",
+            "open",
+            "openat",
+            "creat",
+        ],
+        "set RestrictSUIDSGID=no",
+    ),
+    (
+        "ProtectClock",
+        &[
+            "adjtimex",
+            "clock_adjtime",
+            "clock_adjtime64",
+            "clock_settime",
+            "clock_settime64",
+            "settimeofday",
+        ],
+        "set ProtectClock=no",
+    ),
+    (
+        "ProtectKernelModules",
+        &["init_module", "finit_module", "delete_module"],
+        "set ProtectKernelModules=no",
+    ),
+    ("ProtectKernelLogs", &["syslog"], "set ProtectKernelLogs=no"),
+    (
+        "ProtectHostname",
+        &["sethostname", "setdomainname"],
+        "set ProtectHostname=no",
+    ),
+    (
+        "PrivateDevices",
+        &[
+            "ioperm",
+            "iopl",
+            "pciconfig_iobase",
+            "pciconfig_read",
+            "pciconfig_write",
+        ],
+        "set PrivateDevices=no",
+    ),
 ];
 
 impl Sandbox {
@@ -72,6 +151,62 @@ impl Sandbox {
             Some(deny) => deny.split_whitespace().any(|f| f == family),
             None => !value.split_whitespace().any(|f| f == family),
         }
+    }
+
+    /// Whether the unit's SystemCallFilter= refuses `name`: Some(false) when it permits it,
+    /// None when there is no filter (systemctl shows `~` alone for none).
+    fn filter_refuses(&self, name: &str) -> Option<bool> {
+        let value = self.get("SystemCallFilter");
+        match value.strip_prefix('~') {
+            Some(deny) if deny.trim().is_empty() => None,
+            Some(deny) => Some(deny.split_whitespace().any(|s| s == name)),
+            None if value.is_empty() => None,
+            None => Some(!value.split_whitespace().any(|s| s == name)),
+        }
+    }
+
+    /// Whether the filter's own errno is ENOSYS (systemctl shows the number, or a name).
+    fn filter_errno_is_enosys(&self) -> bool {
+        matches!(self.get("SystemCallErrorNumber"), "38" | "ENOSYS")
+    }
+
+    /// Why the unit's sandbox refused syscall `name` with `errno` before it ran, as (directive,
+    /// fix); None when it answered that way on purpose, or when nothing the unit sets explains
+    /// it (a filter the program installed itself).
+    fn refusal(&self, name: &str, errno: &str) -> Option<(String, String)> {
+        // seccomp cannot look into clone3's flags, so RestrictNamespaces= answers every clone3
+        // with ENOSYS, and glibc falls back to clone, which it can check (seccomp-util.c).
+        if name == "clone3" && errno == "ENOSYS" && self.restricts_namespaces() {
+            return None;
+        }
+        match self.filter_refuses(name) {
+            // From 255 an allow-list answers ENOSYS for calls outside @known, names systemd
+            // does not know: naming them changes nothing, and glibc falls back.
+            Some(true) if errno == "ENOSYS" && !self.filter_errno_is_enosys() => return None,
+            Some(true) => {
+                return Some((
+                    "SystemCallFilter".into(),
+                    format!("add SystemCallFilter={name}"),
+                ));
+            }
+            _ => {}
+        }
+        if ["clone", "clone3", "unshare", "setns"].contains(&name) && self.restricts_namespaces() {
+            return Some((
+                format!("RestrictNamespaces={}", self.get("RestrictNamespaces")),
+                "add the namespace type to RestrictNamespaces=".into(),
+            ));
+        }
+        if name == "socket" && errno == "EAFNOSUPPORT" {
+            return Some((
+                "RestrictAddressFamilies".into(),
+                "add the family to RestrictAddressFamilies=".into(),
+            ));
+        }
+        SECCOMP_DIRECTIVES
+            .iter()
+            .find(|(directive, names, _)| names.contains(&name) && self.get(directive) == "yes")
+            .map(|(directive, _, fix)| (format!("{directive}=yes"), (*fix).to_owned()))
     }
 
     fn restricts_namespaces(&self) -> bool {
@@ -123,20 +258,40 @@ fn processes(seen: &Seen) -> Vec<String> {
     seen.by.iter().map(str::to_owned).collect()
 }
 
-/// The directory ReadWritePaths= must name so that `access` to `path` may write: the file
-/// itself when it is written in place, its directory when entries in it change.
+/// What ReadWritePaths= must name so that `access` to `path` may write, as `generate` would
+/// list it (see [`policy::read_write_path`]), escaped for a unit file.
+fn rw_fix(path: &str, access: crate::observations::Access) -> String {
+    policy::unit_path(&policy::read_write_path(path, access).0)
+}
+
 /// Every operation `obs` saw refused that a directive of `sandbox` explains, most
 /// consequential first: syscalls, paths, capabilities, families, the rest.
 pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
     let mut out = Vec::new();
     for (name, seen) in &obs.refused_syscalls {
-        out.push(Denial {
-            processes: processes(seen),
-            operation: format!("syscall {name}"),
-            outcome: outcome(seen, &[]).unwrap_or_else(|| format!("refused {}x", seen.count)),
-            directive: "SystemCallFilter".into(),
-            fix: format!("add SystemCallFilter={name}"),
-        });
+        // Each answer on its own: one call may be refused by two directives.
+        let mut by_directive: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let answers: Vec<(&str, u64)> = match seen.errors.is_empty() {
+            true => vec![("", seen.count)],
+            false => seen.errors.iter().map(|(e, n)| (e.as_str(), *n)).collect(),
+        };
+        for (errno, n) in answers {
+            if let Some(why) = sandbox.refusal(name, errno) {
+                by_directive.entry(why).or_default().push(match errno {
+                    "" => format!("refused {n}x"),
+                    e => format!("{e} {n}x"),
+                });
+            }
+        }
+        for ((directive, fix), outcomes) in by_directive {
+            out.push(Denial {
+                processes: processes(seen),
+                operation: format!("syscall {name}"),
+                outcome: outcomes.join(", "),
+                directive,
+                fix,
+            });
+        }
     }
     for (path, accesses) in &obs.paths {
         let mut read_only = Vec::new();
@@ -155,7 +310,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                     let fix = if access.writes() || mode == "read-only" {
                         format!(
                             "set ProtectHome=no, or add ReadWritePaths=-{}",
-                            writable_path(path, access)
+                            rw_fix(path, access)
                         )
                     } else {
                         "set ProtectHome=read-only".to_owned()
@@ -188,14 +343,19 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                     operation: op,
                     outcome: got,
                     directive,
-                    fix: format!("add ReadWritePaths=-{}", writable_path(path, access)),
+                    fix: format!("add ReadWritePaths=-{}", rw_fix(path, access)),
                 },
             ));
         }
         // One fix per path: a writable directory covers writes to the file in it too.
         let covers_all = read_only
             .iter()
-            .position(|(a, _)| writable_path(path, *a) != *path);
+            .position(|(a, _)| crate::observations::writable_path(path, *a) != *path)
+            .or_else(|| {
+                read_only
+                    .iter()
+                    .position(|(a, _)| policy::read_write_path(path, *a).0 != *path)
+            });
         match covers_all {
             Some(i) => out.push(read_only.swap_remove(i).1),
             None => out.extend(read_only.into_iter().map(|(_, d)| d)),
@@ -205,7 +365,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
         let Some(denied) = &checks.denied else {
             continue;
         };
-        if policy::is_capability_noise(cap, checks) || !sandbox.bounding_set_lacks(cap) {
+        if policy::is_capability_noise(cap, checks, obs) || !sandbox.bounding_set_lacks(cap) {
             // Denied for another reason (an unprivileged user): not the sandbox's doing.
             continue;
         }
@@ -274,7 +434,8 @@ mod tests {
     fn sandbox() -> Sandbox {
         Sandbox::parse(
             "ProtectSystem=strict\nProtectHome=yes\nCapabilityBoundingSet=cap_net_bind_service cap_setuid\n\
-             RestrictAddressFamilies=AF_UNIX AF_INET\nRestrictNamespaces=yes\nMemoryDenyWriteExecute=yes\n",
+             RestrictAddressFamilies=AF_UNIX AF_INET\nRestrictNamespaces=yes\nMemoryDenyWriteExecute=yes\n\
+             SystemCallFilter=clone clone3 openat read write\nSystemCallErrorNumber=1\n",
         )
     }
 
@@ -320,7 +481,8 @@ mod tests {
             lines,
             [
                 "svc: create /var/cache/app/x -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/cache/app",
-                "svc: write /var/lib/app/db -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/lib/app/db",
+                // Written in place, yet its directory: what generate lists.
+                "svc: write /var/lib/app/db -> EROFS 1x: ProtectSystem=strict; add ReadWritePaths=-/var/lib/app",
             ]
         );
         // Without ProtectSystem or ReadOnlyPaths, EROFS is the file system's own.
@@ -377,6 +539,73 @@ mod tests {
         assert_eq!(d.fix, "add RestrictAddressFamilies=AF_NETLINK");
         let deny = Sandbox::parse("RestrictAddressFamilies=~AF_PACKET\n");
         assert!(denials(&obs, &deny).is_empty());
+    }
+
+    const ENOSYS: i64 = -38;
+
+    #[test]
+    fn clone3_answered_enosys_under_restrict_namespaces_is_on_purpose() {
+        // pg_ctl under a drop-in that allows clone3: RestrictNamespaces= answers every clone3
+        // with ENOSYS so glibc falls back to clone. Nothing to add, nothing to blame.
+        let obs = observed(&[(Slot::Refused("clone3".into()), ENOSYS)]);
+        assert!(denials(&obs, &sandbox()).is_empty());
+        // Without RestrictNamespaces, an allow-list without clone3 did refuse it.
+        let bare = Sandbox::parse("SystemCallFilter=read write\nSystemCallErrorNumber=1\n");
+        let d = one(&observed(&[(Slot::Refused("clone3".into()), EPERM)]), &bare);
+        assert_eq!(d.fix, "add SystemCallFilter=clone3");
+    }
+
+    #[test]
+    fn a_call_the_filter_allows_is_blamed_on_the_directive_that_refused_it() {
+        let strict = Sandbox::parse(
+            "SystemCallFilter=personality sched_setscheduler mmap read\nSystemCallErrorNumber=1\n\
+             LockPersonality=yes\nRestrictRealtime=yes\nMemoryDenyWriteExecute=yes\n",
+        );
+        let obs = observed(&[
+            (Slot::Refused("personality".into()), EPERM),
+            (Slot::Refused("sched_setscheduler".into()), EPERM),
+            (Slot::Refused("mmap".into()), EPERM),
+        ]);
+        let lines: Vec<String> = denials(&obs, &strict)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "svc: syscall mmap -> EPERM 1x: MemoryDenyWriteExecute=yes; set MemoryDenyWriteExecute=no",
+                "svc: syscall personality -> EPERM 1x: LockPersonality=yes; set LockPersonality=no",
+                "svc: syscall sched_setscheduler -> EPERM 1x: RestrictRealtime=yes; set RestrictRealtime=no",
+            ]
+        );
+        // Refused while nothing the unit sets refuses it: the program's own filter.
+        let none = Sandbox::parse("SystemCallFilter=~\n");
+        assert!(denials(&obs, &none).is_empty());
+    }
+
+    #[test]
+    fn enosys_for_a_name_systemd_does_not_know_is_not_the_filters_to_fix() {
+        // From 255 an allow-list answers ENOSYS for calls outside @known (and EPERM, its own
+        // errno, for known ones it lacks).
+        let obs = observed(&[
+            (Slot::Refused("mseal".into()), ENOSYS),
+            (Slot::Refused("getpriority".into()), EPERM),
+        ]);
+        let d = one(&obs, &sandbox());
+        assert_eq!(d.operation, "syscall getpriority");
+        // With ENOSYS as the filter's own errno, ENOSYS is the filter's answer to anything.
+        let enosys = Sandbox::parse("SystemCallFilter=read\nSystemCallErrorNumber=38\n");
+        assert_eq!(denials(&obs, &enosys).len(), 2);
+    }
+
+    #[test]
+    fn a_fix_path_is_escaped_for_the_unit_file() {
+        let obs = observed(&[(
+            Slot::Path("/srv/my app/100%/x".into(), Access::Create),
+            EROFS,
+        )]);
+        let d = one(&obs, &sandbox());
+        assert_eq!(d.fix, "add ReadWritePaths=-/srv/my\\x20app/100%%");
     }
 
     #[test]

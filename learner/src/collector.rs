@@ -400,11 +400,15 @@ impl Collector {
                 }
             }
             "socket" | "socketpair" => {
-                let desc = format!(
+                let mut desc = format!(
                     "{}/{}",
                     names::address_family(a[0]),
                     names::socket_type(a[1])
                 );
+                // A netlink socket's protocol says what it talks to (schema 2).
+                if a[0] == libc::AF_NETLINK as u64 {
+                    desc = format!("{desc}/{}", names::netlink_protocol(a[2]));
+                }
                 out.push(if name == "socket" {
                     Slot::Socket(desc)
                 } else {

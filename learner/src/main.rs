@@ -575,6 +575,12 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
                 unit.display()
             );
         }
+        for lack in generated.profile.lacks() {
+            eprintln!(
+                "learner: warning: profile schema {} does not record {lack}: record again for a tighter drop-in",
+                generated.profile.schema
+            );
+        }
         for warning in &generated.warnings {
             eprintln!("learner: warning: {warning}");
         }

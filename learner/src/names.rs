@@ -189,8 +189,46 @@ pub fn namespaces(flags: u64) -> Vec<&'static str> {
 }
 
 /// Scheduling policy names (linux/sched.h), SCHED_RESET_ON_FORK masked off.
+/// Netlink protocol names (linux/netlink.h).
+pub fn netlink_protocol(protocol: u64) -> String {
+    let name = match protocol {
+        0 => "NETLINK_ROUTE",
+        2 => "NETLINK_USERSOCK",
+        4 => "NETLINK_SOCK_DIAG",
+        5 => "NETLINK_NFLOG",
+        6 => "NETLINK_XFRM",
+        7 => "NETLINK_SELINUX",
+        8 => "NETLINK_ISCSI",
+        9 => "NETLINK_AUDIT",
+        10 => "NETLINK_FIB_LOOKUP",
+        11 => "NETLINK_CONNECTOR",
+        12 => "NETLINK_NETFILTER",
+        13 => "NETLINK_IP6_FW",
+        14 => "NETLINK_DNRTMSG",
+        15 => "NETLINK_KOBJECT_UEVENT",
+        16 => "NETLINK_GENERIC",
+        18 => "NETLINK_SCSITRANSPORT",
+        19 => "NETLINK_ECRYPTFS",
+        20 => "NETLINK_RDMA",
+        21 => "NETLINK_CRYPTO",
+        22 => "NETLINK_SMC",
+        other => return format!("NETLINK_{other}"),
+    };
+    name.to_owned()
+}
+
+/// A scheduling policy's name, with `|SCHED_RESET_ON_FORK` when that flag is ORed in
+/// (RestrictRealtime= refuses every such value).
 pub fn sched_policy(policy: u64) -> String {
-    let name = match policy & !0x4000_0000 {
+    let base = sched_policy_name(policy & !0x4000_0000);
+    match policy & 0x4000_0000 {
+        0 => base,
+        _ => format!("{base}|SCHED_RESET_ON_FORK"),
+    }
+}
+
+fn sched_policy_name(policy: u64) -> String {
+    let name = match policy {
         0 => "SCHED_OTHER",
         1 => "SCHED_FIFO",
         2 => "SCHED_RR",
@@ -219,7 +257,12 @@ mod tests {
         assert_eq!(address_family(10), "AF_INET6");
         assert_eq!(socket_type(1 | 0o4000 | 0o2000000), "SOCK_STREAM");
         assert_eq!(namespaces(0x4000_0000 | 0x0002_0000), ["mnt", "net"]);
-        assert_eq!(sched_policy(1 | 0x4000_0000), "SCHED_FIFO");
+        assert_eq!(
+            sched_policy(1 | 0x4000_0000),
+            "SCHED_FIFO|SCHED_RESET_ON_FORK"
+        );
+        assert_eq!(netlink_protocol(15), "NETLINK_KOBJECT_UEVENT");
+        assert_eq!(netlink_protocol(31), "NETLINK_31");
     }
 
     #[test]

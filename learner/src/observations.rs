@@ -742,6 +742,7 @@ impl Observations {
             if writes.count > 0
                 && (under("/proc/sys") || under("/sys") || path == "/proc/sysrq-trigger")
                 && !under(cgroup_root)
+                && !under("/sys/fs/selinux")
             {
                 derived.push((
                     |f| &mut f.kernel_tunable_writes,

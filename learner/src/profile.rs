@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::{atomic_file::PendingFile, observations::Observations};
 
 /// The profile format's version. Bumped when a field changes meaning or is removed.
-pub const SCHEMA: u32 = 1;
+/// 2: netlink sockets carry their protocol (`AF_NETLINK/SOCK_RAW/NETLINK_ROUTE`), and
+/// scheduling facts show `|SCHED_RESET_ON_FORK`.
+pub const SCHEMA: u32 = 2;
+/// The oldest schema learner still reads (see [`Profile::lacks`]).
+pub const OLDEST_SCHEMA: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -23,7 +27,9 @@ pub enum ProfileError {
     Read { path: PathBuf, source: io::Error },
     #[error("{path} is not a learner profile: {message}")]
     Malformed { path: PathBuf, message: String },
-    #[error("{path} has profile schema {found}; this learner reads schema {SCHEMA}")]
+    #[error(
+        "{path} has profile schema {found}; this learner reads schemas {OLDEST_SCHEMA} to {SCHEMA}"
+    )]
     Schema { path: PathBuf, found: u32 },
 }
 
@@ -141,6 +147,19 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Profile {
+    /// What this profile's schema did not record, which the generator then assumes the worst
+    /// of. Empty for the current schema.
+    pub fn lacks(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.schema < 2 {
+            out.push(
+                "netlink protocols (every AF_NETLINK socket is taken to need the host's network)",
+            );
+            out.push("SCHED_RESET_ON_FORK in scheduling policies (RestrictRealtime= refuses it)");
+        }
+        out
+    }
+
     /// Writes the profile so that `path` holds either the old file or the whole new one.
     pub fn write_atomic(&self, path: &Path) -> Result<(), ProfileError> {
         PendingProfile::create(path)?.commit(self)
@@ -172,7 +191,7 @@ impl Profile {
             .map_err(|e| malformed(e.to_string()))?
             .schema
             .ok_or_else(|| malformed("no `schema` number".into()))?;
-        if schema != u64::from(SCHEMA) {
+        if !(u64::from(OLDEST_SCHEMA)..=u64::from(SCHEMA)).contains(&schema) {
             return Err(ProfileError::Schema {
                 path: path.to_owned(),
                 found: u32::try_from(schema).unwrap_or(u32::MAX),
@@ -249,6 +268,8 @@ impl Profile {
         };
         out.merged_from = sources(first);
         for p in rest {
+            // The union knows only what every part recorded.
+            out.schema = out.schema.min(p.schema);
             out.merged_from.extend(sources(p));
             for (name, n) in &p.syscalls {
                 *out.syscalls.entry(name.clone()).or_default() += n;
@@ -324,6 +345,20 @@ mod tests {
     }
 
     #[test]
+    fn reads_schema_1_and_says_what_it_lacks() {
+        let mut old = sample();
+        old.schema = 1;
+        let yaml = serde_yaml::to_string(&old).unwrap();
+        let p = Profile::parse(&yaml, Path::new("old.yaml")).unwrap();
+        assert_eq!(p.schema, 1);
+        assert!(p.lacks().iter().any(|l| l.contains("netlink")));
+        assert!(sample().lacks().is_empty());
+        // A merge with a schema 1 profile lacks what that one lacks.
+        let merged = Profile::merged(&[sample(), old]).unwrap();
+        assert_eq!(merged.schema, 1);
+    }
+
+    #[test]
     fn syscalls_are_sorted_by_name() {
         let text = serde_yaml::to_string(&sample()).unwrap();
         let openat = text.find("openat:").unwrap();
@@ -338,6 +373,11 @@ mod tests {
         assert!(matches!(err, ProfileError::Malformed { .. }), "{err}");
         let err = Profile::parse("hello: 1\n", path).unwrap_err();
         assert!(err.to_string().contains("no `schema`"), "{err}");
+        let err = Profile::parse("schema: 0\n", path).unwrap_err();
+        assert!(
+            matches!(err, ProfileError::Schema { found: 0, .. }),
+            "{err}"
+        );
         let err = Profile::parse("schema: 99\n", path).unwrap_err();
         assert!(
             matches!(err, ProfileError::Schema { found: 99, .. }),

@@ -51,6 +51,11 @@ impl Arch {
             .map(|i| table[i].1)
     }
 
+    /// Every syscall name the table knows.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.table().iter().map(|&(_, n)| n)
+    }
+
     /// The number of the syscall called `name`.
     pub fn syscall_number(self, name: &str) -> Option<u32> {
         self.table()

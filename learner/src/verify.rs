@@ -613,7 +613,7 @@ pub fn verify(
         let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
             continue;
         };
-        if policy::is_capability_noise(cap, checks) || caps.permits(cap) {
+        if policy::is_capability_noise(cap, checks, &p.observations) || caps.permits(cap) {
             continue;
         }
         denied.push(Gap {

@@ -110,6 +110,10 @@ fn records_every_observation_the_workload_makes() {
             .get("EAFNOSUPPORT"),
         Some(&1)
     );
+    assert_eq!(
+        o.sockets["AF_NETLINK/SOCK_RAW/NETLINK_KOBJECT_UEVENT"].ok, 1,
+        "netlink sockets carry their protocol"
+    );
     assert_eq!(o.socketpairs["AF_UNIX/SOCK_STREAM"].ok, 1);
     assert!(!o.sockets.contains_key("AF_UNIX/SOCK_DGRAM"));
     assert_eq!(o.binds["AF_INET6 [::1]:0"].ok, 1);
@@ -159,7 +163,9 @@ fn records_every_observation_the_workload_makes() {
     );
     assert!(
         f.scheduling
-            .contains_key("SCHED_FIFO via sched_setscheduler"),
+            .contains_key("SCHED_FIFO via sched_setscheduler")
+            && f.scheduling
+                .contains_key("SCHED_OTHER|SCHED_RESET_ON_FORK via sched_setscheduler"),
         "{:?}",
         f.scheduling
     );

@@ -10,6 +10,10 @@ const TABLE_252: &str = include_str!("../../data/syscall-filter-252.txt");
 /// The groups of systemd 239 (RHEL 8), the oldest target.
 const TABLE_239: &str = include_str!("../../data/syscall-filter-239.txt");
 
+/// Names Debian's 252.x has in its groups that upstream 252 lacks: futex_waitv,
+/// riscv_hwprobe and uretprobe in @default, fchmodat2 in @file-system (252.23).
+const BACKPORTED_TO_252: &[&str] = &["futex_waitv", "riscv_hwprobe", "uretprobe", "fchmodat2"];
+
 /// Groups with their members expanded, and every name systemd knows.
 #[derive(Debug, Clone)]
 pub struct SyscallGroups {
@@ -133,8 +137,28 @@ impl SyscallGroups {
     }
 
     /// Changes the shipped tables do not show (systemd's NEWS): faccessat2 came with v247,
-    /// @sandbox with v254, and v257 put it into @default.
+    /// @sandbox with v254, and v257 put it into @default. The 252 table is Debian's 252.x,
+    /// which backported names upstream 252 lacks ([`BACKPORTED_TO_252`]): for 252 to 256 they
+    /// are not assumed in any group (an allow-list then names them, which any version takes).
+    /// A target newer than the table knows calls newer than it (mseal, ...): every name of
+    /// learner's kernel tables is kept known for it, as systemd ignores a name its libseccomp
+    /// does not know.
     fn adjust_names(&mut self, version: u32) {
+        if (252..=256).contains(&version) {
+            for members in self.groups.values_mut() {
+                for name in BACKPORTED_TO_252 {
+                    members.remove(*name);
+                }
+            }
+        }
+        if version > 252 {
+            for arch in [
+                crate::syscalls::Arch::X86_64,
+                crate::syscalls::Arch::Aarch64,
+            ] {
+                self.known.extend(arch.names().map(str::to_owned));
+            }
+        }
         if version < 247 {
             self.known.remove("faccessat2");
             for members in self.groups.values_mut() {

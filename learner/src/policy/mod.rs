@@ -101,31 +101,36 @@ fn home_writes(p: &Profile) -> Option<String> {
 }
 
 /// /tmp entries the service used but did not create: shared with other processes, which a
-/// private /tmp would hide.
+/// private /tmp would hide. Only a successful create makes an entry the service's own (a
+/// failed one, `mkdir /tmp` answered EEXIST, created nothing), and only what lies below it
+/// at a `/` boundary. A unix socket bound there is for other processes to connect to.
 fn tmp_shared(p: &Profile) -> Option<String> {
+    use crate::observations::Access;
+    let is_top = |path: &str| ["/tmp", "/var/tmp"].contains(&path);
     let created: BTreeSet<&String> = p
         .observations
         .paths
         .iter()
-        .filter(|(_, a)| {
-            a.keys().any(|k| {
-                matches!(
-                    k,
-                    crate::observations::Access::Create
-                        | crate::observations::Access::Bind
-                        | crate::observations::Access::Mknod
-                )
-            })
+        .filter(|(path, a)| {
+            !is_top(path)
+                && a.iter()
+                    .any(|(k, s)| matches!(k, Access::Create | Access::Mknod) && s.ok > 0)
         })
         .map(|(path, _)| path)
         .collect();
+    let below = |path: &str, dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
     let shared: BTreeMap<String, Seen> = facts(p)
         .tmp
         .iter()
         .filter(|(path, seen)| {
-            let top = ["/tmp", "/var/tmp"].contains(&path.as_str());
-            let own = created.iter().any(|c| path.starts_with(c.as_str()));
-            !top && !own && seen.ok > 0
+            let bound = p
+                .observations
+                .paths
+                .get(*path)
+                .and_then(|a| a.get(&Access::Bind))
+                .is_some_and(|s| s.ok > 0);
+            let own = created.iter().any(|c| below(path, c));
+            bound || (!is_top(path) && !own && seen.ok > 0)
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -156,19 +161,39 @@ fn personality_changes(p: &Profile) -> Option<String> {
     listing(&changes, "personality")
 }
 
+/// What RestrictRealtime= refuses. Its seccomp filter (seccomp_restrict_realtime) answers
+/// sched_setscheduler with EPERM for every policy but SCHED_OTHER, SCHED_BATCH and SCHED_IDLE,
+/// compared as the whole argument: SCHED_ISO, SCHED_DEADLINE, SCHED_EXT, and any policy ORed
+/// with SCHED_RESET_ON_FORK are refused too. sched_setattr is not filtered, but the
+/// RLIMIT_RTPRIO of 0 it sets refuses realtime policies there without CAP_SYS_NICE.
 fn realtime(p: &Profile) -> Option<String> {
+    const PERMITTED: &[&str] = &["SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE"];
     let rt: BTreeMap<String, Seen> = facts(p)
         .scheduling
         .iter()
         .filter(|(v, s)| {
+            let (policy, via) = v.split_once(" via ").unwrap_or((v.as_str(), ""));
             s.ok > 0
-                && ["SCHED_FIFO", "SCHED_RR", "SCHED_DEADLINE"]
-                    .iter()
-                    .any(|x| v.starts_with(x))
+                && match via {
+                    "sched_setscheduler" => !PERMITTED.contains(&policy),
+                    _ => ["SCHED_FIFO", "SCHED_RR", "SCHED_DEADLINE"]
+                        .iter()
+                        .any(|x| policy.starts_with(x)),
+                }
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     listing(&rt, "set")
+}
+
+/// Whether a socket (`FAMILY/TYPE`; netlink ones `AF_NETLINK/TYPE/PROTOCOL`) needs the
+/// host's network namespace. Unix sockets with a path do not. Netlink sockets do, whatever
+/// the protocol: in a private namespace rtnetlink, sock_diag and netfilter see only its
+/// loopback, udev's device events (sent from udevd's namespace) never arrive, the audit log
+/// is multicast in the host's namespace only, and several protocols (SELinux, iSCSI) exist
+/// only there.
+fn needs_host_network(socket: &str) -> bool {
+    !socket.starts_with("AF_UNIX/")
 }
 
 /// Families that need a network namespace shared with the host.
@@ -177,7 +202,7 @@ fn network(p: &Profile) -> Option<String> {
     let net: BTreeMap<String, Seen> = o
         .sockets
         .iter()
-        .filter(|(k, s)| s.ok > 0 && !k.starts_with("AF_UNIX/") && !k.starts_with("AF_NETLINK/"))
+        .filter(|(k, s)| s.ok > 0 && needs_host_network(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if let Some(e) = listing(&net, "opened") {
@@ -193,6 +218,162 @@ fn network(p: &Profile) -> Option<String> {
         .collect();
     listing(&abstract_, "used abstract socket")
 }
+
+/// Whether a capability the drop-in keeps was granted for a need: checked and granted, and
+/// not only as known noise.
+fn kept_capability(p: &Profile, cap: &str) -> bool {
+    p.observations.capabilities.get(cap).is_some_and(|checks| {
+        !is_capability_noise(cap, checks, &p.observations)
+            && checks.granted.as_ref().is_some_and(|g| g.count > 0)
+    })
+}
+
+/// A toggle that also drops capabilities from the bounding set (unit_patch_contexts() in
+/// unit.c): kept ones forbid it, or the drop-in would grant them and take them away again.
+fn strips_kept(p: &Profile, caps: &[&str]) -> Option<String> {
+    let kept: Vec<&str> = caps
+        .iter()
+        .copied()
+        .filter(|c| kept_capability(p, c))
+        .collect();
+    (!kept.is_empty()).then(|| {
+        format!(
+            "{} granted, and it drops {} from the bounding set",
+            kept.join(", "),
+            match caps.len() {
+                1 => "that",
+                _ => "them",
+            }
+        )
+    })
+}
+
+/// Every path at or below one of `dirs`, with every access to it.
+fn paths_under<'a>(
+    p: &'a Profile,
+    dirs: &'a [&str],
+) -> impl Iterator<Item = (&'a String, &'a crate::observations::Accesses)> + 'a {
+    p.observations.paths.iter().filter(move |(path, _)| {
+        dirs.iter()
+            .any(|d| path.as_str() == *d || path.starts_with(&format!("{d}/")))
+    })
+}
+
+/// What the paths under `dirs` saw, for `accesses` that pass `which`, with any success.
+fn used_under(
+    p: &Profile,
+    dirs: &[&str],
+    which: fn(crate::observations::Access) -> bool,
+    what: &str,
+) -> Option<String> {
+    let used: BTreeMap<String, Seen> = paths_under(p, dirs)
+        .filter_map(|(path, accesses)| {
+            let mut seen = Seen::default();
+            for (_, s) in accesses.iter().filter(|(a, _)| which(**a)) {
+                seen.merge(s);
+            }
+            (seen.ok > 0).then(|| (path.clone(), seen))
+        })
+        .collect();
+    listing(&used, what)
+}
+
+/// The syscalls PrivateDevices= denies with its own filter (@raw-io).
+const RAW_IO: &[&str] = &[
+    "ioperm",
+    "iopl",
+    "pciconfig_iobase",
+    "pciconfig_read",
+    "pciconfig_write",
+    "s390_pci_mmio_read",
+    "s390_pci_mmio_write",
+];
+
+/// PrivateDevices=yes: a fresh /dev with the pseudo devices only (mount_private_dev() in
+/// namespace.c), CAP_MKNOD and CAP_SYS_RAWIO dropped, @raw-io denied, DevicePolicy=closed.
+/// Entries the service makes in /dev (binding /dev/log, mknod) would be in that private
+/// /dev, unseen by anyone else; /dev/shm, /dev/mqueue and /dev/hugepages are the host's.
+fn private_devices(p: &Profile) -> Option<String> {
+    listing(&facts(p).devices, "opened")
+        .or_else(|| {
+            let made: BTreeMap<String, Seen> = paths_under(p, &["/dev"])
+                .filter(|(path, _)| {
+                    !["/dev/shm", "/dev/mqueue", "/dev/hugepages"]
+                        .iter()
+                        .any(|d| path.starts_with(&format!("{d}/")))
+                })
+                .filter_map(|(path, accesses)| {
+                    let mut seen = Seen::default();
+                    // Writing to a node is reading or writing the device; these change /dev.
+                    for (_, s) in accesses.iter().filter(|(a, _)| {
+                        a.writes()
+                            && !matches!(
+                                a,
+                                crate::observations::Access::Write
+                                    | crate::observations::Access::Truncate
+                            )
+                    }) {
+                        seen.merge(s);
+                    }
+                    (seen.ok > 0).then(|| (path.clone(), seen))
+                })
+                .collect();
+            listing(&made, "created or changed")
+        })
+        .or_else(|| strips_kept(p, &["CAP_MKNOD", "CAP_SYS_RAWIO"]))
+        .or_else(|| {
+            RAW_IO
+                .iter()
+                .find(|s| p.syscalls.contains_key(**s))
+                .map(|s| format!("called {s}, which it denies (@raw-io)"))
+        })
+}
+
+/// The /proc files ProtectKernelTunables= makes read-only (protect_kernel_tunables_table in
+/// namespace.c), and the ones it makes inaccessible.
+const TUNABLES_READ_ONLY: &[&str] = &[
+    "/proc/acpi",
+    "/proc/apm",
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/latency_stats",
+    "/proc/mtrr",
+    "/proc/scsi",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/timer_stats",
+    "/sys",
+];
+const TUNABLES_INACCESSIBLE: &[&str] = &["/proc/kallsyms", "/proc/kcore"];
+
+/// ProtectKernelTunables=yes: writes there fail, and reads of the inaccessible ones. /sys/fs/
+/// selinux stays writable, and the cgroup tree is ProtectControlGroups='s.
+fn kernel_tunables(p: &Profile) -> Option<String> {
+    used_under(p, TUNABLES_INACCESSIBLE, |_| true, "used").or_else(|| {
+        let written: BTreeMap<String, Seen> = paths_under(p, TUNABLES_READ_ONLY)
+            .filter(|(path, _)| {
+                !["/sys/fs/selinux", "/sys/fs/cgroup"]
+                    .iter()
+                    .any(|d| path.as_str() == *d || path.starts_with(&format!("{d}/")))
+            })
+            .filter_map(|(path, accesses)| {
+                let mut seen = Seen::default();
+                for (_, s) in accesses.iter().filter(|(a, _)| a.writes()) {
+                    seen.merge(s);
+                }
+                (seen.count > 0).then(|| (path.clone(), seen))
+            })
+            .collect();
+        listing(&written, "wrote")
+    })
+}
+
+/// Before systemd 252, ProtectClock=yes added `DeviceAllow=char-rtc r` whatever the device
+/// policy (unit_patch_contexts() in unit.c; PR #25075 made it conditional), and with
+/// DevicePolicy=auto a single DeviceAllow= entry shuts out every device not listed.
+const CLOCK_CLOSES_DEVICES: std::ops::RangeInclusive<u32> = 245..=251;
 
 const TOGGLES_FS: &[Toggle] = &[
     Toggle {
@@ -222,7 +403,7 @@ const TOGGLES_FS: &[Toggle] = &[
         since: 0,
         choices: &[Choice {
             value: "yes",
-            forbidden_by: |p| listing(&facts(p).devices, "opened"),
+            forbidden_by: private_devices,
         }],
     },
     Toggle {
@@ -230,7 +411,7 @@ const TOGGLES_FS: &[Toggle] = &[
         since: 232,
         choices: &[Choice {
             value: "yes",
-            forbidden_by: |p| listing(&facts(p).kernel_tunable_writes, "wrote"),
+            forbidden_by: kernel_tunables,
         }],
     },
     Toggle {
@@ -238,8 +419,15 @@ const TOGGLES_FS: &[Toggle] = &[
         since: 232,
         choices: &[Choice {
             value: "yes",
+            // /usr/lib/modules and /lib/modules become inaccessible
+            // (protect_kernel_modules_table in namespace.c).
             forbidden_by: |p| {
-                listing(&facts(p).module_loading, "called").or_else(|| module_calls_counted(p))
+                listing(&facts(p).module_loading, "called")
+                    .or_else(|| module_calls_counted(p))
+                    .or_else(|| strips_kept(p, &["CAP_SYS_MODULE"]))
+                    .or_else(|| {
+                        used_under(p, &["/usr/lib/modules", "/lib/modules"], |_| true, "read")
+                    })
             },
         }],
     },
@@ -248,7 +436,9 @@ const TOGGLES_FS: &[Toggle] = &[
         since: 244,
         choices: &[Choice {
             value: "yes",
-            forbidden_by: |p| listing(&facts(p).kernel_logs, "read"),
+            forbidden_by: |p| {
+                listing(&facts(p).kernel_logs, "read").or_else(|| strips_kept(p, &["CAP_SYSLOG"]))
+            },
         }],
     },
     Toggle {
@@ -264,7 +454,10 @@ const TOGGLES_FS: &[Toggle] = &[
         since: 245,
         choices: &[Choice {
             value: "yes",
-            forbidden_by: |p| listing(&facts(p).clock_changes, "called"),
+            forbidden_by: |p| {
+                listing(&facts(p).clock_changes, "called")
+                    .or_else(|| strips_kept(p, &["CAP_SYS_TIME", "CAP_WAKE_ALARM"]))
+            },
         }],
     },
     Toggle {
@@ -390,9 +583,8 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
 }
 
 /// Syscalls at which CAP_SYS_ADMIN is checked to charge memory (cap_vm_enough_memory): for
-/// mappings, new processes, and pages written to tmpfs files (shmem accounting, e.g. a pid
-/// file in /run); and page faults that grow the stack. The check never denies anything, so it
-/// is noise, not a need.
+/// mappings, new processes, and page faults that grow the stack. The check never denies
+/// anything, so it is noise, not a need.
 const MEMORY_ACCOUNTING: &[&str] = &[
     crate::collector::IN_PAGE_FAULT_NAME,
     "mmap",
@@ -407,6 +599,14 @@ const MEMORY_ACCOUNTING: &[&str] = &[
     "execve",
     "execveat",
     "shmat",
+    "?",
+];
+
+/// Writes charge memory too, for pages written to tmpfs files (shmem accounting, e.g. a pid
+/// file in /run). But a sysctl write checks CAP_SYS_ADMIN for real (kernel.dmesg_restrict,
+/// kptr_restrict, tainted, unprivileged_bpf_disabled), and so do sysfs attributes: once
+/// the service wrote under /proc/sys or /sys, a check during a write may be one of those.
+const WRITE_FAMILY: &[&str] = &[
     "write",
     "writev",
     "pwrite64",
@@ -418,15 +618,31 @@ const MEMORY_ACCOUNTING: &[&str] = &[
     "copy_file_range",
     "sendfile",
     "splice",
-    "?",
 ];
 
+/// Whether the service wrote a kernel tunable: under /proc/sys or /sys, the cgroup tree aside.
+fn wrote_tunables(obs: &crate::observations::Observations) -> bool {
+    obs.paths.iter().any(|(path, accesses)| {
+        let under = |d: &str| path.as_str() == d || path.starts_with(&format!("{d}/"));
+        (under("/proc/sys") || under("/sys"))
+            && !under("/sys/fs/cgroup")
+            && accesses.iter().any(|(a, s)| a.writes() && s.ok > 0)
+    })
+}
+
 /// Whether every check of `cap` was known noise: memory accounting, or made with
-/// credentials that were not the process's own.
-pub fn is_capability_noise(cap: &str, checks: &crate::observations::CapabilityChecks) -> bool {
+/// credentials that were not the process's own. `obs` is the rest of the recording.
+pub fn is_capability_noise(
+    cap: &str,
+    checks: &crate::observations::CapabilityChecks,
+    obs: &crate::observations::Observations,
+) -> bool {
+    let writes_charge_memory = !wrote_tunables(obs);
     checks.during.keys().all(|d| {
         d == crate::collector::OVERRIDDEN_CREDENTIALS
-            || (cap == "CAP_SYS_ADMIN" && MEMORY_ACCOUNTING.contains(&d.as_str()))
+            || (cap == "CAP_SYS_ADMIN"
+                && (MEMORY_ACCOUNTING.contains(&d.as_str())
+                    || (writes_charge_memory && WRITE_FAMILY.contains(&d.as_str()))))
     })
 }
 
@@ -434,7 +650,7 @@ fn capabilities(p: &Profile) -> Decision {
     let mut keep = Vec::new();
     let mut evidence = Vec::new();
     for (cap, checks) in &p.observations.capabilities {
-        let noise = is_capability_noise(cap, checks);
+        let noise = is_capability_noise(cap, checks, &p.observations);
         let during: Vec<String> = checks
             .during
             .iter()
@@ -539,6 +755,13 @@ fn namespaces(p: &Profile, systemd: u32) -> Decision {
         types.insert(ty.to_owned());
         evidence.push(format!("{fact} ({}x)", seen.count));
     }
+    // systemd learnt the time namespace in 252; an older one rejects the whole assignment
+    // when the list names it (and cannot restrict it anyway: it stays allowed).
+    if systemd < 252 && types.remove("time") {
+        evidence.push(format!(
+            "time: systemd {systemd} does not know it (252+), which leaves it allowed; not listed, as it would void the whole line"
+        ));
+    }
     let lines = if types.contains("any") {
         evidence.push("setns() of any type: not restricted".into());
         vec![]
@@ -582,6 +805,22 @@ fn syscall_filter(p: &Profile, groups: &SyscallGroups, margin: Margin) -> Decisi
         if wanted.insert(extra.to_owned()) {
             evidence.push(format!(
                 "{extra}: added, a recording only sees it when a signal arrives"
+            ));
+        }
+    }
+    // What systemd's own executor calls after it installed the filter, before the exec: the
+    // exec_fd byte for Type=exec (v240+, write), the handoff timestamp (v256, send, which is
+    // sendto on most ABIs; write from 257). Denied, the service never starts.
+    let executor: &[&str] = match groups.version {
+        ..=239 => &[],
+        240..=255 => &["write"],
+        _ => &["write", "sendto"],
+    };
+    for call in executor {
+        if wanted.insert((*call).to_owned()) {
+            evidence.push(format!(
+                "{call}: added, systemd {}'s executor calls it after installing the filter",
+                groups.version
             ));
         }
     }
@@ -665,12 +904,66 @@ fn is_top_level(path: &str) -> bool {
     path == "/" || path.matches('/').count() == 1
 }
 
+/// Directories shared by many services: a file written in place there is listed alone.
+fn is_system_dir(path: &str) -> bool {
+    const SHARED: &[&str] = &[
+        "/var/lib",
+        "/var/log",
+        "/var/cache",
+        "/var/spool",
+        "/var/mail",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/share",
+        "/usr/bin",
+        "/usr/sbin",
+    ];
+    is_top_level(path) || SHARED.contains(&path)
+}
+
+/// What ReadWritePaths= must name for `access` to `path`, and whether that is a single file.
+/// systemd bind-mounts a listed file by its inode, so the file that log rotation or an atomic
+/// replace puts in its place is read-only again: a file written in place gets its directory,
+/// unless that is a top-level or shared system one (then the file alone, and `true`).
+pub fn read_write_path(path: &str, access: crate::observations::Access) -> (String, bool) {
+    let target = crate::observations::writable_path(path, access);
+    if target != path || crate::observations::folded_dir(path).is_some() {
+        return (target, false);
+    }
+    match path.rsplit_once('/') {
+        Some((dir, _)) if !dir.is_empty() && !is_system_dir(dir) => (dir.to_owned(), false),
+        _ => (target, true),
+    }
+}
+
+/// A path as a unit file's path lists take it: they split at whitespace, unquote, C-unescape
+/// and then expand `%` specifiers (config_parse_namespace_path_strv() in load-fragment.c), so
+/// whitespace, quotes, backslashes and control characters are written as `\xNN` and `%` as
+/// `%%`.
+pub fn unit_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%%"),
+            '\\' | '"' | '\'' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_whitespace() || c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
-    use crate::observations::writable_path;
     let mut evidence = Vec::new();
     // Each write needs the file itself writable; a new or removed directory entry needs its
     // directory writable.
     let mut needs: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    let mut single_files = BTreeSet::new();
     for (path, accesses) in &p.observations.paths {
         let under = |dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
         // API file systems stay writable under ProtectSystem=strict; a private /tmp is too.
@@ -682,8 +975,12 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
             continue;
         }
         for (access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            let (target, file) = read_write_path(path, *access);
+            if file {
+                single_files.insert(target.clone());
+            }
             let e = needs
-                .entry(writable_path(path, *access))
+                .entry(target)
                 .or_insert_with(|| (path.clone(), BTreeSet::new()));
             e.1.extend(seen.by.iter().map(str::to_owned));
         }
@@ -724,7 +1021,9 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
     for d in &listed {
         if let Some((example, by)) = needs.get(d) {
             let by: Vec<&str> = by.iter().map(String::as_str).collect();
-            let whole = if is_top_level(d) {
+            let whole = if single_files.contains(d) {
+                " (a file in a shared system directory, listed alone: one that rotation or an atomic replace puts in its place is read-only again)"
+            } else if is_top_level(d) {
                 " (a top-level directory, listed whole because of it)"
             } else {
                 ""
@@ -735,7 +1034,10 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
     let mut lines = vec!["ReadWritePaths=".to_owned()];
     if !listed.is_empty() {
         // `-`: a path missing at start is skipped instead of failing the unit (226/NAMESPACE).
-        let items: Vec<String> = listed.iter().map(|d| format!("-{d}")).collect();
+        let items: Vec<String> = listed
+            .iter()
+            .map(|d| format!("-{}", unit_path(d)))
+            .collect();
         lines.push(format!("ReadWritePaths={}", items.join(" ")));
     } else {
         evidence.push("nothing outside /dev, /proc, /sys and the private /tmp was written".into());
@@ -744,6 +1046,28 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
         directive: "ReadWritePaths",
         lines,
         evidence,
+    }
+}
+
+/// ProtectClock=yes on systemd 245 to 251 closes the device policy (see
+/// [`CLOCK_CLOSES_DEVICES`]): with PrivateDevices= left unset because devices were used, it
+/// would take them away, so ProtectClock yields.
+fn clock_keeps_devices(toggles: &mut [Decision], systemd: u32) {
+    if !CLOCK_CLOSES_DEVICES.contains(&systemd) {
+        return;
+    }
+    let devices_open = toggles
+        .iter()
+        .any(|d| d.directive == "PrivateDevices" && d.lines.is_empty());
+    if let Some(clock) = toggles
+        .iter_mut()
+        .find(|d| d.directive == "ProtectClock" && !d.lines.is_empty())
+        && devices_open
+    {
+        clock.lines.clear();
+        clock.evidence = vec![format!(
+            "not yes: on systemd {systemd} it adds DeviceAllow=char-rtc r, which with DevicePolicy=auto shuts out every other device (fixed in 252), and PrivateDevices is unset because the service uses devices"
+        )];
     }
 }
 
@@ -763,13 +1087,26 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
     let private_tmp = toggles
         .iter()
         .any(|d| d.directive == "PrivateTmp" && !d.lines.is_empty());
+    let mut toggles = toggles;
+    clock_keeps_devices(&mut toggles, systemd);
+    for d in toggles.iter_mut() {
+        if d.directive == "PrivateMounts" && d.lines.is_empty() {
+            d.evidence.push(
+                "ProtectSystem=strict (like every file-system directive) gives the service its own mount namespace anyway: its mounts still do not reach the host, and the host's reach it (MountFlags=shared would send them back)".into(),
+            );
+        }
+    }
     decisions.push(read_write_paths(p, private_tmp));
     decisions.extend(toggles);
-    decisions.extend(
-        TOGGLES_PROCESS
-            .iter()
-            .map(|t| resolve_toggle(t, p, systemd)),
-    );
+    decisions.extend(TOGGLES_PROCESS.iter().map(|t| {
+        let mut d = resolve_toggle(t, p, systemd);
+        if d.directive == "NoNewPrivileges" && !d.lines.is_empty() {
+            d.evidence.push(
+                "with SELinux (RHEL 8 and later), no_new_privs also refuses domain transitions the policy does not allow for it (nnp_transition): the exec of the service itself can fail; check the policy before applying".into(),
+            );
+        }
+        d
+    }));
     decisions.push(namespaces(p, systemd));
     decisions.push(capabilities(p));
     decisions.push(Decision {
@@ -846,6 +1183,12 @@ pub fn render(
         out.push_str(&format!(
             "# WARNING: {} events were lost while recording: observations may be missing.\n",
             profile.recording.lost_events
+        ));
+    }
+    for lack in profile.lacks() {
+        out.push_str(&format!(
+            "# NOTE: profile schema {} does not record {lack}.\n",
+            profile.schema
         ));
     }
     out.push_str("[Service]\n");

@@ -268,11 +268,13 @@ fn read_write_paths_cover_writes_and_nothing_else() {
         ],
     );
     let policy = policy(&p, 252);
-    // A write to a file needs the file; a created or deleted entry needs its directory; the
-    // created pid file needs /run, a top-level directory, which the evidence says.
+    // A file written in place gets its directory (a listed file is bind-mounted by inode, so
+    // its rotated successor would be read-only); a created or deleted entry needs its
+    // directory; the created pid file needs /run, a top-level directory, which the evidence
+    // says.
     assert_eq!(
         policy.value("ReadWritePaths"),
-        Some("-/run -/var/lib/svc/db -/var/log/svc/error.log"),
+        Some("-/run -/var/lib/svc/db -/var/log/svc"),
         "/var/lib/svc/db/b is inside /var/lib/svc/db"
     );
     let evidence = policy
@@ -583,9 +585,11 @@ fn versions_get_only_what_they_know() {
             };
             assert!(known, "{item} unknown to systemd {version}");
         }
-        assert!(
-            !value.split(' ').any(|s| s == "mseal"),
-            "mseal is unknown to {version}"
+        // A name newer than the shipped table is kept for a target newer than it.
+        assert_eq!(
+            value.split(' ').any(|s| s == "mseal"),
+            version > 252,
+            "mseal on {version}: {value}"
         );
         assert_eq!(
             value.split(' ').any(|s| s == "faccessat2"),
@@ -723,7 +727,7 @@ fn a_realistic_drop_in_whole() {
 [Service]
 ProtectSystem=strict
 ReadWritePaths=
-ReadWritePaths=-/run -/var/log/web/access.log
+ReadWritePaths=-/run -/var/log/web
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
@@ -835,4 +839,356 @@ SystemCallFilter=clone clone3 close fchown getdents64 getrandom mmap newfstatat 
 SystemCallErrorNumber=EPERM
 ";
     assert_eq!(text, expected);
+}
+
+// What a drop-in really implies (issue 14): systemd's side effects, version by version.
+
+fn cap(name: &str, during: &str) -> Slot {
+    Slot::Capability {
+        name: name.into(),
+        granted: true,
+        during: during.into(),
+    }
+}
+
+fn evidence(p: &Policy, directive: &str) -> String {
+    p.decision(directive).unwrap().evidence.join("\n")
+}
+
+#[test]
+fn protect_clock_keeps_away_from_a_device_policy_before_252() {
+    // A VPN daemon opens /dev/net/tun: PrivateDevices stays unset. On 245..251 ProtectClock
+    // would add DeviceAllow=char-rtc r and, with DevicePolicy=auto, shut the tun device out.
+    let vpn = with(empty(), &[path("/dev/net/tun", Access::Write)]);
+    for version in [245, 249, 251] {
+        let p = policy(&vpn, version);
+        assert_eq!(p.value("PrivateDevices"), None);
+        assert_eq!(p.value("ProtectClock"), None, "{version}");
+        assert!(
+            evidence(&p, "ProtectClock").contains("char-rtc"),
+            "{}",
+            evidence(&p, "ProtectClock")
+        );
+    }
+    // From 252 it adds the entry only when a device policy is set already.
+    assert_eq!(policy(&vpn, 252).value("ProtectClock"), Some("yes"));
+    // With PrivateDevices=yes the policy is closed anyway: nothing to lose.
+    assert_eq!(policy(&empty(), 249).value("ProtectClock"), Some("yes"));
+}
+
+#[test]
+fn a_kept_capability_forbids_the_toggle_that_drops_it() {
+    for (caps, directive) in [
+        (&["CAP_MKNOD"][..], "PrivateDevices"),
+        (&["CAP_SYS_RAWIO"][..], "PrivateDevices"),
+        (&["CAP_SYS_MODULE"][..], "ProtectKernelModules"),
+        (&["CAP_SYSLOG"][..], "ProtectKernelLogs"),
+        (&["CAP_SYS_TIME"][..], "ProtectClock"),
+        (&["CAP_WAKE_ALARM"][..], "ProtectClock"),
+    ] {
+        let slots: Vec<Slot> = caps.iter().map(|c| cap(c, "ioctl")).collect();
+        let p = policy(&with(empty(), &slots), 257);
+        let kept = p.value("CapabilityBoundingSet").unwrap_or_default();
+        assert!(kept.contains(caps[0]), "{kept}");
+        assert_eq!(p.value(directive), None, "{directive} with {caps:?}");
+        assert!(
+            evidence(&p, directive).contains("drops"),
+            "{}",
+            evidence(&p, directive)
+        );
+    }
+    // A denied check, or noise, is not kept, and forbids nothing.
+    let denied = Slot::Capability {
+        name: "CAP_SYSLOG".into(),
+        granted: false,
+        during: "syslog".into(),
+    };
+    let p = policy(&with(empty(), &[denied]), 257);
+    assert_eq!(p.value("ProtectKernelLogs"), Some("yes"));
+}
+
+#[test]
+fn raw_io_calls_and_device_entries_forbid_private_devices() {
+    let mut io = empty();
+    io.syscalls.insert("ioperm".into(), 1);
+    let p = policy(&io, 252);
+    assert_eq!(p.value("PrivateDevices"), None);
+    assert!(evidence(&p, "PrivateDevices").contains("@raw-io"));
+    // A syslog daemon binding /dev/log, a mknod: entries in a private /dev nobody else sees.
+    for slot in [
+        path("/dev/log", Access::Bind),
+        path("/dev/loop9", Access::Mknod),
+    ] {
+        let p = policy(&with(empty(), std::slice::from_ref(&slot)), 252);
+        assert_eq!(p.value("PrivateDevices"), None, "{slot:?}");
+    }
+    // Writing to a pseudo device, or files in the host's /dev/shm, keeps it.
+    let p = with(
+        empty(),
+        &[
+            path("/dev/null", Access::Write),
+            path("/dev/shm/seg", Access::Create),
+        ],
+    );
+    assert_eq!(policy(&p, 252).value("PrivateDevices"), Some("yes"));
+}
+
+#[test]
+fn kernel_tunables_as_namespace_c_draws_them() {
+    for slot in [
+        path("/proc/irq/5/smp_affinity", Access::Write),
+        path("/proc/fs/nfsd/threads", Access::Write),
+        path("/proc/kallsyms", Access::Read),
+        path("/sys/kernel/mm/transparent_hugepage/enabled", Access::Write),
+    ] {
+        let p = policy(&with(empty(), std::slice::from_ref(&slot)), 252);
+        assert_eq!(p.value("ProtectKernelTunables"), None, "{slot:?}");
+    }
+    // /sys/fs/selinux stays writable under it; reading /proc/irq is fine.
+    let p = with(
+        empty(),
+        &[
+            path("/sys/fs/selinux/context", Access::Write),
+            path("/proc/irq/5/smp_affinity", Access::Read),
+        ],
+    );
+    assert_eq!(policy(&p, 252).value("ProtectKernelTunables"), Some("yes"));
+}
+
+#[test]
+fn module_directories_forbid_protect_kernel_modules() {
+    for dir in ["/usr/lib/modules", "/lib/modules"] {
+        let p = with(
+            empty(),
+            &[path(&format!("{dir}/6.1.0/modules.dep"), Access::Read)],
+        );
+        assert_eq!(policy(&p, 252).value("ProtectKernelModules"), None, "{dir}");
+    }
+}
+
+#[test]
+fn private_tmp_own_entries_are_only_the_ones_really_created() {
+    let shared =
+        |slots: &[Slot]| policy(&with(empty(), slots), 252).value("PrivateTmp") != Some("yes");
+    // A failed create made nothing the service's own.
+    let mut failed = with(empty(), &[path("/tmp/app.lock", Access::Read)]);
+    failed
+        .observations
+        .add(&path("/tmp/app.lock", Access::Create), -13, "svc", 1);
+    failed.observations.derive_path_facts("/sys/fs/cgroup");
+    assert_ne!(policy(&failed, 252).value("PrivateTmp"), Some("yes"));
+    // `mkdir /tmp` (EEXIST, or even a success) does not make all of /tmp its own.
+    let mut mkdir = with(empty(), &[path("/tmp/.X11-unix/X0", Access::Connect)]);
+    mkdir
+        .observations
+        .add(&path("/tmp", Access::Create), -17, "svc", 1);
+    mkdir.observations.derive_path_facts("/sys/fs/cgroup");
+    assert_ne!(policy(&mkdir, 252).value("PrivateTmp"), Some("yes"));
+    assert!(shared(&[
+        path("/tmp", Access::Create),
+        path("/tmp/.X11-unix/X0", Access::Connect)
+    ]));
+    // A created /tmp/app does not own /tmp/app-other.
+    assert!(shared(&[
+        path("/tmp/app", Access::Create),
+        path("/tmp/app-other/sock", Access::Connect)
+    ]));
+    // A socket bound in /tmp is for others to connect to.
+    assert!(shared(&[path("/tmp/.s.PGSQL.5432", Access::Bind)]));
+    // Its own files, below what it created at a / boundary, are private.
+    assert!(!shared(&[
+        path("/tmp/app", Access::Create),
+        path("/tmp/app/x", Access::Write)
+    ]));
+}
+
+#[test]
+fn files_written_in_place_get_their_directory_unless_it_is_a_system_one() {
+    let p = with(
+        empty(),
+        &[
+            path("/var/log/app/app.log", Access::Write),
+            path("/var/log/syslog", Access::Write),
+            path("/etc/app.conf", Access::Write),
+        ],
+    );
+    let p = policy(&p, 252);
+    assert_eq!(
+        p.value("ReadWritePaths"),
+        Some("-/etc/app.conf -/var/log/app -/var/log/syslog")
+    );
+    let e = evidence(&p, "ReadWritePaths");
+    assert!(
+        e.contains(
+            "/var/log/syslog: /var/log/syslog written by svc (a file in a shared system directory"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn path_values_are_escaped_for_the_unit_file() {
+    let p = with(
+        empty(),
+        &[
+            path("/srv/my data/x", Access::Create),
+            path("/srv/50%/y", Access::Create),
+            path("/srv/q\"uote\\d/z", Access::Create),
+        ],
+    );
+    assert_eq!(
+        policy(&p, 252).value("ReadWritePaths"),
+        Some(r#"-/srv/50%% -/srv/my\x20data -/srv/q\x22uote\x5cd"#)
+    );
+    assert_eq!(super::unit_path("/a\tb"), r"/a\x09b");
+}
+
+#[test]
+fn netlink_sockets_need_the_host_network() {
+    for socket in [
+        "AF_NETLINK/SOCK_RAW/NETLINK_KOBJECT_UEVENT",
+        "AF_NETLINK/SOCK_RAW/NETLINK_ROUTE",
+        "AF_NETLINK/SOCK_RAW/NETLINK_AUDIT",
+        // A schema 1 profile: no protocol.
+        "AF_NETLINK/SOCK_RAW",
+    ] {
+        let p = policy(&with(empty(), &[Slot::Socket(socket.into())]), 252);
+        assert_eq!(p.value("PrivateNetwork"), None, "{socket}");
+        assert_eq!(p.value("RestrictAddressFamilies"), Some("AF_NETLINK"));
+    }
+}
+
+#[test]
+fn restrict_realtime_as_systemd_filters_it() {
+    for (fact, allowed) in [
+        ("SCHED_OTHER via sched_setscheduler", true),
+        ("SCHED_BATCH via sched_setscheduler", true),
+        ("SCHED_IDLE via sched_setscheduler", true),
+        ("SCHED_EXT via sched_setscheduler", false),
+        (
+            "SCHED_OTHER|SCHED_RESET_ON_FORK via sched_setscheduler",
+            false,
+        ),
+        ("SCHED_4 via sched_setscheduler", false),
+        ("SCHED_FIFO via sched_setattr", false),
+        ("SCHED_OTHER|SCHED_RESET_ON_FORK via sched_setattr", true),
+    ] {
+        let p = policy(&with(empty(), &[fact_slot(fact)]), 252);
+        assert_eq!(
+            p.value("RestrictRealtime") == Some("yes"),
+            allowed,
+            "{fact}"
+        );
+    }
+}
+
+fn fact_slot(detail: &str) -> Slot {
+    fact(Fact::Scheduling, detail)
+}
+
+#[test]
+fn the_time_namespace_is_left_out_before_252() {
+    let p = with(
+        empty(),
+        &[
+            fact(Fact::Namespace, "time via unshare"),
+            fact(Fact::Namespace, "net via unshare"),
+        ],
+    );
+    assert_eq!(
+        policy(&p, 252).value("RestrictNamespaces"),
+        Some("net time")
+    );
+    assert_eq!(policy(&p, 251).value("RestrictNamespaces"), Some("net"));
+    let only_time = with(empty(), &[fact(Fact::Namespace, "time via unshare")]);
+    let old = policy(&only_time, 245);
+    assert_eq!(old.value("RestrictNamespaces"), Some("yes"));
+    assert!(evidence(&old, "RestrictNamespaces").contains("252"));
+}
+
+#[test]
+fn backported_names_are_not_assumed_in_252_to_256() {
+    let mut p = empty();
+    p.syscalls.insert("futex_waitv".into(), 1);
+    p.syscalls.insert("fchmodat2".into(), 1);
+    for version in [252, 254, 256] {
+        let value = policy(&p, version)
+            .value("SystemCallFilter")
+            .unwrap()
+            .to_owned();
+        let items: Vec<&str> = value.split(' ').collect();
+        assert!(items.contains(&"futex_waitv"), "{version}: {value}");
+        assert!(items.contains(&"fchmodat2"), "{version}: {value}");
+    }
+    let g = SyscallGroups::for_version(252, None);
+    assert!(!g.groups["@default"].contains("uretprobe"));
+    assert!(!g.groups["@file-system"].contains("fchmodat2"));
+    assert!(g.known.contains("futex_waitv"));
+}
+
+#[test]
+fn the_executors_own_calls_are_always_allowed() {
+    let mut p = empty();
+    p.syscalls.remove("write");
+    let items = |version: u32| -> Vec<String> {
+        policy(&p, version)
+            .value("SystemCallFilter")
+            .unwrap()
+            .split(' ')
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(
+        !items(239).contains(&"write".to_owned()),
+        "no exec_fd before 240"
+    );
+    assert!(items(240).contains(&"write".to_owned()));
+    assert!(!items(255).contains(&"sendto".to_owned()));
+    assert!(items(256).contains(&"sendto".to_owned()));
+}
+
+#[test]
+fn explain_says_what_private_mounts_and_no_new_privileges_really_do() {
+    let mut p = empty();
+    p.syscalls.insert("mount".into(), 1);
+    let p = policy(&p, 252);
+    assert_eq!(p.value("PrivateMounts"), None);
+    assert!(evidence(&p, "PrivateMounts").contains("own mount namespace anyway"));
+    assert!(evidence(&p, "NoNewPrivileges").contains("SELinux"));
+}
+
+#[test]
+fn a_schema_1_profile_says_what_it_lacks_in_the_drop_in() {
+    let mut p = empty();
+    p.schema = 1;
+    let text = drop_in(&p, 252, "old.profile.yaml");
+    assert!(
+        text.contains("# NOTE: profile schema 1 does not record netlink protocols"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cap_sys_admin_during_a_write_is_kept_once_tunables_were_written() {
+    // A pid file in /run (tmpfs) charges memory during write: noise.
+    let pid_file = with(empty(), &[cap("CAP_SYS_ADMIN", "write")]);
+    assert_eq!(
+        policy(&pid_file, 252)
+            .decision("CapabilityBoundingSet")
+            .unwrap()
+            .lines,
+        ["CapabilityBoundingSet="]
+    );
+    // Writing kernel.dmesg_restrict checks CAP_SYS_ADMIN for real, during write.
+    let sysctl = with(
+        empty(),
+        &[
+            cap("CAP_SYS_ADMIN", "write"),
+            path("/proc/sys/kernel/dmesg_restrict", Access::Write),
+        ],
+    );
+    assert_eq!(
+        policy(&sysctl, 252).value("CapabilityBoundingSet"),
+        Some("CAP_SYS_ADMIN")
+    );
 }

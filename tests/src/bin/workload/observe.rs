@@ -208,6 +208,17 @@ fn sockets(dir: &Path) {
         );
         libc::close(client);
         libc::close(server);
+        // A netlink socket: its protocol is recorded (udev's device events).
+        let uevent = check(
+            "socket netlink",
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_KOBJECT_UEVENT,
+            )
+            .into(),
+        );
+        libc::close(uevent as i32);
         // A family the kernel refuses.
         let rc = libc::socket(libc::AF_APPLETALK, libc::SOCK_DGRAM, 0);
         if rc >= 0 {
@@ -321,6 +332,11 @@ fn facts(dir: &Path) {
         in_child(|| {
             let param = libc::sched_param { sched_priority: 1 };
             libc::sched_setscheduler(0, libc::SCHED_FIFO, &param);
+        });
+        // SCHED_OTHER with SCHED_RESET_ON_FORK: not realtime, yet RestrictRealtime refuses it.
+        in_child(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_OTHER | libc::SCHED_RESET_ON_FORK, &param);
         });
         // A set-uid mode, then an exec of that set-uid file.
         let suid = dir.join("suid-true");
