@@ -80,7 +80,8 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
         .flat_map(|(path, p)| {
             gaps(p)
                 .into_iter()
-                .map(move |g| format!("{}: {g}", path.display()))
+                .map(move |g| format!("{}: {g}; the drop-in may be too tight", path.display()))
+                .chain(lost_events_warning(path, p))
         })
         .collect();
     let mut warnings = warnings;

@@ -141,6 +141,9 @@ struct DiffArgs {
     /// systemd version the compared drop-ins are generated for [default: the local systemd]
     #[arg(long, value_name = "VERSION")]
     target_systemd: Option<u32>,
+    /// The syscall margin the compared drop-ins are generated with, as `generate --margin`
+    #[arg(long, value_enum, default_value_t = Margin::Standard)]
+    margin: Margin,
 }
 
 #[derive(Args)]
@@ -286,7 +289,7 @@ fn diff_command(args: DiffArgs) -> ExitCode {
             systemd,
             learner::host::systemd_version(),
         );
-        Ok(diff::diff(&old, &new, systemd, &groups))
+        Ok(diff::diff(&old, &new, systemd, &groups, args.margin))
     })();
     let d = match result {
         Ok(d) => d,

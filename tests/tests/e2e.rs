@@ -105,7 +105,7 @@ fn verify_hand_written(
         .iter()
         .filter(|(cap, c)| {
             c.granted.as_ref().is_some_and(|g| g.count > 0)
-                && !learner::policy::is_capability_noise(cap, c)
+                && !learner::policy::is_capability_noise(cap, c, &p.observations)
                 && *cap != "CAP_NET_BIND_SERVICE"
         })
         .map(|(cap, _)| ("denied".into(), format!("add CapabilityBoundingSet={cap}")))
