@@ -208,15 +208,16 @@ fn waits_follow_a_stop_longer_than_30s() {
     assert_clean("apply-slow");
 }
 
-/// A service that leaves a marker in its runtime directory while it runs and removes it on a
-/// clean stop; its ExecStartPre "recovers" after a crash (marker left) by writing to
-/// /var/lib/learner-ex. A drop-in without that directory passes every start except the one
-/// after a crash.
+/// A service that leaves a marker in its runtime directory while it runs, removed after a
+/// clean stop (`$SERVICE_RESULT`, not a trap: a signal can beat the trap's installation); its
+/// ExecStartPre "recovers" after a crash (marker left) by writing to /var/lib/learner-ex. A
+/// drop-in without that directory passes every start except the one after a crash.
 const RECOVERING: &str = "[Service]
 RuntimeDirectory=learner-ex
 RuntimeDirectoryPreserve=yes
 ExecStartPre=/bin/sh -c 'if [ -e /run/learner-ex/running ]; then echo recovering after a crash; date > /var/lib/learner-ex/recovered; fi'
-ExecStart=/bin/sh -c 'touch /run/learner-ex/running; trap \"rm -f /run/learner-ex/running; exit 0\" TERM; while :; do sleep 1 & wait $!; done'
+ExecStart=/bin/sh -c 'touch /run/learner-ex/running; exec sleep infinity'
+ExecStopPost=/bin/sh -c 'if [ \"$SERVICE_RESULT\" = success ]; then rm -f /run/learner-ex/running; fi'
 ";
 
 #[test]
@@ -323,6 +324,29 @@ fn exercise_finds_a_drop_in_that_breaks_only_after_a_crash() {
     ))
     .expect("the previous drop-in");
     assert!(installed.contains("ReadWritePaths=-/var/lib/learner-ex"));
+
+    // A unit that cannot be brought back (its start refuses once the check has run): the
+    // rollback says what state it is in and how to recover.
+    let poisoned = "learner-poisoned.service";
+    write_in(
+        &guest,
+        &format!("/etc/systemd/system/{poisoned}"),
+        "[Service]\nExecStartPre=/bin/sh -c 'test ! -e /run/learner-poison'\nExecStart=/bin/sh -c 'while :; do sleep 1; done'\n",
+    );
+    in_guest(
+        &guest,
+        &format!("systemctl daemon-reload && systemctl start {poisoned}"),
+    );
+    let poison = format!("{} touch /run/learner-poison; false", guest.nsenter());
+    let out = apply(&guest, poisoned, &good, &["--check", &poison]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "the drop-in was removed, but {poisoned} is NOT active again: it failed to start: it is failed (Result=exit-code)"
+        )) && said.contains(&format!("To recover: `journalctl -u {poisoned} -n 50` says why; `systemctl start {poisoned}`")),
+        "{said}"
+    );
 
     // Bad lists are one line of complaint.
     let out = apply(&guest, unit, &good, &["--exercise", "restart,reboot"]);
