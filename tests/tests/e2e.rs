@@ -40,9 +40,14 @@ RestrictSUIDSGID=yes
 ";
 
 fn apply(guest: &Guest, dropin: &std::path::Path) -> Output {
+    apply_with(guest, dropin, &[])
+}
+
+fn apply_with(guest: &Guest, dropin: &std::path::Path, extra: &[&str]) -> Output {
     learner()
         .args(["apply", "nginx.service"])
         .arg(dropin)
+        .args(extra)
         .args([
             "--guest",
             &guest.pid.to_string(),
@@ -191,6 +196,8 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
             "--restart",
             "--for",
             "20s",
+            "--exercise",
+            "all",
             "--guest",
             &guest.pid.to_string(),
             "-o",
@@ -244,6 +251,13 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
         p.recording
     );
     assert_eq!(p.recording.lost_events, 0);
+    for event in ["restart", "reload", "crash", "logrotate"] {
+        let how = p.recording.exercised.get(event);
+        assert!(
+            how.is_some_and(|h| h.contains("passed")),
+            "{event}: {how:?}"
+        );
+    }
     // Start-up is in it: the master ran as root, then switched users and bound port 80.
     assert!(
         p.observations
@@ -307,7 +321,7 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     );
     assert!(verified.stdout.is_empty(), "{}", text(&verified));
 
-    let applied = apply(&guest, &dropin);
+    let applied = apply_with(&guest, &dropin, &["--exercise", "all"]);
     assert!(
         applied.status.success(),
         "the generated drop-in must work the first time:\n{}\n{generated}",
