@@ -188,11 +188,19 @@ fn in_subtree(target: &Target) -> bool {
     ancestor == target.cgroup_id
 }
 
+/// Whether the current task is in the recorded cgroups. With the exact probe the subtree
+/// test alone is not enough: that probe is chosen inside a cgroup namespace whose level
+/// offset could not be measured, where `target.level` is wrong and the test never matches.
+#[inline(always)]
+fn in_recorded_cgroups(target: &Target) -> bool {
+    in_subtree(target) || (target.exact != 0 && in_exact_cgroups())
+}
+
 /// The target, when observations are on and the current task is in its subtree.
 #[inline(always)]
 fn observed_target() -> Option<&'static Target> {
     let target = TARGET.get(0)?;
-    (target.observe != 0 && (in_subtree(target) || followed())).then_some(target)
+    (target.observe != 0 && (in_recorded_cgroups(target) || followed())).then_some(target)
 }
 
 /// systemd's forked executor, `(name)` until it execs the service (systemd-executor on v255+):
@@ -827,7 +835,7 @@ fork_program!(learner_fork_44, 44);
 #[inline(always)]
 fn try_fork(child: u32) -> Result<(), ()> {
     let target = TARGET.get(0).ok_or(())?;
-    let state = if in_subtree(target) {
+    let state = if in_recorded_cgroups(target) {
         task_state::MEMBER
     } else if followed() {
         task_state::FOLLOWED

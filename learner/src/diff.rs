@@ -561,10 +561,7 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        observations::{Access, Observations, Slot},
-        profile::{Provenance, Recording, SCHEMA},
-    };
+    use crate::observations::{Access, Observations, Slot};
 
     fn profile(slots: &[Slot]) -> Profile {
         let mut observations = Observations::default();
@@ -573,23 +570,9 @@ mod tests {
         }
         observations.derive_path_facts("/sys/fs/cgroup");
         Profile {
-            schema: SCHEMA,
-            provenance: Provenance {
-                learner_version: "0.1.0".into(),
-                hostname: "h".into(),
-                kernel: "6.1.0".into(),
-                arch: "x86_64".into(),
-                systemd: Some(252),
-                started: "2026-11-28T10:00:00Z".into(),
-                ended: "2026-11-28T10:10:00Z".into(),
-                command: None,
-                unit: Some("app.service".into()),
-            },
-            recording: Recording::default(),
             syscalls: [("read".to_owned(), 1)].into(),
-            unknown_syscalls: BTreeMap::new(),
             observations,
-            merged_from: vec![],
+            ..Profile::example("app.service")
         }
     }
 

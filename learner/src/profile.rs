@@ -147,6 +147,32 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Profile {
+    /// A profile of `unit` (schema [`SCHEMA`]) recorded on a made-up host (`h`, Linux 6.1.0,
+    /// x86_64, systemd 252) from 10:00 to 10:10 on 2026-11-28, with nothing in it yet: the
+    /// fixture tests build on, here and in the tests crate.
+    #[doc(hidden)]
+    pub fn example(unit: &str) -> Self {
+        Self {
+            schema: SCHEMA,
+            provenance: Provenance {
+                learner_version: "0.1.0".into(),
+                hostname: "h".into(),
+                kernel: "6.1.0".into(),
+                arch: "x86_64".into(),
+                systemd: Some(252),
+                started: "2026-11-28T10:00:00Z".into(),
+                ended: "2026-11-28T10:10:00Z".into(),
+                command: None,
+                unit: Some(unit.into()),
+            },
+            recording: Recording::default(),
+            syscalls: BTreeMap::new(),
+            unknown_syscalls: BTreeMap::new(),
+            observations: Observations::default(),
+            merged_from: Vec::new(),
+        }
+    }
+
     /// What this profile's schema did not record, which the generator then assumes the worst
     /// of. Empty for the current schema.
     pub fn lacks(&self) -> Vec<&'static str> {
@@ -306,19 +332,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Profile {
-        Profile {
-            schema: SCHEMA,
-            provenance: Provenance {
-                learner_version: "0.1.0".into(),
-                hostname: "h".into(),
-                kernel: "6.1.0".into(),
-                arch: "x86_64".into(),
-                systemd: Some(252),
-                started: "2026-11-28T20:00:00Z".into(),
-                ended: "2026-11-28T20:00:01Z".into(),
-                command: Some(vec!["true".into()]),
-                unit: None,
-            },
+        let mut p = Profile {
             recording: Recording {
                 syscall_source: "raw_tracepoint/sys_enter".into(),
                 exit_code: Some(0),
@@ -326,9 +340,13 @@ mod tests {
             },
             syscalls: BTreeMap::from([("read".into(), 3), ("openat".into(), 1)]),
             unknown_syscalls: BTreeMap::from([(999, 2)]),
-            observations: Observations::default(),
-            merged_from: Vec::new(),
-        }
+            ..Profile::example("")
+        };
+        p.provenance.started = "2026-11-28T20:00:00Z".into();
+        p.provenance.ended = "2026-11-28T20:00:01Z".into();
+        p.provenance.command = Some(vec!["true".into()]);
+        p.provenance.unit = None;
+        p
     }
 
     #[test]

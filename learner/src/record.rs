@@ -296,6 +296,7 @@ async fn record_until(
         })
     };
     tokio::pin!(stop);
+    let mut interrupted = false;
     let ended_because = loop {
         tokio::select! {
             _ = &mut sleep_deadline, if deadline_of(up_at).is_some() && exercise_job.is_none() => {
@@ -312,6 +313,9 @@ async fn record_until(
                 let step = done.expect("exercise task");
                 eprintln!("learner: {step}");
                 exercised.push(step);
+                if interrupted {
+                    break "interrupted";
+                }
                 match to_exercise.pop_front() {
                     Some(event) => exercise_job = Some(drive(event)),
                     None => {
@@ -321,7 +325,17 @@ async fn record_until(
                     }
                 }
             }
-            _ = &mut stop => break "interrupted",
+            _ = &mut stop, if !interrupted => {
+                if exercise_job.is_none() {
+                    break "interrupted";
+                }
+                // The exercise's thread cannot be cancelled, and the process would wait for it
+                // anyway (with signals blocked): let it finish, still recorded, rather than
+                // leave the unit half-restarted by a thread nobody watches.
+                eprintln!("learner: interrupted; the exercise under way finishes first, then the recording ends");
+                interrupted = true;
+                to_exercise.clear();
+            }
             asked = async { snapshots.as_mut().expect("guarded").recv().await }, if snapshots.is_some() => {
                 match asked {
                     Some(reply) => {

@@ -721,7 +721,6 @@ mod tests {
     use super::*;
     use crate::{
         observations::{Access, Observations, Slot},
-        profile::{Provenance, Recording, SCHEMA},
         unit_file::service_assignments,
     };
 
@@ -732,23 +731,9 @@ mod tests {
         }
         observations.derive_path_facts("/sys/fs/cgroup");
         Profile {
-            schema: SCHEMA,
-            provenance: Provenance {
-                learner_version: "0.1.0".into(),
-                hostname: "h".into(),
-                kernel: "6.1.0".into(),
-                arch: "x86_64".into(),
-                systemd: Some(252),
-                started: "2026-11-28T10:00:00Z".into(),
-                ended: "2026-11-28T10:10:00Z".into(),
-                command: None,
-                unit: Some("svc.service".into()),
-            },
-            recording: Recording::default(),
             syscalls: syscalls.iter().map(|s| (s.to_string(), 2)).collect(),
-            unknown_syscalls: BTreeMap::new(),
             observations,
-            merged_from: vec![],
+            ..Profile::example("svc.service")
         }
     }
 

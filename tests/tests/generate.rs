@@ -1,8 +1,8 @@
 //! `learner generate` from the command line: a drop-in from a real recording passes
 //! `systemd-analyze verify` for its unit and lowers its exposure; bad input gets one line.
-use std::{collections::BTreeMap, process::Command};
+use std::process::Command;
 
-use learner::profile::{Profile, Provenance, Recording, SCHEMA};
+use learner::profile::{Profile, Recording};
 use learner_tests::{TempDir, assert_clean, learner, privileged};
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
@@ -190,18 +190,6 @@ fn bad_input_gets_one_line_and_a_failure() {
 
 fn recorded(lost_events: u64) -> Profile {
     Profile {
-        schema: SCHEMA,
-        provenance: Provenance {
-            learner_version: "0.1.0".into(),
-            hostname: "h".into(),
-            kernel: "6.1.0".into(),
-            arch: "x86_64".into(),
-            systemd: Some(252),
-            started: "2026-11-28T10:00:00Z".into(),
-            ended: "2026-11-28T10:10:00Z".into(),
-            command: None,
-            unit: Some("app.service".into()),
-        },
         recording: Recording {
             syscall_source: "raw_tracepoint/sys_enter".into(),
             lost_events,
@@ -214,9 +202,7 @@ fn recorded(lost_events: u64) -> Profile {
         syscalls: ["read", "write", "exit_group"]
             .map(|s| (s.to_owned(), 1))
             .into(),
-        unknown_syscalls: BTreeMap::new(),
-        observations: Default::default(),
-        merged_from: vec![],
+        ..Profile::example("app.service")
     }
 }
 

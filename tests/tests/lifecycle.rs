@@ -1,11 +1,11 @@
 //! Profile lifecycle (issue 5), from hand-made profiles: `learner diff` between a workload's
 //! v1 and v2 shows exactly what changed at both levels with diff(1)'s exit codes, and
 //! `learner merge` is a commutative, associative union that never touches its inputs.
-use std::{collections::BTreeMap, path::Path};
+use std::path::Path;
 
 use learner::{
     observations::{Access, Observations, Slot},
-    profile::{Profile, Provenance, Recording, SCHEMA},
+    profile::{Profile, Recording},
 };
 use learner_tests::{TempDir, learner};
 
@@ -15,19 +15,7 @@ fn profile(host: &str, slots: &[Slot], syscalls: &[&str]) -> Profile {
         observations.add(s, 0, "app", 1);
     }
     observations.derive_path_facts("/sys/fs/cgroup");
-    Profile {
-        schema: SCHEMA,
-        provenance: Provenance {
-            learner_version: "0.1.0".into(),
-            hostname: host.into(),
-            kernel: "6.1.0".into(),
-            arch: "x86_64".into(),
-            systemd: Some(252),
-            started: format!("2026-11-28T10:00:0{}Z", host.len() % 10),
-            ended: "2026-11-28T10:10:00Z".into(),
-            command: None,
-            unit: Some("app.service".into()),
-        },
+    let mut p = Profile {
         recording: Recording {
             syscall_source: "raw_tracepoint/sys_enter".into(),
             startup_seen: Some(true),
@@ -35,10 +23,12 @@ fn profile(host: &str, slots: &[Slot], syscalls: &[&str]) -> Profile {
             ..Default::default()
         },
         syscalls: syscalls.iter().map(|s| (s.to_string(), 1)).collect(),
-        unknown_syscalls: BTreeMap::new(),
         observations,
-        merged_from: vec![],
-    }
+        ..Profile::example("app.service")
+    };
+    p.provenance.hostname = host.into();
+    p.provenance.started = format!("2026-11-28T10:00:0{}Z", host.len() % 10);
+    p
 }
 
 fn v1() -> Profile {

@@ -1,36 +1,18 @@
 //! The resolver against hand-made profiles: for each directive, evidence present gives the
 //! value it forces, evidence absent the most restrictive value.
-use std::collections::BTreeMap;
 
 use super::{Policy, filter_groups::SyscallGroups, margin::Margin, resolve};
 use crate::{
-    observations::{Access, Fact, Observations, Slot},
-    profile::{Profile, Provenance, Recording, SCHEMA},
+    observations::{Access, Fact, Slot},
+    profile::Profile,
 };
 
 fn empty() -> Profile {
     Profile {
-        schema: SCHEMA,
-        provenance: Provenance {
-            learner_version: "0.1.0".into(),
-            hostname: "h".into(),
-            kernel: "6.1.0".into(),
-            arch: "x86_64".into(),
-            systemd: Some(252),
-            started: "2026-11-28T10:00:00Z".into(),
-            ended: "2026-11-28T10:10:00Z".into(),
-            command: None,
-            unit: Some("svc.service".into()),
-        },
-        recording: Recording {
-            ..Default::default()
-        },
         syscalls: ["read", "write", "openat", "close", "exit_group"]
             .map(|s| (s.to_owned(), 1))
             .into(),
-        unknown_syscalls: BTreeMap::new(),
-        observations: Observations::default(),
-        merged_from: Vec::new(),
+        ..Profile::example("svc.service")
     }
 }
 
