@@ -260,10 +260,12 @@ async fn record_until(
     let instances_before = instances;
     let mut up_at: Option<tokio::time::Instant> = (!req.restart).then(tokio::time::Instant::now);
     let mut was_up = !req.restart && info.is_up();
-    // How long systemd itself would wait for the restart: its stop and start timeouts.
-    let patience = info.timeout_stop.unwrap_or(Duration::from_secs(90))
-        + info.timeout_start.unwrap_or(Duration::from_secs(90))
-        + Duration::from_secs(5);
+    // How long systemd itself would wait for the restart: its stop and start timeouts (none
+    // when either is infinity: systemd would wait for ever too).
+    let patience = info
+        .timeout_stop
+        .zip(info.timeout_start)
+        .map(|(stop, start)| stop + start + Duration::from_secs(5));
     let oneshot = info.service_type == "oneshot";
     // Without --for, exercises start once the unit is up.
     let exercising = !req.exercise.is_empty();
@@ -355,7 +357,7 @@ async fn record_until(
                 if state_job.is_none() {
                     state_job = Some(blocking(vec!["show".into(), info.id.clone()]));
                 }
-                if up_at.is_none() && begun.elapsed() > patience {
+                if up_at.is_none() && patience.is_some_and(|p| begun.elapsed() > p) {
                     never_up = true;
                     break "the unit never came up";
                 }
@@ -411,7 +413,14 @@ async fn record_until(
     let ended = SystemTime::now();
     let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
     let new_instance = instances > instances_before || started_again;
-    outcome.recording.startup_seen = Some(req.restart && new_instance);
+    // A restart or crash exercised under the recording is a start-up recorded, too.
+    let exercised_start = exercised.iter().any(|step| {
+        matches!(
+            step.exercise,
+            crate::exercise::Exercise::Restart | crate::exercise::Exercise::Crash
+        ) && step.outcome == crate::exercise::Outcome::Passed
+    });
+    outcome.recording.startup_seen = Some((req.restart && new_instance) || exercised_start);
     outcome.recording.instances = Some(instances);
     outcome.recording.exercised = exercised
         .iter()
