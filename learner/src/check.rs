@@ -215,8 +215,9 @@ impl Sandbox {
     }
 }
 
-/// One kind of operation the sandbox refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One kind of operation the sandbox refused. Its JSON (`check --format json`) has these
+/// field names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Denial {
     /// Processes (comm) that were refused.
     pub processes: Vec<String>,
@@ -425,6 +426,27 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denials_as_json_keep_their_field_names() {
+        let d = Denial {
+            processes: vec!["nginx".into()],
+            operation: "write /var/cache/nginx/x".into(),
+            outcome: "EROFS 3x".into(),
+            directive: "ProtectSystem=strict".into(),
+            fix: "add ReadWritePaths=-/var/cache/nginx".into(),
+        };
+        assert_eq!(
+            serde_json::json!([d]),
+            serde_json::json!([{
+                "processes": ["nginx"],
+                "operation": "write /var/cache/nginx/x",
+                "outcome": "EROFS 3x",
+                "directive": "ProtectSystem=strict",
+                "fix": "add ReadWritePaths=-/var/cache/nginx",
+            }])
+        );
+    }
     use crate::observations::{Access, CapabilityChecks, Slot};
 
     const EROFS: i64 = -30;

@@ -164,6 +164,17 @@ fn unexercised(profiles: &[Profile]) -> Option<String> {
     })
 }
 
+/// `generate --format json`: the target, the warnings, each directive with its lines (empty:
+/// left unset) and evidence, and the drop-in as text. Field names are stable.
+pub fn to_json(generated: &Generated) -> serde_json::Value {
+    serde_json::json!({
+        "target_systemd": generated.policy.systemd,
+        "warnings": generated.warnings,
+        "directives": generated.policy.decisions,
+        "dropin": generated.text,
+    })
+}
+
 /// What a unit's recording may have missed, as the profile itself says: each is a way for
 /// the drop-in to break the service later.
 fn gaps(p: &Profile) -> Vec<String> {

@@ -83,6 +83,9 @@ struct CheckArgs {
     /// Also write what was recorded as a profile
     #[arg(short, long, value_name = "PROFILE")]
     output: Option<PathBuf>,
+    /// `json`: one array of objects {processes, operation, outcome, directive, fix}
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
 }
 
 /// Which unit to watch, and for how long: `record` and `check` alike.
@@ -225,6 +228,10 @@ struct GenerateArgs {
     /// Profiles to generate from; several are merged (staging runs, replicas, hosts)
     #[arg(required = true, value_name = "PROFILE")]
     profiles: Vec<PathBuf>,
+    /// `json`: on stdout, the target, warnings, each directive's lines and evidence, and the
+    /// drop-in text (still written to --output when given)
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
     /// Write the drop-in here instead of to stdout
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -569,7 +576,11 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
         match &args.output {
             Some(path) => learner::atomic_file::write(path, generated.text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?,
+            None if matches!(args.format, DiffFormat::Json) => {}
             None => print!("{}", generated.text),
+        }
+        if matches!(args.format, DiffFormat::Json) {
+            println!("{}", generate::to_json(&generated));
         }
         if let Some(unit) = &args.score {
             let (before, after) = generate::score(unit, &generated.text)?;
@@ -603,7 +614,13 @@ fn check_command(args: CheckArgs) -> ExitCode {
         let request = args.watch.request(args.output, true);
         let report = with_signals(|signals| record::record(request, signals))??;
         let denials = learner::check::denials(&report.profile.observations, &sandbox);
-        for d in &denials {
+        if matches!(args.format, DiffFormat::Json) {
+            println!("{}", serde_json::json!(denials));
+        }
+        for d in denials
+            .iter()
+            .filter(|_| matches!(args.format, DiffFormat::Text))
+        {
             println!("{d}");
         }
         let lost = report.profile.recording.lost_events;

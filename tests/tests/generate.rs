@@ -238,3 +238,44 @@ fn lost_events_are_a_warning_naming_the_profile_that_lost_them() {
     assert!(stderr.contains("record it again"), "{stderr}");
     assert!(!stderr.contains("whole.profile.yaml"), "{stderr}");
 }
+
+#[test]
+fn json_output_holds_each_directive_and_the_same_drop_in() {
+    let dir = TempDir::new("generate-json");
+    let profile = dir.join("app.profile.yaml");
+    recorded(0).write_atomic(&profile).expect("write");
+    let run = |args: &[&str]| {
+        let out = learner()
+            .arg("generate")
+            .arg(&profile)
+            .args(["--target-systemd", "252"])
+            .args(args)
+            .output()
+            .expect("learner generate");
+        assert!(out.status.success(), "{}", learner_tests::text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(&[]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["--format", "json"])).expect("one JSON document");
+    assert_eq!(json["target_systemd"], 252);
+    assert_eq!(json["dropin"], serde_json::json!(text));
+    assert_eq!(json["warnings"], serde_json::json!([]));
+    let directives = json["directives"].as_array().expect("directives");
+    let filter = directives
+        .iter()
+        .find(|d| d["directive"] == "SystemCallFilter")
+        .expect("SystemCallFilter");
+    // Every line of each directive is a line of the drop-in, and each has its evidence.
+    for d in directives {
+        for line in d["lines"].as_array().expect("lines") {
+            let line = line.as_str().expect("a line");
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        assert!(
+            !d["evidence"].as_array().expect("evidence").is_empty(),
+            "{d}"
+        );
+    }
+    assert!(!filter["lines"].as_array().unwrap().is_empty());
+}

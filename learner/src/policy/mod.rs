@@ -15,7 +15,7 @@ use filter_groups::SyscallGroups;
 use margin::Margin;
 
 /// One directive as resolved: the lines to write (none: left unset) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
     pub directive: &'static str,
     pub lines: Vec<String>,
