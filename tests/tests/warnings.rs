@@ -59,11 +59,12 @@ fn record_warns_only_about_a_real_syscall_filter() {
     };
     let dir = TempDir::new("warnings-record");
     let guest = Guest::boot("warnings");
+    // Busy, not idle: a recording of a unit that made no syscall at all is refused.
     let setup = guest.run(&[
         "sh",
         "-c",
         &format!(
-            "printf '%s' '[Unit]\nDescription=learner warning test\n[Service]\nExecStart=/bin/sleep infinity\n' > /etc/systemd/system/{UNIT} && systemctl daemon-reload"
+            "printf '%s' '[Unit]\nDescription=learner warning test\n[Service]\nExecStart=/bin/sh -c \"while :; do sleep 0.2; done\"\n' > /etc/systemd/system/{UNIT} && systemctl daemon-reload"
         ),
     ]);
     assert!(setup.status.success(), "{}", text(&setup));
