@@ -80,10 +80,13 @@ fn demo(out: &Path) -> Result<(), String> {
     ));
 
     let profile = out.join("nginx.profile.yaml");
-    step("recording nginx from a restart on, under load, with a reload half way");
+    step(
+        "recording nginx from a restart on, under load, with a reload half way, then through its life (restart, reload, crash, log rotation)",
+    );
     let mut recording = learner();
     recording
         .args(["record", "nginx.service", "--restart", "--for", RECORD_FOR])
+        .args(["--exercise", "all"])
         .arg("-o")
         .arg(&profile);
     show(&recording, &[]);
