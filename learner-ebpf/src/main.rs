@@ -754,7 +754,13 @@ fn try_page_fault() -> Result<(), ()> {
     let current = CURRENT.get_ptr_mut(0).ok_or(())?;
     // SAFETY: per-CPU slot of a map value; a program runs to completion on one CPU.
     let current = unsafe { &mut *current };
-    current.pid_tgid = bpf_get_current_pid_tgid();
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if current.pid_tgid != pid_tgid {
+        // The cached executor verdict is the previous task's: had it stayed, this task's next
+        // syscalls would pass for that task's (systemd's executor counted as the service).
+        current.verdict_generation = NO_VERDICT;
+    }
+    current.pid_tgid = pid_tgid;
     current.nr = u64::from(IN_PAGE_FAULT);
     current.uid_gid = bpf_get_current_uid_gid();
     Ok(())
