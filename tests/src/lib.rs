@@ -159,6 +159,21 @@ pub fn record_run(
     (output.status.code().unwrap_or(-1), stderr, profile)
 }
 
+/// Runs `learner generate PROFILE -o DROPIN ARGS...`, which must succeed, and returns the
+/// drop-in it wrote.
+pub fn generate_dropin(profile: &Path, dropin: &Path, args: &[&str]) -> String {
+    let out = learner()
+        .arg("generate")
+        .arg(profile)
+        .args(args)
+        .arg("-o")
+        .arg(dropin)
+        .output()
+        .expect("learner generate");
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read_to_string(dropin).expect("the drop-in")
+}
+
 /// Names of learner's BPF programs loaded right now.
 fn loaded_learner_programs() -> Vec<String> {
     aya::programs::loaded_programs()

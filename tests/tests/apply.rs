@@ -77,15 +77,7 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
         .expect("learner record");
     assert!(out.status.success(), "{}", text(&out));
     let dropin = dir.join("logrotate.conf");
-    let out = learner()
-        .arg("generate")
-        .arg(&profile)
-        .arg("-o")
-        .arg(&dropin)
-        .output()
-        .expect("learner generate");
-    assert!(out.status.success(), "{}", text(&out));
-    let generated = std::fs::read_to_string(&dropin).expect("drop-in");
+    let generated = learner_tests::generate_dropin(&profile, &dropin, &[]);
     assert!(
         generated.contains("-/var/lib/logrotate"),
         "the state file's directory is writable:\n{generated}"

@@ -98,15 +98,7 @@ fn follows_a_process_moved_out_of_the_units_cgroup() {
 
     // The drop-in from that recording lets the child work in its scope.
     let dropin = dir.join("moved.conf");
-    let out = learner()
-        .arg("generate")
-        .arg(&profile)
-        .arg("-o")
-        .arg(&dropin)
-        .output()
-        .expect("generate");
-    assert!(out.status.success(), "{}", text(&out));
-    let generated = std::fs::read_to_string(&dropin).expect("drop-in");
+    let generated = learner_tests::generate_dropin(&profile, &dropin, &[]);
     assert!(
         generated.contains("SystemCallFilter=") && generated.contains("CAP_CHOWN"),
         "{generated}"

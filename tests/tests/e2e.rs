@@ -500,15 +500,7 @@ fn redis_and_a_oneshot_job() {
     );
 
     let dropin = dir.join("redis.conf");
-    let out = learner()
-        .arg("generate")
-        .arg(&profile)
-        .arg("-o")
-        .arg(&dropin)
-        .output()
-        .expect("generate");
-    assert!(out.status.success(), "{}", text(&out));
-    let generated = std::fs::read_to_string(&dropin).expect("drop-in");
+    let generated = learner_tests::generate_dropin(&profile, &dropin, &[]);
     let applied = learner()
         .args(["apply", "redis-server.service"])
         .arg(&dropin)

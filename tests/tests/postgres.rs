@@ -68,15 +68,7 @@ fn apply(guest: &Guest, dropin: &std::path::Path) -> Output {
 }
 
 fn generate(profile: &std::path::Path, margin: &str, out: &std::path::Path) -> String {
-    let generated = learner()
-        .arg("generate")
-        .arg(profile)
-        .args(["--margin", margin, "--explain", "-o"])
-        .arg(out)
-        .output()
-        .expect("generate");
-    assert!(generated.status.success(), "{}", text(&generated));
-    std::fs::read_to_string(out).expect("drop-in")
+    learner_tests::generate_dropin(profile, out, &["--margin", margin, "--explain"])
 }
 
 #[test]
