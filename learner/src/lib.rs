@@ -1,31 +1,16 @@
 //! learner: learns the tightest systemd sandbox a service can live in.
 //!
-//! The observation side (cgroups, the eBPF recorder, profiles) is kept apart from the policy
-//! side (which directive values observations permit).
-pub mod apply;
-pub mod atomic_file;
-pub mod cgroup;
-pub mod check;
-pub mod collector;
-pub mod diff;
-pub mod docs;
-pub mod errors;
-pub mod exercise;
-pub mod generate;
-pub mod host;
-pub mod names;
-pub mod observations;
+//! One folder per layer; each may use only the layers listed below it:
+//! - [`commands`]: the subcommands' work (generate, apply, diff, score, docs);
+//! - [`recording`]: loading and attaching the eBPF programs, the collector, recording a unit or
+//!   a command into a profile;
+//! - [`policy`]: which directive values observations permit, and what a deployed drop-in denies;
+//! - [`systemd`]: talking to systemd, cgroups, systemd-analyze and the kernel log;
+//! - [`model`]: what a service did (observations), the profile format, names and syscall tables;
+//! - [`util`]: small OS helpers that know nothing of learner.
+pub mod commands;
+pub mod model;
 pub mod policy;
-pub mod profile;
-pub mod record;
-pub mod recorder;
-pub mod run;
-pub mod score;
-pub mod seccomp_log;
-pub mod session;
-pub mod signals;
-pub mod syscalls;
+pub mod recording;
 pub mod systemd;
-pub mod traced;
-pub mod unit_file;
-pub mod verify;
+pub mod util;

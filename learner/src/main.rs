@@ -4,8 +4,12 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use learner::{
-    apply, diff, generate, policy::margin::Margin, profile::Profile, record, run, signals,
+    commands::{apply, diff, generate},
+    model::profile::Profile,
+    policy::margin::Margin,
+    recording::{command, unit},
     systemd::Systemd,
+    util::signals,
 };
 
 #[derive(Parser)]
@@ -104,8 +108,8 @@ struct WatchArgs {
 }
 
 impl WatchArgs {
-    fn request(self, output: Option<PathBuf>, check: bool) -> record::RecordRequest {
-        record::RecordRequest {
+    fn request(self, output: Option<PathBuf>, check: bool) -> unit::RecordRequest {
+        unit::RecordRequest {
             unit: self.unit,
             duration: self.duration,
             restart: self.restart,
@@ -177,13 +181,13 @@ struct RecordArgs {
     /// time: restart, reload, crash (SIGKILL to all its processes, then start), logrotate
     /// (its package's logrotate.d entry, forced); a comma-separated list, or all. DISRUPTIVE
     /// by design: for staging, not production
-    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::exercise::parse_list(s).map(Exercises))]
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
     exercise: Option<Exercises>,
 }
 
 /// A parsed `--exercise` list (one value, so clap must not see a `Vec`).
 #[derive(Clone)]
-struct Exercises(Vec<learner::exercise::Exercise>);
+struct Exercises(Vec<learner::systemd::exercise::Exercise>);
 
 #[derive(Args)]
 struct ApplyArgs {
@@ -198,7 +202,7 @@ struct ApplyArgs {
     /// check after each: comma-separated restart, reload, crash (SIGKILL to all its
     /// processes), logrotate (its package's /etc/logrotate.d entry, forced), or all.
     /// Disruptive by design: for staging
-    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::exercise::parse_list(s).map(Exercises))]
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
     exercise: Option<Exercises>,
     /// How long the check may take; waits for starts and stops follow the unit's own
     /// TimeoutStartSec and TimeoutStopSec, and this stands in where they are infinity
@@ -278,7 +282,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_command(args),
         Command::Verify(args) => verify_command(args),
         Command::Docs { dir } => exit_code(
-            learner::docs::write(&Cli::command(), &dir)
+            learner::commands::docs::write(&Cli::command(), &dir)
                 .with_context(|| format!("cannot write {}", dir.display())),
         ),
     }
@@ -290,18 +294,18 @@ fn diff_command(args: DiffArgs) -> ExitCode {
         let new = Profile::load(&args.new)?;
         let systemd = args
             .target_systemd
-            .or_else(learner::host::systemd_version)
+            .or_else(learner::util::host::systemd_version)
             .unwrap_or(generate::NEWEST_SYSTEMD);
         let groups = learner::policy::filter_groups::SyscallGroups::for_version(
             systemd,
-            learner::host::systemd_version(),
+            learner::util::host::systemd_version(),
         );
         Ok(diff::diff(&old, &new, systemd, &groups, args.margin))
     })();
     let d = match result {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
+            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
             return ExitCode::from(2);
         }
     };
@@ -320,7 +324,7 @@ fn diff_command(args: DiffArgs) -> ExitCode {
 }
 
 fn verify_command(args: VerifyArgs) -> ExitCode {
-    use learner::{unit_file, verify};
+    use learner::{policy::unit_file, policy::verify};
     let result = (|| -> anyhow::Result<(verify::Verdict, u32)> {
         let read = |path: &std::path::Path| {
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
@@ -337,7 +341,7 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
             .map(|p| Profile::load(p))
             .collect::<Result<Vec<_>, _>>()?;
         let profile = Profile::merged(&profiles).expect("at least one profile");
-        let local = learner::host::systemd_version();
+        let local = learner::util::host::systemd_version();
         let systemd = args
             .target_systemd
             .or(local)
@@ -460,7 +464,7 @@ fn merge_command(args: MergeArgs) -> ExitCode {
 fn record_command(args: RecordArgs) -> ExitCode {
     let mut request = args.watch.request(args.output, false);
     request.exercise = args.exercise.map(|e| e.0).unwrap_or_default();
-    let outcome = with_signals(|signals| record::record(request, signals));
+    let outcome = with_signals(|signals| unit::record(request, signals));
     match outcome.and_then(|r| r.map_err(anyhow::Error::from)) {
         Ok(report) => {
             let p = &report.profile;
@@ -485,7 +489,7 @@ fn record_command(args: RecordArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
+            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -506,7 +510,7 @@ fn apply_command(args: ApplyArgs) -> ExitCode {
             let passed: Vec<String> = applied
                 .steps
                 .iter()
-                .filter(|s| s.outcome == learner::exercise::Outcome::Passed)
+                .filter(|s| s.outcome == learner::systemd::exercise::Outcome::Passed)
                 .map(|s| s.exercise.to_string())
                 .collect();
             eprintln!(
@@ -541,13 +545,15 @@ fn apply_command(args: ApplyArgs) -> ExitCode {
 }
 
 fn score_command(args: ScoreArgs) -> ExitCode {
-    let score = match learner::score::score(&args.unit, args.dropin.as_deref(), args.guest.guest) {
-        Ok(score) => score,
-        Err(e) => {
-            eprintln!("learner: {}", learner::errors::one_line(&e));
-            return ExitCode::from(2);
-        }
-    };
+    let score =
+        match learner::commands::score::score(&args.unit, args.dropin.as_deref(), args.guest.guest)
+        {
+            Ok(score) => score,
+            Err(e) => {
+                eprintln!("learner: {}", learner::util::errors::one_line(&e));
+                return ExitCode::from(2);
+            }
+        };
     match args.format {
         DiffFormat::Json => println!("{}", serde_json::to_string(&score).expect("plain data")),
         DiffFormat::Text => print!("{}", score.text()),
@@ -574,7 +580,7 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             margin: args.margin,
         })?;
         match &args.output {
-            Some(path) => learner::atomic_file::write(path, generated.text.as_bytes())
+            Some(path) => learner::util::atomic_file::write(path, generated.text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?,
             None if matches!(args.format, DiffFormat::Json) => {}
             None => print!("{}", generated.text),
@@ -583,7 +589,7 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             println!("{}", generate::to_json(&generated));
         }
         if let Some(unit) = &args.score {
-            let (before, after) = generate::score(unit, &generated.text)?;
+            let (before, after) = learner::systemd::analyze::score(unit, &generated.text)?;
             eprintln!(
                 "learner: exposure of {}: {before:.1} without the drop-in, {after:.1} with it",
                 unit.display()
@@ -605,15 +611,18 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
 
 fn check_command(args: CheckArgs) -> ExitCode {
     let result = (|| -> anyhow::Result<bool> {
-        if !learner::host::is_root() {
+        if !learner::util::host::is_root() {
             anyhow::bail!("learner check must be run as root: it loads eBPF programs");
         }
-        let systemd = learner::systemd::Systemd::new(args.watch.guest.guest)?;
-        let sandbox = systemd.sandbox(&args.watch.unit)?;
+        let systemd = learner::systemd::manager::Systemd::new(args.watch.guest.guest)?;
+        let sandbox = learner::policy::denials::Sandbox::parse(&systemd.properties(
+            &args.watch.unit,
+            learner::policy::denials::SANDBOX_PROPERTIES,
+        )?);
         let unit = args.watch.unit.clone();
         let request = args.watch.request(args.output, true);
-        let report = with_signals(|signals| record::record(request, signals))??;
-        let denials = learner::check::denials(&report.profile.observations, &sandbox);
+        let report = with_signals(|signals| unit::record(request, signals))??;
+        let denials = learner::policy::denials::denials(&report.profile.observations, &sandbox);
         if matches!(args.format, DiffFormat::Json) {
             println!("{}", serde_json::json!(denials));
         }
@@ -645,7 +654,7 @@ fn check_command(args: CheckArgs) -> ExitCode {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
+            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -656,7 +665,7 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
+            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -680,11 +689,11 @@ where
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
-    let request = run::RunRequest {
+    let request = command::RunRequest {
         command: args.command,
         output: args.output,
     };
-    let outcome = with_signals(|signals| run::run(request, signals));
+    let outcome = with_signals(|signals| command::run(request, signals));
     match outcome {
         Ok(Ok(report)) => {
             let r = &report.profile.recording;
@@ -695,15 +704,15 @@ fn run_command(args: RunArgs) -> ExitCode {
                 r.lost_events,
                 report.exit_code,
             );
-            ExitCode::from(u8::try_from(report.exit_code).unwrap_or(run::EXIT_LEARNER_FAILED))
+            ExitCode::from(u8::try_from(report.exit_code).unwrap_or(command::EXIT_LEARNER_FAILED))
         }
         Ok(Err(e)) => {
             eprintln!("learner: {e}");
             ExitCode::from(e.exit_code())
         }
         Err(e) => {
-            eprintln!("learner: {}", learner::errors::one_line(e.as_ref()));
-            ExitCode::from(run::EXIT_LEARNER_FAILED)
+            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
+            ExitCode::from(command::EXIT_LEARNER_FAILED)
         }
     }
 }

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use learner::cgroup::Cgroup;
+use learner::systemd::cgroup::Cgroup;
 
 pub struct Guest {
     /// The guest's PID 1 (systemd), as this host numbers it.
@@ -26,7 +26,8 @@ impl Guest {
 
     /// Boots the guest, or says why it could not, having torn down what it started.
     pub fn try_boot(name: &str) -> Result<Guest, String> {
-        let root = learner::cgroup::cgroup2_mount().map_err(|e| format!("cgroup2: {e}"))?;
+        let root =
+            learner::systemd::cgroup::cgroup2_mount().map_err(|e| format!("cgroup2: {e}"))?;
         let cgroup = Cgroup::create(
             &root,
             &format!("learner-guest-{name}-{}", std::process::id()),

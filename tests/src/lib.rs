@@ -139,7 +139,7 @@ pub fn record_run(
     dir: &Path,
     env: &[(&str, &str)],
     args: &[&str],
-) -> (i32, String, Option<learner::profile::Profile>) {
+) -> (i32, String, Option<learner::model::profile::Profile>) {
     let out = dir.join("out.profile.yaml");
     let _ = std::fs::remove_file(&out);
     let output = learner()
@@ -155,7 +155,7 @@ pub fn record_run(
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let profile = out
         .exists()
-        .then(|| learner::profile::Profile::load(&out).expect("valid profile"));
+        .then(|| learner::model::profile::Profile::load(&out).expect("valid profile"));
     (output.status.code().unwrap_or(-1), stderr, profile)
 }
 
@@ -186,7 +186,7 @@ fn loaded_learner_programs() -> Vec<String> {
 /// Checks that no learner BPF program is loaded and no learner cgroup is left.
 pub fn assert_clean(when: &str) {
     assert_no_programs(when);
-    let root = learner::cgroup::cgroup2_mount().expect("cgroup2 mounted");
+    let root = learner::systemd::cgroup::cgroup2_mount().expect("cgroup2 mounted");
     let left: Vec<String> = std::fs::read_dir(&root)
         .expect("read cgroup2 root")
         .filter_map(Result::ok)

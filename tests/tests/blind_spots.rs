@@ -4,7 +4,7 @@
 //! recording that saw nothing, which must be an error and never a profile.
 use std::{path::Path, process::Output, time::Duration};
 
-use learner::profile::Profile;
+use learner::model::profile::Profile;
 use learner_tests::{TempDir, assert_clean, guest::Guest, learner, markers, privileged, text};
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");

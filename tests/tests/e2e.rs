@@ -68,7 +68,9 @@ fn exposure(guest: &Guest, unit: &str) -> f64 {
     let mut last = String::new();
     for _ in 0..10 {
         let out = guest.run(&["systemd-analyze", "security", "--no-pager", unit]);
-        if let Some(e) = learner::generate::parse_exposure(&String::from_utf8_lossy(&out.stdout)) {
+        if let Some(e) =
+            learner::systemd::analyze::parse_exposure(&String::from_utf8_lossy(&out.stdout))
+        {
             return e;
         }
         last = text(&out);
@@ -83,7 +85,7 @@ fn verify_hand_written(
     guest: &Guest,
     hand: &std::path::Path,
     profile: &std::path::Path,
-    p: &learner::profile::Profile,
+    p: &learner::model::profile::Profile,
 ) {
     let out = learner()
         .arg("verify")
@@ -242,7 +244,7 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     );
     assert_no_programs("after record");
 
-    let p = learner::profile::Profile::load(&profile).expect("profile");
+    let p = learner::model::profile::Profile::load(&profile).expect("profile");
     assert_eq!(p.provenance.unit.as_deref(), Some("nginx.service"));
     assert_eq!(p.recording.startup_seen, Some(true));
     assert!(
@@ -491,7 +493,7 @@ fn redis_and_a_oneshot_job() {
     ]);
     assert!(bench.status.success(), "redis-benchmark: {}", text(&bench));
     assert!(recording.wait().expect("record").success());
-    let p = learner::profile::Profile::load(&profile).expect("profile");
+    let p = learner::model::profile::Profile::load(&profile).expect("profile");
     assert_eq!(p.recording.startup_seen, Some(true));
     assert!(
         p.observations.binds.keys().any(|b| b.ends_with(":6379")),
@@ -554,14 +556,14 @@ fn redis_and_a_oneshot_job() {
         text(&out)
     );
     assert!(started.elapsed() < Duration::from_secs(30));
-    let p = learner::profile::Profile::load(&oneshot).expect("profile");
+    let p = learner::model::profile::Profile::load(&oneshot).expect("profile");
     let stamp = p
         .observations
         .paths
         .get("/var/lib/learner-oneshot/stamp")
         .expect("the job's write was recorded");
     assert!(
-        stamp.contains_key(&learner::observations::Access::Create),
+        stamp.contains_key(&learner::model::observations::Access::Create),
         "{stamp:?}"
     );
     assert!(

@@ -2,7 +2,7 @@
 //! `systemd-analyze verify` for its unit and lowers its exposure; bad input gets one line.
 use std::process::Command;
 
-use learner::profile::{Profile, Recording};
+use learner::model::profile::{Profile, Recording};
 use learner_tests::{TempDir, assert_clean, learner, privileged};
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use learner::{
-    observations::{Access, Observations, Slot},
-    profile::{Profile, Recording},
+    model::observations::{Access, Observations, Slot},
+    model::profile::{Profile, Recording},
 };
 use learner_tests::{TempDir, learner};
 
@@ -70,8 +70,8 @@ fn with_spool(n: u32) -> Profile {
 #[test]
 fn diff_compares_a_folded_directory_folded() {
     let dir = TempDir::new("diff-folded");
-    let few = with_spool(learner::observations::FOLD_ENTRIES - 100);
-    let many = with_spool(learner::observations::FOLD_ENTRIES + 100);
+    let few = with_spool(learner::model::observations::FOLD_ENTRIES - 100);
+    let many = with_spool(learner::model::observations::FOLD_ENTRIES + 100);
     assert!(many.observations.paths.contains_key("/var/spool/app/*"));
     assert!(!few.observations.paths.contains_key("/var/spool/app/*"));
     let (a, b) = (

@@ -4,8 +4,8 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use learner::{
-    observations::{Access, Accesses, Seen},
-    profile::Profile,
+    model::observations::{Access, Accesses, Seen},
+    model::profile::Profile,
 };
 use learner_tests::{TempDir, assert_clean, privileged};
 
@@ -446,7 +446,7 @@ fn tracepoint_arities_match_the_table() {
         return;
     };
     let mut checked = 0;
-    for t in learner::traced::TRACED {
+    for t in learner::recording::traced::TRACED {
         let format = tracefs.join(format!("events/syscalls/sys_enter_{}/format", t.name));
         let Ok(text) = std::fs::read_to_string(&format) else {
             continue;

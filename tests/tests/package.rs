@@ -109,7 +109,7 @@ fn the_deb_installs_works_and_removes_cleanly() {
         .output()
         .expect("the installed learner");
     assert!(recorded.status.success(), "{}", text(&recorded));
-    let p = learner::profile::Profile::load(&profile).expect("a profile");
+    let p = learner::model::profile::Profile::load(&profile).expect("a profile");
     assert_eq!(p.provenance.unit.as_deref(), Some("nginx.service"));
     assert!(
         p.observations

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use learner::profile::Profile;
+use learner::model::profile::Profile;
 use learner_tests::{TempDir, assert_clean, guest::Guest, learner, privileged, text};
 
 const UNIT: &str = "postgresql@15-main.service";

@@ -6,7 +6,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use learner::profile::Profile;
+use learner::model::profile::Profile;
 use learner_tests::{
     ChildGuard, TempDir, assert_clean, learner, markers, privileged, strace_syscalls,
 };

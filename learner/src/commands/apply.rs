@@ -4,11 +4,11 @@
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use crate::{
-    check::Denial,
-    exercise::{self, Exercise, Outcome, Step, Waits},
-    host,
-    record::{Background, RecordRequest},
-    systemd::{Systemd, SystemdError, UnitInfo},
+    policy::denials::{self, Denial},
+    recording::unit::{Background, RecordRequest},
+    systemd::exercise::{self, Exercise, Outcome, Step, Waits},
+    systemd::manager::{Systemd, SystemdError, UnitInfo},
+    util::host,
 };
 
 /// learner's drop-in name: the unit's other drop-ins are never touched.
@@ -294,9 +294,12 @@ impl<'a> DenialWatch<'a> {
         }
     }
 
-    fn denials(&self, obs: &crate::observations::Observations) -> Vec<Denial> {
-        match self.systemd.sandbox(&self.unit) {
-            Ok(sandbox) => crate::check::denials(obs, &sandbox),
+    fn denials(&self, obs: &crate::model::observations::Observations) -> Vec<Denial> {
+        match self
+            .systemd
+            .properties(&self.unit, denials::SANDBOX_PROPERTIES)
+        {
+            Ok(text) => denials::denials(obs, &denials::Sandbox::parse(&text)),
             Err(_) => Vec::new(),
         }
     }
@@ -371,7 +374,7 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     let previous = std::fs::read_to_string(&installed).ok();
     let install = |content: &str| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
-        crate::atomic_file::write(&installed, content.as_bytes())
+        crate::util::atomic_file::write(&installed, content.as_bytes())
     };
     install(&text).map_err(|source| ApplyError::Install {
         path: installed.clone(),

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::{
-    observations::writable_path,
+    model::observations::writable_path,
+    model::profile::Profile,
+    policy::verify,
     policy::{self, Decision, filter_groups::SyscallGroups},
-    profile::Profile,
-    verify,
 };
 
 /// Every need a profile shows, by category, as comparable strings.
@@ -222,7 +222,7 @@ fn items(d: &Decision, groups: &SyscallGroups) -> Option<BTreeSet<String>> {
     }
     let last = d.lines.last()?;
     let value = last.split_once('=').map_or("", |(_, v)| v);
-    let words = crate::unit_file::words(value);
+    let words = crate::policy::unit_file::words(value);
     Some(match (d.directive, value) {
         ("RestrictAddressFamilies", "none") | ("RestrictNamespaces", "yes") => BTreeSet::new(),
         ("ReadWritePaths", _) => words
@@ -266,7 +266,7 @@ fn causes(
     decision: &Decision,
 ) -> (Vec<String>, Vec<(&'static str, String)>) {
     let o = &side.observations;
-    let by = |s: &crate::observations::Seen| s.by.iter().collect::<Vec<_>>().join(",");
+    let by = |s: &crate::model::observations::Seen| s.by.iter().collect::<Vec<_>>().join(",");
     let mut shown = Vec::new();
     let mut keys = Vec::new();
     match (directive, item) {
@@ -561,7 +561,7 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observations::{Access, Observations, Slot};
+    use crate::model::observations::{Access, Observations, Slot};
 
     fn profile(slots: &[Slot]) -> Profile {
         let mut observations = Observations::default();
@@ -639,7 +639,7 @@ mod tests {
 
     #[test]
     fn namespaces_by_type_and_unrestricted_as_a_value() {
-        use crate::observations::Fact;
+        use crate::model::observations::Fact;
         let groups = SyscallGroups::for_version(252, None);
         let none = profile(&[]);
         let net = profile(&[Slot::Fact(Fact::Namespace, "net via unshare".into())]);

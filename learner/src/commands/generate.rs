@@ -2,13 +2,12 @@
 use std::{
     io,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use crate::{
-    host,
+    model::profile::{Profile, ProfileError},
     policy::{self, filter_groups::SyscallGroups},
-    profile::{Profile, ProfileError},
+    util::host,
 };
 
 /// The oldest and newest systemd learner generates for (RHEL 8 to current releases).
@@ -27,8 +26,8 @@ pub enum GenerateError {
     TargetOutOfRange(u32),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
-    #[error("--score: {0}")]
-    Score(String),
+    #[error(transparent)]
+    Score(#[from] crate::systemd::analyze::AnalyzeError),
     #[error(
         "{0} records no syscall: that recording saw nothing, and a drop-in from it would deny the service everything (record it again; check `recording` in the file)"
     )]
@@ -151,7 +150,7 @@ fn unexercised(profiles: &[Profile]) -> Option<String> {
                 .is_some_and(|how| !how.contains("FAILED"))
         })
     };
-    let missing: Vec<&str> = crate::exercise::Exercise::ALL
+    let missing: Vec<&str> = crate::systemd::exercise::Exercise::ALL
         .iter()
         .map(|e| e.name())
         .filter(|name| !seen(name))
@@ -195,70 +194,4 @@ fn gaps(p: &Profile) -> Vec<String> {
         ));
     }
     out
-}
-
-/// Exposure of `unit_file` as `systemd-analyze security --offline=true` scores it, alone and
-/// with `dropin`, in a scratch copy. Returns (before, after).
-pub fn score(unit_file: &Path, dropin: &str) -> Result<(f64, f64), GenerateError> {
-    let name = unit_file.file_name().ok_or_else(|| {
-        GenerateError::Score(format!("{} is not a unit file", unit_file.display()))
-    })?;
-    let dir = std::env::temp_dir().join(format!("learner-score-{}", std::process::id()));
-    let result = (|| {
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| GenerateError::Score(e.to_string()))?;
-        let unit = dir.join(name);
-        std::fs::copy(unit_file, &unit)
-            .map_err(|e| GenerateError::Score(format!("{}: {e}", unit_file.display())))?;
-        let before = exposure(&unit)?;
-        let dropins = dir.join(format!("{}.d", name.to_string_lossy()));
-        std::fs::create_dir_all(&dropins).map_err(|e| GenerateError::Score(e.to_string()))?;
-        std::fs::write(dropins.join("50-learner.conf"), dropin)
-            .map_err(|e| GenerateError::Score(e.to_string()))?;
-        let after = exposure(&unit)?;
-        Ok((before, after))
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-fn exposure(unit: &Path) -> Result<f64, GenerateError> {
-    let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=true", "--no-pager"])
-        .arg(unit)
-        .output()
-        .map_err(|e| GenerateError::Score(format!("systemd-analyze: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    parse_exposure(&text).ok_or_else(|| {
-        let err = String::from_utf8_lossy(&out.stderr);
-        GenerateError::Score(format!(
-            "systemd-analyze security gave no exposure: {}",
-            err.lines().next().unwrap_or("no output")
-        ))
-    })
-}
-
-/// The number in `Overall exposure level for x.service: 9.6 UNSAFE 😨` (or `:-{` outside
-/// a UTF-8 locale: the first number after the unit name, not after the last colon).
-pub fn parse_exposure(text: &str) -> Option<f64> {
-    let line = text
-        .lines()
-        .find(|l| l.contains("Overall exposure level for"))?;
-    let (_, rest) = line.split_once("Overall exposure level for")?;
-    rest.split_whitespace().find_map(|w| w.parse().ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_exposure() {
-        let text =
-            "NAME DESCRIPTION EXPOSURE\n→ Overall exposure level for nginx.service: 2.3 OK 🙂\n";
-        assert_eq!(parse_exposure(text), Some(2.3));
-        let ascii = "-> Overall exposure level for nginx.service: 9.6 UNSAFE :-{\n";
-        assert_eq!(parse_exposure(ascii), Some(9.6));
-        assert_eq!(parse_exposure("nothing"), None);
-    }
 }

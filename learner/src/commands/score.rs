@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::{generate, systemd::Systemd};
+use crate::systemd::{analyze, manager::Systemd};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
     #[error(transparent)]
-    Systemd(#[from] crate::systemd::SystemdError),
+    Systemd(#[from] crate::systemd::manager::SystemdError),
     #[error("systemd-analyze security gave no exposure for {0}")]
     NoExposure(String),
     #[error("cannot read drop-in {path}: {source}")]
@@ -18,7 +18,7 @@ pub enum ScoreError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Generate(#[from] generate::GenerateError),
+    Analyze(#[from] analyze::AnalyzeError),
 }
 
 /// What `score --format json` prints.
@@ -63,7 +63,7 @@ pub fn score(unit: &str, dropin: Option<&Path>, guest: Option<u32>) -> Result<Sc
                 source,
             })?;
             let fragment = systemd.path_in_guest(Path::new(&info.fragment_path));
-            Some(generate::score(&fragment, &text)?.1)
+            Some(analyze::score(&fragment, &text)?.1)
         }
     };
     Ok(Score {

@@ -9,7 +9,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::names;
+use crate::model::names;
 
 /// The syscalls that load and unload kernel modules. A kernel built without module support
 /// (no /proc/modules) does not implement them: they fail with ENOSYS, load nothing, and have no
@@ -17,6 +17,12 @@ use crate::names;
 pub const MODULE_SYSCALLS: [&str; 3] = ["init_module", "finit_module", "delete_module"];
 
 /// How often something was seen, by which processes, and how it ended.
+/// `during` of a capability check made while a page fault of the task was handled.
+pub const IN_PAGE_FAULT_NAME: &str = "(page fault)";
+
+/// `during` of a capability check made with credentials other than the process's own.
+pub const OVERRIDDEN_CREDENTIALS: &str = "(overridden credentials)";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub count: u64,

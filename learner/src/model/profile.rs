@@ -10,7 +10,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{atomic_file::PendingFile, observations::Observations};
+use crate::{model::observations::Observations, util::atomic_file::PendingFile};
 
 /// The profile format's version. Bumped when a field changes meaning or is removed.
 /// 2: netlink sockets carry their protocol (`AF_NETLINK/SOCK_RAW/NETLINK_ROUTE`), and

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use crate::{
-    observations::{Observations, Seen},
+    model::observations::{Observations, Seen},
     policy,
 };
 
@@ -261,7 +261,7 @@ fn processes(seen: &Seen) -> Vec<String> {
 
 /// What ReadWritePaths= must name so that `access` to `path` may write, as `generate` would
 /// list it (see [`policy::read_write_path`]), escaped for a unit file.
-fn rw_fix(path: &str, access: crate::observations::Access) -> String {
+fn rw_fix(path: &str, access: crate::model::observations::Access) -> String {
     policy::unit_path(&policy::read_write_path(path, access).0)
 }
 
@@ -351,7 +351,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
         // One fix per path: a writable directory covers writes to the file in it too.
         let covers_all = read_only
             .iter()
-            .position(|(a, _)| crate::observations::writable_path(path, *a) != *path)
+            .position(|(a, _)| crate::model::observations::writable_path(path, *a) != *path)
             .or_else(|| {
                 read_only
                     .iter()
@@ -447,7 +447,7 @@ mod tests {
             }])
         );
     }
-    use crate::observations::{Access, CapabilityChecks, Slot};
+    use crate::model::observations::{Access, CapabilityChecks, Slot};
 
     const EROFS: i64 = -30;
     const EPERM: i64 = -1;

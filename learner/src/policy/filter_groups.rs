@@ -153,8 +153,8 @@ impl SyscallGroups {
         }
         if version > 252 {
             for arch in [
-                crate::syscalls::Arch::X86_64,
-                crate::syscalls::Arch::Aarch64,
+                crate::model::syscalls::Arch::X86_64,
+                crate::model::syscalls::Arch::Aarch64,
             ] {
                 self.known.extend(arch.names().map(str::to_owned));
             }

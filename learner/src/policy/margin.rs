@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 
 use super::filter_groups::SyscallGroups;
-use crate::{profile::Profile, syscalls::Arch};
+use crate::{model::profile::Profile, model::syscalls::Arch};
 
 /// How far the syscall allow-list goes beyond what was observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -4,13 +4,18 @@
 //! behaviour that forbids it. The resolver takes the first value nothing forbids; when every
 //! value is forbidden the directive is left unset, and the evidence says why. Directives with
 //! list values (paths, capabilities, families, syscalls) are computed from the observations.
-//! Nothing here knows about eBPF: it reads profiles only.
+//! Nothing here knows about eBPF or talks to systemd: it reads profiles and drop-in text
+//! only (uses `model` and `util`). Besides generating: what a deployed sandbox denies
+//! (`denials`), whether a drop-in permits a profile (`verify`), drop-in syntax (`unit_file`).
+pub mod denials;
 pub mod filter_groups;
 pub mod margin;
+pub mod unit_file;
+pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{observations::Seen, profile::Profile};
+use crate::{model::observations::Seen, model::profile::Profile};
 use filter_groups::SyscallGroups;
 use margin::Margin;
 
@@ -73,12 +78,12 @@ fn listing(map: &BTreeMap<String, Seen>, what: &str) -> Option<String> {
 /// A module syscall counted without its fact: recorded on a kernel without module support
 /// (no tracepoints for them there), or its events were lost. Either way the service tried.
 fn module_calls_counted(p: &Profile) -> Option<String> {
-    crate::observations::MODULE_SYSCALLS
+    crate::model::observations::MODULE_SYSCALLS
         .iter()
         .find_map(|name| Some(format!("called {name} ({}x)", p.syscalls.get(*name)?)))
 }
 
-fn facts(p: &Profile) -> &crate::observations::Facts {
+fn facts(p: &Profile) -> &crate::model::observations::Facts {
     &p.observations.facts
 }
 
@@ -105,7 +110,7 @@ fn home_writes(p: &Profile) -> Option<String> {
 /// failed one, `mkdir /tmp` answered EEXIST, created nothing), and only what lies below it
 /// at a `/` boundary. A unix socket bound there is for other processes to connect to.
 fn tmp_shared(p: &Profile) -> Option<String> {
-    use crate::observations::Access;
+    use crate::model::observations::Access;
     let is_top = |path: &str| ["/tmp", "/var/tmp"].contains(&path);
     let created: BTreeSet<&String> = p
         .observations
@@ -252,7 +257,7 @@ fn strips_kept(p: &Profile, caps: &[&str]) -> Option<String> {
 fn paths_under<'a>(
     p: &'a Profile,
     dirs: &'a [&str],
-) -> impl Iterator<Item = (&'a String, &'a crate::observations::Accesses)> + 'a {
+) -> impl Iterator<Item = (&'a String, &'a crate::model::observations::Accesses)> + 'a {
     p.observations.paths.iter().filter(move |(path, _)| {
         dirs.iter()
             .any(|d| path.as_str() == *d || path.starts_with(&format!("{d}/")))
@@ -263,7 +268,7 @@ fn paths_under<'a>(
 fn used_under(
     p: &Profile,
     dirs: &[&str],
-    which: fn(crate::observations::Access) -> bool,
+    which: fn(crate::model::observations::Access) -> bool,
     what: &str,
 ) -> Option<String> {
     let used: BTreeMap<String, Seen> = paths_under(p, dirs)
@@ -309,8 +314,8 @@ fn private_devices(p: &Profile) -> Option<String> {
                         a.writes()
                             && !matches!(
                                 a,
-                                crate::observations::Access::Write
-                                    | crate::observations::Access::Truncate
+                                crate::model::observations::Access::Write
+                                    | crate::model::observations::Access::Truncate
                             )
                     }) {
                         seen.merge(s);
@@ -586,7 +591,7 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
 /// mappings, new processes, and page faults that grow the stack. The check never denies
 /// anything, so it is noise, not a need.
 const MEMORY_ACCOUNTING: &[&str] = &[
-    crate::collector::IN_PAGE_FAULT_NAME,
+    crate::model::observations::IN_PAGE_FAULT_NAME,
     "mmap",
     "mprotect",
     "mremap",
@@ -621,7 +626,7 @@ const WRITE_FAMILY: &[&str] = &[
 ];
 
 /// Whether the service wrote a kernel tunable: under /proc/sys or /sys, the cgroup tree aside.
-fn wrote_tunables(obs: &crate::observations::Observations) -> bool {
+fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
     obs.paths.iter().any(|(path, accesses)| {
         let under = |d: &str| path.as_str() == d || path.starts_with(&format!("{d}/"));
         (under("/proc/sys") || under("/sys"))
@@ -634,12 +639,12 @@ fn wrote_tunables(obs: &crate::observations::Observations) -> bool {
 /// credentials that were not the process's own. `obs` is the rest of the recording.
 pub fn is_capability_noise(
     cap: &str,
-    checks: &crate::observations::CapabilityChecks,
-    obs: &crate::observations::Observations,
+    checks: &crate::model::observations::CapabilityChecks,
+    obs: &crate::model::observations::Observations,
 ) -> bool {
     let writes_charge_memory = !wrote_tunables(obs);
     checks.during.keys().all(|d| {
-        d == crate::collector::OVERRIDDEN_CREDENTIALS
+        d == crate::model::observations::OVERRIDDEN_CREDENTIALS
             || (cap == "CAP_SYS_ADMIN"
                 && (MEMORY_ACCOUNTING.contains(&d.as_str())
                     || (writes_charge_memory && WRITE_FAMILY.contains(&d.as_str()))))
@@ -925,9 +930,9 @@ fn is_system_dir(path: &str) -> bool {
 /// systemd bind-mounts a listed file by its inode, so the file that log rotation or an atomic
 /// replace puts in its place is read-only again: a file written in place gets its directory,
 /// unless that is a top-level or shared system one (then the file alone, and `true`).
-pub fn read_write_path(path: &str, access: crate::observations::Access) -> (String, bool) {
-    let target = crate::observations::writable_path(path, access);
-    if target != path || crate::observations::folded_dir(path).is_some() {
+pub fn read_write_path(path: &str, access: crate::model::observations::Access) -> (String, bool) {
+    let target = crate::model::observations::writable_path(path, access);
+    if target != path || crate::model::observations::folded_dir(path).is_some() {
         return (target, false);
     }
     match path.rsplit_once('/') {

@@ -3,8 +3,8 @@
 
 use super::{Policy, filter_groups::SyscallGroups, margin::Margin, resolve};
 use crate::{
-    observations::{Access, Fact, Slot},
-    profile::Profile,
+    model::observations::{Access, Fact, Slot},
+    model::profile::Profile,
 };
 
 fn empty() -> Profile {
@@ -362,7 +362,7 @@ fn capabilities_from_granted_checks_only() {
         &[cap(
             "CAP_DAC_OVERRIDE",
             true,
-            crate::collector::OVERRIDDEN_CREDENTIALS,
+            crate::model::observations::OVERRIDDEN_CREDENTIALS,
         )],
     );
     let overridden = super::resolve(

@@ -14,10 +14,10 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    observations::{Seen, writable_path},
+    model::observations::{Seen, writable_path},
+    model::profile::Profile,
+    policy::unit_file::{Assignment, boolean, words},
     policy::{self, filter_groups::SyscallGroups},
-    profile::Profile,
-    unit_file::{Assignment, boolean, words},
 };
 
 /// What kind of problem a gap is.
@@ -720,8 +720,8 @@ pub fn summary(verdict: &Verdict) -> BTreeMap<GapKind, usize> {
 mod tests {
     use super::*;
     use crate::{
-        observations::{Access, Observations, Slot},
-        unit_file::service_assignments,
+        model::observations::{Access, Observations, Slot},
+        policy::unit_file::service_assignments,
     };
 
     fn profile(slots: &[(Slot, i64)], syscalls: &[&str]) -> Profile {
@@ -871,7 +871,7 @@ mod tests {
                 (Slot::Socket("AF_INET/SOCK_STREAM".into()), 3),
                 (
                     Slot::Fact(
-                        crate::observations::Fact::Namespace,
+                        crate::model::observations::Fact::Namespace,
                         "net via unshare".into(),
                     ),
                     0,

@@ -15,10 +15,11 @@ use learner_common::{
     CapabilityEvent, EventTag, IN_PAGE_FAULT, MovedEvent, NO_SYSCALL, RefusedEvent, SyscallEvent,
 };
 
+use crate::model::observations::{IN_PAGE_FAULT_NAME, OVERRIDDEN_CREDENTIALS};
 use crate::{
-    names,
-    observations::{Access, Fact, Observations, Slot},
-    syscalls::Arch,
+    model::names,
+    model::observations::{Access, Fact, Observations, Slot},
+    model::syscalls::Arch,
 };
 
 const AT_FDCWD: i64 = -100;
@@ -66,12 +67,6 @@ pub struct Move {
     pub mover: String,
     pub dst_id: u64,
 }
-
-/// `during` of a capability check made while a page fault of the task was handled.
-pub const IN_PAGE_FAULT_NAME: &str = "(page fault)";
-
-/// `during` of a capability check made with credentials other than the process's own.
-pub const OVERRIDDEN_CREDENTIALS: &str = "(overridden credentials)";
 
 /// Syscalls that change the caller's credentials: a capability check during them is made with
 /// the process's own credentials, whatever /proc says afterwards.
@@ -672,7 +667,7 @@ fn privileged_file(path: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscalls::Arch;
+    use crate::model::syscalls::Arch;
 
     /// What a CAP_SYS_ADMIN check during openat by an exited process is blamed on.
     fn blamed_on(uid: u32, own_uid: Option<u32>) -> Vec<String> {

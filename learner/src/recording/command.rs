@@ -8,12 +8,12 @@ use std::{
 };
 
 use crate::{
-    cgroup::{self, Cgroup, CgroupError},
-    host,
-    profile::{PendingProfile, Profile, ProfileError},
-    session::{Session, SessionError, build_profile},
-    signals::{self, SignalStream},
-    syscalls::Arch,
+    model::profile::{PendingProfile, Profile, ProfileError},
+    model::syscalls::Arch,
+    recording::session::{Session, SessionError, build_profile},
+    systemd::cgroup::{self, Cgroup, CgroupError},
+    util::host,
+    util::signals::{self, SignalStream},
 };
 
 /// learner's own failures exit with this code, so they are not taken for the command's
@@ -160,7 +160,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     unsafe {
         command.pre_exec(move || {
             signals::unblock_forwarded()?;
-            crate::cgroup::join(&procs)
+            crate::systemd::cgroup::join(&procs)
         });
     }
     let mut child = command.spawn().map_err(|source| RunError::Spawn {
@@ -216,7 +216,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     if profile.syscalls.is_empty() && profile.unknown_syscalls.is_empty() {
         // Its execve alone would have shown: the probe matched nothing.
         let mut pending = pending;
-        let partial = crate::profile::partial_path(pending.path());
+        let partial = crate::model::profile::partial_path(pending.path());
         pending.redirect(&partial);
         pending.commit(&profile)?;
         return Err(RunError::Broken { partial });

@@ -19,7 +19,7 @@ use learner_common::{
     SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, map, program, task_stat, task_state,
 };
 
-use crate::{cgroup::CgroupRef, syscalls::Arch, traced::TRACED};
+use crate::{model::syscalls::Arch, recording::traced::TRACED, systemd::cgroup::CgroupRef};
 
 /// The inode of the initial cgroup namespace (the kernel's PROC_CGROUP_INIT_INO): there, a
 /// cgroup's depth below the cgroup2 root is its level.
@@ -748,11 +748,13 @@ fn level_offset(ebpf: &mut Ebpf) -> Result<u32, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         format!("in a cgroup namespace, and the cgroup level could not be measured ({what}: {e})")
     };
-    let root = crate::cgroup::cgroup2_mount().map_err(|e| fail("cgroup2", &e))?;
-    let root_id = crate::cgroup::cgroup_id(&root).map_err(|e| fail("cgroup2", &e))?;
-    let scratch =
-        crate::cgroup::Cgroup::create(&root, &format!("learner-calibrate-{}", std::process::id()))
-            .map_err(|e| fail("scratch cgroup", &e))?;
+    let root = crate::systemd::cgroup::cgroup2_mount().map_err(|e| fail("cgroup2", &e))?;
+    let root_id = crate::systemd::cgroup::cgroup_id(&root).map_err(|e| fail("cgroup2", &e))?;
+    let scratch = crate::systemd::cgroup::Cgroup::create(
+        &root,
+        &format!("learner-calibrate-{}", std::process::id()),
+    )
+    .map_err(|e| fail("scratch cgroup", &e))?;
     {
         let mut cal: Array<&mut MapData, Calibration> =
             Array::try_from(ebpf.map_mut(map::CALIBRATION).expect("CALIBRATION map"))
@@ -779,7 +781,7 @@ fn level_offset(ebpf: &mut Ebpf) -> Result<u32, String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     // SAFETY: join makes only async-signal-safe calls.
-    unsafe { child.pre_exec(move || crate::cgroup::join(&procs)) };
+    unsafe { child.pre_exec(move || crate::systemd::cgroup::join(&procs)) };
     let ran = child.status();
     let _ = prog.detach(link);
     let _ = prog.unload();

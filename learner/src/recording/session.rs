@@ -9,14 +9,14 @@ use std::{
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    cgroup::CgroupRef,
-    collector::Collector,
-    host,
-    observations::{MODULE_SYSCALLS, Observations},
-    profile::{Profile, Provenance, Recording, SCHEMA},
-    recorder::{RecorderError, SyscallCounts, SyscallRecorder},
-    seccomp_log::KernelLog,
-    syscalls::Arch,
+    model::observations::{MODULE_SYSCALLS, Observations},
+    model::profile::{Profile, Provenance, Recording, SCHEMA},
+    model::syscalls::Arch,
+    recording::collector::Collector,
+    recording::recorder::{RecorderError, SyscallCounts, SyscallRecorder},
+    systemd::cgroup::CgroupRef,
+    systemd::seccomp_log::KernelLog,
+    util::host,
 };
 
 /// Environment variable that turns observations off (syscall counts only): a diagnostic for
@@ -87,7 +87,7 @@ impl Session {
         };
         let skipped = lossy_skips(
             recorder.skipped.iter().chain(&recorder.observation.skipped),
-            crate::host::module_support(),
+            crate::util::host::module_support(),
         );
         if let Some(warning) = skipped_warning(&skipped) {
             eprintln!("{warning}");
@@ -159,7 +159,7 @@ impl Session {
     /// Follows the target's cgroup once systemd has recreated it (a restarted unit gets a new
     /// one, with a new id). Returns whether it found a new instance.
     pub fn follow_recreated(&mut self) -> Result<bool, SessionError> {
-        let id = crate::cgroup::cgroup_id(&self.target.path).unwrap_or(0);
+        let id = crate::systemd::cgroup::cgroup_id(&self.target.path).unwrap_or(0);
         if id == 0 || id == self.target.id {
             return Ok(false);
         }
@@ -173,11 +173,11 @@ impl Session {
         if self.move_paths.len() == self.collector.moves.len() {
             return;
         }
-        let mount = crate::cgroup::cgroup2_mount().ok();
+        let mount = crate::systemd::cgroup::cgroup2_mount().ok();
         for m in &self.collector.moves[self.move_paths.len()..] {
             let path = mount
                 .as_deref()
-                .and_then(|root| crate::cgroup::find_by_id(root, m.dst_id));
+                .and_then(|root| crate::systemd::cgroup::find_by_id(root, m.dst_id));
             self.move_paths.push(path);
         }
     }
@@ -186,7 +186,7 @@ impl Session {
     /// (moves within it, to a delegated child cgroup, change nothing).
     fn followed_processes(&mut self) -> std::collections::BTreeMap<String, u64> {
         self.name_moves();
-        let mount = crate::cgroup::cgroup2_mount().unwrap_or_default();
+        let mount = crate::systemd::cgroup::cgroup2_mount().unwrap_or_default();
         let mut out = std::collections::BTreeMap::new();
         for (m, path) in self.collector.moves.iter().zip(&self.move_paths) {
             let shown = match path {
@@ -256,7 +256,7 @@ impl Session {
                     .add_seccomp_kill(&name, kill.signal, &kill.comm);
             }
         }
-        let module_support = crate::host::module_support();
+        let module_support = crate::util::host::module_support();
         let skipped = lossy_skips(
             self.recorder
                 .skipped
@@ -408,11 +408,11 @@ mod tests {
 
     #[test]
     fn names_unknown_syscalls_apart() {
-        let counts = crate::recorder::SyscallCounts {
+        let counts = crate::recording::recorder::SyscallCounts {
             by_number: [(0, 5), (1000, 2)].into(),
             out_of_range: 3,
         };
-        let recording = crate::profile::Recording {
+        let recording = crate::model::profile::Recording {
             out_of_range_syscalls: 3,
             ..Default::default()
         };
@@ -422,7 +422,7 @@ mod tests {
             observations: Default::default(),
             recording,
         };
-        let p = build_profile(crate::syscalls::Arch::X86_64, now, now, outcome);
+        let p = build_profile(crate::model::syscalls::Arch::X86_64, now, now, outcome);
         assert_eq!(p.syscalls.get("read"), Some(&5));
         assert_eq!(p.unknown_syscalls.get(&1000), Some(&2));
         assert_eq!(p.recording.out_of_range_syscalls, 3);

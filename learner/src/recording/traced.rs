@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn traced_names_are_syscalls() {
-        let arch = crate::syscalls::Arch::X86_64;
+        let arch = crate::model::syscalls::Arch::X86_64;
         for t in TRACED {
             assert!(
                 arch.syscall_number(t.name).is_some(),

@@ -10,13 +10,13 @@ use std::{
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    cgroup::CgroupRef,
-    host,
-    profile::{PendingProfile, ProfileError},
-    session::{Session, SessionError, build_profile},
-    signals::SignalStream,
-    syscalls::Arch,
-    systemd::{Systemd, SystemdError},
+    model::profile::{PendingProfile, ProfileError},
+    model::syscalls::Arch,
+    recording::session::{Session, SessionError, build_profile},
+    systemd::cgroup::CgroupRef,
+    systemd::manager::{Systemd, SystemdError},
+    util::host,
+    util::signals::SignalStream,
 };
 
 /// A unit inactive this many state polls in a row (one a second) has stopped for good.
@@ -62,7 +62,7 @@ pub enum RecordError {
 /// recorded yet left no syscall was not seen at all (a wrong cgroup level, a probe that
 /// matched nothing), and a restart whose main program was never executed saw no start-up.
 fn broken(
-    profile: &crate::profile::Profile,
+    profile: &crate::model::profile::Profile,
     was_up: bool,
     main_seen: Option<bool>,
 ) -> Option<String> {
@@ -88,7 +88,7 @@ pub struct RecordRequest {
     pub check: bool,
     /// Events to drive the unit through after `duration` (or once it is up, without one),
     /// still recording.
-    pub exercise: Vec<crate::exercise::Exercise>,
+    pub exercise: Vec<crate::systemd::exercise::Exercise>,
 }
 
 /// How long the recording goes on after the last exercise: what the service does right
@@ -99,7 +99,7 @@ const SETTLE_AFTER_EXERCISE: Duration = Duration::from_secs(2);
 pub struct RecordReport {
     /// Where the profile went; none for a check without `-o`.
     pub profile_path: Option<PathBuf>,
-    pub profile: crate::profile::Profile,
+    pub profile: crate::model::profile::Profile,
     pub ended_because: &'static str,
 }
 
@@ -186,7 +186,7 @@ pub async fn record(
 }
 
 /// Asks a background recording for what it has observed so far.
-type SnapshotRequest = tokio::sync::oneshot::Sender<crate::observations::Observations>;
+type SnapshotRequest = tokio::sync::oneshot::Sender<crate::model::observations::Observations>;
 
 /// Records until `stop` completes (or `--for` elapses; or, with `end_when_stopped`, the unit
 /// has stayed inactive). Snapshots asked for on `snapshots` are answered meanwhile.
@@ -286,15 +286,15 @@ async fn record_until(
     let mut never_up = false;
     let mut started_again = false;
     let mut to_exercise: std::collections::VecDeque<_> = req.exercise.iter().copied().collect();
-    let mut exercise_job: Option<tokio::task::JoinHandle<crate::exercise::Step>> = None;
-    let mut exercised: Vec<crate::exercise::Step> = Vec::new();
+    let mut exercise_job: Option<tokio::task::JoinHandle<crate::systemd::exercise::Step>> = None;
+    let mut exercised: Vec<crate::systemd::exercise::Step> = Vec::new();
     let mut exercises_done = req.exercise.is_empty();
     let drive = |event| {
         let systemd = systemd.clone();
         let unit = info.id.clone();
         eprintln!("learner: exercising {unit}: {event}");
         tokio::task::spawn_blocking(move || {
-            crate::exercise::drive(&systemd, &unit, event, Duration::from_secs(90))
+            crate::systemd::exercise::drive(&systemd, &unit, event, Duration::from_secs(90))
         })
     };
     tokio::pin!(stop);
@@ -417,8 +417,8 @@ async fn record_until(
     let exercised_start = exercised.iter().any(|step| {
         matches!(
             step.exercise,
-            crate::exercise::Exercise::Restart | crate::exercise::Exercise::Crash
-        ) && step.outcome == crate::exercise::Outcome::Passed
+            crate::systemd::exercise::Exercise::Restart | crate::systemd::exercise::Exercise::Crash
+        ) && step.outcome == crate::systemd::exercise::Outcome::Passed
     });
     outcome.recording.startup_seen = Some((req.restart && new_instance) || exercised_start);
     outcome.recording.instances = Some(instances);
@@ -456,7 +456,7 @@ async fn record_until(
     if let Some(mut trouble) = trouble {
         // Kept for a look, never under the profile's name.
         if let Some(mut pending) = pending {
-            let partial = crate::profile::partial_path(pending.path());
+            let partial = crate::model::profile::partial_path(pending.path());
             pending.redirect(&partial);
             if pending.commit(&profile).is_ok() {
                 let note = format!(" (what was seen is in {})", partial.display());
@@ -527,7 +527,7 @@ impl Background {
     }
 
     /// What was observed so far.
-    pub fn snapshot(&self) -> Option<crate::observations::Observations> {
+    pub fn snapshot(&self) -> Option<crate::model::observations::Observations> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.snapshots.as_ref()?.send(tx).ok()?;
         rx.blocking_recv().ok()

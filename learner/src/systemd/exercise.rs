@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::systemd::{JobEnd, Systemd, UnitInfo};
+use crate::systemd::manager::{JobEnd, Systemd, UnitInfo};
 
 /// One event of a service's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::cgroup;
+use crate::systemd::cgroup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SystemdError {
@@ -490,11 +490,10 @@ impl Systemd {
         Ok(files)
     }
 
-    /// `unit`'s sandbox settings, for `learner check`.
-    pub fn sandbox(&self, unit: &str) -> Result<crate::check::Sandbox, SystemdError> {
-        let properties = format!("--property={}", crate::check::SANDBOX_PROPERTIES.join(","));
-        let text = self.systemctl(&["show", &properties, "--", unit])?;
-        Ok(crate::check::Sandbox::parse(&text))
+    /// `systemctl show`'s `KEY=VALUE` lines of `unit`'s `properties`.
+    pub fn properties(&self, unit: &str, properties: &[&str]) -> Result<String, SystemdError> {
+        let properties = format!("--property={}", properties.join(","));
+        self.systemctl(&["show", &properties, "--", unit])
     }
 
     /// Where `unit`'s cgroup is (or will be) in this host's hierarchy.
@@ -520,7 +519,7 @@ impl Systemd {
         let out = self
             .output("systemd-analyze", &["security", "--no-pager", unit])
             .ok()?;
-        crate::generate::parse_exposure(&String::from_utf8_lossy(&out.stdout))
+        super::analyze::parse_exposure(&String::from_utf8_lossy(&out.stdout))
     }
 
     /// The journal's current position, to read only what comes after it.

@@ -152,7 +152,7 @@ fn subcgroup() {
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
         .expect("cgroup v2 line");
-    let root = learner::cgroup::cgroup2_mount().expect("cgroup2");
+    let root = learner::systemd::cgroup::cgroup2_mount().expect("cgroup2");
     let child: PathBuf = root.join(rel.trim_start_matches('/')).join("child");
     fs::create_dir(&child).expect("create child cgroup");
     fs::write(child.join("cgroup.procs"), "0").expect("join child cgroup");

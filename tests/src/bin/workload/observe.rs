@@ -357,7 +357,7 @@ fn facts(dir: &Path) {
         // A write into our own cgroup: moving ourselves where we already are.
         let own = fs::read_to_string("/proc/self/cgroup").expect("cgroup");
         let rel = own.lines().find_map(|l| l.strip_prefix("0::")).expect("v2");
-        let root = learner::cgroup::cgroup2_mount().expect("cgroup2");
+        let root = learner::systemd::cgroup::cgroup2_mount().expect("cgroup2");
         fs::write(
             root.join(rel.trim_start_matches('/')).join("cgroup.procs"),
             "0",

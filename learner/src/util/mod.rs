@@ -1,0 +1,6 @@
+//! Small OS helpers that know nothing of learner: atomic file writes, signals, facts about
+//! this host, one-line error messages. Uses nothing else in the crate.
+pub mod atomic_file;
+pub mod errors;
+pub mod host;
+pub mod signals;
