@@ -271,7 +271,17 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let command = parse_cli().command;
+    if matches!(
+        command,
+        Command::Generate(_) | Command::Diff(_) | Command::Verify(_) | Command::Score(_)
+    ) {
+        // Commands that only read files and print: `learner diff A B | head` should end
+        // quietly, as other filters do, not panic on the closed pipe. The recording commands
+        // keep SIGPIPE ignored so that they always detach and clean up.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    match command {
         Command::Run(args) => run_command(args),
         Command::Generate(args) => generate_command(args),
         Command::Record(args) => record_command(args),
@@ -285,6 +295,32 @@ fn main() -> ExitCode {
             learner::commands::docs::write(&Cli::command(), &dir)
                 .with_context(|| format!("cannot write {}", dir.display())),
         ),
+    }
+}
+
+/// The command line, or one line on stderr and exit 2 for a bad one, as every other learner
+/// error (clap's own message has a usage block and a tip). --help and --version print as usual.
+fn parse_cli() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            // The message, with the list that follows a trailing colon (the missing
+            // arguments), up to the usage block.
+            let mut lines = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("tip:"))
+                .filter(|l| !l.is_empty());
+            let mut message = lines.next().unwrap_or("invalid arguments").to_owned();
+            if message.ends_with(':') {
+                message = format!("{message} {}", lines.collect::<Vec<_>>().join(", "));
+            }
+            let message = message.trim_start_matches("error: ");
+            eprintln!("learner: {message} (learner --help says more)");
+            std::process::exit(2);
+        }
     }
 }
 

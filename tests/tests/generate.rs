@@ -279,3 +279,64 @@ fn json_output_holds_each_directive_and_the_same_drop_in() {
     }
     assert!(!filter["lines"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_bad_command_line_is_one_line_and_exit_2() {
+    for args in [
+        vec!["record", "x.service", "--exercise", "bogus"],
+        vec!["generate"],
+        vec!["frobnicate"],
+        vec!["diff", "only-one.yaml"],
+    ] {
+        let out = learner().args(&args).output().expect("learner");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("learner: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Usage:"), "{args:?}: {stderr}");
+    }
+    let out = learner().args(["generate"]).output().expect("learner");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("<PROFILE>"),
+        "the missing argument is named"
+    );
+    let help = learner()
+        .args(["generate", "--help"])
+        .output()
+        .expect("learner");
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
+}
+
+#[test]
+fn a_closed_pipe_ends_diff_quietly() {
+    use std::process::Stdio;
+    let dir = TempDir::new("diff-pipe");
+    let old = dir.join("old.profile.yaml");
+    let new = dir.join("new.profile.yaml");
+    recorded(0).write_atomic(&old).expect("write");
+    let mut grown = recorded(0);
+    for i in 0..2000 {
+        grown
+            .observations
+            .paths
+            .entry(format!("/srv/data/file-{i}"))
+            .or_default();
+    }
+    grown.syscalls.insert("openat".into(), 1);
+    grown.write_atomic(&new).expect("write");
+    let mut child = learner()
+        .arg("diff")
+        .arg(&old)
+        .arg(&new)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("learner");
+    // Read nothing and close: the next write of diff's output meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.status.success() || stderr.is_empty(), "{stderr}");
+}
