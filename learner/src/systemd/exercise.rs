@@ -192,11 +192,22 @@ pub fn stop(systemd: &Systemd, unit: &str, waits: &Waits) -> Result<(), String> 
             "could not be stopped: {stderr} ({})",
             info.describe()
         )),
-        JobEnd::Done { ok: true, .. } if info.result != "success" => {
+        JobEnd::Done { ok: true, .. } if info.result != "success" && !exited_on_sigterm(&info) => {
             Err(format!("did not stop cleanly: it is {}", info.describe()))
         }
         JobEnd::Done { ok: true, .. } => Ok(()),
     }
+}
+
+/// A main process that ended with status 143 (128 + SIGTERM) on stop: a JVM, or a shell
+/// script, answering systemd's SIGTERM without SuccessExitStatus=143. systemd calls that a
+/// failure, but it is how the service stops with or without a sandbox (a process killed for
+/// a denied syscall ends by a signal, not with a status), so it is not the drop-in's doing.
+fn exited_on_sigterm(info: &UnitInfo) -> bool {
+    const CLD_EXITED: i32 = 1;
+    info.result == "exit-code"
+        && info.exec_main_code == CLD_EXITED
+        && info.exec_main_status == 128 + libc::SIGTERM
 }
 
 /// Starts `unit` and waits until it is active and stays so (see [`settle`]), as long as its
@@ -602,6 +613,22 @@ fn logrotate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_143_on_stop_is_how_the_service_stops() {
+        let stopped = |result: &str, code: i32, status: i32| UnitInfo {
+            result: result.into(),
+            exec_main_code: code,
+            exec_main_status: status,
+            ..Default::default()
+        };
+        assert!(exited_on_sigterm(&stopped("exit-code", 1, 143)));
+        // Killed by a signal (SIGSYS from a seccomp filter is 31), another status, a timeout:
+        // each still a failed stop.
+        assert!(!exited_on_sigterm(&stopped("signal", 2, 31)));
+        assert!(!exited_on_sigterm(&stopped("exit-code", 1, 1)));
+        assert!(!exited_on_sigterm(&stopped("timeout", 1, 143)));
+    }
 
     #[test]
     fn lists() {
