@@ -173,9 +173,11 @@ fn followed() -> bool {
         Some(on) if *on != 0 => {}
         _ => return false,
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // By thread, as the fork, move and exit programs keep the table: a process whose main
+    // thread exits while others run stays followed (looked up by process, it dropped out).
+    let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: a plain u32 map value.
-    matches!(unsafe { TASKS.get(&tgid) }, Some(&task_state::FOLLOWED))
+    matches!(unsafe { TASKS.get(&tid) }, Some(&task_state::FOLLOWED))
 }
 
 #[inline(always)]

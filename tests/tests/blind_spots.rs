@@ -59,7 +59,7 @@ fn follows_a_process_moved_out_of_the_units_cgroup() {
         &guest,
         unit,
         &format!(
-            "[Unit]\nDescription=learner moved-child test\n[Service]\nExecStartPre=/bin/mkdir -p /var/lib/learner-moved\nExecStart=/bin/sh -c 'systemd-run --scope --quiet {program} needs /var/lib/learner-moved & exec sleep infinity'\n"
+            "[Unit]\nDescription=learner moved-child test\n[Service]\nExecStartPre=/bin/mkdir -p /var/lib/learner-moved\nExecStart=/bin/sh -c 'systemd-run --scope --quiet {program} needs /var/lib/learner-moved & systemd-run --scope --quiet {program} needs-leaderless /var/lib/learner-moved & exec sleep infinity'\n"
         ),
     );
     let start = guest.run(&["systemctl", "start", unit]);
@@ -86,6 +86,15 @@ fn follows_a_process_moved_out_of_the_units_cgroup() {
         p.observations.capabilities.contains_key("CAP_CHOWN"),
         "the moved child's capability is missing: {:?}",
         p.observations.capabilities.keys().collect::<Vec<_>>()
+    );
+    // The second moved child's main thread exits at once; its other thread works on.
+    assert!(
+        p.syscalls.contains_key(markers::SECOND_THREAD.0)
+            && p.observations
+                .paths
+                .contains_key("/var/lib/learner-moved/t"),
+        "what the thread of a moved process whose main thread exited did is missing: {:?}",
+        syscall_names(&p)
     );
     assert!(
         p.recording

@@ -45,6 +45,7 @@ fn main() {
         Some("executor") => executor(args.get(1).expect("PROGRAM")),
         Some("sandboxed") => sandboxed(Path::new(args.get(1).expect("DIR"))),
         Some("needs") => needs(Path::new(args.get(1).expect("DIR"))),
+        Some("needs-leaderless") => needs_leaderless(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
         Some("modules") => {
             // Loads nothing: fd -1 is EBADF with module support, ENOSYS without.
@@ -231,6 +232,40 @@ fn needs(dir: &Path) {
             }
         }
     }
+}
+
+/// A process whose main thread exits while another thread works on: that thread makes its
+/// marker and creates DIR/t, in a loop. (A process is then its threads, not its first one.)
+fn needs_leaderless(dir: &Path) {
+    let created = CString::new(dir.join("t").into_os_string().into_encoded_bytes()).expect("path");
+    thread::spawn(move || {
+        loop {
+            thread::sleep(Duration::from_millis(300));
+            let mut value: libc::itimerval = unsafe { std::mem::zeroed() };
+            raw(
+                markers::SECOND_THREAD.1,
+                libc::ITIMER_REAL as _,
+                &mut value as *mut _ as _,
+            );
+            // SAFETY: open/close of a NUL-terminated path.
+            unsafe {
+                let fd = libc::open(
+                    created.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o600,
+                );
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+        }
+    });
+    thread::sleep(Duration::from_millis(100));
+    // The raw exit ends only the calling (main) thread, and unwinds nothing (pthread_exit
+    // would unwind Rust frames and abort); the process lives on in the other thread.
+    // SAFETY: nothing of this thread is used again.
+    unsafe { libc::syscall(libc::SYS_exit, 0) };
+    unreachable!("exit returned")
 }
 
 /// Plays systemd's executor: named `(workload)`, it makes its marker, then execs `program`,
