@@ -119,7 +119,7 @@ impl Collector {
     pub fn new(arch: Arch) -> Self {
         Self {
             arch,
-            observations: Observations::default(),
+            observations: Observations::recording(),
             by_key: HashMap::new(),
             by_key_before: HashMap::new(),
             cwd: HashMap::new(),
@@ -296,6 +296,11 @@ impl Collector {
                     if flags & (O_CREAT | O_TMPFILE_DIR) != 0 && mode & S_ISUID_ISGID != 0 {
                         out.push(Slot::Fact(Fact::SuidSgidMode, format!("{path} via {name}")));
                     }
+                    if flags & O_TMPFILE_DIR != 0 {
+                        out.push(created_mode(&path, "tmpfile", mode));
+                    } else if flags & O_CREAT != 0 {
+                        out.push(created_mode(parent_dir(&path), "file", mode));
+                    }
                 }
             }
             "mkdir" | "mkdirat" | "mknod" | "mknodat" => {
@@ -312,6 +317,12 @@ impl Collector {
                         Access::Mknod
                     };
                     out.push(Slot::Path(path.clone(), access));
+                    let kind = if access == Access::Create {
+                        "dir"
+                    } else {
+                        "node"
+                    };
+                    out.push(created_mode(parent_dir(&path), kind, mode));
                     if mode & S_ISUID_ISGID != 0 {
                         out.push(Slot::Fact(Fact::SuidSgidMode, format!("{path} via {name}")));
                     }
@@ -501,6 +512,11 @@ impl Collector {
                 Fact::KernelLog,
                 format!("syslog action {}", a[0]),
             )),
+            "keyctl" => out.push(Slot::Fact(
+                Fact::KeyManagement,
+                format!("keyctl operation {}", a[0]),
+            )),
+            "add_key" | "request_key" => out.push(Slot::Fact(Fact::KeyManagement, name.into())),
             _ => {}
         }
         out
@@ -591,6 +607,22 @@ pub fn normalize(path: &Path, tgid: u32, tid: u32) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// The directory an entry is created in (`/` for a top-level one).
+fn parent_dir(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((dir, _)) => dir,
+    }
+}
+
+/// The permission bits a create asked for, before the umask (UMask=).
+fn created_mode(dir: &str, kind: &str, mode: u64) -> Slot {
+    Slot::Fact(
+        Fact::CreatedMode,
+        format!("{dir} {kind} {:04o}", mode & 0o7777),
+    )
 }
 
 /// The kinds of access an open with `flags` asks for.

@@ -7,6 +7,7 @@
 //! Nothing here knows about eBPF: it reads profiles only.
 pub mod filter_groups;
 pub mod margin;
+pub mod small;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -393,10 +394,16 @@ const TOGGLES_FS: &[Toggle] = &[
     Toggle {
         directive: "PrivateTmp",
         since: 0,
-        choices: &[Choice {
-            value: "yes",
-            forbidden_by: tmp_shared,
-        }],
+        choices: &[
+            Choice {
+                value: "disconnected",
+                forbidden_by: small::tmp_on_disk,
+            },
+            Choice {
+                value: "yes",
+                forbidden_by: tmp_shared,
+            },
+        ],
     },
     Toggle {
         directive: "PrivateDevices",
@@ -444,10 +451,16 @@ const TOGGLES_FS: &[Toggle] = &[
     Toggle {
         directive: "ProtectControlGroups",
         since: 232,
-        choices: &[Choice {
-            value: "yes",
-            forbidden_by: |p| listing(&facts(p).cgroup_writes, "wrote"),
-        }],
+        choices: &[
+            Choice {
+                value: "strict",
+                forbidden_by: small::cgroup_namespace,
+            },
+            Choice {
+                value: "yes",
+                forbidden_by: |p| listing(&facts(p).cgroup_writes, "wrote"),
+            },
+        ],
     },
     Toggle {
         directive: "ProtectClock",
@@ -560,6 +573,15 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
         };
     }
     for choice in t.choices {
+        if let Some(since) = small::value_since(t.directive, choice.value)
+            && systemd < since
+        {
+            evidence.push(format!(
+                "not {}: systemd {systemd} does not know it (needs {since})",
+                choice.value
+            ));
+            continue;
+        }
         match (choice.forbidden_by)(p) {
             None => {
                 evidence.push(match evidence.is_empty() {
@@ -1107,6 +1129,7 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
         }
         d
     }));
+    decisions.extend(small::TOGGLES.iter().map(|t| resolve_toggle(t, p, systemd)));
     decisions.push(namespaces(p, systemd));
     decisions.push(capabilities(p));
     decisions.push(Decision {
@@ -1137,6 +1160,7 @@ fn all_toggles() -> impl Iterator<Item = &'static Toggle> {
     TOGGLES_FS
         .iter()
         .chain(TOGGLES_PROCESS)
+        .chain(small::TOGGLES)
         .chain(std::iter::once(&TOGGLE_NETWORK))
 }
 
