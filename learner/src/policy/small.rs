@@ -343,3 +343,7 @@ pub(super) const TOGGLES: &[Toggle] = &[
         }],
     },
 ];
+
+#[cfg(test)]
+#[path = "small_tests.rs"]
+mod tests;
