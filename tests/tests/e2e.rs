@@ -338,6 +338,25 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
         hardened <= 2.4,
         "exposure {hardened} (from {unhardened}):\n{generated}"
     );
+    // The small directives: nginx uses no SysV IPC, POSIX queues or keys of its own, so they
+    // are set and it still served through its life above. Its capabilities rule out
+    // PrivateUsers (none would act on the host's port or www-data's files), and the pid file
+    // it creates with 0644 rules out UMask=0077.
+    for line in ["KeyringMode=private", "RemoveIPC=yes", "PrivateIPC=yes"] {
+        assert!(generated.lines().any(|l| l == line), "{line}:\n{generated}");
+    }
+    for (directive, why) in [
+        ("PrivateUsers", "# PrivateUsers: not yes: CAP_"),
+        ("UMask", "# UMask: not 0027: created /"),
+    ] {
+        assert!(
+            generated.contains(why)
+                && !generated
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{directive}="))),
+            "{directive}:\n{generated}"
+        );
+    }
     // Everything the hand-written drop-in sets is set, unless the recording showed nginx
     // needs otherwise (the evidence then says why, in --explain's comments).
     for line in HAND_WRITTEN.lines().skip(1) {
@@ -502,7 +521,7 @@ fn redis_and_a_oneshot_job() {
     );
 
     let dropin = dir.join("redis.conf");
-    let generated = learner_tests::generate_dropin(&profile, &dropin, &[]);
+    let generated = learner_tests::generate_dropin(&profile, &dropin, &["--explain"]);
     let applied = learner()
         .args(["apply", "redis-server.service"])
         .arg(&dropin)
@@ -519,6 +538,25 @@ fn redis_and_a_oneshot_job() {
     assert_eq!(
         String::from_utf8_lossy(&guest.run(&["redis-cli", "get", "learner"]).stdout).trim(),
         "works"
+    );
+    // The small directives, applied above: redis runs as its own user with no capability,
+    // binds only TCP and uses no SysV IPC or keys (Debian's unit sets PrivateUsers= and
+    // RemoveIPC= too; learner finds them from the recording alone).
+    for line in [
+        "KeyringMode=private",
+        "RemoveIPC=yes",
+        "PrivateIPC=yes",
+        "PrivateUsers=yes",
+    ] {
+        assert!(generated.lines().any(|l| l == line), "{line}:\n{generated}");
+    }
+    eprintln!(
+        "redis UMask: {}",
+        generated
+            .lines()
+            .filter(|l| l.starts_with("UMask=") || l.starts_with("# UMask:"))
+            .collect::<Vec<_>>()
+            .join(" | ")
     );
     let after = exposure(&guest, "redis-server.service");
     eprintln!(

@@ -326,6 +326,16 @@ pub struct Facts {
     /// /proc files that belong to no process (ProcSubset=pid).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub proc_system_files: BTreeMap<String, Seen>,
+    /// Permission bits asked for when creating: `DIR file 0644` for an O_CREAT open or creat
+    /// in DIR, `dir` for mkdir, `node` for mknod, `tmpfile` for O_TMPFILE (DIR is the path
+    /// opened), before the umask applies (UMask). Keyed by directory, not file: temp and
+    /// spool names are random.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub created_modes: BTreeMap<String, Seen>,
+    /// keyctl (by operation), add_key, request_key by the service itself (KeyringMode).
+    /// None: not recorded (a profile from before it was), which the policy takes as used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_management: Option<BTreeMap<String, Seen>>,
 }
 
 /// The process tree, aggregated by name.
@@ -468,6 +478,8 @@ pub enum Fact {
     ClockChange,
     ModuleLoading,
     KernelLog,
+    CreatedMode,
+    KeyManagement,
 }
 
 fn merge_map(into: &mut BTreeMap<String, Seen>, from: &BTreeMap<String, Seen>) {
@@ -477,6 +489,14 @@ fn merge_map(into: &mut BTreeMap<String, Seen>, from: &BTreeMap<String, Seen>) {
 }
 
 impl Observations {
+    /// Empty, for a recording made now: with the facts this learner records and older
+    /// profiles may lack marked as recorded.
+    pub fn recording() -> Self {
+        let mut o = Self::default();
+        o.facts.key_management = Some(BTreeMap::new());
+        o
+    }
+
     /// Adds everything `other` observed: the union, with counts summed.
     pub fn merge(&mut self, other: &Observations) {
         for (path, accesses) in &other.paths {
@@ -519,9 +539,19 @@ impl Observations {
             (&mut f.tmp, &g.tmp),
             (&mut f.other_processes_proc, &g.other_processes_proc),
             (&mut f.proc_system_files, &g.proc_system_files),
+            (&mut f.created_modes, &g.created_modes),
         ] {
             merge_map(mine, theirs);
         }
+        // Recorded only when both were: a union with a profile that did not record them
+        // cannot say none were made.
+        f.key_management = match (f.key_management.take(), &g.key_management) {
+            (Some(mut mine), Some(theirs)) => {
+                merge_map(&mut mine, theirs);
+                Some(mine)
+            }
+            _ => None,
+        };
         for (path, exec) in &other.processes.execs {
             let mine = self.processes.execs.entry(path.clone()).or_default();
             mine.seen.merge(&exec.seen);
@@ -728,6 +758,8 @@ impl Observations {
             Fact::ClockChange => &mut f.clock_changes,
             Fact::ModuleLoading => &mut f.module_loading,
             Fact::KernelLog => &mut f.kernel_logs,
+            Fact::CreatedMode => &mut f.created_modes,
+            Fact::KeyManagement => f.key_management.get_or_insert_with(BTreeMap::new),
         }
     }
 

@@ -168,7 +168,7 @@ impl Profile {
             recording: Recording::default(),
             syscalls: BTreeMap::new(),
             unknown_syscalls: BTreeMap::new(),
-            observations: Observations::default(),
+            observations: Observations::recording(),
             merged_from: Vec::new(),
         }
     }

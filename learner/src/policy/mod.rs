@@ -10,6 +10,7 @@
 pub mod denials;
 pub mod filter_groups;
 pub mod margin;
+pub mod small;
 pub mod unit_file;
 pub mod verify;
 
@@ -398,10 +399,16 @@ const TOGGLES_FS: &[Toggle] = &[
     Toggle {
         directive: "PrivateTmp",
         since: 0,
-        choices: &[Choice {
-            value: "yes",
-            forbidden_by: tmp_shared,
-        }],
+        choices: &[
+            Choice {
+                value: "disconnected",
+                forbidden_by: small::tmp_on_disk,
+            },
+            Choice {
+                value: "yes",
+                forbidden_by: tmp_shared,
+            },
+        ],
     },
     Toggle {
         directive: "PrivateDevices",
@@ -449,10 +456,16 @@ const TOGGLES_FS: &[Toggle] = &[
     Toggle {
         directive: "ProtectControlGroups",
         since: 232,
-        choices: &[Choice {
-            value: "yes",
-            forbidden_by: |p| listing(&facts(p).cgroup_writes, "wrote"),
-        }],
+        choices: &[
+            Choice {
+                value: "strict",
+                forbidden_by: small::cgroup_namespace,
+            },
+            Choice {
+                value: "yes",
+                forbidden_by: |p| listing(&facts(p).cgroup_writes, "wrote"),
+            },
+        ],
     },
     Toggle {
         directive: "ProtectClock",
@@ -565,6 +578,15 @@ fn resolve_toggle(t: &Toggle, p: &Profile, systemd: u32) -> Decision {
         };
     }
     for choice in t.choices {
+        if let Some(since) = small::value_since(t.directive, choice.value)
+            && systemd < since
+        {
+            evidence.push(format!(
+                "not {}: systemd {systemd} does not know it (needs {since})",
+                choice.value
+            ));
+            continue;
+        }
         match (choice.forbidden_by)(p) {
             None => {
                 evidence.push(match evidence.is_empty() {
@@ -1112,6 +1134,7 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
         }
         d
     }));
+    decisions.extend(small::TOGGLES.iter().map(|t| resolve_toggle(t, p, systemd)));
     decisions.push(namespaces(p, systemd));
     decisions.push(capabilities(p));
     decisions.push(Decision {
@@ -1142,6 +1165,7 @@ fn all_toggles() -> impl Iterator<Item = &'static Toggle> {
     TOGGLES_FS
         .iter()
         .chain(TOGGLES_PROCESS)
+        .chain(small::TOGGLES)
         .chain(std::iter::once(&TOGGLE_NETWORK))
 }
 

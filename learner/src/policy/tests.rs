@@ -72,7 +72,7 @@ fn toggle_cases() -> Vec<(&'static str, &'static str, Vec<Slot>, Option<&'static
         ),
         (
             "PrivateTmp",
-            "yes",
+            "disconnected",
             vec![path("/tmp/.X11-unix/X0", Access::Connect)],
             None,
         ),
@@ -102,7 +102,7 @@ fn toggle_cases() -> Vec<(&'static str, &'static str, Vec<Slot>, Option<&'static
         ),
         (
             "ProtectControlGroups",
-            "yes",
+            "strict",
             vec![path("/sys/fs/cgroup/x/cgroup.procs", Access::Write)],
             None,
         ),
@@ -727,6 +727,9 @@ RestrictSUIDSGID=yes
 LockPersonality=yes
 RestrictRealtime=yes
 MemoryDenyWriteExecute=yes
+KeyringMode=private
+RemoveIPC=yes
+PrivateIPC=yes
 RestrictNamespaces=yes
 CapabilityBoundingSet=
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETGID CAP_SETUID
@@ -808,6 +811,8 @@ NoNewPrivileges=yes
 LockPersonality=yes
 RestrictRealtime=yes
 MemoryDenyWriteExecute=yes
+KeyringMode=private
+RemoveIPC=yes
 RestrictNamespaces=yes
 CapabilityBoundingSet=
 CapabilityBoundingSet=CAP_CHOWN CAP_DAC_READ_SEARCH

@@ -407,11 +407,22 @@ impl<'a> Deployed<'a> {
     fn toggle(&self, directive: &str) -> Option<Result<&'static str, String>> {
         let v = self.last(directive)?.value.as_str();
         let (_, values) = policy::toggle_values(directive)?;
+        if directive == "UMask" {
+            // The tightest policy value this mask is at least as strict as.
+            let mask = u32::from_str_radix(v, 8).map_err(|_| v.to_owned());
+            return match mask {
+                Ok(m) if m & 0o077 == 0o077 => Some(Ok("0077")),
+                Ok(m) if m & 0o027 == 0o027 => Some(Ok("0027")),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            };
+        }
         let word = match (directive, v, boolean(v)) {
             (_, _, Some(false)) => return None,
             ("ProtectProc", "default", _) | ("ProcSubset", "all", _) => return None,
+            ("KeyringMode", "shared" | "inherit", _) => return None,
             ("ProtectProc", "noaccess" | "ptraceable", _) => "invisible",
-            ("ProtectHome", "tmpfs", _) | ("PrivateTmp", "disconnected", _) => "yes",
+            ("ProtectHome", "tmpfs", _) => "yes",
             (_, _, Some(true)) => "yes",
             (_, v, None) => v,
         };
@@ -442,6 +453,8 @@ fn looser_toggle(directive: &str, from: &str, p: &Profile) -> String {
     let default = match directive {
         "ProtectProc" => "default",
         "ProcSubset" => "all",
+        "UMask" => "0022",
+        "KeyringMode" => "shared",
         _ => "no",
     };
     format!("set {directive}={default}")

@@ -114,7 +114,7 @@ impl Collector {
     pub fn new(arch: Arch) -> Self {
         Self {
             arch,
-            observations: Observations::default(),
+            observations: Observations::recording(),
             by_key: HashMap::new(),
             by_key_before: HashMap::new(),
             cwd: HashMap::new(),
@@ -291,6 +291,11 @@ impl Collector {
                     if flags & (O_CREAT | O_TMPFILE_DIR) != 0 && mode & S_ISUID_ISGID != 0 {
                         out.push(Slot::Fact(Fact::SuidSgidMode, format!("{path} via {name}")));
                     }
+                    if flags & O_TMPFILE_DIR != 0 {
+                        out.push(created_mode(&path, "tmpfile", mode));
+                    } else if flags & O_CREAT != 0 {
+                        out.push(created_mode(parent_dir(&path), "file", mode));
+                    }
                 }
             }
             "mkdir" | "mkdirat" | "mknod" | "mknodat" => {
@@ -307,6 +312,12 @@ impl Collector {
                         Access::Mknod
                     };
                     out.push(Slot::Path(path.clone(), access));
+                    let kind = if access == Access::Create {
+                        "dir"
+                    } else {
+                        "node"
+                    };
+                    out.push(created_mode(parent_dir(&path), kind, mode));
                     if mode & S_ISUID_ISGID != 0 {
                         out.push(Slot::Fact(Fact::SuidSgidMode, format!("{path} via {name}")));
                     }
@@ -496,6 +507,11 @@ impl Collector {
                 Fact::KernelLog,
                 format!("syslog action {}", a[0]),
             )),
+            "keyctl" => out.push(Slot::Fact(
+                Fact::KeyManagement,
+                format!("keyctl operation {}", a[0]),
+            )),
+            "add_key" | "request_key" => out.push(Slot::Fact(Fact::KeyManagement, name.into())),
             _ => {}
         }
         out
@@ -586,6 +602,22 @@ pub fn normalize(path: &Path, tgid: u32, tid: u32) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// The directory an entry is created in (`/` for a top-level one).
+fn parent_dir(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((dir, _)) => dir,
+    }
+}
+
+/// The permission bits a create asked for, before the umask (UMask=).
+fn created_mode(dir: &str, kind: &str, mode: u64) -> Slot {
+    Slot::Fact(
+        Fact::CreatedMode,
+        format!("{dir} {kind} {:04o}", mode & 0o7777),
+    )
 }
 
 /// The kinds of access an open with `flags` asks for.
@@ -761,6 +793,93 @@ mod tests {
         assert_eq!(
             describe_sockaddr(&abstract_).unwrap(),
             ("AF_UNIX @ab".into(), None)
+        );
+    }
+
+    /// `name`(args) by `comm`, returning `ret`, with `path` as its first string, as the kernel
+    /// side sends it.
+    fn event(name: &str, args: [u64; 6], path: &str, ret: i64, comm: &str) -> Vec<u8> {
+        // SAFETY: plain data; all zeroes is a valid event.
+        let mut ev: SyscallEvent = unsafe { std::mem::zeroed() };
+        ev.tag = EventTag::Syscall as u32;
+        ev.nr = Arch::X86_64.syscall_number(name).expect("x86_64 syscall");
+        ev.pid = 1;
+        ev.tgid = 1;
+        ev.ret = ret;
+        ev.args = args;
+        ev.strings[0][..path.len()].copy_from_slice(path.as_bytes());
+        ev.string_len[0] = path.len() as u32 + 1;
+        ev.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+        // SAFETY: reading the plain data as bytes.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&ev as *const SyscallEvent).cast::<u8>(),
+                size_of::<SyscallEvent>(),
+            )
+        }
+        .to_vec()
+    }
+
+    #[test]
+    fn creation_modes_and_key_calls_are_facts() {
+        let mut c = Collector::new(Arch::X86_64);
+        let cwd = AT_FDCWD as u64;
+        c.handle(&event(
+            "openat",
+            [cwd, 0, 0o1 | O_CREAT, 0o644, 0, 0],
+            "/run/svc.pid",
+            3,
+            "svc",
+        ));
+        c.handle(&event(
+            "openat",
+            [cwd, 0, 0o2 | O_TMPFILE_DIR | 0o200000, 0o600, 0, 0],
+            "/var/lib/svc",
+            4,
+            "svc",
+        ));
+        c.handle(&event(
+            "mkdirat",
+            [cwd, 0, 0o700, 0, 0, 0],
+            "/var/lib/svc/d",
+            0,
+            "svc",
+        ));
+        c.handle(&event(
+            "mknodat",
+            [cwd, 0, 0o10640, 0, 0, 0],
+            "/run/fifo",
+            0,
+            "svc",
+        ));
+        // An open without O_CREAT creates nothing: its mode argument is garbage.
+        c.handle(&event(
+            "openat",
+            [cwd, 0, 0, 0o777, 0, 0],
+            "/etc/svc.conf",
+            5,
+            "svc",
+        ));
+        c.handle(&event("keyctl", [1, 0, 0, 0, 0, 0], "", 0, "svc"));
+        // systemd's executor joining the session keyring is not the service.
+        c.handle(&event("keyctl", [1, 0, 0, 0, 0, 0], "", 0, "(svc)"));
+        c.handle(&event("add_key", [0; 6], "", 7, "(svc)"));
+        let f = &c.observations.facts;
+        let keys: Vec<&str> = f.created_modes.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "/run file 0644",
+                "/run node 0640",
+                "/var/lib/svc dir 0700",
+                "/var/lib/svc tmpfile 0600"
+            ]
+        );
+        let keys = f.key_management.as_ref().expect("recorded");
+        assert_eq!(keys.keys().collect::<Vec<_>>(), ["keyctl operation 1"]);
+        assert_eq!(
+            keys["keyctl operation 1"].by.iter().collect::<Vec<_>>(),
+            ["svc"]
         );
     }
 }

@@ -142,6 +142,11 @@ pub const TRACED: &[Traced] = &[
     t("finit_module", 3, NO, NO, &[]),
     t("delete_module", 2, P0, NO, &[]),
     t("syslog", 3, NO, NO, &[0]),
+    // Kernel keyrings (KeyringMode): traced so that systemd's own calls before the exec
+    // (joining the session keyring, adding the invocation id) are told from the service's.
+    t("keyctl", 5, NO, NO, &[0]),
+    t("add_key", 5, NO, NO, &[]),
+    t("request_key", 4, NO, NO, &[]),
 ];
 
 impl Traced {
