@@ -7,6 +7,7 @@ pub mod atomic_file;
 pub mod cgroup;
 pub mod check;
 pub mod collector;
+pub mod credentials;
 pub mod diff;
 pub mod docs;
 pub mod errors;

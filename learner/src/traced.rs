@@ -142,6 +142,14 @@ pub const TRACED: &[Traced] = &[
     t("finit_module", 3, NO, NO, &[]),
     t("delete_module", 2, P0, NO, &[]),
     t("syslog", 3, NO, NO, &[0]),
+    // Credentials: the ids a process switches to (User=, DynamicUser=).
+    t("setuid", 1, NO, NO, &[0]),
+    t("setgid", 1, NO, NO, &[0]),
+    t("setreuid", 2, NO, NO, &[0, 1]),
+    t("setregid", 2, NO, NO, &[0, 1]),
+    t("setresuid", 3, NO, NO, &[0, 1, 2]),
+    t("setresgid", 3, NO, NO, &[0, 1, 2]),
+    t("setgroups", 2, NO, NO, &[0]),
 ];
 
 impl Traced {

@@ -6,6 +6,7 @@
 //! list values (paths, capabilities, families, syscalls) are computed from the observations.
 //! Nothing here knows about eBPF: it reads profiles only.
 pub mod filter_groups;
+pub mod identity;
 pub mod margin;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1193,6 +1194,9 @@ pub fn render(
     }
     out.push_str("[Service]\n");
     for d in &policy.decisions {
+        if identity::starts_section(d) {
+            out.push_str(identity::SECTION_COMMENT);
+        }
         if explain {
             for e in &d.evidence {
                 out.push_str(&format!("# {}: {e}\n", d.directive));
