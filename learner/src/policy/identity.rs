@@ -21,9 +21,11 @@ pub const DIRECTORIES: &[(&str, &str, u32)] = &[
     ("/var/log", "LogsDirectory", 235),
 ];
 
-/// First systemd with `DynamicUser=` (v232) and with `AmbientCapabilities=` (v229); `User=`
-/// and `Group=` are as old as systemd.
-pub const DYNAMIC_USER_SINCE: u32 = 232;
+/// First systemd whose `DynamicUser=` is the one proposed here: it exists since v232, but
+/// the implied sandbox (ProtectSystem=strict, PrivateTmp=, RemoveIPC=) and the private
+/// directories of StateDirectory= and its siblings came with v235 (NEWS, "Dynamic Users
+/// with systemd"). `AmbientCapabilities=` is v229; `User=` and `Group=` are as old as systemd.
+pub const DYNAMIC_USER_SINCE: u32 = 235;
 pub const AMBIENT_SINCE: u32 = 229;
 
 /// Capabilities that only serve to switch ids: a service started as its user needs none.
@@ -435,4 +437,250 @@ pub fn apply(policy: &mut Policy, p: &Profile) {
         }
     }
     policy.decisions.extend(decisions);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        credentials::IdentitySlot as I,
+        observations::{Access, Slot},
+        policy::{filter_groups::SyscallGroups, margin::Margin, resolve},
+    };
+
+    fn add(p: &mut Profile, slot: Slot, comm: &str) {
+        p.observations.add(&slot, 0, comm, 1);
+    }
+
+    fn cap(p: &mut Profile, name: &str, during: &str) {
+        let slot = Slot::Capability {
+            name: name.into(),
+            granted: true,
+            during: during.into(),
+        };
+        add(p, slot, "memcached");
+    }
+
+    /// A wrapper (root) that keeps state in /var/lib/app, then memcached switching to 103:106.
+    fn memcached_like() -> Profile {
+        let mut p = Profile {
+            syscalls: ["read", "write", "openat", "setuid", "setgid", "setgroups"]
+                .map(|s| (s.to_owned(), 1))
+                .into(),
+            ..Profile::example("app.service")
+        };
+        add(&mut p, Slot::Identity(I::Credentials("0:0".into())), "sh");
+        add(&mut p, Slot::Identity(I::Credentials("103:106".into())), "memcached");
+        for call in ["setgroups 0", "setgid 106", "setuid 103"] {
+            add(&mut p, Slot::Identity(I::Switch(call.into())), "memcached");
+        }
+        cap(&mut p, "CAP_SETGID", "setgroups");
+        cap(&mut p, "CAP_SETUID", "setuid");
+        root_write(&mut p, "/var/lib/app/last-start", "/var/lib/app");
+        let id = &mut p.observations.identity;
+        id.owners.insert("/var/lib/app".into(), "0:0 0755 dir".into());
+        id.names.insert("uid 103".into(), "memcache".into());
+        id.names.insert("gid 106".into(), "memcache".into());
+        p
+    }
+
+    fn root_write(p: &mut Profile, path: &str, target: &str) {
+        add(p, Slot::Path(path.into(), Access::Create), "sh");
+        add(p, Slot::Identity(I::RootWrite(target.into())), "sh");
+    }
+
+    fn generate(p: &Profile, systemd: u32, identity: bool) -> Policy {
+        let groups = SyscallGroups::for_version(systemd.max(239), None);
+        let mut policy = resolve(p, systemd.max(239), &groups, Margin::Exact);
+        policy.systemd = systemd;
+        if identity {
+            apply(&mut policy, p);
+        }
+        policy
+    }
+
+    fn lines(policy: &Policy) -> Vec<String> {
+        policy
+            .decisions
+            .iter()
+            .flat_map(|d| d.lines.iter().cloned())
+            .collect()
+    }
+
+    fn why_not(policy: &Policy) -> String {
+        let d = policy.decision("User").expect("a User decision");
+        assert!(d.lines.is_empty(), "{:?}", d.lines);
+        d.evidence.join(" ")
+    }
+
+    #[test]
+    fn root_used_only_to_switch_gives_a_dynamic_user_and_its_state_directory() {
+        let p = memcached_like();
+        let plain = generate(&p, 252, false);
+        assert_eq!(plain.value("ReadWritePaths"), Some("-/var/lib/app"));
+        assert_eq!(
+            plain.value("CapabilityBoundingSet"),
+            Some("CAP_SETGID CAP_SETUID")
+        );
+        let policy = generate(&p, 252, true);
+        assert_eq!(policy.value("DynamicUser"), Some("yes"));
+        assert_eq!(policy.decision("User"), None);
+        assert_eq!(policy.value("StateDirectory"), Some("app"));
+        // Reset only: nothing else to write, no capability left, none ambient.
+        assert_eq!(
+            policy.decision("ReadWritePaths").unwrap().lines,
+            ["ReadWritePaths="]
+        );
+        assert_eq!(
+            policy.decision("CapabilityBoundingSet").unwrap().lines,
+            ["CapabilityBoundingSet="]
+        );
+        assert_eq!(
+            policy.decision("AmbientCapabilities").unwrap().lines,
+            ["AmbientCapabilities="]
+        );
+        let evidence = policy.decision("DynamicUser").unwrap().evidence.join(" ");
+        assert!(evidence.contains("uid 103 gid 106"), "{evidence}");
+        assert!(evidence.contains("setuid 103"), "{evidence}");
+        // The section is marked in the drop-in.
+        let text = crate::policy::render(&policy, &p, &["p".into()], "t", true);
+        assert!(text.contains(SECTION_COMMENT), "{text}");
+        assert!(text.contains("# StateDirectory: /var/lib/app: /var/lib/app written by root"));
+        // Without --identity, the same profile keeps root.
+        assert!(!lines(&plain).iter().any(|l| l.starts_with("DynamicUser=")));
+    }
+
+    #[test]
+    fn a_port_below_1024_bound_as_root_becomes_an_ambient_capability() {
+        let mut p = memcached_like();
+        cap(&mut p, "CAP_NET_BIND_SERVICE", "bind");
+        let policy = generate(&p, 252, true);
+        assert_eq!(
+            policy.decision("CapabilityBoundingSet").unwrap().lines,
+            ["CapabilityBoundingSet=", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+        );
+        assert_eq!(
+            policy.decision("AmbientCapabilities").unwrap().lines,
+            ["AmbientCapabilities=", "AmbientCapabilities=CAP_NET_BIND_SERVICE"]
+        );
+        // Granted to the user itself after the switch (kept capabilities): kept too, and a
+        // switching capability the user still uses stays.
+        let mut p = memcached_like();
+        cap(&mut p, "CAP_SETGID", "setgroups");
+        add(
+            &mut p,
+            Slot::Identity(I::UnprivilegedCapability("CAP_SETGID as 103 during openat".into())),
+            "memcached",
+        );
+        let policy = generate(&p, 252, true);
+        assert_eq!(policy.value("AmbientCapabilities"), Some("CAP_SETGID"));
+    }
+
+    #[test]
+    fn a_file_the_user_could_not_write_keeps_root() {
+        let mut p = memcached_like();
+        add(&mut p, Slot::Path("/var/log/app.log".into(), Access::Write), "sh");
+        add(&mut p, Slot::Identity(I::RootWrite("/var/log/app.log".into())), "sh");
+        p.observations
+            .identity
+            .owners
+            .insert("/var/log/app.log".into(), "0:0 0640".into());
+        let policy = generate(&p, 252, true);
+        let why = why_not(&policy);
+        assert!(why.contains("/var/log/app.log was written by root"), "{why}");
+        assert!(why.contains("0:0 0640"), "{why}");
+        assert_eq!(lines(&policy), lines(&generate(&p, 252, false)));
+
+        // The same file owned by the user: it may, but then it needs a fixed uid.
+        p.observations
+            .identity
+            .owners
+            .insert("/var/log/app.log".into(), "103:106 0640".into());
+        let policy = generate(&p, 252, true);
+        assert_eq!(policy.value("User"), Some("memcache"));
+        assert_eq!(policy.value("Group"), Some("memcache"));
+        assert_eq!(policy.decision("DynamicUser"), None);
+        let rw = policy.value("ReadWritePaths").unwrap();
+        assert!(rw.contains("-/var/log/app.log") && !rw.contains("/var/lib/app"), "{rw}");
+        assert!(
+            policy.decision("User").unwrap().evidence.join(" ").contains("must keep its owner"),
+        );
+    }
+
+    #[test]
+    fn what_the_user_writes_outside_its_directories_keeps_a_fixed_uid() {
+        let mut p = memcached_like();
+        add(&mut p, Slot::Path("/srv/data/x".into(), Access::Create), "memcached");
+        add(&mut p, Slot::Identity(I::UserWrite("103 /srv/data".into())), "memcached");
+        let policy = generate(&p, 252, true);
+        assert_eq!(policy.value("User"), Some("memcache"));
+        assert_eq!(policy.decision("DynamicUser"), None);
+        assert!(policy.value("ReadWritePaths").unwrap().contains("-/srv/data"));
+    }
+
+    #[test]
+    fn without_a_switch_to_one_user_nothing_changes() {
+        // Root throughout.
+        let mut p = memcached_like();
+        p.observations.identity.credentials.remove("103:106");
+        assert!(why_not(&generate(&p, 252, true)).contains("ran as root throughout"));
+        // Never root: the unit sets User= already.
+        let mut p = memcached_like();
+        p.observations.identity.credentials.remove("0:0");
+        assert!(why_not(&generate(&p, 252, true)).contains("never ran as root"));
+        // Two users.
+        let mut p = memcached_like();
+        add(&mut p, Slot::Identity(I::Credentials("33:33".into())), "worker");
+        assert!(why_not(&generate(&p, 252, true)).contains("several uids (33, 103)"));
+        // A profile from before identity tracking.
+        let mut p = memcached_like();
+        p.observations.identity = Default::default();
+        assert!(why_not(&generate(&p, 252, true)).contains("record it again"));
+        // Each leaves the rest of the drop-in as it was.
+        assert_eq!(lines(&generate(&p, 252, true)), lines(&generate(&p, 252, false)));
+        // A file right in /run has no directory of its own.
+        let mut p = memcached_like();
+        root_write(&mut p, "/run/app.pid", "/run/app.pid");
+        p.observations
+            .identity
+            .owners
+            .insert("/run/app.pid".into(), "0:0 0644".into());
+        assert!(why_not(&generate(&p, 252, true)).contains("/run/app.pid"));
+    }
+
+    #[test]
+    fn versions_that_do_not_know_a_directive_never_see_it() {
+        let p = memcached_like();
+        for systemd in [239, 245, 252, 257] {
+            let policy = generate(&p, systemd, true);
+            assert_eq!(policy.value("DynamicUser"), Some("yes"), "{systemd}");
+            assert_eq!(policy.value("StateDirectory"), Some("app"), "{systemd}");
+        }
+        // Before 235 no StateDirectory=: /var/lib/app needs the root-owned directory, so
+        // root stays; nor DynamicUser= as proposed here; before 229 no AmbientCapabilities=.
+        let policy = generate(&p, 234, true);
+        assert!(!lines(&policy).iter().any(|l| l.starts_with("StateDirectory=")));
+        assert!(why_not(&policy).contains("/var/lib/app"));
+        let mut p = memcached_like();
+        p.observations.identity.root_writes.clear();
+        assert_eq!(generate(&p, 235, true).value("DynamicUser"), Some("yes"));
+        let policy = generate(&p, 234, true);
+        assert_eq!(policy.value("User"), Some("memcache"));
+        assert!(!lines(&policy).iter().any(|l| l.starts_with("DynamicUser=")));
+        assert!(
+            policy.decision("User").unwrap().evidence.join(" ").contains("systemd 234 does not know it")
+        );
+        let mut p = memcached_like();
+        cap(&mut p, "CAP_NET_BIND_SERVICE", "bind");
+        let policy = generate(&p, 228, true);
+        assert!(why_not(&policy).contains("no AmbientCapabilities="));
+        assert!(directory_for("/run/app/x.sock", false, 211).is_some());
+        assert_eq!(directory_for("/var/cache/app/x", false, 234), None);
+        assert_eq!(directory_for("/run/systemd/x", false, 257), None);
+        assert_eq!(
+            directory_for("/var/log/app", true, 235),
+            Some(("LogsDirectory", "app".into()))
+        );
+        assert_eq!(directory_for("/var/log/app.log", false, 257), None);
+    }
 }
