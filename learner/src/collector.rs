@@ -185,9 +185,11 @@ impl Collector {
                 };
                 let name = names::capability(ev.cap);
                 let unprivileged = match own {
-                    Some(uid) if uid != 0 && during != OVERRIDDEN_CREDENTIALS => Some(Slot::Identity(
-                        IdentitySlot::UnprivilegedCapability(format!("{name} as {uid} during {during}")),
-                    )),
+                    Some(uid) if uid != 0 && during != OVERRIDDEN_CREDENTIALS => {
+                        Some(Slot::Identity(IdentitySlot::UnprivilegedCapability(
+                            format!("{name} as {uid} during {during}"),
+                        )))
+                    }
                     _ => None,
                 };
                 let slot = Slot::Capability {

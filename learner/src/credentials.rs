@@ -204,16 +204,18 @@ mod tests {
             switch("setresgid", &a(&[u32::MAX as u64, 106, u64::MAX])).unwrap(),
             "setresgid -1 106 -1"
         );
-        assert_eq!(switch("setgroups", &a(&[0, 0x7fff])).unwrap(), "setgroups 0");
+        assert_eq!(
+            switch("setgroups", &a(&[0, 0x7fff])).unwrap(),
+            "setgroups 0"
+        );
         assert_eq!(switch("openat", &a(&[])), None);
     }
 
     #[test]
     fn resolves_owners_and_names() {
-        let dir = TempDir(std::env::temp_dir().join(format!(
-            "learner-credentials-test-{}",
-            std::process::id()
-        )));
+        let dir = TempDir(
+            std::env::temp_dir().join(format!("learner-credentials-test-{}", std::process::id())),
+        );
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
         std::fs::write(
             dir.path().join("etc/passwd"),
@@ -224,9 +226,19 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("var/lib/x")).unwrap();
         let mut id = Identity::default();
         id.add(&IdentitySlot::Credentials("0:0".into()), 0, "sh", 1);
-        id.add(&IdentitySlot::Credentials("103:106".into()), 0, "memcached", 1);
+        id.add(
+            &IdentitySlot::Credentials("103:106".into()),
+            0,
+            "memcached",
+            1,
+        );
         id.add(&IdentitySlot::RootWrite("/var/lib/x".into()), 0, "sh", 1);
-        id.add(&IdentitySlot::UserWrite("103 /var/lib/x/gone".into()), 0, "m", 1);
+        id.add(
+            &IdentitySlot::UserWrite("103 /var/lib/x/gone".into()),
+            0,
+            "m",
+            1,
+        );
         id.resolve(dir.path());
         let me = own_uid();
         assert!(id.owners["/var/lib/x"].starts_with(&format!("{me}:")));

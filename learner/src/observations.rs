@@ -372,7 +372,10 @@ pub struct Observations {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refused_syscalls: BTreeMap<String, Seen>,
     /// Who the service ran as and what that took (User=, DynamicUser=; `generate --identity`).
-    #[serde(default, skip_serializing_if = "crate::credentials::Identity::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::credentials::Identity::is_empty"
+    )]
     pub identity: crate::credentials::Identity,
     /// Distinct paths recorded per directory, for folding.
     #[serde(skip)]

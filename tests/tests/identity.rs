@@ -56,7 +56,14 @@ fn apply(guest: &Guest, dropin: &std::path::Path) -> Output {
 
 fn score(guest: &Guest, dropin: &std::path::Path) -> f64 {
     let out = learner()
-        .args(["score", UNIT, "--format", "json", "--guest", &guest.pid.to_string()])
+        .args([
+            "score",
+            UNIT,
+            "--format",
+            "json",
+            "--guest",
+            &guest.pid.to_string(),
+        ])
         .arg("--dropin")
         .arg(dropin)
         .output()
@@ -95,12 +102,24 @@ fn a_service_that_uses_root_only_to_drop_privileges_runs_as_its_user() {
         "[Service]\nExecStart=/usr/local/sbin/learner-identity\n",
         0o644,
     );
-    in_guest(&guest, &format!("systemctl daemon-reload && systemctl start {UNIT}"));
+    in_guest(
+        &guest,
+        &format!("systemctl daemon-reload && systemctl start {UNIT}"),
+    );
     assert!(guest.is_active(UNIT), "the service starts as root");
 
     let profile = dir.join("identity.profile.yaml");
     let recorder = learner()
-        .args(["record", UNIT, "--restart", "--for", "3s", "--guest", &pid, "-o"])
+        .args([
+            "record",
+            UNIT,
+            "--restart",
+            "--for",
+            "3s",
+            "--guest",
+            &pid,
+            "-o",
+        ])
         .arg(&profile)
         .spawn()
         .expect("learner record");
@@ -130,7 +149,10 @@ fn a_service_that_uses_root_only_to_drop_privileges_runs_as_its_user() {
 
     // Without --identity nothing changes who it runs as.
     let plain = learner_tests::generate_dropin(&profile, &dir.join("plain.conf"), &["--explain"]);
-    assert!(!plain.contains("User=") && !plain.contains("DynamicUser="), "{plain}");
+    assert!(
+        !plain.contains("User=") && !plain.contains("DynamicUser="),
+        "{plain}"
+    );
     let dropin = dir.join("identity.conf");
     let generated = learner_tests::generate_dropin(&profile, &dropin, &["--identity", "--explain"]);
     eprintln!("{generated}");
@@ -150,7 +172,9 @@ fn a_service_that_uses_root_only_to_drop_privileges_runs_as_its_user() {
     );
     for cap in ["CAP_SETUID", "CAP_SETGID"] {
         assert!(
-            generated.contains(&format!("# CapabilityBoundingSet: identity: {cap}: used to switch ids only")),
+            generated.contains(&format!(
+                "# CapabilityBoundingSet: identity: {cap}: used to switch ids only"
+            )),
             "{generated}"
         );
         assert!(
@@ -170,7 +194,10 @@ fn a_service_that_uses_root_only_to_drop_privileges_runs_as_its_user() {
     in_guest(&guest, &format!("systemctl restart {UNIT}"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !serves(&guest) {
-        assert!(std::time::Instant::now() < deadline, "not serving after a restart");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not serving after a restart"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let exposure = score(&guest, &dropin);

@@ -421,7 +421,8 @@ pub fn apply(policy: &mut Policy, p: &Profile) {
                     d.lines
                         .push(format!("CapabilityBoundingSet={}", ambient.join(" ")));
                 }
-                d.evidence.extend(cap_evidence.iter().map(|e| format!("identity: {e}")));
+                d.evidence
+                    .extend(cap_evidence.iter().map(|e| format!("identity: {e}")));
             }
             "AmbientCapabilities" if !ambient.is_empty() => {
                 d.lines = vec![
@@ -470,7 +471,11 @@ mod tests {
             ..Profile::example("app.service")
         };
         add(&mut p, Slot::Identity(I::Credentials("0:0".into())), "sh");
-        add(&mut p, Slot::Identity(I::Credentials("103:106".into())), "memcached");
+        add(
+            &mut p,
+            Slot::Identity(I::Credentials("103:106".into())),
+            "memcached",
+        );
         for call in ["setgroups 0", "setgid 106", "setuid 103"] {
             add(&mut p, Slot::Identity(I::Switch(call.into())), "memcached");
         }
@@ -478,7 +483,8 @@ mod tests {
         cap(&mut p, "CAP_SETUID", "setuid");
         root_write(&mut p, "/var/lib/app/last-start", "/var/lib/app");
         let id = &mut p.observations.identity;
-        id.owners.insert("/var/lib/app".into(), "0:0 0755 dir".into());
+        id.owners
+            .insert("/var/lib/app".into(), "0:0 0755 dir".into());
         id.names.insert("uid 103".into(), "memcache".into());
         id.names.insert("gid 106".into(), "memcache".into());
         p
@@ -557,11 +563,17 @@ mod tests {
         let policy = generate(&p, 252, true);
         assert_eq!(
             policy.decision("CapabilityBoundingSet").unwrap().lines,
-            ["CapabilityBoundingSet=", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+            [
+                "CapabilityBoundingSet=",
+                "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"
+            ]
         );
         assert_eq!(
             policy.decision("AmbientCapabilities").unwrap().lines,
-            ["AmbientCapabilities=", "AmbientCapabilities=CAP_NET_BIND_SERVICE"]
+            [
+                "AmbientCapabilities=",
+                "AmbientCapabilities=CAP_NET_BIND_SERVICE"
+            ]
         );
         // Granted to the user itself after the switch (kept capabilities): kept too, and a
         // switching capability the user still uses stays.
@@ -569,7 +581,9 @@ mod tests {
         cap(&mut p, "CAP_SETGID", "setgroups");
         add(
             &mut p,
-            Slot::Identity(I::UnprivilegedCapability("CAP_SETGID as 103 during openat".into())),
+            Slot::Identity(I::UnprivilegedCapability(
+                "CAP_SETGID as 103 during openat".into(),
+            )),
             "memcached",
         );
         let policy = generate(&p, 252, true);
@@ -579,15 +593,26 @@ mod tests {
     #[test]
     fn a_file_the_user_could_not_write_keeps_root() {
         let mut p = memcached_like();
-        add(&mut p, Slot::Path("/var/log/app.log".into(), Access::Write), "sh");
-        add(&mut p, Slot::Identity(I::RootWrite("/var/log/app.log".into())), "sh");
+        add(
+            &mut p,
+            Slot::Path("/var/log/app.log".into(), Access::Write),
+            "sh",
+        );
+        add(
+            &mut p,
+            Slot::Identity(I::RootWrite("/var/log/app.log".into())),
+            "sh",
+        );
         p.observations
             .identity
             .owners
             .insert("/var/log/app.log".into(), "0:0 0640".into());
         let policy = generate(&p, 252, true);
         let why = why_not(&policy);
-        assert!(why.contains("/var/log/app.log was written by root"), "{why}");
+        assert!(
+            why.contains("/var/log/app.log was written by root"),
+            "{why}"
+        );
         assert!(why.contains("0:0 0640"), "{why}");
         assert_eq!(lines(&policy), lines(&generate(&p, 252, false)));
 
@@ -601,21 +626,42 @@ mod tests {
         assert_eq!(policy.value("Group"), Some("memcache"));
         assert_eq!(policy.decision("DynamicUser"), None);
         let rw = policy.value("ReadWritePaths").unwrap();
-        assert!(rw.contains("-/var/log/app.log") && !rw.contains("/var/lib/app"), "{rw}");
         assert!(
-            policy.decision("User").unwrap().evidence.join(" ").contains("must keep its owner"),
+            rw.contains("-/var/log/app.log") && !rw.contains("/var/lib/app"),
+            "{rw}"
+        );
+        assert!(
+            policy
+                .decision("User")
+                .unwrap()
+                .evidence
+                .join(" ")
+                .contains("must keep its owner"),
         );
     }
 
     #[test]
     fn what_the_user_writes_outside_its_directories_keeps_a_fixed_uid() {
         let mut p = memcached_like();
-        add(&mut p, Slot::Path("/srv/data/x".into(), Access::Create), "memcached");
-        add(&mut p, Slot::Identity(I::UserWrite("103 /srv/data".into())), "memcached");
+        add(
+            &mut p,
+            Slot::Path("/srv/data/x".into(), Access::Create),
+            "memcached",
+        );
+        add(
+            &mut p,
+            Slot::Identity(I::UserWrite("103 /srv/data".into())),
+            "memcached",
+        );
         let policy = generate(&p, 252, true);
         assert_eq!(policy.value("User"), Some("memcache"));
         assert_eq!(policy.decision("DynamicUser"), None);
-        assert!(policy.value("ReadWritePaths").unwrap().contains("-/srv/data"));
+        assert!(
+            policy
+                .value("ReadWritePaths")
+                .unwrap()
+                .contains("-/srv/data")
+        );
     }
 
     #[test]
@@ -630,14 +676,21 @@ mod tests {
         assert!(why_not(&generate(&p, 252, true)).contains("never ran as root"));
         // Two users.
         let mut p = memcached_like();
-        add(&mut p, Slot::Identity(I::Credentials("33:33".into())), "worker");
+        add(
+            &mut p,
+            Slot::Identity(I::Credentials("33:33".into())),
+            "worker",
+        );
         assert!(why_not(&generate(&p, 252, true)).contains("several uids (33, 103)"));
         // A profile from before identity tracking.
         let mut p = memcached_like();
         p.observations.identity = Default::default();
         assert!(why_not(&generate(&p, 252, true)).contains("record it again"));
         // Each leaves the rest of the drop-in as it was.
-        assert_eq!(lines(&generate(&p, 252, true)), lines(&generate(&p, 252, false)));
+        assert_eq!(
+            lines(&generate(&p, 252, true)),
+            lines(&generate(&p, 252, false))
+        );
         // A file right in /run has no directory of its own.
         let mut p = memcached_like();
         root_write(&mut p, "/run/app.pid", "/run/app.pid");
@@ -659,7 +712,11 @@ mod tests {
         // Before 235 no StateDirectory=: /var/lib/app needs the root-owned directory, so
         // root stays; nor DynamicUser= as proposed here; before 229 no AmbientCapabilities=.
         let policy = generate(&p, 234, true);
-        assert!(!lines(&policy).iter().any(|l| l.starts_with("StateDirectory=")));
+        assert!(
+            !lines(&policy)
+                .iter()
+                .any(|l| l.starts_with("StateDirectory="))
+        );
         assert!(why_not(&policy).contains("/var/lib/app"));
         let mut p = memcached_like();
         p.observations.identity.root_writes.clear();
@@ -668,7 +725,12 @@ mod tests {
         assert_eq!(policy.value("User"), Some("memcache"));
         assert!(!lines(&policy).iter().any(|l| l.starts_with("DynamicUser=")));
         assert!(
-            policy.decision("User").unwrap().evidence.join(" ").contains("systemd 234 does not know it")
+            policy
+                .decision("User")
+                .unwrap()
+                .evidence
+                .join(" ")
+                .contains("systemd 234 does not know it")
         );
         let mut p = memcached_like();
         cap(&mut p, "CAP_NET_BIND_SERVICE", "bind");
