@@ -315,6 +315,9 @@ pub struct SyscallEvent {
     pub string_len: [u32; 2],
     pub comm: [u8; 16],
     pub strings: [[u8; STR_LEN]; 2],
+    /// `bpf_get_current_uid_gid()` (uid low, gid high) when the event was built: at the
+    /// syscall's exit (a set*id call's new ids), at entry for exec, exit and exit_group.
+    pub uid_gid: u64,
 }
 
 #[cfg(feature = "user")]

@@ -440,6 +440,7 @@ fn build_event(
     set(&mut ev.string_len[0], 0);
     set(&mut ev.string_len[1], 0);
     current_comm(&mut ev.comm);
+    set(&mut ev.uid_gid, bpf_get_current_uid_gid());
     read_strings(ev, shape);
     Ok(ev)
 }
@@ -585,6 +586,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     );
     h = mix(h, ev.extra[0]);
     h = mix(h, ev.extra[1]);
+    h = mix(h, ev.uid_gid);
     h = mix_comm(h, &ev.comm);
     h = hash_bytes(h, &ev.strings[0], ev.string_len[0]);
     h = hash_bytes(h, &ev.strings[1], ev.string_len[1]);

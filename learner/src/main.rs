@@ -253,6 +253,12 @@ struct GenerateArgs {
     /// Print the exposure of UNITFILE (systemd-analyze security) without and with the drop-in
     #[arg(long, value_name = "UNITFILE")]
     score: Option<PathBuf>,
+    /// Also change who the service runs as, when the recording shows root used only to
+    /// become another user: User=/Group= or DynamicUser=yes, RuntimeDirectory= and its
+    /// siblings instead of ReadWritePaths=, only the capabilities the non-root service uses
+    /// (as ambient ones). It changes how the service starts: apply it with a check
+    #[arg(long)]
+    identity: bool,
 }
 
 #[derive(Args)]
@@ -614,6 +620,7 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             target_systemd: args.target_systemd,
             explain: args.explain,
             margin: args.margin,
+            identity: args.identity,
         })?;
         match &args.output {
             Some(path) => learner::util::atomic_file::write(path, generated.text.as_bytes())

@@ -54,7 +54,8 @@ enum Task {
 /// end-to-end guest, nginx, curl, redis-server and redis-tools to record, load and check real
 /// services in it; binutils (objdump) for the package's libc6 dependency, man-db for its
 /// test, logrotate for a real oneshot job (logrotate.service), and PostgreSQL (with pgbench)
-/// for a database's whole life: shutdown checkpoints and crash recovery.
+/// for a database's whole life: shutdown checkpoints and crash recovery; memcached for a
+/// service that uses root only to become another user (`-u memcache`).
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
@@ -73,6 +74,7 @@ const APT_PACKAGES: &[&str] = &[
     "binutils",
     "man-db",
     "postgresql",
+    "memcached",
 ];
 
 /// Keeps package scripts from starting the services they install (nginx) on this machine:

@@ -40,6 +40,8 @@ pub struct GenerateRequest {
     pub target_systemd: Option<u32>,
     pub explain: bool,
     pub margin: policy::margin::Margin,
+    /// `--identity`: the identity directives too (see `policy::identity`).
+    pub identity: bool,
 }
 
 /// The drop-in, and the data it came from.
@@ -87,7 +89,10 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
     warnings.extend(unexercised(&profiles));
     let profile = Profile::merged(&profiles).expect("at least one profile");
     let groups = SyscallGroups::for_version(systemd, local);
-    let policy = policy::resolve(&profile, systemd, &groups, req.margin);
+    let mut policy = policy::resolve(&profile, systemd, &groups, req.margin);
+    if req.identity {
+        policy::identity::apply(&mut policy, &profile);
+    }
     let sources: Vec<String> = req
         .profiles
         .iter()

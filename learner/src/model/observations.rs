@@ -387,6 +387,12 @@ pub struct Observations {
     /// only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refused_syscalls: BTreeMap<String, Seen>,
+    /// Who the service ran as and what that took (User=, DynamicUser=; `generate --identity`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::model::credentials::Identity::is_empty"
+    )]
+    pub identity: crate::model::credentials::Identity,
     /// Distinct paths recorded per directory, for folding.
     #[serde(skip)]
     entries: EntryCounts,
@@ -463,6 +469,7 @@ pub enum Slot {
     Fork,
     Exit,
     Refused(String),
+    Identity(crate::model::credentials::IdentitySlot),
 }
 
 /// The argument facts recorded from syscall arguments (the rest derive from paths).
@@ -560,6 +567,7 @@ impl Observations {
         merge_map(&mut self.processes.forks, &other.processes.forks);
         merge_map(&mut self.processes.exits, &other.processes.exits);
         merge_map(&mut self.refused_syscalls, &other.refused_syscalls);
+        self.identity.merge(&other.identity);
     }
 
     /// A process killed by a seccomp filter when it called `syscall`: a refused syscall whose
@@ -633,6 +641,7 @@ impl Observations {
                 .entry(name.clone())
                 .or_default()
                 .add(ret, comm, n),
+            Slot::Identity(slot) => self.identity.add(slot, ret, comm, n),
         }
     }
 

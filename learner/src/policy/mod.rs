@@ -9,6 +9,7 @@
 //! (`denials`), whether a drop-in permits a profile (`verify`), drop-in syntax (`unit_file`).
 pub mod denials;
 pub mod filter_groups;
+pub mod identity;
 pub mod margin;
 pub mod small;
 pub mod unit_file;
@@ -1222,6 +1223,9 @@ pub fn render(
     }
     out.push_str("[Service]\n");
     for d in &policy.decisions {
+        if identity::starts_section(d) {
+            out.push_str(identity::SECTION_COMMENT);
+        }
         if explain {
             for e in &d.evidence {
                 out.push_str(&format!("# {}: {e}\n", d.directive));

@@ -17,6 +17,7 @@ use learner_common::{
 
 use crate::model::observations::{IN_PAGE_FAULT_NAME, OVERRIDDEN_CREDENTIALS};
 use crate::{
+    model::credentials::IdentitySlot,
     model::names,
     model::observations::{Access, Fact, Observations, Slot},
     model::syscalls::Arch,
@@ -70,7 +71,7 @@ pub struct Move {
 
 /// Syscalls that change the caller's credentials: a capability check during them is made with
 /// the process's own credentials, whatever /proc says afterwards.
-const CREDENTIAL_SYSCALLS: &[&str] = &[
+pub const CREDENTIAL_SYSCALLS: &[&str] = &[
     "setuid",
     "setgid",
     "setreuid",
@@ -142,7 +143,8 @@ impl Collector {
                 // SAFETY: length checked; SyscallEvent is plain data, any bytes are valid.
                 let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
                 let comm = c_string(&ev.comm);
-                let slots = self.syscall_slots(&ev);
+                let mut slots = self.syscall_slots(&ev);
+                slots.extend(self.identity_slots(&ev, &slots));
                 self.record(ev.key, slots, ev.ret, comm);
             }
             Some(EventTag::Capability) if bytes.len() >= size_of::<CapabilityEvent>() => {
@@ -176,12 +178,22 @@ impl Collector {
                     }
                     _ => during,
                 };
+                let name = names::capability(ev.cap);
+                let unprivileged = match own {
+                    Some(uid) if uid != 0 && during != OVERRIDDEN_CREDENTIALS => {
+                        Some(Slot::Identity(IdentitySlot::UnprivilegedCapability(
+                            format!("{name} as {uid} during {during}"),
+                        )))
+                    }
+                    _ => None,
+                };
                 let slot = Slot::Capability {
-                    name: names::capability(ev.cap),
+                    name,
                     granted: ev.ret == 0,
                     during,
                 };
-                self.record(ev.key, vec![slot], i64::from(ev.ret), c_string(&ev.comm));
+                let slots = std::iter::once(slot).chain(unprivileged).collect();
+                self.record(ev.key, slots, i64::from(ev.ret), c_string(&ev.comm));
             }
             Some(EventTag::Refused) if bytes.len() >= size_of::<RefusedEvent>() => {
                 // SAFETY: as above.
@@ -258,6 +270,37 @@ impl Collector {
             }
         }
         lost
+    }
+
+    /// Who made the call, the ids a set*id call switched to, and for each write whether root
+    /// made it: the evidence `generate --identity` needs.
+    fn identity_slots(&self, ev: &SyscallEvent, slots: &[Slot]) -> Vec<Slot> {
+        let (uid, gid) = crate::model::credentials::credentials(ev.uid_gid);
+        let mut out = vec![Slot::Identity(IdentitySlot::Credentials(format!(
+            "{uid}:{gid}"
+        )))];
+        if let Some(name) = self.arch.syscall_name(ev.nr)
+            && let Some(desc) = crate::model::credentials::switch(name, &ev.args)
+        {
+            out.push(Slot::Identity(IdentitySlot::Switch(desc)));
+        }
+        for slot in slots {
+            if let Slot::Path(path, access) = slot
+                && access.writes()
+            {
+                let mut target = crate::model::observations::writable_path(path, *access);
+                if ["/run", "/var/lib", "/var/cache", "/var/log"].contains(&target.as_str()) {
+                    // /var/lib/x made or removed: a directory directive could provide it.
+                    target = path.clone();
+                }
+                out.push(Slot::Identity(if uid == 0 {
+                    IdentitySlot::RootWrite(target)
+                } else {
+                    IdentitySlot::UserWrite(format!("{uid} {target}"))
+                }));
+            }
+        }
+        out
     }
 
     fn syscall_slots(&mut self, ev: &SyscallEvent) -> Vec<Slot> {

@@ -206,6 +206,10 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     outcome.recording.exit_code = Some(exit_code);
     outcome.recording.leftover_processes_killed = leftovers as u64;
     let mut profile = build_profile(arch, started, ended, outcome);
+    profile
+        .observations
+        .identity
+        .resolve(std::path::Path::new("/"));
     profile.provenance.command = Some(
         request
             .command

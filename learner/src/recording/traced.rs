@@ -147,6 +147,14 @@ pub const TRACED: &[Traced] = &[
     t("keyctl", 5, NO, NO, &[0]),
     t("add_key", 5, NO, NO, &[]),
     t("request_key", 4, NO, NO, &[]),
+    // Credentials: the ids a process switches to (User=, DynamicUser=).
+    t("setuid", 1, NO, NO, &[0]),
+    t("setgid", 1, NO, NO, &[0]),
+    t("setreuid", 2, NO, NO, &[0, 1]),
+    t("setregid", 2, NO, NO, &[0, 1]),
+    t("setresuid", 3, NO, NO, &[0, 1, 2]),
+    t("setresgid", 3, NO, NO, &[0, 1, 2]),
+    t("setgroups", 2, NO, NO, &[0]),
 ];
 
 impl Traced {

@@ -428,6 +428,11 @@ async fn record_until(
         .collect();
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
+    // Owners as the unit's system has them (a guest's root, seen from here).
+    profile
+        .observations
+        .identity
+        .resolve(&systemd.path_in_guest(Path::new("/")));
     let main_seen = (req.restart && new_instance && !req.check)
         .then(|| info.exec_start.first())
         .flatten()
