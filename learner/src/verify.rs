@@ -411,7 +411,7 @@ impl<'a> Deployed<'a> {
             (_, _, Some(false)) => return None,
             ("ProtectProc", "default", _) | ("ProcSubset", "all", _) => return None,
             ("ProtectProc", "noaccess" | "ptraceable", _) => "invisible",
-            ("ProtectHome", "tmpfs", _) | ("PrivateTmp", "disconnected", _) => "yes",
+            ("PrivateTmp", "disconnected", _) => "yes",
             (_, _, Some(true)) => "yes",
             (_, v, None) => v,
         };
