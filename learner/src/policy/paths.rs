@@ -260,9 +260,17 @@ fn is_shared_object(name: &str) -> bool {
 /// unset when the recording cannot have seen every load: no start-up recorded, events lost,
 /// a program run through /proc or a descriptor (the file behind it is unknown), or a
 /// program or library the service wrote itself (a new name next time).
-pub fn exec_paths(p: &Profile, systemd: u32) -> Vec<Decision> {
+///
+/// Each ExecPaths= entry is a bind mount of its own, which ProtectSystem=strict's read-only
+/// remount of / leaves alone (it skips every listed path; measured on 252: /usr came out
+/// writable). So the same paths go to ReadOnlyPaths= too, which systemd merges with the
+/// ExecPaths= entry of the same path into one read-only, executable mount (drop_duplicates()
+/// in namespace.c propagates `read_only` and `exec`), unless ReadWritePaths= (`writable`,
+/// as written there) makes the path writable: then that entry keeps it writable and
+/// executable.
+pub fn exec_paths(p: &Profile, systemd: u32, writable: &[String]) -> Vec<Decision> {
     let not = |why: String| {
-        ["NoExecPaths", "ExecPaths"]
+        ["NoExecPaths", "ExecPaths", "ReadOnlyPaths"]
             .map(|d| Decision {
                 directive: d,
                 lines: vec![],
@@ -340,6 +348,26 @@ pub fn exec_paths(p: &Profile, systemd: u32) -> Vec<Decision> {
         evidence.push(format!("{d}: {}", needed[d]));
         items.push(format!("-{}", super::unit_path(d)));
     }
+    let read_only: Vec<&String> = items
+        .iter()
+        .filter(|i| {
+            let plain = crate::unit_file::words(i.trim_start_matches('-')).join(" ");
+            !writable
+                .iter()
+                .any(|w| under(&plain, w.trim_start_matches('-')))
+        })
+        .collect();
+    let read_only = match read_only.is_empty() {
+        true => vec![],
+        false => vec![format!(
+            "ReadOnlyPaths={}",
+            read_only
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )],
+    };
     vec![
         Decision {
             directive: "NoExecPaths",
@@ -352,6 +380,13 @@ pub fn exec_paths(p: &Profile, systemd: u32) -> Vec<Decision> {
             directive: "ExecPaths",
             lines: vec!["ExecPaths=".into(), format!("ExecPaths={}", items.join(" "))],
             evidence,
+        },
+        Decision {
+            directive: "ReadOnlyPaths",
+            lines: read_only,
+            evidence: vec![
+                "the ExecPaths= entries again, not reset: each is a mount of its own, which ProtectSystem=strict would leave writable; ReadWritePaths= ones stay writable".into(),
+            ],
         },
     ]
 }

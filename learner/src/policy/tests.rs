@@ -1368,6 +1368,22 @@ fn no_exec_paths_only_from_a_recording_that_saw_every_load() {
             "ExecPaths=-/usr -/bin -/sbin -/lib -/lib64 -/opt/app/bin -/opt/app/lib"
         ]
     );
+    // Each is read-only again (ProtectSystem=strict skips the mounts ExecPaths= makes).
+    assert_eq!(
+        lines(&pol, "ReadOnlyPaths"),
+        ["ReadOnlyPaths=-/usr -/bin -/sbin -/lib -/lib64 -/opt/app/bin -/opt/app/lib"]
+    );
+    // ...unless ReadWritePaths= makes it writable: that entry keeps it so.
+    let logs = policy(
+        &with(p.clone(), &[path("/opt/app/bin/app.log", Access::Create)]),
+        252,
+    );
+    assert_eq!(logs.value("ReadWritePaths"), Some("-/opt/app/bin"));
+    assert_eq!(
+        logs.value("ReadOnlyPaths"),
+        Some("-/usr -/bin -/sbin -/lib -/lib64 -/opt/app/lib")
+    );
+    assert_eq!(logs.value("ExecPaths"), pol.value("ExecPaths"));
     assert_eq!(policy(&p, 257).value("ExecPaths"), pol.value("ExecPaths"));
     // Versions before 248 never see them.
     let old = policy(&p, 247);
@@ -1392,6 +1408,7 @@ fn no_exec_paths_only_from_a_recording_that_saw_every_load() {
         let pol = policy(&q, 252);
         assert!(lines(&pol, "NoExecPaths").is_empty(), "{why}");
         assert!(lines(&pol, "ExecPaths").is_empty(), "{why}");
+        assert!(lines(&pol, "ReadOnlyPaths").is_empty(), "{why}");
         assert!(evidence(&pol, "ExecPaths").contains(why), "{why}");
     }
     // `learner run` starts the command under the recording.
