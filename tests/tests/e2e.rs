@@ -638,9 +638,8 @@ fn score_as_json_and_a_threshold_gate() {
 }
 
 /// Issue 16, parts 3 and 4, on nginx applied through restart, reload, crash and log
-/// rotation: the drop-in has `NoExecPaths=/` with the system trees executable and the
-/// unused top-level trees inaccessible, and nginx's own mount namespace shows both in
-/// force. The exposure with and without these lines is printed (systemd-analyze security
+/// rotation: the drop-in makes the unused top-level trees inaccessible, and nginx's own
+/// mount namespace shows it in force. The exposure with and without these lines is printed (systemd-analyze security
 /// weighs neither, nor DeviceAllow= while PrivateDevices=yes already closes the policy).
 fn paths_and_devices_enforced(
     guest: &Guest,
@@ -650,15 +649,6 @@ fn paths_and_devices_enforced(
     hardened: f64,
 ) {
     let has = |l: &str| generated.lines().any(|g| g == l);
-    assert!(has("NoExecPaths=/"), "{generated}");
-    assert!(
-        has("ExecPaths=-/usr -/bin -/sbin -/lib -/lib64"),
-        "nginx needs nothing outside the system trees:\n{generated}"
-    );
-    assert!(
-        has("ReadOnlyPaths=-/usr -/bin -/sbin -/lib -/lib64"),
-        "{generated}"
-    );
     assert!(
         has("InaccessiblePaths=-/srv -/mnt -/media -/opt"),
         "{generated}"
@@ -668,6 +658,12 @@ fn paths_and_devices_enforced(
         "{generated}"
     );
     assert!(!generated.contains("\nDevicePolicy="), "{generated}");
+    // NoExecPaths= is computed, not written: an ExecPaths= mount escapes ProtectSystem=.
+    assert!(!generated.contains("\nExecPaths="), "{generated}");
+    assert!(
+        generated.contains("# ExecPaths: not set: would be NoExecPaths=/ with ExecPaths=-/usr -/bin -/sbin -/lib -/lib64,"),
+        "{generated}"
+    );
     let main = guest.run(&[
         "systemctl",
         "show",
@@ -677,48 +673,14 @@ fn paths_and_devices_enforced(
         "nginx.service",
     ]);
     let main = String::from_utf8_lossy(&main.stdout).trim().to_owned();
-    let mounts = guest.run(&["cat", &format!("/proc/{main}/mountinfo")]);
-    let mounts = String::from_utf8_lossy(&mounts.stdout).into_owned();
-    let options = |at: &str| -> Vec<String> {
-        mounts
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                (f.get(4) == Some(&at)).then(|| f.get(5).unwrap_or(&"").to_string())
-            })
-            .collect()
-    };
-    let root = options("/");
-    assert!(
-        !root.is_empty() && root.iter().all(|o| o.split(',').any(|x| x == "noexec")),
-        "/ in nginx's namespace: {root:?}\n{mounts}"
-    );
-    // ExecPaths= mounts /usr (and /usr/bin, ... for /bin and the other symlinks) anew:
-    // read-only still, executable.
-    for line in mounts.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        if f.get(4)
-            .is_some_and(|m| *m == "/usr" || m.starts_with("/usr/"))
-        {
-            assert!(
-                f[5].split(',').any(|x| x == "ro") && !f[5].split(',').any(|x| x == "noexec"),
-                "{line}"
-            );
-        }
-    }
-    let usr = options("/usr");
-    assert!(
-        !usr.is_empty()
-            && usr.iter().all(|o| o.split(',').any(|x| x == "ro"))
-            && usr.iter().any(|o| !o.split(',').any(|x| x == "noexec")),
-        "/usr in nginx's namespace: {usr:?}\n{mounts}"
-    );
     // /opt's content is out of sight from the service's namespace, not from the guest's.
     let marker = guest.run(&["sh", "-c", "mkdir -p /opt && touch /opt/learner-marker"]);
     assert!(marker.status.success(), "{}", text(&marker));
+    let outside = guest.run(&["ls", "-a", "/opt"]);
+    assert!(String::from_utf8_lossy(&outside.stdout).contains("learner-marker"));
     let seen = guest.run(&["nsenter", "-t", &main, "-m", "ls", "-a", "/opt"]);
     assert!(
-        !String::from_utf8_lossy(&seen.stdout).contains("learner-marker"),
+        seen.status.success() && !String::from_utf8_lossy(&seen.stdout).contains("learner-marker"),
         "{}",
         text(&seen)
     );
@@ -726,16 +688,9 @@ fn paths_and_devices_enforced(
     let without: String = generated
         .lines()
         .filter(|l| {
-            ![
-                "NoExecPaths=",
-                "ExecPaths=",
-                "ReadOnlyPaths=",
-                "InaccessiblePaths=",
-                "DevicePolicy=",
-                "DeviceAllow=",
-            ]
-            .iter()
-            .any(|k| l.starts_with(k))
+            !["InaccessiblePaths=", "DevicePolicy=", "DeviceAllow="]
+                .iter()
+                .any(|k| l.starts_with(k))
         })
         .map(|l| format!("{l}\n"))
         .collect();

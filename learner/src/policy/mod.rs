@@ -1111,13 +1111,7 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
     decisions.extend(toggles);
     decisions.extend(paths::devices(p, private_devices));
     decisions.push(paths::inaccessible_paths(p, systemd));
-    let writable: Vec<String> = decisions
-        .iter()
-        .find(|d| d.directive == "ReadWritePaths")
-        .and_then(|d| d.lines.get(1))
-        .map(|l| crate::unit_file::words(l.trim_start_matches("ReadWritePaths=")))
-        .unwrap_or_default();
-    decisions.extend(paths::exec_paths(p, systemd, &writable));
+    decisions.extend(paths::exec_paths(p, systemd));
     decisions.extend(TOGGLES_PROCESS.iter().map(|t| {
         let mut d = resolve_toggle(t, p, systemd);
         if d.directive == "NoNewPrivileges" && !d.lines.is_empty() {

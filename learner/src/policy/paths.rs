@@ -261,16 +261,10 @@ fn is_shared_object(name: &str) -> bool {
 /// a program run through /proc or a descriptor (the file behind it is unknown), or a
 /// program or library the service wrote itself (a new name next time).
 ///
-/// Each ExecPaths= entry is a bind mount of its own, which ProtectSystem=strict's read-only
-/// remount of / leaves alone (it skips every listed path; measured on 252: /usr came out
-/// writable). So the same paths go to ReadOnlyPaths= too, which systemd merges with the
-/// ExecPaths= entry of the same path into one read-only, executable mount (drop_duplicates()
-/// in namespace.c propagates `read_only` and `exec`), unless ReadWritePaths= (`writable`,
-/// as written there) makes the path writable: then that entry keeps it writable and
-/// executable.
-pub fn exec_paths(p: &Profile, systemd: u32, writable: &[String]) -> Vec<Decision> {
+/// Never written for now: see the end of the function. What they would be is the evidence.
+pub fn exec_paths(p: &Profile, systemd: u32) -> Vec<Decision> {
     let not = |why: String| {
-        ["NoExecPaths", "ExecPaths", "ReadOnlyPaths"]
+        ["NoExecPaths", "ExecPaths"]
             .map(|d| Decision {
                 directive: d,
                 lines: vec![],
@@ -348,47 +342,25 @@ pub fn exec_paths(p: &Profile, systemd: u32, writable: &[String]) -> Vec<Decisio
         evidence.push(format!("{d}: {}", needed[d]));
         items.push(format!("-{}", super::unit_path(d)));
     }
-    let read_only: Vec<&String> = items
-        .iter()
-        .filter(|i| {
-            let plain = crate::unit_file::words(i.trim_start_matches('-')).join(" ");
-            !writable
-                .iter()
-                .any(|w| under(&plain, w.trim_start_matches('-')))
+    // Measured on systemd 252 (Debian 12, the e2e guest), each ExecPaths= entry is a bind
+    // mount of its own that ProtectSystem=strict's read-only remount of / skips: /usr came
+    // out writable. ReadOnlyPaths= on the same paths (systemd merges the two entries) made
+    // them read-only but not executable again: nginx failed with 203/EXEC. No combination
+    // keeps both, so the lines are not written; --explain shows what they would be.
+    evidence.insert(
+        0,
+        format!(
+            "not set: would be NoExecPaths=/ with ExecPaths={}, but on systemd 252 every ExecPaths= entry is a mount ProtectSystem=strict leaves writable (measured: /usr), and ReadOnlyPaths= on it leaves it non-executable (measured: 203/EXEC)",
+            items.join(" ")
+        ),
+    );
+    ["NoExecPaths", "ExecPaths"]
+        .map(|d| Decision {
+            directive: d,
+            lines: vec![],
+            evidence: evidence.clone(),
         })
-        .collect();
-    let read_only = match read_only.is_empty() {
-        true => vec![],
-        false => vec![format!(
-            "ReadOnlyPaths={}",
-            read_only
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        )],
-    };
-    vec![
-        Decision {
-            directive: "NoExecPaths",
-            lines: vec!["NoExecPaths=".into(), "NoExecPaths=/".into()],
-            evidence: vec![
-                "nothing runs or maps executable outside ExecPaths= (files only; anonymous JIT memory is MemoryDenyWriteExecute='s)".into(),
-            ],
-        },
-        Decision {
-            directive: "ExecPaths",
-            lines: vec!["ExecPaths=".into(), format!("ExecPaths={}", items.join(" "))],
-            evidence,
-        },
-        Decision {
-            directive: "ReadOnlyPaths",
-            lines: read_only,
-            evidence: vec![
-                "the ExecPaths= entries again, not reset: each is a mount of its own, which ProtectSystem=strict would leave writable; ReadWritePaths= ones stay writable".into(),
-            ],
-        },
-    ]
+        .into()
 }
 
 /// ProtectHome=tmpfs on a systemd that does not know it: the toggle's next value instead.
