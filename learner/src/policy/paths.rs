@@ -126,7 +126,7 @@ pub fn devices(p: &Profile, private_devices: bool) -> Vec<Decision> {
     }
     let mut allow = Vec::new();
     let mut evidence = Vec::new();
-    for (dev, _) in &o.facts.devices {
+    for dev in o.facts.devices.keys() {
         let Some(accesses) = o.paths.get(dev) else {
             continue;
         };
