@@ -357,6 +357,7 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
             "{directive}:\n{generated}"
         );
     }
+    paths_and_devices_enforced(&guest, &dir, &dropin, &generated, hardened);
     // Everything the hand-written drop-in sets is set, unless the recording showed nginx
     // needs otherwise (the evidence then says why, in --explain's comments).
     for line in HAND_WRITTEN.lines().skip(1) {
@@ -674,4 +675,88 @@ fn score_as_json_and_a_threshold_gate() {
 
     drop(guest);
     assert_clean("score");
+}
+
+/// Issue 16, parts 3 and 4, on nginx applied through restart, reload, crash and log
+/// rotation: the drop-in makes the unused top-level trees inaccessible, and nginx's own
+/// mount namespace shows it in force. The exposure with and without these lines is printed (systemd-analyze security
+/// weighs neither, nor DeviceAllow= while PrivateDevices=yes already closes the policy).
+fn paths_and_devices_enforced(
+    guest: &Guest,
+    dir: &TempDir,
+    dropin: &std::path::Path,
+    generated: &str,
+    hardened: f64,
+) {
+    let has = |l: &str| generated.lines().any(|g| g == l);
+    assert!(
+        has("InaccessiblePaths=-/srv -/mnt -/media -/opt"),
+        "{generated}"
+    );
+    assert!(
+        has("ProtectHome=yes") && has("PrivateDevices=yes"),
+        "{generated}"
+    );
+    assert!(!generated.contains("\nDevicePolicy="), "{generated}");
+    // NoExecPaths= is computed, not written: an ExecPaths= mount escapes ProtectSystem=.
+    assert!(!generated.contains("\nExecPaths="), "{generated}");
+    assert!(
+        generated.contains("# ExecPaths: not set: would be NoExecPaths=/ with ExecPaths=-/usr -/bin -/sbin -/lib -/lib64,"),
+        "{generated}"
+    );
+    let main = guest.run(&[
+        "systemctl",
+        "show",
+        "-p",
+        "MainPID",
+        "--value",
+        "nginx.service",
+    ]);
+    let main = String::from_utf8_lossy(&main.stdout).trim().to_owned();
+    // /opt's content is out of sight from the service's namespace, not from the guest's.
+    let marker = guest.run(&["sh", "-c", "mkdir -p /opt && touch /opt/learner-marker"]);
+    assert!(marker.status.success(), "{}", text(&marker));
+    let outside = guest.run(&["ls", "-a", "/opt"]);
+    assert!(String::from_utf8_lossy(&outside.stdout).contains("learner-marker"));
+    let seen = guest.run(&["nsenter", "-t", &main, "-m", "ls", "-a", "/opt"]);
+    assert!(
+        seen.status.success() && !String::from_utf8_lossy(&seen.stdout).contains("learner-marker"),
+        "{}",
+        text(&seen)
+    );
+    // The exposure these lines earn.
+    let without: String = generated
+        .lines()
+        .filter(|l| {
+            !["InaccessiblePaths=", "DevicePolicy=", "DeviceAllow="]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let without_file = dir.join("without-paths.conf");
+    std::fs::write(&without_file, &without).expect("write");
+    let pid = guest.pid.to_string();
+    let score = |file: &std::path::Path| -> f64 {
+        let out = learner()
+            .args([
+                "score",
+                "nginx.service",
+                "--guest",
+                &pid,
+                "--format",
+                "json",
+                "--dropin",
+            ])
+            .arg(file)
+            .output()
+            .expect("learner score");
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        j["exposure_with_dropin"].as_f64().expect("a number")
+    };
+    let (with_them, without_them) = (score(dropin), score(&without_file));
+    eprintln!(
+        "nginx exposure: {with_them} with the paths and devices lines, {without_them} without (applied: {hardened})"
+    );
+    assert!(with_them <= without_them);
 }

@@ -135,11 +135,13 @@ fn diff_judges_by_the_drop_in() {
     let (code, out) = diff(&a, &b, &["--format", "json", "--fail-on", "looser"]);
     assert_eq!(code, 1, "{out}");
     let d = json(&out);
-    // Exactly the writable directory and the family, each looser, each with its cause.
+    // Exactly the writable directory (so /srv is no longer inaccessible) and the family,
+    // each looser, each with its cause.
     assert_eq!(
         changes(&d),
         [
             ("ReadWritePaths", "", "/srv/app", "looser"),
+            ("InaccessiblePaths", "/srv", "", "looser"),
             ("RestrictAddressFamilies", "", "AF_INET6", "looser"),
         ]
         .map(|(a, b, c, e)| (a.to_owned(), b.to_owned(), c.to_owned(), e.to_owned())),
@@ -151,6 +153,10 @@ fn diff_judges_by_the_drop_in() {
     );
     assert_eq!(
         d["dropin"][1]["because"],
+        serde_json::json!(["app: create /srv/app/cache 1x"])
+    );
+    assert_eq!(
+        d["dropin"][2]["because"],
         serde_json::json!(["app: socket AF_INET6/SOCK_STREAM 1x"])
     );
     assert_eq!(d["looser"], true);

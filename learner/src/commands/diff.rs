@@ -211,7 +211,13 @@ fn is_list(directive: &str) -> bool {
             | "RestrictAddressFamilies"
             | "SystemCallFilter"
             | "RestrictNamespaces"
+            | "InaccessiblePaths"
     )
+}
+
+/// List directives whose items deny rather than allow: one fewer is looser.
+fn is_deny_list(directive: &str) -> bool {
+    directive == "InaccessiblePaths"
 }
 
 /// The items a list directive's lines permit: paths, capabilities, families, syscalls
@@ -225,7 +231,7 @@ fn items(d: &Decision, groups: &SyscallGroups) -> Option<BTreeSet<String>> {
     let words = crate::policy::unit_file::words(value);
     Some(match (d.directive, value) {
         ("RestrictAddressFamilies", "none") | ("RestrictNamespaces", "yes") => BTreeSet::new(),
-        ("ReadWritePaths", _) => words
+        ("ReadWritePaths" | "InaccessiblePaths", _) => words
             .iter()
             .map(|w| w.trim_start_matches('-').to_owned())
             .collect(),
@@ -295,6 +301,20 @@ fn causes(
                         ));
                         keys.push(("paths", format!("{path} ({})", access.name())));
                     }
+                }
+            }
+        }
+        // A tree no longer inaccessible: what was used in it.
+        ("InaccessiblePaths", Some(tree)) => {
+            for (path, accesses) in o.paths.iter().filter(|(p, _)| under(p, tree)) {
+                for (access, seen) in accesses {
+                    shown.push(format!(
+                        "{}: {} {path} {}x",
+                        by(seen),
+                        access.name(),
+                        seen.count
+                    ));
+                    keys.push(("paths", format!("{path} ({})", access.name())));
                 }
             }
         }
@@ -480,10 +500,12 @@ pub fn diff(
                 let covered = |item: &str, by: &BTreeSet<String>| {
                     directive == "ReadWritePaths" && by.iter().any(|e| under(item, e))
                 };
+                let deny = is_deny_list(directive);
                 for item in b.difference(&a) {
-                    let effect = match covered(item, &a) {
-                        true => Effect::Neutral,
-                        false => Effect::Looser,
+                    let effect = match (covered(item, &a), deny) {
+                        (true, _) => Effect::Neutral,
+                        (false, false) => Effect::Looser,
+                        (false, true) => Effect::Tighter,
                     };
                     let change = Change {
                         directive: directive.to_owned(),
@@ -493,12 +515,16 @@ pub fn diff(
                         effect,
                         because: vec![],
                     };
-                    push(change, new, &na, db, Some(item), &mut claimed_new);
+                    match effect {
+                        Effect::Tighter => push(change, old, &nb, da, Some(item), &mut claimed_old),
+                        _ => push(change, new, &na, db, Some(item), &mut claimed_new),
+                    }
                 }
                 for item in a.difference(&b) {
-                    let effect = match covered(item, &b) {
-                        true => Effect::Neutral,
-                        false => Effect::Tighter,
+                    let effect = match (covered(item, &b), deny) {
+                        (true, _) => Effect::Neutral,
+                        (false, false) => Effect::Tighter,
+                        (false, true) => Effect::Looser,
                     };
                     let change = Change {
                         directive: directive.to_owned(),
@@ -508,7 +534,10 @@ pub fn diff(
                         effect,
                         because: vec![],
                     };
-                    push(change, old, &nb, da, Some(item), &mut claimed_old);
+                    match effect {
+                        Effect::Looser => push(change, new, &na, db, Some(item), &mut claimed_new),
+                        _ => push(change, old, &nb, da, Some(item), &mut claimed_old),
+                    }
                 }
             }
             // Set on one side only (RestrictNamespaces left unset for a setns of any type).

@@ -11,6 +11,7 @@ pub mod denials;
 pub mod filter_groups;
 pub mod identity;
 pub mod margin;
+pub mod paths;
 pub mod small;
 pub mod unit_file;
 pub mod verify;
@@ -390,6 +391,10 @@ const TOGGLES_FS: &[Toggle] = &[
             Choice {
                 value: "yes",
                 forbidden_by: |p| listing(&facts(p).home, "accessed"),
+            },
+            Choice {
+                value: "tmpfs",
+                forbidden_by: paths::home_outside_own,
             },
             Choice {
                 value: "read-only",
@@ -1125,7 +1130,16 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
         }
     }
     decisions.push(read_write_paths(p, private_tmp));
+    let private_devices = toggles
+        .iter()
+        .any(|d| d.directive == "PrivateDevices" && !d.lines.is_empty());
+    for d in toggles.iter_mut().filter(|d| d.directive == "ProtectHome") {
+        paths::home_tmpfs_for(d, p, systemd);
+    }
     decisions.extend(toggles);
+    decisions.extend(paths::devices(p, private_devices));
+    decisions.push(paths::inaccessible_paths(p, systemd));
+    decisions.extend(paths::exec_paths(p, systemd));
     decisions.extend(TOGGLES_PROCESS.iter().map(|t| {
         let mut d = resolve_toggle(t, p, systemd);
         if d.directive == "NoNewPrivileges" && !d.lines.is_empty() {

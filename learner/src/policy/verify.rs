@@ -422,7 +422,6 @@ impl<'a> Deployed<'a> {
             ("ProtectProc", "default", _) | ("ProcSubset", "all", _) => return None,
             ("KeyringMode", "shared" | "inherit", _) => return None,
             ("ProtectProc", "noaccess" | "ptraceable", _) => "invisible",
-            ("ProtectHome", "tmpfs", _) => "yes",
             (_, _, Some(true)) => "yes",
             (_, v, None) => v,
         };
