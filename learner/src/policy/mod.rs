@@ -7,6 +7,7 @@
 //! Nothing here knows about eBPF: it reads profiles only.
 pub mod filter_groups;
 pub mod margin;
+pub mod peers;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1118,6 +1119,8 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
     });
     decisions.push(resolve_toggle(&TOGGLE_NETWORK, p, systemd));
     decisions.push(address_families(p, systemd));
+    decisions.extend(peers::ip_addresses(p, systemd));
+    decisions.extend(peers::socket_binds(p, systemd));
     decisions.push(Decision {
         directive: "SystemCallArchitectures",
         lines: vec!["SystemCallArchitectures=native".into()],
