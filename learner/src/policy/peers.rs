@@ -342,7 +342,10 @@ mod tests {
             lines(&p, 252, "IPAddressAllow"),
             ["IPAddressAllow=", "IPAddressAllow=localhost"]
         );
-        assert_eq!(lines(&p, 252, "IPAddressDeny").last().unwrap(), "IPAddressDeny=any");
+        assert_eq!(
+            lines(&p, 252, "IPAddressDeny").last().unwrap(),
+            "IPAddressDeny=any"
+        );
     }
 
     #[test]
@@ -476,10 +479,7 @@ mod tests {
         let mut b = a.clone();
         let mut merged = a.observations.clone();
         merged.merge(&b.observations);
-        assert_eq!(
-            merged.peers.unwrap().accepted["AF_INET 127.0.0.1"].count,
-            2
-        );
+        assert_eq!(merged.peers.unwrap().accepted["AF_INET 127.0.0.1"].count, 2);
         b.observations.peers = None;
         let mut merged = a.observations.clone();
         merged.merge(&b.observations);
