@@ -186,6 +186,12 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     );
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
     let unhardened = exposure(&guest, "nginx.service");
+    // A client the recording never sees: this host's own non-loopback address (the traffic
+    // still stays on the host).
+    let outsider = non_loopback_ipv4();
+    if let Some(a) = &outsider {
+        assert_eq!(guest.http_status(&format!("http://{a}/")), "200", "{a}");
+    }
 
     // Record from a restart on, under load: pages, a 404, and a reload half way.
     let profile = dir.join("nginx.profile.yaml");
@@ -332,6 +338,27 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     assert_eq!(guest.http_status("http://127.0.0.1/no-such-page"), "404");
     let hardened = exposure(&guest, "nginx.service");
     eprintln!("nginx exposure: {unhardened} without, {hardened} with the generated drop-in");
+    // Only loopback clients were recorded: only they are let in, by systemd's IP firewall.
+    for line in [
+        "IPAddressAllow=localhost",
+        "IPAddressDeny=any",
+        "SocketBindAllow=ipv4:80",
+        "SocketBindAllow=ipv6:80",
+        "SocketBindDeny=any",
+    ] {
+        assert!(generated.lines().any(|l| l == line), "{line}:\n{generated}");
+    }
+    match &outsider {
+        Some(a) => assert_eq!(
+            guest.http_status(&format!("http://{a}/")),
+            "000",
+            "a client from {a}, never recorded, was served:\n{generated}"
+        ),
+        None => eprintln!("no non-loopback address here: the refusal is not checked"),
+    }
+    let (with, without) = share_of(&guest, "nginx.service", &dropin, PEER_DIRECTIVES);
+    eprintln!("nginx exposure with the drop-in: {with}; without its IP lines: {without}");
+    assert!(with < without, "IPAddressDeny= lowers the exposure");
     assert!(
         hardened <= 2.4,
         "exposure {hardened} (from {unhardened}):\n{generated}"
@@ -519,6 +546,13 @@ fn redis_and_a_oneshot_job() {
         "works"
     );
     let after = exposure(&guest, "redis-server.service");
+    assert!(
+        generated.lines().any(|l| l == "IPAddressAllow=localhost")
+            && generated.lines().any(|l| l == "IPAddressDeny=any"),
+        "{generated}"
+    );
+    let (with, without) = share_of(&guest, "redis-server.service", &dropin, PEER_DIRECTIVES);
+    eprintln!("redis exposure with the drop-in: {with}; without its IP lines: {without}");
     eprintln!(
         "redis exposure: {before} with Debian's own hardening, {after} with learner's drop-in too"
     );
@@ -634,4 +668,57 @@ fn score_as_json_and_a_threshold_gate() {
 
     drop(guest);
     assert_clean("score");
+}
+
+/// The directives of network peers (learner/src/policy/peers.rs).
+const PEER_DIRECTIVES: &[&str] = &[
+    "IPAddressAllow",
+    "IPAddressDeny",
+    "SocketBindAllow",
+    "SocketBindDeny",
+];
+
+/// `learner score UNIT --dropin` of `dropin`, and of a copy without the lines of
+/// `directives`: what those directives take off the exposure.
+fn share_of(
+    guest: &Guest,
+    unit: &str,
+    dropin: &std::path::Path,
+    directives: &[&str],
+) -> (f64, f64) {
+    let written = std::fs::read_to_string(dropin).expect("drop-in");
+    let without: String = written
+        .lines()
+        .filter(|l| !directives.iter().any(|d| l.starts_with(&format!("{d}="))))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let copy = dropin.with_extension("without-peers.conf");
+    std::fs::write(&copy, without).expect("write");
+    let score = |file: &std::path::Path| {
+        let out = learner()
+            .args(["score", unit, "--format", "json", "--guest"])
+            .arg(guest.pid.to_string())
+            .arg("--dropin")
+            .arg(file)
+            .output()
+            .expect("learner score");
+        assert!(out.status.success(), "{}", text(&out));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        j["exposure_with_dropin"].as_f64().expect("a number")
+    };
+    (score(dropin), score(&copy))
+}
+
+/// An IPv4 address of this host other than loopback, if it has one.
+fn non_loopback_ipv4() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let addr = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?;
+    Some(addr.split('/').next()?.to_owned())
 }
