@@ -214,6 +214,7 @@ fn network(p: &Profile) -> Option<String> {
         .binds
         .iter()
         .chain(&o.connects)
+        .chain(o.peers.iter().flat_map(|p| &p.sent_to))
         .filter(|(k, _)| k.starts_with("AF_UNIX @"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();

@@ -474,6 +474,14 @@ mod tests {
     }
 
     #[test]
+    fn a_datagram_to_an_abstract_socket_keeps_the_host_network() {
+        let p = profile(&[Slot::SentTo("AF_UNIX @notify".into())]);
+        assert!(lines(&p, 252, "PrivateNetwork").is_empty());
+        let p = profile(&[Slot::SentTo("AF_UNIX /run/systemd/notify".into())]);
+        assert_eq!(lines(&p, 252, "PrivateNetwork"), ["PrivateNetwork=yes"]);
+    }
+
+    #[test]
     fn peers_survive_a_merge_only_if_every_part_recorded_them() {
         let a = profile(&[Slot::Accepted("AF_INET 127.0.0.1".into())]);
         let mut b = a.clone();
