@@ -276,6 +276,121 @@ pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
     )
 }
 
+/// Every IP peer `p` observed (on the wire), with what the service did with it: `accepted
+/// from`, `received from`, `connect() to`, `sent to`, and the observation's key.
+pub fn observed_peers(p: &Profile) -> BTreeMap<IpAddr, (String, Seen)> {
+    let o = &p.observations;
+    let mut out = BTreeMap::new();
+    let mut add = |map: &BTreeMap<String, Seen>, how: &str| {
+        for (key, seen) in map {
+            if let Some((ip, _)) = parse(key) {
+                out.entry(on_the_wire(ip))
+                    .or_insert_with(|| (format!("{how} {key}"), seen.clone()));
+            }
+        }
+    };
+    if let Some(peers) = &o.peers {
+        add(&peers.accepted, "accepted from");
+        add(&peers.received_from, "received from");
+        add(&peers.sent_to, "sent to");
+    }
+    add(&o.connects, "connect() to");
+    out
+}
+
+/// Whether one `IPAddressAllow=`/`IPAddressDeny=` entry matches `ip`; None for an entry
+/// this does not understand.
+fn entry_matches(entry: &str, ip: IpAddr) -> Option<bool> {
+    let ip = on_the_wire(ip);
+    Some(match entry {
+        "any" => true,
+        "localhost" => ip.is_loopback(),
+        "link-local" => is_link_local(ip),
+        "multicast" => ip.is_multicast(),
+        _ => {
+            let (addr, prefix) = match entry.split_once('/') {
+                Some((a, n)) => (a, Some(n.parse::<u32>().ok()?)),
+                None => (entry, None),
+            };
+            match (addr.parse::<IpAddr>().ok()?, ip) {
+                (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                    let n = prefix.unwrap_or(32).min(32);
+                    let mask = u32::MAX.checked_shl(32 - n).unwrap_or(0);
+                    u32::from(net) & mask == u32::from(ip) & mask
+                }
+                (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                    let n = prefix.unwrap_or(128).min(128);
+                    let mask = u128::MAX.checked_shl(128 - n).unwrap_or(0);
+                    u128::from(net) & mask == u128::from(ip) & mask
+                }
+                _ => false,
+            }
+        }
+    })
+}
+
+/// Whether systemd's IP firewall lets packets of `ip` through with these entries: an allow
+/// entry that matches wins, else a deny entry that matches drops them, else they pass.
+/// Entries this does not understand count as matching (allow) and not matching (deny).
+pub fn ip_permitted(allow: &[String], deny: &[String], ip: IpAddr) -> bool {
+    allow.iter().any(|e| entry_matches(e, ip).unwrap_or(true))
+        || !deny.iter().any(|e| entry_matches(e, ip).unwrap_or(false))
+}
+
+/// Whether one `SocketBindAllow=`/`SocketBindDeny=` rule (`[ipv4:|ipv6:][tcp:|udp:]PORT`,
+/// a `LOW-HIGH` range, or `any`) matches a bind of `family` (`ipv4`/`ipv6`) to `port`. The
+/// protocol of a recorded bind is not known: a rule naming one counts as matching.
+fn bind_rule_matches(rule: &str, family: &str, port: u16) -> Option<bool> {
+    let mut parts: Vec<&str> = rule.split(':').collect();
+    let ports = parts.pop()?;
+    for p in &parts {
+        match *p {
+            "ipv4" | "ipv6" if *p != family => return Some(false),
+            "ipv4" | "ipv6" | "tcp" | "udp" => {}
+            _ => return None,
+        }
+    }
+    if ports == "any" {
+        return Some(true);
+    }
+    let (low, high) = match ports.split_once('-') {
+        Some((l, h)) => (l.parse::<u16>().ok()?, h.parse::<u16>().ok()?),
+        None => {
+            let p = ports.parse::<u16>().ok()?;
+            (p, p)
+        }
+    };
+    Some((low..=high).contains(&port))
+}
+
+/// Whether systemd's socket-bind filter permits a bind of `family` to `port`: an allow rule
+/// that matches permits it, else a deny rule that matches refuses it, else it is permitted.
+pub fn bind_permitted(allow: &[String], deny: &[String], family: &str, port: u16) -> bool {
+    allow
+        .iter()
+        .any(|r| bind_rule_matches(r, family, port).unwrap_or(true))
+        || !deny
+            .iter()
+            .any(|r| bind_rule_matches(r, family, port).unwrap_or(false))
+}
+
+/// Every IPv4/IPv6 bind() `p` observed: (family as SocketBind= names it, port, key, seen).
+pub fn observed_binds(p: &Profile) -> Vec<(&'static str, u16, &String, &Seen)> {
+    p.observations
+        .binds
+        .iter()
+        .filter_map(|(key, seen)| {
+            let (_, port) = parse(key)?;
+            let family = if key.starts_with("AF_INET6 ") {
+                "ipv6"
+            } else {
+                "ipv4"
+            };
+            Some((family, port?, key, seen))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +594,24 @@ mod tests {
         assert!(lines(&p, 252, "PrivateNetwork").is_empty());
         let p = profile(&[Slot::SentTo("AF_UNIX /run/systemd/notify".into())]);
         assert_eq!(lines(&p, 252, "PrivateNetwork"), ["PrivateNetwork=yes"]);
+    }
+
+    #[test]
+    fn firewall_and_bind_rules_match_as_systemd_does() {
+        let v = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (allow, deny) = (v(&["localhost", "10.0.0.0/24"]), v(&["any"]));
+        assert!(ip_permitted(&allow, &deny, ip("127.0.0.2")));
+        assert!(ip_permitted(&allow, &deny, ip("::ffff:10.0.0.9")));
+        assert!(!ip_permitted(&allow, &deny, ip("10.0.1.1")));
+        assert!(!ip_permitted(&allow, &deny, ip("::2")));
+        assert!(ip_permitted(&[], &[], ip("192.0.2.1")));
+        let (allow, deny) = (v(&["ipv4:80", "ipv6:tcp:8000-8010"]), v(&["any"]));
+        assert!(bind_permitted(&allow, &deny, "ipv4", 80));
+        assert!(!bind_permitted(&allow, &deny, "ipv6", 80));
+        assert!(bind_permitted(&allow, &deny, "ipv6", 8005));
+        assert!(!bind_permitted(&allow, &deny, "ipv4", 0));
+        assert!(bind_permitted(&allow, &[], "ipv4", 443));
     }
 
     #[test]
