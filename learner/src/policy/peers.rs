@@ -167,6 +167,24 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
             )],
         );
     }
+    // A listener with no recorded client: whoever its clients are, the recording did not
+    // see them, and denying every address would shut them all out.
+    let listens = p.syscalls.get("listen").is_some_and(|n| *n > 0);
+    if listens && incoming.is_empty() {
+        let listener = o
+            .binds
+            .keys()
+            .find(|k| parse(k).is_some_and(|(_, port)| port.is_some_and(|p| p != 0)));
+        if let Some(key) = listener {
+            return decide(
+                vec![],
+                vec![],
+                vec![format!(
+                    "unset: the service listens (bind() to {key}) but no accepted client was recorded, so who its clients are is unknown"
+                )],
+            );
+        }
+    }
     let mut all = incoming;
     all.extend(hosts(&o.connects));
     all.extend(hosts(&peers.sent_to));
@@ -475,6 +493,20 @@ mod tests {
             let why = evidence(&p, 252, "IPAddressDeny");
             assert!(why.contains("beyond this host"), "{why}");
         }
+    }
+
+    #[test]
+    fn a_listener_without_a_recorded_client_is_not_restricted() {
+        let mut p = profile(&[Slot::Bind("AF_INET 127.0.0.1:6379".into())]);
+        p.syscalls.insert("listen".into(), 1);
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        assert!(evidence(&p, 252, "IPAddressDeny").contains("no accepted client"));
+        p.observations
+            .add(&Slot::Accepted("AF_INET 127.0.0.1".into()), 5, "svc", 1);
+        assert_eq!(
+            lines(&p, 252, "IPAddressDeny").last().unwrap(),
+            "IPAddressDeny=any"
+        );
     }
 
     #[test]
