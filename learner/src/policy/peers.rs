@@ -116,6 +116,17 @@ fn hosts(map: &BTreeMap<String, Seen>) -> BTreeMap<IpAddr, String> {
         .collect()
 }
 
+/// Why peers and binds may be missing: io_uring's accept, connect, send, receive and bind
+/// operations are no syscalls, and the recording does not see their addresses.
+fn io_uring(p: &Profile) -> Option<String> {
+    let used = ["io_uring_setup", "io_uring_enter"]
+        .iter()
+        .find(|s| p.syscalls.get(**s).is_some_and(|n| *n > 0))?;
+    Some(format!(
+        "unset: the service used io_uring ({used}), whose network operations are not recorded"
+    ))
+}
+
 /// IPAddressAllow= and IPAddressDeny=, in that order.
 pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
     let decide = |allow: Vec<String>, deny: Vec<String>, evidence: Vec<String>| {
@@ -140,6 +151,9 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
                 "unset: systemd {systemd} has no IP firewall ({IP_ADDRESS_SINCE}+)"
             )],
         );
+    }
+    if let Some(why) = io_uring(p) {
+        return decide(vec![], vec![], vec![why]);
     }
     let o = &p.observations;
     let Some(peers) = &o.peers else {
@@ -244,6 +258,9 @@ pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
                 "unset: systemd {systemd} has no socket-bind filter ({SOCKET_BIND_SINCE}+)"
             )],
         );
+    }
+    if let Some(why) = io_uring(p) {
+        return decide(vec![], vec![], vec![why]);
     }
     let mut rules = BTreeSet::new();
     let mut evidence = Vec::new();
@@ -507,6 +524,16 @@ mod tests {
             lines(&p, 252, "IPAddressDeny").last().unwrap(),
             "IPAddressDeny=any"
         );
+    }
+
+    #[test]
+    fn io_uring_leaves_addresses_and_binds_alone() {
+        let mut p = profile(&[Slot::Accepted("AF_INET 127.0.0.1".into())]);
+        p.syscalls.insert("io_uring_enter".into(), 3);
+        for d in ["IPAddressDeny", "SocketBindDeny"] {
+            assert!(lines(&p, 252, d).is_empty(), "{d}");
+            assert!(evidence(&p, 252, d).contains("io_uring"), "{d}");
+        }
     }
 
     #[test]
