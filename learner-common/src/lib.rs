@@ -269,6 +269,12 @@ pub mod string_kind {
     pub const SOCKADDR: u8 = 1;
     /// `argv`: the pointer array is read and its first string kept.
     pub const ARGV0: u8 = 2;
+    /// A `struct sockaddr` the kernel writes (accept, recvfrom): the argument after the
+    /// pointer points to its length. Read at exit, and only after a success.
+    pub const SOCKADDR_LEN_AT: u8 = 3;
+    /// A `struct msghdr` (or the first of an `mmsghdr` array): its `msg_name` (offset 0)
+    /// and `msg_namelen` (offset 8) give the address. Read at exit.
+    pub const MSGHDR: u8 = 4;
 }
 
 /// Values read from user memory into `SyscallEvent::extra`.
@@ -290,6 +296,13 @@ pub mod shape_flags {
     pub const PROT_EXEC_ARG2: u8 = 2;
     /// Only interesting when arg 2 (prot) has both PROT_WRITE and PROT_EXEC (mmap).
     pub const PROT_WX_ARG2: u8 = 4;
+    /// Only interesting when the socket address argument (`string_arg[1]`; for
+    /// [`crate::string_kind::MSGHDR`] its `msg_name`) is not NULL: `recv()`/`send()` on a
+    /// connected socket are recvfrom/sendto without one, and far too many to trace.
+    pub const ADDRESS_SET: u8 = 8;
+    /// The address is a peer's: its port (and IPv6 flow label) is zeroed before the event is
+    /// deduplicated, so each client's ephemeral port does not make a new event.
+    pub const PEER_HOST: u8 = 16;
 }
 
 /// One traced syscall: arguments at entry, result at exit.

@@ -109,6 +109,8 @@ const ARG_SYSCALL_ID: usize = 1;
 const TP_NR_OFFSET: usize = 8;
 const TP_ARGS_OFFSET: usize = 16;
 
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
 
@@ -375,6 +377,18 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         set(&mut call.args[i], arg);
         i += 1;
     }
+    if shape.flags & shape_flags::ADDRESS_SET != 0 {
+        let mut ptr = arg_by_index(&call.args, shape.string_arg[1]).unwrap_or(0);
+        if shape.string1_kind == string_kind::MSGHDR && ptr != 0 {
+            // SAFETY: reads msghdr.msg_name from user memory; failure reads as NULL.
+            ptr = unsafe { bpf_probe_read_user(ptr as *const u64) }.unwrap_or(0);
+        }
+        if ptr == 0 {
+            // A send or receive on a connected socket: no address to learn.
+            call.pid_tgid = 0;
+            return Ok(());
+        }
+    }
     let (a0, a1, a2) = (call.args[0], call.args[1], call.args[2]);
     set(&mut call.extra[0], 0);
     set(&mut call.extra[1], 0);
@@ -463,6 +477,22 @@ fn read_strings(ev: &mut SyscallEvent, shape: &Shape) {
                 let len = arg_by_index(&ev.args, shape.string_arg[1] + 1).unwrap_or(0);
                 read_sockaddr(ptr, len, &mut ev.strings[1])
             }
+            string_kind::SOCKADDR_LEN_AT => {
+                let at = arg_by_index(&ev.args, shape.string_arg[1] + 1).unwrap_or(0);
+                // SAFETY: reads the socklen_t the kernel wrote; failure reads as 0.
+                let len = if at == 0 {
+                    0
+                } else {
+                    unsafe { bpf_probe_read_user(at as *const u32) }.unwrap_or(0)
+                };
+                read_sockaddr(ptr, u64::from(len), &mut ev.strings[1])
+            }
+            string_kind::MSGHDR => {
+                // SAFETY: reads msg_name and msg_namelen; failure reads as NULL and 0.
+                let name = unsafe { bpf_probe_read_user(ptr as *const u64) }.unwrap_or(0);
+                let len = unsafe { bpf_probe_read_user((ptr + 8) as *const u32) }.unwrap_or(0);
+                read_sockaddr(name, u64::from(len), &mut ev.strings[1])
+            }
             string_kind::ARGV0 => {
                 // SAFETY: reads a pointer from user memory; failure leaves it unset.
                 match unsafe { bpf_probe_read_user(ptr as *const u64) } {
@@ -516,6 +546,28 @@ fn read_sockaddr(ptr: u64, len: u64, buf: &mut [u8; STR_LEN]) -> u32 {
     }
 }
 
+/// Keeps only the host of a peer's address: a failed call wrote none (the buffer holds
+/// whatever was there), and a client's port changes with every connection.
+#[inline(always)]
+fn peer_host(ev: &mut SyscallEvent) {
+    if ev.ret < 0 {
+        set(&mut ev.string_len[1], 0);
+        return;
+    }
+    let a = &mut ev.strings[1];
+    let family = u16::from_ne_bytes([a[0], a[1]]);
+    if family == AF_INET || family == AF_INET6 {
+        a[2] = 0;
+        a[3] = 0;
+    }
+    if family == AF_INET6 {
+        a[4] = 0;
+        a[5] = 0;
+        a[6] = 0;
+        a[7] = 0;
+    }
+}
+
 #[tracepoint]
 pub fn learner_exit(ctx: TracePointContext) -> u32 {
     let _ = try_exit(&ctx);
@@ -553,6 +605,9 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
         } else if let Ok(ev) = build_event(call, pid_tgid, shape) {
             // By now the kernel has read the strings too, so their pages are in.
             ev.ret = ret;
+            if shape.flags & shape_flags::PEER_HOST != 0 {
+                peer_host(ev);
+            }
             finish(ev, shape);
         }
     }

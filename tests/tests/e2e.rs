@@ -188,6 +188,14 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     );
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
     let unhardened = exposure(&guest, "nginx.service");
+    // A client the recording never sees: a non-loopback address on the guest's loopback
+    // device (the guest has its own network namespace: nothing leaves it).
+    let outsider = outsider_address(&guest);
+    assert_eq!(
+        guest.http_status(&format!("http://{outsider}/")),
+        "200",
+        "{outsider}"
+    );
 
     // Record from a restart on, under load: pages, a 404, and a reload half way.
     let profile = dir.join("nginx.profile.yaml");
@@ -334,6 +342,24 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     assert_eq!(guest.http_status("http://127.0.0.1/no-such-page"), "404");
     let hardened = exposure(&guest, "nginx.service");
     eprintln!("nginx exposure: {unhardened} without, {hardened} with the generated drop-in");
+    // Only loopback clients were recorded: only they are let in, by systemd's IP firewall.
+    for line in [
+        "IPAddressAllow=localhost",
+        "IPAddressDeny=any",
+        "SocketBindAllow=ipv4:80",
+        "SocketBindAllow=ipv6:80",
+        "SocketBindDeny=any",
+    ] {
+        assert!(generated.lines().any(|l| l == line), "{line}:\n{generated}");
+    }
+    assert_eq!(
+        guest.http_status(&format!("http://{outsider}/")),
+        "000",
+        "a client from {outsider}, never recorded, was served:\n{generated}"
+    );
+    let (with, without) = share_of(&guest, "nginx.service", &dropin, PEER_DIRECTIVES);
+    eprintln!("nginx exposure with the drop-in: {with}; without its IP lines: {without}");
+    assert!(with < without, "IPAddressDeny= lowers the exposure");
     assert!(
         hardened <= 2.4,
         "exposure {hardened} (from {unhardened}):\n{generated}"
@@ -560,6 +586,13 @@ fn redis_and_a_oneshot_job() {
             .join(" | ")
     );
     let after = exposure(&guest, "redis-server.service");
+    assert!(
+        generated.lines().any(|l| l == "IPAddressAllow=localhost")
+            && generated.lines().any(|l| l == "IPAddressDeny=any"),
+        "{generated}"
+    );
+    let (with, without) = share_of(&guest, "redis-server.service", &dropin, PEER_DIRECTIVES);
+    eprintln!("redis exposure with the drop-in: {with}; without its IP lines: {without}");
     eprintln!(
         "redis exposure: {before} with Debian's own hardening, {after} with learner's drop-in too"
     );
@@ -759,4 +792,52 @@ fn paths_and_devices_enforced(
         "nginx exposure: {with_them} with the paths and devices lines, {without_them} without (applied: {hardened})"
     );
     assert!(with_them <= without_them);
+}
+
+/// The directives of network peers (learner/src/policy/peers.rs).
+const PEER_DIRECTIVES: &[&str] = &[
+    "IPAddressAllow",
+    "IPAddressDeny",
+    "SocketBindAllow",
+    "SocketBindDeny",
+];
+
+/// `learner score UNIT --dropin` of `dropin`, and of a copy without the lines of
+/// `directives`: what those directives take off the exposure.
+fn share_of(
+    guest: &Guest,
+    unit: &str,
+    dropin: &std::path::Path,
+    directives: &[&str],
+) -> (f64, f64) {
+    let written = std::fs::read_to_string(dropin).expect("drop-in");
+    let without: String = written
+        .lines()
+        .filter(|l| !directives.iter().any(|d| l.starts_with(&format!("{d}="))))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let copy = dropin.with_extension("without-peers.conf");
+    std::fs::write(&copy, without).expect("write");
+    let score = |file: &std::path::Path| {
+        let out = learner()
+            .args(["score", unit, "--format", "json", "--guest"])
+            .arg(guest.pid.to_string())
+            .arg("--dropin")
+            .arg(file)
+            .output()
+            .expect("learner score");
+        assert!(out.status.success(), "{}", text(&out));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        j["exposure_with_dropin"].as_f64().expect("a number")
+    };
+    (score(dropin), score(&copy))
+}
+
+/// A non-loopback address (TEST-NET-2) added to the guest's own loopback device, for a
+/// client that is not `localhost`.
+fn outsider_address(guest: &Guest) -> &'static str {
+    let address = "198.51.100.7";
+    let out = guest.run(&["ip", "addr", "add", &format!("{address}/32"), "dev", "lo"]);
+    assert!(out.status.success(), "ip addr add: {}", text(&out));
+    address
 }

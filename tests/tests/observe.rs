@@ -462,3 +462,38 @@ fn tracepoint_arities_match_the_table() {
     }
     assert!(checked > 40, "only {checked} syscalls checked");
 }
+
+#[test]
+fn records_network_peers_without_their_ports() {
+    let Some(_kernel) = privileged("records_network_peers_without_their_ports") else {
+        return;
+    };
+    let tmp = TempDir::new("observe-peers");
+    let p = record(tmp.path(), &[WORKLOAD, "peers"]);
+    assert_eq!(p.recording.lost_events, 0);
+    let o = &p.observations;
+    let peers = o.peers.as_ref().expect("peers recorded");
+    // Three clients from three ports of one host: one peer, three times.
+    assert_eq!(peers.accepted["AF_INET 127.0.0.1"].count, 3, "{peers:?}");
+    assert_eq!(peers.accepted["AF_INET6 ::1"].count, 1, "{peers:?}");
+    assert_eq!(peers.accepted.len(), 2, "{peers:?}");
+    let received: Vec<&str> = peers.received_from.keys().map(String::as_str).collect();
+    assert_eq!(received, ["AF_INET 127.0.0.1", "AF_INET 127.0.0.2"]);
+    // Destinations keep their ports; the connected send() names none and is not there.
+    let sent: Vec<&str> = peers.sent_to.keys().map(String::as_str).collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[0].starts_with("AF_INET 127.0.0.1:"), "{sent:?}");
+    assert!(sent[1].starts_with("AF_INET 127.0.0.3:"), "{sent:?}");
+    assert!(sent.iter().all(|s| !s.ends_with(":0")), "{sent:?}");
+
+    // What the policy makes of it: loopback only.
+    let policy = learner::policy::resolve(
+        &p,
+        252,
+        &learner::policy::filter_groups::SyscallGroups::for_version(252, None),
+        learner::policy::margin::Margin::Exact,
+    );
+    assert_eq!(policy.value("IPAddressAllow"), Some("localhost"));
+    assert_eq!(policy.value("IPAddressDeny"), Some("any"));
+    assert_clean("after recording peers");
+}

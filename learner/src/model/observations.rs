@@ -393,9 +393,30 @@ pub struct Observations {
         skip_serializing_if = "crate::model::credentials::Identity::is_empty"
     )]
     pub identity: crate::model::credentials::Identity,
+    /// Network peers beyond connect(); None in a profile recorded before learner recorded
+    /// them (the policy then cannot tell a client from a server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Peers>,
     /// Distinct paths recorded per directory, for folding.
     #[serde(skip)]
     entries: EntryCounts,
+}
+
+/// Who the service talked to, besides the connect() addresses in [`Observations::connects`].
+/// Addresses as [`Observations::binds`] writes them; a peer's (accepted, received from)
+/// without its port, which changes with every connection: `AF_INET 127.0.0.1`,
+/// `AF_INET6 ::1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peers {
+    /// accept()/accept4() peers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accepted: BTreeMap<String, Seen>,
+    /// recvfrom()/recvmsg()/recvmmsg() sources (the first message of a recvmmsg batch).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub received_from: BTreeMap<String, Seen>,
+    /// sendto()/sendmsg()/sendmmsg() destinations, with their ports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sent_to: BTreeMap<String, Seen>,
 }
 
 /// A directory with more distinct entries than this is recorded as one `DIR/*` path: temp,
@@ -470,6 +491,9 @@ pub enum Slot {
     Exit,
     Refused(String),
     Identity(crate::model::credentials::IdentitySlot),
+    Accepted(String),
+    ReceivedFrom(String),
+    SentTo(String),
 }
 
 /// The argument facts recorded from syscall arguments (the rest derive from paths).
@@ -501,6 +525,8 @@ impl Observations {
     pub fn recording() -> Self {
         let mut o = Self::default();
         o.facts.key_management = Some(BTreeMap::new());
+        // Recorded from now on, even when none are seen.
+        o.peers = Some(Default::default());
         o
     }
 
@@ -568,6 +594,16 @@ impl Observations {
         merge_map(&mut self.processes.exits, &other.processes.exits);
         merge_map(&mut self.refused_syscalls, &other.refused_syscalls);
         self.identity.merge(&other.identity);
+        // Peers are known only if every part recorded them.
+        self.peers = match (self.peers.take(), &other.peers) {
+            (Some(mut mine), Some(theirs)) => {
+                merge_map(&mut mine.accepted, &theirs.accepted);
+                merge_map(&mut mine.received_from, &theirs.received_from);
+                merge_map(&mut mine.sent_to, &theirs.sent_to);
+                Some(mine)
+            }
+            _ => None,
+        };
     }
 
     /// A process killed by a seccomp filter when it called `syscall`: a refused syscall whose
@@ -642,6 +678,15 @@ impl Observations {
                 .or_default()
                 .add(ret, comm, n),
             Slot::Identity(slot) => self.identity.add(slot, ret, comm, n),
+            Slot::Accepted(peer) | Slot::ReceivedFrom(peer) | Slot::SentTo(peer) => {
+                let peers = self.peers.get_or_insert_with(Peers::default);
+                let map = match slot {
+                    Slot::Accepted(_) => &mut peers.accepted,
+                    Slot::ReceivedFrom(_) => &mut peers.received_from,
+                    _ => &mut peers.sent_to,
+                };
+                map.entry(peer.clone()).or_default().add(ret, comm, n)
+            }
         }
     }
 

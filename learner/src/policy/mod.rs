@@ -12,6 +12,7 @@ pub mod filter_groups;
 pub mod identity;
 pub mod margin;
 pub mod paths;
+pub mod peers;
 pub mod small;
 pub mod unit_file;
 pub mod verify;
@@ -221,6 +222,7 @@ fn network(p: &Profile) -> Option<String> {
         .binds
         .iter()
         .chain(&o.connects)
+        .chain(o.peers.iter().flat_map(|p| &p.sent_to))
         .filter(|(k, _)| k.starts_with("AF_UNIX @"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -1161,6 +1163,8 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
     });
     decisions.push(resolve_toggle(&TOGGLE_NETWORK, p, systemd));
     decisions.push(address_families(p, systemd));
+    decisions.extend(peers::ip_addresses(p, systemd));
+    decisions.extend(peers::socket_binds(p, systemd));
     decisions.push(Decision {
         directive: "SystemCallArchitectures",
         lines: vec!["SystemCallArchitectures=native".into()],

@@ -106,13 +106,9 @@ const UNMODELLED: &[&str] = &[
     "DynamicUser",
     "RootDirectory",
     "RootImage",
-    "IPAddressDeny",
-    "IPAddressAllow",
     "DeviceAllow",
     "DevicePolicy",
     "RestrictFileSystems",
-    "SocketBindAllow",
-    "SocketBindDeny",
     "RestrictNetworkInterfaces",
     "PrivateIPC",
     "PrivatePIDs",
@@ -693,10 +689,57 @@ pub fn verify(
         }
     }
 
+    denied.extend(peer_gaps(p, &d));
+
     verdict.gaps = start;
     verdict.gaps.extend(ignored);
     verdict.gaps.extend(denied);
     verdict
+}
+
+/// IP peers systemd's firewall would drop, and binds its socket-bind filter would refuse.
+fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
+    use crate::policy::peers;
+    let entries = |key: &str| -> Vec<String> {
+        d.since_reset(key)
+            .iter()
+            .flat_map(|a| words(&a.value))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let (allow, deny) = (entries("IPAddressAllow"), entries("IPAddressDeny"));
+    if !deny.is_empty() {
+        for (ip, (what, seen)) in peers::observed_peers(p) {
+            if !peers::ip_permitted(&allow, &deny, ip) {
+                out.push(Gap {
+                    kind: GapKind::Denied,
+                    processes: processes(&seen),
+                    observation: format!("{what} {}x", seen.count),
+                    directive: format!("IPAddressDeny={}", deny.join(" ")),
+                    fix: format!("add IPAddressAllow={ip}"),
+                });
+            }
+        }
+    }
+    let (allow, deny) = (entries("SocketBindAllow"), entries("SocketBindDeny"));
+    if !deny.is_empty() {
+        for (family, port, key, seen) in peers::observed_binds(p) {
+            if !peers::bind_permitted(&allow, &deny, family, port) {
+                out.push(Gap {
+                    kind: GapKind::Denied,
+                    processes: processes(seen),
+                    observation: format!("bind {key} {}x", seen.count),
+                    directive: format!("SocketBindDeny={}", deny.join(" ")),
+                    fix: if port == 0 {
+                        "remove SocketBindDeny= (no allow rule names port 0)".to_owned()
+                    } else {
+                        format!("add SocketBindAllow={family}:{port}")
+                    },
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Syscall names a drop-in's `SystemCallFilter=` lines permit, @default included (for `diff`).
@@ -900,5 +943,30 @@ mod tests {
             let v = verify(&p, &a, systemd, &groups, &|_| false);
             assert!(v.gaps.is_empty(), "{systemd}: {:#?}\n{text}", v.gaps);
         }
+    }
+    #[test]
+    fn ip_peers_and_binds_outside_the_firewall_are_gaps() {
+        let p = profile(
+            &[
+                (Slot::Accepted("AF_INET 127.0.0.1".into()), 0),
+                (Slot::Connect("AF_INET 192.0.2.9:5432".into()), 0),
+                (Slot::Bind("AF_INET 0.0.0.0:80".into()), 0),
+                (Slot::Bind("AF_INET6 [::]:8080".into()), 0),
+            ],
+            &[],
+        );
+        let tight = "[Service]\nIPAddressAllow=localhost\nIPAddressDeny=any\nSocketBindAllow=ipv4:80\nSocketBindDeny=any\n";
+        let g = gaps(&p, tight, 252);
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert!(
+            g[0].contains("192.0.2.9") && g[0].contains("IPAddressAllow=192.0.2.9"),
+            "{g:?}"
+        );
+        assert!(g[1].contains("SocketBindAllow=ipv6:8080"), "{g:?}");
+        let enough = "[Service]\nIPAddressAllow=localhost 192.0.2.0/24\nIPAddressDeny=any\nSocketBindAllow=ipv4:80\nSocketBindAllow=ipv6:8080\nSocketBindDeny=any\n";
+        assert!(gaps(&p, enough, 252).is_empty());
+        // A reset drops what came before it.
+        let reset = format!("{enough}IPAddressAllow=\n");
+        assert_eq!(gaps(&p, &reset, 252).len(), 2, "localhost and 192.0.2.9");
     }
 }

@@ -12,7 +12,8 @@ use std::{
 };
 
 use learner_common::{
-    CapabilityEvent, EventTag, IN_PAGE_FAULT, MovedEvent, NO_SYSCALL, RefusedEvent, SyscallEvent,
+    CapabilityEvent, EventTag, IN_PAGE_FAULT, MovedEvent, NO_SYSCALL, RefusedEvent, STR_LEN,
+    SyscallEvent,
 };
 
 use crate::model::observations::{IN_PAGE_FAULT_NAME, OVERRIDDEN_CREDENTIALS};
@@ -486,6 +487,32 @@ impl Collector {
                     });
                 }
             }
+            "accept" | "accept4" | "recvfrom" | "recvmsg" | "recvmmsg" => {
+                let len = ev.string_len[1] as usize;
+                if let Some(host) = describe_sockaddr(&ev.strings[1][..len.min(STR_LEN)])
+                    .and_then(|(desc, _)| peer_host(&desc))
+                {
+                    out.push(if name.starts_with("accept") {
+                        Slot::Accepted(host)
+                    } else {
+                        Slot::ReceivedFrom(host)
+                    });
+                }
+            }
+            "sendto" | "sendmsg" | "sendmmsg" => {
+                let len = ev.string_len[1] as usize;
+                if let Some((desc, unix_path)) =
+                    describe_sockaddr(&ev.strings[1][..len.min(STR_LEN)])
+                {
+                    // A datagram to a unix socket's path reaches that path, as connect() does.
+                    if let Some(p) =
+                        unix_path.and_then(|p| self.resolve(tgid, ev.pid, AT_FDCWD, &p))
+                    {
+                        out.push(Slot::Path(p, Access::Connect));
+                    }
+                    out.push(Slot::SentTo(desc));
+                }
+            }
             "mmap" => out.push(Slot::Fact(
                 Fact::WriteExecuteMemory,
                 "mmap PROT_WRITE|PROT_EXEC".into(),
@@ -716,6 +743,22 @@ fn describe_sockaddr(bytes: &[u8]) -> Option<(String, Option<String>)> {
     })
 }
 
+/// The host of an IP peer's address (`AF_INET 1.2.3.4:0` -> `AF_INET 1.2.3.4`, `AF_INET6
+/// [::1]:0` -> `AF_INET6 ::1`); None for other families, which IPAddressAllow= does not
+/// filter.
+fn peer_host(desc: &str) -> Option<String> {
+    let (family, addr) = desc.split_once(' ')?;
+    let (host, _port) = addr.rsplit_once(':')?;
+    match family {
+        "AF_INET" => Some(format!("{family} {host}")),
+        "AF_INET6" => Some(format!(
+            "{family} {}",
+            host.trim_start_matches('[').trim_end_matches(']')
+        )),
+        _ => None,
+    }
+}
+
 /// Why executing `path` could gain privileges: set-uid, set-gid, or file capabilities.
 fn privileged_file(path: &str) -> Option<&'static str> {
     use std::os::unix::fs::PermissionsExt as _;
@@ -832,6 +875,15 @@ mod tests {
             describe_sockaddr(&unix).unwrap(),
             ("AF_UNIX /run/x.sock".into(), Some("/run/x.sock".into()))
         );
+        assert_eq!(
+            peer_host("AF_INET 127.0.0.1:0").as_deref(),
+            Some("AF_INET 127.0.0.1")
+        );
+        assert_eq!(
+            peer_host("AF_INET6 [::ffff:10.0.0.1]:0").as_deref(),
+            Some("AF_INET6 ::ffff:10.0.0.1")
+        );
+        assert_eq!(peer_host("AF_UNIX (unnamed)"), None);
         let abstract_ = [1u8, 0, 0, b'a', b'b'];
         assert_eq!(
             describe_sockaddr(&abstract_).unwrap(),

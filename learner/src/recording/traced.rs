@@ -60,10 +60,24 @@ const fn with_kind(mut t: Traced, kind: u8) -> Traced {
     t
 }
 
+/// A call that names the address it sends to (`kind` says where that address is).
+const fn destination(t: Traced, kind: u8) -> Traced {
+    with_flags(with_kind(t, kind), shape_flags::ADDRESS_SET)
+}
+
+/// A call whose address the kernel fills in with a peer's: kept without its port.
+const fn peer(t: Traced, kind: u8) -> Traced {
+    with_flags(
+        with_kind(t, kind),
+        shape_flags::ADDRESS_SET | shape_flags::PEER_HOST,
+    )
+}
+
 const P0: Option<u8> = Some(0);
 const P1: Option<u8> = Some(1);
 const P2: Option<u8> = Some(2);
 const P3: Option<u8> = Some(3);
+const P4: Option<u8> = Some(4);
 const NO: Option<u8> = None;
 
 /// Every traced syscall. Names missing from a kernel (or an architecture) are skipped.
@@ -111,6 +125,16 @@ pub const TRACED: &[Traced] = &[
     t("socketpair", 4, NO, NO, &[0, 1, 2]),
     with_kind(t("bind", 3, NO, P1, &[]), string_kind::SOCKADDR),
     with_kind(t("connect", 3, NO, P1, &[]), string_kind::SOCKADDR),
+    // Peers: who connected, where datagrams went and came from (IPAddressAllow=). Only
+    // calls that name an address are traced (send()/recv() on a connected socket do not).
+    peer(t("accept", 3, NO, P1, &[]), string_kind::SOCKADDR_LEN_AT),
+    peer(t("accept4", 4, NO, P1, &[]), string_kind::SOCKADDR_LEN_AT),
+    peer(t("recvfrom", 6, NO, P4, &[]), string_kind::SOCKADDR_LEN_AT),
+    peer(t("recvmsg", 3, NO, P1, &[]), string_kind::MSGHDR),
+    peer(t("recvmmsg", 5, NO, P1, &[]), string_kind::MSGHDR),
+    destination(t("sendto", 6, NO, P4, &[]), string_kind::SOCKADDR),
+    destination(t("sendmsg", 3, NO, P1, &[]), string_kind::MSGHDR),
+    destination(t("sendmmsg", 4, NO, P1, &[]), string_kind::MSGHDR),
     // Memory that is writable and executable (MemoryDenyWriteExecute).
     with_flags(t("mmap", 6, NO, NO, &[2]), shape_flags::PROT_WX_ARG2),
     with_flags(t("mprotect", 3, NO, NO, &[2]), shape_flags::PROT_EXEC_ARG2),
@@ -187,7 +211,10 @@ mod tests {
             for i in t.strings.iter().flatten().chain(t.key_args) {
                 assert!(*i < t.nargs, "{}: argument {i} of {}", t.name, t.nargs);
             }
-            if t.string1_kind == string_kind::SOCKADDR {
+            if matches!(
+                t.string1_kind,
+                string_kind::SOCKADDR | string_kind::SOCKADDR_LEN_AT
+            ) {
                 let i = t.strings[1].expect("sockaddr slot");
                 assert!(
                     i + 1 < t.nargs,

@@ -13,6 +13,7 @@
 //!   workload stress DIR N M [S]          creates N distinct files in DIR (spread over S
 //!                                        subdirectories), opens the first M times
 //!   workload syscalls N                  makes N getppid calls; prints the loop's nanoseconds
+//!   workload peers                       talks to itself over loopback: accepts, datagrams
 use std::{
     env,
     ffi::CString,
@@ -25,6 +26,7 @@ use std::{
 };
 
 mod observe;
+mod peers;
 
 use learner_tests::markers;
 
@@ -47,6 +49,7 @@ fn main() {
         Some("needs") => needs(Path::new(args.get(1).expect("DIR"))),
         Some("needs-leaderless") => needs_leaderless(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
+        Some("peers") => peers::run(),
         Some("modules") => {
             // Loads nothing: fd -1 is EBADF with module support, ENOSYS without.
             // SAFETY: finit_module reads only the empty string it is given.

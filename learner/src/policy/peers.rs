@@ -1,0 +1,688 @@
+//! Network peers: `IPAddressAllow=`/`IPAddressDeny=` from the addresses the service talked
+//! to, `SocketBindAllow=`/`SocketBindDeny=` from the ports it bound.
+//!
+//! systemd's IP firewall (235+) filters the packets of the unit's sockets both ways; an
+//! allow entry wins over a deny entry. Its socket-bind filter (249+, and only where systemd
+//! was built with its BPF framework) checks each IPv4/IPv6 bind(): an allow rule that
+//! matches permits it, else a deny rule that matches refuses it, else it is permitted; so
+//! `SocketBindDeny=any` alone refuses every bind, port 0 (an ephemeral port) included, and
+//! a v4-mapped address bound on an IPv6 socket counts as `ipv6`.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use super::Decision;
+use crate::{model::observations::Seen, model::profile::Profile};
+
+/// First systemd version with IPAddressAllow=/IPAddressDeny=.
+pub const IP_ADDRESS_SINCE: u32 = 235;
+/// First systemd version with SocketBindAllow=/SocketBindDeny=.
+pub const SOCKET_BIND_SINCE: u32 = 249;
+/// Hosts of one IPv4 /24 (IPv6 /64) from which on the whole network is allowed.
+pub const SUBNET_HOSTS: usize = 3;
+
+/// An address as the observations write it (`AF_INET 1.2.3.4:80`, `AF_INET6 [::1]:80`,
+/// `AF_INET 1.2.3.4`, `AF_INET6 ::1`): the IP and the port, if any. None for other families.
+fn parse(desc: &str) -> Option<(IpAddr, Option<u16>)> {
+    let (family, addr) = desc.split_once(' ')?;
+    match family {
+        "AF_INET" => match addr.rsplit_once(':') {
+            Some((ip, port)) => Some((IpAddr::V4(ip.parse().ok()?), port.parse().ok())),
+            None => Some((IpAddr::V4(addr.parse().ok()?), None)),
+        },
+        "AF_INET6" => match addr.strip_prefix('[') {
+            Some(rest) => {
+                let (ip, port) = rest.split_once("]:")?;
+                Some((IpAddr::V6(ip.parse().ok()?), port.parse().ok()))
+            }
+            None => Some((IpAddr::V6(addr.parse().ok()?), None)),
+        },
+        _ => None,
+    }
+}
+
+/// The address the packets carry: a v4-mapped IPv6 address travels as IPv4, and a connect()
+/// to the unspecified address reaches this host over loopback.
+fn on_the_wire(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => on_the_wire(IpAddr::V4(v4)),
+            None if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            None => ip,
+        },
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
+/// `IPAddressAllow=` entries for `hosts`: `localhost`, `link-local` and `multicast` for
+/// those kinds, a /24 (IPv6: /64) for [`SUBNET_HOSTS`] or more hosts of one, else each host.
+pub fn summarise(hosts: &BTreeSet<IpAddr>) -> Vec<String> {
+    let mut words = BTreeSet::new();
+    let mut v4: BTreeMap<[u8; 3], BTreeSet<Ipv4Addr>> = BTreeMap::new();
+    let mut v6: BTreeMap<[u16; 4], BTreeSet<Ipv6Addr>> = BTreeMap::new();
+    for &ip in hosts {
+        let ip = on_the_wire(ip);
+        if ip.is_loopback() {
+            words.insert("localhost");
+        } else if is_link_local(ip) {
+            words.insert("link-local");
+        } else if ip.is_multicast() {
+            words.insert("multicast");
+        } else {
+            match ip {
+                IpAddr::V4(a) => {
+                    let o = a.octets();
+                    v4.entry([o[0], o[1], o[2]]).or_default().insert(a);
+                }
+                IpAddr::V6(a) => {
+                    let s = a.segments();
+                    v6.entry([s[0], s[1], s[2], s[3]]).or_default().insert(a);
+                }
+            }
+        }
+    }
+    let mut out: Vec<String> = words.into_iter().map(str::to_owned).collect();
+    for (net, hosts) in v4 {
+        if hosts.len() >= SUBNET_HOSTS {
+            out.push(format!("{}.{}.{}.0/24", net[0], net[1], net[2]));
+        } else {
+            out.extend(hosts.iter().map(|h| h.to_string()));
+        }
+    }
+    for (net, hosts) in v6 {
+        if hosts.len() >= SUBNET_HOSTS {
+            let prefix = Ipv6Addr::new(net[0], net[1], net[2], net[3], 0, 0, 0, 0);
+            out.push(format!("{prefix}/64"));
+        } else {
+            out.extend(hosts.iter().map(|h| h.to_string()));
+        }
+    }
+    out
+}
+
+/// The IP hosts in `map`'s keys, with an example key for each.
+fn hosts(map: &BTreeMap<String, Seen>) -> BTreeMap<IpAddr, String> {
+    map.keys()
+        .filter_map(|k| parse(k).map(|(ip, _)| (on_the_wire(ip), k.clone())))
+        .collect()
+}
+
+/// Why peers and binds may be missing: io_uring's accept, connect, send, receive and bind
+/// operations are no syscalls, and the recording does not see their addresses.
+fn io_uring(p: &Profile) -> Option<String> {
+    let used = ["io_uring_setup", "io_uring_enter"]
+        .iter()
+        .find(|s| p.syscalls.get(**s).is_some_and(|n| *n > 0))?;
+    Some(format!(
+        "unset: the service used io_uring ({used}), whose network operations are not recorded"
+    ))
+}
+
+/// IPAddressAllow= and IPAddressDeny=, in that order.
+pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
+    let decide = |allow: Vec<String>, deny: Vec<String>, evidence: Vec<String>| {
+        [
+            Decision {
+                directive: "IPAddressAllow",
+                lines: allow,
+                evidence: evidence.clone(),
+            },
+            Decision {
+                directive: "IPAddressDeny",
+                lines: deny,
+                evidence,
+            },
+        ]
+    };
+    if systemd < IP_ADDRESS_SINCE {
+        return decide(
+            vec![],
+            vec![],
+            vec![format!(
+                "unset: systemd {systemd} has no IP firewall ({IP_ADDRESS_SINCE}+)"
+            )],
+        );
+    }
+    if let Some(why) = io_uring(p) {
+        return decide(vec![], vec![], vec![why]);
+    }
+    let o = &p.observations;
+    let Some(peers) = &o.peers else {
+        return decide(
+            vec![],
+            vec![],
+            vec!["unset: the profile does not record accepted, received-from and sent-to peers (recorded by an older learner), so a server cannot be told from a client".into()],
+        );
+    };
+    // Peers that reached the service: if any came from beyond this host, its clients may be
+    // anyone, and a list of the ones a recording saw would shut out the rest.
+    let mut incoming = hosts(&peers.accepted);
+    incoming.extend(hosts(&peers.received_from));
+    if let Some((ip, key)) = incoming.iter().find(|(ip, _)| !ip.is_loopback()) {
+        let how = if peers.accepted.contains_key(key) {
+            "accepted a connection from"
+        } else {
+            "received a datagram from"
+        };
+        return decide(
+            vec![],
+            vec![],
+            vec![format!(
+                "unset: the service {how} {ip}, beyond this host: a server's clients may come from anywhere"
+            )],
+        );
+    }
+    // A listener with no recorded client: whoever its clients are, the recording did not
+    // see them, and denying every address would shut them all out.
+    let listens = p.syscalls.get("listen").is_some_and(|n| *n > 0);
+    if listens && incoming.is_empty() {
+        let listener = o
+            .binds
+            .keys()
+            .find(|k| parse(k).is_some_and(|(_, port)| port.is_some_and(|p| p != 0)));
+        if let Some(key) = listener {
+            return decide(
+                vec![],
+                vec![],
+                vec![format!(
+                    "unset: the service listens (bind() to {key}) but no accepted client was recorded, so who its clients are is unknown"
+                )],
+            );
+        }
+    }
+    let mut all = incoming;
+    all.extend(hosts(&o.connects));
+    all.extend(hosts(&peers.sent_to));
+    let mut evidence: Vec<String> = all
+        .iter()
+        .map(|(ip, key)| {
+            let how = if peers.accepted.contains_key(key) {
+                "accepted from"
+            } else if peers.received_from.contains_key(key) {
+                "received from"
+            } else if o.connects.contains_key(key) {
+                "connect() to"
+            } else {
+                "sent to"
+            };
+            format!("{how} {ip} ({key})")
+        })
+        .collect();
+    let allow = summarise(&all.keys().copied().collect());
+    let mut allow_lines = vec!["IPAddressAllow=".to_owned()];
+    if allow.is_empty() {
+        evidence.push("no IP peer at all: every IP packet is dropped".into());
+    } else {
+        allow_lines.push(format!("IPAddressAllow={}", allow.join(" ")));
+        evidence.push(format!(
+            "only these: loopback as `localhost`, {SUBNET_HOSTS} or more hosts of one /24 (/64) as that network"
+        ));
+    }
+    decide(
+        allow_lines,
+        vec!["IPAddressDeny=".into(), "IPAddressDeny=any".into()],
+        evidence,
+    )
+}
+
+/// SocketBindAllow= and SocketBindDeny=, in that order.
+pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
+    let decide = |allow: Vec<String>, deny: Vec<String>, evidence: Vec<String>| {
+        [
+            Decision {
+                directive: "SocketBindAllow",
+                lines: allow,
+                evidence: evidence.clone(),
+            },
+            Decision {
+                directive: "SocketBindDeny",
+                lines: deny,
+                evidence,
+            },
+        ]
+    };
+    if systemd < SOCKET_BIND_SINCE {
+        return decide(
+            vec![],
+            vec![],
+            vec![format!(
+                "unset: systemd {systemd} has no socket-bind filter ({SOCKET_BIND_SINCE}+)"
+            )],
+        );
+    }
+    if let Some(why) = io_uring(p) {
+        return decide(vec![], vec![], vec![why]);
+    }
+    let mut rules = BTreeSet::new();
+    let mut evidence = Vec::new();
+    for key in p.observations.binds.keys() {
+        let Some((_, port)) = parse(key) else {
+            continue;
+        };
+        // The filter goes by the socket's family, which the address's family is.
+        let family = if key.starts_with("AF_INET6 ") {
+            "ipv6"
+        } else {
+            "ipv4"
+        };
+        match port {
+            Some(0) | None => {
+                return decide(
+                    vec![],
+                    vec![],
+                    vec![format!(
+                        "unset: bind() to {key}, a port the kernel picks: SocketBindDeny=any refuses that too, and no allow rule can name it"
+                    )],
+                );
+            }
+            Some(port) => {
+                rules.insert((family, port));
+                evidence.push(format!("bind() to {key}"));
+            }
+        }
+    }
+    let mut allow = vec!["SocketBindAllow=".to_owned()];
+    if rules.is_empty() {
+        evidence.push("no IPv4/IPv6 bind() at all: every one is refused".into());
+    }
+    // The protocol (tcp/udp) is left out: bind() does not say which, and socket()'s
+    // protocol argument is not recorded (SCTP, MPTCP are streams too).
+    allow.extend(
+        rules
+            .into_iter()
+            .map(|(family, port)| format!("SocketBindAllow={family}:{port}")),
+    );
+    evidence.push(
+        "enforced only by a systemd built with its BPF framework (`systemctl --version` lists +BPF_FRAMEWORK; Debian 12's 252 lacks it and ignores both)".into(),
+    );
+    decide(
+        allow,
+        vec!["SocketBindDeny=".into(), "SocketBindDeny=any".into()],
+        evidence,
+    )
+}
+
+/// Every IP peer `p` observed (on the wire), with what the service did with it: `accepted
+/// from`, `received from`, `connect() to`, `sent to`, and the observation's key.
+pub fn observed_peers(p: &Profile) -> BTreeMap<IpAddr, (String, Seen)> {
+    let o = &p.observations;
+    let mut out = BTreeMap::new();
+    let mut add = |map: &BTreeMap<String, Seen>, how: &str| {
+        for (key, seen) in map {
+            if let Some((ip, _)) = parse(key) {
+                out.entry(on_the_wire(ip))
+                    .or_insert_with(|| (format!("{how} {key}"), seen.clone()));
+            }
+        }
+    };
+    if let Some(peers) = &o.peers {
+        add(&peers.accepted, "accepted from");
+        add(&peers.received_from, "received from");
+        add(&peers.sent_to, "sent to");
+    }
+    add(&o.connects, "connect() to");
+    out
+}
+
+/// Whether one `IPAddressAllow=`/`IPAddressDeny=` entry matches `ip`; None for an entry
+/// this does not understand.
+fn entry_matches(entry: &str, ip: IpAddr) -> Option<bool> {
+    let ip = on_the_wire(ip);
+    Some(match entry {
+        "any" => true,
+        "localhost" => ip.is_loopback(),
+        "link-local" => is_link_local(ip),
+        "multicast" => ip.is_multicast(),
+        _ => {
+            let (addr, prefix) = match entry.split_once('/') {
+                Some((a, n)) => (a, Some(n.parse::<u32>().ok()?)),
+                None => (entry, None),
+            };
+            match (addr.parse::<IpAddr>().ok()?, ip) {
+                (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                    let n = prefix.unwrap_or(32).min(32);
+                    let mask = u32::MAX.checked_shl(32 - n).unwrap_or(0);
+                    u32::from(net) & mask == u32::from(ip) & mask
+                }
+                (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                    let n = prefix.unwrap_or(128).min(128);
+                    let mask = u128::MAX.checked_shl(128 - n).unwrap_or(0);
+                    u128::from(net) & mask == u128::from(ip) & mask
+                }
+                _ => false,
+            }
+        }
+    })
+}
+
+/// Whether systemd's IP firewall lets packets of `ip` through with these entries: an allow
+/// entry that matches wins, else a deny entry that matches drops them, else they pass.
+/// Entries this does not understand count as matching (allow) and not matching (deny).
+pub fn ip_permitted(allow: &[String], deny: &[String], ip: IpAddr) -> bool {
+    allow.iter().any(|e| entry_matches(e, ip).unwrap_or(true))
+        || !deny.iter().any(|e| entry_matches(e, ip).unwrap_or(false))
+}
+
+/// Whether one `SocketBindAllow=`/`SocketBindDeny=` rule (`[ipv4:|ipv6:][tcp:|udp:]PORT`,
+/// a `LOW-HIGH` range, or `any`) matches a bind of `family` (`ipv4`/`ipv6`) to `port`. The
+/// protocol of a recorded bind is not known: a rule naming one counts as matching.
+fn bind_rule_matches(rule: &str, family: &str, port: u16) -> Option<bool> {
+    let mut parts: Vec<&str> = rule.split(':').collect();
+    let ports = parts.pop()?;
+    for p in &parts {
+        match *p {
+            "ipv4" | "ipv6" if *p != family => return Some(false),
+            "ipv4" | "ipv6" | "tcp" | "udp" => {}
+            _ => return None,
+        }
+    }
+    if ports == "any" {
+        return Some(true);
+    }
+    let (low, high) = match ports.split_once('-') {
+        Some((l, h)) => (l.parse::<u16>().ok()?, h.parse::<u16>().ok()?),
+        None => {
+            let p = ports.parse::<u16>().ok()?;
+            (p, p)
+        }
+    };
+    Some((low..=high).contains(&port))
+}
+
+/// Whether systemd's socket-bind filter permits a bind of `family` to `port`: an allow rule
+/// that matches permits it, else a deny rule that matches refuses it, else it is permitted.
+pub fn bind_permitted(allow: &[String], deny: &[String], family: &str, port: u16) -> bool {
+    allow
+        .iter()
+        .any(|r| bind_rule_matches(r, family, port).unwrap_or(true))
+        || !deny
+            .iter()
+            .any(|r| bind_rule_matches(r, family, port).unwrap_or(false))
+}
+
+/// Every IPv4/IPv6 bind() `p` observed: (family as SocketBind= names it, port, key, seen).
+pub fn observed_binds(p: &Profile) -> Vec<(&'static str, u16, &String, &Seen)> {
+    p.observations
+        .binds
+        .iter()
+        .filter_map(|(key, seen)| {
+            let (_, port) = parse(key)?;
+            let family = if key.starts_with("AF_INET6 ") {
+                "ipv6"
+            } else {
+                "ipv4"
+            };
+            Some((family, port?, key, seen))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::observations::{Peers, Slot},
+        policy::{filter_groups::SyscallGroups, margin::Margin, resolve},
+    };
+
+    /// A profile recorded by this learner (peers recorded) with `slots` observed.
+    fn profile(slots: &[Slot]) -> Profile {
+        let mut p = Profile::example("svc.service");
+        p.observations.peers = Some(Peers::default());
+        for s in slots {
+            p.observations.add(s, 0, "svc", 1);
+        }
+        p
+    }
+
+    /// The drop-in lines of `directive` when generated for `systemd`.
+    fn lines(p: &Profile, systemd: u32, directive: &str) -> Vec<String> {
+        let policy = resolve(
+            p,
+            systemd,
+            &SyscallGroups::for_version(systemd, None),
+            Margin::Exact,
+        );
+        policy
+            .decision(directive)
+            .unwrap_or_else(|| panic!("{directive} not decided"))
+            .lines
+            .clone()
+    }
+
+    fn evidence(p: &Profile, systemd: u32, directive: &str) -> String {
+        let policy = resolve(
+            p,
+            systemd,
+            &SyscallGroups::for_version(systemd, None),
+            Margin::Exact,
+        );
+        policy.decision(directive).unwrap().evidence.join("\n")
+    }
+
+    #[test]
+    fn no_ip_peer_denies_every_address() {
+        let p = profile(&[Slot::Socket("AF_UNIX/SOCK_STREAM".into())]);
+        assert_eq!(lines(&p, 252, "IPAddressAllow"), ["IPAddressAllow="]);
+        assert_eq!(
+            lines(&p, 252, "IPAddressDeny"),
+            ["IPAddressDeny=", "IPAddressDeny=any"]
+        );
+    }
+
+    #[test]
+    fn loopback_clients_of_a_server_give_localhost_only() {
+        let p = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:80".into()),
+            Slot::Bind("AF_INET6 [::]:80".into()),
+            Slot::Accepted("AF_INET 127.0.0.1".into()),
+            Slot::Accepted("AF_INET6 ::ffff:127.0.0.1".into()),
+            Slot::Accepted("AF_INET6 ::1".into()),
+        ]);
+        assert_eq!(
+            lines(&p, 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=localhost"]
+        );
+        assert_eq!(
+            lines(&p, 252, "IPAddressDeny").last().unwrap(),
+            "IPAddressDeny=any"
+        );
+    }
+
+    #[test]
+    fn a_server_that_accepted_from_beyond_this_host_is_not_restricted() {
+        for slot in [
+            Slot::Accepted("AF_INET 192.0.2.7".into()),
+            Slot::ReceivedFrom("AF_INET6 2001:db8::7".into()),
+        ] {
+            let p = profile(&[Slot::Accepted("AF_INET 127.0.0.1".into()), slot]);
+            assert!(lines(&p, 252, "IPAddressAllow").is_empty());
+            assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+            let why = evidence(&p, 252, "IPAddressDeny");
+            assert!(why.contains("beyond this host"), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_listener_without_a_recorded_client_is_not_restricted() {
+        let mut p = profile(&[Slot::Bind("AF_INET 127.0.0.1:6379".into())]);
+        p.syscalls.insert("listen".into(), 1);
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        assert!(evidence(&p, 252, "IPAddressDeny").contains("no accepted client"));
+        p.observations
+            .add(&Slot::Accepted("AF_INET 127.0.0.1".into()), 5, "svc", 1);
+        assert_eq!(
+            lines(&p, 252, "IPAddressDeny").last().unwrap(),
+            "IPAddressDeny=any"
+        );
+    }
+
+    #[test]
+    fn io_uring_leaves_addresses_and_binds_alone() {
+        let mut p = profile(&[Slot::Accepted("AF_INET 127.0.0.1".into())]);
+        p.syscalls.insert("io_uring_enter".into(), 3);
+        for d in ["IPAddressDeny", "SocketBindDeny"] {
+            assert!(lines(&p, 252, d).is_empty(), "{d}");
+            assert!(evidence(&p, 252, d).contains("io_uring"), "{d}");
+        }
+    }
+
+    #[test]
+    fn a_client_may_reach_what_it_reached() {
+        let p = profile(&[
+            Slot::Connect("AF_INET 10.1.2.3:5432".into()),
+            Slot::Connect("AF_UNIX /run/x.sock".into()),
+            Slot::SentTo("AF_INET6 [fe80::1]:53".into()),
+            Slot::SentTo("AF_INET 224.0.0.251:5353".into()),
+            Slot::Connect("AF_INET 0.0.0.0:80".into()),
+        ]);
+        assert_eq!(
+            lines(&p, 252, "IPAddressAllow"),
+            [
+                "IPAddressAllow=",
+                "IPAddressAllow=link-local localhost multicast 10.1.2.3"
+            ]
+        );
+    }
+
+    #[test]
+    fn many_hosts_of_one_network_become_the_network() {
+        let hosts: BTreeSet<IpAddr> = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "10.0.0.3",
+            "10.0.1.1",
+            "2001:db8::1",
+            "2001:db8::2",
+            "2001:db8::3",
+            "2001:db8:0:1::1",
+        ]
+        .iter()
+        .map(|h| h.parse().unwrap())
+        .collect();
+        assert_eq!(
+            summarise(&hosts),
+            [
+                "10.0.0.0/24",
+                "10.0.1.1",
+                "2001:db8::/64",
+                "2001:db8:0:1::1"
+            ]
+        );
+        // Two are only two hosts.
+        let two: BTreeSet<IpAddr> = ["10.0.0.1", "10.0.0.2"]
+            .iter()
+            .map(|h| h.parse().unwrap())
+            .collect();
+        assert_eq!(summarise(&two), ["10.0.0.1", "10.0.0.2"]);
+    }
+
+    #[test]
+    fn versions_without_the_firewall_never_see_it() {
+        let p = profile(&[Slot::Bind("AF_INET 0.0.0.0:80".into())]);
+        assert!(lines(&p, 234, "IPAddressAllow").is_empty());
+        assert!(lines(&p, 234, "IPAddressDeny").is_empty());
+        assert!(!lines(&p, 235, "IPAddressDeny").is_empty());
+        assert!(lines(&p, 248, "SocketBindAllow").is_empty());
+        assert!(lines(&p, 248, "SocketBindDeny").is_empty());
+        assert!(!lines(&p, 249, "SocketBindDeny").is_empty());
+    }
+
+    #[test]
+    fn a_profile_without_peers_is_not_restricted() {
+        let mut p = profile(&[Slot::Bind("AF_INET 0.0.0.0:80".into())]);
+        p.observations.peers = None;
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        assert!(evidence(&p, 252, "IPAddressDeny").contains("older learner"));
+        // Binds were always recorded.
+        assert!(!lines(&p, 252, "SocketBindDeny").is_empty());
+    }
+
+    #[test]
+    fn binds_allow_their_ports_by_family() {
+        let p = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:80".into()),
+            Slot::Bind("AF_INET6 [::ffff:127.0.0.1]:8080".into()),
+            Slot::Bind("AF_INET6 [::]:80".into()),
+            Slot::Bind("AF_UNIX /run/x.sock".into()),
+        ]);
+        assert_eq!(
+            lines(&p, 252, "SocketBindAllow"),
+            [
+                "SocketBindAllow=",
+                "SocketBindAllow=ipv4:80",
+                "SocketBindAllow=ipv6:80",
+                "SocketBindAllow=ipv6:8080"
+            ]
+        );
+        assert_eq!(
+            lines(&p, 252, "SocketBindDeny"),
+            ["SocketBindDeny=", "SocketBindDeny=any"]
+        );
+    }
+
+    #[test]
+    fn no_bind_refuses_every_bind_and_port_zero_leaves_binds_alone() {
+        let p = profile(&[Slot::Bind("AF_UNIX /run/x.sock".into())]);
+        assert_eq!(lines(&p, 252, "SocketBindAllow"), ["SocketBindAllow="]);
+        assert_eq!(
+            lines(&p, 252, "SocketBindDeny").last().unwrap(),
+            "SocketBindDeny=any"
+        );
+        let p = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:80".into()),
+            Slot::Bind("AF_INET 0.0.0.0:0".into()),
+        ]);
+        assert!(lines(&p, 252, "SocketBindAllow").is_empty());
+        assert!(lines(&p, 252, "SocketBindDeny").is_empty());
+        assert!(evidence(&p, 252, "SocketBindDeny").contains("port the kernel picks"));
+    }
+
+    #[test]
+    fn a_datagram_to_an_abstract_socket_keeps_the_host_network() {
+        let p = profile(&[Slot::SentTo("AF_UNIX @notify".into())]);
+        assert!(lines(&p, 252, "PrivateNetwork").is_empty());
+        let p = profile(&[Slot::SentTo("AF_UNIX /run/systemd/notify".into())]);
+        assert_eq!(lines(&p, 252, "PrivateNetwork"), ["PrivateNetwork=yes"]);
+    }
+
+    #[test]
+    fn firewall_and_bind_rules_match_as_systemd_does() {
+        let v = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (allow, deny) = (v(&["localhost", "10.0.0.0/24"]), v(&["any"]));
+        assert!(ip_permitted(&allow, &deny, ip("127.0.0.2")));
+        assert!(ip_permitted(&allow, &deny, ip("::ffff:10.0.0.9")));
+        assert!(!ip_permitted(&allow, &deny, ip("10.0.1.1")));
+        assert!(!ip_permitted(&allow, &deny, ip("::2")));
+        assert!(ip_permitted(&[], &[], ip("192.0.2.1")));
+        let (allow, deny) = (v(&["ipv4:80", "ipv6:tcp:8000-8010"]), v(&["any"]));
+        assert!(bind_permitted(&allow, &deny, "ipv4", 80));
+        assert!(!bind_permitted(&allow, &deny, "ipv6", 80));
+        assert!(bind_permitted(&allow, &deny, "ipv6", 8005));
+        assert!(!bind_permitted(&allow, &deny, "ipv4", 0));
+        assert!(bind_permitted(&allow, &[], "ipv4", 443));
+    }
+
+    #[test]
+    fn peers_survive_a_merge_only_if_every_part_recorded_them() {
+        let a = profile(&[Slot::Accepted("AF_INET 127.0.0.1".into())]);
+        let mut b = a.clone();
+        let mut merged = a.observations.clone();
+        merged.merge(&b.observations);
+        assert_eq!(merged.peers.unwrap().accepted["AF_INET 127.0.0.1"].count, 2);
+        b.observations.peers = None;
+        let mut merged = a.observations.clone();
+        merged.merge(&b.observations);
+        assert_eq!(merged.peers, None);
+    }
+}
