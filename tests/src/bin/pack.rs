@@ -39,6 +39,8 @@ struct Service {
     packages: Vec<String>,
     /// `learner record --for`.
     record_for: String,
+    /// `--exercise` of record and apply: `all` unless the packaged unit itself fails an event.
+    exercise: String,
     /// Why the service cannot be verified here: listed, never run or shipped as verified.
     unverified: Option<String>,
 }
@@ -73,6 +75,7 @@ impl Service {
                 .map(str::to_owned)
                 .collect(),
             record_for: keys.remove("record").unwrap_or_else(|| "6s".into()),
+            exercise: keys.remove("exercise").unwrap_or_else(|| "all".into()),
             unverified: keys.remove("unverified"),
             dir,
         })
@@ -187,7 +190,9 @@ fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<b
             eprintln!("\n== pack: {} ({})", service.name, service.unit);
             if let Err(e) = verify(service, &dir, update, &mut row) {
                 row.ok = false;
-                row.result = e;
+                // The table gets the first line; the whole story goes to stderr.
+                eprintln!("{e}");
+                row.result = e.lines().next().unwrap_or("failed").trim_end_matches(':').into();
             }
         }
         row.secs = t.elapsed().as_secs_f64();
@@ -204,7 +209,13 @@ fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<b
         started.elapsed().as_secs_f64(),
         out.display()
     );
-    Ok(rows.len() == services.len() && rows.iter().all(|r| r.ok))
+    // Services not run (an interruption) count as failed.
+    let failed = rows.iter().filter(|r| !r.ok).count() + services.len() - rows.len();
+    let skipped = services.iter().filter(|s| s.unverified.is_some()).count();
+    let passed = rows.iter().filter(|r| r.ok).count() - skipped;
+    // The plain closing line CI's log readers count.
+    println!("pack: {passed} passed, {failed} failed, {skipped} skipped");
+    Ok(failed == 0)
 }
 
 fn print_table(rows: &[Row]) {
@@ -291,15 +302,26 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
             .map_err(|e| format!("sh: {e}"))
     };
 
+    let journal = || {
+        tail(
+            &guest.run(&["journalctl", "-u", &service.unit, "-n", "30", "--no-pager"]),
+            30,
+        )
+    };
     let setup = sh("setup")?;
     if !logged(dir, "setup", &setup) {
-        return Err(format!("load.sh setup failed:\n{}", tail(&setup, 15)));
+        return Err(format!(
+            "load.sh setup failed:\n{}\n{}",
+            tail(&setup, 15),
+            journal()
+        ));
     }
     let check = sh("check")?;
     if !logged(dir, "check-unhardened", &check) {
         return Err(format!(
-            "load.sh check fails without any drop-in:\n{}",
-            tail(&check, 15)
+            "load.sh check fails without any drop-in:\n{}\n{}",
+            tail(&check, 15),
+            journal()
         ));
     }
     row.before = score(&guest, &service.unit, None)?;
@@ -310,7 +332,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     let recording = learner()
         .args(["record", &service.unit, "--restart", "--for"])
         .arg(&service.record_for)
-        .args(["--exercise", "all", "--guest", &pid, "-o"])
+        .args(["--exercise", &service.exercise, "--guest", &pid, "-o"])
         .arg(&fresh)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -328,6 +350,18 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         return Err(format!("learner record failed:\n{}", tail(&recorded, 15)));
     }
     interrupted_yet()?;
+    // An event the packaged unit fails without any drop-in says nothing about the drop-in.
+    let p = learner::profile::Profile::load(&fresh).map_err(|e| format!("{e}"))?;
+    if let Some((event, how)) = p
+        .recording
+        .exercised
+        .iter()
+        .find(|(_, how)| how.contains("FAILED"))
+    {
+        return Err(format!(
+            "the packaged unit fails {event} without any drop-in: {how}"
+        ));
+    }
 
     // Compare with the shipped profile: a fresh recording must need nothing more.
     let shipped = service.profile().exists() && service.dropin().exists();
@@ -399,7 +433,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     let apply = learner()
         .args(["apply", &service.unit])
         .arg(&dropin)
-        .args(["--exercise", "all", "--timeout", "60s", "--guest", &pid])
+        .args(["--exercise", &service.exercise, "--timeout", "60s", "--guest", &pid])
         .arg("--check")
         .arg(script("check"))
         .output()
