@@ -11,8 +11,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
-mod package;
 mod pack;
+mod package;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "learner's build, test and demo tasks")]
@@ -368,9 +368,15 @@ fn test(args: &[String]) -> Result<()> {
     if is_root() {
         pack::pack(false, &services)
     } else if std::env::var_os("CI").is_some() {
-        bail!("the pack ({}) needs root, and CI forbids skipping it", services.join(" "))
+        bail!(
+            "the pack ({}) needs root, and CI forbids skipping it",
+            services.join(" ")
+        )
     } else {
-        eprintln!("xtask: test: the pack ({}) needs root: skipped", services.join(" "));
+        eprintln!(
+            "xtask: test: the pack ({}) needs root: skipped",
+            services.join(" ")
+        );
         Ok(())
     }
 }

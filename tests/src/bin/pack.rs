@@ -192,7 +192,12 @@ fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<b
                 row.ok = false;
                 // The table gets the first line; the whole story goes to stderr.
                 eprintln!("{e}");
-                row.result = e.lines().next().unwrap_or("failed").trim_end_matches(':').into();
+                row.result = e
+                    .lines()
+                    .next()
+                    .unwrap_or("failed")
+                    .trim_end_matches(':')
+                    .into();
             }
         }
         row.secs = t.elapsed().as_secs_f64();
@@ -328,7 +333,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     interrupted_yet()?;
 
     // Record: from a restart on, loaded during the window, then through its life.
-    let fresh = dir.join(format!("{}.profile.yaml", service.name));
+    let fresh = dir.join("fresh.profile.yaml");
     let recording = learner()
         .args(["record", &service.unit, "--restart", "--for"])
         .arg(&service.record_for)
@@ -385,7 +390,8 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     // The profile and drop-in to apply: the shipped ones, or with --update the union of the
     // shipped profile and the fresh recording.
     let (profile, dropin) = if update || !shipped {
-        let profile = dir.join("merged.profile.yaml");
+        // Named as shipped: the drop-in's header names the profile it came from.
+        let profile = dir.join(format!("{}.profile.yaml", service.name));
         if shipped {
             let merge = learner()
                 .arg("merge")
@@ -411,10 +417,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
             .output()
             .map_err(|e| format!("learner generate: {e}"))?;
         if !logged(dir, "generate", &generate) {
-            return Err(format!(
-                "learner generate failed:\n{}",
-                tail(&generate, 10)
-            ));
+            return Err(format!("learner generate failed:\n{}", tail(&generate, 10)));
         }
         (profile, dropin)
     } else {
@@ -433,7 +436,14 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     let apply = learner()
         .args(["apply", &service.unit])
         .arg(&dropin)
-        .args(["--exercise", &service.exercise, "--timeout", "60s", "--guest", &pid])
+        .args([
+            "--exercise",
+            &service.exercise,
+            "--timeout",
+            "60s",
+            "--guest",
+            &pid,
+        ])
         .arg("--check")
         .arg(script("check"))
         .output()
@@ -481,7 +491,14 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
 /// `learner score`'s exposure of UNIT in the guest, with DROPIN when given.
 fn score(guest: &Guest, unit: &str, dropin: Option<&Path>) -> Result<String, String> {
     let mut cmd = learner();
-    cmd.args(["score", unit, "--format", "json", "--guest", &guest.pid.to_string()]);
+    cmd.args([
+        "score",
+        unit,
+        "--format",
+        "json",
+        "--guest",
+        &guest.pid.to_string(),
+    ]);
     if let Some(d) = dropin {
         cmd.arg("--dropin").arg(d);
     }
