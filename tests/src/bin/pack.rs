@@ -41,6 +41,8 @@ struct Service {
     record_for: String,
     /// `--exercise` of record and apply: `all` unless the packaged unit itself fails an event.
     exercise: String,
+    /// What the verification here leaves out, said with its result.
+    note: Option<String>,
     /// Why the service cannot be verified here: listed, never run or shipped as verified.
     unverified: Option<String>,
 }
@@ -76,6 +78,7 @@ impl Service {
                 .collect(),
             record_for: keys.remove("record").unwrap_or_else(|| "6s".into()),
             exercise: keys.remove("exercise").unwrap_or_else(|| "all".into()),
+            note: keys.remove("note"),
             unverified: keys.remove("unverified"),
             dir,
         })
@@ -484,6 +487,9 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         ));
     }
     row.result = "verified".into();
+    if let Some(note) = &service.note {
+        row.result = format!("verified ({note})");
+    }
     drop(guest);
     Ok(())
 }
