@@ -11,11 +11,15 @@ use crate::{APT_PACKAGES, apt_install, is_root, run, workspace};
 /// setup installs anyway (about 2.5 minutes together on 2 cores).
 pub const CI_SERVICES: &[&str] = &["nginx", "redis-server", "postgresql"];
 
-/// The `packages=` of profiles/SERVICE/pack.conf.
+/// The `packages=` of profiles/SERVICE/pack.conf; none for a service marked `unverified=`,
+/// which the pack only lists.
 fn packages(profiles: &Path, service: &str) -> Result<Vec<String>> {
     let conf = profiles.join(service).join("pack.conf");
     let text = std::fs::read_to_string(&conf)
         .with_context(|| format!("{}: no such service in the pack", conf.display()))?;
+    if text.lines().any(|l| l.trim().starts_with("unverified=")) {
+        return Ok(Vec::new());
+    }
     Ok(text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("packages="))
