@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::{APT_PACKAGES, apt_install, is_root, run, workspace};
 
 /// The services `cargo xtask test` runs the pack for: fast ones, whose packages the project's
-/// setup installs anyway (about 2.5 minutes together on 2 cores).
+/// setup installs anyway (about 2 minutes together on 2 cores).
 pub const CI_SERVICES: &[&str] = &["nginx", "redis-server", "postgresql"];
 
 /// The `packages=` of profiles/SERVICE/pack.conf; none for a service marked `unverified=`,
