@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod pack;
 mod package;
 
 #[derive(Parser)]
@@ -42,6 +43,17 @@ enum Task {
     /// Build a Debian package (target/debian/learner_VERSION-1_ARCH.deb): the release binary,
     /// man pages, bash/zsh/fish completions, README, licence, profiles.
     Package,
+    /// Re-record, regenerate and re-verify the profile pack (profiles/SERVICE) in disposable
+    /// systemds, and print each service's exposure before and after; fails when a shipped
+    /// drop-in no longer verifies or a fresh recording needs more than the shipped profile.
+    Pack {
+        /// Merge the fresh recording into the shipped profile, and write it and its drop-in
+        /// to profiles/SERVICE when that drop-in verifies.
+        #[arg(long)]
+        update: bool,
+        /// Services (directories of profiles/); all of them when none is named.
+        services: Vec<String>,
+    },
     /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin), for developers.
     Install {
         #[arg(long)]
@@ -117,6 +129,11 @@ fn main() -> Result<()> {
             setup()?;
             package::package().map(drop)
         }
+        Task::Pack { update, services } => {
+            setup()?;
+            build()?;
+            pack::pack(update, &services)
+        }
         Task::Install { root } => {
             setup()?;
             let mut cmd = cargo();
@@ -171,36 +188,8 @@ fn is_root() -> bool {
 fn setup() -> Result<()> {
     let mut did = Vec::new();
 
-    let missing: Vec<&str> = APT_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| {
-            !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
-                .contains("install ok installed")
-        })
-        .collect();
+    let missing = apt_install(APT_PACKAGES)?;
     if !missing.is_empty() {
-        if !is_root() {
-            bail!("missing Debian packages {missing:?}: run `cargo xtask setup` as root");
-        }
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        let own_policy = !Path::new(POLICY_RC_D).exists();
-        if own_policy {
-            std::fs::write(
-                POLICY_RC_D,
-                "#!/bin/sh\n# learner's xtask: install, do not start\nexit 101\n",
-            )
-            .context("write policy-rc.d")?;
-            run(Command::new("chmod").args(["+x", POLICY_RC_D]))?;
-        }
-        let installed = run(Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing));
-        if own_policy {
-            let _ = std::fs::remove_file(POLICY_RC_D);
-        }
-        installed?;
         did.push(format!("installed {}", missing.join(" ")));
     }
 
@@ -251,6 +240,44 @@ fn setup() -> Result<()> {
         eprintln!("xtask: setup: {}", did.join("; "));
     }
     Ok(())
+}
+
+/// Installs the Debian packages of `packages` that are missing (without starting their
+/// services on this machine) and returns them.
+fn apt_install<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .contains("install ok installed")
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    if !is_root() {
+        bail!("missing Debian packages {missing:?}: run `cargo xtask setup` as root");
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    let own_policy = !Path::new(POLICY_RC_D).exists();
+    if own_policy {
+        std::fs::write(
+            POLICY_RC_D,
+            "#!/bin/sh\n# learner's xtask: install, do not start\nexit 101\n",
+        )
+        .context("write policy-rc.d")?;
+        run(Command::new("chmod").args(["+x", POLICY_RC_D]))?;
+    }
+    let installed = run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing));
+    if own_policy {
+        let _ = std::fs::remove_file(POLICY_RC_D);
+    }
+    installed?;
+    Ok(missing)
 }
 
 fn build() -> Result<()> {
@@ -333,5 +360,25 @@ fn test(args: &[String]) -> Result<()> {
     if is_root() || std::env::var_os("CI").is_some() {
         cmd.env("LEARNER_REQUIRE_PRIVILEGED", "1");
     }
-    run(&mut cmd)
+    run(&mut cmd)?;
+    // The pack's regression gate for a few fast services (the whole pack: `cargo xtask pack`);
+    // a filtered run is about the tests it names.
+    if !args.is_empty() {
+        return Ok(());
+    }
+    let services: Vec<String> = pack::CI_SERVICES.iter().map(|s| s.to_string()).collect();
+    if is_root() {
+        pack::pack(false, &services)
+    } else if std::env::var_os("CI").is_some() {
+        bail!(
+            "the pack ({}) needs root, and CI forbids skipping it",
+            services.join(" ")
+        )
+    } else {
+        eprintln!(
+            "xtask: test: the pack ({}) needs root: skipped",
+            services.join(" ")
+        );
+        Ok(())
+    }
 }

@@ -1,0 +1,529 @@
+//! `cargo xtask pack [SERVICE...]`: re-records, regenerates and re-verifies the profile pack
+//! of `profiles/`. For each service it boots the tests' disposable systemd (see
+//! `learner_tests::guest`), records the packaged unit from a restart on while
+//! `profiles/SERVICE/load.sh load` loads it and then through its whole life (`--exercise all`),
+//! generates a drop-in with `--explain`, applies the shipped drop-in with `--exercise all` and
+//! `load.sh check` as the check, scores the unit without and with it, and compares the fresh
+//! recording with the shipped profile (`learner diff --fail-on looser`). One service at a time,
+//! each holding the machine's privileged-test lock while its guest lives; the guest is powered
+//! off after each, also on failure or Ctrl-C.
+//!
+//! With `--update` the fresh recording is merged into the shipped profile (a union: each run
+//! adds what that run happened to see), the drop-in regenerated from it, applied the same way,
+//! and both written to `profiles/SERVICE/` only when the apply passed.
+//!
+//! Usage: `LEARNER_BIN=target/debug/learner pack [--update] PROFILES OUTDIR [SERVICE...]`
+//! (xtask passes them). Exit 0 when every service verified, 1 when one did not, 2 on bad usage.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Output, Stdio},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use learner_tests::{guest::Guest, learner, machine_turn, text};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn interrupted(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// `profiles/SERVICE/pack.conf`: `key=value` lines, `#` comments.
+struct Service {
+    name: String,
+    dir: PathBuf,
+    unit: String,
+    /// Debian packages the service needs (the first one's version is reported).
+    packages: Vec<String>,
+    /// `learner record --for`.
+    record_for: String,
+    /// `--exercise` of record and apply: `all` unless the packaged unit itself fails an event.
+    exercise: String,
+    /// What the verification here leaves out, said with its result.
+    note: Option<String>,
+    /// Why the service cannot be verified here: listed, never run or shipped as verified.
+    unverified: Option<String>,
+}
+
+impl Service {
+    fn load(profiles: &Path, name: &str) -> Result<Service, String> {
+        let dir = profiles.join(name);
+        let conf = dir.join("pack.conf");
+        let text =
+            std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
+        let mut keys = BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("{}:{}: not key=value", conf.display(), n + 1))?;
+            keys.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+        let unit = keys
+            .remove("unit")
+            .ok_or_else(|| format!("{}: no unit=", conf.display()))?;
+        Ok(Service {
+            name: name.to_owned(),
+            unit,
+            packages: keys
+                .remove("packages")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            record_for: keys.remove("record").unwrap_or_else(|| "6s".into()),
+            exercise: keys.remove("exercise").unwrap_or_else(|| "all".into()),
+            note: keys.remove("note"),
+            unverified: keys.remove("unverified"),
+            dir,
+        })
+    }
+
+    fn load_sh(&self) -> PathBuf {
+        self.dir.join("load.sh")
+    }
+
+    fn profile(&self) -> PathBuf {
+        self.dir.join(format!("{}.profile.yaml", self.name))
+    }
+
+    fn dropin(&self) -> PathBuf {
+        self.dir.join("hardening.conf")
+    }
+}
+
+/// One line of the table.
+struct Row {
+    service: String,
+    package: String,
+    systemd: String,
+    before: String,
+    after: String,
+    result: String,
+    ok: bool,
+    /// From the machine's turn on: the wait for other checkouts' tests is not the pack's.
+    started: Option<Instant>,
+    secs: f64,
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let update = if let Some(i) = args.iter().position(|a| a == "--update") {
+        args.remove(i);
+        true
+    } else {
+        false
+    };
+    if args.len() < 2 {
+        eprintln!("usage: pack [--update] PROFILES OUTDIR [SERVICE...]");
+        return ExitCode::from(2);
+    }
+    let profiles = PathBuf::from(&args[0]);
+    let out = PathBuf::from(&args[1]);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { libc::signal(sig, interrupted as *const () as libc::sighandler_t) };
+    }
+    match pack(&profiles, &out, &args[2..], update) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("pack: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Every directory of PROFILES with a pack.conf, sorted.
+fn all_services(profiles: &Path) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = std::fs::read_dir(profiles)
+        .map_err(|e| format!("{}: {e}", profiles.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("pack.conf").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<bool, String> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("the pack loads eBPF programs and boots a systemd: run it as root".into());
+    }
+    let profiles =
+        std::fs::canonicalize(profiles).map_err(|e| format!("{}: {e}", profiles.display()))?;
+    let names = if names.is_empty() {
+        all_services(&profiles)?
+    } else {
+        names.to_vec()
+    };
+    let services = names
+        .iter()
+        .map(|n| Service::load(&profiles, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let out = std::fs::canonicalize(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for service in &services {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            break;
+        }
+        let t = Instant::now();
+        let mut row = Row {
+            service: service.name.clone(),
+            package: package_version(service),
+            systemd: String::new(),
+            before: "-".into(),
+            after: "-".into(),
+            result: String::new(),
+            ok: true,
+            started: None,
+            secs: 0.0,
+        };
+        if let Some(why) = &service.unverified {
+            row.result = format!("not verified here: {why}");
+        } else {
+            let dir = out.join(&service.name);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            eprintln!("\n== pack: {} ({})", service.name, service.unit);
+            if let Err(e) = verify(service, &dir, update, &mut row) {
+                row.ok = false;
+                // The table gets the first line; the whole story goes to stderr.
+                eprintln!("{e}");
+                row.result = e
+                    .lines()
+                    .next()
+                    .unwrap_or("failed")
+                    .trim_end_matches(':')
+                    .into();
+            }
+        }
+        row.secs = row.started.unwrap_or(t).elapsed().as_secs_f64();
+        eprintln!(
+            "== pack: {}: {} ({:.0} s)",
+            row.service, row.result, row.secs
+        );
+        rows.push(row);
+    }
+    print_table(&rows);
+    eprintln!(
+        "pack: {} service(s) in {:.0} s; logs and fresh recordings in {}",
+        rows.len(),
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    // Services not run (an interruption) count as failed.
+    let failed = rows.iter().filter(|r| !r.ok).count() + services.len() - rows.len();
+    let skipped = services.iter().filter(|s| s.unverified.is_some()).count();
+    let passed = rows.iter().filter(|r| r.ok).count() - skipped;
+    // The plain closing line CI's log readers count.
+    println!("pack: {passed} passed, {failed} failed, {skipped} skipped");
+    Ok(failed == 0)
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| service | package | systemd | exposure before | after | result | seconds (lock waits aside) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} |",
+            r.service, r.package, r.systemd, r.before, r.after, r.result, r.secs
+        );
+    }
+    let mut after: Vec<f64> = rows.iter().filter_map(|r| r.after.parse().ok()).collect();
+    after.sort_by(f64::total_cmp);
+    if !after.is_empty() {
+        let n = after.len();
+        let median = if n % 2 == 1 {
+            after[n / 2]
+        } else {
+            (after[n / 2 - 1] + after[n / 2]) / 2.0
+        };
+        println!("median exposure with the drop-ins: {median:.2} ({n} services)");
+    }
+}
+
+fn package_version(service: &Service) -> String {
+    let Some(package) = service.packages.first() else {
+        return "-".into();
+    };
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            format!("{package} {}", String::from_utf8_lossy(&o.stdout).trim())
+        }
+        _ => format!("{package} (not installed)"),
+    }
+}
+
+/// Saves a command's output as DIR/NAME.log and says whether it succeeded.
+fn logged(dir: &Path, name: &str, out: &Output) -> bool {
+    let _ = std::fs::write(dir.join(format!("{name}.log")), text(out));
+    out.status.success()
+}
+
+fn interrupted_yet() -> Result<(), String> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        Err("interrupted".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The last lines of a log, to show why a step failed.
+fn tail(out: &Output, lines: usize) -> String {
+    let all = text(out);
+    let v: Vec<&str> = all.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<(), String> {
+    let load_sh = service.load_sh();
+    if !load_sh.exists() {
+        return Err(format!("{} is missing", load_sh.display()));
+    }
+    // The guest and the recording's eBPF programs must not meet a privileged test's.
+    let _turn = machine_turn(|| {
+        eprintln!("pack: waiting for the privileged tests running on this machine")
+    })?;
+    row.started = Some(Instant::now());
+    let guest = Guest::try_boot(&format!("pack-{}", service.name))?;
+    let pid = guest.pid.to_string();
+    row.systemd = String::from_utf8_lossy(&guest.run(&["systemctl", "--version"]).stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("?")
+        .to_owned();
+    // /work is on the root file system the guest's overlay shows, so load.sh runs in place.
+    let script = |mode: &str| format!("{} sh {} {mode}", guest.nsenter(), load_sh.display());
+    let sh = |mode: &str| {
+        Command::new("sh")
+            .args(["-c", &script(mode)])
+            .output()
+            .map_err(|e| format!("sh: {e}"))
+    };
+
+    let journal = || {
+        tail(
+            &guest.run(&["journalctl", "-u", &service.unit, "-n", "30", "--no-pager"]),
+            30,
+        )
+    };
+    let setup = sh("setup")?;
+    if !logged(dir, "setup", &setup) {
+        return Err(format!(
+            "load.sh setup failed:\n{}\n{}",
+            tail(&setup, 15),
+            journal()
+        ));
+    }
+    let check = sh("check")?;
+    if !logged(dir, "check-unhardened", &check) {
+        return Err(format!(
+            "load.sh check fails without any drop-in:\n{}\n{}",
+            tail(&check, 15),
+            journal()
+        ));
+    }
+    row.before = score(&guest, &service.unit, None)?;
+    interrupted_yet()?;
+
+    // Record: from a restart on, loaded during the window, then through its life.
+    let fresh = dir.join("fresh.profile.yaml");
+    let recording = learner()
+        .args(["record", &service.unit, "--restart", "--for"])
+        .arg(&service.record_for)
+        .args(["--exercise", &service.exercise, "--guest", &pid, "-o"])
+        .arg(&fresh)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("learner record: {e}"))?;
+    // learner attaches, then restarts the unit; load.sh load waits for it to serve.
+    std::thread::sleep(Duration::from_secs(2));
+    let load = sh("load")?;
+    logged(dir, "load", &load);
+    let recorded = recording
+        .wait_with_output()
+        .map_err(|e| format!("learner record: {e}"))?;
+    if !logged(dir, "record", &recorded) {
+        return Err(format!("learner record failed:\n{}", tail(&recorded, 15)));
+    }
+    interrupted_yet()?;
+    // An event the packaged unit fails without any drop-in says nothing about the drop-in.
+    let p = learner::profile::Profile::load(&fresh).map_err(|e| format!("{e}"))?;
+    if let Some((event, how)) = p
+        .recording
+        .exercised
+        .iter()
+        .find(|(_, how)| how.contains("FAILED"))
+    {
+        return Err(format!(
+            "the packaged unit fails {event} without any drop-in: {how}"
+        ));
+    }
+
+    // Compare with the shipped profile: a fresh recording must need nothing more.
+    let shipped = service.profile().exists() && service.dropin().exists();
+    let mut needs_more = None;
+    if shipped {
+        let diff = learner()
+            .arg("diff")
+            .arg(service.profile())
+            .arg(&fresh)
+            .args(["--fail-on", "looser"])
+            .output()
+            .map_err(|e| format!("learner diff: {e}"))?;
+        logged(dir, "diff", &diff);
+        match diff.status.code() {
+            Some(0) => {}
+            Some(1) => needs_more = Some(String::from_utf8_lossy(&diff.stdout).into_owned()),
+            _ => return Err(format!("learner diff failed:\n{}", tail(&diff, 10))),
+        }
+    }
+
+    // The profile and drop-in to apply: the shipped ones, or with --update the union of the
+    // shipped profile and the fresh recording.
+    let (profile, dropin) = if update || !shipped {
+        // Named as shipped: the drop-in's header names the profile it came from.
+        let profile = dir.join(format!("{}.profile.yaml", service.name));
+        if shipped {
+            let merge = learner()
+                .arg("merge")
+                .arg(service.profile())
+                .arg(&fresh)
+                .arg("-o")
+                .arg(&profile)
+                .output()
+                .map_err(|e| format!("learner merge: {e}"))?;
+            if !logged(dir, "merge", &merge) {
+                return Err(format!("learner merge failed:\n{}", tail(&merge, 10)));
+            }
+        } else {
+            std::fs::copy(&fresh, &profile).map_err(|e| format!("copy: {e}"))?;
+        }
+        let dropin = dir.join("hardening.conf");
+        let generate = learner()
+            .arg("generate")
+            .arg(&profile)
+            .arg("--explain")
+            .arg("-o")
+            .arg(&dropin)
+            .output()
+            .map_err(|e| format!("learner generate: {e}"))?;
+        if !logged(dir, "generate", &generate) {
+            return Err(format!("learner generate failed:\n{}", tail(&generate, 10)));
+        }
+        (profile, dropin)
+    } else {
+        // The fresh drop-in too, for a look at what changed.
+        let _ = learner()
+            .arg("generate")
+            .arg(&fresh)
+            .arg("--explain")
+            .arg("-o")
+            .arg(dir.join("fresh.conf"))
+            .output();
+        (service.profile(), service.dropin())
+    };
+    interrupted_yet()?;
+
+    let apply = learner()
+        .args(["apply", &service.unit])
+        .arg(&dropin)
+        .args([
+            "--exercise",
+            &service.exercise,
+            "--timeout",
+            "60s",
+            "--guest",
+            &pid,
+        ])
+        .arg("--check")
+        .arg(script("check"))
+        .output()
+        .map_err(|e| format!("learner apply: {e}"))?;
+    let applied = logged(dir, "apply", &apply);
+    row.after = score(&guest, &service.unit, Some(&dropin))?;
+    if !applied {
+        return Err(format!(
+            "drop-in does not verify (learner apply --exercise all failed; {}):\n{}",
+            dir.join("apply.log").display(),
+            tail(&apply, 25)
+        ));
+    }
+    let after: f64 = row.after.parse().unwrap_or(f64::MAX);
+    let before: f64 = row.before.parse().unwrap_or(0.0);
+    if after > before {
+        return Err(format!(
+            "the drop-in raises the exposure: {} -> {}",
+            row.before, row.after
+        ));
+    }
+    if update || !shipped {
+        for (from, to) in [(&profile, service.profile()), (&dropin, service.dropin())] {
+            std::fs::copy(from, &to).map_err(|e| format!("{}: {e}", to.display()))?;
+        }
+        row.result = if shipped {
+            "verified; profile merged and drop-in updated".into()
+        } else {
+            "verified; profile and drop-in written".into()
+        };
+        return Ok(());
+    }
+    if let Some(diff) = needs_more {
+        eprintln!("{diff}");
+        return Err(format!(
+            "a fresh recording needs more than the shipped profile (learner diff: {})",
+            dir.join("diff.log").display()
+        ));
+    }
+    row.result = "verified".into();
+    if let Some(note) = &service.note {
+        row.result = format!("verified ({note})");
+    }
+    drop(guest);
+    Ok(())
+}
+
+/// `learner score`'s exposure of UNIT in the guest, with DROPIN when given.
+fn score(guest: &Guest, unit: &str, dropin: Option<&Path>) -> Result<String, String> {
+    let mut cmd = learner();
+    cmd.args([
+        "score",
+        unit,
+        "--format",
+        "json",
+        "--guest",
+        &guest.pid.to_string(),
+    ]);
+    if let Some(d) = dropin {
+        cmd.arg("--dropin").arg(d);
+    }
+    let out = cmd.output().map_err(|e| format!("learner score: {e}"))?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|_| format!("learner score {unit} failed: {}", tail(&out, 5)))?;
+    let key = if dropin.is_some() {
+        "exposure_with_dropin"
+    } else {
+        "exposure"
+    };
+    json[key]
+        .as_f64()
+        .map(|e| format!("{e:.1}"))
+        .ok_or_else(|| format!("learner score {unit}: no {key}: {json}"))
+}

@@ -1,0 +1,111 @@
+//! `cargo xtask pack`: installs what the named services of profiles/ need, then runs the
+//! tests crate's `pack` program (tests/src/bin/pack.rs), which does the recording and
+//! verifying in disposable systemds.
+use std::{path::Path, process::Command};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{APT_PACKAGES, apt_install, is_root, run, workspace};
+
+/// The services `cargo xtask test` runs the pack for: fast ones, whose packages the project's
+/// setup installs anyway (about 2 minutes together on 2 cores).
+pub const CI_SERVICES: &[&str] = &["nginx", "redis-server", "postgresql"];
+
+/// The `packages=` of profiles/SERVICE/pack.conf; none for a service marked `unverified=`,
+/// which the pack only lists.
+fn packages(profiles: &Path, service: &str) -> Result<Vec<String>> {
+    let conf = profiles.join(service).join("pack.conf");
+    let text = std::fs::read_to_string(&conf)
+        .with_context(|| format!("{}: no such service in the pack", conf.display()))?;
+    if text.lines().any(|l| l.trim().starts_with("unverified=")) {
+        return Ok(Vec::new());
+    }
+    Ok(text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("packages="))
+        .flat_map(str::split_whitespace)
+        .map(str::to_owned)
+        .collect())
+}
+
+fn all_services(profiles: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(profiles)
+        .with_context(|| format!("read {}", profiles.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("pack.conf").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+pub fn pack(update: bool, services: &[String]) -> Result<()> {
+    if !is_root() {
+        bail!("the pack loads eBPF programs and boots systemds: run it as root");
+    }
+    let ws = workspace();
+    let profiles = ws.join("profiles");
+    let services = if services.is_empty() {
+        all_services(&profiles)?
+    } else {
+        services.to_vec()
+    };
+    // Services only the pack needs are installed here, on demand, so the test setup stays
+    // small.
+    let mut wanted = Vec::new();
+    for s in &services {
+        for p in packages(&profiles, s)? {
+            if !wanted.contains(&p) {
+                wanted.push(p);
+            }
+        }
+    }
+    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let installed = apt_install(&wanted)?;
+    disable_on_host(&installed);
+
+    let debug = ws.join("target").join("debug");
+    let mut cmd = Command::new(debug.join("pack"));
+    cmd.env("LEARNER_BIN", debug.join("learner"))
+        .env_remove("LD_LIBRARY_PATH");
+    if update {
+        cmd.arg("--update");
+    }
+    cmd.arg(&profiles)
+        .arg(ws.join("target").join("pack"))
+        .args(&services);
+    run(&mut cmd)
+}
+
+/// Every guest systemd of the tests boots from this machine's root, with its enabled units:
+/// a pack-only service enabled by its package would start in all of them. The pack starts
+/// each one itself (load.sh setup).
+fn disable_on_host(installed: &[&str]) {
+    let mut units = Vec::new();
+    for package in installed.iter().filter(|p| !APT_PACKAGES.contains(p)) {
+        let files = Command::new("dpkg")
+            .args(["-L", package])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for file in files.lines() {
+            let Some(name) = file.rsplit('/').next() else {
+                continue;
+            };
+            let unit_dir = file.starts_with("/lib/systemd/system/")
+                || file.starts_with("/usr/lib/systemd/system/");
+            let kind = [".service", ".socket", ".timer", ".path"]
+                .iter()
+                .any(|k| name.ends_with(k));
+            if unit_dir && kind && !name.contains("@.") {
+                units.push(name.to_owned());
+            }
+        }
+    }
+    if !units.is_empty() {
+        // Offline (PID 1 here is not systemd): systemctl edits the symlinks only.
+        let _ = run(Command::new("systemctl")
+            .args(["disable", "--no-reload", "--quiet"])
+            .args(&units));
+    }
+}
