@@ -114,6 +114,43 @@ impl Identity {
             .extend(other.names.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
+    /// Moves the writes below `prefix` (its direct entries, or with `whole_tree` all) into
+    /// the folded path `key`, as the observations fold their paths.
+    pub fn fold(&mut self, prefix: &str, whole_tree: bool, key: &str) {
+        let covered = |p: &str| {
+            p != key
+                && p.strip_prefix(prefix)
+                    .is_some_and(|rest| whole_tree || !rest.contains('/'))
+        };
+        let moved: Vec<String> = self
+            .root_writes
+            .keys()
+            .filter(|p| covered(p))
+            .cloned()
+            .collect();
+        for p in moved {
+            if let Some(seen) = self.root_writes.remove(&p) {
+                self.root_writes
+                    .entry(key.to_owned())
+                    .or_default()
+                    .merge(&seen);
+            }
+        }
+        let moved: Vec<(String, String)> = self
+            .user_writes
+            .keys()
+            .filter_map(|k| {
+                let (uid, p) = k.split_once(' ')?;
+                covered(p).then(|| (k.clone(), format!("{uid} {key}")))
+            })
+            .collect();
+        for (k, to) in moved {
+            if let Some(seen) = self.user_writes.remove(&k) {
+                self.user_writes.entry(to).or_default().merge(&seen);
+            }
+        }
+    }
+
     /// The uids and gids the service's processes ran with.
     pub fn ids(&self) -> (BTreeSet<u32>, BTreeSet<u32>) {
         let mut uids = BTreeSet::new();

@@ -677,7 +677,27 @@ impl Observations {
                 .entry(name.clone())
                 .or_default()
                 .add(ret, comm, n),
-            Slot::Identity(slot) => self.identity.add(slot, ret, comm, n),
+            Slot::Identity(slot) => {
+                // A write's path under the entry its path was recorded under: a crowded
+                // directory is one folded entry there too, not one per file.
+                let folded = match slot {
+                    crate::model::credentials::IdentitySlot::RootWrite(p) => self
+                        .folded_key(p)
+                        .map(crate::model::credentials::IdentitySlot::RootWrite),
+                    crate::model::credentials::IdentitySlot::UserWrite(k) => {
+                        k.split_once(' ').and_then(|(uid, p)| {
+                            self.folded_key(p).map(|f| {
+                                crate::model::credentials::IdentitySlot::UserWrite(format!(
+                                    "{uid} {f}"
+                                ))
+                            })
+                        })
+                    }
+                    _ => None,
+                };
+                self.identity
+                    .add(folded.as_ref().unwrap_or(slot), ret, comm, n)
+            }
             Slot::Accepted(peer) | Slot::ReceivedFrom(peer) | Slot::SentTo(peer) => {
                 let peers = self.peers.get_or_insert_with(Peers::default);
                 let map = match slot {
@@ -699,6 +719,27 @@ impl Observations {
             self.place(path)
         };
         self.paths.entry(key).or_default()
+    }
+
+    /// The folded entry that already covers `path`, if one does.
+    fn folded_key(&self, path: &str) -> Option<String> {
+        if self.paths.contains_key(path) {
+            return None;
+        }
+        let dir = parent(path)?;
+        let beside = format!("{}/*", dir.trim_end_matches('/'));
+        if self.paths.contains_key(&beside) {
+            return Some(beside);
+        }
+        let mut up = Some(dir);
+        while let Some(d) = up {
+            let below = format!("{}/**", d.trim_end_matches('/'));
+            if self.paths.contains_key(&below) {
+                return Some(below);
+            }
+            up = parent(d);
+        }
+        None
     }
 
     /// Where a path not yet recorded goes; folds a directory that has become crowded.
@@ -796,6 +837,7 @@ impl Observations {
             }
         }
         self.paths.insert(key.to_owned(), folded);
+        self.identity.fold(&prefix, whole_tree, key);
         moved
     }
 
@@ -912,6 +954,33 @@ mod tests {
 
     fn add_path(o: &mut Observations, path: &str, access: Access, comm: &str) {
         o.add(&Slot::Path(path.into(), access), 0, comm, 1);
+    }
+
+    #[test]
+    fn writes_of_a_crowded_directory_fold_for_identity_too() {
+        use crate::model::credentials::IdentitySlot;
+        let mut o = Observations::default();
+        for i in 0..FOLD_ENTRIES + 50 {
+            let p = format!("/var/spool/app/m{i}");
+            o.add(&Slot::Path(p.clone(), Access::Write), 0, "app", 1);
+            let slot = if i % 2 == 0 {
+                IdentitySlot::RootWrite(p)
+            } else {
+                IdentitySlot::UserWrite(format!("103 {p}"))
+            };
+            o.add(&Slot::Identity(slot), 0, "app", 1);
+        }
+        let roots: Vec<&str> = o.identity.root_writes.keys().map(String::as_str).collect();
+        let users: Vec<&str> = o.identity.user_writes.keys().map(String::as_str).collect();
+        assert_eq!(roots, ["/var/spool/app/*"]);
+        assert_eq!(users, ["103 /var/spool/app/*"]);
+        let total = o.identity.root_writes["/var/spool/app/*"].count
+            + o.identity.user_writes["103 /var/spool/app/*"].count;
+        assert_eq!(
+            total,
+            u64::from(FOLD_ENTRIES + 50),
+            "every write kept, counted"
+        );
     }
 
     #[test]
