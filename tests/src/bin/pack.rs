@@ -365,7 +365,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     }
     interrupted_yet()?;
     // An event the packaged unit fails without any drop-in says nothing about the drop-in.
-    let p = learner::profile::Profile::load(&fresh).map_err(|e| format!("{e}"))?;
+    let p = learner::model::profile::Profile::load(&fresh).map_err(|e| format!("{e}"))?;
     if let Some((event, how)) = p
         .recording
         .exercised
