@@ -52,6 +52,16 @@ fn v2() -> Profile {
         "app",
         1,
     );
+    // As a recording has it: the mode the create asked for (private, so UMask=0077 stays).
+    p.observations.add(
+        &Slot::Fact(
+            learner::model::observations::Fact::CreatedMode,
+            "/srv/app file 0600".into(),
+        ),
+        0,
+        "app",
+        1,
+    );
     p.observations
         .add(&Slot::Socket("AF_INET6/SOCK_STREAM".into()), 0, "app", 1);
     p
@@ -161,10 +171,11 @@ fn diff_judges_by_the_drop_in() {
     );
     assert_eq!(d["looser"], true);
     assert_eq!(d["target_systemd"], 252);
-    // Both observations are accounted for by the drop-in: no information left.
+    // Both observations are accounted for by the drop-in; the create's private mode changes
+    // no directive (UMask=0077 stays) and is information.
     assert_eq!(
         d["information"],
-        serde_json::json!({"added": {}, "removed": {}}),
+        serde_json::json!({"added": {"facts": ["created_modes: /srv/app file 0600"]}, "removed": {}}),
         "{out}"
     );
 
