@@ -307,8 +307,14 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("?")
         .to_owned();
-    // /work is on the root file system the guest's overlay shows, so load.sh runs in place.
-    let script = |mode: &str| format!("{} sh {} {mode}", guest.nsenter(), load_sh.display());
+    // A copy inside the guest: the checkout may be where the guest has a file system of its
+    // own (a clean clone under /tmp), and the copy goes with the guest.
+    let inside = format!("/usr/local/lib/learner-pack-{}/load.sh", service.name);
+    let host_side = PathBuf::from(format!("/proc/{pid}/root{inside}"));
+    std::fs::create_dir_all(host_side.parent().expect("a directory"))
+        .and_then(|()| std::fs::copy(&load_sh, &host_side))
+        .map_err(|e| format!("cannot copy {} into the guest: {e}", load_sh.display()))?;
+    let script = |mode: &str| format!("{} sh {inside} {mode}", guest.nsenter());
     let sh = |mode: &str| {
         Command::new("sh")
             .args(["-c", &script(mode)])
