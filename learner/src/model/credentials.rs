@@ -14,6 +14,26 @@ use crate::model::observations::Seen;
 
 /// The `identity` section of a profile. Empty in profiles of learners before it (their
 /// `credentials` is empty, while every recording of a newer one has some).
+/// Calls that change a process's ids.
+pub const ID_CHANGES: &[&str] = &[
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setfsuid",
+    "setfsgid",
+    "setgroups",
+];
+
+/// Whether a capability check during `syscall` is made with the process's own credentials
+/// as they are being changed, whatever /proc says afterwards: an id change, capset, prctl,
+/// or an exec.
+pub fn changes_credentials(syscall: &str) -> bool {
+    ID_CHANGES.contains(&syscall) || ["capset", "prctl", "execve", "execveat"].contains(&syscall)
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// `UID:GID` the traced syscalls ran with (a set*id call's: after it), by process name.

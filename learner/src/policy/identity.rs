@@ -270,7 +270,7 @@ pub fn apply(policy: &mut Policy, p: &Profile) {
                 s.ok > 0
                     && k.starts_with(&format!("{cap} as {} during ", sw.uid))
                     && !k.rsplit(' ').next().is_some_and(|during| {
-                        crate::recording::collector::CREDENTIAL_SYSCALLS.contains(&during)
+                        crate::model::credentials::changes_credentials(during)
                     })
             })
             .map(|(k, _)| k)

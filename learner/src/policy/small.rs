@@ -83,21 +83,6 @@ fn ipc_kept(p: &Profile) -> Option<String> {
     })
 }
 
-/// Calls that change a process's ids: in a user namespace only the unit's user and root
-/// are mapped, setgroups() is disabled ("deny" in /proc/PID/setgroups, setup_private_users()
-/// in execute.c), and ids outside the map fail with EINVAL.
-const ID_CHANGES: &[&str] = &[
-    "setuid",
-    "setgid",
-    "setreuid",
-    "setregid",
-    "setresuid",
-    "setresgid",
-    "setfsuid",
-    "setfsgid",
-    "setgroups",
-];
-
 /// PrivateUsers=yes: a user namespace mapping root and the unit's own user and group to
 /// themselves and every other id to nobody (setup_private_users() in execute.c, checked at
 /// 252). Every capability then holds in that namespace only, never against the host's
@@ -120,7 +105,10 @@ fn needs_host_users(p: &Profile) -> Option<String> {
             kept.join(", ")
         ));
     }
-    if let Some(why) = called(p, ID_CHANGES) {
+    // In a user namespace only the unit's user and root are mapped, setgroups() is disabled
+    // ("deny" in /proc/PID/setgroups, setup_private_users() in execute.c), and ids outside
+    // the map fail with EINVAL.
+    if let Some(why) = called(p, crate::model::credentials::ID_CHANGES) {
         return Some(format!("{why}: only root and the unit's user are mapped"));
     }
     let served: BTreeMap<String, Seen> = p

@@ -70,24 +70,6 @@ pub struct Move {
     pub dst_id: u64,
 }
 
-/// Syscalls that change the caller's credentials: a capability check during them is made with
-/// the process's own credentials, whatever /proc says afterwards.
-pub const CREDENTIAL_SYSCALLS: &[&str] = &[
-    "setuid",
-    "setgid",
-    "setreuid",
-    "setregid",
-    "setresuid",
-    "setresgid",
-    "setfsuid",
-    "setfsgid",
-    "setgroups",
-    "capset",
-    "prctl",
-    "execve",
-    "execveat",
-];
-
 /// The real uid of process `tgid`, while it lives.
 fn own_uid(tgid: u32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{tgid}/status")).ok()?;
@@ -165,7 +147,7 @@ impl Collector {
                 // with its mounter's): what they allow says nothing of the service's needs.
                 // A process that changes its own credentials (setuid...) has other ones by
                 // the time /proc is read: those checks are its own.
-                let changes_credentials = CREDENTIAL_SYSCALLS.contains(&during.as_str());
+                let changes_credentials = crate::model::credentials::changes_credentials(&during);
                 // The kernel side notes the uid as the syscall entered; /proc is the fallback,
                 // and too late for a process that has exited by now.
                 let own = if ev.own_uid_known != 0 {
