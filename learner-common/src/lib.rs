@@ -55,6 +55,52 @@ pub mod map {
     pub const TASK_STATS: &str = "TASK_STATS";
     /// `Array<Calibration>` with one element: see [`crate::Calibration`].
     pub const CALIBRATION: &str = "CALIBRATION";
+    /// `LruHashMap<u32, u64>`: tgid -> the [`crate::base`] of its working directory.
+    pub const CWD_BASE: &str = "CWD_BASE";
+    /// `LruHashMap<u64, u64>`: (tgid << 32 | fd) -> the [`crate::base`] of what the fd opened.
+    pub const FD_BASE: &str = "FD_BASE";
+    /// `LruHashMap<u32, u32>`: task id -> the process (tgid) that forked it, so an fd the
+    /// child inherited is found under its parent.
+    pub const PARENT: &str = "PARENT";
+}
+
+/// What a relative path is relative to, as the kernel side names it at the time of the call:
+/// user space resolves these, so a process that has exited by the time its event is read
+/// (a short-lived child writing through its working directory) loses nothing.
+///
+/// A value is 0 (the path is absolute, or there is none), a *content* base (bit 63 clear:
+/// a hash of the base it was opened relative to and its spelling; the event that made it
+/// carries it in [`SyscallEvent::made`], so user space learns its path), or a *tag* (bit 63
+/// set) that user space resolves itself from the process it names.
+pub mod base {
+    /// Set on tags; content bases never have it.
+    pub const TAG: u64 = 1 << 63;
+    /// With [`TAG`]: the working directory process `tgid` had when it was first seen, which
+    /// user space reads from /proc or knows (the command it started): `TAG | tgid`.
+    pub const ORIGIN: u64 = TAG;
+    /// With [`TAG`]: an fd the kernel side never saw opened: `TAG | FD | tgid << 32 | fd`.
+    pub const FD: u64 = 1 << 62;
+    /// Set on every content base, so none is 0.
+    pub const CONTENT: u64 = 1;
+
+    pub const fn origin(tgid: u32) -> u64 {
+        ORIGIN | tgid as u64
+    }
+
+    pub const fn unknown_fd(tgid: u32, fd: u32) -> u64 {
+        TAG | FD | ((tgid as u64 & 0x3fff_ffff) << 32) | fd as u64
+    }
+}
+
+/// What a traced call does to the bases of later calls ([`Shape::base_effect`]).
+pub mod base_effect {
+    pub const NONE: u8 = 0;
+    /// An open: the returned fd's base is the path opened.
+    pub const OPENS_FD: u8 = 1;
+    /// chdir: the working directory becomes the path.
+    pub const CHDIR: u8 = 2;
+    /// fchdir: the working directory becomes the fd's.
+    pub const FCHDIR: u8 = 3;
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first
@@ -197,6 +243,11 @@ pub struct Target {
     /// Non-zero: the exact-id probe counts, so `learner_refused` must match cgroups the same
     /// way (a task in a child cgroup not followed yet enters nothing it could see).
     pub exact: u32,
+    /// Non-zero: syscalls are counted. Set in the same write as `observe`, once every
+    /// observation program is attached: a call counted before then would be in the profile
+    /// with nothing of what it did (its path, its socket).
+    pub counting: u32,
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]
@@ -250,6 +301,13 @@ pub struct Shape {
     /// `open_how.flags`, 0 for none. Opens of directories (O_DIRECTORY, O_PATH) keep the
     /// returned fd in their key, so user space learns every fd a later `*at` call may use.
     pub open_flags_arg: u8,
+    /// 1-based index of the directory fd each string is relative to (`*at` calls), 0 for the
+    /// working directory. With no string in that slot, the fd itself is what the call acts on
+    /// (fchmod, ftruncate, fchdir).
+    pub dirfd_arg: [u8; 2],
+    /// See [`base_effect`].
+    pub base_effect: u8,
+    pub _pad: u8,
 }
 
 /// [`Shape::open_flags_arg`] for flags read into `extra[0]`.
@@ -331,6 +389,11 @@ pub struct SyscallEvent {
     /// `bpf_get_current_uid_gid()` (uid low, gid high) when the event was built: at the
     /// syscall's exit (a set*id call's new ids), at entry for exec, exit and exit_group.
     pub uid_gid: u64,
+    /// What each string is relative to (see [`base`]); 0 for an absolute path.
+    pub base: [u64; 2],
+    /// The content base this call gave an fd or the working directory (see
+    /// [`Shape::base_effect`]), 0 for none: later calls name it in their `base`.
+    pub made: u64,
 }
 
 #[cfg(feature = "user")]

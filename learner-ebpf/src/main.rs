@@ -21,17 +21,17 @@ use aya_ebpf::{
         bpf_probe_read_user_str_bytes, generated,
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration, CapabilityEvent, CurrentSyscall,
     DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS,
     MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL,
-    O_DIRECTORY_OR_PATH, OPEN_FLAGS_IN_EXTRA, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall,
-    RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET,
-    SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape, SyscallEvent, Target, extra, shape_flags,
-    string_kind, task_stat, task_state,
+    PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
+    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
+    SyscallEvent, Target, base, base_effect, extra, shape_flags, string_kind, task_stat,
+    task_state,
 };
 
 #[map(name = "TARGET")]
@@ -99,6 +99,19 @@ static TASK_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(task_stat::C
 #[map(name = "CALIBRATION")]
 static CALIBRATION: Array<Calibration> = Array::with_max_entries(1, 0);
 
+/// Each process's working directory, as a base (see `learner_common::base`): set by chdir and
+/// fchdir, copied to a child at fork. LRU: entries of exited processes make room by themselves.
+#[map(name = "CWD_BASE")]
+static CWD_BASE: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_TASKS * 2, 0);
+
+/// The base of what each (process, fd) opened, from the open that returned it.
+#[map(name = "FD_BASE")]
+static FD_BASE: LruHashMap<u64, u64> = LruHashMap::with_max_entries(1 << 16, 0);
+
+/// Who forked each task: a child's inherited fds are its parent's.
+#[map(name = "PARENT")]
+static PARENT: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_TASKS * 2, 0);
+
 /// Where an event is built: too big for the 512-byte stack.
 #[map(name = "SCRATCH")]
 static SCRATCH: PerCpuArray<SyscallEvent> = PerCpuArray::with_max_entries(1, 0);
@@ -109,7 +122,9 @@ const ARG_SYSCALL_ID: usize = 1;
 const TP_NR_OFFSET: usize = 8;
 const TP_ARGS_OFFSET: usize = 16;
 
+const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
+const AT_FDCWD: i32 = -100;
 const AF_INET6: u16 = 10;
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
@@ -261,7 +276,7 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
         current.manager = u64::from(is_service_manager(&comm));
         current.verdict_generation = generation_now;
     }
-    if current.manager != 0 {
+    if current.manager != 0 || target.counting == 0 {
         return Err(());
     }
     let slot = if id >= 0 && id < SYSCALL_SLOTS as i64 {
@@ -412,10 +427,13 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         call.pid_tgid = 0;
         finish(build_event(call, pid_tgid, &shape)?, &shape);
     } else if shape.string1_kind == string_kind::ARGV0 {
-        // A successful exec replaces the memory its strings are in: read them now.
+        // A successful exec replaces the memory its strings are in: read them now. Kept by
+        // process, not thread: an exec from a thread that is not the leader returns as the
+        // leader (the thread takes its id), and its own slot would wait for an exit that
+        // never comes.
+        call.pid_tgid = 0;
         let ev = build_event(call, pid_tgid, &shape)?;
-        if PENDING_EXEC.insert(pid_tgid, &*ev, 0).is_err() {
-            call.pid_tgid = 0;
+        if PENDING_EXEC.insert(pid_tgid >> 32, &*ev, 0).is_err() {
             lost();
         }
     }
@@ -453,6 +471,9 @@ fn build_event(
     set(&mut ev.extra[1], call.extra[1]);
     set(&mut ev.string_len[0], 0);
     set(&mut ev.string_len[1], 0);
+    set(&mut ev.base[0], 0);
+    set(&mut ev.base[1], 0);
+    set(&mut ev.made, 0);
     current_comm(&mut ev.comm);
     set(&mut ev.uid_gid, bpf_get_current_uid_gid());
     read_strings(ev, shape);
@@ -576,6 +597,24 @@ pub fn learner_exit(ctx: TracePointContext) -> u32 {
 
 fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
     let pid_tgid = bpf_get_current_pid_tgid();
+    let nr = ctx_field::<i32>(ctx, TP_NR_OFFSET) as u32;
+    let ret = ctx_field::<i64>(ctx, TP_ARGS_OFFSET);
+    let shape = SHAPES.get(nr).ok_or(())?;
+    if shape.string1_kind == string_kind::ARGV0 {
+        let ev = PENDING_EXEC.get_ptr_mut(pid_tgid >> 32).ok_or(())?;
+        // SAFETY: the entry is this process's own; only its exec's exit touches it.
+        let ev = unsafe { &mut *ev };
+        if ev.nr == nr {
+            ev.ret = ret;
+            // A failed exec left the memory in place: retry strings unread at entry.
+            if ret < 0 {
+                read_strings(ev, shape);
+            }
+            finish(ev, shape);
+        }
+        let _ = PENDING_EXEC.remove(pid_tgid >> 32);
+        return Ok(());
+    }
     // Every task on the machine makes traced calls; one lookup tells ours.
     let slot = PENDING.get_ptr_mut(pending_slot(pid_tgid)).ok_or(())?;
     // SAFETY: a map value; see try_enter.
@@ -585,24 +624,8 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
     }
     slot.pid_tgid = 0;
     let call = &*slot;
-    let nr = ctx_field::<i32>(ctx, TP_NR_OFFSET) as u32;
-    let ret = ctx_field::<i64>(ctx, TP_ARGS_OFFSET);
-    if call.nr == nr
-        && let Some(shape) = SHAPES.get(nr)
-    {
-        if shape.string1_kind == string_kind::ARGV0 {
-            if let Some(ev) = PENDING_EXEC.get_ptr_mut(pid_tgid) {
-                // SAFETY: the entry is this task's own; only this task's exit touches it.
-                let ev = unsafe { &mut *ev };
-                ev.ret = ret;
-                // A failed exec left the memory in place: retry strings unread at entry.
-                if ret < 0 {
-                    read_strings(ev, shape);
-                }
-                finish(ev, shape);
-            }
-            let _ = PENDING_EXEC.remove(pid_tgid);
-        } else if let Ok(ev) = build_event(call, pid_tgid, shape) {
+    if call.nr == nr {
+        if let Ok(ev) = build_event(call, pid_tgid, shape) {
             // By now the kernel has read the strings too, so their pages are in.
             ev.ret = ret;
             if shape.flags & shape_flags::PEER_HOST != 0 {
@@ -617,6 +640,19 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
 /// Sends the event, unless an identical one was sent already: then only its counter moves.
 #[inline(always)]
 fn finish(ev: &mut SyscallEvent, shape: &Shape) {
+    let tgid = ev.tgid;
+    ev.base[0] = string_base(ev, shape, 0);
+    ev.base[1] = string_base(ev, shape, 1);
+    ev.made = 0;
+    if ev.ret >= 0 {
+        match shape.base_effect {
+            base_effect::OPENS_FD | base_effect::CHDIR => {
+                ev.made = content_base(ev.base[0], &ev.strings[0], ev.string_len[0]);
+            }
+            base_effect::FCHDIR => ev.made = ev.base[0],
+            _ => {}
+        }
+    }
     let key_args = shape.key_args;
     let mut h = mix(FNV_OFFSET, u64::from(ev.nr));
     let mut i = 0;
@@ -626,26 +662,133 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
         }
         i += 1;
     }
-    let open_flags = match shape.open_flags_arg {
-        OPEN_FLAGS_IN_EXTRA => ev.extra[0],
-        i => arg_by_index(&ev.args, i).unwrap_or(0),
-    };
-    let keeps_fd = shape.open_flags_arg != 0 && open_flags & O_DIRECTORY_OR_PATH != 0;
-    h = mix(
-        h,
-        if ev.ret < 0 || keeps_fd {
-            ev.ret as u64
-        } else {
-            0
-        },
-    );
+    // What relative paths and fds are relative to, not the fd numbers: the same name in
+    // another directory is another event, and the same file through another fd is not.
+    h = mix(h, ev.base[0]);
+    h = mix(h, ev.base[1]);
+    h = mix(h, if ev.ret < 0 { ev.ret as u64 } else { 0 });
     h = mix(h, ev.extra[0]);
     h = mix(h, ev.extra[1]);
     h = mix(h, ev.uid_gid);
     h = mix_comm(h, &ev.comm);
     h = hash_bytes(h, &ev.strings[0], ev.string_len[0]);
     h = hash_bytes(h, &ev.strings[1], ev.string_len[1]);
+    let made = ev.made;
+    let effect = shape.base_effect;
+    let ret = ev.ret;
     send_once(h, ev, |e| &mut e.key);
+    // After the event: it tells user space what `made` names before any call can use it.
+    if made != 0 {
+        if effect == base_effect::OPENS_FD {
+            let key = (u64::from(tgid) << 32) | (ret as u64 & 0xffff_ffff);
+            let _ = FD_BASE.insert(&key, &made, 0);
+        } else {
+            let _ = CWD_BASE.insert(&tgid, &made, 0);
+        }
+    }
+}
+
+/// A content base: the base a path was relative to and its spelling, hashed.
+#[inline(always)]
+fn content_base(relative_to: u64, bytes: &[u8; STR_LEN], len: u32) -> u64 {
+    if len == 0 {
+        return 0;
+    }
+    let h = hash_bytes(mix(FNV_OFFSET, relative_to), bytes, len);
+    (h & !base::TAG) | base::CONTENT
+}
+
+/// What string `i` of the event is relative to (see `learner_common::base`).
+#[inline(always)]
+fn string_base(ev: &SyscallEvent, shape: &Shape, i: usize) -> u64 {
+    let tgid = ev.tgid;
+    // Through the stack, so every path has it: computed in one branch only, the verifier
+    // lost track of it in another (`!read_ok`).
+    let mut dirfd = NO_FD;
+    set(
+        &mut dirfd,
+        arg_by_index(&ev.args, shape.dirfd_arg[i]).unwrap_or(NO_FD),
+    );
+    // SAFETY: a local.
+    let dirfd = unsafe { core::ptr::read_volatile(&dirfd) };
+    if shape.string_arg[i] == 0 {
+        // No string: the call acts on the fd itself (fchmod, ftruncate, fchdir).
+        return if dirfd != NO_FD {
+            fd_base(tgid, dirfd)
+        } else {
+            0
+        };
+    }
+    let len = ev.string_len[i];
+    let s = &ev.strings[i];
+    if i == 1 && shape.string1_kind != string_kind::STRING {
+        // A socket address: a unix socket's path may be relative to the working directory.
+        let family = u16::from_ne_bytes([s[0], s[1]]);
+        return if shape.string1_kind != string_kind::ARGV0
+            && family == AF_UNIX
+            && len > 2
+            && s[2] != 0
+            && s[2] != b'/'
+        {
+            cwd_base(tgid)
+        } else {
+            0
+        };
+    }
+    if len > 1 && s[0] == b'/' {
+        return 0;
+    }
+    let pointer = arg_by_index(&ev.args, shape.string_arg[i]).unwrap_or(0);
+    if len == 0 && pointer != 0 {
+        // Unreadable: user space counts it; nothing to resolve.
+        return 0;
+    }
+    // Relative, empty (AT_EMPTY_PATH) or NULL (utimensat): relative to the fd, if any.
+    if dirfd != NO_FD && dirfd as i32 != AT_FDCWD {
+        fd_base(tgid, dirfd)
+    } else if len > 1 {
+        cwd_base(tgid)
+    } else {
+        0
+    }
+}
+
+/// No directory fd argument.
+const NO_FD: u64 = u64::MAX;
+
+/// The base of process `tgid`'s working directory; one it has not set since it was first
+/// seen is its origin, which user space knows.
+#[inline(always)]
+fn cwd_base(tgid: u32) -> u64 {
+    // SAFETY: plain u64 map values.
+    if let Some(b) = unsafe { CWD_BASE.get(&tgid) } {
+        return *b;
+    }
+    let b = base::origin(tgid);
+    let _ = CWD_BASE.insert(&tgid, &b, 0);
+    b
+}
+
+/// The base of fd `fd` of process `tgid`: what it was opened as, by the process or (an fd it
+/// inherited) its parent or grandparent; else a tag user space resolves from /proc.
+#[inline(always)]
+fn fd_base(tgid: u32, fd: u64) -> u64 {
+    let fd = fd as u32;
+    let mut owner = tgid;
+    let mut i = 0;
+    while i < 3 {
+        let key = (u64::from(owner) << 32) | u64::from(fd);
+        // SAFETY: plain map values.
+        if let Some(b) = unsafe { FD_BASE.get(&key) } {
+            return *b;
+        }
+        match unsafe { PARENT.get(&owner) } {
+            Some(p) if *p != owner => owner = *p,
+            _ => break,
+        }
+        i += 1;
+    }
+    base::unknown_fd(tgid, fd)
 }
 
 #[inline(always)]
@@ -910,6 +1053,12 @@ fn try_fork(child: u32) -> Result<(), ()> {
     if TASKS.insert(&child, &state, 0).is_err() {
         task_stat_add(task_stat::UNTRACKED);
     }
+    // The child starts where its parent is, with its parent's fds (a thread shares both;
+    // its entries are spare).
+    let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let cwd = cwd_base(parent);
+    let _ = CWD_BASE.insert(&child, &cwd, 0);
+    let _ = PARENT.insert(&child, &parent, 0);
     Ok(())
 }
 
@@ -971,8 +1120,13 @@ fn try_moved(pid: u32, dst_id: u64, dst_level: u32) -> Result<(), ()> {
 
 #[tracepoint]
 pub fn learner_task_exit(_ctx: TracePointContext) -> u32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
     let _ = TASKS.remove(&tid);
+    if tid == (pid_tgid >> 32) as u32 {
+        // A later process with this id must not inherit its working directory.
+        let _ = CWD_BASE.remove(&tid);
+    }
     0
 }
 

@@ -153,9 +153,12 @@ pub fn record_run(
         .output()
         .expect("run learner");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let profile = out
-        .exists()
-        .then(|| learner::model::profile::Profile::load(&out).expect("valid profile"));
+    // An incomplete recording is kept as a partial file: the caller sees its exit code.
+    let partial = learner::model::profile::partial_path(&out);
+    let profile = [&out, &partial]
+        .into_iter()
+        .find(|p| p.exists())
+        .map(|p| learner::model::profile::Profile::load(p).expect("valid profile"));
     (output.status.code().unwrap_or(-1), stderr, profile)
 }
 
@@ -283,6 +286,57 @@ pub fn strace_syscalls(trace: &str) -> BTreeSet<String> {
         }
     }
     names
+}
+
+/// A process limited to a share of one CPU (a starved collector), until dropped: then its
+/// cgroup is removed (whatever is still in it goes back to the parent).
+pub struct Starved {
+    dir: PathBuf,
+}
+
+impl Starved {
+    /// Limits process `pid` and its threads to `percent`% of one CPU: through cgroup v1's
+    /// cpu controller where it is mounted (hybrid hosts, as here), cgroup v2's cpu.max else.
+    pub fn put(pid: u32, percent: u32) -> Starved {
+        let name = format!("learner-starved-{}", std::process::id());
+        let quota = (percent * 1000).to_string();
+        let v1 = Path::new("/sys/fs/cgroup/cpu");
+        let dir = if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(&name);
+            std::fs::create_dir_all(&dir).expect("cpu cgroup");
+            std::fs::write(dir.join("cpu.cfs_period_us"), "100000").expect("period");
+            std::fs::write(dir.join("cpu.cfs_quota_us"), &quota).expect("quota");
+            dir
+        } else {
+            let root = learner::systemd::cgroup::cgroup2_mount().expect("cgroup2");
+            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+cpu");
+            let dir = root.join(&name);
+            std::fs::create_dir_all(&dir).expect("cpu cgroup");
+            std::fs::write(dir.join("cpu.max"), format!("{quota} 100000"))
+                .expect("cpu.max (the cpu controller must be available)");
+            dir
+        };
+        let starved = Starved { dir };
+        std::fs::write(starved.dir.join("cgroup.procs"), pid.to_string()).expect("starve");
+        starved
+    }
+}
+
+impl Drop for Starved {
+    fn drop(&mut self) {
+        let parent = self.dir.parent().expect("a parent").join("cgroup.procs");
+        for _ in 0..50 {
+            if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+                for pid in procs.split_whitespace() {
+                    let _ = std::fs::write(&parent, pid);
+                }
+            }
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }
 
 #[cfg(test)]

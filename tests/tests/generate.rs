@@ -230,13 +230,29 @@ fn lost_events_are_a_warning_naming_the_profile_that_lost_them() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with(&format!(
-            "learner: warning: {} lost 7 event(s) while recording",
+            "learner: warning: {} is incomplete (7 events lost)",
             lossy.display()
         )),
         "{stderr}"
     );
     assert!(stderr.contains("record it again"), "{stderr}");
     assert!(!stderr.contains("whole.profile.yaml"), "{stderr}");
+    // Observations an event carried but the collector could not complete count the same.
+    let mut missing = recorded(0);
+    missing
+        .recording
+        .missed
+        .insert("openat: relative path not resolved".into(), 2);
+    let missed = dir.join("missed.profile.yaml");
+    missing.write_atomic(&missed).expect("write");
+    let stderr = generate(&[&whole, &missed]);
+    assert!(
+        stderr.starts_with(&format!(
+            "learner: warning: {} is incomplete (2 observations missed (openat: relative path not resolved 2))",
+            missed.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

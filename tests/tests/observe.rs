@@ -375,8 +375,9 @@ fn heavy_traffic_is_deduplicated_or_its_loss_reported_exactly() {
     let tmp = TempDir::new("stress");
     let d = dir.to_str().expect("utf-8").to_owned();
     let result = std::panic::catch_unwind(|| {
-        let p = record(
+        let (code, stderr, p) = learner_tests::record_run(
             tmp.path(),
+            &[],
             &[
                 WORKLOAD,
                 "stress",
@@ -385,6 +386,14 @@ fn heavy_traffic_is_deduplicated_or_its_loss_reported_exactly() {
                 &REPEATS.to_string(),
             ],
         );
+        let p = p.expect("a profile, whole or partial");
+        // A recording that lost events is no profile: said in one line, exit 125.
+        if p.recording.lost_events > 0 {
+            assert_eq!(code, 125, "{stderr}");
+            assert!(stderr.contains("the recording is incomplete"), "{stderr}");
+        } else {
+            assert_eq!(code, 0, "{stderr}");
+        }
         // More distinct names than a directory keeps (FOLD_ENTRIES): one folded path holds
         // them all, with every count.
         let under: Vec<&String> = p
@@ -496,4 +505,115 @@ fn records_network_peers_without_their_ports() {
     assert_eq!(policy.value("IPAddressAllow"), Some("localhost"));
     assert_eq!(policy.value("IPAddressDeny"), Some("any"));
     assert_clean("after recording peers");
+}
+
+/// The files `workload relative DIR N` writes, as the profile must hold them.
+fn relative_writes(dir: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .flat_map(|k| ["f", "g", "h", "j", "sub/i"].map(|name| format!("{dir}/d{k}/{name}")))
+        .collect()
+}
+
+/// Runs `workload relative DIR N` under `learner run`, starved when `starve` (the collector's
+/// process limited to 5% of a CPU once the workload is about to start), and checks that every
+/// write is in the profile, or that what is missing is counted.
+fn relative_paths_case(name: &str, n: usize, starve: bool) {
+    let tmp = TempDir::new(name);
+    let work = tmp.join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    let d = work.to_str().expect("utf-8").to_owned();
+    let out = tmp.join("out.profile.yaml");
+    // The workload waits a moment, so the collector is starved before it starts.
+    let script = format!("sleep 1; exec {WORKLOAD} relative {d} {n}");
+    let child = learner_tests::learner()
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["run", "-o"])
+        .arg(&out)
+        .args(["--", "bash", "-c", &script])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("learner run");
+    let starved = starve.then(|| learner_tests::Starved::put(child.id(), 5));
+    let output = child.wait_with_output().expect("learner");
+    drop(starved);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let partial = learner::model::profile::partial_path(&out);
+    let p = Profile::load(if out.exists() { &out } else { &partial }).expect("a profile");
+    let missing: Vec<String> = relative_writes(&d, n)
+        .into_iter()
+        .filter(|f| {
+            !p.observations
+                .paths
+                .get(f)
+                .is_some_and(|a| a.contains_key(&Access::Create))
+        })
+        .collect();
+    let counted: u64 = p.recording.missed.values().sum::<u64>() + p.recording.lost_events;
+    eprintln!(
+        "{name}: {} of {} writes recorded, {} missing, {counted} counted as missed or lost ({:?})",
+        relative_writes(&d, n).len() - missing.len(),
+        relative_writes(&d, n).len(),
+        missing.len(),
+        p.recording.missed
+    );
+    // Each one is recorded, or counted (and then the recording is no profile).
+    assert!(
+        missing.len() as u64 <= counted,
+        "{name}: {missing:?} missing, {counted} counted; {stderr}"
+    );
+    if counted == 0 {
+        assert!(output.status.success(), "{stderr}");
+        assert!(out.exists(), "{stderr}");
+    } else {
+        assert_eq!(output.status.code(), Some(125), "{stderr}");
+        assert!(stderr.contains("the recording is incomplete"), "{stderr}");
+    }
+    // The exec from a second thread (it returns as the leader) is recorded too.
+    assert!(
+        p.observations.processes.execs.contains_key("/bin/true")
+            || p.observations.processes.execs.contains_key("/usr/bin/true"),
+        "{name}: exec from a thread missing: {:?}",
+        p.observations.processes.execs.keys()
+    );
+}
+
+#[test]
+fn short_lived_writes_through_relative_paths_and_directory_fds_are_recorded() {
+    let Some(_kernel) =
+        privileged("short_lived_writes_through_relative_paths_and_directory_fds_are_recorded")
+    else {
+        return;
+    };
+    relative_paths_case("relative", 5, false);
+    // The issue's own case: a shell's subshells writing through their working directory.
+    let tmp = TempDir::new("relative-shell");
+    let dirs: Vec<String> = ["A", "B", "C", "D", "E"]
+        .iter()
+        .map(|x| tmp.join(x).to_string_lossy().into_owned())
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir(d).expect("mkdir");
+    }
+    let script = format!(
+        "for i in $(seq 10); do for d in {}; do (cd $d && echo x > f); done; sleep 0.05; done",
+        dirs.join(" ")
+    );
+    let p = record(tmp.path(), &["bash", "-c", &script]);
+    for d in &dirs {
+        let seen = has(&p, &format!("{d}/f"), Access::Create);
+        assert_eq!(seen.count, 10, "{d}/f");
+    }
+    assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
+    assert_clean("relative");
+}
+
+#[test]
+fn a_starved_collector_still_records_or_counts_every_relative_write() {
+    let Some(_kernel) =
+        privileged("a_starved_collector_still_records_or_counts_every_relative_write")
+    else {
+        return;
+    };
+    relative_paths_case("relative-starved", 40, true);
+    assert_clean("relative-starved");
 }

@@ -460,7 +460,10 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
     let profile = bins.dir.join("stress.profile.yaml");
     let elapsed_ns =
         stdout_number(bins.stress(&profile, &stress_dir, [STRESS_FILES, STRESS_REPEATS, 0]))?;
-    let text = std::fs::read_to_string(&profile)?;
+    // A recording that lost events is written as NAME.partial.yaml: the figures are in it.
+    let partial = profile.with_file_name("stress.profile.partial.yaml");
+    let text = std::fs::read_to_string(&profile).or_else(|_| std::fs::read_to_string(&partial))?;
+    let _ = std::fs::remove_file(&partial);
     let field = |name: &str| -> f64 {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))

@@ -131,10 +131,9 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
 /// Events a recording lost carried observations the drop-in knows nothing of: a path
 /// written, a capability used. Named per profile, so the user knows which to record again.
 pub fn lost_events_warning(path: &Path, profile: &Profile) -> Option<String> {
-    let lost = profile.recording.lost_events;
-    (lost > 0).then(|| {
+    profile.recording.incomplete().map(|what| {
         format!(
-            "{} lost {lost} event(s) while recording, and what they observed is not in the drop-in, which may be too tight for it; record it again with less load on the machine",
+            "{} is incomplete ({what}), and what those observed is not in the drop-in, which may be too tight for it; record it again with less load on the machine",
             path.display()
         )
     })

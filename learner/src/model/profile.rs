@@ -94,6 +94,11 @@ pub struct Recording {
     /// Events the kernel side could not deliver. Syscall counts are aggregated in the kernel
     /// and cannot be lost; observations travel as events and can be.
     pub lost_events: u64,
+    /// Observations that events carried but could not be completed, by `syscall: what`
+    /// (a relative path whose directory was never seen, a path or peer address that could
+    /// not be read), each with how often: the drop-in knows nothing of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub missed: BTreeMap<String, u64>,
     /// Events received, and identical ones the kernel counted instead of sending.
     #[serde(default)]
     pub events: u64,
@@ -140,6 +145,30 @@ pub struct Recording {
     pub collector_cpu_seconds: f64,
     #[serde(default)]
     pub collector_peak_mib: f64,
+}
+
+impl Recording {
+    /// What the recording is missing, said in one phrase (`3 events lost, 2 observations
+    /// missed (openat: relative path not resolved 2)`); None when it is complete.
+    pub fn incomplete(&self) -> Option<String> {
+        let missed: u64 = self.missed.values().sum();
+        let mut parts = Vec::new();
+        if self.lost_events > 0 {
+            parts.push(format!("{} events lost", self.lost_events));
+        }
+        if missed > 0 {
+            let kinds: Vec<String> = self
+                .missed
+                .iter()
+                .map(|(what, n)| format!("{what} {n}"))
+                .collect();
+            parts.push(format!(
+                "{missed} observations missed ({})",
+                kinds.join(", ")
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -306,6 +335,9 @@ impl Profile {
             out.observations.merge(&p.observations);
             let r = &mut out.recording;
             r.lost_events += p.recording.lost_events;
+            for (what, n) in &p.recording.missed {
+                *r.missed.entry(what.clone()).or_default() += n;
+            }
             r.events += p.recording.events;
             r.deduplicated_events += p.recording.deduplicated_events;
             r.out_of_range_syscalls += p.recording.out_of_range_syscalls;

@@ -1227,10 +1227,9 @@ pub fn render(
         "# Recorded {} to {}. Syscall groups: {table}.\n",
         profile.provenance.started, profile.provenance.ended
     ));
-    if profile.recording.lost_events > 0 {
+    if let Some(what) = profile.recording.incomplete() {
         out.push_str(&format!(
-            "# WARNING: {} events were lost while recording: observations may be missing.\n",
-            profile.recording.lost_events
+            "# WARNING: the recording is incomplete ({what}): observations may be missing.\n"
         ));
     }
     for lack in profile.lacks() {

@@ -282,10 +282,9 @@ pub fn exec_paths(p: &Profile, systemd: u32) -> Vec<Decision> {
             "not set: the start-up was not recorded (record with --restart), so the libraries it loads then are unknown".into(),
         );
     }
-    if p.recording.lost_events > 0 {
+    if let Some(what) = p.recording.incomplete() {
         return not(format!(
-            "not set: {} events were lost while recording, a program or library among them perhaps",
-            p.recording.lost_events
+            "not set: the recording is incomplete ({what}), a program or library among them perhaps"
         ));
     }
     let o = &p.observations;

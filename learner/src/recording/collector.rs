@@ -1,11 +1,15 @@
 //! Turns the kernel side's events into observations.
 //!
-//! Paths arrive as the process passed them; relative ones are resolved here against the
-//! process's working directory or the directory fd it used, read from /proc while the
-//! process lives. The kernel sends one event per distinct observation and counts the
-//! repeats under its key; [`Collector::finish`] adds those counts where the first one went.
+//! Paths arrive as the process passed them. A relative one comes with what the kernel side
+//! knew it to be relative to at the time of the call (a working directory or a directory fd,
+//! named by the call that set it: see `learner_common::base`), so it resolves here even
+//! after the process has exited; only what the recording never saw set up (a process's
+//! working directory before it was recorded, an fd it already had) is read from /proc, and
+//! what cannot be resolved is counted, never dropped silently. The kernel sends one event
+//! per distinct observation and counts the repeats under its key; [`Collector::add_repeats`]
+//! adds those counts where the first one went.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     ffi::CString,
     os::unix::ffi::OsStrExt as _,
     path::{Component, Path, PathBuf},
@@ -13,7 +17,7 @@ use std::{
 
 use learner_common::{
     CapabilityEvent, EventTag, IN_PAGE_FAULT, MovedEvent, NO_SYSCALL, RefusedEvent, STR_LEN,
-    SyscallEvent,
+    SyscallEvent, base,
 };
 
 use crate::model::observations::{IN_PAGE_FAULT_NAME, OVERRIDDEN_CREDENTIALS};
@@ -24,12 +28,12 @@ use crate::{
     model::syscalls::Arch,
 };
 
-const AT_FDCWD: i64 = -100;
 const O_ACCMODE: u64 = 0o3;
 const O_CREAT: u64 = 0o100;
 const O_TRUNC: u64 = 0o1000;
 const O_PATH: u64 = 0o10000000;
 const O_TMPFILE_DIR: u64 = 0o20000000;
+const O_DIRECTORY_OR_PATH: u64 = learner_common::O_DIRECTORY_OR_PATH;
 const S_ISUID_ISGID: u64 = 0o6000;
 const SHM_EXEC: u64 = 0o100000;
 
@@ -44,10 +48,28 @@ pub struct Collector {
     /// the whole recording, they held every distinct path twice more.
     by_key: HashMap<u64, Vec<(Slot, i64, String)>>,
     by_key_before: HashMap<u64, Vec<(Slot, i64, String)>>,
-    cwd: HashMap<u32, PathBuf>,
-    /// (tgid, fd) -> path, from the opens seen: a closed fd's number is soon reused, so
-    /// /proc/PID/fd/N read later may name another file.
-    fds: HashMap<(u32, i64), String>,
+    /// Keys whose first event missed something (a path that could not be resolved): their
+    /// copies miss it too, and are counted with it. Two turns, as `by_key`.
+    missed_keys: HashMap<u64, String>,
+    missed_keys_before: HashMap<u64, String>,
+    /// Content bases (see `learner_common::base`) -> the directory or file they name, learnt
+    /// from the call that made each: working directories and directory opens for the whole
+    /// recording, other opens (an fd that fchmod or ftruncate may use) for two turns of
+    /// [`FILE_BASES_TURN`] entries, so the table stays bounded on a path-heavy service.
+    dir_bases: HashMap<u64, String>,
+    file_bases: HashMap<u64, String>,
+    file_bases_before: HashMap<u64, String>,
+    /// Each process's working directory when it was first seen (`base::ORIGIN`): known for
+    /// the command `learner run` starts, read from /proc for the others, once.
+    origins: HashMap<u32, Option<String>>,
+    /// Per syscall number, which arguments are its strings (for telling an unreadable
+    /// string from an absent one).
+    string_args: Vec<[Option<u8>; 2]>,
+    /// Observations the events carried but the collector could not complete, by
+    /// `syscall: what`: counted, so a profile says what it is missing.
+    pub missed: BTreeMap<String, u64>,
+    /// What the event being handled missed, if anything.
+    event_missed: Option<String>,
     /// Events received.
     pub events: u64,
     /// Events that were too short or had an unknown tag.
@@ -101,8 +123,15 @@ impl Collector {
             observations: Observations::recording(),
             by_key: HashMap::new(),
             by_key_before: HashMap::new(),
-            cwd: HashMap::new(),
-            fds: HashMap::new(),
+            missed_keys: HashMap::new(),
+            missed_keys_before: HashMap::new(),
+            dir_bases: HashMap::new(),
+            file_bases: HashMap::new(),
+            file_bases_before: HashMap::new(),
+            origins: HashMap::new(),
+            string_args: string_args(arch),
+            missed: BTreeMap::new(),
+            event_missed: None,
             events: 0,
             malformed: 0,
             service_manager_events: 0,
@@ -126,8 +155,18 @@ impl Collector {
                 // SAFETY: length checked; SyscallEvent is plain data, any bytes are valid.
                 let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
                 let comm = c_string(&ev.comm);
+                self.event_missed = None;
                 let mut slots = self.syscall_slots(&ev);
                 slots.extend(self.identity_slots(&ev, &slots));
+                let missed = self.event_missed.take();
+                if let Some(what) = missed
+                    && !is_service_manager(&comm)
+                {
+                    *self.missed.entry(what.clone()).or_default() += 1;
+                    if ev.key != 0 {
+                        self.missed_keys.insert(ev.key, what);
+                    }
+                }
                 self.record(ev.key, slots, ev.ret, comm);
             }
             Some(EventTag::Capability) if bytes.len() >= size_of::<CapabilityEvent>() => {
@@ -237,12 +276,20 @@ impl Collector {
     pub fn add_repeats(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let lost = self.add_counts(dedup);
         self.by_key_before = std::mem::take(&mut self.by_key);
+        self.missed_keys_before = std::mem::take(&mut self.missed_keys);
         lost
     }
 
     fn add_counts(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let mut lost = 0;
         for (key, &copies) in dedup {
+            if let Some(what) = self
+                .missed_keys
+                .get(key)
+                .or_else(|| self.missed_keys_before.get(key))
+            {
+                *self.missed.entry(what.clone()).or_default() += copies;
+            }
             match self.by_key.get(key).or_else(|| self.by_key_before.get(key)) {
                 Some(slots) => {
                     for (slot, ret, comm) in slots {
@@ -295,21 +342,21 @@ impl Collector {
         let s0 = (ev.string_len[0] > 0).then(|| c_string(&ev.strings[0]));
         let s1 = (ev.string_len[1] > 0).then(|| c_string(&ev.strings[1]));
         let mut out = Vec::new();
-        let path_at = |me: &mut Self, dfd: i64, path: &Option<String>| -> Option<String> {
-            me.resolve(tgid, ev.pid, dfd, path.as_deref()?)
+        let path_at = |me: &mut Self, i: usize, path: &Option<String>| -> Option<String> {
+            me.path(ev, name, i, path)
         };
-        let dfd = |i: usize| a[i] as i32 as i64;
         match name {
             "open" | "openat" | "openat2" | "creat" => {
-                let (path, flags, mode) = match name {
-                    "open" => (path_at(self, AT_FDCWD, &s0), a[1], a[2]),
-                    "openat" => (path_at(self, dfd(0), &s0), a[2], a[3]),
-                    "openat2" => (path_at(self, dfd(0), &s0), ev.extra[0], ev.extra[1]),
-                    _ => (path_at(self, AT_FDCWD, &s0), 0o1 | O_CREAT | O_TRUNC, a[1]),
+                let (flags, mode) = match name {
+                    "open" => (a[1], a[2]),
+                    "openat" => (a[2], a[3]),
+                    "openat2" => (ev.extra[0], ev.extra[1]),
+                    _ => (0o1 | O_CREAT | O_TRUNC, a[1]),
                 };
+                let path = path_at(self, 0, &s0);
                 if let Some(path) = path {
-                    if ev.ret >= 0 {
-                        self.fds.insert((tgid, ev.ret), path.clone());
+                    if ev.made != 0 {
+                        self.learn_base(ev.made, &path, flags & O_DIRECTORY_OR_PATH != 0);
                     }
                     for access in open_accesses(flags) {
                         out.push(Slot::Path(path.clone(), access));
@@ -324,13 +371,18 @@ impl Collector {
                     }
                 }
             }
+            "chdir" | "fchdir" => {
+                if let Some(path) = path_at(self, 0, &s0) {
+                    if ev.made != 0 {
+                        self.learn_base(ev.made, &path, true);
+                    }
+                    // Looked up and entered: InaccessiblePaths= there would refuse it.
+                    out.push(Slot::Path(path, Access::Read));
+                }
+            }
             "mkdir" | "mkdirat" | "mknod" | "mknodat" => {
-                let at = name.ends_with("at");
-                let (path, mode) = if at {
-                    (path_at(self, dfd(0), &s0), a[2])
-                } else {
-                    (path_at(self, AT_FDCWD, &s0), a[1])
-                };
+                let mode = if name.ends_with("at") { a[2] } else { a[1] };
+                let path = path_at(self, 0, &s0);
                 if let Some(path) = path {
                     let access = if name.starts_with("mkdir") {
                         Access::Create
@@ -349,34 +401,23 @@ impl Collector {
                     }
                 }
             }
-            "unlink" | "rmdir" => {
-                out.extend(path_at(self, AT_FDCWD, &s0).map(|p| Slot::Path(p, Access::Delete)))
+            "unlink" | "rmdir" | "unlinkat" => {
+                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Delete)))
             }
-            "unlinkat" => {
-                out.extend(path_at(self, dfd(0), &s0).map(|p| Slot::Path(p, Access::Delete)))
+            "rename" | "renameat" | "renameat2" => {
+                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Rename)));
+                out.extend(path_at(self, 1, &s1).map(|p| Slot::Path(p, Access::Rename)));
             }
-            "rename" => {
-                for s in [&s0, &s1] {
-                    out.extend(path_at(self, AT_FDCWD, s).map(|p| Slot::Path(p, Access::Rename)));
-                }
-            }
-            "renameat" | "renameat2" => {
-                out.extend(path_at(self, dfd(0), &s0).map(|p| Slot::Path(p, Access::Rename)));
-                out.extend(path_at(self, dfd(2), &s1).map(|p| Slot::Path(p, Access::Rename)));
-            }
-            "link" | "symlink" => {
-                out.extend(path_at(self, AT_FDCWD, &s1).map(|p| Slot::Path(p, Access::Link)))
-            }
-            "linkat" => out.extend(path_at(self, dfd(2), &s1).map(|p| Slot::Path(p, Access::Link))),
-            "symlinkat" => {
-                out.extend(path_at(self, dfd(1), &s1).map(|p| Slot::Path(p, Access::Link)))
+            "link" | "symlink" | "linkat" | "symlinkat" => {
+                out.extend(path_at(self, 1, &s1).map(|p| Slot::Path(p, Access::Link)))
             }
             "chmod" | "fchmod" | "fchmodat" | "fchmodat2" => {
-                let (path, mode) = match name {
-                    "chmod" => (path_at(self, AT_FDCWD, &s0), a[1]),
-                    "fchmod" => (self.fd_path(tgid, dfd(0)), a[1]),
-                    _ => (self.path_or_fd(tgid, ev.pid, dfd(0), &s0), a[2]),
+                let mode = if matches!(name, "chmod" | "fchmod") {
+                    a[1]
+                } else {
+                    a[2]
                 };
+                let path = path_at(self, 0, &s0);
                 if let Some(path) = path {
                     out.push(Slot::Path(path.clone(), Access::Attr));
                     if mode & S_ISUID_ISGID != 0 {
@@ -384,34 +425,22 @@ impl Collector {
                     }
                 }
             }
-            "chown" | "lchown" | "utime" | "utimes" => {
-                out.extend(path_at(self, AT_FDCWD, &s0).map(|p| Slot::Path(p, Access::Attr)));
+            "chown" | "lchown" | "utime" | "utimes" | "fchown" | "fchownat" | "utimensat"
+            | "futimesat" => {
+                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Attr)));
             }
-            "fchown" => out.extend(
-                self.fd_path(tgid, dfd(0))
-                    .map(|p| Slot::Path(p, Access::Attr)),
-            ),
-            "fchownat" | "utimensat" | "futimesat" => out.extend(
-                self.path_or_fd(tgid, ev.pid, dfd(0), &s0)
-                    .map(|p| Slot::Path(p, Access::Attr)),
-            ),
-            "truncate" => {
-                out.extend(path_at(self, AT_FDCWD, &s0).map(|p| Slot::Path(p, Access::Truncate)))
+            "truncate" | "ftruncate" => {
+                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Truncate)))
             }
-            "ftruncate" => out.extend(
-                self.fd_path(tgid, dfd(0))
-                    .map(|p| Slot::Path(p, Access::Truncate)),
-            ),
             "execve" | "execveat" => {
-                let path = if name == "execve" {
-                    path_at(self, AT_FDCWD, &s0)
-                } else {
-                    self.path_or_fd(tgid, ev.pid, dfd(0), &s0)
-                };
+                let path = path_at(self, 0, &s0);
                 // The path may be unreadable to BPF; a successful exec's image names it.
                 let path = path.or_else(|| {
                     let exe = std::fs::read_link(format!("/proc/{tgid}/exe")).ok()?;
-                    (ev.ret == 0).then(|| normalize(&exe, tgid, tgid))
+                    let path = (ev.ret == 0).then(|| normalize(&exe, tgid, tgid));
+                    // Found after all: nothing is missing.
+                    self.event_missed = None;
+                    path
                 });
                 if let Some(path) = path {
                     out.push(Slot::Path(path.clone(), Access::Exec));
@@ -452,9 +481,7 @@ impl Collector {
                 if let Some((desc, unix_path)) =
                     describe_sockaddr(&ev.strings[1][..len.min(ev.strings[1].len())])
                 {
-                    if let Some(p) =
-                        unix_path.and_then(|p| self.resolve(tgid, ev.pid, AT_FDCWD, &p))
-                    {
+                    if let Some(p) = unix_path.and_then(|p| self.path(ev, name, 1, &Some(p))) {
                         let access = if name == "bind" {
                             Access::Bind
                         } else {
@@ -471,6 +498,10 @@ impl Collector {
             }
             "accept" | "accept4" | "recvfrom" | "recvmsg" | "recvmmsg" => {
                 let len = ev.string_len[1] as usize;
+                if len == 0 && ev.ret >= 0 {
+                    // The kernel wrote a peer's address, and it could not be read back.
+                    self.miss(format!("{name}: peer unreadable"));
+                }
                 if let Some(host) = describe_sockaddr(&ev.strings[1][..len.min(STR_LEN)])
                     .and_then(|(desc, _)| peer_host(&desc))
                 {
@@ -487,9 +518,7 @@ impl Collector {
                     describe_sockaddr(&ev.strings[1][..len.min(STR_LEN)])
                 {
                     // A datagram to a unix socket's path reaches that path, as connect() does.
-                    if let Some(p) =
-                        unix_path.and_then(|p| self.resolve(tgid, ev.pid, AT_FDCWD, &p))
-                    {
+                    if let Some(p) = unix_path.and_then(|p| self.path(ev, name, 1, &Some(p))) {
                         out.push(Slot::Path(p, Access::Connect));
                     }
                     out.push(Slot::SentTo(desc));
@@ -569,62 +598,136 @@ impl Collector {
         out
     }
 
-    /// The path of an `*at` call: `path` relative to `dfd`, or `dfd` itself when `path` is
-    /// empty (AT_EMPTY_PATH) or absent (utimensat with NULL).
-    fn path_or_fd(
+    /// String `i` of `ev` (`s`) as an absolute, normalised path, resolved against what the
+    /// kernel side said it was relative to; with no string, the fd the call acts on. None
+    /// when the call names no path; when it names one that cannot be had (unreadable, or
+    /// relative to something never seen), that is noted for [`Self::missed`].
+    fn path(
         &mut self,
-        tgid: u32,
-        tid: u32,
-        dfd: i64,
-        path: &Option<String>,
+        ev: &SyscallEvent,
+        name: &str,
+        i: usize,
+        s: &Option<String>,
     ) -> Option<String> {
-        match path.as_deref() {
-            Some(p) if !p.is_empty() => self.resolve(tgid, tid, dfd, p),
-            _ => self.fd_path(tgid, dfd),
+        let (tgid, tid) = (ev.tgid, ev.pid);
+        match s.as_deref() {
+            Some(p) if p.starts_with('/') => return Some(normalize(Path::new(p), tgid, tid)),
+            None if self.string_unreadable(ev, i) => {
+                self.miss(format!("{name}: path unreadable"));
+                return None;
+            }
+            _ => {}
         }
-    }
-
-    fn fd_path(&mut self, tgid: u32, fd: i64) -> Option<String> {
-        if let Some(path) = self.fds.get(&(tgid, fd)) {
-            return Some(path.clone());
-        }
-        let target = std::fs::read_link(format!("/proc/{tgid}/fd/{fd}")).ok()?;
-        let text = target.to_string_lossy();
-        // Sockets, pipes and anonymous inodes have no path.
-        if !text.starts_with('/') {
+        let relative = s.as_deref().unwrap_or("");
+        let b = ev.base[i];
+        if b == 0 {
+            // Nothing to resolve against: an absent path (utimensat's NULL without an fd).
             return None;
         }
-        Some(normalize(
-            Path::new(text.trim_end_matches(" (deleted)")),
-            tgid,
-            tgid,
-        ))
-    }
-
-    /// An absolute, normalised form of `path` as process `tgid` (thread `tid`) meant it.
-    fn resolve(&mut self, tgid: u32, tid: u32, dfd: i64, path: &str) -> Option<String> {
-        if path.is_empty() {
+        let Some(dir) = self.base_path(b) else {
+            self.miss(format!("{name}: relative path not resolved"));
             return None;
-        }
-        let full = if path.starts_with('/') {
-            PathBuf::from(path)
+        };
+        let full = if relative.is_empty() {
+            PathBuf::from(dir)
         } else {
-            let base = if dfd == AT_FDCWD {
-                match std::fs::read_link(format!("/proc/{tgid}/cwd")) {
-                    Ok(cwd) => {
-                        self.cwd.insert(tgid, cwd.clone());
-                        cwd
-                    }
-                    // The process is gone: its last known directory is the best guess.
-                    Err(_) => self.cwd.get(&tgid).cloned()?,
-                }
-            } else {
-                PathBuf::from(self.fd_path(tgid, dfd)?)
-            };
-            base.join(path)
+            Path::new(&dir).join(relative)
         };
         Some(normalize(&full, tgid, tid))
     }
+
+    fn miss(&mut self, what: String) {
+        self.event_missed.get_or_insert(what);
+    }
+
+    /// Whether string `i` of the event was passed (a non-NULL pointer) but could not be read.
+    fn string_unreadable(&self, ev: &SyscallEvent, i: usize) -> bool {
+        let arg = self
+            .string_args
+            .get(ev.nr as usize)
+            .and_then(|args| args[i]);
+        matches!(arg, Some(a) if ev.args[usize::from(a)] != 0 && ev.string_len[i] == 0)
+    }
+
+    /// The directory or file a base names.
+    fn base_path(&mut self, b: u64) -> Option<String> {
+        if b & base::TAG == 0 {
+            return self
+                .dir_bases
+                .get(&b)
+                .or_else(|| self.file_bases.get(&b))
+                .or_else(|| self.file_bases_before.get(&b))
+                .cloned();
+        }
+        if b & base::FD != 0 {
+            let tgid = ((b >> 32) & 0x3fff_ffff) as u32;
+            let fd = b as u32;
+            return proc_link(&format!("/proc/{tgid}/fd/{fd}"), tgid);
+        }
+        self.origin(b as u32)
+    }
+
+    /// Where process `tgid` was when it was first seen; read from /proc once (call it for
+    /// the processes a recording finds running, before they can move).
+    pub fn origin(&mut self, tgid: u32) -> Option<String> {
+        self.origins
+            .entry(tgid)
+            .or_insert_with(|| proc_link(&format!("/proc/{tgid}/cwd"), tgid))
+            .clone()
+    }
+
+    /// Notes that process `tgid` starts (or started) in `dir`: `learner run` knows where the
+    /// command starts, and a recording of running processes reads it before they can move.
+    pub fn set_origin(&mut self, tgid: u32, dir: &Path) {
+        self.origins.insert(tgid, Some(normalize(dir, tgid, tgid)));
+    }
+
+    /// Notes what content base `b` names: a working directory or directory fd for good, a
+    /// file's fd for a while.
+    fn learn_base(&mut self, b: u64, path: &str, directory: bool) {
+        if directory {
+            self.dir_bases.insert(b, path.to_owned());
+            return;
+        }
+        if self.file_bases.len() >= FILE_BASES_TURN {
+            self.file_bases_before = std::mem::take(&mut self.file_bases);
+        }
+        self.file_bases.insert(b, path.to_owned());
+    }
+}
+
+/// Entries of file bases kept per turn (two turns are kept): an fd is used by fchmod or
+/// ftruncate soon after its open, and a path-heavy service opens hundreds of thousands.
+const FILE_BASES_TURN: usize = 16_384;
+
+/// A /proc link (an fd's or the working directory) as a path; None for what has none (a
+/// socket, a pipe) or a process gone.
+fn proc_link(link: &str, tgid: u32) -> Option<String> {
+    let target = std::fs::read_link(link).ok()?;
+    let text = target.to_string_lossy();
+    if !text.starts_with('/') {
+        return None;
+    }
+    Some(normalize(
+        Path::new(text.trim_end_matches(" (deleted)")),
+        tgid,
+        tgid,
+    ))
+}
+
+/// Per syscall number, the arguments that are its strings.
+fn string_args(arch: Arch) -> Vec<[Option<u8>; 2]> {
+    let mut out = Vec::new();
+    for t in crate::recording::traced::TRACED {
+        if let Some(nr) = arch.syscall_number(t.name) {
+            let nr = nr as usize;
+            if out.len() <= nr {
+                out.resize(nr + 1, [None, None]);
+            }
+            out[nr] = t.strings;
+        }
+    }
+    out
 }
 
 /// Lexical normalisation: no `.`, `..` or repeated slashes; `/proc/<own pid>` becomes
@@ -900,7 +1003,7 @@ mod tests {
     #[test]
     fn creation_modes_and_key_calls_are_facts() {
         let mut c = Collector::new(Arch::X86_64);
-        let cwd = AT_FDCWD as u64;
+        let cwd = -100i64 as u64;
         c.handle(&event(
             "openat",
             [cwd, 0, 0o1 | O_CREAT, 0o644, 0, 0],

@@ -51,6 +51,10 @@ pub enum RunError {
         "the recording is broken: the command ran, yet not one of its syscalls was seen; not a profile (what was seen is in {partial})"
     )]
     Broken { partial: PathBuf },
+    #[error(
+        "the recording is incomplete: {what}; a drop-in from it could be too tight, so it is not a profile (what was seen is in {partial})"
+    )]
+    Incomplete { what: String, partial: PathBuf },
 }
 
 impl RunError {
@@ -170,6 +174,10 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     let pid = child
         .id()
         .expect("a child that was not waited for has a pid") as libc::pid_t;
+    if let Ok(dir) = std::env::current_dir() {
+        // The command starts where learner is.
+        session.collector.set_origin(pid as u32, &dir);
+    }
 
     let mut signals_seen = 0;
     let status = loop {
@@ -224,6 +232,14 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         pending.redirect(&partial);
         pending.commit(&profile)?;
         return Err(RunError::Broken { partial });
+    }
+    if let Some(what) = profile.recording.incomplete() {
+        // Kept for a look, never under the profile's name (generate refuses partial files).
+        let mut pending = pending;
+        let partial = crate::model::profile::partial_path(pending.path());
+        pending.redirect(&partial);
+        pending.commit(&profile)?;
+        return Err(RunError::Incomplete { what, partial });
     }
     pending.commit(&profile)?;
     Ok(RunReport {

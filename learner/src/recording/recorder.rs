@@ -186,7 +186,8 @@ impl SyscallRecorder {
                 None
             }
         };
-        // The target is written before any program runs, so the first syscall already counts.
+        // Counting starts with observing (see `start`): a call counted earlier would be in the
+        // profile without what it did.
         let target = Target {
             cgroup_id: cgroup.id,
             level: cgroup.level + level_offset.unwrap_or(0),
@@ -195,6 +196,8 @@ impl SyscallRecorder {
             comm_changing: comm_changing_syscalls(),
             check: 0,
             exact: 0,
+            counting: 0,
+            _pad: 0,
         };
         write_target(&mut ebpf, target)?;
 
@@ -252,7 +255,7 @@ impl SyscallRecorder {
                     .into(),
             );
             self.observation.capability_source = "none: no tracefs".into();
-            return Ok(());
+            return self.start();
         };
         let mut shapes: Array<&mut MapData, Shape> =
             Array::try_from(self.ebpf.map_mut(map::SHAPES).expect("SHAPES map"))
@@ -351,8 +354,14 @@ impl SyscallRecorder {
 
         // Last: the programs start producing events only now.
         self.target.observe = 1;
-        write_target(&mut self.ebpf, self.target)?;
-        Ok(())
+        self.start()
+    }
+
+    /// Starts counting (and observing, when [`Self::observe`] set it up), in one write, so
+    /// every call counted is one whose arguments were observed too.
+    pub fn start(&mut self) -> Result<(), RecorderError> {
+        self.target.counting = 1;
+        write_target(&mut self.ebpf, self.target)
     }
 
     /// For `learner check`: also reports syscalls a seccomp filter refused before they ran,

@@ -76,6 +76,8 @@ impl Session {
         // Diagnostic: count syscalls only, to measure what observing costs.
         if std::env::var_os(NO_OBSERVE_ENV).is_none() {
             recorder.observe(arch)?;
+        } else {
+            recorder.start()?;
         }
         let kernel_log = if refused {
             // Opened before the probe, so no kill after it is missed.
@@ -100,10 +102,16 @@ impl Session {
             ),
             None => None,
         };
+        let mut collector = Collector::new(arch);
+        for pid in target.processes() {
+            // Where each running process is now: a relative path it uses later is resolved
+            // against this until it changes directory (which is recorded).
+            collector.origin(pid as u32);
+        }
         Ok(Self {
             recorder,
             target,
-            collector: Collector::new(arch),
+            collector,
             events,
             follow: tokio::time::interval(FOLLOW_INTERVAL),
             rotate: tokio::time::interval(DEDUP_ROTATION),
@@ -271,6 +279,7 @@ impl Session {
             skipped_probes: skipped,
             module_support: Some(module_support),
             lost_events: self.lost,
+            missed: self.collector.missed.clone(),
             events: self.collector.events,
             deduplicated_events: self.deduplicated,
             out_of_range_syscalls: counts.out_of_range,

@@ -2,7 +2,7 @@
 //!
 //! Syscall counts cover every call; these are the ones whose arguments decide a directive:
 //! paths (ProtectSystem, ReadWritePaths, ...), socket families, namespace flags and so on.
-use learner_common::{Shape, extra, shape_flags, string_kind};
+use learner_common::{Shape, base_effect, extra, shape_flags, string_kind};
 
 /// One traced syscall. Argument indices are 0-based here; the kernel side takes them 1-based.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +19,11 @@ pub struct Traced {
     pub key_args: &'static [u8],
     /// 1-based index of the open flags argument (`OPEN_FLAGS_IN_EXTRA` for openat2).
     pub open_flags_arg: u8,
+    /// The directory fd argument each string is relative to (0-based; `*at` calls), or the fd
+    /// the call acts on when it has no string (fchmod).
+    pub dirfds: [Option<u8>; 2],
+    /// What the call does to later calls' bases: see `learner_common::base_effect`.
+    pub base_effect: u8,
 }
 
 const fn t(
@@ -37,7 +42,32 @@ const fn t(
         flags: 0,
         key_args: key,
         open_flags_arg: 0,
+        dirfds: [None, None],
+        base_effect: base_effect::NONE,
     }
+}
+
+/// An `*at` call: string 0 (and string 1, for the two-path calls) relative to these fds.
+const fn at(mut t: Traced, d0: u8, d1: Option<u8>) -> Traced {
+    t.dirfds = [Some(d0), d1];
+    t
+}
+
+/// A call on the fd in argument `fd` (no path).
+const fn on_fd(mut t: Traced, fd: u8) -> Traced {
+    t.dirfds = [Some(fd), None];
+    t
+}
+
+/// symlinkat: only string 1 (the link) is relative to a directory fd.
+const fn with_dirfd1(mut t: Traced, fd: u8) -> Traced {
+    t.dirfds = [None, Some(fd)];
+    t
+}
+
+const fn with_effect(mut t: Traced, effect: u8) -> Traced {
+    t.base_effect = effect;
+    t
 }
 
 const fn with_open_flags(mut t: Traced, arg: u8) -> Traced {
@@ -82,44 +112,60 @@ const NO: Option<u8> = None;
 
 /// Every traced syscall. Names missing from a kernel (or an architecture) are skipped.
 pub const TRACED: &[Traced] = &[
-    // Files: opens by their flags and mode.
-    with_open_flags(t("open", 3, P0, NO, &[1, 2]), 2),
-    with_open_flags(t("openat", 4, P1, NO, &[0, 2, 3]), 3),
-    with_open_flags(
-        with_extra(t("openat2", 4, P1, NO, &[0]), extra::OPEN_HOW),
-        learner_common::OPEN_FLAGS_IN_EXTRA,
+    // Files: opens by their flags and mode. Directory fds are never part of a key: the kernel
+    // side keys relative paths by what they are relative to (see `learner_common::base`).
+    with_effect(
+        with_open_flags(t("open", 3, P0, NO, &[1, 2]), 2),
+        base_effect::OPENS_FD,
     ),
-    t("creat", 2, P0, NO, &[1]),
+    with_effect(
+        with_open_flags(at(t("openat", 4, P1, NO, &[2, 3]), 0, None), 3),
+        base_effect::OPENS_FD,
+    ),
+    with_effect(
+        with_open_flags(
+            with_extra(at(t("openat2", 4, P1, NO, &[]), 0, None), extra::OPEN_HOW),
+            learner_common::OPEN_FLAGS_IN_EXTRA,
+        ),
+        base_effect::OPENS_FD,
+    ),
+    with_effect(t("creat", 2, P0, NO, &[1]), base_effect::OPENS_FD),
+    with_effect(t("chdir", 1, P0, NO, &[]), base_effect::CHDIR),
+    with_effect(on_fd(t("fchdir", 1, NO, NO, &[]), 0), base_effect::FCHDIR),
     t("mkdir", 2, P0, NO, &[1]),
-    t("mkdirat", 3, P1, NO, &[0, 2]),
+    at(t("mkdirat", 3, P1, NO, &[2]), 0, None),
     t("unlink", 1, P0, NO, &[]),
-    t("unlinkat", 3, P1, NO, &[0, 2]),
+    at(t("unlinkat", 3, P1, NO, &[2]), 0, None),
     t("rmdir", 1, P0, NO, &[]),
     t("rename", 2, P0, P1, &[]),
-    t("renameat", 4, P1, P3, &[0, 2]),
-    t("renameat2", 5, P1, P3, &[0, 2, 4]),
+    at(t("renameat", 4, P1, P3, &[]), 0, Some(2)),
+    at(t("renameat2", 5, P1, P3, &[4]), 0, Some(2)),
     t("link", 2, P0, P1, &[]),
-    t("linkat", 5, P1, P3, &[0, 2, 4]),
+    at(t("linkat", 5, P1, P3, &[4]), 0, Some(2)),
     t("symlink", 2, P0, P1, &[]),
-    t("symlinkat", 3, P0, P2, &[1]),
+    // The target (string 0) is the link's content, not a path looked up now.
+    with_dirfd1(t("symlinkat", 3, P0, P2, &[]), 1),
     t("chmod", 2, P0, NO, &[1]),
-    t("fchmod", 2, NO, NO, &[0, 1]),
-    t("fchmodat", 3, P1, NO, &[0, 2]),
-    t("fchmodat2", 4, P1, NO, &[0, 2, 3]),
+    on_fd(t("fchmod", 2, NO, NO, &[1]), 0),
+    at(t("fchmodat", 3, P1, NO, &[2]), 0, None),
+    at(t("fchmodat2", 4, P1, NO, &[2, 3]), 0, None),
     t("chown", 3, P0, NO, &[]),
     t("lchown", 3, P0, NO, &[]),
-    t("fchown", 3, NO, NO, &[0]),
-    t("fchownat", 5, P1, NO, &[0]),
+    on_fd(t("fchown", 3, NO, NO, &[]), 0),
+    at(t("fchownat", 5, P1, NO, &[]), 0, None),
     t("truncate", 2, P0, NO, &[]),
-    t("ftruncate", 2, NO, NO, &[0]),
+    on_fd(t("ftruncate", 2, NO, NO, &[]), 0),
     t("utime", 2, P0, NO, &[]),
     t("utimes", 2, P0, NO, &[]),
-    t("utimensat", 4, P1, NO, &[0]),
-    t("futimesat", 3, P1, NO, &[0]),
+    at(t("utimensat", 4, P1, NO, &[]), 0, None),
+    at(t("futimesat", 3, P1, NO, &[]), 0, None),
     t("mknod", 3, P0, NO, &[1, 2]),
-    t("mknodat", 4, P1, NO, &[0, 2, 3]),
+    at(t("mknodat", 4, P1, NO, &[2, 3]), 0, None),
     with_kind(t("execve", 3, P0, P1, &[]), string_kind::ARGV0),
-    with_kind(t("execveat", 5, P1, P2, &[0]), string_kind::ARGV0),
+    with_kind(
+        at(t("execveat", 5, P1, P2, &[]), 0, None),
+        string_kind::ARGV0,
+    ),
     // Sockets.
     t("socket", 3, NO, NO, &[0, 1, 2]),
     t("socketpair", 4, NO, NO, &[0, 1, 2]),
@@ -193,6 +239,9 @@ impl Traced {
             flags: self.flags,
             key_args: self.key_args.iter().fold(0, |bits, &i| bits | (1 << i)),
             open_flags_arg: self.open_flags_arg,
+            dirfd_arg: [one_based(self.dirfds[0]), one_based(self.dirfds[1])],
+            base_effect: self.base_effect,
+            _pad: 0,
         }
     }
 
@@ -208,7 +257,13 @@ mod tests {
     #[test]
     fn argument_indices_fit_the_argument_count() {
         for t in TRACED {
-            for i in t.strings.iter().flatten().chain(t.key_args) {
+            for i in t
+                .strings
+                .iter()
+                .flatten()
+                .chain(t.key_args)
+                .chain(t.dirfds.iter().flatten())
+            {
                 assert!(*i < t.nargs, "{}: argument {i} of {}", t.name, t.nargs);
             }
             if matches!(
@@ -241,6 +296,9 @@ mod tests {
     fn shapes_are_one_based() {
         let s = Traced::by_name("openat").unwrap().shape();
         assert_eq!(s.string_arg, [2, 0]);
-        assert_eq!(s.key_args, 0b1101);
+        assert_eq!(s.key_args, 0b1100);
+        assert_eq!(s.dirfd_arg, [1, 0]);
+        let s = Traced::by_name("renameat2").unwrap().shape();
+        assert_eq!(s.dirfd_arg, [1, 3]);
     }
 }

@@ -65,12 +65,19 @@ fn broken(
     profile: &crate::model::profile::Profile,
     was_up: bool,
     main_seen: Option<bool>,
+    check: bool,
 ) -> Option<String> {
     if was_up && profile.syscalls.is_empty() && profile.unknown_syscalls.is_empty() {
         return Some("the unit ran, yet not one syscall of it was seen".into());
     }
     if main_seen == Some(false) {
         return Some("its main program (ExecStart=) was never seen being executed".into());
+    }
+    // A check reports what it saw refused and says what it lost; a profile must be whole.
+    if !check && let Some(what) = profile.recording.incomplete() {
+        return Some(format!(
+            "it is incomplete ({what}), and a drop-in from it could be too tight"
+        ));
     }
     None
 }
@@ -452,7 +459,7 @@ async fn record_until(
             partial: String::new(),
         })
     } else {
-        broken(&profile, was_up, main_seen).map(|why| RecordError::Broken {
+        broken(&profile, was_up, main_seen, req.check).map(|why| RecordError::Broken {
             unit: info.id.clone(),
             why,
             partial: String::new(),

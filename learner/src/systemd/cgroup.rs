@@ -114,6 +114,14 @@ impl CgroupRef {
             .collect()
     }
 
+    /// Process ids (tgids) of every process in this cgroup and below it.
+    pub fn processes(&self) -> Vec<i32> {
+        std::iter::once(self.path.clone())
+            .chain(descendant_dirs(&self.path))
+            .flat_map(|dir| read_pids(&dir.join("cgroup.procs")))
+            .collect()
+    }
+
     /// Thread ids of every task in this cgroup and below it.
     pub fn threads(&self) -> Vec<i32> {
         std::iter::once(self.path.clone())

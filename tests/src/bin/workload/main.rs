@@ -14,6 +14,8 @@
 //!                                        subdirectories), opens the first M times
 //!   workload syscalls N                  makes N getppid calls; prints the loop's nanoseconds
 //!   workload peers                       talks to itself over loopback: accepts, datagrams
+//!   workload relative DIR N              short-lived children writing through relative
+//!                                        paths and directory fds (see relative.rs)
 use std::{
     env,
     ffi::CString,
@@ -27,6 +29,7 @@ use std::{
 
 mod observe;
 mod peers;
+mod relative;
 
 use learner_tests::markers;
 
@@ -50,6 +53,10 @@ fn main() {
         Some("needs-leaderless") => needs_leaderless(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
         Some("peers") => peers::run(),
+        Some("relative") => relative::run(
+            Path::new(args.get(1).expect("DIR")),
+            args.get(2).and_then(|a| a.parse().ok()).expect("N"),
+        ),
         Some("modules") => {
             // Loads nothing: fd -1 is EBADF with module support, ENOSYS without.
             // SAFETY: finit_module reads only the empty string it is given.

@@ -1,0 +1,105 @@
+//! `workload relative DIR N`: writes made where a recorder that reads /proc late loses them:
+//! by short-lived children, through relative paths and directory fds, the same names in N
+//! directories (`DIR/dK`), each child exiting at once. Every file it writes is one the
+//! recording must hold:
+//! - `dK/f`: a child that chdir()s to `dK` (absolute) and creates `f`;
+//! - `dK/sub/i`: a child that chdir()s to `DIR` and then to `dK/sub` (relative);
+//! - `dK/g`: a child that creates `g` through a directory fd its parent opened (and the
+//!   parent then closes it: the next directory's fd has the same number);
+//! - `dK/h`: a child that opens `dK` itself, fchdir()s to it and creates `h`;
+//! - `dK/j`: a child that changes the mode of `j` through an fd (fchmod).
+//!
+//! Finally a second thread execs `/bin/true` (the thread takes the leader's id).
+use std::{ffi::CString, path::Path};
+
+fn c(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL")
+}
+
+/// Runs `child` in a forked process that exits right after it; waits for it.
+fn in_child(child: impl FnOnce()) {
+    // SAFETY: the child only makes syscalls, then exits without unwinding.
+    match unsafe { libc::fork() } {
+        0 => {
+            child();
+            // SAFETY: ends the child at once, as a short-lived helper does.
+            unsafe { libc::_exit(0) }
+        }
+        pid if pid > 0 => {
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+        }
+        _ => panic!("fork failed"),
+    }
+}
+
+fn create_at(dirfd: i32, name: &std::ffi::CStr) {
+    // SAFETY: valid NUL-terminated name; the fd is closed by the exit.
+    let fd = unsafe {
+        libc::openat(
+            dirfd,
+            name.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            0o644,
+        )
+    };
+    assert!(
+        fd >= 0,
+        "create {name:?}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+pub fn run(dir: &Path, n: usize) {
+    for k in 0..n {
+        let d = dir.join(format!("d{k}"));
+        std::fs::create_dir_all(d.join("sub")).expect("mkdir");
+        let (dc, top) = (c(&d), c(dir));
+        in_child(|| {
+            // SAFETY: a valid path.
+            assert_eq!(unsafe { libc::chdir(dc.as_ptr()) }, 0);
+            create_at(libc::AT_FDCWD, c"f");
+        });
+        let sub = CString::new(format!("d{k}/sub")).expect("no NUL");
+        in_child(|| {
+            // SAFETY: valid paths.
+            assert_eq!(unsafe { libc::chdir(top.as_ptr()) }, 0);
+            assert_eq!(unsafe { libc::chdir(sub.as_ptr()) }, 0);
+            create_at(libc::AT_FDCWD, c"i");
+        });
+        // SAFETY: a valid path; closed below.
+        let dirfd = unsafe { libc::open(dc.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+        assert!(dirfd >= 0);
+        in_child(|| create_at(dirfd, c"g"));
+        // SAFETY: our own fd: its number is free for the next directory.
+        unsafe { libc::close(dirfd) };
+        in_child(|| {
+            // SAFETY: a valid path; the fd is closed by the exit.
+            let fd = unsafe { libc::open(dc.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+            assert_eq!(unsafe { libc::fchdir(fd) }, 0);
+            create_at(libc::AT_FDCWD, c"h");
+        });
+        in_child(|| {
+            // SAFETY: a valid path; the fd is closed by the exit.
+            let fd = unsafe {
+                libc::openat(
+                    libc::AT_FDCWD,
+                    c(&d.join("j")).as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT,
+                    0o600,
+                )
+            };
+            assert_eq!(unsafe { libc::fchmod(fd, 0o640) }, 0);
+        });
+    }
+    // An exec from a thread that is not the leader: it returns as the leader.
+    let t = std::thread::spawn(|| {
+        let prog = c(Path::new("/bin/true"));
+        let argv = [prog.as_ptr(), std::ptr::null()];
+        // SAFETY: a valid program and argv; on success this never returns.
+        unsafe { libc::execv(prog.as_ptr(), argv.as_ptr()) };
+        panic!("exec failed");
+    });
+    let _ = t.join();
+}
