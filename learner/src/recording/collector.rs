@@ -1000,6 +1000,102 @@ mod tests {
         .to_vec()
     }
 
+    /// `event` with the kernel side's bases, key and the base the call made.
+    fn based(
+        name: &str,
+        args: [u64; 6],
+        path: &str,
+        ret: i64,
+        (b, made, key): (u64, u64, u64),
+    ) -> Vec<u8> {
+        let mut bytes = event(name, args, path, ret, "sh");
+        // SAFETY: as in `event`; the buffer holds one whole event.
+        let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+        ev.base[0] = b;
+        ev.made = made;
+        ev.key = key;
+        ev.tgid = 4_000_000;
+        bytes
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_what_the_kernel_named_after_the_process_is_gone() {
+        let mut c = Collector::new(Arch::X86_64);
+        let cwd = -100i64 as u64;
+        let creat = 0o1 | O_CREAT | O_TRUNC;
+        // chdir to an absolute path makes content base 11; a relative chdir from there, 12.
+        c.handle(&based("chdir", [0; 6], "/var/spool/x", 0, (0, 11, 1)));
+        c.handle(&based("chdir", [0; 6], "../y", 0, (11, 12, 2)));
+        c.handle(&based(
+            "openat",
+            [cwd, 0, creat, 0o600, 0, 0],
+            "f",
+            3,
+            (12, 13, 3),
+        ));
+        // A directory opened (O_DIRECTORY) is a base for good; a file's fd for fchmod.
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0o200000, 0, 0, 0],
+            "/srv/d",
+            4,
+            (0, 21, 4),
+        ));
+        c.handle(&based(
+            "mkdirat",
+            [4, 0, 0o700, 0, 0, 0],
+            "new",
+            0,
+            (21, 0, 5),
+        ));
+        c.handle(&based("fchmod", [3, 0o640, 0, 0, 0, 0], "", 0, (13, 0, 6)));
+        let paths: Vec<&str> = c.observations.paths.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "/srv/d",
+                "/srv/d/new",
+                "/var/spool/x",
+                "/var/spool/y",
+                "/var/spool/y/f"
+            ]
+        );
+        assert!(c.observations.paths["/var/spool/y/f"].contains_key(&Access::Attr));
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
+
+        // The origin of a process that is gone and was never noted, and an fd it had before
+        // the recording: counted, with their copies the kernel counted.
+        c.handle(&based(
+            "openat",
+            [cwd, 0, creat, 0, 0, 0],
+            "g",
+            5,
+            (base::origin(4_000_000), 0, 7),
+        ));
+        let fd = base::unknown_fd(4_000_000, 9);
+        c.handle(&based("unlinkat", [9, 0, 0, 0, 0, 0], "h", 0, (fd, 0, 8)));
+        let lost = c.add_repeats(&[(7, 2), (8, 0)].into());
+        assert_eq!(lost, 0);
+        assert_eq!(
+            c.missed,
+            [
+                ("openat: relative path not resolved".to_owned(), 3),
+                ("unlinkat: relative path not resolved".to_owned(), 1)
+            ]
+            .into()
+        );
+        // Noted origins resolve.
+        c.set_origin(4_000_000, Path::new("/opt/app"));
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "conf",
+            6,
+            (base::origin(4_000_000), 0, 9),
+        ));
+        assert!(c.observations.paths.contains_key("/opt/app/conf"));
+    }
+
     #[test]
     fn creation_modes_and_key_calls_are_facts() {
         let mut c = Collector::new(Arch::X86_64);
