@@ -492,6 +492,22 @@ pub struct CurrentSyscall {
     pub uid_gid: u64,
 }
 
+/// Per thread (slot: thread id modulo [`PENDING_ENTRIES`]), the syscall it entered last and
+/// the credentials it entered with: what a capability check made inside it is blamed on. Per
+/// thread, not per CPU: a task preempted and moved to another CPU inside a syscall would find
+/// another task's record there, or an old one of its own.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadCall {
+    pub pid_tgid: u64,
+    pub nr: u64,
+    pub uid_gid: u64,
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), three u64.
+unsafe impl aya::Pod for ThreadCall {}
+
 /// [`CurrentSyscall::verdict_generation`] when no verdict is cached.
 pub const NO_VERDICT: u64 = u64::MAX;
 

@@ -30,8 +30,8 @@ use learner_common::{
     MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL,
     PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
     SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
-    SyscallEvent, Target, base, base_effect, extra, shape_flags, string_kind, task_stat,
-    task_state,
+    SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags, string_kind,
+    task_stat, task_state,
 };
 
 #[map(name = "TARGET")]
@@ -70,6 +70,10 @@ static DEDUP_B: HashMap<u64, u64> = HashMap::with_max_entries(DEDUP_ENTRIES, 0);
 /// `sys_exit` has not seen it leave; written only while `learner check` runs.
 #[map(name = "ENTERED")]
 static ENTERED: Array<EnteredSyscall> = Array::with_max_entries(PENDING_ENTRIES, 0);
+
+/// What each recorded thread is inside of, for its capability checks (see `ThreadCall`).
+#[map(name = "THREAD_CALLS")]
+static THREAD_CALLS: Array<ThreadCall> = Array::with_max_entries(PENDING_ENTRIES, 0);
 
 /// See [`CurrentSyscall::verdict_generation`].
 #[map(name = "COMM_GENERATION")]
@@ -255,6 +259,7 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
     current.pid_tgid = pid_tgid;
     current.nr = id as u64;
     current.uid_gid = bpf_get_current_uid_gid();
+    note_thread_call(pid_tgid, id as u64, current.uid_gid);
     if target.check != 0
         && let Some(entered) = ENTERED.get_ptr_mut(pending_slot(pid_tgid))
     {
@@ -633,6 +638,9 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
             }
             finish(ev, shape);
         }
+    } else {
+        // The call that entered never came out here: what it did is not known.
+        lost();
     }
     Ok(())
 }
@@ -884,7 +892,7 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
     let cap = ctx_field::<i32>(ctx, CAP_CAPABLE_CAP_OFFSET) as u32;
     let ret = ctx_field::<i32>(ctx, CAP_CAPABLE_RET_OFFSET);
     let pid_tgid = bpf_get_current_pid_tgid();
-    let (syscall, own_uid) = match CURRENT.get(0) {
+    let (syscall, own_uid) = match THREAD_CALLS.get(pending_slot(pid_tgid)) {
         Some(c) if c.pid_tgid == pid_tgid => (c.nr as u32, Some(c.uid_gid as u32)),
         _ => (NO_SYSCALL, None),
     };
@@ -965,7 +973,22 @@ fn try_page_fault() -> Result<(), ()> {
     current.pid_tgid = pid_tgid;
     current.nr = u64::from(IN_PAGE_FAULT);
     current.uid_gid = bpf_get_current_uid_gid();
+    note_thread_call(pid_tgid, current.nr, current.uid_gid);
     Ok(())
+}
+
+/// Notes what the current thread is inside of, in its own slot.
+#[inline(always)]
+fn note_thread_call(pid_tgid: u64, nr: u64, uid_gid: u64) {
+    if let Some(slot) = THREAD_CALLS.get_ptr_mut(pending_slot(pid_tgid)) {
+        // SAFETY: a map value; the slot's writer is its thread (one sharing the slot number
+        // overwrites it, and the owner's check then finds no match: NO_SYSCALL).
+        unsafe {
+            (*slot).pid_tgid = pid_tgid;
+            (*slot).nr = nr;
+            (*slot).uid_gid = uid_gid;
+        }
+    }
 }
 
 // ---- syscalls refused before they ran (learner check) -----------------------------------

@@ -478,6 +478,9 @@ impl Collector {
             }
             "bind" | "connect" => {
                 let len = ev.string_len[1] as usize;
+                if self.string_unreadable(ev, 1) {
+                    self.miss(format!("{name}: address unreadable"));
+                }
                 if let Some((desc, unix_path)) =
                     describe_sockaddr(&ev.strings[1][..len.min(ev.strings[1].len())])
                 {

@@ -419,6 +419,17 @@ impl SyscallRecorder {
     }
 
     /// Events the kernel side could not deliver (ring buffer full, too many in flight).
+    /// Stops counting and observing (the programs stay attached until dropped), so nothing
+    /// the kernel side sends after the final drain goes unread.
+    pub fn stop(&mut self) -> Result<(), RecorderError> {
+        self.target.counting = 0;
+        self.target.observe = 0;
+        write_target(&mut self.ebpf, self.target)?;
+        // A program that read the target just before runs to its end: a moment is plenty.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        Ok(())
+    }
+
     pub fn lost_events(&self) -> Result<u64, RecorderError> {
         let lost: PerCpuArray<&MapData, u64> =
             PerCpuArray::try_from(self.ebpf.map(map::LOST).expect("LOST map"))

@@ -173,6 +173,23 @@ impl Session {
         }
         self.target.id = id;
         self.recorder.retarget(&self.target)?;
+        // Followed from user space once systemd made the cgroup: under load, a process of
+        // the new instance may be running its own program by now, its start-up unrecorded.
+        let early = self
+            .target
+            .processes()
+            .into_iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+            .map(|comm| comm.trim_end().to_owned())
+            .filter(|comm| !crate::recording::collector::is_service_manager(comm))
+            .count() as u64;
+        if early > 0 {
+            *self
+                .collector
+                .missed
+                .entry("new instance: start-up ran before it was followed".into())
+                .or_default() += early;
+        }
         Ok(true)
     }
 
@@ -239,6 +256,7 @@ impl Session {
     /// Ends the recording: nothing in the target may run any more (or what it does now is
     /// not part of it). Detaches the probes.
     pub fn finish(mut self, cgroup_root: &str) -> Result<Outcome, SessionError> {
+        self.recorder.stop()?;
         if let Some(events) = self.events.as_mut() {
             drain(events.get_mut(), &mut self.collector);
         }
