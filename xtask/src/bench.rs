@@ -236,6 +236,112 @@ fn recorded_paths<'a>(profile: &'a str, dir: &Path) -> Vec<&'a str> {
         .collect()
 }
 
+/// Directories `workload relative` writes in, in the starvation rows.
+const RELATIVE_DIRS: usize = 400;
+
+/// One `workload relative` run under `learner run`, the collector starved or not: how many
+/// of its writes the profile (or the partial one) holds, what it counted as missed or lost,
+/// and learner's exit code.
+fn relative_round(bins: &Bins, starve: bool) -> Result<(usize, u64, i32)> {
+    let dir = bins.dir.join("relative");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let profile = bins.dir.join("relative.profile.yaml");
+    let partial = bins.dir.join("relative.profile.partial.yaml");
+    let _ = std::fs::remove_file(&profile);
+    let _ = std::fs::remove_file(&partial);
+    let script = format!(
+        "sleep 1; exec {} relative {} {RELATIVE_DIRS}",
+        bins.workload.display(),
+        dir.display()
+    );
+    let mut child = Command::new(&bins.learner)
+        .arg("run")
+        .arg("-o")
+        .arg(&profile)
+        .args(["--", "bash", "-c", &script])
+        .stderr(Stdio::null())
+        .spawn()?;
+    let limit = if starve {
+        Some(CpuLimit::put(child.id(), 5)?)
+    } else {
+        None
+    };
+    let status = child.wait()?;
+    drop(limit);
+    let text = std::fs::read_to_string(&profile).or_else(|_| std::fs::read_to_string(&partial))?;
+    let prefix = format!("  {}/d", dir.display());
+    let recorded = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter(|l| {
+            ["/f:", "/g:", "/h:", "/j:", "/sub/i:"]
+                .iter()
+                .any(|e| l.ends_with(e))
+        })
+        .count();
+    let mut counted = 0;
+    let mut in_missed = false;
+    for line in text.lines() {
+        if let Some(n) = line.trim().strip_prefix("lost_events: ") {
+            counted += n.parse::<u64>().unwrap_or(0);
+        }
+        if line == "  missed:" {
+            in_missed = true;
+        } else if in_missed && line.starts_with("    ") {
+            counted += line
+                .rsplit(": ")
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        } else {
+            in_missed = false;
+        }
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok((recorded, counted, status.code().unwrap_or(-1)))
+}
+
+/// A process limited to a share of one CPU until dropped (cgroup v1's cpu controller where it
+/// is mounted, cgroup v2's cpu.max else).
+struct CpuLimit(PathBuf);
+
+impl CpuLimit {
+    fn put(pid: u32, percent: u32) -> Result<Self> {
+        let name = format!("learner-bench-starved-{}", std::process::id());
+        let quota = (percent * 1000).to_string();
+        let v1 = Path::new("/sys/fs/cgroup/cpu");
+        let dir = if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(&name);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("cpu.cfs_period_us"), "100000")?;
+            std::fs::write(dir.join("cpu.cfs_quota_us"), &quota)?;
+            dir
+        } else {
+            let root = Path::new("/sys/fs/cgroup");
+            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+cpu");
+            let dir = root.join(&name);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("cpu.max"), format!("{quota} 100000"))?;
+            dir
+        };
+        let limit = Self(dir);
+        std::fs::write(limit.0.join("cgroup.procs"), pid.to_string())?;
+        Ok(limit)
+    }
+}
+
+impl Drop for CpuLimit {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -538,6 +644,27 @@ fn run_all(bins: &Bins, target: &Path) -> Result<()> {
         "## learner generate on {MERGED_PROFILES} profiles merged ({paths} distinct paths, {MERGED_FILES} a recording in {MERGED_SPREAD} directories)\n\n{gen_secs:.2} s, {:.0} MiB peak.\n",
         gen_kib / 1024.0
     )?;
+
+    // 5. Short-lived children writing through relative paths and directory fds, with the
+    //    collector at full speed and starved (5% of a CPU): recorded, or counted as missed.
+    writeln!(
+        report,
+        "## Short-lived writers ({RELATIVE_DIRS} directories x 5 writes by forked children through relative paths and directory fds)\n"
+    )?;
+    writeln!(
+        report,
+        "| collector | writes recorded | counted missed or lost | learner exit |\n|---|---|---|---|"
+    )?;
+    for starve in [false, true] {
+        let (recorded, counted, code) = relative_round(bins, starve)?;
+        writeln!(
+            report,
+            "| {} | {recorded} of {} | {counted} | {code} |",
+            if starve { "5% of one CPU" } else { "unlimited" },
+            RELATIVE_DIRS * 5
+        )?;
+    }
+    writeln!(report)?;
 
     writeln!(report, "## Targets\n")?;
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
