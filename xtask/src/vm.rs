@@ -79,12 +79,13 @@ pub enum VmCommand {
     },
     /// Power SUITE off (kill its qemu) and drop its overlay: the next start is pristine.
     Stop { suite: Suite },
-    /// The nginx case end to end on a real host: boot SUITE, copy in the static learner,
+    /// The nginx case end to end on real hosts: boot SUITE, copy in the static learner,
     /// record nginx under load with --restart --exercise all, generate for the machine's own
     /// systemd, apply with --exercise all and a curl check; nginx must serve under the
     /// drop-in with a lower exposure. The machine is stopped afterwards, also on failure.
     Test {
-        suite: Suite,
+        /// Suites to test one after the other; all three when none is named.
+        suites: Vec<Suite>,
         /// The learner binary to test [default: the static (musl) release build, built now]
         #[arg(long)]
         learner: Option<PathBuf>,
@@ -136,14 +137,43 @@ pub fn vm(cmd: VmCommand) -> Result<()> {
         }
         VmCommand::Copy { suite, file, dest } => Machine::running(suite)?.copy(&file, &dest),
         VmCommand::Stop { suite } => stop(suite),
-        VmCommand::Test { suite, learner } => {
+        VmCommand::Test { suites, learner } => {
             setup()?;
-            build(suite, false)?;
+            let suites = if suites.is_empty() {
+                Suite::value_variants().to_vec()
+            } else {
+                suites
+            };
+            for &suite in &suites {
+                build(suite, false)?;
+            }
             let learner = match learner {
                 Some(path) => path,
                 None => static_learner()?,
             };
-            test(suite, &learner)
+            // Every suite runs even when one fails: the matrix is the result.
+            let started = Instant::now();
+            let results: Vec<(Suite, Result<()>)> =
+                suites.iter().map(|&s| (s, test(s, &learner))).collect();
+            eprintln!(
+                "\nxtask: vm test: {} suite(s) in {:.0}s",
+                results.len(),
+                started.elapsed().as_secs_f64()
+            );
+            let mut failed = Vec::new();
+            for (suite, result) in &results {
+                match result {
+                    Ok(()) => eprintln!("xtask: vm test {}: passed", suite.name()),
+                    Err(e) => {
+                        eprintln!("xtask: vm test {}: FAILED: {e:#}", suite.name());
+                        failed.push(suite.name());
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                bail!("vm test failed on {}", failed.join(", "));
+            }
+            Ok(())
         }
     }
 }
@@ -431,11 +461,23 @@ fn start(suite: Suite) -> Result<()> {
         if kvm { "KVM" } else { "full emulation" },
         machine.pid
     );
-    machine.wait_for_ssh()?;
-    let ssh_at = started.elapsed();
-    // Started up: `running`, or `degraded` with the failed units named (still usable).
-    let state = machine
-        .ssh_output("systemctl is-system-running --wait; systemctl --failed --no-legend --plain")?;
+    let up = machine.wait_for_ssh().and_then(|()| {
+        let ssh_at = started.elapsed();
+        // Started up: `running`, or `degraded` with the failed units named (still usable).
+        machine
+            .ssh_output(
+                "systemctl is-system-running --wait; systemctl --failed --no-legend --plain",
+            )
+            .map(|state| (ssh_at, state))
+    });
+    let (ssh_at, state) = match up {
+        Ok(up) => up,
+        Err(e) => {
+            // A machine that did not come up is not left running.
+            stop(suite)?;
+            return Err(e);
+        }
+    };
     eprintln!(
         "xtask: vm: {} up: ssh after {:.0}s, systemd {} after {:.0}s",
         suite.name(),
@@ -648,13 +690,35 @@ fn exposure(m: &Machine) -> Result<f64> {
         .with_context(|| format!("no exposure in {out:?}"))
 }
 
+/// One suite's nginx case; prints how long each step took, also when one failed.
 fn test(suite: Suite, learner: &Path) -> Result<()> {
+    let total = Instant::now();
+    let mut times = Vec::new();
+    let result = test_steps(suite, learner, &mut times);
+    for (what, took) in &times {
+        eprintln!(
+            "xtask: vm test {}: {what}: {:.0}s",
+            suite.name(),
+            took.as_secs_f64()
+        );
+    }
+    eprintln!(
+        "xtask: vm test {}: {:.0}s in all",
+        suite.name(),
+        total.elapsed().as_secs_f64()
+    );
+    result
+}
+
+fn test_steps(
+    suite: Suite,
+    learner: &Path,
+    times: &mut Vec<(&'static str, Duration)>,
+) -> Result<()> {
     if !learner.exists() {
         bail!("no learner binary at {}", learner.display());
     }
     let name = suite.name();
-    let total = Instant::now();
-    let mut times: Vec<(&str, Duration)> = Vec::new();
     let mut step = |what: &'static str, since: Instant| times.push((what, since.elapsed()));
 
     let t = Instant::now();
@@ -713,13 +777,6 @@ fn test(suite: Suite, learner: &Path) -> Result<()> {
     let after = exposure(&m)?;
 
     eprintln!("\nxtask: vm test {name}: exposure {before} before, {after} after");
-    for (what, took) in &times {
-        eprintln!("xtask: vm test {name}: {what}: {:.0}s", took.as_secs_f64());
-    }
-    eprintln!(
-        "xtask: vm test {name}: {:.0}s in all",
-        total.elapsed().as_secs_f64()
-    );
     let mut failures = Vec::new();
     if applied != 0 {
         let empty_set = m.sh("grep -qx 'CapabilityBoundingSet=' /root/hardening.conf")? == 0;
@@ -751,6 +808,6 @@ fn test(suite: Suite, learner: &Path) -> Result<()> {
         eprintln!("xtask: vm test {name}: passed: nginx serves under learner's drop-in");
         Ok(())
     } else {
-        bail!("vm test {name} failed:\n- {}", failures.join("\n- "))
+        bail!("{}", failures.join("; "))
     }
 }
