@@ -12,7 +12,7 @@ use std::{
     fs,
     net::TcpListener,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -129,7 +129,7 @@ pub fn vm(cmd: VmCommand) -> Result<()> {
         VmCommand::Start { suite } => {
             setup()?;
             build(suite, false)?;
-            start(suite)
+            start(suite, true).map(drop)
         }
         VmCommand::Ssh { suite, command } => {
             let code = Machine::running(suite)?.ssh_status(&command)?;
@@ -395,7 +395,9 @@ fn real_kvm() -> bool {
             .is_ok()
 }
 
-fn start(suite: Suite) -> Result<()> {
+/// Boots SUITE. `detach`: qemu outlives xtask (`vm start`); otherwise it stays in xtask's
+/// process group, so a Ctrl-C in the terminal ends it too (`vm test`).
+fn start(suite: Suite, detach: bool) -> Result<Option<Child>> {
     let started = Instant::now();
     let run_dir = run_dir(suite);
     if let Some(pid) = live_pid(suite) {
@@ -432,7 +434,7 @@ fn start(suite: Suite) -> Result<()> {
         } else {
             ["-accel", "tcg", "-cpu", "max"]
         })
-        .args(["-smp", "1", "-m", MEMORY, "-display", "none", "-daemonize"])
+        .args(["-smp", "1", "-m", MEMORY, "-display", "none"])
         .arg("-pidfile")
         .arg(run_dir.join("pid"))
         .arg("-serial")
@@ -453,7 +455,20 @@ fn start(suite: Suite) -> Result<()> {
         ])
         .args(["-device", "virtio-net-pci,netdev=net0"])
         .args(["-device", "virtio-rng-pci"]);
-    run(&mut qemu)?;
+    let mut child = None;
+    if detach {
+        run(qemu.arg("-daemonize"))?;
+    } else {
+        eprintln!("xtask: {qemu:?}");
+        let qemu = child.insert(qemu.stdin(Stdio::null()).spawn().context("start qemu")?);
+        // -pidfile is written once qemu has set up; wait for it, or for qemu to give up.
+        while live_pid(suite).is_none() {
+            if let Some(status) = qemu.try_wait().context("wait for qemu")? {
+                bail!("qemu exited at start: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     let machine = Machine::running(suite)?;
     eprintln!(
         "xtask: vm: {} booting ({}, qemu pid {}, ssh on 127.0.0.1:{port})",
@@ -485,7 +500,7 @@ fn start(suite: Suite) -> Result<()> {
         state.split_whitespace().collect::<Vec<_>>().join(" "),
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(child)
 }
 
 /// The pid of SUITE's qemu, when one is running (checked by its command line, not just the
@@ -504,11 +519,19 @@ fn live_pid(suite: Suite) -> Option<u32> {
         .then_some(pid)
 }
 
+/// Whether PID runs (a child of ours that exited stays a zombie until xtask exits).
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
 fn stop(suite: Suite) -> Result<()> {
     if let Some(pid) = live_pid(suite) {
         run(Command::new("kill").arg(pid.to_string()))?;
         // qemu exits on SIGTERM at once; wait for it so the overlay is no longer open.
-        while Path::new(&format!("/proc/{pid}")).exists() {
+        while alive(pid) {
             std::thread::sleep(Duration::from_millis(100));
         }
         eprintln!("xtask: vm: {} stopped (qemu pid {pid})", suite.name());
@@ -615,7 +638,7 @@ impl Machine {
     fn wait_for_ssh(&self) -> Result<()> {
         let serial = run_dir(self.suite).join("serial.log");
         loop {
-            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+            if !alive(self.pid) {
                 bail!(
                     "qemu exited while {} booted; its console:\n{}",
                     self.suite.name(),
@@ -668,13 +691,17 @@ fn static_learner() -> Result<PathBuf> {
         .join("learner"))
 }
 
-/// Stops the machine when the test ends, however it ends (short of a signal to xtask).
-struct Stopper(Suite);
+/// Stops the machine when the test ends, however it ends (a Ctrl-C reaches its qemu, which
+/// shares xtask's process group), and reaps the qemu xtask started.
+struct Stopper(Suite, Option<Child>);
 
 impl Drop for Stopper {
     fn drop(&mut self) {
         if let Err(e) = stop(self.0) {
             eprintln!("xtask: vm: cannot stop {}: {e:#}", self.0.name());
+        }
+        if let Some(child) = &mut self.1 {
+            let _ = child.wait();
         }
     }
 }
@@ -722,8 +749,8 @@ fn test_steps(
     let mut step = |what: &'static str, since: Instant| times.push((what, since.elapsed()));
 
     let t = Instant::now();
-    start(suite)?;
-    let _stopper = Stopper(suite);
+    let qemu = start(suite, false)?;
+    let _stopper = Stopper(suite, qemu);
     let m = Machine::running(suite)?;
     step("boot to running", t);
 
