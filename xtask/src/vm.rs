@@ -272,10 +272,14 @@ fn build(suite: Suite, rebuild: bool) -> Result<()> {
     let dir = image_dir(suite);
     let image = dir.join("base.qcow2");
     if image.exists() && !rebuild {
-        if !key().exists() {
+        // The image lets in the key it was built with, which it keeps beside it.
+        let baked = fs::read_to_string(dir.join("key.pub")).unwrap_or_default();
+        let current = fs::read_to_string(key().with_extension("pub")).unwrap_or_default();
+        if baked.is_empty() || baked != current {
             bail!(
-                "{} was built with an ssh key that is gone: `cargo xtask vm build --rebuild {}`",
+                "{} was built for another ssh key than {}: `cargo xtask vm build --rebuild {}`",
                 image.display(),
+                key().display(),
                 suite.name()
             );
         }
@@ -357,6 +361,7 @@ fn build(suite: Suite, rebuild: bool) -> Result<()> {
             .pop()
             .with_context(|| format!("no {prefix}* in {}", boot.display()))
     };
+    fs::write(work.join("key.pub"), &pubkey).context("write key.pub")?;
     fs::copy(newest("vmlinuz-")?, work.join("vmlinuz")).context("copy the kernel")?;
     fs::copy(newest("initrd.img-")?, work.join("initrd.img")).context("copy the initrd")?;
 
@@ -652,15 +657,18 @@ impl Machine {
                     tail(&serial)
                 );
             }
-            let mut probe = self.ssh(&["true".to_owned()]);
-            if probe
+            let probe = self
+                .ssh(&["true".to_owned()])
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-            {
+                .output()
+                .context("run ssh")?;
+            if probe.status.success() {
                 return Ok(());
+            }
+            // sshd answered and refused the key: waiting longer would not help.
+            let said = String::from_utf8_lossy(&probe.stderr);
+            if said.contains("Permission denied") {
+                bail!("{} refuses the ssh key: {}", self.suite.name(), said.trim());
             }
             std::thread::sleep(Duration::from_secs(1));
         }
