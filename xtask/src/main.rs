@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod pack;
 mod package;
+mod vm;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "learner's build, test and demo tasks")]
@@ -53,6 +54,12 @@ enum Task {
         update: bool,
         /// Services (directories of profiles/); all of them when none is named.
         services: Vec<String>,
+    },
+    /// Real Debian machines (11, 12, 13) under qemu, built from Debian's archive and cached in
+    /// /var/cache/learner-vm: build, start, ssh, copy, stop, and the nginx case end to end.
+    Vm {
+        #[command(subcommand)]
+        command: vm::VmCommand,
     },
     /// Install the `learner` binary (into ~/.cargo/bin, or ROOT/bin), for developers.
     Install {
@@ -134,6 +141,7 @@ fn main() -> Result<()> {
             build()?;
             pack::pack(update, &services)
         }
+        Task::Vm { command } => vm::vm(command),
         Task::Install { root } => {
             setup()?;
             let mut cmd = cargo();

@@ -1,0 +1,848 @@
+//! Real Debian machines for learner: `cargo xtask vm build|start|ssh|copy|stop|test SUITE`.
+//!
+//! Each suite's image is built once from Debian's archive (mmdebstrap, then `mkfs.ext4 -d`)
+//! and cached outside target/ so `cargo clean` keeps it; every start boots a fresh qcow2
+//! overlay of it, so every start is pristine. The kernel and initrd are the image's own,
+//! booted with `-kernel`/`-initrd`. KVM is used only where a real kvm_intel/kvm_amd module is
+//! loaded: the development machines' /dev/kvm is kvm_pvm, which cannot run stock kernels, so
+//! there qemu emulates (TCG), 8 to 20 times slower than the host. Nothing inside waits on the
+//! clock: boots and services are waited for by their condition (ssh answering,
+//! `systemctl is-system-running --wait`).
+use std::{
+    fs,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Subcommand, ValueEnum};
+
+use crate::{output, run, succeeds};
+
+/// Where images, the ssh key and running machines' state live; `LEARNER_VM_CACHE` overrides.
+const DEFAULT_CACHE: &str = "/var/cache/learner-vm";
+
+/// Size of the image's root file system (sparse: a base image takes 0.4 to 0.7 GB).
+const IMAGE_SIZE: &str = "4G";
+
+/// Guest memory: nginx, PostgreSQL and learner fit; three suites side by side fit the machine.
+const MEMORY: &str = "3G";
+
+/// What every image holds: a booting systemd machine reachable by ssh, and what the nginx
+/// case needs (nginx, a client and load for it, logrotate for `--exercise logrotate`).
+const PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "libpam-systemd",
+    "linux-image-amd64",
+    "initramfs-tools",
+    "openssh-server",
+    "openssh-sftp-server",
+    "iproute2",
+    "procps",
+    "curl",
+    "nginx",
+    "wrk",
+    // /etc/services: wrk resolves the URL's scheme through it.
+    "netbase",
+    "logrotate",
+];
+
+#[derive(Subcommand)]
+pub enum VmCommand {
+    /// Build SUITE's image from Debian's archive unless it is cached (installs qemu and
+    /// mmdebstrap first where they are missing).
+    Build {
+        suite: Suite,
+        /// Build it again even when it is cached.
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// Boot SUITE from a fresh copy of its image; returns once ssh answers and systemd has
+    /// finished starting up.
+    Start { suite: Suite },
+    /// Run a command as root in SUITE (a shell without one); exits with its code.
+    Ssh {
+        suite: Suite,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Copy a file into SUITE (to /usr/local/bin/ by default).
+    Copy {
+        suite: Suite,
+        file: PathBuf,
+        #[arg(default_value = "/usr/local/bin/")]
+        dest: String,
+    },
+    /// Power SUITE off (kill its qemu) and drop its overlay: the next start is pristine.
+    Stop { suite: Suite },
+    /// The nginx case end to end on real hosts: boot SUITE, copy in the static learner,
+    /// record nginx under load with --restart --exercise all, generate for the machine's own
+    /// systemd, apply with --exercise all and a curl check; nginx must serve under the
+    /// drop-in with a lower exposure. The machine is stopped afterwards, also on failure.
+    Test {
+        /// Suites to test one after the other; all three when none is named.
+        suites: Vec<Suite>,
+        /// The learner binary to test [default: the static (musl) release build, built now]
+        #[arg(long)]
+        learner: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Suite {
+    /// Debian 11: systemd 247, kernel 5.10
+    Bullseye,
+    /// Debian 12: systemd 252, kernel 6.1
+    Bookworm,
+    /// Debian 13: systemd 257, kernel 6.12
+    Trixie,
+}
+
+impl Suite {
+    fn name(self) -> &'static str {
+        match self {
+            Suite::Bullseye => "bullseye",
+            Suite::Bookworm => "bookworm",
+            Suite::Trixie => "trixie",
+        }
+    }
+
+    /// Packages beyond PACKAGES: trixie's PostgreSQL (17) for the database case.
+    fn extra_packages(self) -> &'static [&'static str] {
+        match self {
+            Suite::Trixie => &["postgresql"],
+            _ => &[],
+        }
+    }
+}
+
+pub fn vm(cmd: VmCommand) -> Result<()> {
+    match cmd {
+        VmCommand::Build { suite, rebuild } => {
+            setup()?;
+            build(suite, rebuild)
+        }
+        VmCommand::Start { suite } => {
+            setup()?;
+            build(suite, false)?;
+            start(suite, true).map(drop)
+        }
+        VmCommand::Ssh { suite, command } => {
+            let code = Machine::running(suite)?.ssh_status(&command)?;
+            std::process::exit(code)
+        }
+        VmCommand::Copy { suite, file, dest } => Machine::running(suite)?.copy(&file, &dest),
+        VmCommand::Stop { suite } => stop(suite),
+        VmCommand::Test { suites, learner } => {
+            setup()?;
+            let suites = if suites.is_empty() {
+                Suite::value_variants().to_vec()
+            } else {
+                suites
+            };
+            for &suite in &suites {
+                build(suite, false)?;
+            }
+            let learner = match learner {
+                Some(path) => path,
+                None => static_learner()?,
+            };
+            // Every suite runs even when one fails: the matrix is the result.
+            let started = Instant::now();
+            let results: Vec<(Suite, Result<()>)> =
+                suites.iter().map(|&s| (s, test(s, &learner))).collect();
+            eprintln!(
+                "\nxtask: vm test: {} suite(s) in {:.0}s",
+                results.len(),
+                started.elapsed().as_secs_f64()
+            );
+            let mut failed = Vec::new();
+            for (suite, result) in &results {
+                match result {
+                    Ok(()) => eprintln!("xtask: vm test {}: passed", suite.name()),
+                    Err(e) => {
+                        eprintln!("xtask: vm test {}: FAILED: {e:#}", suite.name());
+                        failed.push(suite.name());
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                bail!("vm test failed on {}", failed.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn cache() -> PathBuf {
+    std::env::var_os("LEARNER_VM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE))
+}
+
+fn image_dir(suite: Suite) -> PathBuf {
+    cache().join(suite.name())
+}
+
+fn run_dir(suite: Suite) -> PathBuf {
+    cache().join("run").join(suite.name())
+}
+
+fn key() -> PathBuf {
+    cache().join("ssh").join("id_ed25519")
+}
+
+/// Installs qemu, mmdebstrap and the ssh client where missing (idempotent). On Debian 12,
+/// qemu and mmdebstrap come from bookworm-backports (qemu 10, mmdebstrap 1.5) through an apt
+/// source list of our own, so the machine's sources stay as they are: bookworm's qemu 7.2
+/// conflicts with a qemu-utils 10 a machine may already have.
+fn setup() -> Result<()> {
+    let have =
+        |program: &str| succeeds(Command::new("sh").args(["-c", &format!("command -v {program}")]));
+    let mut missing: Vec<&str> = Vec::new();
+    if !have("qemu-system-x86_64") {
+        missing.push("qemu-system-x86");
+    }
+    if !have("qemu-img") {
+        missing.push("qemu-utils");
+    }
+    if !have("mmdebstrap") {
+        missing.push("mmdebstrap");
+    }
+    if !have("mkfs.ext4") {
+        missing.push("e2fsprogs");
+    }
+    if !have("ssh") || !have("scp") || !have("ssh-keygen") {
+        missing.push("openssh-client");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !crate::is_root() {
+        bail!("missing {missing:?}: run `cargo xtask vm build` as root");
+    }
+    let codename =
+        output(Command::new("sh").args(["-c", ". /etc/os-release && echo \"$VERSION_CODENAME\""]));
+    let mut apt = Command::new("apt-get");
+    apt.env("DEBIAN_FRONTEND", "noninteractive");
+    if codename.trim() == "bookworm" {
+        let dir = cache().join("apt");
+        fs::create_dir_all(dir.join("lists").join("partial"))
+            .with_context(|| format!("create {}", dir.display()))?;
+        let list = dir.join("sources.list");
+        let key = "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg";
+        fs::write(
+            &list,
+            [
+                "debian bookworm",
+                "debian bookworm-updates",
+                "debian-security bookworm-security",
+                "debian bookworm-backports",
+            ]
+            .map(|s| {
+                let (archive, suite) = s.split_once(' ').expect("two words");
+                format!("deb [{key}] http://deb.debian.org/{archive} {suite} main\n")
+            })
+            .concat(),
+        )
+        .with_context(|| format!("write {}", list.display()))?;
+        let opts = [
+            format!("-oDir::Etc::SourceList={}", list.display()),
+            "-oDir::Etc::SourceParts=/dev/null".to_owned(),
+            format!("-oDir::State::Lists={}", dir.join("lists").display()),
+        ];
+        run(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
+        apt.args(&opts).args(["-t", "bookworm-backports"]);
+    } else {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+    }
+    run(apt
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing))?;
+    eprintln!("xtask: vm: installed {}", missing.join(" "));
+    Ok(())
+}
+
+/// Builds SUITE's image unless it is cached: base.qcow2 with the kernel and initrd beside it.
+fn build(suite: Suite, rebuild: bool) -> Result<()> {
+    let dir = image_dir(suite);
+    let image = dir.join("base.qcow2");
+    if image.exists() && !rebuild {
+        // The image lets in the key it was built with, which it keeps beside it.
+        let baked = fs::read_to_string(dir.join("key.pub")).unwrap_or_default();
+        let current = fs::read_to_string(key().with_extension("pub")).unwrap_or_default();
+        if baked.is_empty() || baked != current {
+            bail!(
+                "{} was built for another ssh key than {}: `cargo xtask vm build --rebuild {}`",
+                image.display(),
+                key().display(),
+                suite.name()
+            );
+        }
+        return Ok(());
+    }
+    if !crate::is_root() {
+        bail!("building an image needs root (mmdebstrap, mkfs.ext4 -d keep owners)");
+    }
+    let started = Instant::now();
+    let key = key();
+    if !key.exists() {
+        fs::create_dir_all(key.parent().expect("in the cache")).context("create the key dir")?;
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "learner-vm", "-f"])
+            .arg(&key))?;
+    }
+    let pubkey = fs::read_to_string(key.with_extension("pub")).context("read the public key")?;
+
+    // Built beside the final place and renamed into it, so a failed build leaves no image.
+    let work = cache().join(format!("{}.building", suite.name()));
+    if work.exists() {
+        fs::remove_dir_all(&work).with_context(|| format!("remove {}", work.display()))?;
+    }
+    let rootfs = work.join("rootfs");
+    fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
+    let name = suite.name();
+    let packages: Vec<&str> = PACKAGES
+        .iter()
+        .chain(suite.extra_packages())
+        .copied()
+        .collect();
+    // The guest's own network: slirp's fixed address, without a DHCP client (minbase has
+    // none) or networkd (a package of its own on trixie); net.ifnames=0 makes it eth0.
+    let net_unit = "[Unit]\nDescription=slirp network (learner VM)\nBefore=network.target ssh.service\nWants=network.target\n\
+         [Service]\nType=oneshot\nRemainAfterExit=yes\n\
+         ExecStart=/sbin/ip link set lo up\nExecStart=/sbin/ip link set eth0 up\n\
+         ExecStart=/sbin/ip addr add 10.0.2.15/24 dev eth0\nExecStart=/sbin/ip route add default via 10.0.2.2\n\
+         [Install]\nWantedBy=multi-user.target\n";
+    let hooks = [
+        format!("echo learner-{name} > \"$1/etc/hostname\""),
+        // A fixed machine-id: systemd-firstboot has nothing to ask, and journals are comparable.
+        "echo 6c6561726e65722d766d2d6d61636869 > \"$1/etc/machine-id\"".to_owned(),
+        "echo '/dev/vda / ext4 rw,errors=remount-ro 0 1' > \"$1/etc/fstab\"".to_owned(),
+        format!("mkdir -p -m 700 \"$1/root/.ssh\" && printf '%s' '{}' > \"$1/root/.ssh/authorized_keys\"", pubkey.trim()),
+        format!("printf '{}' > \"$1/etc/systemd/system/learner-net.service\"", net_unit.replace('\n', "\\n")),
+        "mkdir -p \"$1/etc/systemd/system/multi-user.target.wants\" && ln -s /etc/systemd/system/learner-net.service \"$1/etc/systemd/system/multi-user.target.wants/learner-net.service\"".to_owned(),
+    ];
+    let mut cmd = Command::new("mmdebstrap");
+    cmd.args(["--variant=minbase", "--quiet"])
+        .arg(format!("--include={}", packages.join(",")));
+    for hook in &hooks {
+        cmd.arg(format!("--customize-hook={hook}"));
+    }
+    cmd.arg(name).arg(&rootfs);
+    for (archive, suffix) in [
+        ("debian", ""),
+        ("debian", "-updates"),
+        ("debian-security", "-security"),
+    ] {
+        cmd.arg(format!(
+            "deb http://deb.debian.org/{archive} {name}{suffix} main"
+        ));
+    }
+    run(&mut cmd)?;
+
+    let boot = rootfs.join("boot");
+    let newest = |prefix: &str| -> Result<PathBuf> {
+        let mut found: Vec<PathBuf> = fs::read_dir(&boot)
+            .with_context(|| format!("read {}", boot.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .collect();
+        found.sort();
+        found
+            .pop()
+            .with_context(|| format!("no {prefix}* in {}", boot.display()))
+    };
+    fs::write(work.join("key.pub"), &pubkey).context("write key.pub")?;
+    fs::copy(newest("vmlinuz-")?, work.join("vmlinuz")).context("copy the kernel")?;
+    fs::copy(newest("initrd.img-")?, work.join("initrd.img")).context("copy the initrd")?;
+
+    let raw = work.join("root.ext4");
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-L", "root", "-d"])
+        .arg(&rootfs)
+        .arg(&raw)
+        .arg(IMAGE_SIZE))?;
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(work.join("base.qcow2")))?;
+    fs::remove_file(&raw).context("remove the raw image")?;
+    fs::remove_dir_all(&rootfs).context("remove the root file system")?;
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+    }
+    fs::rename(&work, &dir).with_context(|| format!("rename to {}", dir.display()))?;
+    eprintln!(
+        "xtask: vm: built {} in {:.0}s",
+        dir.join("base.qcow2").display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Whether this machine's KVM runs stock kernels: only kvm_intel and kvm_amd do (kvm_pvm,
+/// on the development machines, fails in the decompressor).
+fn real_kvm() -> bool {
+    (Path::new("/sys/module/kvm_intel").exists() || Path::new("/sys/module/kvm_amd").exists())
+        && fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok()
+}
+
+/// Boots SUITE. `detach`: qemu outlives xtask (`vm start`); otherwise it stays in xtask's
+/// process group, so a Ctrl-C in the terminal ends it too (`vm test`).
+fn start(suite: Suite, detach: bool) -> Result<Option<Child>> {
+    let started = Instant::now();
+    let run_dir = run_dir(suite);
+    if let Some(pid) = live_pid(suite) {
+        bail!(
+            "{} is running already (qemu pid {pid}): `cargo xtask vm stop {}` first",
+            suite.name(),
+            suite.name()
+        );
+    }
+    if run_dir.exists() {
+        fs::remove_dir_all(&run_dir).with_context(|| format!("remove {}", run_dir.display()))?;
+    }
+    fs::create_dir_all(&run_dir).with_context(|| format!("create {}", run_dir.display()))?;
+    let images = image_dir(suite);
+    let overlay = run_dir.join("overlay.qcow2");
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(images.join("base.qcow2"))
+        .arg(&overlay))?;
+    // A free port now; qemu binds it a moment later (another taker in between makes qemu fail
+    // with a clear message).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("find a free port")?
+        .port();
+    fs::write(run_dir.join("port"), port.to_string()).context("write the port")?;
+
+    let kvm = real_kvm();
+    let mut qemu = Command::new("nice");
+    // Niced and one vCPU: the machine's two cores are shared with builds and tests.
+    qemu.args(["-n", "10", "qemu-system-x86_64", "-machine", "q35"])
+        .args(if kvm {
+            ["-accel", "kvm", "-cpu", "host"]
+        } else {
+            ["-accel", "tcg", "-cpu", "max"]
+        })
+        .args(["-smp", "1", "-m", MEMORY, "-display", "none"])
+        .arg("-pidfile")
+        .arg(run_dir.join("pid"))
+        .arg("-serial")
+        .arg(format!("file:{}", run_dir.join("serial.log").display()))
+        .arg("-kernel")
+        .arg(images.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(images.join("initrd.img"))
+        .args([
+            "-append",
+            "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.firstboot=off",
+        ])
+        .arg("-drive")
+        .arg(format!("file={},if=virtio,format=qcow2", overlay.display()))
+        .args([
+            "-netdev",
+            &format!("user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22"),
+        ])
+        .args(["-device", "virtio-net-pci,netdev=net0"])
+        .args(["-device", "virtio-rng-pci"]);
+    let mut child = None;
+    if detach {
+        run(qemu.arg("-daemonize"))?;
+    } else {
+        eprintln!("xtask: {qemu:?}");
+        let qemu = child.insert(qemu.stdin(Stdio::null()).spawn().context("start qemu")?);
+        // -pidfile is written once qemu has set up; wait for it, or for qemu to give up.
+        while live_pid(suite).is_none() {
+            if let Some(status) = qemu.try_wait().context("wait for qemu")? {
+                bail!("qemu exited at start: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let machine = Machine::running(suite)?;
+    eprintln!(
+        "xtask: vm: {} booting ({}, qemu pid {}, ssh on 127.0.0.1:{port})",
+        suite.name(),
+        if kvm { "KVM" } else { "full emulation" },
+        machine.pid
+    );
+    let up = machine.wait_for_ssh().and_then(|()| {
+        let ssh_at = started.elapsed();
+        // Started up: `running`, or `degraded` with the failed units named (still usable).
+        machine
+            .ssh_output(
+                "systemctl is-system-running --wait; systemctl --failed --no-legend --plain",
+            )
+            .map(|state| (ssh_at, state))
+    });
+    let (ssh_at, state) = match up {
+        Ok(up) => up,
+        Err(e) => {
+            // A machine that did not come up is not left running.
+            stop(suite)?;
+            return Err(e);
+        }
+    };
+    eprintln!(
+        "xtask: vm: {} up: ssh after {:.0}s, systemd {} after {:.0}s",
+        suite.name(),
+        ssh_at.as_secs_f64(),
+        state.split_whitespace().collect::<Vec<_>>().join(" "),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(child)
+}
+
+/// The pid of SUITE's qemu, when one is running (checked by its command line, not just the
+/// pid file: the pid may have been reused).
+fn live_pid(suite: Suite) -> Option<u32> {
+    let run_dir = run_dir(suite);
+    let pid: u32 = fs::read_to_string(run_dir.join("pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let overlay = run_dir.join("overlay.qcow2");
+    String::from_utf8_lossy(&cmdline)
+        .contains(&*overlay.to_string_lossy())
+        .then_some(pid)
+}
+
+/// Whether PID runs (a child of ours that exited stays a zombie until xtask exits).
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+fn stop(suite: Suite) -> Result<()> {
+    if let Some(pid) = live_pid(suite) {
+        run(Command::new("kill").arg(pid.to_string()))?;
+        // qemu exits on SIGTERM at once; wait for it so the overlay is no longer open.
+        while alive(pid) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("xtask: vm: {} stopped (qemu pid {pid})", suite.name());
+    } else {
+        eprintln!("xtask: vm: {} is not running", suite.name());
+    }
+    let run_dir = run_dir(suite);
+    if run_dir.exists() {
+        fs::remove_dir_all(&run_dir).with_context(|| format!("remove {}", run_dir.display()))?;
+    }
+    Ok(())
+}
+
+struct Machine {
+    suite: Suite,
+    pid: u32,
+    port: u16,
+}
+
+impl Machine {
+    fn running(suite: Suite) -> Result<Self> {
+        let pid = live_pid(suite).with_context(|| {
+            format!(
+                "{} is not running: `cargo xtask vm start {}`",
+                suite.name(),
+                suite.name()
+            )
+        })?;
+        let port = fs::read_to_string(run_dir(suite).join("port"))
+            .context("read the ssh port")?
+            .trim()
+            .parse()
+            .context("parse the ssh port")?;
+        Ok(Machine { suite, pid, port })
+    }
+
+    fn ssh_opts(&self, cmd: &mut Command, port_flag: &str) {
+        cmd.arg("-i")
+            .arg(key())
+            .args([port_flag, &self.port.to_string()])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+            ]);
+    }
+
+    fn ssh(&self, command: &[String]) -> Command {
+        let mut cmd = Command::new("ssh");
+        self.ssh_opts(&mut cmd, "-p");
+        if command.is_empty() {
+            cmd.arg("-t");
+        }
+        cmd.arg("root@127.0.0.1");
+        if !command.is_empty() {
+            cmd.arg("--").args(command);
+        }
+        cmd
+    }
+
+    fn ssh_status(&self, command: &[String]) -> Result<i32> {
+        let status = self.ssh(command).status().context("run ssh")?;
+        Ok(status.code().unwrap_or(255))
+    }
+
+    fn ssh_output(&self, script: &str) -> Result<String> {
+        let out = self
+            .ssh(&[script.to_owned()])
+            .stdin(Stdio::null())
+            .output()
+            .context("run ssh")?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs a shell script in the machine, its output shown as it comes; returns its exit code.
+    fn sh(&self, script: &str) -> Result<i32> {
+        eprintln!("xtask: vm {}: # {script}", self.suite.name());
+        let status = self
+            .ssh(&[script.to_owned()])
+            .stdin(Stdio::null())
+            .status()
+            .context("run ssh")?;
+        Ok(status.code().unwrap_or(255))
+    }
+
+    fn copy(&self, file: &Path, dest: &str) -> Result<()> {
+        let mut cmd = Command::new("scp");
+        self.ssh_opts(&mut cmd, "-P");
+        run(cmd
+            .arg("-q")
+            .arg(file)
+            .arg(format!("root@127.0.0.1:{dest}")))
+    }
+
+    /// Waits until sshd answers: as long as it takes, while qemu lives and the kernel has
+    /// not panicked.
+    fn wait_for_ssh(&self) -> Result<()> {
+        let serial = run_dir(self.suite).join("serial.log");
+        loop {
+            if !alive(self.pid) {
+                bail!(
+                    "qemu exited while {} booted; its console:\n{}",
+                    self.suite.name(),
+                    tail(&serial)
+                );
+            }
+            if fs::read_to_string(&serial).is_ok_and(|s| s.contains("Kernel panic")) {
+                bail!(
+                    "{}'s kernel panicked; its console:\n{}",
+                    self.suite.name(),
+                    tail(&serial)
+                );
+            }
+            let probe = self
+                .ssh(&["true".to_owned()])
+                .stdin(Stdio::null())
+                .output()
+                .context("run ssh")?;
+            if probe.status.success() {
+                return Ok(());
+            }
+            // sshd answered and refused the key: waiting longer would not help.
+            let said = String::from_utf8_lossy(&probe.stderr);
+            if said.contains("Permission denied") {
+                bail!("{} refuses the ssh key: {}", self.suite.name(), said.trim());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+fn tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Builds the static learner (musl target, eBPF object built in), the one binary that runs
+/// on every suite (the gnu build needs GLIBC_2.34: not on bullseye).
+fn static_learner() -> Result<PathBuf> {
+    const TARGET: &str = "x86_64-unknown-linux-musl";
+    if !output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
+        run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    }
+    run(crate::cargo().args(["build", "--release", "--target", TARGET, "-p", "learner"]))?;
+    Ok(crate::workspace()
+        .join("target")
+        .join(TARGET)
+        .join("release")
+        .join("learner"))
+}
+
+/// Stops the machine when the test ends, however it ends (a Ctrl-C reaches its qemu, which
+/// shares xtask's process group), and reaps the qemu xtask started.
+struct Stopper(Suite, Option<Child>);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        if let Err(e) = stop(self.0) {
+            eprintln!("xtask: vm: cannot stop {}: {e:#}", self.0.name());
+        }
+        if let Some(child) = &mut self.1 {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `systemd-analyze security`'s overall exposure of nginx in the machine.
+fn exposure(m: &Machine) -> Result<f64> {
+    let out = m.ssh_output("systemd-analyze security nginx.service | tail -n 1")?;
+    // "→ Overall exposure level for nginx.service: 9.6 UNSAFE 😨"
+    out.split(": ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no exposure in {out:?}"))
+}
+
+/// One suite's nginx case; prints how long each step took, also when one failed.
+fn test(suite: Suite, learner: &Path) -> Result<()> {
+    let total = Instant::now();
+    let mut times = Vec::new();
+    let result = test_steps(suite, learner, &mut times);
+    for (what, took) in &times {
+        eprintln!(
+            "xtask: vm test {}: {what}: {:.0}s",
+            suite.name(),
+            took.as_secs_f64()
+        );
+    }
+    eprintln!(
+        "xtask: vm test {}: {:.0}s in all",
+        suite.name(),
+        total.elapsed().as_secs_f64()
+    );
+    result
+}
+
+fn test_steps(
+    suite: Suite,
+    learner: &Path,
+    times: &mut Vec<(&'static str, Duration)>,
+) -> Result<()> {
+    if !learner.exists() {
+        bail!("no learner binary at {}", learner.display());
+    }
+    let name = suite.name();
+    let mut step = |what: &'static str, since: Instant| times.push((what, since.elapsed()));
+
+    let t = Instant::now();
+    let qemu = start(suite, false)?;
+    let _stopper = Stopper(suite, qemu);
+    let m = Machine::running(suite)?;
+    step("boot to running", t);
+
+    m.copy(learner, "/usr/local/bin/learner")?;
+    if m.sh("learner --version && systemctl --version | head -n 1 && uname -r")? != 0 {
+        bail!("{name}: learner does not run there");
+    }
+    let before = exposure(&m)?;
+
+    // Load through the whole recording, restarts included (wrk reconnects), niced below
+    // nginx and learner on the one vCPU.
+    m.sh("systemd-run --quiet --unit=learner-load --property=Nice=5 wrk -t1 -c2 -d1h http://127.0.0.1:80/")?;
+    let t = Instant::now();
+    let recorded = m.sh("learner record nginx.service --restart --exercise all --for 20s -o /root/nginx.profile.yaml")?;
+    step("record --for 20s --exercise all", t);
+    m.sh("systemctl stop learner-load")?;
+    if recorded != 0 {
+        bail!("{name}: learner record failed ({recorded})");
+    }
+    let capability_source =
+        m.ssh_output("sed -n 's/^ *capability_source: //p' /root/nginx.profile.yaml")?;
+    eprintln!(
+        "xtask: vm test {name}: capability source: {}",
+        capability_source.trim()
+    );
+
+    let t = Instant::now();
+    let generated = m.sh(
+        "learner generate /root/nginx.profile.yaml --explain -o /root/hardening.conf && grep -v '^#' /root/hardening.conf",
+    )?;
+    step("generate", t);
+    if generated != 0 {
+        bail!("{name}: learner generate failed ({generated})");
+    }
+
+    let t = Instant::now();
+    let applied = m.sh(
+        "learner apply nginx.service /root/hardening.conf --exercise all --check 'curl -fsS -o /dev/null http://127.0.0.1/'",
+    )?;
+    step("apply --exercise all", t);
+
+    // Whatever apply did (installed, or rolled back), nginx must serve now.
+    let serves =
+        m.sh("systemctl is-active nginx.service && curl -fsS -o /dev/null http://127.0.0.1/")? == 0;
+    let installed =
+        m.sh("test -e /etc/systemd/system/nginx.service.d/50-learner-hardening.conf")? == 0;
+    // Every line of the drop-in must be one this systemd knows (bullseye's 247 most of all).
+    let unknown = m.ssh_output(
+        "journalctl -b -o cat _PID=1 | grep -E 'Unknown (key|section)|unknown lvalue' || true",
+    )?;
+    let after = exposure(&m)?;
+
+    eprintln!("\nxtask: vm test {name}: exposure {before} before, {after} after");
+    let mut failures = Vec::new();
+    if applied != 0 {
+        let empty_set = m.sh("grep -qx 'CapabilityBoundingSet=' /root/hardening.conf")? == 0;
+        let why = if empty_set && capability_source.contains("none") {
+            ": the drop-in empties CapabilityBoundingSet= although the recording saw no capability check (issue 25, part 1)"
+        } else {
+            ""
+        };
+        failures.push(format!(
+            "learner apply failed (exit {applied}) and rolled back{why}"
+        ));
+    }
+    if !serves {
+        failures.push("nginx does not serve after apply".to_owned());
+    }
+    if applied == 0 && !installed {
+        failures.push("apply passed but the drop-in is not installed".to_owned());
+    }
+    if installed && after >= before {
+        failures.push(format!("exposure {after} is not below {before}"));
+    }
+    if !unknown.trim().is_empty() {
+        failures.push(format!(
+            "systemd ignored lines of the drop-in:\n{}",
+            unknown.trim()
+        ));
+    }
+    if failures.is_empty() {
+        eprintln!("xtask: vm test {name}: passed: nginx serves under learner's drop-in");
+        Ok(())
+    } else {
+        bail!("{}", failures.join("; "))
+    }
+}
