@@ -430,6 +430,20 @@ impl SyscallRecorder {
         Ok(())
     }
 
+    /// Runs of learner's programs the kernel skipped because a BPF program was already
+    /// running on that CPU (its recursion protection, counted since Linux 5.12): what those
+    /// runs would have seen is missing. The page-fault program is left out: it runs nested
+    /// in the exit program's reads of user memory, and a skipped run of it loses nothing.
+    pub fn skipped_runs(&self) -> u64 {
+        use std::os::fd::AsFd as _;
+        self.ebpf
+            .programs()
+            .filter(|(name, _)| *name != program::PAGE_FAULT)
+            .filter_map(|(_, prog)| prog.fd().ok())
+            .filter_map(|fd| recursion_misses(fd.as_fd()))
+            .sum()
+    }
+
     pub fn lost_events(&self) -> Result<u64, RecorderError> {
         let lost: PerCpuArray<&MapData, u64> =
             PerCpuArray::try_from(self.ebpf.map(map::LOST).expect("LOST map"))
@@ -848,6 +862,36 @@ fn layout_ok(format: &Path, tracepoint: &str, expected: &[(&str, usize)]) -> Res
     } else {
         Err(format!("{tracepoint} has {}", wrong.join(", ")))
     }
+}
+
+/// A loaded program's `recursion_misses` (0 on kernels that do not count them, whose info is
+/// shorter: the kernel fills what it knows and zeroes nothing beyond).
+fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    use std::os::fd::AsRawFd as _;
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    // SAFETY: plain integers and pointers-as-integers: all zeroes is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: size_of::<aya_obj::generated::bpf_prog_info>() as u32,
+        info: &mut info as *mut _ as u64,
+    };
+    // SAFETY: bpf(2) writes at most info_len bytes into `info`, which lives until it returns.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            &mut attr as *mut InfoAttr,
+            size_of::<InfoAttr>(),
+        )
+    };
+    (rc == 0).then_some(info.recursion_misses)
 }
 
 /// Kernels before 5.11 charge BPF maps against RLIMIT_MEMLOCK, whose default is tiny.

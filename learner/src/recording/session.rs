@@ -266,6 +266,14 @@ impl Session {
         self.lost += self.collector.add_repeats(&repeats)
             + self.recorder.lost_events()?
             + self.collector.malformed;
+        let skipped_runs = self.recorder.skipped_runs();
+        if skipped_runs > 0 {
+            *self
+                .collector
+                .missed
+                .entry("kernel: learner's programs skipped (BPF recursion protection)".into())
+                .or_default() += skipped_runs;
+        }
         if let Some(log) = self.kernel_log.as_mut() {
             // Only processes of the target: their threads were seen entering syscalls.
             let ours = self.recorder.entered_tgids()?;
