@@ -665,7 +665,7 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
                 let stopped = exercise::stop(&systemd, &unit, &waits);
                 if !stopped.ending.is_clean() {
                     eprintln!(
-                        "learner: {unit} (still without the drop-in): {stopped}, after {:.1}s",
+                        "learner: {unit}, as it ran before apply: {stopped}, after {:.1}s",
                         stopped.took.as_secs_f64()
                     );
                 }

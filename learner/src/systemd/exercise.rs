@@ -635,7 +635,7 @@ fn restart(
     let stopped = stop(systemd, unit, waits);
     let how = match &stopped.ending {
         Ending::Clean => format!("stopped in {}", secs(stopped.took)),
-        other => format!("stopped in {} ({other})", secs(stopped.took)),
+        other => format!("stopped in {}; the run {other}", secs(stopped.took)),
     };
     phases.push(stopped);
     let started = start_phase(systemd, unit, waits);
