@@ -347,3 +347,63 @@ fn rollback_kills_a_unit_whose_stop_never_ends() {
     drop(guest);
     assert_clean("baseline-stuck");
 }
+
+/// Its start refuses while a marker of an unclean stop is there: after a crash it cannot come
+/// up again.
+const FRAGILE: &str = "[Service]
+RuntimeDirectory=learner-fragile
+RuntimeDirectoryPreserve=yes
+ExecStartPre=/bin/sh -c 'test ! -e /run/learner-fragile/running'
+ExecStart=/bin/sh -c 'touch /run/learner-fragile/running; exec sleep infinity'
+ExecStopPost=/bin/sh -c 'if [ \"$SERVICE_RESULT\" = success ]; then rm -f /run/learner-fragile/running; fi'
+";
+
+#[test]
+fn a_recording_whose_event_cannot_be_carried_out_is_not_a_profile() {
+    let Some(_kernel) =
+        privileged("a_recording_whose_event_cannot_be_carried_out_is_not_a_profile")
+    else {
+        return;
+    };
+    let dir = TempDir::new("baseline-fragile");
+    let guest = Guest::boot("baseline-fragile");
+    let unit = "learner-fragile.service";
+    write_in(
+        &guest,
+        &format!("/etc/systemd/system/{unit}"),
+        FRAGILE,
+        0o644,
+    );
+    in_guest(
+        &guest,
+        &format!("systemctl daemon-reload && systemctl start {unit}"),
+    );
+    let profile = dir.join("fragile.profile.yaml");
+    let out = learner()
+        .args(["record", unit, "--exercise", "restart,crash,logrotate"])
+        .args(["--guest", &guest.pid.to_string(), "-o"])
+        .arg(&profile)
+        .output()
+        .expect("learner record");
+    let said = text(&out);
+    eprintln!("learner record:\n{said}");
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    // The restart (a clean stop) was carried out; the crash was not, and nothing after it.
+    assert!(said.contains("restart: passed"), "{said}");
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!(
+            "{unit} could not be driven through its crash: killed"
+        )) && last.contains("failed to start")
+            && last.contains("(logrotate not exercised)")
+            && last.contains("fragile.profile.partial.yaml"),
+        "{said}"
+    );
+    assert!(!profile.exists());
+    let partial = Profile::load(&dir.join("fragile.profile.partial.yaml")).expect("partial");
+    assert!(partial.recording.exercised["crash"].contains("FAILED"));
+    assert!(partial.recording.baseline.contains_key("restart"));
+    assert!(!partial.recording.baseline.contains_key("crash"));
+    drop(guest);
+    assert_clean("baseline-fragile");
+}
