@@ -1,7 +1,9 @@
 //! Driving a unit through the events of its life (restart, reload, crash, log rotation), one
 //! at a time, and waiting as long as the unit's own timeouts allow until it is active again.
-//! `learner apply --exercise` runs them under a new drop-in; nothing here knows who watches
-//! the unit meanwhile, so a recording can drive the same events.
+//! Each event is a list of phases (stop, kill, reload, rotate, start) with how each ended;
+//! [`judge`] compares them with the same event's phases without a drop-in. `learner record
+//! --exercise` keeps those as the unit's baseline, `learner apply --exercise` runs the events
+//! under a new drop-in; nothing here knows who watches the unit meanwhile.
 use std::{
     fmt,
     path::{Path, PathBuf},
