@@ -204,10 +204,17 @@ struct ApplyArgs {
     /// Disruptive by design: for staging
     #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
     exercise: Option<Exercises>,
-    /// How long the check may take; waits for starts and stops follow the unit's own
-    /// TimeoutStartSec and TimeoutStopSec, and this stands in where they are infinity
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
-    timeout: std::time::Duration,
+    /// How long the check is retried after each start until it passes (a service may answer
+    /// well after it is active) [default: the unit's TimeoutStartSec, at most 90s]; waits for
+    /// starts and stops follow the unit's own TimeoutStartSec and TimeoutStopSec, and this
+    /// stands in where they are infinity (a stop that does not end by then is killed)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// A profile of the unit recorded with --exercise: how it goes through each event without
+    /// the drop-in, which the same event under the drop-in is compared with [default: the
+    /// profiles the drop-in's header names, beside it]
+    #[arg(long, value_name = "PROFILE")]
+    profile: Vec<PathBuf>,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -538,52 +545,15 @@ fn record_command(args: RecordArgs) -> ExitCode {
 }
 
 fn apply_command(args: ApplyArgs) -> ExitCode {
-    let request = apply::ApplyRequest {
+    apply::run(&apply::ApplyRequest {
         unit: args.unit,
         dropin: args.dropin,
         check: args.check,
         timeout: args.timeout,
         guest: args.guest.guest,
         exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
-    };
-    match apply::apply(&request) {
-        Ok(applied) => {
-            let show = |e: Option<f64>| e.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
-            let passed: Vec<String> = applied
-                .steps
-                .iter()
-                .filter(|s| s.outcome == learner::systemd::exercise::Outcome::Passed)
-                .map(|s| s.exercise.to_string())
-                .collect();
-            eprintln!(
-                "learner: installed {}; {} {}{}{}; exposure {} -> {}",
-                applied.installed.display(),
-                request.unit,
-                if applied.job.is_some() {
-                    "ran under it and succeeded"
-                } else {
-                    "is active"
-                },
-                if request.check.is_some() {
-                    " and passed its check"
-                } else {
-                    ""
-                },
-                if passed.is_empty() {
-                    String::new()
-                } else {
-                    format!(", through {}", passed.join(", "))
-                },
-                show(applied.exposure_before),
-                show(applied.exposure_after),
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("learner: {e}");
-            ExitCode::FAILURE
-        }
-    }
+        profiles: args.profile,
+    })
 }
 
 fn score_command(args: ScoreArgs) -> ExitCode {

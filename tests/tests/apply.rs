@@ -183,14 +183,31 @@ fn waits_follow_a_stop_longer_than_30s() {
     );
     let dropin = dir.join("slow.conf");
     std::fs::write(&dropin, "[Service]\nNoNewPrivileges=yes\n").expect("write");
-    // The check fails, so both the apply's restart and the rollback's wait out a 31 s stop.
+    // The check fails while the drop-in is there, so both the apply's restart and the
+    // rollback's wait out a 31 s stop.
+    let check = format!(
+        "! {} test -e /etc/systemd/system/{unit}.d/{DROPIN}",
+        guest.nsenter()
+    );
     let started = Instant::now();
-    let out = apply(&guest, unit, &dropin, &["--check", "false"]);
+    let out = apply(
+        &guest,
+        unit,
+        &dropin,
+        &["--check", &check, "--timeout", "2s"],
+    );
     let took = started.elapsed();
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("failed its check `false`"), "{said}");
+    assert!(
+        said.contains(&format!("failed its check `{check}`")),
+        "{said}"
+    );
     assert!(said.contains("the unit is active again"), "{said}");
+    assert!(
+        said.contains("without the drop-in it passes the check"),
+        "{said}"
+    );
     assert!(guest.is_active(unit));
     assert!(
         took >= Duration::from_secs(62),
@@ -330,7 +347,12 @@ fn exercise_finds_a_drop_in_that_breaks_only_after_a_crash() {
         &format!("systemctl daemon-reload && systemctl start {poisoned}"),
     );
     let poison = format!("{} touch /run/learner-poison; false", guest.nsenter());
-    let out = apply(&guest, poisoned, &good, &["--check", &poison]);
+    let out = apply(
+        &guest,
+        poisoned,
+        &good,
+        &["--check", &poison, "--timeout", "2s"],
+    );
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(

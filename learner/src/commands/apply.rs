@@ -1,15 +1,29 @@
 //! `learner apply UNIT DROPIN`: install a drop-in, restart the unit, prove it still works,
 //! and put everything back when it does not. A job (a oneshot unit) is run once and judged by
-//! how its run ended.
-use std::{path::PathBuf, process::Command, time::Duration};
+//! how its run ended. Exercised events are judged against how the unit behaves without the
+//! drop-in: its profile's recorded events, or a baseline taken on the spot.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::{Duration, Instant},
+};
 
 use crate::{
+    model::profile::{Profile, ProfileError},
     policy::denials::{self, Denial},
     recording::unit::{Background, RecordRequest},
-    systemd::exercise::{self, Exercise, Outcome, Step, Waits},
+    systemd::exercise::{self, Ending, Exercise, Judgement, Outcome, Phase, Step, Waits},
     systemd::manager::{Systemd, SystemdError, UnitInfo},
     util::host,
 };
+
+/// The longest the check is retried (and an infinite unit timeout waited for) unless
+/// `--timeout` says otherwise: TimeoutStartSec's default.
+pub const DEFAULT_LIMIT: Duration = Duration::from_secs(90);
+
+/// Between two tries of a check that has not passed yet.
+const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// learner's drop-in name: the unit's other drop-ins are never touched.
 pub const DROPIN_NAME: &str = "50-learner-hardening.conf";
@@ -41,6 +55,32 @@ pub enum ApplyError {
         why: String,
         rollback: String,
     },
+    #[error(
+        "{unit} {why}, and fails it without the drop-in too: the check is bad (or the service does not work on its own), not the drop-in, which was not kept: {rollback}"
+    )]
+    BadCheck {
+        unit: String,
+        why: String,
+        rollback: String,
+    },
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("{path} is a recording of {recorded}, not of {unit}")]
+    OtherUnit {
+        path: PathBuf,
+        recorded: String,
+        unit: String,
+    },
+}
+
+impl ApplyError {
+    /// 2 for a bad check (nothing is known about the drop-in), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ApplyError::BadCheck { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,11 +88,16 @@ pub struct ApplyRequest {
     pub unit: String,
     pub dropin: PathBuf,
     pub check: Option<String>,
-    /// How long the check may take, and how long to wait where the unit sets no timeout.
-    pub timeout: Duration,
+    /// How long the check is retried after each start until it passes, and how long to wait
+    /// where the unit sets no timeout; `None`: the unit's TimeoutStartSec, at most
+    /// [`DEFAULT_LIMIT`].
+    pub timeout: Option<Duration>,
     pub guest: Option<u32>,
     /// Events to drive the unit through under the drop-in, the check after each.
     pub exercise: Vec<Exercise>,
+    /// Profiles whose recorded events are the unit's baseline; none given: the profiles the
+    /// drop-in's header names, when they lie beside it.
+    pub profiles: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -111,7 +156,7 @@ fn hints(journal: &str) -> Vec<String> {
 
 fn run_check(check: &str, timeout: Duration) -> Result<(), String> {
     let out = Command::new("timeout")
-        .arg(format!("{}s", timeout.as_secs().max(1)))
+        .arg(format!("{:.1}s", timeout.as_secs_f64().max(0.5)))
         .args(["sh", "-c", check])
         .output()
         .map_err(|e| format!("check could not run: {e}"))?;
@@ -130,16 +175,32 @@ fn run_check(check: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// Runs `check` until it passes or `limit` has passed: a service is often active well before
+/// it answers (a JVM that listens 10-20 s after its start). A job's check runs once: its run
+/// is over. Returns how long it took and how many tries.
+fn wait_for_check(check: &str, limit: Duration, retry: bool) -> Result<(Duration, u32), String> {
+    let begun = Instant::now();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let left = limit.saturating_sub(begun.elapsed());
+        match run_check(check, left) {
+            Ok(()) => return Ok((begun.elapsed(), tries)),
+            Err(why) if !retry => return Err(why),
+            Err(why) if begun.elapsed() + CHECK_INTERVAL >= limit => {
+                return Err(format!(
+                    "{why}, tried {tries} times for {:.1}s",
+                    begun.elapsed().as_secs_f64()
+                ));
+            }
+            Err(_) => std::thread::sleep(CHECK_INTERVAL),
+        }
+    }
+}
+
 /// Prints what went wrong in the failing step: the journal, the directive each known message
 /// points at, and what the sandbox denied.
-fn report_failure(
-    systemd: &Systemd,
-    unit: &str,
-    why: &str,
-    cursor: Option<&str>,
-    denials: &[String],
-) {
-    let journal = systemd.journal_after(unit, cursor);
+fn report_failure(unit: &str, why: &str, journal: &str, denials: &[String]) {
     eprintln!("learner: {unit} {why}. What the journal says:");
     for line in journal
         .lines()
@@ -151,7 +212,7 @@ fn report_failure(
     {
         eprintln!("  {line}");
     }
-    let hints = hints(&journal);
+    let hints = hints(journal);
     if !hints.is_empty() {
         eprintln!("learner: likely causes:");
         for h in hints {
@@ -225,7 +286,7 @@ fn roll_back(
     if before.is_job() || !was_active {
         // Nothing was running before: nothing is run again. A failed run under the drop-in is
         // forgotten unless the unit had failed before too.
-        if now.is_active() {
+        if !now.is_down() {
             let _ = exercise::stop(systemd, unit, &waits);
         }
         if before.active_state != "failed" {
@@ -246,9 +307,18 @@ fn roll_back(
         );
     }
     // It ran before: it runs again, without the drop-in. A stop that is not clean (it ran
-    // under the drop-in) does not matter; the start does.
-    if now.is_active() {
-        let _ = exercise::stop(systemd, unit, &waits);
+    // under the drop-in) does not matter; the start does. A stop that does not end (a unit
+    // that ignores SIGTERM with TimeoutStopSec=infinity, or one still stopping from the failed
+    // step) is killed once its bound has passed.
+    let mut removed = removed.to_owned();
+    if !now.is_down() {
+        let stopped = exercise::stop(systemd, unit, &waits);
+        if let Ending::Failed(why) = &stopped.ending {
+            removed = format!(
+                "{removed}; its stop {why}, after {:.1}s,",
+                stopped.took.as_secs_f64()
+            );
+        }
     }
     match exercise::start(systemd, unit, &waits) {
         Ok(()) => format!("{removed} and the unit is active again"),
@@ -311,18 +381,29 @@ impl<'a> DenialWatch<'a> {
         }
     }
 
+    /// The denials of the current step so far, still watching.
+    fn so_far(&self) -> Vec<String> {
+        match self.recording.as_ref().and_then(Background::snapshot) {
+            Some(obs) => self.since_mark(&obs),
+            None => Vec::new(),
+        }
+    }
+
     /// Stops watching; the denials of the current step (new ones, or ones seen more often).
     fn finish(&mut self) -> Vec<String> {
         let Some(recording) = self.recording.take() else {
             return Vec::new();
         };
-        let report = match recording.finish() {
-            Ok(r) => r,
+        match recording.finish() {
+            Ok(report) => self.since_mark(&report.profile.observations),
             Err(e) => {
                 eprintln!("learner: warning: watching for denials failed: {e}");
-                return Vec::new();
+                Vec::new()
             }
-        };
+        }
+    }
+
+    fn since_mark(&self, obs: &crate::model::observations::Observations) -> Vec<String> {
         let key = |d: &Denial| {
             (
                 d.processes.clone(),
@@ -330,7 +411,7 @@ impl<'a> DenialWatch<'a> {
                 d.directive.clone(),
             )
         };
-        self.denials(&report.profile.observations)
+        self.denials(obs)
             .into_iter()
             .filter(|d| {
                 !self
@@ -341,6 +422,128 @@ impl<'a> DenialWatch<'a> {
             .map(|d| d.to_string())
             .collect()
     }
+}
+
+/// The unit's own behaviour in each event, and where it came from.
+#[derive(Debug, Default)]
+struct Baselines {
+    events: BTreeMap<Exercise, Vec<Phase>>,
+    from: String,
+}
+
+/// The profiles the drop-in's header names (`# Generated by learner 0.1.0 for systemd 252
+/// from a.profile.yaml (a.service), b.profile.yaml (a.service)`), as files beside it.
+fn named_profiles(dropin: &Path, text: &str) -> Vec<PathBuf> {
+    let Some(sources) = text
+        .lines()
+        .find(|l| l.starts_with("# Generated by learner "))
+        .and_then(|l| l.split_once(" from "))
+        .map(|(_, sources)| sources)
+    else {
+        return Vec::new();
+    };
+    let dir = dropin.parent().unwrap_or(Path::new("."));
+    sources
+        .split(", ")
+        .map(|s| s.split_once(" (").map_or(s, |(name, _)| name).trim())
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .map(|name| dir.join(name))
+        .filter(|path| path.is_file())
+        .collect()
+}
+
+/// Reads the baseline of each event from the profiles given (an error when one cannot be
+/// read or is of another unit), or else from those the drop-in names (skipped when they do
+/// not fit, with a word).
+fn baselines(req: &ApplyRequest, text: &str, unit: &str) -> Result<Baselines, ApplyError> {
+    let given = !req.profiles.is_empty();
+    let paths = if given {
+        req.profiles.clone()
+    } else {
+        named_profiles(&req.dropin, text)
+    };
+    let mut out = Baselines::default();
+    let mut used = Vec::new();
+    for path in paths {
+        let profile = match Profile::load(&path) {
+            Ok(p) => p,
+            Err(e) if given => return Err(e.into()),
+            Err(e) => {
+                eprintln!("learner: warning: {e}; not used as the unit's baseline");
+                continue;
+            }
+        };
+        let recorded = profile.provenance.unit.clone().unwrap_or_default();
+        if recorded != unit {
+            if given {
+                return Err(ApplyError::OtherUnit {
+                    path,
+                    recorded,
+                    unit: unit.to_owned(),
+                });
+            }
+            continue;
+        }
+        let mut any = false;
+        for (name, baseline) in &profile.recording.baseline {
+            if let Ok(event) = name.parse::<Exercise>() {
+                any = true;
+                out.events
+                    .entry(event)
+                    .or_insert_with(|| crate::recording::baseline::phases(baseline));
+            }
+        }
+        if any {
+            used.push(path.display().to_string());
+        }
+    }
+    out.from = used.join(", ");
+    Ok(out)
+}
+
+/// A step that failed, with what the journal and the sandbox said while it ran.
+struct Failure {
+    step: String,
+    why: String,
+    journal: String,
+    denials: Option<Vec<String>>,
+    /// The check failed (and nothing else did): perhaps the check is what is wrong.
+    check: bool,
+}
+
+/// The unit's behaviour in `event` without the drop-in, taken now: the drop-in out, the unit
+/// restarted without it and driven through the event, then the drop-in back and the unit
+/// restarted under it.
+fn take_baseline(
+    systemd: &Systemd,
+    unit: &str,
+    event: Exercise,
+    fallback: Duration,
+    restore: &dyn Fn() -> std::io::Result<()>,
+    reinstall: &dyn Fn() -> std::io::Result<()>,
+) -> Result<Step, String> {
+    let restart = |label: &str| -> Result<(), String> {
+        systemd
+            .systemctl(&["daemon-reload"])
+            .map_err(|e| e.to_string())?;
+        let info = systemd.show(unit).map_err(|e| e.to_string())?;
+        let waits = Waits::of(&info, fallback);
+        let _ = exercise::stop(systemd, unit, &waits);
+        exercise::start(systemd, unit, &waits).map_err(|e| format!("{label}, it {e}"))
+    };
+    restore().map_err(|e| format!("the drop-in could not be taken out: {e}"))?;
+    restart("without the drop-in")?;
+    let base = exercise::drive(systemd, unit, event, fallback);
+    eprintln!("learner: without the drop-in, {base}");
+    reinstall().map_err(|e| format!("the drop-in could not be put back: {e}"))?;
+    restart("with the drop-in back")?;
+    if base.outcome == Outcome::Failed {
+        return Err(format!(
+            "without the drop-in, {unit} cannot be driven through its {event} either: {}",
+            base.detail
+        ));
+    }
+    Ok(base)
 }
 
 pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
@@ -367,7 +570,28 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             state: before.describe(),
         });
     }
+    let baselines = if req.exercise.is_empty() {
+        Baselines::default()
+    } else {
+        baselines(req, &text, &unit)?
+    };
+    if !baselines.events.is_empty() {
+        let events: Vec<&str> = baselines.events.keys().map(|e| e.name()).collect();
+        eprintln!(
+            "learner: how {unit} goes through {} without the drop-in: as recorded in {}",
+            events.join(", "),
+            baselines.from
+        );
+    }
     let exposure_before = systemd.exposure(&unit);
+    let fallback = req.timeout.unwrap_or(DEFAULT_LIMIT);
+    let check_limit = |info: &UnitInfo| {
+        req.timeout.unwrap_or_else(|| {
+            info.timeout_start
+                .unwrap_or(DEFAULT_LIMIT)
+                .min(DEFAULT_LIMIT)
+        })
+    };
 
     let dir = systemd.dropin_dir(&unit);
     let installed = dir.join(DROPIN_NAME);
@@ -375,6 +599,14 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     let install = |content: &str| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         crate::util::atomic_file::write(&installed, content.as_bytes())
+    };
+    // Put back what was there: the previous learner drop-in, or none.
+    let restore = || match &previous {
+        Some(old) => install(old),
+        None => match std::fs::remove_file(&installed) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
     };
     install(&text).map_err(|source| ApplyError::Install {
         path: installed.clone(),
@@ -385,12 +617,30 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     let mut cursor = systemd.journal_cursor();
     let mut steps = Vec::new();
     let mut job = None;
-    let mut failure: Option<(String, String)> = None;
-    let check = |label: &str| -> Result<(), (String, String)> {
-        match &req.check {
-            Some(c) => run_check(c, req.timeout)
-                .map_err(|why| (label.to_owned(), format!("{why} {label}"))),
-            None => Ok(()),
+    let mut is_job = false;
+    let mut limit = fallback;
+    let fail = |step: String, why: String, cursor: &Option<String>| Failure {
+        journal: systemd.journal_after(&unit, cursor.as_deref()),
+        step,
+        why,
+        denials: None,
+        check: false,
+    };
+    let check = |label: &str, limit: Duration, is_job: bool| -> Result<(), (String, String)> {
+        let Some(c) = &req.check else {
+            return Ok(());
+        };
+        match wait_for_check(c, limit, !is_job) {
+            Ok((took, tries)) if !is_job => {
+                eprintln!(
+                    "learner: {unit} passed its check {label}, {:.1}s after it was active ({tries} {})",
+                    took.as_secs_f64(),
+                    if tries == 1 { "try" } else { "tries" }
+                );
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(why) => Err((label.to_owned(), format!("{why} {label}"))),
         }
     };
     let first = (|| -> Result<(), (String, String)> {
@@ -400,76 +650,171 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         let info = systemd
             .show(&unit)
             .map_err(|e| ("the reload".to_owned(), e.to_string()))?;
-        let waits = Waits::of(&info, req.timeout);
+        let waits = Waits::of(&info, fallback);
+        limit = check_limit(&info);
+        is_job = info.is_job();
         if info.is_job() {
             let ran = exercise::run_job(&systemd, &unit, &waits)
                 .map_err(|why| ("its run under the drop-in".to_owned(), why))?;
             eprintln!("learner: {unit} {ran}");
             job = Some(ran);
         } else {
-            if matches!(before.active_state.as_str(), "active" | "reloading") {
-                exercise::stop(&systemd, &unit, &waits).map_err(|why| {
-                    let step = "the stop before the drop-in's first start";
-                    (step.to_owned(), format!("{why} (in {step})"))
-                })?;
+            if !before.is_down() {
+                // The instance started before the drop-in: how its stop ends is not the
+                // drop-in's doing, only that it ends.
+                let stopped = exercise::stop(&systemd, &unit, &waits);
+                if !stopped.ending.is_clean() {
+                    eprintln!(
+                        "learner: {unit}, as it ran before apply: {stopped}, after {:.1}s",
+                        stopped.took.as_secs_f64()
+                    );
+                }
             }
             exercise::start(&systemd, &unit, &waits).map_err(|why| {
                 let step = "the first start under the drop-in";
                 (step.to_owned(), format!("{why} (in {step})"))
             })?;
         }
-        check("under the drop-in")
+        Ok(())
     })();
-    if let Err(f) = first {
-        failure = Some(f);
+    let mut failure = first.err().map(|(step, why)| fail(step, why, &cursor));
+    if failure.is_none()
+        && let Err((step, why)) = check("under the drop-in", limit, is_job)
+    {
+        failure = Some(Failure {
+            check: true,
+            ..fail(step, why, &cursor)
+        });
     }
     if failure.is_none() {
         for &event in &req.exercise {
             watch.mark();
             cursor = systemd.journal_cursor();
-            let step = exercise::drive(&systemd, &unit, event, req.timeout);
+            let step = exercise::drive(&systemd, &unit, event, fallback);
             eprintln!("learner: {step}");
             let outcome = step.outcome;
             let detail = step.detail.clone();
+            let phases = step.phases.clone();
             steps.push(step);
             match outcome {
                 Outcome::Failed => {
-                    failure = Some((
+                    failure = Some(fail(
                         format!("the {event} step"),
                         format!("failed the {event} step: {detail}"),
+                        &cursor,
                     ));
                     break;
                 }
-                Outcome::Skipped => {}
-                Outcome::Passed => {
-                    if let Err(f) = check(&format!("after {event}")) {
-                        failure = Some(f);
+                Outcome::Skipped => continue,
+                Outcome::Passed => {}
+            }
+            // What the step showed, before a baseline run adds its own.
+            let journal = systemd.journal_after(&unit, cursor.as_deref());
+            let denied = watch.so_far();
+            let worse = |why: String| Failure {
+                step: format!("the {event} step"),
+                why: format!("is worse in the {event} step under the drop-in: {why}"),
+                journal: journal.clone(),
+                denials: Some(denied.clone()),
+                check: false,
+            };
+            let mut source = "as recorded".to_owned();
+            let mut judgement =
+                exercise::judge(&phases, baselines.events.get(&event).map(Vec::as_slice));
+            if let Judgement::NoBaseline(what) = &judgement {
+                eprintln!(
+                    "learner: {event} under the drop-in: {what}; no profile says how {unit} goes through it without the drop-in: taking that now (the drop-in out, {event} again, the drop-in back)"
+                );
+                match take_baseline(&systemd, &unit, event, fallback, &restore, &|| {
+                    install(&text)
+                }) {
+                    Ok(base) => {
+                        source = "taken just now".to_owned();
+                        judgement = exercise::judge(&phases, Some(&base.phases));
+                    }
+                    Err(why) => {
+                        failure = Some(Failure {
+                            why: format!("failed the {event} step: {what}, and {why}"),
+                            ..worse(String::new())
+                        });
                         break;
                     }
                 }
             }
+            match judgement {
+                Judgement::Worse(why) | Judgement::NoBaseline(why) => {
+                    failure = Some(worse(why));
+                    break;
+                }
+                Judgement::AsBefore(same) if !same.is_empty() && !denied.is_empty() => {
+                    failure = Some(worse(format!(
+                        "{}, as without the drop-in, but the drop-in denied operations meanwhile",
+                        same.join("; ")
+                    )));
+                    break;
+                }
+                Judgement::AsBefore(same) => {
+                    for s in same {
+                        eprintln!("learner: {event}: as without the drop-in ({source}): {s}");
+                    }
+                    for d in denied {
+                        eprintln!("learner: warning: during {event} the drop-in denied: {d}");
+                    }
+                }
+            }
+            if let Err((step, why)) = check(&format!("after {event}"), limit, is_job) {
+                failure = Some(Failure {
+                    check: true,
+                    ..fail(step, why, &cursor)
+                });
+                break;
+            }
         }
     }
-    if let Some((step, why)) = failure {
-        let denials = watch.finish();
-        report_failure(&systemd, &unit, &why, cursor.as_deref(), &denials);
-        // Put back what was there: the previous learner drop-in, or none.
-        let restore = || match &previous {
-            Some(old) => install(old),
-            None => std::fs::remove_file(&installed),
-        };
+    if let Some(failure) = failure {
+        let finished = watch.finish();
+        let denials = failure.denials.unwrap_or(finished);
+        report_failure(&unit, &failure.why, &failure.journal, &denials);
         let rollback = roll_back(
             &systemd,
             &unit,
             &before,
             restore,
             previous.is_some(),
-            req.timeout,
+            fallback,
         );
+        // A check that fails without the drop-in too judges nothing about the drop-in.
+        let back = systemd.show(&unit).map(|i| i.is_up()).unwrap_or(false);
+        if failure.check
+            && back
+            && !is_job
+            && let Some(c) = &req.check
+        {
+            let limit = systemd
+                .show(&unit)
+                .map(|i| check_limit(&i))
+                .unwrap_or(fallback);
+            return match wait_for_check(c, limit, true) {
+                Err(_) => Err(ApplyError::BadCheck {
+                    unit,
+                    why: failure.why,
+                    rollback,
+                }),
+                Ok((took, _)) => Err(ApplyError::Failed {
+                    unit,
+                    step: failure.step,
+                    why: failure.why,
+                    rollback: format!(
+                        "{rollback}; without the drop-in it passes the check ({:.1}s after it was active)",
+                        took.as_secs_f64()
+                    ),
+                }),
+            };
+        }
         return Err(ApplyError::Failed {
             unit,
-            step,
-            why,
+            step: failure.step,
+            why: failure.why,
             rollback,
         });
     }
@@ -483,6 +828,49 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     })
 }
 
+/// `learner apply`: applies, says how it went, and gives the exit code (0 applied, 1 the
+/// drop-in failed and was rolled back, 2 the check is bad).
+pub fn run(request: &ApplyRequest) -> ExitCode {
+    match apply(request) {
+        Ok(applied) => {
+            let show = |e: Option<f64>| e.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
+            let passed: Vec<String> = applied
+                .steps
+                .iter()
+                .filter(|s| s.outcome == Outcome::Passed)
+                .map(|s| s.exercise.to_string())
+                .collect();
+            eprintln!(
+                "learner: installed {}; {} {}{}{}; exposure {} -> {}",
+                applied.installed.display(),
+                request.unit,
+                if applied.job.is_some() {
+                    "ran under it and succeeded"
+                } else {
+                    "is active"
+                },
+                if request.check.is_some() {
+                    " and passed its check"
+                } else {
+                    ""
+                },
+                if passed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", through {}", passed.join(", "))
+                },
+                show(applied.exposure_before),
+                show(applied.exposure_after),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("learner: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,5 +882,20 @@ mod tests {
         assert!(h.contains("ReadWritePaths entry missing"), "{h}");
         assert!(h.contains("not in ReadWritePaths"), "{h}");
         assert!(hints("all good").is_empty());
+    }
+
+    #[test]
+    fn finds_the_profiles_a_drop_in_names_beside_it() {
+        let dir = std::env::temp_dir().join(format!("learner-apply-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.profile.yaml"), "schema: 2\n").unwrap();
+        let dropin = dir.join("a.conf");
+        let header = "# learner: warning: x\n# Generated by learner 0.1.0 for systemd 252 from a.profile.yaml (a.service), gone.profile.yaml (a.service)\n[Service]\n";
+        assert_eq!(
+            named_profiles(&dropin, header),
+            [dir.join("a.profile.yaml")]
+        );
+        assert!(named_profiles(&dropin, "[Service]\nProtectSystem=strict\n").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -136,6 +136,11 @@ pub struct Recording {
     /// and how it went (`restart: passed after 3.1s: ...`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exercised: BTreeMap<String, String>,
+    /// `learner record --exercise`: how each event went, phase by phase, as the unit behaves
+    /// on its own; `apply --exercise` holds the same events under a drop-in against it. Absent
+    /// in profiles recorded before it (or without --exercise).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baseline: BTreeMap<String, EventBaseline>,
     /// `learner record --restart`: whether the unit's main program (ExecStart) was seen
     /// being executed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +174,36 @@ impl Recording {
         }
         (!parts.is_empty()).then(|| parts.join(", "))
     }
+}
+
+/// How one event of the unit's life went while it was recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventBaseline {
+    /// The event did not apply to the unit (no ExecReload, no logrotate entry): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Its phases in order (a restart: stop, start).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseBaseline>,
+}
+
+/// One phase of an event (`stop`, `kill`, `reload`, `rotate`, `start`) and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseBaseline {
+    pub phase: String,
+    /// `clean`; systemd's Result= (`exit-code`, `signal`, `timeout`, ...) for a run that
+    /// ended otherwise; or `failed` when the phase did not do what was asked.
+    pub ended: String,
+    /// The main process's exit status, when it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    /// The signal that ended the main process, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// What went wrong, for `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    pub seconds: f64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -343,6 +378,12 @@ impl Profile {
             r.out_of_range_syscalls += p.recording.out_of_range_syscalls;
             if p.recording.module_support == Some(false) {
                 r.module_support = Some(false);
+            }
+            // Each event's baseline from the first profile that went through it.
+            for (event, baseline) in &p.recording.baseline {
+                r.baseline
+                    .entry(event.clone())
+                    .or_insert_with(|| baseline.clone());
             }
             // RFC 3339 UTC strings of one format order as the times do.
             if p.provenance.started < out.provenance.started {

@@ -1,6 +1,8 @@
 //! Recording: loading and attaching the eBPF programs (`recorder`), reading their events into
 //! observations (`collector`, `session`, `traced`), and recording a systemd unit (`unit`) or a
-//! command (`command`) into a profile. Uses `systemd`, `model` and `util`; never `policy`.
+//! command (`command`) into a profile, with the outcomes of the events a recording
+//! drove the unit through (`baseline`). Uses `systemd`, `model` and `util`; never `policy`.
+pub mod baseline;
 pub mod collector;
 pub mod command;
 pub mod recorder;

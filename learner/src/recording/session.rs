@@ -318,6 +318,7 @@ impl Session {
             untracked_tasks: self.recorder.task_stats()?.1,
             main_process_seen: None,
             exercised: Default::default(),
+            baseline: Default::default(),
             collector_cpu_seconds: 0.0,
             collector_peak_mib: 0.0,
         };

@@ -50,6 +50,16 @@ pub enum RecordError {
         waited: u64,
         partial: String,
     },
+    #[error(
+        "{unit} could not be driven through its {event}: {why}; the recording is not a profile{skipped}{partial}"
+    )]
+    NotExercised {
+        unit: String,
+        event: String,
+        why: String,
+        skipped: String,
+        partial: String,
+    },
     #[error("the recording of {unit} is broken: {why}; not a profile{partial}")]
     Broken {
         unit: String,
@@ -321,9 +331,14 @@ async fn record_until(
                 exercise_job = None;
                 let step = done.expect("exercise task");
                 eprintln!("learner: {step}");
+                let carried_out = step.outcome != crate::systemd::exercise::Outcome::Failed;
                 exercised.push(step);
                 if interrupted {
                     break "interrupted";
+                }
+                // The unit is down and does not come up: the rest cannot be driven.
+                if !carried_out {
+                    break "an event could not be carried out";
                 }
                 match to_exercise.pop_front() {
                     Some(event) => exercise_job = Some(drive(event)),
@@ -420,18 +435,24 @@ async fn record_until(
     let ended = SystemTime::now();
     let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
     let new_instance = instances > instances_before || started_again;
-    // A restart or crash exercised under the recording is a start-up recorded, too.
+    // A start exercised under the recording (a restart's, a crash's) is a start-up recorded.
     let exercised_start = exercised.iter().any(|step| {
-        matches!(
-            step.exercise,
-            crate::systemd::exercise::Exercise::Restart | crate::systemd::exercise::Exercise::Crash
-        ) && step.outcome == crate::systemd::exercise::Outcome::Passed
+        step.phases.iter().any(|phase| {
+            phase.kind == crate::systemd::exercise::PhaseKind::Start && phase.ending.is_clean()
+        })
     });
     outcome.recording.startup_seen = Some((req.restart && new_instance) || exercised_start);
     outcome.recording.instances = Some(instances);
     outcome.recording.exercised = exercised
         .iter()
         .map(|step| (step.exercise.name().to_owned(), step.to_string()))
+        .collect();
+    outcome.recording.baseline = exercised
+        .iter()
+        .filter_map(|step| {
+            crate::recording::baseline::of_step(step)
+                .map(|kept| (step.exercise.name().to_owned(), kept))
+        })
         .collect();
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
@@ -451,7 +472,29 @@ async fn record_until(
             })
         });
     profile.recording.main_process_seen = main_seen;
-    let trouble = if never_up {
+    let not_carried_out = exercised
+        .iter()
+        .find(|step| step.outcome == crate::systemd::exercise::Outcome::Failed);
+    let trouble = if let Some(step) = not_carried_out {
+        let done: Vec<&str> = exercised.iter().map(|s| s.exercise.name()).collect();
+        let skipped: Vec<&str> = req
+            .exercise
+            .iter()
+            .map(|e| e.name())
+            .filter(|e| !done.contains(e))
+            .collect();
+        Some(RecordError::NotExercised {
+            unit: info.id.clone(),
+            event: step.exercise.name().to_owned(),
+            why: step.detail.clone(),
+            skipped: if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} not exercised)", skipped.join(", "))
+            },
+            partial: String::new(),
+        })
+    } else if never_up {
         Some(RecordError::NeverUp {
             unit: info.id.clone(),
             state: last_state,
@@ -473,9 +516,9 @@ async fn record_until(
             if pending.commit(&profile).is_ok() {
                 let note = format!(" (what was seen is in {})", partial.display());
                 match &mut trouble {
-                    RecordError::NeverUp { partial, .. } | RecordError::Broken { partial, .. } => {
-                        *partial = note
-                    }
+                    RecordError::NeverUp { partial, .. }
+                    | RecordError::Broken { partial, .. }
+                    | RecordError::NotExercised { partial, .. } => *partial = note,
                     _ => {}
                 }
             }

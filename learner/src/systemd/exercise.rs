@@ -1,7 +1,9 @@
 //! Driving a unit through the events of its life (restart, reload, crash, log rotation), one
 //! at a time, and waiting as long as the unit's own timeouts allow until it is active again.
-//! `learner apply --exercise` runs them under a new drop-in; nothing here knows who watches
-//! the unit meanwhile, so a recording can drive the same events.
+//! Each event is a list of phases (stop, kill, reload, rotate, start) with how each ended;
+//! [`judge`] compares them with the same event's phases without a drop-in. `learner record
+//! --exercise` keeps those as the unit's baseline, `learner apply --exercise` runs the events
+//! under a new drop-in; nothing here knows who watches the unit meanwhile.
 use std::{
     fmt,
     path::{Path, PathBuf},
@@ -100,12 +102,18 @@ const SLACK: Duration = Duration::from_secs(5);
 /// A started service must still be the same run this much later to count as working.
 const SETTLE: Duration = Duration::from_millis(500);
 
+/// How long a unit whose processes were sent SIGKILL may take to be stopped.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
 /// How long the unit's transitions may take, from its own TimeoutStartSec, TimeoutStopSec and
-/// RestartSec; `fallback` stands in for a timeout that is infinite (a oneshot job's default).
+/// RestartSec; `fallback` stands in for a timeout that is infinite (a oneshot job's default,
+/// a unit that may take for ever to stop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waits {
     pub start: Duration,
-    pub stop: Duration,
+    /// None: TimeoutStopSec=infinity.
+    pub stop: Option<Duration>,
+    pub fallback: Duration,
     pub restart_delay: Duration,
 }
 
@@ -113,16 +121,22 @@ impl Waits {
     pub fn of(info: &UnitInfo, fallback: Duration) -> Self {
         Self {
             start: info.timeout_start.unwrap_or(fallback),
-            stop: info.timeout_stop.unwrap_or(fallback),
+            stop: info.timeout_stop,
+            fallback,
             restart_delay: info.restart_delay.unwrap_or_default(),
         }
     }
 
     /// A stop: ExecStop, SIGTERM, SIGKILL and ExecStopPost each get TimeoutStopSec
     /// (service_enter_signal arms timeout_stop_usec for every stop state). systemctl returns
-    /// as soon as the job is done, so this only bounds a unit that hangs.
+    /// as soon as the job is done, so this only bounds a unit that hangs. With
+    /// TimeoutStopSec=infinity systemd would wait for ever: learner waits the fallback, then
+    /// kills (see [`stop`]).
     pub fn stop_limit(&self) -> Duration {
-        self.stop * 4 + SLACK
+        match self.stop {
+            Some(stop) => stop * 4 + SLACK,
+            None => self.fallback + SLACK,
+        }
     }
 
     /// A start: TimeoutStartSec, and a start that fails is stopped like any other.
@@ -134,10 +148,133 @@ impl Waits {
 /// How one event went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Carried out: the unit is up again afterwards (how each phase ended is in the phases).
     Passed,
     /// Not applicable to this unit (no ExecReload, no logrotate entry); `detail` says why.
     Skipped,
+    /// Not carried out: the unit did not come up again (or could not be driven at all).
     Failed,
+}
+
+/// A part of an event: what the unit was asked to do, or what was done to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PhaseKind {
+    Stop,
+    Kill,
+    Reload,
+    Rotate,
+    Start,
+}
+
+impl PhaseKind {
+    pub const ALL: [PhaseKind; 5] = [
+        PhaseKind::Stop,
+        PhaseKind::Kill,
+        PhaseKind::Reload,
+        PhaseKind::Rotate,
+        PhaseKind::Start,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PhaseKind::Stop => "stop",
+            PhaseKind::Kill => "kill",
+            PhaseKind::Reload => "reload",
+            PhaseKind::Rotate => "rotate",
+            PhaseKind::Start => "start",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// How a phase ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// As asked: a stop with Result=success, a start active and staying so, a reload within
+    /// the same run, a rotation that exited 0, a kill that ended the unit by SIGKILL.
+    Clean,
+    /// The unit's run ended otherwise: systemd's Result= and how its main process ended
+    /// (code 1 exited with `status`, 2 killed and 3 dumped by signal `status`).
+    Run {
+        result: String,
+        code: i32,
+        status: i32,
+    },
+    /// The phase did not do what was asked; the words say how (without times, so that two
+    /// runs can be compared).
+    Failed(String),
+}
+
+impl Ending {
+    /// How the unit's last run ended, as `systemctl show` tells after it.
+    pub fn of_run(info: &UnitInfo) -> Self {
+        if info.result.is_empty() || info.result == "success" {
+            Ending::Clean
+        } else {
+            Ending::Run {
+                result: info.result.clone(),
+                code: info.exec_main_code,
+                status: info.exec_main_status,
+            }
+        }
+    }
+
+    pub fn is_clean(&self) -> bool {
+        *self == Ending::Clean
+    }
+}
+
+/// A signal's name, for the common ones.
+fn signal_name(n: i32) -> String {
+    let name = match n {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        31 => "SIGSYS",
+        _ => return format!("signal {n}"),
+    };
+    format!("{name} ({n})")
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Clean => f.write_str("ends cleanly"),
+            Ending::Run {
+                result,
+                code: 1,
+                status,
+            } => write!(f, "ends with status {status} (Result={result})"),
+            Ending::Run {
+                result,
+                code: 2 | 3,
+                status,
+            } => write!(f, "ends by {} (Result={result})", signal_name(*status)),
+            Ending::Run { result, .. } => write!(f, "ends with Result={result}"),
+            Ending::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phase {
+    pub kind: PhaseKind,
+    pub ending: Ending,
+    pub took: Duration,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.name(), self.ending)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +284,8 @@ pub struct Step {
     /// What happened, or why it failed or was skipped.
     pub detail: String,
     pub took: Duration,
+    /// Each phase and how it ended, in order; none when skipped.
+    pub phases: Vec<Phase>,
 }
 
 impl fmt::Display for Step {
@@ -166,6 +305,50 @@ impl fmt::Display for Step {
     }
 }
 
+/// How an event under a drop-in compares with the same event without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    /// Every phase ended cleanly, or as it did without the drop-in: those phases, in words.
+    AsBefore(Vec<String>),
+    /// A phase did not end cleanly, and there is no baseline to compare it with.
+    NoBaseline(String),
+    /// A phase ended worse than without the drop-in: how.
+    Worse(String),
+}
+
+/// Compares an event's phases under a drop-in with the unit's own (`baseline`, when known).
+/// A phase that ended cleanly passes; one that did not passes only when the same phase ended
+/// the same way without the drop-in (a service whose stop always ends with status 64).
+pub fn judge(phases: &[Phase], baseline: Option<&[Phase]>) -> Judgement {
+    let mut same = Vec::new();
+    let mut seen: Vec<PhaseKind> = Vec::new();
+    for phase in phases {
+        // The n-th phase of a kind is compared with the baseline's n-th of that kind.
+        let nth = seen.iter().filter(|k| **k == phase.kind).count();
+        seen.push(phase.kind);
+        if phase.ending.is_clean() {
+            continue;
+        }
+        let Some(baseline) = baseline else {
+            return Judgement::NoBaseline(phase.to_string());
+        };
+        let before = baseline.iter().filter(|b| b.kind == phase.kind).nth(nth);
+        match before {
+            Some(b) if b.ending == phase.ending => same.push(phase.to_string()),
+            Some(b) => {
+                return Judgement::Worse(format!("{phase}; without the drop-in it {}", b.ending));
+            }
+            None => {
+                return Judgement::Worse(format!(
+                    "{phase}; without the drop-in there was no {}",
+                    phase.kind.name()
+                ));
+            }
+        }
+    }
+    Judgement::AsBefore(same)
+}
+
 fn show(systemd: &Systemd, unit: &str) -> Result<UnitInfo, String> {
     systemd.show(unit).map_err(|e| e.to_string())
 }
@@ -174,40 +357,66 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// Stops `unit`, waiting as long as its TimeoutStopSec allows. A stop that leaves the unit
-/// failed (ExecStop failed, a timeout, a kill) is a failure.
-pub fn stop(systemd: &Systemd, unit: &str, waits: &Waits) -> Result<(), String> {
+/// Stops `unit` as `systemctl stop` does, waiting as long as its TimeoutStopSec allows. A stop
+/// that has not ended by then (TimeoutStopSec=infinity and a process that ignores SIGTERM, a
+/// hung ExecStop) is ended with SIGKILL to every process of the unit, so that this always
+/// returns. The phase says how the stop ended: cleanly, with the status systemd recorded
+/// (which is how the service stops, with or without a drop-in: the caller judges), or killed.
+pub fn stop(systemd: &Systemd, unit: &str, waits: &Waits) -> Phase {
+    let begun = Instant::now();
     let limit = waits.stop_limit();
-    let end = systemd
-        .systemctl_job(&["stop", "--", unit], limit)
-        .map_err(|e| e.to_string())?;
-    let info = show(systemd, unit)?;
-    match end {
-        JobEnd::TimedOut => Err(format!(
-            "was still {} after {} of stopping",
-            info.describe(),
-            secs(limit)
-        )),
-        JobEnd::Done { ok: false, stderr } => Err(format!(
-            "could not be stopped: {stderr} ({})",
-            info.describe()
-        )),
-        JobEnd::Done { ok: true, .. } if info.result != "success" && !exited_on_sigterm(&info) => {
-            Err(format!("did not stop cleanly: it is {}", info.describe()))
-        }
-        JobEnd::Done { ok: true, .. } => Ok(()),
+    let ending = match systemd.systemctl_job(&["stop", "--", unit], limit) {
+        Err(e) => Ending::Failed(format!("could not be asked: {e}")),
+        Ok(JobEnd::TimedOut) => kill_stuck(systemd, unit, limit),
+        Ok(JobEnd::Done { ok, stderr }) => match show(systemd, unit) {
+            Err(e) => Ending::Failed(e),
+            Ok(info) if info.is_down() => Ending::of_run(&info),
+            Ok(info) if !ok => {
+                Ending::Failed(format!("fails: {stderr} (it is {})", info.describe()))
+            }
+            Ok(info) => Ending::Failed(format!("leaves it {}", info.describe())),
+        },
+    };
+    Phase {
+        kind: PhaseKind::Stop,
+        ending,
+        took: begun.elapsed(),
     }
 }
 
-/// A main process that ended with status 143 (128 + SIGTERM) on stop: a JVM, or a shell
-/// script, answering systemd's SIGTERM without SuccessExitStatus=143. systemd calls that a
-/// failure, but it is how the service stops with or without a sandbox (a process killed for
-/// a denied syscall ends by a signal, not with a status), so it is not the drop-in's doing.
-fn exited_on_sigterm(info: &UnitInfo) -> bool {
-    const CLD_EXITED: i32 = 1;
-    info.result == "exit-code"
-        && info.exec_main_code == CLD_EXITED
-        && info.exec_main_status == 128 + libc::SIGTERM
+/// A stop that did not end within `waited`: SIGKILL to every process of the unit, then a
+/// short wait for systemd to see it stopped.
+fn kill_stuck(systemd: &Systemd, unit: &str, waited: Duration) -> Ending {
+    let state = show(systemd, unit)
+        .map(|i| i.describe())
+        .unwrap_or_else(|e| e);
+    eprintln!(
+        "learner: {unit} was still {state} after {} of stopping: killing it (SIGKILL to all its processes)",
+        secs(waited)
+    );
+    if let Err(e) = systemd.systemctl(&["kill", "--signal=SIGKILL", "--", unit]) {
+        return Ending::Failed(format!(
+            "does not end, and the kill failed: {e} (it is {state})"
+        ));
+    }
+    let begun = Instant::now();
+    loop {
+        match show(systemd, unit) {
+            Ok(now) if now.is_down() => {
+                return Ending::Failed(
+                    "does not end in time: learner killed it (SIGKILL)".to_owned(),
+                );
+            }
+            Ok(now) if begun.elapsed() > KILL_WAIT => {
+                return Ending::Failed(format!(
+                    "does not end, not even after SIGKILL: it is {}",
+                    now.describe()
+                ));
+            }
+            Err(e) => return Ending::Failed(e),
+            Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }
 
 /// Starts `unit` and waits until it is active and stays so (see [`settle`]), as long as its
@@ -228,6 +437,20 @@ pub fn start(systemd: &Systemd, unit: &str, waits: &Waits) -> Result<(), String>
             show(systemd, unit)?.describe()
         )),
         JobEnd::Done { ok: true, .. } => settle(systemd, unit),
+    }
+}
+
+/// [`start`] as a phase.
+fn start_phase(systemd: &Systemd, unit: &str, waits: &Waits) -> Phase {
+    let begun = Instant::now();
+    let ending = match start(systemd, unit, waits) {
+        Ok(()) => Ending::Clean,
+        Err(why) => Ending::Failed(why),
+    };
+    Phase {
+        kind: PhaseKind::Start,
+        ending,
+        took: begun.elapsed(),
     }
 }
 
@@ -299,23 +522,28 @@ pub fn run_job(systemd: &Systemd, unit: &str, waits: &Waits) -> Result<String, S
     ))
 }
 
-/// Drives `unit` through one event and waits until it is active again. `fallback` bounds a
-/// wait the unit sets no timeout for.
+/// Drives `unit` through one event, whatever each of its phases ends like (as systemd's own
+/// `systemctl restart` goes on to the start after a stop that failed), and makes sure the unit
+/// is up again afterwards, starting it when the event left it stopped. The event fails only
+/// when the unit cannot be brought up again. `fallback` bounds a wait the unit sets no
+/// timeout for.
 pub fn drive(systemd: &Systemd, unit: &str, exercise: Exercise, fallback: Duration) -> Step {
     let begun = Instant::now();
+    let mut phases = Vec::new();
     let (outcome, detail) = match show(systemd, unit) {
         Err(e) => (Outcome::Failed, e),
         Ok(info) => {
             let waits = Waits::of(&info, fallback);
             let result = if info.is_job() {
-                job_event(systemd, unit, exercise, &waits)
+                job_event(systemd, unit, exercise, &waits, &mut phases)
             } else {
                 match exercise {
-                    Exercise::Restart => restart(systemd, unit, &waits),
-                    Exercise::Reload => reload(systemd, unit, &info, &waits),
-                    Exercise::Crash => crash(systemd, unit, &info, &waits),
-                    Exercise::Logrotate => logrotate(systemd, unit, &info, &waits),
+                    Exercise::Restart => restart(systemd, unit, &waits, &mut phases),
+                    Exercise::Reload => reload(systemd, unit, &info, &waits, &mut phases),
+                    Exercise::Crash => crash(systemd, unit, &info, &waits, &mut phases),
+                    Exercise::Logrotate => logrotate(systemd, unit, &info, &waits, &mut phases),
                 }
+                .and_then(|done| up_again(systemd, unit, &waits, done, &mut phases))
             };
             match result {
                 Ok(Done::Passed(d)) => (Outcome::Passed, d),
@@ -329,6 +557,7 @@ pub fn drive(systemd: &Systemd, unit: &str, exercise: Exercise, fallback: Durati
         outcome,
         detail,
         took: begun.elapsed(),
+        phases,
     }
 }
 
@@ -337,73 +566,153 @@ enum Done {
     Skipped(String),
 }
 
+/// After an event the unit must be up for the next one: an event that left it stopped (a
+/// reload that ended the service, a rotation whose script stopped it) is followed by a start.
+fn up_again(
+    systemd: &Systemd,
+    unit: &str,
+    waits: &Waits,
+    done: Done,
+    phases: &mut Vec<Phase>,
+) -> Result<Done, String> {
+    let Done::Passed(detail) = done else {
+        return Ok(done);
+    };
+    let now = show(systemd, unit)?;
+    if now.is_up() {
+        return Ok(Done::Passed(detail));
+    }
+    let started = start_phase(systemd, unit, waits);
+    let took = started.took;
+    let ending = started.ending.clone();
+    phases.push(started);
+    match ending {
+        Ending::Failed(why) => Err(format!(
+            "{detail}; it was left {}, and then it {why}",
+            now.describe()
+        )),
+        _ => Ok(Done::Passed(format!(
+            "{detail}; it was left {}, so learner started it: active again {} later",
+            now.describe(),
+            secs(took)
+        ))),
+    }
+}
+
 /// A job is not running between its runs: a restart is one more run; the rest do not apply.
 fn job_event(
     systemd: &Systemd,
     unit: &str,
     exercise: Exercise,
     waits: &Waits,
+    phases: &mut Vec<Phase>,
 ) -> Result<Done, String> {
     match exercise {
-        Exercise::Restart => run_job(systemd, unit, waits).map(Done::Passed),
+        Exercise::Restart => {
+            let begun = Instant::now();
+            let ran = run_job(systemd, unit, waits);
+            phases.push(Phase {
+                kind: PhaseKind::Start,
+                ending: match &ran {
+                    Ok(_) => Ending::Clean,
+                    Err(why) => Ending::Failed(why.clone()),
+                },
+                took: begun.elapsed(),
+            });
+            ran.map(Done::Passed)
+        }
         other => Ok(Done::Skipped(format!(
             "{unit} is a job (Type=oneshot), not a running service: nothing to {other}"
         ))),
     }
 }
 
-fn restart(systemd: &Systemd, unit: &str, waits: &Waits) -> Result<Done, String> {
-    let begun = Instant::now();
-    stop(systemd, unit, waits).map_err(|e| format!("stopping, it {e}"))?;
-    let stopped = begun.elapsed();
-    start(systemd, unit, waits).map_err(|e| format!("stopped; then it {e}"))?;
-    Ok(Done::Passed(format!(
-        "stopped in {}, active again {} later",
-        secs(stopped),
-        secs(begun.elapsed() - stopped)
-    )))
+/// `systemctl restart`: a stop, then a start, whatever the stop ended like.
+fn restart(
+    systemd: &Systemd,
+    unit: &str,
+    waits: &Waits,
+    phases: &mut Vec<Phase>,
+) -> Result<Done, String> {
+    let stopped = stop(systemd, unit, waits);
+    let how = match &stopped.ending {
+        Ending::Clean => format!("stopped in {}", secs(stopped.took)),
+        other => format!("stopped in {}; the run {other}", secs(stopped.took)),
+    };
+    phases.push(stopped);
+    let started = start_phase(systemd, unit, waits);
+    let (ending, took) = (started.ending.clone(), started.took);
+    phases.push(started);
+    match ending {
+        Ending::Failed(why) => Err(format!("{how}; then it {why}")),
+        _ => Ok(Done::Passed(format!(
+            "{how}, active again {} later",
+            secs(took)
+        ))),
+    }
 }
 
-fn reload(systemd: &Systemd, unit: &str, info: &UnitInfo, waits: &Waits) -> Result<Done, String> {
+fn reload(
+    systemd: &Systemd,
+    unit: &str,
+    info: &UnitInfo,
+    waits: &Waits,
+    phases: &mut Vec<Phase>,
+) -> Result<Done, String> {
     if !info.can_reload {
         return Ok(Done::Skipped(format!("{unit} has no ExecReload")));
     }
-    if info.active_state != "active" {
+    if !info.is_up() {
         return Err(format!("{unit} is not active: it is {}", info.describe()));
     }
+    let begun = Instant::now();
     let limit = waits.start_limit();
-    match systemd
+    let end = systemd
         .systemctl_job(&["reload", "--", unit], limit)
-        .map_err(|e| e.to_string())?
-    {
-        JobEnd::TimedOut => {
-            return Err(format!(
-                "{unit} was still {} after {} of reloading",
-                show(systemd, unit)?.describe(),
-                secs(limit)
-            ));
-        }
-        JobEnd::Done { ok: false, stderr } => {
-            return Err(format!(
-                "the reload failed: {stderr} ({unit} is {})",
-                show(systemd, unit)?.describe()
-            ));
-        }
-        JobEnd::Done { ok: true, .. } => {}
+        .map_err(|e| e.to_string())?;
+    // A service that dies of its reload signal is seen dead (or restarted) once settled.
+    let _ = settle(systemd, unit);
+    let mut after = show(systemd, unit)?;
+    let same_run = after.invocation_id == info.invocation_id && after.is_up();
+    if !same_run {
+        after = wait_settled(systemd, unit, waits.stop_limit())?;
     }
-    let after = show(systemd, unit)?;
-    if after.invocation_id != info.invocation_id {
-        return Err(format!(
-            "{unit} died during the reload and was started again: it is {}",
+    let ending = match end {
+        JobEnd::TimedOut => Ending::Failed(format!(
+            "does not end within {}: it is {}",
+            secs(limit),
             after.describe()
-        ));
-    }
-    settle(systemd, unit).map_err(|e| format!("after the reload {unit} {e}"))?;
-    Ok(Done::Passed("reloaded, still the same run".into()))
+        )),
+        _ if !same_run => match Ending::of_run(&after) {
+            Ending::Clean => Ending::Failed(format!(
+                "ends the run (systemd started it again): it is {}",
+                after.describe()
+            )),
+            ended => ended,
+        },
+        JobEnd::Done { ok: false, stderr } => Ending::Failed(format!("fails: {stderr}")),
+        JobEnd::Done { ok: true, .. } => Ending::Clean,
+    };
+    let detail = match &ending {
+        Ending::Clean => "reloaded, still the same run".to_owned(),
+        other => format!("the reload {other}"),
+    };
+    phases.push(Phase {
+        kind: PhaseKind::Reload,
+        ending,
+        took: begun.elapsed(),
+    });
+    Ok(Done::Passed(detail))
 }
 
-fn crash(systemd: &Systemd, unit: &str, info: &UnitInfo, waits: &Waits) -> Result<Done, String> {
-    if info.active_state != "active" {
+fn crash(
+    systemd: &Systemd,
+    unit: &str,
+    info: &UnitInfo,
+    waits: &Waits,
+    phases: &mut Vec<Phase>,
+) -> Result<Done, String> {
+    if !info.is_up() {
         return Err(format!("{unit} is not active: it is {}", info.describe()));
     }
     // Every process of the unit: `all` is systemctl kill's default (the option naming it was
@@ -413,28 +722,60 @@ fn crash(systemd: &Systemd, unit: &str, info: &UnitInfo, waits: &Waits) -> Resul
         .map_err(|e| e.to_string())?;
     let begun = Instant::now();
     let limit = waits.stop_limit() + waits.restart_delay + waits.start_limit();
+    // How the killed run ended, once seen (systemd resets it when it starts the unit again).
+    let mut ended: Option<UnitInfo> = None;
+    let kill_phase = |ended: &Option<UnitInfo>| Phase {
+        kind: PhaseKind::Kill,
+        ending: match ended.as_ref().map(Ending::of_run) {
+            // SIGKILL is what was sent.
+            Some(Ending::Run {
+                code: 2 | 3,
+                status: 9,
+                ..
+            })
+            | None => Ending::Clean,
+            Some(other) => other,
+        },
+        took: begun.elapsed(),
+    };
     loop {
         let now = show(systemd, unit)?;
         if now.invocation_id != info.invocation_id && now.active_state == "active" {
-            settle(systemd, unit)
-                .map_err(|e| format!("killed; systemd restarted it, but it {e}"))?;
+            phases.push(kill_phase(&ended));
+            let settled = settle(systemd, unit);
+            phases.push(Phase {
+                kind: PhaseKind::Start,
+                ending: settled
+                    .as_ref()
+                    .map_or_else(|e| Ending::Failed(e.clone()), |()| Ending::Clean),
+                took: begun.elapsed(),
+            });
+            settled.map_err(|e| format!("killed; systemd restarted it, but it {e}"))?;
             return Ok(Done::Passed(format!(
                 "killed; systemd restarted it itself (Restart={}) {} later",
                 now.restart,
                 secs(begun.elapsed())
             )));
         }
+        let down = matches!(now.active_state.as_str(), "failed" | "inactive");
+        if down || now.sub_state.starts_with("auto-restart") {
+            ended = Some(now.clone());
+        }
         // A dead unit systemd will not restart (v254+ passes through *-before-auto-restart
         // on its way to auto-restart).
-        if matches!(now.active_state.as_str(), "failed" | "inactive")
-            && !now.sub_state.ends_with("before-auto-restart")
-        {
-            let ended = now.describe();
-            start(systemd, unit, waits).map_err(|e| format!("killed ({ended}); then it {e}"))?;
-            return Ok(Done::Passed(format!(
-                "killed ({ended}), then started, active again {} later",
-                secs(begun.elapsed())
-            )));
+        if down && !now.sub_state.ends_with("before-auto-restart") {
+            let killed = now.describe();
+            phases.push(kill_phase(&ended));
+            let started = start_phase(systemd, unit, waits);
+            let (ending, took) = (started.ending.clone(), started.took);
+            phases.push(started);
+            return match ending {
+                Ending::Failed(why) => Err(format!("killed ({killed}); then it {why}")),
+                _ => Ok(Done::Passed(format!(
+                    "killed ({killed}), then started, active again {} later",
+                    secs(took)
+                ))),
+            };
         }
         if begun.elapsed() > limit {
             return Err(format!(
@@ -554,13 +895,14 @@ fn logrotate(
     unit: &str,
     info: &UnitInfo,
     waits: &Waits,
+    phases: &mut Vec<Phase>,
 ) -> Result<Done, String> {
     let Some(entry) = logrotate_entry(systemd, unit) else {
         return Ok(Done::Skipped(format!(
             "no /etc/logrotate.d entry belongs to {unit}'s package or names it in its scripts"
         )));
     };
-    if info.active_state != "active" {
+    if !info.is_up() {
         return Err(format!("{unit} is not active: it is {}", info.describe()));
     }
     let text = std::fs::read_to_string(systemd.path_in_guest(&entry.path))
@@ -571,63 +913,190 @@ fn logrotate(
     let (conf, state) = (format!("{base}.conf"), format!("{base}.status"));
     std::fs::write(systemd.path_in_guest(Path::new(&conf)), text)
         .map_err(|e| format!("cannot write {conf}: {e}"))?;
+    let begun = Instant::now();
     let out = systemd.run("logrotate", &["-f", "-s", &state, &conf]);
     for f in [&conf, &state] {
         let _ = std::fs::remove_file(systemd.path_in_guest(Path::new(f)));
     }
     let out = out.map_err(|e| e.to_string())?;
-    if !out.status.success() {
+    let ending = if out.status.success() {
+        Ending::Clean
+    } else {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "logrotate -f {} failed ({}): {}",
+        // The config is a copy under a new name each run: name the entry instead.
+        let first = stderr
+            .lines()
+            .next()
+            .unwrap_or("")
+            .replace(&conf, "(entry)");
+        Ending::Failed(format!(
+            "fails: logrotate -f {} ended with {}: {first}",
             entry.path.display(),
             out.status,
-            stderr.lines().next().unwrap_or("")
-        ));
-    }
-    // The entry's postrotate may have reloaded or restarted the unit: wait for it to settle.
+        ))
+    };
+    let mut detail = match &ending {
+        Ending::Clean => format!(
+            "rotated with {} (found by {})",
+            entry.path.display(),
+            entry.found_by
+        ),
+        other => format!("the rotation {other}"),
+    };
+    phases.push(Phase {
+        kind: PhaseKind::Rotate,
+        ending,
+        took: begun.elapsed(),
+    });
+    // The entry's postrotate may have reloaded, restarted or stopped the unit: wait for it
+    // to settle either way.
     let begun = Instant::now();
-    let limit = waits.start_limit();
+    let now = wait_settled(systemd, unit, waits.start_limit())?;
+    if now.is_down() {
+        detail = format!("{detail}; the unit stopped after it");
+        phases.push(Phase {
+            kind: PhaseKind::Stop,
+            ending: Ending::of_run(&now),
+            took: begun.elapsed(),
+        });
+    } else if !now.is_up() {
+        return Err(format!(
+            "after logrotate -f {}, {unit} is {}",
+            entry.path.display(),
+            now.describe()
+        ));
+    } else {
+        settle(systemd, unit).map_err(|e| format!("after the rotation {unit} {e}"))?;
+    }
+    Ok(Done::Passed(detail))
+}
+
+/// Waits until `unit` is up or down, not on its way (activating, deactivating, reloading, or
+/// waiting to be restarted), for at most `limit`; returns its state then.
+fn wait_settled(systemd: &Systemd, unit: &str, limit: Duration) -> Result<UnitInfo, String> {
+    let begun = Instant::now();
     loop {
         let now = show(systemd, unit)?;
-        if now.active_state == "active" {
-            break;
-        }
-        if now.active_state == "failed" || begun.elapsed() > limit {
-            return Err(format!(
-                "after logrotate -f {}, {unit} is {}",
-                entry.path.display(),
-                now.describe()
-            ));
+        let between = now.sub_state.starts_with("auto-restart");
+        if (now.active_state == "active" || now.is_down()) && !between || begun.elapsed() > limit {
+            return Ok(now);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    settle(systemd, unit).map_err(|e| format!("after the rotation {unit} {e}"))?;
-    Ok(Done::Passed(format!(
-        "rotated with {} (found by {})",
-        entry.path.display(),
-        entry.found_by
-    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn phase(kind: PhaseKind, ending: Ending) -> Phase {
+        Phase {
+            kind,
+            ending,
+            took: Duration::from_millis(200),
+        }
+    }
+
+    fn exited(result: &str, status: i32) -> Ending {
+        Ending::Run {
+            result: result.into(),
+            code: 1,
+            status,
+        }
+    }
+
     #[test]
-    fn a_status_143_on_stop_is_how_the_service_stops() {
-        let stopped = |result: &str, code: i32, status: i32| UnitInfo {
+    fn an_unclean_stop_passes_only_as_the_unit_stops_anyway() {
+        // A JVM's 143, a cache's 64: how the service stops, with or without a drop-in.
+        let restart = |stop: Ending| {
+            vec![
+                phase(PhaseKind::Stop, stop),
+                phase(PhaseKind::Start, Ending::Clean),
+            ]
+        };
+        let with = restart(exited("exit-code", 64));
+        let without = restart(exited("exit-code", 64));
+        assert_eq!(
+            judge(&with, Some(&without)),
+            Judgement::AsBefore(vec![
+                "stop ends with status 64 (Result=exit-code)".to_owned()
+            ])
+        );
+        assert_eq!(
+            judge(&with, None),
+            Judgement::NoBaseline("stop ends with status 64 (Result=exit-code)".into())
+        );
+        // Clean phases need no baseline.
+        assert_eq!(
+            judge(&restart(Ending::Clean), None),
+            Judgement::AsBefore(vec![])
+        );
+        // A stop that ended cleanly without the drop-in, or with another status, or killed
+        // by SIGSYS (a seccomp filter): worse.
+        let Judgement::Worse(why) = judge(&with, Some(&restart(Ending::Clean))) else {
+            panic!()
+        };
+        assert_eq!(
+            why,
+            "stop ends with status 64 (Result=exit-code); without the drop-in it ends cleanly"
+        );
+        let sigsys = restart(Ending::Run {
+            result: "signal".into(),
+            code: 2,
+            status: 31,
+        });
+        let Judgement::Worse(why) = judge(&sigsys, Some(&without)) else {
+            panic!()
+        };
+        assert!(why.starts_with("stop ends by SIGSYS (31)"), "{why}");
+        assert!(matches!(
+            judge(&restart(exited("exit-code", 143)), Some(&without)),
+            Judgement::Worse(_)
+        ));
+        // The second stop of an event is compared with the second one before.
+        let twice = |second: Ending| {
+            vec![
+                phase(PhaseKind::Stop, Ending::Clean),
+                phase(PhaseKind::Stop, second),
+            ]
+        };
+        assert_eq!(
+            judge(
+                &twice(exited("exit-code", 1)),
+                Some(&twice(exited("exit-code", 1)))
+            ),
+            Judgement::AsBefore(vec!["stop ends with status 1 (Result=exit-code)".into()])
+        );
+        assert!(matches!(
+            judge(
+                &twice(exited("exit-code", 1)),
+                Some(&[phase(PhaseKind::Stop, exited("exit-code", 1))])
+            ),
+            Judgement::Worse(_)
+        ));
+    }
+
+    #[test]
+    fn how_a_run_ended() {
+        let info = |result: &str, code: i32, status: i32| UnitInfo {
             result: result.into(),
             exec_main_code: code,
             exec_main_status: status,
             ..Default::default()
         };
-        assert!(exited_on_sigterm(&stopped("exit-code", 1, 143)));
-        // Killed by a signal (SIGSYS from a seccomp filter is 31), another status, a timeout:
-        // each still a failed stop.
-        assert!(!exited_on_sigterm(&stopped("signal", 2, 31)));
-        assert!(!exited_on_sigterm(&stopped("exit-code", 1, 1)));
-        assert!(!exited_on_sigterm(&stopped("timeout", 1, 143)));
+        assert_eq!(Ending::of_run(&info("success", 1, 0)), Ending::Clean);
+        assert_eq!(
+            Ending::of_run(&info("exit-code", 1, 64)).to_string(),
+            "ends with status 64 (Result=exit-code)"
+        );
+        assert_eq!(
+            Ending::of_run(&info("signal", 2, 9)).to_string(),
+            "ends by SIGKILL (9) (Result=signal)"
+        );
+        assert_eq!(
+            Ending::of_run(&info("timeout", 0, 0)).to_string(),
+            "ends with Result=timeout"
+        );
     }
 
     #[test]
@@ -668,9 +1137,19 @@ mod tests {
         };
         let w = Waits::of(&info, Duration::from_secs(60));
         assert_eq!(w.start, Duration::from_secs(10));
-        assert_eq!(w.stop, Duration::from_secs(60));
+        assert_eq!(w.stop, None);
+        // TimeoutStopSec=infinity: the fallback bounds the stop, once (then learner kills).
         assert!(w.stop_limit() > Duration::from_secs(60));
+        assert!(w.stop_limit() < Duration::from_secs(120));
         assert!(w.start_limit() > w.stop_limit());
+        let finite = Waits::of(
+            &UnitInfo {
+                timeout_stop: Some(Duration::from_secs(10)),
+                ..Default::default()
+            },
+            Duration::from_secs(60),
+        );
+        assert!(finite.stop_limit() >= Duration::from_secs(40));
     }
 
     #[test]

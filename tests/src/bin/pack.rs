@@ -459,6 +459,9 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
             "--guest",
             &pid,
         ])
+        // How the packaged unit went through each event just now, without any drop-in.
+        .arg("--profile")
+        .arg(&fresh)
         .arg("--check")
         .arg(script("check"))
         .output()
