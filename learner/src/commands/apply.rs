@@ -608,6 +608,19 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             _ => Ok(()),
         },
     };
+    if !before.is_job() && !before.is_down() {
+        // Stopped before the drop-in is in place: after a daemon-reload the running
+        // instance's ExecStop= would already run under it (pg_ctlcluster, as root, was refused
+        // its switch to postgres by a drop-in learnt for the server). How this stop ends is
+        // not the drop-in's doing, only that it ends.
+        let stopped = exercise::stop(&systemd, &unit, &Waits::of(&before, fallback));
+        if !stopped.ending.is_clean() {
+            eprintln!(
+                "learner: {unit}, as it ran before apply: {stopped}, after {:.1}s",
+                stopped.took.as_secs_f64()
+            );
+        }
+    }
     install(&text).map_err(|source| ApplyError::Install {
         path: installed.clone(),
         source,
@@ -659,17 +672,6 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             eprintln!("learner: {unit} {ran}");
             job = Some(ran);
         } else {
-            if !before.is_down() {
-                // The instance started before the drop-in: how its stop ends is not the
-                // drop-in's doing, only that it ends.
-                let stopped = exercise::stop(&systemd, &unit, &waits);
-                if !stopped.ending.is_clean() {
-                    eprintln!(
-                        "learner: {unit}, as it ran before apply: {stopped}, after {:.1}s",
-                        stopped.took.as_secs_f64()
-                    );
-                }
-            }
             exercise::start(&systemd, &unit, &waits).map_err(|why| {
                 let step = "the first start under the drop-in";
                 (step.to_owned(), format!("{why} (in {step})"))
