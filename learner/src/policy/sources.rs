@@ -226,10 +226,18 @@ fn could_move_processes(p: &Profile) -> Option<String> {
     {
         return Some(format!("it connected to {bus}"));
     }
+    // A write there moves a process into that cgroup: into the recorded one (`learner run`
+    // joining its command to it, a service delegating to its own children) leaves nothing.
+    let recorded = |path: &str| {
+        path.split('/').any(|part| {
+            part.starts_with("learner-run-") || p.provenance.unit.as_deref() == Some(part)
+        })
+    };
     o.paths
         .iter()
         .find(|(path, a)| {
             (path.ends_with("/cgroup.procs") || path.ends_with("/cgroup.threads"))
+                && !recorded(path)
                 && a.iter().any(|(k, s)| k.writes() && s.ok > 0)
         })
         .map(|(path, _)| format!("it wrote {path}"))
@@ -584,6 +592,17 @@ mod tests {
         for d in ["ProtectSystem", "CapabilityBoundingSet", "SystemCallFilter"] {
             assert!(unset(&policy, d), "{d}");
         }
+        // Moving a process into the recorded cgroup, or below it, takes nothing away.
+        let mut p = nginx_like();
+        p.recording.skipped_probes = vec!["process tree: disabled".into()];
+        for path in [
+            "/sys/fs/cgroup/system.slice/nginx.service/worker/cgroup.procs",
+            "/sys/fs/cgroup/learner-run-12/cgroup.procs",
+        ] {
+            let slot = Slot::Path(path.into(), crate::model::observations::Access::Write);
+            p.observations.add(&slot, 0, "nginx", 1);
+        }
+        assert!(blind_spots(&p).is_empty(), "{:?}", blind_spots(&p));
     }
 
     #[test]

@@ -92,6 +92,9 @@ impl Session {
         if let Some(warning) = skipped_warning(&skipped) {
             eprintln!("{warning}");
         }
+        if let Some(warning) = capability_warning(&recorder.observation.capability_source) {
+            eprintln!("{warning}");
+        }
         let events = match recorder.take_events() {
             // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
             Some(ring) => Some(
@@ -367,6 +370,16 @@ pub fn skipped_warning(lossy: &[String]) -> Option<String> {
             "learner: warning: {} probe(s) could not attach, so what they observe is missing from this recording (the profile lists them under recording.skipped_probes): {}",
             lossy.len(),
             lossy.join("; ")
+        )
+    })
+}
+
+/// The warning for a recording without capability checks (`none: why`); None when a source
+/// worked or observations are off altogether (said elsewhere).
+pub fn capability_warning(source: &str) -> Option<String> {
+    source.strip_prefix("none: ").map(|why| {
+        format!(
+            "learner: warning: capability checks are not observed ({why}): generate will leave CapabilityBoundingSet= and what rests on it unset"
         )
     })
 }
