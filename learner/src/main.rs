@@ -12,10 +12,13 @@ use learner::{
     util::signals,
 };
 
+/// `learner --version`: the version and the target it was built for.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LEARNER_TARGET"), ")");
+
 #[derive(Parser)]
 #[command(
     name = "learner",
-    version,
+    version = VERSION,
     about = "Learns the tightest systemd sandbox a service can live in"
 )]
 struct Cli {
