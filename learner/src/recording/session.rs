@@ -446,6 +446,25 @@ mod tests {
     }
 
     #[test]
+    fn a_recording_without_capability_checks_is_warned_about() {
+        assert_eq!(
+            capability_warning("tracepoint capability/cap_capable"),
+            None
+        );
+        assert_eq!(
+            capability_warning("kprobe cap_capable (and kretprobe)"),
+            None
+        );
+        // Observations off altogether (LEARNER_NO_OBSERVE): said by the caller, not here.
+        assert_eq!(capability_warning(""), None);
+        let w = capability_warning("none: no kprobes").expect("a warning");
+        assert_eq!(
+            w,
+            "learner: warning: capability checks are not observed (no kprobes): generate will leave CapabilityBoundingSet= and what rests on it unset"
+        );
+    }
+
+    #[test]
     fn module_probes_lose_nothing_without_module_support() {
         let skipped = skips(&[
             "init_module: no syscalls/sys_enter_init_module tracepoint",
