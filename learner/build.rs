@@ -3,6 +3,9 @@
 use anyhow::{Context as _, anyhow};
 
 fn main() -> anyhow::Result<()> {
+    // For `learner --version`: which build this is (the static musl one runs on any glibc).
+    let target = std::env::var("TARGET").context("TARGET")?;
+    println!("cargo:rustc-env=LEARNER_TARGET={target}");
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?;
     let ebpf_dir = std::path::Path::new(&manifest_dir)
         .parent()

@@ -62,6 +62,9 @@ pub mod map {
     /// `LruHashMap<u32, u32>`: task id -> the process (tgid) that forked it, so an fd the
     /// child inherited is found under its parent.
     pub const PARENT: &str = "PARENT";
+    /// `LruHashMap<u64, u64>`: pid_tgid -> the capability (low half) and `opts` (high half)
+    /// of a `cap_capable` call the kprobe saw enter, for its kretprobe.
+    pub const CAP_CALLS: &str = "CAP_CALLS";
 }
 
 /// What a relative path is relative to, as the kernel side names it at the time of the call:
@@ -129,6 +132,11 @@ pub mod program {
     pub const EXIT: &str = "learner_exit";
     /// `capability/cap_capable` tracepoint.
     pub const CAP_CAPABLE: &str = "learner_cap_capable";
+    /// kprobe on the kernel's `cap_capable()`, where the tracepoint is missing (before about
+    /// Linux 6.14): notes the capability and options per thread.
+    pub const CAP_KPROBE: &str = "learner_cap_kprobe";
+    /// kretprobe on `cap_capable()`: adds the result and sends the event.
+    pub const CAP_KRETPROBE: &str = "learner_cap_kretprobe";
     /// `exceptions/page_fault_user` (x86): marks the task as inside a page fault.
     pub const PAGE_FAULT: &str = "learner_page_fault";
     /// `raw_syscalls/sys_exit`, attached by `learner check` only.
@@ -423,7 +431,16 @@ pub struct CapabilityEvent {
     pub own_uid_known: u32,
     pub key: u64,
     pub comm: [u8; 16],
+    /// `cap_capable()`'s `opts` (its [`CAP_OPT_NOAUDIT`] bit: a check whose failure the
+    /// kernel does not log, the service only asking); valid when `opts_known` is non-zero
+    /// (the kprobe path: the tracepoint does not carry it).
+    pub opts: u32,
+    pub opts_known: u32,
 }
+
+/// `CAP_OPT_NOAUDIT` of the kernel's `cap_capable()` options (include/linux/security.h,
+/// Linux 5.1+).
+pub const CAP_OPT_NOAUDIT: u32 = 1 << 1;
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integer fields, no implied padding.

@@ -6,7 +6,8 @@
 //! (paths, socket families, namespace flags, ...) are traced by their own `syscalls/*`
 //! tracepoints, whose records carry the arguments: the entry is kept per task until the exit
 //! adds the result, then the event goes to user space unless an identical one already did,
-//! in which case only a counter moves. Capability checks come from `capability/cap_capable`.
+//! in which case only a counter moves. Capability checks come from `capability/cap_capable`,
+//! or, on kernels without it, a kprobe and kretprobe on `cap_capable()`.
 #![no_std]
 #![feature(asm_experimental_arch)]
 #![no_main]
@@ -25,13 +26,13 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration, CapabilityEvent, CurrentSyscall,
-    DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS,
-    MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL,
-    PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
-    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
-    SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags, string_kind,
-    task_stat, task_state,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT, Calibration, CapabilityEvent,
+    CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT,
+    MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT,
+    NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent,
+    SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS,
+    SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags,
+    string_kind, task_stat, task_state,
 };
 
 #[map(name = "TARGET")]
@@ -891,6 +892,14 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
     observed_target().ok_or(())?;
     let cap = ctx_field::<i32>(ctx, CAP_CAPABLE_CAP_OFFSET) as u32;
     let ret = ctx_field::<i32>(ctx, CAP_CAPABLE_RET_OFFSET);
+    send_capability(cap, ret, None);
+    Ok(())
+}
+
+/// Sends one capability check of the current task (once per distinct check), from the
+/// tracepoint or the kprobe pair (which also knows `cap_capable()`'s options).
+#[inline(always)]
+fn send_capability(cap: u32, ret: i32, opts: Option<u32>) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (syscall, own_uid) = match THREAD_CALLS.get(pending_slot(pid_tgid)) {
         Some(c) if c.pid_tgid == pid_tgid => (c.nr as u32, Some(c.uid_gid as u32)),
@@ -911,6 +920,8 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
         own_uid_known: u32::from(own_uid.is_some()),
         key: 0,
         comm: [0; 16],
+        opts: opts.unwrap_or(0),
+        opts_known: u32::from(opts.is_some()),
     };
     current_comm(&mut ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
@@ -919,9 +930,11 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
     h = mix(h, u64::from(cap));
     h = mix(h, if ret < 0 { ret as u64 } else { 0 });
     h = mix(h, u64::from(syscall));
+    if let Some(opts) = opts {
+        h = mix(h, u64::from(opts & CAP_OPT_NOAUDIT));
+    }
     h = mix_comm(h, &ev.comm);
     send_once(h, &mut ev, |e| &mut e.key);
-    Ok(())
 }
 
 /// Adds a comm to a hash.
@@ -947,6 +960,10 @@ fn send_once<T>(h: u64, ev: &mut T, key: fn(&mut T) -> &mut u64) {
         lost();
     }
 }
+
+// ---- capability checks through kprobes: see capability_kprobe.rs ----------------------
+
+mod capability_kprobe;
 
 // ---- page faults ------------------------------------------------------------------------
 

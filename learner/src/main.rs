@@ -12,10 +12,13 @@ use learner::{
     util::signals,
 };
 
+/// `learner --version`: the version and the target it was built for.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LEARNER_TARGET"), ")");
+
 #[derive(Parser)]
 #[command(
     name = "learner",
-    version,
+    version = VERSION,
     about = "Learns the tightest systemd sandbox a service can live in"
 )]
 struct Cli {
@@ -53,7 +56,8 @@ enum Command {
     Docs { dir: PathBuf },
     /// Whether a drop-in, deployed on top of its unit's own settings, permits everything the
     /// profiles observed: one line per gap, with the directive that denies it and the fix.
-    /// Exits 0 when everything is permitted, 1 when not, 2 on trouble
+    /// Exits 0 when everything is permitted, 1 when not (or when a setting restricts what the
+    /// recordings could not see), 2 on trouble
     Verify(VerifyArgs),
 }
 
@@ -434,9 +438,10 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
         DiffFormat::Json => {
             let report = serde_json::json!({
                 "target_systemd": systemd,
-                "permitted": verdict.gaps.is_empty(),
+                "permitted": verdict.gaps.is_empty() && verdict.unjudged.is_empty(),
                 "gaps": verdict.gaps,
                 "unchecked": verdict.unchecked,
+                "unjudged": verdict.unjudged,
             });
             println!(
                 "{}",
@@ -463,7 +468,17 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
             format!("{n} {kind}")
         })
         .collect();
-    if verdict.gaps.is_empty() {
+    for u in &verdict.unjudged {
+        eprintln!("learner: cannot judge: {u}");
+    }
+    if verdict.gaps.is_empty() && !verdict.unjudged.is_empty() {
+        eprintln!(
+            "learner: {} permits what the profiles observed, but they cannot judge {} of its settings: their recordings could not see what those restrict",
+            args.dropin.display(),
+            verdict.unjudged.len()
+        );
+        ExitCode::from(1)
+    } else if verdict.gaps.is_empty() {
         eprintln!(
             "learner: {} permits everything the profiles observed",
             args.dropin.display()

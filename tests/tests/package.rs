@@ -1,6 +1,7 @@
 //! The Debian package (`cargo xtask package`) installs into a fresh guest systemd (see
 //! `learner_tests::guest`; its root is a throw-away overlay, so this machine is untouched),
-//! works there as a user would run it, and removes cleanly.
+//! works there as a user would run it (the static build: no libc dependency), and removes
+//! cleanly.
 use std::path::{Path, PathBuf};
 
 use learner_tests::{REQUIRE_PRIVILEGED_ENV, assert_clean, guest::Guest, privileged, text};
@@ -67,12 +68,31 @@ fn the_deb_installs_works_and_removes_cleanly() {
     }
 
     // As a user runs it there.
+    // The static build: it names its target, loads no libc of the host's, depends on nothing.
     let version = guest.run(&["learner", "--version"]);
     assert!(
-        version.status.success() && text(&version).starts_with("learner "),
+        version.status.success()
+            && text(&version).starts_with("learner ")
+            && text(&version)
+                .trim_end()
+                .ends_with(" (x86_64-unknown-linux-musl)"),
         "{}",
         text(&version)
     );
+    let headers = std::process::Command::new("readelf")
+        .arg("-ld")
+        .arg(inside("/usr/bin/learner"))
+        .output()
+        .expect("readelf");
+    let headers = text(&headers);
+    assert!(
+        headers.contains("Program Headers")
+            && !headers.contains("INTERP")
+            && !headers.contains("(NEEDED)"),
+        "not a static binary: {headers}"
+    );
+    let depends = guest.run(&["dpkg-query", "-W", "-f=${Depends}", "learner"]);
+    assert_eq!(text(&depends).trim(), "", "the package depends on nothing");
     let page = guest.run(&["man", "-w", "learner-record"]);
     assert_eq!(
         text(&page).trim(),

@@ -27,7 +27,12 @@ enum Task {
     /// Install what a fresh Debian 12 machine lacks for building and testing (idempotent).
     Setup,
     /// Build learner, its eBPF programs and the test workloads.
-    Build,
+    Build {
+        /// Instead: the static release binary that `package` ships
+        /// (target/x86_64-unknown-linux-musl/release/learner), which runs on any glibc.
+        #[arg(long = "static")]
+        static_: bool,
+    },
     /// learner's main job on a real service: record Debian's nginx in a disposable systemd,
     /// generate its drop-in, apply it with an HTTP check, show the exposure before and after.
     Demo,
@@ -71,7 +76,7 @@ enum Task {
 /// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
 /// tests' ground truth, util-linux for setpriv, unshare and nsenter, systemd for the
 /// end-to-end guest, nginx, curl, redis-server and redis-tools to record, load and check real
-/// services in it; binutils (objdump) for the package's libc6 dependency, man-db for its
+/// services in it; binutils (readelf) to check that the packaged binary is static, man-db for its
 /// test, logrotate for a real oneshot job (logrotate.service), and PostgreSQL (with pgbench)
 /// for a database's whole life: shutdown checkpoints and crash recovery; memcached for a
 /// service that uses root only to become another user (`-u memcache`).
@@ -106,9 +111,15 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 fn main() -> Result<()> {
     match Cli::parse().command {
         Task::Setup => setup(),
-        Task::Build => {
+        Task::Build { static_ } => {
             setup()?;
-            build()
+            if static_ {
+                let bin = package::build_static()?;
+                eprintln!("xtask: build: {}", bin.display());
+                Ok(())
+            } else {
+                build()
+            }
         }
         Task::Demo => {
             setup()?;
@@ -232,6 +243,16 @@ fn setup() -> Result<()> {
             "nightly",
         ]))?;
         did.push("added rust-src to nightly".into());
+    }
+
+    // The static build (`package`, `build --static`): rustc links musl from its own
+    // self-contained copy, so the target's standard library is all it needs (no musl-tools).
+    if !output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .lines()
+        .any(|l| l.trim() == package::STATIC_TARGET)
+    {
+        run(Command::new("rustup").args(["target", "add", package::STATIC_TARGET]))?;
+        did.push(format!("added the {} target", package::STATIC_TARGET));
     }
 
     if !succeeds(Command::new("bpf-linker").arg("--version")) {

@@ -1,6 +1,7 @@
-//! `cargo xtask package`: a Debian package of the release binary (its eBPF object built in),
-//! with man pages and completions generated from the command line's definition, the README,
-//! the licence, and the shipped profiles. Built with dpkg-deb alone: nothing to download.
+//! `cargo xtask package`: a Debian package of the static release binary (musl, its eBPF object
+//! built in: it runs on any glibc, Debian 11's 2.31 included), with man pages and completions
+//! generated from the command line's definition, the README, the licence, and the shipped
+//! profiles. Built with dpkg-deb alone: nothing to download.
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -17,8 +18,7 @@ const REVISION: &str = "1";
 /// Builds the .deb and returns its path (target/debian/learner_VERSION-1_ARCH.deb).
 pub fn package() -> Result<PathBuf> {
     let ws = workspace();
-    run(cargo().args(["build", "--release", "-p", "learner"]))?;
-    let bin = ws.join("target/release/learner");
+    let bin = build_static()?;
     let version = output(Command::new(&bin).arg("--version"))
         .split_whitespace()
         .nth(1)
@@ -79,7 +79,7 @@ pub fn package() -> Result<PathBuf> {
     let debian = root.join("DEBIAN");
     write(
         &debian.join("control"),
-        &control(&version, &arch, &bin, &root)?,
+        &control(&version, &arch, &root),
         0o644,
     )?;
     write(&debian.join("md5sums"), &md5sums(&root)?, 0o644)?;
@@ -93,7 +93,33 @@ pub fn package() -> Result<PathBuf> {
     Ok(deb)
 }
 
-fn control(version: &str, arch: &str, bin: &Path, root: &Path) -> Result<String> {
+/// The target of the static build.
+pub const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Builds the static release binary (`--target` musl, linked by rustc's self-contained musl
+/// with no C toolchain of its own) and returns its path, after checking that it is static.
+pub fn build_static() -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "learner",
+        "--target",
+        STATIC_TARGET,
+    ]))?;
+    let bin = workspace()
+        .join("target")
+        .join(STATIC_TARGET)
+        .join("release/learner");
+    // No program interpreter and no DT_NEEDED: nothing of the host's libc is loaded.
+    let headers = output(Command::new("readelf").args(["-ld"]).arg(&bin));
+    if headers.contains("INTERP") || headers.contains("(NEEDED)") {
+        bail!("{} is not static:\n{headers}", bin.display());
+    }
+    Ok(bin)
+}
+
+fn control(version: &str, arch: &str, root: &Path) -> String {
     let size_kib = output(
         Command::new("du")
             .args(["-sk", "--exclude=DEBIAN"])
@@ -103,13 +129,13 @@ fn control(version: &str, arch: &str, bin: &Path, root: &Path) -> Result<String>
     .next()
     .unwrap_or("0")
     .to_owned();
-    Ok(format!(
+    // Static: no Depends, not even libc6.
+    format!(
         "Package: learner\n\
          Version: {version}-{REVISION}\n\
          Architecture: {arch}\n\
          Maintainer: learner developers <learner@example.invalid>\n\
          Installed-Size: {size_kib}\n\
-         Depends: libc6 (>= {glibc})\n\
          Recommends: systemd, util-linux\n\
          Section: admin\n\
          Priority: optional\n\
@@ -121,26 +147,7 @@ fn control(version: &str, arch: &str, bin: &Path, root: &Path) -> Result<String>
          SystemCallFilter=, CapabilityBoundingSet= and the rest, each with its evidence.\n \
          It applies the drop-in with a check and rolls back when the service breaks,\n \
          and reports what a live sandbox denies.\n",
-        glibc = glibc_needed(bin)?,
-    ))
-}
-
-/// The newest glibc symbol version the binary links against: what `Depends: libc6` needs
-/// (what dpkg-shlibdeps would find, without a debian/ directory).
-fn glibc_needed(bin: &Path) -> Result<String> {
-    let symbols = output(Command::new("objdump").arg("-T").arg(bin));
-    let newest = symbols
-        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-        .filter_map(|w| w.strip_prefix("GLIBC_"))
-        .filter_map(|v| {
-            let parts: Option<Vec<u32>> = v.split('.').map(|p| p.parse().ok()).collect();
-            parts.map(|p| (p, v.to_owned()))
-        })
-        .max();
-    match newest {
-        Some((_, v)) => Ok(v),
-        None => bail!("objdump -T {} listed no glibc symbols", bin.display()),
-    }
+    )
 }
 
 fn copyright() -> Result<String> {

@@ -83,6 +83,11 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
                 .into_iter()
                 .map(move |g| format!("{}: {g}; the drop-in may be too tight", path.display()))
                 .chain(lost_events_warning(path, p))
+                .chain(
+                    policy::sources::warnings(p)
+                        .into_iter()
+                        .map(move |w| format!("{}: {w}", path.display())),
+                )
         })
         .collect();
     let mut warnings = warnings;

@@ -73,7 +73,7 @@ pub struct Provenance {
 }
 
 /// How the recording was made, and how complete it is.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recording {
     /// The kernel hook and cgroup matching the syscall counts came from.
     pub syscall_source: String,
@@ -208,6 +208,48 @@ pub struct PhaseBaseline {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The `capability_source` of a recording through the tracepoint.
+pub const CAPABILITY_TRACEPOINT: &str = "tracepoint capability/cap_capable";
+
+impl Default for Recording {
+    /// A recording on which every observation source worked (what fixtures start from); a
+    /// real recording names its sources itself.
+    fn default() -> Self {
+        Self {
+            syscall_source: String::new(),
+            observation_source: "syscalls/sys_enter_* and sys_exit_* tracepoints".into(),
+            capability_source: CAPABILITY_TRACEPOINT.into(),
+            skipped_probes: Vec::new(),
+            module_support: None,
+            lost_events: 0,
+            missed: BTreeMap::new(),
+            events: 0,
+            deduplicated_events: 0,
+            out_of_range_syscalls: 0,
+            exit_code: None,
+            leftover_processes_killed: 0,
+            startup_seen: None,
+            instances: None,
+            service_manager_events: 0,
+            followed_processes: BTreeMap::new(),
+            untracked_tasks: 0,
+            exercised: BTreeMap::new(),
+            baseline: BTreeMap::new(),
+            main_process_seen: None,
+            collector_cpu_seconds: 0.0,
+            collector_peak_mib: 0.0,
+        }
+    }
+}
+
+impl Recording {
+    /// Whether capability checks were observed: `capability_source` names a source (empty is
+    /// a recording without observations; `none: ...` says why there was none).
+    pub fn capabilities_observed(&self) -> bool {
+        !self.capability_source.is_empty() && !self.capability_source.starts_with("none")
+    }
 }
 
 impl Profile {
@@ -384,6 +426,19 @@ impl Profile {
                 r.baseline
                     .entry(event.clone())
                     .or_insert_with(|| baseline.clone());
+            }
+            // A source one part lacked is lacking in the union: what that part did there
+            // is unknown.
+            if r.capabilities_observed() && !p.recording.capabilities_observed() {
+                r.capability_source = p.recording.capability_source.clone();
+            }
+            if p.recording.observation_source.is_empty() {
+                r.observation_source.clear();
+            }
+            for skip in &p.recording.skipped_probes {
+                if !r.skipped_probes.contains(skip) {
+                    r.skipped_probes.push(skip.clone());
+                }
             }
             // RFC 3339 UTC strings of one format order as the times do.
             if p.provenance.started < out.provenance.started {

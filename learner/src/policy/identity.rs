@@ -189,6 +189,10 @@ fn switch(p: &Profile) -> Result<Switch, String> {
 /// why.
 pub fn apply(policy: &mut Policy, p: &Profile) {
     let systemd = policy.systemd;
+    if let Some(why) = super::sources::unknown(p, "User") {
+        policy.decisions.extend(not_set(format!("unknown, {why}")));
+        return;
+    }
     let sw = match switch(p) {
         Ok(sw) => sw,
         Err(why) => {

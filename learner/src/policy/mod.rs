@@ -14,6 +14,7 @@ pub mod margin;
 pub mod paths;
 pub mod peers;
 pub mod small;
+pub mod sources;
 pub mod unit_file;
 pub mod verify;
 
@@ -1176,7 +1177,9 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
         lines: vec!["SystemCallErrorNumber=EPERM".into()],
         evidence: vec!["a denied syscall fails with EPERM instead of killing the service".into()],
     });
-    Policy { systemd, decisions }
+    let mut policy = Policy { systemd, decisions };
+    sources::apply(&mut policy, p);
+    policy
 }
 
 /// Every fixed-word directive the policy resolves.

@@ -71,6 +71,9 @@ pub struct Verdict {
     pub gaps: Vec<Gap>,
     /// `KEY=value (FILE:LINE)` of sandboxing settings verify does not evaluate.
     pub unchecked: Vec<String>,
+    /// `KEY=value (FILE:LINE): why` of settings the profiles cannot judge: their recording
+    /// lacked the source that shows what the setting restricts (see `policy::sources`).
+    pub unjudged: Vec<String>,
 }
 
 /// Options newer than systemd 239 that verify knows, with the version that brought them; the
@@ -499,6 +502,18 @@ pub fn verify(
         }
         kept.push(a);
     }
+    // A setting whose evidence the recording could not see is neither permitted nor denied.
+    let blind = policy::sources::blind_spots(p);
+    if !blind.is_empty() {
+        for a in &kept {
+            if let Some(why) = policy::sources::unjudged(&blind, &a.key) {
+                verdict.unjudged.push(format!(
+                    "{}={} ({}): the profiles cannot judge it, {why}",
+                    a.key, a.value, a.at
+                ));
+            }
+        }
+    }
     let d = Deployed { assignments: kept };
 
     // Paths that must exist when the unit starts.
@@ -800,6 +815,27 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn what_the_recording_could_not_see_is_not_judged() {
+        let mut p = profile(&[], &["read", "bind"]);
+        let dropin = "[Service]\nCapabilityBoundingSet=\nProtectSystem=strict\nPrivateUsers=yes\n";
+        let groups = SyscallGroups::for_version(252, None);
+        let a = service_assignments(dropin, "d.conf");
+        let verdict = verify(&p, &a, 252, &groups, &|_| true);
+        assert!(verdict.gaps.is_empty() && verdict.unjudged.is_empty());
+        p.recording.capability_source =
+            "none: this kernel has no capability/cap_capable tracepoint".into();
+        let verdict = verify(&p, &a, 252, &groups, &|_| true);
+        assert!(verdict.gaps.is_empty());
+        assert_eq!(verdict.unjudged.len(), 2, "{:?}", verdict.unjudged);
+        assert!(
+            verdict.unjudged[0].starts_with("CapabilityBoundingSet= (d.conf:2): the profiles cannot judge it, the recording could see no capability checks (this kernel has no"),
+            "{:?}",
+            verdict.unjudged
+        );
+        assert!(verdict.unjudged[1].starts_with("PrivateUsers=yes"));
     }
 
     fn cap(name: &str) -> (Slot, i64) {

@@ -891,6 +891,8 @@ mod tests {
             own_uid_known: u32::from(own_uid.is_some()),
             key: 0,
             comm: *b"redis-server\0\0\0\0",
+            opts: 0,
+            opts_known: 0,
         };
         // SAFETY: plain data viewed as its bytes.
         let bytes = unsafe {

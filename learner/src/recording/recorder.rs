@@ -10,7 +10,7 @@ use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{
-        ProgramError, RawTracePoint, TracePoint,
+        KProbe, ProgramError, RawTracePoint, TracePoint,
         trace_point::{TracePointLink, TracePointLinkId},
     },
 };
@@ -19,7 +19,11 @@ use learner_common::{
     SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, map, program, task_stat, task_state,
 };
 
-use crate::{model::syscalls::Arch, recording::traced::TRACED, systemd::cgroup::CgroupRef};
+use crate::{
+    model::{profile::CAPABILITY_TRACEPOINT, syscalls::Arch},
+    recording::traced::TRACED,
+    systemd::cgroup::CgroupRef,
+};
 
 /// The inode of the initial cgroup namespace (the kernel's PROC_CGROUP_INIT_INO): there, a
 /// cgroup's depth below the cgroup2 root is its level.
@@ -30,6 +34,37 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 /// Environment variable that forces one probe by name (`subtree`, `exact` or the benchmark's
 /// `floor`), so every path can be tested on a kernel that supports the best one.
 pub const FORCE_PROBE_ENV: &str = "LEARNER_SYSCALL_PROBE";
+
+/// Environment variable naming observation probes not to attach, comma-separated: a
+/// diagnostic for recording as a kernel without them would (`cap_capable` for the
+/// capability tracepoint, `cap_kprobe` for the kprobe pair, `page_fault`, `process_tree`, or
+/// a traced syscall's name). What they would have observed is missing, and said so.
+pub const DISABLE_PROBES_ENV: &str = "LEARNER_DISABLE_PROBES";
+
+/// Whether `probe` is named in [`DISABLE_PROBES_ENV`].
+fn disabled(probe: &str) -> bool {
+    std::env::var(DISABLE_PROBES_ENV).is_ok_and(|list| list.split(',').any(|p| p.trim() == probe))
+}
+
+const DISABLED: &str = "disabled by LEARNER_DISABLE_PROBES";
+
+/// The kernel function whose kprobe pair observes capability checks where the tracepoint is
+/// missing.
+const CAP_FUNCTION: &str = "cap_capable";
+
+/// An error with every cause it carries, for a message that says why.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(&format!(": {text}"));
+        }
+        cur = cause.source();
+    }
+    out
+}
 
 /// How a syscall probe tells the target's processes from the rest of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,6 +300,12 @@ impl SyscallRecorder {
             let Some(nr) = arch.syscall_number(traced.name) else {
                 continue;
             };
+            if disabled(traced.name) {
+                self.observation
+                    .skipped
+                    .push(format!("{}: {DISABLED}", traced.name));
+                continue;
+            }
             let format = tracefs.join(format!("events/syscalls/sys_enter_{}/format", traced.name));
             let Some(nargs) = syscall_arity(&format) else {
                 self.observation.skipped.push(format!(
@@ -326,27 +367,16 @@ impl SyscallRecorder {
                 format!("syscalls/sys_enter_* and sys_exit_* tracepoints ({attached} syscalls)");
         }
 
-        let cap_format = tracefs.join("events/capability/cap_capable/format");
-        self.observation.capability_source = match layout_ok(
-            &cap_format,
-            "capability/cap_capable",
-            &[
-                ("cap", CAP_CAPABLE_CAP_OFFSET),
-                ("ret", CAP_CAPABLE_RET_OFFSET),
-            ],
-        ) {
-            Err(why) => format!("none: {why}"),
-            Ok(()) => {
-                match self.attach_tracepoint(program::CAP_CAPABLE, "capability", "cap_capable") {
-                    Ok(()) => "tracepoint capability/cap_capable".into(),
-                    Err(e) => format!("none: capability/cap_capable: {e}"),
-                }
-            }
-        };
+        self.observation.capability_source = self.attach_capability_source(&tracefs);
 
         // Optional: without it, a check during a page fault is blamed on the syscall before.
-        if let Err(e) = self.attach_tracepoint(program::PAGE_FAULT, "exceptions", "page_fault_user")
-        {
+        let page_faults = match disabled("page_fault") {
+            true => Err(DISABLED.to_owned()),
+            false => self
+                .attach_tracepoint(program::PAGE_FAULT, "exceptions", "page_fault_user")
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = page_faults {
             self.observation
                 .skipped
                 .push(format!("page faults: exceptions/page_fault_user: {e}"));
@@ -362,6 +392,85 @@ impl SyscallRecorder {
     pub fn start(&mut self) -> Result<(), RecorderError> {
         self.target.counting = 1;
         write_target(&mut self.ebpf, self.target)
+    }
+
+    /// Attaches the first capability source the kernel offers: the `capability/cap_capable`
+    /// tracepoint (Linux 6.14+), else a kprobe and kretprobe on `cap_capable()`. Returns the
+    /// profile's `capability_source`: the one attached, or `none: ` and why each failed. A
+    /// failure is never fatal: the policy then leaves what rests on capabilities unset.
+    fn attach_capability_source(&mut self, tracefs: &Path) -> String {
+        let tracepoint = if disabled("cap_capable") {
+            Err(DISABLED.to_owned())
+        } else {
+            layout_ok(
+                &tracefs.join("events/capability/cap_capable/format"),
+                "capability/cap_capable",
+                &[
+                    ("cap", CAP_CAPABLE_CAP_OFFSET),
+                    ("ret", CAP_CAPABLE_RET_OFFSET),
+                ],
+            )
+            .and_then(|()| {
+                self.attach_tracepoint(program::CAP_CAPABLE, "capability", "cap_capable")
+                    .map_err(|e| format!("capability/cap_capable: {}", with_causes(&e)))
+            })
+        };
+        let Err(no_tracepoint) = tracepoint else {
+            return CAPABILITY_TRACEPOINT.into();
+        };
+        let kprobe = match disabled("cap_kprobe") {
+            true => Err(DISABLED.to_owned()),
+            false => self.attach_capability_kprobes(),
+        };
+        match kprobe {
+            Ok(()) => format!("kprobe {CAP_FUNCTION} (and kretprobe)"),
+            Err(why) => format!("none: {no_tracepoint}; kprobe {CAP_FUNCTION}: {why}"),
+        }
+    }
+
+    /// Loads and attaches the kprobe pair on `cap_capable()`; on any failure neither stays.
+    /// Both are loaded before either is attached, so the verifier judges them even on a
+    /// kernel that then cannot attach them.
+    fn attach_capability_kprobes(&mut self) -> Result<(), String> {
+        const PAIR: [&str; 2] = [program::CAP_KRETPROBE, program::CAP_KPROBE];
+        let loaded = PAIR
+            .into_iter()
+            .try_for_each(|name| -> Result<(), ProgramError> {
+                let prog: &mut KProbe = self
+                    .ebpf
+                    .program_mut(name)
+                    .expect("program is in learner's object")
+                    .try_into()?;
+                prog.load()
+            });
+        // aya attaches through the kprobe PMU; a kernel without CONFIG_KPROBES has none.
+        let attached = loaded.map_err(|e| with_causes(&e)).and_then(|()| {
+            if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+                return Err(
+                    "this kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)".into(),
+                );
+            }
+            // The return first: an entry whose return is not seen would wait in the table.
+            PAIR.into_iter()
+                .try_for_each(|name| -> Result<(), ProgramError> {
+                    let prog: &mut KProbe = self
+                        .ebpf
+                        .program_mut(name)
+                        .expect("program is in learner's object")
+                        .try_into()?;
+                    prog.attach(CAP_FUNCTION, 0)?;
+                    Ok(())
+                })
+                .map_err(|e| with_causes(&e))
+        });
+        attached.inspect_err(|_| {
+            for name in PAIR {
+                if let Some(Ok(prog)) = self.ebpf.program_mut(name).map(<&mut KProbe>::try_from) {
+                    // Detaches whatever was attached.
+                    let _ = prog.unload();
+                }
+            }
+        })
     }
 
     /// For `learner check`: also reports syscalls a seccomp filter refused before they ran,
@@ -540,6 +649,12 @@ impl SyscallRecorder {
     /// recorded, as the unit's sandbox stays on them. Without these probes such a process
     /// silently drops out of the recording, so their absence is reported.
     fn track_process_tree(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
+        if disabled("process_tree") {
+            self.skipped.push(format!(
+                "process tree: {DISABLED}; processes that leave the cgroup are not followed"
+            ));
+            return Ok(());
+        }
         let Some(tracefs) = tracefs() else {
             self.skipped.push(
                 "process tree: no tracefs; processes that leave the cgroup are not followed".into(),

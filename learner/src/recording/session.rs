@@ -94,6 +94,9 @@ impl Session {
         if let Some(warning) = skipped_warning(&skipped) {
             eprintln!("{warning}");
         }
+        if let Some(warning) = capability_warning(&recorder.observation.capability_source) {
+            eprintln!("{warning}");
+        }
         let events = match recorder.take_events() {
             // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
             Some(ring) => Some(
@@ -407,6 +410,16 @@ pub fn skipped_warning(lossy: &[String]) -> Option<String> {
     })
 }
 
+/// The warning for a recording without capability checks (`none: why`); None when a source
+/// worked or observations are off altogether (said elsewhere).
+pub fn capability_warning(source: &str) -> Option<String> {
+    source.strip_prefix("none: ").map(|why| {
+        format!(
+            "learner: warning: capability checks are not observed ({why}): generate will leave CapabilityBoundingSet= and what rests on it unset"
+        )
+    })
+}
+
 /// learner's own CPU time (seconds) and peak resident memory (MiB) so far.
 fn own_usage() -> (f64, f64) {
     // SAFETY: getrusage fills a local struct.
@@ -466,6 +479,25 @@ mod tests {
 
     fn skips(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_recording_without_capability_checks_is_warned_about() {
+        assert_eq!(
+            capability_warning("tracepoint capability/cap_capable"),
+            None
+        );
+        assert_eq!(
+            capability_warning("kprobe cap_capable (and kretprobe)"),
+            None
+        );
+        // Observations off altogether (LEARNER_NO_OBSERVE): said by the caller, not here.
+        assert_eq!(capability_warning(""), None);
+        let w = capability_warning("none: no kprobes").expect("a warning");
+        assert_eq!(
+            w,
+            "learner: warning: capability checks are not observed (no kprobes): generate will leave CapabilityBoundingSet= and what rests on it unset"
+        );
     }
 
     #[test]
