@@ -178,9 +178,12 @@ impl Session {
         self.recorder.retarget(&self.target)?;
         // Followed from user space once systemd made the cgroup: under load, a process of
         // the new instance may be running its own program by now, its start-up unrecorded.
-        let early = self
-            .target
-            .processes()
+        let processes = self.target.processes();
+        for &pid in &processes {
+            // Where each is now: its working directory was set before it was followed.
+            self.collector.origin(pid as u32);
+        }
+        let early = processes
             .into_iter()
             .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
             .map(|comm| comm.trim_end().to_owned())
