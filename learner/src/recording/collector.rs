@@ -679,6 +679,13 @@ impl Collector {
             .clone()
     }
 
+    /// Reads where process `tgid` is now as its origin (a process found running, whose
+    /// working directory was set before the recording followed it).
+    pub fn note_origin(&mut self, tgid: u32) {
+        let now = proc_link(&format!("/proc/{tgid}/cwd"), tgid);
+        self.origins.insert(tgid, now);
+    }
+
     /// Notes that process `tgid` starts (or started) in `dir`: `learner run` knows where the
     /// command starts, and a recording of running processes reads it before they can move.
     pub fn set_origin(&mut self, tgid: u32, dir: &Path) {

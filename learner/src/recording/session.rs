@@ -109,7 +109,7 @@ impl Session {
         for pid in target.processes() {
             // Where each running process is now: a relative path it uses later is resolved
             // against this until it changes directory (which is recorded).
-            collector.origin(pid as u32);
+            collector.note_origin(pid as u32);
         }
         Ok(Self {
             recorder,
@@ -181,7 +181,7 @@ impl Session {
         let processes = self.target.processes();
         for &pid in &processes {
             // Where each is now: its working directory was set before it was followed.
-            self.collector.origin(pid as u32);
+            self.collector.note_origin(pid as u32);
         }
         let early = processes
             .into_iter()
