@@ -220,6 +220,23 @@ async fn record_until(
         (None, true) => None,
     };
     let pending = output.as_deref().map(PendingProfile::create).transpose()?;
+    // The settings the drop-in will be added to, as the manager has them now.
+    let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {
+        Ok((files, shown)) => Some(crate::model::unit::UnitRecord::from_show(
+            files
+                .into_iter()
+                .map(|(path, sha256)| crate::model::unit::UnitFile { path, sha256 })
+                .collect(),
+            &shown,
+        )),
+        Err(e) => {
+            eprintln!(
+                "learner: warning: cannot read {}'s settings ({e}): the profile lacks them",
+                info.id
+            );
+            None
+        }
+    };
 
     let path = systemd.cgroup_path(&info);
     let target = CgroupRef::at(&systemd.cgroup_mount, path.clone());
@@ -428,6 +445,7 @@ async fn record_until(
         .collect();
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
+    profile.unit = unit_record;
     // Owners as the unit's system has them (a guest's root, seen from here).
     profile
         .observations

@@ -262,6 +262,19 @@ pub fn timespan(text: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
+/// A file's SHA-256 in hex, from coreutils' `sha256sum` (run here: the path is one from
+/// here).
+fn sha256(path: &Path) -> Option<String> {
+    let out = Command::new("sha256sum")
+        .arg("--")
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text.split_whitespace().next()?;
+    (out.status.success() && hex.len() == 64).then(|| hex.to_owned())
+}
+
 /// How a systemctl job given a time limit ended.
 #[derive(Debug)]
 pub enum JobEnd {
@@ -494,6 +507,28 @@ impl Systemd {
     pub fn properties(&self, unit: &str, properties: &[&str]) -> Result<String, SystemdError> {
         let properties = format!("--property={}", properties.join(","));
         self.systemctl(&["show", &properties, "--", unit])
+    }
+
+    /// `unit`'s unit file and drop-ins as systemd names them, each with its SHA-256 (hex;
+    /// empty when unreadable), and `systemctl show`'s `KEY=VALUE` lines of `properties`.
+    pub fn unit_as_it_runs(
+        &self,
+        unit: &str,
+        properties: &[&str],
+    ) -> Result<(Vec<(String, String)>, String), SystemdError> {
+        let files = self
+            .unit_files(unit)?
+            .into_iter()
+            .map(|f| {
+                let sha = sha256(&f).unwrap_or_default();
+                let named = match f.strip_prefix(&self.root) {
+                    Ok(rest) => Path::new("/").join(rest),
+                    Err(_) => f,
+                };
+                (named.to_string_lossy().into_owned(), sha)
+            })
+            .collect();
+        Ok((files, self.properties(unit, properties)?))
     }
 
     /// Where `unit`'s cgroup is (or will be) in this host's hierarchy.
