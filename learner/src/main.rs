@@ -255,7 +255,8 @@ struct GenerateArgs {
     #[arg(long, value_name = "UNITFILE")]
     score: Option<PathBuf>,
     /// The unit file whose settings the drop-in is added to [default: the settings the
-    /// profile recorded]: the drop-in keeps the grants of it the service needs
+    /// profile recorded, else --score's UNITFILE]: the drop-in keeps the grants of it the
+    /// service needs
     #[arg(long, value_name = "FILE")]
     unit_file: Option<PathBuf>,
     /// Also change who the service runs as, when the recording shows root used only to
@@ -631,6 +632,7 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             margin: args.margin,
             identity: args.identity,
             unit_file: args.unit_file,
+            score_unit_file: args.score.clone(),
         })?;
         match &args.output {
             Some(path) => learner::util::atomic_file::write(path, generated.text.as_bytes())

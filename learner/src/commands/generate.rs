@@ -47,6 +47,9 @@ pub struct GenerateRequest {
     /// `--unit-file`: the unit whose settings the drop-in is added to, instead of those the
     /// profile recorded.
     pub unit_file: Option<PathBuf>,
+    /// `--score`'s unit file: the unit's settings when the profiles recorded none and no
+    /// `--unit-file` is given.
+    pub score_unit_file: Option<PathBuf>,
 }
 
 /// The drop-in, and the data it came from.
@@ -94,7 +97,12 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
     warnings.extend(unexercised(&profiles));
     let profile = Profile::merged(&profiles).expect("at least one profile");
     // The unit's own settings: the file named, else what the profiles recorded.
-    let unit = match &req.unit_file {
+    let recorded = profiles.iter().any(|p| p.unit.is_some());
+    let unit_file = req
+        .unit_file
+        .as_ref()
+        .or(req.score_unit_file.as_ref().filter(|_| !recorded));
+    let unit = match unit_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| GenerateError::UnitFile {
                 path: path.clone(),
