@@ -316,3 +316,83 @@ fn paths_with_a_space_and_a_percent_sign_are_writable_under_the_drop_in() {
     drop(guest);
     assert_clean("after the escaping test");
 }
+
+/// The first start on a new host: Debian's nginx recorded where it ran before (its mkdir of
+/// /var/lib/nginx/body answers EEXIST), its drop-in installed where those directories do not
+/// exist yet (removed in the guest's overlay): nginx creates them and serves. Without the
+/// package's directory in the drop-in it fails as issue 27 saw (`mkdir() ... Read-only file
+/// system`).
+#[test]
+fn nginx_starts_under_its_drop_in_on_a_host_where_it_never_ran() {
+    let Some(_kernel) = privileged("unit_fit_fresh_host") else {
+        return;
+    };
+    let dir = TempDir::new("unit-fit-fresh");
+    let guest = Guest::boot("unit-fit-fresh");
+    let serves = "curl -sf -o /dev/null --max-time 2 http://127.0.0.1/";
+    wait_for(&guest, serves, "nginx before any drop-in");
+    let profile_path = dir.join("nginx.profile.yaml");
+    let profile = record(&guest, "nginx.service", &profile_path, serves);
+    let unit = profile.unit.as_ref().expect("recorded");
+    assert_eq!(
+        unit.packages
+            .get("/lib/systemd/system/nginx.service")
+            .map(String::as_str),
+        Some("nginx-common"),
+        "{:?}",
+        unit.packages
+    );
+    assert_eq!(
+        unit.packages.get("/var/lib/nginx/body").map(String::as_str),
+        Some(""),
+        "{:?}",
+        unit.packages
+    );
+    let dropin = dir.join("nginx.conf");
+    let generated = learner_tests::generate_dropin(&profile_path, &dropin, &["--explain"]);
+    eprintln!("{generated}");
+    let rw = generated
+        .lines()
+        .rfind(|l| l.starts_with("ReadWritePaths="))
+        .expect("ReadWritePaths=");
+    assert!(
+        rw.split(' ').any(|w| w.ends_with("-/var/lib/nginx")),
+        "{rw}"
+    );
+    assert!(
+        generated.contains("# ReadWritePaths: /var/lib/nginx: fresh host:"),
+        "{generated}"
+    );
+
+    // A host where nginx never started: its run-time directories are not there.
+    let fresh = "systemctl stop nginx.service && rm -rf /var/lib/nginx/* && test -z \"$(ls /var/lib/nginx)\"";
+    in_guest(&guest, fresh);
+    let out = apply(&guest, "nginx.service", &dropin, serves, &[]);
+    assert!(out.status.success(), "{}\n{generated}", text(&out));
+    in_guest(&guest, "test -d /var/lib/nginx/body");
+
+    // The same drop-in without that grant: the first start fails, and is rolled back.
+    let broken = dir.join("broken.conf");
+    let without: Vec<&str> = rw
+        .split(' ')
+        .filter(|w| !w.ends_with("/var/lib/nginx"))
+        .collect();
+    std::fs::write(&broken, generated.replace(rw, &without.join(" "))).expect("write");
+    in_guest(&guest, fresh);
+    let out = apply(
+        &guest,
+        "nginx.service",
+        &broken,
+        serves,
+        &["--timeout", "5s"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Read-only file system"),
+        "{}",
+        text(&out)
+    );
+
+    drop(guest);
+    assert_clean("after the fresh host test");
+}

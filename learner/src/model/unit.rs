@@ -1,7 +1,7 @@
 //! The unit as it ran while it was recorded: its files, and the settings a drop-in from
 //! learner touches or depends on, as the manager reported them. A drop-in is added to these;
 //! a reset in it takes away what the unit granted, so the generator needs to know them.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,36 @@ pub struct UnitRecord {
     /// quoted where needed, capabilities in lower case).
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+    /// The packages (dpkg, rpm) that own the unit's files and the directories above what the
+    /// service wrote, comma-separated; empty for a path no package owns (made at run time).
+    /// A new host has only the packages' directories when the service first starts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packages: BTreeMap<String, String>,
+}
+
+/// The paths whose package owners a recording notes: every directory above (and every path
+/// of) what the service wrote or tried to create, below the top-level directories, outside
+/// the API file systems.
+pub fn package_candidates(o: &crate::model::observations::Observations) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (path, accesses) in &o.paths {
+        let api = ["/dev", "/proc", "/sys"]
+            .iter()
+            .any(|a| path == a || path.starts_with(&format!("{a}/")));
+        if api || path.contains('*') || !accesses.keys().any(|a| a.writes()) {
+            continue;
+        }
+        let mut p = path.as_str();
+        // Not `/` nor a top-level directory: every package has those.
+        while p.matches('/').count() > 1 {
+            out.insert(p.to_owned());
+            p = match p.rsplit_once('/') {
+                Some((dir, _)) => dir,
+                None => break,
+            };
+        }
+    }
+    out
 }
 
 impl UnitRecord {
@@ -94,6 +124,10 @@ impl UnitRecord {
             .filter(|(k, _)| PROPERTIES.contains(k))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        Self { files, settings }
+        Self {
+            files,
+            settings,
+            packages: BTreeMap::new(),
+        }
     }
 }

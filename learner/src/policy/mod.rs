@@ -958,7 +958,7 @@ fn is_top_level(path: &str) -> bool {
 }
 
 /// Directories shared by many services: a file written in place there is listed alone.
-fn is_system_dir(path: &str) -> bool {
+pub(crate) fn is_system_dir(path: &str) -> bool {
     const SHARED: &[&str] = &[
         "/var/lib",
         "/var/log",
@@ -1176,6 +1176,7 @@ pub fn resolve_on(
     }
     let mut rw = read_write_paths(p, private_tmp);
     unit_settings::unit_read_write_paths(&mut rw, p, unit, margin);
+    unit_settings::fresh_host(&mut rw, p, private_tmp);
     decisions.push(rw);
     let private_devices = toggles
         .iter()

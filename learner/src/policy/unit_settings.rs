@@ -203,3 +203,258 @@ pub fn ambient_capabilities(unit: &[Assignment], kept: &[String]) -> Decision {
         evidence,
     }
 }
+
+/// A fresh host: where the service has not run yet, only its packages' directories exist.
+/// A directory it made at run time (no package owns it), or one it found made (a create
+/// answered EEXIST: nginx's mkdir of /var/lib/nginx/body on every start), is missing there,
+/// and the first start creates it in the package's directory above: that directory is
+/// granted instead, when it belongs to the unit's own package and is not a shared one
+/// (/var/lib). Needs the package owners the recording noted; `--explain` names each grant.
+pub fn fresh_host(d: &mut Decision, p: &Profile, private_tmp: bool) {
+    let Some(unit) = &p.unit else { return };
+    let packages = &unit.packages;
+    let owners = |path: &str| -> Vec<String> {
+        packages
+            .get(path)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let own: Vec<String> = unit
+        .files
+        .first()
+        .map(|f| owners(&f.path))
+        .unwrap_or_default();
+    if own.is_empty() || d.lines.is_empty() {
+        return;
+    }
+    let listed: Vec<(String, String)> = d
+        .lines
+        .last()
+        .and_then(|l| l.split_once('='))
+        .map(|(_, v)| super::unit_file::words(v))
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            let path = super::unit_file::unspecify(w.trim_start_matches(['-', '+']));
+            (w.clone(), path)
+        })
+        .collect();
+    let skipped = |path: &str| {
+        ["/dev", "/proc", "/sys"].iter().any(|a| under(path, a))
+            || (private_tmp && ["/tmp", "/var/tmp"].iter().any(|t| under(path, t)))
+    };
+    // What must be creatable on a fresh host: each listed path, and each entry whose create
+    // found it there already.
+    let mut needs: Vec<(String, String)> = listed
+        .iter()
+        .map(|(_, path)| (path.clone(), format!("{path} is written")))
+        .collect();
+    for (path, accesses) in &p.observations.paths {
+        let existed = accesses
+            .get(&crate::model::observations::Access::Create)
+            .is_some_and(|s| s.errors.contains_key("EEXIST"));
+        let parent = path.rsplit_once('/').map_or("/", |(d, _)| d);
+        if existed && !skipped(path) && !listed.iter().any(|(_, l)| under(parent, l)) {
+            needs.push((path.clone(), format!("its create of {path} found it there")));
+        }
+    }
+    let mut grants: Vec<String> = Vec::new();
+    let mut replaced: BTreeSet<String> = BTreeSet::new();
+    for (need, why) in needs {
+        if !packages.contains_key(&need) || !owners(&need).is_empty() {
+            continue; // not noted, or a package's: there on a fresh host too
+        }
+        let mut above = need.as_str();
+        let found = loop {
+            above = match above.rsplit_once('/') {
+                Some((dir, _)) if !dir.is_empty() => dir,
+                _ => break None,
+            };
+            let o = owners(above);
+            if !o.is_empty() {
+                break Some((above.to_owned(), o));
+            }
+        };
+        let Some((dir, pkgs)) = found else { continue };
+        if super::is_system_dir(&dir) || !pkgs.iter().any(|p| own.contains(p)) {
+            continue;
+        }
+        if grants.contains(&dir) || listed.iter().any(|(_, l)| l != &need && under(&dir, l)) {
+            replaced.insert(need);
+            continue;
+        }
+        d.evidence.push(format!(
+            "{dir}: fresh host: {why}, and no package has {need} (the service makes it, on a new host at its first start), while {dir} is {}'s: listed whole so the first start can create it",
+            pkgs.join(", ")
+        ));
+        grants.push(dir);
+        replaced.insert(need);
+    }
+    if grants.is_empty() {
+        return;
+    }
+    let mut items: Vec<String> = listed
+        .iter()
+        .filter(|(_, path)| !replaced.contains(path) && !grants.iter().any(|g| under(path, g)))
+        .map(|(word, _)| word.clone())
+        .collect();
+    items.extend(grants.iter().map(|g| path_word("-", g)));
+    let directive = d.directive;
+    if let Some(last) = d.lines.last_mut()
+        && last != &format!("{directive}=")
+    {
+        *last = format!("{directive}={}", items.join(" "));
+    } else {
+        d.lines.push(format!("{directive}={}", items.join(" ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::observations::{Access, Observations, Slot},
+        model::unit::{UnitFile, package_candidates},
+        policy::{filter_groups::SyscallGroups, unit_file::service_assignments},
+    };
+
+    /// nginx as recorded on a host where it ran before: its mkdir of /var/lib/nginx/body
+    /// answered EEXIST, its pid file and logs written.
+    fn nginx_on_an_old_host() -> Profile {
+        let mut o = Observations::default();
+        o.add(
+            &Slot::Path("/var/lib/nginx/body".into(), Access::Create),
+            -17,
+            "nginx",
+            1,
+        );
+        o.add(
+            &Slot::Path("/run/nginx.pid".into(), Access::Create),
+            3,
+            "nginx",
+            1,
+        );
+        o.add(
+            &Slot::Path("/var/log/nginx/error.log".into(), Access::Write),
+            3,
+            "nginx",
+            1,
+        );
+        o.derive_path_facts("/sys/fs/cgroup");
+        let unit_file = "/lib/systemd/system/nginx.service";
+        let candidates = package_candidates(&o);
+        let mut packages: std::collections::BTreeMap<String, String> = candidates
+            .iter()
+            .map(|c| (c.clone(), String::new()))
+            .collect();
+        for (path, pkg) in [
+            (unit_file, "nginx-common"),
+            ("/var/lib/nginx", "nginx-common"),
+            ("/var/log/nginx", "nginx-common"),
+        ] {
+            packages.insert(path.into(), pkg.into());
+        }
+        Profile {
+            syscalls: [("mkdir".to_owned(), 1)].into(),
+            observations: o,
+            unit: Some(UnitRecord {
+                files: vec![UnitFile {
+                    path: unit_file.into(),
+                    sha256: String::new(),
+                }],
+                settings: Default::default(),
+                packages,
+            }),
+            ..Profile::example("nginx.service")
+        }
+    }
+
+    #[test]
+    fn a_fresh_host_gets_the_package_directory_the_first_start_creates_in() {
+        let p = nginx_on_an_old_host();
+        assert!(
+            package_candidates(&p.observations).contains("/var/lib/nginx/body"),
+            "{:?}",
+            package_candidates(&p.observations)
+        );
+        let groups = SyscallGroups::for_version(252, None);
+        let policy = super::super::resolve(&p, 252, &groups, Margin::default());
+        let rw = policy.decision("ReadWritePaths").unwrap();
+        assert_eq!(
+            rw.lines.last().unwrap(),
+            "ReadWritePaths=-/run -/var/log/nginx -/var/lib/nginx",
+            "{:#?}",
+            rw.evidence
+        );
+        assert!(
+            rw.evidence.iter().any(|e| e.starts_with(
+                "/var/lib/nginx: fresh host: its create of /var/lib/nginx/body found it there, and no package has /var/lib/nginx/body"
+            )),
+            "{:#?}",
+            rw.evidence
+        );
+        // What the old host's recording saw is permitted all the same.
+        let text = super::super::render(&policy, &p, &[], "", false);
+        let v = crate::policy::verify::verify(
+            &p,
+            &service_assignments(&text, "g.conf"),
+            252,
+            &groups,
+            &|_| true,
+        );
+        assert!(v.gaps.is_empty(), "{:#?}", v.gaps);
+
+        // A directory of another package, or a shared one, is not granted.
+        let mut other = p.clone();
+        let packages = &mut other.unit.as_mut().unwrap().packages;
+        packages.insert("/var/lib/nginx".into(), "someone-else".into());
+        let policy = super::super::resolve(&other, 252, &groups, Margin::default());
+        assert!(
+            !policy
+                .value("ReadWritePaths")
+                .unwrap()
+                .contains("/var/lib/nginx"),
+            "{:?}",
+            policy.value("ReadWritePaths")
+        );
+        // Without package owners (an older profile) nothing changes.
+        let mut old = p.clone();
+        old.unit.as_mut().unwrap().packages.clear();
+        let policy = super::super::resolve(&old, 252, &groups, Margin::default());
+        assert_eq!(
+            policy.value("ReadWritePaths"),
+            Some("-/run -/var/log/nginx")
+        );
+    }
+
+    #[test]
+    fn a_directory_made_at_run_time_gives_way_to_the_packages_above_it() {
+        let mut p = nginx_on_an_old_host();
+        p.observations.add(
+            &Slot::Path("/var/lib/nginx/cache/a/b".into(), Access::Create),
+            3,
+            "nginx",
+            1,
+        );
+        let unit = p.unit.as_mut().unwrap();
+        for c in [
+            "/var/lib/nginx/cache",
+            "/var/lib/nginx/cache/a",
+            "/var/lib/nginx/cache/a/b",
+        ] {
+            unit.packages.insert(c.into(), String::new());
+        }
+        let groups = SyscallGroups::for_version(252, None);
+        let policy = super::super::resolve(&p, 252, &groups, Margin::default());
+        // /var/lib/nginx/cache/a is listed on the old host; the package's directory replaces it.
+        assert_eq!(
+            policy.value("ReadWritePaths"),
+            Some("-/run -/var/log/nginx -/var/lib/nginx")
+        );
+    }
+}

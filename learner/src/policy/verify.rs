@@ -1031,6 +1031,7 @@ mod tests {
     fn recorded(mut p: Profile, settings: &[(&str, &str)]) -> Profile {
         p.unit = Some(crate::model::unit::UnitRecord {
             files: vec![],
+            packages: Default::default(),
             settings: settings
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

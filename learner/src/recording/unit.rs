@@ -446,6 +446,13 @@ async fn record_until(
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
     profile.unit = unit_record;
+    if let Some(unit) = profile.unit.as_mut() {
+        let mut paths: Vec<String> = unit.files.iter().map(|f| f.path.clone()).collect();
+        paths.extend(crate::model::unit::package_candidates(
+            &profile.observations,
+        ));
+        unit.packages = systemd.package_owners(&paths);
+    }
     // Owners as the unit's system has them (a guest's root, seen from here).
     profile
         .observations

@@ -531,6 +531,50 @@ impl Systemd {
         Ok((files, self.properties(unit, properties)?))
     }
 
+    /// The packages owning each of `paths` on the unit's system (dpkg, else rpm), comma-
+    /// separated, empty for a path none owns; an empty map when neither tool answers.
+    pub fn package_owners(&self, paths: &[String]) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        if paths.is_empty() {
+            return out;
+        }
+        let args: Vec<&str> = std::iter::once("-S")
+            .chain(paths.iter().map(String::as_str))
+            .collect();
+        // dpkg-query exits 1 when one path is nobody's: its answers are still good.
+        if let Ok(o) = self.output("dpkg-query", &args)
+            && matches!(o.status.code(), Some(0 | 1))
+        {
+            for p in paths {
+                out.insert(p.clone(), String::new());
+            }
+            for line in String::from_utf8_lossy(&o.stdout).lines() {
+                if line.starts_with("diversion ") {
+                    continue;
+                }
+                if let Some((pkgs, path)) = line.split_once(": ")
+                    && let Some(v) = out.get_mut(path)
+                {
+                    *v = pkgs.to_owned();
+                }
+            }
+            return out;
+        }
+        let mut args = vec!["-qf", "--queryformat", "%{NAME}\\n"];
+        args.extend(paths.iter().map(String::as_str));
+        if let Ok(o) = self.output("rpm", &args) {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let lines: Vec<&str> = text.lines().collect();
+            if lines.len() == paths.len() {
+                for (p, l) in paths.iter().zip(lines) {
+                    let owner = if l.contains(' ') { "" } else { l };
+                    out.insert(p.clone(), owner.to_owned());
+                }
+            }
+        }
+        out
+    }
+
     /// Where `unit`'s cgroup is (or will be) in this host's hierarchy.
     pub fn cgroup_path(&self, info: &UnitInfo) -> PathBuf {
         let rel = if info.control_group.is_empty() {
