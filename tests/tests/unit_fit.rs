@@ -363,6 +363,13 @@ fn nginx_starts_under_its_drop_in_on_a_host_where_it_never_ran() {
         generated.contains("# ReadWritePaths: /var/lib/nginx: fresh host:"),
         "{generated}"
     );
+    // nginx hands what it makes to www-data: the first start needs CAP_CHOWN.
+    assert!(
+        generated
+            .lines()
+            .any(|l| l.starts_with("CapabilityBoundingSet=") && l.contains("CAP_CHOWN")),
+        "{generated}"
+    );
 
     // A host where nginx never started: its run-time directories are not there.
     let fresh = "systemctl stop nginx.service && rm -rf /var/lib/nginx/* && test -z \"$(ls /var/lib/nginx)\"";

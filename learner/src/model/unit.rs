@@ -90,6 +90,18 @@ pub struct UnitRecord {
     pub packages: BTreeMap<String, String>,
 }
 
+/// Entries a create found there already (EEXIST): a first start on a new host makes them.
+pub fn found_existing(o: &crate::model::observations::Observations) -> Vec<String> {
+    o.paths
+        .iter()
+        .filter(|(_, a)| {
+            a.get(&crate::model::observations::Access::Create)
+                .is_some_and(|s| s.errors.contains_key("EEXIST"))
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
 /// The paths whose package owners a recording notes: every directory above (and every path
 /// of) what the service wrote or tried to create, below the top-level directories, outside
 /// the API file systems.

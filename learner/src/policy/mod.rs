@@ -1201,7 +1201,8 @@ pub fn resolve_on(
     }));
     decisions.extend(small::TOGGLES.iter().map(|t| resolve_toggle(t, p, systemd)));
     decisions.push(namespaces(p, systemd));
-    let caps = capabilities(p);
+    let mut caps = capabilities(p);
+    let hands_over = unit_settings::fresh_host_capabilities(&mut caps, p, unit);
     let kept: Vec<String> = caps
         .lines
         .get(1)
@@ -1219,7 +1220,11 @@ pub fn resolve_on(
         lines: vec!["SystemCallArchitectures=native".into()],
         evidence: vec![format!("recorded on {}", p.provenance.arch)],
     });
-    decisions.push(syscall_filter(p, groups, margin));
+    let mut filter = syscall_filter(p, groups, margin);
+    if hands_over {
+        unit_settings::fresh_host_syscalls(&mut filter, groups);
+    }
+    decisions.push(filter);
     decisions.push(Decision {
         directive: "SystemCallErrorNumber",
         lines: vec!["SystemCallErrorNumber=EPERM".into()],

@@ -314,6 +314,92 @@ pub fn fresh_host(d: &mut Decision, p: &Profile, private_tmp: bool) {
     }
 }
 
+/// The entries a first start on a new host makes (a create found them there, and no
+/// package has them) that belong to another user than root: a service started as root
+/// makes them as root and hands them over, with CAP_CHOWN, which a recording made where they
+/// existed never sees. The bounding set keeps it (said in `--explain`); a service started as
+/// its own user makes them as that user.
+/// Returns whether that hand-over is expected (the syscall filter must allow it too).
+pub fn fresh_host_capabilities(caps: &mut Decision, p: &Profile, unit: &[Assignment]) -> bool {
+    let Some(record) = &p.unit else { return false };
+    if record.packages.is_empty() || Deployed::of(unit).non_root().is_some() {
+        return false;
+    }
+    let owners = &p.observations.identity.owners;
+    let handed: Vec<String> = crate::model::unit::found_existing(&p.observations)
+        .into_iter()
+        .filter(|x| record.packages.get(x).is_some_and(|o| o.is_empty()))
+        .filter_map(|x| {
+            let owner = owners.get(&x)?;
+            let uid = owner.split(':').next()?;
+            (uid != "0").then(|| format!("{x} ({owner})"))
+        })
+        .collect();
+    if handed.is_empty() {
+        return false;
+    }
+    let cap = "CAP_CHOWN";
+    let mut kept: Vec<String> = caps
+        .lines
+        .get(1)
+        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if kept.iter().any(|c| c == cap) {
+        return true;
+    }
+    caps.evidence.push(format!(
+        "{cap}: fresh host: {} no package's and not root's: a first start as root makes it and hands it over, which the recording, made where it existed, never saw",
+        match handed.len() {
+            1 => format!("{} is", handed[0]),
+            _ => format!("{} are", handed.join(", ")),
+        }
+    ));
+    kept.push(cap.to_owned());
+    kept.sort();
+    caps.lines = vec![
+        "CapabilityBoundingSet=".to_owned(),
+        format!("CapabilityBoundingSet={}", kept.join(" ")),
+    ];
+    true
+}
+
+/// The hand-over's calls (@chown), added to the syscall filter's allow-list when it does not
+/// allow them already.
+pub fn fresh_host_syscalls(filter: &mut Decision, groups: &super::filter_groups::SyscallGroups) {
+    let Some(last) = filter.lines.last_mut() else {
+        return;
+    };
+    let Some(list) = last.strip_prefix("SystemCallFilter=") else {
+        return;
+    };
+    let items: Vec<&str> = list.split_whitespace().collect();
+    let named = |n: &str| {
+        items.contains(&n)
+            || groups.default_group().contains(n)
+            || items
+                .iter()
+                .any(|i| groups.groups.get(*i).is_some_and(|g| g.contains(n)))
+    };
+    if list.is_empty() || named("fchownat") {
+        return;
+    }
+    let add: Vec<String> = if groups.groups.contains_key("@chown") {
+        vec!["@chown".to_owned()]
+    } else {
+        ["chown", "fchown", "fchownat", "lchown"]
+            .iter()
+            .filter(|n| groups.known.contains(**n))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    filter.evidence.push(format!(
+        "{}: fresh host: the first start hands what it makes over (see CapabilityBoundingSet)",
+        add.join(" ")
+    ));
+    *last = format!("{last} {}", add.join(" "));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +432,9 @@ mod tests {
             1,
         );
         o.derive_path_facts("/sys/fs/cgroup");
+        o.identity
+            .owners
+            .insert("/var/lib/nginx/body".into(), "33:33 0700 dir".into());
         let unit_file = "/lib/systemd/system/nginx.service";
         let candidates = package_candidates(&o);
         let mut packages: std::collections::BTreeMap<String, String> = candidates
@@ -398,6 +487,28 @@ mod tests {
             "{:#?}",
             rw.evidence
         );
+        // It belongs to www-data: a first start as root makes it and chowns it.
+        let caps = policy.decision("CapabilityBoundingSet").unwrap();
+        assert_eq!(
+            caps.lines,
+            ["CapabilityBoundingSet=", "CapabilityBoundingSet=CAP_CHOWN"]
+        );
+        assert!(
+            caps.evidence.iter().any(|e| e.starts_with(
+                "CAP_CHOWN: fresh host: /var/lib/nginx/body (33:33 0700 dir) is no package's and not root's"
+            )),
+            "{:#?}",
+            caps.evidence
+        );
+        assert!(
+            policy
+                .value("SystemCallFilter")
+                .unwrap()
+                .split(' ')
+                .any(|i| i == "@chown"),
+            "{:?}",
+            policy.value("SystemCallFilter")
+        );
         // What the old host's recording saw is permitted all the same.
         let text = super::super::render(&policy, &p, &[], "", false);
         let v = crate::policy::verify::verify(
@@ -429,6 +540,10 @@ mod tests {
         assert_eq!(
             policy.value("ReadWritePaths"),
             Some("-/run -/var/log/nginx")
+        );
+        assert_eq!(
+            policy.decision("CapabilityBoundingSet").unwrap().lines,
+            ["CapabilityBoundingSet="]
         );
     }
 

@@ -452,6 +452,11 @@ async fn record_until(
             &profile.observations,
         ));
         unit.packages = systemd.package_owners(&paths);
+        let existed: Vec<String> = crate::model::unit::found_existing(&profile.observations);
+        profile
+            .observations
+            .identity
+            .note_existing(&systemd.path_in_guest(Path::new("/")), existed.into_iter());
     }
     // Owners as the unit's system has them (a guest's root, seen from here).
     profile
