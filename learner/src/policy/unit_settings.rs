@@ -204,6 +204,43 @@ pub fn ambient_capabilities(unit: &[Assignment], kept: &[String]) -> Decision {
     }
 }
 
+/// The packages owning `path` as the recording noted them.
+fn owners_of(record: &UnitRecord, path: &str) -> Vec<String> {
+    record
+        .packages
+        .get(path)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// For `path`, which no package has (noted as such): the nearest directory above it that a
+/// package of the unit's own (its unit file's) has, with those packages, unless that is a
+/// shared directory (/var/lib). None for a package's path, a path not noted, or no such
+/// directory.
+fn package_dir_above(record: &UnitRecord, path: &str) -> Option<(String, Vec<String>)> {
+    let own = owners_of(record, &record.files.first()?.path);
+    if !record.packages.contains_key(path) || !owners_of(record, path).is_empty() {
+        return None; // not noted, or a package's: there on a fresh host too
+    }
+    let mut above = path;
+    loop {
+        above = match above.rsplit_once('/') {
+            Some((dir, _)) if !dir.is_empty() => dir,
+            _ => return None,
+        };
+        let o = owners_of(record, above);
+        if !o.is_empty() {
+            let ours = o.iter().any(|p| own.contains(p));
+            return (ours && !super::is_system_dir(above)).then(|| (above.to_owned(), o));
+        }
+    }
+}
+
 /// A fresh host: where the service has not run yet, only its packages' directories exist.
 /// A directory it made at run time (no package owns it), or one it found made (a create
 /// answered EEXIST: nginx's mkdir of /var/lib/nginx/body on every start), is missing there,
@@ -212,24 +249,7 @@ pub fn ambient_capabilities(unit: &[Assignment], kept: &[String]) -> Decision {
 /// (/var/lib). Needs the package owners the recording noted; `--explain` names each grant.
 pub fn fresh_host(d: &mut Decision, p: &Profile, private_tmp: bool) {
     let Some(unit) = &p.unit else { return };
-    let packages = &unit.packages;
-    let owners = |path: &str| -> Vec<String> {
-        packages
-            .get(path)
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let own: Vec<String> = unit
-        .files
-        .first()
-        .map(|f| owners(&f.path))
-        .unwrap_or_default();
-    if own.is_empty() || d.lines.is_empty() {
+    if unit.packages.is_empty() || d.lines.is_empty() {
         return;
     }
     let listed: Vec<(String, String)> = d
@@ -266,24 +286,9 @@ pub fn fresh_host(d: &mut Decision, p: &Profile, private_tmp: bool) {
     let mut grants: Vec<String> = Vec::new();
     let mut replaced: BTreeSet<String> = BTreeSet::new();
     for (need, why) in needs {
-        if !packages.contains_key(&need) || !owners(&need).is_empty() {
-            continue; // not noted, or a package's: there on a fresh host too
-        }
-        let mut above = need.as_str();
-        let found = loop {
-            above = match above.rsplit_once('/') {
-                Some((dir, _)) if !dir.is_empty() => dir,
-                _ => break None,
-            };
-            let o = owners(above);
-            if !o.is_empty() {
-                break Some((above.to_owned(), o));
-            }
-        };
-        let Some((dir, pkgs)) = found else { continue };
-        if super::is_system_dir(&dir) || !pkgs.iter().any(|p| own.contains(p)) {
+        let Some((dir, pkgs)) = package_dir_above(unit, &need) else {
             continue;
-        }
+        };
         if grants.contains(&dir) || listed.iter().any(|(_, l)| l != &need && under(&dir, l)) {
             replaced.insert(need);
             continue;
@@ -328,7 +333,7 @@ pub fn fresh_host_capabilities(caps: &mut Decision, p: &Profile, unit: &[Assignm
     let owners = &p.observations.identity.owners;
     let handed: Vec<String> = crate::model::unit::found_existing(&p.observations)
         .into_iter()
-        .filter(|x| record.packages.get(x).is_some_and(|o| o.is_empty()))
+        .filter(|x| package_dir_above(record, x).is_some())
         .filter_map(|x| {
             let owner = owners.get(&x)?;
             let uid = owner.split(':').next()?;
