@@ -220,23 +220,6 @@ async fn record_until(
         (None, true) => None,
     };
     let pending = output.as_deref().map(PendingProfile::create).transpose()?;
-    // The settings the drop-in will be added to, as the manager has them now.
-    let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {
-        Ok((files, shown)) => Some(crate::model::unit::UnitRecord::from_show(
-            files
-                .into_iter()
-                .map(|(path, sha256)| crate::model::unit::UnitFile { path, sha256 })
-                .collect(),
-            &shown,
-        )),
-        Err(e) => {
-            eprintln!(
-                "learner: warning: cannot read {}'s settings ({e}): the profile lacks them",
-                info.id
-            );
-            None
-        }
-    };
 
     let path = systemd.cgroup_path(&info);
     let target = CgroupRef::at(&systemd.cgroup_mount, path.clone());
@@ -429,6 +412,24 @@ async fn record_until(
     }
     let ended = SystemTime::now();
     let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
+    // The settings the drop-in will be added to, as the manager has them: asked once the
+    // probes are gone, so that nothing delays the attach and the restart.
+    let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {
+        Ok((files, shown)) => Some(crate::model::unit::UnitRecord::from_show(
+            files
+                .into_iter()
+                .map(|(path, sha256)| crate::model::unit::UnitFile { path, sha256 })
+                .collect(),
+            &shown,
+        )),
+        Err(e) => {
+            eprintln!(
+                "learner: warning: cannot read {}'s settings ({e}): the profile lacks them",
+                info.id
+            );
+            None
+        }
+    };
     let new_instance = instances > instances_before || started_again;
     // A restart or crash exercised under the recording is a start-up recorded, too.
     let exercised_start = exercised.iter().any(|step| {
