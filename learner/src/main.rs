@@ -72,7 +72,8 @@ struct VerifyArgs {
     /// paths are checked for existence on that systemd's machine
     #[arg(long, value_name = "UNIT", conflicts_with = "unit_file")]
     unit: Option<String>,
-    /// The unit file whose settings the drop-in is added to
+    /// The unit file whose settings the drop-in is added to [default, without --unit: the
+    /// settings the profiles recorded]
     #[arg(long, value_name = "FILE")]
     unit_file: Option<PathBuf>,
     /// systemd version the drop-in is deployed on [default: the local systemd]
@@ -264,6 +265,11 @@ struct GenerateArgs {
     /// Print the exposure of UNITFILE (systemd-analyze security) without and with the drop-in
     #[arg(long, value_name = "UNITFILE")]
     score: Option<PathBuf>,
+    /// The unit file whose settings the drop-in is added to [default: the settings the
+    /// profile recorded, else --score's UNITFILE]: the drop-in keeps the grants of it the
+    /// service needs
+    #[arg(long, value_name = "FILE")]
+    unit_file: Option<PathBuf>,
     /// Also change who the service runs as, when the recording shows root used only to
     /// become another user: User=/Group= or DynamicUser=yes, RuntimeDirectory= and its
     /// siblings instead of ReadWritePaths=, only the capabilities the non-root service uses
@@ -414,7 +420,11 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
         } else if let Some(file) = &args.unit_file {
             unit_files.push(file.clone());
         }
-        let mut assignments = vec![];
+        // Without either, the settings the profiles recorded.
+        let mut assignments = match unit_files.is_empty() && args.unit.is_none() {
+            true => learner::policy::unit_settings::of_profile(&profile),
+            false => vec![],
+        };
         for file in &unit_files {
             assignments.extend(unit_file::service_assignments(
                 &read(file)?,
@@ -606,6 +616,8 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
             explain: args.explain,
             margin: args.margin,
             identity: args.identity,
+            unit_file: args.unit_file,
+            score_unit_file: args.score.clone(),
         })?;
         match &args.output {
             Some(path) => learner::util::atomic_file::write(path, generated.text.as_bytes())

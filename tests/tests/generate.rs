@@ -202,8 +202,85 @@ fn recorded(lost_events: u64) -> Profile {
         syscalls: ["read", "write", "exit_group"]
             .map(|s| (s.to_owned(), 1))
             .into(),
+        unit: Some(learner::model::unit::UnitRecord::default()),
         ..Profile::example("app.service")
     }
+}
+
+/// A profile of a learner that did not record the unit's settings: the drop-in would reset
+/// the unit's grants unseen, so generate says so, and takes them from a unit file instead.
+#[test]
+fn a_profile_without_the_units_settings_takes_them_from_its_unit_file() {
+    use learner::model::observations::Slot;
+    let dir = TempDir::new("generate-unit-file");
+    let mut old = recorded(0);
+    old.unit = None;
+    old.observations.add(
+        &Slot::Capability {
+            name: "CAP_NET_BIND_SERVICE".into(),
+            granted: true,
+            during: "bind".into(),
+        },
+        0,
+        "web",
+        1,
+    );
+    let profile = dir.join("old.profile.yaml");
+    old.write_atomic(&profile).expect("write");
+    let unit = dir.join("web.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nUser=www-data\nAmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW\nReadWritePaths=/var/log/web\nExecStart=/usr/bin/web\n",
+    )
+    .expect("write");
+    let generate = |args: &[&str]| {
+        let out = learner()
+            .arg("generate")
+            .arg(&profile)
+            .args(["--target-systemd", "252", "--explain"])
+            .args(args)
+            .output()
+            .expect("learner generate");
+        assert!(out.status.success(), "{}", learner_tests::text(&out));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (dropin, stderr) = generate(&[]);
+    assert!(
+        stderr.contains("record(s) no settings of the unit") && stderr.contains("--unit-file"),
+        "{stderr}"
+    );
+    assert!(!dropin.contains("AmbientCapabilities=CAP"), "{dropin}");
+    let (dropin, stderr) = generate(&["--unit-file", unit.to_str().unwrap()]);
+    assert!(!stderr.contains("no settings of the unit"), "{stderr}");
+    assert!(
+        dropin.contains("\nAmbientCapabilities=\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"),
+        "{dropin}"
+    );
+    assert!(
+        dropin.contains("# AmbientCapabilities: CAP_NET_RAW: never granted in the recording"),
+        "{dropin}"
+    );
+    assert!(
+        dropin.contains("# ReadWritePaths: /var/log/web: the unit's, not used by the recording: kept (standard margin"),
+        "{dropin}"
+    );
+    assert!(dropin.contains("-/var/log/web"), "{dropin}");
+    let out = learner()
+        .arg("generate")
+        .arg(&profile)
+        .args(["--unit-file", "/no/such.service"])
+        .output()
+        .expect("learner generate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot read the unit file /no/such.service"),
+        "{stderr}"
+    );
 }
 
 #[test]

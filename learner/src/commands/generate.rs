@@ -28,6 +28,8 @@ pub enum GenerateError {
     Write { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Score(#[from] crate::systemd::analyze::AnalyzeError),
+    #[error("cannot read the unit file {path}: {source}")]
+    UnitFile { path: PathBuf, source: io::Error },
     #[error(
         "{0} records no syscall: that recording saw nothing, and a drop-in from it would deny the service everything (record it again; check `recording` in the file)"
     )]
@@ -42,6 +44,12 @@ pub struct GenerateRequest {
     pub margin: policy::margin::Margin,
     /// `--identity`: the identity directives too (see `policy::identity`).
     pub identity: bool,
+    /// `--unit-file`: the unit whose settings the drop-in is added to, instead of those the
+    /// profile recorded.
+    pub unit_file: Option<PathBuf>,
+    /// `--score`'s unit file: the unit's settings when the profiles recorded none and no
+    /// `--unit-file` is given.
+    pub score_unit_file: Option<PathBuf>,
 }
 
 /// The drop-in, and the data it came from.
@@ -93,8 +101,27 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
     let mut warnings = warnings;
     warnings.extend(unexercised(&profiles));
     let profile = Profile::merged(&profiles).expect("at least one profile");
+    // The unit's own settings: the file named, else what the profiles recorded.
+    let recorded = profiles.iter().any(|p| p.unit.is_some());
+    let unit_file = req
+        .unit_file
+        .as_ref()
+        .or(req.score_unit_file.as_ref().filter(|_| !recorded));
+    let unit = match unit_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| GenerateError::UnitFile {
+                path: path.clone(),
+                source,
+            })?;
+            policy::unit_file::service_assignments(&text, &path.display().to_string())
+        }
+        None => {
+            warnings.extend(unit_unknown(&req.profiles, &profiles));
+            policy::unit_settings::of_profile(&profile)
+        }
+    };
     let groups = SyscallGroups::for_version(systemd, local);
-    let mut policy = policy::resolve(&profile, systemd, &groups, req.margin);
+    let mut policy = policy::resolve_on(&profile, &unit, systemd, &groups, req.margin);
     if req.identity {
         policy::identity::apply(&mut policy, &profile);
     }
@@ -130,6 +157,24 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
         warnings,
         policy,
         profile,
+    })
+}
+
+/// A unit's profile without the unit's settings (from a learner before they were recorded):
+/// the drop-in's resets may take away what the unit grants (AmbientCapabilities=,
+/// ReadWritePaths=), unseen.
+fn unit_unknown(paths: &[PathBuf], profiles: &[Profile]) -> Option<String> {
+    let lacking: Vec<String> = paths
+        .iter()
+        .zip(profiles)
+        .filter(|(_, p)| p.provenance.unit.is_some() && p.unit.is_none())
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    (!lacking.is_empty() && profiles.iter().all(|p| p.unit.is_none())).then(|| {
+        format!(
+            "{} record(s) no settings of the unit: the drop-in's resets may take away what the unit itself grants (AmbientCapabilities=, ReadWritePaths=); pass --unit-file, or record again",
+            lacking.join(", ")
+        )
     })
 }
 

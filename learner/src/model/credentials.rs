@@ -195,6 +195,19 @@ impl Identity {
         self.root_writes.keys().cloned().chain(user).collect()
     }
 
+    /// Notes who owns each of `paths` that exists under `root` (`UID:GID MODE[ dir]`, as
+    /// for written paths): entries a create found there already, which a first start on a
+    /// new host makes, as its owner says, for whom.
+    pub fn note_existing(&mut self, root: &Path, paths: impl Iterator<Item = String>) {
+        for path in paths {
+            if let Ok(m) = std::fs::symlink_metadata(root.join(path.trim_start_matches('/'))) {
+                let kind = if m.is_dir() { " dir" } else { "" };
+                let desc = format!("{}:{} {:04o}{kind}", m.uid(), m.gid(), m.mode() & 0o7777);
+                self.owners.entry(path).or_insert(desc);
+            }
+        }
+    }
+
     /// Notes who owns each written path, and the names of the ids seen, as the system
     /// under `root` (`/`, or a guest's `/proc/PID/root`) has them at the end of the recording.
     pub fn resolve(&mut self, root: &Path) {

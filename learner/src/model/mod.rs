@@ -6,3 +6,4 @@ pub mod names;
 pub mod observations;
 pub mod profile;
 pub mod syscalls;
+pub mod unit;

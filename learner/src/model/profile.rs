@@ -38,6 +38,10 @@ pub struct Profile {
     pub schema: u32,
     pub provenance: Provenance,
     pub recording: Recording,
+    /// `learner record`: the unit's files and settings as the manager reported them; None
+    /// for `learner run` and for profiles of a learner that did not record them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<crate::model::unit::UnitRecord>,
     /// Every syscall the recorded processes entered, by name, with how often.
     pub syscalls: BTreeMap<String, u64>,
     /// Syscall numbers that learner's table for `provenance.arch` has no name for.
@@ -272,6 +276,7 @@ impl Profile {
                 unit: Some(unit.into()),
             },
             recording: Recording::default(),
+            unit: None,
             syscalls: BTreeMap::new(),
             unknown_syscalls: BTreeMap::new(),
             observations: Observations::recording(),
@@ -410,6 +415,9 @@ impl Profile {
                 *out.unknown_syscalls.entry(*nr).or_default() += n;
             }
             out.observations.merge(&p.observations);
+            if out.unit.is_none() {
+                out.unit = p.unit.clone();
+            }
             let r = &mut out.recording;
             r.lost_events += p.recording.lost_events;
             for (what, n) in &p.recording.missed {

@@ -260,9 +260,9 @@ fn processes(seen: &Seen) -> Vec<String> {
 }
 
 /// What ReadWritePaths= must name so that `access` to `path` may write, as `generate` would
-/// list it (see [`policy::read_write_path`]), escaped for a unit file.
+/// list it (see [`policy::read_write_path`]), with `-`, escaped for a unit file.
 fn rw_fix(path: &str, access: crate::model::observations::Access) -> String {
-    policy::unit_path(&policy::read_write_path(path, access).0)
+    policy::path_word("-", &policy::read_write_path(path, access).0)
 }
 
 /// Every operation `obs` saw refused that a directive of `sandbox` explains, most
@@ -310,7 +310,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                 if let Some(got) = outcome(seen, errnos) {
                     let fix = if access.writes() || mode == "read-only" {
                         format!(
-                            "set ProtectHome=no, or add ReadWritePaths=-{}",
+                            "set ProtectHome=no, or add ReadWritePaths={}",
                             rw_fix(path, access)
                         )
                     } else {
@@ -344,7 +344,7 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                     operation: op,
                     outcome: got,
                     directive,
-                    fix: format!("add ReadWritePaths=-{}", rw_fix(path, access)),
+                    fix: format!("add ReadWritePaths={}", rw_fix(path, access)),
                 },
             ));
         }
@@ -627,7 +627,7 @@ mod tests {
             EROFS,
         )]);
         let d = one(&obs, &sandbox());
-        assert_eq!(d.fix, "add ReadWritePaths=-/srv/my\\x20app/100%%");
+        assert_eq!(d.fix, "add ReadWritePaths=\"-/srv/my app/100%%\"");
     }
 
     #[test]

@@ -403,8 +403,19 @@ pub fn apply(policy: &mut Policy, p: &Profile) {
         && let Some(list) = last.strip_prefix("ReadWritePaths=").map(str::to_owned)
         && !list.is_empty()
     {
-        let (gone, stay): (Vec<&str>, Vec<&str>) =
-            list.split_whitespace().partition(|e| covered(e));
+        // Words as systemd reads them, written back quoted as generate writes them.
+        let (gone, stay): (Vec<String>, Vec<String>) = super::unit_file::words(&list)
+            .into_iter()
+            .map(|w| super::unit_file::unspecify(&w))
+            .partition(|w| covered(w));
+        let render = |w: &String| {
+            let prefix = if w.starts_with('-') { "-" } else { "" };
+            super::path_word(prefix, w.trim_start_matches('-'))
+        };
+        let (gone, stay): (Vec<String>, Vec<String>) = (
+            gone.iter().map(render).collect(),
+            stay.iter().map(render).collect(),
+        );
         if !gone.is_empty() {
             rw.evidence.push(format!(
                 "identity: {} given by directory directives instead",

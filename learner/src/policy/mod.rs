@@ -16,6 +16,7 @@ pub mod peers;
 pub mod small;
 pub mod sources;
 pub mod unit_file;
+pub mod unit_settings;
 pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -300,6 +301,18 @@ const RAW_IO: &[&str] = &[
     "s390_pci_mmio_write",
 ];
 
+/// The nodes PrivateDevices='s /dev has as the host's does (mount_private_dev() in
+/// namespace.c): opening one with O_CREAT, as a shell's `>` does, creates nothing either way.
+pub const ALWAYS_IN_DEV: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+    "/dev/ptmx",
+];
+
 /// PrivateDevices=yes: a fresh /dev with the pseudo devices only (mount_private_dev() in
 /// namespace.c), CAP_MKNOD and CAP_SYS_RAWIO dropped, @raw-io denied, DevicePolicy=closed.
 /// Entries the service makes in /dev (binding /dev/log, mknod) would be in that private
@@ -316,6 +329,10 @@ fn private_devices(p: &Profile) -> Option<String> {
                 .filter_map(|(path, accesses)| {
                     let mut seen = Seen::default();
                     // Writing to a node is reading or writing the device; these change /dev.
+                    // An O_CREAT open of a node that always exists (`cmd > /dev/null` in a
+                    // shell) creates nothing: the kernel does not say, but the private /dev
+                    // has these too.
+                    let always = ALWAYS_IN_DEV.contains(&path.as_str());
                     for (_, s) in accesses.iter().filter(|(a, _)| {
                         a.writes()
                             && !matches!(
@@ -323,6 +340,7 @@ fn private_devices(p: &Profile) -> Option<String> {
                                 crate::model::observations::Access::Write
                                     | crate::model::observations::Access::Truncate
                             )
+                            && !(always && **a == crate::model::observations::Access::Create)
                     }) {
                         seen.merge(s);
                     }
@@ -941,7 +959,7 @@ fn is_top_level(path: &str) -> bool {
 }
 
 /// Directories shared by many services: a file written in place there is listed alone.
-fn is_system_dir(path: &str) -> bool {
+pub(crate) fn is_system_dir(path: &str) -> bool {
     const SHARED: &[&str] = &[
         "/var/lib",
         "/var/log",
@@ -972,26 +990,42 @@ pub fn read_write_path(path: &str, access: crate::model::observations::Access) -
     }
 }
 
-/// A path as a unit file's path lists take it: they split at whitespace, unquote, C-unescape
-/// and then expand `%` specifiers (config_parse_namespace_path_strv() in load-fragment.c), so
-/// whitespace, quotes, backslashes and control characters are written as `\xNN` and `%` as
-/// `%%`.
-pub fn unit_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
+/// A path as a unit file's path lists take it, after `prefix` (`-`): they split at
+/// whitespace, unquote (a `\\` escapes the next character, in quotes too) and then expand `%`
+/// specifiers (config_parse_namespace_path_strv() in load-fragment.c, without C unescaping:
+/// systemd 252 reads `\x20` as `x20`). So a path with whitespace, quotes or backslashes is
+/// written as one double-quoted word, `\\` and `"` escaped in it, and `%` as `%%`; measured
+/// against systemd 252 in the e2e guest, `systemctl show` and a write under each. A line break
+/// cannot be written at all: it is left as `\n`, which names another path.
+pub fn path_word(prefix: &str, path: &str) -> String {
+    let mut body = String::with_capacity(path.len());
+    let mut quote = false;
     for c in path.chars() {
         match c {
-            '%' => out.push_str("%%"),
-            '\\' | '"' | '\'' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_whitespace() || c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("\\x{b:02x}"));
-                }
+            '%' => body.push_str("%%"),
+            '\\' | '"' => {
+                quote = true;
+                body.push('\\');
+                body.push(c);
             }
-            c => out.push(c),
+            '\n' => body.push_str("\\n"),
+            '\r' => body.push_str("\\r"),
+            c if c.is_whitespace() || c == '\'' || c.is_control() => {
+                quote = true;
+                body.push(c);
+            }
+            c => body.push(c),
         }
     }
-    out
+    match quote {
+        true => format!("\"{prefix}{body}\""),
+        false => format!("{prefix}{body}"),
+    }
+}
+
+/// [`path_word`] without a prefix.
+pub fn unit_path(path: &str) -> String {
+    path_word("", path)
 }
 
 fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
@@ -1070,10 +1104,7 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
     let mut lines = vec!["ReadWritePaths=".to_owned()];
     if !listed.is_empty() {
         // `-`: a path missing at start is skipped instead of failing the unit (226/NAMESPACE).
-        let items: Vec<String> = listed
-            .iter()
-            .map(|d| format!("-{}", unit_path(d)))
-            .collect();
+        let items: Vec<String> = listed.iter().map(|d| path_word("-", d)).collect();
         lines.push(format!("ReadWritePaths={}", items.join(" ")));
     } else {
         evidence.push("nothing outside /dev, /proc, /sys and the private /tmp was written".into());
@@ -1107,8 +1138,20 @@ fn clock_keeps_devices(toggles: &mut [Decision], systemd: u32) {
     }
 }
 
-/// Resolves every directive for `p`, for systemd `systemd`, with the syscall `margin`.
+/// Resolves every directive for `p`, for systemd `systemd`, with the syscall `margin`, on
+/// top of the unit settings the profile recorded (if any).
 pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin) -> Policy {
+    resolve_on(p, &unit_settings::of_profile(p), systemd, groups, margin)
+}
+
+/// [`resolve`] on top of `unit`, the unit's own settings (unit file first, in order).
+pub fn resolve_on(
+    p: &Profile,
+    unit: &[unit_file::Assignment],
+    systemd: u32,
+    groups: &SyscallGroups,
+    margin: Margin,
+) -> Policy {
     let mut decisions = vec![Decision {
         directive: "ProtectSystem",
         lines: vec!["ProtectSystem=strict".into()],
@@ -1132,7 +1175,10 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
             );
         }
     }
-    decisions.push(read_write_paths(p, private_tmp));
+    let mut rw = read_write_paths(p, private_tmp);
+    unit_settings::unit_read_write_paths(&mut rw, p, unit, margin);
+    unit_settings::fresh_host(&mut rw, p, private_tmp);
+    decisions.push(rw);
     let private_devices = toggles
         .iter()
         .any(|d| d.directive == "PrivateDevices" && !d.lines.is_empty());
@@ -1141,7 +1187,9 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
     }
     decisions.extend(toggles);
     decisions.extend(paths::devices(p, private_devices));
-    decisions.push(paths::inaccessible_paths(p, systemd));
+    let mut hidden = paths::inaccessible_paths(p, systemd);
+    unit_settings::unit_inaccessible_paths(&mut hidden, unit);
+    decisions.push(hidden);
     decisions.extend(paths::exec_paths(p, systemd));
     decisions.extend(TOGGLES_PROCESS.iter().map(|t| {
         let mut d = resolve_toggle(t, p, systemd);
@@ -1154,14 +1202,16 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
     }));
     decisions.extend(small::TOGGLES.iter().map(|t| resolve_toggle(t, p, systemd)));
     decisions.push(namespaces(p, systemd));
-    decisions.push(capabilities(p));
-    decisions.push(Decision {
-        directive: "AmbientCapabilities",
-        lines: vec!["AmbientCapabilities=".into()],
-        evidence: vec![
-            "no ambient capabilities: the service gets none it did not start with".into(),
-        ],
-    });
+    let mut caps = capabilities(p);
+    let hands_over = unit_settings::fresh_host_capabilities(&mut caps, p, unit);
+    let kept: Vec<String> = caps
+        .lines
+        .get(1)
+        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    decisions.push(caps);
+    decisions.push(unit_settings::ambient_capabilities(unit, &kept));
     decisions.push(resolve_toggle(&TOGGLE_NETWORK, p, systemd));
     decisions.push(address_families(p, systemd));
     decisions.extend(peers::ip_addresses(p, systemd));
@@ -1171,7 +1221,11 @@ pub fn resolve(p: &Profile, systemd: u32, groups: &SyscallGroups, margin: Margin
         lines: vec!["SystemCallArchitectures=native".into()],
         evidence: vec![format!("recorded on {}", p.provenance.arch)],
     });
-    decisions.push(syscall_filter(p, groups, margin));
+    let mut filter = syscall_filter(p, groups, margin);
+    if hands_over {
+        unit_settings::fresh_host_syscalls(&mut filter, groups);
+    }
+    decisions.push(filter);
     decisions.push(Decision {
         directive: "SystemCallErrorNumber",
         lines: vec!["SystemCallErrorNumber=EPERM".into()],

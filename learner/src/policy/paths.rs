@@ -339,7 +339,7 @@ pub fn exec_paths(p: &Profile, systemd: u32) -> Vec<Decision> {
         .collect();
     for d in dirs {
         evidence.push(format!("{d}: {}", needed[d]));
-        items.push(format!("-{}", super::unit_path(d)));
+        items.push(super::path_word("-", d));
     }
     // Measured on systemd 252 (Debian 12, the e2e guest), each ExecPaths= entry is a bind
     // mount of its own that ProtectSystem=strict's read-only remount of / skips: /usr came

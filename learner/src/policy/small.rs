@@ -130,10 +130,18 @@ fn needs_host_users(p: &Profile) -> Option<String> {
 /// in a directory but no mode recorded for it (an older learner) is not taken as permission.
 fn created_for_others(p: &Profile, mask: u32) -> Option<String> {
     let modes = &facts(p).created_modes;
+    // Modes are keyed by directory: those in /dev are O_CREAT opens of nodes that always
+    // exist (`cmd > /dev/null`), unless something else there was created.
+    let dev_creates = p.observations.paths.iter().any(|(path, a)| {
+        path.strip_prefix("/dev/").is_some_and(|n| !n.contains('/'))
+            && !super::ALWAYS_IN_DEV.contains(&path.as_str())
+            && a.get(&Access::Create).is_some_and(|s| s.ok > 0)
+    });
     let wanted: BTreeMap<String, Seen> = modes
         .iter()
         .filter(|(key, s)| {
             s.ok > 0
+                && (dev_creates || !key.starts_with("/dev "))
                 && key
                     .rsplit_once(' ')
                     .and_then(|(_, m)| u32::from_str_radix(m, 8).ok())

@@ -1068,9 +1068,18 @@ fn path_values_are_escaped_for_the_unit_file() {
     );
     assert_eq!(
         policy(&p, 252).value("ReadWritePaths"),
-        Some(r#"-/srv/50%% -/srv/my\x20data -/srv/q\x22uote\x5cd"#)
+        Some(r#"-/srv/50%% "-/srv/my data" "-/srv/q\"uote\\d""#)
     );
-    assert_eq!(super::unit_path("/a\tb"), r"/a\x09b");
+    assert_eq!(super::unit_path("/a\tb"), "\"/a\tb\"");
+    // What the drop-in parser reads back is the path.
+    for path in ["/srv/my data", "/srv/q\"uote\\d", "/a'b", "/a\tb"] {
+        let word = super::path_word("-", path);
+        assert_eq!(
+            super::unit_file::words(&word),
+            [format!("-{path}")],
+            "{word}"
+        );
+    }
 }
 
 #[test]

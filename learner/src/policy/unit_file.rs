@@ -71,14 +71,24 @@ fn push(out: &mut Vec<Assignment>, section: &str, line: &str, name: &str, at: us
     }
 }
 
-/// The words of a list value, unquoted (`"a b" c` is two words), as systemd splits them.
+/// The words of a list value as systemd 252 splits them (extract_first_word() with
+/// EXTRACT_UNQUOTE, as its path lists use it): whitespace separates, `"` and `'` quote (also
+/// inside a word), and a backslash takes the next character literally, in quotes or not, so
+/// `\x20` is `x20`, not a space. `%` specifiers are left as they are (see [`unspecify`]).
 pub fn words(value: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut quote: Option<char> = None;
     let mut any = false;
-    for c in value.chars() {
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
         match (quote, c) {
+            (_, '\\') => {
+                any = true;
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+            }
             (Some(q), c) if c == q => quote = None,
             (Some(_), c) => word.push(c),
             (None, '"' | '\'') => {
@@ -98,6 +108,12 @@ pub fn words(value: &str) -> Vec<String> {
         out.push(word);
     }
     out
+}
+
+/// A path word with its `%%` specifiers expanded to `%`, as systemd does after unquoting;
+/// other specifiers (`%n`, `%i`) depend on the unit and are left as written.
+pub fn unspecify(word: &str) -> String {
+    word.replace("%%", "%")
 }
 
 /// systemd's booleans: Some(true) for `yes`, `true`, `on`, `1`, ...; None when not one.
@@ -136,6 +152,18 @@ mod tests {
     #[test]
     fn splits_quoted_words() {
         assert_eq!(words(r#"-/a "/b c" '/d'"#), ["-/a", "/b c", "/d"]);
+        // As systemd 252 read them (`systemctl show -p ReadWritePaths` in the e2e guest).
+        assert_eq!(words(r"-/var/lib/my\x20app"), ["-/var/lib/myx20app"]);
+        assert_eq!(
+            words(r#""-/var/lib/bs\\x" "-/var/lib/q\"x" "-/var/lib/sq'x" -/a"b c"d"#),
+            [
+                "-/var/lib/bs\\x",
+                "-/var/lib/q\"x",
+                "-/var/lib/sq'x",
+                "-/ab cd"
+            ]
+        );
+        assert_eq!(unspecify("-/var/lib/p%%d"), "-/var/lib/p%d");
         assert!(words("  ").is_empty());
         assert_eq!(boolean("On"), Some(true));
         assert_eq!(boolean("strict"), None);

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::{
     model::observations::{Seen, writable_path},
     model::profile::Profile,
-    policy::unit_file::{Assignment, boolean, words},
+    policy::unit_file::{Assignment, boolean, unspecify, words},
     policy::{self, filter_groups::SyscallGroups},
 };
 
@@ -175,13 +175,13 @@ impl ListRule {
 
 /// The bounding set: the listed capabilities, or all but the listed ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum CapSet {
+pub(crate) enum CapSet {
     Only(BTreeSet<String>),
     AllExcept(BTreeSet<String>),
 }
 
 impl CapSet {
-    fn permits(&self, cap: &str) -> bool {
+    pub(crate) fn permits(&self, cap: &str) -> bool {
         match self {
             Self::Only(s) => s.contains(cap),
             Self::AllExcept(s) => !s.contains(cap),
@@ -191,26 +191,63 @@ impl CapSet {
 
 /// A path listed in ReadWritePaths= and the like.
 #[derive(Debug, Clone)]
-struct PathEntry {
-    path: String,
+pub(crate) struct PathEntry {
+    pub(crate) path: String,
     /// `-`: a missing path is skipped instead of failing the unit.
-    optional: bool,
-    key: String,
-    at: String,
+    pub(crate) optional: bool,
+    pub(crate) key: String,
+    pub(crate) at: String,
 }
 
 /// Whether `path` is `dir` or below it.
-fn under(path: &str, dir: &str) -> bool {
+pub(crate) fn under(path: &str, dir: &str) -> bool {
     dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
 }
 
 /// The deployed settings: the unit's assignments, then its drop-ins', minus what the target
 /// ignores.
-struct Deployed<'a> {
+pub(crate) struct Deployed<'a> {
     assignments: Vec<&'a Assignment>,
 }
 
 impl<'a> Deployed<'a> {
+    pub(crate) fn of(assignments: &'a [Assignment]) -> Self {
+        Self {
+            assignments: assignments.iter().collect(),
+        }
+    }
+
+    /// The ambient set: plain lines add, `~` lines remove, an empty one resets.
+    pub(crate) fn ambient(&self) -> BTreeSet<String> {
+        let mut set = BTreeSet::new();
+        for a in self.all("AmbientCapabilities") {
+            match a.value.strip_prefix('~') {
+                _ if a.value.is_empty() => set.clear(),
+                Some(rest) => {
+                    for c in words(rest) {
+                        set.remove(&c.to_uppercase());
+                    }
+                }
+                None => set.extend(words(&a.value).iter().map(|c| c.to_uppercase())),
+            }
+        }
+        set
+    }
+
+    /// Who the service runs as when that is not root: `User=www-data`, `DynamicUser=yes`.
+    /// Such a process holds no capability but its ambient ones (file capabilities aside).
+    pub(crate) fn non_root(&self) -> Option<String> {
+        if self
+            .last("DynamicUser")
+            .and_then(|a| boolean(&a.value))
+            .unwrap_or(false)
+        {
+            return Some("DynamicUser=yes".into());
+        }
+        let user = &self.last("User")?.value;
+        (!["root", "0"].contains(&user.as_str())).then(|| format!("User={user}"))
+    }
+
     fn all(&self, key: &str) -> impl Iterator<Item = &'a Assignment> + '_ {
         let key = key.to_owned();
         self.assignments
@@ -234,10 +271,10 @@ impl<'a> Deployed<'a> {
         all[start..].to_vec()
     }
 
-    fn paths(&self, key: &str) -> Vec<PathEntry> {
+    pub(crate) fn paths(&self, key: &str) -> Vec<PathEntry> {
         let mut out = Vec::new();
         for a in self.since_reset(key) {
-            for w in words(&a.value) {
+            for w in words(&a.value).iter().map(|w| unspecify(w)) {
                 let optional = w.starts_with('-');
                 let p = w.trim_start_matches(['-', '+']);
                 if !p.starts_with('/') {
@@ -280,7 +317,7 @@ impl<'a> Deployed<'a> {
         }
     }
 
-    fn bounding_set(&self) -> CapSet {
+    pub(crate) fn bounding_set(&self) -> CapSet {
         let mut set = CapSet::AllExcept(BTreeSet::new());
         for a in self.all("CapabilityBoundingSet") {
             let (invert, rest) = match a.value.strip_prefix('~') {
@@ -347,6 +384,8 @@ impl<'a> Deployed<'a> {
                     (false, _) if groups.known.contains(name) => {
                         items.insert(name.to_owned());
                     }
+                    // The recorded unit's filter is the manager's own expansion.
+                    _ if policy::unit_settings::is_recorded(a) => {}
                     _ => ignored.push(Gap {
                         kind: GapKind::Ignored,
                         processes: vec![],
@@ -521,7 +560,9 @@ pub fn verify(
     for key in ["ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths"] {
         for e in d.paths(key) {
             let created = directories.iter().any(|dir| under(&e.path, dir));
-            if !e.optional && !created && !exists(&e.path) {
+            // The recorded unit started with its paths where it was recorded.
+            let recorded = e.at.starts_with(policy::unit_settings::RECORDED);
+            if !e.optional && !created && !recorded && !exists(&e.path) {
                 start.push(Gap {
                     kind: GapKind::FailsToStart,
                     processes: vec![],
@@ -606,7 +647,11 @@ pub fn verify(
     };
     for (path, accesses) in &p.observations.paths {
         // API file systems stay writable; ProtectHome= is judged as a toggle below.
-        if ["/dev", "/proc", "/sys"].iter().any(|a| under(path, a)) || (protect_home && home(path))
+        // A private /tmp is writable, /tmp itself included (as generate has it).
+        let private = private_tmp && ["/tmp", "/var/tmp"].iter().any(|t| under(path, t));
+        if ["/dev", "/proc", "/sys"].iter().any(|a| under(path, a))
+            || (protect_home && home(path))
+            || private
         {
             continue;
         }
@@ -625,7 +670,7 @@ pub fn verify(
                 processes: processes(seen),
                 observation: format!("{access} {path} {}x", seen.ok),
                 directive,
-                fix: format!("add ReadWritePaths=-{w}"),
+                fix: format!("add ReadWritePaths={}", policy::path_word("-", &w)),
             });
         }
     }
@@ -646,6 +691,38 @@ pub fn verify(
             directive: "CapabilityBoundingSet".into(),
             fix: format!("add CapabilityBoundingSet={cap}"),
         });
+    }
+
+    // A process of a non-root user holds only its ambient capabilities, and those only
+    // when the bounding set has them too (capset() refuses an inheritable capability outside
+    // it). A check made while switching ids is root's own (a start as that user skips it).
+    if let Some(who) = d.non_root() {
+        let ambient = d.ambient();
+        for (cap, checks) in &p.observations.capabilities {
+            let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
+                continue;
+            };
+            let switching = checks
+                .during
+                .keys()
+                .all(|during| crate::model::credentials::changes_credentials(during));
+            if policy::is_capability_noise(cap, checks, &p.observations)
+                || switching
+                || !caps.permits(cap)
+                || ambient.contains(cap)
+            {
+                continue;
+            }
+            denied.push(Gap {
+                kind: GapKind::Denied,
+                processes: processes(granted),
+                observation: format!("capability {cap} granted {}x", granted.count),
+                directive: format!(
+                    "AmbientCapabilities (a process of {who} holds only its ambient capabilities)"
+                ),
+                fix: format!("add AmbientCapabilities={cap}"),
+            });
+        }
     }
 
     // Families socket() succeeded with.
@@ -685,6 +762,12 @@ pub fn verify(
 
     // Toggles, judged by the policy's own rules for each value.
     for directive in policy::toggle_directives() {
+        // The recorded unit's own value: the service was recorded running under it.
+        if d.last(directive)
+            .is_some_and(policy::unit_settings::is_recorded)
+        {
+            continue;
+        }
         match d.toggle(directive) {
             None => {}
             Some(Err(value)) => verdict.unchecked.push(format!(
@@ -980,6 +1063,240 @@ mod tests {
             assert!(v.gaps.is_empty(), "{systemd}: {:#?}\n{text}", v.gaps);
         }
     }
+    /// A unit recorded by `learner record`: `settings` as `systemctl show` printed them.
+    fn recorded(mut p: Profile, settings: &[(&str, &str)]) -> Profile {
+        p.unit = Some(crate::model::unit::UnitRecord {
+            files: vec![],
+            packages: Default::default(),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
+        p
+    }
+
+    /// verify of `dropin` on top of the profile's recorded unit, on systemd 252.
+    fn gaps_on_unit(p: &Profile, dropin: &str) -> Vec<String> {
+        let groups = SyscallGroups::for_version(252, None);
+        let mut a = policy::unit_settings::of_profile(p);
+        a.extend(service_assignments(dropin, "d.conf"));
+        verify(p, &a, 252, &groups, &|_| true)
+            .gaps
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// A non-root service that binds port 80 with the unit's ambient CAP_NET_BIND_SERVICE.
+    fn binds_80_as_www_data() -> Profile {
+        let mut p = profile(
+            &[
+                (
+                    Slot::Capability {
+                        name: "CAP_NET_BIND_SERVICE".into(),
+                        granted: true,
+                        during: "bind".into(),
+                    },
+                    0,
+                ),
+                (Slot::Socket("AF_INET/SOCK_STREAM".into()), 3),
+                (Slot::Path("/var/log/t/a.log".into(), Access::Create), 3),
+            ],
+            &["bind", "listen", "openat"],
+        );
+        p = recorded(
+            p,
+            &[
+                ("User", "www-data"),
+                ("AmbientCapabilities", "cap_net_bind_service"),
+                ("CapabilityBoundingSet", "cap_net_bind_service"),
+                ("ReadWritePaths", "/var/log/t /var/cache/t"),
+                ("ProtectSystem", "strict"),
+                ("SystemCallFilter", "~"),
+                ("NoNewPrivileges", "no"),
+                ("KeyringMode", "private"),
+            ],
+        );
+        p
+    }
+
+    #[test]
+    fn a_non_root_user_holds_only_its_ambient_capabilities() {
+        let p = binds_80_as_www_data();
+        // The drop-in of issue 27: the bounding set keeps the capability, the ambient set is
+        // reset, and www-data has none.
+        let broken = "[Service]\nCapabilityBoundingSet=\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=\n";
+        assert_eq!(
+            gaps_on_unit(&p, broken),
+            [
+                "svc: capability CAP_NET_BIND_SERVICE granted 1x: AmbientCapabilities (a process of User=www-data holds only its ambient capabilities); add AmbientCapabilities=CAP_NET_BIND_SERVICE"
+            ]
+        );
+        // The unit alone is fine; so is the ambient set outside the bounding set named once,
+        // by the bounding set.
+        assert!(gaps_on_unit(&p, "[Service]\n").is_empty());
+        let g = gaps_on_unit(&p, "[Service]\nCapabilityBoundingSet=\n");
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert!(g[0].contains("add CapabilityBoundingSet="), "{g:?}");
+        // As root (no User=), the bounding set alone decides.
+        let mut root = p.clone();
+        root.unit.as_mut().unwrap().settings.remove("User");
+        assert!(gaps_on_unit(&root, broken).is_empty());
+        // generate keeps the unit's grant, and its own drop-in has no gap.
+        let groups = SyscallGroups::for_version(252, None);
+        let policy = policy::resolve(&p, 252, &groups, policy::margin::Margin::default());
+        assert_eq!(
+            policy.decision("AmbientCapabilities").unwrap().lines,
+            [
+                "AmbientCapabilities=",
+                "AmbientCapabilities=CAP_NET_BIND_SERVICE"
+            ]
+        );
+        let text = policy::render(&policy, &p, &[], "", true);
+        assert!(gaps_on_unit(&p, &text).is_empty(), "{text}");
+        assert!(
+            text.contains("# AmbientCapabilities: the unit grants AmbientCapabilities=CAP_NET_BIND_SERVICE (it runs as User=www-data"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_units_write_grants_are_kept_with_the_standard_margin_only() {
+        let p = binds_80_as_www_data();
+        let groups = SyscallGroups::for_version(252, None);
+        for (margin, kept) in [
+            (policy::margin::Margin::Standard, true),
+            (policy::margin::Margin::Exact, false),
+        ] {
+            let policy = policy::resolve(&p, 252, &groups, margin);
+            let rw = policy.decision("ReadWritePaths").unwrap();
+            let last = rw.lines.last().unwrap();
+            assert!(last.contains("-/var/log/t"), "{last}");
+            assert_eq!(last.contains("/var/cache/t"), kept, "{margin:?}: {last}");
+            let said = rw
+                .evidence
+                .iter()
+                .find(|e| e.starts_with("/var/cache/t: the unit's, not used by the recording"))
+                .unwrap_or_else(|| panic!("{:#?}", rw.evidence));
+            assert_eq!(said.contains("kept (standard margin"), kept, "{said}");
+            assert!(
+                rw.evidence
+                    .iter()
+                    .any(|e| e == "the unit has ReadWritePaths=/var/log/t /var/cache/t, which the reset removes"),
+                "{:#?}",
+                rw.evidence
+            );
+        }
+        // A drop-in that resets the unit's list and forgets its log directory.
+        let broken = "[Service]\nReadWritePaths=\nReadWritePaths=-/run\n";
+        assert_eq!(
+            gaps_on_unit(&p, broken),
+            [
+                "svc: create /var/log/t/a.log 1x: ProtectSystem=strict; add ReadWritePaths=-/var/log/t"
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_are_read_as_systemd_252_reads_them() {
+        let p = profile(
+            &[
+                (Slot::Path("/var/lib/my app/x".into(), Access::Create), 3),
+                (Slot::Path("/var/lib/50%/y".into(), Access::Create), 3),
+            ],
+            &[],
+        );
+        // `\x20` is `x20` to systemd 252: the directory stays read-only.
+        let old =
+            "[Service]\nProtectSystem=strict\nReadWritePaths=-/var/lib/my\\x20app -/var/lib/50%%\n";
+        assert_eq!(
+            gaps(&p, old, 252),
+            [
+                "svc: create /var/lib/my app/x 1x: ProtectSystem=strict; add ReadWritePaths=\"-/var/lib/my app\""
+            ]
+        );
+        let quoted =
+            "[Service]\nProtectSystem=strict\nReadWritePaths=\"-/var/lib/my app\" -/var/lib/50%%\n";
+        assert!(gaps(&p, quoted, 252).is_empty());
+    }
+
+    #[test]
+    fn a_shell_redirect_to_dev_null_keeps_private_devices() {
+        // `cmd > /dev/null`: openat O_WRONLY|O_CREAT|O_TRUNC, mode 0666.
+        let p = profile(
+            &[
+                (Slot::Path("/dev/null".into(), Access::Write), 3),
+                (Slot::Path("/dev/null".into(), Access::Create), 3),
+                (Slot::Path("/dev/null".into(), Access::Truncate), 3),
+                (
+                    Slot::Fact(
+                        crate::model::observations::Fact::CreatedMode,
+                        "/dev file 0666".into(),
+                    ),
+                    3,
+                ),
+            ],
+            &["openat"],
+        );
+        let groups = SyscallGroups::for_version(252, None);
+        let policy = policy::resolve(&p, 252, &groups, policy::margin::Margin::default());
+        assert_eq!(policy.value("PrivateDevices"), Some("yes"));
+        assert_eq!(policy.value("UMask"), Some("0077"));
+        assert!(gaps(&p, "[Service]\nPrivateDevices=yes\n", 252).is_empty());
+        // A node it made there is another matter.
+        let made = profile(&[(Slot::Path("/dev/mine".into(), Access::Create), 3)], &[]);
+        assert_eq!(gaps(&made, "[Service]\nPrivateDevices=yes\n", 252).len(), 1);
+    }
+
+    /// Every profile of the pack, and the fixtures above: generate's own drop-in, verified on
+    /// top of the unit it records (if any), has no gap.
+    #[test]
+    fn every_repository_profile_is_permitted_by_its_own_drop_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+        let mut profiles: Vec<(String, Profile)> = std::fs::read_dir(&dir)
+            .expect("profiles/")
+            .filter_map(Result::ok)
+            .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten())
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|f| f.to_string_lossy().ends_with(".profile.yaml"))
+            .map(|f| {
+                (
+                    f.display().to_string(),
+                    Profile::load(&f).expect("a profile"),
+                )
+            })
+            .collect();
+        assert!(profiles.len() >= 10, "{}", profiles.len());
+        profiles.push(("binds 80".into(), binds_80_as_www_data()));
+        profiles.push((
+            "dev null".into(),
+            profile(&[(Slot::Path("/dev/null".into(), Access::Create), 3)], &[]),
+        ));
+        for (name, p) in &profiles {
+            // The recordings' systemd and the newest (an older one cannot name every call).
+            for systemd in [252, 257] {
+                for margin in [
+                    policy::margin::Margin::Standard,
+                    policy::margin::Margin::Exact,
+                ] {
+                    let groups = SyscallGroups::for_version(systemd, None);
+                    let policy = policy::resolve(p, systemd, &groups, margin);
+                    let text = policy::render(&policy, p, &[], "", false);
+                    let mut a = policy::unit_settings::of_profile(p);
+                    a.extend(service_assignments(&text, "g.conf"));
+                    let v = verify(p, &a, systemd, &groups, &|_| false);
+                    assert!(
+                        v.gaps.is_empty(),
+                        "{name} on {systemd} {margin:?}: {:#?}",
+                        v.gaps
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn ip_peers_and_binds_outside_the_firewall_are_gaps() {
         let p = profile(

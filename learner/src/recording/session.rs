@@ -377,6 +377,7 @@ pub fn build_profile(
             unit: None,
         },
         recording: outcome.recording,
+        unit: None,
         syscalls,
         unknown_syscalls,
         observations: outcome.observations,

@@ -434,6 +434,24 @@ async fn record_until(
     }
     let ended = SystemTime::now();
     let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
+    // The settings the drop-in will be added to, as the manager has them: asked once the
+    // probes are gone, so that nothing delays the attach and the restart.
+    let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {
+        Ok((files, shown)) => Some(crate::model::unit::UnitRecord::from_show(
+            files
+                .into_iter()
+                .map(|(path, sha256)| crate::model::unit::UnitFile { path, sha256 })
+                .collect(),
+            &shown,
+        )),
+        Err(e) => {
+            eprintln!(
+                "learner: warning: cannot read {}'s settings ({e}): the profile lacks them",
+                info.id
+            );
+            None
+        }
+    };
     let new_instance = instances > instances_before || started_again;
     // A start exercised under the recording (a restart's, a crash's) is a start-up recorded.
     let exercised_start = exercised.iter().any(|step| {
@@ -456,6 +474,19 @@ async fn record_until(
         .collect();
     let mut profile = build_profile(arch, started, ended, outcome);
     profile.provenance.unit = Some(info.id.clone());
+    profile.unit = unit_record;
+    if let Some(unit) = profile.unit.as_mut() {
+        let mut paths: Vec<String> = unit.files.iter().map(|f| f.path.clone()).collect();
+        paths.extend(crate::model::unit::package_candidates(
+            &profile.observations,
+        ));
+        unit.packages = systemd.package_owners(&paths);
+        let existed: Vec<String> = crate::model::unit::found_existing(&profile.observations);
+        profile
+            .observations
+            .identity
+            .note_existing(&systemd.path_in_guest(Path::new("/")), existed.into_iter());
+    }
     // Owners as the unit's system has them (a guest's root, seen from here).
     profile
         .observations

@@ -262,6 +262,19 @@ pub fn timespan(text: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
+/// A file's SHA-256 in hex, from coreutils' `sha256sum` (run here: the path is one from
+/// here).
+fn sha256(path: &Path) -> Option<String> {
+    let out = Command::new("sha256sum")
+        .arg("--")
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text.split_whitespace().next()?;
+    (out.status.success() && hex.len() == 64).then(|| hex.to_owned())
+}
+
 /// How a systemctl job given a time limit ended.
 #[derive(Debug)]
 pub enum JobEnd {
@@ -494,6 +507,72 @@ impl Systemd {
     pub fn properties(&self, unit: &str, properties: &[&str]) -> Result<String, SystemdError> {
         let properties = format!("--property={}", properties.join(","));
         self.systemctl(&["show", &properties, "--", unit])
+    }
+
+    /// `unit`'s unit file and drop-ins as systemd names them, each with its SHA-256 (hex;
+    /// empty when unreadable), and `systemctl show`'s `KEY=VALUE` lines of `properties`.
+    pub fn unit_as_it_runs(
+        &self,
+        unit: &str,
+        properties: &[&str],
+    ) -> Result<(Vec<(String, String)>, String), SystemdError> {
+        let files = self
+            .unit_files(unit)?
+            .into_iter()
+            .map(|f| {
+                let sha = sha256(&f).unwrap_or_default();
+                let named = match f.strip_prefix(&self.root) {
+                    Ok(rest) => Path::new("/").join(rest),
+                    Err(_) => f,
+                };
+                (named.to_string_lossy().into_owned(), sha)
+            })
+            .collect();
+        Ok((files, self.properties(unit, properties)?))
+    }
+
+    /// The packages owning each of `paths` on the unit's system (dpkg, else rpm), comma-
+    /// separated, empty for a path none owns; an empty map when neither tool answers.
+    pub fn package_owners(&self, paths: &[String]) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        if paths.is_empty() {
+            return out;
+        }
+        let args: Vec<&str> = std::iter::once("-S")
+            .chain(paths.iter().map(String::as_str))
+            .collect();
+        // dpkg-query exits 1 when one path is nobody's: its answers are still good.
+        if let Ok(o) = self.output("dpkg-query", &args)
+            && matches!(o.status.code(), Some(0 | 1))
+        {
+            for p in paths {
+                out.insert(p.clone(), String::new());
+            }
+            for line in String::from_utf8_lossy(&o.stdout).lines() {
+                if line.starts_with("diversion ") {
+                    continue;
+                }
+                if let Some((pkgs, path)) = line.split_once(": ")
+                    && let Some(v) = out.get_mut(path)
+                {
+                    *v = pkgs.to_owned();
+                }
+            }
+            return out;
+        }
+        let mut args = vec!["-qf", "--queryformat", "%{NAME}\\n"];
+        args.extend(paths.iter().map(String::as_str));
+        if let Ok(o) = self.output("rpm", &args) {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let lines: Vec<&str> = text.lines().collect();
+            if lines.len() == paths.len() {
+                for (p, l) in paths.iter().zip(lines) {
+                    let owner = if l.contains(' ') { "" } else { l };
+                    out.insert(p.clone(), owner.to_owned());
+                }
+            }
+        }
+        out
     }
 
     /// Where `unit`'s cgroup is (or will be) in this host's hierarchy.

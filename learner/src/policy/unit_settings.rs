@@ -1,0 +1,580 @@
+//! The unit a drop-in is added to. Its settings come as unit-file assignments: from the
+//! profile (what `learner record` read from the manager), or from a unit file the user
+//! names. A drop-in resets list options before narrowing them, and a reset also takes away
+//! what the unit itself granted: the generator puts back the grants the service needs
+//! (ambient capabilities in use), and the unit's write grants within the margin.
+use std::collections::BTreeSet;
+
+use super::{
+    Decision,
+    margin::Margin,
+    path_word,
+    unit_file::Assignment,
+    verify::{Deployed, under},
+};
+use crate::model::{profile::Profile, unit::UnitRecord};
+
+/// The `at` of assignments that come from a recorded unit: the manager applied them already,
+/// so verify neither checks their paths for existence nor names their syscalls as unknown.
+pub const RECORDED: &str = "the recorded unit";
+
+/// Whether `a` is one of the recorded unit's settings.
+pub fn is_recorded(a: &Assignment) -> bool {
+    a.at.starts_with(RECORDED)
+}
+
+/// The recorded settings as unit-file assignments. `systemctl show` prints every property,
+/// defaults included, and some in its own spelling: an empty filter is `~`, capabilities are
+/// in lower case. Defaults restrict nothing and are left out.
+pub fn recorded(record: &UnitRecord) -> Vec<Assignment> {
+    let mut out = Vec::new();
+    for (key, value) in &record.settings {
+        let value = value.trim();
+        let default = match key.as_str() {
+            "SystemCallFilter" | "RestrictAddressFamilies" => value == "~",
+            "ProtectProc" => value == "default",
+            "ProcSubset" => value == "all",
+            "DevicePolicy" => value == "auto",
+            "SecureBits" => value == "0",
+            _ => value == "no",
+        };
+        if value.is_empty() || default {
+            continue;
+        }
+        let value = match key.as_str() {
+            "CapabilityBoundingSet" | "AmbientCapabilities" => value.to_uppercase(),
+            _ => value.to_owned(),
+        };
+        out.push(Assignment {
+            key: key.clone(),
+            value,
+            at: format!("{RECORDED} ({key})"),
+        });
+    }
+    out
+}
+
+/// The profile's recorded unit settings; empty when it has none.
+pub fn of_profile(p: &Profile) -> Vec<Assignment> {
+    p.unit.as_ref().map(recorded).unwrap_or_default()
+}
+
+/// Whether a successful write of the recording landed at or below `dir`; the first one.
+fn written_below<'a>(p: &'a Profile, dir: &str) -> Option<&'a str> {
+    p.observations
+        .paths
+        .iter()
+        .find(|(path, accesses)| {
+            under(path, dir) && accesses.iter().any(|(a, s)| a.writes() && s.ok > 0)
+        })
+        .map(|(path, _)| path.as_str())
+}
+
+/// Adds `items` to a reset-then-list decision's list.
+fn append(d: &mut Decision, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    let directive = d.directive;
+    match d.lines.last_mut() {
+        Some(last) if last != &format!("{directive}=") => {
+            last.push(' ');
+            last.push_str(&items.join(" "));
+        }
+        _ => d.lines.push(format!("{directive}={}", items.join(" "))),
+    }
+}
+
+/// The unit's own ReadWritePaths= entries, which the drop-in's reset removes: each one the
+/// drop-in's list does not cover already is put back with the standard margin (the package's
+/// author knows of writes a recording may not exercise: a deployment, a cache) and left out
+/// with `--margin exact`; `--explain` says which, and whether the recording used it.
+pub fn unit_read_write_paths(d: &mut Decision, p: &Profile, unit: &[Assignment], margin: Margin) {
+    let entries = Deployed::of(unit).paths("ReadWritePaths");
+    if entries.is_empty() || d.lines.is_empty() {
+        return;
+    }
+    let listed: Vec<String> = d
+        .lines
+        .last()
+        .and_then(|l| l.split_once('='))
+        .map(|(_, v)| super::unit_file::words(v))
+        .unwrap_or_default()
+        .iter()
+        .map(|w| super::unit_file::unspecify(w.trim_start_matches(['-', '+'])))
+        .collect();
+    let had: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+    d.evidence.push(format!(
+        "the unit has ReadWritePaths={}, which the reset removes",
+        had.join(" ")
+    ));
+    let mut kept = Vec::new();
+    let mut seen = BTreeSet::new();
+    for e in entries {
+        if !seen.insert(e.path.clone()) {
+            continue;
+        }
+        let used = match written_below(p, &e.path) {
+            Some(path) => format!("used by the recording ({path} written)"),
+            None => "not used by the recording".to_owned(),
+        };
+        if listed.iter().any(|l| under(&e.path, l)) {
+            d.evidence
+                .push(format!("{}: the unit's, {used}: listed above", e.path));
+            continue;
+        }
+        match margin {
+            Margin::Standard => {
+                d.evidence.push(format!(
+                    "{}: the unit's, {used}: kept (standard margin: its author knows of writes a recording may not exercise; --margin exact drops it)",
+                    e.path
+                ));
+                // `-` as for every entry of generate's: the unit's own line still says
+                // whether the path must exist.
+                kept.push(path_word("-", &e.path));
+            }
+            Margin::Exact => d.evidence.push(format!(
+                "{}: the unit's, {used}: dropped (--margin exact: only what was observed)",
+                e.path
+            )),
+        }
+    }
+    append(d, &kept);
+}
+
+/// The unit's InaccessiblePaths=, which the drop-in's reset would lift: kept, since the
+/// service ran with them hidden.
+pub fn unit_inaccessible_paths(d: &mut Decision, unit: &[Assignment]) {
+    let entries = Deployed::of(unit).paths("InaccessiblePaths");
+    if entries.is_empty() || d.lines.is_empty() {
+        return;
+    }
+    let items: Vec<String> = entries.iter().map(|e| path_word("-", &e.path)).collect();
+    d.evidence.push(format!(
+        "the unit's own {}: kept (the service ran with them hidden)",
+        items.join(" ")
+    ));
+    append(d, &items);
+}
+
+/// AmbientCapabilities=: reset, then those of the unit's that the bounding set keeps (they
+/// were granted in the recording). A process of a non-root `User=` holds no capability that
+/// is not ambient: resetting the unit's grant would leave it none.
+pub fn ambient_capabilities(unit: &[Assignment], kept: &[String]) -> Decision {
+    let deployed = Deployed::of(unit);
+    let granted = deployed.ambient();
+    let mut lines = vec!["AmbientCapabilities=".to_owned()];
+    if granted.is_empty() {
+        return Decision {
+            directive: "AmbientCapabilities",
+            lines,
+            evidence: vec![
+                "no ambient capabilities: the service gets none it did not start with".into(),
+            ],
+        };
+    }
+    let who = deployed
+        .non_root()
+        .map(|u| format!(" (it runs as {u}: a process of a non-root user holds no capability that is not ambient)"))
+        .unwrap_or_default();
+    let (keep, drop): (Vec<&String>, Vec<&String>) = granted.iter().partition(|c| kept.contains(c));
+    let mut evidence = vec![format!(
+        "the unit grants AmbientCapabilities={}{who}",
+        granted.iter().cloned().collect::<Vec<_>>().join(" ")
+    )];
+    if !keep.is_empty() {
+        let keep: Vec<&str> = keep.iter().map(|c| c.as_str()).collect();
+        evidence.push(format!(
+            "{}: granted in the recording: kept (the bounding set keeps them too)",
+            keep.join(" ")
+        ));
+        lines.push(format!("AmbientCapabilities={}", keep.join(" ")));
+    }
+    if !drop.is_empty() {
+        let drop: Vec<&str> = drop.iter().map(|c| c.as_str()).collect();
+        evidence.push(format!(
+            "{}: never granted in the recording: not kept (the bounding set drops it anyway)",
+            drop.join(" ")
+        ));
+    }
+    Decision {
+        directive: "AmbientCapabilities",
+        lines,
+        evidence,
+    }
+}
+
+/// The packages owning `path` as the recording noted them.
+fn owners_of(record: &UnitRecord, path: &str) -> Vec<String> {
+    record
+        .packages
+        .get(path)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// For `path`, which no package has (noted as such): the nearest directory above it that a
+/// package of the unit's own (its unit file's) has, with those packages, unless that is a
+/// shared directory (/var/lib). None for a package's path, a path not noted, or no such
+/// directory.
+fn package_dir_above(record: &UnitRecord, path: &str) -> Option<(String, Vec<String>)> {
+    let own = owners_of(record, &record.files.first()?.path);
+    if !record.packages.contains_key(path) || !owners_of(record, path).is_empty() {
+        return None; // not noted, or a package's: there on a fresh host too
+    }
+    let mut above = path;
+    loop {
+        above = match above.rsplit_once('/') {
+            Some((dir, _)) if !dir.is_empty() => dir,
+            _ => return None,
+        };
+        let o = owners_of(record, above);
+        if !o.is_empty() {
+            let ours = o.iter().any(|p| own.contains(p));
+            return (ours && !super::is_system_dir(above)).then(|| (above.to_owned(), o));
+        }
+    }
+}
+
+/// A fresh host: where the service has not run yet, only its packages' directories exist.
+/// A directory it made at run time (no package owns it), or one it found made (a create
+/// answered EEXIST: nginx's mkdir of /var/lib/nginx/body on every start), is missing there,
+/// and the first start creates it in the package's directory above: that directory is
+/// granted instead, when it belongs to the unit's own package and is not a shared one
+/// (/var/lib). Needs the package owners the recording noted; `--explain` names each grant.
+pub fn fresh_host(d: &mut Decision, p: &Profile, private_tmp: bool) {
+    let Some(unit) = &p.unit else { return };
+    if unit.packages.is_empty() || d.lines.is_empty() {
+        return;
+    }
+    let listed: Vec<(String, String)> = d
+        .lines
+        .last()
+        .and_then(|l| l.split_once('='))
+        .map(|(_, v)| super::unit_file::words(v))
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            let path = super::unit_file::unspecify(w.trim_start_matches(['-', '+']));
+            (w.clone(), path)
+        })
+        .collect();
+    let skipped = |path: &str| {
+        ["/dev", "/proc", "/sys"].iter().any(|a| under(path, a))
+            || (private_tmp && ["/tmp", "/var/tmp"].iter().any(|t| under(path, t)))
+    };
+    // What must be creatable on a fresh host: each listed path, and each entry whose create
+    // found it there already.
+    let mut needs: Vec<(String, String)> = listed
+        .iter()
+        .map(|(_, path)| (path.clone(), format!("{path} is written")))
+        .collect();
+    for (path, accesses) in &p.observations.paths {
+        let existed = accesses
+            .get(&crate::model::observations::Access::Create)
+            .is_some_and(|s| s.errors.contains_key("EEXIST"));
+        let parent = path.rsplit_once('/').map_or("/", |(d, _)| d);
+        if existed && !skipped(path) && !listed.iter().any(|(_, l)| under(parent, l)) {
+            needs.push((path.clone(), format!("its create of {path} found it there")));
+        }
+    }
+    let mut grants: Vec<String> = Vec::new();
+    let mut replaced: BTreeSet<String> = BTreeSet::new();
+    for (need, why) in needs {
+        let Some((dir, pkgs)) = package_dir_above(unit, &need) else {
+            continue;
+        };
+        if grants.contains(&dir) || listed.iter().any(|(_, l)| l != &need && under(&dir, l)) {
+            replaced.insert(need);
+            continue;
+        }
+        d.evidence.push(format!(
+            "{dir}: fresh host: {why}, and no package has {need} (the service makes it, on a new host at its first start), while {dir} is {}'s: listed whole so the first start can create it",
+            pkgs.join(", ")
+        ));
+        grants.push(dir);
+        replaced.insert(need);
+    }
+    if grants.is_empty() {
+        return;
+    }
+    let mut items: Vec<String> = listed
+        .iter()
+        .filter(|(_, path)| !replaced.contains(path) && !grants.iter().any(|g| under(path, g)))
+        .map(|(word, _)| word.clone())
+        .collect();
+    items.extend(grants.iter().map(|g| path_word("-", g)));
+    let directive = d.directive;
+    if let Some(last) = d.lines.last_mut()
+        && last != &format!("{directive}=")
+    {
+        *last = format!("{directive}={}", items.join(" "));
+    } else {
+        d.lines.push(format!("{directive}={}", items.join(" ")));
+    }
+}
+
+/// The entries a first start on a new host makes (a create found them there, and no
+/// package has them) that belong to another user than root: a service started as root
+/// makes them as root and hands them over, with CAP_CHOWN, which a recording made where they
+/// existed never sees. The bounding set keeps it (said in `--explain`); a service started as
+/// its own user makes them as that user.
+/// Returns whether that hand-over is expected (the syscall filter must allow it too).
+pub fn fresh_host_capabilities(caps: &mut Decision, p: &Profile, unit: &[Assignment]) -> bool {
+    let Some(record) = &p.unit else { return false };
+    if record.packages.is_empty() || Deployed::of(unit).non_root().is_some() {
+        return false;
+    }
+    let owners = &p.observations.identity.owners;
+    let handed: Vec<String> = crate::model::unit::found_existing(&p.observations)
+        .into_iter()
+        .filter(|x| package_dir_above(record, x).is_some())
+        .filter_map(|x| {
+            let owner = owners.get(&x)?;
+            let uid = owner.split(':').next()?;
+            (uid != "0").then(|| format!("{x} ({owner})"))
+        })
+        .collect();
+    if handed.is_empty() {
+        return false;
+    }
+    let cap = "CAP_CHOWN";
+    let mut kept: Vec<String> = caps
+        .lines
+        .get(1)
+        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if kept.iter().any(|c| c == cap) {
+        return true;
+    }
+    caps.evidence.push(format!(
+        "{cap}: fresh host: {} no package's and not root's: a first start as root makes it and hands it over, which the recording, made where it existed, never saw",
+        match handed.len() {
+            1 => format!("{} is", handed[0]),
+            _ => format!("{} are", handed.join(", ")),
+        }
+    ));
+    kept.push(cap.to_owned());
+    kept.sort();
+    caps.lines = vec![
+        "CapabilityBoundingSet=".to_owned(),
+        format!("CapabilityBoundingSet={}", kept.join(" ")),
+    ];
+    true
+}
+
+/// The hand-over's calls (@chown), added to the syscall filter's allow-list when it does not
+/// allow them already.
+pub fn fresh_host_syscalls(filter: &mut Decision, groups: &super::filter_groups::SyscallGroups) {
+    let Some(last) = filter.lines.last_mut() else {
+        return;
+    };
+    let Some(list) = last.strip_prefix("SystemCallFilter=") else {
+        return;
+    };
+    let items: Vec<&str> = list.split_whitespace().collect();
+    let named = |n: &str| {
+        items.contains(&n)
+            || groups.default_group().contains(n)
+            || items
+                .iter()
+                .any(|i| groups.groups.get(*i).is_some_and(|g| g.contains(n)))
+    };
+    if list.is_empty() || named("fchownat") {
+        return;
+    }
+    let add: Vec<String> = if groups.groups.contains_key("@chown") {
+        vec!["@chown".to_owned()]
+    } else {
+        ["chown", "fchown", "fchownat", "lchown"]
+            .iter()
+            .filter(|n| groups.known.contains(**n))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    filter.evidence.push(format!(
+        "{}: fresh host: the first start hands what it makes over (see CapabilityBoundingSet)",
+        add.join(" ")
+    ));
+    *last = format!("{last} {}", add.join(" "));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::observations::{Access, Observations, Slot},
+        model::unit::{UnitFile, package_candidates},
+        policy::{filter_groups::SyscallGroups, unit_file::service_assignments},
+    };
+
+    /// nginx as recorded on a host where it ran before: its mkdir of /var/lib/nginx/body
+    /// answered EEXIST, its pid file and logs written.
+    fn nginx_on_an_old_host() -> Profile {
+        let mut o = Observations::default();
+        o.add(
+            &Slot::Path("/var/lib/nginx/body".into(), Access::Create),
+            -17,
+            "nginx",
+            1,
+        );
+        o.add(
+            &Slot::Path("/run/nginx.pid".into(), Access::Create),
+            3,
+            "nginx",
+            1,
+        );
+        o.add(
+            &Slot::Path("/var/log/nginx/error.log".into(), Access::Write),
+            3,
+            "nginx",
+            1,
+        );
+        o.derive_path_facts("/sys/fs/cgroup");
+        o.identity
+            .owners
+            .insert("/var/lib/nginx/body".into(), "33:33 0700 dir".into());
+        let unit_file = "/lib/systemd/system/nginx.service";
+        let candidates = package_candidates(&o);
+        let mut packages: std::collections::BTreeMap<String, String> = candidates
+            .iter()
+            .map(|c| (c.clone(), String::new()))
+            .collect();
+        for (path, pkg) in [
+            (unit_file, "nginx-common"),
+            ("/var/lib/nginx", "nginx-common"),
+            ("/var/log/nginx", "nginx-common"),
+        ] {
+            packages.insert(path.into(), pkg.into());
+        }
+        Profile {
+            syscalls: [("mkdir".to_owned(), 1)].into(),
+            observations: o,
+            unit: Some(UnitRecord {
+                files: vec![UnitFile {
+                    path: unit_file.into(),
+                    sha256: String::new(),
+                }],
+                settings: Default::default(),
+                packages,
+            }),
+            ..Profile::example("nginx.service")
+        }
+    }
+
+    #[test]
+    fn a_fresh_host_gets_the_package_directory_the_first_start_creates_in() {
+        let p = nginx_on_an_old_host();
+        assert!(
+            package_candidates(&p.observations).contains("/var/lib/nginx/body"),
+            "{:?}",
+            package_candidates(&p.observations)
+        );
+        let groups = SyscallGroups::for_version(252, None);
+        let policy = super::super::resolve(&p, 252, &groups, Margin::default());
+        let rw = policy.decision("ReadWritePaths").unwrap();
+        assert_eq!(
+            rw.lines.last().unwrap(),
+            "ReadWritePaths=-/run -/var/log/nginx -/var/lib/nginx",
+            "{:#?}",
+            rw.evidence
+        );
+        assert!(
+            rw.evidence.iter().any(|e| e.starts_with(
+                "/var/lib/nginx: fresh host: its create of /var/lib/nginx/body found it there, and no package has /var/lib/nginx/body"
+            )),
+            "{:#?}",
+            rw.evidence
+        );
+        // It belongs to www-data: a first start as root makes it and chowns it.
+        let caps = policy.decision("CapabilityBoundingSet").unwrap();
+        assert_eq!(
+            caps.lines,
+            ["CapabilityBoundingSet=", "CapabilityBoundingSet=CAP_CHOWN"]
+        );
+        assert!(
+            caps.evidence.iter().any(|e| e.starts_with(
+                "CAP_CHOWN: fresh host: /var/lib/nginx/body (33:33 0700 dir) is no package's and not root's"
+            )),
+            "{:#?}",
+            caps.evidence
+        );
+        assert!(
+            policy
+                .value("SystemCallFilter")
+                .unwrap()
+                .split(' ')
+                .any(|i| i == "@chown"),
+            "{:?}",
+            policy.value("SystemCallFilter")
+        );
+        // What the old host's recording saw is permitted all the same.
+        let text = super::super::render(&policy, &p, &[], "", false);
+        let v = crate::policy::verify::verify(
+            &p,
+            &service_assignments(&text, "g.conf"),
+            252,
+            &groups,
+            &|_| true,
+        );
+        assert!(v.gaps.is_empty(), "{:#?}", v.gaps);
+
+        // A directory of another package, or a shared one, is not granted.
+        let mut other = p.clone();
+        let packages = &mut other.unit.as_mut().unwrap().packages;
+        packages.insert("/var/lib/nginx".into(), "someone-else".into());
+        let policy = super::super::resolve(&other, 252, &groups, Margin::default());
+        assert!(
+            !policy
+                .value("ReadWritePaths")
+                .unwrap()
+                .contains("/var/lib/nginx"),
+            "{:?}",
+            policy.value("ReadWritePaths")
+        );
+        // Without package owners (an older profile) nothing changes.
+        let mut old = p.clone();
+        old.unit.as_mut().unwrap().packages.clear();
+        let policy = super::super::resolve(&old, 252, &groups, Margin::default());
+        assert_eq!(
+            policy.value("ReadWritePaths"),
+            Some("-/run -/var/log/nginx")
+        );
+        assert_eq!(
+            policy.decision("CapabilityBoundingSet").unwrap().lines,
+            ["CapabilityBoundingSet="]
+        );
+    }
+
+    #[test]
+    fn a_directory_made_at_run_time_gives_way_to_the_packages_above_it() {
+        let mut p = nginx_on_an_old_host();
+        p.observations.add(
+            &Slot::Path("/var/lib/nginx/cache/a/b".into(), Access::Create),
+            3,
+            "nginx",
+            1,
+        );
+        let unit = p.unit.as_mut().unwrap();
+        for c in [
+            "/var/lib/nginx/cache",
+            "/var/lib/nginx/cache/a",
+            "/var/lib/nginx/cache/a/b",
+        ] {
+            unit.packages.insert(c.into(), String::new());
+        }
+        let groups = SyscallGroups::for_version(252, None);
+        let policy = super::super::resolve(&p, 252, &groups, Margin::default());
+        // /var/lib/nginx/cache/a is listed on the old host; the package's directory replaces it.
+        assert_eq!(
+            policy.value("ReadWritePaths"),
+            Some("-/run -/var/log/nginx -/var/lib/nginx")
+        );
+    }
+}
