@@ -104,6 +104,8 @@ pub mod base_effect {
     pub const CHDIR: u8 = 2;
     /// fchdir: the working directory becomes the fd's.
     pub const FCHDIR: u8 = 3;
+    /// dup, dup2, dup3: the new fd (the result) names what the old one did. Sends no event.
+    pub const DUP: u8 = 4;
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first

@@ -652,6 +652,18 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     let tgid = ev.tgid;
     ev.base[0] = string_base(ev, shape, 0);
     ev.base[1] = string_base(ev, shape, 1);
+    if shape.base_effect == base_effect::DUP {
+        if ev.ret >= 0 {
+            let key = (u64::from(tgid) << 32) | (ev.ret as u64 & 0xffff_ffff);
+            if ev.base[0] & base::TAG == 0 {
+                let _ = FD_BASE.insert(&key, &ev.base[0], 0);
+            } else {
+                // Unknown here too: at least no stale base of an fd this number had before.
+                let _ = FD_BASE.remove(&key);
+            }
+        }
+        return;
+    }
     ev.made = 0;
     if ev.ret >= 0 {
         match shape.base_effect {

@@ -595,13 +595,16 @@ fn short_lived_writes_through_relative_paths_and_directory_fds_are_recorded() {
         std::fs::create_dir(d).expect("mkdir");
     }
     let script = format!(
-        "for i in $(seq 10); do for d in {}; do (cd $d && echo x > f); done; sleep 0.05; done",
+        "for i in $(seq 10); do for d in {}; do (cd $d && echo x > f); done; sleep 0.05; done; for d in {}; do (cd $d && touch g); done",
+        dirs.join(" "),
         dirs.join(" ")
     );
     let p = record(tmp.path(), &["bash", "-c", &script]);
     for d in &dirs {
         let seen = has(&p, &format!("{d}/f"), Access::Create);
         assert_eq!(seen.count, 10, "{d}/f");
+        // touch opens, dup2()s the fd onto 0 and sets the times through it (futimens).
+        has(&p, &format!("{d}/g"), Access::Attr);
     }
     assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
     assert_clean("relative");

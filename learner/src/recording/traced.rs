@@ -132,6 +132,11 @@ pub const TRACED: &[Traced] = &[
     with_effect(t("creat", 2, P0, NO, &[1]), base_effect::OPENS_FD),
     with_effect(t("chdir", 1, P0, NO, &[]), base_effect::CHDIR),
     with_effect(on_fd(t("fchdir", 1, NO, NO, &[]), 0), base_effect::FCHDIR),
+    // Only so the kernel side knows what a duplicated fd names (touch: open, dup2 onto 0,
+    // then futimens(0)); they send no event.
+    with_effect(on_fd(t("dup", 1, NO, NO, &[]), 0), base_effect::DUP),
+    with_effect(on_fd(t("dup2", 2, NO, NO, &[]), 0), base_effect::DUP),
+    with_effect(on_fd(t("dup3", 3, NO, NO, &[]), 0), base_effect::DUP),
     t("mkdir", 2, P0, NO, &[1]),
     at(t("mkdirat", 3, P1, NO, &[2]), 0, None),
     t("unlink", 1, P0, NO, &[]),
