@@ -67,7 +67,7 @@ pub const SYSCALL_PROBES: &[Probe] = &[
         program: program::SYS_ENTER_SUBTREE,
         tracepoint: "sys_enter",
         matching: CgroupMatch::Subtree,
-        needs: "raw tracepoints with bpf_get_current_ancestor_cgroup_id (not in Linux 5.10's)",
+        needs: "bpf_get_current_ancestor_cgroup_id in raw tracepoints (Linux 5.10 lacks it)",
         benchmark_only: false,
     },
     Probe {
