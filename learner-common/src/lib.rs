@@ -21,6 +21,16 @@ pub const SYSCALL_COUNT_SLOTS: u32 = SYSCALL_SLOTS + 1;
 pub const MAX_EXACT_CGROUPS: u32 = 4096;
 
 /// Names of the maps, as the eBPF object defines them.
+/// Globals of the object's `.rodata`, set when it is loaded (`EbpfLoader::override_global`).
+pub mod global {
+    /// `u8`: 1 (the default) lets the programs match the target's subtree with
+    /// `bpf_get_current_ancestor_cgroup_id`; 0 makes them match exact cgroup ids only, for
+    /// the exact probe. Read-only once loaded, so the verifier knows the value and never
+    /// checks the branch not taken: with 0, the programs load on kernels whose tracing
+    /// programs lack that helper (Debian 11's 5.10).
+    pub const SUBTREE: &str = "SUBTREE";
+}
+
 pub mod map {
     /// `Array<Target>` with one element: which cgroup subtree to record.
     pub const TARGET: &str = "TARGET";

@@ -13,7 +13,7 @@
 #![no_main]
 
 use aya_ebpf::{
-    EbpfContext as _,
+    EbpfContext as _, Global,
     bindings::BPF_NOEXIST,
     cty::c_void,
     helpers::{
@@ -34,6 +34,10 @@ use learner_common::{
     SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags,
     string_kind, task_stat, task_state,
 };
+
+/// See `learner_common::global::SUBTREE`.
+#[unsafe(no_mangle)]
+static SUBTREE: Global<u8> = Global::new(1);
 
 #[map(name = "TARGET")]
 static TARGET: Array<Target> = Array::with_max_entries(1, 0);
@@ -212,12 +216,18 @@ fn in_subtree(target: &Target) -> bool {
     ancestor == target.cgroup_id
 }
 
-/// Whether the current task is in the recorded cgroups. With the exact probe the subtree
-/// test alone is not enough: that probe is chosen inside a cgroup namespace whose level
-/// offset could not be measured, where `target.level` is wrong and the test never matches.
+/// Whether the current task is in the recorded cgroups, matched as the syscall probe
+/// matches them: by exact ids with the exact probe (chosen where the subtree test cannot
+/// work: a kernel without the helper, or a cgroup namespace whose level offset could not be
+/// measured), else by subtree. Loaded for the exact probe, `SUBTREE` is 0 and the verifier
+/// never sees the subtree branch's helper call.
 #[inline(always)]
 fn in_recorded_cgroups(target: &Target) -> bool {
-    in_subtree(target) || (target.exact != 0 && in_exact_cgroups())
+    if SUBTREE.load() == 0 || target.exact != 0 {
+        in_exact_cgroups()
+    } else {
+        in_subtree(target)
+    }
 }
 
 /// The target, when observations are on and the current task is in its subtree.
@@ -532,18 +542,22 @@ fn read_strings(ev: &mut SyscallEvent, shape: &Shape) {
     }
 }
 
-/// The argument at 1-based index `index` (0: none).
+/// The argument at 1-based index `index` (0: none). `args` is in a map value with at least
+/// 16 bytes after it (the verifier's bound, below, is 8 slots).
 #[inline(always)]
 fn arg_by_index(args: &[u64; 6], index: u8) -> Option<u64> {
-    match index {
-        1 => Some(args[0]),
-        2 => Some(args[1]),
-        3 => Some(args[2]),
-        4 => Some(args[3]),
-        5 => Some(args[4]),
-        6 => Some(args[5]),
-        _ => None,
+    let slot = u64::from(index.wrapping_sub(1));
+    if slot >= 6 {
+        return None;
     }
+    // Bounded again where the compiler cannot see it: it tested a copy of the register it
+    // then indexed with, and Linux 5.10's verifier does not carry a bound from one copy to
+    // the other (5.11's does), so it saw slot 255 (index 0, wrapped).
+    let mut bounded = slot;
+    // SAFETY: a register operation.
+    unsafe { core::arch::asm!("{0} &= 7", inout(reg) bounded) };
+    // SAFETY: `bounded == slot < 6`.
+    Some(unsafe { core::ptr::read(args.as_ptr().add(bounded as usize)) })
 }
 
 /// Reads a NUL-terminated user string; returns its length with the NUL, 0 when unreadable.
@@ -1036,12 +1050,7 @@ fn try_refused(ctx: &TracePointContext) -> Result<(), ()> {
     if target.check == 0 {
         return Err(());
     }
-    let in_target = if target.exact != 0 {
-        in_exact_cgroups()
-    } else {
-        in_subtree(target)
-    };
-    if !in_target && !followed() {
+    if !in_recorded_cgroups(target) && !followed() {
         return Err(());
     }
     let pid_tgid = bpf_get_current_pid_tgid();

@@ -80,6 +80,23 @@ fn records_every_context_with_each_probe() {
         assert_eq!(profile.syscalls[markers::MAIN_THREAD.0], 1, "{probe}");
         assert_eq!(profile.syscalls[markers::AFTER_EXEC.0], 1, "{probe}");
         assert!(stderr.contains("0 lost events"), "{stderr}");
+        // The observation programs match cgroups as the probe does (the exact probe's are
+        // loaded without the ancestor helper, which Linux 5.10 lacks): they see too.
+        assert!(
+            profile
+                .recording
+                .observation_source
+                .starts_with("syscalls/sys_enter_*"),
+            "{probe}: {:?}",
+            profile.recording
+        );
+        let processes = &profile.observations.processes;
+        assert!(
+            processes.execs.keys().any(|p| p.ends_with("/workload")),
+            "{probe}: the workload's exec is not observed: {processes:?}"
+        );
+        assert!(!processes.forks.is_empty(), "{probe}: {processes:?}");
+        assert!(!profile.observations.paths.is_empty(), "{probe}");
         assert_clean(probe);
     }
 }
@@ -97,10 +114,16 @@ fn follows_child_cgroups_with_each_probe() {
             &[WORKLOAD, "subcgroup"],
         );
         assert_eq!(code, 0, "{probe}: {stderr}");
-        let set = syscall_set(&profile.expect("profile"));
+        let set = syscall_set(profile.as_ref().expect("profile"));
         assert!(
             set.contains(markers::SUB_CGROUP.0),
             "{probe}: the call made in a child cgroup is missing from {set:?}"
+        );
+        // Its only process exits there: observed, not just counted.
+        let profile = profile.expect("profile");
+        assert!(
+            !profile.observations.processes.exits.is_empty(),
+            "{probe}: the exit made in a child cgroup is not observed"
         );
         assert_clean(probe);
     }

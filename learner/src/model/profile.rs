@@ -95,6 +95,11 @@ pub struct Recording {
     /// counts under `syscalls` show that the service tried; nothing is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module_support: Option<bool>,
+    /// Traced syscalls the recording kernel does not have (no tracepoint, numbered above every
+    /// syscall it has: fchmodat2 before Linux 6.6). A call can only fail with ENOSYS, and
+    /// the syscall counter still counts it: nothing is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_on_this_kernel: Vec<String>,
     /// Events the kernel side could not deliver. Syscall counts are aggregated in the kernel
     /// and cannot be lost; observations travel as events and can be.
     pub lost_events: u64,
@@ -226,6 +231,7 @@ impl Default for Recording {
             observation_source: "syscalls/sys_enter_* and sys_exit_* tracepoints".into(),
             capability_source: CAPABILITY_TRACEPOINT.into(),
             skipped_probes: Vec::new(),
+            not_on_this_kernel: Vec::new(),
             module_support: None,
             lost_events: 0,
             missed: BTreeMap::new(),
@@ -446,6 +452,12 @@ impl Profile {
             for skip in &p.recording.skipped_probes {
                 if !r.skipped_probes.contains(skip) {
                     r.skipped_probes.push(skip.clone());
+                }
+            }
+            // Absent where each part was recorded: nothing missing from that part.
+            for name in &p.recording.not_on_this_kernel {
+                if !r.not_on_this_kernel.contains(name) {
+                    r.not_on_this_kernel.push(name.clone());
                 }
             }
             // RFC 3339 UTC strings of one format order as the times do.

@@ -16,7 +16,8 @@ use aya::{
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration, EnteredSyscall, SLOT_OUT_OF_RANGE,
-    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, map, program, task_stat, task_state,
+    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, global, map, program, task_stat,
+    task_state,
 };
 
 use crate::{
@@ -66,6 +67,10 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Environment variable that prints the whole verifier log of a program the kernel refused
+/// (a diagnostic: the reason shown and kept is its last line).
+pub const VERIFIER_LOG_ENV: &str = "LEARNER_VERIFIER_LOG";
+
 /// How a syscall probe tells the target's processes from the rest of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CgroupMatch {
@@ -97,7 +102,7 @@ pub const SYSCALL_PROBES: &[Probe] = &[
         program: program::SYS_ENTER_SUBTREE,
         tracepoint: "sys_enter",
         matching: CgroupMatch::Subtree,
-        needs: "raw tracepoints with bpf_get_current_ancestor_cgroup_id (Linux 5.7+)",
+        needs: "bpf_get_current_ancestor_cgroup_id in raw tracepoints (Linux 5.10 lacks it)",
         benchmark_only: false,
     },
     Probe {
@@ -142,6 +147,69 @@ fn map_err(name: &'static str) -> impl FnOnce(MapError) -> RecorderError {
     move |source| RecorderError::Map { name, source }
 }
 
+/// Why the kernel would not load or attach a program, in one line. A verifier log runs to
+/// thousands of lines; its last meaningful one says what was refused (`unknown func
+/// bpf_get_current_ancestor_cgroup_id#123`), the rest is the walk that led there.
+pub fn why(e: &ProgramError) -> String {
+    if let ProgramError::LoadError {
+        io_error,
+        verifier_log,
+    } = e
+    {
+        let log = verifier_log.to_string();
+        if std::env::var_os(VERIFIER_LOG_ENV).is_some() {
+            eprintln!("learner: the verifier's log:\n{log}");
+        }
+        return refused(io_error, &log);
+    }
+    // The causes too: a failed syscall's message names the call, its cause the errno.
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A refused load, in one line: the error and the verifier's last word.
+fn refused(io_error: &io::Error, log: &str) -> String {
+    match last_meaningful_line(log) {
+        Some(line) => format!("the verifier refused it ({io_error}): {line}"),
+        None => format!("the kernel refused to load it: {io_error}"),
+    }
+}
+
+/// The last line of a verifier log that is not its statistics.
+fn last_meaningful_line(log: &str) -> Option<&str> {
+    const NOISE: [&str; 4] = [
+        "processed ",
+        "verification time",
+        "stack depth",
+        "-- END PROG LOAD LOG --",
+    ];
+    log.lines()
+        .map(str::trim)
+        .rev()
+        .find(|l| !l.is_empty() && !NOISE.iter().any(|n| l.starts_with(n)))
+}
+
+/// Whether the kernel refused a program for want of privilege. The verifier answers EACCES
+/// for a program it judges unsafe too (Linux 5.10 does for an access it cannot bound): a
+/// refusal with the verifier's reason is the program's, not the user's.
+fn not_permitted(e: &ProgramError) -> bool {
+    match e {
+        ProgramError::LoadError { verifier_log, .. } => {
+            last_meaningful_line(&verifier_log.to_string()).is_none() && is_permission_error(e)
+        }
+        _ => is_permission_error(e),
+    }
+}
+
 /// Whether an error, or anything that caused it, is EPERM or EACCES from the kernel.
 fn is_permission_error(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(err);
@@ -174,6 +242,8 @@ pub struct ObservationStatus {
     pub capability_source: String,
     /// Probes that could not attach, with the reason.
     pub skipped: Vec<String>,
+    /// Traced syscalls this kernel does not have: nothing to observe, nothing lost.
+    pub not_on_this_kernel: Vec<String>,
 }
 
 /// Attached probes recording one cgroup subtree. Dropping it detaches and unloads them.
@@ -202,15 +272,11 @@ impl SyscallRecorder {
         {
             return Err(RecorderError::UnknownProbe(name.clone()));
         }
-        // Without the kernel's BTF: the programs read no kernel structures, so there is
-        // nothing to relocate, and parsing it was most of learner's peak memory (~20 MiB).
-        let mut ebpf = EbpfLoader::new().btf(None).load(EBPF_OBJECT).map_err(|e| {
-            if is_permission_error(&e) {
-                RecorderError::NotPermitted(e.to_string())
-            } else {
-                RecorderError::Load(e)
-            }
-        })?;
+        // Loaded for the subtree probe first (unless another is forced), and again for the
+        // exact one if it comes to that: the object's `SUBTREE` global decides which cgroup
+        // test every program makes, and it is fixed once loaded.
+        let mut subtree_loaded = forced.as_deref().is_none_or(|f| f == "subtree");
+        let mut ebpf = load_object(subtree_loaded)?;
         // Inside a cgroup namespace the subtree probe needs the measured level; where it
         // cannot be measured, only exact ids are right.
         let mut skipped = Vec::new();
@@ -247,6 +313,13 @@ impl SyscallRecorder {
             if skip {
                 continue;
             }
+            if subtree_loaded && probe.matching == CgroupMatch::Exact {
+                // A kernel whose tracing programs lack the ancestor helper refuses every
+                // program that calls it, the observation programs too.
+                ebpf = load_object(false)?;
+                write_target(&mut ebpf, target)?;
+                subtree_loaded = false;
+            }
             match load_and_attach(&mut ebpf, probe) {
                 Ok(()) => {
                     let mut target = target;
@@ -269,11 +342,16 @@ impl SyscallRecorder {
                     recorder.track_process_tree(cgroup)?;
                     return Ok(recorder);
                 }
-                Err(e) if is_permission_error(&e) => {
-                    return Err(RecorderError::NotPermitted(e.to_string()));
+                Err(e) if not_permitted(&e) => {
+                    return Err(RecorderError::NotPermitted(why(&e)));
                 }
                 Err(e) => {
-                    skipped.push(format!("{}: needs {} ({e})", probe.short_name, probe.needs));
+                    skipped.push(format!(
+                        "{}: needs {} ({})",
+                        probe.short_name,
+                        probe.needs,
+                        why(&e)
+                    ));
                 }
             }
         }
@@ -296,6 +374,7 @@ impl SyscallRecorder {
             Array::try_from(self.ebpf.map_mut(map::SHAPES).expect("SHAPES map"))
                 .map_err(map_err(map::SHAPES))?;
         let mut attachable = Vec::new();
+        let newest = newest_traced_syscall(&tracefs, arch);
         for traced in TRACED {
             let Some(nr) = arch.syscall_number(traced.name) else {
                 continue;
@@ -308,6 +387,12 @@ impl SyscallRecorder {
             }
             let format = tracefs.join(format!("events/syscalls/sys_enter_{}/format", traced.name));
             let Some(nargs) = syscall_arity(&format) else {
+                if newest.is_some_and(|newest| nr > newest) {
+                    // Newer than this kernel (fchmodat2 before 6.6): a call can only fail
+                    // with ENOSYS, which the syscall counter still counts; nothing is lost.
+                    self.observation.not_on_this_kernel.push(traced.name.into());
+                    continue;
+                }
                 self.observation.skipped.push(format!(
                     "{}: no syscalls/sys_enter_{} tracepoint",
                     traced.name, traced.name
@@ -328,38 +413,47 @@ impl SyscallRecorder {
         }
 
         let mut attached = 0;
-        let mut loaded = [false; 7];
+        // Each program is loaded once, and a refusal is remembered: the verifier's answer
+        // would not change, and it took a second or more per try on a slow machine.
+        let mut refused = BTreeMap::new();
         for (name, nargs) in attachable {
+            let enter = program::ENTER_ARGS[nargs];
+            // The exit program first: an entry whose exit is never seen holds its slot.
+            let pair = [
+                (program::EXIT, format!("sys_exit_{name}")),
+                (enter, format!("sys_enter_{name}")),
+            ];
+            let mut why_not = None;
+            for (prog, _) in &pair {
+                if why_not.is_none() {
+                    why_not = self.load_once(prog, &mut refused)?;
+                }
+            }
+            if let Some(why_not) = why_not {
+                self.observation.skipped.push(format!("{name}: {why_not}"));
+                continue;
+            }
             let result = (|| -> Result<(), ProgramError> {
-                let enter: &mut TracePoint = self
-                    .ebpf
-                    .program_mut(program::ENTER_ARGS[nargs])
-                    .expect("enter program")
-                    .try_into()?;
-                if !loaded[nargs] {
-                    enter.load()?;
-                    loaded[nargs] = true;
+                for (prog, tracepoint) in &pair {
+                    let p: &mut TracePoint = self
+                        .ebpf
+                        .program_mut(prog)
+                        .expect("program is in learner's object")
+                        .try_into()?;
+                    let id = p.attach("syscalls", tracepoint)?;
+                    self.links.push((prog, id));
                 }
-                let id = enter.attach("syscalls", &format!("sys_enter_{name}"))?;
-                self.links.push((program::ENTER_ARGS[nargs], id));
-                let exit: &mut TracePoint = self
-                    .ebpf
-                    .program_mut(program::EXIT)
-                    .expect("exit program")
-                    .try_into()?;
-                if exit.fd().is_err() {
-                    exit.load()?;
-                }
-                let id = exit.attach("syscalls", &format!("sys_exit_{name}"))?;
-                self.links.push((program::EXIT, id));
                 Ok(())
             })();
             match result {
                 Ok(()) => attached += 1,
-                Err(e) if is_permission_error(&e) => {
-                    return Err(RecorderError::NotPermitted(e.to_string()));
+                Err(e) if not_permitted(&e) => {
+                    return Err(RecorderError::NotPermitted(why(&e)));
                 }
-                Err(e) => self.observation.skipped.push(format!("{name}: {e}")),
+                Err(e) => self
+                    .observation
+                    .skipped
+                    .push(format!("{name}: {}", why(&e))),
             }
         }
         if attached > 0 {
@@ -374,7 +468,7 @@ impl SyscallRecorder {
             true => Err(DISABLED.to_owned()),
             false => self
                 .attach_tracepoint(program::PAGE_FAULT, "exceptions", "page_fault_user")
-                .map_err(|e| e.to_string()),
+                .map_err(|e| why(&e)),
         };
         if let Err(e) = page_faults {
             self.observation
@@ -493,14 +587,47 @@ impl SyscallRecorder {
         }
         self.attach_tracepoint(program::REFUSED, "raw_syscalls", "sys_exit")
             .map_err(|e| {
-                if is_permission_error(&e) {
-                    RecorderError::NotPermitted(e.to_string())
+                if not_permitted(&e) {
+                    RecorderError::NotPermitted(why(&e))
                 } else {
-                    RecorderError::KernelLacks(format!("raw_syscalls/sys_exit: {e}"))
+                    RecorderError::KernelLacks(format!("raw_syscalls/sys_exit: {}", why(&e)))
                 }
             })?;
         self.target.check = 1;
         write_target(&mut self.ebpf, self.target)
+    }
+
+    /// Loads the tracepoint program `program` unless it is loaded already. Returns why the
+    /// kernel refused it, now or in an earlier try (kept in `refused`).
+    fn load_once(
+        &mut self,
+        program: &'static str,
+        refused: &mut BTreeMap<&'static str, String>,
+    ) -> Result<Option<String>, RecorderError> {
+        if let Some(why_not) = refused.get(program) {
+            return Ok(Some(why_not.clone()));
+        }
+        let prog: &mut TracePoint = match self
+            .ebpf
+            .program_mut(program)
+            .expect("program is in learner's object")
+            .try_into()
+        {
+            Ok(prog) => prog,
+            Err(e) => return Ok(Some(why(&e))),
+        };
+        if prog.fd().is_ok() {
+            return Ok(None);
+        }
+        match prog.load() {
+            Ok(()) => Ok(None),
+            Err(e) if not_permitted(&e) => Err(RecorderError::NotPermitted(why(&e))),
+            Err(e) => {
+                let why_not = why(&e);
+                refused.insert(program, why_not.clone());
+                Ok(Some(why_not))
+            }
+        }
     }
 
     /// Loads `program` and attaches it to the classic tracepoint `category/name`; the link is
@@ -692,10 +819,11 @@ impl SyscallRecorder {
             .and_then(|()| self.attach_tracepoint(moved_program, "cgroup", "cgroup_attach_task"));
         match attached {
             Ok(()) => self.seed_tasks(cgroup),
-            Err(e) if is_permission_error(&e) => Err(RecorderError::NotPermitted(e.to_string())),
+            Err(e) if not_permitted(&e) => Err(RecorderError::NotPermitted(why(&e))),
             Err(e) => {
                 self.skipped.push(format!(
-                    "process tree: {e}; processes that leave the cgroup are not followed"
+                    "process tree: {}; processes that leave the cgroup are not followed",
+                    why(&e)
                 ));
                 Ok(())
             }
@@ -791,6 +919,24 @@ fn write_target(ebpf: &mut Ebpf, target: Target) -> Result<(), RecorderError> {
         Array::try_from(ebpf.map_mut(map::TARGET).expect("TARGET map"))
             .map_err(map_err(map::TARGET))?;
     map.set(0, target, 0).map_err(map_err(map::TARGET))
+}
+
+/// Loads learner's object: its maps are made, its programs wait to be loaded one by one.
+/// `subtree` sets the `SUBTREE` global (see `learner_common::global::SUBTREE`).
+fn load_object(subtree: bool) -> Result<Ebpf, RecorderError> {
+    // Without the kernel's BTF: the programs read no kernel structures, so there is nothing
+    // to relocate, and parsing it was most of learner's peak memory (~20 MiB).
+    EbpfLoader::new()
+        .btf(None)
+        .override_global(global::SUBTREE, &u8::from(subtree), true)
+        .load(EBPF_OBJECT)
+        .map_err(|e| {
+            if is_permission_error(&e) {
+                RecorderError::NotPermitted(e.to_string())
+            } else {
+                RecorderError::Load(e)
+            }
+        })
 }
 
 fn load_and_attach(ebpf: &mut Ebpf, probe: &Probe) -> Result<(), ProgramError> {
@@ -918,9 +1064,11 @@ fn level_offset(ebpf: &mut Ebpf) -> Result<u32, String> {
         .program_mut(program::CALIBRATE)
         .expect("program is in learner's object")
         .try_into()
-        .map_err(|e: ProgramError| fail("program", &e))?;
-    prog.load().map_err(|e| fail("program", &e))?;
-    let link = prog.attach("sys_enter").map_err(|e| fail("program", &e))?;
+        .map_err(|e: ProgramError| fail("program", &why(&e)))?;
+    prog.load().map_err(|e| fail("program", &why(&e)))?;
+    let link = prog
+        .attach("sys_enter")
+        .map_err(|e| fail("program", &why(&e)))?;
     let procs = std::ffi::CString::new(scratch.procs_file().into_os_string().into_encoded_bytes())
         .map_err(|e| fail("path", &e))?;
     let mut child = std::process::Command::new("/proc/self/exe");
@@ -953,6 +1101,19 @@ fn level_offset(ebpf: &mut Ebpf) -> Result<u32, String> {
                 &"the mount's root is not among the child's ancestors",
             )
         })
+}
+
+/// The highest number, on `arch`, of a syscall this kernel has a `sys_enter_*` tracepoint
+/// for: syscalls are numbered in the order they were added, so a traced syscall without a
+/// tracepoint numbered above it is one this kernel is too old to have. None without any.
+fn newest_traced_syscall(tracefs: &Path, arch: Arch) -> Option<u32> {
+    std::fs::read_dir(tracefs.join("events/syscalls"))
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            arch.syscall_number(name.to_str()?.strip_prefix("sys_enter_")?)
+        })
+        .max()
 }
 
 /// How many arguments a `syscalls/sys_enter_*` tracepoint's record carries.
@@ -1017,4 +1178,79 @@ fn raise_memlock_limit() {
     };
     // SAFETY: setrlimit with a valid struct; failure only means the old limit stays.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How Linux 5.10 refuses a tracepoint program that calls the ancestor helper (the
+    /// middle of the walk left out).
+    const LOG_5_10: &str = "func#0 @0
+0: R1=ctx(id=0,off=0,imm=0) R10=fp0
+; let target = TARGET.get(0)?;
+0: (b7) r6 = 0
+1: (63) *(u32 *)(r10 -4) = r6
+27: (bf) r1 = r6
+28: (85) call unknown#123
+unknown func bpf_get_current_ancestor_cgroup_id#123
+processed 29 insns (limit 1000000) max_states_per_insn 0 total_states 2 peak_states 2 mark_read 1
+";
+
+    #[test]
+    fn a_refused_program_is_one_line_naming_what_the_verifier_refused() {
+        let e = io::Error::from_raw_os_error(libc::EINVAL);
+        let line = refused(&e, LOG_5_10);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with("the verifier refused it (Invalid argument"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("): unknown func bpf_get_current_ancestor_cgroup_id#123"),
+            "{line}"
+        );
+        // Newer kernels end with more statistics.
+        let newer = format!("{LOG_5_10}verification time 31 usec\nstack depth 8\n");
+        assert_eq!(refused(&e, &newer), line);
+        assert_eq!(
+            refused(&e, "\n\n"),
+            "the kernel refused to load it: Invalid argument (os error 22)"
+        );
+    }
+
+    #[test]
+    fn other_program_errors_are_one_line_with_their_cause() {
+        let e = ProgramError::SyscallError(aya::sys::SyscallError {
+            call: "perf_event_open",
+            io_error: io::Error::from_raw_os_error(libc::ENOENT),
+        });
+        assert_eq!(
+            why(&e),
+            "`perf_event_open` failed: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn the_newest_syscall_is_the_highest_numbered_tracepoint() {
+        let tracefs = std::env::temp_dir().join(format!("learner-tracefs-{}", std::process::id()));
+        let syscalls = tracefs.join("events/syscalls");
+        // Linux 5.10's newest is process_madvise (440); fchmodat2 (452) came with 6.6.
+        for name in [
+            "sys_enter_openat",
+            "sys_exit_openat",
+            "sys_enter_process_madvise",
+        ] {
+            std::fs::create_dir_all(syscalls.join(name)).unwrap();
+        }
+        std::fs::create_dir_all(syscalls.join("enable")).unwrap();
+        let newest = newest_traced_syscall(&tracefs, Arch::X86_64);
+        let empty = tracefs.join("none");
+        std::fs::create_dir_all(empty.join("events/syscalls")).unwrap();
+        let none = newest_traced_syscall(&empty, Arch::X86_64);
+        std::fs::remove_dir_all(&tracefs).unwrap();
+        assert_eq!(newest, Some(440));
+        assert!(Arch::X86_64.syscall_number("fchmodat2") > newest);
+        assert_eq!(none, None);
+    }
 }

@@ -310,6 +310,7 @@ impl Session {
             capability_source: self.recorder.observation.capability_source.clone(),
             skipped_probes: skipped,
             module_support: Some(module_support),
+            not_on_this_kernel: self.recorder.observation.not_on_this_kernel.clone(),
             lost_events: self.lost,
             missed: self.collector.missed.clone(),
             events: self.collector.events,
@@ -402,14 +403,30 @@ pub fn lossy_skips<'a>(
         .collect()
 }
 
-/// The warning for probes that could not attach, each with why: what they would have
-/// observed is missing from the profile. None when nothing is lost.
+/// The warning for probes that could not attach, with why: what they would have observed
+/// is missing from the profile. Probes skipped for the same reason share it (one refused
+/// program skips every syscall it serves). None when nothing is lost.
 pub fn skipped_warning(lossy: &[String]) -> Option<String> {
+    let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
+    for skip in lossy {
+        let (probe, reason) = skip.split_once(": ").unwrap_or((skip, ""));
+        match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, probes)) => probes.push(probe),
+            None => by_reason.push((reason, vec![probe])),
+        }
+    }
+    let reasons: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, probes)| match reason {
+            &"" => probes.join(", "),
+            _ => format!("{}: {reason}", probes.join(", ")),
+        })
+        .collect();
     (!lossy.is_empty()).then(|| {
         format!(
             "learner: warning: {} probe(s) could not attach, so what they observe is missing from this recording (the profile lists them under recording.skipped_probes): {}",
             lossy.len(),
-            lossy.join("; ")
+            reasons.join("; ")
         )
     })
 }
@@ -536,6 +553,28 @@ mod tests {
             warning.ends_with(
                 ": subtree: needs raw tracepoints, Linux 5.7+ (EINVAL); page faults: exceptions/page_fault_user: not found"
             ),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn probes_skipped_for_one_reason_share_it() {
+        let refused = "the verifier refused it (Permission denied (os error 13)): R4 max value is outside of the allowed memory range";
+        let skipped = vec![
+            format!("open: {refused}"),
+            format!("openat: {refused}"),
+            "page faults: exceptions/page_fault_user: not found".to_owned(),
+            format!("connect: {refused}"),
+        ];
+        let warning = skipped_warning(&skipped).expect("a warning");
+        assert!(
+            warning.contains(": 4 probe(s) could not attach"),
+            "{warning}"
+        );
+        assert!(
+            warning.ends_with(&format!(
+                ": open, openat, connect: {refused}; page faults: exceptions/page_fault_user: not found"
+            )),
             "{warning}"
         );
     }
