@@ -91,6 +91,7 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
                 .into_iter()
                 .map(move |g| format!("{}: {g}; the drop-in may be too tight", path.display()))
                 .chain(lost_events_warning(path, p))
+                .chain(late_instances_warning(path, p))
                 .chain(
                     policy::sources::warnings(p)
                         .into_iter()
@@ -180,6 +181,18 @@ fn unit_unknown(paths: &[PathBuf], profiles: &[Profile]) -> Option<String> {
 
 /// Events a recording lost carried observations the drop-in knows nothing of: a path
 /// written, a capability used. Named per profile, so the user knows which to record again.
+/// Instances followed only once their start-up had begun: what they did first (a crash
+/// recovery's start-up, say) is not in the drop-in.
+pub fn late_instances_warning(path: &Path, profile: &Profile) -> Option<String> {
+    let late = profile.recording.instances_followed_late;
+    (late > 0).then(|| {
+        format!(
+            "{}: {late} instance(s) of the unit were followed only after their start-up had begun (the machine was busy), so what each did first is not in the drop-in; record it again with less load on the machine if its restarts or crash recovery matter",
+            path.display()
+        )
+    })
+}
+
 pub fn lost_events_warning(path: &Path, profile: &Profile) -> Option<String> {
     profile.recording.incomplete().map(|what| {
         format!(

@@ -108,6 +108,12 @@ pub struct Recording {
     /// not be read), each with how often: the drop-in knows nothing of them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub missed: BTreeMap<String, u64>,
+    /// `learner record`: new instances (a restart, a crash) whose processes were already
+    /// running their own program when the recording followed the instance's new cgroup:
+    /// what each did first is missing (its start-up was recorded once before, or the
+    /// recording says it was not).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub instances_followed_late: u64,
     /// Events received, and identical ones the kernel counted instead of sending.
     #[serde(default)]
     pub events: u64,
@@ -235,6 +241,7 @@ impl Default for Recording {
             module_support: None,
             lost_events: 0,
             missed: BTreeMap::new(),
+            instances_followed_late: 0,
             events: 0,
             deduplicated_events: 0,
             out_of_range_syscalls: 0,
@@ -429,6 +436,7 @@ impl Profile {
             for (what, n) in &p.recording.missed {
                 *r.missed.entry(what.clone()).or_default() += n;
             }
+            r.instances_followed_late += p.recording.instances_followed_late;
             r.events += p.recording.events;
             r.deduplicated_events += p.recording.deduplicated_events;
             r.out_of_range_syscalls += p.recording.out_of_range_syscalls;

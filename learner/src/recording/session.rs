@@ -54,6 +54,8 @@ pub struct Session {
     rotate: tokio::time::Interval,
     lost: u64,
     deduplicated: u64,
+    /// New instances whose processes ran their own program before they were followed.
+    late_instances: u64,
     /// For `learner check`: where the kernel logs the processes a seccomp filter kills.
     kernel_log: Option<KernelLog>,
     /// Where each of the collector's moves went, named while the cgroup still exists (a
@@ -120,6 +122,7 @@ impl Session {
             rotate: tokio::time::interval(DEDUP_ROTATION),
             lost: 0,
             deduplicated: 0,
+            late_instances: 0,
             kernel_log,
             move_paths: Vec::new(),
         })
@@ -189,13 +192,10 @@ impl Session {
             .map(|comm| comm.trim_end().to_owned())
             .filter(|comm| !crate::recording::collector::is_service_manager(comm))
             .count() as u64;
-        if early > 0 {
-            *self
-                .collector
-                .missed
-                .entry("new instance: start-up ran before it was followed".into())
-                .or_default() += early;
-        }
+        // Said, not fatal: the first instance's start-up is recorded from the restart (or
+        // the recording says it was not), so this is a repeat of it (a crash recovery's may
+        // differ, which is why generate warns).
+        self.late_instances += u64::from(early > 0);
         Ok(true)
     }
 
@@ -313,6 +313,7 @@ impl Session {
             not_on_this_kernel: self.recorder.observation.not_on_this_kernel.clone(),
             lost_events: self.lost,
             missed: self.collector.missed.clone(),
+            instances_followed_late: self.late_instances,
             events: self.collector.events,
             deduplicated_events: self.deduplicated,
             out_of_range_syscalls: counts.out_of_range,
