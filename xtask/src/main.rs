@@ -99,6 +99,8 @@ const APT_PACKAGES: &[&str] = &[
     "man-db",
     "postgresql",
     "memcached",
+    // unit_fit.rs's www-data web server (`python3 -m http.server` on port 80).
+    "python3",
 ];
 
 /// Keeps package scripts from starting the services they install (nginx) on this machine:
