@@ -668,7 +668,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     ev.base[1] = string_base(ev, shape, 1);
     if shape.base_effect == base_effect::DUP {
         if ev.ret >= 0 {
-            let key = (u64::from(tgid) << 32) | (ev.ret as u64 & 0xffff_ffff);
+            let key = fd_key(tgid, ev.ret as u32);
             if ev.base[0] & base::TAG == 0 {
                 let _ = FD_BASE.insert(&key, &ev.base[0], 0);
             } else {
@@ -715,7 +715,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     // After the event: it tells user space what `made` names before any call can use it.
     if made != 0 {
         if effect == base_effect::OPENS_FD {
-            let key = (u64::from(tgid) << 32) | (ret as u64 & 0xffff_ffff);
+            let key = fd_key(tgid, ret as u32);
             let _ = FD_BASE.insert(&key, &made, 0);
         } else {
             let _ = CWD_BASE.insert(&tgid, &made, 0);
@@ -804,6 +804,12 @@ fn cwd_base(tgid: u32) -> u64 {
     b
 }
 
+/// `FD_BASE`'s key for fd `fd` of process `tgid`.
+#[inline(always)]
+fn fd_key(tgid: u32, fd: u32) -> u64 {
+    (u64::from(tgid) << 32) | u64::from(fd)
+}
+
 /// The base of fd `fd` of process `tgid`: what it was opened as, by the process or (an fd it
 /// inherited) its parent or grandparent; else a tag user space resolves from /proc.
 #[inline(always)]
@@ -812,7 +818,7 @@ fn fd_base(tgid: u32, fd: u64) -> u64 {
     let mut owner = tgid;
     let mut i = 0;
     while i < 3 {
-        let key = (u64::from(owner) << 32) | u64::from(fd);
+        let key = fd_key(owner, fd);
         // SAFETY: plain map values.
         if let Some(b) = unsafe { FD_BASE.get(&key) } {
             return *b;

@@ -71,18 +71,10 @@ const PEERS: &[&str] = &[
 const MEMORY: &[&str] = &["mmap", "mprotect", "pkey_mprotect", "shmat"];
 const NAMESPACE_CALLS: &[&str] = &["clone", "clone3", "unshare", "setns"];
 const CLOCK: &[&str] = &["clock_settime", "clock_adjtime", "adjtimex", "settimeofday"];
-const MODULES: &[&str] = &["init_module", "finit_module", "delete_module"];
+const MODULES: &[&str] = &crate::model::observations::MODULE_SYSCALLS;
 const KEYRINGS: &[&str] = &["keyctl", "add_key", "request_key"];
 /// Credential changes (User=, PrivateUsers=).
-const IDS: &[&str] = &[
-    "setuid",
-    "setgid",
-    "setreuid",
-    "setregid",
-    "setresuid",
-    "setresgid",
-    "setgroups",
-];
+const IDS: &[&str] = crate::model::credentials::ID_CHANGES;
 
 /// Each directive and what its evidence comes from. Directives that only read syscall
 /// counts need nothing; a directive that is not listed needs every source.

@@ -437,10 +437,10 @@ impl Collector {
                 // The path may be unreadable to BPF; a successful exec's image names it.
                 let path = path.or_else(|| {
                     let exe = std::fs::read_link(format!("/proc/{tgid}/exe")).ok()?;
-                    let path = (ev.ret == 0).then(|| normalize(&exe, tgid, tgid));
+                    let path = (ev.ret == 0).then(|| normalize(&exe, tgid, tgid))?;
                     // Found after all: nothing is missing.
                     self.event_missed = None;
-                    path
+                    Some(path)
                 });
                 if let Some(path) = path {
                     out.push(Slot::Path(path.clone(), Access::Exec));
