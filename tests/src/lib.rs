@@ -70,6 +70,7 @@ pub fn privileged(test: &str) -> Option<Privileged> {
     }
     let turn = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
     let machine = machine_turn(|| {}).unwrap_or_else(|e| panic!("{e}"));
+    remove_stale_cgroups();
     assert_clean("before the test");
     Some(Privileged {
         _turn: turn,
@@ -184,6 +185,43 @@ fn loaded_learner_programs() -> Vec<String> {
         .filter_map(|p| p.name_as_str().map(str::to_owned))
         .filter(|name| name.starts_with(learner_common::program::PREFIX))
         .collect()
+}
+
+/// Removes learner cgroups that hold no process: what a killed run left behind (a session or a
+/// machine torn down mid-test, whose cgroup2 hierarchy outlived it). Holding the machine's turn,
+/// an empty one belongs to no live test here; a populated one is left for `assert_clean` to
+/// report.
+fn remove_stale_cgroups() {
+    let Ok(root) = learner::systemd::cgroup::cgroup2_mount() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if !name.starts_with("learner-") || !path.is_dir() {
+            continue;
+        }
+        let events = std::fs::read_to_string(path.join("cgroup.events")).unwrap_or_default();
+        if events.lines().any(|l| l == "populated 0") && remove_cgroup_tree(&path).is_ok() {
+            eprintln!(
+                "removed {}: an empty learner cgroup a killed run left behind",
+                path.display()
+            );
+        }
+    }
+}
+
+/// rmdir of a cgroup and its descendants, deepest first (a cgroup's files are not removable).
+fn remove_cgroup_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)?.filter_map(Result::ok) {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup_tree(&entry.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
 }
 
 /// Checks that no learner BPF program is loaded and no learner cgroup is left.
