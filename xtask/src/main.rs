@@ -106,6 +106,7 @@ const APT_PACKAGES: &[&str] = &[
 /// Keeps package scripts from starting the services they install (nginx) on this machine:
 /// the tests run them in a guest systemd of their own.
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+const APT_LOCK: &str = "/run/learner-apt.lock";
 
 /// bpf-linker's version, pinned: newer ones may need a newer rustc than this machine has.
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -290,6 +291,15 @@ fn apt_install<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
     if !is_root() {
         bail!("missing Debian packages {missing:?}: run `cargo xtask setup` as root");
     }
+    // One install at a time on the machine (checkouts' packs and setups run side by side): the
+    // policy-rc.d below must not be removed under another install, which would then start its
+    // daemons on this host.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(APT_LOCK)
+        .with_context(|| APT_LOCK.to_owned())?;
+    lock.lock().with_context(|| format!("lock {APT_LOCK}"))?;
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     let own_policy = !Path::new(POLICY_RC_D).exists();
     if own_policy {
