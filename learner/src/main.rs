@@ -108,6 +108,10 @@ struct WatchArgs {
     /// Attach first, then restart the unit, so its start-up is seen too
     #[arg(long)]
     restart: bool,
+    /// When the unit is not running, record it from its next start (a fresh host's first
+    /// start, a timer's next run) instead of refusing; --for counts from when it is up
+    #[arg(long, conflicts_with = "restart")]
+    wait: bool,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -118,6 +122,7 @@ impl WatchArgs {
             unit: self.unit,
             duration: self.duration,
             restart: self.restart,
+            wait: self.wait,
             output,
             guest: self.guest.guest,
             check,

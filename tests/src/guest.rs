@@ -152,6 +152,30 @@ impl Guest {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Writes `content` to `path` inside the guest's file system, making its directory.
+    pub fn write(&self, path: &str, content: &str) {
+        let full = format!("/proc/{}/root{path}", self.pid);
+        if let Some(dir) = std::path::Path::new(&full).parent() {
+            std::fs::create_dir_all(dir).expect("mkdir in the guest");
+        }
+        std::fs::write(&full, content).unwrap_or_else(|e| panic!("{full}: {e}"));
+    }
+
+    /// [`Self::write`], then `chmod mode`.
+    pub fn write_mode(&self, path: &str, content: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        self.write(path, content);
+        let full = format!("/proc/{}/root{path}", self.pid);
+        std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// Runs `script` with sh in the guest, which must succeed; returns its stdout.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.run(&["sh", "-c", script]);
+        assert!(out.status.success(), "{script}: {}", crate::text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn is_active(&self, unit: &str) -> bool {
         self.run(&["systemctl", "is-active", "--quiet", unit])
             .status

@@ -1179,6 +1179,7 @@ pub fn resolve_on(
     unit_settings::unit_read_write_paths(&mut rw, p, unit, margin);
     unit_settings::fresh_host(&mut rw, p, private_tmp);
     decisions.push(rw);
+    decisions.extend(unit_settings::fresh_host_directories(p, unit, systemd));
     let private_devices = toggles
         .iter()
         .any(|d| d.directive == "PrivateDevices" && !d.lines.is_empty());

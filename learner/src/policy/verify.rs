@@ -248,6 +248,11 @@ impl<'a> Deployed<'a> {
         (!["root", "0"].contains(&user.as_str())).then(|| format!("User={user}"))
     }
 
+    /// The value of the last assignment of `key`, if any.
+    pub(crate) fn last_value(&self, key: &str) -> Option<&'a str> {
+        self.last(key).map(|a| a.value.as_str())
+    }
+
     fn all(&self, key: &str) -> impl Iterator<Item = &'a Assignment> + '_ {
         let key = key.to_owned();
         self.assignments

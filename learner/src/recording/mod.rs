@@ -5,6 +5,7 @@
 pub mod baseline;
 pub mod collector;
 pub mod command;
+pub mod follower;
 pub mod recorder;
 pub mod session;
 pub mod traced;

@@ -350,6 +350,11 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
             30,
         )
     };
+    // The guest is a host where the service never ran: its first start, which load.sh setup
+    // makes, is recorded too (what only a first start does: a key generated, a state file
+    // copied into place), and merged into the profile below.
+    let first = dir.join("first-start.profile.yaml");
+    let first_start = FirstStart::attach(&service.unit, &pid, &first)?;
     let setup = sh("setup")?;
     if !logged(dir, "setup", &setup) {
         return Err(format!(
@@ -364,6 +369,13 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
             "load.sh check fails without any drop-in:\n{}\n{}",
             tail(&check, 15),
             journal()
+        ));
+    }
+    let first_recorded = first_start.finish()?;
+    if !logged(dir, "first-start", &first_recorded) {
+        return Err(format!(
+            "learner record --wait of the first start failed:\n{}",
+            tail(&first_recorded, 15)
         ));
     }
     row.before = score(&guest, &service.unit, None)?;
@@ -405,6 +417,20 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         ));
     }
 
+    // This run's recordings together: the first start's and the life's.
+    let this_run = dir.join("this-run.profile.yaml");
+    let merged = learner()
+        .arg("merge")
+        .arg(&first)
+        .arg(&fresh)
+        .arg("-o")
+        .arg(&this_run)
+        .output()
+        .map_err(|e| format!("learner merge: {e}"))?;
+    if !logged(dir, "merge-this-run", &merged) {
+        return Err(format!("learner merge failed:\n{}", tail(&merged, 10)));
+    }
+
     // Compare with the shipped profile: a fresh recording must need nothing more.
     let shipped = service.profile().exists() && service.dropin().exists();
     let mut needs_more = None;
@@ -412,7 +438,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         let diff = learner()
             .arg("diff")
             .arg(service.profile())
-            .arg(&fresh)
+            .arg(&this_run)
             .args(["--fail-on", "looser"])
             .output()
             .map_err(|e| format!("learner diff: {e}"))?;
@@ -433,7 +459,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
             let merge = learner()
                 .arg("merge")
                 .arg(service.profile())
-                .arg(&fresh)
+                .arg(&this_run)
                 .arg("-o")
                 .arg(&profile)
                 .output()
@@ -442,7 +468,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
                 return Err(format!("learner merge failed:\n{}", tail(&merge, 10)));
             }
         } else {
-            std::fs::copy(&fresh, &profile).map_err(|e| format!("copy: {e}"))?;
+            std::fs::copy(&this_run, &profile).map_err(|e| format!("copy: {e}"))?;
         }
         let dropin = dir.join("hardening.conf");
         let generate = learner()
@@ -461,7 +487,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         // The fresh drop-in too, for a look at what changed.
         let _ = learner()
             .arg("generate")
-            .arg(&fresh)
+            .arg(&this_run)
             .arg("--explain")
             .arg("-o")
             .arg(dir.join("fresh.conf"))
@@ -532,6 +558,85 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     Ok(())
 }
 
+/// `learner record UNIT --wait` in the guest, attached before anything starts the unit.
+struct FirstStart {
+    child: Option<std::process::Child>,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl FirstStart {
+    /// Starts the recording and returns once it waits for the unit's start.
+    fn attach(unit: &str, pid: &str, out: &Path) -> Result<Self, String> {
+        let mut child = learner()
+            .args(["record", unit, "--wait", "--guest", pid, "-o"])
+            .arg(out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("learner record --wait: {e}"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let me = Self {
+            child: Some(child),
+            stderr: rx,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut said = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match me.stderr.recv_timeout(left) {
+                Ok(line) if line.contains("recording it from its next start") => return Ok(me),
+                Ok(line) => said.push(line),
+                Err(_) => {
+                    return Err(format!(
+                        "learner record --wait did not start waiting for {unit}:\n{}",
+                        said.join("\n")
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Ends the recording (SIGINT, as Ctrl-C would) and returns how it ended.
+    fn finish(mut self) -> Result<Output, String> {
+        let child = self.child.take().expect("running");
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let mut out = child
+            .wait_with_output()
+            .map_err(|e| format!("learner record --wait: {e}"))?;
+        // Until the reader has read the last line (the pipe closed with the process).
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        out.stderr = lines.join("\n").into_bytes();
+        Ok(out)
+    }
+}
+
+impl Drop for FirstStart {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Copies load.sh into the guest and returns its path there. A copy, because the checkout may
 /// be where the guest has a file system of its own (a clean clone under /tmp), and the copy
 /// goes with the guest.
@@ -562,7 +667,10 @@ fn fresh_host(service: &Service, dropin: &Path, dir: &Path) -> Result<(), String
         .map_err(|e| format!("cannot install the drop-in in the fresh guest: {e}"))?;
     let reload = guest.run(&["systemctl", "daemon-reload"]);
     if !reload.status.success() {
-        return Err(format!("fresh host: daemon-reload failed: {}", tail(&reload, 5)));
+        return Err(format!(
+            "fresh host: daemon-reload failed: {}",
+            tail(&reload, 5)
+        ));
     }
     let journal = || {
         tail(
