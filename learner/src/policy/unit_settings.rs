@@ -328,12 +328,18 @@ pub fn fresh_host(d: &mut Decision, p: &Profile, private_tmp: bool) {
 /// started as root and a directory whose noted entries are all root's: systemd gives the
 /// directory's tree to the service's user. Where one is already running, nothing changes:
 /// it exists; `--explain` says why each is there.
-pub fn fresh_host_directories(p: &Profile, unit: &[Assignment], systemd: u32) -> Vec<Decision> {
+/// Returns the decisions and the directories systemd now makes (whose create needs no
+/// writable /var/log any more).
+pub fn fresh_host_directories(
+    p: &Profile,
+    unit: &[Assignment],
+    systemd: u32,
+) -> (Vec<Decision>, BTreeSet<String>) {
     let Some(record) = &p.unit else {
-        return Vec::new();
+        return Default::default();
     };
     if record.packages.is_empty() || Deployed::of(unit).non_root().is_some() {
-        return Vec::new();
+        return Default::default();
     }
     let owners = &p.observations.identity.owners;
     let mut wanted: BTreeMap<&'static str, BTreeMap<String, String>> = BTreeMap::new();
@@ -393,6 +399,7 @@ pub fn fresh_host_directories(p: &Profile, unit: &[Assignment], systemd: u32) ->
         }
     }
     let mut decisions = Vec::new();
+    let made: BTreeSet<String> = wanted.values().flat_map(|n| n.values().cloned()).collect();
     for (directive, names) in wanted {
         let top = super::identity::DIRECTORIES
             .iter()
@@ -440,7 +447,7 @@ pub fn fresh_host_directories(p: &Profile, unit: &[Assignment], systemd: u32) ->
             });
         }
     }
-    decisions
+    (decisions, made)
 }
 
 /// The entries a first start on a new host makes (a create found them there, and no
@@ -651,7 +658,8 @@ mod tests {
             "{:?}",
             p.unit.as_ref().unwrap().packages
         );
-        let d = fresh_host_directories(&p, &[], 252);
+        let (d, made) = fresh_host_directories(&p, &[], 252);
+        assert_eq!(made, ["/var/log/letsencrypt".to_owned()].into());
         assert_eq!(d.len(), 2, "{d:#?}");
         assert_eq!(d[0].lines, ["LogsDirectory=letsencrypt"]);
         // 0777 asked, less the default umask.
@@ -659,18 +667,18 @@ mod tests {
         assert!(d[0].evidence[0].starts_with("/var/log/letsencrypt: fresh host"));
         // The unit's own UMask= is the one that applies.
         let unit = service_assignments("[Service]\nUMask=0077\n", "certbot.service");
-        let d = fresh_host_directories(&p, &unit, 252);
+        let (d, _) = fresh_host_directories(&p, &unit, 252);
         assert_eq!(d[1].lines, ["LogsDirectoryMode=0700"]);
         // Nothing before systemd 235, for a service started as another user, for a unit
         // that has it already, or for a directory with an entry not root's (systemd would
         // give the tree to the service's user).
-        assert!(fresh_host_directories(&p, &[], 234).is_empty());
+        assert!(fresh_host_directories(&p, &[], 234).0.is_empty());
         let user = service_assignments("[Service]\nUser=certbot\n", "certbot.service");
-        assert!(fresh_host_directories(&p, &user, 252).is_empty());
+        assert!(fresh_host_directories(&p, &user, 252).0.is_empty());
         let has = service_assignments("[Service]\nLogsDirectory=letsencrypt\n", "certbot.service");
-        assert!(fresh_host_directories(&p, &has, 252).is_empty());
+        assert!(fresh_host_directories(&p, &has, 252).0.is_empty());
         let other = certbot_on_an_old_host("33:33 0700 dir");
-        assert!(fresh_host_directories(&other, &[], 252).is_empty());
+        assert!(fresh_host_directories(&other, &[], 252).0.is_empty());
         // And through resolve, beside ReadWritePaths=.
         let groups = SyscallGroups::for_version(252, None);
         let policy = super::super::resolve(&p, 252, &groups, Margin::default());
