@@ -26,6 +26,12 @@ impl Guest {
 
     /// Boots the guest, or says why it could not, having torn down what it started.
     pub fn try_boot(name: &str) -> Result<Guest, String> {
+        Guest::try_boot_holding(name, &[])
+    }
+
+    /// [`Self::try_boot`], with `hold` (unit names) not started at boot though this machine
+    /// enables them: in the guest, they have never run.
+    pub fn try_boot_holding(name: &str, hold: &[String]) -> Result<Guest, String> {
         let root =
             learner::systemd::cgroup::cgroup2_mount().map_err(|e| format!("cgroup2: {e}"))?;
         let cgroup = Cgroup::create(
@@ -48,6 +54,7 @@ impl Guest {
             "/scripts/boot-systemd.sh"
         ))
         .arg(&base)
+        .env("LEARNER_GUEST_HOLD", hold.join(" "))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

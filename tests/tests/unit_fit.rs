@@ -295,6 +295,60 @@ fn paths_with_a_space_and_a_percent_sign_are_writable_under_the_drop_in() {
     assert_clean("after the escaping test");
 }
 
+const LINKS: &str = "learner-links.service";
+
+/// A service that runs its program and writes its data through symlinks into /opt (as
+/// third-party software installs itself): the kernel reaches /opt, so the drop-in must not
+/// hide it. Recorded as spelt, /opt was never named and InaccessiblePaths=-/opt broke it.
+#[test]
+fn what_a_service_reaches_through_symlinks_is_not_hidden_from_it() {
+    let Some(_kernel) = privileged("unit_fit_symlinks") else {
+        return;
+    };
+    let dir = TempDir::new("unit-fit-symlinks");
+    let guest = Guest::boot("unit-fit-symlinks");
+    guest.sh(
+        "mkdir -p /opt/lt/bin /opt/lt/data /srv && cp /bin/sleep /opt/lt/bin/lt-tool \
+         && ln -sfn /opt/lt/bin/lt-tool /usr/local/bin/lt-tool && ln -sfn ../opt/lt/data /srv/lt-data",
+    );
+    let wrote = "test -s /opt/lt/data/up";
+    start(
+        &guest,
+        LINKS,
+        "[Service]\nExecStart=/bin/sh -ec 'date > /srv/lt-data/up; exec /usr/local/bin/lt-tool infinity'\n",
+        wrote,
+    );
+    let profile_path = dir.join("links.profile.yaml");
+    let p = record(&guest, LINKS, &profile_path, "true");
+    assert!(
+        p.observations.paths.contains_key("/opt/lt/bin/lt-tool")
+            && p.observations.paths.contains_key("/opt/lt/data/up"),
+        "{:?}",
+        p.observations
+            .paths
+            .keys()
+            .filter(|k| k.contains("lt"))
+            .collect::<Vec<_>>()
+    );
+    let dropin = dir.join("links.conf");
+    let generated = learner_tests::generate_dropin(&profile_path, &dropin, &["--explain"]);
+    let hidden = generated
+        .lines()
+        .rfind(|l| l.starts_with("InaccessiblePaths="))
+        .unwrap_or_default();
+    assert!(
+        !hidden.contains("/opt") && !hidden.contains("/srv"),
+        "{hidden}"
+    );
+    guest.sh("rm -f /opt/lt/data/up");
+    let out = apply(&guest, LINKS, &dropin, wrote, &[]);
+    assert!(out.status.success(), "{}\n{generated}", text(&out));
+    let out = verify(&guest, &dropin, &profile_path, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    drop(guest);
+    assert_clean("after the symlinks test");
+}
+
 /// The first start on a new host: Debian's nginx recorded where it ran before (its mkdir of
 /// /var/lib/nginx/body answers EEXIST), its drop-in installed where those directories do not
 /// exist yet (removed in the guest's overlay): nginx creates them and serves. Without the

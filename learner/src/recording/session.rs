@@ -3,6 +3,7 @@
 //! turns what was seen into a profile.
 use std::{
     io,
+    path::Path,
     time::{Duration, SystemTime},
 };
 
@@ -276,7 +277,9 @@ impl Session {
 
     /// Ends the recording: nothing in the target may run any more (or what it does now is
     /// not part of it). Detaches the probes.
-    pub fn finish(mut self, cgroup_root: &str) -> Result<Outcome, SessionError> {
+    /// `fs_root`: the recorded system's root (a guest's, seen from here), where symlinks in
+    /// the recorded paths are followed.
+    pub fn finish(mut self, cgroup_root: &str, fs_root: &Path) -> Result<Outcome, SessionError> {
         self.recorder.stop()?;
         if let Some(events) = self.events.as_mut() {
             drain(events.get_mut(), &mut self.collector);
@@ -352,6 +355,7 @@ impl Session {
         drop(self.events);
         drop(self.recorder);
         let mut observations = self.collector.observations;
+        crate::recording::resolve::add_resolved_paths(&mut observations, fs_root);
         observations.derive_path_facts(cgroup_root);
         Ok(Outcome {
             counts,

@@ -457,7 +457,10 @@ async fn record_until(
         eprintln!();
     }
     let ended = SystemTime::now();
-    let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
+    let mut outcome = session.finish(
+        &systemd.cgroup_mount.to_string_lossy(),
+        &systemd.path_in_guest(Path::new("/")),
+    )?;
     // The settings the drop-in will be added to, as the manager has them: asked once the
     // probes are gone, so that nothing delays the attach and the restart.
     let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {

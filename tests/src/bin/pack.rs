@@ -84,6 +84,29 @@ impl Service {
         })
     }
 
+    /// The unit and every unit its packages ship (not templates): none may have run in the
+    /// pack's guests before load.sh setup starts them, though this machine may enable them.
+    fn units(&self) -> Vec<String> {
+        let mut units = vec![self.unit.clone()];
+        for package in &self.packages {
+            let Ok(out) = Command::new("dpkg").args(["-L", package]).output() else {
+                continue;
+            };
+            for file in String::from_utf8_lossy(&out.stdout).lines() {
+                let in_unit_dir = file.starts_with("/lib/systemd/system/")
+                    || file.starts_with("/usr/lib/systemd/system/");
+                let name = file.rsplit('/').next().unwrap_or_default();
+                let kind = [".service", ".socket", ".timer", ".path"]
+                    .iter()
+                    .any(|k| name.ends_with(k));
+                if in_unit_dir && kind && !name.contains("@.") && !units.iter().any(|u| u == name) {
+                    units.push(name.to_owned());
+                }
+            }
+        }
+        units
+    }
+
     fn load_sh(&self) -> PathBuf {
         self.dir.join("load.sh")
     }
@@ -327,7 +350,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         eprintln!("pack: waiting for the privileged tests running on this machine")
     })?;
     row.started = Some(Instant::now());
-    let guest = Guest::try_boot(&format!("pack-{}", service.name))?;
+    let guest = Guest::try_boot_holding(&format!("pack-{}", service.name), &service.units())?;
     let pid = guest.pid.to_string();
     row.systemd = String::from_utf8_lossy(&guest.run(&["systemctl", "--version"]).stdout)
         .lines()
@@ -656,7 +679,7 @@ fn copy_load_sh(guest: &Guest, service: &Service) -> Result<String, String> {
 /// the drop-in) and `load.sh check`. What a first start creates (state, cache and log
 /// directories, a socket's parent, a generated key) must be allowed by the drop-in too.
 fn fresh_host(service: &Service, dropin: &Path, dir: &Path) -> Result<(), String> {
-    let guest = Guest::try_boot(&format!("pack-{}-fresh", service.name))?;
+    let guest = Guest::try_boot_holding(&format!("pack-{}-fresh", service.name), &service.units())?;
     let inside = copy_load_sh(&guest, service)?;
     let target = PathBuf::from(format!(
         "/proc/{}/root/etc/systemd/system/{}.d/50-learner-hardening.conf",
