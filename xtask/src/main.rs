@@ -93,6 +93,8 @@ const APT_PACKAGES: &[&str] = &[
     "redis-server",
     "redis-tools",
     "logrotate",
+    // rpmbuild for the .rpm, rpm to check it
+    "rpm",
     "wrk",
     "time",
     "binutils",
@@ -148,7 +150,8 @@ fn main() -> Result<()> {
         }
         Task::Package => {
             setup()?;
-            package::package().map(drop)
+            let deb = package::package()?;
+            package::package_rpm(&deb).map(drop)
         }
         Task::Pack { update, services } => {
             setup()?;
@@ -398,8 +401,12 @@ fn test(args: &[String]) -> Result<()> {
     // The integration tests run the learner binary itself, and install the package.
     build()?;
     let deb = package::package()?;
+    let rpm = package::package_rpm(&deb)?;
     let mut cmd = cargo();
-    cmd.arg("test").args(args).env("LEARNER_DEB", deb);
+    cmd.arg("test")
+        .args(args)
+        .env("LEARNER_DEB", deb)
+        .env("LEARNER_RPM", rpm);
     // Where the privileged tests can run, they must: a skip would hide a broken recorder.
     if is_root() || std::env::var_os("CI").is_some() {
         cmd.env("LEARNER_REQUIRE_PRIVILEGED", "1");
