@@ -16,9 +16,9 @@ use aya::{
     },
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration, EnteredSyscall, SLOT_OUT_OF_RANGE,
-    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, global, map, program, task_stat,
-    task_state,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration,
+    EnteredSyscall, SLOT_OUT_OF_RANGE, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target,
+    global, map, program, task_stat, task_state,
 };
 
 use crate::{
@@ -504,6 +504,7 @@ impl SyscallRecorder {
                 &tracefs.join("events/capability/cap_capable/format"),
                 "capability/cap_capable",
                 &[
+                    ("cred", CAP_CAPABLE_CRED_OFFSET),
                     ("cap", CAP_CAPABLE_CAP_OFFSET),
                     ("ret", CAP_CAPABLE_RET_OFFSET),
                 ],

@@ -354,6 +354,7 @@ impl Session {
         recording.collector_peak_mib = peak;
         drop(self.events);
         drop(self.recorder);
+        self.collector.attribute_overridden_credentials();
         let mut observations = self.collector.observations;
         crate::recording::resolve::add_resolved_paths(&mut observations, fs_root);
         observations.derive_path_facts(cgroup_root);
