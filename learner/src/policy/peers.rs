@@ -21,6 +21,11 @@ pub const IP_ADDRESS_SINCE: u32 = 235;
 pub const SOCKET_BIND_SINCE: u32 = 249;
 /// Hosts of one IPv4 /24 (IPv6 /64) from which on the whole network is allowed.
 pub const SUBNET_HOSTS: usize = 3;
+/// Past this many allow entries beyond this host (hosts, or networks of [`SUBNET_HOSTS`]),
+/// the service's destinations are taken as open-ended: a recursive resolver reaches the root
+/// servers first and then whatever server each answer names, a scraper whatever targets its
+/// configuration lists, and a list of those one recording saw would shut out the rest.
+pub const OPEN_ENDED_ENTRIES: usize = 8;
 
 /// An address as the observations write it (`AF_INET 1.2.3.4:80`, `AF_INET6 [::1]:80`,
 /// `AF_INET 1.2.3.4`, `AF_INET6 ::1`): the IP and the port, if any. None for other families.
@@ -218,6 +223,25 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
         })
         .collect();
     let allow = summarise(&all.keys().copied().collect());
+    let outside: Vec<&String> = allow
+        .iter()
+        .filter(|e| !matches!(e.as_str(), "localhost" | "link-local" | "multicast"))
+        .collect();
+    if outside.len() > OPEN_ENDED_ENTRIES {
+        return decide(
+            vec![],
+            vec![],
+            vec![format!(
+                "unset: the service reached {} hosts or networks beyond this host ({}, ...): destinations that many are open-ended (a resolver's, a scraper's), and a list of those one recording saw would shut out the rest",
+                outside.len(),
+                outside[..3]
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+        );
+    }
     let mut allow_lines = vec!["IPAddressAllow=".to_owned()];
     if allow.is_empty() {
         evidence.push("no IP peer at all: every IP packet is dropped".into());
@@ -551,6 +575,56 @@ mod tests {
                 "IPAddressAllow=",
                 "IPAddressAllow=link-local localhost multicast 10.1.2.3"
             ]
+        );
+    }
+
+    #[test]
+    fn a_client_of_many_networks_is_not_restricted() {
+        // named priming its cache: the 13 root servers over IPv4 and IPv6, each a network of
+        // its own; on a real host the answers name further servers nobody recorded.
+        let roots = [
+            "198.41.0.4",
+            "170.247.170.2",
+            "192.33.4.12",
+            "199.7.91.13",
+            "192.203.230.10",
+            "2001:500:2::c",
+            "2001:500:2d::d",
+            "2001:7fe::53",
+            "2001:dc3::35",
+        ];
+        let mut slots = vec![
+            Slot::Bind("AF_INET 127.0.0.1:53".into()),
+            Slot::Accepted("AF_INET 127.0.0.1".into()),
+        ];
+        // Eight entries are still a list.
+        let to = |r: &str| match r.contains(':') {
+            true => format!("AF_INET6 [{r}]:53"),
+            false => format!("AF_INET {r}:53"),
+        };
+        slots.extend(roots[..8].iter().map(|r| Slot::Connect(to(r))));
+        let p = profile(&slots);
+        assert_eq!(lines(&p, 252, "IPAddressAllow").len(), 2);
+        assert_eq!(
+            lines(&p, 252, "IPAddressDeny").last().unwrap(),
+            "IPAddressDeny=any"
+        );
+        let mut p = p;
+        p.observations.add(&Slot::SentTo(to(roots[8])), 0, "svc", 1);
+        assert!(lines(&p, 252, "IPAddressAllow").is_empty());
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        let why = evidence(&p, 252, "IPAddressDeny");
+        assert!(
+            why.contains("9 hosts or networks beyond this host"),
+            "{why}"
+        );
+        // Many hosts of one network are one entry: a cluster stays restricted.
+        let cluster: Vec<Slot> = (1..=30)
+            .map(|i| Slot::Connect(format!("AF_INET 10.0.0.{i}:9042")))
+            .collect();
+        assert_eq!(
+            lines(&profile(&cluster), 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=10.0.0.0/24"]
         );
     }
 
