@@ -61,6 +61,15 @@ fn on_the_wire(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The address a packet from `ip` carries: a v4-mapped IPv6 address travels as IPv4. A
+/// source of 0.0.0.0 (or ::) is a host without an address yet (a DHCP client), not this one.
+fn as_source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
 fn is_link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
@@ -114,10 +123,12 @@ pub fn summarise(hosts: &BTreeSet<IpAddr>) -> Vec<String> {
     out
 }
 
-/// The IP hosts in `map`'s keys, with an example key for each.
-fn hosts(map: &BTreeMap<String, Seen>) -> BTreeMap<IpAddr, String> {
+/// The IP hosts in `map`'s keys, with an example key for each: destinations (connect,
+/// sendto) or, with `sources`, where packets came from (accept, recvfrom).
+fn hosts(map: &BTreeMap<String, Seen>, sources: bool) -> BTreeMap<IpAddr, String> {
+    let wire = if sources { as_source } else { on_the_wire };
     map.keys()
-        .filter_map(|k| parse(k).map(|(ip, _)| (on_the_wire(ip), k.clone())))
+        .filter_map(|k| parse(k).map(|(ip, _)| (wire(ip), k.clone())))
         .collect()
 }
 
@@ -170,8 +181,8 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
     };
     // Peers that reached the service: if any came from beyond this host, its clients may be
     // anyone, and a list of the ones a recording saw would shut out the rest.
-    let mut incoming = hosts(&peers.accepted);
-    incoming.extend(hosts(&peers.received_from));
+    let mut incoming = hosts(&peers.accepted, true);
+    incoming.extend(hosts(&peers.received_from, true));
     if let Some((ip, key)) = incoming.iter().find(|(ip, _)| !ip.is_loopback()) {
         let how = if peers.accepted.contains_key(key) {
             "accepted a connection from"
@@ -205,8 +216,8 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
         }
     }
     let mut all = incoming;
-    all.extend(hosts(&o.connects));
-    all.extend(hosts(&peers.sent_to));
+    all.extend(hosts(&o.connects, false));
+    all.extend(hosts(&peers.sent_to, false));
     let mut evidence: Vec<String> = all
         .iter()
         .map(|(ip, key)| {
@@ -340,27 +351,25 @@ pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
 pub fn observed_peers(p: &Profile) -> BTreeMap<IpAddr, (String, Seen)> {
     let o = &p.observations;
     let mut out = BTreeMap::new();
-    let mut add = |map: &BTreeMap<String, Seen>, how: &str| {
-        for (key, seen) in map {
-            if let Some((ip, _)) = parse(key) {
-                out.entry(on_the_wire(ip))
-                    .or_insert_with(|| (format!("{how} {key}"), seen.clone()));
-            }
+    let mut add = |map: &BTreeMap<String, Seen>, how: &str, sources: bool| {
+        for (ip, key) in hosts(map, sources) {
+            out.entry(ip)
+                .or_insert_with(|| (format!("{how} {key}"), map[&key].clone()));
         }
     };
     if let Some(peers) = &o.peers {
-        add(&peers.accepted, "accepted from");
-        add(&peers.received_from, "received from");
-        add(&peers.sent_to, "sent to");
+        add(&peers.accepted, "accepted from", true);
+        add(&peers.received_from, "received from", true);
+        add(&peers.sent_to, "sent to", false);
     }
-    add(&o.connects, "connect() to");
+    add(&o.connects, "connect() to", false);
     out
 }
 
 /// Whether one `IPAddressAllow=`/`IPAddressDeny=` entry matches `ip`; None for an entry
 /// this does not understand.
 fn entry_matches(entry: &str, ip: IpAddr) -> Option<bool> {
-    let ip = on_the_wire(ip);
+    let ip = as_source(ip);
     Some(match entry {
         "any" => true,
         "localhost" => ip.is_loopback(),
@@ -534,6 +543,34 @@ mod tests {
             let why = evidence(&p, 252, "IPAddressDeny");
             assert!(why.contains("beyond this host"), "{why}");
         }
+    }
+
+    #[test]
+    fn a_datagram_from_a_host_without_an_address_is_from_beyond_this_host() {
+        // dnsmasq serving DHCP: a DISCOVER comes from 0.0.0.0:68, which the firewall does not
+        // count as loopback, and the reply goes out to the broadcast address.
+        let p = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:67".into()),
+            Slot::ReceivedFrom("AF_INET 127.0.0.1".into()),
+            Slot::ReceivedFrom("AF_INET 0.0.0.0".into()),
+            Slot::SentTo("AF_INET 255.255.255.255:68".into()),
+        ]);
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        let why = evidence(&p, 252, "IPAddressDeny");
+        assert!(why.contains("received a datagram from 0.0.0.0"), "{why}");
+        // What verify checks: that source is outside `localhost`.
+        let (ip, _) = observed_peers(&p)
+            .into_iter()
+            .find(|(_, (how, _))| how.starts_with("received from AF_INET 0.0.0.0"))
+            .expect("the DHCP client");
+        let v = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!ip_permitted(&v(&["localhost"]), &v(&["any"]), ip));
+        // A connect() to 0.0.0.0 still reaches this host.
+        let client = profile(&[Slot::Connect("AF_INET 0.0.0.0:80".into())]);
+        assert_eq!(
+            lines(&client, 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=localhost"]
+        );
     }
 
     #[test]
