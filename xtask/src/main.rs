@@ -299,7 +299,10 @@ fn apt_install<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
         .append(true)
         .open(APT_LOCK)
         .with_context(|| APT_LOCK.to_owned())?;
-    lock.lock().with_context(|| format!("lock {APT_LOCK}"))?;
+    // SAFETY: flock on an fd this function owns; released when `lock` is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        bail!("lock {APT_LOCK}: {}", std::io::Error::last_os_error());
+    }
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     let own_policy = !Path::new(POLICY_RC_D).exists();
     if own_policy {
