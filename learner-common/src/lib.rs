@@ -365,6 +365,12 @@ pub mod extra {
     pub const OPEN_HOW: u8 = 2;
     /// sched_setattr: `sched_attr.sched_policy` (u32 at offset 4 of the struct at arg 1).
     pub const SCHED_ATTR_POLICY: u8 = 3;
+    /// capset: the permitted set asked for, caps 0-31 in the low half of `extra[0]` and
+    /// 32-63 in its high half (from the second `__user_cap_data_struct`, which only header
+    /// versions 2 and 3 have), and the header's version in `extra[1]`.
+    pub const CAPSET_PERMITTED: u8 = 4;
+    /// `_LINUX_CAPABILITY_VERSION_1`: a single, 32-bit `__user_cap_data_struct`.
+    pub const CAPABILITY_VERSION_1: u32 = 0x1998_0330;
 }
 
 /// Predicates and behaviour per traced syscall.

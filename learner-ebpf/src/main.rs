@@ -424,7 +424,7 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
     set(&mut call.extra[0], 0);
     set(&mut call.extra[1], 0);
     match shape.extra {
-        // SAFETY (all three): reads of plain integers from user memory, failure leaves 0.
+        // SAFETY (all four): reads of plain integers from user memory, failure leaves 0.
         extra::CLONE3_FLAGS => {
             call.extra[0] = unsafe { bpf_probe_read_user(a0 as *const u64) }.unwrap_or(0);
         }
@@ -435,6 +435,18 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         extra::SCHED_ATTR_POLICY => {
             call.extra[0] =
                 u64::from(unsafe { bpf_probe_read_user((a1 + 4) as *const u32) }.unwrap_or(0));
+        }
+        extra::CAPSET_PERMITTED => {
+            // __user_cap_data_struct is { effective, permitted, inheritable }, all u32.
+            let version = unsafe { bpf_probe_read_user(a0 as *const u32) }.unwrap_or(0);
+            let low = unsafe { bpf_probe_read_user((a1 + 4) as *const u32) }.unwrap_or(0);
+            let high = if version == extra::CAPABILITY_VERSION_1 {
+                0
+            } else {
+                unsafe { bpf_probe_read_user((a1 + 16) as *const u32) }.unwrap_or(0)
+            };
+            call.extra[0] = u64::from(low) | (u64::from(high) << 32);
+            call.extra[1] = u64::from(version);
         }
         _ => {}
     }

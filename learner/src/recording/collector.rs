@@ -20,7 +20,7 @@ use learner_common::{
     SyscallEvent, base,
 };
 
-use crate::model::observations::{IN_PAGE_FAULT_NAME, OVERRIDDEN_CREDENTIALS};
+use crate::model::observations::{IN_PAGE_FAULT_NAME, KEPT_BY_CAPSET, OVERRIDDEN_CREDENTIALS};
 use crate::{
     model::credentials::IdentitySlot,
     model::names,
@@ -124,6 +124,25 @@ fn own_uid(tgid: u32) -> Option<u32> {
 /// itself, so what it does is no evidence of what the service needs.
 pub fn is_service_manager(comm: &str) -> bool {
     (comm.starts_with('(') && comm.ends_with(')')) || comm.starts_with("systemd-executo")
+}
+
+/// The capabilities a successful capset() left in the permitted set of a process that was
+/// not root (its ids as the call returned): kept on purpose after dropping root. Root's own
+/// capset is left out: a root process may write back whatever capget gave it, which says
+/// nothing of what it needs.
+fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
+    let (uid, _) = crate::model::credentials::credentials(ev.uid_gid);
+    if ev.ret != 0 || uid == 0 {
+        return Vec::new();
+    }
+    (0..64)
+        .filter(|bit| ev.extra[0] & (1u64 << bit) != 0)
+        .map(|bit| Slot::Capability {
+            name: names::capability(bit),
+            granted: true,
+            during: KEPT_BY_CAPSET.to_owned(),
+        })
+        .collect()
 }
 
 fn c_string(bytes: &[u8]) -> String {
@@ -619,6 +638,7 @@ impl Collector {
                 }
             }
             "exit" | "exit_group" => out.push(Slot::Exit),
+            "capset" => out.extend(capset_slots(ev)),
             "unshare" => {
                 for ns in names::namespaces(a[0]) {
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via unshare")));
@@ -1143,6 +1163,44 @@ mod tests {
         ev.key = key;
         ev.tgid = 4_000_000;
         bytes
+    }
+
+    #[test]
+    fn capabilities_kept_by_capset_after_dropping_root_are_needs() {
+        // dnsmasq: as root it keeps CAP_NET_ADMIN, CAP_NET_RAW, CAP_SETUID; after setuid(999)
+        // it sets its permitted set to CAP_NET_ADMIN and CAP_NET_RAW, and checks it holds
+        // them, with no capability check the tracepoint would see.
+        let capset = |uid: u64, permitted: u64, ret: i64| {
+            let mut bytes = event("capset", [0; 6], "", ret, "dnsmasq");
+            // SAFETY: as in `event`; the buffer holds one whole event.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.string_len[0] = 0;
+            ev.uid_gid = uid | (uid << 32);
+            ev.extra = [permitted, 0x2008_0522];
+            bytes
+        };
+        let net = (1 << 12) | (1 << 13);
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(&capset(0, net | (1 << 7), 0));
+        assert!(c.observations.capabilities.is_empty());
+        c.handle(&capset(999, net | (1 << 34), 0));
+        // A refused capset kept nothing.
+        c.handle(&capset(999, 1 << 21, -1));
+        let kept: Vec<&str> = c
+            .observations
+            .capabilities
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(kept, ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYSLOG"]);
+        let admin = &c.observations.capabilities["CAP_NET_ADMIN"];
+        assert_eq!(admin.granted.as_ref().map(|g| g.count), Some(1));
+        assert_eq!(admin.during.keys().collect::<Vec<_>>(), [KEPT_BY_CAPSET]);
+        assert!(!crate::policy::is_capability_noise(
+            "CAP_NET_ADMIN",
+            admin,
+            &c.observations
+        ));
     }
 
     #[test]
