@@ -235,7 +235,7 @@ fn network(p: &Profile) -> Option<String> {
 /// not only as known noise.
 fn kept_capability(p: &Profile, cap: &str) -> bool {
     p.observations.capabilities.get(cap).is_some_and(|checks| {
-        !is_capability_noise(cap, checks, &p.observations)
+        !grants_are_noise(cap, checks, &p.observations)
             && checks.granted.as_ref().is_some_and(|g| g.count > 0)
     })
 }
@@ -684,20 +684,48 @@ fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
     })
 }
 
-/// Whether every check of `cap` was known noise: memory accounting, or made with
-/// credentials that were not the process's own. `obs` is the rest of the recording.
+/// Whether a check of `cap` made during `d` is known noise: memory accounting, or made with
+/// credentials that were not the process's own.
+fn noise_during(cap: &str, d: &str, writes_charge_memory: bool) -> bool {
+    d == crate::model::observations::OVERRIDDEN_CREDENTIALS
+        || (cap == "CAP_SYS_ADMIN"
+            && (MEMORY_ACCOUNTING.contains(&d)
+                || (writes_charge_memory && WRITE_FAMILY.contains(&d))))
+}
+
+/// Whether every check of `cap` was known noise (see `noise_during`). `obs` is the rest of
+/// the recording.
 pub fn is_capability_noise(
     cap: &str,
     checks: &crate::model::observations::CapabilityChecks,
     obs: &crate::model::observations::Observations,
 ) -> bool {
     let writes_charge_memory = !wrote_tunables(obs);
-    checks.during.keys().all(|d| {
-        d == crate::model::observations::OVERRIDDEN_CREDENTIALS
-            || (cap == "CAP_SYS_ADMIN"
-                && (MEMORY_ACCOUNTING.contains(&d.as_str())
-                    || (writes_charge_memory && WRITE_FAMILY.contains(&d.as_str()))))
-    })
+    checks
+        .during
+        .keys()
+        .all(|d| noise_during(cap, d, writes_charge_memory))
+}
+
+/// Whether every check of `cap` that was granted was known noise: then no grant shows a
+/// need, whatever was denied meanwhile. A non-root service's own checks are denied (it holds
+/// nothing) while overlayfs's, made with its mounter's credentials, are granted. Profiles of
+/// older learners do not tell grants apart: all checks must be noise then.
+pub fn grants_are_noise(
+    cap: &str,
+    checks: &crate::model::observations::CapabilityChecks,
+    obs: &crate::model::observations::Observations,
+) -> bool {
+    let granted = checks.granted.as_ref().map_or(0, |g| g.count);
+    let told_apart: u64 = checks.granted_during.values().sum();
+    if granted == 0 || told_apart < granted {
+        return is_capability_noise(cap, checks, obs);
+    }
+    let writes_charge_memory = !wrote_tunables(obs);
+    checks
+        .granted_during
+        .keys()
+        .all(|d| noise_during(cap, d, writes_charge_memory))
 }
 
 fn capabilities(p: &Profile) -> Decision {
@@ -705,16 +733,24 @@ fn capabilities(p: &Profile) -> Decision {
     let mut evidence = Vec::new();
     for (cap, checks) in &p.observations.capabilities {
         let noise = is_capability_noise(cap, checks, &p.observations);
-        let during: Vec<String> = checks
-            .during
-            .iter()
-            .map(|(s, n)| format!("{s} {n}x"))
-            .collect();
+        let listed = |m: &BTreeMap<String, u64>| -> Vec<String> {
+            m.iter().map(|(s, n)| format!("{s} {n}x")).collect()
+        };
+        let during = listed(&checks.during);
         match (&checks.granted, &checks.denied) {
             _ if noise => evidence.push(format!(
                 "{cap}: only checked while memory was charged or with overridden credentials ({}): noise, not kept",
                 during.join(", ")
             )),
+            (_, Some(d)) if grants_are_noise(cap, checks, &p.observations) => {
+                let by: Vec<&str> = d.by.iter().collect();
+                evidence.push(format!(
+                    "{cap}: only granted while memory was charged or with overridden credentials ({}), and denied {}x to {} and the service carried on: not kept",
+                    listed(&checks.granted_during).join(", "),
+                    d.count,
+                    by.join(",")
+                ));
+            }
             (Some(g), _) if g.count > 0 => {
                 keep.push(cap.clone());
                 let by: Vec<&str> = g.by.iter().collect();

@@ -681,7 +681,7 @@ pub fn verify(
         let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
             continue;
         };
-        if policy::is_capability_noise(cap, checks, &p.observations) || caps.permits(cap) {
+        if policy::grants_are_noise(cap, checks, &p.observations) || caps.permits(cap) {
             continue;
         }
         denied.push(Gap {
@@ -706,7 +706,7 @@ pub fn verify(
                 .during
                 .keys()
                 .all(|during| crate::model::credentials::changes_credentials(during));
-            if policy::is_capability_noise(cap, checks, &p.observations)
+            if policy::grants_are_noise(cap, checks, &p.observations)
                 || switching
                 || !caps.permits(cap)
                 || ambient.contains(cap)
