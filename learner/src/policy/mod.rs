@@ -675,7 +675,7 @@ const WRITE_FAMILY: &[&str] = &[
 ];
 
 /// Whether the service wrote a kernel tunable: under /proc/sys or /sys, the cgroup tree aside.
-fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
+pub(crate) fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
     obs.paths.iter().any(|(path, accesses)| {
         let under = |d: &str| path.as_str() == d || path.starts_with(&format!("{d}/"));
         (under("/proc/sys") || under("/sys"))
@@ -686,7 +686,7 @@ fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
 
 /// Whether a check of `cap` made during `d` is known noise: memory accounting, or made with
 /// credentials that were not the process's own.
-fn noise_during(cap: &str, d: &str, writes_charge_memory: bool) -> bool {
+pub(crate) fn noise_during(cap: &str, d: &str, writes_charge_memory: bool) -> bool {
     d == crate::model::observations::OVERRIDDEN_CREDENTIALS
         || (cap == "CAP_SYS_ADMIN"
             && (MEMORY_ACCOUNTING.contains(&d)
