@@ -115,8 +115,18 @@ fn home_writes(p: &Profile) -> Option<String> {
 /// private /tmp would hide. Only a successful create makes an entry the service's own (a
 /// failed one, `mkdir /tmp` answered EEXIST, created nothing), and only what lies below it
 /// at a `/` boundary. A unix socket bound there is for other processes to connect to.
+/// Under the unit's own PrivateTmp=yes nothing there was shared: what the recording saw used
+/// but not created, the service made before the recording (jetty's work directory, deleted
+/// by the instance the recording's restart stopped).
 fn tmp_shared(p: &Profile) -> Option<String> {
     use crate::model::observations::Access;
+    if p.unit
+        .as_ref()
+        .and_then(|u| u.settings.get("PrivateTmp"))
+        .is_some_and(|v| v == "yes")
+    {
+        return None;
+    }
     let is_top = |path: &str| ["/tmp", "/var/tmp"].contains(&path);
     let created: BTreeSet<&String> = p
         .observations

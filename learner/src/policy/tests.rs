@@ -1460,3 +1460,26 @@ fn a_capability_granted_only_as_noise_and_denied_for_real_is_not_kept() {
         Some("CAP_DAC_OVERRIDE")
     );
 }
+
+#[test]
+fn under_the_units_own_private_tmp_nothing_there_was_shared() {
+    // Jetty: the instance the recording's restart stopped deleted the work directory it had
+    // made before the recording began.
+    let used = |unit_private: Option<&str>| {
+        let mut p = with(
+            empty(),
+            &[path("/tmp/jetty-0_0_0_0-8080-root-_-any-1", Access::Delete)],
+        );
+        if let Some(v) = unit_private {
+            p.unit = Some(crate::model::unit::UnitRecord {
+                files: vec![],
+                packages: Default::default(),
+                settings: [("PrivateTmp".to_owned(), v.to_owned())].into(),
+            });
+        }
+        policy(&p, 252).value("PrivateTmp").map(str::to_owned)
+    };
+    assert_eq!(used(Some("yes")).as_deref(), Some("yes"));
+    assert_eq!(used(Some("no")), None);
+    assert_eq!(used(None), None);
+}
