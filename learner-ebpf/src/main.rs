@@ -681,7 +681,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     if shape.base_effect == base_effect::DUP {
         if ev.ret >= 0 {
             let key = fd_key(tgid, ev.ret as u32);
-            if ev.base[0] & base::TAG == 0 {
+            if ev.base[0] & base::TAG == 0 || ev.base[0] == base::NO_PATH {
                 let _ = FD_BASE.insert(&key, &ev.base[0], 0);
             } else {
                 // Unknown here too: at least no stale base of an fd this number had before.
@@ -725,6 +725,10 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     let ret = ev.ret;
     send_once(h, ev, |e| &mut e.key);
     // After the event: it tells user space what `made` names before any call can use it.
+    if effect == base_effect::NO_PATH_FD && ret >= 0 {
+        let key = fd_key(tgid, ret as u32);
+        let _ = FD_BASE.insert(&key, &base::NO_PATH, 0);
+    }
     if made != 0 {
         if effect == base_effect::OPENS_FD {
             let key = fd_key(tgid, ret as u32);

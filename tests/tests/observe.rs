@@ -663,3 +663,31 @@ fn capabilities_kept_by_capset_after_dropping_root_are_recorded() {
     assert!(!kept("CAP_SETUID"), "{:?}", p.observations.capabilities);
     assert_clean("observe-capset");
 }
+
+#[test]
+fn calls_on_an_fd_that_names_no_file_are_not_blamed_on_the_file_its_number_named() {
+    let Some(_kernel) =
+        privileged("calls_on_an_fd_that_names_no_file_are_not_blamed_on_the_file_its_number_named")
+    else {
+        return;
+    };
+    // RabbitMQ's Erlang JIT reads /sys/devices/system/cpu/online, closes it, and sizes the
+    // memfd that takes the same fd number: recorded as a write there, that cost the drop-in
+    // ProtectKernelTunables= (and a JVM's or BEAM's write under /usr/lib cost ReadWritePaths).
+    let tmp = TempDir::new("reused-fd");
+    let work = tmp.join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    for f in ["f", "g", "h"] {
+        std::fs::write(work.join(f), "x").expect("write");
+    }
+    let d = work.to_str().expect("utf-8");
+    let p = record(tmp.path(), &[WORKLOAD, "reused-fd", d]);
+    for f in ["f", "g", "h"] {
+        let file = format!("{d}/{f}");
+        has(&p, &file, Access::Read);
+        let written: Vec<&Access> = path(&p, &file).keys().filter(|a| a.writes()).collect();
+        assert!(written.is_empty(), "{file}: {written:?} blamed on it");
+    }
+    assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
+    assert_clean("reused-fd");
+}

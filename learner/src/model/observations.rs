@@ -274,6 +274,11 @@ pub struct CapabilityChecks {
     /// The syscall in progress at each check ("?" when unknown), so that known noise (e.g.
     /// CAP_SYS_ADMIN checked while mmap accounts memory) can be told from a need.
     pub during: BTreeMap<String, u64>,
+    /// `during` of the granted checks alone: what was granted only as noise (overlayfs acting
+    /// with its mounter's credentials) is then told apart from denials made during a real
+    /// operation. Empty in profiles of older learners, where `during` stands for both.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub granted_during: BTreeMap<String, u64>,
 }
 
 /// Argument facts, each a map from what exactly was seen to how often.
@@ -557,6 +562,9 @@ impl Observations {
             for (during, n) in &checks.during {
                 *mine.during.entry(during.clone()).or_default() += n;
             }
+            for (during, n) in &checks.granted_during {
+                *mine.granted_during.entry(during.clone()).or_default() += n;
+            }
         }
         let (f, g) = (&mut self.facts, &other.facts);
         for (mine, theirs) in [
@@ -652,6 +660,9 @@ impl Observations {
                 };
                 seen.get_or_insert_with(Seen::default).add(ret, comm, n);
                 *checks.during.entry(during.clone()).or_default() += n;
+                if *granted {
+                    *checks.granted_during.entry(during.clone()).or_default() += n;
+                }
             }
             Slot::Fact(fact, detail) => self
                 .fact_map(*fact)

@@ -580,6 +580,7 @@ mod tests {
                     by: ["svc".to_owned()].into(),
                 }),
                 during: [("mmap".to_owned(), 1)].into(),
+                granted_during: Default::default(),
             },
         );
         assert_eq!(denials(&obs, &sandbox()).len(), 1);

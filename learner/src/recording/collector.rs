@@ -707,8 +707,9 @@ impl Collector {
         }
         let relative = s.as_deref().unwrap_or("");
         let b = ev.base[i];
-        if b == 0 {
-            // Nothing to resolve against: an absent path (utimensat's NULL without an fd).
+        if b == 0 || b == base::NO_PATH {
+            // Nothing to resolve against: an absent path (utimensat's NULL without an fd), or
+            // an fd that is no file (ftruncate of a memfd).
             return None;
         }
         let Some(dir) = self.base_path(b) else {
@@ -799,7 +800,8 @@ const FILE_BASES_TURN: usize = 16_384;
 fn proc_link(link: &str, tgid: u32) -> Option<String> {
     let target = std::fs::read_link(link).ok()?;
     let text = target.to_string_lossy();
-    if !text.starts_with('/') {
+    // A memfd reads as `/memfd:NAME (deleted)`: no path either.
+    if !text.starts_with('/') || text.starts_with("/memfd:") {
         return None;
     }
     Some(normalize(
