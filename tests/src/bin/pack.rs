@@ -88,7 +88,26 @@ impl Service {
     /// pack's guests before load.sh setup starts them, though this machine may enable them.
     fn units(&self) -> Vec<String> {
         let mut units = vec![self.unit.clone()];
-        for package in &self.packages {
+        // And the package of the unit's file (a template's for an instance): postgresql@
+        // comes with postgresql-common, which pack.conf need not name.
+        let file = match self.unit.split_once('@') {
+            Some((base, rest)) => format!(
+                "{base}@.{}",
+                rest.rsplit_once('.').map_or("service", |(_, kind)| kind)
+            ),
+            None => self.unit.clone(),
+        };
+        let mut packages = self.packages.clone();
+        for dir in ["/lib/systemd/system", "/usr/lib/systemd/system"] {
+            if let Ok(out) = Command::new("dpkg")
+                .args(["-S", &format!("{dir}/{file}")])
+                .output()
+                && let Some((owner, _)) = String::from_utf8_lossy(&out.stdout).split_once(':')
+            {
+                packages.push(owner.trim().to_owned());
+            }
+        }
+        for package in &packages {
             let Ok(out) = Command::new("dpkg").args(["-L", package]).output() else {
                 continue;
             };
@@ -377,7 +396,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     // makes, is recorded too (what only a first start does: a key generated, a state file
     // copied into place), and merged into the profile below.
     let first = dir.join("first-start.profile.yaml");
-    let first_start = FirstStart::attach(&service.unit, &pid, &first)?;
+    let first_start = FirstStart::attach(&guest, &service.unit, &pid, &first)?;
     let setup = sh("setup")?;
     if !logged(dir, "setup", &setup) {
         return Err(format!(
@@ -589,7 +608,12 @@ struct FirstStart {
 
 impl FirstStart {
     /// Starts the recording and returns once it waits for the unit's start.
-    fn attach(unit: &str, pid: &str, out: &Path) -> Result<Self, String> {
+    fn attach(guest: &Guest, unit: &str, pid: &str, out: &Path) -> Result<Self, String> {
+        if guest.is_active(unit) {
+            return Err(format!(
+                "{unit} is running in the pack's guest before load.sh setup: its first start cannot be recorded (a unit of a package pack.conf does not name starts it at boot?)"
+            ));
+        }
         let mut child = learner()
             .args(["record", unit, "--wait", "--guest", pid, "-o"])
             .arg(out)
