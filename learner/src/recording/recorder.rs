@@ -39,8 +39,8 @@ pub const FORCE_PROBE_ENV: &str = "LEARNER_SYSCALL_PROBE";
 
 /// Environment variable naming observation probes not to attach, comma-separated: a
 /// diagnostic for recording as a kernel without them would (`cap_capable` for the
-/// capability tracepoint, `cap_kprobe` for the kprobe pair, `page_fault`, `process_tree`, or
-/// a traced syscall's name). What they would have observed is missing, and said so.
+/// capability tracepoint, `cap_kprobe` for the kprobe pair, `page_fault`, `process_tree`,
+/// `follower` for the creation follower, or a traced syscall's name). What they would have observed is missing, and said so.
 pub const DISABLE_PROBES_ENV: &str = "LEARNER_DISABLE_PROBES";
 
 /// Whether `probe` is named in [`DISABLE_PROBES_ENV`].
