@@ -86,6 +86,56 @@ pub struct Collector {
     /// Credentials seen overriding a process's own (a check under another uid than the
     /// process's): overlayfs's copy of its mounter's, used by every process it copies up for.
     overriding: std::collections::HashSet<u64>,
+    /// Each thread's capability events in the order they came, by credentials' address and
+    /// deduplication key (by thread: glibc's setuid gives each thread credentials of its own).
+    cap_sequence: HashMap<u32, Vec<(u64, u64)>>,
+}
+
+/// Moves up to `n` of `from` to `(overridden credentials)`; returns how many moved.
+fn reattribute(during: &mut BTreeMap<String, u64>, from: &str, n: u64) -> u64 {
+    let Some(have) = during.get_mut(from) else {
+        return 0;
+    };
+    let take = n.min(*have);
+    *have -= take;
+    if *have == 0 {
+        during.remove(from);
+    }
+    *during.entry(OVERRIDDEN_CREDENTIALS.to_owned()).or_default() += take;
+    take
+}
+
+/// The keys of checks made with credentials a thread used only between two checks with its
+/// own: a thread's own credentials change only for good (exec, setuid: new ones, never the
+/// old ones back), so credentials that come and go inside a run of its own are the kernel's,
+/// lent for one operation (overlayfs creating a file with a copy of its mounter's, fsuid
+/// set). Its own are the ones most of its checks ran with.
+fn interleaved(sequence: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<u64> {
+    let mut keys = Vec::new();
+    for events in sequence.values() {
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for (cred, _) in events {
+            *counts.entry(*cred).or_default() += 1;
+        }
+        let Some((&own, _)) = counts
+            .iter()
+            .max_by_key(|(cred, n)| (**n, std::cmp::Reverse(**cred)))
+        else {
+            continue;
+        };
+        let first = events.iter().position(|(c, _)| *c == own);
+        let last = events.iter().rposition(|(c, _)| *c == own);
+        let (Some(first), Some(last)) = (first, last) else {
+            continue;
+        };
+        keys.extend(
+            events[first..last]
+                .iter()
+                .filter(|(c, _)| *c != own)
+                .map(|(_, k)| *k),
+        );
+    }
+    keys
 }
 
 /// One distinct capability check, for telling overridden credentials apart at the end.
@@ -94,6 +144,7 @@ struct CapCheck {
     cred: u64,
     cap: String,
     during: String,
+    granted: bool,
     checks: u64,
 }
 
@@ -172,6 +223,7 @@ impl Collector {
             moves: Vec::new(),
             cap_checks: HashMap::new(),
             overriding: std::collections::HashSet::new(),
+            cap_sequence: HashMap::new(),
         }
     }
 
@@ -247,9 +299,16 @@ impl Collector {
                             cred: ev.cred,
                             cap: name.clone(),
                             during: during.clone(),
+                            granted: ev.ret == 0,
                             checks: 1,
                         },
                     );
+                    if !is_service_manager(&c_string(&ev.comm)) {
+                        self.cap_sequence
+                            .entry(ev.pid)
+                            .or_default()
+                            .push((ev.cred, ev.key));
+                    }
                 }
                 let unprivileged = match own {
                     Some(uid) if uid != 0 && during != OVERRIDDEN_CREDENTIALS => {
@@ -361,26 +420,26 @@ impl Collector {
     /// the credentials, seen overriding in another check, tells them apart. For the end of a
     /// recording, once every event is in.
     pub fn attribute_overridden_credentials(&mut self) -> u64 {
+        let mut keys: std::collections::HashSet<u64> = self
+            .cap_checks
+            .iter()
+            .filter(|(_, c)| self.overriding.contains(&c.cred))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.extend(interleaved(&self.cap_sequence));
         let mut moved = 0;
-        for check in self.cap_checks.values() {
-            if !self.overriding.contains(&check.cred) {
+        for key in keys {
+            let Some(check) = self.cap_checks.get(&key) else {
                 continue;
-            }
+            };
             let Some(checks) = self.observations.capabilities.get_mut(&check.cap) else {
                 continue;
             };
-            if let Some(n) = checks.during.get_mut(&check.during) {
-                let take = check.checks.min(*n);
-                *n -= take;
-                if *n == 0 {
-                    checks.during.remove(&check.during);
-                }
-                *checks
-                    .during
-                    .entry(OVERRIDDEN_CREDENTIALS.to_owned())
-                    .or_default() += take;
-                moved += take;
+            let took = reattribute(&mut checks.during, &check.during, check.checks);
+            if check.granted {
+                reattribute(&mut checks.granted_during, &check.during, check.checks);
             }
+            moved += took;
         }
         moved
     }
@@ -1017,6 +1076,28 @@ mod tests {
         let after = during(&c);
         assert_eq!(after["mkdir"], 1, "{after:?}");
         assert_eq!(after[OVERRIDDEN_CREDENTIALS], 4, "{after:?}");
+        let granted = &c.observations.capabilities["CAP_SYS_ADMIN"].granted_during;
+        assert_eq!(granted.get("mkdir"), Some(&1), "{granted:?}");
+    }
+
+    #[test]
+    fn credentials_lent_between_a_processs_own_checks_are_overridden() {
+        let mut c = Collector::new(Arch::X86_64);
+        // Its own (0xb) around two copies lent by overlayfs for one create each (0xc, 0xd).
+        for (cred, key) in [(0xb, 1), (0xc, 2), (0xb, 3), (0xd, 4), (0xb, 5)] {
+            let mut ev = capability_event(0, Some(0), cred, key);
+            ev.cap = 21 + (key as u32 % 2);
+            handle_event(&mut c, &ev);
+        }
+        // After its last own check, a new one for good (an exec): not lent.
+        handle_event(&mut c, &capability_event(0, Some(0), 0xe, 6));
+        assert_eq!(c.attribute_overridden_credentials(), 2);
+        let caps = &c.observations.capabilities;
+        let overridden: u64 = caps
+            .values()
+            .filter_map(|k| k.during.get(OVERRIDDEN_CREDENTIALS))
+            .sum();
+        assert_eq!(overridden, 2, "{caps:?}");
     }
 
     fn blamed_on(uid: u32, own_uid: Option<u32>) -> Vec<String> {
