@@ -381,6 +381,9 @@ pub mod shape_flags {
     /// The address is a peer's: its port (and IPv6 flow label) is zeroed before the event is
     /// deduplicated, so each client's ephemeral port does not make a new event.
     pub const PEER_HOST: u8 = 16;
+    /// Only interesting when arg 1 (cmd) duplicates the fd, F_DUPFD or F_DUPFD_CLOEXEC
+    /// (fcntl): the many other fcntl calls are not traced.
+    pub const DUPFD_CMD_ARG1: u8 = 32;
 }
 
 /// One traced syscall: arguments at entry, result at exit.

@@ -137,6 +137,8 @@ const AT_FDCWD: i32 = -100;
 const AF_INET6: u16 = 10;
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
+const F_DUPFD: u64 = 0;
+const F_DUPFD_CLOEXEC: u64 = 1030;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -382,6 +384,14 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         if shape.flags & shape_flags::PROT_WX_ARG2 != 0
             && prot & (PROT_WRITE | PROT_EXEC) != PROT_WRITE | PROT_EXEC
         {
+            return Ok(());
+        }
+    }
+
+    if N > 1 && shape.flags & shape_flags::DUPFD_CMD_ARG1 != 0 {
+        // fcntl's cmd is an int.
+        let cmd = ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 8) & 0xffff_ffff;
+        if cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC {
             return Ok(());
         }
     }

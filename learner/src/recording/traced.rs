@@ -137,6 +137,12 @@ pub const TRACED: &[Traced] = &[
     with_effect(on_fd(t("dup", 1, NO, NO, &[]), 0), base_effect::DUP),
     with_effect(on_fd(t("dup2", 2, NO, NO, &[]), 0), base_effect::DUP),
     with_effect(on_fd(t("dup3", 3, NO, NO, &[]), 0), base_effect::DUP),
+    // fcntl only when it duplicates (F_DUPFD, F_DUPFD_CLOEXEC): rm -r and find walk a tree
+    // through such copies of the directory fds they opened, then unlinkat relative to them.
+    with_flags(
+        with_effect(on_fd(t("fcntl", 3, NO, NO, &[]), 0), base_effect::DUP),
+        shape_flags::DUPFD_CMD_ARG1,
+    ),
     t("mkdir", 2, P0, NO, &[1]),
     at(t("mkdirat", 3, P1, NO, &[2]), 0, None),
     t("unlink", 1, P0, NO, &[]),
