@@ -116,6 +116,9 @@ pub mod base_effect {
     pub const FCHDIR: u8 = 3;
     /// dup, dup2, dup3: the new fd (the result) names what the old one did. Sends no event.
     pub const DUP: u8 = 4;
+    /// chroot: the root directory becomes the path, so the process's absolute paths are
+    /// relative to it from then on (as are its children's).
+    pub const CHROOT: u8 = 5;
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first

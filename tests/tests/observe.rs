@@ -643,6 +643,29 @@ fn deletes_through_directory_fds_duplicated_by_fcntl_are_recorded() {
 }
 
 #[test]
+fn a_chrooted_process_paths_are_recorded_below_its_root() {
+    let Some(_kernel) = privileged("a_chrooted_process_paths_are_recorded_below_its_root") else {
+        return;
+    };
+    let tmp = TempDir::new("observe-chroot");
+    let jail = tmp.join("jail");
+    std::fs::create_dir(&jail).expect("mkdir");
+    let j = jail.to_str().expect("utf-8");
+    let p = record(tmp.path(), &[WORKLOAD, "chrooted", j]);
+    assert!(jail.join("c").exists(), "the workload did not run");
+    for f in ["a", "b", "c"] {
+        has(&p, &format!("{j}/{f}"), Access::Create);
+        assert!(
+            !p.observations.paths.contains_key(&format!("/{f}")),
+            "/{f} taken for a path outside the chroot"
+        );
+    }
+    has(&p, j, Access::Read);
+    assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
+    assert_clean("observe-chroot");
+}
+
+#[test]
 fn a_starved_collector_still_records_or_counts_every_relative_write() {
     let Some(_kernel) =
         privileged("a_starved_collector_still_records_or_counts_every_relative_write")
