@@ -371,6 +371,14 @@ impl Collector {
                     }
                 }
             }
+            "chroot" if is_service_manager(&c_string(&ev.comm)) => {
+                // systemd's executor setting up the unit's mount namespace: it moves the new
+                // root (/run/systemd/unit-root) onto / and chroot(".")s there, so the unit's
+                // root is still / (RootDirectory= aside), not the spelling it had.
+                if ev.made != 0 {
+                    self.learn_base(ev.made, "/", true);
+                }
+            }
             "chdir" | "fchdir" | "chroot" => {
                 if let Some(path) = path_at(self, 0, &s0) {
                     if ev.made != 0 {
@@ -1192,6 +1200,53 @@ mod tests {
             c.missed,
             [("openat: path in a chroot not resolved".to_owned(), 1)].into()
         );
+    }
+
+    #[test]
+    fn the_service_managers_chroot_into_the_units_namespace_keeps_paths_as_they_are() {
+        let mut c = Collector::new(Arch::X86_64);
+        let cwd = -100i64 as u64;
+        // systemd 252's executor for a unit with PrivateTmp=: chdir to the staged root, move
+        // it onto /, chroot("."), chdir("/"); then the service opens by absolute path.
+        let executor = |name: &str, args: [u64; 6], path: &str, bases: (u64, u64, u64)| {
+            let mut bytes = based(name, args, path, 0, bases);
+            // SAFETY: as in `based`.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.comm = [0; 16];
+            ev.comm[..9].copy_from_slice(b"(dovecot)");
+            bytes
+        };
+        c.handle(&executor(
+            "chdir",
+            [0; 6],
+            "/run/systemd/unit-root",
+            (0, 41, 1),
+        ));
+        c.handle(&executor("chroot", [0; 6], ".", (41, 42, 2)));
+        c.handle(&executor("chdir", [0; 6], "/", (42, 43, 3)));
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/var/lib/dovecot/x",
+            3,
+            (42, 0, 4),
+        ));
+        c.handle(&based("openat", [cwd, 0, 0, 0, 0, 0], "y", 3, (43, 0, 5)));
+        assert!(
+            c.observations.paths.contains_key("/var/lib/dovecot/x"),
+            "{:?}",
+            c.observations.paths.keys()
+        );
+        assert!(c.observations.paths.contains_key("/y"));
+        assert!(
+            !c.observations
+                .paths
+                .keys()
+                .any(|p| p.starts_with("/run/systemd/unit-root/")),
+            "{:?}",
+            c.observations.paths.keys()
+        );
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
     }
 
     #[test]
