@@ -125,6 +125,9 @@ pub mod base_effect {
     /// whatever its number named before it was closed (or closed by an exec), here or in a
     /// parent.
     pub const NO_PATH_FD: u8 = 5;
+    /// chroot: the root directory becomes the path, so the process's absolute paths are
+    /// relative to it from then on (as are its children's).
+    pub const CHROOT: u8 = 6;
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first
@@ -396,6 +399,9 @@ pub mod shape_flags {
     /// The address is a peer's: its port (and IPv6 flow label) is zeroed before the event is
     /// deduplicated, so each client's ephemeral port does not make a new event.
     pub const PEER_HOST: u8 = 16;
+    /// Only interesting when arg 1 (cmd) duplicates the fd, F_DUPFD or F_DUPFD_CLOEXEC
+    /// (fcntl): the many other fcntl calls are not traced.
+    pub const DUPFD_CMD_ARG1: u8 = 32;
 }
 
 /// One traced syscall: arguments at entry, result at exit.

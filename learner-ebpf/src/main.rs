@@ -113,6 +113,11 @@ static CALIBRATION: Array<Calibration> = Array::with_max_entries(1, 0);
 #[map(name = "CWD_BASE")]
 static CWD_BASE: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_TASKS * 2, 0);
 
+/// Each chrooted process's root directory, as a base: set by chroot, copied to a child at
+/// fork. No entry: the root is the recording's root, and absolute paths are just that.
+#[map(name = "ROOT_BASE")]
+static ROOT_BASE: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_TASKS * 2, 0);
+
 /// The base of what each (process, fd) opened, from the open that returned it.
 #[map(name = "FD_BASE")]
 static FD_BASE: LruHashMap<u64, u64> = LruHashMap::with_max_entries(1 << 16, 0);
@@ -137,6 +142,8 @@ const AT_FDCWD: i32 = -100;
 const AF_INET6: u16 = 10;
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
+const F_DUPFD: u64 = 0;
+const F_DUPFD_CLOEXEC: u64 = 1030;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -382,6 +389,14 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         if shape.flags & shape_flags::PROT_WX_ARG2 != 0
             && prot & (PROT_WRITE | PROT_EXEC) != PROT_WRITE | PROT_EXEC
         {
+            return Ok(());
+        }
+    }
+
+    if N > 1 && shape.flags & shape_flags::DUPFD_CMD_ARG1 != 0 {
+        // fcntl's cmd is an int.
+        let cmd = ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 8) & 0xffff_ffff;
+        if cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC {
             return Ok(());
         }
     }
@@ -693,7 +708,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     ev.made = 0;
     if ev.ret >= 0 {
         match shape.base_effect {
-            base_effect::OPENS_FD | base_effect::CHDIR => {
+            base_effect::OPENS_FD | base_effect::CHDIR | base_effect::CHROOT => {
                 ev.made = content_base(ev.base[0], &ev.strings[0], ev.string_len[0]);
             }
             base_effect::FCHDIR => ev.made = ev.base[0],
@@ -733,6 +748,8 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
         if effect == base_effect::OPENS_FD {
             let key = fd_key(tgid, ret as u32);
             let _ = FD_BASE.insert(&key, &made, 0);
+        } else if effect == base_effect::CHROOT {
+            let _ = ROOT_BASE.insert(&tgid, &made, 0);
         } else {
             let _ = CWD_BASE.insert(&tgid, &made, 0);
         }
@@ -779,15 +796,19 @@ fn string_base(ev: &SyscallEvent, shape: &Shape, i: usize) -> u64 {
             && family == AF_UNIX
             && len > 2
             && s[2] != 0
-            && s[2] != b'/'
         {
-            cwd_base(tgid)
+            if s[2] == b'/' {
+                root_base(tgid)
+            } else {
+                cwd_base(tgid)
+            }
         } else {
             0
         };
     }
     if len > 1 && s[0] == b'/' {
-        return 0;
+        // Absolute: below the process's root, when it chrooted.
+        return root_base(tgid);
     }
     let pointer = arg_by_index(&ev.args, shape.string_arg[i]).unwrap_or(0);
     if len == 0 && pointer != 0 {
@@ -818,6 +839,14 @@ fn cwd_base(tgid: u32) -> u64 {
     let b = base::origin(tgid);
     let _ = CWD_BASE.insert(&tgid, &b, 0);
     b
+}
+
+/// The base of process `tgid`'s root directory once it chrooted; 0 (absolute paths are
+/// what they say) before.
+#[inline(always)]
+fn root_base(tgid: u32) -> u64 {
+    // SAFETY: plain u64 map values.
+    unsafe { ROOT_BASE.get(&tgid) }.copied().unwrap_or(0)
 }
 
 /// `FD_BASE`'s key for fd `fd` of process `tgid`.
@@ -1145,6 +1174,10 @@ fn try_fork(child: u32) -> Result<(), ()> {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
     let cwd = cwd_base(parent);
     let _ = CWD_BASE.insert(&child, &cwd, 0);
+    let root = root_base(parent);
+    if root != 0 {
+        let _ = ROOT_BASE.insert(&child, &root, 0);
+    }
     let _ = PARENT.insert(&child, &parent, 0);
     Ok(())
 }
@@ -1213,6 +1246,7 @@ pub fn learner_task_exit(_ctx: TracePointContext) -> u32 {
     if tid == (pid_tgid >> 32) as u32 {
         // A later process with this id must not inherit its working directory.
         let _ = CWD_BASE.remove(&tid);
+        let _ = ROOT_BASE.remove(&tid);
     }
     0
 }

@@ -269,6 +269,10 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
     )
 }
 
+/// Distinct unprivileged ports of one family that make binds a pool picked from at run time
+/// rather than a set of listeners.
+const DYNAMIC_PORTS: usize = 8;
+
 /// SocketBindAllow= and SocketBindDeny=, in that order.
 pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
     let decide = |allow: Vec<String>, deny: Vec<String>, evidence: Vec<String>| {
@@ -323,6 +327,28 @@ pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
                 rules.insert((family, port));
                 evidence.push(format!("bind() to {key}"));
             }
+        }
+    }
+    // Many unprivileged ports: a pool the service picks from at run time (an FTP server's
+    // passive ports, RTP media), not listeners. A recording sees a sample of it, and an
+    // allow-list of that sample refuses the rest where systemd enforces it.
+    for family in ["ipv4", "ipv6"] {
+        let pool: Vec<u16> = rules
+            .iter()
+            .filter(|(f, port)| *f == family && *port >= 1024)
+            .map(|(_, port)| *port)
+            .collect();
+        if pool.len() >= DYNAMIC_PORTS {
+            return decide(
+                vec![],
+                vec![],
+                vec![format!(
+                    "unset: bind() to {} distinct {family} ports from {} to {}, a pool the service picks from at run time: the ones one recording saw are not all it may pick",
+                    pool.len(),
+                    pool[0],
+                    pool[pool.len() - 1]
+                )],
+            );
         }
     }
     let mut allow = vec!["SocketBindAllow=".to_owned()];
@@ -739,6 +765,27 @@ mod tests {
             lines(&p, 252, "SocketBindDeny"),
             ["SocketBindDeny=", "SocketBindDeny=any"]
         );
+    }
+
+    #[test]
+    fn a_pool_of_ports_picked_at_run_time_leaves_binds_alone() {
+        // vsftpd: its listener, then passive data ports picked at random from 40000-40100.
+        let mut slots = vec![Slot::Bind("AF_INET 127.0.0.1:21".into())];
+        for port in [40001, 40007, 40016, 40023, 40040, 40055, 40072, 40096] {
+            slots.push(Slot::Bind(format!("AF_INET 127.0.0.1:{port}")));
+        }
+        let p = profile(&slots);
+        assert!(lines(&p, 252, "SocketBindAllow").is_empty());
+        assert!(lines(&p, 252, "SocketBindDeny").is_empty());
+        assert!(
+            evidence(&p, 252, "SocketBindAllow")
+                .contains("8 distinct ipv4 ports from 40001 to 40096"),
+            "{}",
+            evidence(&p, 252, "SocketBindAllow")
+        );
+        // A few listeners are not a pool.
+        let p = profile(&slots[..5]);
+        assert_eq!(lines(&p, 252, "SocketBindAllow").len(), 6);
     }
 
     #[test]

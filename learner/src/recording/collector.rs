@@ -513,7 +513,15 @@ impl Collector {
                     }
                 }
             }
-            "chdir" | "fchdir" => {
+            "chroot" if is_service_manager(&c_string(&ev.comm)) => {
+                // systemd's executor setting up the unit's mount namespace: it moves the new
+                // root (/run/systemd/unit-root) onto / and chroot(".")s there, so the unit's
+                // root is still / (RootDirectory= aside), not the spelling it had.
+                if ev.made != 0 {
+                    self.learn_base(ev.made, "/", true);
+                }
+            }
+            "chdir" | "fchdir" | "chroot" => {
                 if let Some(path) = path_at(self, 0, &s0) {
                     if ev.made != 0 {
                         self.learn_base(ev.made, &path, true);
@@ -757,7 +765,23 @@ impl Collector {
     ) -> Option<String> {
         let (tgid, tid) = (ev.tgid, ev.pid);
         match s.as_deref() {
-            Some(p) if p.starts_with('/') => return Some(normalize(Path::new(p), tgid, tid)),
+            Some(p) if p.starts_with('/') && ev.base[i] == 0 => {
+                return Some(normalize(Path::new(p), tgid, tid));
+            }
+            Some(p) if p.starts_with('/') => {
+                // A chrooted process: the path is below its root.
+                let Some(root) = self.base_path(ev.base[i]) else {
+                    self.miss(format!("{name}: path in a chroot not resolved"));
+                    return None;
+                };
+                // `..` stops at the chroot's root, as the kernel's lookup does.
+                let inside = normalize(Path::new(p), tgid, tid);
+                return Some(normalize(
+                    &Path::new(&root).join(inside.trim_start_matches('/')),
+                    tgid,
+                    tid,
+                ));
+            }
             None if self.string_unreadable(ev, i) => {
                 self.miss(format!("{name}: path unreadable"));
                 return None;
@@ -1362,6 +1386,123 @@ mod tests {
             (base::origin(4_000_000), 0, 9),
         ));
         assert!(c.observations.paths.contains_key("/opt/app/conf"));
+    }
+
+    #[test]
+    fn a_chrooted_process_paths_are_below_its_root() {
+        let mut c = Collector::new(Arch::X86_64);
+        let cwd = -100i64 as u64;
+        // postfix's smtpd: chroot to the queue, chdir("/") there (the kernel side bases both
+        // the absolute "/" and later absolute paths on the root it made, 31).
+        c.handle(&based(
+            "chroot",
+            [0; 6],
+            "/var/spool/postfix",
+            0,
+            (0, 31, 1),
+        ));
+        c.handle(&based("chdir", [0; 6], "/", 0, (31, 32, 2)));
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/etc/localtime",
+            3,
+            (31, 0, 3),
+        ));
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/../etc/hosts",
+            3,
+            (31, 0, 4),
+        ));
+        c.handle(&based(
+            "unlinkat",
+            [cwd, 0, 0, 0, 0, 0],
+            "defer/0/A1",
+            0,
+            (32, 0, 5),
+        ));
+        // Outside any chroot an absolute path is what it says.
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/etc/passwd",
+            3,
+            (0, 0, 6),
+        ));
+        let paths: Vec<&str> = c.observations.paths.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/passwd",
+                "/var/spool/postfix",
+                "/var/spool/postfix/defer/0/A1",
+                "/var/spool/postfix/etc/hosts",
+                "/var/spool/postfix/etc/localtime",
+            ]
+        );
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
+        // A root the recording never learned: counted, not taken for the real root.
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/etc/x",
+            3,
+            (77, 0, 7),
+        ));
+        assert!(!c.observations.paths.contains_key("/etc/x"));
+        assert_eq!(
+            c.missed,
+            [("openat: path in a chroot not resolved".to_owned(), 1)].into()
+        );
+    }
+
+    #[test]
+    fn the_service_managers_chroot_into_the_units_namespace_keeps_paths_as_they_are() {
+        let mut c = Collector::new(Arch::X86_64);
+        let cwd = -100i64 as u64;
+        // systemd 252's executor for a unit with PrivateTmp=: chdir to the staged root, move
+        // it onto /, chroot("."), chdir("/"); then the service opens by absolute path.
+        let executor = |name: &str, args: [u64; 6], path: &str, bases: (u64, u64, u64)| {
+            let mut bytes = based(name, args, path, 0, bases);
+            // SAFETY: as in `based`.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.comm = [0; 16];
+            ev.comm[..9].copy_from_slice(b"(dovecot)");
+            bytes
+        };
+        c.handle(&executor(
+            "chdir",
+            [0; 6],
+            "/run/systemd/unit-root",
+            (0, 41, 1),
+        ));
+        c.handle(&executor("chroot", [0; 6], ".", (41, 42, 2)));
+        c.handle(&executor("chdir", [0; 6], "/", (42, 43, 3)));
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/var/lib/dovecot/x",
+            3,
+            (42, 0, 4),
+        ));
+        c.handle(&based("openat", [cwd, 0, 0, 0, 0, 0], "y", 3, (43, 0, 5)));
+        assert!(
+            c.observations.paths.contains_key("/var/lib/dovecot/x"),
+            "{:?}",
+            c.observations.paths.keys()
+        );
+        assert!(c.observations.paths.contains_key("/y"));
+        assert!(
+            !c.observations
+                .paths
+                .keys()
+                .any(|p| p.starts_with("/run/systemd/unit-root/")),
+            "{:?}",
+            c.observations.paths.keys()
+        );
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
     }
 
     #[test]
