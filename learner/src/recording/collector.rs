@@ -513,14 +513,13 @@ impl Collector {
                     }
                 }
             }
-            "chroot" if is_service_manager(&c_string(&ev.comm)) => {
-                // systemd's executor setting up the unit's mount namespace: it moves the new
-                // root (/run/systemd/unit-root) onto / and chroot(".")s there, so the unit's
-                // root is still / (RootDirectory= aside), not the spelling it had.
-                if ev.made != 0 {
-                    self.learn_base(ev.made, "/", true);
-                }
+            // systemd's executor setting up the unit's mount namespace: it moves the new root
+            // (/run/systemd/unit-root) onto / and chroot(".")s there, so the unit's root is
+            // still / (RootDirectory= aside), not the spelling it had.
+            "chroot" if is_service_manager(&c_string(&ev.comm)) && ev.made != 0 => {
+                self.learn_base(ev.made, "/", true);
             }
+            "chroot" if is_service_manager(&c_string(&ev.comm)) => {}
             "chdir" | "fchdir" | "chroot" => {
                 if let Some(path) = path_at(self, 0, &s0) {
                     if ev.made != 0 {
