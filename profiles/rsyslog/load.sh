@@ -27,9 +27,6 @@ up() {
 }
 case "${1:-}" in
 setup)
-    systemctl enable --quiet rsyslog.service
-    systemctl reset-failed syslog.socket 2>/dev/null || true
-    systemctl start syslog.socket
     cat >/etc/rsyslog.d/pack.conf <<'CONF'
 module(load="imudp")
 input(type="imudp" address="127.0.0.1" port="5514")
@@ -37,7 +34,9 @@ module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="5514")
 local5.*    /var/log/pack.log
 CONF
-    systemctl restart rsyslog.service
+    systemctl enable --quiet rsyslog.service
+    systemctl reset-failed syslog.socket 2>/dev/null || true
+    systemctl start rsyslog.service
     up
     t=setup-$(date +%s%N)
     logger -t pack "$t"

@@ -132,35 +132,79 @@ pub struct RecordReport {
     pub ended_because: &'static str,
 }
 
-/// Wakes when something is created in the directory a unit's cgroup lives in.
+/// Wakes when something is created in the directory a unit's cgroup lives in. That
+/// directory may not exist yet: a template's slice (system-openvpn.slice) appears with its
+/// first instance. Then the nearest existing directory above it is watched, and each level
+/// down as it appears.
 struct CgroupWatch {
     fd: AsyncFd<OwnedFd>,
+    dir: PathBuf,
+    /// The deepest directory on the way to `dir` watched so far.
+    watched: PathBuf,
+}
+
+fn add_watch(fd: &OwnedFd, dir: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(std::io::Error::other)?;
+    // SAFETY: an inotify fd this process owns and a NUL-terminated path.
+    if unsafe {
+        libc::inotify_add_watch(
+            fd.as_raw_fd(),
+            c.as_ptr(),
+            libc::IN_CREATE | libc::IN_MOVED_TO,
+        )
+    } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl CgroupWatch {
     fn new(dir: &Path) -> std::io::Result<Self> {
-        // SAFETY: inotify calls on a fresh fd and a NUL-terminated path.
-        unsafe {
+        // SAFETY: creates a fresh fd, owned at once.
+        let fd = unsafe {
             let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
             if fd < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let fd = OwnedFd::from_raw_fd(fd);
-            let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-                .map_err(std::io::Error::other)?;
-            if libc::inotify_add_watch(
-                fd.as_raw_fd(),
-                c.as_ptr(),
-                libc::IN_CREATE | libc::IN_MOVED_TO,
-            ) < 0
-            {
-                return Err(std::io::Error::last_os_error());
+            OwnedFd::from_raw_fd(fd)
+        };
+        let watched = dir
+            .ancestors()
+            .find(|d| d.is_dir())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?
+            .to_owned();
+        add_watch(&fd, &watched)?;
+        // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same until dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(std::io::Error::from)?;
+        let mut me = Self {
+            fd,
+            dir: dir.to_owned(),
+            watched,
+        };
+        me.descend()?;
+        Ok(me)
+    }
+
+    /// Watches each directory on the way to `dir` that exists by now.
+    fn descend(&mut self) -> std::io::Result<()> {
+        while self.watched != self.dir {
+            let Ok(rest) = self.dir.strip_prefix(&self.watched) else {
+                break;
+            };
+            let Some(next) = rest.components().next() else {
+                break;
+            };
+            let next = self.watched.join(next);
+            if !next.is_dir() {
+                break;
             }
-            Ok(Self {
-                fd: AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-                    .map_err(std::io::Error::from)?,
-            })
+            add_watch(self.fd.get_ref(), &next)?;
+            self.watched = next;
         }
+        Ok(())
     }
 
     async fn changed(&mut self) -> std::io::Result<()> {
@@ -177,7 +221,8 @@ impl CgroupWatch {
         } > 0
         {}
         guard.clear_ready();
-        Ok(())
+        drop(guard);
+        self.descend()
     }
 }
 
@@ -681,5 +726,38 @@ impl Drop for Background {
         if self.thread.is_some() {
             let _ = self.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_directory_that_appears_later_is_watched_from_above() {
+        // An instance of a template whose slice does not exist yet: system.slice is watched,
+        // then the slice as it appears, so the instance's own cgroup wakes the watch.
+        let base = std::env::temp_dir().join(format!("learner-watch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let system = base.join("system.slice");
+        std::fs::create_dir_all(&system).unwrap();
+        let slice = system.join("system-openvpn.slice");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut watch = CgroupWatch::new(&slice).expect("watch");
+            assert_eq!(watch.watched, system);
+            let wait = Duration::from_secs(2);
+            std::fs::create_dir(&slice).unwrap();
+            let woke = tokio::time::timeout(wait, watch.changed()).await;
+            assert!(woke.is_ok_and(|r| r.is_ok()));
+            assert_eq!(watch.watched, slice);
+            std::fs::create_dir(slice.join("openvpn@pack.service")).unwrap();
+            let woke = tokio::time::timeout(wait, watch.changed()).await;
+            assert!(woke.is_ok_and(|r| r.is_ok()));
+        });
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
