@@ -230,6 +230,9 @@ pub const TRACED: &[Traced] = &[
     t("setresuid", 3, NO, NO, &[0, 1, 2]),
     t("setresgid", 3, NO, NO, &[0, 1, 2]),
     t("setgroups", 2, NO, NO, &[0]),
+    // The capabilities a process keeps for itself (dnsmasq keeps CAP_NET_ADMIN for DHCP
+    // after dropping root): held, not checked, so the capability tracepoint never sees them.
+    with_extra(t("capset", 2, NO, NO, &[]), extra::CAPSET_PERMITTED),
 ];
 
 impl Traced {
