@@ -26,13 +26,13 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT, Calibration, CapabilityEvent,
-    CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT,
-    MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT,
-    NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent,
-    SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS,
-    SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags,
-    string_kind, task_stat, task_state,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT,
+    Calibration, CapabilityEvent, CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall,
+    EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent,
+    NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall,
+    RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET,
+    SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect,
+    extra, shape_flags, string_kind, task_stat, task_state,
 };
 
 /// See `learner_common::global::SUBTREE`.
@@ -113,6 +113,11 @@ static CALIBRATION: Array<Calibration> = Array::with_max_entries(1, 0);
 #[map(name = "CWD_BASE")]
 static CWD_BASE: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_TASKS * 2, 0);
 
+/// Each chrooted process's root directory, as a base: set by chroot, copied to a child at
+/// fork. No entry: the root is the recording's root, and absolute paths are just that.
+#[map(name = "ROOT_BASE")]
+static ROOT_BASE: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_TASKS * 2, 0);
+
 /// The base of what each (process, fd) opened, from the open that returned it.
 #[map(name = "FD_BASE")]
 static FD_BASE: LruHashMap<u64, u64> = LruHashMap::with_max_entries(1 << 16, 0);
@@ -137,6 +142,8 @@ const AT_FDCWD: i32 = -100;
 const AF_INET6: u16 = 10;
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
+const F_DUPFD: u64 = 0;
+const F_DUPFD_CLOEXEC: u64 = 1030;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -386,6 +393,14 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         }
     }
 
+    if N > 1 && shape.flags & shape_flags::DUPFD_CMD_ARG1 != 0 {
+        // fcntl's cmd is an int.
+        let cmd = ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 8) & 0xffff_ffff;
+        if cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC {
+            return Ok(());
+        }
+    }
+
     let pid_tgid = bpf_get_current_pid_tgid();
     let slot = PENDING.get_ptr_mut(pending_slot(pid_tgid)).ok_or(())?;
     // SAFETY: a map value; the slot's owner is its thread, and a thread that finds another
@@ -424,7 +439,7 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
     set(&mut call.extra[0], 0);
     set(&mut call.extra[1], 0);
     match shape.extra {
-        // SAFETY (all three): reads of plain integers from user memory, failure leaves 0.
+        // SAFETY (all four): reads of plain integers from user memory, failure leaves 0.
         extra::CLONE3_FLAGS => {
             call.extra[0] = unsafe { bpf_probe_read_user(a0 as *const u64) }.unwrap_or(0);
         }
@@ -435,6 +450,18 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         extra::SCHED_ATTR_POLICY => {
             call.extra[0] =
                 u64::from(unsafe { bpf_probe_read_user((a1 + 4) as *const u32) }.unwrap_or(0));
+        }
+        extra::CAPSET_PERMITTED => {
+            // __user_cap_data_struct is { effective, permitted, inheritable }, all u32.
+            let version = unsafe { bpf_probe_read_user(a0 as *const u32) }.unwrap_or(0);
+            let low = unsafe { bpf_probe_read_user((a1 + 4) as *const u32) }.unwrap_or(0);
+            let high = if version == extra::CAPABILITY_VERSION_1 {
+                0
+            } else {
+                unsafe { bpf_probe_read_user((a1 + 16) as *const u32) }.unwrap_or(0)
+            };
+            call.extra[0] = u64::from(low) | (u64::from(high) << 32);
+            call.extra[1] = u64::from(version);
         }
         _ => {}
     }
@@ -681,7 +708,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     ev.made = 0;
     if ev.ret >= 0 {
         match shape.base_effect {
-            base_effect::OPENS_FD | base_effect::CHDIR => {
+            base_effect::OPENS_FD | base_effect::CHDIR | base_effect::CHROOT => {
                 ev.made = content_base(ev.base[0], &ev.strings[0], ev.string_len[0]);
             }
             base_effect::FCHDIR => ev.made = ev.base[0],
@@ -721,6 +748,8 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
         if effect == base_effect::OPENS_FD {
             let key = fd_key(tgid, ret as u32);
             let _ = FD_BASE.insert(&key, &made, 0);
+        } else if effect == base_effect::CHROOT {
+            let _ = ROOT_BASE.insert(&tgid, &made, 0);
         } else {
             let _ = CWD_BASE.insert(&tgid, &made, 0);
         }
@@ -767,15 +796,19 @@ fn string_base(ev: &SyscallEvent, shape: &Shape, i: usize) -> u64 {
             && family == AF_UNIX
             && len > 2
             && s[2] != 0
-            && s[2] != b'/'
         {
-            cwd_base(tgid)
+            if s[2] == b'/' {
+                root_base(tgid)
+            } else {
+                cwd_base(tgid)
+            }
         } else {
             0
         };
     }
     if len > 1 && s[0] == b'/' {
-        return 0;
+        // Absolute: below the process's root, when it chrooted.
+        return root_base(tgid);
     }
     let pointer = arg_by_index(&ev.args, shape.string_arg[i]).unwrap_or(0);
     if len == 0 && pointer != 0 {
@@ -806,6 +839,14 @@ fn cwd_base(tgid: u32) -> u64 {
     let b = base::origin(tgid);
     let _ = CWD_BASE.insert(&tgid, &b, 0);
     b
+}
+
+/// The base of process `tgid`'s root directory once it chrooted; 0 (absolute paths are
+/// what they say) before.
+#[inline(always)]
+fn root_base(tgid: u32) -> u64 {
+    // SAFETY: plain u64 map values.
+    unsafe { ROOT_BASE.get(&tgid) }.copied().unwrap_or(0)
 }
 
 /// `FD_BASE`'s key for fd `fd` of process `tgid`.
@@ -928,14 +969,15 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
     observed_target().ok_or(())?;
     let cap = ctx_field::<i32>(ctx, CAP_CAPABLE_CAP_OFFSET) as u32;
     let ret = ctx_field::<i32>(ctx, CAP_CAPABLE_RET_OFFSET);
-    send_capability(cap, ret, None);
+    let cred = ctx_field::<u64>(ctx, CAP_CAPABLE_CRED_OFFSET);
+    send_capability(cap, ret, None, cred);
     Ok(())
 }
 
 /// Sends one capability check of the current task (once per distinct check), from the
 /// tracepoint or the kprobe pair (which also knows `cap_capable()`'s options).
 #[inline(always)]
-fn send_capability(cap: u32, ret: i32, opts: Option<u32>) {
+fn send_capability(cap: u32, ret: i32, opts: Option<u32>, cred: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (syscall, own_uid) = match THREAD_CALLS.get(pending_slot(pid_tgid)) {
         Some(c) if c.pid_tgid == pid_tgid => (c.nr as u32, Some(c.uid_gid as u32)),
@@ -958,10 +1000,13 @@ fn send_capability(cap: u32, ret: i32, opts: Option<u32>) {
         comm: [0; 16],
         opts: opts.unwrap_or(0),
         opts_known: u32::from(opts.is_some()),
+        cred,
     };
     current_comm(&mut ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
     h = mix(h, uid_gid);
+    // Per credentials: overridden ones are told apart by their address (see the collector).
+    h = mix(h, cred);
     h = mix(h, own_uid.map_or(u64::MAX, u64::from));
     h = mix(h, u64::from(cap));
     h = mix(h, if ret < 0 { ret as u64 } else { 0 });
@@ -1129,6 +1174,10 @@ fn try_fork(child: u32) -> Result<(), ()> {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
     let cwd = cwd_base(parent);
     let _ = CWD_BASE.insert(&child, &cwd, 0);
+    let root = root_base(parent);
+    if root != 0 {
+        let _ = ROOT_BASE.insert(&child, &root, 0);
+    }
     let _ = PARENT.insert(&child, &parent, 0);
     Ok(())
 }
@@ -1197,6 +1246,7 @@ pub fn learner_task_exit(_ctx: TracePointContext) -> u32 {
     if tid == (pid_tgid >> 32) as u32 {
         // A later process with this id must not inherit its working directory.
         let _ = CWD_BASE.remove(&tid);
+        let _ = ROOT_BASE.remove(&tid);
     }
     0
 }

@@ -611,6 +611,61 @@ fn short_lived_writes_through_relative_paths_and_directory_fds_are_recorded() {
 }
 
 #[test]
+fn deletes_through_directory_fds_duplicated_by_fcntl_are_recorded() {
+    let Some(_kernel) =
+        privileged("deletes_through_directory_fds_duplicated_by_fcntl_are_recorded")
+    else {
+        return;
+    };
+    // rm -r walks the tree through fcntl(F_DUPFD_CLOEXEC) copies of the directory fds it
+    // opened and unlinks relative to those copies; it is gone before /proc could tell.
+    let tmp = TempDir::new("observe-rm-r");
+    let tree = tmp.join("tree");
+    let deep = tree.join("a").join("b").join("c");
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    for dir in [tree.join("a"), tree.join("a").join("b"), deep.clone()] {
+        std::fs::write(dir.join("f"), "x").expect("write");
+    }
+    let t = tree.to_str().expect("utf-8");
+    let (code, stderr, p) = learner_tests::record_run(tmp.path(), &[], &["rm", "-r", t]);
+    let p = p.expect("a profile");
+    assert!(
+        p.recording.missed.is_empty(),
+        "missed: {:?}",
+        p.recording.missed
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!tree.exists());
+    for f in ["a/f", "a/b/f", "a/b/c/f", "a/b/c", "a/b", "a"] {
+        has(&p, &format!("{t}/{f}"), Access::Delete);
+    }
+    assert_clean("observe-rm-r");
+}
+
+#[test]
+fn a_chrooted_process_paths_are_recorded_below_its_root() {
+    let Some(_kernel) = privileged("a_chrooted_process_paths_are_recorded_below_its_root") else {
+        return;
+    };
+    let tmp = TempDir::new("observe-chroot");
+    let jail = tmp.join("jail");
+    std::fs::create_dir(&jail).expect("mkdir");
+    let j = jail.to_str().expect("utf-8");
+    let p = record(tmp.path(), &[WORKLOAD, "chrooted", j]);
+    assert!(jail.join("c").exists(), "the workload did not run");
+    for f in ["a", "b", "c"] {
+        has(&p, &format!("{j}/{f}"), Access::Create);
+        assert!(
+            !p.observations.paths.contains_key(&format!("/{f}")),
+            "/{f} taken for a path outside the chroot"
+        );
+    }
+    has(&p, j, Access::Read);
+    assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
+    assert_clean("observe-chroot");
+}
+
+#[test]
 fn a_starved_collector_still_records_or_counts_every_relative_write() {
     let Some(_kernel) =
         privileged("a_starved_collector_still_records_or_counts_every_relative_write")
@@ -619,6 +674,49 @@ fn a_starved_collector_still_records_or_counts_every_relative_write() {
     };
     relative_paths_case("relative-starved", 40, true);
     assert_clean("relative-starved");
+}
+
+/// Drops root as dnsmasq does: as root, capset() narrows the permitted set to what it keeps
+/// (CAP_NET_ADMIN, CAP_NET_RAW) and needs for the switch; PR_SET_KEEPCAPS and setuid to
+/// nobody; then, no longer root, capset() keeps CAP_NET_ADMIN alone.
+const KEEP_CAPS: &str = "
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def capset(*caps):
+    bits = sum(1 << c for c in caps)
+    hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)(bits, bits, 0, 0, 0, 0)
+    assert libc.capset(hdr, data) == 0, os.strerror(ctypes.get_errno())
+NET_ADMIN, NET_RAW, SETGID, SETUID = 12, 13, 6, 7
+capset(NET_ADMIN, NET_RAW, SETGID, SETUID)
+assert libc.prctl(8, 1, 0, 0, 0) == 0
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+capset(NET_ADMIN)
+";
+
+#[test]
+fn capabilities_kept_by_capset_after_dropping_root_are_recorded() {
+    let Some(_kernel) = privileged("capabilities_kept_by_capset_after_dropping_root_are_recorded")
+    else {
+        return;
+    };
+    let tmp = TempDir::new("observe-capset");
+    let p = record(tmp.path(), &["python3", "-c", KEEP_CAPS]);
+    let kept = |cap: &str| {
+        p.observations.capabilities.get(cap).is_some_and(|c| {
+            c.during
+                .contains_key(learner::model::observations::KEPT_BY_CAPSET)
+        })
+    };
+    // No capability check shows CAP_NET_ADMIN: only the capset of a process that was no
+    // longer root does.
+    assert!(kept("CAP_NET_ADMIN"), "{:?}", p.observations.capabilities);
+    // Root's own capset is no evidence: CAP_NET_RAW was dropped again.
+    assert!(!kept("CAP_NET_RAW"), "{:?}", p.observations.capabilities);
+    assert!(!kept("CAP_SETUID"), "{:?}", p.observations.capabilities);
+    assert_clean("observe-capset");
 }
 
 #[test]

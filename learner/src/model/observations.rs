@@ -23,6 +23,11 @@ pub const IN_PAGE_FAULT_NAME: &str = "(page fault)";
 /// `during` of a capability check made with credentials other than the process's own.
 pub const OVERRIDDEN_CREDENTIALS: &str = "(overridden credentials)";
 
+/// `during` of a capability a process that was not root kept in its permitted set with
+/// capset(): held for later use, which no check shows until then (and a bounding set without
+/// it makes the capset fail, or the program's own capget check).
+pub const KEPT_BY_CAPSET: &str = "(kept by capset, not root)";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub count: u64,

@@ -1074,7 +1074,9 @@ pub fn unit_path(path: &str) -> String {
     path_word("", path)
 }
 
-fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
+/// `made`: directories systemd makes before the start (LogsDirectory= and its siblings), whose
+/// own create needs nothing writable.
+fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> Decision {
     let mut evidence = Vec::new();
     // Each write needs the file itself writable; a new or removed directory entry needs its
     // directory writable.
@@ -1091,6 +1093,9 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
             continue;
         }
         for (access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            if *access == crate::model::observations::Access::Create && made.contains(path) {
+                continue;
+            }
             let (target, file) = read_write_path(path, *access);
             if file {
                 single_files.insert(target.clone());
@@ -1221,10 +1226,12 @@ pub fn resolve_on(
             );
         }
     }
-    let mut rw = read_write_paths(p, private_tmp);
+    let (directories, made) = unit_settings::fresh_host_directories(p, unit, systemd);
+    let mut rw = read_write_paths(p, private_tmp, &made);
     unit_settings::unit_read_write_paths(&mut rw, p, unit, margin);
     unit_settings::fresh_host(&mut rw, p, private_tmp);
     decisions.push(rw);
+    decisions.extend(directories);
     let private_devices = toggles
         .iter()
         .any(|d| d.directive == "PrivateDevices" && !d.lines.is_empty());

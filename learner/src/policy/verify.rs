@@ -248,6 +248,11 @@ impl<'a> Deployed<'a> {
         (!["root", "0"].contains(&user.as_str())).then(|| format!("User={user}"))
     }
 
+    /// The value of the last assignment of `key`, if any.
+    pub(crate) fn last_value(&self, key: &str) -> Option<&'a str> {
+        self.last(key).map(|a| a.value.as_str())
+    }
+
     fn all(&self, key: &str) -> impl Iterator<Item = &'a Assignment> + '_ {
         let key = key.to_owned();
         self.assignments
@@ -624,8 +629,8 @@ pub fn verify(
     for e in d.paths("ReadWritePaths") {
         rules.push((e.path, true, String::new()));
     }
-    for dir in directories {
-        rules.push((dir, true, String::new()));
+    for dir in &directories {
+        rules.push((dir.clone(), true, String::new()));
     }
     if private_tmp {
         rules.push(("/tmp".into(), true, String::new()));
@@ -657,6 +662,13 @@ pub fn verify(
         }
         let mut refused: Vec<(String, String, &Seen, String)> = Vec::new();
         for (&access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            // systemd makes it before the start: the service finds it there (EEXIST), as it
+            // does on every start but its first.
+            if access == crate::model::observations::Access::Create
+                && directories.iter().any(|d| d == path)
+            {
+                continue;
+            }
             let w = writable_path(path, access);
             if let Some(directive) = denier(&w) {
                 refused.push((w, access.name(), seen, directive));

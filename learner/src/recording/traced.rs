@@ -132,11 +132,20 @@ pub const TRACED: &[Traced] = &[
     with_effect(t("creat", 2, P0, NO, &[1]), base_effect::OPENS_FD),
     with_effect(t("chdir", 1, P0, NO, &[]), base_effect::CHDIR),
     with_effect(on_fd(t("fchdir", 1, NO, NO, &[]), 0), base_effect::FCHDIR),
+    // A chrooted process's absolute paths are below its new root (postfix's smtpd, sshd's
+    // privilege-separated child, vsftpd).
+    with_effect(t("chroot", 1, P0, NO, &[]), base_effect::CHROOT),
     // Only so the kernel side knows what a duplicated fd names (touch: open, dup2 onto 0,
     // then futimens(0)); they send no event.
     with_effect(on_fd(t("dup", 1, NO, NO, &[]), 0), base_effect::DUP),
     with_effect(on_fd(t("dup2", 2, NO, NO, &[]), 0), base_effect::DUP),
     with_effect(on_fd(t("dup3", 3, NO, NO, &[]), 0), base_effect::DUP),
+    // fcntl only when it duplicates (F_DUPFD, F_DUPFD_CLOEXEC): rm -r and find walk a tree
+    // through such copies of the directory fds they opened, then unlinkat relative to them.
+    with_flags(
+        with_effect(on_fd(t("fcntl", 3, NO, NO, &[]), 0), base_effect::DUP),
+        shape_flags::DUPFD_CMD_ARG1,
+    ),
     t("mkdir", 2, P0, NO, &[1]),
     at(t("mkdirat", 3, P1, NO, &[2]), 0, None),
     t("unlink", 1, P0, NO, &[]),
@@ -238,6 +247,9 @@ pub const TRACED: &[Traced] = &[
     t("setresuid", 3, NO, NO, &[0, 1, 2]),
     t("setresgid", 3, NO, NO, &[0, 1, 2]),
     t("setgroups", 2, NO, NO, &[0]),
+    // The capabilities a process keeps for itself (dnsmasq keeps CAP_NET_ADMIN for DHCP
+    // after dropping root): held, not checked, so the capability tracepoint never sees them.
+    with_extra(t("capset", 2, NO, NO, &[]), extra::CAPSET_PERMITTED),
 ];
 
 impl Traced {

@@ -16,6 +16,8 @@
 //!   workload peers                       talks to itself over loopback: accepts, datagrams
 //!   workload relative DIR N              short-lived children writing through relative
 //!                                        paths and directory fds (see relative.rs)
+//!   workload chrooted DIR                a child chroots to DIR and creates `/a` (absolute)
+//!                                        and `b` (relative) there, its own child `/c`
 use std::{
     env,
     ffi::CString,
@@ -53,6 +55,7 @@ fn main() {
         Some("needs-leaderless") => needs_leaderless(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
         Some("peers") => peers::run(),
+        Some("chrooted") => chrooted(Path::new(args.get(1).expect("DIR"))),
         Some("relative") => relative::run(
             Path::new(args.get(1).expect("DIR")),
             args.get(2).and_then(|a| a.parse().ok()).expect("N"),
@@ -80,6 +83,47 @@ fn main() {
             args.get(4).and_then(|a| a.parse().ok()).unwrap_or(0),
         ),
         _ => workload(&args),
+    }
+}
+
+/// `workload chrooted DIR`: what postfix's smtpd or sshd's privilege-separated child do,
+/// chroot then chdir("/"), then files made by absolute and relative paths, by the chrooted
+/// process and by a child of it. Raw calls only: nothing in DIR to load.
+fn chrooted(dir: &Path) {
+    let dir = CString::new(dir.as_os_str().as_encoded_bytes()).expect("no NUL");
+    let create = |name: &std::ffi::CStr| {
+        // SAFETY: a valid NUL-terminated path; the fd is closed by the exit.
+        let fd = unsafe { libc::open(name.as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o600) };
+        assert!(fd >= 0, "create {name:?}");
+    };
+    // SAFETY: the child only makes syscalls and exits without unwinding; each waitpid waits
+    // for its own child.
+    unsafe {
+        match libc::fork() {
+            0 => {
+                if libc::chroot(dir.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                    libc::_exit(1);
+                }
+                create(c"/a");
+                create(c"b");
+                match libc::fork() {
+                    0 => {
+                        create(c"/c");
+                        libc::_exit(0);
+                    }
+                    pid => {
+                        let mut status = 0;
+                        libc::waitpid(pid, &mut status, 0);
+                    }
+                }
+                libc::_exit(0);
+            }
+            pid => {
+                let mut status = 0;
+                libc::waitpid(pid, &mut status, 0);
+                assert_eq!(status, 0, "the chrooted child failed");
+            }
+        }
     }
 }
 
