@@ -72,8 +72,9 @@ pub mod map {
     /// `LruHashMap<u32, u32>`: task id -> the process (tgid) that forked it, so an fd the
     /// child inherited is found under its parent.
     pub const PARENT: &str = "PARENT";
-    /// `LruHashMap<u64, u64>`: pid_tgid -> the capability (low half) and `opts` (high half)
-    /// of a `cap_capable` call the kprobe saw enter, for its kretprobe.
+    /// `LruHashMap<u64, [u64; 2]>`: pid_tgid -> the capability (low half) and `opts` (high
+    /// half), and the credentials' address, of a `cap_capable` call the kprobe saw enter,
+    /// for its kretprobe.
     pub const CAP_CALLS: &str = "CAP_CALLS";
 }
 
@@ -95,6 +96,10 @@ pub mod base {
     pub const FD: u64 = 1 << 62;
     /// Set on every content base, so none is 0.
     pub const CONTENT: u64 = 1;
+    /// An fd that names no path (a memfd, a socket): the fd number may have named a file
+    /// before, which calls on it now do not touch. Neither [`ORIGIN`] (whose low bits are a
+    /// tgid) nor [`FD`].
+    pub const NO_PATH: u64 = TAG | 1 << 61;
 
     pub const fn origin(tgid: u32) -> u64 {
         ORIGIN | tgid as u64
@@ -116,9 +121,13 @@ pub mod base_effect {
     pub const FCHDIR: u8 = 3;
     /// dup, dup2, dup3: the new fd (the result) names what the old one did. Sends no event.
     pub const DUP: u8 = 4;
+    /// memfd_create, socket, accept: the returned fd names no path ([`super::base::NO_PATH`]),
+    /// whatever its number named before it was closed (or closed by an exec), here or in a
+    /// parent.
+    pub const NO_PATH_FD: u8 = 5;
     /// chroot: the root directory becomes the path, so the process's absolute paths are
     /// relative to it from then on (as are its children's).
-    pub const CHROOT: u8 = 5;
+    pub const CHROOT: u8 = 6;
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first
@@ -367,6 +376,12 @@ pub mod extra {
     pub const OPEN_HOW: u8 = 2;
     /// sched_setattr: `sched_attr.sched_policy` (u32 at offset 4 of the struct at arg 1).
     pub const SCHED_ATTR_POLICY: u8 = 3;
+    /// capset: the permitted set asked for, caps 0-31 in the low half of `extra[0]` and
+    /// 32-63 in its high half (from the second `__user_cap_data_struct`, which only header
+    /// versions 2 and 3 have), and the header's version in `extra[1]`.
+    pub const CAPSET_PERMITTED: u8 = 4;
+    /// `_LINUX_CAPABILITY_VERSION_1`: a single, 32-bit `__user_cap_data_struct`.
+    pub const CAPABILITY_VERSION_1: u32 = 0x1998_0330;
 }
 
 /// Predicates and behaviour per traced syscall.
@@ -454,6 +469,10 @@ pub struct CapabilityEvent {
     /// (the kprobe path: the tracepoint does not carry it).
     pub opts: u32,
     pub opts_known: u32,
+    /// The credentials the check ran with, as a kernel address (compared, never read): a
+    /// process's own are its alone; overlayfs's are its mounter's copy, the same in every
+    /// process that makes it copy a file up. 0 when unknown.
+    pub cred: u64,
 }
 
 /// `CAP_OPT_NOAUDIT` of the kernel's `cap_capable()` options (include/linux/security.h,
@@ -552,6 +571,7 @@ unsafe impl aya::Pod for CurrentSyscall {}
 
 /// Byte offsets in the `capability/cap_capable` record that the program reads; user space
 /// checks them against the tracepoint's format before attaching.
+pub const CAP_CAPABLE_CRED_OFFSET: usize = 8;
 pub const CAP_CAPABLE_CAP_OFFSET: usize = 32;
 pub const CAP_CAPABLE_RET_OFFSET: usize = 36;
 

@@ -16,9 +16,11 @@ use super::{observed_target, send_capability};
 /// one entry per thread that is inside `cap_capable()` right now; LRU, so an entry whose
 /// return was missed (observation switched on in between) ages out.
 #[map(name = "CAP_CALLS")]
-static CAP_CALLS: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
+static CAP_CALLS: LruHashMap<u64, [u64; 2]> = LruHashMap::with_max_entries(4096, 0);
 
-/// `cap_capable()`'s arguments: the capability is the third, the options the fourth.
+/// `cap_capable()`'s arguments: the credentials are the first, the capability the third,
+/// the options the fourth.
+const ARG_CRED: usize = 0;
 const ARG_CAP: usize = 2;
 const ARG_OPTS: usize = 3;
 
@@ -32,9 +34,10 @@ fn try_cap_kprobe(ctx: &ProbeContext) -> Result<(), ()> {
     observed_target().ok_or(())?;
     let cap: u64 = ctx.arg(ARG_CAP).ok_or(())?;
     let opts: u64 = ctx.arg(ARG_OPTS).ok_or(())?;
+    let cred: u64 = ctx.arg(ARG_CRED).ok_or(())?;
     let call = (cap & 0xffff_ffff) | ((opts & 0xffff_ffff) << 32);
     CAP_CALLS
-        .insert(&bpf_get_current_pid_tgid(), &call, 0)
+        .insert(&bpf_get_current_pid_tgid(), &[call, cred], 0)
         .map_err(|_| ())
 }
 
@@ -47,10 +50,15 @@ pub fn learner_cap_kretprobe(ctx: RetProbeContext) -> u32 {
 fn try_cap_kretprobe(ctx: &RetProbeContext) -> Result<(), ()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: a plain u64 map value, copied out at once.
-    let call = *unsafe { CAP_CALLS.get(&pid_tgid) }.ok_or(())?;
+    let [call, cred] = *unsafe { CAP_CALLS.get(&pid_tgid) }.ok_or(())?;
     let _ = CAP_CALLS.remove(&pid_tgid);
     // `int` in the return register: its low 32 bits.
     let ret: u64 = ctx.ret();
-    send_capability(call as u32, ret as u32 as i32, Some((call >> 32) as u32));
+    send_capability(
+        call as u32,
+        ret as u32 as i32,
+        Some((call >> 32) as u32),
+        cred,
+    );
     Ok(())
 }

@@ -26,13 +26,13 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT, Calibration, CapabilityEvent,
-    CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT,
-    MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT,
-    NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent,
-    SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS,
-    SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags,
-    string_kind, task_stat, task_state,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT,
+    Calibration, CapabilityEvent, CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall,
+    EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent,
+    NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall,
+    RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET,
+    SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect,
+    extra, shape_flags, string_kind, task_stat, task_state,
 };
 
 /// See `learner_common::global::SUBTREE`.
@@ -439,7 +439,7 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
     set(&mut call.extra[0], 0);
     set(&mut call.extra[1], 0);
     match shape.extra {
-        // SAFETY (all three): reads of plain integers from user memory, failure leaves 0.
+        // SAFETY (all four): reads of plain integers from user memory, failure leaves 0.
         extra::CLONE3_FLAGS => {
             call.extra[0] = unsafe { bpf_probe_read_user(a0 as *const u64) }.unwrap_or(0);
         }
@@ -450,6 +450,18 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         extra::SCHED_ATTR_POLICY => {
             call.extra[0] =
                 u64::from(unsafe { bpf_probe_read_user((a1 + 4) as *const u32) }.unwrap_or(0));
+        }
+        extra::CAPSET_PERMITTED => {
+            // __user_cap_data_struct is { effective, permitted, inheritable }, all u32.
+            let version = unsafe { bpf_probe_read_user(a0 as *const u32) }.unwrap_or(0);
+            let low = unsafe { bpf_probe_read_user((a1 + 4) as *const u32) }.unwrap_or(0);
+            let high = if version == extra::CAPABILITY_VERSION_1 {
+                0
+            } else {
+                unsafe { bpf_probe_read_user((a1 + 16) as *const u32) }.unwrap_or(0)
+            };
+            call.extra[0] = u64::from(low) | (u64::from(high) << 32);
+            call.extra[1] = u64::from(version);
         }
         _ => {}
     }
@@ -684,7 +696,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     if shape.base_effect == base_effect::DUP {
         if ev.ret >= 0 {
             let key = fd_key(tgid, ev.ret as u32);
-            if ev.base[0] & base::TAG == 0 {
+            if ev.base[0] & base::TAG == 0 || ev.base[0] == base::NO_PATH {
                 let _ = FD_BASE.insert(&key, &ev.base[0], 0);
             } else {
                 // Unknown here too: at least no stale base of an fd this number had before.
@@ -728,6 +740,10 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     let ret = ev.ret;
     send_once(h, ev, |e| &mut e.key);
     // After the event: it tells user space what `made` names before any call can use it.
+    if effect == base_effect::NO_PATH_FD && ret >= 0 {
+        let key = fd_key(tgid, ret as u32);
+        let _ = FD_BASE.insert(&key, &base::NO_PATH, 0);
+    }
     if made != 0 {
         if effect == base_effect::OPENS_FD {
             let key = fd_key(tgid, ret as u32);
@@ -953,14 +969,15 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
     observed_target().ok_or(())?;
     let cap = ctx_field::<i32>(ctx, CAP_CAPABLE_CAP_OFFSET) as u32;
     let ret = ctx_field::<i32>(ctx, CAP_CAPABLE_RET_OFFSET);
-    send_capability(cap, ret, None);
+    let cred = ctx_field::<u64>(ctx, CAP_CAPABLE_CRED_OFFSET);
+    send_capability(cap, ret, None, cred);
     Ok(())
 }
 
 /// Sends one capability check of the current task (once per distinct check), from the
 /// tracepoint or the kprobe pair (which also knows `cap_capable()`'s options).
 #[inline(always)]
-fn send_capability(cap: u32, ret: i32, opts: Option<u32>) {
+fn send_capability(cap: u32, ret: i32, opts: Option<u32>, cred: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (syscall, own_uid) = match THREAD_CALLS.get(pending_slot(pid_tgid)) {
         Some(c) if c.pid_tgid == pid_tgid => (c.nr as u32, Some(c.uid_gid as u32)),
@@ -983,10 +1000,13 @@ fn send_capability(cap: u32, ret: i32, opts: Option<u32>) {
         comm: [0; 16],
         opts: opts.unwrap_or(0),
         opts_known: u32::from(opts.is_some()),
+        cred,
     };
     current_comm(&mut ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
     h = mix(h, uid_gid);
+    // Per credentials: overridden ones are told apart by their address (see the collector).
+    h = mix(h, cred);
     h = mix(h, own_uid.map_or(u64::MAX, u64::from));
     h = mix(h, u64::from(cap));
     h = mix(h, if ret < 0 { ret as u64 } else { 0 });

@@ -108,6 +108,10 @@ struct WatchArgs {
     /// Attach first, then restart the unit, so its start-up is seen too
     #[arg(long)]
     restart: bool,
+    /// When the unit is not running, record it from its next start (a fresh host's first
+    /// start, a timer's next run) instead of refusing; --for counts from when it is up
+    #[arg(long, conflicts_with = "restart")]
+    wait: bool,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -118,6 +122,7 @@ impl WatchArgs {
             unit: self.unit,
             duration: self.duration,
             restart: self.restart,
+            wait: self.wait,
             output,
             guest: self.guest.guest,
             check,
@@ -324,7 +329,10 @@ fn main() -> ExitCode {
 /// The command line, or one line on stderr and exit 2 for a bad one, as every other learner
 /// error (clap's own message has a usage block and a tip). --help and --version print as usual.
 fn parse_cli() -> Cli {
-    match Cli::try_parse() {
+    let parsed = learner::commands::docs::with_examples(Cli::command())
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
@@ -753,6 +761,61 @@ fn run_command(args: RunArgs) -> ExitCode {
         Err(e) => {
             eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
             ExitCode::from(command::EXIT_LEARNER_FAILED)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words of a shell line with single quotes (all the examples use).
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        for c in line.chars() {
+            match c {
+                '\'' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !word.is_empty() {
+                        out.push(std::mem::take(&mut word));
+                    }
+                }
+                _ => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            out.push(word);
+        }
+        out
+    }
+
+    #[test]
+    fn every_subcommand_has_its_examples_and_each_example_parses() {
+        let cmd = learner::commands::docs::with_examples(Cli::command());
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            assert!(
+                learner::commands::docs::PAGES
+                    .iter()
+                    .any(|p| p.command == sub.get_name()),
+                "{} has no examples",
+                sub.get_name()
+            );
+        }
+        for page in learner::commands::docs::PAGES {
+            for (what, line) in page.examples {
+                let w: Vec<String> = words(line)
+                    .into_iter()
+                    .skip_while(|w| w == "sudo")
+                    .collect();
+                assert_eq!(w[1], page.command, "{line}");
+                let parsed = cmd
+                    .clone()
+                    .try_get_matches_from(&w)
+                    .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+                assert!(parsed.is_ok(), "{what}: {line}: {:?}", parsed.err());
+            }
         }
     }
 }

@@ -36,6 +36,11 @@ for unit in getty@tty1.service console-getty.service serial-getty@.service \
     systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-trigger.service; do
     ln -sf /dev/null "$r/run/systemd/system/$unit"
 done
+# Units this machine enables that the guest must not start at boot (the pack's service, whose
+# first start it records): their links in the overlay go, the machine's stay.
+for unit in ${LEARNER_GUEST_HOLD:-}; do
+    find "$r/etc/systemd/system" -path "*.wants/$unit" -o -path "*.requires/$unit" | xargs -r rm -f
+done
 ip link set lo up
 cd "$r"
 mkdir -p oldroot

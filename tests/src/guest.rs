@@ -26,6 +26,12 @@ impl Guest {
 
     /// Boots the guest, or says why it could not, having torn down what it started.
     pub fn try_boot(name: &str) -> Result<Guest, String> {
+        Guest::try_boot_holding(name, &[])
+    }
+
+    /// [`Self::try_boot`], with `hold` (unit names) not started at boot though this machine
+    /// enables them: in the guest, they have never run.
+    pub fn try_boot_holding(name: &str, hold: &[String]) -> Result<Guest, String> {
         let root =
             learner::systemd::cgroup::cgroup2_mount().map_err(|e| format!("cgroup2: {e}"))?;
         let cgroup = Cgroup::create(
@@ -48,6 +54,7 @@ impl Guest {
             "/scripts/boot-systemd.sh"
         ))
         .arg(&base)
+        .env("LEARNER_GUEST_HOLD", hold.join(" "))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -149,6 +156,30 @@ impl Guest {
             "5",
             url,
         ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes `content` to `path` inside the guest's file system, making its directory.
+    pub fn write(&self, path: &str, content: &str) {
+        let full = format!("/proc/{}/root{path}", self.pid);
+        if let Some(dir) = std::path::Path::new(&full).parent() {
+            std::fs::create_dir_all(dir).expect("mkdir in the guest");
+        }
+        std::fs::write(&full, content).unwrap_or_else(|e| panic!("{full}: {e}"));
+    }
+
+    /// [`Self::write`], then `chmod mode`.
+    pub fn write_mode(&self, path: &str, content: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        self.write(path, content);
+        let full = format!("/proc/{}/root{path}", self.pid);
+        std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// Runs `script` with sh in the guest, which must succeed; returns its stdout.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.run(&["sh", "-c", script]);
+        assert!(out.status.success(), "{script}: {}", crate::text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

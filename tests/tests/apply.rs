@@ -10,26 +10,8 @@ use learner_tests::{TempDir, assert_clean, guest::Guest, learner, privileged, te
 
 const DROPIN: &str = "50-learner-hardening.conf";
 
-/// Writes `content` to `path` inside the guest's file system.
-fn write_in(guest: &Guest, path: &str, content: &str) {
-    let full = format!("/proc/{}/root{path}", guest.pid);
-    if let Some(dir) = std::path::Path::new(&full).parent() {
-        std::fs::create_dir_all(dir).expect("mkdir in the guest");
-    }
-    std::fs::write(&full, content).unwrap_or_else(|e| panic!("{full}: {e}"));
-}
-
-fn in_guest(guest: &Guest, script: &str) -> String {
-    let out = guest.run(&["sh", "-c", script]);
-    assert!(out.status.success(), "{script}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn show(guest: &Guest, unit: &str, properties: &str) -> String {
-    in_guest(
-        guest,
-        &format!("systemctl show --property={properties} -- {unit}"),
-    )
+    guest.sh(&format!("systemctl show --property={properties} -- {unit}"))
 }
 
 fn apply(guest: &Guest, unit: &str, dropin: &std::path::Path, extra: &[&str]) -> Output {
@@ -60,10 +42,9 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
     let timer = "logrotate.timer";
     // The guest masks the timer; loaded (not started), it references the job, so systemd
     // keeps the job's last result instead of unloading it after each run.
-    in_guest(
-        &guest,
-        &format!("rm /run/systemd/system/{timer} && systemctl daemon-reload"),
-    );
+    guest.sh(&format!(
+        "rm /run/systemd/system/{timer} && systemctl daemon-reload"
+    ));
     let timer_before = show(&guest, timer, "LoadState,ActiveState,UnitFileState");
     assert!(timer_before.contains("LoadState=loaded"), "{timer_before}");
     assert_eq!(show(&guest, unit, "Type"), "Type=oneshot\n");
@@ -101,10 +82,9 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
     );
 
     // Without its state directory in ReadWritePaths the job fails: refused, put back as it was.
-    in_guest(
-        &guest,
-        &format!("rm /etc/systemd/system/{unit}.d/{DROPIN} && systemctl daemon-reload"),
-    );
+    guest.sh(&format!(
+        "rm /etc/systemd/system/{unit}.d/{DROPIN} && systemctl daemon-reload"
+    ));
     let before = show(&guest, unit, "ActiveState,SubState,Result,DropInPaths");
     let broken = dir.join("broken.conf");
     let without: String = generated
@@ -172,15 +152,12 @@ fn waits_follow_a_stop_longer_than_30s() {
     let dir = TempDir::new("apply-slow");
     let guest = Guest::boot("apply-slow");
     let unit = "learner-slow-stop.service";
-    write_in(
-        &guest,
-        &format!("/etc/systemd/system/{unit}"),
+    guest.write(&format!("/etc/systemd/system/{unit}"),
         "[Service]\nExecStart=/bin/sh -c 'while :; do sleep 1; done'\nExecStop=/bin/sleep 31\nTimeoutStopSec=60\n",
     );
-    in_guest(
-        &guest,
-        &format!("systemctl daemon-reload && systemctl start {unit}"),
-    );
+    guest.sh(&format!(
+        "systemctl daemon-reload && systemctl start {unit}"
+    ));
     let dropin = dir.join("slow.conf");
     std::fs::write(&dropin, "[Service]\nNoNewPrivileges=yes\n").expect("write");
     // The check fails while the drop-in is there, so both the apply's restart and the
@@ -238,18 +215,14 @@ fn exercise_finds_a_drop_in_that_breaks_only_after_a_crash() {
     let dir = TempDir::new("apply-exercise");
     let guest = Guest::boot("apply-exercise");
     let unit = "learner-recovering.service";
-    write_in(&guest, &format!("/etc/systemd/system/{unit}"), RECOVERING);
+    guest.write(&format!("/etc/systemd/system/{unit}"), RECOVERING);
     // Its log rotation restarts it; the entry is found by its script naming the unit.
-    write_in(
-        &guest,
-        "/etc/logrotate.d/learner-recovering",
+    guest.write("/etc/logrotate.d/learner-recovering",
         &format!(
             "/var/log/learner-ex.log {{\n\tmissingok\n\trotate 1\n\tpostrotate\n\t\tsystemctl try-restart {unit}\n\tendscript\n}}\n"
         ),
     );
-    in_guest(
-        &guest,
-        &format!(
+    guest.sh(&format!(
             "mkdir -p /var/lib/learner-ex && echo line > /var/log/learner-ex.log && systemctl daemon-reload && systemctl start {unit}"
         ),
     );
@@ -337,15 +310,12 @@ fn exercise_finds_a_drop_in_that_breaks_only_after_a_crash() {
     // A unit that cannot be brought back (its start refuses once the check has run): the
     // rollback says what state it is in and how to recover.
     let poisoned = "learner-poisoned.service";
-    write_in(
-        &guest,
-        &format!("/etc/systemd/system/{poisoned}"),
+    guest.write(&format!("/etc/systemd/system/{poisoned}"),
         "[Service]\nExecStartPre=/bin/sh -c 'test ! -e /run/learner-poison'\nExecStart=/bin/sh -c 'while :; do sleep 1; done'\n",
     );
-    in_guest(
-        &guest,
-        &format!("systemctl daemon-reload && systemctl start {poisoned}"),
-    );
+    guest.sh(&format!(
+        "systemctl daemon-reload && systemctl start {poisoned}"
+    ));
     let poison = format!("{} touch /run/learner-poison; false", guest.nsenter());
     let out = apply(
         &guest,

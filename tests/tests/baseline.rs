@@ -14,23 +14,6 @@ use learner_tests::{TempDir, assert_clean, guest::Guest, learner, privileged, te
 
 const DROPIN: &str = "50-learner-hardening.conf";
 
-/// Writes `content` to `path` inside the guest's file system, with `mode`.
-fn write_in(guest: &Guest, path: &str, content: &str, mode: u32) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let full = format!("/proc/{}/root{path}", guest.pid);
-    if let Some(dir) = Path::new(&full).parent() {
-        std::fs::create_dir_all(dir).expect("mkdir in the guest");
-    }
-    std::fs::write(&full, content).unwrap_or_else(|e| panic!("{full}: {e}"));
-    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn in_guest(guest: &Guest, script: &str) -> String {
-    let out = guest.run(&["sh", "-c", script]);
-    assert!(out.status.success(), "{script}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn apply(guest: &Guest, unit: &str, dropin: &Path, extra: &[&str]) -> Output {
     let out = learner()
         .args(["apply", unit])
@@ -63,27 +46,20 @@ fn a_stop_that_always_ends_with_status_64_is_the_units_own() {
     let guest = Guest::boot("baseline-stop64");
     let pid = guest.pid.to_string();
     let unit = "learner-stop64.service";
-    write_in(&guest, "/usr/local/bin/learner-stop64", STOP64, 0o755);
-    write_in(
-        &guest,
-        &format!("/etc/systemd/system/{unit}"),
+    guest.write_mode("/usr/local/bin/learner-stop64", STOP64, 0o755);
+    guest.write_mode(&format!("/etc/systemd/system/{unit}"),
         "[Service]\nRuntimeDirectory=learner-stop64\nExecStart=/usr/local/bin/learner-stop64\nExecReload=/bin/kill -HUP $MAINPID\n",
         0o644,
     );
-    write_in(
-        &guest,
-        "/etc/logrotate.d/learner-stop64",
+    guest.write_mode("/etc/logrotate.d/learner-stop64",
         &format!(
             "/var/log/learner-stop64/stop64.log {{\n\tmissingok\n\trotate 1\n\tpostrotate\n\t\tsystemctl reload {unit}\n\tendscript\n}}\n"
         ),
         0o644,
     );
-    in_guest(
-        &guest,
-        &format!(
-            "mkdir -p /var/log/learner-stop64 && systemctl daemon-reload && systemctl start {unit}"
-        ),
-    );
+    guest.sh(&format!(
+        "mkdir -p /var/log/learner-stop64 && systemctl daemon-reload && systemctl start {unit}"
+    ));
     let check = format!("{} test -e /run/learner-stop64/ready", guest.nsenter());
 
     // Recorded through its whole life: every event carried out, each outcome kept.
@@ -244,16 +220,13 @@ fn the_check_waits_for_a_service_that_answers_late() {
     let dir = TempDir::new("baseline-late");
     let guest = Guest::boot("baseline-late");
     let unit = "learner-late.service";
-    write_in(
-        &guest,
-        &format!("/etc/systemd/system/{unit}"),
+    guest.write_mode(&format!("/etc/systemd/system/{unit}"),
         "[Service]\nRuntimeDirectory=learner-late\nExecStart=/bin/sh -c 'sleep 8; touch /run/learner-late/ready; exec sleep infinity'\n",
         0o644,
     );
-    in_guest(
-        &guest,
-        &format!("systemctl daemon-reload && systemctl start {unit}"),
-    );
+    guest.sh(&format!(
+        "systemctl daemon-reload && systemctl start {unit}"
+    ));
     let dropin = dir.join("late.conf");
     std::fs::write(&dropin, "[Service]\nNoNewPrivileges=yes\n").expect("write");
     let check = format!("{} test -e /run/learner-late/ready", guest.nsenter());
@@ -296,16 +269,13 @@ fn rollback_kills_a_unit_whose_stop_never_ends() {
     let unit = "learner-stuck.service";
     // SIGTERM ignored (by the shell and, inherited, its sleeps), and systemd told to wait
     // for ever: only a SIGKILL ends a stop.
-    write_in(
-        &guest,
-        &format!("/etc/systemd/system/{unit}"),
+    guest.write_mode(&format!("/etc/systemd/system/{unit}"),
         "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; while :; do sleep 1; done'\nTimeoutStopSec=infinity\n",
         0o644,
     );
-    in_guest(
-        &guest,
-        &format!("systemctl daemon-reload && systemctl start {unit}"),
-    );
+    guest.sh(&format!(
+        "systemctl daemon-reload && systemctl start {unit}"
+    ));
     let dropin = dir.join("stuck.conf");
     std::fs::write(&dropin, "[Service]\nNoNewPrivileges=yes\n").expect("write");
     // Fails only while the drop-in is there: the drop-in's fault, rolled back.
@@ -369,16 +339,10 @@ fn a_recording_whose_event_cannot_be_carried_out_is_not_a_profile() {
     let dir = TempDir::new("baseline-fragile");
     let guest = Guest::boot("baseline-fragile");
     let unit = "learner-fragile.service";
-    write_in(
-        &guest,
-        &format!("/etc/systemd/system/{unit}"),
-        FRAGILE,
-        0o644,
-    );
-    in_guest(
-        &guest,
-        &format!("systemctl daemon-reload && systemctl start {unit}"),
-    );
+    guest.write_mode(&format!("/etc/systemd/system/{unit}"), FRAGILE, 0o644);
+    guest.sh(&format!(
+        "systemctl daemon-reload && systemctl start {unit}"
+    ));
     let profile = dir.join("fragile.profile.yaml");
     let out = learner()
         .args(["record", unit, "--exercise", "restart,crash,logrotate"])

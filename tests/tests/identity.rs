@@ -11,22 +11,6 @@ use learner_tests::{TempDir, assert_clean, guest::Guest, learner, privileged, te
 const UNIT: &str = "learner-identity.service";
 const PORT: u16 = 11411;
 
-fn write_in(guest: &Guest, path: &str, content: &str, mode: u32) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let full = format!("/proc/{}/root{path}", guest.pid);
-    if let Some(dir) = std::path::Path::new(&full).parent() {
-        std::fs::create_dir_all(dir).expect("mkdir in the guest");
-    }
-    std::fs::write(&full, content).unwrap_or_else(|e| panic!("{full}: {e}"));
-    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn in_guest(guest: &Guest, script: &str) -> String {
-    let out = guest.run(&["sh", "-c", script]);
-    assert!(out.status.success(), "{script}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A memcached round trip inside the guest: set a value, read it back.
 fn check_command(guest: &Guest) -> String {
     format!(
@@ -88,24 +72,20 @@ fn a_service_that_uses_root_only_to_drop_privileges_runs_as_its_user() {
     let pid = guest.pid.to_string();
     // The wrapper writes its own state as root (a directory under /var/lib it creates), then
     // hands over to memcached, which switches to memcache itself before it listens.
-    write_in(
-        &guest,
-        "/usr/local/sbin/learner-identity",
+    guest.write_mode("/usr/local/sbin/learner-identity",
         &format!(
             "#!/bin/sh\nset -e\nmkdir -p /var/lib/learner-identity\ndate > /var/lib/learner-identity/last-start\nexec /usr/bin/memcached -u memcache -l 127.0.0.1 -p {PORT} -U 0 -m 16\n"
         ),
         0o755,
     );
-    write_in(
-        &guest,
+    guest.write_mode(
         &format!("/etc/systemd/system/{UNIT}"),
         "[Service]\nExecStart=/usr/local/sbin/learner-identity\n",
         0o644,
     );
-    in_guest(
-        &guest,
-        &format!("systemctl daemon-reload && systemctl start {UNIT}"),
-    );
+    guest.sh(&format!(
+        "systemctl daemon-reload && systemctl start {UNIT}"
+    ));
     assert!(guest.is_active(UNIT), "the service starts as root");
 
     let profile = dir.join("identity.profile.yaml");
@@ -188,10 +168,10 @@ fn a_service_that_uses_root_only_to_drop_privileges_runs_as_its_user() {
     let out = apply(&guest, &dropin);
     assert!(out.status.success(), "{}\n{generated}", text(&out));
     // It runs as a non-root user now, and serves; and again after a restart.
-    let main = in_guest(&guest, &format!("systemctl show -p MainPID --value {UNIT}"));
-    let uid = in_guest(&guest, &format!("ps -o uid= -p {}", main.trim()));
+    let main = guest.sh(&format!("systemctl show -p MainPID --value {UNIT}"));
+    let uid = guest.sh(&format!("ps -o uid= -p {}", main.trim()));
     assert_ne!(uid.trim(), "0", "memcached runs as root still");
-    in_guest(&guest, &format!("systemctl restart {UNIT}"));
+    guest.sh(&format!("systemctl restart {UNIT}"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !serves(&guest) {
         assert!(

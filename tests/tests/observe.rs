@@ -675,3 +675,74 @@ fn a_starved_collector_still_records_or_counts_every_relative_write() {
     relative_paths_case("relative-starved", 40, true);
     assert_clean("relative-starved");
 }
+
+/// Drops root as dnsmasq does: as root, capset() narrows the permitted set to what it keeps
+/// (CAP_NET_ADMIN, CAP_NET_RAW) and needs for the switch; PR_SET_KEEPCAPS and setuid to
+/// nobody; then, no longer root, capset() keeps CAP_NET_ADMIN alone.
+const KEEP_CAPS: &str = "
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def capset(*caps):
+    bits = sum(1 << c for c in caps)
+    hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)(bits, bits, 0, 0, 0, 0)
+    assert libc.capset(hdr, data) == 0, os.strerror(ctypes.get_errno())
+NET_ADMIN, NET_RAW, SETGID, SETUID = 12, 13, 6, 7
+capset(NET_ADMIN, NET_RAW, SETGID, SETUID)
+assert libc.prctl(8, 1, 0, 0, 0) == 0
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+capset(NET_ADMIN)
+";
+
+#[test]
+fn capabilities_kept_by_capset_after_dropping_root_are_recorded() {
+    let Some(_kernel) = privileged("capabilities_kept_by_capset_after_dropping_root_are_recorded")
+    else {
+        return;
+    };
+    let tmp = TempDir::new("observe-capset");
+    let p = record(tmp.path(), &["python3", "-c", KEEP_CAPS]);
+    let kept = |cap: &str| {
+        p.observations.capabilities.get(cap).is_some_and(|c| {
+            c.during
+                .contains_key(learner::model::observations::KEPT_BY_CAPSET)
+        })
+    };
+    // No capability check shows CAP_NET_ADMIN: only the capset of a process that was no
+    // longer root does.
+    assert!(kept("CAP_NET_ADMIN"), "{:?}", p.observations.capabilities);
+    // Root's own capset is no evidence: CAP_NET_RAW was dropped again.
+    assert!(!kept("CAP_NET_RAW"), "{:?}", p.observations.capabilities);
+    assert!(!kept("CAP_SETUID"), "{:?}", p.observations.capabilities);
+    assert_clean("observe-capset");
+}
+
+#[test]
+fn calls_on_an_fd_that_names_no_file_are_not_blamed_on_the_file_its_number_named() {
+    let Some(_kernel) =
+        privileged("calls_on_an_fd_that_names_no_file_are_not_blamed_on_the_file_its_number_named")
+    else {
+        return;
+    };
+    // RabbitMQ's Erlang JIT reads /sys/devices/system/cpu/online, closes it, and sizes the
+    // memfd that takes the same fd number: recorded as a write there, that cost the drop-in
+    // ProtectKernelTunables= (and a JVM's or BEAM's write under /usr/lib cost ReadWritePaths).
+    let tmp = TempDir::new("reused-fd");
+    let work = tmp.join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    for f in ["f", "g", "h"] {
+        std::fs::write(work.join(f), "x").expect("write");
+    }
+    let d = work.to_str().expect("utf-8");
+    let p = record(tmp.path(), &[WORKLOAD, "reused-fd", d]);
+    for f in ["f", "g", "h"] {
+        let file = format!("{d}/{f}");
+        has(&p, &file, Access::Read);
+        let written: Vec<&Access> = path(&p, &file).keys().filter(|a| a.writes()).collect();
+        assert!(written.is_empty(), "{file}: {written:?} blamed on it");
+    }
+    assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
+    assert_clean("reused-fd");
+}

@@ -101,8 +101,11 @@ fn the_deb_installs_works_and_removes_cleanly() {
     );
     let rendered = guest.run(&["sh", "-c", "MANWIDTH=100 man learner-record | cat"]);
     assert!(
-        text(&rendered).contains("--restart"),
-        "the page documents record's options: {}",
+        text(&rendered).contains("--restart")
+            && text(&rendered).contains("EXAMPLES")
+            && text(&rendered).contains("sudo learner record nginx.service --restart --for 10m")
+            && text(&rendered).contains("EXIT STATUS"),
+        "the page documents record's options, examples and exit statuses: {}",
         text(&rendered)
     );
     // Completion offers the subcommands.
@@ -163,4 +166,102 @@ fn the_deb_installs_works_and_removes_cleanly() {
 
     drop(guest);
     assert_clean("package");
+}
+
+/// `$LEARNER_RPM` (set by `cargo xtask test`), else target/rpm's.
+fn rpm() -> Option<PathBuf> {
+    if let Some(rpm) = std::env::var_os("LEARNER_RPM") {
+        return Some(rpm.into());
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/rpm/RPMS/x86_64");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "rpm"))
+}
+
+/// The .rpm, checked with rpm's own tools: its metadata, every file where Fedora and RHEL put
+/// it, no dependency beyond rpm's own features, and an install into a scratch root (rpm's
+/// database there, not this machine's) whose binary runs.
+#[test]
+fn the_rpm_has_its_metadata_and_files_and_installs_into_a_scratch_root() {
+    let root_user = unsafe { libc::geteuid() } == 0;
+    let rpm = rpm();
+    let (Some(rpm), true) = (rpm, root_user) else {
+        let why = "needs root and an .rpm in target/rpm (`cargo xtask package` builds it)";
+        assert!(
+            std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_none(),
+            "{why}, and {REQUIRE_PRIVILEGED_ENV} forbids skipping"
+        );
+        eprintln!("skipped the_rpm_...: {why}");
+        return;
+    };
+    let rpm_cmd = |args: &[&str]| {
+        let out = std::process::Command::new("rpm")
+            .args(args)
+            .output()
+            .expect("rpm (Debian's rpm package)");
+        assert!(out.status.success(), "rpm {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let path = rpm.to_str().expect("utf-8");
+    let info = rpm_cmd(&["-qip", path]);
+    for field in [
+        "Name        : learner",
+        "License     : MIT OR Apache-2.0",
+        "URL         : ",
+        "Summary     : ",
+        "Architecture: x86_64",
+        "Description :",
+    ] {
+        assert!(info.contains(field), "{field} missing: {info}");
+    }
+    let files: Vec<String> = rpm_cmd(&["-qlp", path])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for f in [
+        "/usr/bin/learner",
+        "/usr/share/man/man1/learner.1.gz",
+        "/usr/share/man/man1/learner-record.1.gz",
+        "/usr/share/bash-completion/completions/learner",
+        "/usr/share/zsh/site-functions/_learner",
+        "/usr/share/fish/vendor_completions.d/learner.fish",
+        "/usr/share/doc/learner/README.md",
+        "/usr/share/licenses/learner/LICENSE-MIT",
+        "/usr/share/licenses/learner/LICENSE-APACHE",
+        "/usr/share/learner/profiles/README.md",
+    ] {
+        assert!(
+            files.iter().any(|l| l == f),
+            "{f} not in the rpm: {files:?}"
+        );
+    }
+    // Static: nothing required but rpm's own features.
+    let requires = rpm_cmd(&["-qpR", path]);
+    assert!(
+        requires.lines().all(|l| l.starts_with("rpmlib(")),
+        "requires more than rpmlib: {requires}"
+    );
+    let scratch = learner_tests::TempDir::new("rpm-root");
+    let root = scratch.path().to_str().expect("utf-8");
+    rpm_cmd(&["--root", root, "--initdb"]);
+    rpm_cmd(&["--root", root, "-i", "--nodeps", path]);
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        rpm_cmd(&["--root", root, "-q", "learner"]).trim(),
+        format!("learner-{version}-1.x86_64")
+    );
+    let said = std::process::Command::new(scratch.join("usr/bin/learner"))
+        .arg("--version")
+        .output()
+        .expect("the installed learner");
+    assert!(
+        text(&said).starts_with(&format!("learner {version} (x86_64-unknown-linux-musl)")),
+        "{}",
+        text(&said)
+    );
+    rpm_cmd(&["--root", root, "-e", "learner"]);
+    assert!(!scratch.join("usr/bin/learner").exists());
 }

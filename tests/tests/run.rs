@@ -443,3 +443,23 @@ fn clear_errors_and_nothing_left_behind() {
     one_line(&String::from_utf8_lossy(&out.stderr), "cgroup2");
     assert_clean("errors");
 }
+
+/// A `learner run` killed with SIGKILL leaves its empty cgroup behind; the next run removes
+/// it (and leaves a live run's alone).
+#[test]
+fn a_killed_runs_empty_cgroup_is_removed_by_the_next_run() {
+    let Some(_kernel) = privileged("a_killed_runs_empty_cgroup_is_removed_by_the_next_run") else {
+        return;
+    };
+    let root = learner::systemd::cgroup::cgroup2_mount().expect("cgroup2");
+    // No process has this id: pid_max is at most 2^22.
+    let abandoned = root.join("learner-run-4194305");
+    std::fs::create_dir(&abandoned).expect("an abandoned run's cgroup");
+    let dir = TempDir::new("abandoned");
+    let (code, stderr, _) = learner_tests::record_run(dir.path(), &[], &["true"]);
+    let left = abandoned.exists();
+    let _ = std::fs::remove_dir(&abandoned);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!left, "{} is still there", abandoned.display());
+    assert_clean("abandoned");
+}

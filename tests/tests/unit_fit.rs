@@ -12,27 +12,12 @@ use std::{
 use learner::model::profile::Profile;
 use learner_tests::{TempDir, assert_clean, guest::Guest, learner, privileged, text};
 
-fn write_in(guest: &Guest, path: &str, content: &str) {
-    let full = format!("/proc/{}/root{path}", guest.pid);
-    if let Some(dir) = Path::new(&full).parent() {
-        std::fs::create_dir_all(dir).expect("mkdir in the guest");
-    }
-    std::fs::write(&full, content).unwrap_or_else(|e| panic!("{full}: {e}"));
-}
-
-fn in_guest(guest: &Guest, script: &str) -> String {
-    let out = guest.run(&["sh", "-c", script]);
-    assert!(out.status.success(), "{script}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Installs `unit` with `content`, starts it and waits until `ready` succeeds in the guest.
 fn start(guest: &Guest, unit: &str, content: &str, ready: &str) {
-    write_in(guest, &format!("/etc/systemd/system/{unit}"), content);
-    in_guest(
-        guest,
-        &format!("systemctl daemon-reload && systemctl start {unit}"),
-    );
+    guest.write(&format!("/etc/systemd/system/{unit}"), content);
+    guest.sh(&format!(
+        "systemctl daemon-reload && systemctl start {unit}"
+    ));
     wait_for(guest, ready, &format!("{unit} before any drop-in"));
 }
 
@@ -103,7 +88,7 @@ fn a_non_root_service_keeps_the_ambient_capability_its_unit_grants() {
     let dir = TempDir::new("unit-fit-ambient");
     let guest = Guest::boot("unit-fit-ambient");
     let pid = guest.pid.to_string();
-    in_guest(&guest, "systemctl stop nginx.service");
+    guest.sh("systemctl stop nginx.service");
     start(
         &guest,
         WEB,
@@ -156,8 +141,8 @@ fn a_non_root_service_keeps_the_ambient_capability_its_unit_grants() {
     // Applied: it starts as www-data, binds port 80 and serves, through a restart too.
     let out = apply(&guest, WEB, &dropin, SERVES, &["--exercise", "restart"]);
     assert!(out.status.success(), "{}\n{generated}", text(&out));
-    let main = in_guest(&guest, &format!("systemctl show -p MainPID --value {WEB}"));
-    let uid = in_guest(&guest, &format!("ps -o user= -p {}", main.trim()));
+    let main = guest.sh(&format!("systemctl show -p MainPID --value {WEB}"));
+    let uid = guest.sh(&format!("ps -o user= -p {}", main.trim()));
     assert_eq!(uid.trim(), "www-data");
 
     // The drop-in issue 27 found: the ambient grant reset. verify names the gap, against
@@ -197,10 +182,7 @@ fn a_units_own_write_grants_survive_the_drop_in() {
     };
     let dir = TempDir::new("unit-fit-paths");
     let guest = Guest::boot("unit-fit-paths");
-    in_guest(
-        &guest,
-        "mkdir -p /var/log/T /var/cache/T && rm -f /etc/T-deploy",
-    );
+    guest.sh("mkdir -p /var/log/T /var/cache/T && rm -f /etc/T-deploy");
     // A new log file on every start (a new "day"), written under the unit's own grant; the
     // cache it grants is written only once an application is deployed. The ExecStartPre
     // redirects to /dev/null, as shells do.
@@ -251,16 +233,12 @@ fn a_units_own_write_grants_survive_the_drop_in() {
     let fresh = "find /var/log/T -name \"run-*.log\" -newermt \"-3 seconds\" | grep -q .";
     let out = apply(&guest, LOGS, &dropin, fresh, &["--exercise", "restart"]);
     assert!(out.status.success(), "{}\n{generated}", text(&out));
-    let shown = in_guest(
-        &guest,
-        &format!("systemctl show -p PrivateDevices,ReadWritePaths {LOGS}"),
-    );
+    let shown = guest.sh(&format!(
+        "systemctl show -p PrivateDevices,ReadWritePaths {LOGS}"
+    ));
     assert!(shown.contains("PrivateDevices=yes"), "{shown}");
     // The write the recording never saw, which the unit's author granted, works.
-    in_guest(
-        &guest,
-        &format!("touch /etc/T-deploy && systemctl restart {LOGS}"),
-    );
+    guest.sh(&format!("touch /etc/T-deploy && systemctl restart {LOGS}"));
     wait_for(
         &guest,
         &format!("test -s /var/cache/T/deployed && systemctl is-active --quiet {LOGS}"),
@@ -280,7 +258,7 @@ fn paths_with_a_space_and_a_percent_sign_are_writable_under_the_drop_in() {
     };
     let dir = TempDir::new("unit-fit-escaping");
     let guest = Guest::boot("unit-fit-escaping");
-    in_guest(&guest, "mkdir -p '/var/lib/my app' '/var/lib/p%d'");
+    guest.sh("mkdir -p '/var/lib/my app' '/var/lib/p%d'");
     let wrote = "test -e \"/var/lib/my app/ok\" && test -e /var/lib/p%d/ok";
     start(
         &guest,
@@ -301,11 +279,11 @@ fn paths_with_a_space_and_a_percent_sign_are_writable_under_the_drop_in() {
         rw.contains("\"-/var/lib/my app\"") && rw.contains("-/var/lib/p%%d"),
         "{rw}"
     );
-    in_guest(&guest, "rm -f '/var/lib/my app/ok' /var/lib/p%d/ok");
+    guest.sh("rm -f '/var/lib/my app/ok' /var/lib/p%d/ok");
     let out = apply(&guest, ODD, &dropin, wrote, &[]);
     assert!(out.status.success(), "{}\n{generated}", text(&out));
     // As systemd read them.
-    let shown = in_guest(&guest, &format!("systemctl show -p ReadWritePaths {ODD}"));
+    let shown = guest.sh(&format!("systemctl show -p ReadWritePaths {ODD}"));
     assert!(
         shown.contains("\"-/var/lib/my app\"") && shown.contains("-/var/lib/p%d"),
         "{shown}"
@@ -315,6 +293,60 @@ fn paths_with_a_space_and_a_percent_sign_are_writable_under_the_drop_in() {
 
     drop(guest);
     assert_clean("after the escaping test");
+}
+
+const LINKS: &str = "learner-links.service";
+
+/// A service that runs its program and writes its data through symlinks into /opt (as
+/// third-party software installs itself): the kernel reaches /opt, so the drop-in must not
+/// hide it. Recorded as spelt, /opt was never named and InaccessiblePaths=-/opt broke it.
+#[test]
+fn what_a_service_reaches_through_symlinks_is_not_hidden_from_it() {
+    let Some(_kernel) = privileged("unit_fit_symlinks") else {
+        return;
+    };
+    let dir = TempDir::new("unit-fit-symlinks");
+    let guest = Guest::boot("unit-fit-symlinks");
+    guest.sh(
+        "mkdir -p /opt/lt/bin /opt/lt/data /srv && cp /bin/sleep /opt/lt/bin/lt-tool \
+         && ln -sfn /opt/lt/bin/lt-tool /usr/local/bin/lt-tool && ln -sfn ../opt/lt/data /srv/lt-data",
+    );
+    let wrote = "test -s /opt/lt/data/up";
+    start(
+        &guest,
+        LINKS,
+        "[Service]\nExecStart=/bin/sh -ec 'date > /srv/lt-data/up; exec /usr/local/bin/lt-tool infinity'\n",
+        wrote,
+    );
+    let profile_path = dir.join("links.profile.yaml");
+    let p = record(&guest, LINKS, &profile_path, "true");
+    assert!(
+        p.observations.paths.contains_key("/opt/lt/bin/lt-tool")
+            && p.observations.paths.contains_key("/opt/lt/data/up"),
+        "{:?}",
+        p.observations
+            .paths
+            .keys()
+            .filter(|k| k.contains("lt"))
+            .collect::<Vec<_>>()
+    );
+    let dropin = dir.join("links.conf");
+    let generated = learner_tests::generate_dropin(&profile_path, &dropin, &["--explain"]);
+    let hidden = generated
+        .lines()
+        .rfind(|l| l.starts_with("InaccessiblePaths="))
+        .unwrap_or_default();
+    assert!(
+        !hidden.contains("/opt") && !hidden.contains("/srv"),
+        "{hidden}"
+    );
+    guest.sh("rm -f /opt/lt/data/up");
+    let out = apply(&guest, LINKS, &dropin, wrote, &[]);
+    assert!(out.status.success(), "{}\n{generated}", text(&out));
+    let out = verify(&guest, &dropin, &profile_path, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    drop(guest);
+    assert_clean("after the symlinks test");
 }
 
 /// The first start on a new host: Debian's nginx recorded where it ran before (its mkdir of
@@ -373,10 +405,10 @@ fn nginx_starts_under_its_drop_in_on_a_host_where_it_never_ran() {
 
     // A host where nginx never started: its run-time directories are not there.
     let fresh = "systemctl stop nginx.service && rm -rf /var/lib/nginx/* && test -z \"$(ls /var/lib/nginx)\"";
-    in_guest(&guest, fresh);
+    guest.sh(fresh);
     let out = apply(&guest, "nginx.service", &dropin, serves, &[]);
     assert!(out.status.success(), "{}\n{generated}", text(&out));
-    in_guest(&guest, "test -d /var/lib/nginx/body");
+    guest.sh("test -d /var/lib/nginx/body");
 
     // The same drop-in without that grant: the first start fails, and is rolled back.
     let broken = dir.join("broken.conf");
@@ -385,7 +417,7 @@ fn nginx_starts_under_its_drop_in_on_a_host_where_it_never_ran() {
         .filter(|w| !w.ends_with("/var/lib/nginx"))
         .collect();
     std::fs::write(&broken, generated.replace(rw, &without.join(" "))).expect("write");
-    in_guest(&guest, fresh);
+    guest.sh(fresh);
     let out = apply(
         &guest,
         "nginx.service",

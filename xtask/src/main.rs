@@ -93,6 +93,8 @@ const APT_PACKAGES: &[&str] = &[
     "redis-server",
     "redis-tools",
     "logrotate",
+    // rpmbuild for the .rpm, rpm to check it
+    "rpm",
     "wrk",
     "time",
     "binutils",
@@ -148,7 +150,8 @@ fn main() -> Result<()> {
         }
         Task::Package => {
             setup()?;
-            package::package().map(drop)
+            let deb = package::package()?;
+            package::package_rpm(&deb).map(drop)
         }
         Task::Pack { update, services } => {
             setup()?;
@@ -299,7 +302,10 @@ fn apt_install<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
         .append(true)
         .open(APT_LOCK)
         .with_context(|| APT_LOCK.to_owned())?;
-    lock.lock().with_context(|| format!("lock {APT_LOCK}"))?;
+    // SAFETY: flock on an fd this function owns; released when `lock` is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        bail!("lock {APT_LOCK}: {}", std::io::Error::last_os_error());
+    }
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     let own_policy = !Path::new(POLICY_RC_D).exists();
     if own_policy {
@@ -395,8 +401,12 @@ fn test(args: &[String]) -> Result<()> {
     // The integration tests run the learner binary itself, and install the package.
     build()?;
     let deb = package::package()?;
+    let rpm = package::package_rpm(&deb)?;
     let mut cmd = cargo();
-    cmd.arg("test").args(args).env("LEARNER_DEB", deb);
+    cmd.arg("test")
+        .args(args)
+        .env("LEARNER_DEB", deb)
+        .env("LEARNER_RPM", rpm);
     // Where the privileged tests can run, they must: a skip would hide a broken recorder.
     if is_root() || std::env::var_os("CI").is_some() {
         cmd.env("LEARNER_REQUIRE_PRIVILEGED", "1");

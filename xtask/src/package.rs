@@ -93,6 +93,98 @@ pub fn package() -> Result<PathBuf> {
     Ok(deb)
 }
 
+/// Builds the .rpm of the same files, where rpm users look for them (zsh completions in
+/// site-functions, the licences in /usr/share/licenses), from the .deb's tree, and returns
+/// its path (target/rpm/learner-VERSION-1.x86_64.rpm). rpmbuild comes from Debian's `rpm`.
+pub fn package_rpm(deb: &Path) -> Result<PathBuf> {
+    let ws = workspace();
+    let stem = deb
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .context("a .deb name")?;
+    let staged = deb.with_file_name(stem);
+    let version = stem
+        .split('_')
+        .nth(1)
+        .and_then(|v| v.strip_suffix(&format!("-{REVISION}")))
+        .context("the .deb's version")?
+        .to_owned();
+    let top = ws.join("target/rpm");
+    if top.exists() {
+        fs::remove_dir_all(&top).with_context(|| format!("remove {}", top.display()))?;
+    }
+    let spec = top.join("learner.spec");
+    write(&spec, &rpm_spec(&version, &staged, &ws), 0o644)?;
+    run(Command::new("rpmbuild")
+        .arg("-bb")
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .arg(&spec))?;
+    let rpm = top.join(format!(
+        "RPMS/x86_64/learner-{version}-{REVISION}.x86_64.rpm"
+    ));
+    if !rpm.exists() {
+        bail!("rpmbuild made no {}", rpm.display());
+    }
+    eprintln!("xtask: package: {}", rpm.display());
+    Ok(rpm)
+}
+
+/// The spec: files copied from the .deb's staged tree, no build step, no dependency (the
+/// binary is static), nothing stripped or compressed again.
+fn rpm_spec(version: &str, staged: &Path, ws: &Path) -> String {
+    let usr = staged.join("usr");
+    format!(
+        "Name: learner\n\
+         Version: {version}\n\
+         Release: {REVISION}\n\
+         Summary: Learns the tightest systemd sandbox a service can run in\n\
+         License: MIT OR Apache-2.0\n\
+         URL: https://example.invalid/learner\n\
+         BuildArch: x86_64\n\
+         AutoReqProv: no\n\
+         Recommends: systemd, util-linux\n\
+         %define debug_package %{{nil}}\n\
+         %define _build_id_links none\n\
+         %define __os_install_post %{{nil}}\n\
+         \n\
+         %description\n\
+         learner records what a systemd service does with eBPF (syscalls, paths, sockets,\n\
+         capability checks), at little cost to it, and turns the recording into the\n\
+         tightest hardening drop-in that still lets it run: ProtectSystem=,\n\
+         SystemCallFilter=, CapabilityBoundingSet= and the rest, each with its evidence.\n\
+         It applies the drop-in with a check and rolls back when the service breaks,\n\
+         and reports what a live sandbox denies.\n\
+         \n\
+         %install\n\
+         mkdir -p %{{buildroot}}/usr/bin %{{buildroot}}/usr/share/man/man1 \\\n\
+           %{{buildroot}}/usr/share/bash-completion/completions %{{buildroot}}/usr/share/zsh/site-functions \\\n\
+           %{{buildroot}}/usr/share/fish/vendor_completions.d %{{buildroot}}/usr/share/learner \\\n\
+           %{{buildroot}}/usr/share/doc/learner %{{buildroot}}/usr/share/licenses/learner\n\
+         cp -p {usr}/bin/learner %{{buildroot}}/usr/bin/\n\
+         cp -p {usr}/share/man/man1/*.gz %{{buildroot}}/usr/share/man/man1/\n\
+         cp -p {usr}/share/bash-completion/completions/learner %{{buildroot}}/usr/share/bash-completion/completions/\n\
+         cp -p {usr}/share/zsh/vendor-completions/_learner %{{buildroot}}/usr/share/zsh/site-functions/\n\
+         cp -p {usr}/share/fish/vendor_completions.d/learner.fish %{{buildroot}}/usr/share/fish/vendor_completions.d/\n\
+         cp -pr {usr}/share/learner/profiles %{{buildroot}}/usr/share/learner/\n\
+         cp -p {ws}/README.md %{{buildroot}}/usr/share/doc/learner/\n\
+         cp -p {ws}/LICENSE-MIT {ws}/LICENSE-APACHE %{{buildroot}}/usr/share/licenses/learner/\n\
+         \n\
+         %files\n\
+         %attr(0755,root,root) /usr/bin/learner\n\
+         /usr/share/man/man1/*.gz\n\
+         /usr/share/bash-completion/completions/learner\n\
+         /usr/share/zsh/site-functions/_learner\n\
+         /usr/share/fish/vendor_completions.d/learner.fish\n\
+         /usr/share/learner\n\
+         %doc /usr/share/doc/learner/README.md\n\
+         %license /usr/share/licenses/learner/LICENSE-MIT\n\
+         %license /usr/share/licenses/learner/LICENSE-APACHE\n",
+        usr = usr.display(),
+        ws = ws.display(),
+    )
+}
+
 /// The target of the static build.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
 

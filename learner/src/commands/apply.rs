@@ -349,6 +349,7 @@ impl<'a> DenialWatch<'a> {
             unit: unit.to_owned(),
             duration: None,
             restart: false,
+            wait: false,
             output: None,
             guest,
             check: true,

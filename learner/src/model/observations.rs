@@ -23,6 +23,11 @@ pub const IN_PAGE_FAULT_NAME: &str = "(page fault)";
 /// `during` of a capability check made with credentials other than the process's own.
 pub const OVERRIDDEN_CREDENTIALS: &str = "(overridden credentials)";
 
+/// `during` of a capability a process that was not root kept in its permitted set with
+/// capset(): held for later use, which no check shows until then (and a bounding set without
+/// it makes the capset fail, or the program's own capget check).
+pub const KEPT_BY_CAPSET: &str = "(kept by capset, not root)";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub count: u64,
@@ -269,6 +274,11 @@ pub struct CapabilityChecks {
     /// The syscall in progress at each check ("?" when unknown), so that known noise (e.g.
     /// CAP_SYS_ADMIN checked while mmap accounts memory) can be told from a need.
     pub during: BTreeMap<String, u64>,
+    /// `during` of the granted checks alone: what was granted only as noise (overlayfs acting
+    /// with its mounter's credentials) is then told apart from denials made during a real
+    /// operation. Empty in profiles of older learners, where `during` stands for both.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub granted_during: BTreeMap<String, u64>,
 }
 
 /// Argument facts, each a map from what exactly was seen to how often.
@@ -552,6 +562,9 @@ impl Observations {
             for (during, n) in &checks.during {
                 *mine.during.entry(during.clone()).or_default() += n;
             }
+            for (during, n) in &checks.granted_during {
+                *mine.granted_during.entry(during.clone()).or_default() += n;
+            }
         }
         let (f, g) = (&mut self.facts, &other.facts);
         for (mine, theirs) in [
@@ -647,6 +660,9 @@ impl Observations {
                 };
                 seen.get_or_insert_with(Seen::default).add(ret, comm, n);
                 *checks.during.entry(during.clone()).or_default() += n;
+                if *granted {
+                    *checks.granted_during.entry(during.clone()).or_default() += n;
+                }
             }
             Slot::Fact(fact, detail) => self
                 .fact_map(*fact)

@@ -34,6 +34,10 @@ pub const SANDBOX_PROPERTIES: &[&str] = &[
     "ProtectKernelLogs",
     "ProtectHostname",
     "PrivateDevices",
+    "User",
+    "DynamicUser",
+    "AmbientCapabilities",
+    "NoNewPrivileges",
 ];
 
 /// Directives that install a seccomp filter of their own, each with the syscalls it refuses
@@ -136,6 +140,20 @@ impl Sandbox {
     fn bounding_set_lacks(&self, cap: &str) -> bool {
         let set = self.get("CapabilityBoundingSet");
         !set.split_whitespace().any(|c| c.eq_ignore_ascii_case(cap))
+    }
+
+    /// Whether the unit's own processes can never hold `cap`, whatever the bounding set: they
+    /// run as a user other than root, `cap` is not ambient, and NoNewPrivileges= rules out a
+    /// file capability gained on exec. (A process that switched from root keeping its
+    /// capabilities is not of such a unit: it would have started as root.)
+    fn never_holds(&self, cap: &str) -> bool {
+        let user = self.get("User");
+        let unprivileged = self.get("DynamicUser") == "yes" || !matches!(user, "" | "root" | "0");
+        let ambient = self
+            .get("AmbientCapabilities")
+            .split_whitespace()
+            .any(|c| c.eq_ignore_ascii_case(cap));
+        unprivileged && !ambient && self.get("NoNewPrivileges") == "yes"
     }
 
     /// Whether RestrictAddressFamilies keeps `family` (`AF_NETLINK`) out: an allow-list
@@ -370,6 +388,19 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
             // Denied for another reason (an unprivileged user): not the sandbox's doing.
             continue;
         }
+        // Every denied check made by a non-root process of a unit whose processes never hold
+        // it: refused without the drop-in just the same (root's ExecStartPre=+ and
+        // PermissionsStartOnly= commands are the checks this still reports).
+        let as_users: u64 = obs
+            .identity
+            .unprivileged_capabilities
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{cap} as ")))
+            .map(|(_, s)| s.count - s.ok)
+            .sum();
+        if as_users >= denied.count && sandbox.never_holds(cap) {
+            continue;
+        }
         out.push(Denial {
             processes: processes(denied),
             operation: format!("capability {cap}"),
@@ -447,7 +478,10 @@ mod tests {
             }])
         );
     }
-    use crate::model::observations::{Access, CapabilityChecks, Slot};
+    use crate::model::{
+        credentials::IdentitySlot,
+        observations::{Access, CapabilityChecks, Slot},
+    };
 
     const EROFS: i64 = -30;
     const EPERM: i64 = -1;
@@ -546,9 +580,62 @@ mod tests {
                     by: ["svc".to_owned()].into(),
                 }),
                 during: [("mmap".to_owned(), 1)].into(),
+                granted_during: Default::default(),
             },
         );
         assert_eq!(denials(&obs, &sandbox()).len(), 1);
+    }
+
+    #[test]
+    fn a_capability_a_non_root_unit_never_holds_is_not_the_bounding_sets_doing() {
+        // influxd (User=influxdb) checks CAP_NET_ADMIN and carries on: denied with or
+        // without a drop-in.
+        let as_user = |n: u64| -> Vec<(Slot, i64)> {
+            (0..n)
+                .flat_map(|_| {
+                    [
+                        (
+                            Slot::Capability {
+                                name: "CAP_NET_ADMIN".into(),
+                                granted: false,
+                                during: "openat".into(),
+                            },
+                            EPERM,
+                        ),
+                        (
+                            Slot::Identity(IdentitySlot::UnprivilegedCapability(
+                                "CAP_NET_ADMIN as 108 during openat".into(),
+                            )),
+                            EPERM,
+                        ),
+                    ]
+                })
+                .collect()
+        };
+        let unit = "CapabilityBoundingSet=\nUser=influxdb\nNoNewPrivileges=yes\n";
+        let obs = observed(&as_user(3));
+        assert!(denials(&obs, &Sandbox::parse(unit)).is_empty());
+        // Ambient, it would have been held: the bounding set took it.
+        let ambient = format!("{unit}AmbientCapabilities=cap_net_admin\n");
+        assert_eq!(denials(&obs, &Sandbox::parse(&ambient)).len(), 1);
+        // Without NoNewPrivileges= an exec may gain it from a file capability.
+        let nnp_off = "CapabilityBoundingSet=\nUser=influxdb\nNoNewPrivileges=no\n";
+        assert_eq!(denials(&obs, &Sandbox::parse(nnp_off)).len(), 1);
+        // A root service: the bounding set is what denied it.
+        let root = "CapabilityBoundingSet=\nNoNewPrivileges=yes\n";
+        assert_eq!(denials(&obs, &Sandbox::parse(root)).len(), 1);
+        // One more check, made as root (an ExecStartPre=+): reported.
+        let mut mixed = as_user(3);
+        mixed.push((
+            Slot::Capability {
+                name: "CAP_NET_ADMIN".into(),
+                granted: false,
+                during: "openat".into(),
+            },
+            EPERM,
+        ));
+        let d = one(&observed(&mixed), &Sandbox::parse(unit));
+        assert_eq!(d.fix, "add CapabilityBoundingSet=CAP_NET_ADMIN");
     }
 
     #[test]

@@ -368,6 +368,8 @@ pub fn apply(policy: &mut Policy, p: &Profile) {
         let Some(names) = dirs.get(directive) else {
             continue;
         };
+        // The fresh host's directories of a root service give way to the identity's.
+        policy.decisions.retain(|d| d.directive != *directive);
         let list: Vec<&str> = names.iter().map(String::as_str).collect();
         decisions.push(Decision {
             directive,

@@ -115,8 +115,18 @@ fn home_writes(p: &Profile) -> Option<String> {
 /// private /tmp would hide. Only a successful create makes an entry the service's own (a
 /// failed one, `mkdir /tmp` answered EEXIST, created nothing), and only what lies below it
 /// at a `/` boundary. A unix socket bound there is for other processes to connect to.
+/// Under the unit's own PrivateTmp=yes nothing there was shared: what the recording saw used
+/// but not created, the service made before the recording (jetty's work directory, deleted
+/// by the instance the recording's restart stopped).
 fn tmp_shared(p: &Profile) -> Option<String> {
     use crate::model::observations::Access;
+    if p.unit
+        .as_ref()
+        .and_then(|u| u.settings.get("PrivateTmp"))
+        .is_some_and(|v| v == "yes")
+    {
+        return None;
+    }
     let is_top = |path: &str| ["/tmp", "/var/tmp"].contains(&path);
     let created: BTreeSet<&String> = p
         .observations
@@ -235,7 +245,7 @@ fn network(p: &Profile) -> Option<String> {
 /// not only as known noise.
 fn kept_capability(p: &Profile, cap: &str) -> bool {
     p.observations.capabilities.get(cap).is_some_and(|checks| {
-        !is_capability_noise(cap, checks, &p.observations)
+        !grants_are_noise(cap, checks, &p.observations)
             && checks.granted.as_ref().is_some_and(|g| g.count > 0)
     })
 }
@@ -675,7 +685,7 @@ const WRITE_FAMILY: &[&str] = &[
 ];
 
 /// Whether the service wrote a kernel tunable: under /proc/sys or /sys, the cgroup tree aside.
-fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
+pub(crate) fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
     obs.paths.iter().any(|(path, accesses)| {
         let under = |d: &str| path.as_str() == d || path.starts_with(&format!("{d}/"));
         (under("/proc/sys") || under("/sys"))
@@ -684,20 +694,48 @@ fn wrote_tunables(obs: &crate::model::observations::Observations) -> bool {
     })
 }
 
-/// Whether every check of `cap` was known noise: memory accounting, or made with
-/// credentials that were not the process's own. `obs` is the rest of the recording.
+/// Whether a check of `cap` made during `d` is known noise: memory accounting, or made with
+/// credentials that were not the process's own.
+pub(crate) fn noise_during(cap: &str, d: &str, writes_charge_memory: bool) -> bool {
+    d == crate::model::observations::OVERRIDDEN_CREDENTIALS
+        || (cap == "CAP_SYS_ADMIN"
+            && (MEMORY_ACCOUNTING.contains(&d)
+                || (writes_charge_memory && WRITE_FAMILY.contains(&d))))
+}
+
+/// Whether every check of `cap` was known noise (see `noise_during`). `obs` is the rest of
+/// the recording.
 pub fn is_capability_noise(
     cap: &str,
     checks: &crate::model::observations::CapabilityChecks,
     obs: &crate::model::observations::Observations,
 ) -> bool {
     let writes_charge_memory = !wrote_tunables(obs);
-    checks.during.keys().all(|d| {
-        d == crate::model::observations::OVERRIDDEN_CREDENTIALS
-            || (cap == "CAP_SYS_ADMIN"
-                && (MEMORY_ACCOUNTING.contains(&d.as_str())
-                    || (writes_charge_memory && WRITE_FAMILY.contains(&d.as_str()))))
-    })
+    checks
+        .during
+        .keys()
+        .all(|d| noise_during(cap, d, writes_charge_memory))
+}
+
+/// Whether every check of `cap` that was granted was known noise: then no grant shows a
+/// need, whatever was denied meanwhile. A non-root service's own checks are denied (it holds
+/// nothing) while overlayfs's, made with its mounter's credentials, are granted. Profiles of
+/// older learners do not tell grants apart: all checks must be noise then.
+pub fn grants_are_noise(
+    cap: &str,
+    checks: &crate::model::observations::CapabilityChecks,
+    obs: &crate::model::observations::Observations,
+) -> bool {
+    let granted = checks.granted.as_ref().map_or(0, |g| g.count);
+    let told_apart: u64 = checks.granted_during.values().sum();
+    if granted == 0 || told_apart < granted {
+        return is_capability_noise(cap, checks, obs);
+    }
+    let writes_charge_memory = !wrote_tunables(obs);
+    checks
+        .granted_during
+        .keys()
+        .all(|d| noise_during(cap, d, writes_charge_memory))
 }
 
 fn capabilities(p: &Profile) -> Decision {
@@ -705,16 +743,24 @@ fn capabilities(p: &Profile) -> Decision {
     let mut evidence = Vec::new();
     for (cap, checks) in &p.observations.capabilities {
         let noise = is_capability_noise(cap, checks, &p.observations);
-        let during: Vec<String> = checks
-            .during
-            .iter()
-            .map(|(s, n)| format!("{s} {n}x"))
-            .collect();
+        let listed = |m: &BTreeMap<String, u64>| -> Vec<String> {
+            m.iter().map(|(s, n)| format!("{s} {n}x")).collect()
+        };
+        let during = listed(&checks.during);
         match (&checks.granted, &checks.denied) {
             _ if noise => evidence.push(format!(
                 "{cap}: only checked while memory was charged or with overridden credentials ({}): noise, not kept",
                 during.join(", ")
             )),
+            (_, Some(d)) if grants_are_noise(cap, checks, &p.observations) => {
+                let by: Vec<&str> = d.by.iter().collect();
+                evidence.push(format!(
+                    "{cap}: only granted while memory was charged or with overridden credentials ({}), and denied {}x to {} and the service carried on: not kept",
+                    listed(&checks.granted_during).join(", "),
+                    d.count,
+                    by.join(",")
+                ));
+            }
             (Some(g), _) if g.count > 0 => {
                 keep.push(cap.clone());
                 let by: Vec<&str> = g.by.iter().collect();
@@ -1028,7 +1074,9 @@ pub fn unit_path(path: &str) -> String {
     path_word("", path)
 }
 
-fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
+/// `made`: directories systemd makes before the start (LogsDirectory= and its siblings), whose
+/// own create needs nothing writable.
+fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> Decision {
     let mut evidence = Vec::new();
     // Each write needs the file itself writable; a new or removed directory entry needs its
     // directory writable.
@@ -1045,6 +1093,9 @@ fn read_write_paths(p: &Profile, private_tmp: bool) -> Decision {
             continue;
         }
         for (access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            if *access == crate::model::observations::Access::Create && made.contains(path) {
+                continue;
+            }
             let (target, file) = read_write_path(path, *access);
             if file {
                 single_files.insert(target.clone());
@@ -1175,10 +1226,12 @@ pub fn resolve_on(
             );
         }
     }
-    let mut rw = read_write_paths(p, private_tmp);
+    let (directories, made) = unit_settings::fresh_host_directories(p, unit, systemd);
+    let mut rw = read_write_paths(p, private_tmp, &made);
     unit_settings::unit_read_write_paths(&mut rw, p, unit, margin);
     unit_settings::fresh_host(&mut rw, p, private_tmp);
     decisions.push(rw);
+    decisions.extend(directories);
     let private_devices = toggles
         .iter()
         .any(|d| d.directive == "PrivateDevices" && !d.lines.is_empty());

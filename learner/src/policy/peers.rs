@@ -21,6 +21,11 @@ pub const IP_ADDRESS_SINCE: u32 = 235;
 pub const SOCKET_BIND_SINCE: u32 = 249;
 /// Hosts of one IPv4 /24 (IPv6 /64) from which on the whole network is allowed.
 pub const SUBNET_HOSTS: usize = 3;
+/// Past this many allow entries beyond this host (hosts, or networks of [`SUBNET_HOSTS`]),
+/// the service's destinations are taken as open-ended: a recursive resolver reaches the root
+/// servers first and then whatever server each answer names, a scraper whatever targets its
+/// configuration lists, and a list of those one recording saw would shut out the rest.
+pub const OPEN_ENDED_ENTRIES: usize = 8;
 
 /// An address as the observations write it (`AF_INET 1.2.3.4:80`, `AF_INET6 [::1]:80`,
 /// `AF_INET 1.2.3.4`, `AF_INET6 ::1`): the IP and the port, if any. None for other families.
@@ -52,6 +57,15 @@ fn on_the_wire(ip: IpAddr) -> IpAddr {
             None => ip,
         },
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// The address a packet from `ip` carries: a v4-mapped IPv6 address travels as IPv4. A
+/// source of 0.0.0.0 (or ::) is a host without an address yet (a DHCP client), not this one.
+fn as_source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
     }
 }
@@ -109,10 +123,12 @@ pub fn summarise(hosts: &BTreeSet<IpAddr>) -> Vec<String> {
     out
 }
 
-/// The IP hosts in `map`'s keys, with an example key for each.
-fn hosts(map: &BTreeMap<String, Seen>) -> BTreeMap<IpAddr, String> {
+/// The IP hosts in `map`'s keys, with an example key for each: destinations (connect,
+/// sendto) or, with `sources`, where packets came from (accept, recvfrom).
+fn hosts(map: &BTreeMap<String, Seen>, sources: bool) -> BTreeMap<IpAddr, String> {
+    let wire = if sources { as_source } else { on_the_wire };
     map.keys()
-        .filter_map(|k| parse(k).map(|(ip, _)| (on_the_wire(ip), k.clone())))
+        .filter_map(|k| parse(k).map(|(ip, _)| (wire(ip), k.clone())))
         .collect()
 }
 
@@ -165,8 +181,8 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
     };
     // Peers that reached the service: if any came from beyond this host, its clients may be
     // anyone, and a list of the ones a recording saw would shut out the rest.
-    let mut incoming = hosts(&peers.accepted);
-    incoming.extend(hosts(&peers.received_from));
+    let mut incoming = hosts(&peers.accepted, true);
+    incoming.extend(hosts(&peers.received_from, true));
     if let Some((ip, key)) = incoming.iter().find(|(ip, _)| !ip.is_loopback()) {
         let how = if peers.accepted.contains_key(key) {
             "accepted a connection from"
@@ -200,8 +216,8 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
         }
     }
     let mut all = incoming;
-    all.extend(hosts(&o.connects));
-    all.extend(hosts(&peers.sent_to));
+    all.extend(hosts(&o.connects, false));
+    all.extend(hosts(&peers.sent_to, false));
     let mut evidence: Vec<String> = all
         .iter()
         .map(|(ip, key)| {
@@ -218,6 +234,25 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
         })
         .collect();
     let allow = summarise(&all.keys().copied().collect());
+    let outside: Vec<&String> = allow
+        .iter()
+        .filter(|e| !matches!(e.as_str(), "localhost" | "link-local" | "multicast"))
+        .collect();
+    if outside.len() > OPEN_ENDED_ENTRIES {
+        return decide(
+            vec![],
+            vec![],
+            vec![format!(
+                "unset: the service reached {} hosts or networks beyond this host ({}, ...): destinations that many are open-ended (a resolver's, a scraper's), and a list of those one recording saw would shut out the rest",
+                outside.len(),
+                outside[..3]
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+        );
+    }
     let mut allow_lines = vec!["IPAddressAllow=".to_owned()];
     if allow.is_empty() {
         evidence.push("no IP peer at all: every IP packet is dropped".into());
@@ -342,27 +377,25 @@ pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
 pub fn observed_peers(p: &Profile) -> BTreeMap<IpAddr, (String, Seen)> {
     let o = &p.observations;
     let mut out = BTreeMap::new();
-    let mut add = |map: &BTreeMap<String, Seen>, how: &str| {
-        for (key, seen) in map {
-            if let Some((ip, _)) = parse(key) {
-                out.entry(on_the_wire(ip))
-                    .or_insert_with(|| (format!("{how} {key}"), seen.clone()));
-            }
+    let mut add = |map: &BTreeMap<String, Seen>, how: &str, sources: bool| {
+        for (ip, key) in hosts(map, sources) {
+            out.entry(ip)
+                .or_insert_with(|| (format!("{how} {key}"), map[&key].clone()));
         }
     };
     if let Some(peers) = &o.peers {
-        add(&peers.accepted, "accepted from");
-        add(&peers.received_from, "received from");
-        add(&peers.sent_to, "sent to");
+        add(&peers.accepted, "accepted from", true);
+        add(&peers.received_from, "received from", true);
+        add(&peers.sent_to, "sent to", false);
     }
-    add(&o.connects, "connect() to");
+    add(&o.connects, "connect() to", false);
     out
 }
 
 /// Whether one `IPAddressAllow=`/`IPAddressDeny=` entry matches `ip`; None for an entry
 /// this does not understand.
 fn entry_matches(entry: &str, ip: IpAddr) -> Option<bool> {
-    let ip = on_the_wire(ip);
+    let ip = as_source(ip);
     Some(match entry {
         "any" => true,
         "localhost" => ip.is_loopback(),
@@ -539,6 +572,34 @@ mod tests {
     }
 
     #[test]
+    fn a_datagram_from_a_host_without_an_address_is_from_beyond_this_host() {
+        // dnsmasq serving DHCP: a DISCOVER comes from 0.0.0.0:68, which the firewall does not
+        // count as loopback, and the reply goes out to the broadcast address.
+        let p = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:67".into()),
+            Slot::ReceivedFrom("AF_INET 127.0.0.1".into()),
+            Slot::ReceivedFrom("AF_INET 0.0.0.0".into()),
+            Slot::SentTo("AF_INET 255.255.255.255:68".into()),
+        ]);
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        let why = evidence(&p, 252, "IPAddressDeny");
+        assert!(why.contains("received a datagram from 0.0.0.0"), "{why}");
+        // What verify checks: that source is outside `localhost`.
+        let (ip, _) = observed_peers(&p)
+            .into_iter()
+            .find(|(_, (how, _))| how.starts_with("received from AF_INET 0.0.0.0"))
+            .expect("the DHCP client");
+        let v = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!ip_permitted(&v(&["localhost"]), &v(&["any"]), ip));
+        // A connect() to 0.0.0.0 still reaches this host.
+        let client = profile(&[Slot::Connect("AF_INET 0.0.0.0:80".into())]);
+        assert_eq!(
+            lines(&client, 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=localhost"]
+        );
+    }
+
+    #[test]
     fn a_listener_without_a_recorded_client_is_not_restricted() {
         let mut p = profile(&[Slot::Bind("AF_INET 127.0.0.1:6379".into())]);
         p.syscalls.insert("listen".into(), 1);
@@ -577,6 +638,56 @@ mod tests {
                 "IPAddressAllow=",
                 "IPAddressAllow=link-local localhost multicast 10.1.2.3"
             ]
+        );
+    }
+
+    #[test]
+    fn a_client_of_many_networks_is_not_restricted() {
+        // named priming its cache: the 13 root servers over IPv4 and IPv6, each a network of
+        // its own; on a real host the answers name further servers nobody recorded.
+        let roots = [
+            "198.41.0.4",
+            "170.247.170.2",
+            "192.33.4.12",
+            "199.7.91.13",
+            "192.203.230.10",
+            "2001:500:2::c",
+            "2001:500:2d::d",
+            "2001:7fe::53",
+            "2001:dc3::35",
+        ];
+        let mut slots = vec![
+            Slot::Bind("AF_INET 127.0.0.1:53".into()),
+            Slot::Accepted("AF_INET 127.0.0.1".into()),
+        ];
+        // Eight entries are still a list.
+        let to = |r: &str| match r.contains(':') {
+            true => format!("AF_INET6 [{r}]:53"),
+            false => format!("AF_INET {r}:53"),
+        };
+        slots.extend(roots[..8].iter().map(|r| Slot::Connect(to(r))));
+        let p = profile(&slots);
+        assert_eq!(lines(&p, 252, "IPAddressAllow").len(), 2);
+        assert_eq!(
+            lines(&p, 252, "IPAddressDeny").last().unwrap(),
+            "IPAddressDeny=any"
+        );
+        let mut p = p;
+        p.observations.add(&Slot::SentTo(to(roots[8])), 0, "svc", 1);
+        assert!(lines(&p, 252, "IPAddressAllow").is_empty());
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        let why = evidence(&p, 252, "IPAddressDeny");
+        assert!(
+            why.contains("9 hosts or networks beyond this host"),
+            "{why}"
+        );
+        // Many hosts of one network are one entry: a cluster stays restricted.
+        let cluster: Vec<Slot> = (1..=30)
+            .map(|i| Slot::Connect(format!("AF_INET 10.0.0.{i}:9042")))
+            .collect();
+        assert_eq!(
+            lines(&profile(&cluster), 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=10.0.0.0/24"]
         );
     }
 

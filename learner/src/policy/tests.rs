@@ -1412,3 +1412,74 @@ fn no_exec_paths_are_computed_but_not_written() {
         assert!(e.contains(why) && !e.contains("would be"), "{why}: {e}");
     }
 }
+
+#[test]
+fn a_capability_granted_only_as_noise_and_denied_for_real_is_not_kept() {
+    // RabbitMQ as User=rabbitmq on an overlay root: overlayfs checks CAP_DAC_OVERRIDE with
+    // its mounter's credentials (granted), the service's own access() checks are denied (it
+    // holds nothing) and it carries on.
+    let cap = |granted: bool, during: &str| Slot::Capability {
+        name: "CAP_DAC_OVERRIDE".into(),
+        granted,
+        during: during.into(),
+    };
+    let p = with(
+        empty(),
+        &[
+            cap(true, crate::model::observations::OVERRIDDEN_CREDENTIALS),
+            cap(false, "access"),
+        ],
+    );
+    let resolved = policy(&p, 252);
+    assert_eq!(resolved.value("CapabilityBoundingSet"), Some(""));
+    assert!(
+        evidence(&resolved, "CapabilityBoundingSet")
+            .contains("CAP_DAC_OVERRIDE: only granted while memory was charged or with overridden credentials ((overridden credentials) 1x), and denied 1x"),
+        "{}",
+        evidence(&resolved, "CapabilityBoundingSet")
+    );
+    // A grant during a real operation is still kept.
+    let p = with(p, &[cap(true, "openat")]);
+    assert_eq!(
+        policy(&p, 252).value("CapabilityBoundingSet"),
+        Some("CAP_DAC_OVERRIDE")
+    );
+    // A profile of an older learner does not tell grants apart: kept, as it was.
+    let mut old = with(
+        empty(),
+        &[
+            cap(true, crate::model::observations::OVERRIDDEN_CREDENTIALS),
+            cap(false, "access"),
+        ],
+    );
+    for checks in old.observations.capabilities.values_mut() {
+        checks.granted_during.clear();
+    }
+    assert_eq!(
+        policy(&old, 252).value("CapabilityBoundingSet"),
+        Some("CAP_DAC_OVERRIDE")
+    );
+}
+
+#[test]
+fn under_the_units_own_private_tmp_nothing_there_was_shared() {
+    // Jetty: the instance the recording's restart stopped deleted the work directory it had
+    // made before the recording began.
+    let used = |unit_private: Option<&str>| {
+        let mut p = with(
+            empty(),
+            &[path("/tmp/jetty-0_0_0_0-8080-root-_-any-1", Access::Delete)],
+        );
+        if let Some(v) = unit_private {
+            p.unit = Some(crate::model::unit::UnitRecord {
+                files: vec![],
+                packages: Default::default(),
+                settings: [("PrivateTmp".to_owned(), v.to_owned())].into(),
+            });
+        }
+        policy(&p, 252).value("PrivateTmp").map(str::to_owned)
+    };
+    assert_eq!(used(Some("yes")).as_deref(), Some("yes"));
+    assert_eq!(used(Some("no")), None);
+    assert_eq!(used(None), None);
+}

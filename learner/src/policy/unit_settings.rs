@@ -3,7 +3,7 @@
 //! names. A drop-in resets list options before narrowing them, and a reset also takes away
 //! what the unit itself granted: the generator puts back the grants the service needs
 //! (ambient capabilities in use), and the unit's write grants within the margin.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     Decision,
@@ -319,6 +319,137 @@ pub fn fresh_host(d: &mut Decision, p: &Profile, private_tmp: bool) {
     }
 }
 
+/// A fresh host, for a root service that makes its own directory right in /var/lib,
+/// /var/log or /var/cache at run time (no package has it: certbot's /var/log/letsencrypt):
+/// under ProtectSystem=strict the first start cannot make it (those stay read-only, and a
+/// `-` ReadWritePaths= entry of a missing path is skipped), so systemd makes it before the
+/// start: StateDirectory=, LogsDirectory=, CacheDirectory= (v235), with the mode the service
+/// itself asks for when the recording saw it ask (else systemd's 0755). Only for a service
+/// started as root and a directory whose noted entries are all root's: systemd gives the
+/// directory's tree to the service's user. Where one is already running, nothing changes:
+/// it exists; `--explain` says why each is there.
+/// Returns the decisions and the directories systemd now makes (whose create needs no
+/// writable /var/log any more).
+pub fn fresh_host_directories(
+    p: &Profile,
+    unit: &[Assignment],
+    systemd: u32,
+) -> (Vec<Decision>, BTreeSet<String>) {
+    let Some(record) = &p.unit else {
+        return Default::default();
+    };
+    if record.packages.is_empty() || Deployed::of(unit).non_root().is_some() {
+        return Default::default();
+    }
+    let owners = &p.observations.identity.owners;
+    let mut wanted: BTreeMap<&'static str, BTreeMap<String, String>> = BTreeMap::new();
+    for (path, accesses) in &p.observations.paths {
+        let writes = accesses.keys().any(|a| {
+            !matches!(
+                a,
+                crate::model::observations::Access::Read | crate::model::observations::Access::Exec
+            )
+        });
+        if !writes {
+            continue;
+        }
+        for (top, directive, since) in super::identity::DIRECTORIES {
+            if *top == "/run" || systemd < *since {
+                continue; // /run's would be removed at every stop
+            }
+            let Some(rest) = path.strip_prefix(top).and_then(|r| r.strip_prefix('/')) else {
+                continue;
+            };
+            // A directory for sure: something below it was written, or it was made as one.
+            let (name, below) = rest.split_once('/').unwrap_or((rest, ""));
+            let made_as_dir = below.is_empty()
+                && accesses.contains_key(&crate::model::observations::Access::Create)
+                && p.observations
+                    .facts
+                    .created_modes
+                    .keys()
+                    .any(|k| k.starts_with(&format!("{top} dir ")));
+            if name.is_empty() || (below.is_empty() && !made_as_dir) {
+                continue;
+            }
+            let dir = format!("{top}/{name}");
+            // Noted, and no package's: the service makes it.
+            if !record
+                .packages
+                .get(&dir)
+                .is_some_and(|o| o.trim().is_empty())
+            {
+                continue;
+            }
+            let already = unit
+                .iter()
+                .filter(|a| a.key == *directive)
+                .any(|a| super::unit_file::words(&a.value).iter().any(|w| w == name));
+            let roots = owners
+                .iter()
+                .filter(|(k, _)| *k == &dir || k.starts_with(&format!("{dir}/")))
+                .all(|(_, o)| o.starts_with("0:0 "));
+            if already || !roots {
+                continue;
+            }
+            wanted
+                .entry(directive)
+                .or_default()
+                .insert(name.to_owned(), dir);
+        }
+    }
+    let mut decisions = Vec::new();
+    let made: BTreeSet<String> = wanted.values().flat_map(|n| n.values().cloned()).collect();
+    for (directive, names) in wanted {
+        let top = super::identity::DIRECTORIES
+            .iter()
+            .find(|(_, d, _)| *d == directive)
+            .map_or("", |(t, _, _)| *t);
+        // The mode asked for when made in TOP: one, or none said.
+        let modes: BTreeSet<&str> = p
+            .observations
+            .facts
+            .created_modes
+            .keys()
+            .filter_map(|k| k.strip_prefix(&format!("{top} dir ")))
+            .collect();
+        decisions.push(Decision {
+            directive,
+            lines: vec![format!(
+                "{directive}={}",
+                names.keys().cloned().collect::<Vec<_>>().join(" ")
+            )],
+            evidence: names
+                .values()
+                .map(|dir| format!("{dir}: fresh host: no package has it, the service makes it at its first start in {top}, which stays read-only: systemd makes it before the start"))
+                .collect(),
+        });
+        // As made: the mode asked for, less the umask (the unit's UMask=, 0022 by default).
+        let umask = Deployed::of(unit)
+            .last_value("UMask")
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            .unwrap_or(0o022);
+        let mode_directive = match directive {
+            "StateDirectory" => "StateDirectoryMode",
+            "LogsDirectory" => "LogsDirectoryMode",
+            _ => "CacheDirectoryMode",
+        };
+        if let [mode] = modes.iter().collect::<Vec<_>>()[..]
+            && let Ok(asked) = u32::from_str_radix(mode, 8)
+        {
+            let made = asked & !umask & 0o7777;
+            decisions.push(Decision {
+                directive: mode_directive,
+                lines: vec![format!("{mode_directive}={made:04o}")],
+                evidence: vec![format!(
+                    "as the service makes it ({mode} less the umask {umask:04o}); systemd sets it at every start, also on a directory that exists, and leaves its files' owners alone (checked on 247, 252 and 257)"
+                )],
+            });
+        }
+    }
+    (decisions, made)
+}
+
 /// The entries a first start on a new host makes (a create found them there, and no
 /// package has them) that belong to another user than root: a service started as root
 /// makes them as root and hands them over, with CAP_CHOWN, which a recording made where they
@@ -466,6 +597,93 @@ mod tests {
             }),
             ..Profile::example("nginx.service")
         }
+    }
+
+    /// certbot as recorded where it ran before: its makedirs of /var/log/letsencrypt (mode
+    /// 0700) answered EEXIST, its log written; no package has the directory.
+    fn certbot_on_an_old_host(owner: &str) -> Profile {
+        use crate::model::observations::Fact;
+        let mut o = Observations::default();
+        o.add(
+            &Slot::Path("/var/log/letsencrypt".into(), Access::Create),
+            -17,
+            "certbot",
+            1,
+        );
+        o.add(
+            &Slot::Path("/var/log/letsencrypt/letsencrypt.log".into(), Access::Write),
+            3,
+            "certbot",
+            1,
+        );
+        o.add(
+            &Slot::Fact(Fact::CreatedMode, "/var/log dir 0777".into()),
+            -17,
+            "certbot",
+            1,
+        );
+        o.derive_path_facts("/sys/fs/cgroup");
+        o.identity
+            .owners
+            .insert("/var/log/letsencrypt".into(), owner.into());
+        let unit_file = "/lib/systemd/system/certbot.service";
+        let mut packages: std::collections::BTreeMap<String, String> = package_candidates(&o)
+            .iter()
+            .map(|c| (c.clone(), String::new()))
+            .collect();
+        packages.insert(unit_file.into(), "certbot".into());
+        Profile {
+            observations: o,
+            unit: Some(UnitRecord {
+                files: vec![UnitFile {
+                    path: unit_file.into(),
+                    sha256: String::new(),
+                }],
+                settings: Default::default(),
+                packages,
+            }),
+            ..Profile::example("certbot.service")
+        }
+    }
+
+    #[test]
+    fn a_fresh_host_gets_the_directory_a_root_service_makes_in_var_log() {
+        let p = certbot_on_an_old_host("0:0 0700 dir");
+        assert!(
+            p.unit
+                .as_ref()
+                .unwrap()
+                .packages
+                .contains_key("/var/log/letsencrypt"),
+            "{:?}",
+            p.unit.as_ref().unwrap().packages
+        );
+        let (d, made) = fresh_host_directories(&p, &[], 252);
+        assert_eq!(made, ["/var/log/letsencrypt".to_owned()].into());
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert_eq!(d[0].lines, ["LogsDirectory=letsencrypt"]);
+        // 0777 asked, less the default umask.
+        assert_eq!(d[1].lines, ["LogsDirectoryMode=0755"]);
+        assert!(d[0].evidence[0].starts_with("/var/log/letsencrypt: fresh host"));
+        // The unit's own UMask= is the one that applies.
+        let unit = service_assignments("[Service]\nUMask=0077\n", "certbot.service");
+        let (d, _) = fresh_host_directories(&p, &unit, 252);
+        assert_eq!(d[1].lines, ["LogsDirectoryMode=0700"]);
+        // Nothing before systemd 235, for a service started as another user, for a unit
+        // that has it already, or for a directory with an entry not root's (systemd would
+        // give the tree to the service's user).
+        assert!(fresh_host_directories(&p, &[], 234).0.is_empty());
+        let user = service_assignments("[Service]\nUser=certbot\n", "certbot.service");
+        assert!(fresh_host_directories(&p, &user, 252).0.is_empty());
+        let has = service_assignments("[Service]\nLogsDirectory=letsencrypt\n", "certbot.service");
+        assert!(fresh_host_directories(&p, &has, 252).0.is_empty());
+        let other = certbot_on_an_old_host("33:33 0700 dir");
+        assert!(fresh_host_directories(&other, &[], 252).0.is_empty());
+        // And through resolve, beside ReadWritePaths=.
+        let groups = SyscallGroups::for_version(252, None);
+        let policy = super::super::resolve(&p, 252, &groups, Margin::default());
+        assert_eq!(policy.value("LogsDirectory"), Some("letsencrypt"));
+        assert_eq!(policy.value("LogsDirectoryMode"), Some("0755"));
     }
 
     #[test]

@@ -248,6 +248,11 @@ impl<'a> Deployed<'a> {
         (!["root", "0"].contains(&user.as_str())).then(|| format!("User={user}"))
     }
 
+    /// The value of the last assignment of `key`, if any.
+    pub(crate) fn last_value(&self, key: &str) -> Option<&'a str> {
+        self.last(key).map(|a| a.value.as_str())
+    }
+
     fn all(&self, key: &str) -> impl Iterator<Item = &'a Assignment> + '_ {
         let key = key.to_owned();
         self.assignments
@@ -624,8 +629,8 @@ pub fn verify(
     for e in d.paths("ReadWritePaths") {
         rules.push((e.path, true, String::new()));
     }
-    for dir in directories {
-        rules.push((dir, true, String::new()));
+    for dir in &directories {
+        rules.push((dir.clone(), true, String::new()));
     }
     if private_tmp {
         rules.push(("/tmp".into(), true, String::new()));
@@ -657,6 +662,13 @@ pub fn verify(
         }
         let mut refused: Vec<(String, String, &Seen, String)> = Vec::new();
         for (&access, seen) in accesses.iter().filter(|(a, s)| a.writes() && s.ok > 0) {
+            // systemd makes it before the start: the service finds it there (EEXIST), as it
+            // does on every start but its first.
+            if access == crate::model::observations::Access::Create
+                && directories.iter().any(|d| d == path)
+            {
+                continue;
+            }
             let w = writable_path(path, access);
             if let Some(directive) = denier(&w) {
                 refused.push((w, access.name(), seen, directive));
@@ -681,7 +693,7 @@ pub fn verify(
         let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
             continue;
         };
-        if policy::is_capability_noise(cap, checks, &p.observations) || caps.permits(cap) {
+        if policy::grants_are_noise(cap, checks, &p.observations) || caps.permits(cap) {
             continue;
         }
         denied.push(Gap {
@@ -696,8 +708,24 @@ pub fn verify(
     // A process of a non-root user holds only its ambient capabilities, and those only
     // when the bounding set has them too (capset() refuses an inheritable capability outside
     // it). A check made while switching ids is root's own (a start as that user skips it).
+    // Where the recording tells whose checks they were (identity), only a grant to a process
+    // that was not root counts: a root one is a `+` command's (ExecStartPre=+...), which
+    // User= does not apply to.
     if let Some(who) = d.non_root() {
         let ambient = d.ambient();
+        let id = &p.observations.identity;
+        let writes_charge_memory = !policy::wrote_tunables(&p.observations);
+        let granted_as_user = |cap: &str| {
+            id.unprivileged_capabilities.iter().any(|(k, seen)| {
+                seen.ok > 0
+                    && k.strip_prefix(&format!("{cap} as "))
+                        .and_then(|rest| rest.split_once(" during "))
+                        .is_some_and(|(_, during)| {
+                            !crate::model::credentials::changes_credentials(during)
+                                && !policy::noise_during(cap, during, writes_charge_memory)
+                        })
+            })
+        };
         for (cap, checks) in &p.observations.capabilities {
             let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
                 continue;
@@ -706,7 +734,8 @@ pub fn verify(
                 .during
                 .keys()
                 .all(|during| crate::model::credentials::changes_credentials(during));
-            if policy::is_capability_noise(cap, checks, &p.observations)
+            if policy::grants_are_noise(cap, checks, &p.observations)
+                || (!id.is_empty() && !granted_as_user(cap))
                 || switching
                 || !caps.permits(cap)
                 || ambient.contains(cap)
@@ -1158,6 +1187,58 @@ mod tests {
         assert!(
             text.contains("# AmbientCapabilities: the unit grants AmbientCapabilities=CAP_NET_BIND_SERVICE (it runs as User=www-data"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_grant_to_a_root_command_of_a_non_root_unit_needs_no_ambient_capability() {
+        use crate::model::credentials::IdentitySlot;
+        // Tomcat: ExecStartPre=+... (root, outside User=tomcat) made CAP_SYS_ADMIN checks on
+        // the guest's overlay root (granted); tomcat's own were all denied.
+        let mut p = binds_80_as_www_data();
+        let check = |granted: bool, during: &str| Slot::Capability {
+            name: "CAP_SYS_ADMIN".into(),
+            granted,
+            during: during.into(),
+        };
+        for (slot, ret) in [
+            (check(true, "mkdir"), 0),
+            (check(false, "mmap"), -1),
+            (
+                Slot::Identity(IdentitySlot::UnprivilegedCapability(
+                    "CAP_SYS_ADMIN as 33 during mmap".into(),
+                )),
+                -1,
+            ),
+            (
+                Slot::Identity(IdentitySlot::UnprivilegedCapability(
+                    "CAP_NET_BIND_SERVICE as 33 during bind".into(),
+                )),
+                0,
+            ),
+            (Slot::Identity(IdentitySlot::Credentials("0:0".into())), 0),
+        ] {
+            p.observations.add(&slot, ret, "svc", 1);
+        }
+        let dropin = "[Service]\nCapabilityBoundingSet=\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SYS_ADMIN\n";
+        assert!(
+            gaps_on_unit(&p, dropin).is_empty(),
+            "{:?}",
+            gaps_on_unit(&p, dropin)
+        );
+        // Granted to the user's own process, it would need to be ambient.
+        p.observations.add(
+            &Slot::Identity(IdentitySlot::UnprivilegedCapability(
+                "CAP_SYS_ADMIN as 33 during mkdir".into(),
+            )),
+            0,
+            "svc",
+            1,
+        );
+        let g = gaps_on_unit(&p, dropin);
+        assert!(
+            g.len() == 1 && g[0].contains("add AmbientCapabilities=CAP_SYS_ADMIN"),
+            "{g:?}"
         );
     }
 

@@ -20,7 +20,7 @@ use learner_common::{
     SyscallEvent, base,
 };
 
-use crate::model::observations::{IN_PAGE_FAULT_NAME, OVERRIDDEN_CREDENTIALS};
+use crate::model::observations::{IN_PAGE_FAULT_NAME, KEPT_BY_CAPSET, OVERRIDDEN_CREDENTIALS};
 use crate::{
     model::credentials::IdentitySlot,
     model::names,
@@ -80,6 +80,72 @@ pub struct Collector {
     /// Recorded processes moved to another cgroup, in the order seen, for the session to
     /// name (it knows where cgroups are).
     pub moves: Vec<Move>,
+    /// Each capability event's credentials, capability and syscall, by deduplication key, and
+    /// how many checks it stands for: for [`Self::attribute_overridden_credentials`].
+    cap_checks: HashMap<u64, CapCheck>,
+    /// Credentials seen overriding a process's own (a check under another uid than the
+    /// process's): overlayfs's copy of its mounter's, used by every process it copies up for.
+    overriding: std::collections::HashSet<u64>,
+    /// Each thread's capability events in the order they came, by credentials' address and
+    /// deduplication key (by thread: glibc's setuid gives each thread credentials of its own).
+    cap_sequence: HashMap<u32, Vec<(u64, u64)>>,
+}
+
+/// Moves up to `n` of `from` to `(overridden credentials)`; returns how many moved.
+fn reattribute(during: &mut BTreeMap<String, u64>, from: &str, n: u64) -> u64 {
+    let Some(have) = during.get_mut(from) else {
+        return 0;
+    };
+    let take = n.min(*have);
+    *have -= take;
+    if *have == 0 {
+        during.remove(from);
+    }
+    *during.entry(OVERRIDDEN_CREDENTIALS.to_owned()).or_default() += take;
+    take
+}
+
+/// The keys of checks made with credentials a thread used only between two checks with its
+/// own: a thread's own credentials change only for good (exec, setuid: new ones, never the
+/// old ones back), so credentials that come and go inside a run of its own are the kernel's,
+/// lent for one operation (overlayfs creating a file with a copy of its mounter's, fsuid
+/// set). Its own are the ones most of its checks ran with.
+fn interleaved(sequence: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<u64> {
+    let mut keys = Vec::new();
+    for events in sequence.values() {
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for (cred, _) in events {
+            *counts.entry(*cred).or_default() += 1;
+        }
+        let Some((&own, _)) = counts
+            .iter()
+            .max_by_key(|(cred, n)| (**n, std::cmp::Reverse(**cred)))
+        else {
+            continue;
+        };
+        let first = events.iter().position(|(c, _)| *c == own);
+        let last = events.iter().rposition(|(c, _)| *c == own);
+        let (Some(first), Some(last)) = (first, last) else {
+            continue;
+        };
+        keys.extend(
+            events[first..last]
+                .iter()
+                .filter(|(c, _)| *c != own)
+                .map(|(_, k)| *k),
+        );
+    }
+    keys
+}
+
+/// One distinct capability check, for telling overridden credentials apart at the end.
+#[derive(Debug, Clone)]
+struct CapCheck {
+    cred: u64,
+    cap: String,
+    during: String,
+    granted: bool,
+    checks: u64,
 }
 
 /// A recorded process the kernel saw moved to another cgroup.
@@ -111,6 +177,25 @@ pub fn is_service_manager(comm: &str) -> bool {
     (comm.starts_with('(') && comm.ends_with(')')) || comm.starts_with("systemd-executo")
 }
 
+/// The capabilities a successful capset() left in the permitted set of a process that was
+/// not root (its ids as the call returned): kept on purpose after dropping root. Root's own
+/// capset is left out: a root process may write back whatever capget gave it, which says
+/// nothing of what it needs.
+fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
+    let (uid, _) = crate::model::credentials::credentials(ev.uid_gid);
+    if ev.ret != 0 || uid == 0 {
+        return Vec::new();
+    }
+    (0..64)
+        .filter(|bit| ev.extra[0] & (1u64 << bit) != 0)
+        .map(|bit| Slot::Capability {
+            name: names::capability(bit),
+            granted: true,
+            during: KEPT_BY_CAPSET.to_owned(),
+        })
+        .collect()
+}
+
 fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
@@ -136,6 +221,9 @@ impl Collector {
             malformed: 0,
             service_manager_events: 0,
             moves: Vec::new(),
+            cap_checks: HashMap::new(),
+            overriding: std::collections::HashSet::new(),
+            cap_sequence: HashMap::new(),
         }
     }
 
@@ -196,11 +284,32 @@ impl Collector {
                 };
                 let during = match own {
                     Some(uid) if uid != ev.uid && !changes_credentials => {
+                        if ev.cred != 0 {
+                            self.overriding.insert(ev.cred);
+                        }
                         OVERRIDDEN_CREDENTIALS.to_owned()
                     }
                     _ => during,
                 };
                 let name = names::capability(ev.cap);
+                if ev.cred != 0 && ev.key != 0 && during != OVERRIDDEN_CREDENTIALS {
+                    self.cap_checks.insert(
+                        ev.key,
+                        CapCheck {
+                            cred: ev.cred,
+                            cap: name.clone(),
+                            during: during.clone(),
+                            granted: ev.ret == 0,
+                            checks: 1,
+                        },
+                    );
+                    if !is_service_manager(&c_string(&ev.comm)) {
+                        self.cap_sequence
+                            .entry(ev.pid)
+                            .or_default()
+                            .push((ev.cred, ev.key));
+                    }
+                }
                 let unprivileged = match own {
                     Some(uid) if uid != 0 && during != OVERRIDDEN_CREDENTIALS => {
                         Some(Slot::Identity(IdentitySlot::UnprivilegedCapability(
@@ -283,6 +392,9 @@ impl Collector {
     fn add_counts(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let mut lost = 0;
         for (key, &copies) in dedup {
+            if let Some(check) = self.cap_checks.get_mut(key) {
+                check.checks += copies;
+            }
             if let Some(what) = self
                 .missed_keys
                 .get(key)
@@ -300,6 +412,36 @@ impl Collector {
             }
         }
         lost
+    }
+
+    /// Moves the checks made with credentials that overrode some process's own to
+    /// `(overridden credentials)`: a root process's overridden checks (overlayfs copying a
+    /// file up with its mounter's root credentials) have its own uid, so only the address of
+    /// the credentials, seen overriding in another check, tells them apart. For the end of a
+    /// recording, once every event is in.
+    pub fn attribute_overridden_credentials(&mut self) -> u64 {
+        let mut keys: std::collections::HashSet<u64> = self
+            .cap_checks
+            .iter()
+            .filter(|(_, c)| self.overriding.contains(&c.cred))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.extend(interleaved(&self.cap_sequence));
+        let mut moved = 0;
+        for key in keys {
+            let Some(check) = self.cap_checks.get(&key) else {
+                continue;
+            };
+            let Some(checks) = self.observations.capabilities.get_mut(&check.cap) else {
+                continue;
+            };
+            let took = reattribute(&mut checks.during, &check.during, check.checks);
+            if check.granted {
+                reattribute(&mut checks.granted_during, &check.during, check.checks);
+            }
+            moved += took;
+        }
+        moved
     }
 
     /// Who made the call, the ids a set*id call switched to, and for each write whether root
@@ -371,14 +513,13 @@ impl Collector {
                     }
                 }
             }
-            "chroot" if is_service_manager(&c_string(&ev.comm)) => {
-                // systemd's executor setting up the unit's mount namespace: it moves the new
-                // root (/run/systemd/unit-root) onto / and chroot(".")s there, so the unit's
-                // root is still / (RootDirectory= aside), not the spelling it had.
-                if ev.made != 0 {
-                    self.learn_base(ev.made, "/", true);
-                }
+            // systemd's executor setting up the unit's mount namespace: it moves the new root
+            // (/run/systemd/unit-root) onto / and chroot(".")s there, so the unit's root is
+            // still / (RootDirectory= aside), not the spelling it had.
+            "chroot" if is_service_manager(&c_string(&ev.comm)) && ev.made != 0 => {
+                self.learn_base(ev.made, "/", true);
             }
+            "chroot" if is_service_manager(&c_string(&ev.comm)) => {}
             "chdir" | "fchdir" | "chroot" => {
                 if let Some(path) = path_at(self, 0, &s0) {
                     if ev.made != 0 {
@@ -563,6 +704,7 @@ impl Collector {
                 }
             }
             "exit" | "exit_group" => out.push(Slot::Exit),
+            "capset" => out.extend(capset_slots(ev)),
             "unshare" => {
                 for ns in names::namespaces(a[0]) {
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via unshare")));
@@ -647,8 +789,9 @@ impl Collector {
         }
         let relative = s.as_deref().unwrap_or("");
         let b = ev.base[i];
-        if b == 0 {
-            // Nothing to resolve against: an absent path (utimensat's NULL without an fd).
+        if b == 0 || b == base::NO_PATH {
+            // Nothing to resolve against: an absent path (utimensat's NULL without an fd), or
+            // an fd that is no file (ftruncate of a memfd).
             return None;
         }
         let Some(dir) = self.base_path(b) else {
@@ -739,7 +882,8 @@ const FILE_BASES_TURN: usize = 16_384;
 fn proc_link(link: &str, tgid: u32) -> Option<String> {
     let target = std::fs::read_link(link).ok()?;
     let text = target.to_string_lossy();
-    if !text.starts_with('/') {
+    // A memfd reads as `/memfd:NAME (deleted)`: no path either.
+    if !text.starts_with('/') || text.starts_with("/memfd:") {
         return None;
     }
     Some(normalize(
@@ -907,6 +1051,78 @@ mod tests {
     use crate::model::syscalls::Arch;
 
     /// What a CAP_SYS_ADMIN check during openat by an exited process is blamed on.
+    fn capability_event(uid: u32, own_uid: Option<u32>, cred: u64, key: u64) -> CapabilityEvent {
+        CapabilityEvent {
+            tag: EventTag::Capability as u32,
+            cap: 21,
+            ret: 0,
+            syscall: 83, // mkdir
+            pid: u32::MAX - 1,
+            tgid: u32::MAX - 1,
+            uid,
+            gid: 0,
+            own_uid: own_uid.unwrap_or(0),
+            own_uid_known: u32::from(own_uid.is_some()),
+            key,
+            comm: *b"nginx\0\0\0\0\0\0\0\0\0\0\0",
+            opts: 0,
+            opts_known: 0,
+            cred,
+        }
+    }
+
+    fn handle_event(c: &mut Collector, ev: &CapabilityEvent) {
+        // SAFETY: plain data viewed as its bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (ev as *const CapabilityEvent).cast::<u8>(),
+                size_of::<CapabilityEvent>(),
+            )
+        };
+        c.handle(bytes);
+    }
+
+    #[test]
+    fn a_root_processs_checks_with_credentials_seen_overriding_are_overridden() {
+        let mut c = Collector::new(Arch::X86_64);
+        // The master (root) copies a directory up: overlayfs's root credentials, at 0xa.
+        handle_event(&mut c, &capability_event(0, Some(0), 0xa, 11));
+        // Its own check, with its own credentials at 0xb.
+        handle_event(&mut c, &capability_event(0, Some(0), 0xb, 12));
+        // A worker (uid 33) makes overlayfs copy up too: 0xa overrides.
+        handle_event(&mut c, &capability_event(0, Some(33), 0xa, 13));
+        // The master's copy-up repeated twice more (the kernel's count).
+        c.add_repeats(&[(11, 2)].into());
+        let during = |c: &Collector| c.observations.capabilities["CAP_SYS_ADMIN"].during.clone();
+        assert_eq!(during(&c)["mkdir"], 4);
+        assert_eq!(c.attribute_overridden_credentials(), 3);
+        let after = during(&c);
+        assert_eq!(after["mkdir"], 1, "{after:?}");
+        assert_eq!(after[OVERRIDDEN_CREDENTIALS], 4, "{after:?}");
+        let granted = &c.observations.capabilities["CAP_SYS_ADMIN"].granted_during;
+        assert_eq!(granted.get("mkdir"), Some(&1), "{granted:?}");
+    }
+
+    #[test]
+    fn credentials_lent_between_a_processs_own_checks_are_overridden() {
+        let mut c = Collector::new(Arch::X86_64);
+        // Its own (0xb) around two copies lent by overlayfs for one create each (0xc, 0xd).
+        for (cred, key) in [(0xb, 1), (0xc, 2), (0xb, 3), (0xd, 4), (0xb, 5)] {
+            let mut ev = capability_event(0, Some(0), cred, key);
+            ev.cap = 21 + (key as u32 % 2);
+            handle_event(&mut c, &ev);
+        }
+        // After its last own check, a new one for good (an exec): not lent.
+        handle_event(&mut c, &capability_event(0, Some(0), 0xe, 6));
+        assert_eq!(c.attribute_overridden_credentials(), 2);
+        let caps = &c.observations.capabilities;
+        let overridden: u64 = caps
+            .values()
+            .filter_map(|k| k.during.get(OVERRIDDEN_CREDENTIALS))
+            .sum();
+        assert_eq!(overridden, 2, "{caps:?}");
+    }
+
     fn blamed_on(uid: u32, own_uid: Option<u32>) -> Vec<String> {
         let ev = CapabilityEvent {
             tag: EventTag::Capability as u32,
@@ -924,6 +1140,7 @@ mod tests {
             comm: *b"redis-server\0\0\0\0",
             opts: 0,
             opts_known: 0,
+            cred: 0,
         };
         // SAFETY: plain data viewed as its bytes.
         let bytes = unsafe {
@@ -1052,6 +1269,44 @@ mod tests {
         ev.key = key;
         ev.tgid = 4_000_000;
         bytes
+    }
+
+    #[test]
+    fn capabilities_kept_by_capset_after_dropping_root_are_needs() {
+        // dnsmasq: as root it keeps CAP_NET_ADMIN, CAP_NET_RAW, CAP_SETUID; after setuid(999)
+        // it sets its permitted set to CAP_NET_ADMIN and CAP_NET_RAW, and checks it holds
+        // them, with no capability check the tracepoint would see.
+        let capset = |uid: u64, permitted: u64, ret: i64| {
+            let mut bytes = event("capset", [0; 6], "", ret, "dnsmasq");
+            // SAFETY: as in `event`; the buffer holds one whole event.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.string_len[0] = 0;
+            ev.uid_gid = uid | (uid << 32);
+            ev.extra = [permitted, 0x2008_0522];
+            bytes
+        };
+        let net = (1 << 12) | (1 << 13);
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(&capset(0, net | (1 << 7), 0));
+        assert!(c.observations.capabilities.is_empty());
+        c.handle(&capset(999, net | (1 << 34), 0));
+        // A refused capset kept nothing.
+        c.handle(&capset(999, 1 << 21, -1));
+        let kept: Vec<&str> = c
+            .observations
+            .capabilities
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(kept, ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYSLOG"]);
+        let admin = &c.observations.capabilities["CAP_NET_ADMIN"];
+        assert_eq!(admin.granted.as_ref().map(|g| g.count), Some(1));
+        assert_eq!(admin.during.keys().collect::<Vec<_>>(), [KEPT_BY_CAPSET]);
+        assert!(!crate::policy::is_capability_noise(
+            "CAP_NET_ADMIN",
+            admin,
+            &c.observations
+        ));
     }
 
     #[test]

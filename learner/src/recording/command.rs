@@ -152,6 +152,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         .unwrap_or_else(|| default_output(&argv0));
     let pending = PendingProfile::create(&output)?;
 
+    remove_abandoned_cgroups(&cgroup_root);
     let cgroup = Cgroup::create(&cgroup_root, &format!("learner-run-{}", std::process::id()))?;
     let mut session = Session::start(cgroup.target(), arch, false)?;
 
@@ -207,7 +208,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     if leftovers > 0 {
         eprintln!("learner: killed {leftovers} process(es) the command left behind in its cgroup");
     }
-    let mut outcome = session.finish(&cgroup_root.to_string_lossy())?;
+    let mut outcome = session.finish(&cgroup_root.to_string_lossy(), std::path::Path::new("/"))?;
     cgroup.remove()?;
 
     let exit_code = exit_code(status);
@@ -247,6 +248,27 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         profile,
         exit_code,
     })
+}
+
+/// Removes the empty cgroups of `learner run`s that were killed (SIGKILL leaves no chance to
+/// clean up): `learner-run-PID` whose PID is gone and which holds no process.
+fn remove_abandoned_cgroups(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("learner-run-") else {
+            continue;
+        };
+        let alive = std::path::Path::new("/proc").join(pid).exists();
+        let empty = std::fs::read_to_string(entry.path().join("cgroup.events"))
+            .is_ok_and(|e| e.lines().any(|l| l == "populated 0"));
+        if !alive && empty {
+            // A leaf: rmdir removes it, or fails harmlessly if something moved in.
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]

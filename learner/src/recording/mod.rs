@@ -5,7 +5,9 @@
 pub mod baseline;
 pub mod collector;
 pub mod command;
+pub mod follower;
 pub mod recorder;
+pub mod resolve;
 pub mod session;
 pub mod traced;
 pub mod unit;

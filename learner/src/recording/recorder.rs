@@ -4,6 +4,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     io,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
 };
 
 use aya::{
@@ -15,14 +16,14 @@ use aya::{
     },
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration, EnteredSyscall, SLOT_OUT_OF_RANGE,
-    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target, global, map, program, task_stat,
-    task_state,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration,
+    EnteredSyscall, SLOT_OUT_OF_RANGE, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target,
+    global, map, program, task_stat, task_state,
 };
 
 use crate::{
     model::{profile::CAPABILITY_TRACEPOINT, syscalls::Arch},
-    recording::traced::TRACED,
+    recording::{follower::CreationFollower, traced::TRACED},
     systemd::cgroup::CgroupRef,
 };
 
@@ -38,8 +39,8 @@ pub const FORCE_PROBE_ENV: &str = "LEARNER_SYSCALL_PROBE";
 
 /// Environment variable naming observation probes not to attach, comma-separated: a
 /// diagnostic for recording as a kernel without them would (`cap_capable` for the
-/// capability tracepoint, `cap_kprobe` for the kprobe pair, `page_fault`, `process_tree`, or
-/// a traced syscall's name). What they would have observed is missing, and said so.
+/// capability tracepoint, `cap_kprobe` for the kprobe pair, `page_fault`, `process_tree`,
+/// `follower` for the creation follower, or a traced syscall's name). What they would have observed is missing, and said so.
 pub const DISABLE_PROBES_ENV: &str = "LEARNER_DISABLE_PROBES";
 
 /// Whether `probe` is named in [`DISABLE_PROBES_ENV`].
@@ -260,6 +261,8 @@ pub struct SyscallRecorder {
     /// Why better probes were skipped, for the warning and the profile.
     pub skipped: Vec<String>,
     pub observation: ObservationStatus,
+    /// Held for each write of TARGET: the creation follower's thread writes it too.
+    target_lock: Arc<Mutex<()>>,
 }
 
 impl SyscallRecorder {
@@ -336,6 +339,7 @@ impl SyscallRecorder {
                         links: Vec::new(),
                         skipped,
                         observation: ObservationStatus::default(),
+                        target_lock: Default::default(),
                     };
                     // Right after attaching: the command has not started yet.
                     recorder.follow(cgroup)?;
@@ -485,7 +489,7 @@ impl SyscallRecorder {
     /// every call counted is one whose arguments were observed too.
     pub fn start(&mut self) -> Result<(), RecorderError> {
         self.target.counting = 1;
-        write_target(&mut self.ebpf, self.target)
+        self.write_switches()
     }
 
     /// Attaches the first capability source the kernel offers: the `capability/cap_capable`
@@ -500,6 +504,7 @@ impl SyscallRecorder {
                 &tracefs.join("events/capability/cap_capable/format"),
                 "capability/cap_capable",
                 &[
+                    ("cred", CAP_CAPABLE_CRED_OFFSET),
                     ("cap", CAP_CAPABLE_CAP_OFFSET),
                     ("ret", CAP_CAPABLE_RET_OFFSET),
                 ],
@@ -594,7 +599,7 @@ impl SyscallRecorder {
                 }
             })?;
         self.target.check = 1;
-        write_target(&mut self.ebpf, self.target)
+        self.write_switches()
     }
 
     /// Loads the tracepoint program `program` unless it is loaded already. Returns why the
@@ -660,7 +665,7 @@ impl SyscallRecorder {
     pub fn stop(&mut self) -> Result<(), RecorderError> {
         self.target.counting = 0;
         self.target.observe = 0;
-        write_target(&mut self.ebpf, self.target)?;
+        self.write_switches()?;
         // A program that read the target just before runs to its end: a moment is plenty.
         std::thread::sleep(std::time::Duration::from_millis(20));
         Ok(())
@@ -699,7 +704,7 @@ impl SyscallRecorder {
         };
         let counts = self.drain_dedup(idle)?;
         self.target.dedup_map ^= 1;
-        write_target(&mut self.ebpf, self.target)?;
+        self.write_switches()?;
         Ok(counts)
     }
 
@@ -765,7 +770,11 @@ impl SyscallRecorder {
     pub fn retarget(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
         self.target.cgroup_id = cgroup.id;
         self.target.level = cgroup.level + self.level_offset;
-        write_target(&mut self.ebpf, self.target)?;
+        {
+            let lock = self.target_lock.clone();
+            let _turn = lock.lock().unwrap_or_else(|e| e.into_inner());
+            write_target(&mut self.ebpf, self.target)?;
+        }
         self.follow(cgroup)?;
         self.seed_tasks(cgroup)
     }
@@ -828,6 +837,72 @@ impl SyscallRecorder {
                 Ok(())
             }
         }
+    }
+
+    /// Follows the target's cgroup from the moment systemd makes it again (a restart, a
+    /// crash's recovery): a thread of its own, woken by inotify, writes the new id into the
+    /// kernel side's target at once. The recording's own loop would follow only once it gets
+    /// to the event, which under load comes after the new instance's start-up (and a oneshot
+    /// job's whole run). Where no thread can watch, the loop still follows, as before.
+    pub fn follow_creations(&mut self, cgroup: &CgroupRef) -> Option<CreationFollower> {
+        use std::os::fd::AsFd as _;
+        if disabled("follower") {
+            self.skipped.push(format!(
+                "new instances: {DISABLED}; a restarted unit is followed by the recording's loop"
+            ));
+            return None;
+        }
+        let map_fd = |name: &'static str| -> Option<std::os::fd::OwnedFd> {
+            match self.ebpf.map(name)? {
+                aya::maps::Map::Array(d) | aya::maps::Map::HashMap(d) => {
+                    d.fd().as_fd().try_clone_to_owned().ok()
+                }
+                _ => None,
+            }
+        };
+        let exact = self.probe.matching == CgroupMatch::Exact;
+        let started = match (
+            map_fd(map::TARGET),
+            exact.then(|| map_fd(map::EXACT_CGROUPS)),
+        ) {
+            (Some(target), None) => {
+                CreationFollower::start(&cgroup.path, target, None, self.target_lock.clone())
+            }
+            (Some(target), Some(Some(ids))) => {
+                CreationFollower::start(&cgroup.path, target, Some(ids), self.target_lock.clone())
+            }
+            _ => Err("cannot share the target map".into()),
+        };
+        match started {
+            Ok(follower) => Some(follower),
+            Err(why) => {
+                self.skipped.push(format!(
+                    "new instances: {why}; a restarted unit is followed by the recording's loop"
+                ));
+                None
+            }
+        }
+    }
+
+    /// The target's cgroup id as the kernel side has it now: the one it followed at its
+    /// creation, when that came before user space's look.
+    pub fn kernel_target_id(&self) -> Result<u64, RecorderError> {
+        let map: Array<&MapData, Target> =
+            Array::try_from(self.ebpf.map(map::TARGET).expect("TARGET map"))
+                .map_err(map_err(map::TARGET))?;
+        Ok(map.get(&0, 0).map_err(map_err(map::TARGET))?.cgroup_id)
+    }
+
+    /// Writes the target's switches, keeping the cgroup id the kernel side may have moved
+    /// on to since user space last wrote it (it follows a recreated cgroup by itself).
+    fn write_switches(&mut self) -> Result<(), RecorderError> {
+        let lock = self.target_lock.clone();
+        let _turn = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let kernel = self.kernel_target_id()?;
+        if kernel != 0 {
+            self.target.cgroup_id = kernel;
+        }
+        write_target(&mut self.ebpf, self.target)
     }
 
     /// Notes the tasks already in the target: forks are noted as they happen, but these were

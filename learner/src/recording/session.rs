@@ -3,6 +3,7 @@
 //! turns what was seen into a profile.
 use std::{
     io,
+    path::Path,
     time::{Duration, SystemTime},
 };
 
@@ -56,6 +57,8 @@ pub struct Session {
     deduplicated: u64,
     /// New instances whose processes ran their own program before they were followed.
     late_instances: u64,
+    /// Follows the target's cgroup as systemd makes it again (see [`Self::follow_creations`]).
+    follower: Option<crate::recording::follower::CreationFollower>,
     /// For `learner check`: where the kernel logs the processes a seccomp filter kills.
     kernel_log: Option<KernelLog>,
     /// Where each of the collector's moves went, named while the cgroup still exists (a
@@ -123,6 +126,7 @@ impl Session {
             lost: 0,
             deduplicated: 0,
             late_instances: 0,
+            follower: None,
             kernel_log,
             move_paths: Vec::new(),
         })
@@ -170,6 +174,12 @@ impl Session {
         Ok(())
     }
 
+    /// Follows the target's cgroup from the moment systemd makes it again (a unit's restart),
+    /// from a thread of its own; [`Self::follow_recreated`] still does the rest.
+    pub fn follow_creations(&mut self) {
+        self.follower = self.recorder.follow_creations(&self.target);
+    }
+
     /// Follows the target's cgroup once systemd has recreated it (a restarted unit gets a new
     /// one, with a new id). Returns whether it found a new instance.
     pub fn follow_recreated(&mut self) -> Result<bool, SessionError> {
@@ -177,15 +187,21 @@ impl Session {
         if id == 0 || id == self.target.id {
             return Ok(false);
         }
+        // The creation follower's verdict, when it followed this one.
+        let by_follower = self.follower.as_ref().and_then(|f| f.followed(id));
         self.target.id = id;
         self.recorder.retarget(&self.target)?;
-        // Followed from user space once systemd made the cgroup: under load, a process of
-        // the new instance may be running its own program by now, its start-up unrecorded.
         let processes = self.target.processes();
         for &pid in &processes {
-            // Where each is now: its working directory was set before it was followed.
+            // Where each is now, should one have set its working directory unseen.
             self.collector.note_origin(pid as u32);
         }
+        if let Some(late) = by_follower {
+            self.late_instances += u64::from(late);
+            return Ok(true);
+        }
+        // Followed from user space once systemd made the cgroup: under load, a process of
+        // the new instance may be running its own program by now, its start-up unrecorded.
         let early = processes
             .into_iter()
             .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
@@ -261,7 +277,9 @@ impl Session {
 
     /// Ends the recording: nothing in the target may run any more (or what it does now is
     /// not part of it). Detaches the probes.
-    pub fn finish(mut self, cgroup_root: &str) -> Result<Outcome, SessionError> {
+    /// `fs_root`: the recorded system's root (a guest's, seen from here), where symlinks in
+    /// the recorded paths are followed.
+    pub fn finish(mut self, cgroup_root: &str, fs_root: &Path) -> Result<Outcome, SessionError> {
         self.recorder.stop()?;
         if let Some(events) = self.events.as_mut() {
             drain(events.get_mut(), &mut self.collector);
@@ -336,7 +354,9 @@ impl Session {
         recording.collector_peak_mib = peak;
         drop(self.events);
         drop(self.recorder);
+        self.collector.attribute_overridden_credentials();
         let mut observations = self.collector.observations;
+        crate::recording::resolve::add_resolved_paths(&mut observations, fs_root);
         observations.derive_path_facts(cgroup_root);
         Ok(Outcome {
             counts,

@@ -180,15 +180,23 @@ pub const TRACED: &[Traced] = &[
         at(t("execveat", 5, P1, P2, &[]), 0, None),
         string_kind::ARGV0,
     ),
+    // An fd that names no file: only so the kernel side forgets what its number named.
+    with_effect(t("memfd_create", 2, NO, NO, &[1]), base_effect::NO_PATH_FD),
     // Sockets.
-    t("socket", 3, NO, NO, &[0, 1, 2]),
+    with_effect(t("socket", 3, NO, NO, &[0, 1, 2]), base_effect::NO_PATH_FD),
     t("socketpair", 4, NO, NO, &[0, 1, 2]),
     with_kind(t("bind", 3, NO, P1, &[]), string_kind::SOCKADDR),
     with_kind(t("connect", 3, NO, P1, &[]), string_kind::SOCKADDR),
     // Peers: who connected, where datagrams went and came from (IPAddressAllow=). Only
     // calls that name an address are traced (send()/recv() on a connected socket do not).
-    peer(t("accept", 3, NO, P1, &[]), string_kind::SOCKADDR_LEN_AT),
-    peer(t("accept4", 4, NO, P1, &[]), string_kind::SOCKADDR_LEN_AT),
+    with_effect(
+        peer(t("accept", 3, NO, P1, &[]), string_kind::SOCKADDR_LEN_AT),
+        base_effect::NO_PATH_FD,
+    ),
+    with_effect(
+        peer(t("accept4", 4, NO, P1, &[]), string_kind::SOCKADDR_LEN_AT),
+        base_effect::NO_PATH_FD,
+    ),
     peer(t("recvfrom", 6, NO, P4, &[]), string_kind::SOCKADDR_LEN_AT),
     peer(t("recvmsg", 3, NO, P1, &[]), string_kind::MSGHDR),
     peer(t("recvmmsg", 5, NO, P1, &[]), string_kind::MSGHDR),
@@ -239,6 +247,9 @@ pub const TRACED: &[Traced] = &[
     t("setresuid", 3, NO, NO, &[0, 1, 2]),
     t("setresgid", 3, NO, NO, &[0, 1, 2]),
     t("setgroups", 2, NO, NO, &[0]),
+    // The capabilities a process keeps for itself (dnsmasq keeps CAP_NET_ADMIN for DHCP
+    // after dropping root): held, not checked, so the capability tracepoint never sees them.
+    with_extra(t("capset", 2, NO, NO, &[]), extra::CAPSET_PERMITTED),
 ];
 
 impl Traced {

@@ -30,7 +30,9 @@ pub enum RecordError {
     UnknownArch(&'static str),
     #[error(transparent)]
     Systemd(#[from] SystemdError),
-    #[error("unit {unit} is not running ({state}): start it, or use --restart")]
+    #[error(
+        "unit {unit} is not running ({state}): start it, or use --restart, or --wait to record it from its next start"
+    )]
     NotRunning { unit: String, state: String },
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -47,6 +49,14 @@ pub enum RecordError {
     NeverUp {
         unit: String,
         state: String,
+        waited: u64,
+        partial: String,
+    },
+    #[error(
+        "{unit} did not start in the {waited}s it was waited for; nothing was recorded{partial}"
+    )]
+    NeverStarted {
+        unit: String,
         waited: u64,
         partial: String,
     },
@@ -97,6 +107,8 @@ pub struct RecordRequest {
     pub unit: String,
     pub duration: Option<Duration>,
     pub restart: bool,
+    /// A unit that is not running is recorded from its next start instead of refused.
+    pub wait: bool,
     pub output: Option<PathBuf>,
     /// Record a unit of the systemd in this process's namespaces (a container's).
     pub guest: Option<u32>,
@@ -219,7 +231,10 @@ async fn record_until(
     let arch = Arch::native().ok_or(RecordError::UnknownArch(std::env::consts::ARCH))?;
     let systemd = Systemd::new(req.guest)?;
     let info = systemd.show(&req.unit)?;
-    if !req.restart && end_when_stopped && (!info.is_active() || info.control_group.is_empty()) {
+    let not_running = !info.is_active() || info.control_group.is_empty();
+    // Recorded from its next start, as a restart's would be: --for counts from then.
+    let waiting = !req.restart && req.wait && not_running;
+    if !req.restart && !waiting && end_when_stopped && not_running {
         return Err(RecordError::NotRunning {
             unit: info.id.clone(),
             state: info.active_state.clone(),
@@ -247,6 +262,13 @@ async fn record_until(
     })?;
     let mut instances = u64::from(target.id != 0);
     let mut session = Session::start(target, arch, req.check)?;
+    session.follow_creations();
+    if waiting {
+        eprintln!(
+            "learner: {} is not running: recording it from its next start",
+            info.id
+        );
+    }
     let started = SystemTime::now();
     let begun = Instant::now();
     // systemctl runs on the blocking pool: the loop below must answer the inotify event of the
@@ -275,8 +297,9 @@ async fn record_until(
     // --for counts from the moment the unit is up: with --restart, that is once the new
     // instance is (a slow stop, then a slow start, come first).
     let instances_before = instances;
-    let mut up_at: Option<tokio::time::Instant> = (!req.restart).then(tokio::time::Instant::now);
-    let mut was_up = !req.restart && info.is_up();
+    let from_start = req.restart || waiting;
+    let mut up_at: Option<tokio::time::Instant> = (!from_start).then(tokio::time::Instant::now);
+    let mut was_up = !from_start && info.is_up();
     // How long systemd itself would wait for the restart: its stop and start timeouts (none
     // when either is infinity: systemd would wait for ever too).
     let patience = info
@@ -379,7 +402,8 @@ async fn record_until(
                 if state_job.is_none() {
                     state_job = Some(blocking(vec!["show".into(), info.id.clone()]));
                 }
-                if up_at.is_none() && patience.is_some_and(|p| begun.elapsed() > p) {
+                // Waiting for a start nobody asked for here has no such bound.
+                if req.restart && up_at.is_none() && patience.is_some_and(|p| begun.elapsed() > p) {
                     never_up = true;
                     break "the unit never came up";
                 }
@@ -402,7 +426,7 @@ async fn record_until(
                 last_state = state.active_state.clone();
                 // A oneshot job may come and go between two looks at its cgroup.
                 started_again |= !state.invocation_id.is_empty() && state.invocation_id != info.invocation_id;
-                let new_instance = !req.restart || instances > instances_before || started_again;
+                let new_instance = !from_start || instances > instances_before || started_again;
                 // A oneshot job is never "active": its run is the start-up.
                 if new_instance && (state.is_up() || (oneshot && state.is_active())) {
                     was_up = true;
@@ -433,7 +457,10 @@ async fn record_until(
         eprintln!();
     }
     let ended = SystemTime::now();
-    let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
+    let mut outcome = session.finish(
+        &systemd.cgroup_mount.to_string_lossy(),
+        &systemd.path_in_guest(Path::new("/")),
+    )?;
     // The settings the drop-in will be added to, as the manager has them: asked once the
     // probes are gone, so that nothing delays the attach and the restart.
     let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {
@@ -459,7 +486,7 @@ async fn record_until(
             phase.kind == crate::systemd::exercise::PhaseKind::Start && phase.ending.is_clean()
         })
     });
-    outcome.recording.startup_seen = Some((req.restart && new_instance) || exercised_start);
+    outcome.recording.startup_seen = Some((from_start && new_instance) || exercised_start);
     outcome.recording.instances = Some(instances);
     outcome.recording.exercised = exercised
         .iter()
@@ -492,7 +519,7 @@ async fn record_until(
         .observations
         .identity
         .resolve(&systemd.path_in_guest(Path::new("/")));
-    let main_seen = (req.restart && new_instance && !req.check)
+    let main_seen = (from_start && new_instance && !req.check)
         .then(|| info.exec_start.first())
         .flatten()
         .map(|main| {
@@ -525,6 +552,12 @@ async fn record_until(
             },
             partial: String::new(),
         })
+    } else if waiting && !new_instance {
+        Some(RecordError::NeverStarted {
+            unit: info.id.clone(),
+            waited: begun.elapsed().as_secs(),
+            partial: String::new(),
+        })
     } else if never_up {
         Some(RecordError::NeverUp {
             unit: info.id.clone(),
@@ -548,6 +581,7 @@ async fn record_until(
                 let note = format!(" (what was seen is in {})", partial.display());
                 match &mut trouble {
                     RecordError::NeverUp { partial, .. }
+                    | RecordError::NeverStarted { partial, .. }
                     | RecordError::Broken { partial, .. }
                     | RecordError::NotExercised { partial, .. } => *partial = note,
                     _ => {}

@@ -60,6 +60,7 @@ fn main() {
             Path::new(args.get(1).expect("DIR")),
             args.get(2).and_then(|a| a.parse().ok()).expect("N"),
         ),
+        Some("reused-fd") => relative::reused_fd(Path::new(args.get(1).expect("DIR"))),
         Some("modules") => {
             // Loads nothing: fd -1 is EBADF with module support, ENOSYS without.
             // SAFETY: finit_module reads only the empty string it is given.

@@ -103,3 +103,42 @@ pub fn run(dir: &Path, n: usize) {
     });
     let _ = t.join();
 }
+
+/// `workload reused-fd DIR`: reads `DIR/f`, `DIR/g` and `DIR/h`, closing each, then makes
+/// an fd that names no file under the same number and changes it: a memfd sized and
+/// chmod()ed (as a JIT does for its code), the same in a child whose parent's fd had that
+/// number, and a socket chmod()ed. None of it touches `f`, `g` or `h`.
+pub fn reused_fd(dir: &Path) {
+    let read_and_close = |name: &str| {
+        // SAFETY: a valid path; closed at once.
+        let fd = unsafe { libc::open(c(&dir.join(name)).as_ptr(), libc::O_RDONLY) };
+        assert!(fd >= 0, "open {name}: {}", std::io::Error::last_os_error());
+        // SAFETY: our own fd.
+        unsafe { libc::close(fd) };
+        fd
+    };
+    let memfd = |was: i32| {
+        // SAFETY: a valid name; the fd is ours.
+        let fd = unsafe { libc::memfd_create(c"jit".as_ptr(), 0) };
+        assert_eq!(fd, was, "the memfd takes the freed number");
+        // SAFETY: our own fd.
+        assert_eq!(unsafe { libc::ftruncate(fd, 4096) }, 0);
+        assert_eq!(unsafe { libc::fchmod(fd, 0o600) }, 0);
+        // SAFETY: our own fd.
+        unsafe { libc::close(fd) };
+    };
+    let f = read_and_close("f");
+    memfd(f);
+    let g = read_and_close("g");
+    in_child(|| memfd(g));
+    let h = read_and_close("h");
+    // SAFETY: plain arguments; the fd is ours.
+    let sock = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    assert_eq!(sock, h, "the socket takes the freed number");
+    // Whatever the kernel answers, it is not h's mode.
+    // SAFETY: our own fd.
+    unsafe {
+        libc::fchmod(sock, 0o600);
+        libc::close(sock);
+    }
+}

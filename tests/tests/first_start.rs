@@ -1,0 +1,157 @@
+//! `learner record --wait`: a unit that is not running is recorded from its next start (a
+//! fresh host's first start, a timer's next run), and each new instance is followed from its
+//! creation while the machine is busy, under a real systemd.
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use learner::model::{observations::Access, profile::Profile};
+use learner_tests::{ChildGuard, TempDir, assert_clean, guest::Guest, learner, privileged, text};
+
+const UNIT: &str = "learner-first.service";
+
+/// A oneshot job that, like a package's first start, makes a key only when there is none, and
+/// notes each run; all through its working directory.
+const UNIT_FILE: &str = "[Service]\nType=oneshot\nWorkingDirectory=/var/lib/learner-first\nExecStart=/bin/sh -c 'test -e key || echo made > key; echo run >> runs'\n";
+
+/// A recording under way, and what it says on stderr after it began waiting.
+struct Waiting {
+    child: ChildGuard,
+    said: std::thread::JoinHandle<String>,
+}
+
+/// Starts `learner record UNIT --wait ARGS` and returns it once it waits for the start.
+fn record_waiting(guest: &Guest, out: &std::path::Path, args: &[&str]) -> Waiting {
+    let mut child = learner()
+        .args([
+            "record",
+            UNIT,
+            "--wait",
+            "--guest",
+            &guest.pid.to_string(),
+            "-o",
+        ])
+        .arg(out)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("learner record");
+    let stderr = child.stderr.take().expect("piped");
+    let child = ChildGuard(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let mut said = String::new();
+    for line in lines.by_ref().map_while(Result::ok) {
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("recording it from its next start") {
+            let said = std::thread::spawn(move || {
+                lines
+                    .map_while(Result::ok)
+                    .map(|l| l + "\n")
+                    .collect::<String>()
+            });
+            return Waiting { child, said };
+        }
+    }
+    panic!("learner record --wait ended before waiting:\n{said}");
+}
+
+/// Ends a recording as Ctrl-C does and returns its exit code and what it said.
+fn interrupt(mut rec: Waiting) -> (Option<i32>, String) {
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(rec.child.pid(), libc::SIGINT) };
+    let code = rec.child.0.wait().expect("wait").code();
+    (code, rec.said.join().expect("stderr reader"))
+}
+
+#[test]
+fn a_unit_is_recorded_from_its_first_start_and_each_run_followed_while_the_machine_is_busy() {
+    let Some(_kernel) = privileged("first_start") else {
+        return;
+    };
+    let dir = TempDir::new("first-start");
+    let guest = Guest::boot("first-start");
+    guest.write(&format!("/etc/systemd/system/{UNIT}"), UNIT_FILE);
+    guest.sh("mkdir -p /var/lib/learner-first && systemctl daemon-reload");
+
+    // Not running and no --wait: refused, saying what would do.
+    let out = learner()
+        .args([
+            "record",
+            UNIT,
+            "--for",
+            "1s",
+            "--guest",
+            &guest.pid.to_string(),
+        ])
+        .output()
+        .expect("learner record");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("--wait"), "{}", text(&out));
+
+    // Waiting for a start that never comes is no profile.
+    let never = dir.join("never.profile.yaml");
+    let rec = record_waiting(&guest, &never, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, said) = interrupt(rec);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("did not start"), "{said}");
+    assert!(!never.exists());
+
+    // Busy: twice as many spinning processes as CPUs, competing with the recording.
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let _hogs: Vec<ChildGuard> = (0..2 * cpus)
+        .map(|_| {
+            ChildGuard(
+                Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .expect("hog"),
+            )
+        })
+        .collect();
+    let out = dir.join("first.profile.yaml");
+    let rec = record_waiting(&guest, &out, &[]);
+    let runs = 5;
+    for _ in 0..runs {
+        guest.sh(&format!("systemctl start {UNIT}"));
+    }
+    let began = Instant::now();
+    while guest.sh("wc -l < /var/lib/learner-first/runs").trim() != runs.to_string() {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the runs did not happen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, said) = interrupt(rec);
+    assert_eq!(code, Some(0), "{said}");
+    drop(_hogs);
+
+    let p = Profile::load(&out).expect("the profile");
+    // Every run was followed from its start: none late, its program seen executed, and what
+    // only the first start does (the key) is there, as are the writes of every run.
+    assert_eq!(p.recording.instances_followed_late, 0, "{:?}", p.recording);
+    assert_eq!(p.recording.startup_seen, Some(true));
+    assert_eq!(p.recording.main_process_seen, Some(true));
+    let has = |path: &str, access: Access| {
+        p.observations
+            .paths
+            .get(path)
+            .is_some_and(|a| a.contains_key(&access))
+    };
+    assert!(
+        has("/var/lib/learner-first/key", Access::Create),
+        "{:?}",
+        p.observations.paths.keys()
+    );
+    assert!(
+        has("/var/lib/learner-first/runs", Access::Create),
+        "{:?}",
+        p.observations.paths.keys()
+    );
+    drop(guest);
+    assert_clean("first-start");
+}
