@@ -691,13 +691,21 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
 #[inline(always)]
 fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     let tgid = ev.tgid;
-    ev.base[0] = string_base(ev, shape, 0);
-    ev.base[1] = string_base(ev, shape, 1);
+    // Stored and read back through the event's memory (a map value, whose contents the
+    // verifier does not track): each of string_base's many outcomes would otherwise go on
+    // as a state of its own through the hashing below, and past 1,000,000 instructions the
+    // verifier refuses the program.
+    let b0 = string_base(ev, shape, 0);
+    set(&mut ev.base[0], b0);
+    let b1 = string_base(ev, shape, 1);
+    set(&mut ev.base[1], b1);
+    // SAFETY: fields of the event.
+    let base0 = unsafe { core::ptr::read_volatile(&ev.base[0]) };
     if shape.base_effect == base_effect::DUP {
         if ev.ret >= 0 {
             let key = fd_key(tgid, ev.ret as u32);
-            if ev.base[0] & base::TAG == 0 || ev.base[0] == base::NO_PATH {
-                let _ = FD_BASE.insert(&key, &ev.base[0], 0);
+            if base0 & base::TAG == 0 || base0 == base::NO_PATH {
+                let _ = FD_BASE.insert(&key, &base0, 0);
             } else {
                 // Unknown here too: at least no stale base of an fd this number had before.
                 let _ = FD_BASE.remove(&key);
@@ -705,13 +713,14 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
         }
         return;
     }
-    ev.made = 0;
+    set(&mut ev.made, 0);
     if ev.ret >= 0 {
         match shape.base_effect {
             base_effect::OPENS_FD | base_effect::CHDIR | base_effect::CHROOT => {
-                ev.made = content_base(ev.base[0], &ev.strings[0], ev.string_len[0]);
+                let made = content_base(base0, &ev.strings[0], ev.string_len[0]);
+                set(&mut ev.made, made);
             }
-            base_effect::FCHDIR => ev.made = ev.base[0],
+            base_effect::FCHDIR => set(&mut ev.made, base0),
             _ => {}
         }
     }
@@ -726,8 +735,9 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     }
     // What relative paths and fds are relative to, not the fd numbers: the same name in
     // another directory is another event, and the same file through another fd is not.
-    h = mix(h, ev.base[0]);
-    h = mix(h, ev.base[1]);
+    // SAFETY: fields of the event.
+    h = mix(h, unsafe { core::ptr::read_volatile(&ev.base[0]) });
+    h = mix(h, unsafe { core::ptr::read_volatile(&ev.base[1]) });
     h = mix(h, if ev.ret < 0 { ev.ret as u64 } else { 0 });
     h = mix(h, ev.extra[0]);
     h = mix(h, ev.extra[1]);
@@ -735,7 +745,8 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     h = mix_comm(h, &ev.comm);
     h = hash_bytes(h, &ev.strings[0], ev.string_len[0]);
     h = hash_bytes(h, &ev.strings[1], ev.string_len[1]);
-    let made = ev.made;
+    // SAFETY: a field of the event.
+    let made = unsafe { core::ptr::read_volatile(&ev.made) };
     let effect = shape.base_effect;
     let ret = ev.ret;
     send_once(h, ev, |e| &mut e.key);
