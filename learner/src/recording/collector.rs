@@ -186,6 +186,17 @@ fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
     if ev.ret != 0 || uid == 0 {
         return Vec::new();
     }
+    // Every capability there is: a tool passing on what it was given (setpriv --reuid
+    // keeps root's whole set across the switch and writes it back), no choice of its own.
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(40)
+        .min(63);
+    let all = (1u64 << (last + 1)) - 1;
+    if ev.extra[0] & all == all {
+        return Vec::new();
+    }
     (0..64)
         .filter(|bit| ev.extra[0] & (1u64 << bit) != 0)
         .map(|bit| Slot::Capability {
@@ -1292,6 +1303,8 @@ mod tests {
         c.handle(&capset(999, net | (1 << 34), 0));
         // A refused capset kept nothing.
         c.handle(&capset(999, 1 << 21, -1));
+        // setpriv --reuid writing back root's whole set after the switch chose nothing.
+        c.handle(&capset(999, u64::MAX >> 1, 0));
         let kept: Vec<&str> = c
             .observations
             .capabilities
