@@ -1333,6 +1333,34 @@ mod tests {
     /// Every profile of the pack, and the fixtures above: generate's own drop-in, verified on
     /// top of the unit it records (if any), has no gap.
     #[test]
+    fn every_shipped_drop_in_permits_what_its_profile_observed() {
+        // What a user installs: profiles/SERVICE/hardening.conf as shipped, on top of the
+        // unit's recorded settings, for the systemd it was verified on (252).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+        let mut checked = 0;
+        for service in std::fs::read_dir(&dir)
+            .expect("profiles/")
+            .filter_map(Result::ok)
+        {
+            let name = service.file_name().to_string_lossy().into_owned();
+            let dropin = service.path().join("hardening.conf");
+            let profile = service.path().join(format!("{name}.profile.yaml"));
+            if !dropin.exists() || !profile.exists() {
+                continue;
+            }
+            let p = Profile::load(&profile).expect("a profile");
+            let text = std::fs::read_to_string(&dropin).expect("the drop-in");
+            let groups = SyscallGroups::for_version(252, None);
+            let mut a = policy::unit_settings::of_profile(&p);
+            a.extend(service_assignments(&text, "hardening.conf"));
+            let v = verify(&p, &a, 252, &groups, &|_| false);
+            assert!(v.gaps.is_empty(), "{name}: {:#?}", v.gaps);
+            checked += 1;
+        }
+        assert!(checked >= 30, "{checked} shipped drop-ins");
+    }
+
+    #[test]
     fn every_repository_profile_is_permitted_by_its_own_drop_in() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
         let mut profiles: Vec<(String, Profile)> = std::fs::read_dir(&dir)
