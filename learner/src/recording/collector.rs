@@ -89,6 +89,10 @@ pub struct Collector {
     /// Each thread's capability events in the order they came, by credentials' address and
     /// deduplication key (by thread: glibc's setuid gives each thread credentials of its own).
     cap_sequence: HashMap<u32, Vec<(u64, u64)>>,
+    /// Threads that changed their own credentials (set*id, capset, exec...): each change is a
+    /// new struct, often at the address of the one just freed, so their addresses come and go
+    /// by themselves; none of their checks is told apart by address.
+    changed_credentials: std::collections::HashSet<u32>,
 }
 
 /// Moves up to `n` of `from` to `(overridden credentials)`; returns how many moved.
@@ -142,6 +146,8 @@ fn interleaved(sequence: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<u64> {
 #[derive(Debug, Clone)]
 struct CapCheck {
     cred: u64,
+    /// The thread that made it.
+    pid: u32,
     cap: String,
     during: String,
     granted: bool,
@@ -235,6 +241,7 @@ impl Collector {
             cap_checks: HashMap::new(),
             overriding: std::collections::HashSet::new(),
             cap_sequence: HashMap::new(),
+            changed_credentials: std::collections::HashSet::new(),
         }
     }
 
@@ -255,6 +262,13 @@ impl Collector {
                 let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
                 let comm = c_string(&ev.comm);
                 self.event_missed = None;
+                if self
+                    .arch
+                    .syscall_name(ev.nr)
+                    .is_some_and(crate::model::credentials::changes_credentials)
+                {
+                    self.changed_credentials.insert(ev.pid);
+                }
                 let mut slots = self.syscall_slots(&ev);
                 slots.extend(self.identity_slots(&ev, &slots));
                 let missed = self.event_missed.take();
@@ -303,11 +317,19 @@ impl Collector {
                     _ => during,
                 };
                 let name = names::capability(ev.cap);
-                if ev.cred != 0 && ev.key != 0 && during != OVERRIDDEN_CREDENTIALS {
+                if changes_credentials {
+                    self.changed_credentials.insert(ev.pid);
+                }
+                if ev.cred != 0
+                    && ev.key != 0
+                    && during != OVERRIDDEN_CREDENTIALS
+                    && !changes_credentials
+                {
                     self.cap_checks.insert(
                         ev.key,
                         CapCheck {
                             cred: ev.cred,
+                            pid: ev.pid,
                             cap: name.clone(),
                             during: during.clone(),
                             granted: ev.ret == 0,
@@ -437,7 +459,18 @@ impl Collector {
             .filter(|(_, c)| self.overriding.contains(&c.cred))
             .map(|(k, _)| *k)
             .collect();
-        keys.extend(interleaved(&self.cap_sequence));
+        let steady: HashMap<u32, Vec<(u64, u64)>> = self
+            .cap_sequence
+            .iter()
+            .filter(|(pid, _)| !self.changed_credentials.contains(pid))
+            .map(|(pid, seq)| (*pid, seq.clone()))
+            .collect();
+        keys.extend(interleaved(&steady));
+        keys.retain(|k| {
+            self.cap_checks
+                .get(k)
+                .is_some_and(|c| !self.changed_credentials.contains(&c.pid))
+        });
         let mut moved = 0;
         for key in keys {
             let Some(check) = self.cap_checks.get(&key) else {
@@ -1112,6 +1145,25 @@ mod tests {
         assert_eq!(after[OVERRIDDEN_CREDENTIALS], 4, "{after:?}");
         let granted = &c.observations.capabilities["CAP_SYS_ADMIN"].granted_during;
         assert_eq!(granted.get("mkdir"), Some(&1), "{granted:?}");
+    }
+
+    #[test]
+    fn a_thread_switching_its_own_ids_keeps_its_checks() {
+        // logrotate's `su` directive: seteuid away and back, each a new struct, the second
+        // at the first's freed address; its CAP_SETUID check is its own.
+        let mut c = Collector::new(Arch::X86_64);
+        let mut setuid = capability_event(0, Some(0), 0xb, 1);
+        setuid.cap = 7;
+        setuid.syscall = 117; // setresuid
+        handle_event(&mut c, &setuid);
+        handle_event(&mut c, &capability_event(995, Some(995), 0xc, 2));
+        handle_event(&mut c, &capability_event(0, Some(0), 0xb, 3));
+        assert_eq!(c.attribute_overridden_credentials(), 0);
+        assert!(
+            c.observations.capabilities["CAP_SETUID"]
+                .during
+                .contains_key("setresuid")
+        );
     }
 
     #[test]
