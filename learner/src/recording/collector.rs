@@ -89,10 +89,16 @@ pub struct Collector {
     /// Each thread's capability events in the order they came, by credentials' address and
     /// deduplication key (by thread: glibc's setuid gives each thread credentials of its own).
     cap_sequence: HashMap<u32, Vec<(u64, u64)>>,
-    /// Threads that changed their own credentials (set*id, capset, exec...): each change is a
-    /// new struct, often at the address of the one just freed, so their addresses come and go
-    /// by themselves; none of their checks is told apart by address.
+    /// Threads that switched their own ids (set*id, capset): each change is a new struct,
+    /// often at the address of the one just freed, so their addresses come and go by
+    /// themselves; none of their checks is told apart by address.
     changed_credentials: std::collections::HashSet<u32>,
+}
+
+/// A set*id call or capset: what a thread does to its own credentials back and forth while
+/// it runs (an exec, once, starts a program afresh).
+fn switches_ids(syscall: &str) -> bool {
+    crate::model::credentials::ID_CHANGES.contains(&syscall) || syscall == "capset"
 }
 
 /// Moves up to `n` of `from` to `(overridden credentials)`; returns how many moved.
@@ -262,11 +268,7 @@ impl Collector {
                 let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
                 let comm = c_string(&ev.comm);
                 self.event_missed = None;
-                if self
-                    .arch
-                    .syscall_name(ev.nr)
-                    .is_some_and(crate::model::credentials::changes_credentials)
-                {
+                if self.arch.syscall_name(ev.nr).is_some_and(switches_ids) {
                     self.changed_credentials.insert(ev.pid);
                 }
                 let mut slots = self.syscall_slots(&ev);
@@ -317,7 +319,7 @@ impl Collector {
                     _ => during,
                 };
                 let name = names::capability(ev.cap);
-                if changes_credentials {
+                if switches_ids(&during) {
                     self.changed_credentials.insert(ev.pid);
                 }
                 if ev.cred != 0
