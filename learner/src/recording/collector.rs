@@ -95,6 +95,19 @@ pub struct Collector {
     changed_credentials: std::collections::HashSet<u32>,
 }
 
+/// How many capabilities this kernel has (cap_last_cap + 1), read once.
+fn capabilities_there_are() -> u32 {
+    static COUNT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(40)
+            .min(63)
+            + 1
+    })
+}
+
 /// A set*id call or capset: what a thread does to its own credentials back and forth while
 /// it runs (an exec, once, starts a program afresh).
 fn switches_ids(syscall: &str) -> bool {
@@ -201,12 +214,7 @@ fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
     // Most capabilities there are: a tool passing on what it was given (setpriv --reuid
     // keeps root's whole set, less what the bounding set took, across the switch and writes
     // it back), no choice of its own; a daemon keeping some on purpose keeps a few.
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(40)
-        .min(63);
-    if ev.extra[0].count_ones() * 2 > last + 1 {
+    if ev.extra[0].count_ones() * 2 > capabilities_there_are() {
         return Vec::new();
     }
     (0..64)
