@@ -1197,33 +1197,12 @@ mod tests {
     }
 
     fn blamed_on(uid: u32, own_uid: Option<u32>) -> Vec<String> {
-        let ev = CapabilityEvent {
-            tag: EventTag::Capability as u32,
-            cap: 21,
-            ret: 0,
-            syscall: 257,
-            // No such process: /proc cannot help.
-            pid: u32::MAX - 1,
-            tgid: u32::MAX - 1,
-            uid,
-            gid: 0,
-            own_uid: own_uid.unwrap_or(0),
-            own_uid_known: u32::from(own_uid.is_some()),
-            key: 0,
-            comm: *b"redis-server\0\0\0\0",
-            opts: 0,
-            opts_known: 0,
-            cred: 0,
-        };
-        // SAFETY: plain data viewed as its bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&ev as *const CapabilityEvent).cast::<u8>(),
-                size_of::<CapabilityEvent>(),
-            )
-        };
+        // No such process (see capability_event): /proc cannot help.
+        let mut ev = capability_event(uid, own_uid, 0, 0);
+        ev.syscall = 257; // openat
+        ev.comm = *b"redis-server\0\0\0\0";
         let mut c = Collector::new(Arch::X86_64);
-        c.handle(bytes);
+        handle_event(&mut c, &ev);
         c.observations.capabilities["CAP_SYS_ADMIN"]
             .during
             .keys()
