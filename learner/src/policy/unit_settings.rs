@@ -521,7 +521,7 @@ pub fn within_unit_bounding_set(caps: &mut Decision, unit: &[Assignment]) {
         return;
     }
     caps.evidence.push(format!(
-        "{}: not in the unit's own CapabilityBoundingSet=, so granted only to commands systemd runs with full privileges (+, PermissionsStartOnly=), which no bounding set confines: not kept (keeping it would widen the unit's set)",
+        "{}: not in the unit's own CapabilityBoundingSet=: no process it confines held it, so the grant went to a command systemd runs with full privileges (+, PermissionsStartOnly=), which no bounding set confines, or was made with other credentials (overlayfs): not kept (keeping it would widen the unit's set)",
         outside.join(" ")
     ));
     let kept = kept.join(" ");
