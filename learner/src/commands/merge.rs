@@ -21,7 +21,7 @@ pub fn to_json(inputs: &[PathBuf], output: &Path, merged: &Profile) -> serde_jso
     })
 }
 
-fn merge(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Profile> {
+pub fn merge(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Profile> {
     // Never write over an input: inputs are never modified.
     let out_id = std::fs::canonicalize(output).ok();
     for input in inputs {
