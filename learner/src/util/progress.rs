@@ -85,8 +85,10 @@ fn words(what: &str, s: &Status, rate: f64) -> String {
         out.push_str(&format!(", {} left", clock(left)));
     }
     out.push_str(&format!(
-        ", {} events ({rate:.0}/s), {} processes",
-        s.events, s.processes
+        ", {} events ({rate:.0}/s), {} process{}",
+        s.events,
+        s.processes,
+        if s.processes == 1 { "" } else { "es" }
     ));
     if let Some(doing) = &s.doing {
         out.push_str(&format!(", {doing}"));
@@ -124,15 +126,17 @@ fn style(red: bool) -> ProgressStyle {
 impl Progress {
     /// `what`: what is being done (`recording nginx.service`).
     pub fn new(what: impl Into<String>, mode: Mode) -> Self {
+        let what = what.into();
         let bar = (mode == Mode::Terminal).then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            // Hidden until the first update has something to say.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
             bar.set_style(style(false));
             bar.set_prefix("0");
             bar
         });
         Self {
             mode,
-            what: what.into(),
+            what,
             bar,
             printed: None,
             previous: None,
@@ -162,6 +166,9 @@ impl Progress {
                 }
                 bar.set_prefix(s.lost.to_string());
                 bar.set_message(words(&self.what, s, self.rate));
+                if bar.is_hidden() {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                }
                 bar.tick();
             }
             Mode::Plain => {
@@ -181,8 +188,9 @@ impl Progress {
     /// Prints a line of its own on stderr, above the live line.
     pub fn say(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            // A hidden bar would drop the line.
+            Some(bar) if !bar.is_hidden() => bar.println(line),
+            _ => eprintln!("{line}"),
         }
     }
 
