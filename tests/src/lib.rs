@@ -131,8 +131,8 @@ pub fn text(out: &std::process::Output) -> String {
 
 /// A command's `--format json` output (stdout: one line of JSON, nothing else), checked
 /// against the schema shipped for it (learner/schema/COMMAND.schema.json).
-pub fn json_output(command: &str, out: &std::process::Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
+pub fn json_output(command: &str, stdout: &[u8]) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(stdout);
     let value: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{command}'s stdout is not one JSON value ({e}): {stdout}"));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -66,7 +66,7 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
         .output()
         .expect("learner record");
     assert!(out.status.success(), "{}", text(&out));
-    let json = learner_tests::json_output("record", &out);
+    let json = learner_tests::json_output("record", &out.stdout);
     assert_eq!(json["unit"], unit, "{json}");
     assert_eq!(json["profile"], profile.display().to_string(), "{json}");
     assert_eq!(json["ended_because"], "the unit stopped", "{json}");
@@ -79,7 +79,7 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
 
     let out = apply(&guest, unit, &dropin, &["--format", "json"]);
     assert!(out.status.success(), "{}\n{generated}", text(&out));
-    let json = learner_tests::json_output("apply", &out);
+    let json = learner_tests::json_output("apply", &out.stdout);
     assert_eq!(json["applied"], true, "{json}");
     assert!(
         json["job"]
@@ -131,7 +131,7 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
     let out = apply(&guest, unit, &broken, &["--format", "json"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    let json = learner_tests::json_output("apply", &out);
+    let json = learner_tests::json_output("apply", &out.stdout);
     assert_eq!(json["applied"], false, "{json}");
     assert!(
         json["failure"]["rollback"]

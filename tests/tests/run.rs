@@ -371,7 +371,7 @@ fn exits_with_the_commands_code_and_kills_leftovers() {
         .output()
         .expect("learner run");
     assert_eq!(out.status.code(), Some(7));
-    let json = learner_tests::json_output("run", &out);
+    let json = learner_tests::json_output("run", &out.stdout);
     assert_eq!(json["exit_code"], 7, "{json}");
     assert_eq!(json["lost_events"], 0, "{json}");
     assert!(json["syscalls"].as_u64() > Some(10), "{json}");
