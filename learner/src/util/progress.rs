@@ -101,6 +101,14 @@ pub fn plain_line(what: &str, s: &Status, rate: f64) -> String {
     format!("learner: {}, {} lost", words(what, s, rate), s.lost)
 }
 
+/// Whether a plain line is due: the first after a full period, then one each period.
+fn plain_due(printed: Option<Instant>, now: Instant, elapsed: Duration) -> bool {
+    match printed {
+        None => elapsed >= PLAIN_EVERY,
+        Some(at) => now.duration_since(at) >= PLAIN_EVERY,
+    }
+}
+
 pub struct Progress {
     mode: Mode,
     what: String,
@@ -172,12 +180,7 @@ impl Progress {
                 bar.tick();
             }
             Mode::Plain => {
-                // The first line after a full period, then one each period.
-                let due = match self.printed {
-                    None => s.elapsed >= PLAIN_EVERY,
-                    Some(at) => now.duration_since(at) >= PLAIN_EVERY,
-                };
-                if due {
+                if plain_due(self.printed, now, s.elapsed) {
                     self.printed = Some(now);
                     eprintln!("{}", plain_line(&self.what, s, self.rate));
                 }
@@ -298,6 +301,36 @@ mod tests {
             ..Status::default()
         });
         assert!((p.rate - 500.0).abs() < 10.0, "{}", p.rate);
+    }
+
+    #[test]
+    fn plain_lines_come_every_30s() {
+        let now = Instant::now();
+        assert!(!plain_due(None, now, Duration::from_secs(29)));
+        assert!(plain_due(None, now, Duration::from_secs(30)));
+        let at = now - Duration::from_secs(29);
+        assert!(!plain_due(Some(at), now, Duration::from_secs(100)));
+        assert!(plain_due(
+            Some(now - PLAIN_EVERY),
+            now,
+            Duration::from_secs(100)
+        ));
+    }
+
+    #[test]
+    fn a_ticker_reads_the_live_counters_and_stops_at_once() {
+        let live = Arc::new(Live::default());
+        live.set(10, 2, 3);
+        let ticker = Ticker::start(
+            Progress::new("applying to x", Mode::Quiet),
+            "exercising restart (1/1)".into(),
+            Some(live.clone()),
+        );
+        std::thread::sleep(Duration::from_millis(150));
+        let started = Instant::now();
+        drop(ticker);
+        // The step's end is not held up by the ticker's one-second period.
+        assert!(started.elapsed() < Duration::from_millis(500));
     }
 
     #[test]
