@@ -220,33 +220,14 @@ fn remove_stale_cgroups() {
     let Ok(root) = learner::systemd::cgroup::cgroup2_mount() else {
         return;
     };
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        if !name.starts_with("learner-") || !path.is_dir() {
-            continue;
-        }
-        let events = std::fs::read_to_string(path.join("cgroup.events")).unwrap_or_default();
-        if events.lines().any(|l| l == "populated 0") && remove_cgroup_tree(&path).is_ok() {
-            eprintln!(
-                "removed {}: an empty learner cgroup a killed run left behind",
-                path.display()
-            );
-        }
+    for path in
+        learner::systemd::cgroup::remove_left_behind(&root, |name| name.starts_with("learner-"))
+    {
+        eprintln!(
+            "removed {}: an empty learner cgroup a killed run left behind",
+            path.display()
+        );
     }
-}
-
-/// rmdir of a cgroup and its descendants, deepest first (a cgroup's files are not removable).
-fn remove_cgroup_tree(dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)?.filter_map(Result::ok) {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_cgroup_tree(&entry.path())?;
-        }
-    }
-    std::fs::remove_dir(dir)
 }
 
 /// Checks that no learner BPF program is loaded and no learner cgroup is left.

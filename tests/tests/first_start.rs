@@ -23,11 +23,11 @@ struct Waiting {
 }
 
 /// Starts `learner record UNIT --wait ARGS` and returns it once it waits for the start.
-fn record_waiting(guest: &Guest, out: &std::path::Path, args: &[&str]) -> Waiting {
+fn record_waiting(guest: &Guest, unit: &str, out: &std::path::Path, args: &[&str]) -> Waiting {
     let mut child = learner()
         .args([
             "record",
-            UNIT,
+            unit,
             "--wait",
             "--guest",
             &guest.pid.to_string(),
@@ -56,6 +56,22 @@ fn record_waiting(guest: &Guest, out: &std::path::Path, args: &[&str]) -> Waitin
         }
     }
     panic!("learner record --wait ended before waiting:\n{said}");
+}
+
+/// Makes the machine busy, until dropped: twice as many spinning processes as CPUs, competing
+/// with the recording.
+fn busy() -> Vec<ChildGuard> {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (0..2 * cpus)
+        .map(|_| {
+            ChildGuard(
+                Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .expect("hog"),
+            )
+        })
+        .collect()
 }
 
 /// Ends a recording as Ctrl-C does and returns its exit code and what it said.
@@ -93,27 +109,16 @@ fn a_unit_is_recorded_from_its_first_start_and_each_run_followed_while_the_machi
 
     // Waiting for a start that never comes is no profile.
     let never = dir.join("never.profile.yaml");
-    let rec = record_waiting(&guest, &never, &[]);
+    let rec = record_waiting(&guest, UNIT, &never, &[]);
     std::thread::sleep(Duration::from_millis(500));
     let (code, said) = interrupt(rec);
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("did not start"), "{said}");
     assert!(!never.exists());
 
-    // Busy: twice as many spinning processes as CPUs, competing with the recording.
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let _hogs: Vec<ChildGuard> = (0..2 * cpus)
-        .map(|_| {
-            ChildGuard(
-                Command::new("sh")
-                    .args(["-c", "while :; do :; done"])
-                    .spawn()
-                    .expect("hog"),
-            )
-        })
-        .collect();
+    let _hogs = busy();
     let out = dir.join("first.profile.yaml");
-    let rec = record_waiting(&guest, &out, &[]);
+    let rec = record_waiting(&guest, UNIT, &out, &[]);
     let runs = 5;
     for _ in 0..runs {
         guest.sh(&format!("systemctl start {UNIT}"));
@@ -154,4 +159,72 @@ fn a_unit_is_recorded_from_its_first_start_and_each_run_followed_while_the_machi
     );
     drop(guest);
     assert_clean("first-start");
+}
+
+/// An instance of a template: its slice (`system-learnerfirst.slice`) is made with the first
+/// instance, so a recording that waits for it has no directory yet to watch for its cgroup.
+const TEMPLATE: &str = "learnerfirst@.service";
+const INSTANCE: &str = "learnerfirst@one.service";
+const TEMPLATE_FILE: &str = "[Service]\nType=oneshot\nWorkingDirectory=/var/lib/learner-first\nExecStart=/bin/sh -c 'test -e key-%i || echo made > key-%i; echo run >> runs-%i'\n";
+
+#[test]
+fn a_template_instance_is_followed_from_its_first_start_before_its_slice_exists() {
+    let Some(_kernel) = privileged("first_start") else {
+        return;
+    };
+    let dir = TempDir::new("first-start-template");
+    let guest = Guest::boot("first-start-template");
+    guest.write(&format!("/etc/systemd/system/{TEMPLATE}"), TEMPLATE_FILE);
+    guest.sh("mkdir -p /var/lib/learner-first && systemctl daemon-reload");
+    assert_eq!(
+        guest
+            .sh("test -d /sys/fs/cgroup/system.slice/system-learnerfirst.slice && echo there || echo missing")
+            .trim(),
+        "missing",
+        "the test needs a slice that is not made yet"
+    );
+
+    let _hogs = busy();
+    let out = dir.join("instance.profile.yaml");
+    let rec = record_waiting(&guest, INSTANCE, &out, &[]);
+    let runs = 3;
+    for _ in 0..runs {
+        guest.sh(&format!("systemctl start {INSTANCE}"));
+    }
+    let began = Instant::now();
+    while guest.sh("wc -l < /var/lib/learner-first/runs-one").trim() != runs.to_string() {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the runs did not happen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, said) = interrupt(rec);
+    assert_eq!(code, Some(0), "{said}");
+    drop(_hogs);
+
+    let p = Profile::load(&out).expect("the profile");
+    // The follower watched from system.slice down into the slice as it was made, and wrote
+    // each instance's cgroup in before its program ran.
+    assert!(
+        !p.recording
+            .skipped_probes
+            .iter()
+            .any(|s| s.starts_with("new instances")),
+        "the follower did not start: {:?}",
+        p.recording
+    );
+    assert_eq!(p.recording.instances_followed_late, 0, "{:?}", p.recording);
+    assert_eq!(p.recording.startup_seen, Some(true));
+    assert_eq!(p.recording.main_process_seen, Some(true));
+    assert!(
+        p.observations
+            .paths
+            .get("/var/lib/learner-first/key-one")
+            .is_some_and(|a| a.contains_key(&Access::Create)),
+        "{:?}",
+        p.observations.paths.keys()
+    );
+    drop(guest);
+    assert_clean("first-start-template");
 }

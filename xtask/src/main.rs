@@ -60,6 +60,19 @@ enum Task {
         /// Services (directories of profiles/); all of them when none is named.
         services: Vec<String>,
     },
+    /// A pack service recorded ROUNDS times with learner's collector starved to PERCENT of one
+    /// CPU, while its load runs: each recording holds a write under DIR or says what it missed
+    /// (the proof of issue 26's redis case: `cargo xtask starved redis-server`).
+    Starved {
+        service: String,
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+        #[arg(long, default_value_t = 5)]
+        percent: u32,
+        /// The directory each recording must show written (or say it missed).
+        #[arg(long, default_value = "/var/lib/redis")]
+        dir: String,
+    },
     /// Real Debian machines (11, 12, 13) under qemu, built from Debian's archive and cached in
     /// /var/cache/learner-vm: build, start, ssh, copy, stop, and the nginx case end to end.
     Vm {
@@ -157,6 +170,16 @@ fn main() -> Result<()> {
             setup()?;
             build()?;
             pack::pack(update, &services)
+        }
+        Task::Starved {
+            service,
+            rounds,
+            percent,
+            dir,
+        } => {
+            setup()?;
+            build()?;
+            pack::starved(&service, rounds, percent, &dir)
         }
         Task::Vm { command } => vm::vm(command),
         Task::Install { root } => {

@@ -110,3 +110,27 @@ fn disable_on_host(installed: &[&str]) {
             .args(&units));
     }
 }
+
+/// `cargo xtask starved`: the tests crate's `starved` program on one pack service.
+pub fn starved(service: &str, rounds: u32, percent: u32, dir: &str) -> Result<()> {
+    if !is_root() {
+        bail!("starving learner's collector needs root (eBPF, cgroups)");
+    }
+    let ws = workspace();
+    let profiles = ws.join("profiles");
+    let wanted = packages(&profiles, service)?;
+    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let installed = apt_install(&wanted)?;
+    disable_on_host(&installed);
+    let debug = ws.join("target").join("debug");
+    let mut cmd = Command::new(debug.join("starved"));
+    cmd.env("LEARNER_BIN", debug.join("learner"))
+        .env_remove("LD_LIBRARY_PATH")
+        .arg(&profiles)
+        .arg(ws.join("target"))
+        .arg(service)
+        .arg(rounds.to_string())
+        .arg(percent.to_string())
+        .arg(dir);
+    run(&mut cmd)
+}

@@ -443,6 +443,34 @@ impl Profile {
             if p.recording.module_support == Some(false) {
                 r.module_support = Some(false);
             }
+            r.untracked_tasks += p.recording.untracked_tasks;
+            r.leftover_processes_killed += p.recording.leftover_processes_killed;
+            r.service_manager_events += p.recording.service_manager_events;
+            for (moved, n) in &p.recording.followed_processes {
+                *r.followed_processes.entry(moved.clone()).or_default() += n;
+            }
+            // Seen in any part is seen in the union (a first start's recording merged with
+            // a life's: the start-up in one, the exercised events in the other).
+            let either = |a: Option<bool>, b: Option<bool>| match (a, b) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
+            };
+            r.startup_seen = either(r.startup_seen, p.recording.startup_seen);
+            r.main_process_seen = either(r.main_process_seen, p.recording.main_process_seen);
+            r.instances = match (r.instances, p.recording.instances) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            };
+            // Each event as the first part that carried it out tells it, a failed account
+            // giving way to one that passed.
+            for (event, how) in &p.recording.exercised {
+                match r.exercised.get(event) {
+                    Some(had) if !had.contains("FAILED") || how.contains("FAILED") => {}
+                    _ => {
+                        r.exercised.insert(event.clone(), how.clone());
+                    }
+                }
+            }
             // Each event's baseline from the first profile that went through it.
             for (event, baseline) in &p.recording.baseline {
                 r.baseline
@@ -530,6 +558,30 @@ mod tests {
         // A merge with a schema 1 profile lacks what that one lacks.
         let merged = Profile::merged(&[sample(), old]).unwrap();
         assert_eq!(merged.schema, 1);
+    }
+
+    #[test]
+    fn a_first_start_merged_with_a_life_keeps_what_either_went_through() {
+        let mut first = sample();
+        first.recording.startup_seen = Some(true);
+        first.recording.main_process_seen = Some(true);
+        first.recording.instances = Some(1);
+        let mut life = sample();
+        life.recording.startup_seen = Some(false);
+        life.recording.instances = Some(4);
+        life.recording.exercised = BTreeMap::from([
+            ("restart".into(), "passed after 1.0s".into()),
+            ("reload".into(), "FAILED after 0.2s".into()),
+        ]);
+        let mut again = sample();
+        again.recording.exercised = BTreeMap::from([("reload".into(), "passed after 0.5s".into())]);
+        let merged = Profile::merged(&[first, life, again]).unwrap();
+        let r = &merged.recording;
+        assert_eq!(r.startup_seen, Some(true));
+        assert_eq!(r.main_process_seen, Some(true));
+        assert_eq!(r.instances, Some(5));
+        assert_eq!(r.exercised["restart"], "passed after 1.0s");
+        assert_eq!(r.exercised["reload"], "passed after 0.5s");
     }
 
     #[test]

@@ -1257,6 +1257,7 @@ pub fn resolve_on(
     decisions.push(namespaces(p, systemd));
     let mut caps = capabilities(p);
     let hands_over = unit_settings::fresh_host_capabilities(&mut caps, p, unit);
+    unit_settings::within_unit_bounding_set(&mut caps, unit);
     let kept: Vec<String> = caps
         .lines
         .get(1)

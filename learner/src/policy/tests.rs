@@ -322,6 +322,51 @@ fn many_files_collapse_into_their_directory_but_not_into_a_top_level_one() {
 }
 
 #[test]
+fn the_bounding_set_never_widens_the_units_own() {
+    let cap = |name: &str, during: &str| Slot::Capability {
+        name: name.into(),
+        granted: true,
+        during: during.into(),
+    };
+    // tor's unit bounds itself to four; its PermissionsStartOnly= ExecStartPre= (install,
+    // fully privileged) used CAP_CHOWN and CAP_FOWNER.
+    let mut p = with(
+        empty(),
+        &[
+            cap("CAP_SETUID", "setuid"),
+            cap("CAP_CHOWN", "fchown"),
+            cap("CAP_FOWNER", "fchmod"),
+        ],
+    );
+    p.unit = Some(crate::model::unit::UnitRecord {
+        settings: [(
+            "CapabilityBoundingSet".to_owned(),
+            "cap_setuid cap_setgid cap_net_bind_service cap_dac_read_search".to_owned(),
+        )]
+        .into(),
+        ..Default::default()
+    });
+    let resolved = policy(&p, 252);
+    assert_eq!(resolved.value("CapabilityBoundingSet"), Some("CAP_SETUID"));
+    let evidence = resolved
+        .decision("CapabilityBoundingSet")
+        .unwrap()
+        .evidence
+        .join("\n");
+    assert!(
+        evidence.contains("CAP_CHOWN CAP_FOWNER: not in the unit's own CapabilityBoundingSet="),
+        "{evidence}"
+    );
+    // A unit without a bounding set of its own (systemctl show lists every capability) keeps
+    // what was granted.
+    p.unit.as_mut().unwrap().settings.clear();
+    assert_eq!(
+        policy(&p, 252).value("CapabilityBoundingSet"),
+        Some("CAP_CHOWN CAP_FOWNER CAP_SETUID")
+    );
+}
+
+#[test]
 fn capabilities_from_granted_checks_only() {
     let cap = |name: &str, granted: bool, during: &str| Slot::Capability {
         name: name.into(),

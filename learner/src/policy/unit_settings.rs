@@ -500,6 +500,40 @@ pub fn fresh_host_capabilities(caps: &mut Decision, p: &Profile, unit: &[Assignm
     true
 }
 
+/// The drop-in's bounding set replaces the unit's (its reset): a capability the unit's own
+/// CapabilityBoundingSet= leaves out is never kept, whatever the recording saw. Such a grant
+/// can only have gone to a command systemd runs with full privileges (`+`,
+/// PermissionsStartOnly=), which no bounding set confines; keeping it would widen the set of
+/// every other process of the unit (tor's unit: four capabilities; its ExecStartPre=
+/// `install` under PermissionsStartOnly= used CAP_CHOWN and CAP_FOWNER).
+pub fn within_unit_bounding_set(caps: &mut Decision, unit: &[Assignment]) {
+    let allowed = Deployed::of(unit).bounding_set();
+    let Some(listed) = caps
+        .lines
+        .get(1)
+        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
+    else {
+        return;
+    };
+    let (kept, outside): (Vec<&str>, Vec<&str>) =
+        listed.split_whitespace().partition(|c| allowed.permits(c));
+    if outside.is_empty() {
+        return;
+    }
+    caps.evidence.push(format!(
+        "{}: not in the unit's own CapabilityBoundingSet=: no process it confines held it, so the grant went to a command systemd runs with full privileges (+, PermissionsStartOnly=), which no bounding set confines, or was made with other credentials (overlayfs): not kept (keeping it would widen the unit's set)",
+        outside.join(" ")
+    ));
+    let kept = kept.join(" ");
+    caps.lines.truncate(1);
+    if kept.is_empty() {
+        caps.evidence
+            .push("no capability was needed: the bounding set is empty".into());
+    } else {
+        caps.lines.push(format!("CapabilityBoundingSet={kept}"));
+    }
+}
+
 /// The hand-over's calls (@chown), added to the syscall filter's allow-list when it does not
 /// allow them already.
 pub fn fresh_host_syscalls(filter: &mut Decision, groups: &super::filter_groups::SyscallGroups) {

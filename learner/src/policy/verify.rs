@@ -687,13 +687,27 @@ pub fn verify(
         }
     }
 
-    // Capabilities granted (and not noise) that the bounding set lacks.
+    // Capabilities granted (and not noise) that the bounding set lacks. One the recorded
+    // unit's own bounding set lacked too went to a command systemd ran with full privileges
+    // (`+`, PermissionsStartOnly=), which no bounding set confines: nothing to permit.
     let caps = d.bounding_set();
+    let recorded = Deployed {
+        assignments: d
+            .assignments
+            .iter()
+            .copied()
+            .filter(|a| policy::unit_settings::is_recorded(a))
+            .collect(),
+    }
+    .bounding_set();
     for (cap, checks) in &p.observations.capabilities {
         let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
             continue;
         };
-        if policy::grants_are_noise(cap, checks, &p.observations) || caps.permits(cap) {
+        if policy::grants_are_noise(cap, checks, &p.observations)
+            || caps.permits(cap)
+            || !recorded.permits(cap)
+        {
             continue;
         }
         denied.push(Gap {
@@ -1148,6 +1162,35 @@ mod tests {
             ],
         );
         p
+    }
+
+    #[test]
+    fn a_grant_outside_the_units_own_bounding_set_needs_nothing_of_the_drop_in() {
+        // A fully privileged ExecStartPre= (PermissionsStartOnly=) chowned as root; the unit
+        // bounds its own processes to CAP_NET_BIND_SERVICE.
+        let mut p = binds_80_as_www_data();
+        p.observations.add(
+            &Slot::Capability {
+                name: "CAP_CHOWN".into(),
+                granted: true,
+                during: "fchown".into(),
+            },
+            0,
+            "install",
+            1,
+        );
+        let dropin = "[Service]\nCapabilityBoundingSet=\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n";
+        assert!(gaps_on_unit(&p, dropin).is_empty());
+        // Within the unit's set, the same grant is a need.
+        p.unit.as_mut().unwrap().settings.insert(
+            "CapabilityBoundingSet".into(),
+            "cap_net_bind_service cap_chown".into(),
+        );
+        let g = gaps_on_unit(&p, dropin);
+        assert!(
+            g.len() == 1 && g[0].contains("add CapabilityBoundingSet=CAP_CHOWN"),
+            "{g:?}"
+        );
     }
 
     #[test]

@@ -250,25 +250,13 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     })
 }
 
-/// Removes the empty cgroups of `learner run`s that were killed (SIGKILL leaves no chance to
-/// clean up): `learner-run-PID` whose PID is gone and which holds no process.
+/// Removes the empty cgroups of `learner run`s that were killed: `learner-run-PID` whose PID
+/// is gone.
 fn remove_abandoned_cgroups(root: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("learner-run-") else {
-            continue;
-        };
-        let alive = std::path::Path::new("/proc").join(pid).exists();
-        let empty = std::fs::read_to_string(entry.path().join("cgroup.events"))
-            .is_ok_and(|e| e.lines().any(|l| l == "populated 0"));
-        if !alive && empty {
-            // A leaf: rmdir removes it, or fails harmlessly if something moved in.
-            let _ = std::fs::remove_dir(entry.path());
-        }
-    }
+    cgroup::remove_left_behind(root, |name| {
+        name.strip_prefix("learner-run-")
+            .is_some_and(|pid| !std::path::Path::new("/proc").join(pid).exists())
+    });
 }
 
 #[cfg(test)]

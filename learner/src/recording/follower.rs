@@ -9,7 +9,7 @@
 use std::{
     collections::BTreeMap,
     ffi::OsString,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::OwnedFd,
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
@@ -22,7 +22,10 @@ use std::{
 use aya::maps::{Array, HashMap, Map, MapData};
 use learner_common::Target;
 
-use crate::systemd::cgroup::{CgroupRef, cgroup_id};
+use crate::systemd::{
+    cgroup::{CgroupRef, cgroup_id},
+    cgroup_watch::CgroupWatch,
+};
 
 /// How often the thread looks at its stop flag while no cgroup is made.
 const POLL: Duration = Duration::from_millis(100);
@@ -35,7 +38,8 @@ pub struct CreationFollower {
 }
 
 impl CreationFollower {
-    /// Watches the directory of cgroup `path` for it to be made again. `target` is the
+    /// Watches the directory of cgroup `path` for it to be made again (that directory may
+    /// not exist yet: a template's slice is made with its first instance). `target` is the
     /// kernel side's TARGET map, `exact` its EXACT_CGROUPS map where cgroups are matched by
     /// id; writes to TARGET take `lock`, as the recorder's do.
     pub fn start(
@@ -49,8 +53,8 @@ impl CreationFollower {
             .file_name()
             .ok_or("a cgroup path without a name")?
             .to_owned();
-        let watch =
-            Watch::new(parent).map_err(|e| format!("inotify on {}: {e}", parent.display()))?;
+        let watch = CgroupWatch::new(parent)
+            .map_err(|e| format!("inotify on {}: {e}", parent.display()))?;
         let target = open_map(target, Map::Array).map_err(|e| format!("TARGET: {e}"))?;
         let target: Array<MapData, Target> =
             Array::try_from(target).map_err(|e| format!("TARGET: {e}"))?;
@@ -112,7 +116,7 @@ fn open_map(fd: OwnedFd, kind: fn(MapData) -> Map) -> Result<Map, String> {
 }
 
 struct Job {
-    watch: Watch,
+    watch: CgroupWatch,
     path: PathBuf,
     name: OsString,
     target: Array<MapData, Target>,
@@ -177,113 +181,5 @@ impl Job {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, late);
-    }
-}
-
-/// An inotify watch on a directory for names created or moved into it.
-struct Watch {
-    fd: OwnedFd,
-}
-
-impl Watch {
-    fn new(dir: &Path) -> std::io::Result<Self> {
-        let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-            .map_err(std::io::Error::other)?;
-        // SAFETY: inotify calls on a fresh fd and a NUL-terminated path.
-        unsafe {
-            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let fd = OwnedFd::from_raw_fd(fd);
-            if libc::inotify_add_watch(
-                fd.as_raw_fd(),
-                c.as_ptr(),
-                libc::IN_CREATE | libc::IN_MOVED_TO,
-            ) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(Self { fd })
-        }
-    }
-
-    /// The names created within `timeout`; none when nothing was.
-    fn created(&self, timeout: Duration) -> std::io::Result<Vec<OsString>> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one pollfd of ours.
-        let n = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            };
-        }
-        let mut names = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            // SAFETY: read into a local buffer.
-            let got =
-                unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if got <= 0 {
-                break;
-            }
-            names.extend(parse_events(&buf[..got as usize]));
-        }
-        Ok(names)
-    }
-}
-
-/// The names in a buffer of `struct inotify_event`s (wd, mask, cookie, len, then `len` bytes
-/// of NUL-padded name).
-fn parse_events(mut buf: &[u8]) -> Vec<OsString> {
-    use std::os::unix::ffi::OsStrExt as _;
-    const HEADER: usize = 16;
-    let mut names = Vec::new();
-    while buf.len() >= HEADER {
-        let len = u32::from_ne_bytes(buf[12..16].try_into().expect("4 bytes")) as usize;
-        let Some(name) = buf.get(HEADER..HEADER + len) else {
-            break;
-        };
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        if end > 0 {
-            names.push(std::ffi::OsStr::from_bytes(&name[..end]).to_owned());
-        }
-        buf = &buf[HEADER + len..];
-    }
-    names
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(name: &[u8], padded: usize) -> Vec<u8> {
-        let mut e = Vec::new();
-        e.extend_from_slice(&1i32.to_ne_bytes());
-        e.extend_from_slice(&(libc::IN_CREATE).to_ne_bytes());
-        e.extend_from_slice(&0u32.to_ne_bytes());
-        e.extend_from_slice(&(padded as u32).to_ne_bytes());
-        let mut n = name.to_vec();
-        n.resize(padded, 0);
-        e.extend_from_slice(&n);
-        e
-    }
-
-    #[test]
-    fn names_come_out_of_a_buffer_of_events() {
-        let mut buf = event(b"nginx.service", 16);
-        buf.extend(event(b"redis-server.service", 32));
-        buf.extend(event(b"", 0));
-        let names = parse_events(&buf);
-        assert_eq!(names, ["nginx.service", "redis-server.service"]);
-        // A truncated last event is not read past the buffer.
-        assert_eq!(parse_events(&buf[..buf.len() - 40]).len(), 1);
     }
 }

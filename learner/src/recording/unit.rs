@@ -1,7 +1,6 @@
 //! `learner record UNIT`: record a systemd service by its cgroup, without wrapping or editing
 //! it; with --restart from its start-up on, following each new instance's cgroup.
 use std::{
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
     time::{Duration, Instant, SystemTime},
 };
@@ -13,6 +12,7 @@ use crate::{
     model::syscalls::Arch,
     recording::session::{Session, SessionError, build_profile},
     systemd::cgroup::CgroupRef,
+    systemd::cgroup_watch::CgroupWatch,
     systemd::manager::{Systemd, SystemdError},
     util::host,
     util::progress::{Mode, Progress, Status},
@@ -136,97 +136,25 @@ pub struct RecordReport {
     pub ended_because: &'static str,
 }
 
-/// Wakes when something is created in the directory a unit's cgroup lives in. That
-/// directory may not exist yet: a template's slice (system-openvpn.slice) appears with its
-/// first instance. Then the nearest existing directory above it is watched, and each level
-/// down as it appears.
-struct CgroupWatch {
-    fd: AsyncFd<OwnedFd>,
-    dir: PathBuf,
-    /// The deepest directory on the way to `dir` watched so far.
-    watched: PathBuf,
-}
+/// Wakes when something is made in the directory a unit's cgroup lives in (which may not
+/// exist yet: see [`CgroupWatch`]), on the recording's loop.
+struct AsyncCgroupWatch(AsyncFd<CgroupWatch>);
 
-fn add_watch(fd: &OwnedFd, dir: &Path) -> std::io::Result<()> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-        .map_err(std::io::Error::other)?;
-    // SAFETY: an inotify fd this process owns and a NUL-terminated path.
-    if unsafe {
-        libc::inotify_add_watch(
-            fd.as_raw_fd(),
-            c.as_ptr(),
-            libc::IN_CREATE | libc::IN_MOVED_TO,
-        )
-    } < 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-impl CgroupWatch {
+impl AsyncCgroupWatch {
     fn new(dir: &Path) -> std::io::Result<Self> {
-        // SAFETY: creates a fresh fd, owned at once.
-        let fd = unsafe {
-            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            OwnedFd::from_raw_fd(fd)
-        };
-        let watched = dir
-            .ancestors()
-            .find(|d| d.is_dir())
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?
-            .to_owned();
-        add_watch(&fd, &watched)?;
-        // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same until dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .map_err(std::io::Error::from)?;
-        let mut me = Self {
-            fd,
-            dir: dir.to_owned(),
-            watched,
-        };
-        me.descend()?;
-        Ok(me)
-    }
-
-    /// Watches each directory on the way to `dir` that exists by now.
-    fn descend(&mut self) -> std::io::Result<()> {
-        while self.watched != self.dir {
-            let Ok(rest) = self.dir.strip_prefix(&self.watched) else {
-                break;
-            };
-            let Some(next) = rest.components().next() else {
-                break;
-            };
-            let next = self.watched.join(next);
-            if !next.is_dir() {
-                break;
-            }
-            add_watch(self.fd.get_ref(), &next)?;
-            self.watched = next;
-        }
-        Ok(())
+        let watch = CgroupWatch::new(dir)?;
+        // SAFETY: the watch owns its inotify fd, open and the same until the watch is dropped.
+        unsafe { AsyncFd::register_with_interest(watch, tokio::io::Interest::READABLE) }
+            .map(Self)
+            .map_err(std::io::Error::from)
     }
 
     async fn changed(&mut self) -> std::io::Result<()> {
-        let mut guard = self.fd.readable_mut().await?;
-        let mut buf = [0u8; 4096];
-        // Drain: what matters is that something appeared, not its name.
-        // SAFETY: read into a local buffer.
-        while unsafe {
-            libc::read(
-                guard.get_inner().as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        } > 0
-        {}
+        let mut guard = self.0.readable_mut().await?;
+        // What matters here is that something appeared, not its name.
+        guard.get_inner_mut().drain()?;
         guard.clear_ready();
-        drop(guard);
-        self.descend()
+        Ok(())
     }
 }
 
@@ -296,7 +224,7 @@ async fn record_until(
     let path = systemd.cgroup_path(&info);
     let target = CgroupRef::at(&systemd.cgroup_mount, path.clone());
     let parent = path.parent().unwrap_or(&systemd.cgroup_mount).to_owned();
-    let mut watch = CgroupWatch::new(&parent).map_err(|source| RecordError::Watch {
+    let mut watch = AsyncCgroupWatch::new(&parent).map_err(|source| RecordError::Watch {
         path: parent.clone(),
         source,
     })?;
@@ -756,9 +684,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cgroup_directory_that_appears_later_is_watched_from_above() {
-        // An instance of a template whose slice does not exist yet: system.slice is watched,
-        // then the slice as it appears, so the instance's own cgroup wakes the watch.
+    fn the_recording_loop_wakes_as_a_unit_cgroup_appears_below_a_missing_slice() {
+        // The loop's side of the watch: it wakes for the slice, then for the instance.
         let base = std::env::temp_dir().join(format!("learner-watch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let system = base.join("system.slice");
@@ -769,13 +696,12 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let mut watch = CgroupWatch::new(&slice).expect("watch");
-            assert_eq!(watch.watched, system);
+            let mut watch = AsyncCgroupWatch::new(&slice).expect("watch");
             let wait = Duration::from_secs(2);
             std::fs::create_dir(&slice).unwrap();
             let woke = tokio::time::timeout(wait, watch.changed()).await;
             assert!(woke.is_ok_and(|r| r.is_ok()));
-            assert_eq!(watch.watched, slice);
+            assert_eq!(watch.0.get_ref().watched(), slice);
             std::fs::create_dir(slice.join("openvpn@pack.service")).unwrap();
             let woke = tokio::time::timeout(wait, watch.changed()).await;
             assert!(woke.is_ok_and(|r| r.is_ok()));

@@ -255,10 +255,7 @@ impl Cgroup {
             return Ok(());
         }
         self.kill_all()?;
-        let mut dirs: Vec<PathBuf> = descendant_dirs(&self.path).collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        dirs.push(self.path.clone());
-        for dir in dirs {
+        for dir in deepest_first(&self.path) {
             remove_dir_retrying(&dir)?;
         }
         self.removed = true;
@@ -272,6 +269,42 @@ impl Drop for Cgroup {
             eprintln!("{}", left_behind_warning(&self.path, &e));
         }
     }
+}
+
+/// Removes the cgroups directly below `root` that `left_behind` picks by name (what a killed
+/// run left: SIGKILL gives no chance to clean up) and that hold no process, each with what is
+/// below it. Returns those removed; a populated one is kept, something still runs there.
+pub fn remove_left_behind(root: &Path, left_behind: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    empty_left_behind(root, left_behind)
+        .into_iter()
+        // rmdir fails, harmlessly, if something moved in meanwhile.
+        .filter(|dir| deepest_first(dir).iter().all(|d| fs::remove_dir(d).is_ok()))
+        .collect()
+}
+
+/// The cgroups directly below `root` that `left_behind` picks and that hold no process.
+fn empty_left_behind(root: &Path, left_behind: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| left_behind(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .filter(|dir| {
+            fs::read_to_string(dir.join("cgroup.events"))
+                .is_ok_and(|e| e.lines().any(|l| l == "populated 0"))
+        })
+        .collect()
+}
+
+/// `dir` and every cgroup below it, children before parents: the order rmdir needs.
+fn deepest_first(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = descendant_dirs(dir).collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    dirs.push(dir.to_owned());
+    dirs
 }
 
 /// What to tell the user when learner could not remove its own cgroup: it stays until removed
@@ -328,6 +361,39 @@ fn descendant_dirs(root: &Path) -> impl Iterator<Item = PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_empty_cgroups_the_rule_picks_are_left_behind() {
+        // cgroup.events as the kernel writes it, in plain directories.
+        let root = std::env::temp_dir().join(format!("learner-sweep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for (name, populated) in [
+            ("learner-run-1", "0"),
+            ("learner-run-2", "1"),
+            ("learner-guest-3", "0"),
+            ("system.slice", "0"),
+        ] {
+            fs::create_dir_all(root.join(name).join("child")).unwrap();
+            fs::write(
+                root.join(name).join("cgroup.events"),
+                format!("populated {populated}\nfrozen 0\n"),
+            )
+            .unwrap();
+        }
+        let mut picked = empty_left_behind(&root, |name| name.starts_with("learner-"));
+        picked.sort();
+        assert_eq!(
+            picked,
+            [root.join("learner-guest-3"), root.join("learner-run-1")]
+        );
+        let runs = empty_left_behind(&root, |name| name.starts_with("learner-run-"));
+        assert_eq!(runs, [root.join("learner-run-1")]);
+        assert_eq!(
+            deepest_first(&root.join("learner-run-1")),
+            [root.join("learner-run-1/child"), root.join("learner-run-1")]
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn a_cgroup_left_behind_says_where_and_how_to_remove_it() {
