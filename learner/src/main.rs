@@ -4,12 +4,10 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use learner::{
-    commands::{apply, diff, generate},
+    commands::{Format, apply, check, diff, exit_code, generate, merge, record, run, verify},
     model::profile::Profile,
     policy::margin::Margin,
     recording::{command, unit},
-    systemd::Systemd,
-    util::signals,
 };
 
 /// `learner --version`: the version and the target it was built for.
@@ -80,7 +78,7 @@ struct VerifyArgs {
     #[arg(long, value_name = "VERSION")]
     target_systemd: Option<u32>,
     #[arg(long, value_enum, default_value = "text")]
-    format: DiffFormat,
+    format: Format,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -94,7 +92,7 @@ struct CheckArgs {
     output: Option<PathBuf>,
     /// `json`: one array of objects {processes, operation, outcome, directive, fix}
     #[arg(long, value_enum, default_value = "text")]
-    format: DiffFormat,
+    format: Format,
 }
 
 /// Which unit to watch, and for how long: `record` and `check` alike.
@@ -112,6 +110,9 @@ struct WatchArgs {
     /// start, a timer's next run) instead of refusing; --for counts from when it is up
     #[arg(long, conflicts_with = "restart")]
     wait: bool,
+    /// No progress on stderr (elapsed and remaining time, events, processes, lost events)
+    #[arg(short, long)]
+    quiet: bool,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -127,14 +128,10 @@ impl WatchArgs {
             guest: self.guest.guest,
             check,
             exercise: Vec::new(),
+            quiet: self.quiet,
+            live: None,
         }
     }
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum DiffFormat {
-    Text,
-    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -152,7 +149,7 @@ struct DiffArgs {
     old: PathBuf,
     new: PathBuf,
     #[arg(long, value_enum, default_value = "text")]
-    format: DiffFormat,
+    format: Format,
     #[arg(long, value_enum, default_value = "any")]
     fail_on: FailOn,
     /// systemd version the compared drop-ins are generated for [default: the local systemd]
@@ -170,6 +167,9 @@ struct MergeArgs {
     inputs: Vec<PathBuf>,
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
+    /// `json`: on stdout, what was written, from which inputs, and what it holds
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -193,6 +193,10 @@ struct RecordArgs {
     /// by design: for staging, not production
     #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
     exercise: Option<Exercises>,
+    /// `json`: on stdout, the profile written, what it holds, events received and lost,
+    /// observations missed by kind, and each exercised event
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 /// A parsed `--exercise` list (one value, so clap must not see a `Vec`).
@@ -225,6 +229,13 @@ struct ApplyArgs {
     /// profiles the drop-in's header names, beside it]
     #[arg(long, value_name = "PROFILE")]
     profile: Vec<PathBuf>,
+    /// `json`: on stdout, what was installed, each exercised event, the exposure before and
+    /// after; or the step that failed and how it was rolled back
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// No progress on stderr while --exercise events run
+    #[arg(short, long)]
+    quiet: bool,
     #[command(flatten)]
     guest: GuestArg,
 }
@@ -236,7 +247,7 @@ struct ScoreArgs {
     #[arg(long, value_name = "FILE")]
     dropin: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
-    format: DiffFormat,
+    format: Format,
     /// Exit 1 when the exposure (with --dropin: the one with the drop-in) is above N
     #[arg(long, value_name = "N")]
     threshold: Option<f64>,
@@ -252,7 +263,7 @@ struct GenerateArgs {
     /// `json`: on stdout, the target, warnings, each directive's lines and evidence, and the
     /// drop-in text (still written to --output when given)
     #[arg(long, value_enum, default_value = "text")]
-    format: DiffFormat,
+    format: Format,
     /// Write the drop-in here instead of to stdout
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -288,6 +299,10 @@ struct RunArgs {
     /// Where to write the profile [default: <basename of CMD>.profile.yaml]
     #[arg(short, long, value_name = "PROFILE")]
     output: Option<PathBuf>,
+    /// `json`: on stdout, the profile written, the command's exit code, what the profile
+    /// holds, events received and lost, observations missed by kind
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
     /// The command to record, and its arguments
     #[arg(
         required = true,
@@ -310,14 +325,24 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     match command {
-        Command::Run(args) => run_command(args),
+        Command::Run(args) => run::run(
+            command::RunRequest {
+                command: args.command,
+                output: args.output,
+            },
+            args.format,
+        ),
         Command::Generate(args) => generate_command(args),
-        Command::Record(args) => record_command(args),
+        Command::Record(args) => {
+            let mut request = args.watch.request(args.output, false);
+            request.exercise = args.exercise.map(|e| e.0).unwrap_or_default();
+            record::run(request, args.format)
+        }
         Command::Apply(args) => apply_command(args),
         Command::Score(args) => score_command(args),
         Command::Diff(args) => diff_command(args),
-        Command::Merge(args) => merge_command(args),
-        Command::Check(args) => check_command(args),
+        Command::Merge(args) => merge::run(&args.inputs, &args.output, args.format),
+        Command::Check(args) => check::run(args.watch.request(args.output, true), args.format),
         Command::Verify(args) => verify_command(args),
         Command::Docs { dir } => exit_code(
             learner::commands::docs::write(&Cli::command(), &dir)
@@ -377,8 +402,8 @@ fn diff_command(args: DiffArgs) -> ExitCode {
         }
     };
     match args.format {
-        DiffFormat::Json => println!("{}", serde_json::to_string_pretty(&d).expect("plain data")),
-        DiffFormat::Text => {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&d).expect("plain data")),
+        Format::Text => {
             use std::io::IsTerminal as _;
             print!("{}", d.text(std::io::stdout().is_terminal()));
         }
@@ -391,202 +416,33 @@ fn diff_command(args: DiffArgs) -> ExitCode {
 }
 
 fn verify_command(args: VerifyArgs) -> ExitCode {
-    use learner::{policy::unit_file, policy::verify};
-    let result = (|| -> anyhow::Result<(verify::Verdict, u32)> {
-        let read = |path: &std::path::Path| {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-        };
-        let dropin_text = read(&args.dropin)?;
-        let dropin =
-            unit_file::service_assignments(&dropin_text, &args.dropin.display().to_string());
-        if !dropin_text.lines().any(|l| l.trim() == "[Service]") {
-            anyhow::bail!("{} has no [Service] section", args.dropin.display());
-        }
-        let profiles = args
-            .profiles
-            .iter()
-            .map(|p| Profile::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let profile = Profile::merged(&profiles).expect("at least one profile");
-        let local = learner::util::host::systemd_version();
-        let systemd = args
-            .target_systemd
-            .or(local)
-            .ok_or(generate::GenerateError::NoTarget)?;
-        if !(generate::OLDEST_SYSTEMD..=generate::NEWEST_SYSTEMD).contains(&systemd) {
-            return Err(generate::GenerateError::TargetOutOfRange(systemd).into());
-        }
-        // The unit's own settings come first; the drop-in being verified replaces one of the
-        // same name and is read last.
-        let mut root = std::path::PathBuf::from("/");
-        let mut unit_files = vec![];
-        if let Some(unit) = &args.unit {
-            let systemd = Systemd::new(args.guest.guest)?;
-            unit_files = systemd.unit_files(unit)?;
-            unit_files.retain(|f| f.file_name() != args.dropin.file_name());
-            root = systemd.root.clone();
-        } else if let Some(file) = &args.unit_file {
-            unit_files.push(file.clone());
-        }
-        // Without either, the settings the profiles recorded.
-        let mut assignments = match unit_files.is_empty() && args.unit.is_none() {
-            true => learner::policy::unit_settings::of_profile(&profile),
-            false => vec![],
-        };
-        for file in &unit_files {
-            assignments.extend(unit_file::service_assignments(
-                &read(file)?,
-                &file.display().to_string(),
-            ));
-        }
-        assignments.extend(dropin);
-        let groups = learner::policy::filter_groups::SyscallGroups::for_version(systemd, local);
-        let exists = |path: &str| root.join(path.trim_start_matches('/')).exists();
-        let verdict = verify::verify(&profile, &assignments, systemd, &groups, &exists);
-        Ok((verdict, systemd))
-    })();
-    let (verdict, systemd) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("learner: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    match args.format {
-        DiffFormat::Json => {
-            let report = serde_json::json!({
-                "target_systemd": systemd,
-                "permitted": verdict.gaps.is_empty() && verdict.unjudged.is_empty(),
-                "gaps": verdict.gaps,
-                "unchecked": verdict.unchecked,
-                "unjudged": verdict.unjudged,
-            });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("plain data")
-            );
-        }
-        DiffFormat::Text => {
-            for gap in &verdict.gaps {
-                println!("{gap}");
-            }
-        }
-    }
-    for u in &verdict.unchecked {
-        eprintln!("learner: not checked: {u}");
-    }
-    let counts: Vec<String> = verify::summary(&verdict)
-        .into_iter()
-        .map(|(kind, n)| {
-            let kind = match kind {
-                verify::GapKind::FailsToStart => "keep the unit from starting",
-                verify::GapKind::Ignored => "ignored by the target",
-                verify::GapKind::Denied => "denied observations",
-            };
-            format!("{n} {kind}")
-        })
-        .collect();
-    for u in &verdict.unjudged {
-        eprintln!("learner: cannot judge: {u}");
-    }
-    if verdict.gaps.is_empty() && !verdict.unjudged.is_empty() {
-        eprintln!(
-            "learner: {} permits what the profiles observed, but they cannot judge {} of its settings: their recordings could not see what those restrict",
-            args.dropin.display(),
-            verdict.unjudged.len()
-        );
-        ExitCode::from(1)
-    } else if verdict.gaps.is_empty() {
-        eprintln!(
-            "learner: {} permits everything the profiles observed",
-            args.dropin.display()
-        );
-        ExitCode::SUCCESS
-    } else {
-        eprintln!(
-            "learner: {} does not permit what the profiles observed: {}",
-            args.dropin.display(),
-            counts.join(", ")
-        );
-        ExitCode::from(1)
-    }
-}
-
-fn merge_command(args: MergeArgs) -> ExitCode {
-    let result = (|| -> anyhow::Result<()> {
-        // Never write over an input: inputs are never modified.
-        let out_id = std::fs::canonicalize(&args.output).ok();
-        for input in &args.inputs {
-            if out_id.is_some() && std::fs::canonicalize(input).ok() == out_id {
-                anyhow::bail!(
-                    "{} is an input: merge writes a new file",
-                    args.output.display()
-                );
-            }
-        }
-        let profiles = args
-            .inputs
-            .iter()
-            .map(|p| Profile::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let merged = Profile::merged(&profiles).expect("at least two profiles");
-        merged.write_atomic(&args.output)?;
-        eprintln!(
-            "learner: merged {} profiles into {}: {} syscalls, {} paths",
-            profiles.len(),
-            args.output.display(),
-            merged.syscalls.len(),
-            merged.observations.paths.len()
-        );
-        Ok(())
-    })();
-    exit_code(result)
-}
-
-fn record_command(args: RecordArgs) -> ExitCode {
-    let mut request = args.watch.request(args.output, false);
-    request.exercise = args.exercise.map(|e| e.0).unwrap_or_default();
-    let outcome = with_signals(|signals| unit::record(request, signals));
-    match outcome.and_then(|r| r.map_err(anyhow::Error::from)) {
-        Ok(report) => {
-            let p = &report.profile;
-            eprintln!(
-                "learner: wrote {} ({}): {} syscalls, {} paths, {} capabilities, {} lost events{}",
-                report
-                    .profile_path
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new("-"))
-                    .display(),
-                report.ended_because,
-                p.syscalls.len(),
-                p.observations.paths.len(),
-                p.observations.capabilities.len(),
-                p.recording.lost_events,
-                if p.recording.startup_seen == Some(false) {
-                    "; start-up not seen (use --restart)"
-                } else {
-                    ""
-                },
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    verify::run(
+        &verify::VerifyRequest {
+            dropin: args.dropin,
+            profiles: args.profiles,
+            unit: args.unit,
+            unit_file: args.unit_file,
+            target_systemd: args.target_systemd,
+            guest: args.guest.guest,
+        },
+        args.format,
+    )
 }
 
 fn apply_command(args: ApplyArgs) -> ExitCode {
-    apply::run(&apply::ApplyRequest {
-        unit: args.unit,
-        dropin: args.dropin,
-        check: args.check,
-        timeout: args.timeout,
-        guest: args.guest.guest,
-        exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
-        profiles: args.profile,
-    })
+    apply::run(
+        &apply::ApplyRequest {
+            unit: args.unit,
+            dropin: args.dropin,
+            check: args.check,
+            timeout: args.timeout,
+            guest: args.guest.guest,
+            exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
+            profiles: args.profile,
+            quiet: args.quiet,
+        },
+        args.format,
+    )
 }
 
 fn score_command(args: ScoreArgs) -> ExitCode {
@@ -600,8 +456,8 @@ fn score_command(args: ScoreArgs) -> ExitCode {
             }
         };
     match args.format {
-        DiffFormat::Json => println!("{}", serde_json::to_string(&score).expect("plain data")),
-        DiffFormat::Text => print!("{}", score.text()),
+        Format::Json => println!("{}", serde_json::to_string(&score).expect("plain data")),
+        Format::Text => print!("{}", score.text()),
     }
     match args.threshold {
         Some(limit) if score.gated() > limit => {
@@ -630,10 +486,10 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
         match &args.output {
             Some(path) => learner::util::atomic_file::write(path, generated.text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?,
-            None if matches!(args.format, DiffFormat::Json) => {}
+            None if matches!(args.format, Format::Json) => {}
             None => print!("{}", generated.text),
         }
-        if matches!(args.format, DiffFormat::Json) {
+        if matches!(args.format, Format::Json) {
             println!("{}", generate::to_json(&generated));
         }
         if let Some(unit) = &args.score {
@@ -655,114 +511,6 @@ fn generate_command(args: GenerateArgs) -> ExitCode {
         Ok(())
     })();
     exit_code(result)
-}
-
-fn check_command(args: CheckArgs) -> ExitCode {
-    let result = (|| -> anyhow::Result<bool> {
-        if !learner::util::host::is_root() {
-            anyhow::bail!("learner check must be run as root: it loads eBPF programs");
-        }
-        let systemd = learner::systemd::manager::Systemd::new(args.watch.guest.guest)?;
-        let sandbox = learner::policy::denials::Sandbox::parse(&systemd.properties(
-            &args.watch.unit,
-            learner::policy::denials::SANDBOX_PROPERTIES,
-        )?);
-        let unit = args.watch.unit.clone();
-        let request = args.watch.request(args.output, true);
-        let report = with_signals(|signals| unit::record(request, signals))??;
-        let denials = learner::policy::denials::denials(&report.profile.observations, &sandbox);
-        if matches!(args.format, DiffFormat::Json) {
-            println!("{}", serde_json::json!(denials));
-        }
-        for d in denials
-            .iter()
-            .filter(|_| matches!(args.format, DiffFormat::Text))
-        {
-            println!("{d}");
-        }
-        let lost = report.profile.recording.lost_events;
-        eprintln!(
-            "learner: checked {} ({}): {} denied operation(s){}{}",
-            unit,
-            report.ended_because,
-            denials.len(),
-            if lost > 0 {
-                format!(", {lost} events lost (denials may be missing)")
-            } else {
-                String::new()
-            },
-            report
-                .profile_path
-                .map(|p| format!("; profile written to {}", p.display()))
-                .unwrap_or_default(),
-        );
-        Ok(!denials.is_empty())
-    })();
-    match result {
-        Ok(false) => ExitCode::SUCCESS,
-        Ok(true) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// Success, or the error on one line and a failure exit.
-fn exit_code(result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Runs a recording on a single-threaded runtime, with Ctrl-C and friends read from a signalfd.
-fn with_signals<F, T>(recording: impl FnOnce(signals::SignalStream) -> F) -> anyhow::Result<T>
-where
-    F: std::future::Future<Output = T>,
-{
-    // Before the runtime exists: its threads must inherit the blocked mask.
-    let fd = signals::block_forwarded().context("cannot block signals")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let signals = signals::SignalStream::new(fd).context("cannot watch signals")?;
-        Ok(recording(signals).await)
-    })
-}
-
-fn run_command(args: RunArgs) -> ExitCode {
-    let request = command::RunRequest {
-        command: args.command,
-        output: args.output,
-    };
-    let outcome = with_signals(|signals| command::run(request, signals));
-    match outcome {
-        Ok(Ok(report)) => {
-            let r = &report.profile.recording;
-            eprintln!(
-                "learner: wrote {}: {} distinct syscalls, {} lost events; the command exited with {}",
-                report.profile_path.display(),
-                report.profile.syscalls.len(),
-                r.lost_events,
-                report.exit_code,
-            );
-            ExitCode::from(u8::try_from(report.exit_code).unwrap_or(command::EXIT_LEARNER_FAILED))
-        }
-        Ok(Err(e)) => {
-            eprintln!("learner: {e}");
-            ExitCode::from(e.exit_code())
-        }
-        Err(e) => {
-            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
-            ExitCode::from(command::EXIT_LEARNER_FAILED)
-        }
-    }
 }
 
 #[cfg(test)]

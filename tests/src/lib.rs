@@ -129,6 +129,31 @@ pub fn text(out: &std::process::Output) -> String {
     )
 }
 
+/// A command's `--format json` output (stdout: one line of JSON, nothing else), checked
+/// against the schema shipped for it (learner/schema/COMMAND.schema.json).
+pub fn json_output(command: &str, stdout: &[u8]) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(stdout);
+    let value: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{command}'s stdout is not one JSON value ({e}): {stdout}"));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../learner/schema")
+        .join(format!("{command}.schema.json"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the schema"))
+            .expect("a JSON schema");
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    let url = "file:///learner/schema.json";
+    compiler.add_resource(url, schema).expect("a resource");
+    let index = compiler
+        .compile(url, &mut schemas)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if let Err(e) = schemas.validate(&value, index) {
+        panic!("{command}'s JSON does not fit its schema: {e:#}\n{value:#}");
+    }
+    value
+}
+
 pub fn learner() -> Command {
     Command::new(learner_bin())
 }

@@ -52,11 +52,24 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
     // Record one run (the recording ends with the job), generate, apply.
     let profile = dir.join("logrotate.profile.yaml");
     let out = learner()
-        .args(["record", unit, "--restart", "--guest", &pid, "-o"])
+        .args([
+            "record",
+            unit,
+            "--restart",
+            "--format",
+            "json",
+            "--guest",
+            &pid,
+            "-o",
+        ])
         .arg(&profile)
         .output()
         .expect("learner record");
     assert!(out.status.success(), "{}", text(&out));
+    let json = learner_tests::json_output("record", &out.stdout);
+    assert_eq!(json["unit"], unit, "{json}");
+    assert_eq!(json["profile"], profile.display().to_string(), "{json}");
+    assert_eq!(json["ended_because"], "the unit stopped", "{json}");
     let dropin = dir.join("logrotate.conf");
     let generated = learner_tests::generate_dropin(&profile, &dropin, &[]);
     assert!(
@@ -64,8 +77,16 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
         "the state file's directory is writable:\n{generated}"
     );
 
-    let out = apply(&guest, unit, &dropin, &[]);
+    let out = apply(&guest, unit, &dropin, &["--format", "json"]);
     assert!(out.status.success(), "{}\n{generated}", text(&out));
+    let json = learner_tests::json_output("apply", &out.stdout);
+    assert_eq!(json["applied"], true, "{json}");
+    assert!(
+        json["job"]
+            .as_str()
+            .is_some_and(|j| j.contains("succeeded")),
+        "{json}"
+    );
     assert!(
         text(&out).contains("succeeded (Result=success, ExecMainStatus=0)"),
         "{}",
@@ -107,9 +128,17 @@ fn a_oneshot_job_is_judged_by_its_run_and_rolled_back_as_it_was() {
         .join("\n");
     assert_ne!(without, generated.trim_end());
     std::fs::write(&broken, format!("{without}\n")).expect("write");
-    let out = apply(&guest, unit, &broken, &[]);
+    let out = apply(&guest, unit, &broken, &["--format", "json"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
+    let json = learner_tests::json_output("apply", &out.stdout);
+    assert_eq!(json["applied"], false, "{json}");
+    assert!(
+        json["failure"]["rollback"]
+            .as_str()
+            .is_some_and(|r| r.contains("a job, not run again")),
+        "{json}"
+    );
     assert!(
         said.contains("ran and failed") && said.contains("Result=exit-code"),
         "{said}"

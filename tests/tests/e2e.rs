@@ -96,7 +96,7 @@ fn verify_hand_written(
         .output()
         .expect("learner verify");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = learner_tests::json_output("verify", &out.stdout);
     assert_eq!(report["permitted"], false);
     let gaps = report["gaps"].as_array().expect("gaps");
     let field = |g: &serde_json::Value, k: &str| g[k].as_str().unwrap_or("").to_owned();
@@ -677,7 +677,7 @@ fn score_as_json_and_a_threshold_gate() {
 
     let out = score(&["--format", "json", "--dropin", dropin.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let j = learner_tests::json_output("score", &out.stdout);
     assert_eq!(j["unit"], "nginx.service");
     assert_eq!(j["exposure"].as_f64(), Some(unhardened));
     assert_eq!(j["dropin"].as_str(), dropin.to_str());

@@ -349,8 +349,7 @@ fn json_output_holds_each_directive_and_the_same_drop_in() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let text = run(&[]);
-    let json: serde_json::Value =
-        serde_json::from_str(&run(&["--format", "json"])).expect("one JSON document");
+    let json = learner_tests::json_output("generate", run(&["--format", "json"]).as_bytes());
     assert_eq!(json["target_systemd"], 252);
     assert_eq!(json["dropin"], serde_json::json!(text));
     assert_eq!(json["warnings"], serde_json::json!([]));

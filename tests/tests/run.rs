@@ -363,6 +363,18 @@ fn exits_with_the_commands_code_and_kills_leftovers() {
     assert_eq!(code, 7, "{stderr}");
     assert!(!stderr.contains("left behind"), "nothing left: {stderr}");
     assert_eq!(profile.expect("profile").recording.exit_code, Some(7));
+    // The same as JSON, on stdout only, as its schema says.
+    let out = learner()
+        .args(["run", "--format", "json", "-o"])
+        .arg(dir.path().join("json.profile.yaml"))
+        .args(["--", WORKLOAD, "--exit", "7"])
+        .output()
+        .expect("learner run");
+    assert_eq!(out.status.code(), Some(7));
+    let json = learner_tests::json_output("run", &out.stdout);
+    assert_eq!(json["exit_code"], 7, "{json}");
+    assert_eq!(json["lost_events"], 0, "{json}");
+    assert!(json["syscalls"].as_u64() > Some(10), "{json}");
 
     let started = std::time::Instant::now();
     let (code, stderr, profile) = record(&dir, &[], &["sh", "-c", "sleep 60 & exit 0"]);

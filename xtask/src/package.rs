@@ -75,6 +75,11 @@ pub fn package() -> Result<PathBuf> {
             .expect("below profiles/");
         install(&file, &usr.join("share/learner/profiles").join(rel), 0o644)?;
     }
+    // The JSON Schemas of the `--format json` outputs, one per command.
+    for file in walk(&ws.join("learner/schema"))? {
+        let name = file.file_name().expect("a file name");
+        install(&file, &usr.join("share/learner/schema").join(name), 0o644)?;
+    }
 
     let debian = root.join("DEBIAN");
     write(
@@ -166,7 +171,7 @@ fn rpm_spec(version: &str, staged: &Path, ws: &Path) -> String {
          cp -p {usr}/share/bash-completion/completions/learner %{{buildroot}}/usr/share/bash-completion/completions/\n\
          cp -p {usr}/share/zsh/vendor-completions/_learner %{{buildroot}}/usr/share/zsh/site-functions/\n\
          cp -p {usr}/share/fish/vendor_completions.d/learner.fish %{{buildroot}}/usr/share/fish/vendor_completions.d/\n\
-         cp -pr {usr}/share/learner/profiles %{{buildroot}}/usr/share/learner/\n\
+         cp -pr {usr}/share/learner/profiles {usr}/share/learner/schema %{{buildroot}}/usr/share/learner/\n\
          cp -p {ws}/README.md %{{buildroot}}/usr/share/doc/learner/\n\
          cp -p {ws}/LICENSE-MIT {ws}/LICENSE-APACHE %{{buildroot}}/usr/share/licenses/learner/\n\
          \n\

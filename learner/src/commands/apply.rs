@@ -16,6 +16,7 @@ use crate::{
     systemd::exercise::{self, Ending, Exercise, Judgement, Outcome, Phase, Step, Waits},
     systemd::manager::{Systemd, SystemdError, UnitInfo},
     util::host,
+    util::progress,
 };
 
 /// The longest the check is retried (and an infinite unit timeout waited for) unless
@@ -98,6 +99,8 @@ pub struct ApplyRequest {
     /// Profiles whose recorded events are the unit's baseline; none given: the profiles the
     /// drop-in's header names, when they lie beside it.
     pub profiles: Vec<PathBuf>,
+    /// No progress on stderr while the exercise steps run.
+    pub quiet: bool,
 }
 
 #[derive(Debug)]
@@ -345,6 +348,8 @@ struct DenialWatch<'a> {
     /// denied: denied to those under the drop-in too, they are as without it, not its doing
     /// (squid asks for CAP_NET_ADMIN after it gave up root, with or without a drop-in).
     denied_anyway: BTreeMap<String, BTreeSet<String>>,
+    /// The recording's counters, for the progress line.
+    live: std::sync::Arc<progress::Live>,
 }
 
 impl<'a> DenialWatch<'a> {
@@ -354,6 +359,7 @@ impl<'a> DenialWatch<'a> {
         guest: Option<u32>,
         denied_anyway: BTreeMap<String, BTreeSet<String>>,
     ) -> Self {
+        let live = std::sync::Arc::new(progress::Live::default());
         let recording = Background::start(RecordRequest {
             unit: unit.to_owned(),
             duration: None,
@@ -363,6 +369,8 @@ impl<'a> DenialWatch<'a> {
             guest,
             check: true,
             exercise: Vec::new(),
+            quiet: true,
+            live: Some(live.clone()),
         })
         .map_err(|e| eprintln!("learner: warning: cannot watch for denials ({e}); a failure will show the journal only"))
         .ok();
@@ -372,6 +380,7 @@ impl<'a> DenialWatch<'a> {
             recording,
             before_step: Vec::new(),
             denied_anyway,
+            live,
         }
     }
 
@@ -730,10 +739,19 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         });
     }
     if failure.is_none() {
-        for &event in &req.exercise {
+        for (i, &event) in req.exercise.iter().enumerate() {
             watch.mark();
             cursor = systemd.journal_cursor();
+            let ticker = progress::Ticker::start(
+                progress::Progress::new(
+                    format!("applying to {unit}"),
+                    progress::Mode::for_stderr(req.quiet),
+                ),
+                format!("exercising {event} ({}/{})", i + 1, req.exercise.len()),
+                Some(watch.live.clone()),
+            );
             let step = exercise::drive(&systemd, &unit, event, fallback);
+            drop(ticker);
             eprintln!("learner: {step}");
             let outcome = step.outcome;
             let detail = step.detail.clone();
@@ -871,10 +889,93 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
     })
 }
 
+/// An exercised step, as `apply --format json` gives it.
+pub fn step_json(step: &Step) -> serde_json::Value {
+    serde_json::json!({
+        "event": step.exercise.name(),
+        "outcome": match step.outcome {
+            Outcome::Passed => "passed",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        },
+        "detail": step.detail,
+        "seconds": step.took.as_secs_f64(),
+        "phases": step.phases.iter().map(|p| serde_json::json!({
+            "kind": p.kind.name(),
+            "clean": p.ending.is_clean(),
+            "ending": p.ending.to_string(),
+            "seconds": p.took.as_secs_f64(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `apply --format json`: what was installed and how the unit went under it, or, when the
+/// drop-in failed, where and how it was rolled back. None for other errors (nothing was
+/// changed), which are said on stderr only.
+pub fn to_json(
+    request: &ApplyRequest,
+    result: &Result<Applied, ApplyError>,
+) -> Option<serde_json::Value> {
+    let mut out = serde_json::json!({
+        "unit": request.unit,
+        "dropin": request.dropin.display().to_string(),
+    });
+    let fields = match result {
+        Ok(a) => serde_json::json!({
+            "applied": true,
+            "installed": a.installed.display().to_string(),
+            "exposure_before": a.exposure_before,
+            "exposure_after": a.exposure_after,
+            "job": a.job,
+            "checked": request.check.is_some(),
+            "exercised": a.steps.iter().map(step_json).collect::<Vec<_>>(),
+            "failure": null,
+        }),
+        Err(
+            e @ ApplyError::Failed {
+                step,
+                why,
+                rollback,
+                ..
+            },
+        ) => serde_json::json!({
+            "applied": false,
+            "failure": {
+                "step": step,
+                "why": why,
+                "bad_check": false,
+                "rollback": rollback,
+                "exit_code": e.exit_code(),
+            },
+        }),
+        Err(e @ ApplyError::BadCheck { why, rollback, .. }) => serde_json::json!({
+            "applied": false,
+            "failure": {
+                "step": "the check",
+                "why": why,
+                "bad_check": true,
+                "rollback": rollback,
+                "exit_code": e.exit_code(),
+            },
+        }),
+        Err(_) => return None,
+    };
+    if let (Some(out), serde_json::Value::Object(fields)) = (out.as_object_mut(), fields) {
+        out.extend(fields);
+    }
+    Some(out)
+}
+
 /// `learner apply`: applies, says how it went, and gives the exit code (0 applied, 1 the
 /// drop-in failed and was rolled back, 2 the check is bad).
-pub fn run(request: &ApplyRequest) -> ExitCode {
-    match apply(request) {
+pub fn run(request: &ApplyRequest, format: super::Format) -> ExitCode {
+    let result = apply(request);
+    if format.is_json()
+        && let Some(json) = to_json(request, &result)
+    {
+        super::print_json(&json);
+    }
+    match result {
         Ok(applied) => {
             let show = |e: Option<f64>| e.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
             let passed: Vec<String> = applied

@@ -252,26 +252,15 @@ impl Session {
         out
     }
 
-    /// Distinct syscalls, paths, capabilities and families so far, and events lost, for a
-    /// progress line.
-    pub fn progress(&self) -> (usize, usize, usize, usize, u64) {
-        let o = &self.collector.observations;
-        let families: std::collections::BTreeSet<&str> = o
-            .sockets
-            .keys()
-            .map(|k| k.split('/').next().unwrap_or(k))
-            .collect();
-        let syscalls = self
-            .recorder
-            .syscall_counts()
-            .map(|c| c.by_number.len())
-            .unwrap_or(0);
+    /// For a progress line: events drained so far, events lost so far (the kernel's count
+    /// read now, with those lost with their first copy and those the collector could not
+    /// read), and the processes in the recorded cgroup now.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        let lost = self.lost + self.recorder.lost_events().unwrap_or(0) + self.collector.malformed;
         (
-            syscalls,
-            o.paths.len(),
-            o.capabilities.len(),
-            families.len(),
-            self.lost,
+            self.collector.events,
+            lost,
+            self.target.processes().len() as u64,
         )
     }
 

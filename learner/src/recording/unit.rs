@@ -1,7 +1,6 @@
 //! `learner record UNIT`: record a systemd service by its cgroup, without wrapping or editing
 //! it; with --restart from its start-up on, following each new instance's cgroup.
 use std::{
-    io::IsTerminal as _,
     path::{Path, PathBuf},
     time::{Duration, Instant, SystemTime},
 };
@@ -16,6 +15,7 @@ use crate::{
     systemd::cgroup_watch::CgroupWatch,
     systemd::manager::{Systemd, SystemdError},
     util::host,
+    util::progress::{Mode, Progress, Status},
     util::signals::SignalStream,
 };
 
@@ -118,6 +118,10 @@ pub struct RecordRequest {
     /// Events to drive the unit through after `duration` (or once it is up, without one),
     /// still recording.
     pub exercise: Vec<crate::systemd::exercise::Exercise>,
+    /// No progress on stderr.
+    pub quiet: bool,
+    /// Where a recording in another thread publishes its counters each second.
+    pub live: Option<std::sync::Arc<crate::util::progress::Live>>,
 }
 
 /// How long the recording goes on after the last exercise: what the service does right
@@ -160,15 +164,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
-    }
-}
-
-fn clock(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{:02}:{:02}", s / 60, s % 60)
     }
 }
 
@@ -293,7 +288,15 @@ async fn record_until(
     );
     tokio::pin!(sleep_deadline);
     let mut state_tick = tokio::time::interval(Duration::from_secs(1));
-    let show_progress = end_when_stopped && std::io::stderr().is_terminal();
+    let what = if req.check { "checking" } else { "recording" };
+    let mut progress = Progress::new(
+        format!("{what} {}", info.id),
+        match end_when_stopped {
+            true => Mode::for_stderr(req.quiet),
+            false => Mode::Quiet,
+        },
+    );
+    let exercise_count = req.exercise.len();
     let mut down = 0;
     let mut last_state = info.active_state.clone();
     let mut never_up = false;
@@ -302,10 +305,10 @@ async fn record_until(
     let mut exercise_job: Option<tokio::task::JoinHandle<crate::systemd::exercise::Step>> = None;
     let mut exercised: Vec<crate::systemd::exercise::Step> = Vec::new();
     let mut exercises_done = req.exercise.is_empty();
+    let mut exercising_now: Option<crate::systemd::exercise::Exercise> = None;
     let drive = |event| {
         let systemd = systemd.clone();
         let unit = info.id.clone();
-        eprintln!("learner: exercising {unit}: {event}");
         tokio::task::spawn_blocking(move || {
             crate::systemd::exercise::drive(&systemd, &unit, event, Duration::from_secs(90))
         })
@@ -319,14 +322,19 @@ async fn record_until(
                     break if exercised.is_empty() { "the duration elapsed" } else { "the unit was exercised" };
                 }
                 match to_exercise.pop_front() {
-                    Some(event) => exercise_job = Some(drive(event)),
+                    Some(event) => {
+                        progress.say(&format!("learner: exercising {}: {event}", info.id));
+                        exercising_now = Some(event);
+                        exercise_job = Some(drive(event));
+                    }
                     None => exercises_done = true,
                 }
             }
             done = async { exercise_job.as_mut().expect("guarded").await }, if exercise_job.is_some() => {
                 exercise_job = None;
+                exercising_now = None;
                 let step = done.expect("exercise task");
-                eprintln!("learner: {step}");
+                progress.say(&format!("learner: {step}"));
                 let carried_out = step.outcome != crate::systemd::exercise::Outcome::Failed;
                 exercised.push(step);
                 if interrupted {
@@ -337,7 +345,11 @@ async fn record_until(
                     break "an event could not be carried out";
                 }
                 match to_exercise.pop_front() {
-                    Some(event) => exercise_job = Some(drive(event)),
+                    Some(event) => {
+                        progress.say(&format!("learner: exercising {}: {event}", info.id));
+                        exercising_now = Some(event);
+                        exercise_job = Some(drive(event));
+                    }
                     None => {
                         exercises_done = true;
                         up_at = Some(tokio::time::Instant::now());
@@ -352,7 +364,7 @@ async fn record_until(
                 // The exercise's thread cannot be cancelled, and the process would wait for it
                 // anyway (with signals blocked): let it finish, still recorded, rather than
                 // leave the unit half-restarted by a thread nobody watches.
-                eprintln!("learner: interrupted; the exercise under way finishes first, then the recording ends");
+                progress.say("learner: interrupted; the exercise under way finishes first, then the recording ends");
                 interrupted = true;
                 to_exercise.clear();
             }
@@ -380,18 +392,30 @@ async fn record_until(
                     never_up = true;
                     break "the unit never came up";
                 }
-                if show_progress {
-                    let (syscalls, paths, caps, families, lost) = session.progress();
-                    let remaining = match (up_at, req.duration) {
-                        (None, _) => format!(", waiting for {} ({last_state})", info.id),
-                        (Some(up), Some(d)) => format!(", {} left", clock(d.saturating_sub(up.elapsed()))),
-                        _ => String::new(),
-                    };
-                    eprint!(
-                        "\rlearner: {} recorded{remaining}: {syscalls} syscalls, {paths} paths, {caps} capabilities, {families} families, {lost} lost   ",
-                        clock(begun.elapsed())
-                    );
+                let (events, lost, processes) = session.counters();
+                if let Some(live) = &req.live {
+                    live.set(events, lost, processes);
                 }
+                let doing = match (up_at, exercising_now) {
+                    (None, _) => Some(format!("waiting for {} ({last_state})", info.id)),
+                    (_, Some(event)) => Some(format!(
+                        "exercising {event} ({}/{exercise_count})",
+                        exercised.len() + 1
+                    )),
+                    _ => None,
+                };
+                progress.update(&Status {
+                    elapsed: begun.elapsed(),
+                    // The exercises and the settling after them come after --for.
+                    remaining: up_at
+                        .zip(req.duration)
+                        .filter(|_| exercise_job.is_none() && exercised.is_empty())
+                        .map(|(up, d)| d.saturating_sub(up.elapsed())),
+                    events,
+                    processes,
+                    lost,
+                    doing,
+                });
             }
             done = async { state_job.as_mut().expect("guarded").await }, if state_job.is_some() => {
                 state_job = None;
@@ -426,9 +450,7 @@ async fn record_until(
             pumped = session.pump() => pumped?,
         }
     };
-    if show_progress {
-        eprintln!();
-    }
+    progress.finish();
     let ended = SystemTime::now();
     let mut outcome = session.finish(
         &systemd.cgroup_mount.to_string_lossy(),

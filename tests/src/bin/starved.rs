@@ -130,7 +130,15 @@ fn run(args: &[String]) -> Result<bool, String> {
         let _ = std::fs::remove_file(profile.with_file_name(format!("round-{round}.partial.yaml")));
         let started = Instant::now();
         let recording = learner()
-            .args(["record", &unit, "--restart", "--for", "6s", "--exercise", "all"])
+            .args([
+                "record",
+                &unit,
+                "--restart",
+                "--for",
+                "6s",
+                "--exercise",
+                "all",
+            ])
             .args(["--guest", &pid, "-o"])
             .arg(&profile)
             .stdin(Stdio::null())
@@ -146,7 +154,10 @@ fn run(args: &[String]) -> Result<bool, String> {
             .wait_with_output()
             .map_err(|e| format!("learner record: {e}"))?;
         drop(starved);
-        let _ = std::fs::write(out.join(format!("round-{round}.record.log")), text(&recorded));
+        let _ = std::fs::write(
+            out.join(format!("round-{round}.record.log")),
+            text(&recorded),
+        );
         let outcome = judge(&recorded, &profile, dir);
         println!(
             "round {round:>2} ({:.0} s): {outcome:?}",
@@ -156,8 +167,14 @@ fn run(args: &[String]) -> Result<bool, String> {
         // The unit may be left stopped by a refused round's last event: start it again.
         let _ = guest.run(&["systemctl", "start", &unit]);
     }
-    let kept = results.iter().filter(|r| matches!(r, Round::Kept(_))).count();
-    let refused = results.iter().filter(|r| matches!(r, Round::Refused(_))).count();
+    let kept = results
+        .iter()
+        .filter(|r| matches!(r, Round::Kept(_)))
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Round::Refused(_)))
+        .count();
     let silent = results.len() - kept - refused;
     println!(
         "starved: {service} at {percent}% of a CPU, {rounds} rounds: {kept} complete with {dir}, {refused} refused saying what they missed, {silent} silent"
