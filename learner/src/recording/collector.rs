@@ -55,6 +55,10 @@ pub struct Collector {
     /// copies miss it too, and are counted with it. Two turns, as `by_key`.
     missed_keys: HashMap<u64, String>,
     missed_keys_before: HashMap<u64, String>,
+    /// The kernel's counts of keys whose first event has not been read yet (the session
+    /// reads a bounded batch of events between two turns, so a burst's counts may come
+    /// first): added when it comes; what never comes is lost ([`Self::unmatched_counts`]).
+    early: HashMap<u64, u64>,
     /// Content bases (see `learner_common::base`) -> the directory or file they name, learnt
     /// from the call that made each: working directories and directory opens for the whole
     /// recording, other opens (an fd that fchmod or ftruncate may use) for two turns of
@@ -73,6 +77,8 @@ pub struct Collector {
     pub missed: BTreeMap<String, u64>,
     /// What the event being handled missed, if anything.
     event_missed: Option<String>,
+    /// Whether the ring buffer may hold events not read yet (see [`Self::early`]).
+    events_pending: bool,
     /// Events received.
     pub events: u64,
     /// Events that were too short or had an unknown tag.
@@ -256,6 +262,7 @@ impl Collector {
             by_key_before: HashMap::new(),
             missed_keys: HashMap::new(),
             missed_keys_before: HashMap::new(),
+            early: HashMap::new(),
             dir_bases: HashMap::new(),
             file_bases: HashMap::new(),
             file_bases_before: HashMap::new(),
@@ -263,6 +270,7 @@ impl Collector {
             string_args: string_args(arch),
             missed: BTreeMap::new(),
             event_missed: None,
+            events_pending: false,
             events: 0,
             malformed: 0,
             service_manager_events: 0,
@@ -426,6 +434,11 @@ impl Collector {
         }
         if key != 0 {
             self.by_key.insert(key, Kept { slots, ret, comm });
+            if !self.early.is_empty()
+                && let Some(copies) = self.early.remove(&key)
+            {
+                self.add_copies(key, copies);
+            }
         }
     }
 
@@ -450,32 +463,67 @@ impl Collector {
 
     fn add_counts(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let mut lost = 0;
-        for (key, &copies) in dedup {
-            if let Some(check) = self.cap_checks.get_mut(key) {
-                check.checks += copies;
-            }
-            let kept = self.by_key.get(key).or_else(|| self.by_key_before.get(key));
-            let Some(kept) = kept else {
-                lost += copies + 1;
+        for (&key, &copies) in dedup {
+            if !self.by_key.contains_key(&key) && !self.by_key_before.contains_key(&key) {
+                // A capability check's is known for the whole recording: its event came.
+                let came = match self.cap_checks.get_mut(&key) {
+                    Some(check) => {
+                        check.checks += copies;
+                        true
+                    }
+                    None => false,
+                };
+                if self.events_pending && !came {
+                    // Its event may still be in the ring buffer.
+                    *self.early.entry(key).or_default() += copies;
+                } else {
+                    lost += copies + 1;
+                }
                 continue;
-            };
-            // Most keys were never repeated (every distinct path has its entry, at 0): their
-            // first event added everything already.
-            if copies == 0 {
-                continue;
             }
-            if let Some(what) = self
-                .missed_keys
-                .get(key)
-                .or_else(|| self.missed_keys_before.get(key))
-            {
-                *self.missed.entry(what.clone()).or_default() += copies;
-            }
-            for slot in &kept.slots {
-                self.observations.add(slot, kept.ret, &kept.comm, copies);
-            }
+            self.add_copies(key, copies);
         }
         lost
+    }
+
+    /// Adds `copies` of the event that brought `key`, kept in `by_key`.
+    fn add_copies(&mut self, key: u64, copies: u64) {
+        if let Some(check) = self.cap_checks.get_mut(&key) {
+            check.checks += copies;
+        }
+        // Most keys were never repeated (every distinct path has its entry, at 0): their
+        // first event added everything already.
+        if copies == 0 {
+            return;
+        }
+        let Some(kept) = self
+            .by_key
+            .get(&key)
+            .or_else(|| self.by_key_before.get(&key))
+        else {
+            return;
+        };
+        if let Some(what) = self
+            .missed_keys
+            .get(&key)
+            .or_else(|| self.missed_keys_before.get(&key))
+        {
+            *self.missed.entry(what.clone()).or_default() += copies;
+        }
+        for slot in &kept.slots {
+            self.observations.add(slot, kept.ret, &kept.comm, copies);
+        }
+    }
+
+    /// Says whether events may be waiting unread when counts are added: then a count whose
+    /// event has not come yet waits for it, rather than being lost.
+    pub fn set_events_pending(&mut self, pending: bool) {
+        self.events_pending = pending;
+    }
+
+    /// Counts whose event never came (every event read): lost, with their copies.
+    pub fn unmatched_counts(&mut self) -> u64 {
+        self.early.drain().map(|(_, copies)| copies + 1).sum()
     }
 
     /// Moves the checks made with credentials that overrode some process's own to
@@ -1466,6 +1514,28 @@ mod tests {
             (base::origin(4_000_000), 0, 9),
         ));
         assert!(c.observations.paths.contains_key("/opt/app/conf"));
+    }
+
+    #[test]
+    fn counts_that_come_before_their_event_wait_for_it() {
+        let mut c = Collector::new(Arch::X86_64);
+        let cwd = -100i64 as u64;
+        // A burst not all read when the kernel's counts were taken.
+        c.set_events_pending(true);
+        assert_eq!(c.add_repeats(&[(5, 3), (6, 1)].into()), 0);
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/etc/x",
+            3,
+            (0, 0, 5),
+        ));
+        assert_eq!(c.observations.paths["/etc/x"][&Access::Read].count, 4);
+        // Everything read: a count without its event is lost, with its first.
+        c.set_events_pending(false);
+        assert_eq!(c.add_repeats(&[(7, 2)].into()), 3);
+        assert_eq!(c.unmatched_counts(), 2);
+        assert_eq!(c.unmatched_counts(), 0);
     }
 
     #[test]
