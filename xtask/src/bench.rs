@@ -462,17 +462,29 @@ fn path_heavy(bins: &Bins, report: &mut String) -> Result<(f64, f64)> {
     std::fs::write(&kept, &text)?;
     let folded = recorded_paths(&text, &stress_dir);
     let secs = elapsed_ns / 1e9;
+    // The same run counting syscalls only: what learner's memory is before any event (the
+    // loaded programs, the kernel's BTF, the ring buffer), for the collector's share.
+    std::fs::remove_dir_all(&stress_dir)?;
+    std::fs::create_dir_all(&stress_dir)?;
+    let counting = bins.dir.join("stress-counting.profile.yaml");
+    let mut cmd = bins.stress(&counting, &stress_dir, [STRESS_FILES, STRESS_REPEATS, 0]);
+    cmd.env("LEARNER_NO_OBSERVE", "1");
+    stdout_number(cmd)?;
+    let counting_peak = std::fs::read_to_string(&counting)?
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("collector_peak_mib: ")?.parse().ok())
+        .unwrap_or(f64::NAN);
     writeln!(
         *report,
         "## Path-heavy: {STRESS_FILES} distinct files created, then one opened {STRESS_REPEATS} times (tmpfs)\n"
     )?;
     writeln!(
         *report,
-        "| workload time | events sent | events/s handled | counted in the kernel | lost | collector CPU | events per collector CPU second | collector peak memory |\n|---|---|---|---|---|---|---|---|"
+        "| workload time | events sent | events/s handled | counted in the kernel | lost | collector CPU | events per collector CPU second | collector peak memory | counting only |\n|---|---|---|---|---|---|---|---|---|"
     )?;
     writeln!(
         *report,
-        "| {secs:.2} s | {events:.0} | {:.0} | {dedup:.0} | {lost:.0} | {cpu:.2} s | {:.0} | {peak:.1} MiB |\n",
+        "| {secs:.2} s | {events:.0} | {:.0} | {dedup:.0} | {lost:.0} | {cpu:.2} s | {:.0} | {peak:.1} MiB | {counting_peak:.1} MiB |\n",
         events / secs,
         events / cpu
     )?;
