@@ -483,8 +483,14 @@ thread_local! {
 
 /// `f` of the folded path (`DIR/*`, `DIR/**`) of `dir`.
 fn folded_lookup<T>(dir: &str, suffix: &str, f: impl FnOnce(&str) -> T) -> T {
+    folded_lookup_after("", dir, suffix, f)
+}
+
+/// `f` of `prefix` and the folded path of `dir` (a user write's `UID DIR/*`).
+fn folded_lookup_after<T>(prefix: &str, dir: &str, suffix: &str, f: impl FnOnce(&str) -> T) -> T {
     FOLDED_LOOKUP.with_borrow_mut(|key| {
         key.clear();
+        key.push_str(prefix);
         key.push_str(dir.trim_end_matches('/'));
         key.push_str(suffix);
         f(key)
@@ -704,6 +710,9 @@ impl Observations {
             Slot::Identity(slot) => {
                 // A write's path under the entry its path was recorded under: a crowded
                 // directory is one folded entry there too, not one per file.
+                if self.add_folded_write(slot, ret, comm, n) {
+                    return;
+                }
                 let folded = match slot {
                     crate::model::credentials::IdentitySlot::RootWrite(p) => self
                         .folded_key(p)
@@ -750,6 +759,40 @@ impl Observations {
         }
         let key = self.place(path);
         self.paths.entry(key).or_default()
+    }
+
+    /// Adds a write in a crowded directory to its folded entry (`DIR/*`), as [`Self::add`]
+    /// would through [`Self::folded_key`], without making the key at every event; false when
+    /// the write is not one.
+    fn add_folded_write(
+        &mut self,
+        slot: &crate::model::credentials::IdentitySlot,
+        ret: i64,
+        comm: &str,
+        n: u64,
+    ) -> bool {
+        use crate::model::credentials::IdentitySlot;
+        let (prefix, path, map) = match slot {
+            IdentitySlot::RootWrite(p) => ("", p.as_str(), &mut self.identity.root_writes),
+            IdentitySlot::UserWrite(k) => match k.split_once(' ') {
+                Some((uid, p)) => (&k[..uid.len() + 1], p, &mut self.identity.user_writes),
+                None => return false,
+            },
+            _ => return false,
+        };
+        if self.paths.contains_key(path) {
+            return false;
+        }
+        let Some(dir) = parent(path) else {
+            return false;
+        };
+        if !folded_lookup(dir, "/*", |key| self.paths.contains_key(key)) {
+            return false;
+        }
+        folded_lookup_after(prefix, dir, "/*", |key| {
+            entry_mut(map, key).add(ret, comm, n)
+        });
+        true
     }
 
     /// The folded entry that already covers `path`, if one does.

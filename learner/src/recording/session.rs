@@ -89,6 +89,7 @@ impl Session {
         } else {
             recorder.start()?;
         }
+        trim_heap();
         let kernel_log = if refused {
             // Opened before the probe, so no kill after it is missed.
             let log = KernelLog::from_now().map_err(SessionError::KernelLog)?;
@@ -476,6 +477,17 @@ pub fn capability_warning(source: &str) -> Option<String> {
             "learner: warning: capability checks are not observed ({why}): generate will leave CapabilityBoundingSet= and what rests on it unset"
         )
     })
+}
+
+/// Hands the heap's free memory back to the kernel. Loading the programs parsed the
+/// kernel's BTF (tens of MiB, freed by now); glibc would keep that memory, and the events'
+/// would come on top of it for the whole recording.
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only gives back memory no allocation uses.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// learner's own CPU time (seconds) and peak resident memory (MiB) so far.

@@ -25,7 +25,7 @@ const DIR: &str = "/dev/shm/learner-bench-4242/stress";
 const CWD_BASE: u64 = 0x5eed_0001;
 
 /// A syscall event as the kernel side builds it.
-fn syscall(name: &str, path: &str, flags: u64, ret: i64, key: u64) -> SyscallEvent {
+fn syscall(name: &str, path: &str, flags: u64, ret: i64, key: u64, uid: u32) -> SyscallEvent {
     // SAFETY: plain data; all zeroes is a valid event.
     let mut ev: SyscallEvent = unsafe { std::mem::zeroed() };
     ev.tag = EventTag::Syscall as u32;
@@ -38,6 +38,7 @@ fn syscall(name: &str, path: &str, flags: u64, ret: i64, key: u64) -> SyscallEve
     ev.strings[0][..path.len()].copy_from_slice(path.as_bytes());
     ev.string_len[0] = path.len() as u32 + 1;
     ev.comm[..8].copy_from_slice(b"workload");
+    ev.uid_gid = u64::from(uid) | u64::from(uid) << 32;
     ev
 }
 
@@ -86,8 +87,8 @@ pub struct Run {
 }
 
 /// Feeds the burst of `files` creates (every fourth relative to the working directory) and
-/// `reopens` opens of the first file to a new collector.
-pub fn burst(files: u64, reopens: u64) -> Run {
+/// `reopens` opens of the first file, by `uid`, to a new collector.
+pub fn burst(files: u64, reopens: u64, uid: u32) -> Run {
     let mut c = Collector::new(Arch::X86_64);
     let mut seconds = 0.0;
     let mut lost = 0;
@@ -104,7 +105,7 @@ pub fn burst(files: u64, reopens: u64) -> Run {
         batch.clear();
         if first {
             key += 1;
-            let mut chdir = syscall("chdir", DIR, 0, 0, key);
+            let mut chdir = syscall("chdir", DIR, 0, 0, key, uid);
             chdir.made = CWD_BASE;
             counting.insert(key, 0);
             push(&mut batch, &chdir);
@@ -114,18 +115,18 @@ pub fn burst(files: u64, reopens: u64) -> Run {
         key += 1;
         push(
             &mut batch,
-            &syscall("openat", &format!("{DIR}/f0"), 0o2000000, 3, key),
+            &syscall("openat", &format!("{DIR}/f0"), 0o2000000, 3, key, uid),
         );
         counting.insert(key, reopens / turns - 1);
         let end = (i + TURN as u64 - 1).min(files);
         for n in i..end {
             key += 1;
             let mut ev = if n % 4 == 0 {
-                let mut ev = syscall("openat", &format!("f{n}"), create, 3, key);
+                let mut ev = syscall("openat", &format!("f{n}"), create, 3, key, uid);
                 ev.base[0] = CWD_BASE;
                 ev
             } else {
-                syscall("openat", &format!("{DIR}/f{n}"), create, 3, key)
+                syscall("openat", &format!("{DIR}/f{n}"), create, 3, key, uid)
             };
             ev.made = (key << 8) | 1;
             counting.insert(key, 0);
@@ -156,7 +157,7 @@ pub fn burst(files: u64, reopens: u64) -> Run {
 
 #[test]
 fn a_small_burst_folds_and_counts_every_open() {
-    let run = burst(3000, 2000);
+    let run = burst(3000, 2000, 0);
     assert_eq!(run.lost, 0);
     assert!(run.missed.is_empty(), "{:?}", run.missed);
     let o: Observations = serde_yaml::from_str(&run.observations).expect("yaml");
@@ -166,13 +167,41 @@ fn a_small_burst_folds_and_counts_every_open() {
     // 3000 creates (the first opened for reading in each of its turns too), and 2000 reads.
     assert_eq!(folded[&Access::Create].count, 3000);
     assert_eq!(folded[&Access::Read].count, 2000);
+    // Root's writes fold with the paths: the directory's entries, and its files' contents.
+    let writes: Vec<(&str, u64)> = o
+        .identity
+        .root_writes
+        .iter()
+        .map(|(k, s)| (k.as_str(), s.count))
+        .collect();
+    assert_eq!(writes, [(DIR, 3000), (&format!("{DIR}/*"), 3000)]);
+}
+
+#[test]
+fn a_users_writes_fold_as_roots() {
+    let run = burst(3000, 10, 33);
+    let o: Observations = serde_yaml::from_str(&run.observations).expect("yaml");
+    let writes: Vec<(&str, u64)> = o
+        .identity
+        .user_writes
+        .iter()
+        .map(|(k, s)| (k.as_str(), s.count))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            (format!("33 {DIR}").as_str(), 3000),
+            (&format!("33 {DIR}/*"), 3000)
+        ]
+    );
+    assert!(o.identity.root_writes.is_empty());
 }
 
 #[test]
 #[ignore = "a benchmark: run it with --release"]
 fn path_heavy_burst() {
     let before = status_kib("VmRSS:");
-    let run = burst(FILES, REOPENS);
+    let run = burst(FILES, REOPENS, 0);
     let peak = status_kib("VmHWM:");
     let rate = run.events as f64 / run.seconds;
     let digest = {
