@@ -13,6 +13,7 @@ use std::{
     ffi::CString,
     os::unix::ffi::OsStrExt as _,
     path::Path,
+    sync::Arc,
 };
 
 use learner_common::{
@@ -79,6 +80,8 @@ pub struct Collector {
     event_missed: Option<String>,
     /// Whether the ring buffer may hold events not read yet (see [`Self::early`]).
     events_pending: bool,
+    /// The last event's comm, as sent and as text.
+    last_comm: Option<([u8; 16], Arc<str>)>,
     /// Events received.
     pub events: u64,
     /// Events that were too short or had an unknown tag.
@@ -174,7 +177,7 @@ fn interleaved(sequence: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<u64> {
 struct Kept {
     slots: Vec<Slot>,
     ret: i64,
-    comm: String,
+    comm: Arc<str>,
 }
 
 /// One distinct capability check, for telling overridden credentials apart at the end.
@@ -271,6 +274,7 @@ impl Collector {
             missed: BTreeMap::new(),
             event_missed: None,
             events_pending: false,
+            last_comm: None,
             events: 0,
             malformed: 0,
             service_manager_events: 0,
@@ -297,7 +301,7 @@ impl Collector {
             Some(EventTag::Syscall) if bytes.len() >= size_of::<SyscallEvent>() => {
                 // SAFETY: length checked; SyscallEvent is plain data, any bytes are valid.
                 let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-                let comm = c_string(&ev.comm);
+                let comm = self.comm(&ev.comm);
                 self.event_missed = None;
                 if self.arch.syscall_name(ev.nr).is_some_and(switches_ids) {
                     self.changed_credentials.insert(ev.pid);
@@ -390,7 +394,8 @@ impl Collector {
                     during,
                 };
                 let slots = std::iter::once(slot).chain(unprivileged).collect();
-                self.record(ev.key, slots, i64::from(ev.ret), c_string(&ev.comm));
+                let comm = self.comm(&ev.comm);
+                self.record(ev.key, slots, i64::from(ev.ret), comm);
             }
             Some(EventTag::Refused) if bytes.len() >= size_of::<RefusedEvent>() => {
                 // SAFETY: as above.
@@ -399,12 +404,8 @@ impl Collector {
                     .arch
                     .syscall_name(ev.nr)
                     .map_or_else(|| format!("#{}", ev.nr), str::to_owned);
-                self.record(
-                    ev.key,
-                    vec![Slot::Refused(name)],
-                    ev.ret,
-                    c_string(&ev.comm),
-                );
+                let comm = self.comm(&ev.comm);
+                self.record(ev.key, vec![Slot::Refused(name)], ev.ret, comm);
             }
             Some(EventTag::Moved) if bytes.len() >= size_of::<MovedEvent>() => {
                 // SAFETY: as above.
@@ -423,7 +424,20 @@ impl Collector {
         }
     }
 
-    fn record(&mut self, key: u64, mut slots: Vec<Slot>, ret: i64, comm: String) {
+    /// An event's comm, shared with the last event's when it is the same (a busy process
+    /// sends event after event): kept with each key.
+    fn comm(&mut self, raw: &[u8; 16]) -> Arc<str> {
+        if let Some((last, name)) = &self.last_comm
+            && last == raw
+        {
+            return name.clone();
+        }
+        let name: Arc<str> = Arc::from(c_str(raw).as_ref());
+        self.last_comm = Some((*raw, name.clone()));
+        name
+    }
+
+    fn record(&mut self, key: u64, mut slots: Vec<Slot>, ret: i64, comm: Arc<str>) {
         if is_service_manager(&comm) {
             // Only its exec of the service's program belongs to the service.
             slots.retain(|s| matches!(s, Slot::Exec { .. } | Slot::Path(_, Access::Exec)));
