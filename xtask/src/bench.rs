@@ -494,6 +494,29 @@ fn path_heavy(bins: &Bins, report: &mut String) -> Result<(f64, f64)> {
         folded.join(", "),
         text.len()
     )?;
+    // The collector alone (collector/throughput.rs): the same burst built in memory, its
+    // handling timed in CPU seconds, without loading programs or the kernel's side.
+    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(bins.target.parent().expect("the workspace"))
+        .args(["test", "--release", "-p", "learner", "--lib", "--"])
+        .args(["--ignored", "--exact", "--nocapture"])
+        .arg("recording::collector::throughput::path_heavy_burst")
+        .output()?;
+    let harness = String::from_utf8_lossy(&out.stdout);
+    let line = harness
+        .lines()
+        .find(|l| l.starts_with("path-heavy burst:"))
+        .unwrap_or("path-heavy burst: the harness printed nothing");
+    writeln!(
+        *report,
+        "The collector's capacity ({}): {}\n",
+        if out.status.success() {
+            "its targets met"
+        } else {
+            "its targets NOT met"
+        },
+        line.trim_start_matches("path-heavy burst: ")
+    )?;
     std::fs::remove_dir_all(&stress_dir)?;
     Ok((lost, peak))
 }

@@ -150,6 +150,8 @@ fn main() -> Result<()> {
                 bail!("the benchmark loads eBPF programs: run it as root");
             }
             run(cargo().args(["build", "--release", "--bins"]))?;
+            // The collector's harness, timed in the path-heavy row.
+            run(cargo().args(["test", "--release", "-p", "learner", "--lib", "--no-run"]))?;
             bench::bench(&workspace(), only)
         }
         Task::Package => {

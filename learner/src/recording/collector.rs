@@ -50,23 +50,23 @@ pub struct Collector {
     /// counts for a key arrive at the second turn after its event at the latest (each map
     /// counts for one turn and is drained at the next), so older keys are let go: kept for
     /// the whole recording, they held every distinct path twice more.
-    by_key: HashMap<u64, Kept>,
-    by_key_before: HashMap<u64, Kept>,
+    by_key: KeyMap<Kept>,
+    by_key_before: KeyMap<Kept>,
     /// Keys whose first event missed something (a path that could not be resolved): their
     /// copies miss it too, and are counted with it. Two turns, as `by_key`.
-    missed_keys: HashMap<u64, String>,
-    missed_keys_before: HashMap<u64, String>,
+    missed_keys: KeyMap<String>,
+    missed_keys_before: KeyMap<String>,
     /// The kernel's counts of keys whose first event has not been read yet (the session
     /// reads a bounded batch of events between two turns, so a burst's counts may come
     /// first): added when it comes; what never comes is lost ([`Self::unmatched_counts`]).
-    early: HashMap<u64, u64>,
+    early: KeyMap<u64>,
     /// Content bases (see `learner_common::base`) -> the directory or file they name, learnt
     /// from the call that made each: working directories and directory opens for the whole
     /// recording, other opens (an fd that fchmod or ftruncate may use) for two turns of
     /// [`FILE_BASES_TURN`] entries, so the table stays bounded on a path-heavy service.
-    dir_bases: HashMap<u64, String>,
-    file_bases: HashMap<u64, String>,
-    file_bases_before: HashMap<u64, String>,
+    dir_bases: KeyMap<String>,
+    file_bases: KeyMap<String>,
+    file_bases_before: KeyMap<String>,
     /// Each process's working directory when it was first seen (`base::ORIGIN`): known for
     /// the command `learner run` starts, read from /proc for the others, once.
     origins: HashMap<u32, Option<String>>,
@@ -173,6 +173,31 @@ fn interleaved(sequence: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<u64> {
     keys
 }
 
+/// Deduplication keys and content bases are hashes the kernel side made already: SipHash
+/// over them again was a twentieth of the collector's time. Folded so that every bit counts
+/// in the bucket (keys all have their lowest bit set).
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let x = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^ (x >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+type KeyMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// What a deduplication key's first event added, to add again for its copies.
 struct Kept {
     slots: Vec<Slot>,
@@ -261,14 +286,14 @@ impl Collector {
         Self {
             arch,
             observations: Observations::recording(),
-            by_key: HashMap::new(),
-            by_key_before: HashMap::new(),
-            missed_keys: HashMap::new(),
-            missed_keys_before: HashMap::new(),
-            early: HashMap::new(),
-            dir_bases: HashMap::new(),
-            file_bases: HashMap::new(),
-            file_bases_before: HashMap::new(),
+            by_key: KeyMap::default(),
+            by_key_before: KeyMap::default(),
+            missed_keys: KeyMap::default(),
+            missed_keys_before: KeyMap::default(),
+            early: KeyMap::default(),
+            dir_bases: KeyMap::default(),
+            file_bases: KeyMap::default(),
+            file_bases_before: KeyMap::default(),
             origins: HashMap::new(),
             string_args: string_args(arch),
             missed: BTreeMap::new(),
