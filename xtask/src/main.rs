@@ -45,7 +45,11 @@ enum Task {
         args: Vec<String>,
     },
     /// Measure what recording costs, side by side with strace -f; writes target/bench/report.md.
-    Bench,
+    Bench {
+        /// Run one part only (and report its targets).
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
+    },
     /// Build a Debian package (target/debian/learner_VERSION-1_ARCH.deb): the release binary,
     /// man pages, bash/zsh/fish completions, README, licence, profiles.
     Package,
@@ -153,13 +157,15 @@ fn main() -> Result<()> {
             setup()?;
             test(&args)
         }
-        Task::Bench => {
+        Task::Bench { only } => {
             setup()?;
             if !is_root() {
                 bail!("the benchmark loads eBPF programs: run it as root");
             }
             run(cargo().args(["build", "--release", "--bins"]))?;
-            bench::bench(&workspace())
+            // The collector's harness, timed in the path-heavy row.
+            run(cargo().args(["test", "--release", "-p", "learner", "--lib", "--no-run"]))?;
+            bench::bench(&workspace(), only)
         }
         Task::Package => {
             setup()?;

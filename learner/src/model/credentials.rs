@@ -115,7 +115,7 @@ impl Identity {
             IdentitySlot::RootWrite(k) => (&mut self.root_writes, k),
             IdentitySlot::UserWrite(k) => (&mut self.user_writes, k),
         };
-        map.entry(key.clone()).or_default().add(ret, comm, n);
+        crate::model::observations::entry_mut(map, key).add(ret, comm, n);
     }
 
     pub fn merge(&mut self, other: &Identity) {

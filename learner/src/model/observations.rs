@@ -466,6 +466,46 @@ fn parent(path: &str) -> Option<&str> {
     }
 }
 
+/// The folded path (`DIR/*`, `DIR/**`) of `dir`, allocated once at its size: it is looked up
+/// for every path an event adds.
+fn folded_key_of(dir: &str, suffix: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    let mut key = String::with_capacity(dir.len() + suffix.len());
+    key.push_str(dir);
+    key.push_str(suffix);
+    key
+}
+
+thread_local! {
+    /// The folded path being looked up, built here rather than allocated at each event.
+    static FOLDED_LOOKUP: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// `f` of the folded path (`DIR/*`, `DIR/**`) of `dir`.
+fn folded_lookup<T>(dir: &str, suffix: &str, f: impl FnOnce(&str) -> T) -> T {
+    folded_lookup_after("", dir, suffix, f)
+}
+
+/// `f` of `prefix` and the folded path of `dir` (a user write's `UID DIR/*`).
+fn folded_lookup_after<T>(prefix: &str, dir: &str, suffix: &str, f: impl FnOnce(&str) -> T) -> T {
+    FOLDED_LOOKUP.with_borrow_mut(|key| {
+        key.clear();
+        key.push_str(prefix);
+        key.push_str(dir.trim_end_matches('/'));
+        key.push_str(suffix);
+        f(key)
+    })
+}
+
+/// `map[key]`, made if missing: the key is copied only when it is new, not at every event
+/// that adds to it.
+pub(crate) fn entry_mut<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("present")
+}
+
 /// Per directory: distinct direct entries, distinct paths anywhere below. Bookkeeping of one
 /// recording, never compared or written.
 #[derive(Debug, Clone, Default)]
@@ -635,67 +675,44 @@ impl Observations {
                 .path_entry(path)
                 .entry_or_default(*access)
                 .add(ret, comm, n),
-            Slot::Socket(s) => self.sockets.entry(s.clone()).or_default().add(ret, comm, n),
-            Slot::SocketPair(s) => self
-                .socketpairs
-                .entry(s.clone())
-                .or_default()
-                .add(ret, comm, n),
-            Slot::Bind(s) => self.binds.entry(s.clone()).or_default().add(ret, comm, n),
-            Slot::Connect(s) => self
-                .connects
-                .entry(s.clone())
-                .or_default()
-                .add(ret, comm, n),
+            Slot::Socket(s) => entry_mut(&mut self.sockets, s).add(ret, comm, n),
+            Slot::SocketPair(s) => entry_mut(&mut self.socketpairs, s).add(ret, comm, n),
+            Slot::Bind(s) => entry_mut(&mut self.binds, s).add(ret, comm, n),
+            Slot::Connect(s) => entry_mut(&mut self.connects, s).add(ret, comm, n),
             Slot::Capability {
                 name,
                 granted,
                 during,
             } => {
-                let checks = self.capabilities.entry(name.clone()).or_default();
+                let checks = entry_mut(&mut self.capabilities, name);
                 let seen = if *granted {
                     &mut checks.granted
                 } else {
                     &mut checks.denied
                 };
                 seen.get_or_insert_with(Seen::default).add(ret, comm, n);
-                *checks.during.entry(during.clone()).or_default() += n;
+                *entry_mut(&mut checks.during, during) += n;
                 if *granted {
-                    *checks.granted_during.entry(during.clone()).or_default() += n;
+                    *entry_mut(&mut checks.granted_during, during) += n;
                 }
             }
-            Slot::Fact(fact, detail) => self
-                .fact_map(*fact)
-                .entry(detail.clone())
-                .or_default()
-                .add(ret, comm, n),
+            Slot::Fact(fact, detail) => entry_mut(self.fact_map(*fact), detail).add(ret, comm, n),
             Slot::Exec { path, argv0 } => {
-                let exec = self.processes.execs.entry(path.clone()).or_default();
+                let exec = entry_mut(&mut self.processes.execs, path);
                 exec.seen.add(ret, comm, n);
                 if !argv0.is_empty() {
                     exec.argv0.insert(argv0.clone());
                 }
             }
-            Slot::Fork => self
-                .processes
-                .forks
-                .entry(comm.to_owned())
-                .or_default()
-                .add(ret, comm, n),
-            Slot::Exit => self
-                .processes
-                .exits
-                .entry(comm.to_owned())
-                .or_default()
-                .add(ret, comm, n),
-            Slot::Refused(name) => self
-                .refused_syscalls
-                .entry(name.clone())
-                .or_default()
-                .add(ret, comm, n),
+            Slot::Fork => entry_mut(&mut self.processes.forks, comm).add(ret, comm, n),
+            Slot::Exit => entry_mut(&mut self.processes.exits, comm).add(ret, comm, n),
+            Slot::Refused(name) => entry_mut(&mut self.refused_syscalls, name).add(ret, comm, n),
             Slot::Identity(slot) => {
                 // A write's path under the entry its path was recorded under: a crowded
                 // directory is one folded entry there too, not one per file.
+                if self.add_folded_write(slot, ret, comm, n) {
+                    return;
+                }
                 let folded = match slot {
                     crate::model::credentials::IdentitySlot::RootWrite(p) => self
                         .folded_key(p)
@@ -721,7 +738,7 @@ impl Observations {
                     Slot::ReceivedFrom(_) => &mut peers.received_from,
                     _ => &mut peers.sent_to,
                 };
-                map.entry(peer.clone()).or_default().add(ret, comm, n)
+                entry_mut(map, peer).add(ret, comm, n)
             }
         }
     }
@@ -729,12 +746,53 @@ impl Observations {
     /// The entry `path` is recorded under: its own, or a folded one once its directory has
     /// too many (see [`FOLD_ENTRIES`], [`FOLD_TREE`]).
     pub fn path_entry(&mut self, path: &str) -> &mut Accesses {
-        let key = if self.paths.contains_key(path) {
-            path.to_owned()
-        } else {
-            self.place(path)
-        };
+        if self.paths.contains_key(path) {
+            return self.paths.get_mut(path).expect("present");
+        }
+        // Where most new paths of a busy service go: a crowded directory folded already
+        // (as `place` finds it, without making its key at every event).
+        if let Some(dir) = parent(path)
+            && !path.ends_with("/**")
+            && folded_lookup(dir, "/*", |key| self.paths.contains_key(key))
+        {
+            return folded_lookup(dir, "/*", |key| self.paths.get_mut(key)).expect("present");
+        }
+        let key = self.place(path);
         self.paths.entry(key).or_default()
+    }
+
+    /// Adds a write in a crowded directory to its folded entry (`DIR/*`), as [`Self::add`]
+    /// would through [`Self::folded_key`], without making the key at every event; false when
+    /// the write is not one.
+    fn add_folded_write(
+        &mut self,
+        slot: &crate::model::credentials::IdentitySlot,
+        ret: i64,
+        comm: &str,
+        n: u64,
+    ) -> bool {
+        use crate::model::credentials::IdentitySlot;
+        let (prefix, path, map) = match slot {
+            IdentitySlot::RootWrite(p) => ("", p.as_str(), &mut self.identity.root_writes),
+            IdentitySlot::UserWrite(k) => match k.split_once(' ') {
+                Some((uid, p)) => (&k[..uid.len() + 1], p, &mut self.identity.user_writes),
+                None => return false,
+            },
+            _ => return false,
+        };
+        if self.paths.contains_key(path) {
+            return false;
+        }
+        let Some(dir) = parent(path) else {
+            return false;
+        };
+        if !folded_lookup(dir, "/*", |key| self.paths.contains_key(key)) {
+            return false;
+        }
+        folded_lookup_after(prefix, dir, "/*", |key| {
+            entry_mut(map, key).add(ret, comm, n)
+        });
+        true
     }
 
     /// The folded entry that already covers `path`, if one does.
@@ -743,13 +801,13 @@ impl Observations {
             return None;
         }
         let dir = parent(path)?;
-        let beside = format!("{}/*", dir.trim_end_matches('/'));
+        let beside = folded_key_of(dir, "/*");
         if self.paths.contains_key(&beside) {
             return Some(beside);
         }
         let mut up = Some(dir);
         while let Some(d) = up {
-            let below = format!("{}/**", d.trim_end_matches('/'));
+            let below = folded_key_of(d, "/**");
             if self.paths.contains_key(&below) {
                 return Some(below);
             }
@@ -763,13 +821,13 @@ impl Observations {
         let Some(dir) = parent(path) else {
             return path.to_owned();
         };
-        let beside = format!("{}/*", dir.trim_end_matches('/'));
+        let beside = folded_key_of(dir, "/*");
         if !path.ends_with("/**") && self.paths.contains_key(&beside) {
             return beside;
         }
         let mut up = Some(dir);
         while let Some(d) = up {
-            let below = format!("{}/**", d.trim_end_matches('/'));
+            let below = folded_key_of(d, "/**");
             if self.paths.contains_key(&below) {
                 return below;
             }

@@ -12,7 +12,8 @@ use std::{
     collections::{BTreeMap, HashMap},
     ffi::CString,
     os::unix::ffi::OsStrExt as _,
-    path::{Component, Path, PathBuf},
+    path::Path,
+    sync::Arc,
 };
 
 use learner_common::{
@@ -27,6 +28,9 @@ use crate::{
     model::observations::{Access, Fact, Observations, Slot},
     model::syscalls::Arch,
 };
+
+#[cfg(test)]
+mod throughput;
 
 const O_ACCMODE: u64 = 0o3;
 const O_CREAT: u64 = 0o100;
@@ -46,19 +50,23 @@ pub struct Collector {
     /// counts for a key arrive at the second turn after its event at the latest (each map
     /// counts for one turn and is drained at the next), so older keys are let go: kept for
     /// the whole recording, they held every distinct path twice more.
-    by_key: HashMap<u64, Vec<(Slot, i64, String)>>,
-    by_key_before: HashMap<u64, Vec<(Slot, i64, String)>>,
+    by_key: KeyMap<Kept>,
+    by_key_before: KeyMap<Kept>,
     /// Keys whose first event missed something (a path that could not be resolved): their
     /// copies miss it too, and are counted with it. Two turns, as `by_key`.
-    missed_keys: HashMap<u64, String>,
-    missed_keys_before: HashMap<u64, String>,
+    missed_keys: KeyMap<String>,
+    missed_keys_before: KeyMap<String>,
+    /// The kernel's counts of keys whose first event has not been read yet (the session
+    /// reads a bounded batch of events between two turns, so a burst's counts may come
+    /// first): added when it comes; what never comes is lost ([`Self::unmatched_counts`]).
+    early: KeyMap<u64>,
     /// Content bases (see `learner_common::base`) -> the directory or file they name, learnt
     /// from the call that made each: working directories and directory opens for the whole
     /// recording, other opens (an fd that fchmod or ftruncate may use) for two turns of
     /// [`FILE_BASES_TURN`] entries, so the table stays bounded on a path-heavy service.
-    dir_bases: HashMap<u64, String>,
-    file_bases: HashMap<u64, String>,
-    file_bases_before: HashMap<u64, String>,
+    dir_bases: KeyMap<String>,
+    file_bases: KeyMap<String>,
+    file_bases_before: KeyMap<String>,
     /// Each process's working directory when it was first seen (`base::ORIGIN`): known for
     /// the command `learner run` starts, read from /proc for the others, once.
     origins: HashMap<u32, Option<String>>,
@@ -70,6 +78,10 @@ pub struct Collector {
     pub missed: BTreeMap<String, u64>,
     /// What the event being handled missed, if anything.
     event_missed: Option<String>,
+    /// Whether the ring buffer may hold events not read yet (see [`Self::early`]).
+    events_pending: bool,
+    /// The last event's comm, as sent and as text.
+    last_comm: Option<([u8; 16], Arc<str>)>,
     /// Events received.
     pub events: u64,
     /// Events that were too short or had an unknown tag.
@@ -161,6 +173,38 @@ fn interleaved(sequence: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<u64> {
     keys
 }
 
+/// Deduplication keys and content bases are hashes the kernel side made already: SipHash
+/// over them again was a twentieth of the collector's time. Folded so that every bit counts
+/// in the bucket (keys all have their lowest bit set).
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let x = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^ (x >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+type KeyMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// What a deduplication key's first event added, to add again for its copies.
+struct Kept {
+    slots: Vec<Slot>,
+    ret: i64,
+    comm: Arc<str>,
+}
+
 /// One distinct capability check, for telling overridden credentials apart at the end.
 #[derive(Debug, Clone)]
 struct CapCheck {
@@ -228,8 +272,13 @@ fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
 }
 
 fn c_string(bytes: &[u8]) -> String {
+    c_str(bytes).into_owned()
+}
+
+/// A NUL-terminated string in `bytes`, borrowed unless it is not UTF-8.
+fn c_str(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    String::from_utf8_lossy(&bytes[..end])
 }
 
 impl Collector {
@@ -237,17 +286,20 @@ impl Collector {
         Self {
             arch,
             observations: Observations::recording(),
-            by_key: HashMap::new(),
-            by_key_before: HashMap::new(),
-            missed_keys: HashMap::new(),
-            missed_keys_before: HashMap::new(),
-            dir_bases: HashMap::new(),
-            file_bases: HashMap::new(),
-            file_bases_before: HashMap::new(),
+            by_key: KeyMap::default(),
+            by_key_before: KeyMap::default(),
+            missed_keys: KeyMap::default(),
+            missed_keys_before: KeyMap::default(),
+            early: KeyMap::default(),
+            dir_bases: KeyMap::default(),
+            file_bases: KeyMap::default(),
+            file_bases_before: KeyMap::default(),
             origins: HashMap::new(),
             string_args: string_args(arch),
             missed: BTreeMap::new(),
             event_missed: None,
+            events_pending: false,
+            last_comm: None,
             events: 0,
             malformed: 0,
             service_manager_events: 0,
@@ -274,13 +326,13 @@ impl Collector {
             Some(EventTag::Syscall) if bytes.len() >= size_of::<SyscallEvent>() => {
                 // SAFETY: length checked; SyscallEvent is plain data, any bytes are valid.
                 let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-                let comm = c_string(&ev.comm);
+                let comm = self.comm(&ev.comm);
                 self.event_missed = None;
                 if self.arch.syscall_name(ev.nr).is_some_and(switches_ids) {
                     self.changed_credentials.insert(ev.pid);
                 }
                 let mut slots = self.syscall_slots(&ev);
-                slots.extend(self.identity_slots(&ev, &slots));
+                self.add_identity_slots(&ev, &mut slots);
                 let missed = self.event_missed.take();
                 if let Some(what) = missed
                     && !is_service_manager(&comm)
@@ -367,7 +419,8 @@ impl Collector {
                     during,
                 };
                 let slots = std::iter::once(slot).chain(unprivileged).collect();
-                self.record(ev.key, slots, i64::from(ev.ret), c_string(&ev.comm));
+                let comm = self.comm(&ev.comm);
+                self.record(ev.key, slots, i64::from(ev.ret), comm);
             }
             Some(EventTag::Refused) if bytes.len() >= size_of::<RefusedEvent>() => {
                 // SAFETY: as above.
@@ -376,12 +429,8 @@ impl Collector {
                     .arch
                     .syscall_name(ev.nr)
                     .map_or_else(|| format!("#{}", ev.nr), str::to_owned);
-                self.record(
-                    ev.key,
-                    vec![Slot::Refused(name)],
-                    ev.ret,
-                    c_string(&ev.comm),
-                );
+                let comm = self.comm(&ev.comm);
+                self.record(ev.key, vec![Slot::Refused(name)], ev.ret, comm);
             }
             Some(EventTag::Moved) if bytes.len() >= size_of::<MovedEvent>() => {
                 // SAFETY: as above.
@@ -400,7 +449,20 @@ impl Collector {
         }
     }
 
-    fn record(&mut self, key: u64, mut slots: Vec<Slot>, ret: i64, comm: String) {
+    /// An event's comm, shared with the last event's when it is the same (a busy process
+    /// sends event after event): kept with each key.
+    fn comm(&mut self, raw: &[u8; 16]) -> Arc<str> {
+        if let Some((last, name)) = &self.last_comm
+            && last == raw
+        {
+            return name.clone();
+        }
+        let name: Arc<str> = Arc::from(c_str(raw).as_ref());
+        self.last_comm = Some((*raw, name.clone()));
+        name
+    }
+
+    fn record(&mut self, key: u64, mut slots: Vec<Slot>, ret: i64, comm: Arc<str>) {
         if is_service_manager(&comm) {
             // Only its exec of the service's program belongs to the service.
             slots.retain(|s| matches!(s, Slot::Exec { .. } | Slot::Path(_, Access::Exec)));
@@ -410,10 +472,12 @@ impl Collector {
             self.observations.add(slot, ret, &comm, 1);
         }
         if key != 0 {
-            self.by_key.insert(
-                key,
-                slots.into_iter().map(|s| (s, ret, comm.clone())).collect(),
-            );
+            self.by_key.insert(key, Kept { slots, ret, comm });
+            if !self.early.is_empty()
+                && let Some(copies) = self.early.remove(&key)
+            {
+                self.add_copies(key, copies);
+            }
         }
     }
 
@@ -427,34 +491,78 @@ impl Collector {
     /// were lost with their first copy: counted by the kernel, never seen.
     pub fn add_repeats(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let lost = self.add_counts(dedup);
-        self.by_key_before = std::mem::take(&mut self.by_key);
-        self.missed_keys_before = std::mem::take(&mut self.missed_keys);
+        // Swapped and cleared rather than replaced: the tables keep their room for the next
+        // turn instead of growing again from nothing.
+        std::mem::swap(&mut self.by_key, &mut self.by_key_before);
+        self.by_key.clear();
+        std::mem::swap(&mut self.missed_keys, &mut self.missed_keys_before);
+        self.missed_keys.clear();
         lost
     }
 
     fn add_counts(&mut self, dedup: &HashMap<u64, u64>) -> u64 {
         let mut lost = 0;
-        for (key, &copies) in dedup {
-            if let Some(check) = self.cap_checks.get_mut(key) {
-                check.checks += copies;
-            }
-            if let Some(what) = self
-                .missed_keys
-                .get(key)
-                .or_else(|| self.missed_keys_before.get(key))
-            {
-                *self.missed.entry(what.clone()).or_default() += copies;
-            }
-            match self.by_key.get(key).or_else(|| self.by_key_before.get(key)) {
-                Some(slots) => {
-                    for (slot, ret, comm) in slots {
-                        self.observations.add(slot, *ret, comm, copies);
+        for (&key, &copies) in dedup {
+            if !self.by_key.contains_key(&key) && !self.by_key_before.contains_key(&key) {
+                // A capability check's is known for the whole recording: its event came.
+                let came = match self.cap_checks.get_mut(&key) {
+                    Some(check) => {
+                        check.checks += copies;
+                        true
                     }
+                    None => false,
+                };
+                if self.events_pending && !came {
+                    // Its event may still be in the ring buffer.
+                    *self.early.entry(key).or_default() += copies;
+                } else {
+                    lost += copies + 1;
                 }
-                None => lost += copies + 1,
+                continue;
             }
+            self.add_copies(key, copies);
         }
         lost
+    }
+
+    /// Adds `copies` of the event that brought `key`, kept in `by_key`.
+    fn add_copies(&mut self, key: u64, copies: u64) {
+        if let Some(check) = self.cap_checks.get_mut(&key) {
+            check.checks += copies;
+        }
+        // Most keys were never repeated (every distinct path has its entry, at 0): their
+        // first event added everything already.
+        if copies == 0 {
+            return;
+        }
+        let Some(kept) = self
+            .by_key
+            .get(&key)
+            .or_else(|| self.by_key_before.get(&key))
+        else {
+            return;
+        };
+        if let Some(what) = self
+            .missed_keys
+            .get(&key)
+            .or_else(|| self.missed_keys_before.get(&key))
+        {
+            *self.missed.entry(what.clone()).or_default() += copies;
+        }
+        for slot in &kept.slots {
+            self.observations.add(slot, kept.ret, &kept.comm, copies);
+        }
+    }
+
+    /// Says whether events may be waiting unread when counts are added: then a count whose
+    /// event has not come yet waits for it, rather than being lost.
+    pub fn set_events_pending(&mut self, pending: bool) {
+        self.events_pending = pending;
+    }
+
+    /// Counts whose event never came (every event read): lost, with their copies.
+    pub fn unmatched_counts(&mut self) -> u64 {
+        self.early.drain().map(|(_, copies)| copies + 1).sum()
     }
 
     /// Moves the checks made with credentials that overrode some process's own to
@@ -500,18 +608,20 @@ impl Collector {
 
     /// Who made the call, the ids a set*id call switched to, and for each write whether root
     /// made it: the evidence `generate --identity` needs.
-    fn identity_slots(&self, ev: &SyscallEvent, slots: &[Slot]) -> Vec<Slot> {
+    fn add_identity_slots(&self, ev: &SyscallEvent, slots: &mut Vec<Slot>) {
+        use std::fmt::Write as _;
         let (uid, gid) = crate::model::credentials::credentials(ev.uid_gid);
-        let mut out = vec![Slot::Identity(IdentitySlot::Credentials(format!(
-            "{uid}:{gid}"
-        )))];
+        let calls = slots.len();
+        let mut credentials = String::with_capacity(21);
+        let _ = write!(credentials, "{uid}:{gid}");
+        slots.push(Slot::Identity(IdentitySlot::Credentials(credentials)));
         if let Some(name) = self.arch.syscall_name(ev.nr)
             && let Some(desc) = crate::model::credentials::switch(name, &ev.args)
         {
-            out.push(Slot::Identity(IdentitySlot::Switch(desc)));
+            slots.push(Slot::Identity(IdentitySlot::Switch(desc)));
         }
-        for slot in slots {
-            if let Slot::Path(path, access) = slot
+        for i in 0..calls {
+            if let Slot::Path(path, access) = &slots[i]
                 && access.writes()
             {
                 let mut target = crate::model::observations::writable_path(path, *access);
@@ -519,14 +629,13 @@ impl Collector {
                     // /var/lib/x made or removed: a directory directive could provide it.
                     target = path.clone();
                 }
-                out.push(Slot::Identity(if uid == 0 {
+                slots.push(Slot::Identity(if uid == 0 {
                     IdentitySlot::RootWrite(target)
                 } else {
                     IdentitySlot::UserWrite(format!("{uid} {target}"))
                 }));
             }
         }
-        out
     }
 
     fn syscall_slots(&mut self, ev: &SyscallEvent) -> Vec<Slot> {
@@ -535,10 +644,12 @@ impl Collector {
         };
         let tgid = ev.tgid;
         let a = ev.args;
-        let s0 = (ev.string_len[0] > 0).then(|| c_string(&ev.strings[0]));
-        let s1 = (ev.string_len[1] > 0).then(|| c_string(&ev.strings[1]));
-        let mut out = Vec::new();
-        let path_at = |me: &mut Self, i: usize, path: &Option<String>| -> Option<String> {
+        // Borrowed from the event: a path is copied once, normalised.
+        let s0 = (ev.string_len[0] > 0).then(|| c_str(&ev.strings[0]));
+        let s1 = (ev.string_len[1] > 0).then(|| c_str(&ev.strings[1]));
+        let (s0, s1) = (s0.as_deref(), s1.as_deref());
+        let mut out = Vec::with_capacity(8);
+        let path_at = |me: &mut Self, i: usize, path: Option<&str>| -> Option<String> {
             me.path(ev, name, i, path)
         };
         match name {
@@ -549,7 +660,7 @@ impl Collector {
                     "openat2" => (ev.extra[0], ev.extra[1]),
                     _ => (0o1 | O_CREAT | O_TRUNC, a[1]),
                 };
-                let path = path_at(self, 0, &s0);
+                let path = path_at(self, 0, s0);
                 if let Some(path) = path {
                     if ev.made != 0 {
                         self.learn_base(ev.made, &path, flags & O_DIRECTORY_OR_PATH != 0);
@@ -575,7 +686,7 @@ impl Collector {
             }
             "chroot" if is_service_manager(&c_string(&ev.comm)) => {}
             "chdir" | "fchdir" | "chroot" => {
-                if let Some(path) = path_at(self, 0, &s0) {
+                if let Some(path) = path_at(self, 0, s0) {
                     if ev.made != 0 {
                         self.learn_base(ev.made, &path, true);
                     }
@@ -585,7 +696,7 @@ impl Collector {
             }
             "mkdir" | "mkdirat" | "mknod" | "mknodat" => {
                 let mode = if name.ends_with("at") { a[2] } else { a[1] };
-                let path = path_at(self, 0, &s0);
+                let path = path_at(self, 0, s0);
                 if let Some(path) = path {
                     let access = if name.starts_with("mkdir") {
                         Access::Create
@@ -605,14 +716,14 @@ impl Collector {
                 }
             }
             "unlink" | "rmdir" | "unlinkat" => {
-                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Delete)))
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Delete)))
             }
             "rename" | "renameat" | "renameat2" => {
-                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Rename)));
-                out.extend(path_at(self, 1, &s1).map(|p| Slot::Path(p, Access::Rename)));
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Rename)));
+                out.extend(path_at(self, 1, s1).map(|p| Slot::Path(p, Access::Rename)));
             }
             "link" | "symlink" | "linkat" | "symlinkat" => {
-                out.extend(path_at(self, 1, &s1).map(|p| Slot::Path(p, Access::Link)))
+                out.extend(path_at(self, 1, s1).map(|p| Slot::Path(p, Access::Link)))
             }
             "chmod" | "fchmod" | "fchmodat" | "fchmodat2" => {
                 let mode = if matches!(name, "chmod" | "fchmod") {
@@ -620,7 +731,7 @@ impl Collector {
                 } else {
                     a[2]
                 };
-                let path = path_at(self, 0, &s0);
+                let path = path_at(self, 0, s0);
                 if let Some(path) = path {
                     out.push(Slot::Path(path.clone(), Access::Attr));
                     if mode & S_ISUID_ISGID != 0 {
@@ -630,13 +741,13 @@ impl Collector {
             }
             "chown" | "lchown" | "utime" | "utimes" | "fchown" | "fchownat" | "utimensat"
             | "futimesat" => {
-                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Attr)));
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Attr)));
             }
             "truncate" | "ftruncate" => {
-                out.extend(path_at(self, 0, &s0).map(|p| Slot::Path(p, Access::Truncate)))
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Truncate)))
             }
             "execve" | "execveat" => {
-                let path = path_at(self, 0, &s0);
+                let path = path_at(self, 0, s0);
                 // The path may be unreadable to BPF; a successful exec's image names it.
                 let path = path.or_else(|| {
                     let exe = std::fs::read_link(format!("/proc/{tgid}/exe")).ok()?;
@@ -653,7 +764,7 @@ impl Collector {
                         }
                     }
                     // As for the path: after a successful exec its argv is the new image's.
-                    let argv0 = s1.clone().or_else(|| {
+                    let argv0 = s1.map(str::to_owned).or_else(|| {
                         let cmdline = std::fs::read(format!("/proc/{tgid}/cmdline")).ok()?;
                         (ev.ret == 0).then(|| c_string(&cmdline))
                     });
@@ -687,7 +798,7 @@ impl Collector {
                 if let Some((desc, unix_path)) =
                     describe_sockaddr(&ev.strings[1][..len.min(ev.strings[1].len())])
                 {
-                    if let Some(p) = unix_path.and_then(|p| self.path(ev, name, 1, &Some(p))) {
+                    if let Some(p) = unix_path.and_then(|p| self.path(ev, name, 1, Some(&p))) {
                         let access = if name == "bind" {
                             Access::Bind
                         } else {
@@ -724,7 +835,7 @@ impl Collector {
                     describe_sockaddr(&ev.strings[1][..len.min(STR_LEN)])
                 {
                     // A datagram to a unix socket's path reaches that path, as connect() does.
-                    if let Some(p) = unix_path.and_then(|p| self.path(ev, name, 1, &Some(p))) {
+                    if let Some(p) = unix_path.and_then(|p| self.path(ev, name, 1, Some(&p))) {
                         out.push(Slot::Path(p, Access::Connect));
                     }
                     out.push(Slot::SentTo(desc));
@@ -809,17 +920,11 @@ impl Collector {
     /// kernel side said it was relative to; with no string, the fd the call acts on. None
     /// when the call names no path; when it names one that cannot be had (unreadable, or
     /// relative to something never seen), that is noted for [`Self::missed`].
-    fn path(
-        &mut self,
-        ev: &SyscallEvent,
-        name: &str,
-        i: usize,
-        s: &Option<String>,
-    ) -> Option<String> {
+    fn path(&mut self, ev: &SyscallEvent, name: &str, i: usize, s: Option<&str>) -> Option<String> {
         let (tgid, tid) = (ev.tgid, ev.pid);
-        match s.as_deref() {
+        match s {
             Some(p) if p.starts_with('/') && ev.base[i] == 0 => {
-                return Some(normalize(Path::new(p), tgid, tid));
+                return Some(normalize_joined(&[p], tgid, tid));
             }
             Some(p) if p.starts_with('/') => {
                 // A chrooted process: the path is below its root.
@@ -828,12 +933,8 @@ impl Collector {
                     return None;
                 };
                 // `..` stops at the chroot's root, as the kernel's lookup does.
-                let inside = normalize(Path::new(p), tgid, tid);
-                return Some(normalize(
-                    &Path::new(&root).join(inside.trim_start_matches('/')),
-                    tgid,
-                    tid,
-                ));
+                let inside = normalize_joined(&[p], tgid, tid);
+                return Some(normalize_joined(&[&root, &inside], tgid, tid));
             }
             None if self.string_unreadable(ev, i) => {
                 self.miss(format!("{name}: path unreadable"));
@@ -841,7 +942,7 @@ impl Collector {
             }
             _ => {}
         }
-        let relative = s.as_deref().unwrap_or("");
+        let relative = s.unwrap_or("");
         let b = ev.base[i];
         if b == 0 || b == base::NO_PATH {
             // Nothing to resolve against: an absent path (utimensat's NULL without an fd), or
@@ -852,12 +953,7 @@ impl Collector {
             self.miss(format!("{name}: relative path not resolved"));
             return None;
         };
-        let full = if relative.is_empty() {
-            PathBuf::from(dir)
-        } else {
-            Path::new(&dir).join(relative)
-        };
-        Some(normalize(&full, tgid, tid))
+        Some(normalize_joined(&[&dir, relative], tgid, tid))
     }
 
     fn miss(&mut self, what: String) {
@@ -921,7 +1017,9 @@ impl Collector {
             return;
         }
         if self.file_bases.len() >= FILE_BASES_TURN {
-            self.file_bases_before = std::mem::take(&mut self.file_bases);
+            // Swapped and cleared, so the table keeps its room.
+            std::mem::swap(&mut self.file_bases, &mut self.file_bases_before);
+            self.file_bases.clear();
         }
         self.file_bases.insert(b, path.to_owned());
     }
@@ -965,30 +1063,45 @@ fn string_args(arch: Arch) -> Vec<[Option<u8>; 2]> {
 /// Lexical normalisation: no `.`, `..` or repeated slashes; `/proc/<own pid>` becomes
 /// `/proc/self`, another process's `/proc/<pid>` becomes `/proc/[pid]`.
 pub fn normalize(path: &Path, tgid: u32, tid: u32) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                parts.pop();
+    normalize_joined(&[&path.to_string_lossy()], tgid, tid)
+}
+
+/// [`normalize`] of `parts` joined by slashes (a directory and a path relative to it),
+/// built in place: one allocation, the result's, for each path of every event.
+fn normalize_joined(parts: &[&str], tgid: u32, tid: u32) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for component in parts.iter().flat_map(|p| p.split('/')) {
+        match component {
+            "" | "." => {}
+            ".." => {
+                let cut = out.rfind('/').unwrap_or(0);
+                out.truncate(cut);
             }
-            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
-            _ => {}
+            _ => {
+                out.push('/');
+                out.push_str(component);
+            }
         }
     }
-    if parts.first().is_some_and(|p| p == "proc")
-        && let Some(second) = parts.get_mut(1)
-    {
-        if second == "thread-self" {
-            *second = "self".into();
-        } else if let Ok(pid) = second.parse::<u32>() {
-            *second = if pid == tgid || pid == tid {
-                "self".into()
-            } else {
-                "[pid]".into()
-            };
+    if let Some(rest) = out.strip_prefix("/proc/") {
+        let (second, after) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let own = if second == "thread-self" {
+            Some(true)
+        } else {
+            second
+                .parse::<u32>()
+                .ok()
+                .map(|pid| pid == tgid || pid == tid)
+        };
+        if let Some(own) = own {
+            let pid = if own { "self" } else { "[pid]" };
+            out = format!("/proc/{pid}{after}");
         }
     }
-    format!("/{}", parts.join("/"))
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// The directory an entry is created in (`/` for a top-level one).
@@ -1001,29 +1114,28 @@ fn parent_dir(path: &str) -> &str {
 
 /// The permission bits a create asked for, before the umask (UMask=).
 fn created_mode(dir: &str, kind: &str, mode: u64) -> Slot {
-    Slot::Fact(
-        Fact::CreatedMode,
-        format!("{dir} {kind} {:04o}", mode & 0o7777),
-    )
+    use std::fmt::Write as _;
+    // Sized up front: format! would grow it a few times, at every create.
+    let mut detail = String::with_capacity(dir.len() + kind.len() + 8);
+    let _ = write!(detail, "{dir} {kind} {:04o}", mode & 0o7777);
+    Slot::Fact(Fact::CreatedMode, detail)
 }
 
 /// The kinds of access an open with `flags` asks for.
-fn open_accesses(flags: u64) -> Vec<Access> {
-    if flags & O_PATH != 0 {
-        return vec![Access::Read];
-    }
-    let mut out = match flags & O_ACCMODE {
-        0 => vec![Access::Read],
-        1 => vec![Access::Write],
-        _ => vec![Access::Read, Access::Write],
+fn open_accesses(flags: u64) -> impl Iterator<Item = Access> {
+    let path_only = flags & O_PATH != 0;
+    let (first, second) = match flags & O_ACCMODE {
+        _ if path_only => (Access::Read, None),
+        0 => (Access::Read, None),
+        1 => (Access::Write, None),
+        _ => (Access::Read, Some(Access::Write)),
     };
-    if flags & (O_CREAT | O_TMPFILE_DIR) != 0 {
-        out.push(Access::Create);
-    }
-    if flags & O_TRUNC != 0 {
-        out.push(Access::Truncate);
-    }
-    out
+    let create = (!path_only && flags & (O_CREAT | O_TMPFILE_DIR) != 0).then_some(Access::Create);
+    let truncate = (!path_only && flags & O_TRUNC != 0).then_some(Access::Truncate);
+    std::iter::once(first)
+        .chain(second)
+        .chain(create)
+        .chain(truncate)
 }
 
 /// Describes a socket address; for a unix socket with a path, also returns the path.
@@ -1245,13 +1357,14 @@ mod tests {
 
     #[test]
     fn open_flags() {
-        assert_eq!(open_accesses(0), [Access::Read]);
+        let accesses = |flags| open_accesses(flags).collect::<Vec<_>>();
+        assert_eq!(accesses(0), [Access::Read]);
         assert_eq!(
-            open_accesses(0o1 | O_CREAT | O_TRUNC),
+            accesses(0o1 | O_CREAT | O_TRUNC),
             [Access::Write, Access::Create, Access::Truncate]
         );
-        assert_eq!(open_accesses(0o2), [Access::Read, Access::Write]);
-        assert_eq!(open_accesses(O_PATH | 0o2), [Access::Read]);
+        assert_eq!(accesses(0o2), [Access::Read, Access::Write]);
+        assert_eq!(accesses(O_PATH | 0o2), [Access::Read]);
     }
 
     #[test]
@@ -1440,6 +1553,28 @@ mod tests {
             (base::origin(4_000_000), 0, 9),
         ));
         assert!(c.observations.paths.contains_key("/opt/app/conf"));
+    }
+
+    #[test]
+    fn counts_that_come_before_their_event_wait_for_it() {
+        let mut c = Collector::new(Arch::X86_64);
+        let cwd = -100i64 as u64;
+        // A burst not all read when the kernel's counts were taken.
+        c.set_events_pending(true);
+        assert_eq!(c.add_repeats(&[(5, 3), (6, 1)].into()), 0);
+        c.handle(&based(
+            "openat",
+            [cwd, 0, 0, 0, 0, 0],
+            "/etc/x",
+            3,
+            (0, 0, 5),
+        ));
+        assert_eq!(c.observations.paths["/etc/x"][&Access::Read].count, 4);
+        // Everything read: a count without its event is lost, with its first.
+        c.set_events_pending(false);
+        assert_eq!(c.add_repeats(&[(7, 2)].into()), 3);
+        assert_eq!(c.unmatched_counts(), 2);
+        assert_eq!(c.unmatched_counts(), 0);
     }
 
     #[test]
