@@ -101,6 +101,9 @@ pub struct Collector {
     /// Each thread's capability events in the order they came, by credentials' address and
     /// deduplication key (by thread: glibc's setuid gives each thread credentials of its own).
     cap_sequence: HashMap<u32, Vec<(u64, u64)>>,
+    /// Every capability event of the service in the order they came: process, thread and
+    /// credentials' address (see [`shared_between_processes`]).
+    cap_order: Vec<(u32, u32, u64)>,
     /// Threads that switched their own ids (set*id, capset): each change is a new struct,
     /// often at the address of the one just freed, so their addresses come and go by
     /// themselves; none of their checks is told apart by address.
@@ -144,12 +147,16 @@ fn reattribute(during: &mut BTreeMap<String, u64>, from: &str, n: u64) -> u64 {
 /// own: a thread's own credentials change only for good (exec, setuid: new ones, never the
 /// old ones back), so credentials that come and go inside a run of its own are the kernel's,
 /// lent for one operation (overlayfs creating a file with a copy of its mounter's, fsuid
-/// set). Its own are the ones most of its checks ran with.
-fn interleaved(sequence: &HashMap<u32, Vec<(u64, u64)>>) -> Vec<u64> {
+/// set). Its own are the ones most of its checks ran with, of those not known to be lent.
+fn interleaved(
+    sequence: &HashMap<u32, Vec<(u64, u64)>>,
+    lent: &std::collections::HashSet<u64>,
+) -> Vec<u64> {
     let mut keys = Vec::new();
     for events in sequence.values() {
         let mut counts: HashMap<u64, usize> = HashMap::new();
-        for (cred, _) in events {
+        // Credentials known to be lent are no one's own, however often they came.
+        for (cred, _) in events.iter().filter(|(c, _)| !lent.contains(c)) {
             *counts.entry(*cred).or_default() += 1;
         }
         let Some((&own, _)) = counts
@@ -203,6 +210,39 @@ struct Kept {
     slots: Vec<Slot>,
     ret: i64,
     comm: Arc<str>,
+}
+
+/// Credentials used by two processes at once: a process's own credentials are its alone
+/// (a fork gets a copy, only threads share them), so credentials one process used, then
+/// another, then the first again, were alive in both and belong to neither: the kernel's,
+/// lent (overlayfs copying files up with one copy of its mounter's, for every process). A
+/// freed struct's address may come back as another process's own, but not while the first
+/// still uses it. Threads that switched their own ids are left out (their addresses come and
+/// go by themselves).
+fn shared_between_processes(
+    order: &[(u32, u32, u64)],
+    changed: &std::collections::HashSet<u32>,
+) -> std::collections::HashSet<u64> {
+    // Per credentials: the processes that used them, in turn, repeats folded.
+    let mut turns: HashMap<u64, Vec<u32>> = HashMap::new();
+    for &(tgid, pid, cred) in order {
+        if changed.contains(&pid) || changed.contains(&tgid) {
+            continue;
+        }
+        let seq = turns.entry(cred).or_default();
+        if seq.last() != Some(&tgid) {
+            seq.push(tgid);
+        }
+    }
+    turns
+        .into_iter()
+        .filter(|(_, seq)| {
+            let mut seen = std::collections::HashSet::new();
+            // A process whose turn comes again after another's.
+            seq.iter().any(|t| !seen.insert(*t))
+        })
+        .map(|(cred, _)| cred)
+        .collect()
 }
 
 /// One distinct capability check, for telling overridden credentials apart at the end.
@@ -307,6 +347,7 @@ impl Collector {
             cap_checks: HashMap::new(),
             overriding: std::collections::HashSet::new(),
             cap_sequence: HashMap::new(),
+            cap_order: Vec::new(),
             changed_credentials: std::collections::HashSet::new(),
         }
     }
@@ -403,6 +444,7 @@ impl Collector {
                             .entry(ev.pid)
                             .or_default()
                             .push((ev.cred, ev.key));
+                        self.cap_order.push((ev.tgid, ev.pid, ev.cred));
                     }
                 }
                 let unprivileged = match own {
@@ -583,7 +625,16 @@ impl Collector {
             .filter(|(pid, _)| !self.changed_credentials.contains(pid))
             .map(|(pid, seq)| (*pid, seq.clone()))
             .collect();
-        keys.extend(interleaved(&steady));
+        let shared = shared_between_processes(&self.cap_order, &self.changed_credentials);
+        let lent: std::collections::HashSet<u64> =
+            self.overriding.union(&shared).copied().collect();
+        keys.extend(interleaved(&steady, &lent));
+        keys.extend(
+            self.cap_checks
+                .iter()
+                .filter(|(_, c)| shared.contains(&c.cred))
+                .map(|(k, _)| *k),
+        );
         keys.retain(|k| {
             self.cap_checks
                 .get(k)
@@ -1285,6 +1336,45 @@ mod tests {
             c.observations.capabilities["CAP_SETUID"]
                 .during
                 .contains_key("setresuid")
+        );
+    }
+
+    #[test]
+    fn credentials_two_processes_use_in_turn_are_lent() {
+        let mut c = Collector::new(Arch::X86_64);
+        // Process 10 and process 20 each have their own (0xa, 0xb); overlayfs's copy of its
+        // mounter's (0xf) comes to 10, then 20, then 10 again: alive in both, no one's own.
+        for (tgid, cred, key) in [
+            (10, 0xf, 1),
+            (20, 0xb, 2),
+            (20, 0xf, 3),
+            (10, 0xa, 4),
+            (10, 0xf, 5),
+        ] {
+            let mut ev = capability_event(0, Some(0), cred, key);
+            ev.pid = tgid;
+            ev.tgid = tgid;
+            ev.cap = 21 + (key as u32 % 3);
+            handle_event(&mut c, &ev);
+        }
+        // A freed struct's address that comes back as a later process's own: one turn
+        // each, not lent.
+        for (tgid, key) in [(30, 6), (40, 7)] {
+            let mut ev = capability_event(0, Some(0), 0xc, key);
+            ev.pid = tgid;
+            ev.tgid = tgid;
+            handle_event(&mut c, &ev);
+        }
+        assert_eq!(c.attribute_overridden_credentials(), 3);
+        // Without the third turn, nothing tells 0xf apart.
+        let order = [(10, 10, 0xf), (20, 20, 0xf), (20, 20, 0xb)];
+        assert!(shared_between_processes(&order, &Default::default()).is_empty());
+        // Nor for a process that switched its own ids.
+        let order = [(10, 10, 0xf), (20, 20, 0xf), (10, 10, 0xf)];
+        assert!(shared_between_processes(&order, &[10].into()).is_empty());
+        assert_eq!(
+            shared_between_processes(&order, &Default::default()),
+            [0xf].into()
         );
     }
 
