@@ -1279,6 +1279,7 @@ pub fn resolve_on(
     if hands_over {
         unit_settings::fresh_host_syscalls(&mut filter, groups);
     }
+    unit_settings::fresh_host_mkdir(&mut filter, p, groups);
     decisions.push(filter);
     decisions.push(Decision {
         directive: "SystemCallErrorNumber",

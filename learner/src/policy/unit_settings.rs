@@ -462,13 +462,27 @@ pub fn fresh_host_capabilities(caps: &mut Decision, p: &Profile, unit: &[Assignm
         return false;
     }
     let owners = &p.observations.identity.owners;
+    let user_writes = &p.observations.identity.user_writes;
+    // Made while recorded (its maker's needs are in the profile), or its owner's own
+    // processes write in the directory above (they make it themselves, as postgres makes
+    // base/pgsql_tmp): no hand-over to expect.
+    let made_by_its_owner = |x: &str, uid: &str| {
+        let created = p
+            .observations
+            .paths
+            .get(x)
+            .and_then(|a| a.get(&crate::model::observations::Access::Create))
+            .is_some_and(|s| s.ok > 0);
+        let parent = x.rsplit_once('/').map_or("/", |(d, _)| d);
+        created || user_writes.contains_key(&format!("{uid} {parent}"))
+    };
     let handed: Vec<String> = crate::model::unit::found_existing(&p.observations)
         .into_iter()
         .filter(|x| package_dir_above(record, x).is_some())
         .filter_map(|x| {
             let owner = owners.get(&x)?;
             let uid = owner.split(':').next()?;
-            (uid != "0").then(|| format!("{x} ({owner})"))
+            (uid != "0" && !made_by_its_owner(&x, uid)).then(|| format!("{x} ({owner})"))
         })
         .collect();
     if handed.is_empty() {
@@ -570,6 +584,65 @@ pub fn fresh_host_syscalls(filter: &mut Decision, groups: &super::filter_groups:
     *last = format!("{last} {}", add.join(" "));
 }
 
+/// A fresh host, for the syscall filter: a directory no package has, with the service's
+/// writes below it (prometheus's /var/lib/prometheus/metrics2/wal), is made by the service at
+/// its first start (inside its package's directory above); a recording made where it existed
+/// may never have seen mkdir, which the filter would then refuse (EPERM: prometheus's first
+/// start, "mkdir /var/lib/prometheus/metrics2/wal: operation not permitted"). mkdir and
+/// mkdirat are allowed, said in `--explain`.
+/// Directories in /run, /tmp and the API file systems are left out: made at every boot, a
+/// recording sees them made.
+pub fn fresh_host_mkdir(
+    filter: &mut Decision,
+    p: &Profile,
+    groups: &super::filter_groups::SyscallGroups,
+) {
+    let Some(record) = &p.unit else { return };
+    let Some(last) = filter.lines.last_mut() else {
+        return;
+    };
+    let Some(list) = last.strip_prefix("SystemCallFilter=") else {
+        return;
+    };
+    let items: Vec<&str> = list.split_whitespace().collect();
+    let named = |n: &str| {
+        items.contains(&n)
+            || groups.default_group().contains(n)
+            || items
+                .iter()
+                .any(|i| groups.groups.get(*i).is_some_and(|g| g.contains(n)))
+    };
+    if list.is_empty() || named("mkdirat") {
+        return;
+    }
+    let volatile = [
+        "/run", "/var/run", "/tmp", "/var/tmp", "/dev", "/proc", "/sys",
+    ];
+    // Only inside a directory of the unit's own package: one right in /var/lib or a home
+    // may as well be the package's scripts' or an administrator's.
+    let made = record.packages.keys().find(|dir| {
+        !volatile.iter().any(|v| under(dir, v))
+            && package_dir_above(record, dir).is_some()
+            && p.observations.paths.iter().any(|(path, accesses)| {
+                path.starts_with(&format!("{dir}/"))
+                    && accesses.iter().any(|(a, s)| a.writes() && s.ok > 0)
+            })
+    });
+    let Some(dir) = made else { return };
+    let add: Vec<&str> = ["mkdir", "mkdirat"]
+        .into_iter()
+        .filter(|n| groups.known.contains(*n))
+        .collect();
+    if add.is_empty() {
+        return;
+    }
+    filter.evidence.push(format!(
+        "{}: fresh host: no package has {dir}, and the service writes below it: its first start makes it",
+        add.join(" ")
+    ));
+    *last = format!("{last} {}", add.join(" "));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,6 +704,73 @@ mod tests {
             }),
             ..Profile::example("nginx.service")
         }
+    }
+
+    #[test]
+    fn a_fresh_host_may_mkdir_where_the_package_leaves_it_to_the_service() {
+        // prometheus as recorded where its wal directory existed: writes in it, no mkdir.
+        let mut o = Observations::default();
+        o.add(
+            &Slot::Path(
+                "/var/lib/prometheus/metrics2/wal/00000001".into(),
+                Access::Write,
+            ),
+            3,
+            "prometheus",
+            1,
+        );
+        o.derive_path_facts("/sys/fs/cgroup");
+        let unit_file = "/lib/systemd/system/prometheus.service";
+        let mut packages: std::collections::BTreeMap<String, String> = package_candidates(&o)
+            .iter()
+            .map(|c| (c.clone(), String::new()))
+            .collect();
+        for path in [
+            unit_file,
+            "/var/lib/prometheus",
+            "/var/lib/prometheus/metrics2",
+        ] {
+            packages.insert(path.into(), "prometheus".into());
+        }
+        let mut p = Profile {
+            syscalls: [("openat".to_owned(), 1), ("write".to_owned(), 1)].into(),
+            observations: o,
+            unit: Some(UnitRecord {
+                files: vec![UnitFile {
+                    path: unit_file.into(),
+                    sha256: String::new(),
+                }],
+                settings: Default::default(),
+                packages,
+            }),
+            ..Profile::example("prometheus.service")
+        };
+        let groups = SyscallGroups::for_version(252, None);
+        let filter = |p: &Profile| {
+            super::super::resolve(p, 252, &groups, Margin::Exact)
+                .decision("SystemCallFilter")
+                .unwrap()
+                .clone()
+        };
+        let d = filter(&p);
+        assert!(
+            d.lines.last().unwrap().ends_with(" mkdir mkdirat"),
+            "{:?}",
+            d.lines
+        );
+        assert!(
+            d.evidence.iter().any(|e| e.starts_with(
+                "mkdir mkdirat: fresh host: no package has /var/lib/prometheus/metrics2/wal"
+            )),
+            "{:#?}",
+            d.evidence
+        );
+        // A directory the package has, or none of the unit's package above: nothing added.
+        p.unit.as_mut().unwrap().packages.insert(
+            "/var/lib/prometheus/metrics2/wal".into(),
+            "prometheus".into(),
+        );
+        assert!(!filter(&p).lines.last().unwrap().contains("mkdir"));
     }
 
     /// certbot as recorded where it ran before: its makedirs of /var/log/letsencrypt (mode
@@ -766,6 +906,30 @@ mod tests {
             "{:?}",
             policy.value("SystemCallFilter")
         );
+        // Its owner's own processes making entries beside it (postgres makes
+        // base/pgsql_tmp itself), or a create seen succeeding: no hand-over.
+        let cap_chown = |p: &Profile| {
+            super::super::resolve(p, 252, &groups, Margin::default())
+                .value("CapabilityBoundingSet")
+                .is_some_and(|v| v.contains("CAP_CHOWN"))
+        };
+        let mut own = p.clone();
+        own.observations.identity.add(
+            &crate::model::credentials::IdentitySlot::UserWrite("33 /var/lib/nginx".into()),
+            0,
+            "nginx",
+            1,
+        );
+        assert!(!cap_chown(&own));
+        let mut made = p.clone();
+        made.observations.add(
+            &Slot::Path("/var/lib/nginx/body".into(), Access::Create),
+            0,
+            "nginx",
+            1,
+        );
+        assert!(!cap_chown(&made));
+        assert!(cap_chown(&p));
         // What the old host's recording saw is permitted all the same.
         let text = super::super::render(&policy, &p, &[], "", false);
         let v = crate::policy::verify::verify(
