@@ -548,26 +548,30 @@ pub fn within_unit_bounding_set(caps: &mut Decision, unit: &[Assignment]) {
     }
 }
 
+/// The syscall filter's allow-list line, when there is one and it does not allow `name`
+/// (by name, by a group it lists, or by @default), for a fresh-host rule to add to.
+fn allow_list_lacking<'a>(
+    lines: &'a mut [String],
+    groups: &super::filter_groups::SyscallGroups,
+    name: &str,
+) -> Option<&'a mut String> {
+    let last = lines.last_mut()?;
+    let list = last.strip_prefix("SystemCallFilter=")?;
+    let items: Vec<&str> = list.split_whitespace().collect();
+    let named = items.contains(&name)
+        || groups.default_group().contains(name)
+        || items
+            .iter()
+            .any(|i| groups.groups.get(*i).is_some_and(|g| g.contains(name)));
+    (!items.is_empty() && !named).then_some(last)
+}
+
 /// The hand-over's calls (@chown), added to the syscall filter's allow-list when it does not
 /// allow them already.
 pub fn fresh_host_syscalls(filter: &mut Decision, groups: &super::filter_groups::SyscallGroups) {
-    let Some(last) = filter.lines.last_mut() else {
+    let Some(last) = allow_list_lacking(&mut filter.lines, groups, "fchownat") else {
         return;
     };
-    let Some(list) = last.strip_prefix("SystemCallFilter=") else {
-        return;
-    };
-    let items: Vec<&str> = list.split_whitespace().collect();
-    let named = |n: &str| {
-        items.contains(&n)
-            || groups.default_group().contains(n)
-            || items
-                .iter()
-                .any(|i| groups.groups.get(*i).is_some_and(|g| g.contains(n)))
-    };
-    if list.is_empty() || named("fchownat") {
-        return;
-    }
     let add: Vec<String> = if groups.groups.contains_key("@chown") {
         vec!["@chown".to_owned()]
     } else {
@@ -598,23 +602,9 @@ pub fn fresh_host_mkdir(
     groups: &super::filter_groups::SyscallGroups,
 ) {
     let Some(record) = &p.unit else { return };
-    let Some(last) = filter.lines.last_mut() else {
+    let Some(last) = allow_list_lacking(&mut filter.lines, groups, "mkdirat") else {
         return;
     };
-    let Some(list) = last.strip_prefix("SystemCallFilter=") else {
-        return;
-    };
-    let items: Vec<&str> = list.split_whitespace().collect();
-    let named = |n: &str| {
-        items.contains(&n)
-            || groups.default_group().contains(n)
-            || items
-                .iter()
-                .any(|i| groups.groups.get(*i).is_some_and(|g| g.contains(n)))
-    };
-    if list.is_empty() || named("mkdirat") {
-        return;
-    }
     let volatile = [
         "/run", "/var/run", "/tmp", "/var/tmp", "/dev", "/proc", "/sys",
     ];
