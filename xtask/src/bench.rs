@@ -32,6 +32,9 @@ pub enum Section {
     /// Distinct files created, then one opened many times: the collector's throughput and
     /// memory.
     PathHeavy,
+    /// Short-lived children writing through relative paths and directory fds, the collector
+    /// unlimited and starved: recorded, or counted as missed.
+    Relative,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -562,6 +565,30 @@ pub fn bench(workspace: &Path, only: Option<Section>) -> Result<()> {
     result
 }
 
+/// Short-lived children writing through relative paths and directory fds, with the collector
+/// at full speed and starved (5% of a CPU): recorded, or counted as missed.
+fn short_lived_writers(bins: &Bins, report: &mut String) -> Result<()> {
+    writeln!(
+        report,
+        "## Short-lived writers ({RELATIVE_DIRS} directories x 5 writes by forked children through relative paths and directory fds)\n"
+    )?;
+    writeln!(
+        report,
+        "| collector | writes recorded | counted missed or lost | learner exit |\n|---|---|---|---|"
+    )?;
+    for starve in [false, true] {
+        let (recorded, counted, code) = relative_round(bins, starve)?;
+        writeln!(
+            report,
+            "| {} | {recorded} of {} | {counted} | {code} |",
+            if starve { "5% of one CPU" } else { "unlimited" },
+            RELATIVE_DIRS * 5
+        )?;
+    }
+    writeln!(report)?;
+    Ok(())
+}
+
 fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
     let mut report = String::new();
     let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -571,6 +598,10 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         host.trim(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )?;
+    if only == Some(Section::Relative) {
+        short_lived_writers(bins, &mut report)?;
+        return write_report(target, &report);
+    }
     if only == Some(Section::PathHeavy) {
         let (lost, peak) = path_heavy(bins, &mut report)?;
         path_heavy_targets(&mut report, lost, peak)?;
@@ -732,26 +763,8 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         gen_kib / 1024.0
     )?;
 
-    // 5. Short-lived children writing through relative paths and directory fds, with the
-    //    collector at full speed and starved (5% of a CPU): recorded, or counted as missed.
-    writeln!(
-        report,
-        "## Short-lived writers ({RELATIVE_DIRS} directories x 5 writes by forked children through relative paths and directory fds)\n"
-    )?;
-    writeln!(
-        report,
-        "| collector | writes recorded | counted missed or lost | learner exit |\n|---|---|---|---|"
-    )?;
-    for starve in [false, true] {
-        let (recorded, counted, code) = relative_round(bins, starve)?;
-        writeln!(
-            report,
-            "| {} | {recorded} of {} | {counted} | {code} |",
-            if starve { "5% of one CPU" } else { "unlimited" },
-            RELATIVE_DIRS * 5
-        )?;
-    }
-    writeln!(report)?;
+    // 5. Short-lived children writing through relative paths and directory fds.
+    short_lived_writers(bins, &mut report)?;
 
     writeln!(report, "## Targets\n")?;
     writeln!(
