@@ -260,9 +260,7 @@ pub fn apply(policy: &mut Policy, p: &Profile) {
     // Capabilities: those the drop-in keeps, minus what served only the switch.
     let kept: Vec<String> = policy
         .decision("CapabilityBoundingSet")
-        .and_then(|d| d.lines.last())
-        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .map(Decision::listed)
         .unwrap_or_default();
     let mut ambient = Vec::new();
     let mut cap_evidence = Vec::new();

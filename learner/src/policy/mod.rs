@@ -33,6 +33,18 @@ pub struct Decision {
     pub evidence: Vec<String>,
 }
 
+impl Decision {
+    /// The words its last line lists (`CapabilityBoundingSet=A B`: A and B); none when it
+    /// is unset or only reset.
+    pub fn listed(&self) -> Vec<String> {
+        self.lines
+            .last()
+            .and_then(|l| l.strip_prefix(self.directive)?.strip_prefix('='))
+            .map(|v| v.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Every directive, in the order the drop-in lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -1258,12 +1270,7 @@ pub fn resolve_on(
     let mut caps = capabilities(p);
     let hands_over = unit_settings::fresh_host_capabilities(&mut caps, p, unit);
     unit_settings::within_unit_bounding_set(&mut caps, unit);
-    let kept: Vec<String> = caps
-        .lines
-        .get(1)
-        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
+    let kept = caps.listed();
     decisions.push(caps);
     decisions.push(unit_settings::ambient_capabilities(unit, &kept));
     decisions.push(resolve_toggle(&TOGGLE_NETWORK, p, systemd));

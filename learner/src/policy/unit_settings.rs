@@ -489,12 +489,7 @@ pub fn fresh_host_capabilities(caps: &mut Decision, p: &Profile, unit: &[Assignm
         return false;
     }
     let cap = "CAP_CHOWN";
-    let mut kept: Vec<String> = caps
-        .lines
-        .get(1)
-        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
+    let mut kept = caps.listed();
     if kept.iter().any(|c| c == cap) {
         return true;
     }
@@ -522,15 +517,8 @@ pub fn fresh_host_capabilities(caps: &mut Decision, p: &Profile, unit: &[Assignm
 /// `install` under PermissionsStartOnly= used CAP_CHOWN and CAP_FOWNER).
 pub fn within_unit_bounding_set(caps: &mut Decision, unit: &[Assignment]) {
     let allowed = Deployed::of(unit).bounding_set();
-    let Some(listed) = caps
-        .lines
-        .get(1)
-        .and_then(|l| l.strip_prefix("CapabilityBoundingSet="))
-    else {
-        return;
-    };
-    let (kept, outside): (Vec<&str>, Vec<&str>) =
-        listed.split_whitespace().partition(|c| allowed.permits(c));
+    let (kept, outside): (Vec<String>, Vec<String>) =
+        caps.listed().into_iter().partition(|c| allowed.permits(c));
     if outside.is_empty() {
         return;
     }
