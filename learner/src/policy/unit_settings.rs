@@ -656,31 +656,42 @@ mod tests {
         o.identity
             .owners
             .insert("/var/lib/nginx/body".into(), "33:33 0700 dir".into());
-        let unit_file = "/lib/systemd/system/nginx.service";
-        let candidates = package_candidates(&o);
-        let mut packages: std::collections::BTreeMap<String, String> = candidates
+        Profile {
+            syscalls: [("mkdir".to_owned(), 1)].into(),
+            ..recorded_with_packages(
+                o,
+                "nginx.service",
+                &[
+                    ("/lib/systemd/system/nginx.service", "nginx-common"),
+                    ("/var/lib/nginx", "nginx-common"),
+                    ("/var/log/nginx", "nginx-common"),
+                ],
+            )
+        }
+    }
+
+    /// A profile of `unit` with observations `o` and the packages a recording notes: none
+    /// for each path the recording names (package_candidates), `owned` for the rest; the
+    /// first of `owned` is the unit file.
+    fn recorded_with_packages(o: Observations, unit: &str, owned: &[(&str, &str)]) -> Profile {
+        let mut packages: std::collections::BTreeMap<String, String> = package_candidates(&o)
             .iter()
             .map(|c| (c.clone(), String::new()))
             .collect();
-        for (path, pkg) in [
-            (unit_file, "nginx-common"),
-            ("/var/lib/nginx", "nginx-common"),
-            ("/var/log/nginx", "nginx-common"),
-        ] {
-            packages.insert(path.into(), pkg.into());
+        for (path, pkg) in owned {
+            packages.insert((*path).into(), (*pkg).into());
         }
         Profile {
-            syscalls: [("mkdir".to_owned(), 1)].into(),
             observations: o,
             unit: Some(UnitRecord {
                 files: vec![UnitFile {
-                    path: unit_file.into(),
+                    path: owned[0].0.into(),
                     sha256: String::new(),
                 }],
                 settings: Default::default(),
                 packages,
             }),
-            ..Profile::example("nginx.service")
+            ..Profile::example(unit)
         }
     }
 
@@ -698,30 +709,17 @@ mod tests {
             1,
         );
         o.derive_path_facts("/sys/fs/cgroup");
-        let unit_file = "/lib/systemd/system/prometheus.service";
-        let mut packages: std::collections::BTreeMap<String, String> = package_candidates(&o)
-            .iter()
-            .map(|c| (c.clone(), String::new()))
-            .collect();
-        for path in [
-            unit_file,
-            "/var/lib/prometheus",
-            "/var/lib/prometheus/metrics2",
-        ] {
-            packages.insert(path.into(), "prometheus".into());
-        }
         let mut p = Profile {
             syscalls: [("openat".to_owned(), 1), ("write".to_owned(), 1)].into(),
-            observations: o,
-            unit: Some(UnitRecord {
-                files: vec![UnitFile {
-                    path: unit_file.into(),
-                    sha256: String::new(),
-                }],
-                settings: Default::default(),
-                packages,
-            }),
-            ..Profile::example("prometheus.service")
+            ..recorded_with_packages(
+                o,
+                "prometheus.service",
+                &[
+                    ("/lib/systemd/system/prometheus.service", "prometheus"),
+                    ("/var/lib/prometheus", "prometheus"),
+                    ("/var/lib/prometheus/metrics2", "prometheus"),
+                ],
+            )
         };
         let groups = SyscallGroups::for_version(252, None);
         let filter = |p: &Profile| {
@@ -778,24 +776,11 @@ mod tests {
         o.identity
             .owners
             .insert("/var/log/letsencrypt".into(), owner.into());
-        let unit_file = "/lib/systemd/system/certbot.service";
-        let mut packages: std::collections::BTreeMap<String, String> = package_candidates(&o)
-            .iter()
-            .map(|c| (c.clone(), String::new()))
-            .collect();
-        packages.insert(unit_file.into(), "certbot".into());
-        Profile {
-            observations: o,
-            unit: Some(UnitRecord {
-                files: vec![UnitFile {
-                    path: unit_file.into(),
-                    sha256: String::new(),
-                }],
-                settings: Default::default(),
-                packages,
-            }),
-            ..Profile::example("certbot.service")
-        }
+        recorded_with_packages(
+            o,
+            "certbot.service",
+            &[("/lib/systemd/system/certbot.service", "certbot")],
+        )
     }
 
     #[test]
