@@ -116,24 +116,8 @@ fn a_unit_is_recorded_from_its_first_start_and_each_run_followed_while_the_machi
     assert!(said.contains("did not start"), "{said}");
     assert!(!never.exists());
 
-    let _hogs = busy();
     let out = dir.join("first.profile.yaml");
-    let rec = record_waiting(&guest, UNIT, &out, &[]);
-    let runs = 5;
-    for _ in 0..runs {
-        guest.sh(&format!("systemctl start {UNIT}"));
-    }
-    let began = Instant::now();
-    while guest.sh("wc -l < /var/lib/learner-first/runs").trim() != runs.to_string() {
-        assert!(
-            began.elapsed() < Duration::from_secs(30),
-            "the runs did not happen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let (code, said) = interrupt(rec);
-    assert_eq!(code, Some(0), "{said}");
-    drop(_hogs);
+    record_runs_while_busy(&guest, UNIT, &out, 5, "/var/lib/learner-first/runs");
 
     let p = Profile::load(&out).expect("the profile");
     // Every run was followed from its start: none late, its program seen executed, and what
@@ -184,24 +168,8 @@ fn a_template_instance_is_followed_from_its_first_start_before_its_slice_exists(
         "the test needs a slice that is not made yet"
     );
 
-    let _hogs = busy();
     let out = dir.join("instance.profile.yaml");
-    let rec = record_waiting(&guest, INSTANCE, &out, &[]);
-    let runs = 3;
-    for _ in 0..runs {
-        guest.sh(&format!("systemctl start {INSTANCE}"));
-    }
-    let began = Instant::now();
-    while guest.sh("wc -l < /var/lib/learner-first/runs-one").trim() != runs.to_string() {
-        assert!(
-            began.elapsed() < Duration::from_secs(30),
-            "the runs did not happen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let (code, said) = interrupt(rec);
-    assert_eq!(code, Some(0), "{said}");
-    drop(_hogs);
+    record_runs_while_busy(&guest, INSTANCE, &out, 3, "/var/lib/learner-first/runs-one");
 
     let p = Profile::load(&out).expect("the profile");
     // The follower watched from system.slice down into the slice as it was made, and wrote
@@ -227,4 +195,30 @@ fn a_template_instance_is_followed_from_its_first_start_before_its_slice_exists(
     );
     drop(guest);
     assert_clean("first-start-template");
+}
+
+/// `record UNIT --wait` while every CPU is kept busy, `runs` starts of the unit (each adds a
+/// line to `log`), then the recording interrupted: it must end well.
+fn record_runs_while_busy(
+    guest: &Guest,
+    unit: &str,
+    out: &std::path::Path,
+    runs: usize,
+    log: &str,
+) {
+    let _hogs = busy();
+    let rec = record_waiting(guest, unit, out, &[]);
+    for _ in 0..runs {
+        guest.sh(&format!("systemctl start {unit}"));
+    }
+    let began = Instant::now();
+    while guest.sh(&format!("wc -l < {log}")).trim() != runs.to_string() {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the runs did not happen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, said) = interrupt(rec);
+    assert_eq!(code, Some(0), "{said}");
 }
