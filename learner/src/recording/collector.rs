@@ -29,6 +29,7 @@ use crate::{
     model::syscalls::Arch,
 };
 
+mod foreign_credentials;
 #[cfg(test)]
 mod throughput;
 
@@ -108,6 +109,46 @@ pub struct Collector {
     /// often at the address of the one just freed, so their addresses come and go by
     /// themselves; none of their checks is told apart by address.
     changed_credentials: std::collections::HashSet<u32>,
+    /// Per thread, its process and what each capability check tells about its credentials
+    /// (see [`foreign_credentials`]).
+    cred_marks: HashMap<u32, (u32, Vec<foreign_credentials::Mark>)>,
+}
+
+/// `LEARNER_DEBUG_CAPABILITIES=FILE`: each distinct capability check as it came (process,
+/// thread, comm, credentials' address, ids, capability, syscall, result), appended to FILE:
+/// for studying whose credentials a kernel path checks with.
+fn debug_capability(ev: &CapabilityEvent, during: &str, own: Option<u32>) {
+    use std::io::Write as _;
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = std::env::var_os("LEARNER_DEBUG_CAPABILITIES")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(std::sync::Mutex::new)
+    });
+    if let Some(file) = file
+        && let Ok(mut f) = file.lock()
+    {
+        let _ = writeln!(
+            f,
+            "{} {} {} {} {:#x} uid={} own={:?} {} {} ret={} key={:#x}",
+            std::process::id(),
+            ev.tgid,
+            ev.pid,
+            c_str(&ev.comm),
+            ev.cred,
+            ev.uid,
+            own,
+            names::capability(ev.cap),
+            during,
+            ev.ret,
+            ev.key
+        );
+    }
 }
 
 /// How many capabilities this kernel has (cap_last_cap + 1), read once.
@@ -349,6 +390,7 @@ impl Collector {
             cap_sequence: HashMap::new(),
             cap_order: Vec::new(),
             changed_credentials: std::collections::HashSet::new(),
+            cred_marks: HashMap::new(),
         }
     }
 
@@ -369,8 +411,17 @@ impl Collector {
                 let ev: SyscallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
                 let comm = self.comm(&ev.comm);
                 self.event_missed = None;
-                if self.arch.syscall_name(ev.nr).is_some_and(switches_ids) {
-                    self.changed_credentials.insert(ev.pid);
+                if let Some(name) = self.arch.syscall_name(ev.nr) {
+                    if switches_ids(name) {
+                        self.changed_credentials.insert(ev.pid);
+                    }
+                    if foreign_credentials::switches(name) {
+                        self.cred_marks
+                            .entry(ev.pid)
+                            .or_insert_with(|| (ev.tgid, Vec::new()))
+                            .1
+                            .push(foreign_credentials::Mark::Switch);
+                    }
                 }
                 let mut slots = self.syscall_slots(&ev);
                 self.add_identity_slots(&ev, &mut slots);
@@ -410,6 +461,7 @@ impl Collector {
                 } else {
                     own_uid(ev.tgid)
                 };
+                let syscall = during.clone();
                 let during = match own {
                     Some(uid) if uid != ev.uid && !changes_credentials => {
                         if ev.cred != 0 {
@@ -420,6 +472,20 @@ impl Collector {
                     _ => during,
                 };
                 let name = names::capability(ev.cap);
+                debug_capability(&ev, &during, own);
+                if let Some(mark) = foreign_credentials::mark(
+                    ev.cap,
+                    &syscall,
+                    during == OVERRIDDEN_CREDENTIALS,
+                    ev.cred,
+                    ev.key,
+                ) {
+                    self.cred_marks
+                        .entry(ev.pid)
+                        .or_insert_with(|| (ev.tgid, Vec::new()))
+                        .1
+                        .push(mark);
+                }
                 if switches_ids(&during) {
                     self.changed_credentials.insert(ev.pid);
                 }
@@ -639,6 +705,18 @@ impl Collector {
             self.cap_checks
                 .get(k)
                 .is_some_and(|c| !self.changed_credentials.contains(&c.pid))
+        });
+        // Judged stretch by stretch of each thread's own credentials, so a thread's switches
+        // need no exclusion here; and a check known to use its thread's own stays, whatever
+        // the rules by address said.
+        let (foreign, own) = foreign_credentials::judge(&self.cred_marks);
+        keys.extend(foreign);
+        keys.retain(|k| {
+            !own.contains(k)
+                && self
+                    .cap_checks
+                    .get(k)
+                    .is_some_and(|c| !foreign_credentials::derived(&c.during))
         });
         let mut moved = 0;
         for key in keys {
@@ -1336,6 +1414,69 @@ mod tests {
             c.observations.capabilities["CAP_SETUID"]
                 .during
                 .contains_key("setresuid")
+        );
+    }
+
+    /// A root process's capability check: `tgid`, its credentials' address, the capability,
+    /// the syscall (x86_64 number), the deduplication key.
+    fn root_check(tgid: u32, cred: u64, cap: u32, syscall: u32, key: u64) -> CapabilityEvent {
+        let mut ev = capability_event(0, Some(0), cred, key);
+        ev.pid = tgid;
+        ev.tgid = tgid;
+        ev.cap = cap;
+        ev.syscall = syscall;
+        ev
+    }
+
+    #[test]
+    fn a_mounters_credentials_in_two_short_lived_processes_are_not_their_needs() {
+        // mosquitto's ExecStartPre mkdir and chown, one after the other (never alive at
+        // once): each its own credentials (seen in mmap's accounting), and overlayfs's copy of
+        // its mounter's (0xf) copying /var/log/mosquitto up.
+        const MMAP: u32 = 9;
+        const FCHOWNAT: u32 = 260;
+        const MKDIR: u32 = 83;
+        let mut c = Collector::new(Arch::X86_64);
+        for ev in [
+            root_check(10, 0xa, 21, MMAP, 1),
+            root_check(10, 0xf, 21, MKDIR, 2),
+            root_check(20, 0xb, 21, MMAP, 3),
+            root_check(20, 0xb, 0, FCHOWNAT, 4),
+            root_check(20, 0xf, 1, FCHOWNAT, 5),
+            root_check(20, 0xf, 3, FCHOWNAT, 6),
+        ] {
+            handle_event(&mut c, &ev);
+        }
+        assert_eq!(c.attribute_overridden_credentials(), 3);
+        let caps = &c.observations.capabilities;
+        // chown's own CAP_CHOWN stays; the copy-up's checks are the mounter's.
+        assert_eq!(caps["CAP_CHOWN"].during["fchownat"], 1);
+        assert!(!caps["CAP_DAC_OVERRIDE"].during.contains_key("fchownat"));
+        assert!(!caps["CAP_FOWNER"].during.contains_key("fchownat"));
+        assert!(!caps["CAP_SYS_ADMIN"].during.contains_key("mkdir"));
+    }
+
+    #[test]
+    fn a_check_with_the_threads_own_credentials_stays_whatever_its_address_was_before() {
+        // 0xc was overlayfs's short-lived copy in process 10 (a check under another uid), then
+        // freed, and came back as process 30's own: its CAP_NET_BIND_SERVICE is its need.
+        const MMAP: u32 = 9;
+        const BIND: u32 = 49;
+        let mut c = Collector::new(Arch::X86_64);
+        let mut lent = capability_event(0, Some(995), 0xc, 1);
+        lent.pid = 10;
+        lent.tgid = 10;
+        handle_event(&mut c, &lent);
+        for ev in [
+            root_check(30, 0xc, 21, MMAP, 2),
+            root_check(30, 0xc, 10, BIND, 3),
+        ] {
+            handle_event(&mut c, &ev);
+        }
+        c.attribute_overridden_credentials();
+        assert_eq!(
+            c.observations.capabilities["CAP_NET_BIND_SERVICE"].during["bind"],
+            1
         );
     }
 

@@ -1,0 +1,254 @@
+//! Credentials that belong to no recorded process: overlayfs's copy of its mounter's (a
+//! container's or the test guest's overlay root), which the kernel uses for every process it
+//! copies files up for. Their checks say nothing of what the service needs; but telling them
+//! apart by address alone is unsafe, because a freed struct's address soon comes back as a
+//! new process's own (setuid, fork and exec each make new credentials).
+//!
+//! What is certain: between two changes of its own credentials (exec, set*id, capset, ...) a
+//! thread's own credentials are one struct at one address, and the kernel's memory accounting
+//! for brk and mmap checks CAP_SYS_ADMIN with exactly those (no filesystem lends credentials
+//! there). So each stretch of a thread's checks between two changes has a known own address
+//! when it made such a check, and a check in it with another address is not the thread's own.
+//! Credentials that are not their own to checks of two processes, and never any stretch's own
+//! address, are foreign. A check with foreign credentials is moved out of the service's
+//! needs; checks made while a kernel derives credentials from the caller's (access(), which
+//! keeps the caller's capabilities) stay.
+
+use std::collections::{HashMap, HashSet};
+
+/// One capability check of a thread, in the order they came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mark {
+    /// A check whose credentials are the thread's own (memory accounting).
+    Own(u64),
+    /// A check to judge: its credentials' address and deduplication key.
+    Check { cred: u64, key: u64 },
+    /// The thread's own credentials changed (or may have): a new stretch starts.
+    Switch,
+}
+
+/// Syscalls whose CAP_SYS_ADMIN check is the kernel's memory accounting, made with the
+/// caller's own credentials.
+const ACCOUNTING: &[&str] = &["brk", "mmap", "mmap2", "mremap", "mprotect"];
+
+/// Syscalls that make a thread's own credentials anew (or may): a stretch ends there.
+/// execve's own checks come both before and after its new credentials are installed.
+const SWITCHES: &[&str] = &["execve", "execveat", "capset", "prctl", "unshare", "keyctl"];
+
+/// Syscalls that check with credentials derived from the caller's (capabilities included).
+const DERIVED: &[&str] = &["access", "faccessat", "faccessat2"];
+
+/// What a capability check during `during` tells about its thread's credentials.
+pub(super) fn mark(cap: u32, during: &str, overridden: bool, cred: u64, key: u64) -> Option<Mark> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    if switches(during) {
+        return Some(Mark::Switch);
+    }
+    if cred == 0 || overridden {
+        return None;
+    }
+    if cap == CAP_SYS_ADMIN && ACCOUNTING.contains(&during) {
+        return Some(Mark::Own(cred));
+    }
+    if key == 0 || derived(during) {
+        return None;
+    }
+    Some(Mark::Check { cred, key })
+}
+
+/// Whether a syscall (by name) may change its thread's own credentials.
+pub(super) fn switches(syscall: &str) -> bool {
+    crate::model::credentials::ID_CHANGES.contains(&syscall) || SWITCHES.contains(&syscall)
+}
+
+/// Whether checks during `syscall` run with credentials the kernel derived from the caller's,
+/// its capabilities included: never someone else's, whatever their address.
+pub(super) fn derived(syscall: &str) -> bool {
+    DERIVED.contains(&syscall)
+}
+
+/// The keys of checks made with foreign credentials, and the keys of checks known to be made
+/// with their thread's own (which no other rule may move). `marks`: per thread, its process
+/// and its marks in order.
+pub(super) fn judge(marks: &HashMap<u32, (u32, Vec<Mark>)>) -> (HashSet<u64>, HashSet<u64>) {
+    let mut ever_own: HashSet<u64> = HashSet::new();
+    // Per address, the processes whose checks used it as not their own, with those keys.
+    let mut not_own: HashMap<u64, (HashSet<u32>, Vec<u64>)> = HashMap::new();
+    let mut own_keys = HashSet::new();
+    for (tgid, marks) in marks.values() {
+        for stretch in marks.split(|m| *m == Mark::Switch) {
+            let mut owns = stretch.iter().filter_map(|m| match m {
+                Mark::Own(c) => Some(*c),
+                _ => None,
+            });
+            let Some(own) = owns.next() else { continue };
+            ever_own.insert(own);
+            // Two own addresses in one stretch: a change went unseen; judge nothing there.
+            let mut unseen_change = false;
+            for other in owns {
+                ever_own.insert(other);
+                unseen_change |= other != own;
+            }
+            if unseen_change {
+                continue;
+            }
+            for m in stretch {
+                if let Mark::Check { cred, key } = *m {
+                    if cred == own {
+                        own_keys.insert(key);
+                    } else {
+                        let entry = not_own.entry(cred).or_default();
+                        entry.0.insert(*tgid);
+                        entry.1.push(key);
+                    }
+                }
+            }
+        }
+    }
+    let foreign = not_own
+        .into_iter()
+        .filter(|(cred, (processes, _))| processes.len() >= 2 && !ever_own.contains(cred))
+        .flat_map(|(_, (_, keys))| keys)
+        .filter(|k| !own_keys.contains(k))
+        .collect();
+    (foreign, own_keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X: u64 = 0xf00;
+
+    fn thread(tgid: u32, marks: &[Mark]) -> (u32, Vec<Mark>) {
+        (tgid, marks.to_vec())
+    }
+
+    #[test]
+    fn a_mounters_credentials_in_two_processes_are_foreign() {
+        // mosquitto's ExecStartPre chown (own 0xa) and its main process (own 0xb): overlayfs
+        // copies up with X in both.
+        let marks = HashMap::from([
+            (
+                1,
+                thread(
+                    1,
+                    &[
+                        Mark::Own(0xa),
+                        Mark::Check { cred: 0xa, key: 1 },
+                        Mark::Check { cred: X, key: 2 },
+                    ],
+                ),
+            ),
+            (
+                2,
+                thread(
+                    2,
+                    &[
+                        Mark::Check { cred: X, key: 3 },
+                        Mark::Own(0xb),
+                        Mark::Switch,
+                    ],
+                ),
+            ),
+        ]);
+        let (foreign, own) = judge(&marks);
+        assert_eq!(foreign, HashSet::from([2, 3]));
+        assert_eq!(own, HashSet::from([1]));
+    }
+
+    #[test]
+    fn one_process_or_an_address_once_own_is_not_enough() {
+        // Only one process used X: it may be another process's own lent through a file.
+        let one = HashMap::from([(
+            1,
+            thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 2 }]),
+        )]);
+        assert!(judge(&one).0.is_empty());
+        // X was a third process's own at some time (a freed struct's address come back).
+        let reused = HashMap::from([
+            (
+                1,
+                thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 2 }]),
+            ),
+            (
+                2,
+                thread(2, &[Mark::Own(0xb), Mark::Check { cred: X, key: 3 }]),
+            ),
+            (
+                3,
+                thread(3, &[Mark::Own(X), Mark::Check { cred: X, key: 4 }]),
+            ),
+        ]);
+        let (foreign, own) = judge(&reused);
+        assert!(foreign.is_empty());
+        assert_eq!(own, HashSet::from([4]));
+    }
+
+    #[test]
+    fn a_stretch_without_its_own_address_or_with_two_judges_nothing() {
+        let marks = HashMap::from([
+            // A check after a switch, before any accounting: its own is unknown.
+            (
+                1,
+                thread(
+                    1,
+                    &[
+                        Mark::Own(0xa),
+                        Mark::Switch,
+                        Mark::Check { cred: X, key: 2 },
+                    ],
+                ),
+            ),
+            // Two own addresses with no switch seen between: something changed unseen.
+            (
+                2,
+                thread(
+                    2,
+                    &[
+                        Mark::Own(0xb),
+                        Mark::Check { cred: X, key: 3 },
+                        Mark::Own(0xc),
+                    ],
+                ),
+            ),
+            (
+                3,
+                thread(3, &[Mark::Own(0xd), Mark::Check { cred: X, key: 4 }]),
+            ),
+        ]);
+        assert!(judge(&marks).0.is_empty());
+    }
+
+    #[test]
+    fn threads_of_one_process_count_once() {
+        let marks = HashMap::from([
+            (
+                1,
+                thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 2 }]),
+            ),
+            (
+                5,
+                thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 3 }]),
+            ),
+        ]);
+        assert!(judge(&marks).0.is_empty());
+    }
+
+    #[test]
+    fn what_marks_a_check() {
+        assert_eq!(mark(21, "mmap", false, 0xa, 7), Some(Mark::Own(0xa)));
+        assert_eq!(mark(21, "brk", true, 0xa, 7), None);
+        assert_eq!(mark(21, "setuid", false, 0xa, 7), Some(Mark::Switch));
+        assert_eq!(mark(21, "execve", false, 0xa, 7), Some(Mark::Switch));
+        assert_eq!(mark(1, "faccessat", false, 0xa, 7), None);
+        assert_eq!(
+            mark(1, "fchownat", false, 0xa, 7),
+            Some(Mark::Check { cred: 0xa, key: 7 })
+        );
+        assert_eq!(
+            mark(12, "mmap", false, 0xa, 7),
+            Some(Mark::Check { cred: 0xa, key: 7 })
+        );
+    }
+}
