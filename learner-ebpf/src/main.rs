@@ -1016,8 +1016,10 @@ fn send_capability(cap: u32, ret: i32, opts: Option<u32>, cred: u64) {
     current_comm(&mut ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
     h = mix(h, uid_gid);
-    // Per credentials: overridden ones are told apart by their address (see the collector).
+    // Per credentials: overridden ones are told apart by their address (see the collector),
+    // and per process: a lent struct's checks in each process that uses it are the evidence.
     h = mix(h, cred);
+    h = mix(h, pid_tgid >> 32);
     h = mix(h, own_uid.map_or(u64::MAX, u64::from));
     h = mix(h, u64::from(cap));
     h = mix(h, if ret < 0 { ret as u64 } else { 0 });

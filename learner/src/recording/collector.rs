@@ -709,7 +709,7 @@ impl Collector {
         // Judged stretch by stretch of each thread's own credentials, so a thread's switches
         // need no exclusion here; and a check known to use its thread's own stays, whatever
         // the rules by address said.
-        let (foreign, own) = foreign_credentials::judge(&self.cred_marks);
+        let (foreign, own) = foreign_credentials::judge(&self.cred_marks, &lent);
         keys.extend(foreign);
         keys.retain(|k| {
             !own.contains(k)

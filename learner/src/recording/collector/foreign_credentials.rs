@@ -9,8 +9,8 @@
 //! for brk and mmap checks CAP_SYS_ADMIN with exactly those (no filesystem lends credentials
 //! there). So each stretch of a thread's checks between two changes has a known own address
 //! when it made such a check, and a check in it with another address is not the thread's own.
-//! Credentials that are not their own to checks of two processes, and never any stretch's own
-//! address, are foreign. A check with foreign credentials is moved out of the service's
+//! Credentials that are never any stretch's own address, and are not their own to checks of
+//! two processes (or of one, when a check under another uid showed them lent), are foreign. A check with foreign credentials is moved out of the service's
 //! needs; checks made while a kernel derives credentials from the caller's (access(), which
 //! keeps the caller's capabilities) stay.
 
@@ -69,8 +69,12 @@ pub(super) fn derived(syscall: &str) -> bool {
 
 /// The keys of checks made with foreign credentials, and the keys of checks known to be made
 /// with their thread's own (which no other rule may move). `marks`: per thread, its process
-/// and its marks in order.
-pub(super) fn judge(marks: &HashMap<u32, (u32, Vec<Mark>)>) -> (HashSet<u64>, HashSet<u64>) {
+/// and its marks in order; `lent`: addresses seen lent (a check under another uid than its
+/// process's): not its own to one process is enough for those.
+pub(super) fn judge(
+    marks: &HashMap<u32, (u32, Vec<Mark>)>,
+    lent: &HashSet<u64>,
+) -> (HashSet<u64>, HashSet<u64>) {
     let mut ever_own: HashSet<u64> = HashSet::new();
     // Per address, the processes whose checks used it as not their own, with those keys.
     let mut not_own: HashMap<u64, (HashSet<u32>, Vec<u64>)> = HashMap::new();
@@ -107,7 +111,9 @@ pub(super) fn judge(marks: &HashMap<u32, (u32, Vec<Mark>)>) -> (HashSet<u64>, Ha
     }
     let foreign = not_own
         .into_iter()
-        .filter(|(cred, (processes, _))| processes.len() >= 2 && !ever_own.contains(cred))
+        .filter(|(cred, (processes, _))| {
+            (processes.len() >= 2 || lent.contains(cred)) && !ever_own.contains(cred)
+        })
         .flat_map(|(_, (_, keys))| keys)
         .filter(|k| !own_keys.contains(k))
         .collect();
@@ -152,19 +158,22 @@ mod tests {
                 ),
             ),
         ]);
-        let (foreign, own) = judge(&marks);
+        let (foreign, own) = judge(&marks, &HashSet::new());
         assert_eq!(foreign, HashSet::from([2, 3]));
         assert_eq!(own, HashSet::from([1]));
     }
 
     #[test]
     fn one_process_or_an_address_once_own_is_not_enough() {
-        // Only one process used X: it may be another process's own lent through a file.
+        // Only one process used X, never seen lent: it may be another process's own, lent
+        // through a file it opened.
         let one = HashMap::from([(
             1,
             thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 2 }]),
         )]);
-        assert!(judge(&one).0.is_empty());
+        assert!(judge(&one, &HashSet::new()).0.is_empty());
+        // Unless X was seen lent (under another uid than its process's) somewhere.
+        assert_eq!(judge(&one, &HashSet::from([X])).0, HashSet::from([2]));
         // X was a third process's own at some time (a freed struct's address come back).
         let reused = HashMap::from([
             (
@@ -180,7 +189,7 @@ mod tests {
                 thread(3, &[Mark::Own(X), Mark::Check { cred: X, key: 4 }]),
             ),
         ]);
-        let (foreign, own) = judge(&reused);
+        let (foreign, own) = judge(&reused, &HashSet::new());
         assert!(foreign.is_empty());
         assert_eq!(own, HashSet::from([4]));
     }
@@ -217,7 +226,7 @@ mod tests {
                 thread(3, &[Mark::Own(0xd), Mark::Check { cred: X, key: 4 }]),
             ),
         ]);
-        assert!(judge(&marks).0.is_empty());
+        assert!(judge(&marks, &HashSet::new()).0.is_empty());
     }
 
     #[test]
@@ -232,7 +241,7 @@ mod tests {
                 thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 3 }]),
             ),
         ]);
-        assert!(judge(&marks).0.is_empty());
+        assert!(judge(&marks, &HashSet::new()).0.is_empty());
     }
 
     #[test]
