@@ -93,6 +93,11 @@ struct CheckArgs {
     /// `json`: one array of objects {processes, operation, outcome, directive, fix}
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// A profile of the unit's life without the sandbox (repeatable): a capability it saw
+    /// denied, never granted, to the same processes is said once, not counted as the
+    /// sandbox's denial
+    #[arg(long, value_name = "PROFILE")]
+    baseline: Vec<PathBuf>,
 }
 
 /// Which unit to watch, and for how long: `record` and `check` alike.
@@ -342,7 +347,11 @@ fn main() -> ExitCode {
         Command::Score(args) => score_command(args),
         Command::Diff(args) => diff_command(args),
         Command::Merge(args) => merge::run(&args.inputs, &args.output, args.format),
-        Command::Check(args) => check::run(args.watch.request(args.output, true), args.format),
+        Command::Check(args) => check::run(
+            args.watch.request(args.output, true),
+            args.format,
+            &args.baseline,
+        ),
         Command::Verify(args) => verify_command(args),
         Command::Docs { dir } => exit_code(
             learner::commands::docs::write(&Cli::command(), &dir)

@@ -391,7 +391,7 @@ impl<'a> DenialWatch<'a> {
         {
             Ok(text) => denials::denials(obs, &denials::Sandbox::parse(&text))
                 .into_iter()
-                .filter(|d| !denied_anyway(&self.denied_anyway, d))
+                .filter(|d| !denials::denied_anyway(&self.denied_anyway, d))
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -445,16 +445,6 @@ impl<'a> DenialWatch<'a> {
             .map(|d| d.to_string())
             .collect()
     }
-}
-
-/// Whether `denial` is a capability that the unit's recorded life saw denied, never granted,
-/// to the same processes: then it is as without the drop-in.
-fn denied_anyway(recorded: &BTreeMap<String, BTreeSet<String>>, denial: &Denial) -> bool {
-    denial
-        .operation
-        .strip_prefix("capability ")
-        .and_then(|cap| recorded.get(cap))
-        .is_some_and(|by| denial.processes.iter().all(|p| by.contains(p)))
 }
 
 /// The unit's own behaviour in each event, and where it came from.
@@ -520,14 +510,7 @@ fn baselines(req: &ApplyRequest, text: &str, unit: &str) -> Result<Baselines, Ap
             continue;
         }
         let mut any = false;
-        for (cap, checks) in &profile.observations.capabilities {
-            if let (Some(denied), None) = (&checks.denied, &checks.granted) {
-                out.denied_anyway
-                    .entry(cap.clone())
-                    .or_default()
-                    .extend(denied.by.iter().map(str::to_owned));
-            }
-        }
+        denials::add_denied_anyway(&mut out.denied_anyway, &profile.observations);
         for (name, baseline) in &profile.recording.baseline {
             if let Ok(event) = name.parse::<Exercise>() {
                 any = true;
@@ -1026,38 +1009,6 @@ mod tests {
         assert!(h.contains("ReadWritePaths entry missing"), "{h}");
         assert!(h.contains("not in ReadWritePaths"), "{h}");
         assert!(hints("all good").is_empty());
-    }
-
-    #[test]
-    fn a_capability_denied_without_the_drop_in_too_is_not_its_doing() {
-        let recorded = BTreeMap::from([(
-            "CAP_NET_ADMIN".to_owned(),
-            BTreeSet::from(["squid".to_owned()]),
-        )]);
-        let denial = |processes: &[&str], operation: &str| Denial {
-            processes: processes.iter().map(|p| p.to_string()).collect(),
-            operation: operation.to_owned(),
-            outcome: "denied 3x".to_owned(),
-            directive: "CapabilityBoundingSet".to_owned(),
-            fix: String::new(),
-        };
-        assert!(denied_anyway(
-            &recorded,
-            &denial(&["squid"], "capability CAP_NET_ADMIN")
-        ));
-        // Another process, another capability, another kind of denial: the drop-in's doing.
-        assert!(!denied_anyway(
-            &recorded,
-            &denial(&["squid", "pinger"], "capability CAP_NET_ADMIN")
-        ));
-        assert!(!denied_anyway(
-            &recorded,
-            &denial(&["squid"], "capability CAP_SETPCAP")
-        ));
-        assert!(!denied_anyway(
-            &recorded,
-            &denial(&["squid"], "syscall CAP_NET_ADMIN")
-        ));
     }
 
     #[test]

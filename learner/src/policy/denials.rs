@@ -454,9 +454,69 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
     out
 }
 
+/// Adds the capabilities `observations` (a life recorded without the sandbox) saw denied and
+/// never granted, with the processes denied them: denials the sandbox is not the cause of.
+pub fn add_denied_anyway(
+    to: &mut std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    observations: &Observations,
+) {
+    for (cap, checks) in &observations.capabilities {
+        if let (Some(denied), None) = (&checks.denied, &checks.granted) {
+            to.entry(cap.clone())
+                .or_default()
+                .extend(denied.by.iter().map(str::to_owned));
+        }
+    }
+}
+
+/// Whether `denial` is a capability that the unit's recorded life saw denied, never granted,
+/// to the same processes: then it is as without the sandbox.
+pub fn denied_anyway(
+    recorded: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    denial: &Denial,
+) -> bool {
+    denial
+        .operation
+        .strip_prefix("capability ")
+        .and_then(|cap| recorded.get(cap))
+        .is_some_and(|by| denial.processes.iter().all(|p| by.contains(p)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capability_denied_without_the_drop_in_too_is_not_its_doing() {
+        let recorded = std::collections::BTreeMap::from([(
+            "CAP_NET_ADMIN".to_owned(),
+            std::collections::BTreeSet::from(["squid".to_owned()]),
+        )]);
+        let denial = |processes: &[&str], operation: &str| Denial {
+            processes: processes.iter().map(|p| p.to_string()).collect(),
+            operation: operation.to_owned(),
+            outcome: "denied 3x".to_owned(),
+            directive: "CapabilityBoundingSet".to_owned(),
+            fix: String::new(),
+        };
+        assert!(denied_anyway(
+            &recorded,
+            &denial(&["squid"], "capability CAP_NET_ADMIN")
+        ));
+        // Another process, another capability, another kind of denial: the drop-in's doing.
+        assert!(!denied_anyway(
+            &recorded,
+            &denial(&["squid", "pinger"], "capability CAP_NET_ADMIN")
+        ));
+        assert!(!denied_anyway(
+            &recorded,
+            &denial(&["squid"], "capability CAP_SETPCAP")
+        ));
+        assert!(!denied_anyway(
+            &recorded,
+            &denial(&["squid"], "syscall CAP_NET_ADMIN")
+        ));
+    }
 
     #[test]
     fn denials_as_json_keep_their_field_names() {
