@@ -4,7 +4,7 @@
 //! recording that saw nothing, which must be an error and never a profile.
 use std::{path::Path, process::Output, time::Duration};
 
-use learner::model::profile::Profile;
+use learner::model::{observations::Access, profile::Profile};
 use learner_tests::{TempDir, assert_clean, guest::Guest, learner, markers, privileged, text};
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_workload");
@@ -133,6 +133,78 @@ fn follows_a_process_moved_out_of_the_units_cgroup() {
 
     drop(guest);
     assert_clean("blind-moved");
+}
+
+/// As varnishd's manager and its cache child: a directory opened (O_RDONLY, no O_DIRECTORY)
+/// at start and held, through which, as they stop, the manager removes its index and each
+/// writes a file, then closes it and exits.
+const HELD_FD_SERVICE: &str = r#"import os, signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+os.makedirs("/var/lib/learner-fds", exist_ok=True)
+d = os.open("/var/lib/learner-fds", os.O_RDONLY)
+os.close(os.open("index", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=d))
+who = "manager" if os.fork() else "child"
+signal.sigwait({signal.SIGTERM})
+if who == "manager":
+    os.unlink("index", dir_fd=d)
+os.close(os.open(who + "-stopped", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=d))
+os.close(d)
+"#;
+
+#[test]
+fn fds_a_running_service_opened_before_the_recording_resolve_as_it_stops() {
+    let Some(_kernel) =
+        privileged("fds_a_running_service_opened_before_the_recording_resolve_as_it_stops")
+    else {
+        return;
+    };
+    let dir = TempDir::new("blind-fds");
+    let guest = Guest::boot("fds");
+    let script = "/usr/local/lib/learner-fds.py";
+    std::fs::write(format!("/proc/{}/root{script}", guest.pid), HELD_FD_SERVICE)
+        .expect("write the service's program");
+    let unit = "learner-fds.service";
+    install_unit(
+        &guest,
+        unit,
+        &format!(
+            "[Unit]\nDescription=learner held-fd test\n[Service]\nExecStart=/usr/bin/python3 {script}\n"
+        ),
+    );
+    let start = guest.run(&["systemctl", "start", unit]);
+    assert!(start.status.success(), "{}", text(&start));
+    let ready = guest.sh("for i in $(seq 50); do test -e /var/lib/learner-fds/index && break; sleep 0.1; done; ls /var/lib/learner-fds");
+    assert!(
+        ready.contains("index"),
+        "the service did not start: {ready}"
+    );
+
+    // --restart stops the instance found running: its calls through the fds it opened before
+    // the recording come as it exits, when /proc no longer has them.
+    let profile = dir.join("fds.profile.yaml");
+    let out = record(&guest, &[unit, "--restart", "--for", "2s"], &profile);
+    assert!(out.status.success(), "{}", text(&out));
+    let p = Profile::load(&profile).expect("profile");
+    assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
+    let seen = |path: &str, access: Access| {
+        p.observations
+            .paths
+            .get(path)
+            .is_some_and(|a| a.contains_key(&access))
+    };
+    for (path, access) in [
+        ("/var/lib/learner-fds/index", Access::Delete),
+        ("/var/lib/learner-fds/manager-stopped", Access::Create),
+        ("/var/lib/learner-fds/child-stopped", Access::Create),
+    ] {
+        assert!(
+            seen(path, access),
+            "{path}: no {access:?}; paths: {:?}",
+            p.observations.paths
+        );
+    }
+    drop(guest);
+    assert_clean("blind-fds");
 }
 
 #[test]

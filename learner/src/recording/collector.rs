@@ -4,8 +4,9 @@
 //! knew it to be relative to at the time of the call (a working directory or a directory fd,
 //! named by the call that set it: see `learner_common::base`), so it resolves here even
 //! after the process has exited; only what the recording never saw set up (a process's
-//! working directory before it was recorded, an fd it already had) is read from /proc, and
-//! what cannot be resolved is counted, never dropped silently. The kernel sends one event
+//! working directory before it was recorded, an fd it already had) is read from /proc, when
+//! the recording finds the process running and again when a call uses it, and what cannot
+//! be resolved is counted, never dropped silently. The kernel sends one event
 //! per distinct observation and counts the repeats under its key; [`Collector::add_repeats`]
 //! adds those counts where the first one went.
 use std::{
@@ -71,6 +72,11 @@ pub struct Collector {
     /// Each process's working directory when it was first seen (`base::ORIGIN`): known for
     /// the command `learner run` starts, read from /proc for the others, once.
     origins: HashMap<u32, Option<String>>,
+    /// What each fd of a process the recording found running named then (`/proc/PID/fd`):
+    /// an fd opened before the recording is read from /proc when a call uses it, but a
+    /// process that uses it as it stops (varnishd removing its shared-memory files) is gone
+    /// by then.
+    found_fds: HashMap<(u32, u32), String>,
     /// Per syscall number, which arguments are its strings (for telling an unreadable
     /// string from an absent one).
     string_args: Vec<[Option<u8>; 2]>,
@@ -376,6 +382,7 @@ impl Collector {
             file_bases: KeyMap::default(),
             file_bases_before: KeyMap::default(),
             origins: HashMap::new(),
+            found_fds: HashMap::new(),
             string_args: string_args(arch),
             missed: BTreeMap::new(),
             event_missed: None,
@@ -1111,7 +1118,8 @@ impl Collector {
         if b & base::FD != 0 {
             let tgid = ((b >> 32) & 0x3fff_ffff) as u32;
             let fd = b as u32;
-            return proc_link(&format!("/proc/{tgid}/fd/{fd}"), tgid);
+            return proc_link(&format!("/proc/{tgid}/fd/{fd}"), tgid)
+                .or_else(|| self.found_fds.get(&(tgid, fd)).cloned());
         }
         self.origin(b as u32)
     }
@@ -1125,11 +1133,27 @@ impl Collector {
             .clone()
     }
 
-    /// Reads where process `tgid` is now as its origin (a process found running, whose
-    /// working directory was set before the recording followed it).
-    pub fn note_origin(&mut self, tgid: u32) {
+    /// Reads where process `tgid` is now as its origin, and what its fds name (a process
+    /// found running, whose working directory was set and fds opened before the recording
+    /// followed it).
+    pub fn note_running(&mut self, tgid: u32) {
         let now = proc_link(&format!("/proc/{tgid}/cwd"), tgid);
         self.origins.insert(tgid, now);
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{tgid}/fd")) else {
+            return;
+        };
+        for entry in fds.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(path) = proc_link(&format!("/proc/{tgid}/fd/{fd}"), tgid) {
+                self.found_fds.insert((tgid, fd), path);
+            }
+        }
     }
 
     /// Notes that process `tgid` starts (or started) in `dir`: `learner run` knows where the
@@ -1784,6 +1808,43 @@ mod tests {
             (base::origin(4_000_000), 0, 9),
         ));
         assert!(c.observations.paths.contains_key("/opt/app/conf"));
+    }
+
+    #[test]
+    fn an_fd_a_running_process_had_resolves_after_it_is_gone() {
+        // varnishd, found running by `record --restart`, removes its shared-memory files
+        // through the directory fd it opened before the recording as it stops: by the time
+        // the event is read, /proc no longer has the process. Here a `sleep` whose stdin is
+        // a directory, killed once noted.
+        let mut c = Collector::new(Arch::X86_64);
+        let dir = std::env::temp_dir().join(format!("learner-found-fds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let opened = std::fs::File::open(&dir).expect("open the directory");
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .stdin(opened)
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        c.note_running(pid);
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        std::fs::remove_dir(&dir).expect("rmdir");
+        let mut bytes = based("unlinkat", [0; 6], "_.index", 0, (0, 0, 1));
+        // SAFETY: as in `event`; the buffer holds one whole event.
+        let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+        (ev.tgid, ev.pid, ev.base[0]) = (pid, pid, base::unknown_fd(pid, 0));
+        c.handle(&bytes);
+        let want = format!("{}/_.index", dir.display());
+        assert!(
+            c.observations
+                .paths
+                .get(&want)
+                .is_some_and(|a| a.contains_key(&Access::Delete)),
+            "{want} not recorded: {:?}",
+            c.observations.paths.keys().collect::<Vec<_>>()
+        );
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
     }
 
     #[test]

@@ -118,9 +118,10 @@ impl Session {
         };
         let mut collector = Collector::new(arch);
         for pid in target.processes() {
-            // Where each running process is now: a relative path it uses later is resolved
-            // against this until it changes directory (which is recorded).
-            collector.note_origin(pid as u32);
+            // Where each running process is now, and what its fds name: a relative path it
+            // uses later is resolved against these until it changes directory or reopens the
+            // fd (which is recorded), also once it is gone.
+            collector.note_running(pid as u32);
         }
         Ok(Self {
             recorder,
@@ -208,8 +209,9 @@ impl Session {
         self.recorder.retarget(&self.target)?;
         let processes = self.target.processes();
         for &pid in &processes {
-            // Where each is now, should one have set its working directory unseen.
-            self.collector.note_origin(pid as u32);
+            // Where each is now and what its fds name, should one have set its working
+            // directory or opened an fd unseen.
+            self.collector.note_running(pid as u32);
         }
         if let Some(late) = by_follower {
             self.late_instances += u64::from(late);
