@@ -825,13 +825,15 @@ bad=0
 held=0
 if grep -qx 'PrivateTmp=disconnected' "$d"; then
     held=1
-    t=$(nsenter -t "$pid" -m findmnt -n -o FSTYPE /tmp)
-    v=$(nsenter -t "$pid" -m findmnt -n -o FSTYPE /var/tmp)
-    # PrivateTmp=yes bind-mounts a directory of the host's /tmp: only disconnected is a tmpfs.
-    if [ "$t" = tmpfs ]; then
-        echo "257-only: PrivateTmp=disconnected in effect: the service's /tmp is a tmpfs (/var/tmp: $v)"
+    # The service's view of each (the last of stacked mounts): PrivateTmp=yes bind-mounts
+    # systemd-private-* directories of the host's /tmp and /var/tmp (on disk); disconnected
+    # one tmpfs of its own, /tmp and /var-tmp of it. trixie's own /tmp is a tmpfs too.
+    t=$(nsenter -t "$pid" -m findmnt -n -o FSTYPE,FSROOT /tmp | tail -n 1 | tr -s ' ')
+    v=$(nsenter -t "$pid" -m findmnt -n -o FSTYPE,FSROOT /var/tmp | tail -n 1 | tr -s ' ')
+    if [ "${t%% *}" = tmpfs ] && [ "${v%% *}" = tmpfs ] && ! echo "$t $v" | grep -q systemd-private-; then
+        echo "257-only: PrivateTmp=disconnected in effect: the service's /tmp and /var/tmp are a tmpfs of its own ($t, $v)"
     else
-        echo "257-only: PrivateTmp=disconnected NOT in effect: /tmp is $t"; bad=1
+        echo "257-only: PrivateTmp=disconnected NOT in effect: the service's /tmp is $t, /var/tmp $v"; bad=1
     fi
 fi
 if grep -qx 'ProtectControlGroups=strict' "$d"; then
