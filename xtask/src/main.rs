@@ -38,7 +38,8 @@ enum Task {
     Demo,
     /// Record the bundled synthetic workload with `learner run` and show its drop-in.
     DemoWorkload,
-    /// Run the whole test suite: formatting, clippy, unit, integration and privileged tests.
+    /// Run the whole test suite: formatting, clippy, unit, integration and privileged tests,
+    /// then (without a filter) the pack's gate and the VM tests on Debian 11 and 13.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -78,7 +79,8 @@ enum Task {
         dir: String,
     },
     /// Real Debian machines (11, 12, 13) under qemu, built from Debian's archive and cached in
-    /// /var/cache/learner-vm: build, start, ssh, copy, stop, and the nginx case end to end.
+    /// /var/cache/learner-vm: build, start, ssh, copy, stop, and the nginx case end to end
+    /// (PostgreSQL too on Debian 13).
     Vm {
         #[command(subcommand)]
         command: vm::VmCommand,

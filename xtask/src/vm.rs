@@ -80,10 +80,11 @@ pub enum VmCommand {
     },
     /// Power SUITE off (kill its qemu) and drop its overlay: the next start is pristine.
     Stop { suite: Suite },
-    /// The nginx case end to end on real hosts: boot SUITE, copy in the static learner,
-    /// record nginx under load with --restart --exercise all, generate for the machine's own
-    /// systemd, apply with --exercise all and a curl check; nginx must serve under the
-    /// drop-in with a lower exposure. The machine is stopped afterwards, also on failure.
+    /// The nginx case end to end on real hosts (and PostgreSQL on trixie): boot SUITE, copy
+    /// in the static learner, record the service under load with --restart --exercise all,
+    /// generate for the machine's own systemd, apply with --exercise all and a check; it must
+    /// work under the drop-in with a lower exposure, each 257-only value in effect. The
+    /// machine is stopped afterwards, also on failure.
     Test {
         /// Suites to test one after the other; all three when none is named.
         suites: Vec<Suite>,
@@ -960,6 +961,22 @@ fn test_case(m: &Machine, case: &Case, times: &mut Vec<(String, Duration)>) -> R
     if generated != 0 {
         bail!("learner generate failed ({generated})");
     }
+
+    // Kept on this machine (the machine's disk is dropped at stop): target/vm/SUITE/NAME/.
+    let kept = crate::workspace()
+        .join("target")
+        .join("vm")
+        .join(name)
+        .join(svc);
+    fs::create_dir_all(&kept).with_context(|| format!("create {}", kept.display()))?;
+    for file in ["profile.yaml", "hardening.conf"] {
+        let text = m.ssh_output(&format!("cat {dir}/{file}"))?;
+        fs::write(kept.join(file), text).with_context(|| format!("write {file}"))?;
+    }
+    eprintln!(
+        "xtask: vm test {name}: {svc}: profile and drop-in kept in {}",
+        kept.display()
+    );
 
     let t = Instant::now();
     let applied = m.sh(&format!(
