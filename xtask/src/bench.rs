@@ -524,32 +524,10 @@ fn path_heavy(bins: &Bins, report: &mut String) -> Result<(f64, f64)> {
     Ok((lost, peak))
 }
 
-/// Where privileged runs of every checkout on this machine take turns (the tests' lock, see
-/// learner-tests): the bench's recordings load BPF programs and make cgroups, which another
-/// checkout's privileged test would find and fail on, and its timings need a quiet machine.
-const MACHINE_LOCK: &str = "/run/learner-privileged-tests.lock";
-
-/// Waits for the machine's turn; it lasts until the file is closed.
-fn machine_turn() -> Result<std::fs::File> {
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(MACHINE_LOCK)
-        .with_context(|| MACHINE_LOCK.to_owned())?;
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
-    // SAFETY: flock on an fd this function owns; released when `lock` is closed.
-    if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!("xtask: bench: waiting for {MACHINE_LOCK} (another checkout's privileged run)");
-        // SAFETY: as above.
-        if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
-            bail!("lock {MACHINE_LOCK}: {}", std::io::Error::last_os_error());
-        }
-    }
-    Ok(lock)
-}
-
 pub fn bench(workspace: &Path, only: Option<Section>) -> Result<()> {
-    let _turn = machine_turn()?;
+    // The bench's recordings load BPF programs and make cgroups, which another checkout's
+    // privileged test would find and fail on, and its timings need a quiet machine.
+    let _turn = crate::machine_turn("bench")?;
     let target = workspace.join("target");
     let dir = PathBuf::from(format!("/dev/shm/learner-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -38,7 +38,8 @@ enum Task {
     Demo,
     /// Record the bundled synthetic workload with `learner run` and show its drop-in.
     DemoWorkload,
-    /// Run the whole test suite: formatting, clippy, unit, integration and privileged tests.
+    /// Run the whole test suite: formatting, clippy, unit, integration and privileged tests,
+    /// then (without a filter) the pack's gate and the VM tests on Debian 11 and 13.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -78,7 +79,8 @@ enum Task {
         dir: String,
     },
     /// Real Debian machines (11, 12, 13) under qemu, built from Debian's archive and cached in
-    /// /var/cache/learner-vm: build, start, ssh, copy, stop, and the nginx case end to end.
+    /// /var/cache/learner-vm: build, start, ssh, copy, stop, and the nginx case end to end
+    /// (PostgreSQL too on Debian 13).
     Vm {
         #[command(subcommand)]
         command: vm::VmCommand,
@@ -326,15 +328,7 @@ fn apt_install<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
     // One install at a time on the machine (checkouts' packs and setups run side by side): the
     // policy-rc.d below must not be removed under another install, which would then start its
     // daemons on this host.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(APT_LOCK)
-        .with_context(|| APT_LOCK.to_owned())?;
-    // SAFETY: flock on an fd this function owns; released when `lock` is closed.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
-        bail!("lock {APT_LOCK}: {}", std::io::Error::last_os_error());
-    }
+    let _lock = apt_turn()?;
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     let own_policy = !Path::new(POLICY_RC_D).exists();
     if own_policy {
@@ -354,6 +348,47 @@ fn apt_install<'a>(packages: &[&'a str]) -> Result<Vec<&'a str>> {
     }
     installed?;
     Ok(missing)
+}
+
+/// Where privileged runs of every checkout on this machine take turns (the tests' lock, see
+/// learner-tests): the bench, the VM tests.
+const MACHINE_LOCK: &str = "/run/learner-privileged-tests.lock";
+
+/// Waits for the machine's turn; it lasts until the file is closed. flock belongs to the open
+/// file, so a second call in a process that holds the turn would wait for itself: take it
+/// once, where the privileged part starts. The file is opened close-on-exec (std's default),
+/// so a daemon started meanwhile does not keep the turn.
+fn machine_turn(who: &str) -> Result<std::fs::File> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(MACHINE_LOCK)
+        .with_context(|| MACHINE_LOCK.to_owned())?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
+    // SAFETY: flock on an fd this function owns; released when `lock` is closed.
+    if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("xtask: {who}: waiting for {MACHINE_LOCK} (another checkout's privileged run)");
+        // SAFETY: as above.
+        if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+            bail!("lock {MACHINE_LOCK}: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(lock)
+}
+
+/// Waits for the machine's turn to install packages (dpkg takes one install at a time and
+/// fails, not waits, when another holds it); it lasts until the file is closed.
+fn apt_turn() -> Result<std::fs::File> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(APT_LOCK)
+        .with_context(|| APT_LOCK.to_owned())?;
+    // SAFETY: flock on an fd this function owns; released when `lock` is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        bail!("lock {APT_LOCK}: {}", std::io::Error::last_os_error());
+    }
+    Ok(lock)
 }
 
 fn build() -> Result<()> {
@@ -441,23 +476,29 @@ fn test(args: &[String]) -> Result<()> {
         cmd.env("LEARNER_REQUIRE_PRIVILEGED", "1");
     }
     run(&mut cmd)?;
-    // The pack's regression gate for a few fast services (the whole pack: `cargo xtask pack`);
-    // a filtered run is about the tests it names.
+    // The pack's regression gate for a few fast services (the whole pack: `cargo xtask pack`),
+    // then the nginx case on real Debian machines (all three: `cargo xtask vm test`); a
+    // filtered run is about the tests it names.
     if !args.is_empty() {
         return Ok(());
     }
     let services: Vec<String> = pack::CI_SERVICES.iter().map(|s| s.to_string()).collect();
+    let suites: Vec<&str> = vm::CI_SUITES.iter().map(|s| s.name()).collect();
     if is_root() {
-        pack::pack(false, &services)
+        pack::pack(false, &services)?;
+        // Builds the images that are not cached (qemu and mmdebstrap installed first).
+        vm::test_suites(vm::CI_SUITES, None)
     } else if std::env::var_os("CI").is_some() {
         bail!(
-            "the pack ({}) needs root, and CI forbids skipping it",
-            services.join(" ")
+            "the pack ({}) and the VM tests ({}) need root, and CI forbids skipping them",
+            services.join(" "),
+            suites.join(" ")
         )
     } else {
         eprintln!(
-            "xtask: test: the pack ({}) needs root: skipped",
-            services.join(" ")
+            "xtask: test: the pack ({}) and the VM tests ({}) need root: skipped",
+            services.join(" "),
+            suites.join(" ")
         );
         Ok(())
     }
