@@ -10,7 +10,10 @@
 //! there). So each stretch of a thread's checks between two changes has a known own address
 //! when it made such a check, and a check in it with another address is not the thread's own.
 //! Credentials that are never any stretch's own address, and are not their own to checks of
-//! two processes (or of one, when a check under another uid showed them lent), are foreign. A check with foreign credentials is moved out of the service's
+//! two stretches (systemd's executor before an exec and the program after it, two processes;
+//! or one, when a check under another uid showed them lent), are foreign: another process's
+//! own could come to a check only through a file it opened (a socket's opener's), and that
+//! opener's stretch would have its address as its own. A check with foreign credentials is moved out of the service's
 //! needs; checks made while a kernel derives credentials from the caller's (access(), which
 //! keeps the caller's capabilities) stay.
 
@@ -76,11 +79,12 @@ pub(super) fn judge(
     lent: &HashSet<u64>,
 ) -> (HashSet<u64>, HashSet<u64>) {
     let mut ever_own: HashSet<u64> = HashSet::new();
-    // Per address, the processes whose checks used it as not their own, with those keys.
-    let mut not_own: HashMap<u64, (HashSet<u32>, Vec<u64>)> = HashMap::new();
+    // Per address, the stretches (thread, which) whose checks used it as not their own,
+    // with those keys.
+    let mut not_own: HashMap<u64, (HashSet<(u32, usize)>, Vec<u64>)> = HashMap::new();
     let mut own_keys = HashSet::new();
-    for (tgid, marks) in marks.values() {
-        for stretch in marks.split(|m| *m == Mark::Switch) {
+    for (&pid, (_, marks)) in marks {
+        for (n, stretch) in marks.split(|m| *m == Mark::Switch).enumerate() {
             let mut owns = stretch.iter().filter_map(|m| match m {
                 Mark::Own(c) => Some(*c),
                 _ => None,
@@ -102,7 +106,7 @@ pub(super) fn judge(
                         own_keys.insert(key);
                     } else {
                         let entry = not_own.entry(cred).or_default();
-                        entry.0.insert(*tgid);
+                        entry.0.insert((pid, n));
                         entry.1.push(key);
                     }
                 }
@@ -111,8 +115,8 @@ pub(super) fn judge(
     }
     let foreign = not_own
         .into_iter()
-        .filter(|(cred, (processes, _))| {
-            (processes.len() >= 2 || lent.contains(cred)) && !ever_own.contains(cred)
+        .filter(|(cred, (stretches, _))| {
+            (stretches.len() >= 2 || lent.contains(cred)) && !ever_own.contains(cred)
         })
         .flat_map(|(_, (_, keys))| keys)
         .filter(|k| !own_keys.contains(k))
@@ -230,18 +234,35 @@ mod tests {
     }
 
     #[test]
-    fn threads_of_one_process_count_once() {
-        let marks = HashMap::from([
-            (
+    fn two_stretches_of_one_process_are_enough() {
+        // systemd's executor (own 0xa) before its exec and the program (own 0xb) after it.
+        let marks = HashMap::from([(
+            1,
+            thread(
                 1,
-                thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 2 }]),
+                &[
+                    Mark::Own(0xa),
+                    Mark::Check { cred: X, key: 2 },
+                    Mark::Switch,
+                    Mark::Own(0xb),
+                    Mark::Check { cred: X, key: 3 },
+                ],
             ),
-            (
-                5,
-                thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 3 }]),
+        )]);
+        assert_eq!(judge(&marks, &HashSet::new()).0, HashSet::from([2, 3]));
+        // One stretch alone is not.
+        let one = HashMap::from([(
+            1,
+            thread(
+                1,
+                &[
+                    Mark::Own(0xa),
+                    Mark::Check { cred: X, key: 2 },
+                    Mark::Switch,
+                ],
             ),
-        ]);
-        assert!(judge(&marks, &HashSet::new()).0.is_empty());
+        )]);
+        assert!(judge(&one, &HashSet::new()).0.is_empty());
     }
 
     #[test]
