@@ -70,6 +70,9 @@ pub(super) fn derived(syscall: &str) -> bool {
     DERIVED.contains(&syscall)
 }
 
+/// A stretch of a thread's checks between two changes of its credentials: thread, which.
+type Stretch = (u32, usize);
+
 /// The keys of checks made with foreign credentials, and the keys of checks known to be made
 /// with their thread's own (which no other rule may move). `marks`: per thread, its process
 /// and its marks in order; `lent`: addresses seen lent (a check under another uid than its
@@ -81,7 +84,7 @@ pub(super) fn judge(
     let mut ever_own: HashSet<u64> = HashSet::new();
     // Per address, the stretches (thread, which) whose checks used it as not their own,
     // with those keys.
-    let mut not_own: HashMap<u64, (HashSet<(u32, usize)>, Vec<u64>)> = HashMap::new();
+    let mut not_own: HashMap<u64, (HashSet<Stretch>, Vec<u64>)> = HashMap::new();
     let mut own_keys = HashSet::new();
     for (&pid, (_, marks)) in marks {
         for (n, stretch) in marks.split(|m| *m == Mark::Switch).enumerate() {
