@@ -543,19 +543,19 @@ fn read_strings(ev: &mut SyscallEvent, shape: &Shape) {
             }
             string_kind::SOCKADDR_LEN_AT => {
                 let at = arg_by_index(&ev.args, shape.string_arg[1] + 1).unwrap_or(0);
-                // SAFETY: reads the socklen_t the kernel wrote; failure reads as 0.
+                // SAFETY: reads the socklen_t the kernel wrote; failure reads as None.
                 let len = if at == 0 {
-                    0
+                    None
                 } else {
-                    unsafe { bpf_probe_read_user(at as *const u32) }.unwrap_or(0)
+                    unsafe { bpf_probe_read_user(at as *const u32) }.ok()
                 };
-                read_sockaddr(ptr, u64::from(len), &mut ev.strings[1])
+                peer_or_sockaddr(ptr, len, shape, &mut ev.strings[1])
             }
             string_kind::MSGHDR => {
-                // SAFETY: reads msg_name and msg_namelen; failure reads as NULL and 0.
+                // SAFETY: reads msg_name and msg_namelen; failure reads as NULL and None.
                 let name = unsafe { bpf_probe_read_user(ptr as *const u64) }.unwrap_or(0);
-                let len = unsafe { bpf_probe_read_user((ptr + 8) as *const u32) }.unwrap_or(0);
-                read_sockaddr(name, u64::from(len), &mut ev.strings[1])
+                let len = unsafe { bpf_probe_read_user((ptr + 8) as *const u32) }.ok();
+                peer_or_sockaddr(name, len, shape, &mut ev.strings[1])
             }
             string_kind::ARGV0 => {
                 // SAFETY: reads a pointer from user memory; failure leaves it unset.
@@ -597,6 +597,22 @@ fn read_string(ptr: u64, buf: &mut [u8; STR_LEN]) -> u32 {
     match unsafe { bpf_probe_read_user_str_bytes(ptr as *const u8, buf) } {
         Ok(bytes) => bytes.len() as u32 + 1,
         Err(_) => 0,
+    }
+}
+
+/// The address a call's `len` (None: unreadable) says is there. A received peer's length of 0
+/// is the kernel saying it wrote none (an unnamed unix peer, an error queue's timestamp):
+/// kept as two zero bytes (AF_UNSPEC), so user space does not take it for an unreadable one.
+#[inline(always)]
+fn peer_or_sockaddr(ptr: u64, len: Option<u32>, shape: &Shape, buf: &mut [u8; STR_LEN]) -> u32 {
+    match len {
+        Some(0) if shape.flags & shape_flags::PEER_HOST != 0 => {
+            buf[0] = 0;
+            buf[1] = 0;
+            2
+        }
+        Some(len) => read_sockaddr(ptr, u64::from(len), buf),
+        None => 0,
     }
 }
 
