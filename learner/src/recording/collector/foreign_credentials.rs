@@ -9,11 +9,12 @@
 //! for brk and mmap checks CAP_SYS_ADMIN with exactly those (no filesystem lends credentials
 //! there). So each stretch of a thread's checks between two changes has a known own address
 //! when it made such a check, and a check in it with another address is not the thread's own.
-//! Credentials that are never any stretch's own address, and are not their own to checks of
-//! two stretches (systemd's executor before an exec and the program after it, two processes;
-//! or one, when a check under another uid showed them lent), are foreign: another process's
-//! own could come to a check only through a file it opened (a socket's opener's), and that
-//! opener's stretch would have its address as its own. A check with foreign credentials is moved out of the service's
+//! Credentials that are never any stretch's own address are foreign where they were not their
+//! own to a check during a path lookup (only a filesystem lends credentials there), or to checks
+//! of two stretches (systemd's executor before an exec and the program after it, two
+//! processes), or to one when a check under another uid showed them lent: another process's
+//! own could come to a check only through a file it opened (a netlink socket's opener's), and
+//! that opener's stretch would have its address as its own. A check with foreign credentials is moved out of the service's
 //! needs; checks made while a kernel derives credentials from the caller's (access(), which
 //! keeps the caller's capabilities) stay.
 
@@ -24,8 +25,9 @@ use std::collections::{HashMap, HashSet};
 pub(super) enum Mark {
     /// A check whose credentials are the thread's own (memory accounting).
     Own(u64),
-    /// A check to judge: its credentials' address and deduplication key.
-    Check { cred: u64, key: u64 },
+    /// A check to judge: its credentials' address, deduplication key, and whether it came
+    /// during a path lookup (see [`PATH_CALLS`]).
+    Check { cred: u64, key: u64, path: bool },
     /// The thread's own credentials changed (or may have): a new stretch starts.
     Switch,
 }
@@ -37,6 +39,59 @@ const ACCOUNTING: &[&str] = &["brk", "mmap", "mmap2", "mremap", "mprotect"];
 /// Syscalls that make a thread's own credentials anew (or may): a stretch ends there.
 /// execve's own checks come both before and after its new credentials are installed.
 const SWITCHES: &[&str] = &["execve", "execveat", "capset", "prctl", "unshare", "keyctl"];
+
+/// Syscalls that look a path up: the kernel lends credentials there only as a filesystem's
+/// (overlayfs's mounter's, a network filesystem's), never another process's own: those come
+/// to a check through a file that process opened (a netlink socket's opener's, on send), not
+/// through a lookup. So a check there with credentials not its thread's own is foreign.
+const PATH_CALLS: &[&str] = &[
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "readlink",
+    "readlinkat",
+    "chown",
+    "lchown",
+    "fchownat",
+    "chmod",
+    "fchmodat",
+    "fchmodat2",
+    "truncate",
+    "utime",
+    "utimes",
+    "utimensat",
+    "futimesat",
+    "mknod",
+    "mknodat",
+    "getxattr",
+    "lgetxattr",
+    "setxattr",
+    "lsetxattr",
+    "listxattr",
+    "llistxattr",
+    "removexattr",
+    "lremovexattr",
+    "chdir",
+    "statfs",
+    "inotify_add_watch",
+];
 
 /// Syscalls that check with credentials derived from the caller's (capabilities included).
 const DERIVED: &[&str] = &["access", "faccessat", "faccessat2"];
@@ -56,7 +111,11 @@ pub(super) fn mark(cap: u32, during: &str, overridden: bool, cred: u64, key: u64
     if key == 0 || derived(during) {
         return None;
     }
-    Some(Mark::Check { cred, key })
+    Some(Mark::Check {
+        cred,
+        key,
+        path: PATH_CALLS.contains(&during),
+    })
 }
 
 /// Whether a syscall (by name) may change its thread's own credentials.
@@ -73,6 +132,10 @@ pub(super) fn derived(syscall: &str) -> bool {
 /// A stretch of a thread's checks between two changes of its credentials: thread, which.
 type Stretch = (u32, usize);
 
+/// Where an address was not its thread's own: the stretches, and each check's key and whether
+/// it came during a path lookup.
+type NotOwn = (HashSet<Stretch>, Vec<(u64, bool)>);
+
 /// The keys of checks made with foreign credentials, and the keys of checks known to be made
 /// with their thread's own (which no other rule may move). `marks`: per thread, its process
 /// and its marks in order; `lent`: addresses seen lent (a check under another uid than its
@@ -83,8 +146,8 @@ pub(super) fn judge(
 ) -> (HashSet<u64>, HashSet<u64>) {
     let mut ever_own: HashSet<u64> = HashSet::new();
     // Per address, the stretches (thread, which) whose checks used it as not their own,
-    // with those keys.
-    let mut not_own: HashMap<u64, (HashSet<Stretch>, Vec<u64>)> = HashMap::new();
+    // with those keys and whether each came during a path lookup.
+    let mut not_own: HashMap<u64, NotOwn> = HashMap::new();
     let mut own_keys = HashSet::new();
     for (&pid, (_, marks)) in marks {
         for (n, stretch) in marks.split(|m| *m == Mark::Switch).enumerate() {
@@ -104,13 +167,13 @@ pub(super) fn judge(
                 continue;
             }
             for m in stretch {
-                if let Mark::Check { cred, key } = *m {
+                if let Mark::Check { cred, key, path } = *m {
                     if cred == own {
                         own_keys.insert(key);
                     } else {
                         let entry = not_own.entry(cred).or_default();
                         entry.0.insert((pid, n));
-                        entry.1.push(key);
+                        entry.1.push((key, path));
                     }
                 }
             }
@@ -118,10 +181,13 @@ pub(super) fn judge(
     }
     let foreign = not_own
         .into_iter()
-        .filter(|(cred, (stretches, _))| {
-            (stretches.len() >= 2 || lent.contains(cred)) && !ever_own.contains(cred)
+        .filter(|(cred, _)| !ever_own.contains(cred))
+        .flat_map(|(cred, (stretches, keys))| {
+            let shown = stretches.len() >= 2 || lent.contains(&cred);
+            keys.into_iter()
+                .filter(move |(_, path)| shown || *path)
+                .map(|(key, _)| key)
         })
-        .flat_map(|(_, (_, keys))| keys)
         .filter(|k| !own_keys.contains(k))
         .collect();
     (foreign, own_keys)
@@ -148,8 +214,16 @@ mod tests {
                     1,
                     &[
                         Mark::Own(0xa),
-                        Mark::Check { cred: 0xa, key: 1 },
-                        Mark::Check { cred: X, key: 2 },
+                        Mark::Check {
+                            cred: 0xa,
+                            key: 1,
+                            path: false,
+                        },
+                        Mark::Check {
+                            cred: X,
+                            key: 2,
+                            path: false,
+                        },
                     ],
                 ),
             ),
@@ -158,7 +232,11 @@ mod tests {
                 thread(
                     2,
                     &[
-                        Mark::Check { cred: X, key: 3 },
+                        Mark::Check {
+                            cred: X,
+                            key: 3,
+                            path: false,
+                        },
                         Mark::Own(0xb),
                         Mark::Switch,
                     ],
@@ -176,24 +254,85 @@ mod tests {
         // through a file it opened.
         let one = HashMap::from([(
             1,
-            thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 2 }]),
+            thread(
+                1,
+                &[
+                    Mark::Own(0xa),
+                    Mark::Check {
+                        cred: X,
+                        key: 2,
+                        path: false,
+                    },
+                ],
+            ),
         )]);
         assert!(judge(&one, &HashSet::new()).0.is_empty());
-        // Unless X was seen lent (under another uid than its process's) somewhere.
+        // Unless X was seen lent (under another uid than its process's) somewhere, or the
+        // check came during a path lookup (a filesystem's credentials).
         assert_eq!(judge(&one, &HashSet::from([X])).0, HashSet::from([2]));
+        let lookup = HashMap::from([(
+            1,
+            thread(
+                1,
+                &[
+                    Mark::Own(0xa),
+                    Mark::Check {
+                        cred: X,
+                        key: 2,
+                        path: true,
+                    },
+                    Mark::Check {
+                        cred: X,
+                        key: 3,
+                        path: false,
+                    },
+                ],
+            ),
+        )]);
+        assert_eq!(judge(&lookup, &HashSet::new()).0, HashSet::from([2]));
         // X was a third process's own at some time (a freed struct's address come back).
         let reused = HashMap::from([
             (
                 1,
-                thread(1, &[Mark::Own(0xa), Mark::Check { cred: X, key: 2 }]),
+                thread(
+                    1,
+                    &[
+                        Mark::Own(0xa),
+                        Mark::Check {
+                            cred: X,
+                            key: 2,
+                            path: false,
+                        },
+                    ],
+                ),
             ),
             (
                 2,
-                thread(2, &[Mark::Own(0xb), Mark::Check { cred: X, key: 3 }]),
+                thread(
+                    2,
+                    &[
+                        Mark::Own(0xb),
+                        Mark::Check {
+                            cred: X,
+                            key: 3,
+                            path: false,
+                        },
+                    ],
+                ),
             ),
             (
                 3,
-                thread(3, &[Mark::Own(X), Mark::Check { cred: X, key: 4 }]),
+                thread(
+                    3,
+                    &[
+                        Mark::Own(X),
+                        Mark::Check {
+                            cred: X,
+                            key: 4,
+                            path: false,
+                        },
+                    ],
+                ),
             ),
         ]);
         let (foreign, own) = judge(&reused, &HashSet::new());
@@ -212,7 +351,11 @@ mod tests {
                     &[
                         Mark::Own(0xa),
                         Mark::Switch,
-                        Mark::Check { cred: X, key: 2 },
+                        Mark::Check {
+                            cred: X,
+                            key: 2,
+                            path: false,
+                        },
                     ],
                 ),
             ),
@@ -223,14 +366,28 @@ mod tests {
                     2,
                     &[
                         Mark::Own(0xb),
-                        Mark::Check { cred: X, key: 3 },
+                        Mark::Check {
+                            cred: X,
+                            key: 3,
+                            path: false,
+                        },
                         Mark::Own(0xc),
                     ],
                 ),
             ),
             (
                 3,
-                thread(3, &[Mark::Own(0xd), Mark::Check { cred: X, key: 4 }]),
+                thread(
+                    3,
+                    &[
+                        Mark::Own(0xd),
+                        Mark::Check {
+                            cred: X,
+                            key: 4,
+                            path: false,
+                        },
+                    ],
+                ),
             ),
         ]);
         assert!(judge(&marks, &HashSet::new()).0.is_empty());
@@ -245,10 +402,18 @@ mod tests {
                 1,
                 &[
                     Mark::Own(0xa),
-                    Mark::Check { cred: X, key: 2 },
+                    Mark::Check {
+                        cred: X,
+                        key: 2,
+                        path: false,
+                    },
                     Mark::Switch,
                     Mark::Own(0xb),
-                    Mark::Check { cred: X, key: 3 },
+                    Mark::Check {
+                        cred: X,
+                        key: 3,
+                        path: false,
+                    },
                 ],
             ),
         )]);
@@ -260,7 +425,11 @@ mod tests {
                 1,
                 &[
                     Mark::Own(0xa),
-                    Mark::Check { cred: X, key: 2 },
+                    Mark::Check {
+                        cred: X,
+                        key: 2,
+                        path: false,
+                    },
                     Mark::Switch,
                 ],
             ),
@@ -277,11 +446,19 @@ mod tests {
         assert_eq!(mark(1, "faccessat", false, 0xa, 7), None);
         assert_eq!(
             mark(1, "fchownat", false, 0xa, 7),
-            Some(Mark::Check { cred: 0xa, key: 7 })
+            Some(Mark::Check {
+                cred: 0xa,
+                key: 7,
+                path: true
+            })
         );
         assert_eq!(
             mark(12, "mmap", false, 0xa, 7),
-            Some(Mark::Check { cred: 0xa, key: 7 })
+            Some(Mark::Check {
+                cred: 0xa,
+                key: 7,
+                path: false
+            })
         );
     }
 }
