@@ -31,22 +31,64 @@ fn created_below(p: &Profile, dirs: &[&str]) -> BTreeSet<String> {
 
 const HOMES: &[&str] = &["/home", "/root", "/run/user"];
 
+/// Whether the service tried to create `path` (a mkdir that found it there counts: `mkdir
+/// -p` makes sure of it, and on an empty tmpfs it makes it).
+fn tried_to_create(p: &Profile, path: &str) -> bool {
+    p.observations
+        .paths
+        .get(path)
+        .is_some_and(|a| a.contains_key(&Access::Create) || a.contains_key(&Access::Mknod))
+}
+
 /// ProtectHome=tmpfs: /home, /root and /run/user are empty tmpfs instances (namespace.c's
 /// protect_home_tmpfs_table), writable, fresh on every start. It keeps what the service does
-/// below entries it created itself, and the tops (a lookup of /root finds an empty one); it
-/// breaks a read of anything that was there before, or a write to it.
+/// below entries it created itself, where it also made (or made sure of, `mkdir -p`) every
+/// directory between the top and the entry, and the tops (a lookup of /root finds an empty
+/// one); it breaks a read of anything that was there before, or a write to it, and a create
+/// in a directory that was there before (an at job writing /home/USER/out: ENOENT).
 pub fn home_outside_own(p: &Profile) -> Option<String> {
-    let own = created_below(p, HOMES);
-    let foreign: BTreeMap<String, Seen> = p
+    let (own, orphans): (BTreeSet<String>, BTreeSet<String>) =
+        created_below(p, HOMES).into_iter().partition(|c| {
+            let top = HOMES.iter().find(|t| under(c, t)).copied().unwrap_or("/");
+            let mut dir = std::path::Path::new(c.as_str()).parent();
+            while let Some(d) = dir.and_then(|d| d.to_str()) {
+                if d == top || d == "/" {
+                    return true;
+                }
+                if !tried_to_create(p, d) {
+                    return false;
+                }
+                dir = std::path::Path::new(d).parent();
+            }
+            true
+        });
+    let mut foreign: BTreeMap<String, Seen> = p
         .observations
         .facts
         .home
         .iter()
         .filter(|(path, seen)| {
-            seen.count > 0 && !HOMES.contains(&path.as_str()) && !own.iter().any(|c| under(path, c))
+            seen.count > 0
+                && !HOMES.contains(&path.as_str())
+                // Below an own entry, or a directory it made sure of on the way to one.
+                && !own.iter().any(|c| {
+                    under(path, c) || (under(c, path) && tried_to_create(p, path))
+                })
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    for orphan in orphans {
+        if let Some(accesses) = p.observations.paths.get(&orphan) {
+            let mut seen = Seen::default();
+            for (_, s) in accesses.iter() {
+                seen.count += s.count;
+                for comm in s.by.iter() {
+                    seen.by.insert(comm);
+                }
+            }
+            foreign.entry(orphan).or_insert(seen);
+        }
+    }
     let (first, seen) = foreign.iter().next()?;
     let more = match foreign.len() {
         1 => String::new(),

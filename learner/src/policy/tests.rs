@@ -1341,7 +1341,8 @@ fn devices_opened_get_a_closed_policy_with_exactly_them() {
 
 #[test]
 fn protect_home_tmpfs_when_home_is_used_only_below_what_it_created() {
-    let own = with(
+    // `mkdir -p /root/.cache/svc`: /root/.cache was there (EEXIST), svc made.
+    let mut own = with(
         empty(),
         &[
             path("/root/.cache/svc", Access::Create),
@@ -1351,8 +1352,26 @@ fn protect_home_tmpfs_when_home_is_used_only_below_what_it_created() {
             path("/root", Access::Read),
         ],
     );
+    own.observations
+        .add(&path("/root/.cache", Access::Create), -17, "svc", 1);
+    own.observations.derive_path_facts("/sys/fs/cgroup");
     assert_eq!(policy(&own, 252).value("ProtectHome"), Some("tmpfs"));
     assert!(evidence(&policy(&own, 252), "ProtectHome").contains("not yes: accessed"));
+    // A file created in a directory that was there before (an at job writing its user's
+    // home): on an empty tmpfs the directory is missing, the create fails: not tmpfs.
+    let job = with(
+        empty(),
+        &[
+            path("/home/u/out", Access::Create),
+            path("/home/u/out", Access::Write),
+        ],
+    );
+    assert_ne!(policy(&job, 252).value("ProtectHome"), Some("tmpfs"));
+    assert!(
+        evidence(&policy(&job, 252), "ProtectHome").contains("/home/u/out"),
+        "{}",
+        evidence(&policy(&job, 252), "ProtectHome")
+    );
     // A file that was there before (read, or written in place): not tmpfs.
     let read = with(own.clone(), &[path("/home/u/.svcrc", Access::Read)]);
     assert_eq!(policy(&read, 252).value("ProtectHome"), None);
