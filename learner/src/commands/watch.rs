@@ -26,7 +26,8 @@ pub const MESSAGE_ID: &str = "36bc78ec5789485ea20c2b847b732093";
 
 /// How often what the unit did is judged: a would-be denial is reported within about this.
 const EVALUATE_EVERY: Duration = Duration::from_secs(1);
-/// How often the state file is written (and once more on stop).
+/// How often the state file is written with the observations so far (and at once when
+/// something new is reported, and on stop).
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// The state file's format.
 const STATE_VERSION: u32 = 1;
@@ -445,8 +446,11 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
                                 watcher.unit, watcher.dropin
                             );
                         }
+                        let before = watcher.new_reports;
                         watcher.evaluate(seen);
-                        if let Err(e) = watcher.save(false) {
+                        // A report is kept at once: a watcher killed before the minute is up
+                        // must not repeat it.
+                        if let Err(e) = watcher.save(watcher.new_reports > before) {
                             eprintln!("learner: warning: {e:#}");
                         }
                     }

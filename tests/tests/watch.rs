@@ -1,0 +1,245 @@
+//! `learner watch` on a real service under a real systemd (a disposable guest), against a
+//! candidate drop-in that lacks one ReadWritePaths= entry and one capability: the write and
+//! the privileged call are each reported once, within 2 s, with directive and fix; what the
+//! drop-in permits never is; the watch follows the unit through three restarts; a watcher
+//! killed with SIGKILL and started again with its state file repeats no report.
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use learner_tests::{ChildGuard, TempDir, assert_no_programs, guest::Guest, learner, privileged};
+
+const UNIT: &str = "learner-watch.service";
+const MESSAGE_ID: &str = "36bc78ec5789485ea20c2b847b732093";
+
+/// While /run/learner-watch-go exists, writes in ok/ (permitted) and denied/ (not), and gives
+/// a file to another owner (CAP_CHOWN, not in the candidate's bounding set); while
+/// /run/learner-watch-go2 exists, writes in denied2/ too.
+const SERVICE: &str = "[Unit]
+Description=learner watch test
+[Service]
+ExecStart=/bin/sh -c 'while :; do if [ -e /run/learner-watch-go ]; then echo a > /var/lib/learner-watch/ok/y; echo b > /var/lib/learner-watch/denied/x; chown 1 /var/lib/learner-watch/ok/y; fi; if [ -e /run/learner-watch-go2 ]; then echo c > /var/lib/learner-watch/denied2/z; fi; sleep 0.2; done'
+";
+
+const CANDIDATE: &str = "[Service]
+ProtectSystem=strict
+ReadWritePaths=/var/lib/learner-watch/ok
+CapabilityBoundingSet=CAP_DAC_OVERRIDE
+PrivateTmp=yes
+";
+
+/// A running watcher: its stdout lines as they come, with when they came.
+struct Watcher {
+    child: ChildGuard,
+    lines: mpsc::Receiver<(Instant, String)>,
+}
+
+impl Watcher {
+    fn start(guest: &Guest, dropin: &str, state: &str) -> Watcher {
+        let mut child: Child = learner()
+            .args([
+                "watch",
+                UNIT,
+                "--dropin",
+                dropin,
+                "--state",
+                state,
+                "--format",
+                "json",
+                "--guest",
+                &guest.pid.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("learner watch");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send((Instant::now(), line));
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("watcher: {line}");
+                if line.starts_with("learner: watching ") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        // Attached, and a first judgement made: from here on what the unit does is seen.
+        ready
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the watcher never said it was watching");
+        Watcher {
+            child: ChildGuard(child),
+            lines,
+        }
+    }
+
+    /// The JSON lines that came within `wait`.
+    fn collect(&self, wait: Duration) -> Vec<(Instant, serde_json::Value)> {
+        let deadline = Instant::now() + wait;
+        let mut out = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) => out.push((
+                    at,
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")),
+                )),
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        out
+    }
+}
+
+fn denials(lines: &[(Instant, serde_json::Value)]) -> Vec<&serde_json::Value> {
+    lines
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| v["event"] == "would-deny")
+        .collect()
+}
+
+#[test]
+fn reports_each_would_be_denial_once_across_restarts_of_the_unit_and_of_itself() {
+    let Some(_kernel) = privileged("reports_each_would_be_denial_once") else {
+        return;
+    };
+    let dir = TempDir::new("watch");
+    let guest = Guest::boot("watch");
+    guest.write(&format!("/etc/systemd/system/{UNIT}"), SERVICE);
+    guest.sh(&format!(
+        "mkdir -p /var/lib/learner-watch/ok /var/lib/learner-watch/denied /var/lib/learner-watch/denied2 && systemctl daemon-reload && systemctl start {UNIT}"
+    ));
+    assert!(guest.is_active(UNIT));
+    let dropin = dir.join("candidate.conf");
+    std::fs::write(&dropin, CANDIDATE).unwrap();
+    let dropin = dropin.to_str().unwrap().to_owned();
+    let state = dir.join("watch.state");
+    let state = state.to_str().unwrap().to_owned();
+
+    let watcher = Watcher::start(&guest, &dropin, &state);
+    // Nothing happens yet that the candidate denies.
+    let quiet = watcher.collect(Duration::from_millis(1500));
+    assert!(denials(&quiet).is_empty(), "{quiet:?}");
+
+    let go = Instant::now();
+    guest.sh("touch /run/learner-watch-go");
+    // Written and chowned five times a second: still one report each.
+    let lines = watcher.collect(Duration::from_secs(4));
+    let reported = denials(&lines);
+    let fixes: Vec<&str> = reported
+        .iter()
+        .map(|d| d["fix"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fixes.len(),
+        2,
+        "one report for the write and one for the capability: {reported:#?}"
+    );
+    let write = reported
+        .iter()
+        .find(|d| d["directive"] == "ProtectSystem=strict")
+        .unwrap_or_else(|| panic!("no write reported: {reported:#?}"));
+    assert_eq!(
+        write["fix"], "add ReadWritePaths=-/var/lib/learner-watch/denied",
+        "{write:#}"
+    );
+    assert!(
+        write["operation"]
+            .as_str()
+            .unwrap()
+            .ends_with(" /var/lib/learner-watch/denied/x"),
+        "{write:#}"
+    );
+    assert_eq!(write["processes"], serde_json::json!(["sh"]), "{write:#}");
+    let cap = reported
+        .iter()
+        .find(|d| d["directive"] == "CapabilityBoundingSet")
+        .unwrap_or_else(|| panic!("no capability reported: {reported:#?}"));
+    assert_eq!(cap["fix"], "add CapabilityBoundingSet=CAP_CHOWN", "{cap:#}");
+    assert_eq!(cap["processes"], serde_json::json!(["chown"]), "{cap:#}");
+    for (at, line) in &lines {
+        if line["event"] == "would-deny" {
+            let after = at.duration_since(go);
+            assert!(
+                after < Duration::from_secs(2),
+                "reported {after:?} after it began: {line}"
+            );
+        }
+    }
+
+    // Three restarts: the watch goes on, repeating nothing, and sees what comes after them.
+    for _ in 0..3 {
+        guest.sh(&format!("systemctl restart {UNIT}"));
+        assert!(guest.is_active(UNIT));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let after_restarts = watcher.collect(Duration::from_secs(2));
+    assert!(denials(&after_restarts).is_empty(), "{after_restarts:?}");
+    let go2 = Instant::now();
+    guest.sh("touch /run/learner-watch-go2");
+    let lines = watcher.collect(Duration::from_secs(3));
+    let reported = denials(&lines);
+    assert_eq!(reported.len(), 1, "{reported:#?}");
+    assert_eq!(
+        reported[0]["fix"], "add ReadWritePaths=-/var/lib/learner-watch/denied2",
+        "{:#}",
+        reported[0]
+    );
+    let at = lines
+        .iter()
+        .find(|(_, l)| l["event"] == "would-deny")
+        .map(|(at, _)| *at)
+        .expect("reported");
+    assert!(at.duration_since(go2) < Duration::from_secs(2));
+
+    // Killed outright: no summary, no save on the way out.
+    let Watcher { mut child, lines } = watcher;
+    child.0.kill().expect("SIGKILL");
+    let _ = child.0.wait();
+    drop(lines);
+
+    // Started again with its state, the unit still doing all three: nothing is repeated.
+    let watcher = Watcher::start(&guest, &dropin, &state);
+    let quiet = watcher.collect(Duration::from_secs(3));
+    assert!(denials(&quiet).is_empty(), "repeated: {quiet:#?}");
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(watcher.child.pid(), libc::SIGINT) };
+    let last = watcher.collect(Duration::from_secs(15));
+    let Watcher { mut child, .. } = watcher;
+    let status = child.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "something would have been denied");
+    let summary = &last.last().expect("a summary").1;
+    assert_eq!(summary["event"], "summary", "{summary:#}");
+    assert_eq!(summary["would_deny"], 3, "{summary:#}");
+    assert_eq!(summary["new"], 0, "{summary:#}");
+    assert_eq!(summary["lost_events"], 0, "{summary:#}");
+
+    // Each report is in the unit's journal too, under learner's MESSAGE_ID.
+    let journal = guest.sh(&format!(
+        "journalctl --no-pager -o cat MESSAGE_ID={MESSAGE_ID} LEARNER_UNIT={UNIT}"
+    ));
+    assert_eq!(journal.lines().count(), 3, "{journal}");
+    for fix in [
+        "add ReadWritePaths=-/var/lib/learner-watch/denied",
+        "add ReadWritePaths=-/var/lib/learner-watch/denied2",
+        "add CapabilityBoundingSet=CAP_CHOWN",
+    ] {
+        assert!(
+            journal.lines().any(|l| l.ends_with(fix)),
+            "no `{fix}` in the journal:\n{journal}"
+        );
+    }
+    drop(guest);
+    assert_no_programs("watch");
+}
