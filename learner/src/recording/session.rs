@@ -199,9 +199,13 @@ impl Session {
             deduplicated_events: self.deduplicated,
             ..Default::default()
         };
+        let mut observations = self.collector.observations.clone();
+        // Checks made with a mounter's credentials (overlayfs) are noise, as at the end.
+        self.collector
+            .attribute_overridden_in(&mut observations.capabilities);
         Ok(Outcome {
             counts: self.recorder.syscall_counts()?,
-            observations: self.collector.observations.clone(),
+            observations,
             recording,
         })
     }
