@@ -652,4 +652,36 @@ mod tests {
         let lost = serde_json::json!({"event": "lost", "unit": "nginx.service", "lost_events": 3, "lost_events_total": 5, "at": now()});
         super::super::schema::assert_valid("watch", &lost);
     }
+
+    #[test]
+    fn a_million_distinct_paths_fold_into_a_bounded_state_and_a_few_reports() {
+        use crate::model::observations::{Access, Slot};
+        let mut seen = Profile::load(&pack("nginx")).unwrap();
+        let state = scratch("million.json");
+        let _ = std::fs::remove_file(&state);
+        let mut w = watcher(Some(state.clone()));
+        // A busy service's day: a million distinct files made in 20 directories.
+        for i in 0..1_000_000u32 {
+            let slot = Slot::Path(format!("/var/lib/app/d{}/f{i}", i % 20), Access::Create);
+            seen.observations.add(&slot, 0, "app", 1);
+            if i % 250_000 == 0 {
+                w.evaluate(seen.clone());
+            }
+        }
+        w.evaluate(seen.clone());
+        let app = w
+            .reported()
+            .iter()
+            .filter(|r| r.fix.contains("/var/lib/app"))
+            .count();
+        assert!(app > 0 && app <= 40, "{app} reports for /var/lib/app");
+        w.save(true).unwrap();
+        let size = std::fs::metadata(&state).unwrap().len();
+        eprintln!(
+            "{app} reports for /var/lib/app, {} paths kept, state {size} bytes",
+            w.latest.as_ref().unwrap().observations.paths.len()
+        );
+        assert!(size < 8 << 20, "the state is {size} bytes");
+        std::fs::remove_file(&state).unwrap();
+    }
 }
