@@ -81,6 +81,11 @@ struct WatchCommandArgs {
     /// restarted with the same file repeats no report
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Keep a Prometheus textfile here (for node-exporter's textfile collector: a .prom file
+    /// in its directory) with the unit's would-be denials, when the last was first seen, and
+    /// lost events
+    #[arg(long, value_name = "FILE")]
+    textfile: Option<PathBuf>,
     /// `json`: one object per line: each would-be denial {event: "would-deny", processes,
     /// operation, directive, fix, ...}, lost events, and a summary at the end
     #[arg(long, value_enum, default_value = "text")]
@@ -380,6 +385,7 @@ fn main() -> ExitCode {
                 dropin: args.dropin,
                 duration: args.duration,
                 state: args.state,
+                textfile: args.textfile,
                 guest: args.guest.guest,
             },
             args.format,

@@ -42,7 +42,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(guest: &Guest, dropin: &str, state: &str) -> Watcher {
+    fn start(guest: &Guest, dropin: &str, state: &str, textfile: &str) -> Watcher {
         let mut child: Child = learner()
             .args([
                 "watch",
@@ -51,6 +51,8 @@ impl Watcher {
                 dropin,
                 "--state",
                 state,
+                "--textfile",
+                textfile,
                 "--format",
                 "json",
                 "--guest",
@@ -130,8 +132,10 @@ fn reports_each_would_be_denial_once_across_restarts_of_the_unit_and_of_itself()
     let dropin = dropin.to_str().unwrap().to_owned();
     let state = dir.join("watch.state");
     let state = state.to_str().unwrap().to_owned();
+    let textfile = dir.join("watch.prom");
+    let textfile = textfile.to_str().unwrap().to_owned();
 
-    let watcher = Watcher::start(&guest, &dropin, &state);
+    let watcher = Watcher::start(&guest, &dropin, &state, &textfile);
     // Nothing happens yet that the candidate denies.
     let quiet = watcher.collect(Duration::from_millis(1500));
     assert!(denials(&quiet).is_empty(), "{quiet:?}");
@@ -222,7 +226,7 @@ fn reports_each_would_be_denial_once_across_restarts_of_the_unit_and_of_itself()
     drop(lines);
 
     // Started again with its state, the unit still doing all three: nothing is repeated.
-    let watcher = Watcher::start(&guest, &dropin, &state);
+    let watcher = Watcher::start(&guest, &dropin, &state, &textfile);
     let quiet = watcher.collect(Duration::from_secs(3));
     assert!(denials(&quiet).is_empty(), "repeated: {quiet:#?}");
     // SAFETY: kill(2) of our own child.
@@ -236,6 +240,13 @@ fn reports_each_would_be_denial_once_across_restarts_of_the_unit_and_of_itself()
     assert_eq!(summary["would_deny"], 3, "{summary:#}");
     assert_eq!(summary["new"], 0, "{summary:#}");
     assert_eq!(summary["lost_events"], 0, "{summary:#}");
+    let prom = std::fs::read_to_string(&textfile).expect("the textfile");
+    assert!(
+        prom.contains(&format!(
+            "learner_watch_would_deny_total{{unit=\"{UNIT}\"}} 3\n"
+        )),
+        "{prom}"
+    );
 
     // Each report is in the unit's journal too, under learner's MESSAGE_ID.
     let journal = guest.sh(&format!(

@@ -37,6 +37,8 @@ pub struct WatchRequest {
     pub dropin: PathBuf,
     pub duration: Option<Duration>,
     pub state: Option<PathBuf>,
+    /// A Prometheus textfile (node-exporter's textfile collector) kept up to date.
+    pub textfile: Option<PathBuf>,
     pub guest: Option<u32>,
 }
 
@@ -137,6 +139,9 @@ pub struct Watcher {
     journal: bool,
     state: Option<PathBuf>,
     saved_at: Instant,
+    textfile: Option<PathBuf>,
+    /// The textfile's text as last written: rewritten only when it changes.
+    textfile_written: String,
 }
 
 impl Watcher {
@@ -168,6 +173,8 @@ impl Watcher {
             journal: true,
             state,
             saved_at: Instant::now(),
+            textfile: None,
+            textfile_written: String::new(),
         };
         if let Some(path) = me.state.clone()
             && path.exists()
@@ -336,10 +343,50 @@ impl Watcher {
         Ok(())
     }
 
+    /// Rewrites the textfile, when one is asked for and its counters changed.
+    fn write_textfile(&mut self) -> anyhow::Result<()> {
+        let Some(path) = &self.textfile else {
+            return Ok(());
+        };
+        let text = metrics(&self.unit, &self.reported, self.lost_said);
+        if text == self.textfile_written {
+            return Ok(());
+        }
+        crate::util::atomic_file::write(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.textfile_written = text;
+        Ok(())
+    }
+
     /// Would-be denials reported, by this watcher and by those whose state it took over.
     pub fn reported(&self) -> &[Report] {
         &self.reported
     }
+}
+
+/// The unit's counters in Prometheus's text format, for node-exporter's textfile collector:
+/// would-be denials so far, when the last was first seen, events lost.
+fn metrics(unit: &str, reported: &[Report], lost: u64) -> String {
+    let unit = unit.replace('\\', "\\\\").replace('"', "\\\"");
+    let last = reported
+        .iter()
+        .filter_map(|r| humantime::parse_rfc3339(&r.first_seen).ok())
+        .max()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "# HELP learner_watch_would_deny_total Would-be denials learner watch reported, each once.
+# TYPE learner_watch_would_deny_total counter
+learner_watch_would_deny_total{{unit=\"{unit}\"}} {}
+# HELP learner_watch_last_would_deny_timestamp_seconds When the last would-be denial was first seen (0: none yet).
+# TYPE learner_watch_last_would_deny_timestamp_seconds gauge
+learner_watch_last_would_deny_timestamp_seconds{{unit=\"{unit}\"}} {last}
+# HELP learner_watch_lost_events_total Events the recording lost (a would-be denial among them goes unreported).
+# TYPE learner_watch_lost_events_total counter
+learner_watch_lost_events_total{{unit=\"{unit}\"}} {lost}
+",
+        reported.len()
+    )
 }
 
 /// A report's identity (see [`key`]), from a gap's or a saved report's texts.
@@ -406,6 +453,8 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
             target,
             req.state.clone(),
         )?;
+        watcher.textfile = req.textfile.clone();
+        watcher.write_textfile()?;
         let record = RecordRequest {
             unit: req.unit.clone(),
             duration: req.duration,
@@ -453,6 +502,9 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
                         if let Err(e) = watcher.save(watcher.new_reports > before) {
                             eprintln!("learner: warning: {e:#}");
                         }
+                        if let Err(e) = watcher.write_textfile() {
+                            eprintln!("learner: warning: {e:#}");
+                        }
                     }
                 };
                 tokio::pin!(recording);
@@ -470,6 +522,7 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
         // The last second, with paths resolved as a profile has them.
         watcher.evaluate(report.profile.clone());
         watcher.save(true)?;
+        watcher.write_textfile()?;
         let reported = watcher.reported().len();
         if format.is_json() {
             super::print_json(&summary_json(
@@ -683,5 +736,35 @@ mod tests {
         );
         assert!(size < 8 << 20, "the state is {size} bytes");
         std::fs::remove_file(&state).unwrap();
+    }
+
+    #[test]
+    fn the_textfile_has_the_units_counters() {
+        let none = metrics("a\"b.service", &[], 0);
+        assert!(none.contains("learner_watch_would_deny_total{unit=\"a\\\"b.service\"} 0\n"));
+        assert!(none.contains(
+            "learner_watch_last_would_deny_timestamp_seconds{unit=\"a\\\"b.service\"} 0\n"
+        ));
+        let report = |at: &str| Report {
+            kind: "denied".into(),
+            processes: vec![],
+            operation: "syscall x".into(),
+            directive: "SystemCallFilter".into(),
+            fix: "add SystemCallFilter=x".into(),
+            first_seen: at.into(),
+        };
+        let two = metrics(
+            "nginx.service",
+            &[
+                report("2026-12-05T16:00:00Z"),
+                report("2026-12-05T16:00:10Z"),
+            ],
+            7,
+        );
+        assert!(two.contains("learner_watch_would_deny_total{unit=\"nginx.service\"} 2\n"));
+        assert!(two.contains("learner_watch_last_would_deny_timestamp_seconds{unit=\"nginx.service\"} 1796486410\n"), "{two}");
+        assert!(two.contains("learner_watch_lost_events_total{unit=\"nginx.service\"} 7\n"));
+        // Every sample has its HELP and TYPE.
+        assert_eq!(two.lines().filter(|l| l.starts_with("# TYPE")).count(), 3);
     }
 }
