@@ -86,6 +86,17 @@ struct WatchCommandArgs {
     /// lost events
     #[arg(long, value_name = "FILE")]
     textfile: Option<PathBuf>,
+    /// Once the unit has been watched this long with no would-be denial and no event lost,
+    /// stop watching and apply the drop-in as `learner apply` does (rolled back when the unit
+    /// fails it). Without it the unit is never touched
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    promote_after: Option<std::time::Duration>,
+    /// With --promote-after: `learner apply --check`
+    #[arg(long, value_name = "CMD", requires = "promote_after")]
+    check: Option<String>,
+    /// With --promote-after: `learner apply --exercise`
+    #[arg(long, value_name = "LIST", requires = "promote_after", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
+    exercise: Option<Exercises>,
     /// `json`: one object per line: each would-be denial {event: "would-deny", processes,
     /// operation, directive, fix, ...}, lost events, and a summary at the end
     #[arg(long, value_enum, default_value = "text")]
@@ -387,6 +398,9 @@ fn main() -> ExitCode {
                 state: args.state,
                 textfile: args.textfile,
                 guest: args.guest.guest,
+                promote_after: args.promote_after,
+                check: args.check,
+                exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
             },
             args.format,
         ),

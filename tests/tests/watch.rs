@@ -266,3 +266,58 @@ fn reports_each_would_be_denial_once_across_restarts_of_the_unit_and_of_itself()
     drop(guest);
     assert_no_programs("watch");
 }
+
+/// Permits everything the service does while no trigger file exists.
+const PERMISSIVE: &str = "[Service]
+ProtectSystem=full
+NoNewPrivileges=yes
+";
+
+#[test]
+fn promotes_a_quiet_drop_in_and_never_one_that_would_deny() {
+    let Some(_kernel) = privileged("promotes_a_quiet_drop_in") else {
+        return;
+    };
+    let dir = TempDir::new("watch-promote");
+    let guest = Guest::boot("watch-promote");
+    guest.write(&format!("/etc/systemd/system/{UNIT}"), SERVICE);
+    guest.sh(&format!(
+        "mkdir -p /var/lib/learner-watch/ok /var/lib/learner-watch/denied /var/lib/learner-watch/denied2 && touch /var/lib/learner-watch/ok/c /run/learner-watch-go && systemctl daemon-reload && systemctl start {UNIT}"
+    ));
+    let watch = |dropin: &str, after: &str, more: &[&str]| {
+        let path = dir.join(&format!("{after}.conf"));
+        std::fs::write(&path, dropin).unwrap();
+        let check = format!("{} systemctl is-active --quiet {UNIT}", guest.nsenter());
+        let out = learner()
+            .args(["watch", UNIT, "--dropin", path.to_str().unwrap()])
+            .args(["--promote-after", after, "--check", &check])
+            .args(more)
+            .args(["--guest", &guest.pid.to_string()])
+            .output()
+            .expect("learner watch");
+        eprintln!("{}", learner_tests::text(&out));
+        out
+    };
+    let installed = format!("/etc/systemd/system/{UNIT}.d/50-learner-hardening.conf");
+
+    // Would deny: watched, reported, never applied.
+    let out = watch(CANDIDATE, "3s", &["--for", "6s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", learner_tests::text(&out));
+    assert!(
+        !guest.run(&["test", "-e", &installed]).status.success(),
+        "applied a drop-in that would deny"
+    );
+
+    // Quiet for 20 s: applied, and the unit serves under it.
+    guest.sh("rm /run/learner-watch-go");
+    let begun = Instant::now();
+    let out = watch(PERMISSIVE, "20s", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", learner_tests::text(&out));
+    assert!(begun.elapsed() >= Duration::from_secs(20));
+    assert!(guest.run(&["test", "-e", &installed]).status.success());
+    assert!(guest.is_active(UNIT));
+    let shown = guest.sh(&format!("systemctl show -p ProtectSystem {UNIT}"));
+    assert_eq!(shown.trim(), "ProtectSystem=full");
+    drop(guest);
+    assert_no_programs("watch-promote");
+}

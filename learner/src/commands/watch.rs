@@ -40,6 +40,12 @@ pub struct WatchRequest {
     /// A Prometheus textfile (node-exporter's textfile collector) kept up to date.
     pub textfile: Option<PathBuf>,
     pub guest: Option<u32>,
+    /// Apply the drop-in (`learner apply`) once the unit has been watched this long with no
+    /// would-be denial and no event lost.
+    pub promote_after: Option<Duration>,
+    /// Passed to `learner apply` when promoting.
+    pub check: Option<String>,
+    pub exercise: Vec<crate::systemd::exercise::Exercise>,
 }
 
 /// One would-be denial, as reported (stdout, journal, state file).
@@ -433,7 +439,7 @@ pub fn summary_json(
 }
 
 pub fn run(req: WatchRequest, format: Format) -> ExitCode {
-    let result = (|| -> anyhow::Result<bool> {
+    let result = (|| -> anyhow::Result<ExitCode> {
         if !crate::util::host::is_root() {
             anyhow::bail!("learner watch must be run as root: it loads eBPF programs");
         }
@@ -471,16 +477,23 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
             live: None,
         };
         let began = Instant::now();
-        let (report, mut watcher) = with_signals(|signals| async move {
+        let promote_after = req.promote_after;
+        let (report, mut watcher, quiet_enough) = with_signals(|signals| async move {
             let (ask, asked) = tokio::sync::mpsc::unbounded_channel::<SnapshotRequest>();
+            let (promote, promoted) = tokio::sync::oneshot::channel::<()>();
             let stop = async move {
-                let _ = signals.next().await;
+                tokio::select! {
+                    _ = signals.next() => {}
+                    _ = promoted => {}
+                }
             };
+            let mut quiet_enough = false;
             let report = {
                 let recording = unit::record_with_snapshots(record, stop, asked);
                 let judging = async {
                     let mut tick = tokio::time::interval(EVALUATE_EVERY);
                     let mut first = true;
+                    let watched_from = Instant::now();
                     loop {
                         tick.tick().await;
                         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -505,18 +518,30 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
                         if let Err(e) = watcher.write_textfile() {
                             eprintln!("learner: warning: {e:#}");
                         }
+                        // Quiet long enough, and nothing lost that could hide a denial: the
+                        // recording ends here, and the drop-in is applied after it.
+                        if promote_after.is_some_and(|after| watched_from.elapsed() >= after)
+                            && watcher.reported.is_empty()
+                            && watcher.lost_said == 0
+                        {
+                            quiet_enough = true;
+                            break;
+                        }
                     }
                 };
                 tokio::pin!(recording);
                 tokio::pin!(judging);
-                // The recording ends the watch; judging only ever waits on it.
+                // The recording ends the watch, or judging does when it is time to promote.
                 let report = tokio::select! {
                     report = &mut recording => report,
-                    () = &mut judging => recording.await,
+                    () = &mut judging => {
+                        let _ = promote.send(());
+                        recording.await
+                    }
                 };
                 report
             };
-            (report, watcher)
+            (report, watcher, quiet_enough)
         })?;
         let report = report?;
         // The last second, with paths resolved as a profile has them.
@@ -535,7 +560,11 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
             "learner: watched {} for {}s ({}): {reported} would-be denial(s) under {} ({} new), {} events lost{}",
             watcher.unit,
             began.elapsed().as_secs(),
-            report.ended_because,
+            if quiet_enough {
+                "quiet long enough to promote"
+            } else {
+                report.ended_because
+            },
             watcher.dropin,
             watcher.new_reports,
             watcher.lost_said,
@@ -545,17 +574,39 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
                 .map(|p| format!("; state in {}", p.display()))
                 .unwrap_or_default(),
         );
+        if quiet_enough && reported == 0 && watcher.lost_said == 0 {
+            eprintln!(
+                "learner: nothing {} would deny was seen in {}s: applying it",
+                watcher.dropin,
+                began.elapsed().as_secs(),
+            );
+            let code = super::apply::run(
+                &super::apply::ApplyRequest {
+                    unit: req.unit.clone(),
+                    dropin: req.dropin.clone(),
+                    check: req.check.clone(),
+                    timeout: None,
+                    guest: req.guest,
+                    exercise: req.exercise.clone(),
+                    profiles: Vec::new(),
+                    quiet: true,
+                },
+                format,
+            );
+            return Ok(code);
+        }
         if reported == 0 && watcher.lost_said > 0 {
             eprintln!(
                 "learner: nothing would have been denied that was seen, but {} events were lost",
                 watcher.lost_said
             );
         }
-        Ok(reported > 0 || watcher.lost_said > 0)
+        Ok(ExitCode::from(u8::from(
+            reported > 0 || watcher.lost_said > 0,
+        )))
     })();
     match result {
-        Ok(false) => ExitCode::SUCCESS,
-        Ok(true) => ExitCode::from(1),
+        Ok(code) => code,
         Err(e) => {
             eprintln!("learner: {}", crate::util::errors::one_line(e.as_ref()));
             ExitCode::from(2)
