@@ -4,7 +4,9 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use learner::{
-    commands::{Format, apply, check, diff, exit_code, generate, merge, record, run, verify},
+    commands::{
+        Format, apply, check, diff, exit_code, generate, merge, record, run, verify, watch,
+    },
     model::profile::Profile,
     policy::margin::Margin,
     recording::{command, unit},
@@ -57,6 +59,50 @@ enum Command {
     /// Exits 0 when everything is permitted, 1 when not (or when a setting restricts what the
     /// recordings could not see), 2 on trouble
     Verify(VerifyArgs),
+    /// Shadow mode: record the live unit (no restart, following its restarts) and report,
+    /// once each, what a candidate drop-in would deny, with the directive and the fix, on
+    /// stdout and to the unit's journal. Nothing is enforced. Exits 0 when nothing would have
+    /// been denied, 1 when something would (or events were lost), 2 on trouble
+    Watch(WatchCommandArgs),
+}
+
+#[derive(Args)]
+struct WatchCommandArgs {
+    /// The unit: nginx.service, postgresql@15-main.service, an escaped name
+    unit: String,
+    /// The candidate drop-in, judged on top of the unit's own settings (one installed under
+    /// the same name is replaced by it)
+    #[arg(long, value_name = "DROPIN")]
+    dropin: PathBuf,
+    /// How long to watch (30s, 10m, 24h) [default: until Ctrl-C]
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Keep what was reported and observed here (written every minute and on stop): a watch
+    /// restarted with the same file repeats no report
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Keep a Prometheus textfile here (for node-exporter's textfile collector: a .prom file
+    /// in its directory) with the unit's would-be denials, when the last was first seen, and
+    /// lost events
+    #[arg(long, value_name = "FILE")]
+    textfile: Option<PathBuf>,
+    /// Once the unit has been watched this long with no would-be denial and no event lost,
+    /// stop watching and apply the drop-in as `learner apply` does (rolled back when the unit
+    /// fails it). Without it the unit is never touched
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    promote_after: Option<std::time::Duration>,
+    /// With --promote-after: `learner apply --check`
+    #[arg(long, value_name = "CMD", requires = "promote_after")]
+    check: Option<String>,
+    /// With --promote-after: `learner apply --exercise`
+    #[arg(long, value_name = "LIST", requires = "promote_after", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
+    exercise: Option<Exercises>,
+    /// `json`: one object per line: each would-be denial {event: "would-deny", processes,
+    /// operation, directive, fix, ...}, lost events, and a summary at the end
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    guest: GuestArg,
 }
 
 #[derive(Args)]
@@ -353,6 +399,20 @@ fn main() -> ExitCode {
             &args.baseline,
         ),
         Command::Verify(args) => verify_command(args),
+        Command::Watch(args) => watch::run(
+            watch::WatchRequest {
+                unit: args.unit,
+                dropin: args.dropin,
+                duration: args.duration,
+                state: args.state,
+                textfile: args.textfile,
+                guest: args.guest.guest,
+                promote_after: args.promote_after,
+                check: args.check,
+                exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
+            },
+            args.format,
+        ),
         Command::Docs { dir } => exit_code(
             learner::commands::docs::write(&Cli::command(), &dir)
                 .with_context(|| format!("cannot write {}", dir.display())),

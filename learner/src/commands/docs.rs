@@ -166,6 +166,21 @@ pub const PAGES: &[Page] = &[
         ],
     },
     Page {
+        command: "watch",
+        examples: &[(
+            "a day of production traffic judged against a candidate drop-in, nothing enforced",
+            "sudo learner watch nginx.service --dropin nginx.conf --for 24h --state /var/lib/learner/nginx.watch",
+        )],
+        exit: &[
+            ("0", "nothing would have been denied, and no event was lost"),
+            (
+                "1",
+                "something would have been denied (one line each, with its fix), or events were lost",
+            ),
+            ("2", "trouble"),
+        ],
+    },
+    Page {
         command: "run",
         examples: &[(
             "a command and everything it starts, into a profile",

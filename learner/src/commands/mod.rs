@@ -14,6 +14,7 @@ pub mod record;
 pub mod run;
 pub mod score;
 pub mod verify;
+pub mod watch;
 
 /// `--format`: for people (text, and prose on stderr) or for tools (JSON on stdout, stable
 /// keys; new keys may be added). Each command's JSON has a schema in learner/schema/,
@@ -331,7 +332,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "apply", "check", "diff", "generate", "merge", "record", "run", "score", "verify"
+                "apply", "check", "diff", "generate", "merge", "record", "run", "score", "verify",
+                "watch"
             ]
             .map(|c| format!("{c}.schema.json"))
         );

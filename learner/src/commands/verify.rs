@@ -1,13 +1,19 @@
 //! `learner verify DROPIN PROFILE...`: whether a drop-in, on top of its unit's settings,
 //! permits everything the profiles observed. Exits 0 yes, 1 no, 2 on trouble.
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context as _;
 
 use super::{Format, generate};
 use crate::{
     model::profile::Profile,
-    policy::{unit_file, verify},
+    policy::{
+        unit_file::{self, Assignment},
+        verify,
+    },
     systemd::Systemd,
 };
 
@@ -31,55 +37,80 @@ pub fn to_json(verdict: &verify::Verdict, systemd: u32) -> serde_json::Value {
     })
 }
 
+/// The systemd version a drop-in is judged for (`wanted`, else the local one), and the local
+/// one.
+pub fn target_systemd(wanted: Option<u32>) -> anyhow::Result<(u32, Option<u32>)> {
+    let local = crate::util::host::systemd_version();
+    let systemd = wanted.or(local).ok_or(generate::GenerateError::NoTarget)?;
+    if !(generate::OLDEST_SYSTEMD..=generate::NEWEST_SYSTEMD).contains(&systemd) {
+        return Err(generate::GenerateError::TargetOutOfRange(systemd).into());
+    }
+    Ok((systemd, local))
+}
+
+/// The settings `dropin` is deployed on top of, then its own, in systemd's order: the unit's
+/// (from its systemd, or from `unit_file`; `recorded()` without either), and the root its
+/// paths are looked up under.
+pub fn deployed_settings(
+    dropin: &Path,
+    unit: Option<&str>,
+    unit_file: Option<&Path>,
+    guest: Option<u32>,
+    recorded: impl FnOnce() -> Vec<Assignment>,
+) -> anyhow::Result<(Vec<Assignment>, PathBuf)> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let dropin_text = read(dropin)?;
+    if !dropin_text.lines().any(|l| l.trim() == "[Service]") {
+        anyhow::bail!("{} has no [Service] section", dropin.display());
+    }
+    // The unit's own settings come first; the drop-in being verified replaces one of the
+    // same name and is read last.
+    let mut root = PathBuf::from("/");
+    let mut unit_files = vec![];
+    if let Some(unit) = unit {
+        let systemd = Systemd::new(guest)?;
+        unit_files = systemd.unit_files(unit)?;
+        unit_files.retain(|f| f.file_name() != dropin.file_name());
+        root = systemd.root.clone();
+    } else if let Some(file) = unit_file {
+        unit_files.push(file.to_owned());
+    }
+    let mut assignments = match unit_files.is_empty() && unit.is_none() {
+        true => recorded(),
+        false => vec![],
+    };
+    for file in &unit_files {
+        assignments.extend(unit_file::service_assignments(
+            &read(file)?,
+            &file.display().to_string(),
+        ));
+    }
+    assignments.extend(unit_file::service_assignments(
+        &dropin_text,
+        &dropin.display().to_string(),
+    ));
+    Ok((assignments, root))
+}
+
 pub fn run(args: &VerifyRequest, format: Format) -> ExitCode {
     let result = (|| -> anyhow::Result<(verify::Verdict, u32)> {
-        let read = |path: &std::path::Path| {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-        };
-        let dropin_text = read(&args.dropin)?;
-        let dropin =
-            unit_file::service_assignments(&dropin_text, &args.dropin.display().to_string());
-        if !dropin_text.lines().any(|l| l.trim() == "[Service]") {
-            anyhow::bail!("{} has no [Service] section", args.dropin.display());
-        }
         let profiles = args
             .profiles
             .iter()
             .map(|p| Profile::load(p))
             .collect::<Result<Vec<_>, _>>()?;
         let profile = Profile::merged(&profiles).expect("at least one profile");
-        let local = crate::util::host::systemd_version();
-        let systemd = args
-            .target_systemd
-            .or(local)
-            .ok_or(generate::GenerateError::NoTarget)?;
-        if !(generate::OLDEST_SYSTEMD..=generate::NEWEST_SYSTEMD).contains(&systemd) {
-            return Err(generate::GenerateError::TargetOutOfRange(systemd).into());
-        }
-        // The unit's own settings come first; the drop-in being verified replaces one of the
-        // same name and is read last.
-        let mut root = std::path::PathBuf::from("/");
-        let mut unit_files = vec![];
-        if let Some(unit) = &args.unit {
-            let systemd = Systemd::new(args.guest)?;
-            unit_files = systemd.unit_files(unit)?;
-            unit_files.retain(|f| f.file_name() != args.dropin.file_name());
-            root = systemd.root.clone();
-        } else if let Some(file) = &args.unit_file {
-            unit_files.push(file.clone());
-        }
-        // Without either, the settings the profiles recorded.
-        let mut assignments = match unit_files.is_empty() && args.unit.is_none() {
-            true => crate::policy::unit_settings::of_profile(&profile),
-            false => vec![],
-        };
-        for file in &unit_files {
-            assignments.extend(unit_file::service_assignments(
-                &read(file)?,
-                &file.display().to_string(),
-            ));
-        }
-        assignments.extend(dropin);
+        let (systemd, local) = target_systemd(args.target_systemd)?;
+        let (assignments, root) = deployed_settings(
+            &args.dropin,
+            args.unit.as_deref(),
+            args.unit_file.as_deref(),
+            args.guest,
+            // Without either, the settings the profiles recorded.
+            || crate::policy::unit_settings::of_profile(&profile),
+        )?;
         let groups = crate::policy::filter_groups::SyscallGroups::for_version(systemd, local);
         let exists = |path: &str| root.join(path.trim_start_matches('/')).exists();
         let verdict = verify::verify(&profile, &assignments, systemd, &groups, &exists);

@@ -686,6 +686,18 @@ impl Collector {
     /// the credentials, seen overriding in another check, tells them apart. For the end of a
     /// recording, once every event is in.
     pub fn attribute_overridden_credentials(&mut self) -> u64 {
+        let mut caps = std::mem::take(&mut self.observations.capabilities);
+        let moved = self.attribute_overridden_in(&mut caps);
+        self.observations.capabilities = caps;
+        moved
+    }
+
+    /// [`Self::attribute_overridden_credentials`] applied to `caps`, a copy of the
+    /// observations' capability checks (a snapshot's, the recording going on).
+    pub fn attribute_overridden_in(
+        &self,
+        caps: &mut std::collections::BTreeMap<String, crate::model::observations::CapabilityChecks>,
+    ) -> u64 {
         let mut keys: std::collections::HashSet<u64> = self
             .cap_checks
             .iter()
@@ -730,7 +742,7 @@ impl Collector {
             let Some(check) = self.cap_checks.get(&key) else {
                 continue;
             };
-            let Some(checks) = self.observations.capabilities.get_mut(&check.cap) else {
+            let Some(checks) = caps.get_mut(&check.cap) else {
                 continue;
             };
             let took = reattribute(&mut checks.during, &check.during, check.checks);

@@ -175,6 +175,42 @@ impl Session {
         Ok(())
     }
 
+    /// What was seen so far, the probes still attached: syscall counts, observations as the
+    /// collector has them (paths not yet resolved through symlinks), and the recording's
+    /// sources and losses so far.
+    pub fn snapshot(&mut self) -> Result<Outcome, SessionError> {
+        self.flush()?;
+        let (events, lost, _) = self.counters();
+        let recording = Recording {
+            syscall_source: self.recorder.source(),
+            observation_source: self.recorder.observation.source.clone(),
+            capability_source: self.recorder.observation.capability_source.clone(),
+            skipped_probes: lossy_skips(
+                self.recorder
+                    .skipped
+                    .iter()
+                    .chain(&self.recorder.observation.skipped),
+                crate::util::host::module_support(),
+            ),
+            module_support: Some(crate::util::host::module_support()),
+            not_on_this_kernel: self.recorder.observation.not_on_this_kernel.clone(),
+            lost_events: lost,
+            missed: self.collector.missed.clone(),
+            events,
+            deduplicated_events: self.deduplicated,
+            ..Default::default()
+        };
+        let mut observations = self.collector.observations.clone();
+        // Checks made with a mounter's credentials (overlayfs) are noise, as at the end.
+        self.collector
+            .attribute_overridden_in(&mut observations.capabilities);
+        Ok(Outcome {
+            counts: self.recorder.syscall_counts()?,
+            observations,
+            recording,
+        })
+    }
+
     /// Takes the counts of deduplicated events from the kernel.
     fn dedup_turn(&mut self) -> Result<(), SessionError> {
         // Events first: a count applies to the key its first event brought (one that comes

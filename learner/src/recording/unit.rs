@@ -182,8 +182,19 @@ pub async fn record(
     .await
 }
 
-/// Asks a background recording for what it has observed so far.
-type SnapshotRequest = tokio::sync::oneshot::Sender<crate::model::observations::Observations>;
+/// Asks a recording for what it has observed so far, as a profile (syscall counts,
+/// observations, events received and lost) without the unit's settings.
+pub type SnapshotRequest = tokio::sync::oneshot::Sender<crate::model::profile::Profile>;
+
+/// Records `req.unit` (running or not; following its restarts and stops) until `stop`
+/// completes or `req.duration` elapses, answering `snapshots` meanwhile: `learner watch`.
+pub async fn record_with_snapshots(
+    req: RecordRequest,
+    stop: impl std::future::Future<Output = ()>,
+    snapshots: tokio::sync::mpsc::UnboundedReceiver<SnapshotRequest>,
+) -> Result<RecordReport, RecordError> {
+    record_until(req, false, stop, Some(snapshots)).await
+}
 
 /// Records until `stop` completes (or `--for` elapses; or, with `end_when_stopped`, the unit
 /// has stayed inactive). Snapshots asked for on `snapshots` are answered meanwhile.
@@ -371,8 +382,7 @@ async fn record_until(
             asked = async { snapshots.as_mut().expect("guarded").recv().await }, if snapshots.is_some() => {
                 match asked {
                     Some(reply) => {
-                        session.flush()?;
-                        let _ = reply.send(session.collector.observations.clone());
+                        let _ = reply.send(build_profile(arch, started, SystemTime::now(), session.snapshot()?));
                     }
                     None => snapshots = None,
                 }
@@ -645,7 +655,7 @@ impl Background {
     pub fn snapshot(&self) -> Option<crate::model::observations::Observations> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.snapshots.as_ref()?.send(tx).ok()?;
-        rx.blocking_recv().ok()
+        rx.blocking_recv().ok().map(|p| p.observations)
     }
 
     fn join(&mut self) -> Result<RecordReport, RecordError> {
