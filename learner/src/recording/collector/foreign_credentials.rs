@@ -91,6 +91,9 @@ const PATH_CALLS: &[&str] = &[
     "chdir",
     "statfs",
     "inotify_add_watch",
+    // A unix socket's path: bind makes it, connect looks it up.
+    "bind",
+    "connect",
 ];
 
 /// Syscalls that check with credentials derived from the caller's (capabilities included).
