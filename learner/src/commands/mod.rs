@@ -139,14 +139,16 @@ mod tests {
         systemd::exercise::{Ending, Exercise, Outcome, Phase, PhaseKind, Step},
     };
 
-    fn pack(name: &str) -> PathBuf {
+    /// A shipped pack profile (for the tests of every command).
+    pub(super) fn pack(name: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../profiles")
             .join(name)
             .join(format!("{name}.profile.yaml"))
     }
 
-    fn scratch(name: &str) -> PathBuf {
+    /// A file in this test run's scratch directory (names are unique across commands' tests).
+    pub(super) fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("learner-json-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(name)

@@ -617,20 +617,8 @@ pub fn run(req: WatchRequest, format: Format) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::tests::{pack, scratch};
     use crate::policy::unit_file;
-
-    fn pack(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../profiles")
-            .join(name)
-            .join(format!("{name}.profile.yaml"))
-    }
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("learner-watch-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
 
     const TIGHT: &str = "[Service]\nProtectSystem=strict\nCapabilityBoundingSet=\n";
 
