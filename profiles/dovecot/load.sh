@@ -2,8 +2,8 @@
 # Dovecot 2.3 as Debian packages it (IMAP, PAM logins through auth-system, mbox in
 # /var/mail), with dovecot-lmtpd for local delivery, which runs as the recipient; inside the
 # pack's guest systemd.
-#   setup: a local user `packimap` with a password; /etc/dovecot/conf.d/99-pack.conf:
-#          listen on 127.0.0.1; the unit started.
+#   setup: a local user `packimap` with a password; Debian's listeners (every address,
+#          IPv4 and IPv6); the unit started.
 #   load:  20 messages delivered over LMTP (/run/dovecot/lmtp) to packimap, 10 IMAP logins
 #          (PAM) that list, search and fetch them, one over IMAPS (Debian's self-signed
 #          certificate), a login with a wrong password, a reload.
@@ -62,9 +62,6 @@ case "${1:-}" in
 setup)
     id "$user" >/dev/null 2>&1 || useradd -m -s /bin/sh "$user"
     echo "$user:$pass" | chpasswd
-    cat >/etc/dovecot/conf.d/99-pack.conf <<'CONF'
-listen = 127.0.0.1
-CONF
     systemctl start dovecot.service
     up
     ;;

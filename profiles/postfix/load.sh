@@ -3,7 +3,8 @@
 # chrooted to /var/spool/postfix and run as user postfix; local delivery as the recipient),
 # run inside the pack's guest systemd. The daemon is the instance unit postfix@-.service.
 #   setup: a local user `packmail`; main.cf: myhostname mail.pack.test, delivery for
-#          localhost and pack.test, listening on loopback only; newaliases; the unit started;
+#          localhost and pack.test, listening on every address as Debian's default
+#          (inet_interfaces=all, inet_protocols=all); newaliases; the unit started;
 #          the chroot's copies of /dev/random and /dev/urandom removed (see below).
 #   load:  20 mails over SMTP on 127.0.0.1:25 to packmail (local delivery into
 #          /var/mail/packmail), one to root via the postmaster alias, one to an unknown user
@@ -29,7 +30,7 @@ setup)
     id "$user" >/dev/null 2>&1 || useradd -m -s /bin/sh "$user"
     postconf -e myhostname=mail.pack.test mydomain=pack.test myorigin=pack.test \
         'mydestination=$myhostname, pack.test, localhost.localdomain, localhost' \
-        inet_interfaces=loopback-only inet_protocols=ipv4 relayhost= \
+        inet_interfaces=all inet_protocols=all relayhost= \
         'mynetworks=127.0.0.0/8'
     newaliases
     systemctl start postfix@-.service

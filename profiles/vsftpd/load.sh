@@ -2,8 +2,8 @@
 # vsftpd 3.0 as Debian packages it (standalone, PAM service vsftpd, its own seccomp sandbox
 # and network isolation, the unprivileged side chrooted to /var/run/vsftpd/empty), with
 # local users chrooted to their home; inside the pack's guest systemd.
-#   setup: a local user `packftp` with a password; /etc/vsftpd.conf: IPv4 on 127.0.0.1,
-#          uploads allowed (write_enable), local users chrooted to their home
+#   setup: a local user `packftp` with a password; /etc/vsftpd.conf: Debian's listener (every
+#          address, IPv6 and IPv4: listen_ipv6=YES), uploads allowed (write_enable), local users chrooted to their home
 #          (chroot_local_user, allow_writeable_chroot), passive ports 40000-40100; the unit
 #          started.
 #   load:  20 logins that upload, list, download and delete files with curl ftp://, a
@@ -26,9 +26,7 @@ case "${1:-}" in
 setup)
     id "$user" >/dev/null 2>&1 || useradd -m -s /bin/sh "$user"
     echo "$user:$pass" | chpasswd
-    sed -i -e 's/^listen=NO/listen=YES/' -e 's/^listen_ipv6=YES/listen_ipv6=NO/' /etc/vsftpd.conf
     cat >>/etc/vsftpd.conf <<'CONF'
-listen_address=127.0.0.1
 write_enable=YES
 chroot_local_user=YES
 allow_writeable_chroot=YES

@@ -342,26 +342,28 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     assert_eq!(guest.http_status("http://127.0.0.1/no-such-page"), "404");
     let hardened = exposure(&guest, "nginx.service");
     eprintln!("nginx exposure: {unhardened} without, {hardened} with the generated drop-in");
-    // Only loopback clients were recorded: only they are let in, by systemd's IP firewall.
+    // Only loopback clients were recorded, but nginx listens on every address: its real
+    // clients are beyond this host, so the drop-in leaves the IP firewall alone and a client
+    // the recording never saw is served; the binds are still limited to its ports.
     for line in [
-        "IPAddressAllow=localhost",
-        "IPAddressDeny=any",
         "SocketBindAllow=ipv4:80",
         "SocketBindAllow=ipv6:80",
         "SocketBindDeny=any",
     ] {
         assert!(generated.lines().any(|l| l == line), "{line}:\n{generated}");
     }
+    assert!(
+        !generated.lines().any(|l| l.starts_with("IPAddressDeny=any"))
+            && generated.contains("# IPAddressDeny: unset: the service bound AF_INET"),
+        "{generated}"
+    );
     assert_eq!(
         guest.http_status(&format!("http://{outsider}/")),
-        "000",
-        "a client from {outsider}, never recorded, was served:\n{generated}"
+        "200",
+        "a client from {outsider}, never recorded, was refused:\n{generated}"
     );
-    let (with, without) = share_of(&guest, "nginx.service", &dropin, PEER_DIRECTIVES);
-    eprintln!("nginx exposure with the drop-in: {with}; without its IP lines: {without}");
-    assert!(with < without, "IPAddressDeny= lowers the exposure");
     assert!(
-        hardened <= 2.4,
+        hardened <= 2.6,
         "exposure {hardened} (from {unhardened}):\n{generated}"
     );
     // The small directives: nginx uses no SysV IPC, POSIX queues or keys of its own, so they

@@ -132,6 +132,32 @@ fn hosts(map: &BTreeMap<String, Seen>, sources: bool) -> BTreeMap<IpAddr, String
         .collect()
 }
 
+/// The first bind with a port of its own to an address beyond loopback (the wildcard above
+/// all): a socket peers beyond this host can reach.
+pub fn served_beyond_loopback(p: &Profile) -> Option<(&String, &Seen)> {
+    p.observations.binds.iter().find(|(k, _)| {
+        parse(k)
+            .is_some_and(|(ip, port)| port.is_some_and(|p| p != 0) && !as_source(ip).is_loopback())
+    })
+}
+
+/// Whether a firewall of these entries lets in no peer beyond this host: it drops an address
+/// of each documentation range, and none of its allow entries names anything but loopback.
+pub fn admits_only_this_host(allow: &[String], deny: &[String]) -> bool {
+    let outside: [IpAddr; 2] = [
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
+    ];
+    let loopback_only = |e: &String| {
+        e == "localhost"
+            || e.split('/')
+                .next()
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .is_some_and(|ip| as_source(ip).is_loopback())
+    };
+    allow.iter().all(loopback_only) && outside.iter().all(|ip| !ip_permitted(allow, deny, *ip))
+}
+
 /// Why peers and binds may be missing: io_uring's accept, connect, send, receive and bind
 /// operations are no syscalls, and the recording does not see their addresses.
 fn io_uring(p: &Profile) -> Option<String> {
@@ -194,6 +220,19 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
             vec![],
             vec![format!(
                 "unset: the service {how} {ip}, beyond this host: a server's clients may come from anywhere"
+            )],
+        );
+    }
+    // A socket bound with a port of its own to an address beyond loopback (the wildcard above
+    // all) serves whoever reaches that address: clients the recording saw only on this host (a
+    // staging run driven locally, a test machine without a network) are a sample, and
+    // `localhost` would shut out every real one.
+    if let Some((key, _)) = served_beyond_loopback(p) {
+        return decide(
+            vec![],
+            vec![],
+            vec![format!(
+                "unset: the service bound {key}, which peers beyond this host can reach, and a server's clients may come from anywhere (the recording saw only local ones)"
             )],
         );
     }
@@ -539,10 +578,13 @@ mod tests {
     }
 
     #[test]
-    fn loopback_clients_of_a_server_give_localhost_only() {
+    fn loopback_clients_of_a_loopback_server_give_localhost_only() {
         let p = profile(&[
-            Slot::Bind("AF_INET 0.0.0.0:80".into()),
-            Slot::Bind("AF_INET6 [::]:80".into()),
+            Slot::Bind("AF_INET 127.0.0.1:80".into()),
+            Slot::Bind("AF_INET6 [::ffff:127.0.0.1]:80".into()),
+            Slot::Bind("AF_INET6 [::1]:80".into()),
+            // An ephemeral port on any address is a client's.
+            Slot::Bind("AF_INET 0.0.0.0:0".into()),
             Slot::Accepted("AF_INET 127.0.0.1".into()),
             Slot::Accepted("AF_INET6 ::ffff:127.0.0.1".into()),
             Slot::Accepted("AF_INET6 ::1".into()),
@@ -555,6 +597,27 @@ mod tests {
             lines(&p, 252, "IPAddressDeny").last().unwrap(),
             "IPAddressDeny=any"
         );
+    }
+
+    #[test]
+    fn a_server_bound_beyond_loopback_is_not_restricted_by_its_local_clients() {
+        // nginx on 0.0.0.0:80 driven by a local load, sshd on [::]:22, a UDP server on one
+        // address of the host: the recorded clients are all local, the real ones are not.
+        for bind in [
+            "AF_INET 0.0.0.0:80",
+            "AF_INET6 [::]:22",
+            "AF_INET 192.0.2.1:53",
+        ] {
+            let p = profile(&[
+                Slot::Bind(bind.into()),
+                Slot::Accepted("AF_INET 127.0.0.1".into()),
+                Slot::ReceivedFrom("AF_INET6 ::1".into()),
+            ]);
+            assert!(lines(&p, 252, "IPAddressAllow").is_empty(), "{bind}");
+            assert!(lines(&p, 252, "IPAddressDeny").is_empty(), "{bind}");
+            let why = evidence(&p, 252, "IPAddressDeny");
+            assert!(why.contains(&format!("bound {bind}")), "{why}");
+        }
     }
 
     #[test]
@@ -725,7 +788,7 @@ mod tests {
 
     #[test]
     fn versions_without_the_firewall_never_see_it() {
-        let p = profile(&[Slot::Bind("AF_INET 0.0.0.0:80".into())]);
+        let p = profile(&[Slot::Bind("AF_INET 127.0.0.1:80".into())]);
         assert!(lines(&p, 234, "IPAddressAllow").is_empty());
         assert!(lines(&p, 234, "IPAddressDeny").is_empty());
         assert!(!lines(&p, 235, "IPAddressDeny").is_empty());

@@ -861,6 +861,24 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
                 });
             }
         }
+        // A server bound beyond loopback has clients beyond this host, recorded or not
+        // (generate leaves such a service unrestricted): a firewall that lets only this host
+        // in shuts all of them out.
+        if let Some((key, seen)) =
+            peers::served_beyond_loopback(p).filter(|_| peers::admits_only_this_host(&allow, &deny))
+        {
+            out.push(Gap {
+                kind: GapKind::Denied,
+                processes: processes(seen),
+                observation: format!(
+                    "bind {key} {}x: a server for peers beyond this host",
+                    seen.count
+                ),
+                directive: format!("IPAddressDeny={}", deny.join(" ")),
+                fix: "add IPAddressAllow= with its clients' networks, or remove IPAddressDeny="
+                    .to_owned(),
+            });
+        }
     }
     let (allow, deny) = (entries("SocketBindAllow"), entries("SocketBindDeny"));
     if !deny.is_empty() {
@@ -1462,16 +1480,51 @@ mod tests {
         );
         let tight = "[Service]\nIPAddressAllow=localhost\nIPAddressDeny=any\nSocketBindAllow=ipv4:80\nSocketBindDeny=any\n";
         let g = gaps(&p, tight, 252);
-        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g.len(), 3, "{g:?}");
         assert!(
             g[0].contains("192.0.2.9") && g[0].contains("IPAddressAllow=192.0.2.9"),
             "{g:?}"
         );
-        assert!(g[1].contains("SocketBindAllow=ipv6:8080"), "{g:?}");
+        // Bound to the wildcard, the server's real clients are beyond this host.
+        assert!(
+            g[1].contains("bind AF_INET 0.0.0.0:80") && g[1].contains("beyond this host"),
+            "{g:?}"
+        );
+        assert!(g[2].contains("SocketBindAllow=ipv6:8080"), "{g:?}");
         let enough = "[Service]\nIPAddressAllow=localhost 192.0.2.0/24\nIPAddressDeny=any\nSocketBindAllow=ipv4:80\nSocketBindAllow=ipv6:8080\nSocketBindDeny=any\n";
         assert!(gaps(&p, enough, 252).is_empty());
         // A reset drops what came before it.
         let reset = format!("{enough}IPAddressAllow=\n");
-        assert_eq!(gaps(&p, &reset, 252).len(), 2, "localhost and 192.0.2.9");
+        assert_eq!(
+            gaps(&p, &reset, 252).len(),
+            3,
+            "localhost, 192.0.2.9 and the server"
+        );
+    }
+
+    #[test]
+    fn a_server_bound_beyond_loopback_behind_a_localhost_firewall_is_a_gap() {
+        let server = |bind: &str| {
+            profile(
+                &[
+                    (Slot::Accepted("AF_INET 127.0.0.1".into()), 0),
+                    (Slot::Bind(bind.into()), 0),
+                ],
+                &[],
+            )
+        };
+        let local = "[Service]\nIPAddressAllow=localhost 127.0.0.0/8 ::1\nIPAddressDeny=any\n";
+        let g = gaps(&server("AF_INET6 [::]:22"), local, 252);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert!(g[0].contains("bind AF_INET6 [::]:22"), "{g:?}");
+        // Bound to loopback only, its clients are all on this host.
+        assert!(gaps(&server("AF_INET 127.0.0.1:22"), local, 252).is_empty());
+        // A network of the user's own is a choice, not a gap; so is no firewall at all.
+        let lan = "[Service]\nIPAddressAllow=localhost 10.0.0.0/8\nIPAddressDeny=any\n";
+        assert!(gaps(&server("AF_INET6 [::]:22"), lan, 252).is_empty());
+        assert!(gaps(&server("AF_INET6 [::]:22"), "[Service]\n", 252).is_empty());
+        // Denying only some networks leaves the rest of the world in.
+        let some = "[Service]\nIPAddressDeny=192.168.0.0/16\n";
+        assert!(gaps(&server("AF_INET6 [::]:22"), some, 252).is_empty());
     }
 }
