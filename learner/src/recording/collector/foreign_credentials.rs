@@ -10,7 +10,8 @@
 //! there). So each stretch of a thread's checks between two changes has a known own address
 //! when it made such a check, and a check in it with another address is not the thread's own.
 //! Credentials that are never any stretch's own address are foreign where they were not their
-//! own to a check during a path lookup (only a filesystem lends credentials there), or to checks
+//! own to a check during a path lookup (only a filesystem lends credentials there; there an
+//! address once another process's own is a freed struct come back, and counts too), or to checks
 //! of two stretches (systemd's executor before an exec and the program after it, two
 //! processes), or to one when a check under another uid showed them lent: another process's
 //! own could come to a check only through a file it opened (a netlink socket's opener's), and
@@ -135,9 +136,9 @@ pub(super) fn derived(syscall: &str) -> bool {
 /// A stretch of a thread's checks between two changes of its credentials: thread, which.
 type Stretch = (u32, usize);
 
-/// Where an address was not its thread's own: the stretches, and each check's key and whether
-/// it came during a path lookup.
-type NotOwn = (HashSet<Stretch>, Vec<(u64, bool)>);
+/// Where an address was not its thread's own: the stretches, and each check's key, whether it
+/// came during a path lookup, and its process.
+type NotOwn = (HashSet<Stretch>, Vec<(u64, bool, u32)>);
 
 /// The keys of checks made with foreign credentials, and the keys of checks known to be made
 /// with their thread's own (which no other rule may move). `marks`: per thread, its process
@@ -148,11 +149,13 @@ pub(super) fn judge(
     lent: &HashSet<u64>,
 ) -> (HashSet<u64>, HashSet<u64>) {
     let mut ever_own: HashSet<u64> = HashSet::new();
+    // Per process: the addresses that were its threads' own.
+    let mut own_in: HashMap<u32, HashSet<u64>> = HashMap::new();
     // Per address, the stretches (thread, which) whose checks used it as not their own,
     // with those keys and whether each came during a path lookup.
     let mut not_own: HashMap<u64, NotOwn> = HashMap::new();
     let mut own_keys = HashSet::new();
-    for (&pid, (_, marks)) in marks {
+    for (&pid, (tgid, marks)) in marks {
         for (n, stretch) in marks.split(|m| *m == Mark::Switch).enumerate() {
             let mut owns = stretch.iter().filter_map(|m| match m {
                 Mark::Own(c) => Some(*c),
@@ -160,10 +163,13 @@ pub(super) fn judge(
             });
             let Some(own) = owns.next() else { continue };
             ever_own.insert(own);
+            let process = own_in.entry(*tgid).or_default();
+            process.insert(own);
             // Two own addresses in one stretch: a change went unseen; judge nothing there.
             let mut unseen_change = false;
             for other in owns {
                 ever_own.insert(other);
+                process.insert(other);
                 unseen_change |= other != own;
             }
             if unseen_change {
@@ -176,7 +182,7 @@ pub(super) fn judge(
                     } else {
                         let entry = not_own.entry(cred).or_default();
                         entry.0.insert((pid, n));
-                        entry.1.push((key, path));
+                        entry.1.push((key, path, *tgid));
                     }
                 }
             }
@@ -184,12 +190,22 @@ pub(super) fn judge(
     }
     let foreign = not_own
         .into_iter()
-        .filter(|(cred, _)| !ever_own.contains(cred))
         .flat_map(|(cred, (stretches, keys))| {
             let shown = stretches.len() >= 2 || lent.contains(&cred);
+            let once_own = ever_own.contains(&cred);
+            let own_in = &own_in;
             keys.into_iter()
-                .filter(move |(_, path)| shown || *path)
-                .map(|(key, _)| key)
+                .filter(move |&(_, path, tgid)| {
+                    if once_own {
+                        // An address once another process's own is a freed struct come back
+                        // (overlayfs makes and frees a copy per mkdir): during a path lookup
+                        // it can only be lent, unless it was its own process's.
+                        path && !own_in.get(&tgid).is_some_and(|o| o.contains(&cred))
+                    } else {
+                        shown || path
+                    }
+                })
+                .map(|(key, _, _)| key)
         })
         .filter(|k| !own_keys.contains(k))
         .collect();
@@ -341,6 +357,41 @@ mod tests {
         let (foreign, own) = judge(&reused, &HashSet::new());
         assert!(foreign.is_empty());
         assert_eq!(own, HashSet::from([4]));
+    }
+
+    #[test]
+    fn a_lookup_with_another_processs_former_address_is_foreign() {
+        // nginx's master (own 0xa) makes a directory: overlayfs checks with a copy it made
+        // and freed (X), whose address a worker's own credentials later took.
+        let lookup = |owner: u32| {
+            HashMap::from([
+                (
+                    1,
+                    thread(
+                        1,
+                        &[
+                            Mark::Own(0xa),
+                            Mark::Check {
+                                cred: X,
+                                key: 2,
+                                path: true,
+                            },
+                            Mark::Check {
+                                cred: X,
+                                key: 3,
+                                path: false,
+                            },
+                        ],
+                    ),
+                ),
+                (2, thread(owner, &[Mark::Own(X)])),
+            ])
+        };
+        // Only the lookup's check moves: elsewhere X may be lent by a file's opener.
+        assert_eq!(judge(&lookup(2), &HashSet::new()).0, HashSet::from([2]));
+        // X was the same process's own (another of its threads): a change may have gone
+        // unseen, so nothing moves.
+        assert!(judge(&lookup(1), &HashSet::new()).0.is_empty());
     }
 
     #[test]
