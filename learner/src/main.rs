@@ -354,6 +354,14 @@ struct RunArgs {
     /// holds, events received and lost, observations missed by kind
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Stop the command after this long (30s, 10m, 1h30m): SIGTERM, then everything in its
+    /// cgroup killed 10 s later; progress shows meanwhile [default: until it exits]
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// No progress on stderr during --for (without --for there is none: the command may use
+    /// the terminal)
+    #[arg(short, long)]
+    quiet: bool,
     /// The command to record, and its arguments
     #[arg(
         required = true,
@@ -380,6 +388,8 @@ fn main() -> ExitCode {
             command::RunRequest {
                 command: args.command,
                 output: args.output,
+                duration: args.duration,
+                quiet: args.quiet,
             },
             args.format,
         ),
