@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a command in a fresh cgroup, record every syscall it and its descendants make, and
-    /// write a profile when it exits. Exits with the command's exit code.
+    /// write a profile when it exits (or --for stops it). Exits with the command's exit code.
     Run(RunArgs),
     /// Turn one or more profiles (merged as a union) into the tightest systemd drop-in that
     /// still permits everything they observed.
