@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a command in a fresh cgroup, record every syscall it and its descendants make, and
-    /// write a profile when it exits. Exits with the command's exit code.
+    /// write a profile when it exits (or --for stops it). Exits with the command's exit code.
     Run(RunArgs),
     /// Turn one or more profiles (merged as a union) into the tightest systemd drop-in that
     /// still permits everything they observed.
@@ -354,6 +354,14 @@ struct RunArgs {
     /// holds, events received and lost, observations missed by kind
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Stop the command after this long (30s, 10m, 1h30m): SIGTERM, then everything in its
+    /// cgroup killed 10 s later; progress shows meanwhile [default: until it exits]
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// No progress on stderr during --for (without --for there is none: the command may use
+    /// the terminal)
+    #[arg(short, long)]
+    quiet: bool,
     /// The command to record, and its arguments
     #[arg(
         required = true,
@@ -380,6 +388,8 @@ fn main() -> ExitCode {
             command::RunRequest {
                 command: args.command,
                 output: args.output,
+                duration: args.duration,
+                quiet: args.quiet,
             },
             args.format,
         ),

@@ -8,6 +8,7 @@ use std::{
 };
 
 pub mod guest;
+pub mod pack_progress;
 
 /// Syscalls the workloads make as markers: (name, number on this machine). Each is made by
 /// exactly one context and by nothing else in the workload.

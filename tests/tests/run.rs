@@ -354,6 +354,72 @@ fn a_third_signal_kills_a_command_that_ignores_them() {
 }
 
 #[test]
+fn for_stops_the_command_and_shows_progress_off_a_terminal() {
+    let Some(_kernel) = privileged("for_stops_the_command_and_shows_progress_off_a_terminal")
+    else {
+        return;
+    };
+    let dir = TempDir::new("run-for");
+    let out = dir.join("for.profile.yaml");
+    let run_for = |args: &[&str]| {
+        let _ = std::fs::remove_file(&out);
+        let o = learner()
+            .arg("run")
+            .arg("-o")
+            .arg(&out)
+            .args(args)
+            .output()
+            .expect("learner run");
+        let profile = out
+            .exists()
+            .then(|| Profile::load(&out).expect("valid profile"));
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            profile,
+        )
+    };
+    // Past one 30 s period: stderr is a pipe here, so one plain progress line.
+    let started = std::time::Instant::now();
+    let (code, stderr, profile) = run_for(&["--for", "31s", "--", "sleep", "600"]);
+    assert!(started.elapsed().as_secs() < 50, "not stopped: {stderr}");
+    assert_eq!(code, 128 + libc::SIGTERM, "{stderr}");
+    assert!(
+        stderr.contains("learner: --for 31s elapsed: stopping the command (SIGTERM)"),
+        "{stderr}"
+    );
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("learner: recording sleep: 00:3"))
+        .collect();
+    assert_eq!(progress.len(), 1, "{stderr}");
+    assert!(
+        progress[0].contains(" left, ") && progress[0].ends_with(", 1 process, 0 lost"),
+        "{stderr}"
+    );
+    assert_eq!(profile.expect("profile").recording.exit_code, Some(143));
+
+    // A command that ignores the SIGTERM is killed after the grace; --quiet: no progress.
+    let (code, stderr, profile) = run_for(&[
+        "--for",
+        "1s",
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 600",
+    ]);
+    assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
+    assert!(
+        stderr.contains("did not exit within 10s of its SIGTERM: killing everything in its cgroup"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("elapsed,"), "{stderr}");
+    assert!(profile.is_some(), "{stderr}");
+    assert_clean("run --for");
+}
+
+#[test]
 fn exits_with_the_commands_code_and_kills_leftovers() {
     let Some(_kernel) = privileged("exits_with_the_commands_code_and_kills_leftovers") else {
         return;

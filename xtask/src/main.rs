@@ -62,6 +62,10 @@ enum Task {
         /// to profiles/SERVICE when that drop-in verifies.
         #[arg(long)]
         update: bool,
+        /// No progress line on stderr (the step each service is at, the time spent and what
+        /// is left)
+        #[arg(short, long)]
+        quiet: bool,
         /// Services (directories of profiles/); all of them when none is named.
         services: Vec<String>,
     },
@@ -174,10 +178,14 @@ fn main() -> Result<()> {
             let deb = package::package()?;
             package::package_rpm(&deb).map(drop)
         }
-        Task::Pack { update, services } => {
+        Task::Pack {
+            update,
+            quiet,
+            services,
+        } => {
             setup()?;
             build()?;
-            pack::pack(update, &services)
+            pack::pack(update, quiet, &services)
         }
         Task::Starved {
             service,
@@ -485,7 +493,7 @@ fn test(args: &[String]) -> Result<()> {
     let services: Vec<String> = pack::CI_SERVICES.iter().map(|s| s.to_string()).collect();
     let suites: Vec<&str> = vm::CI_SUITES.iter().map(|s| s.name()).collect();
     if is_root() {
-        pack::pack(false, &services)?;
+        pack::pack(false, false, &services)?;
         // Builds the images that are not cached (qemu and mmdebstrap installed first).
         vm::test_suites(vm::CI_SUITES, None)
     } else if std::env::var_os("CI").is_some() {

@@ -40,7 +40,7 @@ fn all_services(profiles: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub fn pack(update: bool, services: &[String]) -> Result<()> {
+pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
     if !is_root() {
         bail!("the pack loads eBPF programs and boots systemds: run it as root");
     }
@@ -71,6 +71,9 @@ pub fn pack(update: bool, services: &[String]) -> Result<()> {
         .env_remove("LD_LIBRARY_PATH");
     if update {
         cmd.arg("--update");
+    }
+    if quiet {
+        cmd.arg("--quiet");
     }
     cmd.arg(&profiles)
         .arg(ws.join("target").join("pack"))

@@ -547,6 +547,7 @@ fn take_baseline(
     fallback: Duration,
     restore: &dyn Fn() -> std::io::Result<()>,
     reinstall: &dyn Fn() -> std::io::Result<()>,
+    ticking: &dyn Fn() -> progress::Ticker,
 ) -> Result<Step, String> {
     let restart = |label: &str| -> Result<(), String> {
         systemd
@@ -559,7 +560,9 @@ fn take_baseline(
     };
     restore().map_err(|e| format!("the drop-in could not be taken out: {e}"))?;
     restart("without the drop-in")?;
+    let ticker = ticking();
     let base = exercise::drive(systemd, unit, event, fallback);
+    drop(ticker);
     eprintln!("learner: without the drop-in, {base}");
     reinstall().map_err(|e| format!("the drop-in could not be put back: {e}"))?;
     restart("with the drop-in back")?;
@@ -769,9 +772,30 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
                 eprintln!(
                     "learner: {event} under the drop-in: {what}; no profile says how {unit} goes through it without the drop-in: taking that now (the drop-in out, {event} again, the drop-in back)"
                 );
-                match take_baseline(&systemd, &unit, event, fallback, &restore, &|| {
-                    install(&text)
-                }) {
+                // As long as the step itself: it shows the same way.
+                let ticking = || {
+                    progress::Ticker::start(
+                        progress::Progress::new(
+                            format!("applying to {unit}"),
+                            progress::Mode::for_stderr(req.quiet),
+                        ),
+                        format!(
+                            "exercising {event} ({}/{}) without the drop-in",
+                            i + 1,
+                            req.exercise.len()
+                        ),
+                        Some(watch.live.clone()),
+                    )
+                };
+                match take_baseline(
+                    &systemd,
+                    &unit,
+                    event,
+                    fallback,
+                    &restore,
+                    &|| install(&text),
+                    &ticking,
+                ) {
                     Ok(base) => {
                         source = "taken just now".to_owned();
                         judgement = exercise::judge(&phases, Some(&base.phases));

@@ -182,10 +182,16 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         command: "run",
-        examples: &[(
-            "a command and everything it starts, into a profile",
-            "sudo learner run -o backup.profile.yaml -- /usr/local/bin/backup.sh",
-        )],
+        examples: &[
+            (
+                "a command and everything it starts, into a profile",
+                "sudo learner run -o backup.profile.yaml -- /usr/local/bin/backup.sh",
+            ),
+            (
+                "a server for ten minutes under a test load, then stopped (SIGTERM), with progress on stderr",
+                "sudo learner run --for 10m -o web.profile.yaml -- python3 -m http.server 8080",
+            ),
+        ],
         exit: &[
             (
                 "N",

@@ -4,7 +4,7 @@ use std::{
     io,
     os::unix::{ffi::OsStrExt as _, process::ExitStatusExt as _},
     path::{Path, PathBuf},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use crate::{
@@ -13,6 +13,7 @@ use crate::{
     recording::session::{Session, SessionError, build_profile},
     systemd::cgroup::{self, Cgroup, CgroupError},
     util::host,
+    util::progress::{Mode, Progress, Status},
     util::signals::{self, SignalStream},
 };
 
@@ -26,6 +27,11 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 
 /// After this many signals the command has had its chance to exit cleanly: kill it.
 const SIGNALS_BEFORE_KILL: u32 = 3;
+
+/// How long a command stopped by `--for` has to exit after its SIGTERM before everything in
+/// its cgroup is killed (systemd's TimeoutStopSec= is longer; a command run by hand is not a
+/// service that saves state).
+const GRACE_AFTER_DURATION: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -72,6 +78,11 @@ impl RunError {
 pub struct RunRequest {
     pub command: Vec<OsString>,
     pub output: Option<PathBuf>,
+    /// Stop the command (SIGTERM, then everything in its cgroup killed) after this long.
+    pub duration: Option<Duration>,
+    /// No progress on stderr (there is none without `duration` either: the command may be
+    /// using the terminal).
+    pub quiet: bool,
 }
 
 /// What a finished run produced.
@@ -181,9 +192,54 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     }
 
     let mut signals_seen = 0;
+    let begun = tokio::time::Instant::now();
+    let mut progress = Progress::new(
+        format!("recording {}", argv0.to_string_lossy()),
+        match request.duration {
+            Some(_) => Mode::for_stderr(request.quiet),
+            None => Mode::Quiet,
+        },
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // With --for: the SIGTERM's time, then the kill's.
+    let far = begun + Duration::from_secs(1 << 30);
+    let term_at = request.duration.map_or(far, |d| begun + d);
+    let stop = tokio::time::sleep_until(term_at);
+    tokio::pin!(stop);
+    let mut termed = false;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.map_err(RunError::Wait)?,
+            _ = &mut stop, if request.duration.is_some() => {
+                if termed {
+                    progress.say(&format!(
+                        "learner: the command did not exit within {} of its SIGTERM: killing everything in its cgroup",
+                        humantime::format_duration(GRACE_AFTER_DURATION)
+                    ));
+                    let _ = cgroup.kill_all();
+                    stop.as_mut().reset(far);
+                } else {
+                    termed = true;
+                    progress.say(&format!(
+                        "learner: --for {} elapsed: stopping the command (SIGTERM)",
+                        humantime::format_duration(request.duration.unwrap_or_default())
+                    ));
+                    // SAFETY: kill(2) of our own child, which has not been reaped yet.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                    stop.as_mut().reset(tokio::time::Instant::now() + GRACE_AFTER_DURATION);
+                }
+            }
+            _ = tick.tick() => {
+                let (events, lost, processes) = session.counters();
+                progress.update(&Status {
+                    elapsed: begun.elapsed(),
+                    remaining: request.duration.map(|d| d.saturating_sub(begun.elapsed())),
+                    events,
+                    processes,
+                    lost,
+                    doing: termed.then(|| "stopping the command".to_owned()),
+                });
+            }
             received = signals.next() => {
                 let Ok(received) = received else { continue };
                 signals_seen += 1;
@@ -201,6 +257,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
         }
     };
     let ended = SystemTime::now();
+    progress.finish();
 
     // Whatever the command left running is part of it: killed like systemd's KillMode=
     // control-group, then counted with the rest.

@@ -109,47 +109,130 @@ fn plain_due(printed: Option<Instant>, now: Instant, elapsed: Duration) -> bool 
     }
 }
 
-pub struct Progress {
+/// Where plain lines go: stderr, or (in tests) anything that takes a line.
+type Sink = Box<dyn FnMut(&str) + Send>;
+
+/// One line of progress of any kind: redrawn in place on a terminal, printed every
+/// [`PLAIN_EVERY`] elsewhere, never with [`Mode::Quiet`]. The line is a head and a tail; the
+/// tail turns red on a terminal once it is an alarm (events lost).
+pub struct Line {
     mode: Mode,
-    what: String,
     bar: Option<ProgressBar>,
     /// When the last plain line was printed.
     printed: Option<Instant>,
-    /// The previous update's time and event count, for the rate.
-    previous: Option<(Instant, u64)>,
-    rate: f64,
     red: bool,
+    sink: Sink,
 }
 
 fn style(red: bool) -> ProgressStyle {
-    // The lost count is the prefix: red once anything is lost.
+    // The tail is the prefix, so that it alone can be red.
     let template = if red {
-        "{spinner} learner: {msg}, {prefix:.red} lost"
+        "{spinner} {msg}{prefix:.red}"
     } else {
-        "{spinner} learner: {msg}, {prefix} lost"
+        "{spinner} {msg}{prefix}"
     };
     ProgressStyle::with_template(template).expect("a valid template")
+}
+
+impl Line {
+    pub fn new(mode: Mode) -> Self {
+        Self::with_sink(mode, Box::new(|line: &str| eprintln!("{line}")))
+    }
+
+    /// Plain lines (and [`Line::say`]'s, off a terminal) go to `sink` instead of stderr.
+    pub fn with_sink(mode: Mode, sink: Sink) -> Self {
+        let bar = (mode == Mode::Terminal).then(|| {
+            // Hidden until the first update has something to say.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+            bar.set_style(style(false));
+            bar
+        });
+        Self {
+            mode,
+            bar,
+            printed: None,
+            red: false,
+            sink,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Shows `head` and `tail` (`elapsed`: since the work began, for the first plain line).
+    /// `alarm`: the tail is bad news, red on a terminal from then on.
+    pub fn show(&mut self, elapsed: Duration, head: &str, tail: &str, alarm: bool) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Terminal => {
+                let bar = self.bar.as_ref().expect("a terminal has a bar");
+                if alarm && !self.red {
+                    self.red = true;
+                    bar.set_style(style(true));
+                }
+                bar.set_prefix(tail.to_owned());
+                bar.set_message(head.to_owned());
+                if bar.is_hidden() {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                }
+                bar.tick();
+            }
+            Mode::Plain => {
+                let now = Instant::now();
+                if plain_due(self.printed, now, elapsed) {
+                    self.printed = Some(now);
+                    (self.sink)(&format!("{head}{tail}"));
+                }
+            }
+        }
+    }
+
+    /// Prints a line of its own on stderr, above the live line.
+    pub fn say(&mut self, line: &str) {
+        match &self.bar {
+            // A hidden bar would drop the line.
+            Some(bar) if !bar.is_hidden() => bar.println(line),
+            _ => (self.sink)(line),
+        }
+    }
+
+    /// Removes the live line.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A recording's progress line.
+pub struct Progress {
+    what: String,
+    line: Line,
+    /// The previous update's time and event count, for the rate.
+    previous: Option<(Instant, u64)>,
+    rate: f64,
 }
 
 impl Progress {
     /// `what`: what is being done (`recording nginx.service`).
     pub fn new(what: impl Into<String>, mode: Mode) -> Self {
-        let what = what.into();
-        let bar = (mode == Mode::Terminal).then(|| {
-            // Hidden until the first update has something to say.
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-            bar.set_style(style(false));
-            bar.set_prefix("0");
-            bar
-        });
+        Self::on(what, Line::new(mode))
+    }
+
+    /// On a line made elsewhere (one with a sink of its own).
+    pub fn on(what: impl Into<String>, line: Line) -> Self {
         Self {
-            mode,
-            what,
-            bar,
-            printed: None,
+            what: what.into(),
+            line,
             previous: None,
             rate: 0.0,
-            red: false,
         }
     }
 
@@ -164,78 +247,36 @@ impl Progress {
         } else {
             self.previous = Some((now, s.events));
         }
-        match self.mode {
-            Mode::Quiet => {}
-            Mode::Terminal => {
-                let bar = self.bar.as_ref().expect("a terminal has a bar");
-                if s.lost > 0 && !self.red {
-                    self.red = true;
-                    bar.set_style(style(true));
-                }
-                bar.set_prefix(s.lost.to_string());
-                bar.set_message(words(&self.what, s, self.rate));
-                if bar.is_hidden() {
-                    bar.set_draw_target(ProgressDrawTarget::stderr());
-                }
-                bar.tick();
-            }
-            Mode::Plain => {
-                if plain_due(self.printed, now, s.elapsed) {
-                    self.printed = Some(now);
-                    eprintln!("{}", plain_line(&self.what, s, self.rate));
-                }
-            }
-        }
+        let head = format!("learner: {}", words(&self.what, s, self.rate));
+        self.line
+            .show(s.elapsed, &head, &format!(", {} lost", s.lost), s.lost > 0);
     }
 
     /// Prints a line of its own on stderr, above the live line.
-    pub fn say(&self, line: &str) {
-        match &self.bar {
-            // A hidden bar would drop the line.
-            Some(bar) if !bar.is_hidden() => bar.println(line),
-            _ => eprintln!("{line}"),
-        }
+    pub fn say(&mut self, line: &str) {
+        self.line.say(line);
     }
 
     /// Removes the live line.
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.line.finish();
     }
 }
 
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.finish();
-    }
-}
-
-/// Shows `live`'s counters from a thread of its own while the caller blocks (an exercise
-/// step of `apply`); the line goes when it is dropped.
+/// Calls a function each second from a thread of its own while the caller blocks (an
+/// exercise step of `apply`, a step of the pack); stops when it is dropped.
 pub struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Ticker {
-    pub fn start(mut progress: Progress, doing: String, live: Option<Arc<Live>>) -> Self {
+    pub fn every_second(mut tick: impl FnMut() + Send + 'static) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::spawn(move || {
-            let begun = Instant::now();
             while !stopping.load(Ordering::Relaxed) {
-                let get = |c: fn(&Live) -> &AtomicU64| {
-                    live.as_ref().map_or(0, |l| c(l).load(Ordering::Relaxed))
-                };
-                progress.update(&Status {
-                    elapsed: begun.elapsed(),
-                    remaining: None,
-                    events: get(|l| &l.events),
-                    processes: get(|l| &l.processes),
-                    lost: get(|l| &l.lost),
-                    doing: Some(doing.clone()),
-                });
+                tick();
                 // Short sleeps: the step's end must not wait for a tick.
                 for _ in 0..10 {
                     if stopping.load(Ordering::Relaxed) {
@@ -244,12 +285,30 @@ impl Ticker {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
-            progress.finish();
+            // `tick` goes here, and with it a line it owns.
         });
         Self {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Shows `live`'s counters and `doing` on `progress`; the line goes when it is dropped.
+    pub fn start(mut progress: Progress, doing: String, live: Option<Arc<Live>>) -> Self {
+        let begun = Instant::now();
+        Self::every_second(move || {
+            let get = |c: fn(&Live) -> &AtomicU64| {
+                live.as_ref().map_or(0, |l| c(l).load(Ordering::Relaxed))
+            };
+            progress.update(&Status {
+                elapsed: begun.elapsed(),
+                remaining: None,
+                events: get(|l| &l.events),
+                processes: get(|l| &l.processes),
+                lost: get(|l| &l.lost),
+                doing: Some(doing.clone()),
+            });
+        })
     }
 }
 
@@ -336,7 +395,76 @@ mod tests {
     #[test]
     fn quiet_is_quiet_and_lines_are_not_a_terminal() {
         assert_eq!(Mode::for_stderr(true), Mode::Quiet);
-        assert!(Progress::new("x", Mode::Plain).bar.is_none());
-        assert!(Progress::new("x", Mode::Quiet).bar.is_none());
+        assert!(Progress::new("x", Mode::Plain).line.bar.is_none());
+        assert!(Progress::new("x", Mode::Quiet).line.bar.is_none());
+    }
+
+    /// A line whose plain output is kept for the test to read.
+    fn captured(mode: Mode) -> (Line, Arc<std::sync::Mutex<Vec<String>>>) {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        let line = Line::with_sink(
+            mode,
+            Box::new(move |l: &str| kept.lock().unwrap().push(l.to_owned())),
+        );
+        (line, lines)
+    }
+
+    fn late(elapsed: u64) -> Status {
+        Status {
+            elapsed: Duration::from_secs(elapsed),
+            remaining: Some(Duration::from_secs(60)),
+            events: 7,
+            processes: 1,
+            lost: 2,
+            doing: None,
+        }
+    }
+
+    #[test]
+    fn quiet_prints_nothing_however_long_it_runs() {
+        let (line, lines) = captured(Mode::Quiet);
+        let mut p = Progress::on("recording x.service", line);
+        for elapsed in [0, 31, 95, 3600] {
+            p.update(&late(elapsed));
+        }
+        p.finish();
+        drop(p);
+        assert!(lines.lock().unwrap().is_empty(), "{:?}", lines.lock());
+    }
+
+    #[test]
+    fn off_a_terminal_one_plain_line_per_period() {
+        let (line, lines) = captured(Mode::Plain);
+        let mut p = Progress::on("recording x.service", line);
+        // Nothing in the first period: a short command prints no progress at all.
+        p.update(&late(29));
+        assert!(lines.lock().unwrap().is_empty());
+        p.update(&late(30));
+        // The next one waits for a full period of wall time.
+        p.update(&late(31));
+        p.update(&late(59));
+        let got = lines.lock().unwrap().clone();
+        assert_eq!(
+            got,
+            [
+                "learner: recording x.service: 00:30 elapsed, 01:00 left, 7 events (0/s), 1 process, 2 lost"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_ticker_shows_its_own_line() {
+        let (line, lines) = captured(Mode::Plain);
+        let mut line = Some(line);
+        let ticker = Ticker::every_second(move || {
+            if let Some(l) = line.as_mut() {
+                // Past a period at once: the first tick prints.
+                l.show(PLAIN_EVERY, "pack: nginx", ", step 1/9", false);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        drop(ticker);
+        assert_eq!(lines.lock().unwrap().as_slice(), ["pack: nginx, step 1/9"]);
     }
 }

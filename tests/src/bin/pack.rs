@@ -12,8 +12,12 @@
 //! adds what that run happened to see), the drop-in regenerated from it, applied the same way,
 //! and both written to `profiles/SERVICE/` only when the apply passed.
 //!
-//! Usage: `LEARNER_BIN=target/debug/learner pack [--update] PROFILES OUTDIR [SERVICE...]`
-//! (xtask passes them). Exit 0 when every service verified, 1 when one did not, 2 on bad usage.
+//! Progress on stderr (`learner_tests::pack_progress`): per service the step running, the time
+//! spent and what is left; a live line on a terminal, a plain line every 30 s elsewhere,
+//! nothing with `--quiet`.
+//!
+//! Usage: `LEARNER_BIN=target/debug/learner pack [--update] [--quiet] PROFILES OUTDIR
+//! [SERVICE...]` (xtask passes them). Exit 0 when every service verified, 1 when one did not, 2 on bad usage.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -22,7 +26,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use learner_tests::{guest::Guest, learner, machine_turn, text};
+use learner::util::progress::Mode;
+use learner_tests::{guest::Guest, learner, machine_turn, pack_progress::Pace, text};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -161,8 +166,14 @@ fn main() -> ExitCode {
     } else {
         false
     };
+    let quiet = if let Some(i) = args.iter().position(|a| a == "--quiet") {
+        args.remove(i);
+        true
+    } else {
+        false
+    };
     if args.len() < 2 {
-        eprintln!("usage: pack [--update] PROFILES OUTDIR [SERVICE...]");
+        eprintln!("usage: pack [--update] [--quiet] PROFILES OUTDIR [SERVICE...]");
         return ExitCode::from(2);
     }
     let profiles = PathBuf::from(&args[0]);
@@ -171,7 +182,7 @@ fn main() -> ExitCode {
         // SAFETY: the handler only stores to an atomic.
         unsafe { libc::signal(sig, interrupted as *const () as libc::sighandler_t) };
     }
-    match pack(&profiles, &out, &args[2..], update) {
+    match pack(&profiles, &out, &args[2..], update, quiet) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -193,7 +204,13 @@ fn all_services(profiles: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<bool, String> {
+fn pack(
+    profiles: &Path,
+    out: &Path,
+    names: &[String],
+    update: bool,
+    quiet: bool,
+) -> Result<bool, String> {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Err("the pack loads eBPF programs and boots a systemd: run it as root".into());
@@ -213,6 +230,11 @@ fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<b
     let out = std::fs::canonicalize(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let started = Instant::now();
     let mut rows = Vec::new();
+    let mut pace = Pace::start(
+        services.iter().filter(|s| s.unverified.is_none()).count(),
+        Mode::for_stderr(quiet),
+    );
+    let mut verifying = 0;
     for service in &services {
         if INTERRUPTED.load(Ordering::Relaxed) {
             break;
@@ -235,11 +257,13 @@ fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<b
             let dir = out.join(&service.name);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            eprintln!("\n== pack: {} ({})", service.name, service.unit);
-            if let Err(e) = verify(service, &dir, update, &mut row) {
+            pace.say(&format!("\n== pack: {} ({})", service.name, service.unit));
+            pace.service(verifying, &service.name);
+            verifying += 1;
+            if let Err(e) = verify(service, &dir, update, &mut row, &pace) {
                 row.ok = false;
                 // The table gets the first line; the whole story goes to stderr.
-                eprintln!("{e}");
+                pace.say(&e);
                 row.result = e
                     .lines()
                     .next()
@@ -249,12 +273,17 @@ fn pack(profiles: &Path, out: &Path, names: &[String], update: bool) -> Result<b
             }
         }
         row.secs = row.started.unwrap_or(t).elapsed().as_secs_f64();
-        eprintln!(
+        if service.unverified.is_none() {
+            pace.done(Duration::from_secs_f64(row.secs));
+        }
+        pace.say(&format!(
             "== pack: {}: {} ({:.0} s)",
             row.service, row.result, row.secs
-        );
+        ));
         rows.push(row);
     }
+    // The table may go to the same terminal.
+    pace.finish();
     print_table(&rows);
     print_headline(&rows, services.len());
     eprintln!(
@@ -359,16 +388,24 @@ fn tail(out: &Output, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
-fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<(), String> {
+fn verify(
+    service: &Service,
+    dir: &Path,
+    update: bool,
+    row: &mut Row,
+    pace: &Pace,
+) -> Result<(), String> {
     let load_sh = service.load_sh();
     if !load_sh.exists() {
         return Err(format!("{} is missing", load_sh.display()));
     }
     // The guest and the recording's eBPF programs must not meet a privileged test's.
+    pace.step(0);
     let _turn = machine_turn(|| {
-        eprintln!("pack: waiting for the privileged tests running on this machine")
+        pace.say("pack: waiting for the privileged tests running on this machine")
     })?;
     row.started = Some(Instant::now());
+    pace.step(1);
     let guest = Guest::try_boot_holding(&format!("pack-{}", service.name), &service.units())?;
     let pid = guest.pid.to_string();
     row.systemd = String::from_utf8_lossy(&guest.run(&["systemctl", "--version"]).stdout)
@@ -396,6 +433,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     // makes, is recorded too (what only a first start does: a key generated, a state file
     // copied into place), and merged into the profile below.
     let first = dir.join("first-start.profile.yaml");
+    pace.step(2);
     let first_start = FirstStart::attach(&guest, &service.unit, &pid, &first)?;
     let setup = sh("setup")?;
     if !logged(dir, "setup", &setup) {
@@ -420,8 +458,10 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
             tail(&first_recorded, 15)
         ));
     }
+    pace.step(3);
     row.before = score(&guest, &service.unit, None)?;
     interrupted_yet()?;
+    pace.step(4);
 
     // Record: from a restart on, loaded during the window, then through its life.
     let fresh = dir.join("fresh.profile.yaml");
@@ -459,6 +499,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         ));
     }
 
+    pace.step(5);
     // This run's recordings together: the first start's and the life's.
     let this_run = dir.join("this-run.profile.yaml");
     let merged = learner()
@@ -538,6 +579,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
     };
     interrupted_yet()?;
 
+    pace.step(6);
     let apply = learner()
         .args(["apply", &service.unit])
         .arg(&dropin)
@@ -557,6 +599,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         .output()
         .map_err(|e| format!("learner apply: {e}"))?;
     let applied = logged(dir, "apply", &apply);
+    pace.step(7);
     row.after = score(&guest, &service.unit, Some(&dropin))?;
     if !applied {
         return Err(format!(
@@ -574,6 +617,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         ));
     }
     drop(guest);
+    pace.step(8);
     fresh_host(service, &dropin, dir)?;
     if update || !shipped {
         for (from, to) in [(&profile, service.profile()), (&dropin, service.dropin())] {
@@ -587,7 +631,7 @@ fn verify(service: &Service, dir: &Path, update: bool, row: &mut Row) -> Result<
         return Ok(());
     }
     if let Some(diff) = needs_more {
-        eprintln!("{diff}");
+        pace.say(&diff);
         return Err(format!(
             "a fresh recording needs more than the shipped profile (learner diff: {})",
             dir.join("diff.log").display()
