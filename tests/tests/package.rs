@@ -63,12 +63,39 @@ fn the_deb_installs_works_and_removes_cleanly() {
         "/usr/share/learner/schema/record.schema.json",
         "/usr/share/learner/schema/apply.schema.json",
         "/usr/share/learner/schema/verify.schema.json",
+        "/lib/systemd/system/learner-watch@.service",
+        "/lib/systemd/system/learner-watch@.service.d/hardening.conf",
     ] {
         assert!(
             files.iter().any(|l| l == f),
             "{f} not in the package: {files:?}"
         );
     }
+    // The guest's systemd finds the shadow-watch template and its hardening, and an instance
+    // names the watched unit.
+    let watch = guest.run(&[
+        "systemctl",
+        "show",
+        "-p",
+        "FragmentPath",
+        "-p",
+        "DropInPaths",
+        "-p",
+        "ExecStart",
+        "-p",
+        "CapabilityBoundingSet",
+        "learner-watch@nginx.service",
+    ]);
+    let watch = text(&watch);
+    assert!(
+        watch.contains("FragmentPath=/lib/systemd/system/learner-watch@.service")
+            && watch.contains("learner-watch@.service.d/hardening.conf")
+            && watch.contains(
+                "argv[]=/usr/bin/learner watch nginx.service --dropin /etc/learner/watch/nginx.conf"
+            )
+            && watch.contains("cap_bpf"),
+        "{watch}"
+    );
 
     // As a user runs it there.
     // The static build: it names its target, loads no libc of the host's, depends on nothing.
@@ -238,6 +265,8 @@ fn the_rpm_has_its_metadata_and_files_and_installs_into_a_scratch_root() {
         "/usr/share/learner/schema/record.schema.json",
         "/usr/share/learner/schema/apply.schema.json",
         "/usr/share/learner/schema/verify.schema.json",
+        "/usr/lib/systemd/system/learner-watch@.service",
+        "/usr/lib/systemd/system/learner-watch@.service.d/hardening.conf",
     ] {
         assert!(
             files.iter().any(|l| l == f),

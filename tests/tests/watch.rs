@@ -321,3 +321,242 @@ fn promotes_a_quiet_drop_in_and_never_one_that_would_deny() {
     drop(guest);
     assert_no_programs("watch-promote");
 }
+
+/// The shipped template unit and the learned hardening beside it (learner/systemd/).
+const TEMPLATE: &str = include_str!("../../learner/systemd/learner-watch@.service");
+const TEMPLATE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../learner/systemd");
+
+/// A small service for the template to watch: writes in ok/ always, in denied/ while
+/// /run/shadowed-go exists.
+const SHADOWED: &str = "[Unit]
+Description=watched by learner-watch@shadowed
+[Service]
+ExecStart=/bin/sh -c 'while :; do echo a > /var/lib/shadowed/ok/y; if [ -e /run/shadowed-go ]; then echo b > /var/lib/shadowed/denied/x; fi; sleep 0.2; done'
+";
+
+/// The candidate for shadowed.service: lacks ReadWritePaths= for denied/.
+const SHADOWED_CANDIDATE: &str = "[Service]
+ProtectSystem=strict
+ReadWritePaths=/var/lib/shadowed/ok
+PrivateTmp=yes
+";
+
+/// In `guest`: the template as the packages install it (learner at /usr/bin/learner, here
+/// the build under test), `hardened` with its learned drop-in, shadowed.service running, its
+/// candidate in /etc/learner/watch, and node-exporter's textfile directory.
+fn install_template(guest: &Guest, hardened: bool) {
+    let root = format!("/proc/{}/root", guest.pid);
+    std::os::unix::fs::symlink(
+        learner_tests::learner_bin(),
+        format!("{root}/usr/bin/learner"),
+    )
+    .expect("learner in the guest");
+    guest.write("/lib/systemd/system/learner-watch@.service", TEMPLATE);
+    if hardened {
+        let conf = std::fs::read_to_string(format!(
+            "{TEMPLATE_DIR}/learner-watch@.service.d/hardening.conf"
+        ))
+        .expect("the shipped hardening");
+        guest.write(
+            "/lib/systemd/system/learner-watch@.service.d/hardening.conf",
+            &conf,
+        );
+    }
+    guest.write("/etc/systemd/system/shadowed.service", SHADOWED);
+    guest.write("/etc/learner/watch/shadowed.conf", SHADOWED_CANDIDATE);
+    // A host has /dev/kmsg (where the watch reads seccomp's kills); the guest's /dev lacks it.
+    guest.sh(
+        "mknod -m 600 /dev/kmsg c 1 11 && mkdir -p /var/lib/shadowed/ok /var/lib/shadowed/denied /var/lib/prometheus/node-exporter && touch /var/lib/shadowed/ok/y /var/lib/shadowed/denied/x && systemctl daemon-reload && systemctl start shadowed.service",
+    );
+    assert!(guest.is_active("shadowed.service"));
+}
+
+/// Polls `check` for up to `wait`; its last answer.
+fn within(wait: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+const WATCHER: &str = "learner-watch@shadowed.service";
+const PROM: &str = "/var/lib/prometheus/node-exporter/learner-watch-shadowed.prom";
+
+/// The shipped template, with its learned hardening, started in a real systemd against a
+/// small unit and a candidate lacking one path: the would-be denial reaches the journal
+/// (learner's MESSAGE_ID) and the textfile, the state is kept in its StateDirectory, and a
+/// stop is a clean end (exit 1, a finding, is not a failure).
+#[test]
+fn the_shipped_template_hardened_reports_to_the_journal_and_the_textfile() {
+    let Some(_kernel) = privileged("the_shipped_template_hardened") else {
+        return;
+    };
+    let guest = Guest::boot("watch-template");
+    install_template(&guest, true);
+    guest.sh(&format!("systemctl start {WATCHER}"));
+    let started = within(Duration::from_secs(30), || {
+        guest
+            .sh(&format!(
+                "journalctl --no-pager -o cat -u {WATCHER} | grep -c 'learner: watching' || true"
+            ))
+            .trim()
+            != "0"
+    });
+    let log = |guest: &Guest| {
+        guest.sh(&format!(
+            "systemctl status --no-pager {WATCHER} || true; journalctl --no-pager -o cat -u {WATCHER}"
+        ))
+    };
+    assert!(
+        started,
+        "the watcher never said it was watching:\n{}",
+        log(&guest)
+    );
+    // Nothing denied yet: the textfile says 0.
+    let prom = format!("/proc/{}/root{PROM}", guest.pid);
+    assert!(
+        within(Duration::from_secs(5), || std::fs::read_to_string(&prom)
+            .is_ok_and(|t| t.contains(
+                "learner_watch_would_deny_total{unit=\"shadowed.service\"} 0\n"
+            ))),
+        "no textfile at {PROM}:\n{}",
+        log(&guest)
+    );
+
+    guest.sh("touch /run/shadowed-go");
+    let fix = "add ReadWritePaths=-/var/lib/shadowed/denied";
+    let journal = || {
+        guest.sh(&format!(
+            "journalctl --no-pager -o cat MESSAGE_ID={MESSAGE_ID} LEARNER_UNIT=shadowed.service"
+        ))
+    };
+    assert!(
+        within(Duration::from_secs(5), || journal()
+            .lines()
+            .any(|l| l.ends_with(fix))),
+        "no `{fix}` in the journal:\n{}\n{}",
+        journal(),
+        log(&guest)
+    );
+    // Logged by the watcher's unit, with the fields `journalctl` filters on.
+    let entry = guest.sh(&format!(
+        "journalctl --no-pager -o verbose MESSAGE_ID={MESSAGE_ID} LEARNER_UNIT=shadowed.service"
+    ));
+    assert!(
+        entry.contains(&format!("_SYSTEMD_UNIT={WATCHER}")),
+        "{entry}"
+    );
+    assert!(
+        entry.contains("LEARNER_DROPIN=/etc/learner/watch/shadowed.conf"),
+        "{entry}"
+    );
+    assert!(
+        within(Duration::from_secs(5), || std::fs::read_to_string(&prom)
+            .is_ok_and(|t| t.contains(
+                "learner_watch_would_deny_total{unit=\"shadowed.service\"} 1\n"
+            ))),
+        "{:?}",
+        std::fs::read_to_string(&prom)
+    );
+    assert_eq!(journal().lines().count(), 1, "{}", journal());
+
+    // Stopped: a summary, the state saved, and the unit inactive, not failed, though the
+    // watch exits 1 (something would have been denied).
+    guest.sh(&format!("systemctl stop {WATCHER}"));
+    let state = guest.sh("cat /var/lib/learner/watch/shadowed.state");
+    assert!(state.contains(fix), "{state}");
+    let result = guest.sh(&format!(
+        "systemctl show -p Result -p ActiveState {WATCHER}"
+    ));
+    assert!(
+        result.contains("Result=success") && result.contains("ActiveState=inactive"),
+        "{result}\n{}",
+        log(&guest)
+    );
+    assert!(
+        log(&guest).contains("(interrupted): 1 would-be denial(s)"),
+        "{}",
+        log(&guest)
+    );
+    assert_eq!(journal().lines().count(), 1, "repeated: {}", journal());
+    drop(guest);
+    assert_no_programs("watch-template");
+}
+
+/// The evidence behind the shipped hardening, and its check. The template, without its
+/// hardening, is recorded from its start (`learner record --restart`) while it watches,
+/// reports a would-be denial (journal, textfile, state), follows a restart of the watched
+/// unit, and is restarted itself (a stop's last save, a start from its state); the shipped
+/// drop-in permits all of it (`learner verify`). The recording and a drop-in generated from it
+/// are left in target/watch-template/: how the shipped one was made (see README).
+#[test]
+fn the_shipped_hardening_permits_what_the_template_does() {
+    let Some(_kernel) = privileged("the_shipped_hardening_permits") else {
+        return;
+    };
+    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/watch-template");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let profile = out_dir.join("learner-watch.profile.yaml");
+    let generated = out_dir.join("hardening.conf");
+    let _ = std::fs::remove_file(&profile);
+    let guest = Guest::boot("watch-template-record");
+    install_template(&guest, false);
+    guest.sh(&format!("systemctl start {WATCHER}"));
+    let mut record = ChildGuard(
+        learner()
+            .args(["record", WATCHER, "--restart", "--for", "30s", "--quiet"])
+            .args(["--guest", &guest.pid.to_string(), "-o"])
+            .arg(&profile)
+            .spawn()
+            .expect("learner record"),
+    );
+    // What the watcher does in a day, in 30 s.
+    std::thread::sleep(Duration::from_secs(8));
+    guest.sh("touch /run/shadowed-go");
+    std::thread::sleep(Duration::from_secs(5));
+    guest.sh("systemctl restart shadowed.service");
+    std::thread::sleep(Duration::from_secs(5));
+    guest.sh(&format!("systemctl restart {WATCHER}"));
+    std::thread::sleep(Duration::from_secs(5));
+    guest.sh("rm /run/shadowed-go; systemctl restart shadowed.service");
+    let status = record.0.wait().expect("wait");
+    assert!(status.success(), "learner record: {status}");
+    let journal = guest.sh(&format!(
+        "journalctl --no-pager -o cat MESSAGE_ID={MESSAGE_ID} LEARNER_UNIT=shadowed.service"
+    ));
+    let log = guest.sh(&format!("journalctl --no-pager -o cat -u {WATCHER}"));
+    std::fs::write(out_dir.join("watcher.log"), &log).unwrap();
+    drop(guest);
+    assert_no_programs("watch-template-record");
+    assert_eq!(
+        journal.lines().count(),
+        1,
+        "the watcher reported: {journal}\nits log:\n{log}"
+    );
+
+    let out = learner()
+        .args(["generate", "--explain", "-o"])
+        .arg(&generated)
+        .arg(&profile)
+        .output()
+        .expect("learner generate");
+    assert!(out.status.success(), "{}", learner_tests::text(&out));
+    let shipped = format!("{TEMPLATE_DIR}/learner-watch@.service.d/hardening.conf");
+    let out = learner()
+        .args(["verify", &shipped])
+        .arg(&profile)
+        .output()
+        .expect("learner verify");
+    assert!(
+        out.status.success(),
+        "the shipped hardening denies what the template does (a fresh one: {}):\n{}",
+        generated.display(),
+        learner_tests::text(&out)
+    );
+}

@@ -25,6 +25,10 @@ const STRESS_REPEATS: u64 = 1_000_000;
 const MERGED_PROFILES: u64 = 4;
 const MERGED_FILES: u64 = 9_000;
 const MERGED_SPREAD: u64 = 10;
+/// The watch row's rounds: few and short, since each boots nothing but attaches learner to a
+/// unit in the one guest, and the row compares watching with recording, not with strace.
+const WATCH_ROUNDS: usize = 3;
+const WATCH_SECONDS: u64 = 5;
 
 /// A part of the benchmark that runs alone (`cargo xtask bench --only NAME`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
@@ -35,6 +39,8 @@ pub enum Section {
     /// Short-lived children writing through relative paths and directory fds, the collector
     /// unlimited and starved: recorded, or counted as missed.
     Relative,
+    /// nginx.service in a guest systemd, unrecorded, recorded and watched (`learner watch`).
+    Watch,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -567,6 +573,25 @@ fn short_lived_writers(bins: &Bins, report: &mut String) -> Result<()> {
     Ok(())
 }
 
+/// nginx.service in a guest systemd under wrk, unrecorded, recorded and watched, the modes
+/// alternating (the tests crate's `watchcost` program, which boots the guest; the bench holds
+/// the machine's lock for it).
+fn watch_cost(bins: &Bins, report: &mut String) -> Result<()> {
+    let out = Command::new(bins.target.join("release/watchcost"))
+        .env("LEARNER_BIN", &bins.learner)
+        .env_remove("LD_LIBRARY_PATH")
+        .args([WATCH_ROUNDS.to_string(), WATCH_SECONDS.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("watchcost")?;
+    if !out.status.success() {
+        bail!("watchcost failed");
+    }
+    report.push_str(&String::from_utf8_lossy(&out.stdout));
+    writeln!(report)?;
+    Ok(())
+}
+
 fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
     let mut report = String::new();
     let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -578,6 +603,10 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
     )?;
     if only == Some(Section::Relative) {
         short_lived_writers(bins, &mut report)?;
+        return write_report(target, &report);
+    }
+    if only == Some(Section::Watch) {
+        watch_cost(bins, &mut report)?;
         return write_report(target, &report);
     }
     if only == Some(Section::PathHeavy) {
@@ -743,6 +772,9 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
 
     // 5. Short-lived children writing through relative paths and directory fds.
     short_lived_writers(bins, &mut report)?;
+
+    // 6. The cost of watching a unit, against recording it.
+    watch_cost(bins, &mut report)?;
 
     writeln!(report, "## Targets\n")?;
     writeln!(

@@ -81,6 +81,13 @@ pub fn package() -> Result<PathBuf> {
         install(&file, &usr.join("share/learner/schema").join(name), 0o644)?;
     }
 
+    // The shadow-watch template and its learned hardening, where Debian 12's packages put
+    // units (/lib: bookworm's dpkg does not move them to /usr yet). Not enabled: an instance
+    // is started per watched unit.
+    for (file, dest) in watch_unit_files(&ws) {
+        install(&file, &root.join("lib/systemd/system").join(dest), 0o644)?;
+    }
+
     let debian = root.join("DEBIAN");
     write(
         &debian.join("control"),
@@ -165,7 +172,8 @@ fn rpm_spec(version: &str, staged: &Path, ws: &Path) -> String {
          mkdir -p %{{buildroot}}/usr/bin %{{buildroot}}/usr/share/man/man1 \\\n\
            %{{buildroot}}/usr/share/bash-completion/completions %{{buildroot}}/usr/share/zsh/site-functions \\\n\
            %{{buildroot}}/usr/share/fish/vendor_completions.d %{{buildroot}}/usr/share/learner \\\n\
-           %{{buildroot}}/usr/share/doc/learner %{{buildroot}}/usr/share/licenses/learner\n\
+           %{{buildroot}}/usr/share/doc/learner %{{buildroot}}/usr/share/licenses/learner \\\n\
+           '%{{buildroot}}/usr/lib/systemd/system/learner-watch@.service.d'\n\
          cp -p {usr}/bin/learner %{{buildroot}}/usr/bin/\n\
          cp -p {usr}/share/man/man1/*.gz %{{buildroot}}/usr/share/man/man1/\n\
          cp -p {usr}/share/bash-completion/completions/learner %{{buildroot}}/usr/share/bash-completion/completions/\n\
@@ -174,6 +182,8 @@ fn rpm_spec(version: &str, staged: &Path, ws: &Path) -> String {
          cp -pr {usr}/share/learner/profiles {usr}/share/learner/schema %{{buildroot}}/usr/share/learner/\n\
          cp -p {ws}/README.md %{{buildroot}}/usr/share/doc/learner/\n\
          cp -p {ws}/LICENSE-MIT {ws}/LICENSE-APACHE %{{buildroot}}/usr/share/licenses/learner/\n\
+         cp -p '{units}/learner-watch@.service' %{{buildroot}}/usr/lib/systemd/system/\n\
+         cp -p '{units}/learner-watch@.service.d/hardening.conf' '%{{buildroot}}/usr/lib/systemd/system/learner-watch@.service.d/'\n\
          \n\
          %files\n\
          %attr(0755,root,root) /usr/bin/learner\n\
@@ -182,11 +192,15 @@ fn rpm_spec(version: &str, staged: &Path, ws: &Path) -> String {
          /usr/share/zsh/site-functions/_learner\n\
          /usr/share/fish/vendor_completions.d/learner.fish\n\
          /usr/share/learner\n\
+         /usr/lib/systemd/system/learner-watch@.service\n\
+         /usr/lib/systemd/system/learner-watch@.service.d\n\
          %doc /usr/share/doc/learner/README.md\n\
          %license /usr/share/licenses/learner/LICENSE-MIT\n\
          %license /usr/share/licenses/learner/LICENSE-APACHE\n",
         usr = usr.display(),
         ws = ws.display(),
+        // From the .deb's tree too: the same files.
+        units = staged.join("lib/systemd/system").display(),
     )
 }
 
@@ -273,6 +287,7 @@ fn copyright() -> Result<String> {
 
 fn md5sums(root: &Path) -> Result<String> {
     let mut files: Vec<PathBuf> = walk(&root.join("usr"))?;
+    files.extend(walk(&root.join("lib"))?);
     files.sort();
     let mut cmd = Command::new("md5sum");
     cmd.current_dir(root);
@@ -324,6 +339,19 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("read {}", dir.display()))?;
     files.sort();
     Ok(files)
+}
+
+/// learner-watch@.service and its hardening drop-in (learner/systemd/), each with its path
+/// below the systemd unit directory.
+fn watch_unit_files(ws: &Path) -> [(PathBuf, &'static str); 2] {
+    let dir = ws.join("learner/systemd");
+    [
+        (dir.join("learner-watch@.service"), "learner-watch@.service"),
+        (
+            dir.join("learner-watch@.service.d/hardening.conf"),
+            "learner-watch@.service.d/hardening.conf",
+        ),
+    ]
 }
 
 /// Every file below `dir`, recursively.

@@ -148,6 +148,7 @@ pub struct Watcher {
     textfile: Option<PathBuf>,
     /// The textfile's text as last written: rewritten only when it changes.
     textfile_written: String,
+    said_no_textfile_dir: bool,
 }
 
 impl Watcher {
@@ -181,6 +182,7 @@ impl Watcher {
             saved_at: Instant::now(),
             textfile: None,
             textfile_written: String::new(),
+            said_no_textfile_dir: false,
         };
         if let Some(path) = me.state.clone()
             && path.exists()
@@ -356,6 +358,21 @@ impl Watcher {
         };
         let text = metrics(&self.unit, &self.reported, self.lost_said);
         if text == self.textfile_written {
+            return Ok(());
+        }
+        // No collector's directory (node-exporter not installed, as the shipped template
+        // cannot know): said once, and tried again at the next change.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            if !self.said_no_textfile_dir {
+                self.said_no_textfile_dir = true;
+                eprintln!(
+                    "learner: warning: {} not written: no directory {} (node-exporter's textfile collector not installed?)",
+                    path.display(),
+                    dir.display()
+                );
+            }
             return Ok(());
         }
         crate::util::atomic_file::write(path, text.as_bytes())
@@ -805,5 +822,24 @@ mod tests {
         assert!(two.contains("learner_watch_lost_events_total{unit=\"nginx.service\"} 7\n"));
         // Every sample has its HELP and TYPE.
         assert_eq!(two.lines().filter(|l| l.starts_with("# TYPE")).count(), 3);
+    }
+
+    #[test]
+    fn a_textfile_without_its_directory_is_skipped_until_the_directory_exists() {
+        let dir = scratch("watch-textfile");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let collector = dir.join("node-exporter");
+        let mut w = watcher(None);
+        w.textfile = Some(collector.join("learner-watch-nginx.prom"));
+        // The template names node-exporter's directory, which may not be there.
+        w.write_textfile().unwrap();
+        assert!(!collector.exists());
+        std::fs::create_dir(&collector).unwrap();
+        w.lost_said = 3;
+        w.write_textfile().unwrap();
+        let text = std::fs::read_to_string(collector.join("learner-watch-nginx.prom")).unwrap();
+        assert!(text.contains("learner_watch_lost_events_total{unit=\"nginx.service\"} 3\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,211 @@
+//! `cargo xtask bench`'s watch row: nginx.service in a guest systemd under `wrk`, unrecorded,
+//! recorded (`learner record`) and watched (`learner watch` against a drop-in that permits
+//! what it does), the modes alternating within each round. Prints a markdown table (medians)
+//! on stdout. Run by the bench, which holds the machine's lock.
+//!
+//! Usage: watchcost ROUNDS SECONDS
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, ExitCode, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use learner_tests::{guest::Guest, learner};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Unrecorded,
+    Recorded,
+    Watched,
+}
+
+const MODES: [Mode; 3] = [Mode::Unrecorded, Mode::Recorded, Mode::Watched];
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Unrecorded => "unrecorded",
+            Mode::Recorded => "learner record",
+            Mode::Watched => "learner watch",
+        }
+    }
+}
+
+/// Permits everything nginx does under load: nothing is reported, so the row is the cost of
+/// watching, not of reporting.
+const PERMISSIVE: &str = "[Service]\nProtectSystem=full\n";
+
+/// learner attached to nginx.service for one round, stopped (SIGINT, as Ctrl-C) when dropped.
+struct Attached(Child);
+
+impl Attached {
+    fn start(guest: &Guest, mode: Mode, dir: &std::path::Path) -> Result<Option<Self>, String> {
+        let pid = guest.pid.to_string();
+        let mut cmd = learner();
+        match mode {
+            Mode::Unrecorded => return Ok(None),
+            Mode::Recorded => cmd
+                .args(["record", "nginx.service", "--quiet", "-o"])
+                .arg(dir.join("nginx.profile.yaml")),
+            Mode::Watched => cmd
+                .args(["watch", "nginx.service", "--dropin"])
+                .arg(dir.join("permissive.conf")),
+        };
+        let mut child = cmd
+            .args(["--guest", &pid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("learner: {e}"))?;
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let attached = Attached(child);
+        match mode {
+            // A watch says when it has attached and judged once.
+            Mode::Watched => loop {
+                match rx.recv_timeout(Duration::from_secs(60)) {
+                    Ok(line) if line.starts_with("learner: watching ") => break,
+                    Ok(_) => {}
+                    Err(_) => return Err("learner watch never said it was watching".into()),
+                }
+            },
+            // record --quiet says nothing: its attach takes about a second here.
+            _ => std::thread::sleep(Duration::from_secs(4)),
+        }
+        Ok(Some(attached))
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
+}
+
+/// Requests per second and p99 (ms) of one `wrk` run inside the guest.
+fn wrk(guest: &Guest, seconds: u64) -> Result<(f64, f64), String> {
+    let url = "http://127.0.0.1/";
+    let _ = guest.run(&["wrk", "-t1", "-c20", "-d1s", url]);
+    let out = guest.run(&[
+        "wrk",
+        "-t1",
+        "-c20",
+        &format!("-d{seconds}s"),
+        "--latency",
+        url,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("wrk: {text}"))?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("99%"))
+        .map(str::trim)
+        .and_then(|v| {
+            if let Some(ms) = v.strip_suffix("ms") {
+                ms.parse().ok()
+            } else if let Some(us) = v.strip_suffix("us") {
+                us.parse::<f64>().ok().map(|u| u / 1000.0)
+            } else {
+                v.strip_suffix('s')?.parse::<f64>().ok().map(|s| s * 1000.0)
+            }
+        })
+        .unwrap_or(f64::NAN);
+    Ok((rps, p99))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn run(rounds: usize, seconds: u64) -> Result<String, String> {
+    let dir = learner_tests::TempDir::new("watchcost");
+    std::fs::write(dir.join("permissive.conf"), PERMISSIVE).map_err(|e| e.to_string())?;
+    let guest = Guest::try_boot("watchcost")?;
+    let started = guest.run(&["systemctl", "start", "nginx.service"]);
+    if !started.status.success() || !guest.is_active("nginx.service") {
+        return Err(format!(
+            "nginx.service did not start in the guest: {}",
+            learner_tests::text(&started)
+        ));
+    }
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); MODES.len()];
+    for round in 0..rounds {
+        for k in 0..MODES.len() {
+            let i = (round + k) % MODES.len();
+            let attached = Attached::start(&guest, MODES[i], dir.path())?;
+            let r = wrk(&guest, seconds)?;
+            drop(attached);
+            eprintln!(
+                "watchcost: round {}: {}: {:.0} requests/s, p99 {:.2} ms",
+                round + 1,
+                MODES[i].name(),
+                r.0,
+                r.1
+            );
+            results[i].push(r);
+        }
+    }
+    drop(guest);
+    let rps: Vec<f64> = results
+        .iter()
+        .map(|v| median(v.iter().map(|r| r.0).collect()))
+        .collect();
+    let p99: Vec<f64> = results
+        .iter()
+        .map(|v| median(v.iter().map(|r| r.1).collect()))
+        .collect();
+    let mut out = format!(
+        "## Watching: nginx.service in a guest systemd (wrk -t1 -c20 -d{seconds}s, {rounds} rounds)\n\n| | requests/s | ratio | p99 (ms) | every round's requests/s |\n|---|---|---|---|---|\n"
+    );
+    for (i, mode) in MODES.iter().enumerate() {
+        let each: Vec<String> = results[i].iter().map(|r| format!("{:.0}", r.0)).collect();
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.3} | {:.2} | {} |\n",
+            mode.name(),
+            rps[i],
+            rps[i] / rps[0],
+            p99[i],
+            each.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "\nWatching against recording: {:.3}x the requests/s ({:+.1}% of the unrecorded throughput).\n",
+        rps[2] / rps[1],
+        (rps[2] - rps[1]) / rps[0] * 100.0
+    ));
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(rounds), Some(seconds)) = (
+        args.first().and_then(|a| a.parse().ok()),
+        args.get(1).and_then(|a| a.parse().ok()),
+    ) else {
+        eprintln!("usage: watchcost ROUNDS SECONDS");
+        return ExitCode::from(2);
+    };
+    match run(rounds, seconds) {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("watchcost: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
