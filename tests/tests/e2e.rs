@@ -353,7 +353,9 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
         assert!(generated.lines().any(|l| l == line), "{line}:\n{generated}");
     }
     assert!(
-        !generated.lines().any(|l| l.starts_with("IPAddressDeny=any"))
+        !generated
+            .lines()
+            .any(|l| l.starts_with("IPAddressDeny=any"))
             && generated.contains("# IPAddressDeny: unset: the service bound AF_INET"),
         "{generated}"
     );
