@@ -706,13 +706,37 @@ pub(crate) fn wrote_tunables(obs: &crate::model::observations::Observations) -> 
     })
 }
 
+/// Which syscalls' CAP_SYS_ADMIN checks are the memory they charge, for one recording.
+pub(crate) struct Charges {
+    /// Writes (see [`WRITE_FAMILY`]), unless the service wrote kernel tunables.
+    writes: bool,
+    /// Calls through which the service made a namespace (other than a user namespace, which
+    /// needs no capability): CAP_SYS_ADMIN checked there is the namespace's, a real need
+    /// (vsftpd's clone(CLONE_NEWNET) fails with EPERM without it).
+    namespaces: BTreeSet<String>,
+}
+
+/// What charges memory in `obs`'s recording (see [`Charges`]).
+pub(crate) fn charges(obs: &crate::model::observations::Observations) -> Charges {
+    Charges {
+        writes: !wrote_tunables(obs),
+        namespaces: obs
+            .facts
+            .namespaces
+            .iter()
+            .filter(|(k, seen)| seen.ok > 0 && !k.starts_with("user "))
+            .filter_map(|(k, _)| k.split_once(" via ").map(|(_, call)| call.to_owned()))
+            .collect(),
+    }
+}
+
 /// Whether a check of `cap` made during `d` is known noise: memory accounting, or made with
 /// credentials that were not the process's own.
-pub(crate) fn noise_during(cap: &str, d: &str, writes_charge_memory: bool) -> bool {
+pub(crate) fn noise_during(cap: &str, d: &str, charges: &Charges) -> bool {
     d == crate::model::observations::OVERRIDDEN_CREDENTIALS
         || (cap == "CAP_SYS_ADMIN"
-            && (MEMORY_ACCOUNTING.contains(&d)
-                || (writes_charge_memory && WRITE_FAMILY.contains(&d))))
+            && ((MEMORY_ACCOUNTING.contains(&d) && !charges.namespaces.contains(d))
+                || (charges.writes && WRITE_FAMILY.contains(&d))))
 }
 
 /// Whether every check of `cap` was known noise (see `noise_during`). `obs` is the rest of
@@ -722,11 +746,8 @@ pub fn is_capability_noise(
     checks: &crate::model::observations::CapabilityChecks,
     obs: &crate::model::observations::Observations,
 ) -> bool {
-    let writes_charge_memory = !wrote_tunables(obs);
-    checks
-        .during
-        .keys()
-        .all(|d| noise_during(cap, d, writes_charge_memory))
+    let charges = charges(obs);
+    checks.during.keys().all(|d| noise_during(cap, d, &charges))
 }
 
 /// Whether every check of `cap` that was granted was known noise: then no grant shows a
@@ -743,11 +764,11 @@ pub fn grants_are_noise(
     if granted == 0 || told_apart < granted {
         return is_capability_noise(cap, checks, obs);
     }
-    let writes_charge_memory = !wrote_tunables(obs);
+    let charges = charges(obs);
     checks
         .granted_during
         .keys()
-        .all(|d| noise_during(cap, d, writes_charge_memory))
+        .all(|d| noise_during(cap, d, &charges))
 }
 
 fn capabilities(p: &Profile) -> Decision {

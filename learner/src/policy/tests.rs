@@ -367,6 +367,27 @@ fn the_bounding_set_never_widens_the_units_own() {
 }
 
 #[test]
+fn cap_sys_admin_of_a_namespace_made_through_clone_is_a_need() {
+    // vsftpd clones its workers into new network and IPC namespaces: the CAP_SYS_ADMIN
+    // checked in that clone is the namespace's, not the memory the fork charges.
+    let forks = [cap("CAP_SYS_ADMIN", "clone"), cap("CAP_SYS_ADMIN", "mmap")];
+    let p = with(empty(), &forks);
+    assert_eq!(policy(&p, 252).value("CapabilityBoundingSet"), Some(""));
+    let mut slots = forks.to_vec();
+    slots.push(Slot::Fact(Fact::Namespace, "net via clone".into()));
+    let p = with(empty(), &slots);
+    assert_eq!(
+        policy(&p, 252).value("CapabilityBoundingSet"),
+        Some("CAP_SYS_ADMIN")
+    );
+    // A user namespace needs no capability: its clone stays memory accounting.
+    let mut slots = forks.to_vec();
+    slots.push(Slot::Fact(Fact::Namespace, "user via clone".into()));
+    let p = with(empty(), &slots);
+    assert_eq!(policy(&p, 252).value("CapabilityBoundingSet"), Some(""));
+}
+
+#[test]
 fn capabilities_from_granted_checks_only() {
     let cap = |name: &str, granted: bool, during: &str| Slot::Capability {
         name: name.into(),

@@ -728,7 +728,7 @@ pub fn verify(
     if let Some(who) = d.non_root() {
         let ambient = d.ambient();
         let id = &p.observations.identity;
-        let writes_charge_memory = !policy::wrote_tunables(&p.observations);
+        let charges = policy::charges(&p.observations);
         let granted_as_user = |cap: &str| {
             id.unprivileged_capabilities.iter().any(|(k, seen)| {
                 seen.ok > 0
@@ -736,7 +736,7 @@ pub fn verify(
                         .and_then(|rest| rest.split_once(" during "))
                         .is_some_and(|(_, during)| {
                             !crate::model::credentials::changes_credentials(during)
-                                && !policy::noise_during(cap, during, writes_charge_memory)
+                                && !policy::noise_during(cap, during, &charges)
                         })
             })
         };
