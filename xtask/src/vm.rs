@@ -104,8 +104,9 @@ pub enum VmCommand {
         /// Services (directories of profiles/).
         #[arg(required = true)]
         services: Vec<String>,
-        /// Write the profile and drop-in of each service that verified to
-        /// profiles/SERVICE/RELEASE/ (debian13 for trixie, debian12-vm for bookworm).
+        /// Merge this run's recording into the shipped profile of profiles/SERVICE/RELEASE/
+        /// (debian13 for trixie, debian12-vm for bookworm) and replace its drop-in when that
+        /// verifies. A service with nothing shipped there gets its files either way.
         #[arg(long)]
         update: bool,
         /// The recording's window after the restart, at least: load.sh load runs in it, and
