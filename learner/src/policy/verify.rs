@@ -1403,6 +1403,38 @@ mod tests {
         assert!(checked >= 30, "{checked} shipped drop-ins");
     }
 
+    /// The same for the drop-ins recorded on real Debian machines (`cargo xtask vm pack`),
+    /// each for the systemd of its release: profiles/SERVICE/debian13/ for 257.
+    #[test]
+    fn every_shipped_release_drop_in_permits_what_its_profile_observed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+        let mut checked = Vec::new();
+        for service in std::fs::read_dir(&dir)
+            .expect("profiles/")
+            .filter_map(Result::ok)
+        {
+            let name = service.file_name().to_string_lossy().into_owned();
+            for (release, systemd) in [("debian13", 257), ("debian12-vm", 252)] {
+                let release_dir = service.path().join(release);
+                let dropin = release_dir.join("hardening.conf");
+                let profile = release_dir.join(format!("{name}.profile.yaml"));
+                if !dropin.exists() && !profile.exists() {
+                    continue;
+                }
+                // One without the other is a half-written --update.
+                let p = Profile::load(&profile).expect("the release's profile");
+                let text = std::fs::read_to_string(&dropin).expect("the release's drop-in");
+                let groups = SyscallGroups::for_version(systemd, None);
+                let mut a = policy::unit_settings::of_profile(&p);
+                a.extend(service_assignments(&text, "hardening.conf"));
+                let v = verify(&p, &a, systemd, &groups, &|_| false);
+                assert!(v.gaps.is_empty(), "{name}/{release}: {:#?}", v.gaps);
+                checked.push(format!("{name}/{release}"));
+            }
+        }
+        assert!(checked.iter().any(|c| c == "nginx/debian13"), "{checked:?}");
+    }
+
     #[test]
     fn every_repository_profile_is_permitted_by_its_own_drop_in() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");

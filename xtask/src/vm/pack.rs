@@ -48,7 +48,8 @@ if [ -n "$file" ] && [ -e "$file" ]; then
     systemctl stop "$unit" || true
     apt-get purge -y -qq "$owner" "$1" >/dev/null
 fi
-apt-get install -y -qq "$@" >/dev/null
+# As `cargo xtask pack` installs them on its host.
+apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 rm -f /usr/sbin/policy-rc.d
 for p in "$@"; do dpkg-query -W -f '${Package} ${Version}\n' "$p"; done
 if systemctl is-active -q "$unit"; then
