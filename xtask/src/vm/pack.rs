@@ -239,7 +239,7 @@ pub fn pack(
     let started = Instant::now();
     let mut rows = Vec::new();
     for (name, conf) in services.iter().zip(&confs) {
-        let t = Instant::now();
+        let mut t = Instant::now();
         let mut row = Row {
             service: name.clone(),
             package: "-".into(),
@@ -254,6 +254,8 @@ pub fn pack(
                 // One machine of the machine's privileged runs at a time, as `vm test`; taken
                 // per service, so others' runs get their turn between services.
                 let _turn = crate::machine_turn("vm pack")?;
+                // The wait for other checkouts' runs is not the service's time.
+                t = Instant::now();
                 let run = Run {
                     suite,
                     name,
@@ -277,7 +279,7 @@ pub fn pack(
         rows.push(row);
     }
     println!(
-        "| service | package ({}) | exposure before | after | result | seconds |",
+        "| service | package ({}) | exposure before | after | result | seconds (lock waits aside) |",
         suite.name()
     );
     println!("|---|---|---|---|---|---|");
