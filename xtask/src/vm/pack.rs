@@ -139,6 +139,9 @@ pub(super) struct Conf {
     pub record: Option<String>,
     pub exercise: String,
     pub unverified: Option<String>,
+    /// `vm_ntp=yes`: the machine gets an NTP server of xtask's (the host's clock) at
+    /// 10.0.2.2, named in /etc/learner-pack-ntp: the archive's machines reach no NTP pool here.
+    pub vm_ntp: bool,
 }
 
 impl Conf {
@@ -175,7 +178,9 @@ impl Conf {
                 .collect(),
             record: keys.remove("record"),
             exercise: keys.remove("exercise").unwrap_or_else(|| "all".into()),
-            unverified: keys.remove("unverified"),
+            // `unverified.debian12=` (empty) verifies on that release what the pack cannot.
+            unverified: keys.remove("unverified").filter(|v| !v.is_empty()),
+            vm_ntp: keys.remove("vm_ntp").is_some_and(|v| v == "yes"),
         })
     }
 }
@@ -256,7 +261,13 @@ pub fn pack(
                 let _turn = crate::machine_turn("vm pack")?;
                 // The wait for other checkouts' runs is not the service's time.
                 t = Instant::now();
+                let ntp = if conf.vm_ntp {
+                    Some(ntp::Server::start()?)
+                } else {
+                    None
+                };
                 let run = Run {
+                    ntp_port: ntp.as_ref().map(|n| n.port),
                     suite,
                     name,
                     conf,
@@ -313,6 +324,8 @@ pub fn pack(
 
 struct Run<'a> {
     suite: Suite,
+    /// The host's port of the NTP server the machine gets (`vm_ntp=yes`).
+    ntp_port: Option<u16>,
     name: &'a str,
     conf: &'a Conf,
     record_for: &'a str,
@@ -351,6 +364,10 @@ impl Run<'_> {
         );
         m.sh(&format!("mkdir -p {DIR} $(dirname {})", self.load_sh()))?;
         m.copy(&self.profiles.join("load.sh"), &self.load_sh())?;
+        if let Some(port) = self.ntp_port {
+            // slirp's gateway is the host's loopback.
+            m.write("/etc/learner-pack-ntp", &format!("10.0.2.2 {port}\n"))?;
+        }
         m.write(&format!("{DIR}/prepare.sh"), PREPARE)?;
         let t = Instant::now();
         let code = m.sh(&format!(
@@ -595,6 +612,98 @@ impl Run<'_> {
     }
 }
 
+/// A minimal NTP server (RFC 5905 server mode) on the host's loopback: answers each client
+/// packet with the host's clock, stratum 2, until dropped.
+mod ntp {
+    use std::{
+        net::UdpSocket,
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+        thread::JoinHandle,
+        time::{Duration, SystemTime, UNIX_EPOCH},
+    };
+
+    use anyhow::{Context as _, Result};
+
+    /// Seconds from 1900 (NTP's era 0) to 1970.
+    const UNIX_TO_NTP: u64 = 2_208_988_800;
+
+    pub struct Server {
+        pub port: u16,
+        stop: Arc<AtomicBool>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Server {
+        pub fn start() -> Result<Server> {
+            let socket = UdpSocket::bind("127.0.0.1:0").context("bind the NTP server")?;
+            let port = socket.local_addr()?.port();
+            // The flag is looked at between packets.
+            socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopping = stop.clone();
+            let thread = std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while !stopping.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    let received = now();
+                    if let Some(reply) = answer(&buf[..n], received, now()) {
+                        let _ = socket.send_to(&reply, from);
+                    }
+                }
+            });
+            eprintln!("xtask: vm pack: NTP server for the machine on 127.0.0.1:{port}");
+            Ok(Server {
+                port,
+                stop,
+                thread: Some(thread),
+            })
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// The host's clock as an NTP timestamp (seconds since 1900 . 2^-32 fractions).
+    fn now() -> u64 {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        ((d.as_secs() + UNIX_TO_NTP) << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
+    }
+
+    /// The server's reply to a client's (mode 3) request; None for anything else.
+    pub fn answer(request: &[u8], received: u64, transmit: u64) -> Option<[u8; 48]> {
+        if request.len() < 48 || request[0] & 0x7 != 3 {
+            return None;
+        }
+        let version = (request[0] >> 3) & 0x7;
+        let mut r = [0u8; 48];
+        // Leap 0 (synchronised), the client's version, mode 4 (server).
+        r[0] = (version << 3) | 4;
+        r[1] = 2; // stratum
+        r[2] = request[2]; // poll
+        r[3] = (-20i8) as u8; // precision: about a microsecond
+        r[8..12].copy_from_slice(&16u32.to_be_bytes()); // root dispersion: 0.25 ms
+        r[12..16].copy_from_slice(&[127, 0, 0, 1]); // reference id
+        r[16..24].copy_from_slice(&received.to_be_bytes()); // reference time
+        r[24..32].copy_from_slice(&request[40..48]); // origin: the client's transmit time
+        r[32..40].copy_from_slice(&received.to_be_bytes());
+        r[40..48].copy_from_slice(&transmit.to_be_bytes());
+        Some(r)
+    }
+}
+
 /// Seconds of a `--for` value such as `6s`, `2m` or `40` (0 when unreadable).
 fn secs(d: &str) -> u64 {
     let (n, unit) = d.split_at(d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len()));
@@ -621,7 +730,44 @@ mod tests {
         assert_eq!(c.exercise, "all");
         let c = Conf::parse(text, "debian11").unwrap();
         assert_eq!(c.packages, ["postgresql-13"]);
+        // An empty override takes the key back: verified on that release only.
+        let text = "unit=chrony.service\nunverified=no CAP_SYS_TIME\nunverified.debian12=\n";
+        assert!(Conf::parse(text, "debian12").unwrap().unverified.is_none());
+        assert!(Conf::parse(text, "debian13").unwrap().unverified.is_some());
         assert!(Conf::parse("packages=x\n", "debian13").is_err());
+    }
+
+    #[test]
+    fn the_ntp_server_answers_a_client_in_server_mode() {
+        let mut request = [0u8; 48];
+        request[0] = (4 << 3) | 3; // version 4, client
+        request[2] = 6;
+        request[40..48].copy_from_slice(&0x1122_3344_5566_7788u64.to_be_bytes());
+        let r = ntp::answer(&request, 10 << 32, 11 << 32).expect("a reply");
+        assert_eq!(r[0], (4 << 3) | 4);
+        assert_eq!(r[1], 2);
+        assert_eq!(r[2], 6);
+        assert_eq!(r[24..32], request[40..48]);
+        assert_eq!(u64::from_be_bytes(r[40..48].try_into().unwrap()), 11 << 32);
+        // A server's packet (mode 4) is not answered.
+        request[0] = (4 << 3) | 4;
+        assert!(ntp::answer(&request, 0, 0).is_none());
+        // And a real exchange over the socket.
+        let server = ntp::Server::start().unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        request[0] = (4 << 3) | 3;
+        client
+            .send_to(&request, ("127.0.0.1", server.port))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, _) = client.recv_from(&mut buf).unwrap();
+        assert_eq!(n, 48);
+        let secs = u32::from_be_bytes(buf[40..44].try_into().unwrap());
+        // After 2025 in NTP's era 0.
+        assert!(u64::from(secs) > 1_735_689_600 + 2_208_988_800);
     }
 
     #[test]
