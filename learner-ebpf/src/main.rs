@@ -244,11 +244,16 @@ fn observed_target() -> Option<&'static Target> {
     (target.observe != 0 && (in_recorded_cgroups(target) || followed())).then_some(target)
 }
 
-/// systemd's forked executor, `(name)` until it execs the service (systemd-executor on v255+):
-/// it sets up the sandbox, and its calls are not the service's.
+/// systemd's forked executor, `(name)` until it execs the service (systemd-executor on v255+,
+/// or `N` where systemd spawns it as /proc/self/fd/N: 1 to 3 digits): it sets up the sandbox,
+/// and its calls are not the service's. As the collector's `is_service_manager`.
 #[inline(always)]
 fn is_service_manager(comm: &[u8; 16]) -> bool {
+    let digit = |b: u8| b.is_ascii_digit();
     comm[0] == b'('
+        || (digit(comm[0])
+            && (comm[1] == 0
+                || (digit(comm[1]) && (comm[2] == 0 || (digit(comm[2]) && comm[3] == 0)))))
         || (comm[0] == b's'
             && comm[1] == b'y'
             && comm[2] == b's'

@@ -10,7 +10,18 @@
 #   load:  chronyc tracking, sources, sourcestats, activity, serverstats, clients over the
 #          command socket (/run/chrony/chronyd.sock) and over UDP 323, 20 times; dump.
 #   check: tracking answers stratum 10 over the socket, and a reference over UDP.
+# On a host whose bounding set has CAP_SYS_TIME (a real machine: `cargo xtask vm pack
+# bookworm chrony`), chronyd runs as packaged and sets the clock:
+#   setup: `allow 127.0.0.1`, `cmdallow 127.0.0.1` in conf.d, and the NTP server named in
+#          /etc/learner-pack-ntp (`ADDRESS PORT`: what `vm pack` serves to its machine) as a
+#          source where that file exists (else Debian's pool only); chrony started.
+#   load:  as above.
+#   check: chronyd is synchronised (`chronyc waitsync`: Leap status Normal, within 2 minutes),
+#          to a source over the network (not its own clock), and answers over UDP too.
 set -eu
+# CAP_SYS_TIME (25) in this shell's bounding set: a real host, not the pack's guest.
+bnd=$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status)
+real=$(( (0x$bnd >> 25) & 1 ))
 up() {
     i=0
     until chronyc -n tracking >/dev/null 2>&1; do
@@ -19,6 +30,17 @@ up() {
 }
 case "${1:-}" in
 setup)
+    if [ "$real" = 1 ]; then
+        mkdir -p /etc/chrony/conf.d
+        printf 'allow 127.0.0.1\ncmdallow 127.0.0.1\n' >/etc/chrony/conf.d/pack.conf
+        if [ -r /etc/learner-pack-ntp ]; then
+            read -r addr port </etc/learner-pack-ntp
+            printf 'server %s port %s iburst minpoll 0 maxpoll 4\n' "$addr" "$port" >>/etc/chrony/conf.d/pack.conf
+        fi
+        systemctl start chrony.service
+        up
+        exit 0
+    fi
     mkdir -p /etc/systemd/system/chrony.service.d
     printf '[Unit]\nConditionCapability=\n' >/etc/systemd/system/chrony.service.d/10-pack-no-clock.conf
     systemctl daemon-reload
@@ -41,6 +63,13 @@ load)
     ;;
 check)
     up
+    if [ "$real" = 1 ]; then
+        chronyc waitsync 120 0 0 1 >/dev/null
+        chronyc -n tracking | grep -q '^Leap status *: Normal'
+        ! chronyc -n tracking | grep -q '^Reference ID *: 7F7F0101'
+        chronyc -h 127.0.0.1 -n tracking | grep -q '^Reference ID'
+        exit 0
+    fi
     chronyc -n tracking | grep -q '^Stratum *: 10'
     chronyc -h 127.0.0.1 -n tracking | grep -q '^Reference ID'
     ;;

@@ -1,11 +1,14 @@
 #!/bin/sh
-# Debian's PostgreSQL 15 cluster (postgresql@15-main), run inside the pack's guest systemd.
+# Debian's PostgreSQL cluster (postgresql@15-main on Debian 12, the pack's guest systemd;
+# postgresql@17-main on Debian 13, `cargo xtask vm pack trixie`).
 #   setup: a database `bench` with pgbench's tables (scale 1: 100000 accounts).
 #   load:  pgbench (TPC-B-like: updates, inserts, selects) with 2 clients for 3 s, and a
 #          CHECKPOINT, so writes, WAL flushes and the checkpointer are recorded.
 #   check: 100 pgbench transactions (writes) succeed, then the accounts are all there:
 #          each exercise event (restart's shutdown checkpoint, crash recovery) meets fresh WAL.
 set -eu
+unit=postgresql@15-main.service
+case "$(cat /etc/debian_version)" in 13*) unit=postgresql@17-main.service ;; esac
 pg() { runuser -u postgres -- "$@"; }
 up() {
     i=0
@@ -15,7 +18,7 @@ up() {
 }
 case "${1:-}" in
 setup)
-    systemctl start postgresql@15-main.service
+    systemctl start "$unit"
     up
     pg createdb bench
     pg pgbench -q -i -s 1 bench >/dev/null 2>&1

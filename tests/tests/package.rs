@@ -60,6 +60,8 @@ fn the_deb_installs_works_and_removes_cleanly() {
         "/usr/share/doc/learner/copyright",
         "/usr/share/doc/learner/README.md.gz",
         "/usr/share/learner/profiles/README.md",
+        // Debian 13's, recorded and verified on a real Debian 13 (`cargo xtask vm pack`).
+        "/usr/share/learner/profiles/nginx/debian13/hardening.conf",
         "/usr/share/learner/schema/record.schema.json",
         "/usr/share/learner/schema/apply.schema.json",
         "/usr/share/learner/schema/verify.schema.json",
@@ -262,6 +264,8 @@ fn the_rpm_has_its_metadata_and_files_and_installs_into_a_scratch_root() {
         "/usr/share/licenses/learner/LICENSE-MIT",
         "/usr/share/licenses/learner/LICENSE-APACHE",
         "/usr/share/learner/profiles/README.md",
+        // Debian 13's, recorded and verified on a real Debian 13 (`cargo xtask vm pack`).
+        "/usr/share/learner/profiles/nginx/debian13/hardening.conf",
         "/usr/share/learner/schema/record.schema.json",
         "/usr/share/learner/schema/apply.schema.json",
         "/usr/share/learner/schema/verify.schema.json",

@@ -22,6 +22,8 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::{output, run, succeeds};
 
+mod pack;
+
 /// Where images, the ssh key and running machines' state live; `LEARNER_VM_CACHE` overrides.
 const DEFAULT_CACHE: &str = "/var/cache/learner-vm";
 
@@ -92,6 +94,29 @@ pub enum VmCommand {
         #[arg(long)]
         learner: Option<PathBuf>,
     },
+    /// The profile pack on SUITE's own packages: for each service, on a pristine machine,
+    /// its packages installed without starting it, its first start and its life recorded as
+    /// `cargo xtask pack` does (profiles/SERVICE/load.sh), merged, generated for the machine's
+    /// systemd, applied with --exercise and load.sh's check; then on a second pristine
+    /// machine the drop-in in place before the first start. Logs in target/vm-pack/SUITE/.
+    Pack {
+        suite: Suite,
+        /// Services (directories of profiles/).
+        #[arg(required = true)]
+        services: Vec<String>,
+        /// Merge this run's recording into the shipped profile of profiles/SERVICE/RELEASE/
+        /// (debian13 for trixie, debian12-vm for bookworm) and replace its drop-in when that
+        /// verifies. A service with nothing shipped there gets its files either way.
+        #[arg(long)]
+        update: bool,
+        /// The recording's window after the restart, at least: load.sh load runs in it, and
+        /// under emulation it takes longer than in the pack's guests.
+        #[arg(long = "for", default_value = "30s")]
+        record_for: String,
+        /// The learner binary [default: the static (musl) release build, built now]
+        #[arg(long)]
+        learner: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -147,6 +172,13 @@ pub fn vm(cmd: VmCommand) -> Result<()> {
             };
             test_suites(&suites, learner)
         }
+        VmCommand::Pack {
+            suite,
+            services,
+            update,
+            record_for,
+            learner,
+        } => pack::pack(suite, &services, update, &record_for, learner),
     }
 }
 

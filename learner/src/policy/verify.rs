@@ -727,6 +727,19 @@ pub fn verify(
     // User= does not apply to.
     if let Some(who) = d.non_root() {
         let ambient = d.ambient();
+        // The unit as recorded ran as the same user without a capability in its ambient set,
+        // and its process kept it through capset() after dropping root: started as root
+        // (`ExecStart=!`: chronyd), which the drop-in's ambient set does not change.
+        let recorded_unit = Deployed {
+            assignments: d
+                .assignments
+                .iter()
+                .copied()
+                .filter(|a| policy::unit_settings::is_recorded(a))
+                .collect(),
+        };
+        let same_user = recorded_unit.non_root().as_deref() == Some(who.as_str());
+        let recorded_ambient = recorded_unit.ambient();
         let id = &p.observations.identity;
         let charges = policy::charges(&p.observations);
         let granted_as_user = |cap: &str| {
@@ -753,6 +766,11 @@ pub fn verify(
                 || switching
                 || !caps.permits(cap)
                 || ambient.contains(cap)
+                || (same_user
+                    && !recorded_ambient.contains(cap)
+                    && checks
+                        .during
+                        .contains_key(crate::model::observations::KEPT_BY_CAPSET))
             {
                 continue;
             }
@@ -1226,6 +1244,34 @@ mod tests {
         // The unit alone is fine; so is the ambient set outside the bounding set named once,
         // by the bounding set.
         assert!(gaps_on_unit(&p, "[Service]\n").is_empty());
+        // Debian's chrony: User=_chrony, no ambient set, `ExecStart=!` starts chronyd as root
+        // and it keeps CAP_SYS_TIME as it drops root: the drop-in's empty ambient set
+        // changes nothing of that.
+        let mut kept = binds_80_as_www_data();
+        kept.observations.add(
+            &Slot::Capability {
+                name: "CAP_NET_BIND_SERVICE".into(),
+                granted: true,
+                during: crate::model::observations::KEPT_BY_CAPSET.into(),
+            },
+            0,
+            "svc",
+            1,
+        );
+        kept = recorded(
+            kept,
+            &[
+                ("User", "www-data"),
+                ("AmbientCapabilities", ""),
+                ("CapabilityBoundingSet", "cap_net_bind_service"),
+                ("ReadWritePaths", "/var/log/t /var/cache/t"),
+                ("ProtectSystem", "strict"),
+                ("SystemCallFilter", "~"),
+                ("NoNewPrivileges", "no"),
+                ("KeyringMode", "private"),
+            ],
+        );
+        assert!(gaps_on_unit(&kept, broken).is_empty());
         let g = gaps_on_unit(&p, "[Service]\nCapabilityBoundingSet=\n");
         assert_eq!(g.len(), 1, "{g:?}");
         assert!(g[0].contains("add CapabilityBoundingSet="), "{g:?}");
@@ -1419,6 +1465,38 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 30, "{checked} shipped drop-ins");
+    }
+
+    /// The same for the drop-ins recorded on real Debian machines (`cargo xtask vm pack`),
+    /// each for the systemd of its release: profiles/SERVICE/debian13/ for 257.
+    #[test]
+    fn every_shipped_release_drop_in_permits_what_its_profile_observed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+        let mut checked = Vec::new();
+        for service in std::fs::read_dir(&dir)
+            .expect("profiles/")
+            .filter_map(Result::ok)
+        {
+            let name = service.file_name().to_string_lossy().into_owned();
+            for (release, systemd) in [("debian13", 257), ("debian12-vm", 252)] {
+                let release_dir = service.path().join(release);
+                let dropin = release_dir.join("hardening.conf");
+                let profile = release_dir.join(format!("{name}.profile.yaml"));
+                if !dropin.exists() && !profile.exists() {
+                    continue;
+                }
+                // One without the other is a half-written --update.
+                let p = Profile::load(&profile).expect("the release's profile");
+                let text = std::fs::read_to_string(&dropin).expect("the release's drop-in");
+                let groups = SyscallGroups::for_version(systemd, None);
+                let mut a = policy::unit_settings::of_profile(&p);
+                a.extend(service_assignments(&text, "hardening.conf"));
+                let v = verify(&p, &a, systemd, &groups, &|_| false);
+                assert!(v.gaps.is_empty(), "{name}/{release}: {:#?}", v.gaps);
+                checked.push(format!("{name}/{release}"));
+            }
+        }
+        assert!(checked.iter().any(|c| c == "nginx/debian13"), "{checked:?}");
     }
 
     #[test]

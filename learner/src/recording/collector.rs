@@ -328,9 +328,13 @@ fn own_uid(tgid: u32) -> Option<u32> {
 
 /// Whether `comm` is systemd's forked executor setting up a unit's process: systemd names it
 /// `(name)` until it execs the service (systemd-executor on v255+). It applies the sandbox
-/// itself, so what it does is no evidence of what the service needs.
+/// itself, so what it does is no evidence of what the service needs. systemd 255+ spawns the
+/// executor through its fd (`/proc/self/fd/N`), so the kernel names it `N`: a comm of 1 to 3
+/// digits (seen as `16` on Debian 13's 257).
 pub fn is_service_manager(comm: &str) -> bool {
-    (comm.starts_with('(') && comm.ends_with(')')) || comm.starts_with("systemd-executo")
+    (comm.starts_with('(') && comm.ends_with(')'))
+        || comm.starts_with("systemd-executo")
+        || ((1..=3).contains(&comm.len()) && comm.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The capabilities a successful capset() left in the permitted set of a process that was
@@ -1603,6 +1607,12 @@ mod tests {
         assert!(is_service_manager("(nginx)"));
         assert!(is_service_manager("(p-daemon)"));
         assert!(is_service_manager("systemd-executo"));
+        // systemd 257's executor, spawned as /proc/self/fd/16.
+        assert!(is_service_manager("16"));
+        assert!(is_service_manager("7"));
+        assert!(!is_service_manager("1234"));
+        assert!(!is_service_manager("16a"));
+        assert!(!is_service_manager(""));
         assert!(!is_service_manager("nginx"));
         assert!(!is_service_manager("(sd-pam"));
     }
