@@ -8,9 +8,9 @@ use anyhow::{Context as _, Result, bail};
 use crate::{APT_PACKAGES, apt_install, is_root, run, workspace};
 
 /// The services `cargo xtask test` runs the pack for: five fast ones of different kinds (a
-/// multi-process web server, a forking cache, a templated multi-process database, a Python
-/// oneshot job, a DNS server), about 4 minutes together on 2 cores, installs included.
-pub const CI_SERVICES: &[&str] = &["nginx", "redis-server", "postgresql", "certbot", "unbound"];
+/// multi-process web server, a forking cache, a templated multi-process database, a
+/// oneshot job run by a timer, a DNS server), about 4 minutes together on 2 cores, installs included.
+pub const CI_SERVICES: &[&str] = &["nginx", "redis-server", "postgresql", "man-db", "unbound"];
 
 /// The `packages=` of profiles/SERVICE/pack.conf; none for a service marked `unverified=`,
 /// which the pack only lists.
