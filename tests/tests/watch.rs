@@ -346,7 +346,9 @@ PrivateTmp=yes
 /// candidate in /etc/learner/watch, and node-exporter's textfile directory.
 fn install_template(guest: &Guest, hardened: bool) {
     let root = format!("/proc/{}/root", guest.pid);
-    std::os::unix::fs::symlink(
+    // A copy, not a link: the guest has a /tmp of its own, and a checkout under /tmp (CI's)
+    // would not be there.
+    std::fs::copy(
         learner_tests::learner_bin(),
         format!("{root}/usr/bin/learner"),
     )
