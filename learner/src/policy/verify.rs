@@ -691,15 +691,16 @@ pub fn verify(
     // unit's own bounding set lacked too went to a command systemd ran with full privileges
     // (`+`, PermissionsStartOnly=), which no bounding set confines: nothing to permit.
     let caps = d.bounding_set();
-    let recorded = Deployed {
+    // The unit as recorded: its own settings, without the drop-in's.
+    let recorded_unit = Deployed {
         assignments: d
             .assignments
             .iter()
             .copied()
             .filter(|a| policy::unit_settings::is_recorded(a))
             .collect(),
-    }
-    .bounding_set();
+    };
+    let recorded = recorded_unit.bounding_set();
     for (cap, checks) in &p.observations.capabilities {
         let Some(granted) = checks.granted.as_ref().filter(|g| g.count > 0) else {
             continue;
@@ -730,14 +731,6 @@ pub fn verify(
         // The unit as recorded ran as the same user without a capability in its ambient set,
         // and its process kept it through capset() after dropping root: started as root
         // (`ExecStart=!`: chronyd), which the drop-in's ambient set does not change.
-        let recorded_unit = Deployed {
-            assignments: d
-                .assignments
-                .iter()
-                .copied()
-                .filter(|a| policy::unit_settings::is_recorded(a))
-                .collect(),
-        };
         let same_user = recorded_unit.non_root().as_deref() == Some(who.as_str());
         let recorded_ambient = recorded_unit.ambient();
         let id = &p.observations.identity;
