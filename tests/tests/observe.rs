@@ -509,6 +509,45 @@ fn records_network_peers_without_their_ports() {
     assert_clean("after recording peers");
 }
 
+#[test]
+fn records_whether_the_network_reached_beyond_loopback() {
+    let Some(_kernel) = privileged("records_whether_the_network_reached_beyond_loopback") else {
+        return;
+    };
+    let tmp = TempDir::new("observe-routes");
+    // In learner's own network namespace: whatever this machine routes.
+    let here = learner::recording::network::routes_beyond_loopback(Path::new("/proc/self/net"))
+        .expect("this machine's routes");
+    let p = record(tmp.path(), &[WORKLOAD, "peers"]);
+    assert_eq!(p.recording.routes_beyond_loopback, Some(here));
+    // In a namespace of its own with loopback only (a test machine, a container without a
+    // network), looked at when it execs: the same clients, but what they reach on a
+    // networked host is unknown, and generate leaves the IP firewall unset.
+    let script = format!("ip link set lo up && exec {WORKLOAD} peers");
+    let p = record(tmp.path(), &["unshare", "--net", "sh", "-c", &script]);
+    assert_eq!(p.recording.routes_beyond_loopback, Some(false));
+    assert!(
+        p.observations
+            .peers
+            .as_ref()
+            .is_some_and(|x| !x.sent_to.is_empty())
+    );
+    let policy = learner::policy::resolve(
+        &p,
+        252,
+        &learner::policy::filter_groups::SyscallGroups::for_version(252, None),
+        learner::policy::margin::Margin::Exact,
+    );
+    assert_eq!(policy.value("IPAddressDeny"), None);
+    let why = policy
+        .decision("IPAddressDeny")
+        .expect("decided")
+        .evidence
+        .join(" ");
+    assert!(why.contains("no route beyond loopback"), "{why}");
+    assert_clean("after recording in a namespace without a network");
+}
+
 /// The files `workload relative DIR N` writes, as the profile must hold them.
 fn relative_writes(dir: &str, n: usize) -> Vec<String> {
     (0..n)

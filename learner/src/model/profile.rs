@@ -160,6 +160,13 @@ pub struct Recording {
     /// being executed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main_process_seen: Option<bool>,
+    /// Whether a network namespace the recorded processes ran in had a route through an
+    /// interface other than loopback. Without one (a test machine, a container without a
+    /// network) nothing beyond this host could be reached: names did not resolve, and what
+    /// the service would reach on a networked host was not seen. Absent in profiles of a
+    /// learner that did not look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes_beyond_loopback: Option<bool>,
     /// What the recording cost learner itself: CPU seconds and peak memory (MiB).
     #[serde(default)]
     pub collector_cpu_seconds: f64,
@@ -255,6 +262,7 @@ impl Default for Recording {
             exercised: BTreeMap::new(),
             baseline: BTreeMap::new(),
             main_process_seen: None,
+            routes_beyond_loopback: Some(true),
             collector_cpu_seconds: 0.0,
             collector_peak_mib: 0.0,
         }
@@ -457,6 +465,9 @@ impl Profile {
             };
             r.startup_seen = either(r.startup_seen, p.recording.startup_seen);
             r.main_process_seen = either(r.main_process_seen, p.recording.main_process_seen);
+            // One recording on a networked host shows what the service reaches there.
+            r.routes_beyond_loopback =
+                either(r.routes_beyond_loopback, p.recording.routes_beyond_loopback);
             r.instances = match (r.instances, p.recording.instances) {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),

@@ -141,6 +141,53 @@ pub fn served_beyond_loopback(p: &Profile) -> Option<(&String, &Seen)> {
     })
 }
 
+/// Unix sockets through which a host name is resolved instead of over IP: systemd-resolved's
+/// varlink service. (glibc asks nscd's socket for users and groups too: no evidence.)
+const RESOLVER_SOCKETS: [&str; 1] = ["AF_UNIX /run/systemd/resolve/io.systemd.Resolve"];
+
+/// Where the kernel picks the source ports of clients from (Linux's default
+/// `ip_local_port_range` starts here): a datagram to such a port of a host that sent the
+/// service one is its answer.
+const EPHEMERAL_PORTS: u16 = 32768;
+
+/// The first connect() or datagram sent to an IP address (or to a name resolver) that is
+/// not an answer to a client: what makes the service a client itself, whose destinations
+/// depend on the network it runs on.
+pub fn reached_out(p: &Profile) -> Option<(&String, &Seen)> {
+    let o = &p.observations;
+    let clients: BTreeSet<IpAddr> = o
+        .peers
+        .iter()
+        .flat_map(|p| hosts(&p.received_from, true).into_keys())
+        .collect();
+    let answer = |k: &String| {
+        parse(k).is_some_and(|(ip, port)| {
+            port.is_some_and(|p| p >= EPHEMERAL_PORTS) && clients.contains(&as_source(ip))
+        })
+    };
+    let sent = o.peers.iter().flat_map(|p| &p.sent_to);
+    o.connects
+        .iter()
+        .chain(sent.filter(|(k, _)| !answer(k)))
+        .find(|(k, _)| parse(k).is_some() || RESOLVER_SOCKETS.contains(&k.as_str()))
+}
+
+/// Why what the service reaches beyond this host is unknown: it reached out while its
+/// network had no route beyond loopback, where names do not resolve and every peer beyond
+/// this host is unreachable, so what it would have gone on to reach was not seen.
+pub fn reach_unseen(p: &Profile) -> Option<String> {
+    let (key, _) = reached_out(p)?;
+    match p.recording.routes_beyond_loopback {
+        Some(true) => None,
+        Some(false) => Some(format!(
+            "the service reached out ({key}) in a recording whose network had no route beyond loopback (names did not resolve, no other host answered), so what it reaches on a networked host was not seen"
+        )),
+        None => Some(format!(
+            "the service reached out ({key}), and the profile does not say whether the recording's network had a route beyond loopback (recorded by an older learner)"
+        )),
+    }
+}
+
 /// Whether a firewall of these entries lets in no peer beyond this host: it drops an address
 /// of each documentation range, and none of its allow entries names anything but loopback.
 pub fn admits_only_this_host(allow: &[String], deny: &[String]) -> bool {
@@ -235,6 +282,11 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
                 "unset: the service bound {key}, which peers beyond this host can reach, and a server's clients may come from anywhere (the recording saw only local ones)"
             )],
         );
+    }
+    // A client recorded without a network beyond this host: its destinations there are
+    // unknown, and a list of the local ones would shut out every real one.
+    if let Some(why) = reach_unseen(p) {
+        return decide(vec![], vec![], vec![format!("unset: {why}")]);
     }
     // A listener with no recorded client: whoever its clients are, the recording did not
     // see them, and denying every address would shut them all out.
@@ -618,6 +670,53 @@ mod tests {
             let why = evidence(&p, 252, "IPAddressDeny");
             assert!(why.contains(&format!("bound {bind}")), "{why}");
         }
+    }
+
+    #[test]
+    fn a_client_recorded_without_a_route_beyond_loopback_is_not_restricted() {
+        // An application that calls its database, a fail2ban that resolves names: on a test
+        // machine with loopback only, its destinations there are not the ones it has.
+        for reached in [
+            Slot::Connect("AF_INET 127.0.0.1:5432".into()),
+            Slot::Connect("AF_INET 10.255.255.53:53".into()),
+            Slot::SentTo("AF_INET 127.0.0.1:514".into()),
+            Slot::Connect("AF_UNIX /run/systemd/resolve/io.systemd.Resolve".into()),
+        ] {
+            let mut p = profile(std::slice::from_ref(&reached));
+            p.recording.routes_beyond_loopback = Some(false);
+            assert!(lines(&p, 252, "IPAddressDeny").is_empty(), "{reached:?}");
+            assert!(lines(&p, 252, "IPAddressAllow").is_empty(), "{reached:?}");
+            let why = evidence(&p, 252, "IPAddressDeny");
+            assert!(why.contains("no route beyond loopback"), "{why}");
+            // A profile of an older learner does not say: the same.
+            p.recording.routes_beyond_loopback = None;
+            assert!(lines(&p, 252, "IPAddressDeny").is_empty(), "{reached:?}");
+            // Recorded on a networked host, where it reached only these: restricted.
+            p.recording.routes_beyond_loopback = Some(true);
+            let deny = lines(&p, 252, "IPAddressDeny");
+            assert_eq!(deny.last().map(String::as_str), Some("IPAddressDeny=any"));
+        }
+    }
+
+    #[test]
+    fn a_local_server_that_only_answered_keeps_localhost_without_a_route() {
+        // memcached on 127.0.0.1, an SNMP agent answering on UDP: answers to a client's port
+        // are no reaching out, and the absent network changed nothing the service did.
+        let mut p = profile(&[
+            Slot::Bind("AF_INET 127.0.0.1:161".into()),
+            Slot::ReceivedFrom("AF_INET 127.0.0.1".into()),
+            Slot::SentTo("AF_INET 127.0.0.1:60667".into()),
+            Slot::Connect("AF_UNIX /var/run/nscd/socket".into()),
+        ]);
+        p.recording.routes_beyond_loopback = Some(false);
+        assert_eq!(
+            lines(&p, 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=localhost"]
+        );
+        // A datagram to a service port of the same host is a request of its own.
+        p.observations
+            .add(&Slot::SentTo("AF_INET 127.0.0.1:162".into()), 0, "svc", 1);
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
     }
 
     #[test]

@@ -890,6 +890,30 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
                     .to_owned(),
             });
         }
+        // A client recorded where nothing beyond this host could be reached: where it goes
+        // on a networked host is unknown (generate leaves it unrestricted), and a firewall
+        // that drops an address the recording could never have tried guesses.
+        // Networks of the user's own are a choice; hosts the recording saw are its list.
+        let elsewhere = std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+        let observed = peers::observed_peers(p);
+        let recorded_list = allow.iter().all(|e| {
+            matches!(e.as_str(), "localhost" | "link-local" | "multicast")
+                || e.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback() || observed.contains_key(&ip))
+        });
+        if let Some(why) = peers::reach_unseen(p)
+            && recorded_list
+            && !peers::ip_permitted(&allow, &deny, elsewhere)
+        {
+            let (key, seen) = peers::reached_out(p).expect("reach_unseen found one");
+            out.push(Gap {
+                kind: GapKind::Denied,
+                processes: processes(seen),
+                observation: format!("{key} {}x: {why}", seen.count),
+                directive: format!("IPAddressDeny={}", deny.join(" ")),
+                fix: "record it on a host with a network, or remove IPAddressDeny=".to_owned(),
+            });
+        }
     }
     let (allow, deny) = (entries("SocketBindAllow"), entries("SocketBindDeny"));
     if !deny.is_empty() {
@@ -1597,5 +1621,32 @@ mod tests {
         // Denying only some networks leaves the rest of the world in.
         let some = "[Service]\nIPAddressDeny=192.168.0.0/16\n";
         assert!(gaps(&server("AF_INET6 [::]:22"), some, 252).is_empty());
+    }
+
+    #[test]
+    fn a_client_recorded_without_a_network_behind_its_recorded_firewall_is_a_gap() {
+        // fail2ban's drop-in from a machine with loopback only: the resolver it could not
+        // reach was all its firewall let out.
+        let mut p = profile(
+            &[(Slot::Connect("AF_INET 10.255.255.53:53".into()), 0)],
+            &[],
+        );
+        p.recording.routes_beyond_loopback = Some(false);
+        let recorded = "[Service]\nIPAddressAllow=10.255.255.53\nIPAddressDeny=any\n";
+        let g = gaps(&p, recorded, 252);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert!(g[0].contains("no route beyond loopback"), "{g:?}");
+        let local = "[Service]\nIPAddressAllow=localhost\nIPAddressDeny=any\n";
+        // Also the recorded peer it drops: two.
+        let g = gaps(&p, local, 252);
+        assert!(
+            g.iter().any(|g| g.contains("no route beyond loopback")),
+            "{g:?}"
+        );
+        // The user's own network, or a recording on a networked host: no gap.
+        let lan = "[Service]\nIPAddressAllow=10.0.0.0/8\nIPAddressDeny=any\n";
+        assert!(gaps(&p, lan, 252).is_empty());
+        p.recording.routes_beyond_loopback = Some(true);
+        assert!(gaps(&p, recorded, 252).is_empty());
     }
 }

@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod collector;
 pub mod command;
 pub mod follower;
+pub mod network;
 pub mod recorder;
 pub mod resolve;
 pub mod session;
