@@ -4,12 +4,15 @@
 # systemd. Requests go straight to the FPM sockets with cgi-fcgi (libfcgi-bin).
 #   setup: a second pool `pack` running as its own user `packapp` on /run/php/pack.sock, a
 #          script /srv/pack/app.php that writes a row to a file of packapp's under
-#          /var/lib/pack and reads it back, and uses a PHP session (files under
-#          /var/lib/php/sessions); the unit restarted.
-#   load:  300 requests to each pool (writes, reads, sessions, the pool status page), a
+#          /var/lib/pack and reads it back, uses a PHP session (files under
+#          /var/lib/php/sessions) and calls an HTTP API over TCP, as applications call their
+#          database, cache or payment service (here `php -S` on 127.0.0.1:8099, its own
+#          transient unit pack-api.service, outside the recorded one); the unit restarted.
+#   load:  300 requests to each pool (writes, reads, sessions, API calls, the status page), a
 #          reload (SIGUSR2: the master re-execs and restarts its workers).
 #   check: a fresh row written through the `pack` pool is read back through it, a session
-#          written by one request is read by the next, and the `www` pool answers its ping.
+#          written by one request is read by the next, the API's answer comes back through
+#          both pools, and the `www` pool answers its ping.
 set -eu
 # fcgi SOCKET SCRIPT [QUERY [COOKIE]]: one FastCGI request, the response with its headers.
 fcgi() {
@@ -31,7 +34,7 @@ setup)
     install -d -m 755 /srv/pack
     cat >/srv/pack/app.php <<'PHP'
 <?php
-// The pack's app: op=ping, op=write&k=K&v=V, op=read&k=K, op=session.
+// The pack's app: op=ping, op=write&k=K&v=V, op=read&k=K, op=session, op=api.
 $db = '/var/lib/pack/rows.txt';
 switch ($_GET['op'] ?? '') {
 case 'ping':
@@ -55,6 +58,10 @@ case 'session':
     $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
     echo "session ", session_id(), " n=", $_SESSION['n'], "\n";
     break;
+case 'api':
+    $r = @file_get_contents('http://localhost:8099/price.txt');
+    echo $r === false ? "api unreachable\n" : "api $r";
+    break;
 default:
     http_response_code(404);
     echo "no such op\n";
@@ -77,6 +84,12 @@ pm.max_spare_servers = 3
 pm.status_path = /status
 ping.path = /ping
 CONF
+    # The API the app calls: its own unit, so the recording does not count it as php-fpm's.
+    install -d -m 755 /srv/pack-api
+    echo 'price 42' >/srv/pack-api/price.txt
+    systemctl is-active -q pack-api.service ||
+        systemd-run --quiet --unit=pack-api --property=Restart=always \
+            php -S 127.0.0.1:8099 -t /srv/pack-api
     # Debian's www pool answers its ping too.
     sed -i 's|^;ping.path = /ping|ping.path = /ping|' /etc/php/8.2/fpm/pool.d/www.conf
     systemctl restart php8.2-fpm.service
@@ -90,6 +103,8 @@ load)
         fcgi /run/php/pack.sock /srv/pack/app.php op=session >/dev/null || true
         fcgi /run/php/php8.2-fpm.sock /var/www/html/pack.php op=session >/dev/null || true
         fcgi /run/php/php8.2-fpm.sock /var/www/html/pack.php op=ping >/dev/null || true
+        fcgi /run/php/pack.sock /srv/pack/app.php op=api >/dev/null || true
+        fcgi /run/php/php8.2-fpm.sock /var/www/html/pack.php op=api >/dev/null || true
         fcgi /run/php/php8.2-fpm.sock /ping >/dev/null || true
     done
     fcgi /run/php/pack.sock /status >/dev/null || true
@@ -109,6 +124,8 @@ check)
     sid=$(fcgi /run/php/php8.2-fpm.sock /var/www/html/pack.php op=session | sed -n 's/^session \([a-z0-9]*\) n=1.*/\1/p')
     [ -n "$sid" ]
     fcgi /run/php/php8.2-fpm.sock /var/www/html/pack.php op=session "PHPSESSID=$sid" | grep -q "^session $sid n=2"
+    fcgi /run/php/pack.sock /srv/pack/app.php op=api | grep -q '^api price 42$'
+    fcgi /run/php/php8.2-fpm.sock /var/www/html/pack.php op=api | grep -q '^api price 42$'
     fcgi /run/php/php8.2-fpm.sock /ping | grep -q pong
     ;;
 *) echo "usage: load.sh setup|load|check" >&2; exit 2 ;;

@@ -3,14 +3,16 @@
 # `unicorn -c $CONFIG_RB` from /etc/default/unicorn as root, inside the pack's guest systemd.
 # The package ships no application: setup gives it a small Rack one.
 #   setup: /srv/pack (config.ru: / answers with the worker's pid, POST /notes appends a line
-#          to /var/lib/pack-unicorn/notes, GET /notes lists them), /etc/unicorn/pack.rb
+#          to /var/lib/pack-unicorn/notes, GET /notes lists them, GET /price asks an HTTP API
+#          over TCP, as applications call their database or services: here a Ruby TCPServer
+#          on 127.0.0.1:8099, its own transient unit pack-api.service), /etc/unicorn/pack.rb
 #          (127.0.0.1:8787, 2 workers as www-data, pid /run/unicorn.pid, logs in
 #          /var/log/unicorn), CONFIG_RB in /etc/default/unicorn, the unit started.
 #   load:  about 3 s of requests (pages, notes written and read, a 404), a reload (HUP:
 #          the master re-reads its config and replaces its workers), more requests,
 #          USR1 (reopen logs), TTIN/TTOU (one worker more, then one less).
-#   check: / answers from a worker, a fresh note POSTed is read back, and the note from
-#          setup is still there.
+#   check: / answers from a worker, a fresh note POSTed is read back, the note from setup
+#          is still there, and /price brings the API's answer.
 set -eu
 url=http://127.0.0.1:8787
 up() {
@@ -36,6 +38,9 @@ run lambda { |env|
     [201, { "content-type" => "text/plain" }, ["stored\n"]]
   when ["GET", "/notes"]
     [200, { "content-type" => "text/plain" }, [File.exist?(NOTES) ? File.read(NOTES) : ""]]
+  when ["GET", "/price"]
+    require "net/http"
+    [200, { "content-type" => "text/plain" }, [Net::HTTP.get(URI("http://localhost:8099/price"))]]
   else
     [404, { "content-type" => "text/plain" }, ["not found\n"]]
   end
@@ -52,6 +57,16 @@ preload_app false
 stderr_path "/var/log/unicorn/stderr.log"
 stdout_path "/var/log/unicorn/stdout.log"
 RB
+    # The API the app calls: its own unit, so the recording does not count it as unicorn's.
+    systemctl is-active -q pack-api.service ||
+        systemd-run --quiet --unit=pack-api --property=Restart=always ruby -rsocket -e '
+            s = TCPServer.new("127.0.0.1", 8099)
+            loop do
+              c = s.accept
+              while (l = c.gets) && l != "\r\n"; end
+              c.print "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nprice 42\n"
+              c.close
+            end'
     sed -i 's|^CONFIG_RB=.*|CONFIG_RB=/etc/unicorn/pack.rb|' /etc/default/unicorn
     grep -q '^CONFIG_RB=/etc/unicorn/pack.rb' /etc/default/unicorn
     systemctl start unicorn.service
@@ -68,6 +83,7 @@ load)
         curl -s -o /dev/null --max-time 2 --data "load-$n" "$url/notes" || true
         curl -s -o /dev/null --max-time 2 "$url/notes" || true
         curl -s -o /dev/null --max-time 2 "$url/no-such-page" || true
+        curl -s -o /dev/null --max-time 2 "$url/price" || true
     done
     systemctl reload unicorn.service || true
     sleep 1
@@ -90,6 +106,7 @@ check)
     notes=$(curl -fsS --max-time 5 "$url/notes")
     echo "$notes" | grep -qx "$v"
     echo "$notes" | grep -qx from-setup
+    curl -fsS --max-time 5 "$url/price" | grep -qx 'price 42'
     ;;
 *) echo "usage: load.sh setup|load|check" >&2; exit 2 ;;
 esac

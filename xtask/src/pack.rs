@@ -18,15 +18,14 @@ fn packages(profiles: &Path, service: &str) -> Result<Vec<String>> {
     let conf = profiles.join(service).join("pack.conf");
     let text = std::fs::read_to_string(&conf)
         .with_context(|| format!("{}: no such service in the pack", conf.display()))?;
-    if text.lines().any(|l| l.trim().starts_with("unverified=")) {
-        return Ok(Vec::new());
-    }
-    Ok(text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("packages="))
-        .flat_map(str::split_whitespace)
-        .map(str::to_owned)
-        .collect())
+    // Read as `vm pack` reads it, without a release's overrides: those are for real machines
+    // (`unverified.debian12=` verifies chrony on one, never in the pack's guest).
+    let conf = crate::vm::pack::Conf::parse(&text, "guest")
+        .with_context(|| format!("{}", conf.display()))?;
+    Ok(match conf.unverified {
+        Some(_) => Vec::new(),
+        None => conf.packages,
+    })
 }
 
 fn all_services(profiles: &Path) -> Result<Vec<String>> {

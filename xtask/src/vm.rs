@@ -22,7 +22,7 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::{output, run, succeeds};
 
-mod pack;
+pub(crate) mod pack;
 
 /// Where images, the ssh key and running machines' state live; `LEARNER_VM_CACHE` overrides.
 const DEFAULT_CACHE: &str = "/var/cache/learner-vm";
@@ -1022,8 +1022,10 @@ fn test_case(m: &Machine, case: &Case, times: &mut Vec<(String, Duration)>) -> R
         "test -e /etc/systemd/system/{unit}.d/50-learner-hardening.conf"
     ))? == 0;
     // Every line of the drop-in must be one this systemd knows (bullseye's 247 most of all).
+    // Also as `systemd-analyze verify` reads it: whatever it says of the drop-in's lines.
     let unknown = m.ssh_output(&format!(
-        "journalctl -b -o cat _PID=1 | grep -F '{unit}.d/' | grep -E 'Unknown (key|section)|unknown lvalue' || true"
+        "{{ journalctl -b -o cat _PID=1 | grep -F '{unit}.d/' | grep -E 'Unknown (key|section)|unknown lvalue'; \
+         systemd-analyze verify {unit} 2>&1 | grep -F '{unit}.d/'; }} || true"
     ))?;
     // The values only 257 knows, applied for real: each must show in the running service.
     let values_257 = !installed || m.sh(&format!("sh /root/values-257.sh {unit}"))? == 0;

@@ -133,7 +133,7 @@ fi
 /// `profiles/SERVICE/pack.conf` as read for one release: `KEY.RELEASE=` (e.g.
 /// `unit.debian13=postgresql@17-main.service`) overrides `KEY=` there.
 #[derive(Debug)]
-pub(super) struct Conf {
+pub(crate) struct Conf {
     pub unit: String,
     pub packages: Vec<String>,
     pub record: Option<String>,
