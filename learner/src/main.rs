@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use learner::{
     commands::{
-        Format, apply, check, diff, exit_code, generate, merge, record, run, verify, watch,
+        Format, apply, check, diff, exit_code, generate, harden, merge, record, run, verify, watch,
     },
     model::profile::Profile,
     policy::margin::Margin,
@@ -64,6 +64,41 @@ enum Command {
     /// stdout and to the unit's journal. Nothing is enforced. Exits 0 when nothing would have
     /// been denied, 1 when something would (or events were lost), 2 on trouble
     Watch(WatchCommandArgs),
+    /// Harden every unit recorded in a directory: for each unit's profiles the drop-in for
+    /// this host (written beside them as UNIT.hardening.conf) and its exposure, and with
+    /// --apply each applied in turn, never two at once, rolled back when it fails; one report
+    /// (DIR/harden-report.md and .json, and on stdout). Exits 0 when no unit was rolled back,
+    /// 1 when one was (or harden was interrupted), 2 on trouble
+    Harden(HardenArgs),
+}
+
+#[derive(Args)]
+struct HardenArgs {
+    /// The directory of profiles (`learner record UNIT -o DIR/UNIT.profile.yaml` for each)
+    dir: PathBuf,
+    /// Apply each drop-in (as `learner apply`: the check, the events, rollback on failure);
+    /// Ctrl-C stops after the unit being applied
+    #[arg(long)]
+    apply: bool,
+    /// With --apply: drive each unit through these events under its drop-in, as `learner
+    /// apply --exercise` (restart, reload, crash, logrotate, or all)
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
+    exercise: Option<Exercises>,
+    /// With --apply: DIR/UNIT (e.g. checks/nginx.service), when it exists, is the unit's check,
+    /// run with sh after each start and event
+    #[arg(long, value_name = "DIR")]
+    check_dir: Option<PathBuf>,
+    /// As `learner apply --timeout`
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// `json`: the report on stdout as DIR/harden-report.json holds it
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// No progress on stderr
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    guest: GuestArg,
 }
 
 #[derive(Args)]
@@ -420,6 +455,18 @@ fn main() -> ExitCode {
                 promote_after: args.promote_after,
                 check: args.check,
                 exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
+            },
+            args.format,
+        ),
+        Command::Harden(args) => harden::run(
+            &harden::HardenRequest {
+                dir: args.dir,
+                apply: args.apply,
+                exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
+                check_dir: args.check_dir,
+                timeout: args.timeout,
+                guest: args.guest.guest,
+                quiet: args.quiet,
             },
             args.format,
         ),

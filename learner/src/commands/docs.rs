@@ -181,6 +181,33 @@ pub const PAGES: &[Page] = &[
         ],
     },
     Page {
+        command: "harden",
+        examples: &[
+            (
+                "drop-ins for every unit recorded into a directory, scored, nothing applied",
+                "sudo learner harden profiles/",
+            ),
+            (
+                "each applied in turn through its life, with the checks in checks/UNIT",
+                "sudo learner harden profiles/ --apply --exercise all --check-dir checks/",
+            ),
+        ],
+        exit: &[
+            (
+                "0",
+                "no unit was rolled back (skipped ones are in the report)",
+            ),
+            (
+                "1",
+                "a unit's drop-in failed and was rolled back, or harden was interrupted",
+            ),
+            (
+                "2",
+                "trouble: no profile in the directory, not root with --apply",
+            ),
+        ],
+    },
+    Page {
         command: "run",
         examples: &[
             (

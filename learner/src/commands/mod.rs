@@ -9,6 +9,7 @@ pub mod check;
 pub mod diff;
 pub mod docs;
 pub mod generate;
+pub mod harden;
 pub mod merge;
 pub mod record;
 pub mod run;
