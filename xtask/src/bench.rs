@@ -41,6 +41,8 @@ pub enum Section {
     Relative,
     /// nginx.service in a guest systemd, unrecorded, recorded and watched (`learner watch`).
     Watch,
+    /// What each of learner's kernel programs costs a run, next to the empty program's.
+    Programs,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -113,7 +115,8 @@ fn mode_table(
 struct Elsewhere(Child, Option<PathBuf>);
 
 impl Elsewhere {
-    fn start(bins: &Bins, mode: Mode) -> Result<Option<Self>> {
+    /// `stats`: where learner writes its programs' statistics as it ends (the drop).
+    fn start(bins: &Bins, mode: Mode, stats: Option<&Path>) -> Result<Option<Self>> {
         let (script, moved) = match mode {
             Mode::Elsewhere => ("echo recording; exec sleep 3600".to_owned(), None),
             Mode::Following => {
@@ -136,7 +139,11 @@ impl Elsewhere {
             }
             _ => return Ok(None),
         };
-        let mut child = Command::new(&bins.learner)
+        let mut cmd = Command::new(&bins.learner);
+        if let Some(stats) = stats {
+            cmd.env(PROGRAM_STATS_ENV, stats);
+        }
+        let mut child = cmd
             .arg("run")
             .arg("-o")
             .arg(bins.dir.join("elsewhere.profile.yaml"))
@@ -252,6 +259,178 @@ fn recorded_paths<'a>(profile: &'a str, dir: &Path) -> Vec<&'a str> {
         .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
         .filter(|p| p.starts_with(&prefix))
         .collect()
+}
+
+/// learner's diagnostic (learner/src/recording/recorder.rs): a file where a recording writes
+/// each program's runs and run time, with the kernel's statistics on while it records.
+const PROGRAM_STATS_ENV: &str = "LEARNER_PROGRAM_STATS";
+/// The per-program row's rounds: each starts learner (loading its programs takes seconds), and
+/// the kernel's own timing of each run is steadier than a workload's wall time.
+const PROGRAM_ROUNDS: usize = 3;
+/// The per-program row's file workload: enough opens to time the observation programs, few
+/// enough files for a short round.
+const PROGRAM_FILES: u64 = 20_000;
+const PROGRAM_OPENS: u64 = 200_000;
+
+/// A column of the per-program row: the getppid loop in one of the modes, or files created
+/// and opened under learner.
+#[derive(Clone, Copy)]
+enum Scene {
+    Syscalls(Mode),
+    Files,
+}
+
+impl Scene {
+    const ALL: [Scene; 6] = [
+        Scene::Syscalls(Mode::Floor),
+        Scene::Syscalls(Mode::Counting),
+        Scene::Syscalls(Mode::Elsewhere),
+        Scene::Syscalls(Mode::Following),
+        Scene::Syscalls(Mode::Learner),
+        Scene::Files,
+    ];
+
+    fn name(self) -> String {
+        match self {
+            Scene::Syscalls(Mode::Floor) => "getppid, empty program".into(),
+            Scene::Syscalls(Mode::Counting) => "getppid, counting only".into(),
+            Scene::Syscalls(Mode::Elsewhere) => "getppid unrecorded, another recorded".into(),
+            Scene::Syscalls(Mode::Following) => "getppid unrecorded, one followed".into(),
+            Scene::Syscalls(mode) => format!("getppid, {}", mode.name()),
+            Scene::Files => format!("{PROGRAM_FILES} files, {PROGRAM_OPENS} opens, learner"),
+        }
+    }
+}
+
+/// Each program's statistics from one run of learner: its name, runs and run time (ns).
+type ProgramRound = Vec<(String, u64, u64)>;
+
+/// The statistics learner wrote to `path`.
+fn read_program_stats(path: &Path) -> Result<ProgramRound> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("learner wrote no statistics to {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).context("statistics JSON")?;
+    let list = value.as_array().context("statistics: not a list")?;
+    list.iter()
+        .map(|p| {
+            let name = p["program"].as_str().context("statistics: no program")?;
+            let runs = p["runs"].as_u64().context("statistics: no runs")?;
+            let ns = p["run_time_ns"]
+                .as_u64()
+                .context("statistics: no run time")?;
+            Ok((name.to_owned(), runs, ns))
+        })
+        .collect()
+}
+
+/// One round of a scene: each program's runs and run time while it ran.
+fn program_round(bins: &Bins, scene: Scene) -> Result<ProgramRound> {
+    let stats = bins.dir.join("programs.json");
+    let _ = std::fs::remove_file(&stats);
+    let syscalls = SYSCALLS.to_string();
+    let getppid = [
+        bins.workload.to_str().expect("utf-8"),
+        "syscalls",
+        &syscalls,
+    ];
+    match scene {
+        Scene::Syscalls(mode @ (Mode::Elsewhere | Mode::Following)) => {
+            let elsewhere = Elsewhere::start(bins, mode, Some(&stats))?;
+            let ran = stdout_number(bins.command(Mode::Native, &getppid, "unused"));
+            // learner writes the statistics as it ends.
+            drop(elsewhere);
+            ran?;
+        }
+        Scene::Syscalls(mode) => {
+            let mut cmd = bins.command(mode, &getppid, "programs.profile.yaml");
+            cmd.env(PROGRAM_STATS_ENV, &stats);
+            stdout_number(cmd)?;
+        }
+        Scene::Files => {
+            let dir = bins.dir.join("programs-files");
+            std::fs::create_dir_all(&dir)?;
+            let profile = bins.dir.join("programs-files.profile.yaml");
+            let mut cmd = bins.stress(&profile, &dir, [PROGRAM_FILES, PROGRAM_OPENS, 0]);
+            cmd.env(PROGRAM_STATS_ENV, &stats);
+            let ran = stdout_number(cmd);
+            std::fs::remove_dir_all(&dir)?;
+            ran?;
+        }
+    }
+    read_program_stats(&stats)
+}
+
+/// Each program's median runs and median run time per run, by scene, from rounds of
+/// `(program, runs, run time)`: programs that never ran in a scene are left out of it.
+fn program_medians(
+    rounds: &[Vec<ProgramRound>],
+) -> Vec<std::collections::BTreeMap<String, (f64, f64)>> {
+    rounds
+        .iter()
+        .map(|scene_rounds| {
+            let mut by_program: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> =
+                Default::default();
+            for round in scene_rounds {
+                for (name, runs, ns) in round {
+                    if *runs == 0 {
+                        continue;
+                    }
+                    let entry = by_program.entry(name.clone()).or_default();
+                    entry.0.push(*runs as f64);
+                    entry.1.push(*ns as f64 / *runs as f64);
+                }
+            }
+            by_program
+                .into_iter()
+                .map(|(name, (runs, ns))| (name, (median(runs), median(ns))))
+                .collect()
+        })
+        .collect()
+}
+
+/// What each of learner's kernel programs costs a run (the kernel's own timing, statistics on
+/// for this row only), the scenes alternating within each round: the getppid loop as the
+/// syscall table's modes run it, and a file workload for the observation programs.
+fn program_costs(bins: &Bins, report: &mut String) -> Result<()> {
+    let n = Scene::ALL.len();
+    let mut rounds: Vec<Vec<ProgramRound>> = vec![vec![]; n];
+    for round in 0..PROGRAM_ROUNDS {
+        for k in 0..n {
+            let i = (round + k) % n;
+            let stats = program_round(bins, Scene::ALL[i])?;
+            eprintln!(
+                "xtask: bench: programs, {}: {} programs ran",
+                Scene::ALL[i].name(),
+                stats.iter().filter(|s| s.1 > 0).count()
+            );
+            rounds[i].push(stats);
+        }
+    }
+    let medians = program_medians(&rounds);
+    let programs: std::collections::BTreeSet<&String> =
+        medians.iter().flat_map(|m| m.keys()).collect();
+    writeln!(
+        report,
+        "## What each kernel program costs a run ({PROGRAM_ROUNDS} rounds, medians; runs, then ns per run)\n"
+    )?;
+    let names: Vec<String> = Scene::ALL.iter().map(|s| s.name()).collect();
+    writeln!(report, "| program | {} |", names.join(" | "))?;
+    writeln!(report, "|---|{}", "---|".repeat(n))?;
+    for program in programs {
+        let cells: Vec<String> = medians
+            .iter()
+            .map(|m| match m.get(program) {
+                Some((runs, ns)) => format!("{runs:.0} x {ns:.0} ns"),
+                None => String::new(),
+            })
+            .collect();
+        writeln!(report, "| `{program}` | {} |", cells.join(" | "))?;
+    }
+    writeln!(
+        report,
+        "\nThe kernel times each run while `kernel.bpf_stats_enabled` is on (learner turns it on for its recording with `{PROGRAM_STATS_ENV}`, the kernel turns it off as learner exits); the timing itself adds its two clock reads to every run, the empty program's included, so compare with that program. Runs count every task on the machine: the getppid loop's million and what else ran meanwhile.\n"
+    )?;
+    Ok(())
 }
 
 /// Directories `workload relative` writes in, in the starvation rows.
@@ -605,6 +784,10 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         short_lived_writers(bins, &mut report)?;
         return write_report(target, &report);
     }
+    if only == Some(Section::Programs) {
+        program_costs(bins, &mut report)?;
+        return write_report(target, &report);
+    }
     if only == Some(Section::Watch) {
         watch_cost(bins, &mut report)?;
         return write_report(target, &report);
@@ -635,7 +818,7 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
     for round in 0..ROUNDS {
         for k in 0..n {
             let mode = Mode::ALL[(round + k) % n];
-            let elsewhere = Elsewhere::start(bins, mode)?;
+            let elsewhere = Elsewhere::start(bins, mode, None)?;
             let r = nginx_round(bins, mode, &conf)?;
             drop(elsewhere);
             eprintln!(
@@ -684,7 +867,7 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
             } else {
                 SYSCALLS
             };
-            let elsewhere = Elsewhere::start(bins, mode)?;
+            let elsewhere = Elsewhere::start(bins, mode, None)?;
             let ns = stdout_number(bins.command(
                 mode,
                 &[
@@ -727,6 +910,9 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         ns[following] - ns[elsewhere],
         (rps[following] - rps[elsewhere]) / rps[0] * 100.0
     )?;
+
+    // 2b. What each kernel program costs a run.
+    program_costs(bins, &mut report)?;
 
     // 3. Path-heavy: distinct files created, then one opened many times, under learner.
     let (lost, peak) = path_heavy(bins, &mut report)?;
@@ -823,4 +1009,26 @@ fn write_report(target: &Path, report: &str) -> Result<()> {
         dir.join("report.md").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_medians_are_per_scene_per_run_and_skip_programs_that_never_ran() {
+        let stat = |name: &str, runs, ns| (name.to_owned(), runs, ns);
+        let rounds = vec![
+            vec![
+                vec![stat("enter", 100, 1000), stat("exit", 0, 0)],
+                vec![stat("enter", 300, 9000), stat("exit", 0, 0)],
+                vec![stat("enter", 200, 4000), stat("exit", 0, 0)],
+            ],
+            vec![vec![stat("enter", 10, 50), stat("exit", 4, 400)]],
+        ];
+        let medians = program_medians(&rounds);
+        assert_eq!(medians[0].get("enter"), Some(&(200.0, 20.0)));
+        assert_eq!(medians[0].get("exit"), None);
+        assert_eq!(medians[1].get("exit"), Some(&(4.0, 100.0)));
+    }
 }
