@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: what recording costs the recorded program, side by side with the
 //! ptrace approach (strace -f), in one run: alternating rounds, medians, ratios.
 use std::{
+    ffi::OsStr,
     fmt::Write as _,
     net::TcpStream,
     path::{Path, PathBuf},
@@ -115,8 +116,8 @@ fn mode_table(
 struct Elsewhere(Child, Option<PathBuf>);
 
 impl Elsewhere {
-    /// `stats`: where learner writes its programs' statistics as it ends (the drop).
-    fn start(bins: &Bins, mode: Mode, stats: Option<&Path>) -> Result<Option<Self>> {
+    /// `env`: learner's diagnostics, for the per-program row.
+    fn start(bins: &Bins, mode: Mode, env: &[(&str, &OsStr)]) -> Result<Option<Self>> {
         let (script, moved) = match mode {
             Mode::Elsewhere => ("echo recording; exec sleep 3600".to_owned(), None),
             Mode::Following => {
@@ -140,9 +141,7 @@ impl Elsewhere {
             _ => return Ok(None),
         };
         let mut cmd = Command::new(&bins.learner);
-        if let Some(stats) = stats {
-            cmd.env(PROGRAM_STATS_ENV, stats);
-        }
+        cmd.envs(env.iter().copied());
         let mut child = cmd
             .arg("run")
             .arg("-o")
@@ -277,13 +276,16 @@ const PROGRAM_OPENS: u64 = 200_000;
 #[derive(Clone, Copy)]
 enum Scene {
     Syscalls(Mode),
+    /// As [`Mode::Elsewhere`], the other process counted only: no observation tracepoints.
+    ElsewhereCounting,
     Files,
 }
 
 impl Scene {
-    const ALL: [Scene; 6] = [
+    const ALL: [Scene; 7] = [
         Scene::Syscalls(Mode::Floor),
         Scene::Syscalls(Mode::Counting),
+        Scene::ElsewhereCounting,
         Scene::Syscalls(Mode::Elsewhere),
         Scene::Syscalls(Mode::Following),
         Scene::Syscalls(Mode::Learner),
@@ -294,6 +296,7 @@ impl Scene {
         match self {
             Scene::Syscalls(Mode::Floor) => "getppid, empty program".into(),
             Scene::Syscalls(Mode::Counting) => "getppid, counting only".into(),
+            Scene::ElsewhereCounting => "getppid unrecorded, another counted only".into(),
             Scene::Syscalls(Mode::Elsewhere) => "getppid unrecorded, another recorded".into(),
             Scene::Syscalls(Mode::Following) => "getppid unrecorded, one followed".into(),
             Scene::Syscalls(mode) => format!("getppid, {}", mode.name()),
@@ -335,8 +338,18 @@ fn program_round(bins: &Bins, scene: Scene) -> Result<(ProgramRound, f64)> {
         &syscalls,
     ];
     let per_call = match scene {
-        Scene::Syscalls(mode @ (Mode::Elsewhere | Mode::Following)) => {
-            let elsewhere = Elsewhere::start(bins, mode, Some(&stats))?;
+        Scene::Syscalls(Mode::Elsewhere | Mode::Following) | Scene::ElsewhereCounting => {
+            let (mode, env): (_, &[(&str, &OsStr)]) = match scene {
+                Scene::Syscalls(mode) => (mode, &[(PROGRAM_STATS_ENV, stats.as_os_str())]),
+                _ => (
+                    Mode::Elsewhere,
+                    &[
+                        (PROGRAM_STATS_ENV, stats.as_os_str()),
+                        ("LEARNER_NO_OBSERVE", OsStr::new("1")),
+                    ],
+                ),
+            };
+            let elsewhere = Elsewhere::start(bins, mode, env)?;
             let ran = stdout_number(bins.command(Mode::Native, &getppid, "unused"));
             // learner writes the statistics as it ends.
             drop(elsewhere);
@@ -831,7 +844,7 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
     for round in 0..ROUNDS {
         for k in 0..n {
             let mode = Mode::ALL[(round + k) % n];
-            let elsewhere = Elsewhere::start(bins, mode, None)?;
+            let elsewhere = Elsewhere::start(bins, mode, &[])?;
             let r = nginx_round(bins, mode, &conf)?;
             drop(elsewhere);
             eprintln!(
@@ -880,7 +893,7 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
             } else {
                 SYSCALLS
             };
-            let elsewhere = Elsewhere::start(bins, mode, None)?;
+            let elsewhere = Elsewhere::start(bins, mode, &[])?;
             let ns = stdout_number(bins.command(
                 mode,
                 &[
