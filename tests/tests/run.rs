@@ -541,3 +541,44 @@ fn a_killed_runs_empty_cgroup_is_removed_by_the_next_run() {
     assert!(!left, "{} is still there", abandoned.display());
     assert_clean("abandoned");
 }
+
+/// `LEARNER_PROGRAM_STATS`, the bench's per-program figures: every syscall of the command
+/// ran the syscall probe, the kernel timed the runs, and its statistics are as they were
+/// once learner has exited.
+#[test]
+fn program_stats_count_the_recordings_syscalls() {
+    let Some(_kernel) = privileged("program_stats_count_the_recordings_syscalls") else {
+        return;
+    };
+    let dir = TempDir::new("progstats");
+    let stats = dir.join("stats.json");
+    let switch = "/proc/sys/kernel/bpf_stats_enabled";
+    let before = std::fs::read_to_string(switch).expect("bpf_stats_enabled");
+    let (code, stderr, _) = record(
+        &dir,
+        &[("LEARNER_PROGRAM_STATS", stats.to_str().expect("utf-8"))],
+        &[WORKLOAD, "syscalls", "20000"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&stats).expect("statistics written");
+    let stats: Vec<learner::recording::recorder::ProgramStats> =
+        serde_json::from_str(&text).expect("statistics as JSON");
+    let probe = stats
+        .iter()
+        .find(|s| s.program == learner_common::program::SYS_ENTER_SUBTREE)
+        .unwrap_or_else(|| panic!("no syscall probe in {text}"));
+    assert!(probe.runs >= 20_000, "{text}");
+    assert!(probe.run_time_ns > 0, "{text}");
+    assert!(
+        stats
+            .iter()
+            .any(|s| s.program == learner_common::program::EXIT),
+        "the observation programs are listed too: {text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(switch).expect("bpf_stats_enabled"),
+        before,
+        "the kernel's statistics are left as they were"
+    );
+    assert_clean("progstats");
+}

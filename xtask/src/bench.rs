@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: what recording costs the recorded program, side by side with the
 //! ptrace approach (strace -f), in one run: alternating rounds, medians, ratios.
 use std::{
+    ffi::OsStr,
     fmt::Write as _,
     net::TcpStream,
     path::{Path, PathBuf},
@@ -41,6 +42,8 @@ pub enum Section {
     Relative,
     /// nginx.service in a guest systemd, unrecorded, recorded and watched (`learner watch`).
     Watch,
+    /// What each of learner's kernel programs costs a run, next to the empty program's.
+    Programs,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -113,7 +116,8 @@ fn mode_table(
 struct Elsewhere(Child, Option<PathBuf>);
 
 impl Elsewhere {
-    fn start(bins: &Bins, mode: Mode) -> Result<Option<Self>> {
+    /// `env`: learner's diagnostics, for the per-program row.
+    fn start(bins: &Bins, mode: Mode, env: &[(&str, &OsStr)]) -> Result<Option<Self>> {
         let (script, moved) = match mode {
             Mode::Elsewhere => ("echo recording; exec sleep 3600".to_owned(), None),
             Mode::Following => {
@@ -136,7 +140,9 @@ impl Elsewhere {
             }
             _ => return Ok(None),
         };
-        let mut child = Command::new(&bins.learner)
+        let mut cmd = Command::new(&bins.learner);
+        cmd.envs(env.iter().copied());
+        let mut child = cmd
             .arg("run")
             .arg("-o")
             .arg(bins.dir.join("elsewhere.profile.yaml"))
@@ -252,6 +258,204 @@ fn recorded_paths<'a>(profile: &'a str, dir: &Path) -> Vec<&'a str> {
         .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
         .filter(|p| p.starts_with(&prefix))
         .collect()
+}
+
+/// learner's diagnostic (learner/src/recording/recorder.rs): a file where a recording writes
+/// each program's runs and run time, with the kernel's statistics on while it records.
+const PROGRAM_STATS_ENV: &str = "LEARNER_PROGRAM_STATS";
+/// The per-program row's rounds: each starts learner (loading its programs takes seconds), and
+/// the kernel's own timing of each run is steadier than a workload's wall time.
+const PROGRAM_ROUNDS: usize = 3;
+/// The per-program row's file workload: enough opens to time the observation programs, few
+/// enough files for a short round.
+const PROGRAM_FILES: u64 = 20_000;
+const PROGRAM_OPENS: u64 = 200_000;
+
+/// A column of the per-program row: the getppid loop in one of the modes, or files created
+/// and opened under learner.
+#[derive(Clone, Copy)]
+enum Scene {
+    Syscalls(Mode),
+    /// As [`Mode::Elsewhere`], the other process counted only: no observation tracepoints.
+    ElsewhereCounting,
+    Files,
+}
+
+impl Scene {
+    const ALL: [Scene; 7] = [
+        Scene::Syscalls(Mode::Floor),
+        Scene::Syscalls(Mode::Counting),
+        Scene::ElsewhereCounting,
+        Scene::Syscalls(Mode::Elsewhere),
+        Scene::Syscalls(Mode::Following),
+        Scene::Syscalls(Mode::Learner),
+        Scene::Files,
+    ];
+
+    fn name(self) -> String {
+        match self {
+            Scene::Syscalls(Mode::Floor) => "getppid, empty program".into(),
+            Scene::Syscalls(Mode::Counting) => "getppid, counting only".into(),
+            Scene::ElsewhereCounting => "getppid unrecorded, another counted only".into(),
+            Scene::Syscalls(Mode::Elsewhere) => "getppid unrecorded, another recorded".into(),
+            Scene::Syscalls(Mode::Following) => "getppid unrecorded, one followed".into(),
+            Scene::Syscalls(mode) => format!("getppid, {}", mode.name()),
+            Scene::Files => format!("{PROGRAM_FILES} files, {PROGRAM_OPENS} opens, learner"),
+        }
+    }
+}
+
+/// Each program's statistics from one run of learner: its name, runs and run time (ns).
+type ProgramRound = Vec<(String, u64, u64)>;
+
+/// The statistics learner wrote to `path`.
+fn read_program_stats(path: &Path) -> Result<ProgramRound> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("learner wrote no statistics to {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).context("statistics JSON")?;
+    let list = value.as_array().context("statistics: not a list")?;
+    list.iter()
+        .map(|p| {
+            let name = p["program"].as_str().context("statistics: no program")?;
+            let runs = p["runs"].as_u64().context("statistics: no runs")?;
+            let ns = p["run_time_ns"]
+                .as_u64()
+                .context("statistics: no run time")?;
+            Ok((name.to_owned(), runs, ns))
+        })
+        .collect()
+}
+
+/// One round of a scene: each program's runs and run time while it ran, and the workload's own
+/// time per call (a getppid, or an open and close).
+fn program_round(bins: &Bins, scene: Scene) -> Result<(ProgramRound, f64)> {
+    let stats = bins.dir.join("programs.json");
+    let _ = std::fs::remove_file(&stats);
+    let syscalls = SYSCALLS.to_string();
+    let getppid = [
+        bins.workload.to_str().expect("utf-8"),
+        "syscalls",
+        &syscalls,
+    ];
+    let per_call = match scene {
+        Scene::Syscalls(Mode::Elsewhere | Mode::Following) | Scene::ElsewhereCounting => {
+            let (mode, env): (_, &[(&str, &OsStr)]) = match scene {
+                Scene::Syscalls(mode) => (mode, &[(PROGRAM_STATS_ENV, stats.as_os_str())]),
+                _ => (
+                    Mode::Elsewhere,
+                    &[
+                        (PROGRAM_STATS_ENV, stats.as_os_str()),
+                        ("LEARNER_NO_OBSERVE", OsStr::new("1")),
+                    ],
+                ),
+            };
+            let elsewhere = Elsewhere::start(bins, mode, env)?;
+            let ran = stdout_number(bins.command(Mode::Native, &getppid, "unused"));
+            // learner writes the statistics as it ends.
+            drop(elsewhere);
+            ran? / SYSCALLS as f64
+        }
+        Scene::Syscalls(mode) => {
+            let mut cmd = bins.command(mode, &getppid, "programs.profile.yaml");
+            cmd.env(PROGRAM_STATS_ENV, &stats);
+            stdout_number(cmd)? / SYSCALLS as f64
+        }
+        Scene::Files => {
+            let dir = bins.dir.join("programs-files");
+            std::fs::create_dir_all(&dir)?;
+            let profile = bins.dir.join("programs-files.profile.yaml");
+            let mut cmd = bins.stress(&profile, &dir, [PROGRAM_FILES, PROGRAM_OPENS, 0]);
+            cmd.env(PROGRAM_STATS_ENV, &stats);
+            let ran = stdout_number(cmd);
+            std::fs::remove_dir_all(&dir)?;
+            ran? / (PROGRAM_FILES + PROGRAM_OPENS) as f64
+        }
+    };
+    Ok((read_program_stats(&stats)?, per_call))
+}
+
+/// Each program's median runs and median run time per run, by scene, from rounds of
+/// `(program, runs, run time)`: programs that never ran in a scene are left out of it.
+fn program_medians(
+    rounds: &[Vec<ProgramRound>],
+) -> Vec<std::collections::BTreeMap<String, (f64, f64)>> {
+    rounds
+        .iter()
+        .map(|scene_rounds| {
+            let mut by_program: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> =
+                Default::default();
+            for round in scene_rounds {
+                for (name, runs, ns) in round {
+                    if *runs == 0 {
+                        continue;
+                    }
+                    let entry = by_program.entry(name.clone()).or_default();
+                    entry.0.push(*runs as f64);
+                    entry.1.push(*ns as f64 / *runs as f64);
+                }
+            }
+            by_program
+                .into_iter()
+                .map(|(name, (runs, ns))| (name, (median(runs), median(ns))))
+                .collect()
+        })
+        .collect()
+}
+
+/// What each of learner's kernel programs costs a run (the kernel's own timing, statistics on
+/// for this row only), the scenes alternating within each round: the getppid loop as the
+/// syscall table's modes run it, and a file workload for the observation programs.
+fn program_costs(bins: &Bins, report: &mut String) -> Result<()> {
+    let n = Scene::ALL.len();
+    let mut rounds: Vec<Vec<ProgramRound>> = vec![vec![]; n];
+    let mut per_call: Vec<Vec<f64>> = vec![vec![]; n];
+    for round in 0..PROGRAM_ROUNDS {
+        for k in 0..n {
+            let i = (round + k) % n;
+            let (stats, ns) = program_round(bins, Scene::ALL[i])?;
+            per_call[i].push(ns);
+            eprintln!(
+                "xtask: bench: programs, {}: {} programs ran",
+                Scene::ALL[i].name(),
+                stats.iter().filter(|s| s.1 > 0).count()
+            );
+            rounds[i].push(stats);
+        }
+    }
+    let medians = program_medians(&rounds);
+    let programs: std::collections::BTreeSet<&String> =
+        medians.iter().flat_map(|m| m.keys()).collect();
+    writeln!(
+        report,
+        "## What each kernel program costs a run ({PROGRAM_ROUNDS} rounds, medians; runs, then ns per run)\n"
+    )?;
+    let names: Vec<String> = Scene::ALL.iter().map(|s| s.name()).collect();
+    writeln!(report, "| program | {} |", names.join(" | "))?;
+    writeln!(report, "|---|{}", "---|".repeat(n))?;
+    for program in programs {
+        let cells: Vec<String> = medians
+            .iter()
+            .map(|m| match m.get(program) {
+                Some((runs, ns)) => format!("{runs:.0} x {ns:.0} ns"),
+                None => String::new(),
+            })
+            .collect();
+        writeln!(report, "| `{program}` | {} |", cells.join(" | "))?;
+    }
+    let walls: Vec<String> = per_call
+        .into_iter()
+        .map(|v| format!("{:.0} ns", median(v)))
+        .collect();
+    writeln!(
+        report,
+        "| the workload's own time per call (a getppid; an open and close) | {} |",
+        walls.join(" | ")
+    )?;
+    writeln!(
+        report,
+        "\nThe kernel times each run while `kernel.bpf_stats_enabled` is on (learner turns it on for its recording with `{PROGRAM_STATS_ENV}`, the kernel turns it off as learner exits); the timing itself adds its two clock reads to every run, the empty program's included, so compare with that program. Runs count every task on the machine: the getppid loop's million and what else ran meanwhile.\n"
+    )?;
+    Ok(())
 }
 
 /// Directories `workload relative` writes in, in the starvation rows.
@@ -441,8 +645,9 @@ fn nginx_round(bins: &Bins, mode: Mode, conf: &Path) -> Result<(f64, f64)> {
 }
 
 /// Distinct files created, then one opened many times, under learner: the collector's
-/// throughput and memory. Returns the events lost and the collector's peak memory (MiB).
-fn path_heavy(bins: &Bins, report: &mut String) -> Result<(f64, f64)> {
+/// throughput and memory. Returns the events lost, the collector's peak memory (MiB) and
+/// its harness's events a CPU second (NaN when it printed none).
+fn path_heavy(bins: &Bins, report: &mut String) -> Result<(f64, f64, f64)> {
     let stress_dir = bins.dir.join("stress");
     std::fs::create_dir_all(&stress_dir)?;
     let profile = bins.dir.join("stress.profile.yaml");
@@ -527,7 +732,7 @@ fn path_heavy(bins: &Bins, report: &mut String) -> Result<(f64, f64)> {
         line.trim_start_matches("path-heavy burst: ")
     )?;
     std::fs::remove_dir_all(&stress_dir)?;
-    Ok((lost, peak))
+    Ok((lost, peak, harness_rate(line).unwrap_or(f64::NAN)))
 }
 
 pub fn bench(workspace: &Path, only: Option<Section>) -> Result<()> {
@@ -605,13 +810,17 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         short_lived_writers(bins, &mut report)?;
         return write_report(target, &report);
     }
+    if only == Some(Section::Programs) {
+        program_costs(bins, &mut report)?;
+        return write_report(target, &report);
+    }
     if only == Some(Section::Watch) {
         watch_cost(bins, &mut report)?;
         return write_report(target, &report);
     }
     if only == Some(Section::PathHeavy) {
-        let (lost, peak) = path_heavy(bins, &mut report)?;
-        path_heavy_targets(&mut report, lost, peak)?;
+        let (lost, peak, rate) = path_heavy(bins, &mut report)?;
+        path_heavy_targets(&mut report, lost, peak, rate)?;
         return write_report(target, &report);
     }
 
@@ -635,7 +844,7 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
     for round in 0..ROUNDS {
         for k in 0..n {
             let mode = Mode::ALL[(round + k) % n];
-            let elsewhere = Elsewhere::start(bins, mode)?;
+            let elsewhere = Elsewhere::start(bins, mode, &[])?;
             let r = nginx_round(bins, mode, &conf)?;
             drop(elsewhere);
             eprintln!(
@@ -684,7 +893,7 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
             } else {
                 SYSCALLS
             };
-            let elsewhere = Elsewhere::start(bins, mode)?;
+            let elsewhere = Elsewhere::start(bins, mode, &[])?;
             let ns = stdout_number(bins.command(
                 mode,
                 &[
@@ -728,8 +937,11 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         (rps[following] - rps[elsewhere]) / rps[0] * 100.0
     )?;
 
+    // 2b. What each kernel program costs a run.
+    program_costs(bins, &mut report)?;
+
     // 3. Path-heavy: distinct files created, then one opened many times, under learner.
-    let (lost, peak) = path_heavy(bins, &mut report)?;
+    let (lost, peak, rate) = path_heavy(bins, &mut report)?;
 
     // 4. generate on a large merged profile: several recordings of paths that do not fold.
     let mut merged = Vec::new();
@@ -791,7 +1003,7 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         verdict(ns[learner] / ns[0] <= 1.2),
         ns[floor] / ns[0]
     )?;
-    path_heavy_targets(&mut report, lost, peak)?;
+    path_heavy_targets(&mut report, lost, peak, rate)?;
     write_report(target, &report)
 }
 
@@ -799,7 +1011,22 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
 }
 
-fn path_heavy_targets(report: &mut String, lost: f64, peak: f64) -> Result<()> {
+/// The events a CPU second of the collector's harness line (`...: 417569 events/s; ...`).
+fn harness_rate(line: &str) -> Option<f64> {
+    line.split(" events/s")
+        .next()?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn path_heavy_targets(report: &mut String, lost: f64, peak: f64, rate: f64) -> Result<()> {
+    writeln!(
+        report,
+        "- collector at least 300,000 events a second on one core (its harness): {rate:.0} events/s ({})",
+        verdict(rate >= 300_000.0)
+    )?;
     writeln!(
         report,
         "- path-heavy: no lost events, or the loss reported exactly: {lost:.0} lost ({})",
@@ -823,4 +1050,33 @@ fn write_report(target: &Path, report: &str) -> Result<()> {
         dir.join("report.md").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_medians_are_per_scene_per_run_and_skip_programs_that_never_ran() {
+        let stat = |name: &str, runs, ns| (name.to_owned(), runs, ns);
+        let rounds = vec![
+            vec![
+                vec![stat("enter", 100, 1000), stat("exit", 0, 0)],
+                vec![stat("enter", 300, 9000), stat("exit", 0, 0)],
+                vec![stat("enter", 200, 4000), stat("exit", 0, 0)],
+            ],
+            vec![vec![stat("enter", 10, 50), stat("exit", 4, 400)]],
+        ];
+        let medians = program_medians(&rounds);
+        assert_eq!(medians[0].get("enter"), Some(&(200.0, 20.0)));
+        assert_eq!(medians[0].get("exit"), None);
+        assert_eq!(medians[1].get("exit"), Some(&(4.0, 100.0)));
+    }
+
+    #[test]
+    fn the_harness_rate_is_the_number_before_events_per_second() {
+        let line = "14000 events in 0.034 s of CPU: 417569 events/s; RSS 3.5 MiB before, peak 19.0 MiB; lost 0";
+        assert_eq!(harness_rate(line), Some(417_569.0));
+        assert_eq!(harness_rate("the harness printed nothing"), None);
+    }
 }

@@ -72,6 +72,20 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 /// (a diagnostic: the reason shown and kept is its last line).
 pub const VERIFIER_LOG_ENV: &str = "LEARNER_VERIFIER_LOG";
 
+/// Environment variable naming a file where a recording writes, as it ends, each loaded
+/// program's runs and run time (JSON, see [`ProgramStats`]): a diagnostic for `cargo xtask
+/// bench`. The kernel's run-time statistics are on while such a recording runs, and only
+/// then: they cost every BPF program on the machine two clock reads a run.
+pub const PROGRAM_STATS_ENV: &str = "LEARNER_PROGRAM_STATS";
+
+/// What one of learner's programs cost, as the kernel counted it while its statistics were on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProgramStats {
+    pub program: String,
+    pub runs: u64,
+    pub run_time_ns: u64,
+}
+
 /// How a syscall probe tells the target's processes from the rest of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CgroupMatch {
@@ -340,6 +354,9 @@ pub struct SyscallRecorder {
     pub observation: ObservationStatus,
     /// Held for each write of TARGET: the creation follower's thread writes it too.
     target_lock: Arc<Mutex<()>>,
+    /// Keeps the kernel's run-time statistics on (see [`PROGRAM_STATS_ENV`]); closed, they go
+    /// back to what they were.
+    stats_on: Option<Result<std::os::fd::OwnedFd, String>>,
 }
 
 impl SyscallRecorder {
@@ -417,6 +434,10 @@ impl SyscallRecorder {
                         skipped,
                         observation: ObservationStatus::default(),
                         target_lock: Default::default(),
+                        stats_on: std::env::var_os(PROGRAM_STATS_ENV).map(|_| {
+                            aya::sys::enable_stats(aya::sys::Stats::RunTime)
+                                .map_err(|e| with_causes(&e))
+                        }),
                     };
                     // Right after attaching: the command has not started yet.
                     recorder.follow(cgroup)?;
@@ -760,6 +781,28 @@ impl SyscallRecorder {
             .filter_map(|(_, prog)| prog.fd().ok())
             .filter_map(|fd| recursion_misses(fd.as_fd()))
             .sum()
+    }
+
+    /// Each loaded program's runs and run time since it was loaded, by name; an error when the
+    /// kernel's statistics could not be turned on (they were not asked for, or were refused).
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>, String> {
+        match &self.stats_on {
+            None => return Err(format!("{PROGRAM_STATS_ENV} was not set at the start")),
+            Some(Err(why)) => return Err(format!("the kernel's statistics are off: {why}")),
+            Some(Ok(_)) => {}
+        }
+        Ok(self
+            .ebpf
+            .programs()
+            .filter_map(|(name, prog)| {
+                let info = prog.info().ok()?;
+                Some(ProgramStats {
+                    program: name.to_owned(),
+                    runs: info.run_count(),
+                    run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                })
+            })
+            .collect())
     }
 
     pub fn lost_events(&self) -> Result<u64, RecorderError> {

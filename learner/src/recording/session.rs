@@ -15,7 +15,7 @@ use crate::{
     model::syscalls::Arch,
     recording::collector::Collector,
     recording::network::NetworkReach,
-    recording::recorder::{RecorderError, SyscallCounts, SyscallRecorder},
+    recording::recorder::{PROGRAM_STATS_ENV, RecorderError, SyscallCounts, SyscallRecorder},
     systemd::cgroup::CgroupRef,
     systemd::seccomp_log::KernelLog,
     util::host,
@@ -339,6 +339,10 @@ impl Session {
     /// the recorded paths are followed.
     pub fn finish(mut self, cgroup_root: &str, fs_root: &Path) -> Result<Outcome, SessionError> {
         self.network.note(self.target.processes());
+        // Before stopping: the runs after are the switch's, not the recording's.
+        if let Some(path) = std::env::var_os(PROGRAM_STATS_ENV) {
+            write_program_stats(&self.recorder, Path::new(&path));
+        }
         self.recorder.stop()?;
         if let Some(events) = self.events.as_mut() {
             drain(events.get_mut(), &mut self.collector, usize::MAX);
@@ -522,6 +526,21 @@ pub fn capability_warning(source: &str) -> Option<String> {
             "learner: warning: capability checks are not observed ({why}): generate will leave CapabilityBoundingSet= and what rests on it unset"
         )
     })
+}
+
+/// Writes each program's runs and run time to `path` (see [`PROGRAM_STATS_ENV`]). A
+/// diagnostic: when it fails the recording goes on, and says why.
+fn write_program_stats(recorder: &SyscallRecorder, path: &Path) {
+    let written = recorder.program_stats().and_then(|stats| {
+        let json = serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?;
+        std::fs::write(path, json + "\n").map_err(|e| e.to_string())
+    });
+    if let Err(why) = written {
+        eprintln!(
+            "learner: {PROGRAM_STATS_ENV}: no statistics written to {}: {why}",
+            path.display()
+        );
+    }
 }
 
 /// Hands the heap's free memory back to the kernel. Loading the programs parsed the
