@@ -230,7 +230,7 @@ pub fn summary(values: &[f64]) -> Summary {
 }
 
 impl Report {
-    fn new(dir: &Path, applied: bool, interrupted: bool, units: Vec<UnitReport>) -> Report {
+    pub fn new(dir: &Path, applied: bool, interrupted: bool, units: Vec<UnitReport>) -> Report {
         let scored: Vec<&UnitReport> = units
             .iter()
             .filter(|u| u.exposure_before.is_some())

@@ -325,6 +325,36 @@ mod tests {
     }
 
     #[test]
+    fn harden_fits_its_schema() {
+        use super::harden::{Report, UnitReport, UnitResult};
+        let unit = |name: &str, result: UnitResult| UnitReport {
+            unit: name.into(),
+            profiles: vec![format!("{name}.profile.yaml")],
+            exposure_before: Some(9.6),
+            exposure_after: (result != UnitResult::Skipped).then_some(2.4),
+            directives: vec!["ProtectSystem".into()],
+            dropin: Some(format!("{name}.hardening.conf")),
+            result,
+            why: (result == UnitResult::RolledBack).then(|| "failed its check".into()),
+        };
+        let report = Report::new(
+            std::path::Path::new("profiles"),
+            true,
+            true,
+            vec![
+                unit("a.service", UnitResult::Hardened),
+                unit("b.service", UnitResult::RolledBack),
+                unit("c.service", UnitResult::Skipped),
+                unit("d.service", UnitResult::NotStarted),
+                unit("e.service", UnitResult::Generated),
+            ],
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["units"][1]["result"], "rolled-back");
+        assert_valid("harden", &json);
+    }
+
+    #[test]
     fn every_schema_is_a_valid_schema_and_every_command_with_json_has_one() {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema");
         let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -335,8 +365,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "apply", "check", "diff", "generate", "merge", "record", "run", "score", "verify",
-                "watch"
+                "apply", "check", "diff", "generate", "harden", "merge", "record", "run", "score",
+                "verify", "watch"
             ]
             .map(|c| format!("{c}.schema.json"))
         );
