@@ -937,8 +937,60 @@ fn test_steps(suite: Suite, learner: &Path, times: &mut Vec<(String, Duration)>)
             failed.push(format!("{}: {e:#}", case.name));
         }
     }
+    let t = Instant::now();
+    if let Err(e) = probe_paths_agree(&m) {
+        eprintln!("xtask: vm test {name}: probe paths: FAILED: {e:#}");
+        failed.push(format!("probe paths: {e:#}"));
+    }
+    times.push(("probe paths compared".to_owned(), t.elapsed()));
     if !failed.is_empty() {
         bail!("{}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// A fixed workload, recorded through each syscall probe this kernel offers.
+const PROBE_WORKLOAD: &str = "cat /etc/os-release >/dev/null; ls /usr/bin >/dev/null; \
+    mkdir -p /tmp/probe-work && echo x >/tmp/probe-work/f && rm -r /tmp/probe-work; \
+    getent hosts localhost >/dev/null || true";
+
+/// The keys of a top-level YAML mapping of a profile, sorted, in shell (the machines have no
+/// YAML tool): `syscalls`, `paths`.
+const KEYS_OF: &str = r#"keys_of() { awk -v m="$1:" '$0 == m {f=1; next} /^[^ ]/ {f=0} f && /^  [^ ]/ {print $1}' "$2" | sort; }"#;
+
+/// The syscall and path sets of [`PROBE_WORKLOAD`] are the same whichever syscall probe
+/// records them (the subtree test by ancestor id, the exact-id fallback), on this machine's
+/// own kernel.
+fn probe_paths_agree(m: &Machine) -> Result<()> {
+    let mut script = format!("set -e\n{KEYS_OF}\n");
+    for probe in ["subtree", "exact"] {
+        script.push_str(&format!(
+            "LEARNER_SYSCALL_PROBE={probe} learner run --quiet -o /root/probe-{probe}.yaml -- sh -c '{PROBE_WORKLOAD}' >/dev/null\n\
+             grep -q 'syscall_source: .*{probe_word}' /root/probe-{probe}.yaml || {{ echo 'probe {probe} not used:'; grep syscall_source /root/probe-{probe}.yaml; exit 1; }}\n",
+            probe_word = if probe == "subtree" {
+                "subtree by ancestor id"
+            } else {
+                "ids followed from user space"
+            },
+        ));
+    }
+    script.push_str(
+        "for k in syscalls paths; do\n\
+           keys_of $k /root/probe-subtree.yaml >/root/probe-subtree.$k\n\
+           keys_of $k /root/probe-exact.yaml >/root/probe-exact.$k\n\
+           [ -s /root/probe-subtree.$k ] || { echo \"no $k recorded\"; exit 1; }\n\
+           diff /root/probe-subtree.$k /root/probe-exact.$k || { echo \"$k differ (< subtree, > exact)\"; exit 1; }\n\
+           echo \"$k: $(wc -l </root/probe-subtree.$k) the same through both probes\"\n\
+         done\n",
+    );
+    let out = m.ssh_output(&format!("{script} 2>&1; echo \"status $?\""))?;
+    eprintln!(
+        "xtask: vm test {}: probe paths:\n{}",
+        m.suite.name(),
+        out.trim_end()
+    );
+    if !out.trim_end().ends_with("status 0") {
+        bail!("the subtree and exact probes recorded different sets");
     }
     Ok(())
 }
