@@ -545,6 +545,8 @@ fn redis_and_a_oneshot_job() {
     assert!(recording.wait().expect("record").success());
     let p = learner::model::profile::Profile::load(&profile).expect("profile");
     assert_eq!(p.recording.startup_seen, Some(true));
+    // The guest's network is loopback only, and the recording says so.
+    assert_eq!(p.recording.routes_beyond_loopback, Some(false));
     assert!(
         p.observations.binds.keys().any(|b| b.ends_with(":6379")),
         "{:?}",

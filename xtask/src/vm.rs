@@ -958,39 +958,51 @@ const PROBE_WORKLOAD: &str = "cat /etc/os-release >/dev/null; ls /usr/bin >/dev/
 /// YAML tool): `syscalls`, `paths`.
 const KEYS_OF: &str = r#"keys_of() { awk -v m="$1:" '$0 == m {f=1; next} /^[^ ]/ {f=0} f && /^  [^ ]/ {print $1}' "$2" | sort; }"#;
 
-/// The syscall and path sets of [`PROBE_WORKLOAD`] are the same whichever syscall probe
-/// records them (the subtree test by ancestor id, the exact-id fallback), on this machine's
-/// own kernel.
-fn probe_paths_agree(m: &Machine) -> Result<()> {
-    let mut script = format!("set -e\n{KEYS_OF}\n");
-    for probe in ["subtree", "exact"] {
+/// The script that records [`PROBE_WORKLOAD`] through both probes and compares the sets;
+/// its output ends with `status 0` when they agree. Everything it says, learner's errors
+/// included, is in its output.
+fn probe_script() -> String {
+    let mut script = format!("(\nset -e\n{KEYS_OF}\noffered=\n");
+    for (probe, source) in [
+        ("subtree", "subtree by ancestor id"),
+        ("exact", "ids followed from user space"),
+    ] {
+        // A probe the kernel cannot run is refused by name ("needs ..."): not offered here.
         script.push_str(&format!(
-            "LEARNER_SYSCALL_PROBE={probe} learner run --quiet -o /root/probe-{probe}.yaml -- sh -c '{PROBE_WORKLOAD}' >/dev/null\n\
-             grep -q 'syscall_source: .*{probe_word}' /root/probe-{probe}.yaml || {{ echo 'probe {probe} not used:'; grep syscall_source /root/probe-{probe}.yaml; exit 1; }}\n",
-            probe_word = if probe == "subtree" {
-                "subtree by ancestor id"
-            } else {
-                "ids followed from user space"
-            },
+            "if LEARNER_SYSCALL_PROBE={probe} learner run --quiet -o /root/probe-{probe}.yaml -- sh -c '{PROBE_WORKLOAD}' >/root/probe-{probe}.out 2>&1; then\n\
+               grep -q 'syscall_source: .*{source}' /root/probe-{probe}.yaml || {{ echo 'probe {probe} not used:'; grep syscall_source /root/probe-{probe}.yaml; exit 1; }}\n\
+               offered=\"$offered {probe}\"\n\
+             elif grep -q 'syscall probes: {probe}: needs' /root/probe-{probe}.out; then\n\
+               echo \"probe {probe}: not offered by this kernel: $(cat /root/probe-{probe}.out)\"\n\
+             else cat /root/probe-{probe}.out; exit 1; fi\n"
         ));
     }
     script.push_str(
-        "for k in syscalls paths; do\n\
+        "[ -n \"$offered\" ] || { echo 'no syscall probe offered'; exit 1; }\n\
+         if [ \"$offered\" != ' subtree exact' ]; then echo \"only$offered offered: nothing to compare\"; else\n\
+         for k in syscalls paths; do\n\
            keys_of $k /root/probe-subtree.yaml >/root/probe-subtree.$k\n\
            keys_of $k /root/probe-exact.yaml >/root/probe-exact.$k\n\
            [ -s /root/probe-subtree.$k ] || { echo \"no $k recorded\"; exit 1; }\n\
            diff /root/probe-subtree.$k /root/probe-exact.$k || { echo \"$k differ (< subtree, > exact)\"; exit 1; }\n\
            echo \"$k: $(wc -l </root/probe-subtree.$k) the same through both probes\"\n\
-         done\n",
+         done; fi\n\
+         ) 2>&1\n\
+         echo \"status $?\"\n",
     );
-    let out = m.ssh_output(&format!("{script} 2>&1; echo \"status $?\""))?;
-    eprintln!(
-        "xtask: vm test {}: probe paths:\n{}",
-        m.suite.name(),
-        out.trim_end()
-    );
-    if !out.trim_end().ends_with("status 0") {
-        bail!("the subtree and exact probes recorded different sets");
+    script
+}
+
+/// The syscall and path sets of [`PROBE_WORKLOAD`] are the same whichever syscall probe
+/// records them (the subtree test by ancestor id, the exact-id fallback), on this machine's
+/// own kernel.
+fn probe_paths_agree(m: &Machine) -> Result<()> {
+    let out = m.ssh_output(&probe_script())?;
+    let out = out.trim_end();
+    eprintln!("xtask: vm test {}: probe paths:\n{out}", m.suite.name());
+    if !out.ends_with("status 0") {
+        let said = out.lines().rev().nth(1).unwrap_or("nothing");
+        bail!("the subtree and exact probes did not record the same sets: {said}");
     }
     Ok(())
 }
@@ -1077,7 +1089,7 @@ fn test_case(m: &Machine, case: &Case, times: &mut Vec<(String, Duration)>) -> R
     // Also as `systemd-analyze verify` reads it: whatever it says of the drop-in's lines.
     let unknown = m.ssh_output(&format!(
         "{{ journalctl -b -o cat _PID=1 | grep -F '{unit}.d/' | grep -E 'Unknown (key|section)|unknown lvalue'; \
-         systemd-analyze verify {unit} 2>&1 | grep -F '{unit}.d/'; }} || true"
+         systemd-analyze verify {unit} 2>&1 | grep -F '{unit}.d/50-learner-hardening.conf'; }} || true"
     ))?;
     // The values only 257 knows, applied for real: each must show in the running service.
     let values_257 = !installed || m.sh(&format!("sh /root/values-257.sh {unit}"))? == 0;
@@ -1133,7 +1145,8 @@ mod tests {
     /// only show in a VM run minutes later.
     #[test]
     fn machine_scripts_parse() {
-        let mut scripts = vec![("values-257.sh", VALUES_257)];
+        let probe = probe_script();
+        let mut scripts = vec![("values-257.sh", VALUES_257), ("probe paths", &probe)];
         for case in [NGINX, POSTGRESQL] {
             scripts.extend([
                 ("setup.sh", case.setup),

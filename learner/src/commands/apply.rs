@@ -650,10 +650,16 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             );
         }
     }
-    install(&text).map_err(|source| ApplyError::Install {
-        path: installed.clone(),
-        source,
-    })?;
+    if let Err(source) = install(&text) {
+        // It was stopped for the install: it runs again as it was, without the drop-in.
+        if !before.is_job() && !before.is_down() {
+            let _ = exercise::start(&systemd, &unit, &Waits::of(&before, fallback));
+        }
+        return Err(ApplyError::Install {
+            path: installed.clone(),
+            source,
+        });
+    }
     if !baselines.denied_anyway.is_empty() {
         let caps: Vec<&str> = baselines.denied_anyway.keys().map(String::as_str).collect();
         eprintln!(

@@ -62,6 +62,9 @@ pub enum UnitResult {
     Generated,
     /// Applied and failed: rolled back, the unit as it was.
     RolledBack,
+    /// Applied, failed, and the rollback failed too: see `why` for what to do by hand. No
+    /// unit after it is applied.
+    RollbackFailed,
     /// Left alone before any drop-in: see `why`.
     Skipped,
     /// Not reached: harden was interrupted before it.
@@ -74,6 +77,7 @@ impl UnitResult {
             UnitResult::Hardened => "hardened",
             UnitResult::Generated => "generated",
             UnitResult::RolledBack => "rolled back",
+            UnitResult::RollbackFailed => "ROLLBACK FAILED",
             UnitResult::Skipped => "skipped",
             UnitResult::NotStarted => "not started",
         }
@@ -112,10 +116,36 @@ pub struct Report {
     pub after: Summary,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static TERMINATED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn interrupted(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
+extern "C" fn terminated(_: libc::c_int) {
+    TERMINATED.store(true, Ordering::Relaxed);
+}
+
+/// Ctrl-C is held pending, for learner and for the commands apply runs (systemctl, the check:
+/// the terminal sends it to the whole process group): a unit's apply always ends hardened or
+/// as it was, and harden reads it between units. SIGTERM, which `timeout` uses on the check,
+/// is caught instead.
+fn hold_interrupts() {
+    // SAFETY: plain signal-mask and handler calls with valid arguments; the handler only
+    // stores to an atomic.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGTERM, terminated as *const () as libc::sighandler_t);
+    }
+}
+
+/// Whether a Ctrl-C (held pending) or a SIGTERM came.
+fn interrupted() -> bool {
+    // SAFETY: sigpending fills the set it is given.
+    let pending = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut set) == 0 && libc::sigismember(&set, libc::SIGINT) == 1
+    };
+    pending || TERMINATED.load(Ordering::Relaxed)
 }
 
 /// Profile paths by the unit they recorded.
@@ -131,10 +161,7 @@ fn profiles_by_unit(dir: &Path) -> Result<(ByUnit, Vec<UnitReport>), HardenError
     let mut files: Vec<PathBuf> = read
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "yaml")
-                && p.file_name().is_some_and(|n| n != REPORT_JSON)
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
     let mut units = ByUnit::new();
@@ -162,7 +189,7 @@ fn profiles_by_unit(dir: &Path) -> Result<(ByUnit, Vec<UnitReport>), HardenError
             },
         }
     }
-    if units.is_empty() && others.is_empty() {
+    if units.is_empty() {
         return Err(HardenError::NoProfiles(dir.to_owned()));
     }
     Ok((units, others))
@@ -273,12 +300,16 @@ impl Report {
                 show(u.exposure_after),
                 u.directives.len(),
                 u.result.text(),
-                u.why.as_deref().unwrap_or("").replace('|', "\\|"),
+                u.why
+                    .as_deref()
+                    .unwrap_or("")
+                    .replace('|', "\\|")
+                    .replace('\n', " "),
             ));
         }
         let count = |r: UnitResult| self.units.iter().filter(|u| u.result == r).count();
         out.push_str(&format!(
-            "\nMean exposure {} -> {}, median {} -> {} over {} scored units ({}). {} hardened, {} generated, {} rolled back, {} skipped, {} not started{}.\n",
+            "\nMean exposure {} -> {}, median {} -> {} over {} scored units ({}). {} hardened, {} generated, {} rolled back, {} skipped, {} not started{}{}.\n",
             show(self.before.mean),
             show(self.after.mean),
             show(self.before.median),
@@ -298,6 +329,10 @@ impl Report {
                 " (interrupted: the units not started are as they were)"
             } else {
                 ""
+            },
+            match count(UnitResult::RollbackFailed) {
+                0 => String::new(),
+                n => format!("; {n} ROLLBACK FAILED: see why, and mend by hand"),
             },
         ));
         out
@@ -381,9 +416,22 @@ fn harden_unit(req: &HardenRequest, unit: &str, paths: &[PathBuf]) -> UnitReport
             report.exposure_after = applied.exposure_after.or(report.exposure_after);
         }
         Err(e) => {
-            report.result = UnitResult::RolledBack;
+            report.why = Some(one_line(&e));
             report.exposure_after = report.exposure_before;
-            report.why = Some(e.to_string());
+            report.result = match &e {
+                apply::ApplyError::Failed { rollback, .. }
+                | apply::ApplyError::BadCheck { rollback, .. }
+                    if rollback.contains("yourself") =>
+                {
+                    UnitResult::RollbackFailed
+                }
+                // Stopped, and started again without it.
+                apply::ApplyError::Failed { .. }
+                | apply::ApplyError::BadCheck { .. }
+                | apply::ApplyError::Install { .. } => UnitResult::RolledBack,
+                // Refused before anything was changed.
+                _ => UnitResult::Skipped,
+            };
         }
     }
     report
@@ -394,15 +442,14 @@ pub fn harden(req: &HardenRequest) -> Result<Report, HardenError> {
         return Err(HardenError::NotRoot);
     }
     let (units, mut reports) = profiles_by_unit(&req.dir)?;
-    // Ctrl-C (or a SIGTERM) ends harden after the unit being applied: apply always finishes
-    // with the unit hardened or as it was, never half.
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe { libc::signal(sig, interrupted as *const () as libc::sighandler_t) };
-    }
+    hold_interrupts();
     let total = units.len();
+    let mut stop: Option<&str> = None;
     for (n, (unit, paths)) in units.iter().enumerate() {
-        if INTERRUPTED.load(Ordering::Relaxed) {
+        if stop.is_none() && interrupted() {
+            stop = Some("interrupted before it");
+        }
+        if let Some(why) = stop {
             reports.push(UnitReport {
                 unit: unit.clone(),
                 profiles: paths.iter().map(|p| file_name(p)).collect(),
@@ -411,7 +458,7 @@ pub fn harden(req: &HardenRequest) -> Result<Report, HardenError> {
                 directives: vec![],
                 dropin: None,
                 result: UnitResult::NotStarted,
-                why: Some("interrupted before it".into()),
+                why: Some(why.into()),
             });
             continue;
         }
@@ -438,14 +485,12 @@ pub fn harden(req: &HardenRequest) -> Result<Report, HardenError> {
                     .unwrap_or_default()
             );
         }
+        if r.result == UnitResult::RollbackFailed {
+            stop = Some("a rollback before it failed: nothing more is applied");
+        }
         reports.push(r);
     }
-    let report = Report::new(
-        &req.dir,
-        req.apply,
-        INTERRUPTED.load(Ordering::Relaxed),
-        reports,
-    );
+    let report = Report::new(&req.dir, req.apply, interrupted(), reports);
     for (name, text) in [
         (REPORT_MD, report.markdown()),
         (
@@ -461,7 +506,7 @@ pub fn harden(req: &HardenRequest) -> Result<Report, HardenError> {
 }
 
 /// Exit 0 when no unit was rolled back (skipped ones are reported), 1 when one was or harden
-/// was interrupted, 2 when nothing could be done.
+/// was interrupted, 2 when nothing could be done or a rollback failed.
 pub fn run(req: &HardenRequest, format: super::Format) -> ExitCode {
     match harden(req) {
         Ok(report) => {
@@ -470,11 +515,11 @@ pub fn run(req: &HardenRequest, format: super::Format) -> ExitCode {
             } else {
                 print!("{}", report.markdown());
             }
-            let failed = report
-                .units
-                .iter()
-                .any(|u| u.result == UnitResult::RolledBack);
-            ExitCode::from(u8::from(failed || report.interrupted))
+            let is = |r: UnitResult| report.units.iter().any(|u| u.result == r);
+            if is(UnitResult::RollbackFailed) {
+                return ExitCode::from(2);
+            }
+            ExitCode::from(u8::from(is(UnitResult::RolledBack) || report.interrupted))
         }
         Err(e) => {
             eprintln!("learner: {}", one_line(&e));

@@ -347,6 +347,7 @@ mod tests {
                 unit("c.service", UnitResult::Skipped),
                 unit("d.service", UnitResult::NotStarted),
                 unit("e.service", UnitResult::Generated),
+                unit("f.service", UnitResult::RollbackFailed),
             ],
         );
         let json = serde_json::to_value(&report).unwrap();

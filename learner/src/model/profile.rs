@@ -160,8 +160,8 @@ pub struct Recording {
     /// being executed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main_process_seen: Option<bool>,
-    /// Whether a network namespace the recorded processes ran in had a route through an
-    /// interface other than loopback. Without one (a test machine, a container without a
+    /// Whether the recorded system (its PID 1's network namespace) had a default route through
+    /// an interface other than loopback. Without one (a test machine, a container without a
     /// network) nothing beyond this host could be reached: names did not resolve, and what
     /// the service would reach on a networked host was not seen. Absent in profiles of a
     /// learner that did not look.
@@ -465,9 +465,14 @@ impl Profile {
             };
             r.startup_seen = either(r.startup_seen, p.recording.startup_seen);
             r.main_process_seen = either(r.main_process_seen, p.recording.main_process_seen);
-            // One recording on a networked host shows what the service reaches there.
+            // A part recorded without a network may have done there what a networked part
+            // never did: the union is trusted only as far as every part is.
             r.routes_beyond_loopback =
-                either(r.routes_beyond_loopback, p.recording.routes_beyond_loopback);
+                match (r.routes_beyond_loopback, p.recording.routes_beyond_loopback) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                };
             r.instances = match (r.instances, p.recording.instances) {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),

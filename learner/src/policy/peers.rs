@@ -173,17 +173,17 @@ pub fn reached_out(p: &Profile) -> Option<(&String, &Seen)> {
 }
 
 /// Why what the service reaches beyond this host is unknown: it reached out while its
-/// network had no route beyond loopback, where names do not resolve and every peer beyond
+/// system had no default route beyond loopback, where names do not resolve and every peer beyond
 /// this host is unreachable, so what it would have gone on to reach was not seen.
 pub fn reach_unseen(p: &Profile) -> Option<String> {
     let (key, _) = reached_out(p)?;
     match p.recording.routes_beyond_loopback {
         Some(true) => None,
         Some(false) => Some(format!(
-            "the service reached out ({key}) in a recording whose network had no route beyond loopback (names did not resolve, no other host answered), so what it reaches on a networked host was not seen"
+            "the service reached out ({key}) in a recording whose system had no default route beyond loopback (names did not resolve, no other host answered), so what it reaches on a networked host was not seen"
         )),
         None => Some(format!(
-            "the service reached out ({key}), and the profile does not say whether the recording's network had a route beyond loopback (recorded by an older learner)"
+            "the service reached out ({key}), and the profile does not say whether the recording's system had a default route beyond loopback (recorded by an older learner)"
         )),
     }
 }
@@ -485,7 +485,7 @@ pub fn observed_peers(p: &Profile) -> BTreeMap<IpAddr, (String, Seen)> {
 
 /// Whether one `IPAddressAllow=`/`IPAddressDeny=` entry matches `ip`; None for an entry
 /// this does not understand.
-fn entry_matches(entry: &str, ip: IpAddr) -> Option<bool> {
+pub fn entry_matches(entry: &str, ip: IpAddr) -> Option<bool> {
     let ip = as_source(ip);
     Some(match entry {
         "any" => true,
@@ -687,7 +687,7 @@ mod tests {
             assert!(lines(&p, 252, "IPAddressDeny").is_empty(), "{reached:?}");
             assert!(lines(&p, 252, "IPAddressAllow").is_empty(), "{reached:?}");
             let why = evidence(&p, 252, "IPAddressDeny");
-            assert!(why.contains("no route beyond loopback"), "{why}");
+            assert!(why.contains("default route beyond loopback"), "{why}");
             // A profile of an older learner does not say: the same.
             p.recording.routes_beyond_loopback = None;
             assert!(lines(&p, 252, "IPAddressDeny").is_empty(), "{reached:?}");

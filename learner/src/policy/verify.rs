@@ -900,6 +900,11 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
             matches!(e.as_str(), "localhost" | "link-local" | "multicast")
                 || e.parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback() || observed.contains_key(&ip))
+                // A /24 (/64) generate made of 3 or more peers of it.
+                || ((e.ends_with("/24") || e.ends_with("/64"))
+                    && observed.keys().any(|ip| {
+                        !ip.is_loopback() && peers::entry_matches(e, *ip) == Some(true)
+                    }))
         });
         if let Some(why) = peers::reach_unseen(p)
             && recorded_list
@@ -1635,17 +1640,21 @@ mod tests {
         let recorded = "[Service]\nIPAddressAllow=10.255.255.53\nIPAddressDeny=any\n";
         let g = gaps(&p, recorded, 252);
         assert_eq!(g.len(), 1, "{g:?}");
-        assert!(g[0].contains("no route beyond loopback"), "{g:?}");
+        assert!(g[0].contains("default route beyond loopback"), "{g:?}");
         let local = "[Service]\nIPAddressAllow=localhost\nIPAddressDeny=any\n";
         // Also the recorded peer it drops: two.
         let g = gaps(&p, local, 252);
         assert!(
-            g.iter().any(|g| g.contains("no route beyond loopback")),
+            g.iter()
+                .any(|g| g.contains("default route beyond loopback")),
             "{g:?}"
         );
         // The user's own network, or a recording on a networked host: no gap.
         let lan = "[Service]\nIPAddressAllow=10.0.0.0/8\nIPAddressDeny=any\n";
         assert!(gaps(&p, lan, 252).is_empty());
+        // A network generate summarised from the recorded peers is the recording's list.
+        let summarised = "[Service]\nIPAddressAllow=10.255.255.0/24\nIPAddressDeny=any\n";
+        assert_eq!(gaps(&p, summarised, 252).len(), 1);
         p.recording.routes_beyond_loopback = Some(true);
         assert!(gaps(&p, recorded, 252).is_empty());
     }

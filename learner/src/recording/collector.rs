@@ -96,9 +96,6 @@ pub struct Collector {
     /// Events from systemd's own set-up of a unit's process, before it execs the service:
     /// not the service's behaviour, and not subject to its sandbox (see [`is_service_manager`]).
     pub service_manager_events: u64,
-    /// Processes that exec'd a program since the session last took them: the session looks
-    /// at the network namespace each runs in (a new one is made before an exec).
-    pub execed: Vec<u32>,
     /// Recorded processes moved to another cgroup, in the order seen, for the session to
     /// name (it knows where cgroups are).
     pub moves: Vec<Move>,
@@ -398,7 +395,6 @@ impl Collector {
             events: 0,
             malformed: 0,
             service_manager_events: 0,
-            execed: Vec::new(),
             moves: Vec::new(),
             cap_checks: HashMap::new(),
             overriding: std::collections::HashSet::new(),
@@ -912,9 +908,6 @@ impl Collector {
                     self.event_missed = None;
                     Some(path)
                 });
-                if ev.ret == 0 {
-                    self.execed.push(tgid);
-                }
                 if let Some(path) = path {
                     out.push(Slot::Path(path.clone(), Access::Exec));
                     if ev.ret == 0 {

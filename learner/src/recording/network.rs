@@ -1,72 +1,64 @@
-//! Whether the recorded processes could reach anything beyond this host: the routes of each
-//! network namespace they ran in, read from `/proc/PID/net/{route,ipv6_route}` (per namespace).
-//! A recording in a namespace with loopback only (a test machine, a container without a
-//! network) cannot see what the service reaches on a networked host.
-use std::{collections::BTreeSet, fs, io, os::unix::fs::MetadataExt, path::Path};
+//! Whether the recorded system could reach anything beyond this host: a default route through
+//! an interface other than loopback in its PID 1's network namespace. A recording on a machine
+//! without one (a test machine, a container without a network, the pack's guest) cannot see
+//! where the service goes on a networked host. The system's namespace is the one a unit runs in
+//! unless its own settings give it another, and then they decide what it reaches, not this.
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
 
-/// The network namespaces seen so far, and whether one of them had a route beyond loopback.
-#[derive(Debug, Default)]
-pub struct NetworkReach {
-    namespaces: BTreeSet<u64>,
-    beyond_loopback: bool,
-}
-
-impl NetworkReach {
-    /// Looks at the namespace of each of `pids` not looked at yet. A process gone meanwhile
-    /// is skipped.
-    pub fn note(&mut self, pids: impl IntoIterator<Item = i32>) {
-        for pid in pids {
-            let proc = Path::new("/proc").join(pid.to_string());
-            let Ok(ns) = fs::metadata(proc.join("ns/net")).map(|m| m.ino()) else {
-                continue;
-            };
-            if self.namespaces.contains(&ns) {
-                continue;
-            }
-            if let Ok(beyond) = routes_beyond_loopback(&proc.join("net")) {
-                self.namespaces.insert(ns);
-                self.beyond_loopback |= beyond;
-            }
-        }
-    }
-
-    /// Whether a namespace seen had a route beyond loopback. When no process was looked at
-    /// (all were gone before the first look), learner's own namespace stands in: the one a
-    /// command or a unit without a namespace of its own runs in.
-    pub fn finish(&mut self) -> Option<bool> {
-        if self.namespaces.is_empty() {
-            self.note([std::process::id() as i32]);
-        }
-        (!self.namespaces.is_empty()).then_some(self.beyond_loopback)
+/// `/proc/PID/net` of the recorded system's PID 1: `/proc/1/net` for this machine's root,
+/// `/proc/N/net` for a guest's root `/proc/N/root`.
+fn system_net(fs_root: &Path) -> PathBuf {
+    match fs_root.strip_prefix("/proc") {
+        Ok(rest) if rest.ends_with("root") => fs_root.with_file_name("net"),
+        _ => PathBuf::from("/proc/1/net"),
     }
 }
 
-/// Whether the namespace whose `/proc/PID/net` is `net` routes anything through an
-/// interface other than `lo`. Its local routes (the loopback ones among them) are in the
-/// `local` table, which `route` does not list; `ipv6_route` lists them all.
-pub fn routes_beyond_loopback(net: &Path) -> io::Result<bool> {
+/// Whether the system whose root is `fs_root` (as seen from here) has a default route beyond
+/// loopback; None when its routes cannot be read.
+pub fn system_reaches_beyond(fs_root: &Path) -> Option<bool> {
+    default_route_beyond_loopback(&system_net(fs_root)).ok()
+}
+
+/// Whether the namespace whose `/proc/PID/net` is `net` has a default route (IPv4 or IPv6)
+/// that is up, not a reject route, through an interface other than `lo`. A bridge without a
+/// link or a LAN route alone is not enough: a host that only has those reaches little beyond
+/// itself, and counting them would trust a recording that could not resolve a name.
+pub fn default_route_beyond_loopback(net: &Path) -> io::Result<bool> {
     let v4 = fs::read_to_string(net.join("route"))?;
     // Without IPv6 (ipv6.disable=1) the file is missing: IPv4 tells it all.
     let v6 = fs::read_to_string(net.join("ipv6_route")).unwrap_or_default();
-    Ok(v4_beyond_loopback(&v4) || v6_beyond_loopback(&v6))
+    Ok(v4_default(&v4) || v6_default(&v6))
 }
 
-/// `/proc/net/route`: a header, then `Iface\tDestination\tGateway...` per route.
-fn v4_beyond_loopback(text: &str) -> bool {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .any(|iface| iface != "lo")
+/// RTF_UP and RTF_REJECT of the kernel's route flags.
+const RTF_UP: u32 = 0x1;
+const RTF_REJECT: u32 = 0x200;
+
+fn usable(flags: &str, dev: &str) -> bool {
+    u32::from_str_radix(flags, 16).is_ok_and(|f| f & RTF_UP != 0 && f & RTF_REJECT == 0)
+        && dev != "lo"
 }
 
-/// `/proc/net/ipv6_route`: ten columns per route, the device's name last.
-fn v6_beyond_loopback(text: &str) -> bool {
-    text.lines()
-        .filter_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            (cols.len() == 10).then(|| cols[9])
-        })
-        .any(|dev| dev != "lo")
+/// `/proc/net/route`: a header, then `Iface Destination Gateway Flags RefCnt Use Metric Mask
+/// ...` per route of the main table, in hex.
+fn v4_default(text: &str) -> bool {
+    text.lines().skip(1).any(|l| {
+        let c: Vec<&str> = l.split_whitespace().collect();
+        c.len() >= 8 && c[1] == "00000000" && c[7] == "00000000" && usable(c[3], c[0])
+    })
+}
+
+/// `/proc/net/ipv6_route`: destination, prefix length, source, its length, next hop, metric,
+/// refcount, use, flags, device.
+fn v6_default(text: &str) -> bool {
+    text.lines().any(|l| {
+        let c: Vec<&str> = l.split_whitespace().collect();
+        c.len() == 10 && c[0].bytes().all(|b| b == b'0') && c[1] == "00" && usable(c[8], c[9])
+    })
 }
 
 #[cfg(test)]
@@ -75,30 +67,40 @@ mod tests {
 
     const V4_HEADER: &str =
         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n";
+    const V6_LOOPBACK: &str = "00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo\n\
+        00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
 
     #[test]
-    fn a_namespace_with_loopback_only_routes_nothing_beyond() {
-        let v6 = "00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo\n\
-                  ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001       lo\n";
-        assert!(!v4_beyond_loopback(V4_HEADER));
-        assert!(!v6_beyond_loopback(v6));
-        assert!(!v6_beyond_loopback(""));
+    fn loopback_only_or_a_lan_without_a_default_route_is_not_beyond() {
+        assert!(!v4_default(V4_HEADER));
+        // IPv6's unreachable default through lo is a reject route.
+        assert!(!v6_default(V6_LOOPBACK));
+        assert!(!v6_default(""));
+        // docker0 without a link, a LAN: routes, but no default one.
+        let bridge =
+            format!("{V4_HEADER}docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n");
+        assert!(!v4_default(&bridge));
     }
 
     #[test]
-    fn a_default_route_or_a_link_is_beyond_loopback() {
-        let v4 = format!("{V4_HEADER}eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
-        assert!(v4_beyond_loopback(&v4));
-        // An interface with a link-local address only: its neighbours are reachable.
-        let v6 = "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n";
-        assert!(v6_beyond_loopback(v6));
+    fn a_default_route_through_an_interface_is_beyond() {
+        let v4 = format!("{V4_HEADER}eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
+        assert!(v4_default(&v4));
+        let down =
+            format!("{V4_HEADER}eth0\t00000000\t010200C0\t0002\t0\t0\t0\t00000000\t0\t0\t0\n");
+        assert!(!v4_default(&down));
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n";
+        assert!(v6_default(v6));
     }
 
     #[test]
-    fn this_machines_own_namespace_is_read() {
-        // Whatever its routes are, the files of a real namespace parse.
-        assert!(routes_beyond_loopback(Path::new("/proc/self/net")).is_ok());
-        let mut reach = NetworkReach::default();
-        assert!(reach.finish().is_some());
+    fn the_systems_namespace_is_its_pid_1s() {
+        assert_eq!(system_net(Path::new("/")), Path::new("/proc/1/net"));
+        assert_eq!(
+            system_net(Path::new("/proc/4242/root")),
+            Path::new("/proc/4242/net")
+        );
+        // This machine's own routes parse, whatever they are.
+        assert!(system_reaches_beyond(Path::new("/")).is_some());
     }
 }

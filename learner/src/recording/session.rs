@@ -14,7 +14,7 @@ use crate::{
     model::profile::{Profile, Provenance, Recording, SCHEMA},
     model::syscalls::Arch,
     recording::collector::Collector,
-    recording::network::NetworkReach,
+    recording::network::system_reaches_beyond,
     recording::recorder::{PROGRAM_STATS_ENV, RecorderError, SyscallCounts, SyscallRecorder},
     systemd::cgroup::CgroupRef,
     systemd::seccomp_log::KernelLog,
@@ -27,9 +27,6 @@ pub const NO_OBSERVE_ENV: &str = "LEARNER_NO_OBSERVE";
 
 /// How often the exact-match fallback looks for new child cgroups.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
-
-/// How often the network namespaces of the target's processes are looked at.
-const NETWORK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the kernel's deduplication maps take turns (see `rotate_dedup`).
 const DEDUP_ROTATION: Duration = Duration::from_millis(250);
@@ -73,9 +70,8 @@ pub struct Session {
     /// Where each of the collector's moves went, named while the cgroup still exists (a
     /// login's session scope is gone when the login ends).
     move_paths: Vec<Option<std::path::PathBuf>>,
-    /// Whether the target's processes could reach beyond this host.
-    network: NetworkReach,
-    network_tick: tokio::time::Interval,
+    /// The recorded system's root as seen from here (`/`, or a guest's `/proc/N/root`).
+    system_root: std::path::PathBuf,
 }
 
 /// What a finished session saw.
@@ -124,8 +120,6 @@ impl Session {
             None => None,
         };
         let mut collector = Collector::new(arch);
-        let mut network = NetworkReach::default();
-        network.note(target.processes());
         for pid in target.processes() {
             // Where each running process is now, and what its fds name: a relative path it
             // uses later is resolved against these until it changes directory or reopens the
@@ -145,8 +139,7 @@ impl Session {
             follower: None,
             kernel_log,
             move_paths: Vec::new(),
-            network,
-            network_tick: tokio::time::interval(NETWORK_INTERVAL),
+            system_root: "/".into(),
         })
     }
 
@@ -163,12 +156,9 @@ impl Session {
                     guard.clear_ready();
                 }
                 self.name_moves();
-                let execed = std::mem::take(&mut self.collector.execed);
-                self.network.note(execed.into_iter().map(|t| t as i32));
             }
             _ = self.rotate.tick() => self.dedup_turn()?,
             _ = self.follow.tick(), if following => self.recorder.follow(&self.target)?,
-            _ = self.network_tick.tick() => self.network.note(self.target.processes()),
         }
         if self.collector.keys_waiting() >= DEDUP_TURN_EVENTS {
             self.dedup_turn()?;
@@ -212,7 +202,7 @@ impl Session {
             missed: self.collector.missed.clone(),
             events,
             deduplicated_events: self.deduplicated,
-            routes_beyond_loopback: self.network.finish(),
+            routes_beyond_loopback: system_reaches_beyond(&self.system_root),
             ..Default::default()
         };
         let mut observations = self.collector.observations.clone();
@@ -241,6 +231,12 @@ impl Session {
         Ok(())
     }
 
+    /// The recorded system's root as seen from here, when it is a guest's (`/proc/N/root`):
+    /// whose network the recording judges (see `recording::network`).
+    pub fn set_system_root(&mut self, root: std::path::PathBuf) {
+        self.system_root = root;
+    }
+
     /// Follows the target's cgroup from the moment systemd makes it again (a unit's restart),
     /// from a thread of its own; [`Self::follow_recreated`] still does the rest.
     pub fn follow_creations(&mut self) {
@@ -259,7 +255,6 @@ impl Session {
         self.target.id = id;
         self.recorder.retarget(&self.target)?;
         let processes = self.target.processes();
-        self.network.note(processes.iter().copied());
         for &pid in &processes {
             // Where each is now and what its fds name, should one have set its working
             // directory or opened an fd unseen.
@@ -338,7 +333,6 @@ impl Session {
     /// `fs_root`: the recorded system's root (a guest's, seen from here), where symlinks in
     /// the recorded paths are followed.
     pub fn finish(mut self, cgroup_root: &str, fs_root: &Path) -> Result<Outcome, SessionError> {
-        self.network.note(self.target.processes());
         // Before stopping: the runs after are the switch's, not the recording's.
         if let Some(path) = std::env::var_os(PROGRAM_STATS_ENV) {
             write_program_stats(&self.recorder, Path::new(&path));
@@ -408,7 +402,7 @@ impl Session {
             followed_processes: self.followed_processes(),
             untracked_tasks: self.recorder.task_stats()?.1,
             main_process_seen: None,
-            routes_beyond_loopback: self.network.finish(),
+            routes_beyond_loopback: system_reaches_beyond(fs_root),
             exercised: Default::default(),
             baseline: Default::default(),
             collector_cpu_seconds: 0.0,

@@ -241,6 +241,7 @@ async fn record_until(
     })?;
     let mut instances = u64::from(target.id != 0);
     let mut session = Session::start(target, arch, req.check)?;
+    session.set_system_root(systemd.path_in_guest(Path::new("/")));
     session.follow_creations();
     if waiting {
         eprintln!(
