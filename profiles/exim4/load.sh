@@ -4,7 +4,7 @@
 # 127.0.0.1 and ::1 port 25, mail to /var/mail/USER delivered as the recipient); run inside the
 # pack's guest systemd. The SMTP client is swaks.
 #   setup: a user packmail; the unit started; a message from setup delivered over SMTP.
-#   load:  60 messages to packmail@localhost over SMTP (plain and 8BITMIME bodies, several
+#   load:  60 messages to packmail@localhost over SMTP (plain and 8-bit bodies, several
 #          recipients, one 200 kB), a recipient that does not exist (refused at RCPT), a
 #          relay attempt to another domain (refused), for about 4 s.
 #   check: a message with a fresh token sent over SMTP on port 25 lands in
@@ -36,12 +36,13 @@ load)
     done
     big=$(mktemp)
     head -c 150000 /dev/urandom | base64 >"$big"
-    send --to packmail@localhost --header "Subject: big" --body "$big" || true
+    send --to packmail@localhost --header "Subject: big" --body "@$big" || true
     rm -f "$big"
     send --to nobody-here@localhost --body "no such user" >/dev/null 2>&1 || true
     send --to someone@example.org --body "relay" >/dev/null 2>&1 || true
     for i in $(seq 4); do
-        send --to packmail@localhost --8bitmime --header "Subject: 8bit $i" --body "caf$(printf '\303\251') $i" || true
+        send --to packmail@localhost --header "Subject: 8bit $i" --header "Content-Type: text/plain; charset=utf-8" \
+            --header "Content-Transfer-Encoding: 8bit" --body "caf$(printf '\303\251') $i" || true
     done
     ;;
 check)
