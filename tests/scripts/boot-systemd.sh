@@ -40,6 +40,8 @@ done
 # first start it records): their links in the overlay go, the machine's stay.
 for unit in ${LEARNER_GUEST_HOLD:-}; do
     find "$r/etc/systemd/system" -path "*.wants/$unit" -o -path "*.requires/$unit" | xargs -r rm -f
+    # An init script's unit (slapd, exim4) is wanted through its /etc/rc?.d start links.
+    case $unit in *.service) rm -f "$r"/etc/rc[2-5].d/S[0-9][0-9]"${unit%.service}" ;; esac
 done
 ip link set lo up
 cd "$r"

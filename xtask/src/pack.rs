@@ -63,6 +63,7 @@ pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     let installed = apt_install(&wanted)?;
     disable_on_host(&installed);
+    unshare_docroot();
 
     let debug = ws.join("target").join("debug");
     let mut cmd = Command::new(debug.join("pack"));
@@ -104,12 +105,38 @@ fn disable_on_host(installed: &[&str]) {
                 units.push(name.to_owned());
             }
         }
+        // An init script without a unit of the same name (slapd, exim4): systemd's
+        // generator makes its unit from the /etc/rc?.d links, which `systemctl disable`
+        // turns off through update-rc.d.
+        for script in files.lines().filter_map(|f| f.strip_prefix("/etc/init.d/")) {
+            let unit = format!("{script}.service");
+            let native = ["/lib/systemd/system/", "/usr/lib/systemd/system/"]
+                .iter()
+                .any(|d| Path::new(&format!("{d}{unit}")).exists());
+            if !script.is_empty() && !native && !units.contains(&unit) {
+                units.push(unit);
+            }
+        }
     }
     if !units.is_empty() {
         // Offline (PID 1 here is not systemd): systemctl edits the symlinks only.
         let _ = run(Command::new("systemctl")
             .args(["disable", "--no-reload", "--quiet"])
             .args(&units));
+    }
+}
+
+/// apache2's postinst copies its default page to /var/www/html/index.html on a fresh install,
+/// where the guests of every service in front of nginx (nginx, haproxy, squid, varnish, caddy)
+/// would serve it instead of nginx's page: the host keeps nginx's page only, and apache2's
+/// load.sh setup makes the copy in its own guest, as the postinst does.
+fn unshare_docroot() {
+    let page = Path::new("/var/www/html/index.html");
+    let apache = Path::new("/usr/share/apache2/default-site/index.html");
+    if let (Ok(a), Ok(b)) = (std::fs::read(page), std::fs::read(apache))
+        && a == b
+    {
+        let _ = std::fs::remove_file(page);
     }
 }
 

@@ -456,12 +456,17 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
 
 /// Adds the capabilities `observations` (a life recorded without the sandbox) saw denied and
 /// never granted, with the processes denied them: denials the sandbox is not the cause of.
+/// Grants that were all noise (overlayfs with its mounter's credentials, memory accounting)
+/// count as none, as generate counts them: lighttpd's own CAP_DAC_OVERRIDE checks, denied as
+/// www-data with or without the drop-in, were otherwise blamed on it.
 pub fn add_denied_anyway(
     to: &mut std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
     observations: &Observations,
 ) {
     for (cap, checks) in &observations.capabilities {
-        if let (Some(denied), None) = (&checks.denied, &checks.granted) {
+        let never_granted = checks.granted.as_ref().is_none_or(|g| g.count == 0)
+            || crate::policy::grants_are_noise(cap, checks, observations);
+        if let (Some(denied), true) = (&checks.denied, never_granted) {
             to.entry(cap.clone())
                 .or_default()
                 .extend(denied.by.iter().map(str::to_owned));
@@ -516,6 +521,51 @@ mod tests {
             &recorded,
             &denial(&["squid"], "syscall CAP_NET_ADMIN")
         ));
+    }
+
+    #[test]
+    fn a_capability_granted_only_as_noise_and_denied_is_denied_anyway() {
+        use crate::model::observations::{CapabilityChecks, OVERRIDDEN_CREDENTIALS, Seen};
+        let seen = |count: u64, ok: u64, by: &str| Seen {
+            count,
+            ok,
+            errors: Default::default(),
+            by: vec![by.to_owned()].into(),
+        };
+        let mut obs = Observations::default();
+        // lighttpd's recording: overlayfs's checks granted with its mounter's credentials,
+        // lighttpd's own (as www-data) denied.
+        obs.capabilities.insert(
+            "CAP_DAC_OVERRIDE".into(),
+            CapabilityChecks {
+                granted: Some(seen(174, 174, "lighttpd")),
+                denied: Some(seen(2, 0, "lighttpd")),
+                during: [
+                    (OVERRIDDEN_CREDENTIALS.to_owned(), 174),
+                    ("openat".to_owned(), 2),
+                ]
+                .into(),
+                granted_during: [(OVERRIDDEN_CREDENTIALS.to_owned(), 174)].into(),
+            },
+        );
+        // A real grant (during openat) beside the denials: the drop-in's doing if denied.
+        obs.capabilities.insert(
+            "CAP_DAC_READ_SEARCH".into(),
+            CapabilityChecks {
+                granted: Some(seen(3, 3, "lighttpd")),
+                denied: Some(seen(1, 0, "lighttpd")),
+                during: [("openat".to_owned(), 4)].into(),
+                granted_during: [("openat".to_owned(), 3)].into(),
+            },
+        );
+        let mut recorded = std::collections::BTreeMap::new();
+        add_denied_anyway(&mut recorded, &obs);
+        assert_eq!(
+            recorded.keys().collect::<Vec<_>>(),
+            ["CAP_DAC_OVERRIDE"],
+            "{recorded:?}"
+        );
+        assert!(recorded["CAP_DAC_OVERRIDE"].contains("lighttpd"));
     }
 
     #[test]

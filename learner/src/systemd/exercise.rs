@@ -740,6 +740,25 @@ fn crash(
     };
     loop {
         let now = show(systemd, unit)?;
+        if after_kill(info, &now) == AfterKill::ActiveWithoutProcess {
+            // Nothing will end or restart it: restarted, as an administrator would.
+            phases.push(kill_phase(&ended));
+            phases.push(stop(systemd, unit, waits));
+            let started = start_phase(systemd, unit, waits);
+            let (ending, took) = (started.ending.clone(), started.took);
+            phases.push(started);
+            return match ending {
+                Ending::Failed(why) => Err(format!(
+                    "killed; it stayed {} (RemainAfterExit=yes), and after a stop it {why}",
+                    now.describe()
+                )),
+                _ => Ok(Done::Passed(format!(
+                    "killed; it stayed {} with nothing running (RemainAfterExit=yes): stopped and started, active again {} later",
+                    now.describe(),
+                    secs(took)
+                ))),
+            };
+        }
         if now.invocation_id != info.invocation_id && now.active_state == "active" {
             phases.push(kill_phase(&ended));
             let settled = settle(systemd, unit);
@@ -785,6 +804,31 @@ fn crash(
             ));
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What a crash's SIGKILL has led to, as far as the crash needs to tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterKill {
+    /// Still active with no process left: RemainAfterExit=yes keeps it "active (exited)"
+    /// (the units systemd makes for init scripts have it, exim4's among them), and systemd
+    /// neither ends nor restarts it; waiting for that would last the whole limit.
+    ActiveWithoutProcess,
+    /// Anything else: the crash's loop tells down, restarted and pending apart.
+    Other,
+}
+
+/// `before`: the unit as it ran when it was killed; `now`: as it is since.
+fn after_kill(before: &UnitInfo, now: &UnitInfo) -> AfterKill {
+    if now.remain_after_exit
+        && now.invocation_id == before.invocation_id
+        && now.active_state == "active"
+        && now.sub_state == "exited"
+        && now.main_pid == 0
+    {
+        AfterKill::ActiveWithoutProcess
+    } else {
+        AfterKill::Other
     }
 }
 
@@ -988,6 +1032,31 @@ fn wait_settled(systemd: &Systemd, unit: &str, limit: Duration) -> Result<UnitIn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_unit_that_stays_active_without_a_process_is_told_apart() {
+        // exim4.service, systemd's unit for Debian's init script: Type=forking, no main PID,
+        // RemainAfterExit=yes. Killed, it stays "active (exited)" and nothing restarts it.
+        let unit = |sub: &str, pid: u32, remain: &str| {
+            UnitInfo::parse(&format!(
+                "Id=exim4.service\nActiveState=active\nSubState={sub}\nMainPID={pid}\nType=forking\nRemainAfterExit={remain}\nInvocationID=a1\n"
+            ))
+        };
+        let before = unit("running", 0, "yes");
+        assert_eq!(
+            after_kill(&before, &unit("exited", 0, "yes")),
+            AfterKill::ActiveWithoutProcess
+        );
+        // Not yet seen empty by systemd, a unit without RemainAfterExit, a new run.
+        assert_eq!(after_kill(&before, &before), AfterKill::Other);
+        assert_eq!(
+            after_kill(&before, &unit("exited", 0, "no")),
+            AfterKill::Other
+        );
+        let mut again = unit("exited", 0, "yes");
+        again.invocation_id = "b2".into();
+        assert_eq!(after_kill(&before, &again), AfterKill::Other);
+    }
 
     fn phase(kind: PhaseKind, ending: Ending) -> Phase {
         Phase {

@@ -130,7 +130,7 @@ impl SyscallFilter {
 }
 
 impl UnitInfo {
-    fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let mut info = Self::default();
         for line in text.lines() {
             let Some((key, value)) = line.split_once('=') else {
