@@ -82,14 +82,14 @@ struct HardenArgs {
     apply: bool,
     /// With --apply: drive each unit through these events under its drop-in, as `learner
     /// apply --exercise` (restart, reload, crash, logrotate, or all)
-    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
+    #[arg(long, requires = "apply", value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
     exercise: Option<Exercises>,
     /// With --apply: DIR/UNIT (e.g. checks/nginx.service), when it exists, is the unit's check,
     /// run with sh after each start and event
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, requires = "apply", value_name = "DIR")]
     check_dir: Option<PathBuf>,
     /// As `learner apply --timeout`
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, requires = "apply", value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<std::time::Duration>,
     /// `json`: the report on stdout as DIR/harden-report.json holds it
     #[arg(long, value_enum, default_value = "text")]
