@@ -231,6 +231,11 @@ fn needs_host_network(socket: &str) -> bool {
 
 /// Families that need a network namespace shared with the host.
 fn network(p: &Profile) -> Option<String> {
+    // A lookup or a connect that had nowhere to go without a network (see peers::reach_unseen):
+    // on a networked host it goes on, over IP.
+    if let Some(why) = peers::reach_unseen(p) {
+        return Some(why);
+    }
     let o = &p.observations;
     let net: BTreeMap<String, Seen> = o
         .sockets
@@ -848,6 +853,15 @@ fn address_families(p: &Profile, systemd: u32) -> Decision {
     }) {
         let by: Vec<&str> = seen.by.iter().collect();
         evidence.push(format!("{family}: socket() by {}", by.join(",")));
+    }
+    // Where a client's reaching out went nowhere (no network when recorded), the families it
+    // uses on a networked host are IP's, whichever the answer to its lookup is.
+    if let Some(why) = peers::reach_unseen(p) {
+        for family in ["AF_INET", "AF_INET6"] {
+            if families.insert(family.to_owned()) {
+                evidence.push(format!("{family}: {why}"));
+            }
+        }
     }
     let mut lines = vec!["RestrictAddressFamilies=".to_owned()];
     if families.is_empty() {

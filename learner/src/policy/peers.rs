@@ -699,6 +699,29 @@ mod tests {
     }
 
     #[test]
+    fn a_lookup_that_went_nowhere_without_a_network_keeps_the_network() {
+        // Its name asked of systemd-resolved on a machine without a network: no answer, so no
+        // socket of IP's; on a networked host the connect follows.
+        let mut p = profile(&[
+            Slot::Socket("AF_UNIX/SOCK_STREAM".into()),
+            Slot::Connect("AF_UNIX /run/systemd/resolve/io.systemd.Resolve".into()),
+        ]);
+        p.recording.routes_beyond_loopback = Some(false);
+        assert!(lines(&p, 252, "PrivateNetwork").is_empty());
+        assert_eq!(
+            lines(&p, 252, "RestrictAddressFamilies").last().unwrap(),
+            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX"
+        );
+        // Recorded with a network, the lookup was all it did.
+        p.recording.routes_beyond_loopback = Some(true);
+        assert_eq!(lines(&p, 252, "PrivateNetwork"), ["PrivateNetwork=yes"]);
+        assert_eq!(
+            lines(&p, 252, "RestrictAddressFamilies").last().unwrap(),
+            "RestrictAddressFamilies=AF_UNIX"
+        );
+    }
+
+    #[test]
     fn a_local_server_that_only_answered_keeps_localhost_without_a_route() {
         // memcached on 127.0.0.1, an SNMP agent answering on UDP: answers to a client's port
         // are no reaching out, and the absent network changed nothing the service did.
