@@ -183,6 +183,23 @@ impl Guest {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `systemd-analyze security UNIT` inside the guest (retried: right after a start or a
+    /// daemon-reload it may not answer yet).
+    pub fn exposure(&self, unit: &str) -> f64 {
+        let mut last = String::new();
+        for _ in 0..10 {
+            let out = self.run(&["systemd-analyze", "security", "--no-pager", unit]);
+            if let Some(e) =
+                learner::systemd::analyze::parse_exposure(&String::from_utf8_lossy(&out.stdout))
+            {
+                return e;
+            }
+            last = crate::text(&out);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("systemd-analyze security {unit} gave no exposure: {last}");
+    }
+
     pub fn is_active(&self, unit: &str) -> bool {
         self.run(&["systemctl", "is-active", "--quiet", unit])
             .status

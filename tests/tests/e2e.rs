@@ -63,22 +63,6 @@ fn apply_with(guest: &Guest, dropin: &std::path::Path, extra: &[&str]) -> Output
         .expect("learner apply")
 }
 
-/// `systemd-analyze security UNIT` inside the guest.
-fn exposure(guest: &Guest, unit: &str) -> f64 {
-    let mut last = String::new();
-    for _ in 0..10 {
-        let out = guest.run(&["systemd-analyze", "security", "--no-pager", unit]);
-        if let Some(e) =
-            learner::systemd::analyze::parse_exposure(&String::from_utf8_lossy(&out.stdout))
-        {
-            return e;
-        }
-        last = text(&out);
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("systemd-analyze security {unit} gave no exposure: {last}");
-}
-
 /// `learner verify` of the hand-written drop-in against the nginx recording, with the unit's
 /// own settings read from the guest: exit 1, and exactly the reasons it fails on Debian 12.
 fn verify_hand_written(
@@ -187,7 +171,7 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
         "nginx did not start in the guest"
     );
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
-    let unhardened = exposure(&guest, "nginx.service");
+    let unhardened = guest.exposure("nginx.service");
     // A client the recording never sees: a non-loopback address on the guest's loopback
     // device (the guest has its own network namespace: nothing leaves it).
     let outsider = outsider_address(&guest);
@@ -340,7 +324,7 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
     assert!(guest.is_active("nginx.service"));
     assert_eq!(guest.http_status("http://127.0.0.1/"), "200");
     assert_eq!(guest.http_status("http://127.0.0.1/no-such-page"), "404");
-    let hardened = exposure(&guest, "nginx.service");
+    let hardened = guest.exposure("nginx.service");
     eprintln!("nginx exposure: {unhardened} without, {hardened} with the generated drop-in");
     // Only loopback clients were recorded, but nginx listens on every address: its real
     // clients are beyond this host, so the drop-in leaves the IP firewall alone and a client
@@ -512,7 +496,7 @@ fn redis_and_a_oneshot_job() {
             .to_owned()
     };
     assert_eq!(ping(&guest), "PONG");
-    let before = exposure(&guest, "redis-server.service");
+    let before = guest.exposure("redis-server.service");
 
     // Record from a restart on, under redis-benchmark.
     let profile = dir.join("redis.profile.yaml");
@@ -591,7 +575,7 @@ fn redis_and_a_oneshot_job() {
             .collect::<Vec<_>>()
             .join(" | ")
     );
-    let after = exposure(&guest, "redis-server.service");
+    let after = guest.exposure("redis-server.service");
     assert!(
         generated.lines().any(|l| l == "IPAddressAllow=localhost")
             && generated.lines().any(|l| l == "IPAddressDeny=any"),
@@ -666,7 +650,7 @@ fn score_as_json_and_a_threshold_gate() {
     let dir = TempDir::new("e2e-score");
     let guest = Guest::boot("score");
     let pid = guest.pid.to_string();
-    let unhardened = exposure(&guest, "nginx.service");
+    let unhardened = guest.exposure("nginx.service");
     let dropin = dir.join("some.conf");
     std::fs::write(
         &dropin,

@@ -15,19 +15,6 @@ Description=learner harden test: writes only once told to
 ExecStart=/bin/sh -c 'while :; do if [ -e /etc/harden-flaky ]; then date >> /var/lib/harden-flaky/out || exit 1; fi; sleep 0.2; done'
 ";
 
-fn exposure(guest: &Guest, unit: &str) -> f64 {
-    for _ in 0..10 {
-        let out = guest.run(&["systemd-analyze", "security", "--no-pager", unit]);
-        if let Some(e) =
-            learner::systemd::analyze::parse_exposure(&String::from_utf8_lossy(&out.stdout))
-        {
-            return e;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("systemd-analyze security {unit} gave no exposure");
-}
-
 /// `learner record UNIT --restart --for 6s` into `dir/UNIT.profile.yaml`, with `load` run in
 /// the guest meanwhile.
 fn record(guest: &Guest, dir: &std::path::Path, unit: &str, load: &str) {
@@ -159,7 +146,7 @@ fn harden_applies_each_unit_in_turn_and_rolls_back_the_one_that_fails() {
         );
         assert!(after < before, "{u}");
         // The report's figure is systemd's own for the unit as it now runs.
-        let now = exposure(&guest, unit);
+        let now = guest.exposure(unit);
         assert!(
             (now - after).abs() < 0.05,
             "{unit}: report {after}, systemd {now}"
@@ -185,7 +172,7 @@ fn harden_applies_each_unit_in_turn_and_rolls_back_the_one_that_fails() {
         "rolled back but not running"
     );
     assert_eq!(
-        exposure(&guest, "harden-flaky.service"),
+        guest.exposure("harden-flaky.service"),
         flaky["exposure_before"].as_f64().expect("before")
     );
     // The summary: the rolled-back unit counts as it is.
