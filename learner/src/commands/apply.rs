@@ -29,6 +29,9 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// learner's drop-in name: the unit's other drop-ins are never touched.
 pub const DROPIN_NAME: &str = "50-learner-hardening.conf";
 
+/// What a rollback that could not finish asks of the user (and how callers tell it).
+const BY_HAND: &str = "yourself";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("learner apply must be run as root")]
@@ -75,6 +78,17 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
+    /// Whether the rollback after a failure failed too, leaving the unit for the user to
+    /// mend by hand (see `roll_back`).
+    pub fn rollback_failed(&self) -> bool {
+        match self {
+            ApplyError::Failed { rollback, .. } | ApplyError::BadCheck { rollback, .. } => {
+                rollback.contains(BY_HAND)
+            }
+            _ => false,
+        }
+    }
+
     /// 2 for a bad check (nothing is known about the drop-in), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -264,7 +278,7 @@ fn roll_back(
     };
     let by_hand = |what: String| {
         format!(
-            "{what}: remove {} yourself, then `systemctl daemon-reload` and `systemctl restart {unit}`",
+            "{what}: remove {} {BY_HAND}, then `systemctl daemon-reload` and `systemctl restart {unit}`",
             systemd.dropin_dir(unit).join(DROPIN_NAME).display()
         )
     };
@@ -1031,6 +1045,25 @@ pub fn run(request: &ApplyRequest, format: super::Format) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollback_left_to_the_user_is_told_from_one_that_finished() {
+        let failed = |rollback: String| ApplyError::Failed {
+            unit: "a.service".into(),
+            step: "start".into(),
+            why: "failed".into(),
+            rollback,
+        };
+        let by_hand = format!(
+            "the drop-in could NOT be removed (EROFS): remove /etc/x.conf {BY_HAND}, then `systemctl daemon-reload`"
+        );
+        assert!(failed(by_hand).rollback_failed());
+        assert!(
+            !failed("the drop-in was removed and the unit is active again".into())
+                .rollback_failed()
+        );
+        assert!(!ApplyError::NotRoot.rollback_failed());
+    }
 
     #[test]
     fn hints_name_the_directive() {

@@ -98,6 +98,22 @@ pub struct UnitReport {
     pub why: Option<String>,
 }
 
+impl UnitReport {
+    /// A row with nothing scored or generated yet.
+    fn new(unit: &str, paths: &[PathBuf], result: UnitResult, why: Option<String>) -> Self {
+        UnitReport {
+            unit: unit.to_owned(),
+            profiles: paths.iter().map(|p| file_name(p)).collect(),
+            exposure_before: None,
+            exposure_after: None,
+            directives: vec![],
+            dropin: None,
+            result,
+            why,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Summary {
     pub mean: Option<f64>,
@@ -167,27 +183,23 @@ fn profiles_by_unit(dir: &Path) -> Result<(ByUnit, Vec<UnitReport>), HardenError
     let mut units = ByUnit::new();
     let mut others = Vec::new();
     for path in files {
-        let name = file_name(&path);
-        let skipped = |unit: String, why: String| UnitReport {
-            unit,
-            profiles: vec![name.clone()],
-            exposure_before: None,
-            exposure_after: None,
-            directives: vec![],
-            dropin: None,
-            result: UnitResult::Skipped,
-            why: Some(why),
-        };
-        match Profile::load(&path) {
-            Err(e) => others.push(skipped(String::new(), one_line(&e))),
+        let why = match Profile::load(&path) {
+            Err(e) => one_line(&e),
             Ok(p) => match p.provenance.unit {
-                Some(unit) => units.entry(unit).or_default().push(path),
-                None => others.push(skipped(
-                    String::new(),
-                    "a recording of a command (learner run), not of a unit".into(),
-                )),
+                Some(unit) => {
+                    units.entry(unit).or_default().push(path);
+                    continue;
+                }
+                None => "a recording of a command (learner run), not of a unit".into(),
             },
-        }
+        };
+        let row = UnitReport::new(
+            "",
+            std::slice::from_ref(&path),
+            UnitResult::Skipped,
+            Some(why),
+        );
+        others.push(row);
     }
     if units.is_empty() {
         return Err(HardenError::NoProfiles(dir.to_owned()));
@@ -217,18 +229,13 @@ fn unfit(profiles: &[Profile]) -> Option<String> {
     None
 }
 
-/// The directives a drop-in sets, in its order, each once.
+/// The directives a drop-in sets (resets aside), in its order, each once.
 fn directives(dropin: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for line in dropin.lines() {
-        let line = line.trim();
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        if line.starts_with('#') || value.trim().is_empty() || out.iter().any(|k| k == key) {
-            continue;
+    for a in crate::policy::unit_file::service_assignments(dropin, "drop-in") {
+        if !a.value.trim().is_empty() && !out.contains(&a.key) {
+            out.push(a.key);
         }
-        out.push(key.trim().to_owned());
     }
     out
 }
@@ -342,16 +349,7 @@ impl Report {
 /// One unit: its drop-in generated, written beside the profiles and scored, and with
 /// --apply applied.
 fn harden_unit(req: &HardenRequest, unit: &str, paths: &[PathBuf]) -> UnitReport {
-    let mut report = UnitReport {
-        unit: unit.to_owned(),
-        profiles: paths.iter().map(|p| file_name(p)).collect(),
-        exposure_before: None,
-        exposure_after: None,
-        directives: vec![],
-        dropin: None,
-        result: UnitResult::Skipped,
-        why: None,
-    };
+    let mut report = UnitReport::new(unit, paths, UnitResult::Skipped, None);
     let profiles: Vec<Profile> = match paths.iter().map(|p| Profile::load(p)).collect() {
         Ok(p) => p,
         Err(e) => {
@@ -419,12 +417,7 @@ fn harden_unit(req: &HardenRequest, unit: &str, paths: &[PathBuf]) -> UnitReport
             report.why = Some(one_line(&e));
             report.exposure_after = report.exposure_before;
             report.result = match &e {
-                apply::ApplyError::Failed { rollback, .. }
-                | apply::ApplyError::BadCheck { rollback, .. }
-                    if rollback.contains("yourself") =>
-                {
-                    UnitResult::RollbackFailed
-                }
+                e if e.rollback_failed() => UnitResult::RollbackFailed,
                 // Stopped, and started again without it.
                 apply::ApplyError::Failed { .. }
                 | apply::ApplyError::BadCheck { .. }
@@ -450,16 +443,12 @@ pub fn harden(req: &HardenRequest) -> Result<Report, HardenError> {
             stop = Some("interrupted before it");
         }
         if let Some(why) = stop {
-            reports.push(UnitReport {
-                unit: unit.clone(),
-                profiles: paths.iter().map(|p| file_name(p)).collect(),
-                exposure_before: None,
-                exposure_after: None,
-                directives: vec![],
-                dropin: None,
-                result: UnitResult::NotStarted,
-                why: Some(why.into()),
-            });
+            reports.push(UnitReport::new(
+                unit,
+                paths,
+                UnitResult::NotStarted,
+                Some(why.into()),
+            ));
             continue;
         }
         if !req.quiet {
