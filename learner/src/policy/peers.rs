@@ -176,23 +176,33 @@ pub fn reached_out(p: &Profile) -> Option<(&String, &Seen)> {
 /// system had no default route beyond loopback, where names do not resolve and every peer beyond
 /// this host is unreachable, so what it would have gone on to reach was not seen.
 pub fn reach_unseen(p: &Profile) -> Option<String> {
-    let (key, _) = reached_out(p)?;
-    match p.recording.routes_beyond_loopback {
-        Some(true) => None,
-        Some(false) => Some(format!(
-            "the service reached out ({key}) in a recording whose system had no default route beyond loopback (names did not resolve, no other host answered), so what it reaches on a networked host was not seen"
-        )),
-        None => Some(format!(
-            "the service reached out ({key}), and the profile does not say whether the recording's system had a default route beyond loopback (recorded by an older learner)"
-        )),
-    }
+    unseen_reach(p).map(|(_, why)| why)
 }
+
+/// [`reach_unseen`], with the reaching out it is about.
+pub fn unseen_reach(p: &Profile) -> Option<((&String, &Seen), String)> {
+    let (key, seen) = reached_out(p)?;
+    let why = match p.recording.routes_beyond_loopback {
+        Some(true) => return None,
+        Some(false) => format!(
+            "the service reached out ({key}) in a recording whose system had no default route beyond loopback (names did not resolve, no other host answered), so what it reaches on a networked host was not seen"
+        ),
+        None => format!(
+            "the service reached out ({key}), and the profile does not say whether the recording's system had a default route beyond loopback (recorded by an older learner)"
+        ),
+    };
+    Some(((key, seen), why))
+}
+
+/// An address beyond this host no recording sees (a documentation range's): what a firewall
+/// does to peers it was not told about.
+pub const ELSEWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
 
 /// Whether a firewall of these entries lets in no peer beyond this host: it drops an address
 /// of each documentation range, and none of its allow entries names anything but loopback.
 pub fn admits_only_this_host(allow: &[String], deny: &[String]) -> bool {
     let outside: [IpAddr; 2] = [
-        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+        ELSEWHERE,
         IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
     ];
     let loopback_only = |e: &String| {

@@ -894,7 +894,6 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
         // on a networked host is unknown (generate leaves it unrestricted), and a firewall
         // that drops an address the recording could never have tried guesses.
         // Networks of the user's own are a choice; hosts the recording saw are its list.
-        let elsewhere = std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
         let observed = peers::observed_peers(p);
         let recorded_list = allow.iter().all(|e| {
             matches!(e.as_str(), "localhost" | "link-local" | "multicast")
@@ -906,11 +905,10 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
                         !ip.is_loopback() && peers::entry_matches(e, *ip) == Some(true)
                     }))
         });
-        if let Some(why) = peers::reach_unseen(p)
+        if let Some(((key, seen), why)) = peers::unseen_reach(p)
             && recorded_list
-            && !peers::ip_permitted(&allow, &deny, elsewhere)
+            && !peers::ip_permitted(&allow, &deny, peers::ELSEWHERE)
         {
-            let (key, seen) = peers::reached_out(p).expect("reach_unseen found one");
             out.push(Gap {
                 kind: GapKind::Denied,
                 processes: processes(seen),

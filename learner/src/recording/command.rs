@@ -265,7 +265,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
     if leftovers > 0 {
         eprintln!("learner: killed {leftovers} process(es) the command left behind in its cgroup");
     }
-    let mut outcome = session.finish(&cgroup_root.to_string_lossy(), std::path::Path::new("/"))?;
+    let mut outcome = session.finish(&cgroup_root.to_string_lossy())?;
     cgroup.remove()?;
 
     let exit_code = exit_code(status);

@@ -232,7 +232,8 @@ impl Session {
     }
 
     /// The recorded system's root as seen from here, when it is a guest's (`/proc/N/root`):
-    /// whose network the recording judges (see `recording::network`).
+    /// where recorded symlinks are followed, and whose network the recording judges (see
+    /// `recording::network`).
     pub fn set_system_root(&mut self, root: std::path::PathBuf) {
         self.system_root = root;
     }
@@ -330,9 +331,9 @@ impl Session {
 
     /// Ends the recording: nothing in the target may run any more (or what it does now is
     /// not part of it). Detaches the probes.
-    /// `fs_root`: the recorded system's root (a guest's, seen from here), where symlinks in
-    /// the recorded paths are followed.
-    pub fn finish(mut self, cgroup_root: &str, fs_root: &Path) -> Result<Outcome, SessionError> {
+    /// Symlinks in the recorded paths are followed in the recorded system's root (see
+    /// [`Self::set_system_root`]).
+    pub fn finish(mut self, cgroup_root: &str) -> Result<Outcome, SessionError> {
         // Before stopping: the runs after are the switch's, not the recording's.
         if let Some(path) = std::env::var_os(PROGRAM_STATS_ENV) {
             write_program_stats(&self.recorder, Path::new(&path));
@@ -402,7 +403,7 @@ impl Session {
             followed_processes: self.followed_processes(),
             untracked_tasks: self.recorder.task_stats()?.1,
             main_process_seen: None,
-            routes_beyond_loopback: system_reaches_beyond(fs_root),
+            routes_beyond_loopback: system_reaches_beyond(&self.system_root),
             exercised: Default::default(),
             baseline: Default::default(),
             collector_cpu_seconds: 0.0,
@@ -416,7 +417,7 @@ impl Session {
         drop(self.recorder);
         self.collector.attribute_overridden_credentials();
         let mut observations = self.collector.observations;
-        crate::recording::resolve::add_resolved_paths(&mut observations, fs_root);
+        crate::recording::resolve::add_resolved_paths(&mut observations, &self.system_root);
         observations.derive_path_facts(cgroup_root);
         Ok(Outcome {
             counts,

@@ -463,10 +463,7 @@ async fn record_until(
     };
     progress.finish();
     let ended = SystemTime::now();
-    let mut outcome = session.finish(
-        &systemd.cgroup_mount.to_string_lossy(),
-        &systemd.path_in_guest(Path::new("/")),
-    )?;
+    let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
     // The settings the drop-in will be added to, as the manager has them: asked once the
     // probes are gone, so that nothing delays the attach and the restart.
     let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {
