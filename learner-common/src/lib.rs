@@ -36,6 +36,9 @@ pub mod map {
     pub const TARGET: &str = "TARGET";
     /// `PerCpuArray<u64>` with [`crate::SYSCALL_COUNT_SLOTS`] elements: calls per syscall id.
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
+    /// Per CPU, calls by cgroup and syscall slot, when every unit is recorded at once
+    /// ([`crate::Target::all`]).
+    pub const CGROUP_COUNTS: &str = "CGROUP_COUNTS";
     /// `HashMap<u64, u8>`: cgroup ids recorded by the exact-match fallback program.
     pub const EXACT_CGROUPS: &str = "EXACT_CGROUPS";
     /// `Array<Shape>` with [`crate::SYSCALL_SLOTS`] elements: which syscalls to trace, how.
@@ -67,6 +70,9 @@ pub mod map {
     pub const CALIBRATION: &str = "CALIBRATION";
     /// `LruHashMap<u32, u64>`: tgid -> the [`crate::base`] of its working directory.
     pub const CWD_BASE: &str = "CWD_BASE";
+    /// Per process, the base of its root directory once it chrooted (absolute paths are
+    /// below it); user space seeds it for processes found already chrooted.
+    pub const ROOT_BASE: &str = "ROOT_BASE";
     /// `LruHashMap<u64, u64>`: (tgid << 32 | fd) -> the [`crate::base`] of what the fd opened.
     pub const FD_BASE: &str = "FD_BASE";
     /// `LruHashMap<u32, u32>`: task id -> the process (tgid) that forked it, so an fd the
@@ -279,12 +285,34 @@ pub struct Target {
     /// observation program is attached: a call counted before then would be in the profile
     /// with nothing of what it did (its path, its socket).
     pub counting: u32,
-    pub _pad: u32,
+    /// Non-zero: every unit below the target is recorded at once (`record --all`): syscalls
+    /// are counted per cgroup in [`map::CGROUP_COUNTS`], and events are deduplicated per
+    /// cgroup, so that each unit gets its own first copy of what another one did too.
+    pub all: u32,
 }
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), only integer fields, no implicit padding.
 unsafe impl aya::Pod for Target {}
+
+/// A key of [`map::CGROUP_COUNTS`]: a cgroup's id and a syscall slot (as in
+/// [`map::SYSCALL_COUNTS`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CgroupSyscall {
+    pub cgroup: u64,
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integer fields, the padding explicit.
+unsafe impl aya::Pod for CgroupSyscall {}
+
+/// Entries of [`map::CGROUP_COUNTS`]: distinct syscalls of every cgroup a whole-host
+/// recording sees (a unit restarted gets a new cgroup); calls of an entry that found no room
+/// are counted lost.
+pub const CGROUP_COUNT_ENTRIES: u32 = 1 << 15;
 
 /// Bytes kept of each user string (paths, argv[0]) and of a socket address.
 pub const STR_LEN: usize = 256;
@@ -435,6 +463,9 @@ pub struct SyscallEvent {
     /// The content base this call gave an fd or the working directory (see
     /// [`Shape::base_effect`]), 0 for none: later calls name it in their `base`.
     pub made: u64,
+    /// The cgroup the task was in when the event was built (its id): which unit it is of,
+    /// when several are recorded at once.
+    pub cgroup: u64,
 }
 
 #[cfg(feature = "user")]
@@ -473,6 +504,8 @@ pub struct CapabilityEvent {
     /// process's own are its alone; overlayfs's are its mounter's copy, the same in every
     /// process that makes it copy a file up. 0 when unknown.
     pub cred: u64,
+    /// As [`SyscallEvent::cgroup`].
+    pub cgroup: u64,
 }
 
 /// `CAP_OPT_NOAUDIT` of the kernel's `cap_capable()` options (include/linux/security.h,

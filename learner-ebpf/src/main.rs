@@ -22,17 +22,18 @@ use aya_ebpf::{
         bpf_probe_read_user_str_bytes, generated,
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT,
-    Calibration, CapabilityEvent, CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall,
-    EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent,
-    NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall,
-    RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET,
-    SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect,
-    extra, shape_flags, string_kind, task_stat, task_state,
+    CGROUP_COUNT_ENTRIES, Calibration, CapabilityEvent, CgroupSyscall, CurrentSyscall,
+    DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS,
+    MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL,
+    PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
+    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
+    SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags, string_kind,
+    task_stat, task_state,
 };
 
 /// See `learner_common::global::SUBTREE`.
@@ -44,6 +45,10 @@ static TARGET: Array<Target> = Array::with_max_entries(1, 0);
 
 #[map(name = "SYSCALL_COUNTS")]
 static SYSCALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SYSCALL_COUNT_SLOTS, 0);
+
+#[map(name = "CGROUP_COUNTS")]
+static CGROUP_COUNTS: PerCpuHashMap<CgroupSyscall, u64> =
+    PerCpuHashMap::with_max_entries(CGROUP_COUNT_ENTRIES, 0);
 
 #[map(name = "EXACT_CGROUPS")]
 static EXACT_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_EXACT_CGROUPS, 0);
@@ -312,9 +317,33 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
     } else {
         SLOT_OUT_OF_RANGE
     };
+    if target.all != 0 {
+        return count_in_cgroup(slot);
+    }
     let counter = SYSCALL_COUNTS.get_ptr_mut(slot).ok_or(())?;
     // SAFETY: as above.
     unsafe { *counter += 1 };
+    Ok(())
+}
+
+/// Counts a call of every unit recorded at once: by cgroup, so each unit gets its own counts.
+#[inline(always)]
+fn count_in_cgroup(slot: u32) -> Result<(), ()> {
+    let key = CgroupSyscall {
+        // SAFETY: helper call without arguments.
+        cgroup: unsafe { bpf_get_current_cgroup_id() },
+        slot,
+        _pad: 0,
+    };
+    if let Some(counter) = CGROUP_COUNTS.get_ptr_mut(&key) {
+        // SAFETY: this CPU's value of the entry; a program runs to completion on one CPU.
+        unsafe { *counter += 1 };
+        return Ok(());
+    }
+    // Only this CPU's value is set; the others start at 0.
+    if CGROUP_COUNTS.insert(&key, &1, 0).is_err() {
+        lost();
+    }
     Ok(())
 }
 
@@ -522,6 +551,8 @@ fn build_event(
     set(&mut ev.base[0], 0);
     set(&mut ev.base[1], 0);
     set(&mut ev.made, 0);
+    // SAFETY: helper call without arguments.
+    set(&mut ev.cgroup, unsafe { bpf_get_current_cgroup_id() });
     current_comm(&mut ev.comm);
     set(&mut ev.uid_gid, bpf_get_current_uid_gid());
     read_strings(ev, shape);
@@ -763,6 +794,7 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     h = mix(h, ev.extra[0]);
     h = mix(h, ev.extra[1]);
     h = mix(h, ev.uid_gid);
+    h = mix_cgroup(h, ev.cgroup);
     h = mix_comm(h, &ev.comm);
     h = hash_bytes(h, &ev.strings[0], ev.string_len[0]);
     h = hash_bytes(h, &ev.strings[1], ev.string_len[1]);
@@ -1033,6 +1065,8 @@ fn send_capability(cap: u32, ret: i32, opts: Option<u32>, cred: u64) {
         opts: opts.unwrap_or(0),
         opts_known: u32::from(opts.is_some()),
         cred,
+        // SAFETY: helper call without arguments.
+        cgroup: unsafe { bpf_get_current_cgroup_id() },
     };
     current_comm(&mut ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
@@ -1048,8 +1082,19 @@ fn send_capability(cap: u32, ret: i32, opts: Option<u32>, cred: u64) {
     if let Some(opts) = opts {
         h = mix(h, u64::from(opts & CAP_OPT_NOAUDIT));
     }
+    h = mix_cgroup(h, ev.cgroup);
     h = mix_comm(h, &ev.comm);
     send_once(h, &mut ev, |e| &mut e.key);
+}
+
+/// Adds the event's cgroup to a hash when every unit is recorded at once: each unit's first
+/// copy of an event is its own (one recorded unit keeps one copy for all its cgroups).
+#[inline(always)]
+fn mix_cgroup(h: u64, cgroup: u64) -> u64 {
+    match TARGET.get(0) {
+        Some(t) if t.all != 0 => mix(h, cgroup),
+        _ => h,
+    }
 }
 
 /// Adds a comm to a hash.

@@ -268,19 +268,49 @@ struct GuestArg {
 
 #[derive(Args)]
 struct RecordArgs {
+    /// The unit: nginx.service, postgresql@15-main.service, an escaped name
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    unit: Option<String>,
+    /// Record every service unit of the manager at once (those running, and those started
+    /// while recording: timers' jobs, socket activation) with one set of programs, a profile
+    /// per unit into the directory -o names. The manager's core (journald, udevd, logind,
+    /// dbus) and learner's own units are left out unless --include names them
+    #[arg(long, requires = "output")]
+    all: bool,
+    /// With --all: leave these units out (a name or a glob, repeatable)
+    #[arg(long, value_name = "UNIT|GLOB", requires = "all")]
+    exclude: Vec<String>,
+    /// With --all: record only these units (a name or a glob, repeatable)
+    #[arg(long, value_name = "UNIT|GLOB", requires = "all")]
+    include: Vec<String>,
+    /// How long to record (30s, 10m, 1h30m) [default: until Ctrl-C or the unit stops]
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Attach first, then restart the unit, so its start-up is seen too (with --all: each
+    /// running unit recorded, one at a time)
+    #[arg(long)]
+    restart: bool,
+    /// When the unit is not running, record it from its next start (a fresh host's first
+    /// start, a timer's next run) instead of refusing; --for counts from when it is up
+    #[arg(long, conflicts_with_all = ["restart", "all"])]
+    wait: bool,
+    /// No progress on stderr (elapsed and remaining time, events, processes, lost events)
+    #[arg(short, long)]
+    quiet: bool,
     #[command(flatten)]
-    watch: WatchArgs,
-    /// Where to write the profile [default: <unit>.profile.yaml]
-    #[arg(short, long, value_name = "PROFILE")]
+    guest: GuestArg,
+    /// Where to write the profile [default: <unit>.profile.yaml]; with --all, the directory
+    /// for every unit's
+    #[arg(short, long, value_name = "PROFILE|DIR")]
     output: Option<PathBuf>,
     /// After --for, drive the unit through its life while still recording, one event at a
     /// time: restart, reload, crash (SIGKILL to all its processes, then start), logrotate
     /// (its package's logrotate.d entry, forced); a comma-separated list, or all. DISRUPTIVE
     /// by design: for staging, not production
-    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises))]
+    #[arg(long, value_name = "LIST", value_parser = |s: &str| learner::systemd::exercise::parse_list(s).map(Exercises), conflicts_with = "all")]
     exercise: Option<Exercises>,
     /// `json`: on stdout, the profile written, what it holds, events received and lost,
-    /// observations missed by kind, and each exercised event
+    /// observations missed by kind, and each exercised event (with --all, a row per unit)
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -429,11 +459,35 @@ fn main() -> ExitCode {
             args.format,
         ),
         Command::Generate(args) => generate_command(args),
-        Command::Record(args) => {
-            let mut request = args.watch.request(args.output, false);
-            request.exercise = args.exercise.map(|e| e.0).unwrap_or_default();
-            record::run(request, args.format)
-        }
+        Command::Record(args) => match args.unit {
+            None => record::run_all(
+                learner::recording::all_units::AllRequest {
+                    dir: args.output.expect("clap requires -o with --all"),
+                    duration: args.duration,
+                    selection: learner::recording::all_units::Selection {
+                        include: args.include,
+                        exclude: args.exclude,
+                    },
+                    restart: args.restart,
+                    guest: args.guest.guest,
+                    quiet: args.quiet,
+                },
+                args.format,
+            ),
+            Some(unit) => {
+                let watch = WatchArgs {
+                    unit,
+                    duration: args.duration,
+                    restart: args.restart,
+                    wait: args.wait,
+                    quiet: args.quiet,
+                    guest: args.guest,
+                };
+                let mut request = watch.request(args.output, false);
+                request.exercise = args.exercise.map(|e| e.0).unwrap_or_default();
+                record::run(request, args.format)
+            }
+        },
         Command::Apply(args) => apply_command(args),
         Command::Score(args) => score_command(args),
         Command::Diff(args) => diff_command(args),

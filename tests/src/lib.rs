@@ -205,6 +205,15 @@ pub fn generate_dropin(profile: &Path, dropin: &Path, args: &[&str]) -> String {
 }
 
 /// Names of learner's BPF programs loaded right now.
+/// How many of learner's programs named `name` are loaded now (by any learner process): one
+/// per recorder that has got that far.
+pub fn learner_programs_loaded(name: &str) -> usize {
+    loaded_learner_programs()
+        .iter()
+        .filter(|n| name.starts_with(n.as_str()))
+        .count()
+}
+
 fn loaded_learner_programs() -> Vec<String> {
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
@@ -287,7 +296,10 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // LEARNER_KEEP_TEST_DIRS: left for a look after a failure.
+        if std::env::var_os("LEARNER_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 

@@ -32,14 +32,24 @@ pub const PAGES: &[Page] = &[
                 "a unit not running yet, from its next start (a timer's run, a fresh host's first start)",
                 "sudo learner record certbot.service --wait --for 1m",
             ),
+            (
+                "every service of the host at once, each restarted under the recorder, a profile per unit",
+                "sudo learner record --all --restart --for 1h -o host/",
+            ),
         ],
         exit: &[
-            ("0", "the profile was written"),
+            (
+                "0",
+                "the profile was written (with --all: every unit recorded got one)",
+            ),
             (
                 "1",
-                "no profile: the unit is not running (without --restart or --wait), never came up or never started, an event could not be driven, or the recording is broken or incomplete (lost events, missed observations); what was seen is kept as NAME.partial.yaml",
+                "no profile: the unit is not running (without --restart or --wait), never came up or never started, an event could not be driven, or the recording is broken or incomplete (lost events, missed observations); what was seen is kept as NAME.partial.yaml (with --all: a unit got none, its line says why)",
             ),
-            BAD_USAGE,
+            (
+                "2",
+                "with --all: the recording itself failed (one line on stderr); or a bad command line",
+            ),
         ],
     },
     Page {

@@ -214,8 +214,9 @@ fn file_name(p: &Path) -> String {
     )
 }
 
-/// Why a unit's recordings make no drop-in worth applying, if they do not.
-fn unfit(profiles: &[Profile]) -> Option<String> {
+/// Why a unit's recordings make no drop-in worth applying (or, `applying`, worth a restart of
+/// the unit under it), if they do not.
+fn unfit(profiles: &[Profile], applying: bool) -> Option<String> {
     if let Some(incomplete) = profiles.iter().find_map(|p| p.recording.incomplete()) {
         return Some(format!(
             "its recording is incomplete ({incomplete}): a drop-in from it would have holes; record it again"
@@ -224,6 +225,17 @@ fn unfit(profiles: &[Profile]) -> Option<String> {
     if profiles.iter().all(|p| p.syscalls.is_empty()) {
         return Some(
             "it never ran while recorded (a oneshot or a timer's job outside the window): record it with --wait across a run".into(),
+        );
+    }
+    // Applying restarts the unit: what it does only while starting must be in the profile
+    // (`record --all` without --restart records units already running).
+    if applying
+        && profiles
+            .iter()
+            .all(|p| p.recording.startup_seen != Some(true))
+    {
+        return Some(
+            "its start-up was not recorded, and applying restarts it: record it with --restart (record --all --restart)".into(),
         );
     }
     None
@@ -360,7 +372,7 @@ fn harden_unit(req: &HardenRequest, unit: &str, paths: &[PathBuf]) -> UnitReport
     if let Ok(s) = score::score(unit, None, req.guest) {
         report.exposure_before = Some(s.exposure);
     }
-    if let Some(why) = unfit(&profiles) {
+    if let Some(why) = unfit(&profiles, req.apply) {
         report.why = Some(why);
         return report;
     }
@@ -575,11 +587,23 @@ mod tests {
     fn an_incomplete_or_idle_recording_is_unfit() {
         let mut p = Profile::example("a.service");
         p.syscalls.insert("read".into(), 1);
-        assert_eq!(unfit(std::slice::from_ref(&p)), None);
+        p.recording.startup_seen = Some(true);
+        assert_eq!(unfit(std::slice::from_ref(&p), true), None);
+        // Running when recorded: a drop-in, but no restart under it.
+        let mut running = p.clone();
+        running.recording.startup_seen = Some(false);
+        assert_eq!(unfit(std::slice::from_ref(&running), false), None);
+        assert!(
+            unfit(std::slice::from_ref(&running), true).is_some_and(|w| w.contains("start-up"))
+        );
+        // One recording with it is enough.
+        assert_eq!(unfit(&[running, p.clone()], true), None);
         p.recording.lost_events = 3;
-        assert!(unfit(std::slice::from_ref(&p)).is_some_and(|w| w.contains("3 events lost")));
+        assert!(
+            unfit(std::slice::from_ref(&p), false).is_some_and(|w| w.contains("3 events lost"))
+        );
         let mut idle = Profile::example("b.service");
         idle.syscalls.clear();
-        assert!(unfit(&[idle]).is_some_and(|w| w.contains("never ran")));
+        assert!(unfit(&[idle], false).is_some_and(|w| w.contains("never ran")));
     }
 }

@@ -325,6 +325,33 @@ mod tests {
     }
 
     #[test]
+    fn record_all_fits_its_schema() {
+        use crate::recording::all_units::{AllReport, UnitRecorded};
+        let row = |unit: &str, why: Option<&str>| UnitRecorded {
+            unit: unit.into(),
+            profile: Some(format!("{unit}.profile.yaml").into()),
+            syscalls: 61,
+            paths: 57,
+            events: 900,
+            startup_seen: why.is_none(),
+            why: why.map(str::to_owned),
+        };
+        let report = AllReport {
+            dir: "host".into(),
+            ended_because: "the duration elapsed",
+            units: vec![
+                row("nginx.service", None),
+                row("cron.service", Some("its recording is incomplete")),
+            ],
+            left_out: [("systemd-journald.service".to_owned(), 40)].into(),
+            events: 1800,
+            lost_events: 0,
+            unattributed_events: 0,
+        };
+        assert_valid("record-all", &serde_json::to_value(&report).unwrap());
+    }
+
+    #[test]
     fn harden_fits_its_schema() {
         use super::harden::{Report, UnitReport, UnitResult};
         let unit = |name: &str, result: UnitResult| UnitReport {
@@ -366,8 +393,19 @@ mod tests {
         assert_eq!(
             names,
             [
-                "apply", "check", "diff", "generate", "harden", "merge", "record", "run", "score",
-                "verify", "watch"
+                "apply",
+                "check",
+                "diff",
+                "generate",
+                "harden",
+                "merge",
+                // Sorted by file name: `-` comes before `.`.
+                "record-all",
+                "record",
+                "run",
+                "score",
+                "verify",
+                "watch"
             ]
             .map(|c| format!("{c}.schema.json"))
         );

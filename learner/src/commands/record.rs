@@ -60,3 +60,78 @@ pub fn run(request: unit::RecordRequest, format: Format) -> ExitCode {
         }
     }
 }
+
+/// `record --all`: every unit at once, a profile of each into a directory; a line per unit
+/// on stderr, and with `--format json` the report on stdout. Exit 0 when every unit recorded
+/// got a profile, 1 when one got none (its row says why), 2 when the recording failed.
+pub fn run_all(request: crate::recording::all_units::AllRequest, format: Format) -> ExitCode {
+    use crate::recording::all_units::record_all;
+    let outcome = with_signals(|signals| {
+        record_all(request, async move {
+            let _ = signals.next().await;
+        })
+    });
+    match outcome.and_then(|r| r.map_err(anyhow::Error::from)) {
+        Ok(report) => {
+            if format.is_json() {
+                super::print_json(&serde_json::to_value(&report).unwrap_or_default());
+            }
+            for row in &report.units {
+                match (&row.profile, &row.why) {
+                    (Some(path), None) => eprintln!(
+                        "learner: {}: wrote {}: {} syscalls, {} paths{}",
+                        row.unit,
+                        path.display(),
+                        row.syscalls,
+                        row.paths,
+                        if row.startup_seen {
+                            ""
+                        } else {
+                            "; start-up not seen (use --restart)"
+                        }
+                    ),
+                    (_, Some(why)) => eprintln!(
+                        "learner: {}: no profile: {why}{}",
+                        row.unit,
+                        row.profile
+                            .as_ref()
+                            .map(|p| format!(" (what was seen is in {})", p.display()))
+                            .unwrap_or_default()
+                    ),
+                    (None, None) => {}
+                }
+            }
+            let left_out: Vec<&str> = report.left_out.keys().map(String::as_str).collect();
+            eprintln!(
+                "learner: recorded {} units into {} ({}): {} events, {} lost{}{}",
+                report.units.len(),
+                report.dir.display(),
+                report.ended_because,
+                report.events,
+                report.lost_events,
+                if report.unattributed_events > 0 {
+                    format!(
+                        ", {} of a cgroup gone before it was named (every unit's recording counts them missed)",
+                        report.unattributed_events
+                    )
+                } else {
+                    String::new()
+                },
+                if left_out.is_empty() {
+                    String::new()
+                } else {
+                    format!("; left out: {}", left_out.join(", "))
+                },
+            );
+            if report.units.iter().any(|r| r.why.is_some()) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("learner: {}", crate::util::errors::one_line(e.as_ref()));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -77,6 +77,10 @@ pub struct Collector {
     /// process that uses it as it stops (varnishd removing its shared-memory files) is gone
     /// by then.
     found_fds: HashMap<(u32, u32), String>,
+    /// Processes found running in a chroot of their own, with the base made up for their
+    /// root (a content base: see `learner_common::base`), for the session to give the
+    /// kernel side, which only learns a root from a chroot it sees.
+    roots_found: Vec<(u32, u64)>,
     /// Per syscall number, which arguments are its strings (for telling an unreadable
     /// string from an absent one).
     string_args: Vec<[Option<u8>; 2]>,
@@ -387,6 +391,7 @@ impl Collector {
             file_bases_before: KeyMap::default(),
             origins: HashMap::new(),
             found_fds: HashMap::new(),
+            roots_found: Vec::new(),
             string_args: string_args(arch),
             missed: BTreeMap::new(),
             event_missed: None,
@@ -671,6 +676,12 @@ impl Collector {
         for slot in &kept.slots {
             self.observations.add(slot, kept.ret, &kept.comm, copies);
         }
+    }
+
+    /// Adds `copies` the kernel counted for `key` before its event came, now that it has: a
+    /// recording of every unit at once holds such counts until it knows whose they are.
+    pub fn add_counted_before(&mut self, key: u64, copies: u64) {
+        self.add_copies(key, copies);
     }
 
     /// Says whether events may be waiting unread when counts are added: then a count whose
@@ -1155,6 +1166,15 @@ impl Collector {
     pub fn note_running(&mut self, tgid: u32) {
         let now = proc_link(&format!("/proc/{tgid}/cwd"), tgid);
         self.origins.insert(tgid, now);
+        // A process that chrooted before the recording (haproxy into /var/lib/haproxy) names
+        // absolute paths below its root, which the kernel side cannot know by itself.
+        if let Some(root) = proc_link(&format!("/proc/{tgid}/root"), tgid)
+            && root != "/"
+        {
+            let b = found_root_base(tgid);
+            self.dir_bases.insert(b, root);
+            self.roots_found.push((tgid, b));
+        }
         let Ok(fds) = std::fs::read_dir(format!("/proc/{tgid}/fd")) else {
             return;
         };
@@ -1170,6 +1190,12 @@ impl Collector {
                 self.found_fds.insert((tgid, fd), path);
             }
         }
+    }
+
+    /// The roots found by [`Self::note_running`] since the last call, for the kernel side's
+    /// `ROOT_BASE` (by process).
+    pub fn take_roots_found(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.roots_found)
     }
 
     /// Notes that process `tgid` starts (or started) in `dir`: `learner run` knows where the
@@ -1212,6 +1238,14 @@ fn proc_link(link: &str, tgid: u32) -> Option<String> {
         tgid,
         tgid,
     ))
+}
+
+/// The content base standing for the root of process `tgid`, found already chrooted: not a
+/// hash of a path (the kernel side's are), but made the same shape, so every path call reads
+/// it as it reads a root the kernel saw made.
+fn found_root_base(tgid: u32) -> u64 {
+    let mixed = (0x726f_6f74_0000_0000u64 | u64::from(tgid)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed & !base::TAG) | base::CONTENT
 }
 
 /// Per syscall number, the arguments that are its strings.
@@ -1403,6 +1437,7 @@ mod tests {
             opts: 0,
             opts_known: 0,
             cred,
+            cgroup: 0,
         }
     }
 

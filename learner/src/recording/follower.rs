@@ -111,7 +111,7 @@ impl Drop for CreationFollower {
     }
 }
 
-fn open_map(fd: OwnedFd, kind: fn(MapData) -> Map) -> Result<Map, String> {
+pub(crate) fn open_map(fd: OwnedFd, kind: fn(MapData) -> Map) -> Result<Map, String> {
     MapData::from_fd(fd).map(kind).map_err(|e| e.to_string())
 }
 

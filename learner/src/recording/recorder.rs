@@ -395,7 +395,7 @@ impl SyscallRecorder {
             check: 0,
             exact: 0,
             counting: 0,
-            _pad: 0,
+            all: 0,
         };
         write_target(&mut ebpf, target)?;
 
@@ -903,6 +903,22 @@ impl SyscallRecorder {
         Ok(())
     }
 
+    /// Gives the kernel side the roots of processes found already chrooted (see
+    /// `Collector::take_roots_found`): their absolute paths are below them, as a chroot the
+    /// kernel side saw would have it (their children inherit it as they fork).
+    pub fn seed_roots(&mut self, roots: &[(u32, u64)]) -> Result<(), RecorderError> {
+        if roots.is_empty() {
+            return Ok(());
+        }
+        let mut map: HashMap<&mut MapData, u32, u64> =
+            HashMap::try_from(self.ebpf.map_mut(map::ROOT_BASE).expect("ROOT_BASE map"))
+                .map_err(map_err(map::ROOT_BASE))?;
+        for &(tgid, b) in roots {
+            map.insert(tgid, b, 0).map_err(map_err(map::ROOT_BASE))?;
+        }
+        Ok(())
+    }
+
     /// Records the cgroup under its new id: systemd recreates a unit's cgroup on restart.
     pub fn retarget(&mut self, cgroup: &CgroupRef) -> Result<(), RecorderError> {
         self.target.cgroup_id = cgroup.id;
@@ -1021,6 +1037,19 @@ impl SyscallRecorder {
         }
     }
 
+    /// With the exact-id probe, the kernel side's table of recorded cgroup ids, for a thread
+    /// that adds each new cgroup as it is made (see `recording::cgroup_names`).
+    pub fn exact_ids(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd as _;
+        if self.probe.matching != CgroupMatch::Exact {
+            return None;
+        }
+        match self.ebpf.map(map::EXACT_CGROUPS)? {
+            aya::maps::Map::HashMap(d) => d.fd().as_fd().try_clone_to_owned().ok(),
+            _ => None,
+        }
+    }
+
     /// The target's cgroup id as the kernel side has it now: the one it followed at its
     /// creation, when that came before user space's look.
     pub fn kernel_target_id(&self) -> Result<u64, RecorderError> {
@@ -1092,6 +1121,38 @@ impl SyscallRecorder {
             }
         }
         Ok(tgids)
+    }
+
+    /// Records every unit below the target at once (`record --all`): counts and
+    /// deduplication per cgroup. Before [`Self::observe`] or [`Self::start`].
+    pub fn record_all(&mut self) -> Result<(), RecorderError> {
+        self.target.all = 1;
+        self.write_switches()
+    }
+
+    /// Calls by cgroup id (summed over CPUs), as [`Self::record_all`] counts them.
+    pub fn cgroup_counts(
+        &self,
+    ) -> Result<std::collections::HashMap<u64, SyscallCounts>, RecorderError> {
+        let counts: aya::maps::PerCpuHashMap<&MapData, learner_common::CgroupSyscall, u64> =
+            aya::maps::PerCpuHashMap::try_from(
+                self.ebpf
+                    .map(map::CGROUP_COUNTS)
+                    .expect("CGROUP_COUNTS map"),
+            )
+            .map_err(map_err(map::CGROUP_COUNTS))?;
+        let mut out: std::collections::HashMap<u64, SyscallCounts> = Default::default();
+        for entry in counts.iter() {
+            let (key, per_cpu) = entry.map_err(map_err(map::CGROUP_COUNTS))?;
+            let total: u64 = per_cpu.iter().sum();
+            let counts = out.entry(key.cgroup).or_default();
+            if key.slot == SLOT_OUT_OF_RANGE {
+                counts.out_of_range += total;
+            } else {
+                *counts.by_number.entry(key.slot).or_default() += total;
+            }
+        }
+        Ok(out)
     }
 
     /// Sums the per-CPU counters.

@@ -26,21 +26,21 @@ use crate::{
 pub const NO_OBSERVE_ENV: &str = "LEARNER_NO_OBSERVE";
 
 /// How often the exact-match fallback looks for new child cgroups.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How often the kernel's deduplication maps take turns (see `rotate_dedup`).
-const DEDUP_ROTATION: Duration = Duration::from_millis(250);
+pub(crate) const DEDUP_ROTATION: Duration = Duration::from_millis(250);
 /// Distinct events since the last deduplication turn that bring the next turn forward: the
 /// collector keeps each one until the turn after, and at 100,000 events a second the 250 ms
 /// turns alone held 15 MB of them.
-const DEDUP_TURN_EVENTS: usize = 4096;
+pub(crate) const DEDUP_TURN_EVENTS: usize = 4096;
 /// Most events read at a deduplication turn before it takes the kernel's counts: with a
 /// backlog, reading it all first held every distinct event of a burst until the next turn
 /// (109 MiB on the bench's path-heavy row). Counts that come before their event wait for it
 /// (see `Collector::set_events_pending`).
-const EVENTS_PER_TURN: usize = 4 * DEDUP_TURN_EVENTS;
+pub(crate) const EVENTS_PER_TURN: usize = 4 * DEDUP_TURN_EVENTS;
 
-type EventRing = aya::maps::RingBuf<aya::maps::MapData>;
+pub(crate) type EventRing = aya::maps::RingBuf<aya::maps::MapData>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -86,6 +86,15 @@ impl Session {
     /// they ran are reported too (`learner check`). Must run inside a tokio runtime.
     pub fn start(target: CgroupRef, arch: Arch, refused: bool) -> Result<Self, SessionError> {
         let mut recorder = SyscallRecorder::attach(&target)?;
+        let mut collector = Collector::new(arch);
+        for pid in target.processes() {
+            // Where each running process is now, and what its fds name: a relative path it
+            // uses later is resolved against these until it changes directory or reopens the
+            // fd (which is recorded), also once it is gone. Before the observation programs
+            // start: a root found must be the kernel side's before their first event.
+            collector.note_running(pid as u32);
+        }
+        recorder.seed_roots(&collector.take_roots_found())?;
         // Diagnostic: count syscalls only, to measure what observing costs.
         if std::env::var_os(NO_OBSERVE_ENV).is_none() {
             recorder.observe(arch)?;
@@ -119,13 +128,6 @@ impl Session {
             ),
             None => None,
         };
-        let mut collector = Collector::new(arch);
-        for pid in target.processes() {
-            // Where each running process is now, and what its fds name: a relative path it
-            // uses later is resolved against these until it changes directory or reopens the
-            // fd (which is recorded), also once it is gone.
-            collector.note_running(pid as u32);
-        }
         Ok(Self {
             recorder,
             target,
@@ -261,6 +263,8 @@ impl Session {
             // directory or opened an fd unseen.
             self.collector.note_running(pid as u32);
         }
+        self.recorder
+            .seed_roots(&self.collector.take_roots_found())?;
         if let Some(late) = by_follower {
             self.late_instances += u64::from(late);
             return Ok(true);
@@ -541,7 +545,7 @@ fn write_program_stats(recorder: &SyscallRecorder, path: &Path) {
 /// Hands the heap's free memory back to the kernel. Loading the programs parsed the
 /// kernel's BTF (tens of MiB, freed by now); glibc would keep that memory, and the events'
 /// would come on top of it for the whole recording.
-fn trim_heap() {
+pub(crate) fn trim_heap() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only gives back memory no allocation uses.
     unsafe {
@@ -550,7 +554,7 @@ fn trim_heap() {
 }
 
 /// learner's own CPU time (seconds) and peak resident memory (MiB) so far.
-fn own_usage() -> (f64, f64) {
+pub(crate) fn own_usage() -> (f64, f64) {
     // SAFETY: getrusage fills a local struct.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
@@ -565,7 +569,7 @@ fn own_usage() -> (f64, f64) {
 }
 
 /// Waits until the ring buffer has events; never, when there is none.
-async fn readable(
+pub(crate) async fn readable(
     events: &mut Option<AsyncFd<EventRing>>,
 ) -> io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, EventRing>> {
     match events {
@@ -574,13 +578,25 @@ async fn readable(
     }
 }
 
+/// Where events read from the ring buffer go: one recording's collector, or a router to
+/// each unit's (`recording::all_units`).
+pub(crate) trait EventSink {
+    fn handle(&mut self, bytes: &[u8]);
+}
+
+impl EventSink for Collector {
+    fn handle(&mut self, bytes: &[u8]) {
+        Collector::handle(self, bytes);
+    }
+}
+
 /// Reads at most `limit` waiting events; returns whether more may be waiting.
-fn drain(ring: &mut EventRing, collector: &mut Collector, limit: usize) -> bool {
+pub(crate) fn drain(ring: &mut EventRing, sink: &mut impl EventSink, limit: usize) -> bool {
     for _ in 0..limit {
         let Some(item) = ring.next() else {
             return false;
         };
-        collector.handle(&item);
+        sink.handle(&item);
     }
     true
 }

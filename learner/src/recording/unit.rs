@@ -464,24 +464,6 @@ async fn record_until(
     progress.finish();
     let ended = SystemTime::now();
     let mut outcome = session.finish(&systemd.cgroup_mount.to_string_lossy())?;
-    // The settings the drop-in will be added to, as the manager has them: asked once the
-    // probes are gone, so that nothing delays the attach and the restart.
-    let unit_record = match systemd.unit_as_it_runs(&info.id, crate::model::unit::PROPERTIES) {
-        Ok((files, shown)) => Some(crate::model::unit::UnitRecord::from_show(
-            files
-                .into_iter()
-                .map(|(path, sha256)| crate::model::unit::UnitFile { path, sha256 })
-                .collect(),
-            &shown,
-        )),
-        Err(e) => {
-            eprintln!(
-                "learner: warning: cannot read {}'s settings ({e}): the profile lacks them",
-                info.id
-            );
-            None
-        }
-    };
     let new_instance = instances > instances_before || started_again;
     // A start exercised under the recording (a restart's, a crash's) is a start-up recorded.
     let exercised_start = exercised.iter().any(|step| {
@@ -503,35 +485,11 @@ async fn record_until(
         })
         .collect();
     let mut profile = build_profile(arch, started, ended, outcome);
-    profile.provenance.unit = Some(info.id.clone());
-    profile.unit = unit_record;
-    if let Some(unit) = profile.unit.as_mut() {
-        let mut paths: Vec<String> = unit.files.iter().map(|f| f.path.clone()).collect();
-        paths.extend(crate::model::unit::package_candidates(
-            &profile.observations,
-        ));
-        unit.packages = systemd.package_owners(&paths);
-        let existed: Vec<String> = crate::model::unit::found_existing(&profile.observations);
-        profile
-            .observations
-            .identity
-            .note_existing(&systemd.path_in_guest(Path::new("/")), existed.into_iter());
-    }
-    // Owners as the unit's system has them (a guest's root, seen from here).
-    profile
-        .observations
-        .identity
-        .resolve(&systemd.path_in_guest(Path::new("/")));
+    describe_unit(&systemd, &info.id, &mut profile);
     let main_seen = (from_start && new_instance && !req.check)
         .then(|| info.exec_start.first())
         .flatten()
-        .map(|main| {
-            let main = systemd.path_in_guest(Path::new(main));
-            profile.observations.processes.execs.keys().any(|exec| {
-                let exec = systemd.path_in_guest(Path::new(exec));
-                exec == main || same_file(&exec, &main)
-            })
-        });
+        .map(|main| main_program_seen(&systemd, main, &profile));
     profile.recording.main_process_seen = main_seen;
     let not_carried_out = exercised
         .iter()
@@ -600,6 +558,62 @@ async fn record_until(
         profile_path: output,
         profile,
         ended_because,
+    })
+}
+
+/// Adds to a unit's profile its settings, as the manager has them (what the drop-in will be
+/// added to), the packages of its files, and the owners of its paths. Asked once the probes
+/// are gone, so that nothing delays the attach and the restart.
+pub(crate) fn describe_unit(
+    systemd: &Systemd,
+    unit: &str,
+    profile: &mut crate::model::profile::Profile,
+) {
+    profile.provenance.unit = Some(unit.to_owned());
+    profile.unit = match systemd.unit_as_it_runs(unit, crate::model::unit::PROPERTIES) {
+        Ok((files, shown)) => Some(crate::model::unit::UnitRecord::from_show(
+            files
+                .into_iter()
+                .map(|(path, sha256)| crate::model::unit::UnitFile { path, sha256 })
+                .collect(),
+            &shown,
+        )),
+        Err(e) => {
+            eprintln!(
+                "learner: warning: cannot read {unit}'s settings ({e}): the profile lacks them"
+            );
+            None
+        }
+    };
+    if let Some(record) = profile.unit.as_mut() {
+        let mut paths: Vec<String> = record.files.iter().map(|f| f.path.clone()).collect();
+        paths.extend(crate::model::unit::package_candidates(
+            &profile.observations,
+        ));
+        record.packages = systemd.package_owners(&paths);
+        let existed: Vec<String> = crate::model::unit::found_existing(&profile.observations);
+        profile
+            .observations
+            .identity
+            .note_existing(&systemd.path_in_guest(Path::new("/")), existed.into_iter());
+    }
+    // Owners as the unit's system has them (a guest's root, seen from here).
+    profile
+        .observations
+        .identity
+        .resolve(&systemd.path_in_guest(Path::new("/")));
+}
+
+/// Whether the profile saw `main` (the unit's first ExecStart= program) executed.
+pub(crate) fn main_program_seen(
+    systemd: &Systemd,
+    main: &str,
+    profile: &crate::model::profile::Profile,
+) -> bool {
+    let main = systemd.path_in_guest(Path::new(main));
+    profile.observations.processes.execs.keys().any(|exec| {
+        let exec = systemd.path_in_guest(Path::new(exec));
+        exec == main || same_file(&exec, &main)
     })
 }
 

@@ -586,6 +586,12 @@ impl Systemd {
         self.cgroup_mount.join(full.trim_start_matches('/'))
     }
 
+    /// The manager's system.slice in this host's hierarchy: where its services' cgroups are.
+    pub fn system_slice(&self) -> PathBuf {
+        let full = format!("{}/system.slice", self.cgroup_base);
+        self.cgroup_mount.join(full.trim_start_matches('/'))
+    }
+
     /// The drop-in directory of `unit` under /etc/systemd/system, as a path from here.
     pub fn dropin_dir(&self, unit: &str) -> PathBuf {
         self.root

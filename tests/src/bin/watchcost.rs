@@ -1,7 +1,9 @@
-//! `cargo xtask bench`'s watch row: nginx.service in a guest systemd under `wrk`, unrecorded,
-//! recorded (`learner record`) and watched (`learner watch` against a drop-in that permits
-//! what it does), the modes alternating within each round. Prints a markdown table (medians)
-//! on stdout. Run by the bench, which holds the machine's lock.
+//! `cargo xtask bench`'s watch and whole-host rows: nginx.service in a guest systemd under
+//! `wrk`, unrecorded, recorded (`learner record`), watched (`learner watch` against a drop-in
+//! that permits what it does) and recorded with every other unit (`learner record --all`, 20
+//! busy units besides), the modes alternating within each round; and a million getppid calls
+//! in a unit of their own, unrecorded, recorded alone and among the twenty. Prints markdown
+//! tables (medians) on stdout. Run by the bench, which holds the machine's lock.
 //!
 //! Usage: watchcost ROUNDS SECONDS
 use std::{
@@ -18,9 +20,17 @@ enum Mode {
     Unrecorded,
     Recorded,
     Watched,
+    All,
 }
 
-const MODES: [Mode; 3] = [Mode::Unrecorded, Mode::Recorded, Mode::Watched];
+const MODES: [Mode; 4] = [Mode::Unrecorded, Mode::Recorded, Mode::Watched, Mode::All];
+
+/// Busy units started beside nginx for [`Mode::All`]: each reads a file twenty times a
+/// second, so the whole-host recorder has twenty units' events to sort.
+const BUSY_UNITS: usize = 19;
+
+/// getppid calls per measurement.
+const GETPPID_CALLS: u64 = 1_000_000;
 
 impl Mode {
     fn name(self) -> &'static str {
@@ -28,6 +38,7 @@ impl Mode {
             Mode::Unrecorded => "unrecorded",
             Mode::Recorded => "learner record",
             Mode::Watched => "learner watch",
+            Mode::All => "learner record --all (nginx and 19 busy units)",
         }
     }
 }
@@ -51,7 +62,11 @@ impl Attached {
             Mode::Watched => cmd
                 .args(["watch", "nginx.service", "--dropin"])
                 .arg(dir.join("permissive.conf")),
+            Mode::All => cmd
+                .args(["record", "--all", "--quiet", "-o"])
+                .arg(dir.join("all")),
         };
+        let recorders = learner_tests::learner_programs_loaded(learner_common::program::EXIT);
         let mut child = cmd
             .args(["--guest", &pid])
             .stdout(Stdio::null())
@@ -75,8 +90,20 @@ impl Attached {
                     Err(_) => return Err("learner watch never said it was watching".into()),
                 }
             },
-            // record --quiet says nothing: its attach takes about a second here.
-            _ => std::thread::sleep(Duration::from_secs(4)),
+            // record --quiet says nothing: its observation programs are the last loaded,
+            // then it switches counting on.
+            _ => {
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                while learner_tests::learner_programs_loaded(learner_common::program::EXIT)
+                    <= recorders
+                {
+                    if std::time::Instant::now() > deadline {
+                        return Err(format!("{} never attached", mode.name()));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                std::thread::sleep(Duration::from_secs(2));
+            }
         }
         Ok(Some(attached))
     }
@@ -125,6 +152,73 @@ fn wrk(guest: &Guest, seconds: u64) -> Result<(f64, f64), String> {
     Ok((rps, p99))
 }
 
+/// Nanoseconds per getppid call of the workload run as a unit of its own in the guest
+/// (`bench-getppid.service`), recorded as `mode` says: alone (`learner record --wait`, which
+/// ends once the unit has stopped) or among every unit (`learner record --all`).
+fn getppid(
+    guest: &Guest,
+    workload: &str,
+    mode: Mode,
+    dir: &std::path::Path,
+) -> Result<f64, String> {
+    let pid = guest.pid.to_string();
+    let recorder = match mode {
+        Mode::Recorded => {
+            let mut cmd = learner();
+            cmd.args(["record", "bench-getppid.service", "--wait", "--quiet", "-o"])
+                .arg(dir.join("getppid.profile.yaml"))
+                .args(["--guest", &pid]);
+            Some(cmd)
+        }
+        Mode::All => {
+            let mut cmd = learner();
+            cmd.args(["record", "--all", "--quiet", "-o"])
+                .arg(dir.join("all-getppid"))
+                .args(["--guest", &pid]);
+            Some(cmd)
+        }
+        _ => None,
+    };
+    let attached = match recorder {
+        Some(mut cmd) => {
+            let before = learner_tests::learner_programs_loaded(learner_common::program::EXIT);
+            let child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("learner: {e}"))?;
+            let attached = Attached(child);
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while learner_tests::learner_programs_loaded(learner_common::program::EXIT) <= before {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{} never attached", mode.name()));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            Some(attached)
+        }
+        None => None,
+    };
+    let out = guest.run(&[
+        "systemd-run",
+        "--unit=bench-getppid",
+        "--wait",
+        "--pipe",
+        "--quiet",
+        workload,
+        "syscalls",
+        &GETPPID_CALLS.to_string(),
+    ]);
+    drop(attached);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ns: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("getppid: {}", learner_tests::text(&out)))?;
+    Ok(ns / GETPPID_CALLS as f64)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -141,13 +235,49 @@ fn run(rounds: usize, seconds: u64) -> Result<String, String> {
             learner_tests::text(&started)
         ));
     }
+    for i in 0..BUSY_UNITS {
+        let unit = format!("--unit=bench-busy-{i}");
+        let out = guest.run(&[
+            "systemd-run",
+            &unit,
+            "/bin/sh",
+            "-c",
+            "while :; do cat /etc/hostname >/dev/null; sleep 0.05; done",
+        ]);
+        if !out.status.success() {
+            return Err(format!("busy unit: {}", learner_tests::text(&out)));
+        }
+    }
+    // The workload binary beside this one, copied in: the guest may not see this checkout.
+    let workload = "/usr/local/lib/learner-bench/workload";
+    let from = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("workload");
+    let host_side = format!("/proc/{}/root{workload}", guest.pid);
+    std::fs::create_dir_all(
+        std::path::Path::new(&host_side)
+            .parent()
+            .expect("a directory"),
+    )
+    .and_then(|()| std::fs::copy(&from, &host_side))
+    .map_err(|e| format!("cannot copy {} into the guest: {e}", from.display()))?;
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); MODES.len()];
+    let mut calls: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
     for round in 0..rounds {
         for k in 0..MODES.len() {
             let i = (round + k) % MODES.len();
             let attached = Attached::start(&guest, MODES[i], dir.path())?;
             let r = wrk(&guest, seconds)?;
             drop(attached);
+            if MODES[i] != Mode::Watched {
+                let ns = getppid(&guest, workload, MODES[i], dir.path())?;
+                eprintln!(
+                    "watchcost: round {}: getppid, {}: {ns:.0} ns per call",
+                    round + 1,
+                    MODES[i].name()
+                );
+                calls[i].push(ns);
+            }
             eprintln!(
                 "watchcost: round {}: {}: {:.0} requests/s, p99 {:.2} ms",
                 round + 1,
@@ -185,6 +315,29 @@ fn run(rounds: usize, seconds: u64) -> Result<String, String> {
         "\nWatching against recording: {:.3}x the requests/s ({:+.1}% of the unrecorded throughput).\n",
         rps[2] / rps[1],
         (rps[2] - rps[1]) / rps[0] * 100.0
+    ));
+    out.push_str(&format!(
+        "\nThe whole host against one unit: nginx at {:.3}x the requests/s recorded with every unit than recorded alone.\n",
+        rps[3] / rps[1]
+    ));
+    let per_call: Vec<f64> = calls
+        .iter()
+        .map(|v| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                median(v.clone())
+            }
+        })
+        .collect();
+    out.push_str(&format!(
+        "\n## getppid in a unit of its own ({GETPPID_CALLS} calls, {rounds} rounds)\n\n| | ns per call | ratio |\n|---|---|---|\n| unrecorded | {:.0} | 1.000 |\n| recorded alone (`learner record --wait`) | {:.0} | {:.3} |\n| recorded among every unit (`learner record --all`) | {:.0} | {:.3} |\n\nAmong every unit against alone: {:.3}x the time per call.\n",
+        per_call[0],
+        per_call[1],
+        per_call[1] / per_call[0],
+        per_call[3],
+        per_call[3] / per_call[0],
+        per_call[3] / per_call[1],
     ));
     Ok(out)
 }

@@ -1,0 +1,354 @@
+//! `learner record --all` on a real systemd (the disposable guest): eight packaged services
+//! running at once under their pack loads, recorded by one recorder for the whole host while
+//! each is also recorded alone by its own `learner record` over the same window. Each unit's
+//! profile from the whole-host recording must hold everything its own recording saw (nothing
+//! of one unit lost or given to another), and `learner harden --apply` on the whole-host
+//! profiles must leave all eight serving.
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    process::{Child, Command},
+    time::{Duration, Instant},
+};
+
+use learner::model::profile::Profile;
+use learner_tests::{TempDir, assert_clean, guest::Guest, learner, privileged, text};
+
+/// The pack's service directory and unit of each.
+const SERVICES: [(&str, &str); 8] = [
+    ("nginx", "nginx.service"),
+    ("redis-server", "redis-server.service"),
+    ("memcached", "memcached.service"),
+    ("postgresql", "postgresql@15-main.service"),
+    ("mariadb", "mariadb.service"),
+    ("haproxy", "haproxy.service"),
+    ("unbound", "unbound.service"),
+    (
+        "prometheus-node-exporter",
+        "prometheus-node-exporter.service",
+    ),
+];
+
+/// Copies the pack's load.sh of `service` into the guest; returns its path there.
+fn load_sh(guest: &Guest, service: &str) -> String {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../profiles")
+        .join(service)
+        .join("load.sh");
+    let inside = format!("/usr/local/lib/learner-all-{service}/load.sh");
+    let host_side = format!("/proc/{}/root{inside}", guest.pid);
+    std::fs::create_dir_all(Path::new(&host_side).parent().expect("a directory"))
+        .expect("mkdir in the guest");
+    std::fs::copy(&from, &host_side).expect("copy load.sh into the guest");
+    inside
+}
+
+fn interrupt(child: &mut Child) {
+    // SAFETY: a signal to a child of ours, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+/// Waits until `n` recorders have their observation programs loaded, then a little more for
+/// the last one to switch counting on.
+fn wait_for_recorders(n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while learner_tests::learner_programs_loaded(learner_common::program::EXIT) < n {
+        assert!(Instant::now() < deadline, "{n} recorders never attached");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+}
+
+fn names(set: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    set.into_iter().collect()
+}
+
+/// Kills what is left of the recorders when the test fails half-way.
+struct Recorders(Vec<Child>);
+
+impl Drop for Recorders {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+#[test]
+fn one_recorder_for_every_unit_sees_what_each_units_own_recording_sees() {
+    let Some(_kernel) =
+        privileged("one_recorder_for_every_unit_sees_what_each_units_own_recording_sees")
+    else {
+        return;
+    };
+    let dir = TempDir::new("record-all");
+    let guest = Guest::boot("recall");
+    let scripts: Vec<String> = SERVICES.iter().map(|(s, _)| load_sh(&guest, s)).collect();
+    for ((_, unit), script) in SERVICES.iter().zip(&scripts) {
+        let out = guest.run(&["sh", script, "setup"]);
+        assert!(out.status.success(), "{unit} setup: {}", text(&out));
+    }
+    let invocation = |unit: &str| guest.sh(&format!("systemctl show -P InvocationID {unit}"));
+    let before: Vec<String> = SERVICES.iter().map(|(_, u)| invocation(u)).collect();
+
+    // The whole host, every running unit restarted under it (one at a time).
+    let all_dir = dir.join("all");
+    let mut recorders = Recorders(Vec::new());
+    recorders.0.push(
+        learner()
+            .args([
+                "record",
+                "--all",
+                "--restart",
+                "--quiet",
+                "--format",
+                "json",
+            ])
+            .args(["--guest", &guest.pid.to_string(), "-o"])
+            .arg(&all_dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("learner record --all"),
+    );
+    wait_for_recorders(1);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for ((_, unit), before) in SERVICES.iter().zip(&before) {
+        while invocation(unit) == *before || !guest.is_active(unit) {
+            assert!(Instant::now() < deadline, "{unit} was never restarted");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Every unit alone too, from now on.
+    let single_dir = dir.join("single");
+    std::fs::create_dir(&single_dir).expect("mkdir");
+    for (_, unit) in SERVICES {
+        recorders.0.push(
+            learner()
+                .args(["record", unit, "--quiet", "--guest", &guest.pid.to_string()])
+                .arg("-o")
+                .arg(single_dir.join(format!("{unit}.profile.yaml")))
+                .spawn()
+                .expect("learner record"),
+        );
+    }
+    wait_for_recorders(1 + SERVICES.len());
+    for ((_, unit), script) in SERVICES.iter().zip(&scripts) {
+        let out = guest.run(&["sh", script, "load"]);
+        assert!(out.status.success(), "{unit} load: {}", text(&out));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // The units alone end first: the whole host's window holds theirs.
+    for child in &mut recorders.0[1..] {
+        interrupt(child);
+    }
+    for (child, (_, unit)) in recorders.0[1..].iter_mut().zip(SERVICES) {
+        assert!(child.wait().expect("record").success(), "record {unit}");
+    }
+    interrupt(&mut recorders.0[0]);
+    let all = recorders.0.remove(0);
+    let out = all.wait_with_output().expect("record --all");
+    let report = learner_tests::json_output("record-all", &out.stdout);
+    let rows = report["units"].as_array().expect("units");
+    for (_, unit) in SERVICES {
+        let row = rows
+            .iter()
+            .find(|r| r["unit"] == unit)
+            .unwrap_or_else(|| panic!("{unit} not in {report}"));
+        assert!(row["why"].is_null(), "{row}");
+        assert_eq!(row["startup_seen"], true, "{row}");
+        let whole = Profile::load(&all_dir.join(format!("{unit}.profile.yaml"))).expect("profile");
+        let alone =
+            Profile::load(&single_dir.join(format!("{unit}.profile.yaml"))).expect("profile");
+        assert_eq!(whole.provenance.unit.as_deref(), Some(unit));
+        assert!(
+            whole.unit.is_some(),
+            "{unit}: no unit settings in the profile"
+        );
+        assert_eq!(whole.recording.lost_events, 0, "{unit}");
+        assert!(
+            whole.recording.missed.is_empty(),
+            "{unit}: {:?}",
+            whole.recording.missed
+        );
+        let (w, a) = (
+            names(whole.syscalls.keys().cloned()),
+            names(alone.syscalls.keys().cloned()),
+        );
+        let missing: Vec<_> = a.difference(&w).collect();
+        assert!(
+            missing.is_empty(),
+            "{unit}: its own recording saw {missing:?}, the whole host's did not"
+        );
+        eprintln!(
+            "{unit}: {} syscalls alone, {} in the whole host's (with its restart): {:?} more",
+            a.len(),
+            w.len(),
+            w.difference(&a).collect::<Vec<_>>()
+        );
+        let caps = |p: &Profile| names(p.observations.capabilities.keys().cloned());
+        let missing: Vec<_> = caps(&alone).difference(&caps(&whole)).cloned().collect();
+        assert!(
+            missing.is_empty(),
+            "{unit}: capabilities {missing:?} missing"
+        );
+        let paths = |p: &Profile| names(p.observations.paths.keys().cloned());
+        let missing: Vec<_> = paths(&alone).difference(&paths(&whole)).cloned().collect();
+        assert!(missing.is_empty(), "{unit}: paths {missing:?} missing");
+    }
+    // The guest's core was not recorded.
+    assert!(
+        !all_dir
+            .join("systemd-journald.service.profile.yaml")
+            .exists(),
+        "journald recorded"
+    );
+    assert!(
+        report["left_out"]
+            .as_object()
+            .is_some_and(|o| o.contains_key("systemd-journald.service")),
+        "{report}"
+    );
+
+    // Hardened from the whole host's profiles, one unit at a time, each through a restart
+    // under its drop-in with its pack check after it.
+    let checks = dir.join("checks");
+    std::fs::create_dir(&checks).expect("mkdir checks");
+    let ns = guest.nsenter();
+    for ((_, unit), script) in SERVICES.iter().zip(&scripts) {
+        std::fs::write(checks.join(unit), format!("{ns} sh {script} check\n")).expect("check");
+    }
+    let profiles = dir.join("profiles");
+    std::fs::create_dir(&profiles).expect("mkdir");
+    for (_, unit) in SERVICES {
+        let name = format!("{unit}.profile.yaml");
+        std::fs::copy(all_dir.join(&name), profiles.join(&name)).expect("copy profile");
+    }
+    let out = Command::new(learner_tests::learner_bin())
+        .arg("harden")
+        .arg(&profiles)
+        .args(["--apply", "--exercise", "restart", "--timeout", "30s"])
+        .arg("--check-dir")
+        .arg(&checks)
+        .args([
+            "--guest",
+            &guest.pid.to_string(),
+            "--quiet",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("learner harden");
+    let report = learner_tests::json_output("harden", &out.stdout);
+    for ((_, unit), script) in SERVICES.iter().zip(&scripts) {
+        let row = report["units"]
+            .as_array()
+            .expect("units")
+            .iter()
+            .find(|u| u["unit"] == *unit)
+            .unwrap_or_else(|| panic!("{unit} not in {report}"))
+            .clone();
+        assert_eq!(row["result"], "hardened", "{row}");
+        let after = row["exposure_after"].as_f64().expect("after");
+        assert!(
+            after < row["exposure_before"].as_f64().expect("before"),
+            "{row}"
+        );
+        assert!((guest.exposure(unit) - after).abs() < 0.05, "{row}");
+        let check = guest.run(&["sh", script, "check"]);
+        assert!(
+            check.status.success(),
+            "{unit} under its drop-in: {}",
+            text(&check)
+        );
+    }
+    assert!(out.status.success(), "{}", text(&out));
+    drop(recorders);
+    drop(guest);
+    assert_clean("after record --all");
+}
+
+/// A service that chroots into /var/lib/jailtest and then, over and over, writes `/tick`
+/// (absolute, so below its root): what haproxy does with /dev/log once chrooted.
+const JAILED: &str = "\
+[Unit]
+Description=learner test: a process chrooted before any recording
+[Service]
+ExecStart=/usr/bin/python3 -c 'import os, time\\nos.chroot(\"/var/lib/jailtest\")\\nos.chdir(\"/\")\\nwhile True:\\n    open(\"/tick\", \"w\").close()\\n    time.sleep(0.1)'
+";
+
+#[test]
+fn a_process_found_chrooted_names_its_paths_below_its_root() {
+    let Some(_kernel) = privileged("a_process_found_chrooted_names_its_paths_below_its_root")
+    else {
+        return;
+    };
+    let dir = TempDir::new("record-jailed");
+    let guest = Guest::boot("jailed");
+    guest.write("/etc/systemd/system/jailtest.service", JAILED);
+    guest.sh(
+        "mkdir -p /var/lib/jailtest && systemctl daemon-reload && systemctl start jailtest.service",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !guest.sh("ls /var/lib/jailtest").contains("tick") {
+        assert!(
+            Instant::now() < deadline,
+            "jailtest never wrote: {}",
+            guest.sh("systemctl status jailtest.service")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Chrooted long before either recording: alone, and among every unit.
+    let alone = dir.join("jailtest.service.profile.yaml");
+    let all_dir = dir.join("all");
+    let pid = guest.pid.to_string();
+    let mut one = learner()
+        .args([
+            "record",
+            "jailtest.service",
+            "--for",
+            "4s",
+            "--quiet",
+            "--guest",
+            &pid,
+            "-o",
+        ])
+        .arg(&alone)
+        .spawn()
+        .expect("learner record");
+    let all = learner()
+        .args([
+            "record",
+            "--all",
+            "--include",
+            "jailtest.service",
+            "--for",
+            "4s",
+            "--quiet",
+        ])
+        .args(["--guest", &pid, "-o"])
+        .arg(&all_dir)
+        .output()
+        .expect("learner record --all");
+    assert!(all.status.success(), "{}", text(&all));
+    assert!(one.wait().expect("record").success());
+    for path in [alone, all_dir.join("jailtest.service.profile.yaml")] {
+        let p = Profile::load(&path).expect("profile");
+        assert!(
+            p.observations.paths.contains_key("/var/lib/jailtest/tick"),
+            "{}: {:?}",
+            path.display(),
+            p.observations.paths.keys().collect::<Vec<_>>()
+        );
+        assert!(
+            !p.observations.paths.contains_key("/tick"),
+            "{}: /tick taken for a path outside the chroot",
+            path.display()
+        );
+        assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
+    }
+    drop(guest);
+    assert_clean("after the chrooted recordings");
+}
