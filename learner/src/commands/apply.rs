@@ -687,16 +687,9 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         });
     }
     if !baselines.denied_anyway.is_empty() {
-        // Capabilities first; a service may have tried many paths in vain.
-        const SHOWN: usize = 8;
-        let all = baselines.denied_anyway.summary();
-        let more = match all.len().saturating_sub(SHOWN) {
-            0 => String::new(),
-            n => format!(", and {n} more"),
-        };
         eprintln!(
-            "learner: failed without the drop-in too, as recorded (not the drop-in's doing if refused under it): {}{more}",
-            all[..all.len().min(SHOWN)].join(", ")
+            "learner: failed without the drop-in too, as recorded (not the drop-in's doing if refused under it): {}",
+            baselines.denied_anyway.summary(3)
         );
     }
     let mut watch = DenialWatch::start(&systemd, &unit, req.guest, baselines.denied_anyway.clone());

@@ -555,17 +555,24 @@ impl DeniedAnyway {
         self.capabilities.is_empty() && self.never_succeeded().next().is_none()
     }
 
-    /// What was seen failing and never succeeding: capabilities (`CAP_CHOWN`), then path
-    /// operations (`create /var/log/tinyproxy/tinyproxy.log`).
-    pub fn summary(&self) -> Vec<String> {
-        self.capabilities
-            .keys()
-            .cloned()
-            .chain(
-                self.never_succeeded()
-                    .map(|(path, access)| format!("{} {path}", access.name())),
-            )
-            .collect()
+    /// What was seen failing and never succeeding, for one line: each capability, then how
+    /// many path operations, the first `shown` of them named (a service may try many paths in
+    /// vain: postgresql deletes temporary files that are not there).
+    pub fn summary(&self, shown: usize) -> String {
+        let mut parts: Vec<String> = self.capabilities.keys().cloned().collect();
+        let paths: Vec<String> = self
+            .never_succeeded()
+            .map(|(path, access)| format!("{} {path}", access.name()))
+            .collect();
+        if !paths.is_empty() {
+            let more = if paths.len() > shown { ", ..." } else { "" };
+            parts.push(format!(
+                "{} path operation(s) that never succeeded ({}{more})",
+                paths.len(),
+                paths[..paths.len().min(shown)].join(", ")
+            ));
+        }
+        parts.join(", ")
     }
 
     fn never_succeeded(&self) -> impl Iterator<Item = &(String, Access)> {
@@ -726,7 +733,7 @@ mod tests {
         );
         let mut recorded = DeniedAnyway::default();
         recorded.add(&obs);
-        assert_eq!(recorded.summary(), ["CAP_DAC_OVERRIDE"], "{recorded:?}");
+        assert_eq!(recorded.summary(3), "CAP_DAC_OVERRIDE", "{recorded:?}");
         assert!(recorded.capability("CAP_DAC_OVERRIDE", &["lighttpd".to_owned()]));
     }
 
@@ -782,7 +789,11 @@ mod tests {
             )
         };
         let recorded = anyway(&[baseline]);
-        assert!(recorded.summary().contains(&format!("create {log}")));
+        // Reads are no path a denial names outside home directories: not kept.
+        assert_eq!(
+            recorded.summary(1),
+            format!("2 path operation(s) that never succeeded (write {log}, ...)")
+        );
         let judged = judge(&under("tinyproxy"), &sandbox(), &recorded);
         assert!(judged.denials.is_empty(), "{:#?}", judged.denials);
         assert_eq!(ops(&judged.as_without), [format!("create {log}")]);
