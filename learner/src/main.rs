@@ -175,8 +175,8 @@ struct CheckArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// A profile of the unit's life without the sandbox (repeatable): a capability it saw
-    /// denied, never granted, to the same processes is said once, not counted as the
-    /// sandbox's denial
+    /// denied, never granted, to the same processes, or a path operation they never did with
+    /// success there, is said once, not counted as the sandbox's denial
     #[arg(long, value_name = "PROFILE")]
     baseline: Vec<PathBuf>,
 }

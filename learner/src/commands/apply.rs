@@ -3,7 +3,7 @@
 //! how its run ended. Exercised events are judged against how the unit behaves without the
 //! drop-in: its profile's recorded events, or a baseline taken on the spot.
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Command, ExitCode},
     time::{Duration, Instant},
@@ -357,11 +357,11 @@ struct DenialWatch<'a> {
     unit: String,
     recording: Option<Background>,
     /// Denials seen before the current step, with their outcome then.
-    before_step: Vec<Denial>,
-    /// Capabilities the unit's recorded life saw denied and never granted, with the processes
-    /// denied: denied to those under the drop-in too, they are as without it, not its doing
-    /// (squid asks for CAP_NET_ADMIN after it gave up root, with or without a drop-in).
-    denied_anyway: BTreeMap<String, BTreeSet<String>>,
+    before_step: denials::Judged,
+    /// What the unit's recorded life saw fail every time: refused under the drop-in too, it is
+    /// as without it, not its doing (squid asks for CAP_NET_ADMIN after it gave up root, with
+    /// or without a drop-in; tinyproxy cannot create its log in root's /var/log/tinyproxy).
+    denied_anyway: denials::DeniedAnyway,
     /// The recording's counters, for the progress line.
     live: std::sync::Arc<progress::Live>,
 }
@@ -371,7 +371,7 @@ impl<'a> DenialWatch<'a> {
         systemd: &'a Systemd,
         unit: &str,
         guest: Option<u32>,
-        denied_anyway: BTreeMap<String, BTreeSet<String>>,
+        denied_anyway: denials::DeniedAnyway,
     ) -> Self {
         let live = std::sync::Arc::new(progress::Live::default());
         let recording = Background::start(RecordRequest {
@@ -392,38 +392,48 @@ impl<'a> DenialWatch<'a> {
             systemd,
             unit: unit.to_owned(),
             recording,
-            before_step: Vec::new(),
+            before_step: denials::Judged::default(),
             denied_anyway,
             live,
         }
     }
 
-    fn denials(&self, obs: &crate::model::observations::Observations) -> Vec<Denial> {
+    fn judge(&self, obs: &crate::model::observations::Observations) -> denials::Judged {
         match self
             .systemd
             .properties(&self.unit, denials::SANDBOX_PROPERTIES)
         {
-            Ok(text) => denials::denials(obs, &denials::Sandbox::parse(&text))
-                .into_iter()
-                .filter(|d| !denials::denied_anyway(&self.denied_anyway, d))
-                .collect(),
-            Err(_) => Vec::new(),
+            Ok(text) => denials::judge(obs, &denials::Sandbox::parse(&text), &self.denied_anyway),
+            Err(_) => denials::Judged::default(),
         }
     }
 
     /// A new step begins: what was denied until now is not its doing.
     fn mark(&mut self) {
         if let Some(obs) = self.recording.as_ref().and_then(Background::snapshot) {
-            self.before_step = self.denials(&obs);
+            self.before_step = self.judge(&obs);
         }
     }
 
-    /// The denials of the current step so far, still watching.
-    fn so_far(&self) -> Vec<String> {
-        match self.recording.as_ref().and_then(Background::snapshot) {
-            Some(obs) => self.since_mark(&obs),
-            None => Vec::new(),
-        }
+    /// The denials of the current step so far, still watching, and what was refused in it as
+    /// it fails without the drop-in too (`PROCESSES: OPERATION -> OUTCOME`, without a fix:
+    /// none would help).
+    fn so_far(&self) -> (Vec<String>, Vec<String>) {
+        let Some(obs) = self.recording.as_ref().and_then(Background::snapshot) else {
+            return (Vec::new(), Vec::new());
+        };
+        let now = self.judge(&obs);
+        let as_without = Self::new_since(now.as_without, &self.before_step.as_without)
+            .map(|d| {
+                format!(
+                    "{}: {} -> {}",
+                    d.processes.join(","),
+                    d.operation,
+                    d.outcome
+                )
+            })
+            .collect();
+        (self.since_mark(now.denials), as_without)
     }
 
     /// Stops watching; the denials of the current step (new ones, or ones seen more often).
@@ -432,7 +442,7 @@ impl<'a> DenialWatch<'a> {
             return Vec::new();
         };
         match recording.finish() {
-            Ok(report) => self.since_mark(&report.profile.observations),
+            Ok(report) => self.since_mark(self.judge(&report.profile.observations).denials),
             Err(e) => {
                 eprintln!("learner: warning: watching for denials failed: {e}");
                 Vec::new()
@@ -440,7 +450,14 @@ impl<'a> DenialWatch<'a> {
         }
     }
 
-    fn since_mark(&self, obs: &crate::model::observations::Observations) -> Vec<String> {
+    /// The denials of `now` that are new since the mark (or seen more often).
+    fn since_mark(&self, now: Vec<Denial>) -> Vec<String> {
+        Self::new_since(now, &self.before_step.denials)
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    fn new_since(now: Vec<Denial>, before: &[Denial]) -> impl Iterator<Item = Denial> {
         let key = |d: &Denial| {
             (
                 d.processes.clone(),
@@ -448,16 +465,11 @@ impl<'a> DenialWatch<'a> {
                 d.directive.clone(),
             )
         };
-        self.denials(obs)
-            .into_iter()
-            .filter(|d| {
-                !self
-                    .before_step
-                    .iter()
-                    .any(|b| key(b) == key(d) && b.outcome == d.outcome)
-            })
-            .map(|d| d.to_string())
-            .collect()
+        now.into_iter().filter(move |d| {
+            !before
+                .iter()
+                .any(|b| key(b) == key(d) && b.outcome == d.outcome)
+        })
     }
 }
 
@@ -466,8 +478,8 @@ impl<'a> DenialWatch<'a> {
 struct Baselines {
     events: BTreeMap<Exercise, Vec<Phase>>,
     from: String,
-    /// Capabilities the recorded life saw denied and never granted (see [`DenialWatch`]).
-    denied_anyway: BTreeMap<String, BTreeSet<String>>,
+    /// What the recorded life saw fail every time (see [`DenialWatch`]).
+    denied_anyway: denials::DeniedAnyway,
 }
 
 /// The profiles the drop-in's header names (`# Generated by learner 0.1.0 for systemd 252
@@ -524,7 +536,7 @@ fn baselines(req: &ApplyRequest, text: &str, unit: &str) -> Result<Baselines, Ap
             continue;
         }
         let mut any = false;
-        denials::add_denied_anyway(&mut out.denied_anyway, &profile.observations);
+        out.denied_anyway.add(&profile.observations);
         for (name, baseline) in &profile.recording.baseline {
             if let Ok(event) = name.parse::<Exercise>() {
                 any = true;
@@ -675,10 +687,9 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         });
     }
     if !baselines.denied_anyway.is_empty() {
-        let caps: Vec<&str> = baselines.denied_anyway.keys().map(String::as_str).collect();
         eprintln!(
-            "learner: denied without the drop-in too, as recorded (not the drop-in's doing if denied under it): {}",
-            caps.join(" ")
+            "learner: failed without the drop-in too, as recorded (not the drop-in's doing if refused under it): {}",
+            baselines.denied_anyway.summary(3)
         );
     }
     let mut watch = DenialWatch::start(&systemd, &unit, req.guest, baselines.denied_anyway.clone());
@@ -777,7 +788,7 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             }
             // What the step showed, before a baseline run adds its own.
             let journal = systemd.journal_after(&unit, cursor.as_deref());
-            let denied = watch.so_far();
+            let (denied, as_without) = watch.so_far();
             let worse = |why: String| Failure {
                 step: format!("the {event} step"),
                 why: format!("is worse in the {event} step under the drop-in: {why}"),
@@ -847,6 +858,11 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
                     }
                     for d in denied {
                         eprintln!("learner: warning: during {event} the drop-in denied: {d}");
+                    }
+                    for d in as_without {
+                        eprintln!(
+                            "learner: during {event}, refused as it fails without the drop-in too (never succeeded in the recorded life; not the drop-in's doing): {d}"
+                        );
                     }
                 }
             }

@@ -1,11 +1,8 @@
 //! `learner check UNIT`: records a unit that runs under a sandbox and reports what the sandbox
 //! denied. Exits 0 when nothing was, 1 when something was, 2 on trouble. With `--baseline`
-//! profiles of the unit's life without it, a capability denied there too is not counted.
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    path::PathBuf,
-    process::ExitCode,
-};
+//! profiles of the unit's life without it, a capability denied there too, or a path operation
+//! that never succeeded there, is not counted.
+use std::{path::PathBuf, process::ExitCode};
 
 use super::{Format, with_signals};
 use crate::{model::profile::Profile, policy::denials, recording::unit, systemd::manager::Systemd};
@@ -15,14 +12,14 @@ pub fn to_json(denials: &[denials::Denial]) -> serde_json::Value {
     serde_json::json!(denials)
 }
 
-/// The capabilities the `baseline` profiles (the unit's life without the sandbox) saw denied
-/// and never granted, by the processes denied them; an error for a profile that cannot be
-/// read or is of another unit.
+/// What the `baseline` profiles (the unit's life without the sandbox) saw fail every time
+/// (see [`denials::DeniedAnyway`]); an error for a profile that cannot be read or is of
+/// another unit.
 fn denied_without_sandbox(
     baseline: &[PathBuf],
     unit: &str,
-) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
-    let mut out = BTreeMap::new();
+) -> anyhow::Result<denials::DeniedAnyway> {
+    let mut out = denials::DeniedAnyway::default();
     for path in baseline {
         let profile = Profile::load(path)?;
         let recorded = profile.provenance.unit.as_deref().unwrap_or_default();
@@ -37,7 +34,7 @@ fn denied_without_sandbox(
                 }
             );
         }
-        denials::add_denied_anyway(&mut out, &profile.observations);
+        out.add(&profile.observations);
     }
     Ok(out)
 }
@@ -55,13 +52,13 @@ pub fn run(request: unit::RecordRequest, format: Format, baseline: &[PathBuf]) -
         );
         let unit = request.unit.clone();
         let report = with_signals(|signals| unit::record(request, signals))??;
-        let (as_without, denials): (Vec<_>, Vec<_>) =
-            denials::denials(&report.profile.observations, &sandbox)
-                .into_iter()
-                .partition(|d| denials::denied_anyway(&anyway, d));
+        let denials::Judged {
+            denials,
+            as_without,
+        } = denials::judge(&report.profile.observations, &sandbox, &anyway);
         for d in &as_without {
             eprintln!(
-                "learner: as without the sandbox (the baseline saw it denied too): {} by {}",
+                "learner: as without the sandbox (the baseline saw it fail too): {} by {}",
                 d.operation,
                 d.processes.join(",")
             );
@@ -130,13 +127,7 @@ mod tests {
         let path = dir.join("squid.profile.yaml");
         squid.write_atomic(&path).unwrap();
         let anyway = denied_without_sandbox(std::slice::from_ref(&path), "squid.service").unwrap();
-        assert_eq!(
-            anyway,
-            BTreeMap::from([(
-                "CAP_NET_ADMIN".to_owned(),
-                BTreeSet::from(["squid".to_owned()])
-            )])
-        );
+        assert_eq!(anyway.summary(3), "CAP_NET_ADMIN");
         // Another unit's life is no baseline, nor is a file that is not a profile.
         let err = denied_without_sandbox(std::slice::from_ref(&path), "nginx.service").unwrap_err();
         assert!(err.to_string().contains("not of nginx.service"), "{err}");

@@ -2,10 +2,13 @@
 //! the sandbox (with syscalls refused by its seccomp filter reported too) is read against the
 //! unit's own settings: a failure counts as a denial only when a directive the unit sets
 //! explains it, and each names the smallest change that would permit it.
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
 use crate::{
-    model::observations::{Observations, Seen},
+    model::observations::{Access, Observations, Seen, folded_dir},
     policy,
 };
 
@@ -286,7 +289,23 @@ fn rw_fix(path: &str, access: crate::model::observations::Access) -> String {
 /// Every operation `obs` saw refused that a directive of `sandbox` explains, most
 /// consequential first: syscalls, paths, capabilities, families, the rest.
 pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
+    judge(obs, sandbox, &DeniedAnyway::default()).denials
+}
+
+/// The operations `obs` saw refused that a directive of `sandbox` explains, told apart by
+/// whether the unit's recorded life without it (`anyway`) saw them fail just the same.
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// The sandbox's doing, most consequential first (see [`denials`]).
+    pub denials: Vec<Denial>,
+    /// Refused under the sandbox, but never done without it either: not its doing.
+    pub as_without: Vec<Denial>,
+}
+
+/// [`denials`], with what `anyway` saw fail without the sandbox set apart.
+pub fn judge(obs: &Observations, sandbox: &Sandbox, anyway: &DeniedAnyway) -> Judged {
     let mut out = Vec::new();
+    let mut as_without = Vec::new();
     for (name, seen) in &obs.refused_syscalls {
         // Each answer on its own: one call may be refused by two directives.
         let mut by_directive: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
@@ -314,8 +333,11 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
     }
     for (path, accesses) in &obs.paths {
         let mut read_only = Vec::new();
+        let mut read_only_anyway = Vec::new();
         for (&access, seen) in accesses {
             let op = format!("{} {path}", access.name());
+            let by = processes(seen);
+            let anyway = anyway.path(path, access, &by);
             // Home directories as the recording classified them (derive_path_facts).
             if obs.facts.home.contains_key(path)
                 && let Some(mode) = sandbox.protect_home()
@@ -334,13 +356,17 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                     } else {
                         "set ProtectHome=read-only".to_owned()
                     };
-                    out.push(Denial {
-                        processes: processes(seen),
+                    let denial = Denial {
+                        processes: by,
                         operation: op,
                         outcome: got,
                         directive: format!("ProtectHome={mode}"),
                         fix,
-                    });
+                    };
+                    match anyway {
+                        true => as_without.push(denial),
+                        false => out.push(denial),
+                    }
                 }
                 continue;
             }
@@ -355,30 +381,22 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
                 None if !sandbox.get("ReadOnlyPaths").is_empty() => "ReadOnlyPaths".into(),
                 None => continue,
             };
-            read_only.push((
-                access,
-                Denial {
-                    processes: processes(seen),
-                    operation: op,
-                    outcome: got,
-                    directive,
-                    fix: format!("add ReadWritePaths={}", rw_fix(path, access)),
-                },
-            ));
+            let denial = Denial {
+                processes: by,
+                operation: op,
+                outcome: got,
+                directive,
+                fix: format!("add ReadWritePaths={}", rw_fix(path, access)),
+            };
+            // Set apart before one is picked for the path: the one picked could be the
+            // access that failed anyway, and hide one that did not.
+            match anyway {
+                true => read_only_anyway.push((access, denial)),
+                false => read_only.push((access, denial)),
+            }
         }
-        // One fix per path: a writable directory covers writes to the file in it too.
-        let covers_all = read_only
-            .iter()
-            .position(|(a, _)| crate::model::observations::writable_path(path, *a) != *path)
-            .or_else(|| {
-                read_only
-                    .iter()
-                    .position(|(a, _)| policy::read_write_path(path, *a).0 != *path)
-            });
-        match covers_all {
-            Some(i) => out.push(read_only.swap_remove(i).1),
-            None => out.extend(read_only.into_iter().map(|(_, d)| d)),
-        }
+        out.extend(one_per_path(path, read_only));
+        as_without.extend(one_per_path(path, read_only_anyway));
     }
     for (cap, checks) in &obs.capabilities {
         let Some(denied) = &checks.denied else {
@@ -401,13 +419,17 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
         if as_users >= denied.count && sandbox.never_holds(cap) {
             continue;
         }
-        out.push(Denial {
+        let denial = Denial {
             processes: processes(denied),
             operation: format!("capability {cap}"),
             outcome: format!("denied {}x", denied.count),
             directive: "CapabilityBoundingSet".into(),
             fix: format!("add CapabilityBoundingSet={cap}"),
-        });
+        };
+        match anyway.capability(cap, &denial.processes) {
+            true => as_without.push(denial),
+            false => out.push(denial),
+        }
     }
     for (socket, seen) in &obs.sockets {
         let family = socket.split('/').next().unwrap_or(socket);
@@ -451,40 +473,191 @@ pub fn denials(obs: &Observations, sandbox: &Sandbox) -> Vec<Denial> {
             }
         }
     }
-    out
-}
-
-/// Adds the capabilities `observations` (a life recorded without the sandbox) saw denied and
-/// never granted, with the processes denied them: denials the sandbox is not the cause of.
-/// Grants that were all noise (overlayfs with its mounter's credentials, memory accounting)
-/// count as none, as generate counts them: lighttpd's own CAP_DAC_OVERRIDE checks, denied as
-/// www-data with or without the drop-in, were otherwise blamed on it.
-pub fn add_denied_anyway(
-    to: &mut std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
-    observations: &Observations,
-) {
-    for (cap, checks) in &observations.capabilities {
-        let never_granted = checks.granted.as_ref().is_none_or(|g| g.count == 0)
-            || crate::policy::grants_are_noise(cap, checks, observations);
-        if let (Some(denied), true) = (&checks.denied, never_granted) {
-            to.entry(cap.clone())
-                .or_default()
-                .extend(denied.by.iter().map(str::to_owned));
-        }
+    Judged {
+        denials: out,
+        as_without,
     }
 }
 
-/// Whether `denial` is a capability that the unit's recorded life saw denied, never granted,
-/// to the same processes: then it is as without the sandbox.
-pub fn denied_anyway(
-    recorded: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
-    denial: &Denial,
-) -> bool {
-    denial
-        .operation
-        .strip_prefix("capability ")
-        .and_then(|cap| recorded.get(cap))
-        .is_some_and(|by| denial.processes.iter().all(|p| by.contains(p)))
+/// One fix per path: a writable directory covers writes to the file in it too.
+fn one_per_path(path: &str, mut read_only: Vec<(Access, Denial)>) -> Vec<Denial> {
+    let covers_all = read_only
+        .iter()
+        .position(|(a, _)| crate::model::observations::writable_path(path, *a) != *path)
+        .or_else(|| {
+            read_only
+                .iter()
+                .position(|(a, _)| policy::read_write_path(path, *a).0 != *path)
+        });
+    match covers_all {
+        Some(i) => vec![read_only.swap_remove(i).1],
+        None => read_only.into_iter().map(|(_, d)| d).collect(),
+    }
+}
+
+/// What the unit's recorded life without the sandbox (its profiles) saw fail every time it
+/// was tried: refused under the sandbox too, it is as without it, not the sandbox's doing. A
+/// service is judged against its own normal life: tinyproxy as packaged cannot create its
+/// log in root's /var/log/tinyproxy (EACCES), and under ProtectSystem=strict it still cannot
+/// (EROFS); ReadWritePaths= would not help it.
+#[derive(Debug, Clone, Default)]
+pub struct DeniedAnyway {
+    /// Capabilities denied and never granted, with the processes denied them.
+    capabilities: BTreeMap<String, BTreeSet<String>>,
+    /// The path operations a denial may name (writes, and anything in a home directory), by
+    /// path as recorded (a folded `DIR/*` or `DIR/**` standing for what is under DIR) and
+    /// access.
+    paths: BTreeMap<(String, Access), Tried>,
+}
+
+/// A path operation of the recorded life, over all its profiles.
+#[derive(Debug, Clone, Default)]
+struct Tried {
+    /// Whether it succeeded at least once.
+    succeeded: bool,
+    /// The processes that tried it.
+    by: BTreeSet<String>,
+}
+
+impl DeniedAnyway {
+    /// Adds what `observations` (a life recorded without the sandbox) saw fail. Capabilities:
+    /// those denied and never granted, with the processes denied them; grants that were all
+    /// noise (overlayfs with its mounter's credentials, memory accounting) count as none, as
+    /// generate counts them: lighttpd's own CAP_DAC_OVERRIDE checks, denied as www-data with
+    /// or without the drop-in, were otherwise blamed on it. Paths: every operation a denial
+    /// may name, with whether it ever succeeded, so that a success in one profile outweighs
+    /// failures in another.
+    pub fn add(&mut self, observations: &Observations) {
+        for (cap, checks) in &observations.capabilities {
+            let never_granted = checks.granted.as_ref().is_none_or(|g| g.count == 0)
+                || crate::policy::grants_are_noise(cap, checks, observations);
+            if let (Some(denied), true) = (&checks.denied, never_granted) {
+                self.capabilities
+                    .entry(cap.clone())
+                    .or_default()
+                    .extend(denied.by.iter().map(str::to_owned));
+            }
+        }
+        for (path, accesses) in &observations.paths {
+            let home = observations.facts.home.contains_key(path);
+            for (&access, seen) in accesses {
+                if !(access.writes() || home) || seen.count == 0 {
+                    continue;
+                }
+                let tried = self.paths.entry((path.clone(), access)).or_default();
+                tried.succeeded |= seen.ok > 0;
+                tried.by.extend(seen.by.iter().map(str::to_owned));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.capabilities.is_empty() && self.never_succeeded().next().is_none()
+    }
+
+    /// What was seen failing and never succeeding, for one line: each capability, then how
+    /// many path operations, the first `shown` of them named (a service may try many paths in
+    /// vain: postgresql deletes temporary files that are not there).
+    pub fn summary(&self, shown: usize) -> String {
+        let mut parts: Vec<String> = self.capabilities.keys().cloned().collect();
+        let paths: Vec<String> = self
+            .never_succeeded()
+            .map(|(path, access)| format!("{} {path}", access.name()))
+            .collect();
+        if !paths.is_empty() {
+            let more = if paths.len() > shown { ", ..." } else { "" };
+            parts.push(format!(
+                "{} path operation(s) that never succeeded ({}{more})",
+                paths.len(),
+                paths[..paths.len().min(shown)].join(", ")
+            ));
+        }
+        parts.join(", ")
+    }
+
+    fn never_succeeded(&self) -> impl Iterator<Item = &(String, Access)> {
+        self.paths
+            .iter()
+            .filter(|(_, t)| !t.succeeded)
+            .map(|(k, _)| k)
+    }
+
+    /// Whether capability `cap` was denied, never granted, to each of `processes`.
+    fn capability(&self, cap: &str, processes: &[String]) -> bool {
+        self.capabilities
+            .get(cap)
+            .is_some_and(|by| processes.iter().all(|p| by.contains(p)))
+    }
+
+    /// Whether `access` to `path` (as a recording under the sandbox names it, folded or not)
+    /// never succeeded in the recorded life, which saw each of `processes` try it. What stands
+    /// for it there is the path itself, or a folded directory or tree that covers it; none may
+    /// have succeeded, nor, for a folded one, anything recorded on its own under it (another
+    /// profile, folded otherwise: merged, the folded one would have succeeded).
+    fn path(&self, path: &str, access: Access, processes: &[String]) -> bool {
+        let standing: Vec<(String, &Tried)> = standing_for(path)
+            .into_iter()
+            .filter_map(|key| {
+                let tried = self.paths.get(&(key.clone(), access))?;
+                Some((key, tried))
+            })
+            .collect();
+        if standing.is_empty()
+            || standing
+                .iter()
+                .any(|(key, t)| t.succeeded || self.succeeded_below(key, access))
+        {
+            return false;
+        }
+        processes
+            .iter()
+            .all(|p| standing.iter().any(|(_, t)| t.by.contains(p)))
+    }
+
+    /// Whether `access` succeeded to a path recorded under folded `key` (`DIR/*`: DIR's own
+    /// entries, `DIR/**`: anything below DIR); false for a path not folded.
+    fn succeeded_below(&self, key: &str, access: Access) -> bool {
+        let Some(dir) = folded_dir(key) else {
+            return false;
+        };
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        let whole_tree = key.ends_with("/**");
+        self.paths
+            .range((prefix.clone(), Access::Read)..)
+            .take_while(|((p, _), _)| p.starts_with(&prefix))
+            .filter(|((p, a), _)| *a == access && (whole_tree || !p[prefix.len()..].contains('/')))
+            .any(|(_, t)| t.succeeded)
+    }
+}
+
+/// The paths a recording may have recorded `path` under: itself, its directory folded
+/// (`DIR/*`) when it is a file of it, and each folded tree above it (`DIR/**`), as
+/// `Observations::place` folds.
+fn standing_for(path: &str) -> Vec<String> {
+    let folded = |dir: &str, suffix: &str| format!("{}{suffix}", dir.trim_end_matches('/'));
+    let mut out = vec![path.to_owned()];
+    let mut up = match folded_dir(path) {
+        Some(dir) if path.ends_with("/**") => parent(dir),
+        Some(dir) => Some(dir),
+        None => {
+            let dir = parent(path);
+            out.extend(dir.map(|d| folded(d, "/*")));
+            dir
+        }
+    };
+    while let Some(dir) = up {
+        out.push(folded(dir, "/**"));
+        up = parent(dir);
+    }
+    out
+}
+
+fn parent(path: &str) -> Option<&str> {
+    match path.rsplit_once('/')? {
+        ("", "") => None,
+        ("", _) => Some("/"),
+        (dir, _) => Some(dir),
+    }
 }
 
 #[cfg(test)]
@@ -493,34 +666,34 @@ mod tests {
 
     #[test]
     fn a_capability_denied_without_the_drop_in_too_is_not_its_doing() {
-        let recorded = std::collections::BTreeMap::from([(
-            "CAP_NET_ADMIN".to_owned(),
-            std::collections::BTreeSet::from(["squid".to_owned()]),
-        )]);
-        let denial = |processes: &[&str], operation: &str| Denial {
-            processes: processes.iter().map(|p| p.to_string()).collect(),
-            operation: operation.to_owned(),
-            outcome: "denied 3x".to_owned(),
-            directive: "CapabilityBoundingSet".to_owned(),
-            fix: String::new(),
+        let recorded = DeniedAnyway {
+            capabilities: [("CAP_NET_ADMIN".to_owned(), ["squid".to_owned()].into())].into(),
+            ..Default::default()
         };
-        assert!(denied_anyway(
-            &recorded,
-            &denial(&["squid"], "capability CAP_NET_ADMIN")
-        ));
-        // Another process, another capability, another kind of denial: the drop-in's doing.
-        assert!(!denied_anyway(
-            &recorded,
-            &denial(&["squid", "pinger"], "capability CAP_NET_ADMIN")
-        ));
-        assert!(!denied_anyway(
-            &recorded,
-            &denial(&["squid"], "capability CAP_SETPCAP")
-        ));
-        assert!(!denied_anyway(
-            &recorded,
-            &denial(&["squid"], "syscall CAP_NET_ADMIN")
-        ));
+        let procs = |p: &[&str]| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert!(recorded.capability("CAP_NET_ADMIN", &procs(&["squid"])));
+        // Another process, another capability: the drop-in's doing.
+        assert!(!recorded.capability("CAP_NET_ADMIN", &procs(&["squid", "pinger"])));
+        assert!(!recorded.capability("CAP_SETPCAP", &procs(&["squid"])));
+        // Under the drop-in: set apart, not reported; another kind of operation is not.
+        let obs = observed_by(
+            "squid",
+            &[
+                (
+                    Slot::Capability {
+                        name: "CAP_NET_ADMIN".into(),
+                        granted: false,
+                        during: "setsockopt".into(),
+                    },
+                    EPERM,
+                ),
+                (Slot::Refused("CAP_NET_ADMIN".into()), EPERM),
+            ],
+        );
+        let sandbox = Sandbox::parse("SystemCallFilter=read\nSystemCallErrorNumber=1\n");
+        let judged = judge(&obs, &sandbox, &recorded);
+        assert_eq!(ops(&judged.as_without), ["capability CAP_NET_ADMIN"]);
+        assert_eq!(ops(&judged.denials), ["syscall CAP_NET_ADMIN"]);
     }
 
     #[test]
@@ -558,14 +731,182 @@ mod tests {
                 granted_during: [("openat".to_owned(), 3)].into(),
             },
         );
-        let mut recorded = std::collections::BTreeMap::new();
-        add_denied_anyway(&mut recorded, &obs);
-        assert_eq!(
-            recorded.keys().collect::<Vec<_>>(),
-            ["CAP_DAC_OVERRIDE"],
-            "{recorded:?}"
+        let mut recorded = DeniedAnyway::default();
+        recorded.add(&obs);
+        assert_eq!(recorded.summary(3), "CAP_DAC_OVERRIDE", "{recorded:?}");
+        assert!(recorded.capability("CAP_DAC_OVERRIDE", &["lighttpd".to_owned()]));
+    }
+
+    const EACCES: i64 = -13;
+
+    /// A recording of `comm`, as a recording's end leaves it.
+    fn observed_by(comm: &str, slots: &[(Slot, i64)]) -> Observations {
+        let mut obs = Observations::default();
+        for (slot, ret) in slots {
+            obs.add(slot, *ret, comm, 1);
+        }
+        obs.derive_path_facts("/sys/fs/cgroup");
+        obs
+    }
+
+    fn anyway(recordings: &[Observations]) -> DeniedAnyway {
+        let mut out = DeniedAnyway::default();
+        for obs in recordings {
+            out.add(obs);
+        }
+        out
+    }
+
+    fn ops(denials: &[Denial]) -> Vec<&str> {
+        denials.iter().map(|d| d.operation.as_str()).collect()
+    }
+
+    fn path(p: &str, access: Access) -> Slot {
+        Slot::Path(p.into(), access)
+    }
+
+    #[test]
+    fn a_path_write_that_never_succeeded_without_the_drop_in_is_not_its_doing() {
+        // tinyproxy as packaged: /var/log/tinyproxy is root's 0755, so its log cannot be
+        // made as the tinyproxy user (EACCES), nor under ProtectSystem=strict (EROFS).
+        let log = "/var/log/tinyproxy/tinyproxy.log";
+        let baseline = observed_by(
+            "tinyproxy",
+            &[
+                (path(log, Access::Read), EACCES),
+                (path(log, Access::Write), EACCES),
+                (path(log, Access::Create), EACCES),
+            ],
         );
-        assert!(recorded["CAP_DAC_OVERRIDE"].contains("lighttpd"));
+        let under = |comm: &str| {
+            observed_by(
+                comm,
+                &[
+                    (path(log, Access::Read), EROFS),
+                    (path(log, Access::Write), EROFS),
+                    (path(log, Access::Create), EROFS),
+                ],
+            )
+        };
+        let recorded = anyway(&[baseline]);
+        // Reads are no path a denial names outside home directories: not kept.
+        assert_eq!(
+            recorded.summary(1),
+            format!("2 path operation(s) that never succeeded (write {log}, ...)")
+        );
+        let judged = judge(&under("tinyproxy"), &sandbox(), &recorded);
+        assert!(judged.denials.is_empty(), "{:#?}", judged.denials);
+        assert_eq!(ops(&judged.as_without), [format!("create {log}")]);
+        // Without the baseline it is the drop-in's, with the fix it would suggest.
+        let d = one(&under("tinyproxy"), &sandbox());
+        assert_eq!(d.fix, "add ReadWritePaths=-/var/log/tinyproxy");
+        // A process the baseline did not see try it: the drop-in's doing.
+        let judged = judge(&under("tinyproxy-helper"), &sandbox(), &recorded);
+        assert_eq!(ops(&judged.denials), [format!("create {log}")]);
+    }
+
+    #[test]
+    fn a_path_write_that_succeeded_once_without_the_drop_in_is_the_drop_ins_doing() {
+        let db = "/var/lib/app/db";
+        let failed = observed(&[(path(db, Access::Write), EACCES)]);
+        let once = observed(&[
+            (path(db, Access::Write), EACCES),
+            (path(db, Access::Write), 3),
+        ]);
+        let under = observed(&[(path(db, Access::Write), EROFS)]);
+        let judged = judge(&under, &sandbox(), &anyway(std::slice::from_ref(&once)));
+        assert_eq!(ops(&judged.denials), [format!("write {db}")]);
+        assert!(judged.as_without.is_empty());
+        // Failed in one profile, succeeded in another: a success all the same.
+        let judged = judge(&under, &sandbox(), &anyway(&[failed.clone(), once]));
+        assert_eq!(ops(&judged.denials), [format!("write {db}")]);
+        // Another kind of access to it failed, not this one.
+        let created = observed(&[(path(db, Access::Create), EACCES)]);
+        let judged = judge(&under, &sandbox(), &anyway(&[created]));
+        assert_eq!(ops(&judged.denials), [format!("write {db}")]);
+        // Only failures: set apart.
+        let judged = judge(&under, &sandbox(), &anyway(&[failed]));
+        assert_eq!(ops(&judged.as_without), [format!("write {db}")]);
+        assert!(judged.denials.is_empty());
+    }
+
+    #[test]
+    fn an_access_that_failed_anyway_does_not_hide_one_of_the_same_path_that_did_not() {
+        // The baseline could never create the file, but wrote it once it was there: one
+        // fix per path must not be picked from the access that fails anyway.
+        let db = "/var/lib/app/db";
+        let baseline = observed(&[
+            (path(db, Access::Create), EACCES),
+            (path(db, Access::Write), 3),
+        ]);
+        let under = observed(&[
+            (path(db, Access::Create), EROFS),
+            (path(db, Access::Write), EROFS),
+        ]);
+        let judged = judge(&under, &sandbox(), &anyway(&[baseline]));
+        assert_eq!(ops(&judged.denials), [format!("write {db}")]);
+        assert_eq!(judged.denials[0].fix, "add ReadWritePaths=-/var/lib/app");
+        assert_eq!(ops(&judged.as_without), [format!("create {db}")]);
+    }
+
+    #[test]
+    fn a_folded_directory_stands_for_its_files_both_ways() {
+        let recorded = anyway(&[observed(&[
+            (path("/var/spool/app/*", Access::Create), EACCES),
+            (path("/var/cache/app/**", Access::Create), EACCES),
+            (path("/var/lib/app/one", Access::Create), EACCES),
+        ])]);
+        let judged = |slots: &[(Slot, i64)]| judge(&observed(slots), &sandbox(), &recorded);
+        // A file of a folded directory, and one deep in a folded tree: failed anyway.
+        let j = judged(&[
+            (path("/var/spool/app/x", Access::Create), EROFS),
+            (path("/var/cache/app/a/b/c", Access::Create), EROFS),
+        ]);
+        assert!(j.denials.is_empty(), "{:#?}", j.denials);
+        assert_eq!(j.as_without.len(), 2);
+        // Folded alike under the drop-in, or the directory within a folded tree.
+        for p in [
+            "/var/spool/app/*",
+            "/var/cache/app/a/*",
+            "/var/cache/app/a/**",
+        ] {
+            let j = judged(&[(path(p, Access::Create), EROFS)]);
+            assert_eq!(ops(&j.as_without), [format!("create {p}")]);
+        }
+        // `DIR/*` is DIR's own files only.
+        let j = judged(&[(path("/var/spool/app/sub/y", Access::Create), EROFS)]);
+        assert_eq!(ops(&j.denials), ["create /var/spool/app/sub/y"]);
+        // Folded under the drop-in, not in the baseline: which files it stands for is not
+        // known, so one failing file there says nothing of the others.
+        let j = judged(&[(path("/var/lib/app/*", Access::Create), EROFS)]);
+        assert_eq!(ops(&j.denials), ["create /var/lib/app/*"]);
+        // A folded directory that failed in one profile, with a file of it that succeeded in
+        // another: the drop-in's doing, for its files and for it folded.
+        let recorded = anyway(&[
+            observed(&[(path("/var/spool/app/*", Access::Create), EACCES)]),
+            observed(&[(path("/var/spool/app/ok", Access::Create), 3)]),
+        ]);
+        for p in ["/var/spool/app/x", "/var/spool/app/*"] {
+            let j = judge(
+                &observed(&[(path(p, Access::Create), EROFS)]),
+                &sandbox(),
+                &recorded,
+            );
+            assert_eq!(ops(&j.denials), [format!("create {p}")]);
+        }
+    }
+
+    #[test]
+    fn a_home_directory_the_baseline_could_not_read_either_is_not_protect_homes_doing() {
+        let config = "/home/u/.config";
+        let recorded = anyway(&[observed(&[(path(config, Access::Read), EACCES)])]);
+        let under = observed(&[(path(config, Access::Read), EACCES)]);
+        let j = judge(&under, &sandbox(), &recorded);
+        assert!(j.denials.is_empty(), "{:#?}", j.denials);
+        assert_eq!(j.as_without[0].directive, "ProtectHome=yes");
+        // Read once without the drop-in: its doing.
+        let read = anyway(&[observed(&[(path(config, Access::Read), 3)])]);
+        assert_eq!(judge(&under, &sandbox(), &read).denials.len(), 1);
     }
 
     #[test]
