@@ -147,6 +147,8 @@ pub struct Router {
     pub unattributed: u64,
     /// Events of units not recorded, by unit (or slice path).
     pub left_out: BTreeMap<String, u64>,
+    /// Each running unit's RootDirectory= (see `Collector::set_unit_root`).
+    unit_roots: HashMap<String, String>,
 }
 
 impl Router {
@@ -168,6 +170,7 @@ impl Router {
             malformed: 0,
             unattributed: 0,
             left_out: BTreeMap::new(),
+            unit_roots: HashMap::new(),
         }
     }
 
@@ -178,6 +181,7 @@ impl Router {
             return i;
         }
         let mut collector = Collector::new(self.arch);
+        collector.set_unit_root(self.unit_roots.get(unit).cloned());
         for pid in
             crate::systemd::cgroup::CgroupRef::at(Path::new("/"), path.to_owned()).processes()
         {
@@ -195,7 +199,8 @@ impl Router {
     /// Makes the part of every selected unit that runs now, its processes noted (where each
     /// is, what its fds name, a root it chrooted into): before the programs observe, as a
     /// single recording notes its target's.
-    pub fn note_units_running(&mut self) {
+    pub fn note_units_running(&mut self, unit_roots: HashMap<String, String>) {
+        self.unit_roots = unit_roots;
         let mut cgroups = self.names.all();
         // A unit's own cgroup before its children: its part notes the whole subtree.
         cgroups.sort_by_key(|(_, named)| named.path.components().count());
@@ -481,7 +486,15 @@ pub async fn record_all(
             source,
         })?;
     let mut router = Router::new(arch, names, req.selection.clone());
-    router.note_units_running();
+    // Their RootDirectory=, as a single recording of each would know it.
+    let unit_roots = running
+        .iter()
+        .filter_map(|u| {
+            let root = systemd.show(u).ok()?.root_directory;
+            (!root.is_empty()).then(|| (u.clone(), root))
+        })
+        .collect();
+    router.note_units_running(unit_roots);
     recorder
         .seed_roots(&router.take_roots_found())
         .map_err(SessionError::from)?;

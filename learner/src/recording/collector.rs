@@ -81,6 +81,9 @@ pub struct Collector {
     /// root (a content base: see `learner_common::base`), for the session to give the
     /// kernel side, which only learns a root from a chroot it sees.
     roots_found: Vec<(u32, u64)>,
+    /// The unit's RootDirectory=, whose paths are the unit's own as they are (see
+    /// [`Self::set_unit_root`]).
+    unit_root: Option<String>,
     /// Per syscall number, which arguments are its strings (for telling an unreadable
     /// string from an absent one).
     string_args: Vec<[Option<u8>; 2]>,
@@ -392,6 +395,7 @@ impl Collector {
             origins: HashMap::new(),
             found_fds: HashMap::new(),
             roots_found: Vec::new(),
+            unit_root: None,
             string_args: string_args(arch),
             missed: BTreeMap::new(),
             event_missed: None,
@@ -1170,6 +1174,7 @@ impl Collector {
         // absolute paths below its root, which the kernel side cannot know by itself.
         if let Some(root) = proc_link(&format!("/proc/{tgid}/root"), tgid)
             && root != "/"
+            && self.unit_root.as_deref() != Some(root.as_str())
         {
             let b = found_root_base(tgid);
             self.dir_bases.insert(b, root);
@@ -1190,6 +1195,13 @@ impl Collector {
                 self.found_fds.insert((tgid, fd), path);
             }
         }
+    }
+
+    /// The recorded unit's RootDirectory=: a process found in it is not a process that
+    /// chrooted itself, and its paths are the unit's as they are (its drop-in's paths are
+    /// too), as with the root systemd's executor sets up.
+    pub fn set_unit_root(&mut self, root: Option<String>) {
+        self.unit_root = root.filter(|r| !r.is_empty() && r != "/");
     }
 
     /// The roots found by [`Self::note_running`] since the last call, for the kernel side's

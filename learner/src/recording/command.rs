@@ -165,7 +165,7 @@ pub async fn run(request: RunRequest, signals: SignalStream) -> Result<RunReport
 
     remove_abandoned_cgroups(&cgroup_root);
     let cgroup = Cgroup::create(&cgroup_root, &format!("learner-run-{}", std::process::id()))?;
-    let mut session = Session::start(cgroup.target(), arch, false)?;
+    let mut session = Session::start(cgroup.target(), arch, false, None)?;
 
     let started = SystemTime::now();
     let procs =

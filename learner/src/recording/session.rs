@@ -83,10 +83,17 @@ pub struct Outcome {
 
 impl Session {
     /// Attaches to `target` and starts observing; with `refused`, syscalls refused before
-    /// they ran are reported too (`learner check`). Must run inside a tokio runtime.
-    pub fn start(target: CgroupRef, arch: Arch, refused: bool) -> Result<Self, SessionError> {
+    /// they ran are reported too (`learner check`). `unit_root`: the recorded unit's
+    /// RootDirectory=, if any. Must run inside a tokio runtime.
+    pub fn start(
+        target: CgroupRef,
+        arch: Arch,
+        refused: bool,
+        unit_root: Option<String>,
+    ) -> Result<Self, SessionError> {
         let mut recorder = SyscallRecorder::attach(&target)?;
         let mut collector = Collector::new(arch);
+        collector.set_unit_root(unit_root);
         for pid in target.processes() {
             // Where each running process is now, and what its fds name: a relative path it
             // uses later is resolved against these until it changes directory or reopens the

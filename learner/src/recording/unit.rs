@@ -240,7 +240,7 @@ async fn record_until(
         source,
     })?;
     let mut instances = u64::from(target.id != 0);
-    let mut session = Session::start(target, arch, req.check)?;
+    let mut session = Session::start(target, arch, req.check, Some(info.root_directory.clone()))?;
     session.set_system_root(systemd.path_in_guest(Path::new("/")));
     session.follow_creations();
     if waiting {

@@ -62,6 +62,8 @@ pub struct UnitInfo {
     pub remain_after_exit: bool,
     /// `systemctl reload` does something: ExecReload=, or Type=notify-reload.
     pub can_reload: bool,
+    /// RootDirectory=: the root systemd gives the unit's processes (empty: none).
+    pub root_directory: String,
 }
 
 /// A unit's `SystemCallFilter=` as systemd applies it.
@@ -162,6 +164,7 @@ impl UnitInfo {
                 "RestartUSec" => info.restart_delay = timespan(&value),
                 "RemainAfterExit" => info.remain_after_exit = value == "yes",
                 "CanReload" => info.can_reload = value == "yes",
+                "RootDirectory" => info.root_directory = value,
                 _ => {}
             }
         }
@@ -467,7 +470,7 @@ impl Systemd {
     pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
         let text = self.systemctl(&[
             "show",
-            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,InvocationID,Result,ExecMainCode,ExecMainStatus,TimeoutStartUSec,TimeoutStopUSec,Restart,RestartUSec,RemainAfterExit,CanReload,InactiveExitTimestampMonotonic",
+            "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,InvocationID,Result,ExecMainCode,ExecMainStatus,TimeoutStartUSec,TimeoutStopUSec,Restart,RestartUSec,RemainAfterExit,CanReload,InactiveExitTimestampMonotonic,RootDirectory",
             "--",
             unit,
         ])?;
