@@ -102,9 +102,9 @@ pub mod base {
     pub const FD: u64 = 1 << 62;
     /// Set on every content base, so none is 0.
     pub const CONTENT: u64 = 1;
-    /// An fd that names no path (a memfd, a socket): the fd number may have named a file
-    /// before, which calls on it now do not touch. Neither [`ORIGIN`] (whose low bits are a
-    /// tgid) nor [`FD`].
+    /// An fd that names no path (a memfd, a socket, a pipe, a mount attached nowhere): the fd
+    /// number may have named a file before, which calls on it now do not touch. Neither
+    /// [`ORIGIN`] (whose low bits are a tgid) nor [`FD`].
     pub const NO_PATH: u64 = TAG | 1 << 61;
 
     pub const fn origin(tgid: u32) -> u64 {
@@ -127,13 +127,16 @@ pub mod base_effect {
     pub const FCHDIR: u8 = 3;
     /// dup, dup2, dup3: the new fd (the result) names what the old one did. Sends no event.
     pub const DUP: u8 = 4;
-    /// memfd_create, socket, accept: the returned fd names no path ([`super::base::NO_PATH`]),
-    /// whatever its number named before it was closed (or closed by an exec), here or in a
-    /// parent.
+    /// memfd_create, socket, accept, fsopen, fspick, fsmount: the returned fd names no path
+    /// ([`super::base::NO_PATH`]), whatever its number named before it was closed (or closed
+    /// by an exec), here or in a parent.
     pub const NO_PATH_FD: u8 = 5;
     /// chroot: the root directory becomes the path, so the process's absolute paths are
     /// relative to it from then on (as are its children's).
     pub const CHROOT: u8 = 6;
+    /// pipe, pipe2: the two fds the call wrote to the array at argument 0 name no path, as
+    /// [`NO_PATH_FD`]'s. Sends no event.
+    pub const PIPE_FDS: u8 = 7;
 }
 
 /// Names of the programs, as the eBPF object defines them. The kernel keeps only the first

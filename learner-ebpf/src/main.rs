@@ -765,6 +765,18 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
         }
         return;
     }
+    if shape.base_effect == base_effect::PIPE_FDS {
+        // An fd a pipe got would otherwise keep what its number named before, or be read
+        // from /proc once closed (containerd's shim fchowns its pipes' ends).
+        if ev.ret == 0 {
+            // SAFETY: a read of two ints from user memory; a failure leaves nothing known.
+            if let Ok(fds) = unsafe { bpf_probe_read_user(ev.args[0] as *const [u32; 2]) } {
+                let _ = FD_BASE.insert(&fd_key(tgid, fds[0]), &base::NO_PATH, 0);
+                let _ = FD_BASE.insert(&fd_key(tgid, fds[1]), &base::NO_PATH, 0);
+            }
+        }
+        return;
+    }
     set(&mut ev.made, 0);
     if ev.ret >= 0 {
         match shape.base_effect {

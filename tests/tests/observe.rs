@@ -764,17 +764,29 @@ fn calls_on_an_fd_that_names_no_file_are_not_blamed_on_the_file_its_number_named
     let tmp = TempDir::new("reused-fd");
     let work = tmp.join("work");
     std::fs::create_dir(&work).expect("mkdir");
-    for f in ["f", "g", "h"] {
+    // Pipes (containerd's shim chowns its pipes' ends), and the new mount API's fds (runc):
+    // fsmount's mount is attached nowhere, open_tree's copy of a tree is that tree's.
+    let files = ["f", "g", "h", "i", "m", "t"];
+    for f in files {
         std::fs::write(work.join(f), "x").expect("write");
     }
     let d = work.to_str().expect("utf-8");
     let p = record(tmp.path(), &[WORKLOAD, "reused-fd", d]);
-    for f in ["f", "g", "h"] {
+    for f in files {
         let file = format!("{d}/{f}");
         has(&p, &file, Access::Read);
         let written: Vec<&Access> = path(&p, &file).keys().filter(|a| a.writes()).collect();
         assert!(written.is_empty(), "{file}: {written:?} blamed on it");
     }
+    has(&p, &format!("{d}/k"), Access::Create);
+    let below: Vec<&String> = p
+        .observations
+        .paths
+        .keys()
+        .filter(|k| k.starts_with(&format!("{d}/")) && !k.ends_with("/k"))
+        .filter(|k| !files.iter().any(|f| **k == format!("{d}/{f}")))
+        .collect();
+    assert!(below.is_empty(), "paths that are not the work's: {below:?}");
     assert!(p.recording.missed.is_empty(), "{:?}", p.recording.missed);
     assert_clean("reused-fd");
 }

@@ -164,6 +164,49 @@ fn debug_capability(ev: &CapabilityEvent, during: &str, own: Option<u32>) {
     }
 }
 
+/// `LEARNER_DEBUG_BASES=FILE`: each path resolved through an fd the kernel side never saw
+/// opened (read from /proc as the event is read), and each one not resolved, appended to
+/// FILE with the call, its process and what /proc says the fd is now: for finding which
+/// calls leave fds learner cannot follow.
+fn debug_base(ev: &SyscallEvent, name: &str, b: u64, resolved: Option<&str>) {
+    use std::io::Write as _;
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    if resolved.is_some() && (b & base::TAG == 0 || b & base::FD == 0) {
+        return;
+    }
+    let file = FILE.get_or_init(|| {
+        let path = std::env::var_os("LEARNER_DEBUG_BASES")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(std::sync::Mutex::new)
+    });
+    let Some(file) = file else { return };
+    let now = if b & base::TAG != 0 && b & base::FD != 0 {
+        let (tgid, fd) = ((b >> 32) & 0x3fff_ffff, b as u32);
+        std::fs::read_link(format!("/proc/{tgid}/fd/{fd}")).map_or_else(
+            |e| format!("fd {fd}: {e}"),
+            |l| format!("fd {fd}: {}", l.display()),
+        )
+    } else {
+        String::new()
+    };
+    if let Ok(mut f) = file.lock() {
+        let _ = writeln!(
+            f,
+            "{} {} {} {name} args={:x?} ret={} base={b:#x} resolved={resolved:?} {now}",
+            ev.tgid,
+            ev.pid,
+            c_str(&ev.comm),
+            &ev.args[..3],
+            ev.ret,
+        );
+    }
+}
+
 /// How many capabilities this kernel has (cap_last_cap + 1), read once.
 fn capabilities_there_are() -> u32 {
     static COUNT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
@@ -861,6 +904,17 @@ impl Collector {
                     out.push(Slot::Path(path, Access::Read));
                 }
             }
+            // The fd names the tree at the path (a detached copy of it with OPEN_TREE_CLONE):
+            // what is done through it is done there. Usually a directory; kept for good.
+            "open_tree" | "open_tree_attr" => {
+                if let Some(path) = path_at(self, 0, s0) {
+                    if ev.made != 0 {
+                        self.learn_base(ev.made, &path, true);
+                    }
+                    // Looked up: InaccessiblePaths= there would refuse it.
+                    out.push(Slot::Path(path, Access::Read));
+                }
+            }
             "mkdir" | "mkdirat" | "mknod" | "mknodat" => {
                 let mode = if name.ends_with("at") { a[2] } else { a[1] };
                 let path = path_at(self, 0, s0);
@@ -1116,7 +1170,9 @@ impl Collector {
             // an fd that is no file (ftruncate of a memfd).
             return None;
         }
-        let Some(dir) = self.base_path(b) else {
+        let dir = self.base_path(b);
+        debug_base(ev, name, b, dir.as_deref());
+        let Some(dir) = dir else {
             self.miss(format!("{name}: relative path not resolved"));
             return None;
         };
@@ -1877,6 +1933,46 @@ mod tests {
             (base::origin(4_000_000), 0, 9),
         ));
         assert!(c.observations.paths.contains_key("/opt/app/conf"));
+    }
+
+    #[test]
+    fn calls_through_the_mount_apis_fds_resolve_or_name_no_path() {
+        // runc's private /proc: open_tree(-EBADF, "/proc", OPEN_TREE_CLONE) gives fd 7
+        // (content base 31), and openat2 looks up below it; a procfs of fsmount's, fd 8, is
+        // attached nowhere, which the kernel side gives as NO_PATH.
+        let mut c = Collector::new(Arch::X86_64);
+        let clone = 1; // OPEN_TREE_CLONE
+        c.handle(&based(
+            "open_tree",
+            [-9i64 as u64, 0, clone, 0, 0, 0],
+            "/proc",
+            7,
+            (0, 31, 1),
+        ));
+        c.handle(&based(
+            "openat2",
+            [7, 0, 0, 24, 0, 0],
+            "thread-self/fd/9",
+            9,
+            (31, 0, 2),
+        ));
+        c.handle(&based(
+            "openat2",
+            [8, 0, 0, 24, 0, 0],
+            "self/status",
+            10,
+            (base::NO_PATH, 0, 3),
+        ));
+        c.handle(&based(
+            "fchown",
+            [8, 0, 0, 0, 0, 0],
+            "",
+            0,
+            (base::NO_PATH, 0, 4),
+        ));
+        let paths: Vec<&str> = c.observations.paths.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["/proc", "/proc/self/fd/9"]);
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
     }
 
     #[test]

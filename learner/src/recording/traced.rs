@@ -182,6 +182,29 @@ pub const TRACED: &[Traced] = &[
     ),
     // An fd that names no file: only so the kernel side forgets what its number named.
     with_effect(t("memfd_create", 2, NO, NO, &[1]), base_effect::NO_PATH_FD),
+    // Likewise for both ends of a pipe; they send no event.
+    with_effect(t("pipe", 1, NO, NO, &[]), base_effect::PIPE_FDS),
+    with_effect(t("pipe2", 2, NO, NO, &[]), base_effect::PIPE_FDS),
+    // The new mount API (runc, systemd). open_tree's fd names the tree at its path (with
+    // OPEN_TREE_CLONE a detached copy of it, the same inodes under the same mount flags, so
+    // ReadOnlyPaths= still holds there): calls through it act on that path, as through an
+    // O_PATH open.
+    with_effect(
+        at(t("open_tree", 3, P1, NO, &[2]), 0, None),
+        base_effect::OPENS_FD,
+    ),
+    with_effect(
+        at(t("open_tree_attr", 5, P1, NO, &[2]), 0, None),
+        base_effect::OPENS_FD,
+    ),
+    // fsmount's fd is a new mount attached nowhere (runc's private procfs): what lies below
+    // it has no path in any tree the unit's path directives shape, so calls through it
+    // constrain no directive (what decides on them is CAP_SYS_ADMIN and the mount calls,
+    // both recorded). fsopen's and fspick's fds are filesystem contexts, for fsconfig and
+    // fsmount only. None names a path, whatever its number named before.
+    with_effect(t("fsmount", 3, NO, NO, &[1, 2]), base_effect::NO_PATH_FD),
+    with_effect(t("fsopen", 2, NO, NO, &[1]), base_effect::NO_PATH_FD),
+    with_effect(t("fspick", 3, NO, NO, &[2]), base_effect::NO_PATH_FD),
     // Sockets.
     with_effect(t("socket", 3, NO, NO, &[0, 1, 2]), base_effect::NO_PATH_FD),
     t("socketpair", 4, NO, NO, &[0, 1, 2]),
@@ -314,6 +337,28 @@ mod tests {
                 "{} is no x86_64 syscall",
                 t.name
             );
+        }
+    }
+
+    #[test]
+    fn mount_api_fds_are_followed() {
+        // open_tree(dirfd, path, flags): its fd is the path's, as an open's.
+        let s = Traced::by_name("open_tree").unwrap().shape();
+        assert_eq!(s.string_arg, [2, 0]);
+        assert_eq!(s.dirfd_arg, [1, 0]);
+        assert_eq!(s.base_effect, base_effect::OPENS_FD);
+        for name in ["fsmount", "fsopen", "fspick"] {
+            let s = Traced::by_name(name).unwrap().shape();
+            assert_eq!(s.base_effect, base_effect::NO_PATH_FD, "{name}");
+            assert_eq!(s.string_arg, [0, 0], "{name}");
+        }
+    }
+
+    #[test]
+    fn both_ends_of_a_pipe_name_no_path() {
+        for name in ["pipe", "pipe2"] {
+            let s = Traced::by_name(name).unwrap().shape();
+            assert_eq!(s.base_effect, base_effect::PIPE_FDS, "{name}");
         }
     }
 

@@ -107,7 +107,10 @@ pub fn run(dir: &Path, n: usize) {
 /// `workload reused-fd DIR`: reads `DIR/f`, `DIR/g` and `DIR/h`, closing each, then makes
 /// an fd that names no file under the same number and changes it: a memfd sized and
 /// chmod()ed (as a JIT does for its code), the same in a child whose parent's fd had that
-/// number, and a socket chmod()ed. None of it touches `f`, `g` or `h`.
+/// number, and a socket chmod()ed. Then the same with `DIR/i` and a pipe whose ends are
+/// chown()ed (containerd's shim), `DIR/m` and a tmpfs of fsmount's, attached nowhere, with
+/// a file `x` made in it and chown()ed. None of it touches `f`, `g`, `h`, `i` or `m`.
+/// Last, `DIR/t` and open_tree's detached copy of DIR, where `k` is made: that is `DIR/k`.
 pub fn reused_fd(dir: &Path) {
     let read_and_close = |name: &str| {
         // SAFETY: a valid path; closed at once.
@@ -140,5 +143,68 @@ pub fn reused_fd(dir: &Path) {
     unsafe {
         libc::fchmod(sock, 0o600);
         libc::close(sock);
+    }
+    let i = read_and_close("i");
+    let mut ends = [0i32; 2];
+    // SAFETY: room for the two fds; they are ours.
+    assert_eq!(
+        unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) },
+        0
+    );
+    assert_eq!(ends[0], i, "the pipe takes the freed number");
+    for end in ends {
+        // SAFETY: our own fds.
+        unsafe {
+            libc::fchown(end, 0, 0);
+            libc::close(end);
+        }
+    }
+    // fsopen's context first, so that fsmount's fd takes m's number.
+    // SAFETY: a valid name; the fd is ours.
+    let ctx = unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 1) } as i32;
+    assert!(ctx >= 0, "fsopen: {}", std::io::Error::last_os_error());
+    const FSCONFIG_CMD_CREATE: i32 = 6;
+    // SAFETY: our own fd; the command takes no key or value.
+    let created = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx,
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    assert_eq!(created, 0, "fsconfig: {}", std::io::Error::last_os_error());
+    let m = read_and_close("m");
+    // SAFETY: our own fd; FSMOUNT_CLOEXEC.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, ctx, 1, 0) } as i32;
+    assert_eq!(mnt, m, "fsmount: {}", std::io::Error::last_os_error());
+    // SAFETY: a valid name relative to our own fd; the fds are ours.
+    unsafe {
+        let x = libc::openat(mnt, c"x".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600);
+        assert!(x >= 0, "openat: {}", std::io::Error::last_os_error());
+        libc::fchown(mnt, 0, 0);
+        libc::close(x);
+        libc::close(mnt);
+        libc::close(ctx);
+    }
+    let t = read_and_close("t");
+    // SAFETY: a valid path; OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC; the fd is ours.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c(dir).as_ptr(),
+            1 | libc::O_CLOEXEC,
+        )
+    } as i32;
+    assert_eq!(tree, t, "open_tree: {}", std::io::Error::last_os_error());
+    // SAFETY: a valid name relative to our own fd; the fds are ours.
+    unsafe {
+        let k = libc::openat(tree, c"k".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600);
+        assert!(k >= 0, "openat: {}", std::io::Error::last_os_error());
+        libc::close(k);
+        libc::close(tree);
     }
 }
