@@ -204,7 +204,6 @@ pub fn generate_dropin(profile: &Path, dropin: &Path, args: &[&str]) -> String {
     std::fs::read_to_string(dropin).expect("the drop-in")
 }
 
-/// Names of learner's BPF programs loaded right now.
 /// How many of learner's programs named `name` are loaded now (by any learner process): one
 /// per recorder that has got that far.
 pub fn learner_programs_loaded(name: &str) -> usize {
@@ -214,6 +213,7 @@ pub fn learner_programs_loaded(name: &str) -> usize {
         .count()
 }
 
+/// Names of learner's BPF programs loaded right now.
 fn loaded_learner_programs() -> Vec<String> {
     aya::programs::loaded_programs()
         .filter_map(Result::ok)

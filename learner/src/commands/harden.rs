@@ -183,7 +183,15 @@ fn profiles_by_unit(dir: &Path) -> Result<(ByUnit, Vec<UnitReport>), HardenError
     let mut units = ByUnit::new();
     let mut others = Vec::new();
     for path in files {
+        let partial = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".partial.yaml"));
         let why = match Profile::load(&path) {
+            // What `record` kept of a recording it would not make a profile (it said why).
+            Ok(p) if partial => format!(
+                "{}: a partial recording, kept for a look, no profile (record said why when it wrote it)",
+                p.provenance.unit.as_deref().unwrap_or("a unit")
+            ),
             Err(e) => one_line(&e),
             Ok(p) => match p.provenance.unit {
                 Some(unit) => {
@@ -225,6 +233,14 @@ fn unfit(profiles: &[Profile], applying: bool) -> Option<String> {
     if profiles.iter().all(|p| p.syscalls.is_empty()) {
         return Some(
             "it never ran while recorded (a oneshot or a timer's job outside the window): record it with --wait across a run".into(),
+        );
+    }
+    if profiles
+        .iter()
+        .all(|p| p.recording.main_process_seen == Some(false))
+    {
+        return Some(
+            "its main program (ExecStart=) was never seen being executed while recorded".into(),
         );
     }
     // Applying restarts the unit: what it does only while starting must be in the profile
@@ -605,5 +621,9 @@ mod tests {
         let mut idle = Profile::example("b.service");
         idle.syscalls.clear();
         assert!(unfit(&[idle], false).is_some_and(|w| w.contains("never ran")));
+        let mut unseen = Profile::example("c.service");
+        unseen.syscalls.insert("read".into(), 1);
+        unseen.recording.main_process_seen = Some(false);
+        assert!(unfit(&[unseen], false).is_some_and(|w| w.contains("main program")));
     }
 }

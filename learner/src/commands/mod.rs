@@ -347,6 +347,7 @@ mod tests {
             events: 1800,
             lost_events: 0,
             unattributed_events: 0,
+            outside_slice: vec!["user@1000.service".into()],
         };
         assert_valid("record-all", &serde_json::to_value(&report).unwrap());
     }

@@ -117,6 +117,8 @@ enum Place {
 /// One recorded unit's part of the events.
 pub struct UnitPart {
     pub unit: String,
+    /// The cgroup it was first seen in (its processes are noted from there down).
+    path: PathBuf,
     pub collector: Collector,
     /// Its cgroups seen, and whether each was made while recording.
     pub cgroups: BTreeMap<u64, bool>,
@@ -131,7 +133,11 @@ pub struct Router {
     pub parts: Vec<UnitPart>,
     by_name: HashMap<String, usize>,
     by_cgroup: HashMap<u64, Place>,
-    by_tgid: HashMap<u32, usize>,
+    /// Each process's unit (none: a unit not recorded), by its events in a unit's cgroup:
+    /// for its events once it has left the slice. Let go when it exits.
+    by_tgid: HashMap<u32, Option<usize>>,
+    /// exit_group's number: the process's last event.
+    exit_group: Option<u32>,
     /// Whose each deduplication key is (none: dropped), for two turns as the collectors keep
     /// theirs; a capability check's for the whole recording, as the collector keeps those.
     keys: HashMap<u64, Option<usize>>,
@@ -161,6 +167,7 @@ impl Router {
             by_name: HashMap::new(),
             by_cgroup: HashMap::new(),
             by_tgid: HashMap::new(),
+            exit_group: arch.syscall_number("exit_group"),
             keys: HashMap::new(),
             keys_before: HashMap::new(),
             cap_keys: HashMap::new(),
@@ -189,6 +196,7 @@ impl Router {
         }
         self.parts.push(UnitPart {
             unit: unit.to_owned(),
+            path: path.to_owned(),
             collector,
             cgroups: BTreeMap::new(),
         });
@@ -211,6 +219,17 @@ impl Router {
         }
     }
 
+    /// Notes the running processes of every part again, now that the programs observe: a
+    /// chdir while they attached was seen by neither.
+    pub fn note_again(&mut self) {
+        for part in &mut self.parts {
+            let cgroup = crate::systemd::cgroup::CgroupRef::at(Path::new("/"), part.path.clone());
+            for pid in cgroup.processes() {
+                part.collector.note_running(pid as u32);
+            }
+        }
+    }
+
     /// The roots of processes found chrooted (see `Collector::take_roots_found`).
     pub fn take_roots_found(&mut self) -> Vec<(u32, u64)> {
         self.parts
@@ -228,9 +247,12 @@ impl Router {
             Some(named) => match named.unit {
                 Some(unit) if self.selection.selects(&unit) => {
                     let i = self.part(&unit, &named.path);
-                    self.parts[i]
-                        .cgroups
-                        .insert(cgroup, named.made_while_recording);
+                    // Its own cgroup, not one it made below it (Delegate=): an instance.
+                    if named.path.file_name().is_some_and(|n| *n == *unit) {
+                        self.parts[i]
+                            .cgroups
+                            .insert(cgroup, named.made_while_recording);
+                    }
                     Place::Unit(i)
                 }
                 Some(_) | None => Place::Elsewhere,
@@ -319,32 +341,75 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
         .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
 }
 
+/// The process a thread belongs to, while it lives (a move names the thread).
+fn tgid_of(tid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(tid)
+}
+
+impl Router {
+    /// A recorded process moved to another cgroup (a login's session scope, a transient
+    /// scope): its sandbox goes with it, and so does its unit. The destination is that unit's
+    /// from now on, unless it is a unit's own cgroup.
+    fn moved(&mut self, bytes: &[u8], ev: &MovedEvent) {
+        let tgid = tgid_of(ev.pid);
+        let owner = match self.by_tgid.get(&tgid) {
+            Some(owner) => *owner,
+            None => {
+                // Its unit is not known: it made no event before it moved.
+                self.unattributed += 1;
+                return;
+            }
+        };
+        if !matches!(self.place(ev.dst_id), Place::Unit(_)) {
+            let place = owner.map_or(Place::Elsewhere, Place::Unit);
+            self.by_cgroup.insert(ev.dst_id, place);
+        }
+        if let Some(i) = owner {
+            self.parts[i].collector.handle(bytes);
+        }
+    }
+}
+
 impl EventSink for Router {
     fn handle(&mut self, bytes: &[u8]) {
         self.events += 1;
         let tag = bytes
             .get(..4)
             .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")));
-        // The cgroup, the process, the deduplication key, and whether it is a capability
-        // check's (whose key the collector keeps for the whole recording).
-        let (cgroup, tgid, key, capability) = match tag.and_then(EventTag::from_u32) {
+        // The cgroup, the process, the deduplication key, whether it is a capability check's
+        // (whose key the collector keeps for the whole recording), and whether the process
+        // ends with it.
+        let (cgroup, tgid, key, capability, exits) = match tag.and_then(EventTag::from_u32) {
             Some(EventTag::Syscall) => match read::<SyscallEvent>(bytes) {
-                Some(ev) => (ev.cgroup, ev.tgid, ev.key, false),
+                Some(ev) => (
+                    ev.cgroup,
+                    ev.tgid,
+                    ev.key,
+                    false,
+                    Some(ev.nr) == self.exit_group,
+                ),
                 None => {
                     self.malformed += 1;
                     return;
                 }
             },
             Some(EventTag::Capability) => match read::<CapabilityEvent>(bytes) {
-                Some(ev) => (ev.cgroup, ev.tgid, ev.key, true),
+                Some(ev) => (ev.cgroup, ev.tgid, ev.key, true, false),
                 None => {
                     self.malformed += 1;
                     return;
                 }
             },
-            // A move is sent as it happens, by the mover: its process is known by its pid.
             Some(EventTag::Moved) => match read::<MovedEvent>(bytes) {
-                Some(ev) => (0, ev.pid, 0, false),
+                Some(ev) => return self.moved(bytes, &ev),
                 None => {
                     self.malformed += 1;
                     return;
@@ -355,11 +420,14 @@ impl EventSink for Router {
                 return;
             }
         };
-        let owner = match self.place(cgroup) {
+        let place = self.place(cgroup);
+        let owner = match place {
             Place::Unit(i) => Some(i),
             Place::Elsewhere => None,
+            // Outside the slice and not where a recorded process was seen moving to: by its
+            // process, if it was seen in a unit.
             Place::Unknown => match self.by_tgid.get(&tgid) {
-                Some(&i) => Some(i),
+                Some(&owner) => owner,
                 None => {
                     self.unattributed += 1;
                     None
@@ -374,18 +442,27 @@ impl EventSink for Router {
             };
             keys.insert(key, owner);
         }
+        if exits {
+            // Its pid may be another process's next.
+            self.by_tgid.remove(&tgid);
+        } else if !matches!(place, Place::Unknown) {
+            self.by_tgid.insert(tgid, owner);
+        }
         let Some(i) = owner else {
-            if let Place::Elsewhere = self.place(cgroup) {
+            // A count that came before this event is dropped with it, not lost.
+            if key != 0 {
+                self.early.remove(&key);
+            }
+            if let Place::Elsewhere = place {
                 let name = self
                     .names
                     .get(cgroup)
                     .and_then(|n| n.unit)
-                    .unwrap_or_else(|| "(a slice)".into());
+                    .unwrap_or_else(|| "(a slice or scope)".into());
                 *self.left_out.entry(name).or_default() += 1;
             }
             return;
         };
-        self.by_tgid.insert(tgid, i);
         let collector = &mut self.parts[i].collector;
         collector.handle(bytes);
         if key != 0
@@ -434,6 +511,17 @@ pub struct AllReport {
     pub events: u64,
     pub lost_events: u64,
     pub unattributed_events: u64,
+    /// Running units selected but not below system.slice (so not recorded).
+    pub outside_slice: Vec<String>,
+}
+
+/// The service unit this process runs in, if it runs in one.
+fn own_unit() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    path.split('/')
+        .find(|c| c.ends_with(".service"))
+        .map(str::to_owned)
 }
 
 /// The running service units of the manager, by `systemctl list-units`.
@@ -473,19 +561,41 @@ pub async fn record_all(
         path: req.dir.clone(),
         source,
     })?;
-    let running: Vec<String> = running_services(&systemd)?
+    let mut selection = req.selection.clone();
+    // learner itself, when it runs from a unit of this manager (a CI runner's, systemd-run's):
+    // recording its own reading of events would feed itself.
+    if req.guest.is_none()
+        && let Some(own) = own_unit()
+    {
+        selection.exclude.push(own);
+    }
+    let listed: Vec<String> = running_services(&systemd)?
         .into_iter()
-        .filter(|u| req.selection.selects(u))
+        .filter(|u| selection.selects(u))
         .collect();
     let target = CgroupRef::at(&systemd.cgroup_mount, slice.clone());
-    let mut recorder = SyscallRecorder::attach(&target).map_err(SessionError::from)?;
-    recorder.record_all().map_err(SessionError::from)?;
+    let mut recorder = SyscallRecorder::attach_all(&target).map_err(SessionError::from)?;
     let names =
         CgroupNames::start(&slice, recorder.exact_ids()).map_err(|source| AllError::Watch {
             path: slice.clone(),
             source,
         })?;
-    let mut router = Router::new(arch, names, req.selection.clone());
+    // Units of other slices (user@UID in user-UID.slice, machines, a unit's own Slice=) are
+    // not below the recorder: never restarted, listed apart.
+    let in_slice: std::collections::BTreeSet<String> = names
+        .all()
+        .into_iter()
+        .filter_map(|(_, n)| n.unit)
+        .collect();
+    let (running, outside_slice): (Vec<String>, Vec<String>) =
+        listed.into_iter().partition(|u| in_slice.contains(u));
+    if !outside_slice.is_empty() {
+        eprintln!(
+            "learner: not recorded, not in system.slice: {}",
+            outside_slice.join(", ")
+        );
+    }
+    let mut router = Router::new(arch, names, selection);
     // Their RootDirectory=, as a single recording of each would know it.
     let unit_roots = running
         .iter()
@@ -504,6 +614,20 @@ pub async fn record_all(
         recorder.start().map_err(SessionError::from)?;
     }
     session::trim_heap();
+    router.note_again();
+    recorder
+        .seed_roots(&router.take_roots_found())
+        .map_err(SessionError::from)?;
+    let skipped = session::lossy_skips(
+        recorder.skipped.iter().chain(&recorder.observation.skipped),
+        host::module_support(),
+    );
+    if let Some(warning) = session::skipped_warning(&skipped) {
+        eprintln!("{warning}");
+    }
+    if let Some(warning) = session::capability_warning(&recorder.observation.capability_source) {
+        eprintln!("{warning}");
+    }
     let events = match recorder.take_events() {
         // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
         Some(ring) => Some(
@@ -521,6 +645,7 @@ pub async fn record_all(
         rotate: tokio::time::interval(DEDUP_ROTATION),
         lost: 0,
         deduplicated: 0,
+        unfollowed: None,
     };
     let started = SystemTime::now();
     let begun = std::time::Instant::now();
@@ -606,6 +731,20 @@ pub async fn record_all(
         part.outcome.recording.startup_seen = Some(made);
         part.outcome.recording.instances = Some(part.instances);
         let events = part.outcome.recording.events;
+        let counts = &part.outcome.counts;
+        if events == 0 && counts.by_number.is_empty() && counts.out_of_range == 0 {
+            // Running, and idle all along: nothing to learn from.
+            rows.push(UnitRecorded {
+                unit,
+                profile: None,
+                syscalls: 0,
+                paths: 0,
+                events: 0,
+                startup_seen: false,
+                why: Some("not one syscall of it was seen while recorded: no profile".into()),
+            });
+            continue;
+        }
         let mut profile =
             crate::recording::session::build_profile(arch, started, ended, part.outcome);
         crate::recording::unit::describe_unit(&systemd, &unit, &mut profile);
@@ -658,7 +797,7 @@ pub async fn record_all(
             why,
         });
     }
-    // Units that ran and were selected, yet made not one syscall: nothing to learn from.
+    // Units that ran and were selected, yet never seen at all.
     for unit in running {
         if !rows.iter().any(|r| r.unit == unit) {
             rows.push(UnitRecorded {
@@ -681,6 +820,7 @@ pub async fn record_all(
         events: finished.events,
         lost_events: finished.lost,
         unattributed_events: finished.unattributed,
+        outside_slice,
     })
 }
 
@@ -710,6 +850,8 @@ struct HostSession {
     rotate: tokio::time::Interval,
     lost: u64,
     deduplicated: u64,
+    /// Why new cgroups stopped being added to the exact-id probe's table, if they did.
+    unfollowed: Option<String>,
 }
 
 impl HostSession {
@@ -723,8 +865,18 @@ impl HostSession {
                 }
             }
             _ = self.rotate.tick() => self.dedup_turn()?,
-            _ = self.follow.tick(), if following => self.recorder.follow(&self.target)?,
+            _ = self.follow.tick(), if following && self.unfollowed.is_none() => {
+                // A full table of cgroup ids: new cgroups go unrecorded from now on, which
+                // every unit's recording says (see `finish`), rather than ending it.
+                if let Err(e) = self.recorder.follow(&self.target) {
+                    self.unfollowed = Some(e.to_string());
+                }
+            }
         }
+        // Units first seen now (started while recording, or idle until now) may have
+        // processes found chrooted.
+        let roots = self.router.take_roots_found();
+        self.recorder.seed_roots(&roots)?;
         if self.router.keys_waiting() >= DEDUP_TURN_EVENTS {
             self.dedup_turn()?;
             self.rotate.reset();
@@ -788,6 +940,7 @@ impl HostSession {
                 unit,
                 mut collector,
                 cgroups,
+                ..
             } = part;
             let mut missed = collector.missed.clone();
             if skipped_runs > 0 {
@@ -800,6 +953,11 @@ impl HostSession {
                 *missed
                     .entry("events of a cgroup gone before it could be named".into())
                     .or_default() += unattributed;
+            }
+            if let Some(why) = &self.unfollowed {
+                *missed
+                    .entry(format!("cgroups made later not recorded ({why})"))
+                    .or_default() += 1;
             }
             if unnamed_calls > 0 {
                 *missed
@@ -896,6 +1054,8 @@ mod tests {
 
     #[test]
     fn each_event_and_each_repeat_goes_to_its_units_collector() {
+        // a's process: a pid no process here has (a move is looked up in /proc).
+        const A: u32 = 4_100_010;
         // A cgroup tree stands in for system.slice: a cgroup's id is its directory's inode.
         let root = std::env::temp_dir().join(format!("learner-router-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -912,13 +1072,13 @@ mod tests {
         let mut r = Router::new(Arch::X86_64, names, Selection::default());
         // The same file opened in three units: each its own first copy (the kernel side
         // keys them apart by cgroup).
-        r.handle(&opened("/etc/x", 10, id("a.service"), 11));
+        r.handle(&opened("/etc/x", A, id("a.service"), 11));
         r.handle(&opened("/etc/x", 20, id("b.service/delegated"), 21));
         r.handle(&opened("/etc/x", 30, id("system-x.slice/x@1.service"), 31));
         // The core is left out, its repeats too.
         r.handle(&opened("/etc/x", 40, id("systemd-journald.service"), 41));
         // A process of a that left the slice: known by its process.
-        r.handle(&opened("/etc/y", 10, u64::MAX - 5, 12));
+        r.handle(&opened("/etc/y", A, u64::MAX - 5, 12));
         // A cgroup nobody could name, of a process never seen: counted, in nobody's.
         r.handle(&opened("/etc/z", 99, u64::MAX - 6, 13));
         // A unit started while recording.
@@ -942,10 +1102,32 @@ mod tests {
         };
         assert_eq!(made("a.service"), Some(false));
         assert_eq!(made("c.service"), Some(true));
+        // A process of a moved to a login's scope outside the slice: the scope is a's from
+        // then on, also for a child it forks there (a pid never seen).
+        let moved = {
+            // SAFETY: plain data; all zeroes is a valid event.
+            let mut ev: MovedEvent = unsafe { std::mem::zeroed() };
+            ev.tag = EventTag::Moved as u32;
+            ev.pid = A;
+            ev.dst_id = u64::MAX - 8;
+            // SAFETY: reading the plain data as bytes.
+            unsafe {
+                std::slice::from_raw_parts(
+                    (&ev as *const MovedEvent).cast::<u8>(),
+                    size_of::<MovedEvent>(),
+                )
+            }
+            .to_vec()
+        };
+        r.handle(&moved);
+        r.handle(&opened("/etc/v", 77, u64::MAX - 8, 14));
+        assert_eq!(reads(&r, "a.service", "/etc/v"), Some(1));
+        assert_eq!(r.unattributed, 1);
         // A count whose event is still unread waits for it; one whose event never comes is
-        // lost with it.
+        // lost with it; one whose event is dropped (the core's) is dropped with it.
         r.set_events_pending(true);
-        assert_eq!(r.add_repeats(&[(61, 2), (62, 1)].into()), 0);
+        assert_eq!(r.add_repeats(&[(61, 2), (62, 1), (63, 5)].into()), 0);
+        r.handle(&opened("/etc/x", 40, id("systemd-journald.service"), 63));
         r.handle(&opened("/etc/w", 20, id("b.service/delegated"), 61));
         assert_eq!(reads(&r, "b.service", "/etc/w"), Some(3));
         r.set_events_pending(false);
@@ -956,6 +1138,7 @@ mod tests {
             (id("b.service/delegated"), [(0, 3)]),
             (id("systemd-journald.service"), [(0, 9)]),
             (u64::MAX - 7, [(0, 4)]),
+            (u64::MAX - 8, [(0, 6)]),
         ]
         .into_iter()
         .map(|(id, c)| {
@@ -975,7 +1158,16 @@ mod tests {
             .position(|p| p.unit == "b.service")
             .expect("b");
         assert_eq!(by_unit[&b].by_number[&0], 5);
-        assert_eq!(by_unit.len(), 1);
+        let a = r
+            .parts
+            .iter()
+            .position(|p| p.unit == "a.service")
+            .expect("a");
+        assert_eq!(
+            by_unit[&a].by_number[&0], 6,
+            "the scope a's process moved to"
+        );
+        assert_eq!(by_unit.len(), 2);
         assert_eq!(unnamed, 4);
         drop(r);
         let _ = std::fs::remove_dir_all(&root);

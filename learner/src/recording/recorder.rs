@@ -362,6 +362,16 @@ pub struct SyscallRecorder {
 impl SyscallRecorder {
     /// Loads the programs and starts counting the syscalls of `cgroup` and its descendants.
     pub fn attach(cgroup: &CgroupRef) -> Result<Self, RecorderError> {
+        Self::attach_scoped(cgroup, false)
+    }
+
+    /// As [`Self::attach`], recording every unit below `cgroup` at once (`record --all`):
+    /// syscalls counted and events deduplicated per cgroup.
+    pub fn attach_all(cgroup: &CgroupRef) -> Result<Self, RecorderError> {
+        Self::attach_scoped(cgroup, true)
+    }
+
+    fn attach_scoped(cgroup: &CgroupRef, all: bool) -> Result<Self, RecorderError> {
         raise_memlock_limit();
         let forced = std::env::var(FORCE_PROBE_ENV).ok();
         if let Some(name) = &forced
@@ -373,7 +383,7 @@ impl SyscallRecorder {
         // exact one if it comes to that: the object's `SUBTREE` global decides which cgroup
         // test every program makes, and it is fixed once loaded.
         let mut subtree_loaded = forced.as_deref().is_none_or(|f| f == "subtree");
-        let mut ebpf = load_object(subtree_loaded)?;
+        let mut ebpf = load_object(subtree_loaded, all)?;
         // Inside a cgroup namespace the subtree probe needs the measured level; where it
         // cannot be measured, only exact ids are right.
         let mut skipped = Vec::new();
@@ -395,7 +405,7 @@ impl SyscallRecorder {
             check: 0,
             exact: 0,
             counting: 0,
-            all: 0,
+            all: u32::from(all),
         };
         write_target(&mut ebpf, target)?;
 
@@ -413,7 +423,7 @@ impl SyscallRecorder {
             if subtree_loaded && probe.matching == CgroupMatch::Exact {
                 // A kernel whose tracing programs lack the ancestor helper refuses every
                 // program that calls it, the observation programs too.
-                ebpf = load_object(false)?;
+                ebpf = load_object(false, all)?;
                 write_target(&mut ebpf, target)?;
                 subtree_loaded = false;
             }
@@ -1123,13 +1133,6 @@ impl SyscallRecorder {
         Ok(tgids)
     }
 
-    /// Records every unit below the target at once (`record --all`): counts and
-    /// deduplication per cgroup. Before [`Self::observe`] or [`Self::start`].
-    pub fn record_all(&mut self) -> Result<(), RecorderError> {
-        self.target.all = 1;
-        self.write_switches()
-    }
-
     /// Calls by cgroup id (summed over CPUs), as [`Self::record_all`] counts them.
     pub fn cgroup_counts(
         &self,
@@ -1196,11 +1199,20 @@ fn write_target(ebpf: &mut Ebpf, target: Target) -> Result<(), RecorderError> {
 
 /// Loads learner's object: its maps are made, its programs wait to be loaded one by one.
 /// `subtree` sets the `SUBTREE` global (see `learner_common::global::SUBTREE`).
-fn load_object(subtree: bool) -> Result<Ebpf, RecorderError> {
+fn load_object(subtree: bool, all: bool) -> Result<Ebpf, RecorderError> {
     // Without the kernel's BTF: the programs read no kernel structures, so there is nothing
     // to relocate, and parsing it was most of learner's peak memory (~20 MiB).
     EbpfLoader::new()
         .btf(None)
+        // Per-cgroup counts are preallocated per CPU: only a whole-host recording pays for them.
+        .map_max_entries(
+            map::CGROUP_COUNTS,
+            if all {
+                learner_common::CGROUP_COUNT_ENTRIES
+            } else {
+                1
+            },
+        )
         .override_global(global::SUBTREE, &u8::from(subtree), true)
         .load(EBPF_OBJECT)
         .map_err(|e| {

@@ -94,11 +94,9 @@ impl Session {
         let mut recorder = SyscallRecorder::attach(&target)?;
         let mut collector = Collector::new(arch);
         collector.set_unit_root(unit_root);
+        // A root a running process chrooted into must be the kernel side's before the
+        // observation programs' first event.
         for pid in target.processes() {
-            // Where each running process is now, and what its fds name: a relative path it
-            // uses later is resolved against these until it changes directory or reopens the
-            // fd (which is recorded), also once it is gone. Before the observation programs
-            // start: a root found must be the kernel side's before their first event.
             collector.note_running(pid as u32);
         }
         recorder.seed_roots(&collector.take_roots_found())?;
@@ -109,6 +107,14 @@ impl Session {
             recorder.start()?;
         }
         trim_heap();
+        for pid in target.processes() {
+            // Where each running process is now, and what its fds name, read again now that
+            // the programs observe (a chdir while they attached was seen by neither): a
+            // relative path it uses later is resolved against these until it changes
+            // directory or reopens the fd (which is recorded), also once it is gone.
+            collector.note_running(pid as u32);
+        }
+        recorder.seed_roots(&collector.take_roots_found())?;
         let kernel_log = if refused {
             // Opened before the probe, so no kill after it is missed.
             let log = KernelLog::from_now().map_err(SessionError::KernelLog)?;
