@@ -153,14 +153,9 @@ fn wrk(guest: &Guest, seconds: u64) -> Result<(f64, f64), String> {
 }
 
 /// Nanoseconds per getppid call of the workload run as a unit of its own in the guest
-/// (`bench-getppid.service`), recorded as `mode` says: alone (`learner record --wait`, which
+/// (`bench-getppid.service`, written by `run`), recorded as `mode` says: alone (`learner record --wait`, which
 /// ends once the unit has stopped) or among every unit (`learner record --all`).
-fn getppid(
-    guest: &Guest,
-    workload: &str,
-    mode: Mode,
-    dir: &std::path::Path,
-) -> Result<f64, String> {
+fn getppid(guest: &Guest, mode: Mode, dir: &std::path::Path) -> Result<f64, String> {
     let pid = guest.pid.to_string();
     let recorder = match mode {
         Mode::Recorded => {
@@ -200,22 +195,29 @@ fn getppid(
         }
         None => None,
     };
-    let out = guest.run(&[
-        "systemd-run",
-        "--unit=bench-getppid",
-        "--wait",
-        "--pipe",
-        "--quiet",
-        workload,
-        "syscalls",
-        &GETPPID_CALLS.to_string(),
-    ]);
+    // The guest has no D-Bus for `systemd-run --wait --pipe`: the output goes to a file, and
+    // the unit is waited for by its state.
+    let _ = guest.run(&["rm", "-f", "/run/bench-getppid.out"]);
+    let out = guest.run(&["systemctl", "start", "bench-getppid.service"]);
+    if !out.status.success() {
+        return Err(format!("getppid: {}", learner_tests::text(&out)));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        let text = guest.sh("cat /run/bench-getppid.out 2>/dev/null");
+        if !text.trim().is_empty() && !guest.is_active("bench-getppid.service") {
+            break text;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("getppid: the unit never ended".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     drop(attached);
-    let text = String::from_utf8_lossy(&out.stdout);
     let ns: f64 = text
         .trim()
         .parse()
-        .map_err(|_| format!("getppid: {}", learner_tests::text(&out)))?;
+        .map_err(|_| format!("getppid: {text}"))?;
     Ok(ns / GETPPID_CALLS as f64)
 }
 
@@ -261,6 +263,15 @@ fn run(rounds: usize, seconds: u64) -> Result<String, String> {
     )
     .and_then(|()| std::fs::copy(&from, &host_side))
     .map_err(|e| format!("cannot copy {} into the guest: {e}", from.display()))?;
+    // A unit file, not a transient unit: `learner record --wait` needs it loaded before it
+    // starts.
+    guest.write(
+        "/etc/systemd/system/bench-getppid.service",
+        &format!(
+            "[Service]\nExecStart={workload} syscalls {GETPPID_CALLS}\nStandardOutput=file:/run/bench-getppid.out\n"
+        ),
+    );
+    let _ = guest.run(&["systemctl", "daemon-reload"]);
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); MODES.len()];
     let mut calls: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
     for round in 0..rounds {
@@ -270,7 +281,7 @@ fn run(rounds: usize, seconds: u64) -> Result<String, String> {
             let r = wrk(&guest, seconds)?;
             drop(attached);
             if MODES[i] != Mode::Watched {
-                let ns = getppid(&guest, workload, MODES[i], dir.path())?;
+                let ns = getppid(&guest, MODES[i], dir.path())?;
                 eprintln!(
                     "watchcost: round {}: getppid, {}: {ns:.0} ns per call",
                     round + 1,
