@@ -501,6 +501,21 @@ pub struct UnitRecorded {
     pub why: Option<String>,
 }
 
+impl UnitRecorded {
+    /// A unit that ran, selected, yet made not one syscall while recorded.
+    fn unseen(unit: String) -> Self {
+        Self {
+            unit,
+            profile: None,
+            syscalls: 0,
+            paths: 0,
+            events: 0,
+            startup_seen: false,
+            why: Some("not one syscall of it was seen while recorded: no profile".into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AllReport {
     pub dir: PathBuf,
@@ -608,34 +623,12 @@ pub async fn record_all(
     recorder
         .seed_roots(&router.take_roots_found())
         .map_err(SessionError::from)?;
-    if std::env::var_os(session::NO_OBSERVE_ENV).is_none() {
-        recorder.observe(arch).map_err(SessionError::from)?;
-    } else {
-        recorder.start().map_err(SessionError::from)?;
-    }
-    session::trim_heap();
+    session::observe(&mut recorder, arch)?;
     router.note_again();
     recorder
         .seed_roots(&router.take_roots_found())
         .map_err(SessionError::from)?;
-    let skipped = session::lossy_skips(
-        recorder.skipped.iter().chain(&recorder.observation.skipped),
-        host::module_support(),
-    );
-    if let Some(warning) = session::skipped_warning(&skipped) {
-        eprintln!("{warning}");
-    }
-    if let Some(warning) = session::capability_warning(&recorder.observation.capability_source) {
-        eprintln!("{warning}");
-    }
-    let events = match recorder.take_events() {
-        // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
-        Some(ring) => Some(
-            unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-                .map_err(|e| SessionError::Events(e.into()))?,
-        ),
-        None => None,
-    };
+    let events = session::events_of(&mut recorder)?;
     let mut host = HostSession {
         recorder,
         target,
@@ -734,15 +727,7 @@ pub async fn record_all(
         let counts = &part.outcome.counts;
         if events == 0 && counts.by_number.is_empty() && counts.out_of_range == 0 {
             // Running, and idle all along: nothing to learn from.
-            rows.push(UnitRecorded {
-                unit,
-                profile: None,
-                syscalls: 0,
-                paths: 0,
-                events: 0,
-                startup_seen: false,
-                why: Some("not one syscall of it was seen while recorded: no profile".into()),
-            });
+            rows.push(UnitRecorded::unseen(unit));
             continue;
         }
         let mut profile =
@@ -800,15 +785,7 @@ pub async fn record_all(
     // Units that ran and were selected, yet never seen at all.
     for unit in running {
         if !rows.iter().any(|r| r.unit == unit) {
-            rows.push(UnitRecorded {
-                unit,
-                profile: None,
-                syscalls: 0,
-                paths: 0,
-                events: 0,
-                startup_seen: false,
-                why: Some("not one syscall of it was seen while recorded: no profile".into()),
-            });
+            rows.push(UnitRecorded::unseen(unit));
         }
     }
     rows.sort_by(|a, b| a.unit.cmp(&b.unit));

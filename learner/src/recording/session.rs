@@ -100,13 +100,7 @@ impl Session {
             collector.note_running(pid as u32);
         }
         recorder.seed_roots(&collector.take_roots_found())?;
-        // Diagnostic: count syscalls only, to measure what observing costs.
-        if std::env::var_os(NO_OBSERVE_ENV).is_none() {
-            recorder.observe(arch)?;
-        } else {
-            recorder.start()?;
-        }
-        trim_heap();
+        observe(&mut recorder, arch)?;
         for pid in target.processes() {
             // Where each running process is now, and what its fds name, read again now that
             // the programs observe (a chdir while they attached was seen by neither): a
@@ -123,24 +117,7 @@ impl Session {
         } else {
             None
         };
-        let skipped = lossy_skips(
-            recorder.skipped.iter().chain(&recorder.observation.skipped),
-            crate::util::host::module_support(),
-        );
-        if let Some(warning) = skipped_warning(&skipped) {
-            eprintln!("{warning}");
-        }
-        if let Some(warning) = capability_warning(&recorder.observation.capability_source) {
-            eprintln!("{warning}");
-        }
-        let events = match recorder.take_events() {
-            // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
-            Some(ring) => Some(
-                unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
-                    .map_err(|e| SessionError::Events(e.into()))?,
-            ),
-            None => None,
-        };
+        let events = events_of(&mut recorder)?;
         Ok(Self {
             recorder,
             target,
@@ -441,6 +418,42 @@ impl Session {
             observations,
             recording,
         })
+    }
+}
+
+/// Starts observing (or, for the diagnostic [`NO_OBSERVE_ENV`], counting syscalls only).
+pub(crate) fn observe(recorder: &mut SyscallRecorder, arch: Arch) -> Result<(), SessionError> {
+    if std::env::var_os(NO_OBSERVE_ENV).is_none() {
+        recorder.observe(arch)?;
+    } else {
+        recorder.start()?;
+    }
+    trim_heap();
+    Ok(())
+}
+
+/// Says what the recording cannot see on this kernel (probes skipped, no capability source),
+/// and takes its event ring, registered for the recording's loop.
+pub(crate) fn events_of(
+    recorder: &mut SyscallRecorder,
+) -> Result<Option<AsyncFd<EventRing>>, SessionError> {
+    let skipped = lossy_skips(
+        recorder.skipped.iter().chain(&recorder.observation.skipped),
+        crate::util::host::module_support(),
+    );
+    if let Some(warning) = skipped_warning(&skipped) {
+        eprintln!("{warning}");
+    }
+    if let Some(warning) = capability_warning(&recorder.observation.capability_source) {
+        eprintln!("{warning}");
+    }
+    match recorder.take_events() {
+        // SAFETY: the ring buffer owns its fd, which stays open and unchanged inside.
+        Some(ring) => Ok(Some(
+            unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+                .map_err(|e| SessionError::Events(e.into()))?,
+        )),
+        None => Ok(None),
     }
 }
 
