@@ -272,13 +272,7 @@ impl Router {
         let mut unnamed = 0;
         for (cgroup, c) in counts {
             match self.place(cgroup) {
-                Place::Unit(i) => {
-                    let sum = out.entry(i).or_default();
-                    for (nr, n) in c.by_number {
-                        *sum.by_number.entry(nr).or_default() += n;
-                    }
-                    sum.out_of_range += c.out_of_range;
-                }
+                Place::Unit(i) => add_into(out.entry(i).or_default(), c),
                 Place::Elsewhere => {}
                 Place::Unknown => {
                     unnamed += c.by_number.values().sum::<u64>() + c.out_of_range;
@@ -636,6 +630,9 @@ pub async fn record_all(
         events,
         follow: tokio::time::interval(FOLLOW_INTERVAL),
         rotate: tokio::time::interval(DEDUP_ROTATION),
+        prune: tokio::time::interval(PRUNE_COUNTS),
+        pruned: HashMap::new(),
+        pruned_unnamed: 0,
         lost: 0,
         deduplicated: 0,
         unfollowed: None,
@@ -801,6 +798,23 @@ pub async fn record_all(
     })
 }
 
+/// How often the counts of cgroups that are gone are taken out of the kernel's table.
+const PRUNE_COUNTS: Duration = Duration::from_secs(10);
+
+/// Adds counts by unit to others.
+fn add_counts(to: &mut HashMap<usize, SyscallCounts>, from: HashMap<usize, SyscallCounts>) {
+    for (unit, c) in from {
+        add_into(to.entry(unit).or_default(), c);
+    }
+}
+
+fn add_into(sum: &mut SyscallCounts, c: SyscallCounts) {
+    for (nr, n) in c.by_number {
+        *sum.by_number.entry(nr).or_default() += n;
+    }
+    sum.out_of_range += c.out_of_range;
+}
+
 /// One unit's share of a finished recording of every unit.
 struct FinishedPart {
     unit: String,
@@ -825,6 +839,11 @@ struct HostSession {
     events: Option<AsyncFd<EventRing>>,
     follow: tokio::time::Interval,
     rotate: tokio::time::Interval,
+    /// When the counts of cgroups that are gone are taken out of the kernel's table.
+    prune: tokio::time::Interval,
+    /// Those counts, by unit, and the calls of cgroups that could not be placed.
+    pruned: HashMap<usize, SyscallCounts>,
+    pruned_unnamed: u64,
     lost: u64,
     deduplicated: u64,
     /// Why new cgroups stopped being added to the exact-id probe's table, if they did.
@@ -842,6 +861,7 @@ impl HostSession {
                 }
             }
             _ = self.rotate.tick() => self.dedup_turn()?,
+            _ = self.prune.tick() => self.prune_counts()?,
             _ = self.follow.tick(), if following && self.unfollowed.is_none() => {
                 // A full table of cgroup ids: new cgroups go unrecorded from now on, which
                 // every unit's recording says (see `finish`), rather than ending it.
@@ -858,6 +878,22 @@ impl HostSession {
             self.dedup_turn()?;
             self.rotate.reset();
         }
+        Ok(())
+    }
+
+    /// Takes the counts of cgroups that are gone out of the kernel's table, by unit.
+    fn prune_counts(&mut self) -> Result<(), SessionError> {
+        let names = &self.router.names;
+        // A cgroup never named (outside the slice) stays: it may be alive.
+        let gone = |id: u64| {
+            names.known(id).is_some_and(|n| {
+                crate::systemd::cgroup::cgroup_id(&n.path).map_or(true, |now| now != id)
+            })
+        };
+        let taken = self.recorder.take_gone_cgroup_counts(gone)?;
+        let (by_unit, unnamed) = self.router.counts_by_unit(taken);
+        add_counts(&mut self.pruned, by_unit);
+        self.pruned_unnamed += unnamed;
         Ok(())
     }
 
@@ -892,8 +928,10 @@ impl HostSession {
             + self.router.unmatched_counts()
             + self.recorder.lost_events()?
             + self.router.malformed;
-        let (mut counts, unnamed_calls) =
+        let (mut counts, mut unnamed_calls) =
             self.router.counts_by_unit(self.recorder.cgroup_counts()?);
+        add_counts(&mut counts, std::mem::take(&mut self.pruned));
+        unnamed_calls += self.pruned_unnamed;
         let skipped_runs = self.recorder.skipped_runs();
         let untracked = self.recorder.task_stats()?.1;
         let system_root = systemd.path_in_guest(Path::new("/"));

@@ -132,6 +132,12 @@ impl CgroupNames {
         table.by_id.get(&id).cloned()
     }
 
+    /// What cgroup `id` is, if it was named already (no look in the tree).
+    pub fn known(&self, id: u64) -> Option<Named> {
+        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        table.by_id.get(&id).cloned()
+    }
+
     /// Every cgroup named so far.
     pub fn all(&self) -> Vec<(u64, Named)> {
         let table = self.table.lock().unwrap_or_else(|e| e.into_inner());

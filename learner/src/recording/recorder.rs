@@ -1133,7 +1133,43 @@ impl SyscallRecorder {
         Ok(tgids)
     }
 
-    /// Calls by cgroup id (summed over CPUs), as [`Self::record_all`] counts them.
+    /// Takes out of the kernel's per-cgroup counts those of cgroups `gone` says are gone: no
+    /// task can be in a removed cgroup, so nothing is counted there any more, and their room
+    /// is the next cgroups' (a host making units all day would fill the table).
+    pub fn take_gone_cgroup_counts(
+        &mut self,
+        gone: impl Fn(u64) -> bool,
+    ) -> Result<std::collections::HashMap<u64, SyscallCounts>, RecorderError> {
+        let mut counts: aya::maps::PerCpuHashMap<&mut MapData, learner_common::CgroupSyscall, u64> =
+            aya::maps::PerCpuHashMap::try_from(
+                self.ebpf
+                    .map_mut(map::CGROUP_COUNTS)
+                    .expect("CGROUP_COUNTS map"),
+            )
+            .map_err(map_err(map::CGROUP_COUNTS))?;
+        let mut out: std::collections::HashMap<u64, SyscallCounts> = Default::default();
+        let mut taken = Vec::new();
+        for entry in counts.iter() {
+            let (key, per_cpu) = entry.map_err(map_err(map::CGROUP_COUNTS))?;
+            if !gone(key.cgroup) {
+                continue;
+            }
+            let total: u64 = per_cpu.iter().sum();
+            let c = out.entry(key.cgroup).or_default();
+            if key.slot == SLOT_OUT_OF_RANGE {
+                c.out_of_range += total;
+            } else {
+                *c.by_number.entry(key.slot).or_default() += total;
+            }
+            taken.push(key);
+        }
+        for key in taken {
+            counts.remove(&key).map_err(map_err(map::CGROUP_COUNTS))?;
+        }
+        Ok(out)
+    }
+
+    /// Calls by cgroup id (summed over CPUs), as a whole-host recording counts them.
     pub fn cgroup_counts(
         &self,
     ) -> Result<std::collections::HashMap<u64, SyscallCounts>, RecorderError> {
