@@ -891,6 +891,7 @@ impl HostSession {
             })
         };
         let taken = self.recorder.take_gone_cgroup_counts(gone)?;
+        self.recorder.forget_gone_cgroups(gone)?;
         let (by_unit, unnamed) = self.router.counts_by_unit(taken);
         add_counts(&mut self.pruned, by_unit);
         self.pruned_unnamed += unnamed;

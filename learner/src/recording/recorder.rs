@@ -1169,6 +1169,27 @@ impl SyscallRecorder {
         Ok(out)
     }
 
+    /// With the exact-id probe, takes the cgroups `gone` says are gone out of the table of
+    /// recorded ids: a whole host's units come and go, and the table is bounded.
+    pub fn forget_gone_cgroups(&mut self, gone: impl Fn(u64) -> bool) -> Result<(), RecorderError> {
+        if self.probe.matching != CgroupMatch::Exact {
+            return Ok(());
+        }
+        let mut ids: HashMap<&mut MapData, u64, u8> =
+            HashMap::try_from(self.ebpf.map_mut(map::EXACT_CGROUPS).expect("map"))
+                .map_err(map_err(map::EXACT_CGROUPS))?;
+        let dead: Vec<u64> = ids
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|&id| gone(id))
+            .collect();
+        for id in dead {
+            let _ = ids.remove(&id);
+            self.followed.remove(&id);
+        }
+        Ok(())
+    }
+
     /// Calls by cgroup id (summed over CPUs), as a whole-host recording counts them.
     pub fn cgroup_counts(
         &self,
