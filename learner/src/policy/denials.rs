@@ -545,7 +545,9 @@ impl DeniedAnyway {
                     continue;
                 }
                 let tried = self.paths.entry((path.clone(), access)).or_default();
-                tried.succeeded |= seen.ok > 0;
+                // EEXIST: it exists here (nginx's mkdir of /var/lib/nginx/body at each start);
+                // on a host where it does not, the call succeeds, and must under the drop-in.
+                tried.succeeded |= seen.ok > 0 || seen.errors.contains_key("EEXIST");
                 tried.by.extend(seen.by.iter().map(str::to_owned));
             }
         }
@@ -803,6 +805,18 @@ mod tests {
         // A process the baseline did not see try it: the drop-in's doing.
         let judged = judge(&under("tinyproxy-helper"), &sandbox(), &recorded);
         assert_eq!(ops(&judged.denials), [format!("create {log}")]);
+    }
+
+    #[test]
+    fn a_create_that_failed_only_because_the_path_exists_is_the_drop_ins_doing() {
+        // nginx's mkdir of its temporary directories at each start: EEXIST where they exist,
+        // a success on a fresh host, which EROFS under the drop-in would break.
+        const EEXIST: i64 = -17;
+        let dir = "/var/lib/nginx/body";
+        let baseline = observed_by("nginx", &[(path(dir, Access::Create), EEXIST)]);
+        let under = observed_by("nginx", &[(path(dir, Access::Create), EROFS)]);
+        let judged = judge(&under, &sandbox(), &anyway(&[baseline]));
+        assert_eq!(ops(&judged.denials), [format!("create {dir}")]);
     }
 
     #[test]
