@@ -7,7 +7,7 @@
 use std::{
     collections::BTreeSet,
     path::Path,
-    process::{Child, Command},
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -226,7 +226,7 @@ fn one_recorder_for_every_unit_sees_what_each_units_own_recording_sees() {
         let name = format!("{unit}.profile.yaml");
         std::fs::copy(all_dir.join(&name), profiles.join(&name)).expect("copy profile");
     }
-    let out = Command::new(learner_tests::learner_bin())
+    let out = learner()
         .arg("harden")
         .arg(&profiles)
         .args(["--apply", "--exercise", "restart", "--timeout", "30s"])

@@ -127,6 +127,18 @@ pub struct Collector {
     cred_marks: HashMap<u32, (u32, Vec<foreign_credentials::Mark>)>,
 }
 
+/// The file a debugging variable names, opened for appending; none when it is unset (or the
+/// file cannot be opened).
+fn debug_file(var: &str) -> Option<std::sync::Mutex<std::fs::File>> {
+    let path = std::env::var_os(var)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
+        .map(std::sync::Mutex::new)
+}
+
 /// `LEARNER_DEBUG_CAPABILITIES=FILE`: each distinct capability check as it came (process,
 /// thread, comm, credentials' address, ids, capability, syscall, result), appended to FILE:
 /// for studying whose credentials a kernel path checks with.
@@ -134,15 +146,7 @@ fn debug_capability(ev: &CapabilityEvent, during: &str, own: Option<u32>) {
     use std::io::Write as _;
     static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
         std::sync::OnceLock::new();
-    let file = FILE.get_or_init(|| {
-        let path = std::env::var_os("LEARNER_DEBUG_CAPABILITIES")?;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-            .map(std::sync::Mutex::new)
-    });
+    let file = FILE.get_or_init(|| debug_file("LEARNER_DEBUG_CAPABILITIES"));
     if let Some(file) = file
         && let Ok(mut f) = file.lock()
     {
@@ -175,15 +179,7 @@ fn debug_base(ev: &SyscallEvent, name: &str, b: u64, resolved: Option<&str>) {
     if resolved.is_some() && (b & base::TAG == 0 || b & base::FD == 0) {
         return;
     }
-    let file = FILE.get_or_init(|| {
-        let path = std::env::var_os("LEARNER_DEBUG_BASES")?;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-            .map(std::sync::Mutex::new)
-    });
+    let file = FILE.get_or_init(|| debug_file("LEARNER_DEBUG_BASES"));
     let Some(file) = file else { return };
     let now = if b & base::TAG != 0 && b & base::FD != 0 {
         let (tgid, fd) = ((b >> 32) & 0x3fff_ffff, b as u32);
