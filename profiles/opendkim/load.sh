@@ -12,7 +12,11 @@
 #          default), started.
 #   load:  25 mails from sender@pack.test over SMTP on 127.0.0.1:25 (signed), 3 from a domain
 #          that is not ours (passed unsigned), one submitted with sendmail (non-SMTP milter),
-#          a reload (SIGUSR1: configuration re-read), more mails, for about 5 s.
+#          a reload (SIGUSR1: configuration re-read), more mails; and, through opendkim's own
+#          miltertest, 3 mails signed for example.org from a client outside InternalHosts:
+#          opendkim verifies them and asks DNS for the key (libunbound, recursing from the
+#          root servers: unreachable here, so the verdict is a failure to get the key), for
+#          about 8 s.
 #   check: a mail with a fresh token from sender@pack.test is delivered to /var/mail/packmail
 #          within 15 s, carrying a DKIM-Signature of d=pack.test that verifies (dkimpy,
 #          against the public key opendkim-genkey wrote to mail.txt, the TXT record a real
@@ -62,7 +66,36 @@ load)
     systemctl reload opendkim.service || true
     up
     for i in $(seq 5); do send sender@pack.test "$user@pack.test" "after reload $i" >/dev/null 2>&1 || true; done
-    sleep 1
+    # Inbound mail: verifying needs the signer's key from DNS. Not pack.test: libunbound
+    # answers test. itself (a special-use domain), without a query.
+    t=$(mktemp -d)
+    /usr/bin/python3 - "$t/verify.lua" "$sock" <<'PY' || true
+import sys
+import dkim
+lua, sock = sys.argv[1:]
+key = open("/etc/dkimkeys/mail.private", "rb").read()
+msg = b"From: someone@example.org\r\nTo: packmail@pack.test\r\nSubject: inbound\r\n\r\nfrom afar\r\n"
+sig = dkim.sign(msg, b"mail", b"example.org", key, include_headers=[b"from", b"to", b"subject"])
+value = sig.decode().split(":", 1)[1].strip().replace("\r\n", "\n")
+open(lua, "w").write(f'''mt.set_timeout(8)
+conn = mt.connect("unix:{sock}")
+if conn == nil then error("no milter on {sock}") end
+mt.conninfo(conn, "mx.example.org", "192.0.2.25")
+mt.mailfrom(conn, "someone@example.org")
+mt.rcptto(conn, "packmail@pack.test")
+mt.header(conn, "DKIM-Signature", [[{value}]])
+mt.header(conn, "From", "someone@example.org")
+mt.header(conn, "To", "packmail@pack.test")
+mt.header(conn, "Subject", "inbound")
+mt.eoh(conn)
+mt.bodystring(conn, "from afar\\r\\n")
+mt.eom(conn)
+mt.disconnect(conn)
+''')
+PY
+    for i in 1 2 3; do timeout 10 miltertest -s "$t/verify.lua" >/dev/null 2>&1 & done
+    wait
+    rm -rf "$t"
     ;;
 check)
     up
