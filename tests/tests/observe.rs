@@ -708,15 +708,19 @@ fn a_starved_collector_still_records_or_counts_every_relative_write() {
     assert_clean("relative-starved");
 }
 
-/// Drops root as dnsmasq does: as root, capset() narrows the permitted set to what it keeps
-/// (CAP_NET_ADMIN, CAP_NET_RAW) and needs for the switch; PR_SET_KEEPCAPS and setuid to
-/// nobody; then, no longer root, capset() keeps CAP_NET_ADMIN alone.
+/// Drops root as dnsmasq does: root writes back what capget gave it (a choice of nothing);
+/// then, as root, capset() narrows the permitted set to what it keeps (CAP_NET_ADMIN,
+/// CAP_NET_RAW) and needs for the switch; PR_SET_KEEPCAPS and setuid to nobody; then, no
+/// longer root, capset() keeps CAP_NET_ADMIN alone.
 const KEEP_CAPS: &str = "
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
+hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+data = (ctypes.c_uint32 * 6)()
+assert libc.capget(hdr, data) == 0, os.strerror(ctypes.get_errno())
+assert libc.capset(hdr, data) == 0, os.strerror(ctypes.get_errno())
 def capset(*caps):
     bits = sum(1 << c for c in caps)
-    hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
     data = (ctypes.c_uint32 * 6)(bits, bits, 0, 0, 0, 0)
     assert libc.capset(hdr, data) == 0, os.strerror(ctypes.get_errno())
 NET_ADMIN, NET_RAW, SETGID, SETUID = 12, 13, 6, 7
@@ -729,25 +733,48 @@ capset(NET_ADMIN)
 ";
 
 #[test]
-fn capabilities_kept_by_capset_after_dropping_root_are_recorded() {
-    let Some(_kernel) = privileged("capabilities_kept_by_capset_after_dropping_root_are_recorded")
+fn capabilities_kept_by_capset_before_and_after_dropping_root_are_recorded() {
+    let Some(_kernel) =
+        privileged("capabilities_kept_by_capset_before_and_after_dropping_root_are_recorded")
     else {
         return;
     };
     let tmp = TempDir::new("observe-capset");
     let p = record(tmp.path(), &["python3", "-c", KEEP_CAPS]);
-    let kept = |cap: &str| {
-        p.observations.capabilities.get(cap).is_some_and(|c| {
-            c.during
-                .contains_key(learner::model::observations::KEPT_BY_CAPSET)
-        })
+    let kept = |cap: &str, by: &str| {
+        p.observations
+            .capabilities
+            .get(cap)
+            .is_some_and(|c| c.during.contains_key(by))
     };
+    use learner::model::observations::{KEPT_BY_CAPSET, KEPT_BY_ROOT_CAPSET};
     // No capability check shows CAP_NET_ADMIN: only the capset of a process that was no
     // longer root does.
-    assert!(kept("CAP_NET_ADMIN"), "{:?}", p.observations.capabilities);
-    // Root's own capset is no evidence: CAP_NET_RAW was dropped again.
-    assert!(!kept("CAP_NET_RAW"), "{:?}", p.observations.capabilities);
-    assert!(!kept("CAP_SETUID"), "{:?}", p.observations.capabilities);
+    assert!(
+        kept("CAP_NET_ADMIN", KEPT_BY_CAPSET),
+        "{:?}",
+        p.observations.capabilities
+    );
+    // Root's choice of a set is a need too: under a bounding set without CAP_NET_RAW that
+    // capset fails (EPERM), though the process drops it again later.
+    for cap in ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID"] {
+        assert!(
+            kept(cap, KEPT_BY_ROOT_CAPSET),
+            "{cap}: {:?}",
+            p.observations.capabilities
+        );
+    }
+    assert!(
+        !kept("CAP_NET_RAW", KEPT_BY_CAPSET),
+        "{:?}",
+        p.observations.capabilities
+    );
+    // Root writing back what capget gave it chose nothing.
+    assert!(
+        !p.observations.capabilities.contains_key("CAP_SYS_MODULE"),
+        "{:?}",
+        p.observations.capabilities
+    );
     assert_clean("observe-capset");
 }
 

@@ -28,6 +28,12 @@ pub const OVERRIDDEN_CREDENTIALS: &str = "(overridden credentials)";
 /// it makes the capset fail, or the program's own capget check).
 pub const KEPT_BY_CAPSET: &str = "(kept by capset, not root)";
 
+/// `during` of a capability a root process asked capset() to keep in its permitted set, a
+/// set of its own choosing (runc handing a container its capabilities, named or dnsmasq
+/// keeping a few before dropping root). A root process's permitted set is the bounding set:
+/// without it in there, the capset fails (EPERM), whether or not a check ever shows it.
+pub const KEPT_BY_ROOT_CAPSET: &str = "(kept by capset, as root)";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub count: u64,

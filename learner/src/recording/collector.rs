@@ -22,7 +22,9 @@ use learner_common::{
     SyscallEvent, base,
 };
 
-use crate::model::observations::{IN_PAGE_FAULT_NAME, KEPT_BY_CAPSET, OVERRIDDEN_CREDENTIALS};
+use crate::model::observations::{
+    IN_PAGE_FAULT_NAME, KEPT_BY_CAPSET, KEPT_BY_ROOT_CAPSET, OVERRIDDEN_CREDENTIALS,
+};
 use crate::{
     model::credentials::IdentitySlot,
     model::names,
@@ -383,27 +385,32 @@ pub fn is_service_manager(comm: &str) -> bool {
         || ((1..=3).contains(&comm.len()) && comm.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The capabilities a successful capset() left in the permitted set of a process that was
-/// not root (its ids as the call returned): kept on purpose after dropping root. Root's own
-/// capset is left out: a root process may write back whatever capget gave it, which says
-/// nothing of what it needs.
+/// The capabilities a successful capset() left in the permitted set: kept on purpose, by a
+/// process that dropped root (it holds them for later use, which no check shows until then)
+/// or by root itself choosing a set (runc giving a container its capabilities): a bounding
+/// set without them makes the capset fail.
 fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
     let (uid, _) = crate::model::credentials::credentials(ev.uid_gid);
-    if ev.ret != 0 || uid == 0 {
+    if ev.ret != 0 {
         return Vec::new();
     }
-    // Most capabilities there are: a tool passing on what it was given (setpriv --reuid
-    // keeps root's whole set, less what the bounding set took, across the switch and writes
-    // it back), no choice of its own; a daemon keeping some on purpose keeps a few.
+    // Most capabilities there are: no choice of its own. A tool passing on what it was given
+    // (setpriv --reuid keeps root's whole set, less what the bounding set took, across the
+    // switch and writes it back), or root writing back what capget gave it; a process
+    // keeping some on purpose keeps a few (containerd's default set for a container is 14).
     if ev.extra[0].count_ones() * 2 > capabilities_there_are() {
         return Vec::new();
     }
+    let during = match uid {
+        0 => KEPT_BY_ROOT_CAPSET,
+        _ => KEPT_BY_CAPSET,
+    };
     (0..64)
         .filter(|bit| ev.extra[0] & (1u64 << bit) != 0)
         .map(|bit| Slot::Capability {
             name: names::capability(bit),
             granted: true,
-            during: KEPT_BY_CAPSET.to_owned(),
+            during: during.to_owned(),
         })
         .collect()
 }
@@ -1812,43 +1819,89 @@ mod tests {
         bytes
     }
 
-    #[test]
-    fn capabilities_kept_by_capset_after_dropping_root_are_needs() {
-        // dnsmasq: as root it keeps CAP_NET_ADMIN, CAP_NET_RAW, CAP_SETUID; after setuid(999)
-        // it sets its permitted set to CAP_NET_ADMIN and CAP_NET_RAW, and checks it holds
-        // them, with no capability check the tracepoint would see.
-        let capset = |uid: u64, permitted: u64, ret: i64| {
-            let mut bytes = event("capset", [0; 6], "", ret, "dnsmasq");
-            // SAFETY: as in `event`; the buffer holds one whole event.
-            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
-            ev.string_len[0] = 0;
-            ev.uid_gid = uid | (uid << 32);
-            ev.extra = [permitted, 0x2008_0522];
-            bytes
-        };
-        let net = (1 << 12) | (1 << 13);
-        let mut c = Collector::new(Arch::X86_64);
-        c.handle(&capset(0, net | (1 << 7), 0));
-        assert!(c.observations.capabilities.is_empty());
-        c.handle(&capset(999, net | (1 << 34), 0));
-        // A refused capset kept nothing.
-        c.handle(&capset(999, 1 << 21, -1));
-        // setpriv --reuid writing back root's whole set after the switch chose nothing (here
-        // less CAP_SYS_MODULE and CAP_SYS_TIME, which a bounding set took).
-        c.handle(&capset(999, (1u64 << 41) - 1 - (1 << 16) - (1 << 25), 0));
-        let kept: Vec<&str> = c
-            .observations
+    /// A capset() event of `comm` with `uid` (real and effective) leaving `permitted`.
+    fn capset(comm: &str, uid: u64, permitted: u64, ret: i64) -> Vec<u8> {
+        let mut bytes = event("capset", [0; 6], "", ret, comm);
+        // SAFETY: as in `event`; the buffer holds one whole event.
+        let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+        ev.string_len[0] = 0;
+        ev.uid_gid = uid | (uid << 32);
+        ev.extra = [permitted, 0x2008_0522];
+        bytes
+    }
+
+    fn kept(c: &Collector) -> Vec<&str> {
+        c.observations
             .capabilities
             .keys()
             .map(String::as_str)
-            .collect();
-        assert_eq!(kept, ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYSLOG"]);
+            .collect()
+    }
+
+    #[test]
+    fn capabilities_kept_by_capset_are_needs_before_and_after_dropping_root() {
+        // dnsmasq: as root it keeps CAP_NET_ADMIN, CAP_NET_RAW, CAP_SETUID (a bounding set
+        // without one of them fails that capset); after setuid(999) it sets its permitted set
+        // to CAP_NET_ADMIN and CAP_NET_RAW, and checks it holds them, with no capability check
+        // the tracepoint would see.
+        let net = (1 << 12) | (1 << 13);
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(&capset("dnsmasq", 0, net | (1 << 7), 0));
+        assert_eq!(kept(&c), ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SETUID"]);
+        c.handle(&capset("dnsmasq", 999, net | (1 << 34), 0));
+        // A refused capset kept nothing.
+        c.handle(&capset("dnsmasq", 999, 1 << 21, -1));
+        // setpriv --reuid writing back root's whole set after the switch chose nothing (here
+        // less CAP_SYS_MODULE and CAP_SYS_TIME, which a bounding set took).
+        c.handle(&capset(
+            "setpriv",
+            999,
+            (1u64 << 41) - 1 - (1 << 16) - (1 << 25),
+            0,
+        ));
+        assert_eq!(
+            kept(&c),
+            ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SETUID", "CAP_SYSLOG"]
+        );
         let admin = &c.observations.capabilities["CAP_NET_ADMIN"];
-        assert_eq!(admin.granted.as_ref().map(|g| g.count), Some(1));
-        assert_eq!(admin.during.keys().collect::<Vec<_>>(), [KEPT_BY_CAPSET]);
+        assert_eq!(admin.granted.as_ref().map(|g| g.count), Some(2));
+        assert_eq!(
+            admin.during.keys().collect::<Vec<_>>(),
+            [KEPT_BY_ROOT_CAPSET, KEPT_BY_CAPSET]
+        );
         assert!(!crate::policy::is_capability_noise(
             "CAP_NET_ADMIN",
             admin,
+            &c.observations
+        ));
+    }
+
+    #[test]
+    fn a_set_root_hands_on_with_capset_is_needed_and_its_own_set_written_back_is_not() {
+        let mut c = Collector::new(Arch::X86_64);
+        // A root process writing back what capget gave it (everything, or all but what the
+        // recording unit's bounding set took) chose nothing.
+        c.handle(&capset("sudo", 0, (1u64 << 41) - 1, 0));
+        c.handle(&capset("sudo", 0, (1u64 << 41) - 1 - (1 << 21), 0));
+        assert!(kept(&c).is_empty());
+        // runc, as root, giving a container containerd's default set: the drop-in's bounding
+        // set must hold all of it, or every container fails to start ("unable to apply caps:
+        // operation not permitted"), though no check of the container's ever used most.
+        let default: [u32; 14] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
+        let set = default.iter().fold(0u64, |s, bit| s | (1 << bit));
+        c.handle(&capset("runc:[2:INIT]", 0, set, 0));
+        let expected: Vec<String> = default.iter().map(|&b| names::capability(b)).collect();
+        let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(kept(&c), expected);
+        let chown = &c.observations.capabilities["CAP_CHOWN"];
+        assert_eq!(
+            chown.granted_during.keys().collect::<Vec<_>>(),
+            [KEPT_BY_ROOT_CAPSET]
+        );
+        assert!(!crate::policy::grants_are_noise(
+            "CAP_CHOWN",
+            chown,
             &c.observations
         ));
     }
