@@ -37,7 +37,7 @@ pub mod map {
     /// `PerCpuArray<u64>` with [`crate::SYSCALL_COUNT_SLOTS`] elements: calls per syscall id.
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
     /// Per CPU, calls by cgroup and syscall slot, when every unit is recorded at once
-    /// ([`crate::Target::all`]).
+    /// ([`crate::Target::all`]): those no row of [`CGROUP_ROWS`] takes.
     pub const CGROUP_COUNTS: &str = "CGROUP_COUNTS";
     /// `HashMap<u64, u32>`: cgroup id -> its row of [`CGROUP_ROWS`], given by the kernel side
     /// the first time it counts a call of the cgroup, when a row is free.
