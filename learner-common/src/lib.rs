@@ -37,8 +37,17 @@ pub mod map {
     /// `PerCpuArray<u64>` with [`crate::SYSCALL_COUNT_SLOTS`] elements: calls per syscall id.
     pub const SYSCALL_COUNTS: &str = "SYSCALL_COUNTS";
     /// Per CPU, calls by cgroup and syscall slot, when every unit is recorded at once
-    /// ([`crate::Target::all`]).
+    /// ([`crate::Target::all`]): those no row of [`CGROUP_ROWS`] takes.
     pub const CGROUP_COUNTS: &str = "CGROUP_COUNTS";
+    /// `HashMap<u64, u32>`: cgroup id -> its row of [`CGROUP_ROWS`], given by the kernel side
+    /// the first time it counts a call of the cgroup, when a row is free.
+    pub const CGROUP_ROW_OF: &str = "CGROUP_ROW_OF";
+    /// `Queue<u32>`: rows of [`CGROUP_ROWS`] no cgroup has; user space fills it and gives
+    /// back the rows of cgroups that are gone, zeroed.
+    pub const FREE_CGROUP_ROWS: &str = "FREE_CGROUP_ROWS";
+    /// `PerCpuArray<u64>`: rows of [`crate::CGROUP_ROW_SLOTS`] counters, calls by syscall id of
+    /// the cgroup that has the row; what no row takes goes to [`CGROUP_COUNTS`].
+    pub const CGROUP_ROWS: &str = "CGROUP_ROWS";
     /// `HashMap<u64, u8>`: cgroup ids recorded by the exact-match fallback program.
     pub const EXACT_CGROUPS: &str = "EXACT_CGROUPS";
     /// `Array<Shape>` with [`crate::SYSCALL_SLOTS`] elements: which syscalls to trace, how.
@@ -317,6 +326,14 @@ unsafe impl aya::Pod for CgroupSyscall {}
 /// are counted lost.
 pub const CGROUP_COUNT_ENTRIES: u32 = 1 << 15;
 
+/// Syscall ids `0..CGROUP_ROW_SLOTS` are counted in a cgroup's row of [`map::CGROUP_ROWS`]
+/// (every id of x86_64 and aarch64 today); others, as a cgroup without a row, in
+/// [`map::CGROUP_COUNTS`].
+pub const CGROUP_ROW_SLOTS: u32 = 512;
+
+/// [`CurrentSyscall::cgroup_row`] for a cgroup without a row.
+pub const NO_CGROUP_ROW: u64 = 0;
+
 /// Bytes kept of each user string (paths, argv[0]) and of a socket address.
 pub const STR_LEN: usize = 256;
 
@@ -580,6 +597,11 @@ pub struct CurrentSyscall {
     /// `bpf_get_current_uid_gid()` as the syscall (or page fault) entered: the task's own
     /// credentials, which the kernel may override inside the call.
     pub uid_gid: u64,
+    /// The cgroup whose row [`Self::cgroup_row`] is, when every unit is recorded at once: a
+    /// cache, so that only a switch to another cgroup's task looks the row up.
+    pub cgroup: u64,
+    /// That cgroup's row of [`map::CGROUP_ROWS`] plus one; [`NO_CGROUP_ROW`] for none.
+    pub cgroup_row: u64,
 }
 
 /// Per thread (slot: thread id modulo [`PENDING_ENTRIES`]), the syscall it entered last and
@@ -602,7 +624,7 @@ unsafe impl aya::Pod for ThreadCall {}
 pub const NO_VERDICT: u64 = u64::MAX;
 
 #[cfg(feature = "user")]
-// SAFETY: repr(C), five u64.
+// SAFETY: repr(C), seven u64.
 unsafe impl aya::Pod for CurrentSyscall {}
 
 /// Byte offsets in the `capability/cap_capable` record that the program reads; user space

@@ -22,18 +22,18 @@ use aya_ebpf::{
         bpf_probe_read_user_str_bytes, generated,
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, Queue, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
 };
 use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT,
-    CGROUP_COUNT_ENTRIES, Calibration, CapabilityEvent, CgroupSyscall, CurrentSyscall,
-    DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT, MAX_CGROUP_LEVELS,
-    MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL,
-    PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN,
-    SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape,
-    SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags, string_kind,
-    task_stat, task_state,
+    CGROUP_COUNT_ENTRIES, CGROUP_ROW_SLOTS, Calibration, CapabilityEvent, CgroupSyscall,
+    CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT,
+    MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_CGROUP_ROW, NO_SYSCALL,
+    NO_VERDICT, NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent,
+    SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS,
+    SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags,
+    string_kind, task_stat, task_state,
 };
 
 /// See `learner_common::global::SUBTREE`.
@@ -49,6 +49,17 @@ static SYSCALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SYSCALL_
 #[map(name = "CGROUP_COUNTS")]
 static CGROUP_COUNTS: PerCpuHashMap<CgroupSyscall, u64> =
     PerCpuHashMap::with_max_entries(CGROUP_COUNT_ENTRIES, 0);
+
+/// The three below are sized by user space, and only for a whole-host recording: one row
+/// (or entry) each otherwise.
+#[map(name = "CGROUP_ROW_OF")]
+static CGROUP_ROW_OF: HashMap<u64, u32> = HashMap::with_max_entries(1, 0);
+
+#[map(name = "FREE_CGROUP_ROWS")]
+static FREE_CGROUP_ROWS: Queue<u32> = Queue::with_max_entries(1, 0);
+
+#[map(name = "CGROUP_ROWS")]
+static CGROUP_ROWS: PerCpuArray<u64> = PerCpuArray::with_max_entries(CGROUP_ROW_SLOTS, 0);
 
 #[map(name = "EXACT_CGROUPS")]
 static EXACT_CGROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_EXACT_CGROUPS, 0);
@@ -318,7 +329,7 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
         SLOT_OUT_OF_RANGE
     };
     if target.all != 0 {
-        return count_in_cgroup(slot);
+        return count_in_cgroup(current, slot);
     }
     let counter = SYSCALL_COUNTS.get_ptr_mut(slot).ok_or(())?;
     // SAFETY: as above.
@@ -327,11 +338,30 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
 }
 
 /// Counts a call of every unit recorded at once: by cgroup, so each unit gets its own counts.
+/// In the cgroup's row of an array, as cheap as one unit's count, where the cgroup has a row
+/// and this CPU's last counted task was of the same cgroup; else the row is looked up (a
+/// task switch), and a cgroup without one is counted in a hash by (cgroup, slot).
 #[inline(always)]
-fn count_in_cgroup(slot: u32) -> Result<(), ()> {
+fn count_in_cgroup(current: &mut CurrentSyscall, slot: u32) -> Result<(), ()> {
+    // SAFETY: helper call without arguments.
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    if current.cgroup != cgroup {
+        current.cgroup = cgroup;
+        current.cgroup_row = cgroup_row(cgroup);
+    }
+    if current.cgroup_row != NO_CGROUP_ROW && slot < CGROUP_ROW_SLOTS {
+        let index = (current.cgroup_row as u32)
+            .wrapping_sub(1)
+            .wrapping_mul(CGROUP_ROW_SLOTS)
+            .wrapping_add(slot);
+        if let Some(counter) = CGROUP_ROWS.get_ptr_mut(index) {
+            // SAFETY: this CPU's value; a program runs to completion on one CPU.
+            unsafe { *counter += 1 };
+            return Ok(());
+        }
+    }
     let key = CgroupSyscall {
-        // SAFETY: helper call without arguments.
-        cgroup: unsafe { bpf_get_current_cgroup_id() },
+        cgroup,
         slot,
         _pad: 0,
     };
@@ -345,6 +375,32 @@ fn count_in_cgroup(slot: u32) -> Result<(), ()> {
         lost();
     }
     Ok(())
+}
+
+/// `cgroup`'s row plus one, given it now from the free ones if it has none yet (a cgroup's
+/// first call on the host); [`NO_CGROUP_ROW`] when none is free.
+#[inline(always)]
+fn cgroup_row(cgroup: u64) -> u64 {
+    // SAFETY: a plain u32 map value.
+    if let Some(&row) = unsafe { CGROUP_ROW_OF.get(&cgroup) } {
+        return u64::from(row) + 1;
+    }
+    let Ok(Some(row)) = FREE_CGROUP_ROWS.pop() else {
+        return NO_CGROUP_ROW;
+    };
+    if CGROUP_ROW_OF
+        .insert(&cgroup, &row, u64::from(BPF_NOEXIST))
+        .is_ok()
+    {
+        return u64::from(row) + 1;
+    }
+    // Another CPU gave the cgroup its row first: this one goes back.
+    let _ = FREE_CGROUP_ROWS.push(row, 0);
+    // SAFETY: as above.
+    match unsafe { CGROUP_ROW_OF.get(&cgroup) } {
+        Some(&row) => u64::from(row) + 1,
+        None => NO_CGROUP_ROW,
+    }
 }
 
 // ---- traced syscalls --------------------------------------------------------------------

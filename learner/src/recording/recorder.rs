@@ -16,9 +16,9 @@ use aya::{
     },
 };
 use learner_common::{
-    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, Calibration,
-    EnteredSyscall, SLOT_OUT_OF_RANGE, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape, Target,
-    global, map, program, task_stat, task_state,
+    CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, CGROUP_ROW_SLOTS,
+    Calibration, EnteredSyscall, SLOT_OUT_OF_RANGE, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, Shape,
+    Target, global, map, program, task_stat, task_state,
 };
 
 use crate::{
@@ -1166,7 +1166,74 @@ impl SyscallRecorder {
         for key in taken {
             counts.remove(&key).map_err(map_err(map::CGROUP_COUNTS))?;
         }
+        self.take_gone_rows(&gone, &mut out)?;
         Ok(out)
+    }
+
+    /// Adds to `out` the rows of [`map::CGROUP_ROWS`] of cgroups `gone` says are gone, and
+    /// gives the rows back to the kernel side zeroed, for the next cgroups. No task is left in
+    /// a removed cgroup to count there, and a CPU that still remembers its row never meets
+    /// its id again (cgroup ids are not reused).
+    fn take_gone_rows(
+        &mut self,
+        gone: &impl Fn(u64) -> bool,
+        out: &mut std::collections::HashMap<u64, SyscallCounts>,
+    ) -> Result<(), RecorderError> {
+        let dead: Vec<(u64, u32)> = {
+            let mut row_of: HashMap<&mut MapData, u64, u32> = HashMap::try_from(
+                self.ebpf
+                    .map_mut(map::CGROUP_ROW_OF)
+                    .expect("CGROUP_ROW_OF map"),
+            )
+            .map_err(map_err(map::CGROUP_ROW_OF))?;
+            let dead: Vec<(u64, u32)> = row_of
+                .iter()
+                .filter_map(Result::ok)
+                .filter(|&(id, _)| gone(id))
+                .collect();
+            for (id, _) in &dead {
+                row_of.remove(id).map_err(map_err(map::CGROUP_ROW_OF))?;
+            }
+            dead
+        };
+        if dead.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut rows: PerCpuArray<&mut MapData, u64> =
+                PerCpuArray::try_from(self.ebpf.map_mut(map::CGROUP_ROWS).expect("CGROUP_ROWS"))
+                    .map_err(map_err(map::CGROUP_ROWS))?;
+            for &(id, row) in &dead {
+                for (slot, index) in row_slots(row) {
+                    let total: u64 = rows
+                        .get(&index, 0)
+                        .map_err(map_err(map::CGROUP_ROWS))?
+                        .iter()
+                        .sum();
+                    if total == 0 {
+                        continue;
+                    }
+                    *out.entry(id)
+                        .or_default()
+                        .by_number
+                        .entry(slot)
+                        .or_default() += total;
+                    zero_per_cpu()
+                        .and_then(|zeroes| rows.set(index, zeroes, 0))
+                        .map_err(map_err(map::CGROUP_ROWS))?;
+                }
+            }
+        }
+        let mut free: aya::maps::Queue<&mut MapData, u32> = aya::maps::Queue::try_from(
+            self.ebpf
+                .map_mut(map::FREE_CGROUP_ROWS)
+                .expect("FREE_CGROUP_ROWS map"),
+        )
+        .map_err(map_err(map::FREE_CGROUP_ROWS))?;
+        for (_, row) in dead {
+            free.push(row, 0).map_err(map_err(map::FREE_CGROUP_ROWS))?;
+        }
+        Ok(())
     }
 
     /// With the exact-id probe, takes the cgroups `gone` says are gone out of the table of
@@ -1212,6 +1279,32 @@ impl SyscallRecorder {
                 *counts.by_number.entry(key.slot).or_default() += total;
             }
         }
+        let row_of: HashMap<&MapData, u64, u32> = HashMap::try_from(
+            self.ebpf
+                .map(map::CGROUP_ROW_OF)
+                .expect("CGROUP_ROW_OF map"),
+        )
+        .map_err(map_err(map::CGROUP_ROW_OF))?;
+        let rows: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(self.ebpf.map(map::CGROUP_ROWS).expect("CGROUP_ROWS map"))
+                .map_err(map_err(map::CGROUP_ROWS))?;
+        for entry in row_of.iter() {
+            let (id, row) = entry.map_err(map_err(map::CGROUP_ROW_OF))?;
+            for (slot, index) in row_slots(row) {
+                let total: u64 = rows
+                    .get(&index, 0)
+                    .map_err(map_err(map::CGROUP_ROWS))?
+                    .iter()
+                    .sum();
+                if total != 0 {
+                    *out.entry(id)
+                        .or_default()
+                        .by_number
+                        .entry(slot)
+                        .or_default() += total;
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -1254,12 +1347,45 @@ fn write_target(ebpf: &mut Ebpf, target: Target) -> Result<(), RecorderError> {
     map.set(0, target, 0).map_err(map_err(map::TARGET))
 }
 
+/// Each syscall slot of a row of [`map::CGROUP_ROWS`], with its index in the array.
+fn row_slots(row: u32) -> impl Iterator<Item = (u32, u32)> {
+    (0..CGROUP_ROW_SLOTS).map(move |slot| (slot, row * CGROUP_ROW_SLOTS + slot))
+}
+
+/// A zero for each possible CPU, to clear a per-CPU array's element.
+fn zero_per_cpu() -> Result<aya::maps::PerCpuValues<u64>, MapError> {
+    let cpus = aya::util::nr_cpus().map_err(|(call, io_error)| {
+        MapError::SyscallError(aya::sys::SyscallError { call, io_error })
+    })?;
+    aya::maps::PerCpuValues::try_from(vec![0u64; cpus]).map_err(|io_error| {
+        MapError::SyscallError(aya::sys::SyscallError {
+            call: "nr_cpus",
+            io_error,
+        })
+    })
+}
+
+/// Rows of [`map::CGROUP_ROWS`] for a whole-host recording, on a host of `cpus` possible CPUs.
+/// A row is 4 KiB on every CPU: a host with many CPUs gets fewer rows, within 16 MiB (up to
+/// 256 CPUs, where the floor of 16 rows is reached), and cgroups beyond them are counted in
+/// the hash.
+fn cgroup_rows(cpus: usize) -> u32 {
+    const BUDGET: usize = 16 << 20;
+    let row = CGROUP_ROW_SLOTS as usize * std::mem::size_of::<u64>();
+    (BUDGET / (row * cpus.max(1))).clamp(16, 256) as u32
+}
+
 /// Loads learner's object: its maps are made, its programs wait to be loaded one by one.
 /// `subtree` sets the `SUBTREE` global (see `learner_common::global::SUBTREE`).
 fn load_object(subtree: bool, all: bool) -> Result<Ebpf, RecorderError> {
+    let rows = if all {
+        cgroup_rows(aya::util::nr_cpus().unwrap_or(1))
+    } else {
+        1
+    };
     // Without the kernel's BTF: the programs read no kernel structures, so there is nothing
     // to relocate, and parsing it was most of learner's peak memory (~20 MiB).
-    EbpfLoader::new()
+    let mut ebpf = EbpfLoader::new()
         .btf(None)
         // Per-cgroup counts are preallocated per CPU: only a whole-host recording pays for them.
         .map_max_entries(
@@ -1270,6 +1396,12 @@ fn load_object(subtree: bool, all: bool) -> Result<Ebpf, RecorderError> {
                 1
             },
         )
+        .map_max_entries(map::CGROUP_ROW_OF, rows)
+        .map_max_entries(map::FREE_CGROUP_ROWS, rows)
+        .map_max_entries(
+            map::CGROUP_ROWS,
+            if all { rows * CGROUP_ROW_SLOTS } else { 1 },
+        )
         .override_global(global::SUBTREE, &u8::from(subtree), true)
         .load(EBPF_OBJECT)
         .map_err(|e| {
@@ -1278,7 +1410,18 @@ fn load_object(subtree: bool, all: bool) -> Result<Ebpf, RecorderError> {
             } else {
                 RecorderError::Load(e)
             }
-        })
+        })?;
+    if all {
+        let mut free: aya::maps::Queue<&mut MapData, u32> = aya::maps::Queue::try_from(
+            ebpf.map_mut(map::FREE_CGROUP_ROWS)
+                .expect("FREE_CGROUP_ROWS map"),
+        )
+        .map_err(map_err(map::FREE_CGROUP_ROWS))?;
+        for row in 0..rows {
+            free.push(row, 0).map_err(map_err(map::FREE_CGROUP_ROWS))?;
+        }
+    }
+    Ok(ebpf)
 }
 
 fn load_and_attach(ebpf: &mut Ebpf, probe: &Probe) -> Result<(), ProgramError> {
@@ -1538,6 +1681,32 @@ mod tests {
 unknown func bpf_get_current_ancestor_cgroup_id#123
 processed 29 insns (limit 1000000) max_states_per_insn 0 total_states 2 peak_states 2 mark_read 1
 ";
+
+    #[test]
+    fn cgroup_rows_stay_within_their_memory_budget_on_any_host() {
+        let bytes =
+            |cpus: usize| cgroup_rows(cpus) as usize * CGROUP_ROW_SLOTS as usize * 8 * cpus.max(1);
+        // A small host gets every row there is; a big one fewer, within 16 MiB.
+        assert_eq!(cgroup_rows(2), 256);
+        assert_eq!(bytes(2), 2 << 20);
+        assert_eq!(cgroup_rows(64), 64);
+        assert_eq!(bytes(64), 16 << 20);
+        // Never none: a huge host still gets its busiest units' rows.
+        assert_eq!(cgroup_rows(4096), 16);
+        assert_eq!(cgroup_rows(0), 256);
+        assert!((1..=256).all(|cpus| bytes(cpus) <= 16 << 20));
+    }
+
+    #[test]
+    fn a_cgroup_row_covers_its_own_slice_of_the_array() {
+        let row: Vec<(u32, u32)> = row_slots(3).collect();
+        assert_eq!(row.len(), CGROUP_ROW_SLOTS as usize);
+        assert_eq!(row[0], (0, 3 * CGROUP_ROW_SLOTS));
+        assert_eq!(
+            row[row.len() - 1],
+            (CGROUP_ROW_SLOTS - 1, 4 * CGROUP_ROW_SLOTS - 1)
+        );
+    }
 
     #[test]
     fn a_refused_program_is_one_line_naming_what_the_verifier_refused() {

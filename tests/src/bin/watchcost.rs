@@ -109,6 +109,37 @@ impl Attached {
     }
 }
 
+/// CPU seconds a process (every thread of it) has used so far, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's closing parenthesis: state is field 3, utime and stime 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |t| t.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    // SAFETY: sysconf with a constant name.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+/// CPU seconds the guest's system.slice (nginx and the busy units, and the kernel programs'
+/// runs in their tasks) has used so far: its cgroup's own accounting.
+fn slice_cpu_seconds(guest: &Guest) -> f64 {
+    let stat = std::fs::read_to_string(format!(
+        "/proc/{}/root/sys/fs/cgroup/system.slice/cpu.stat",
+        guest.pid
+    ))
+    .unwrap_or_default();
+    stat.lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0.0, |usec| usec / 1e6)
+}
+
 impl Drop for Attached {
     fn drop(&mut self) {
         // SAFETY: kill(2) of our own child.
@@ -274,12 +305,22 @@ fn run(rounds: usize, seconds: u64) -> Result<String, String> {
     let _ = guest.run(&["systemctl", "daemon-reload"]);
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); MODES.len()];
     let mut calls: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+    // learner's and system.slice's CPU seconds during each wrk run.
+    let mut cpu: Vec<Vec<(f64, f64)>> = vec![Vec::new(); MODES.len()];
     for round in 0..rounds {
         for k in 0..MODES.len() {
             let i = (round + k) % MODES.len();
             let attached = Attached::start(&guest, MODES[i], dir.path())?;
+            let learner_before = attached.as_ref().map(|a| cpu_seconds(a.0.id()));
+            let slice_before = slice_cpu_seconds(&guest);
             let r = wrk(&guest, seconds)?;
+            let slice_cpu = slice_cpu_seconds(&guest) - slice_before;
+            let learner_cpu = match (&attached, learner_before) {
+                (Some(a), Some(before)) => cpu_seconds(a.0.id()) - before,
+                _ => 0.0,
+            };
             drop(attached);
+            cpu[i].push((learner_cpu, slice_cpu));
             if MODES[i] != Mode::Watched {
                 let ns = getppid(&guest, MODES[i], dir.path())?;
                 eprintln!(
@@ -309,19 +350,25 @@ fn run(rounds: usize, seconds: u64) -> Result<String, String> {
         .map(|v| median(v.iter().map(|r| r.1).collect()))
         .collect();
     let mut out = format!(
-        "## Watching: nginx.service in a guest systemd (wrk -t1 -c20 -d{seconds}s, {rounds} rounds)\n\n| | requests/s | ratio | p99 (ms) | every round's requests/s |\n|---|---|---|---|---|\n"
+        "## Watching: nginx.service in a guest systemd (wrk -t1 -c20 -d{seconds}s, {rounds} rounds)\n\n| | requests/s | ratio | p99 (ms) | every round's requests/s | learner CPU s during wrk | system.slice CPU s during wrk |\n|---|---|---|---|---|---|---|\n"
     );
     for (i, mode) in MODES.iter().enumerate() {
         let each: Vec<String> = results[i].iter().map(|r| format!("{:.0}", r.0)).collect();
         out.push_str(&format!(
-            "| {} | {:.0} | {:.3} | {:.2} | {} |\n",
+            "| {} | {:.0} | {:.3} | {:.2} | {} | {:.2} | {:.2} |\n",
             mode.name(),
             rps[i],
             rps[i] / rps[0],
             p99[i],
-            each.join(", ")
+            each.join(", "),
+            median(cpu[i].iter().map(|c| c.0).collect()),
+            median(cpu[i].iter().map(|c| c.1).collect()),
         ));
     }
+    out.push_str(&format!(
+        "\nCPU seconds over each wrk run ({}s with its 1 s warm-up), medians: learner's own (every thread), and the guest's system.slice (nginx and the busy units, with the kernel programs' runs in their tasks).\n",
+        seconds + 1
+    ));
     out.push_str(&format!(
         "\nWatching against recording: {:.3}x the requests/s ({:+.1}% of the unrecorded throughput).\n",
         rps[2] / rps[1],
