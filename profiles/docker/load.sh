@@ -1,6 +1,6 @@
 #!/bin/sh
 # docker as Debian packages it (docker.service with docker.socket, dockerd using Debian's
-# containerd.service and runc), driven with its own client. No registry is reachable from the
+# containerd.service and runc), driven with its own client (Debian 13: package docker-cli). No registry is reachable from the
 # machines the pack runs on, so the image is made here: `docker import` of a tar of a root file
 # system holding busybox-static's binary.
 #   setup: /srv/pack-rootfs (busybox and its sh), the unit started, the image pack-busybox
@@ -18,9 +18,14 @@ d() {
     timeout 300 docker "$@"
 }
 up() {
+    command -v docker >/dev/null || { echo "no docker client (Debian 13: docker-cli)" >&2; return 1; }
     i=0
     until timeout 60 docker info >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 300 ] || { echo "dockerd does not answer" >&2; return 1; }; sleep 0.5
+        i=$((i + 1))
+        if [ $i -ge 300 ]; then
+            echo "dockerd does not answer:" >&2; timeout 60 docker info >&2 || true; return 1
+        fi
+        sleep 0.5
     done
 }
 case "${1:-}" in
