@@ -1,8 +1,8 @@
 #!/bin/sh
 # docker as Debian packages it (docker.service with docker.socket, dockerd using Debian's
-# containerd.service and runc), driven with its own client (Debian 13: package docker-cli). No registry is reachable from the
-# machines the pack runs on, so the image is made here: `docker import` of a tar of a root file
-# system holding busybox-static's binary.
+# containerd.service and runc), driven with its own client (on Debian 13 the package docker-cli).
+# No registry is reachable from the machines the pack runs on, so the image is made here:
+# `docker import` of a tar of a root file system holding busybox-static's binary.
 #   setup: /srv/pack-rootfs (busybox and its sh), the unit started, the image pack-busybox
 #          imported, a first container run (a file written and read back).
 #   load:  containers on the default bridge network and with --network none (a file written
