@@ -1,9 +1,10 @@
 //! `learner record --all` on a real systemd (the disposable guest): eight packaged services
-//! running at once under their pack loads, recorded by one recorder for the whole host while
-//! each is also recorded alone by its own `learner record` over the same window. Each unit's
-//! profile from the whole-host recording must hold everything its own recording saw (nothing
-//! of one unit lost or given to another), and `learner harden --apply` on the whole-host
-//! profiles must leave all eight serving.
+//! recorded by one recorder for the whole host while each is also recorded alone, one after
+//! the other, by `learner record UNIT --restart` under its pack load, inside the whole host's
+//! window. Both recordings of a unit then saw the same start-up and the same load, and each
+//! unit's profile from the whole host must have the syscalls, capabilities and paths its own
+//! recording has (nothing lost; none more is printed, not yet asserted: see below);
+//! `learner harden --apply` on the whole-host profiles must leave all eight serving.
 use std::{
     collections::BTreeSet,
     path::Path,
@@ -43,6 +44,16 @@ fn load_sh(guest: &Guest, service: &str) -> String {
     inside
 }
 
+/// How long a unit's own recording goes on after its load: what the unit does later in the
+/// whole host's window, it must have done in its own too.
+fn settle(unit: &str) -> Duration {
+    match unit {
+        // Autovacuum, once a second here, after the load's writes: a worker in each database.
+        "postgresql@15-main.service" => Duration::from_secs(10),
+        _ => Duration::from_secs(2),
+    }
+}
+
 fn interrupt(child: &mut Child) {
     // SAFETY: a signal to a child of ours, not yet reaped.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -57,6 +68,20 @@ fn wait_for_recorders(n: usize) {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_secs(3));
+}
+
+/// `path` with a last extension of digits (a pid) as `.PID`.
+fn pid_named(path: &str) -> String {
+    match path.rsplit_once('.') {
+        Some((stem, pid))
+            if !stem.ends_with('/')
+                && !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{stem}.PID")
+        }
+        _ => path.to_owned(),
+    }
 }
 
 fn names(set: impl IntoIterator<Item = String>) -> BTreeSet<String> {
@@ -91,67 +116,76 @@ fn one_recorder_for_every_unit_sees_what_each_units_own_recording_sees() {
         let out = guest.run(&["sh", script, "setup"]);
         assert!(out.status.success(), "{unit} setup: {}", text(&out));
     }
+    // PostgreSQL's autovacuum visits each database every naptime (a minute by default), the
+    // first time only a while after a start: it was seen in the whole host's window, outside
+    // the unit's own, to vacuum and analyze (fadvise64, getrusage, each table's _vm and _fsm
+    // forks) what the setup or the load left to do. What the setup left is done before any
+    // recording (a manual vacuum; a connection to each database then writes its relcache
+    // init file, which autovacuum's workers still write again under their own pid: see
+    // `pid_named`); what the load leaves, autovacuum does inside the unit's own window, once
+    // a second here (see `settle`). The guest is thrown away after.
+    guest.sh(
+        "runuser -u postgres -- psql -tAX -c 'alter system set autovacuum_naptime = 1' \
+         -c 'select pg_reload_conf()' && runuser -u postgres -- vacuumdb --all --analyze --quiet \
+         && runuser -u postgres -- sh -c 'for db in $(psql -tAX -c \
+         \"select datname from pg_database where datallowconn\"); do \
+         psql -d \"$db\" -tAX -c \"select 1\" >/dev/null || exit 1; done'",
+    );
     let invocation = |unit: &str| guest.sh(&format!("systemctl show -P InvocationID {unit}"));
     let before: Vec<String> = SERVICES.iter().map(|(_, u)| invocation(u)).collect();
 
-    // The whole host, every running unit restarted under it (one at a time).
+    // The whole host, over every unit's own recording: started before the first, stopped
+    // right after the last. No --restart here: each unit's own recording restarts it, so both
+    // see the same start-up (the whole host follows a restart it did not make) and the same
+    // load.
     let all_dir = dir.join("all");
+    let pid = guest.pid.to_string();
     let mut recorders = Recorders(Vec::new());
     recorders.0.push(
         learner()
-            .args([
-                "record",
-                "--all",
-                "--restart",
-                "--quiet",
-                "--format",
-                "json",
-            ])
-            .args(["--guest", &guest.pid.to_string(), "-o"])
+            .args(["record", "--all", "--quiet", "--format", "json"])
+            .args(["--guest", &pid, "-o"])
             .arg(&all_dir)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("learner record --all"),
     );
     wait_for_recorders(1);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    for ((_, unit), before) in SERVICES.iter().zip(&before) {
-        while invocation(unit) == *before || !guest.is_active(unit) {
-            assert!(Instant::now() < deadline, "{unit} was never restarted");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    // Every unit alone too, from now on.
+    // Each unit alone, one at a time: restarted by its own recording once attached, then
+    // under its load.
     let single_dir = dir.join("single");
     std::fs::create_dir(&single_dir).expect("mkdir");
-    for (_, unit) in SERVICES {
+    for (((_, unit), script), before) in SERVICES.iter().zip(&scripts).zip(&before) {
         recorders.0.push(
             learner()
-                .args(["record", unit, "--quiet", "--guest", &guest.pid.to_string()])
+                .args(["record", unit, "--restart", "--quiet", "--guest", &pid])
                 .arg("-o")
                 .arg(single_dir.join(format!("{unit}.profile.yaml")))
                 .spawn()
                 .expect("learner record"),
         );
-    }
-    wait_for_recorders(1 + SERVICES.len());
-    for ((_, unit), script) in SERVICES.iter().zip(&scripts) {
+        let one = recorders.0.last_mut().expect("pushed");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while invocation(unit) == *before || !guest.is_active(unit) {
+            assert!(Instant::now() < deadline, "{unit} was never restarted");
+            assert!(
+                one.try_wait().expect("wait").is_none(),
+                "record {unit} --restart ended early"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let out = guest.run(&["sh", script, "load"]);
         assert!(out.status.success(), "{unit} load: {}", text(&out));
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    // The units alone end first: the whole host's window holds theirs.
-    for child in &mut recorders.0[1..] {
-        interrupt(child);
-    }
-    for (child, (_, unit)) in recorders.0[1..].iter_mut().zip(SERVICES) {
-        assert!(child.wait().expect("record").success(), "record {unit}");
+        std::thread::sleep(settle(unit));
+        interrupt(one);
+        assert!(one.wait().expect("record").success(), "record {unit}");
     }
     interrupt(&mut recorders.0[0]);
     let all = recorders.0.remove(0);
     let out = all.wait_with_output().expect("record --all");
     let report = learner_tests::json_output("record-all", &out.stdout);
     let rows = report["units"].as_array().expect("units");
+    let mut failures = Vec::new();
     for (_, unit) in SERVICES {
         let row = rows
             .iter()
@@ -173,31 +207,51 @@ fn one_recorder_for_every_unit_sees_what_each_units_own_recording_sees() {
             "{unit}: {:?}",
             whole.recording.missed
         );
-        let (w, a) = (
-            names(whole.syscalls.keys().cloned()),
-            names(alone.syscalls.keys().cloned()),
-        );
-        let missing: Vec<_> = a.difference(&w).collect();
-        assert!(
-            missing.is_empty(),
-            "{unit}: its own recording saw {missing:?}, the whole host's did not"
-        );
-        eprintln!(
-            "{unit}: {} syscalls alone, {} in the whole host's (with its restart): {:?} more",
-            a.len(),
-            w.len(),
-            w.difference(&a).collect::<Vec<_>>()
-        );
+        assert_eq!(alone.recording.startup_seen, Some(true), "{unit} alone");
+        // The whole host's window holds the unit's own, with the same start-up and load in
+        // both: it has at least what the unit's own saw, and anything more is the unit's doing
+        // outside its window (a periodic job: see `settle`) or another unit's given to it.
+        // So syscalls, capabilities and paths should each be equal (paths up to a pid in a
+        // name, below). Every difference of every unit is printed before any assertion: one run
+        // shows them all.
+        let syscalls = |p: &Profile| names(p.syscalls.keys().cloned());
         let caps = |p: &Profile| names(p.observations.capabilities.keys().cloned());
-        let missing: Vec<_> = caps(&alone).difference(&caps(&whole)).cloned().collect();
-        assert!(
-            missing.is_empty(),
-            "{unit}: capabilities {missing:?} missing"
-        );
         let paths = |p: &Profile| names(p.observations.paths.keys().cloned());
-        let missing: Vec<_> = paths(&alone).difference(&paths(&whole)).cloned().collect();
-        assert!(missing.is_empty(), "{unit}: paths {missing:?} missing");
+        for (what, w, a) in [
+            ("syscalls", syscalls(&whole), syscalls(&alone)),
+            ("capabilities", caps(&whole), caps(&alone)),
+            ("paths", paths(&whole), paths(&alone)),
+        ] {
+            let only_whole: Vec<_> = w.difference(&a).collect();
+            let only_alone: Vec<_> = a.difference(&w).collect();
+            eprintln!(
+                "{unit} {what}: {} alone, {} in the whole host's; only in the whole host's: \
+                 {only_whole:?}; only alone: {only_alone:?}",
+                a.len(),
+                w.len()
+            );
+            if !only_alone.is_empty() {
+                failures.push(format!(
+                    "{unit}: its own recording saw {what} {only_alone:?}, the whole host's did not"
+                ));
+            }
+            // A file named by its writer's pid (PostgreSQL's pg_internal.init.PID, rewritten
+            // by a database's first backend after a catalog's vacuum: autovacuum kept doing
+            // that before the unit's own window) is the same file under another name when
+            // another process writes it.
+            let w: BTreeSet<String> = w.iter().map(|p| pid_named(p)).collect();
+            let a: BTreeSet<String> = a.iter().map(|p| pid_named(p)).collect();
+            let only_whole: Vec<_> = w.difference(&a).collect();
+            // Not yet asserted: equal in 5 of 6 runs, but once prometheus-node-exporter made a
+            // prctl outside its own window, not explained yet.
+            if !only_whole.is_empty() {
+                eprintln!(
+                    "{unit}: the whole host's recording saw {what} {only_whole:?}, its own did not"
+                );
+            }
+        }
     }
+    assert!(failures.is_empty(), "{failures:#?}");
     // The guest's core was not recorded.
     assert!(
         !all_dir
