@@ -779,6 +779,37 @@ fn capabilities_kept_by_capset_before_and_after_dropping_root_are_recorded() {
 }
 
 #[test]
+fn root_opening_another_process_s_namespace_keeps_cap_sys_ptrace() {
+    let Some(_kernel) = privileged("root_opening_another_process_s_namespace_keeps_cap_sys_ptrace")
+    else {
+        return;
+    };
+    let tmp = TempDir::new("observe-ptrace");
+    // What dockerd does to a container's init: open its network namespace (as root, holding
+    // every capability: no check the recording could see); its command line is no such entry.
+    let p = record(
+        tmp.path(),
+        &[
+            "python3",
+            "-c",
+            "import os; os.close(os.open('/proc/1/ns/net', os.O_RDONLY)); open('/proc/1/cmdline').read()",
+        ],
+    );
+    has(&p, "/proc/[pid]/ns/net", Access::Read);
+    let kept = p
+        .observations
+        .capabilities
+        .get("CAP_SYS_PTRACE")
+        .and_then(|c| {
+            c.granted_during
+                .get(learner::model::observations::PTRACE_ACCESS)
+                .copied()
+        });
+    assert_eq!(kept, Some(1), "{:?}", p.observations.capabilities);
+    assert_clean("observe-ptrace");
+}
+
+#[test]
 fn calls_on_an_fd_that_names_no_file_are_not_blamed_on_the_file_its_number_named() {
     let Some(_kernel) =
         privileged("calls_on_an_fd_that_names_no_file_are_not_blamed_on_the_file_its_number_named")

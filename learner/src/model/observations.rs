@@ -34,6 +34,11 @@ pub const KEPT_BY_CAPSET: &str = "(kept by capset, not root)";
 /// without it in there, the capset fails (EPERM), whether or not a check ever shows it.
 pub const KEPT_BY_ROOT_CAPSET: &str = "(kept by capset, as root)";
 
+/// `during` of CAP_SYS_PTRACE kept for a root process's access to a ptrace-checked entry of
+/// another process's `/proc/PID`: let in with no check while it held every capability, asked
+/// for CAP_SYS_PTRACE once a bounding set leaves it fewer than its target holds.
+pub const PTRACE_ACCESS: &str = "(another process's /proc entry, as root)";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub count: u64,

@@ -23,7 +23,7 @@ use learner_common::{
 };
 
 use crate::model::observations::{
-    IN_PAGE_FAULT_NAME, KEPT_BY_CAPSET, KEPT_BY_ROOT_CAPSET, OVERRIDDEN_CREDENTIALS,
+    IN_PAGE_FAULT_NAME, KEPT_BY_CAPSET, KEPT_BY_ROOT_CAPSET, OVERRIDDEN_CREDENTIALS, PTRACE_ACCESS,
 };
 use crate::{
     model::credentials::IdentitySlot,
@@ -415,6 +415,65 @@ fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
         .collect()
 }
 
+/// Entries of `/proc/PID` the kernel lets a process open or read only past its ptrace access
+/// check (environ, mem, the fds, the namespaces, root, cwd, exe, maps...).
+const PTRACE_CHECKED_PROC_ENTRIES: &[&str] = &[
+    "auxv",
+    "cwd",
+    "environ",
+    "exe",
+    "fd",
+    "fdinfo",
+    "io",
+    "map_files",
+    "maps",
+    "mem",
+    "numa_maps",
+    "ns",
+    "pagemap",
+    "personality",
+    "root",
+    "smaps",
+    "smaps_rollup",
+    "stack",
+    "syscall",
+    "timers",
+    "wchan",
+];
+
+/// A root process that reached a ptrace-checked entry of another process's `/proc/PID`
+/// (dockerd binding a container's /proc/PID/ns/net) was let in without a capability check
+/// because it held every capability the target held. Under a bounding set narrower than the
+/// target's permitted set, the kernel asks for CAP_SYS_PTRACE instead, which the recording
+/// never saw asked for: the drop-in itself would make the need.
+fn add_ptrace_access_slots(ev: &SyscallEvent, slots: &mut Vec<Slot>) {
+    if ev.ret < 0 || crate::model::credentials::credentials(ev.uid_gid).0 != 0 {
+        return;
+    }
+    let reaches = slots.iter().any(|slot| {
+        let Slot::Path(path, _) = slot else {
+            return false;
+        };
+        let Some(rest) = path.strip_prefix("/proc/[pid]/") else {
+            return false;
+        };
+        let mut parts = rest.split('/');
+        let mut entry = parts.next().unwrap_or("");
+        if entry == "task" {
+            // /proc/PID/task/TID/ENTRY: the same check, on the thread.
+            entry = parts.nth(1).unwrap_or("");
+        }
+        PTRACE_CHECKED_PROC_ENTRIES.contains(&entry)
+    });
+    if reaches {
+        slots.push(Slot::Capability {
+            name: "CAP_SYS_PTRACE".to_owned(),
+            granted: true,
+            during: PTRACE_ACCESS.to_owned(),
+        });
+    }
+}
+
 fn c_string(bytes: &[u8]) -> String {
     c_str(bytes).into_owned()
 }
@@ -491,6 +550,7 @@ impl Collector {
                 }
                 let mut slots = self.syscall_slots(&ev);
                 self.add_identity_slots(&ev, &mut slots);
+                add_ptrace_access_slots(&ev, &mut slots);
                 let missed = self.event_missed.take();
                 if let Some(what) = missed
                     && !is_service_manager(&comm)
@@ -1872,6 +1932,44 @@ mod tests {
         assert!(!crate::policy::is_capability_noise(
             "CAP_NET_ADMIN",
             admin,
+            &c.observations
+        ));
+    }
+
+    #[test]
+    fn root_reaching_another_process_s_ptrace_checked_proc_entries_keeps_cap_sys_ptrace() {
+        let opened = |path: &str, uid: u64, ret: i64| {
+            let cwd = -100i64 as u64;
+            let mut bytes = event("openat", [cwd, 0, 0, 0, 0, 0], path, ret, "dockerd");
+            // SAFETY: as in `event`; the buffer holds one whole event.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.uid_gid = uid | (uid << 32);
+            bytes
+        };
+        let ptrace = |c: &Collector| {
+            c.observations
+                .capabilities
+                .get("CAP_SYS_PTRACE")
+                .and_then(|checks| checks.granted_during.get(PTRACE_ACCESS).copied())
+        };
+        let mut c = Collector::new(Arch::X86_64);
+        // Not checked against the target's capabilities: its command line, status; its own
+        // /proc entries; a refused open; a non-root process (the drop-in changes nothing of
+        // what it holds).
+        c.handle(&opened("/proc/1234/cmdline", 0, 3));
+        c.handle(&opened("/proc/1234/status", 0, 3));
+        c.handle(&opened("/proc/1/ns/net", 0, 3));
+        c.handle(&opened("/proc/1234/ns/net", 0, -13));
+        c.handle(&opened("/proc/1234/environ", 1000, 3));
+        assert_eq!(ptrace(&c), None, "{:?}", c.observations.capabilities);
+        // dockerd opening a container's network namespace; a thread's fd.
+        c.handle(&opened("/proc/1234/ns/net", 0, 3));
+        c.handle(&opened("/proc/1234/task/1240/fd/3", 0, 4));
+        assert_eq!(ptrace(&c), Some(2));
+        let checks = &c.observations.capabilities["CAP_SYS_PTRACE"];
+        assert!(!crate::policy::grants_are_noise(
+            "CAP_SYS_PTRACE",
+            checks,
             &c.observations
         ));
     }
