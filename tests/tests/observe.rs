@@ -785,17 +785,30 @@ fn root_opening_another_process_s_namespace_keeps_cap_sys_ptrace() {
         return;
     };
     let tmp = TempDir::new("observe-ptrace");
-    // What dockerd does to a container's init: open its network namespace (as root, holding
-    // every capability: no check the recording could see); its command line is no such entry.
-    let p = record(
-        tmp.path(),
-        &[
-            "python3",
-            "-c",
-            "import os; os.close(os.open('/proc/1/ns/net', os.O_RDONLY)); open('/proc/1/cmdline').read()",
-        ],
+    // What dockerd does to a container's init: open its network namespace and bind it onto
+    // a file (as root, holding every capability: no check the recording could see), here in
+    // a mount namespace of its own; its command line is no such entry.
+    let target = tmp.path().join("netns");
+    // The target is a child holding what its parent holds: this machine's PID 1 holds more
+    // than the tests' root, which is refused the open (the very check this is about).
+    let script = format!(
+        "import ctypes, os, subprocess\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         child = subprocess.Popen(['sleep', '30'])\n\
+         ns = '/proc/%d/ns/net' % child.pid\n\
+         os.close(os.open(ns, os.O_RDONLY))\n\
+         open('/proc/%d/cmdline' % child.pid).read()\n\
+         assert libc.unshare(0x20000) == 0, os.strerror(ctypes.get_errno())\n\
+         assert libc.mount(b'none', b'/', None, 0x4000 | 0x40000, None) == 0\n\
+         open('{t}', 'w').close()\n\
+         assert libc.mount(ns.encode(), b'{t}', None, 4096, None) == 0, os.strerror(ctypes.get_errno())\n\
+         child.kill()\n\
+         child.wait()\n",
+        t = target.display()
     );
-    has(&p, "/proc/[pid]/ns/net", Access::Read);
+    let p = record(tmp.path(), &["python3", "-c", &script]);
+    let ns = has(&p, "/proc/[pid]/ns/net", Access::Read);
+    assert_eq!(ns.ok, 2, "the open and the bind mount: {ns:?}");
     let kept = p
         .observations
         .capabilities
@@ -805,7 +818,7 @@ fn root_opening_another_process_s_namespace_keeps_cap_sys_ptrace() {
                 .get(learner::model::observations::PTRACE_ACCESS)
                 .copied()
         });
-    assert_eq!(kept, Some(1), "{:?}", p.observations.capabilities);
+    assert_eq!(kept, Some(2), "{:?}", p.observations.capabilities);
     assert_clean("observe-ptrace");
 }
 

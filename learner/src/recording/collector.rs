@@ -415,6 +415,9 @@ fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
         .collect()
 }
 
+/// mount(2)'s flag for a bind mount, whose source is a path.
+const MS_BIND: u64 = 4096;
+
 /// Entries of `/proc/PID` the kernel lets a process open or read only past its ptrace access
 /// check (environ, mem, the fds, the namespaces, root, cwd, exe, maps...).
 const PTRACE_CHECKED_PROC_ENTRIES: &[&str] = &[
@@ -1154,6 +1157,11 @@ impl Collector {
             }
             "exit" | "exit_group" => out.push(Slot::Exit),
             "capset" => out.extend(capset_slots(ev)),
+            "mount" if a[3] & MS_BIND != 0 && s0.is_some_and(|s| s.starts_with('/')) => {
+                if let Some(p) = path_at(self, 0, s0) {
+                    out.push(Slot::Path(p, Access::Read));
+                }
+            }
             "unshare" => {
                 for ns in names::namespaces(a[0]) {
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via unshare")));
@@ -1962,10 +1970,24 @@ mod tests {
         c.handle(&opened("/proc/1234/ns/net", 0, -13));
         c.handle(&opened("/proc/1234/environ", 1000, 3));
         assert_eq!(ptrace(&c), None, "{:?}", c.observations.capabilities);
-        // dockerd opening a container's network namespace; a thread's fd.
+        // A mount whose source is a name, not a path.
+        let mount = |source: &str, flags: u64| {
+            let mut bytes = event("mount", [0, 0, 0, flags, 0, 0], source, 0, "dockerd");
+            // SAFETY: as in `event`; the buffer holds one whole event.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.uid_gid = 0;
+            bytes
+        };
+        c.handle(&mount("tmpfs", 0));
+        c.handle(&mount("/proc/1234/ns/net", 0));
+        assert_eq!(ptrace(&c), None, "{:?}", c.observations.capabilities);
+        assert!(!c.observations.paths.keys().any(|p| p.contains("tmpfs")));
+        // dockerd opening a container's network namespace, and binding it (libnetwork's
+        // sandbox); a thread's fd.
         c.handle(&opened("/proc/1234/ns/net", 0, 3));
+        c.handle(&mount("/proc/1234/ns/net", MS_BIND));
         c.handle(&opened("/proc/1234/task/1240/fd/3", 0, 4));
-        assert_eq!(ptrace(&c), Some(2));
+        assert_eq!(ptrace(&c), Some(3));
         let checks = &c.observations.capabilities["CAP_SYS_PTRACE"];
         assert!(!crate::policy::grants_are_noise(
             "CAP_SYS_PTRACE",

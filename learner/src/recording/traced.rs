@@ -135,6 +135,10 @@ pub const TRACED: &[Traced] = &[
     // A chrooted process's absolute paths are below its new root (postfix's smtpd, sshd's
     // privilege-separated child, vsftpd).
     with_effect(t("chroot", 1, P0, NO, &[]), base_effect::CHROOT),
+    // A bind mount's source is a path looked up now (dockerd binding a container's
+    // /proc/PID/ns/net: the kernel checks ptrace access there); other sources are names
+    // ("tmpfs", "proc"), which the collector leaves alone.
+    t("mount", 5, P0, NO, &[3]),
     // Only so the kernel side knows what a duplicated fd names (touch: open, dup2 onto 0,
     // then futimens(0)); they send no event.
     with_effect(on_fd(t("dup", 1, NO, NO, &[]), 0), base_effect::DUP),
