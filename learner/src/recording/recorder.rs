@@ -1154,13 +1154,7 @@ impl SyscallRecorder {
             if !gone(key.cgroup) {
                 continue;
             }
-            let total: u64 = per_cpu.iter().sum();
-            let c = out.entry(key.cgroup).or_default();
-            if key.slot == SLOT_OUT_OF_RANGE {
-                c.out_of_range += total;
-            } else {
-                *c.by_number.entry(key.slot).or_default() += total;
-            }
+            add_count(&mut out, key.cgroup, key.slot, per_cpu.iter().sum());
             taken.push(key);
         }
         for key in taken {
@@ -1205,19 +1199,11 @@ impl SyscallRecorder {
                     .map_err(map_err(map::CGROUP_ROWS))?;
             for &(id, row) in &dead {
                 for (slot, index) in row_slots(row) {
-                    let total: u64 = rows
-                        .get(&index, 0)
-                        .map_err(map_err(map::CGROUP_ROWS))?
-                        .iter()
-                        .sum();
+                    let total = row_total(&rows, index)?;
                     if total == 0 {
                         continue;
                     }
-                    *out.entry(id)
-                        .or_default()
-                        .by_number
-                        .entry(slot)
-                        .or_default() += total;
+                    add_count(out, id, slot, total);
                     zero_per_cpu()
                         .and_then(|zeroes| rows.set(index, zeroes, 0))
                         .map_err(map_err(map::CGROUP_ROWS))?;
@@ -1271,13 +1257,7 @@ impl SyscallRecorder {
         let mut out: std::collections::HashMap<u64, SyscallCounts> = Default::default();
         for entry in counts.iter() {
             let (key, per_cpu) = entry.map_err(map_err(map::CGROUP_COUNTS))?;
-            let total: u64 = per_cpu.iter().sum();
-            let counts = out.entry(key.cgroup).or_default();
-            if key.slot == SLOT_OUT_OF_RANGE {
-                counts.out_of_range += total;
-            } else {
-                *counts.by_number.entry(key.slot).or_default() += total;
-            }
+            add_count(&mut out, key.cgroup, key.slot, per_cpu.iter().sum());
         }
         let row_of: HashMap<&MapData, u64, u32> = HashMap::try_from(
             self.ebpf
@@ -1291,17 +1271,9 @@ impl SyscallRecorder {
         for entry in row_of.iter() {
             let (id, row) = entry.map_err(map_err(map::CGROUP_ROW_OF))?;
             for (slot, index) in row_slots(row) {
-                let total: u64 = rows
-                    .get(&index, 0)
-                    .map_err(map_err(map::CGROUP_ROWS))?
-                    .iter()
-                    .sum();
+                let total = row_total(&rows, index)?;
                 if total != 0 {
-                    *out.entry(id)
-                        .or_default()
-                        .by_number
-                        .entry(slot)
-                        .or_default() += total;
+                    add_count(&mut out, id, slot, total);
                 }
             }
         }
@@ -1348,6 +1320,33 @@ fn write_target(ebpf: &mut Ebpf, target: Target) -> Result<(), RecorderError> {
 }
 
 /// Each syscall slot of a row of [`map::CGROUP_ROWS`], with its index in the array.
+/// Adds `total` calls of `slot` to cgroup `id`'s counts.
+fn add_count(
+    out: &mut std::collections::HashMap<u64, SyscallCounts>,
+    id: u64,
+    slot: u32,
+    total: u64,
+) {
+    let counts = out.entry(id).or_default();
+    if slot == SLOT_OUT_OF_RANGE {
+        counts.out_of_range += total;
+    } else {
+        *counts.by_number.entry(slot).or_default() += total;
+    }
+}
+
+/// One [`map::CGROUP_ROWS`] slot summed over CPUs.
+fn row_total<T: std::borrow::Borrow<MapData>>(
+    rows: &PerCpuArray<T, u64>,
+    index: u32,
+) -> Result<u64, RecorderError> {
+    Ok(rows
+        .get(&index, 0)
+        .map_err(map_err(map::CGROUP_ROWS))?
+        .iter()
+        .sum())
+}
+
 fn row_slots(row: u32) -> impl Iterator<Item = (u32, u32)> {
     (0..CGROUP_ROW_SLOTS).map(move |slot| (slot, row * CGROUP_ROW_SLOTS + slot))
 }
