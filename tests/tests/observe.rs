@@ -267,6 +267,7 @@ fn records_no_observation_the_workload_does_not_make() {
     let empty = |name: &str, m: &BTreeMap<String, Seen>| assert!(m.is_empty(), "{name}: {m:?}");
     empty("write_execute_memory", &f.write_execute_memory);
     empty("namespaces", &f.namespaces);
+    empty("host_mounts", f.host_mounts.as_ref().expect("recorded"));
     empty("personality", &f.personality);
     empty("scheduling", &f.scheduling);
     empty("suid_sgid_modes", &f.suid_sgid_modes);
@@ -776,6 +777,44 @@ fn capabilities_kept_by_capset_before_and_after_dropping_root_are_recorded() {
         p.observations.capabilities
     );
     assert_clean("observe-capset");
+}
+
+#[test]
+fn mounts_in_the_host_s_namespace_are_told_from_mounts_in_the_service_s_own() {
+    let Some(_kernel) = privileged("mounts_in_the_host_s_namespace_are_told_from") else {
+        return;
+    };
+    let tmp = TempDir::new("observe-host-mounts");
+    let (host, own) = (tmp.join("host"), tmp.join("own"));
+    std::fs::create_dir(&host).expect("mkdir");
+    std::fs::create_dir(&own).expect("mkdir");
+    // What dockerd does (a mount in the host's namespace, for others to use), then what
+    // runc does (a mount in a namespace of its own), its process alive a while as a
+    // container's is; the host's mount is undone at once.
+    let script = format!(
+        "import ctypes, os, time\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         assert libc.mount(b'learner-host', b'{h}', b'tmpfs', 0, None) == 0, os.strerror(ctypes.get_errno())\n\
+         assert libc.umount2(b'{h}', 0) == 0\n\
+         pid = os.fork()\n\
+         if pid == 0:\n\
+         \x20   assert libc.unshare(0x20000) == 0\n\
+         \x20   assert libc.mount(b'none', b'/', None, 0x4000 | 0x40000, None) == 0\n\
+         \x20   assert libc.mount(b'learner-own', b'{o}', b'tmpfs', 0, None) == 0\n\
+         \x20   time.sleep(2)\n\
+         \x20   os._exit(0)\n\
+         assert os.waitpid(pid, 0)[1] == 0\n",
+        h = host.display(),
+        o = own.display()
+    );
+    let p = record(tmp.path(), &["python3", "-c", &script]);
+    let mounts = p.observations.facts.host_mounts.clone().expect("recorded");
+    assert!(mounts.contains_key("mount of learner-host"), "{mounts:?}");
+    assert!(!mounts.contains_key("mount of learner-own"), "{mounts:?}");
+    // The propagation change made nothing new anywhere.
+    assert!(!mounts.contains_key("mount of none"), "{mounts:?}");
+    assert!(p.syscalls.contains_key("mount"));
+    assert_clean("observe-host-mounts");
 }
 
 #[test]

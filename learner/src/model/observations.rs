@@ -357,6 +357,11 @@ pub struct Facts {
     /// None: not recorded (a profile from before it was), which the policy takes as used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_management: Option<BTreeMap<String, Seen>>,
+    /// Mounts made in the host's mount namespace (by what was mounted: `mount of overlay`,
+    /// `bind mount`), which reach every other process of the host; mounts in a namespace
+    /// the service made itself are not here. None: not recorded (a profile from before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<BTreeMap<String, Seen>>,
 }
 
 /// The process tree, aggregated by name.
@@ -572,6 +577,7 @@ pub enum Fact {
     KernelLog,
     CreatedMode,
     KeyManagement,
+    HostMount,
 }
 
 fn merge_map(into: &mut BTreeMap<String, Seen>, from: &BTreeMap<String, Seen>) {
@@ -586,6 +592,7 @@ impl Observations {
     pub fn recording() -> Self {
         let mut o = Self::default();
         o.facts.key_management = Some(BTreeMap::new());
+        o.facts.host_mounts = Some(BTreeMap::new());
         // Recorded from now on, even when none are seen.
         o.peers = Some(Default::default());
         o
@@ -643,6 +650,13 @@ impl Observations {
         // Recorded only when both were: a union with a profile that did not record them
         // cannot say none were made.
         f.key_management = match (f.key_management.take(), &g.key_management) {
+            (Some(mut mine), Some(theirs)) => {
+                merge_map(&mut mine, theirs);
+                Some(mine)
+            }
+            _ => None,
+        };
+        f.host_mounts = match (f.host_mounts.take(), &g.host_mounts) {
             (Some(mut mine), Some(theirs)) => {
                 merge_map(&mut mine, theirs);
                 Some(mine)
@@ -941,6 +955,7 @@ impl Observations {
             Fact::KernelLog => &mut f.kernel_logs,
             Fact::CreatedMode => &mut f.created_modes,
             Fact::KeyManagement => f.key_management.get_or_insert_with(BTreeMap::new),
+            Fact::HostMount => f.host_mounts.get_or_insert_with(BTreeMap::new),
         }
     }
 

@@ -9,6 +9,7 @@
 //! (`denials`), whether a drop-in permits a profile (`verify`), drop-in syntax (`unit_file`).
 pub mod denials;
 pub mod filter_groups;
+pub mod host_mounts;
 pub mod identity;
 pub mod margin;
 pub mod paths;
@@ -1328,6 +1329,7 @@ pub fn resolve_on(
         lines: vec!["SystemCallErrorNumber=EPERM".into()],
         evidence: vec!["a denied syscall fails with EPERM instead of killing the service".into()],
     });
+    host_mounts::keep_host_namespace(&mut decisions, p, unit);
     let mut policy = Policy { systemd, decisions };
     sources::apply(&mut policy, p);
     policy

@@ -248,6 +248,43 @@ impl<'a> Deployed<'a> {
         (!["root", "0"].contains(&user.as_str())).then(|| format!("User={user}"))
     }
 
+    /// The first setting that gives the service a mount namespace of its own (see
+    /// [`policy::host_mounts`]), as `ProtectSystem=strict (FILE:LINE)`. With `network`,
+    /// PrivateNetwork=yes counts unless PrivateMounts= says no (newer systemd).
+    pub(crate) fn mount_namespace(&self, network: bool) -> Option<String> {
+        use policy::host_mounts::{GIVE_MOUNT_NAMESPACE, LISTS_GIVING_MOUNT_NAMESPACE};
+        let show = |a: &Assignment| format!("{}={} ({})", a.key, a.value, a.at);
+        for key in LISTS_GIVING_MOUNT_NAMESPACE {
+            if let Some(a) = self.since_reset(key).first() {
+                return Some(show(a));
+            }
+        }
+        for key in GIVE_MOUNT_NAMESPACE {
+            let Some(a) = self.last(key) else { continue };
+            let v = a.value.as_str();
+            let default = match *key {
+                "ProtectProc" => v == "default",
+                "ProcSubset" => v == "all",
+                "MountFlags" => v == "shared",
+                "RootImage" | "LogNamespace" => false,
+                _ => boolean(v) == Some(false),
+            };
+            if !default {
+                return Some(show(a));
+            }
+        }
+        let private_network = self
+            .last("PrivateNetwork")
+            .is_some_and(|a| boolean(&a.value) == Some(true));
+        let no_private_mounts = self
+            .last("PrivateMounts")
+            .is_some_and(|a| boolean(&a.value) == Some(false));
+        if network && private_network && !no_private_mounts {
+            return self.last("PrivateNetwork").map(show);
+        }
+        None
+    }
+
     /// The value of the last assignment of `key`, if any.
     pub(crate) fn last_value(&self, key: &str) -> Option<&'a str> {
         self.last(key).map(|a| a.value.as_str())
@@ -843,6 +880,25 @@ pub fn verify(
 
     denied.extend(peer_gaps(p, &d));
 
+    // Mounts for the rest of the host, which a mount namespace of its own keeps in it.
+    let recorded_unit = policy::unit_settings::of_profile(p);
+    if let Some(host_mounts) = &p.observations.facts.host_mounts
+        && Deployed::of(&recorded_unit)
+            .mount_namespace(false)
+            .is_none()
+        && let Some(setting) = d.mount_namespace(true)
+    {
+        for (what, seen) in host_mounts {
+            denied.push(Gap {
+                kind: GapKind::Denied,
+                processes: processes(seen),
+                observation: format!("{what} in the host's mount namespace {}x", seen.count),
+                directive: setting.clone(),
+                fix: "remove every setting that gives the service a mount namespace (ProtectSystem=, ProtectHome=, PrivateTmp=, *Paths=, PrivateDevices=, ProtectKernel*=, ProtectControlGroups=, ProtectProc=, ProcSubset=, PrivateIPC=), and set PrivateMounts=no with PrivateNetwork=yes".into(),
+            });
+        }
+    }
+
     verdict.gaps = start;
     verdict.gaps.extend(ignored);
     verdict.gaps.extend(denied);
@@ -1063,6 +1119,42 @@ mod tests {
         let ok =
             "[Service]\nReadWritePaths=-/missing\nRuntimeDirectory=svc\nReadWritePaths=/run/svc\n";
         assert!(gaps(&p, ok, 252).is_empty(), "{:?}", gaps(&p, ok, 252));
+    }
+
+    #[test]
+    fn a_mount_namespace_for_a_service_mounting_in_the_host_s_is_a_gap() {
+        use crate::model::observations::Fact;
+        let mut p = profile(
+            &[(Slot::Fact(Fact::HostMount, "mount of overlay".into()), 0)],
+            &["mount"],
+        );
+        let of = |p: &Profile, dropin: &str| {
+            gaps(p, &format!("[Service]\n{dropin}\n"), 257)
+                .into_iter()
+                .filter(|g| g.contains("host's mount namespace"))
+                .collect::<Vec<_>>()
+        };
+        for dropin in [
+            "ProtectSystem=strict",
+            "ReadWritePaths=/var",
+            "PrivateTmp=yes",
+            "ProtectProc=invisible",
+            "PrivateNetwork=yes",
+        ] {
+            let found = of(&p, dropin);
+            assert_eq!(found.len(), 1, "{dropin}: {found:?}");
+            assert!(found[0].contains(dropin), "{found:?}");
+        }
+        for dropin in [
+            "NoNewPrivileges=yes",
+            "PrivateNetwork=yes\nPrivateMounts=no",
+            "ProtectSystem=no\nReadWritePaths=/var\nReadWritePaths=",
+        ] {
+            assert_eq!(of(&p, dropin), Vec::<String>::new(), "{dropin}");
+        }
+        // Not recorded (an older profile): not judged.
+        p.observations.facts.host_mounts = None;
+        assert_eq!(of(&p, "ProtectSystem=strict"), Vec::<String>::new());
     }
 
     #[test]

@@ -155,6 +155,9 @@ pub struct Router {
     pub left_out: BTreeMap<String, u64>,
     /// Each running unit's RootDirectory= (see `Collector::set_unit_root`).
     unit_roots: HashMap<String, String>,
+    /// The recorded system's service manager, when it is a guest's init (see
+    /// `Collector::set_host_manager`).
+    guest_manager: Option<u32>,
 }
 
 impl Router {
@@ -178,6 +181,7 @@ impl Router {
             unattributed: 0,
             left_out: BTreeMap::new(),
             unit_roots: HashMap::new(),
+            guest_manager: None,
         }
     }
 
@@ -189,6 +193,9 @@ impl Router {
         }
         let mut collector = Collector::new(self.arch);
         collector.set_unit_root(self.unit_roots.get(unit).cloned());
+        if let Some(manager) = self.guest_manager {
+            collector.set_host_manager(manager);
+        }
         for pid in
             crate::systemd::cgroup::CgroupRef::at(Path::new("/"), path.to_owned()).processes()
         {
@@ -605,6 +612,7 @@ pub async fn record_all(
         );
     }
     let mut router = Router::new(arch, names, selection);
+    router.guest_manager = req.guest;
     // Their RootDirectory=, as a single recording of each would know it.
     let unit_roots = running
         .iter()

@@ -127,6 +127,12 @@ pub struct Collector {
     /// Per thread, its process and what each capability check tells about its credentials
     /// (see [`foreign_credentials`]).
     cred_marks: HashMap<u32, (u32, Vec<foreign_credentials::Mark>)>,
+    /// The host's mount namespace (`/proc/N/ns/mnt`'s link of the recorded system's service
+    /// manager, or learner's own), which a mount is compared with (see [`Self::host_mount`]).
+    host_mount_namespace: Option<std::path::PathBuf>,
+    /// Whether a process of the service made or joined a mount namespace: until then, every
+    /// mount of the service is in the namespace it started in.
+    mount_namespace_made: bool,
 }
 
 /// The file a debugging variable names, opened for appending; none when it is unset (or the
@@ -417,6 +423,11 @@ fn capset_slots(ev: &SyscallEvent) -> Vec<Slot> {
 
 /// mount(2)'s flag for a bind mount, whose source is a path.
 const MS_BIND: u64 = 4096;
+/// mount(2)'s flags that change a mount already there (remount), or only its propagation,
+/// and add none.
+const MS_CHANGES_ONLY: u64 = 32 | (1 << 17) | (1 << 18) | (1 << 19) | (1 << 20);
+/// mount(2)'s flag for moving a mount.
+const MS_MOVE: u64 = 8192;
 
 /// Entries of `/proc/PID` the kernel lets a process open or read only past its ptrace access
 /// check (environ, mem, the fds, the namespaces, root, cwd, exe, maps...).
@@ -519,6 +530,12 @@ impl Collector {
             cap_order: Vec::new(),
             changed_credentials: std::collections::HashSet::new(),
             cred_marks: HashMap::new(),
+            // PID 1's, or (refused: it may hold capabilities learner lacks, as a container
+            // runtime's init does) learner's own, which runs in the host's.
+            host_mount_namespace: std::fs::read_link("/proc/1/ns/mnt")
+                .or_else(|_| std::fs::read_link("/proc/self/ns/mnt"))
+                .ok(),
+            mount_namespace_made: false,
         }
     }
 
@@ -1152,27 +1169,47 @@ impl Collector {
                     _ => 0,
                 };
                 for ns in names::namespaces(flags) {
+                    self.mount_namespace_made |= ns == "mnt";
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via {name}")));
                 }
             }
             "exit" | "exit_group" => out.push(Slot::Exit),
             "capset" => out.extend(capset_slots(ev)),
-            "mount" if a[3] & MS_BIND != 0 && s0.is_some_and(|s| s.starts_with('/')) => {
-                if let Some(p) = path_at(self, 0, s0) {
+            "mount" => {
+                if a[3] & MS_BIND != 0
+                    && s0.is_some_and(|s| s.starts_with('/'))
+                    && let Some(p) = path_at(self, 0, s0)
+                {
                     out.push(Slot::Path(p, Access::Read));
                 }
+                if ev.ret == 0 && a[3] & MS_CHANGES_ONLY == 0 && self.host_mount(ev.pid, name) {
+                    let what = if a[3] & MS_BIND != 0 {
+                        "bind mount".to_owned()
+                    } else if a[3] & MS_MOVE != 0 {
+                        "mount move".to_owned()
+                    } else {
+                        format!("mount of {}", s0.unwrap_or("?"))
+                    };
+                    out.push(Slot::Fact(Fact::HostMount, what));
+                }
+            }
+            "move_mount" if ev.ret == 0 && self.host_mount(ev.pid, name) => {
+                out.push(Slot::Fact(Fact::HostMount, "move_mount".into()));
             }
             "unshare" => {
                 for ns in names::namespaces(a[0]) {
+                    self.mount_namespace_made |= ns == "mnt";
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via unshare")));
                 }
             }
             "setns" => {
                 let types = names::namespaces(a[1]);
                 if types.is_empty() {
+                    self.mount_namespace_made = true;
                     out.push(Slot::Fact(Fact::Namespace, "any via setns".into()));
                 }
                 for ns in types {
+                    self.mount_namespace_made |= ns == "mnt";
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via setns")));
                 }
             }
@@ -1327,6 +1364,33 @@ impl Collector {
     /// The recorded unit's RootDirectory=: a process found in it is not a process that
     /// chrooted itself, and its paths are the unit's as they are (its drop-in's paths are
     /// too), as with the root systemd's executor sets up.
+    /// Sets the host's mount namespace to that of the recorded system's service manager,
+    /// `manager` (PID 1, or a guest's init as seen from here).
+    pub fn set_host_manager(&mut self, manager: u32) {
+        self.host_mount_namespace = std::fs::read_link(format!("/proc/{manager}/ns/mnt")).ok();
+    }
+
+    /// Whether thread `tid`'s successful `syscall` mounted in the host's mount namespace. A
+    /// process already gone is taken to be in the namespace the service started in (the
+    /// host's, unless its unit gives it one, which the policy knows) while no process of the
+    /// service has made or joined another; after that, it is counted as missed.
+    fn host_mount(&mut self, tid: u32, syscall: &str) -> bool {
+        let Some(host) = &self.host_mount_namespace else {
+            self.miss(format!("{syscall}: the host's mount namespace unreadable"));
+            return false;
+        };
+        match std::fs::read_link(format!("/proc/{tid}/ns/mnt")) {
+            Ok(ns) => ns == *host,
+            Err(_) if !self.mount_namespace_made => true,
+            Err(_) => {
+                self.miss(format!(
+                    "{syscall}: mount namespace unreadable (process gone)"
+                ));
+                false
+            }
+        }
+    }
+
     pub fn set_unit_root(&mut self, root: Option<String>) {
         self.unit_root = root.filter(|r| !r.is_empty() && r != "/");
     }
@@ -1942,6 +2006,55 @@ mod tests {
             admin,
             &c.observations
         ));
+    }
+
+    #[test]
+    fn mounts_in_the_host_s_namespace_are_recorded_and_others_are_not() {
+        let me = std::process::id();
+        // No process has this pid (above the kernel's pid_max).
+        let gone = 5_000_000;
+        let call = |pid: u32, name: &str, flags: u64, source: &str, ret: i64| {
+            let mut bytes = event(name, [flags, 0, 0, flags, 0, 0], source, ret, "dockerd");
+            // SAFETY: as in `event`; the buffer holds one whole event.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.pid = pid;
+            ev.tgid = pid;
+            bytes
+        };
+        let mounts = |c: &Collector| -> Vec<String> {
+            let f = c.observations.facts.host_mounts.as_ref().expect("recorded");
+            f.keys().cloned().collect()
+        };
+        let mut c = Collector::new(Arch::X86_64);
+        c.set_host_manager(me);
+        // A remount, a propagation change (MS_PRIVATE|MS_REC), a failed mount: nothing new.
+        c.handle(&call(me, "mount", 32, "none", 0));
+        c.handle(&call(me, "mount", (1 << 18) | (1 << 14), "none", 0));
+        c.handle(&call(me, "mount", 0, "overlay", -1));
+        assert_eq!(mounts(&c), Vec::<String>::new());
+        c.handle(&call(me, "mount", 0, "overlay", 0));
+        c.handle(&call(me, "mount", MS_BIND, "/var/lib/x", 0));
+        // Gone before any process made a mount namespace: in the one the service started in.
+        c.handle(&call(gone, "mount", 0, "tmpfs", 0));
+        assert_eq!(
+            mounts(&c),
+            ["bind mount", "mount of overlay", "mount of tmpfs"]
+        );
+        // Once one made a namespace, a gone process's mount may be in it: missed, said.
+        c.handle(&call(me, "unshare", 0x20000, "", 0));
+        c.handle(&call(gone, "mount", 0, "proc", 0));
+        assert!(!mounts(&c).contains(&"mount of proc".to_owned()));
+        assert!(
+            c.missed
+                .keys()
+                .any(|k| k.contains("mount namespace unreadable")),
+            "{:?}",
+            c.missed
+        );
+        // A process in another namespace than the host's (here: the host's is another one).
+        c.host_mount_namespace = Some("mnt:[1]".into());
+        c.handle(&call(me, "mount", 0, "sysfs", 0));
+        assert!(!mounts(&c).contains(&"mount of sysfs".to_owned()));
     }
 
     #[test]

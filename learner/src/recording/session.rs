@@ -227,6 +227,15 @@ impl Session {
     /// where recorded symlinks are followed, and whose network the recording judges (see
     /// `recording::network`).
     pub fn set_system_root(&mut self, root: std::path::PathBuf) {
+        // A guest's init is its service manager: its mount namespace is the guest's host one.
+        if let Some(manager) = root
+            .strip_prefix("/proc")
+            .ok()
+            .and_then(|rest| rest.iter().next())
+            .and_then(|pid| pid.to_str()?.parse::<u32>().ok())
+        {
+            self.collector.set_host_manager(manager);
+        }
         self.system_root = root;
     }
 

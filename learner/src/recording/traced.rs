@@ -209,6 +209,9 @@ pub const TRACED: &[Traced] = &[
     with_effect(t("fsmount", 3, NO, NO, &[1, 2]), base_effect::NO_PATH_FD),
     with_effect(t("fsopen", 2, NO, NO, &[1]), base_effect::NO_PATH_FD),
     with_effect(t("fspick", 3, NO, NO, &[2]), base_effect::NO_PATH_FD),
+    // move_mount attaches a mount (fsmount's, open_tree's) to a tree: in the host's mount
+    // namespace, a mount every other process sees (the collector's host mounts).
+    t("move_mount", 5, NO, NO, &[4]),
     // Sockets.
     with_effect(t("socket", 3, NO, NO, &[0, 1, 2]), base_effect::NO_PATH_FD),
     t("socketpair", 4, NO, NO, &[0, 1, 2]),
