@@ -256,6 +256,11 @@ fn setup() -> Result<()> {
     if !missing.is_empty() {
         did.push(format!("installed {}", missing.join(" ")));
     }
+    // record_all.rs runs these pack services in one guest: their packages, units disabled.
+    let missing = pack::install_services(pack::RECORD_ALL_SERVICES)?;
+    if !missing.is_empty() {
+        did.push(format!("installed {}", missing.join(" ")));
+    }
 
     if !output(Command::new("rustup").args(["toolchain", "list"]))
         .lines()

@@ -39,6 +39,37 @@ fn all_services(profiles: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The pack services `tests/tests/record_all.rs` runs side by side in one guest: the test
+/// setup installs their packages, as `pack` would.
+pub const RECORD_ALL_SERVICES: &[&str] = &[
+    "nginx",
+    "redis-server",
+    "memcached",
+    "postgresql",
+    "mariadb",
+    "haproxy",
+    "unbound",
+    "prometheus-node-exporter",
+];
+
+/// Installs what `services` need (their pack.conf `packages=`), with their units disabled on
+/// this machine (see [`disable_on_host`]); returns the packages it installed.
+pub fn install_services(services: &[&str]) -> Result<Vec<String>> {
+    let profiles = workspace().join("profiles");
+    let mut wanted = Vec::new();
+    for s in services {
+        for p in packages(&profiles, s)? {
+            if !wanted.contains(&p) {
+                wanted.push(p);
+            }
+        }
+    }
+    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let installed = apt_install(&wanted)?;
+    disable_on_host(&wanted);
+    Ok(installed.into_iter().map(str::to_owned).collect())
+}
+
 pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
     if !is_root() {
         bail!("the pack loads eBPF programs and boots systemds: run it as root");
@@ -51,18 +82,10 @@ pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
         services.to_vec()
     };
     // Services only the pack needs are installed here, on demand, so the test setup stays
-    // small.
-    let mut wanted = Vec::new();
-    for s in &services {
-        for p in packages(&profiles, s)? {
-            if !wanted.contains(&p) {
-                wanted.push(p);
-            }
-        }
-    }
-    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    let installed = apt_install(&wanted)?;
-    disable_on_host(&installed);
+    // small. All their units are disabled, not only those installed now: a package installed
+    // by hand first is enabled too.
+    let names: Vec<&str> = services.iter().map(String::as_str).collect();
+    install_services(&names)?;
     unshare_docroot();
 
     let debug = ws.join("target").join("debug");
@@ -149,8 +172,8 @@ pub fn starved(service: &str, rounds: u32, percent: u32, dir: &str) -> Result<()
     let profiles = ws.join("profiles");
     let wanted = packages(&profiles, service)?;
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    let installed = apt_install(&wanted)?;
-    disable_on_host(&installed);
+    apt_install(&wanted)?;
+    disable_on_host(&wanted);
     let debug = ws.join("target").join("debug");
     let mut cmd = Command::new(debug.join("starved"));
     cmd.env("LEARNER_BIN", debug.join("learner"))
