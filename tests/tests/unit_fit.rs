@@ -2,7 +2,8 @@
 //! non-root service whose unit grants it CAP_NET_BIND_SERVICE as an ambient capability keeps
 //! it under its drop-in (and verify names the gap of a drop-in that resets it); a unit's own
 //! ReadWritePaths= survive the drop-in's reset; a shell's `> /dev/null` keeps
-//! PrivateDevices=yes; and paths with a space and a `%` are written so that systemd reads them.
+//! PrivateDevices=yes; paths with a space and a `%` are written so that systemd reads them;
+//! and a service that mounts for the rest of the host gets no mount namespace.
 use std::{
     path::Path,
     process::Output,
@@ -434,4 +435,107 @@ fn nginx_starts_under_its_drop_in_on_a_host_where_it_never_ran() {
 
     drop(guest);
     assert_clean("after the fresh host test");
+}
+
+const MOUNTER: &str = "learner-hostmount.service";
+/// The mount a consumer outside the unit sees (dockerd's container roots, for runc).
+const MOUNTED: &str = "mountpoint -q /srv/hm && test -e /srv/hm/marker";
+
+/// A service that mounts for the rest of the host, as dockerd mounts each container's root
+/// for containerd's runc. Under systemd 252, a drop-in's file-system directive keeps its
+/// mount from the host, and `MountFlags=shared` does not send it back; learner's drop-in
+/// gives it no mount namespace, passes a check made from outside the unit, and verify names
+/// the gap of one that does.
+#[test]
+fn a_service_that_mounts_for_the_host_gets_no_mount_namespace() {
+    let Some(_kernel) = privileged("unit_fit_host_mounts") else {
+        return;
+    };
+    let dir = TempDir::new("unit-fit-host-mounts");
+    let guest = Guest::boot("unit-fit-host-mounts");
+    start(
+        &guest,
+        MOUNTER,
+        "[Service]\nExecStartPre=/bin/mkdir -p /srv/hm\nExecStart=/bin/sh -ec 'mount -t tmpfs learner-hm /srv/hm; touch /srv/hm/marker; exec sleep infinity'\nExecStopPost=-/bin/umount /srv/hm\n",
+        MOUNTED,
+    );
+    let profile_path = dir.join("hostmount.profile.yaml");
+    let profile = record(&guest, MOUNTER, &profile_path, "true");
+    let mounts = profile.observations.facts.host_mounts.clone();
+    assert!(
+        mounts
+            .as_ref()
+            .is_some_and(|m| m.contains_key("mount of learner-hm")),
+        "{mounts:?}"
+    );
+
+    // What systemd 252 does with a mount namespace's mounts, shared or not: they stay in it.
+    // (Stopped and unmounted first: a stop under the drop-in unmounts in its namespace only.)
+    let wrong = dir.join("namespaced.conf");
+    for conf in [
+        "[Service]\nProtectSystem=strict\nReadWritePaths=/srv\n",
+        "[Service]\nProtectSystem=strict\nReadWritePaths=/srv\nMountFlags=shared\n",
+    ] {
+        std::fs::write(&wrong, conf).expect("write");
+        guest.sh(&format!(
+            "systemctl stop {MOUNTER}; umount /srv/hm 2>/dev/null; ! mountpoint -q /srv/hm"
+        ));
+        guest.write(
+            &format!("/etc/systemd/system/{MOUNTER}.d/namespaced.conf"),
+            conf,
+        );
+        guest.sh(&format!(
+            "systemctl daemon-reload && systemctl start {MOUNTER}"
+        ));
+        let main = guest.sh(&format!("systemctl show -p MainPID --value {MOUNTER}"));
+        wait_for(
+            &guest,
+            &format!("nsenter -t {} -m sh -c '{MOUNTED}'", main.trim()),
+            "the mount in the unit's namespace",
+        );
+        let outside = guest.run(&["sh", "-c", MOUNTED]);
+        assert!(!outside.status.success(), "the host sees it under {conf}");
+    }
+    let out = verify(&guest, &wrong, &profile_path, &[]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("mount of learner-hm in the host's mount namespace"),
+        "{}",
+        text(&out)
+    );
+    guest.sh(&format!(
+        "systemctl stop {MOUNTER}; rm /etc/systemd/system/{MOUNTER}.d/namespaced.conf && systemctl daemon-reload && systemctl start {MOUNTER}"
+    ));
+    wait_for(&guest, MOUNTED, "the mount without the wrong drop-in");
+
+    let dropin = dir.join("hostmount.conf");
+    let generated = learner_tests::generate_dropin(&profile_path, &dropin, &["--explain"]);
+    eprintln!("{generated}");
+    for directive in [
+        "ProtectSystem=",
+        "ReadWritePaths=",
+        "PrivateTmp=",
+        "ProtectHome=",
+        "PrivateDevices=",
+        "ProtectKernelTunables=",
+    ] {
+        assert!(
+            !generated.lines().any(|l| l.starts_with(directive)),
+            "{directive}\n{generated}"
+        );
+    }
+    assert!(
+        generated.contains("# ProtectSystem: not set: made in the host's mount namespace:"),
+        "{generated}"
+    );
+    let out = apply(
+        &guest,
+        MOUNTER,
+        &dropin,
+        MOUNTED,
+        &["--exercise", "restart"],
+    );
+    assert!(out.status.success(), "{}\n{generated}", text(&out));
+    drop(guest);
+    assert_clean("after the host mounts test");
 }
