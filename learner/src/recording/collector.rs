@@ -133,6 +133,9 @@ pub struct Collector {
     /// Whether a process of the service made or joined a mount namespace: until then, every
     /// mount of the service is in the namespace it started in.
     mount_namespace_made: bool,
+    /// Whether systemd's executor made the unit a mount namespace of its own: the service's
+    /// mounts are then in it, never the host's.
+    unit_mount_namespace: bool,
 }
 
 /// The file a debugging variable names, opened for appending; none when it is unset (or the
@@ -536,6 +539,7 @@ impl Collector {
                 .or_else(|_| std::fs::read_link("/proc/self/ns/mnt"))
                 .ok(),
             mount_namespace_made: false,
+            unit_mount_namespace: false,
         }
     }
 
@@ -1169,7 +1173,7 @@ impl Collector {
                     _ => 0,
                 };
                 for ns in names::namespaces(flags) {
-                    self.mount_namespace_made |= ns == "mnt";
+                    self.note_namespace(ev, ns);
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via {name}")));
                 }
             }
@@ -1182,7 +1186,7 @@ impl Collector {
                 {
                     out.push(Slot::Path(p, Access::Read));
                 }
-                if ev.ret == 0 && a[3] & MS_CHANGES_ONLY == 0 && self.host_mount(ev.pid, name) {
+                if ev.ret == 0 && a[3] & MS_CHANGES_ONLY == 0 && self.host_mount(ev, name) {
                     let what = if a[3] & MS_BIND != 0 {
                         "bind mount".to_owned()
                     } else if a[3] & MS_MOVE != 0 {
@@ -1193,23 +1197,23 @@ impl Collector {
                     out.push(Slot::Fact(Fact::HostMount, what));
                 }
             }
-            "move_mount" if ev.ret == 0 && self.host_mount(ev.pid, name) => {
+            "move_mount" if ev.ret == 0 && self.host_mount(ev, name) => {
                 out.push(Slot::Fact(Fact::HostMount, "move_mount".into()));
             }
             "unshare" => {
                 for ns in names::namespaces(a[0]) {
-                    self.mount_namespace_made |= ns == "mnt";
+                    self.note_namespace(ev, ns);
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via unshare")));
                 }
             }
             "setns" => {
                 let types = names::namespaces(a[1]);
                 if types.is_empty() {
-                    self.mount_namespace_made = true;
+                    self.note_namespace(ev, "mnt");
                     out.push(Slot::Fact(Fact::Namespace, "any via setns".into()));
                 }
                 for ns in types {
-                    self.mount_namespace_made |= ns == "mnt";
+                    self.note_namespace(ev, ns);
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via setns")));
                 }
             }
@@ -1370,18 +1374,35 @@ impl Collector {
         self.host_mount_namespace = std::fs::read_link(format!("/proc/{manager}/ns/mnt")).ok();
     }
 
-    /// Whether thread `tid`'s successful `syscall` mounted in the host's mount namespace. A
-    /// process already gone is taken to be in the namespace the service started in (the
-    /// host's, unless its unit gives it one, which the policy knows) while no process of the
-    /// service has made or joined another; after that, it is counted as missed.
-    fn host_mount(&mut self, tid: u32, syscall: &str) -> bool {
+    /// Notes that `ev` made or joined a namespace of type `ns`.
+    fn note_namespace(&mut self, ev: &SyscallEvent, ns: &str) {
+        if ns != "mnt" {
+            return;
+        }
+        if is_service_manager(&c_string(&ev.comm)) {
+            self.unit_mount_namespace = true;
+        } else {
+            self.mount_namespace_made = true;
+        }
+    }
+
+    /// Whether `ev`, a successful `syscall`, mounted in the host's mount namespace. systemd's
+    /// executor setting up the unit's namespace never does. A process already gone is taken
+    /// to be in the namespace the service started in: the unit's own when the executor was
+    /// seen making one, else the host's (unless its unit gives it one, which the policy
+    /// knows) while no process of the service has made or joined another; after that, it is
+    /// counted as missed.
+    fn host_mount(&mut self, ev: &SyscallEvent, syscall: &str) -> bool {
+        if is_service_manager(&c_string(&ev.comm)) {
+            return false;
+        }
         let Some(host) = &self.host_mount_namespace else {
             self.miss(format!("{syscall}: the host's mount namespace unreadable"));
             return false;
         };
-        match std::fs::read_link(format!("/proc/{tid}/ns/mnt")) {
+        match std::fs::read_link(format!("/proc/{}/ns/mnt", ev.pid)) {
             Ok(ns) => ns == *host,
-            Err(_) if !self.mount_namespace_made => true,
+            Err(_) if !self.mount_namespace_made => !self.unit_mount_namespace,
             Err(_) => {
                 self.miss(format!(
                     "{syscall}: mount namespace unreadable (process gone)"
@@ -2055,6 +2076,28 @@ mod tests {
         c.host_mount_namespace = Some("mnt:[1]".into());
         c.handle(&call(me, "mount", 0, "sysfs", 0));
         assert!(!mounts(&c).contains(&"mount of sysfs".to_owned()));
+    }
+
+    #[test]
+    fn systemd_s_executor_setting_up_a_units_namespace_mounts_nothing_for_the_host() {
+        let gone = 5_000_000;
+        let call = |comm: &str, name: &str, flags: u64, source: &str| {
+            let mut bytes = event(name, [flags, 0, 0, flags, 0, 0], source, 0, comm);
+            // SAFETY: as in `event`; the buffer holds one whole event.
+            let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+            ev.pid = gone;
+            ev.tgid = gone;
+            bytes
+        };
+        let mut c = Collector::new(Arch::X86_64);
+        // man-db's oneshot: the executor makes the unit's namespace (PrivateTmp's tmpfs), then
+        // becomes `install`, gone at once; its own mount, also gone by then.
+        c.handle(&call("(install)", "unshare", 0x20000, ""));
+        c.handle(&call("(install)", "mount", 0, "tmpfs"));
+        c.handle(&call("install", "mount", MS_BIND, "/var/cache/man"));
+        let f = c.observations.facts.host_mounts.as_ref().expect("recorded");
+        assert!(f.is_empty(), "{f:?}");
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
     }
 
     #[test]
