@@ -170,10 +170,7 @@ pub fn starved(service: &str, rounds: u32, percent: u32, dir: &str) -> Result<()
     }
     let ws = workspace();
     let profiles = ws.join("profiles");
-    let wanted = packages(&profiles, service)?;
-    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    apt_install(&wanted)?;
-    disable_on_host(&wanted);
+    install_services(&[service])?;
     let debug = ws.join("target").join("debug");
     let mut cmd = Command::new(debug.join("starved"));
     cmd.env("LEARNER_BIN", debug.join("learner"))

@@ -586,6 +586,17 @@ fn merge_map(into: &mut BTreeMap<String, Seen>, from: &BTreeMap<String, Seen>) {
     }
 }
 
+/// [`merge_map`] for a fact older profiles do not record (None): recorded only when both are.
+fn merge_recorded(
+    into: &mut Option<BTreeMap<String, Seen>>,
+    from: &Option<BTreeMap<String, Seen>>,
+) {
+    match (into.as_mut(), from) {
+        (Some(mine), Some(theirs)) => merge_map(mine, theirs),
+        _ => *into = None,
+    }
+}
+
 impl Observations {
     /// Empty, for a recording made now: with the facts this learner records and older
     /// profiles may lack marked as recorded.
@@ -649,20 +660,8 @@ impl Observations {
         }
         // Recorded only when both were: a union with a profile that did not record them
         // cannot say none were made.
-        f.key_management = match (f.key_management.take(), &g.key_management) {
-            (Some(mut mine), Some(theirs)) => {
-                merge_map(&mut mine, theirs);
-                Some(mine)
-            }
-            _ => None,
-        };
-        f.host_mounts = match (f.host_mounts.take(), &g.host_mounts) {
-            (Some(mut mine), Some(theirs)) => {
-                merge_map(&mut mine, theirs);
-                Some(mine)
-            }
-            _ => None,
-        };
+        merge_recorded(&mut f.key_management, &g.key_management);
+        merge_recorded(&mut f.host_mounts, &g.host_mounts);
         for (path, exec) in &other.processes.execs {
             let mine = self.processes.execs.entry(path.clone()).or_default();
             mine.seen.merge(&exec.seen);

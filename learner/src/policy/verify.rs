@@ -273,16 +273,15 @@ impl<'a> Deployed<'a> {
                 return Some(show(a));
             }
         }
-        let private_network = self
-            .last("PrivateNetwork")
-            .is_some_and(|a| boolean(&a.value) == Some(true));
         let no_private_mounts = self
             .last("PrivateMounts")
             .is_some_and(|a| boolean(&a.value) == Some(false));
-        if network && private_network && !no_private_mounts {
-            return self.last("PrivateNetwork").map(show);
+        if !network || no_private_mounts {
+            return None;
         }
-        None
+        self.last("PrivateNetwork")
+            .filter(|a| boolean(&a.value) == Some(true))
+            .map(show)
     }
 
     /// The value of the last assignment of `key`, if any.

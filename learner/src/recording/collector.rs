@@ -1365,9 +1365,6 @@ impl Collector {
         }
     }
 
-    /// The recorded unit's RootDirectory=: a process found in it is not a process that
-    /// chrooted itself, and its paths are the unit's as they are (its drop-in's paths are
-    /// too), as with the root systemd's executor sets up.
     /// Sets the host's mount namespace to that of the recorded system's service manager,
     /// `manager` (PID 1, or a guest's init as seen from here).
     pub fn set_host_manager(&mut self, manager: u32) {
@@ -1412,6 +1409,9 @@ impl Collector {
         }
     }
 
+    /// The recorded unit's RootDirectory=: a process found in it is not a process that
+    /// chrooted itself, and its paths are the unit's as they are (its drop-in's paths are
+    /// too), as with the root systemd's executor sets up.
     pub fn set_unit_root(&mut self, root: Option<String>) {
         self.unit_root = root.filter(|r| !r.is_empty() && r != "/");
     }

@@ -227,16 +227,13 @@ impl Session {
     /// where recorded symlinks are followed, and whose network the recording judges (see
     /// `recording::network`).
     pub fn set_system_root(&mut self, root: std::path::PathBuf) {
-        // A guest's init is its service manager: its mount namespace is the guest's host one.
-        if let Some(manager) = root
-            .strip_prefix("/proc")
-            .ok()
-            .and_then(|rest| rest.iter().next())
-            .and_then(|pid| pid.to_str()?.parse::<u32>().ok())
-        {
-            self.collector.set_host_manager(manager);
-        }
         self.system_root = root;
+    }
+
+    /// The recorded system's service manager when it is a guest's init (see
+    /// `Collector::set_host_manager`).
+    pub fn set_guest_manager(&mut self, manager: u32) {
+        self.collector.set_host_manager(manager);
     }
 
     /// Follows the target's cgroup from the moment systemd makes it again (a unit's restart),

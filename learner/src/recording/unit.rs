@@ -242,6 +242,9 @@ async fn record_until(
     let mut instances = u64::from(target.id != 0);
     let mut session = Session::start(target, arch, req.check, Some(info.root_directory.clone()))?;
     session.set_system_root(systemd.path_in_guest(Path::new("/")));
+    if let Some(manager) = req.guest {
+        session.set_guest_manager(manager);
+    }
     session.follow_creations();
     if waiting {
         eprintln!(
