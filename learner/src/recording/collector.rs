@@ -163,7 +163,7 @@ fn debug_capability(ev: &CapabilityEvent, during: &str, own: Option<u32>) {
     {
         let _ = writeln!(
             f,
-            "{} {} {} {} {:#x} uid={} own={:?} {} {} ret={} key={:#x}",
+            "{} {} {} {} {:#x} uid={} own={:?} {} {} ret={} key={:#x} nr={}",
             std::process::id(),
             ev.tgid,
             ev.pid,
@@ -174,7 +174,8 @@ fn debug_capability(ev: &CapabilityEvent, during: &str, own: Option<u32>) {
             names::capability(ev.cap),
             during,
             ev.ret,
-            ev.key
+            ev.key,
+            ev.syscall
         );
     }
 }
@@ -644,17 +645,20 @@ impl Collector {
                     && during != OVERRIDDEN_CREDENTIALS
                     && !changes_credentials
                 {
-                    self.cap_checks.insert(
-                        ev.key,
-                        CapCheck {
+                    // A key comes again when its check repeats after the deduplication maps
+                    // took turns: one more check of the same kind, not a new one (replacing
+                    // it lost the first's count, which then stayed the service's need).
+                    self.cap_checks
+                        .entry(ev.key)
+                        .and_modify(|c| c.checks += 1)
+                        .or_insert_with(|| CapCheck {
                             cred: ev.cred,
                             pid: ev.pid,
                             cap: name.clone(),
                             during: during.clone(),
                             granted: ev.ret == 0,
                             checks: 1,
-                        },
-                    );
+                        });
                     if !is_service_manager(&c_string(&ev.comm)) {
                         self.cap_sequence
                             .entry(ev.pid)
@@ -1695,6 +1699,33 @@ mod tests {
         assert_eq!(after[OVERRIDDEN_CREDENTIALS], 4, "{after:?}");
         let granted = &c.observations.capabilities["CAP_SYS_ADMIN"].granted_during;
         assert_eq!(granted.get("mkdir"), Some(&1), "{granted:?}");
+    }
+
+    #[test]
+    fn a_mounters_check_sent_again_after_the_maps_took_turns_is_moved_whole() {
+        // pg_ctlcluster (root, own credentials 0xa) opens a file overlayfs copies up with its
+        // mounter's (0xf) twice, and the deduplication maps took turns in between: the same
+        // key came twice. Under load that happened in CI, and one check stayed CAP_FOWNER's.
+        const MMAP: u32 = 9;
+        const OPENAT: u32 = 257;
+        const CAP_FOWNER: u32 = 3;
+        let mut c = Collector::new(Arch::X86_64);
+        let copy_up = root_check(10, 0xf, CAP_FOWNER, OPENAT, 2);
+        for ev in [root_check(10, 0xa, 21, MMAP, 1), copy_up, copy_up] {
+            handle_event(&mut c, &ev);
+        }
+        // A postgres process (uid 101) shows 0xf lent.
+        let mut lent = capability_event(0, Some(101), 0xf, 3);
+        lent.cap = CAP_FOWNER;
+        handle_event(&mut c, &lent);
+        let during = |c: &Collector| c.observations.capabilities["CAP_FOWNER"].during.clone();
+        assert_eq!(during(&c)["openat"], 2);
+        c.attribute_overridden_credentials();
+        let after = during(&c);
+        assert!(!after.contains_key("openat"), "{after:?}");
+        assert_eq!(after[OVERRIDDEN_CREDENTIALS], 3, "{after:?}");
+        let granted = &c.observations.capabilities["CAP_FOWNER"].granted_during;
+        assert!(!granted.contains_key("openat"), "{granted:?}");
     }
 
     #[test]

@@ -152,6 +152,9 @@ struct Row {
     before: String,
     after: String,
     result: String,
+    /// The rest of a failure's story, after `result`'s first line: shown again at the end,
+    /// where a CI log's tail keeps it.
+    detail: String,
     ok: bool,
     /// From the machine's turn on: the wait for other checkouts' tests is not the pack's.
     started: Option<Instant>,
@@ -247,6 +250,7 @@ fn pack(
             before: "-".into(),
             after: "-".into(),
             result: String::new(),
+            detail: String::new(),
             ok: true,
             started: None,
             secs: 0.0,
@@ -264,12 +268,9 @@ fn pack(
                 row.ok = false;
                 // The table gets the first line; the whole story goes to stderr.
                 pace.say(&e);
-                row.result = e
-                    .lines()
-                    .next()
-                    .unwrap_or("failed")
-                    .trim_end_matches(':')
-                    .into();
+                let (first, rest) = e.split_once('\n').unwrap_or((&e, ""));
+                row.result = first.trim_end_matches(':').into();
+                row.detail = rest.into();
             }
         }
         row.secs = row.started.unwrap_or(t).elapsed().as_secs_f64();
@@ -338,6 +339,9 @@ fn print_headline(rows: &[Row], total: usize) {
             "FAILED"
         };
         println!("pack: not verified: {} ({class}): {}", r.service, r.result);
+        for line in r.detail.lines().take(12) {
+            println!("pack:   {line}");
+        }
     }
 }
 
@@ -631,10 +635,12 @@ fn verify(
         return Ok(());
     }
     if let Some(diff) = needs_more {
-        pace.say(&diff);
+        // Only the looser lines: the information that follows them can run to hundreds of
+        // lines and push them out of a CI log's tail, and diff.log stays on that machine.
         return Err(format!(
-            "a fresh recording needs more than the shipped profile (learner diff: {})",
-            dir.join("diff.log").display()
+            "a fresh recording needs more than the shipped profile (learner diff: {}):\n{}",
+            dir.join("diff.log").display(),
+            looser_lines(&diff)
         ));
     }
     row.result = "verified, on a fresh host too".into();
@@ -642,6 +648,19 @@ fn verify(
         row.result = format!("verified, on a fresh host too ({note})");
     }
     Ok(())
+}
+
+/// The lines of `learner diff`'s text that say what the new recording permits more.
+fn looser_lines(diff: &str) -> String {
+    let lines: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.trim_start().starts_with("looser"))
+        .collect();
+    if lines.is_empty() {
+        // Never an empty reason: then the whole text, as learner diff gave it.
+        return diff.to_string();
+    }
+    lines.join("\n")
 }
 
 /// `learner record UNIT --wait` in the guest, attached before anything starts the unit.

@@ -570,7 +570,13 @@ impl Run<'_> {
         if shipped && !update {
             let code = m.ssh_output(&format!("cat {DIR}/diff.code"))?;
             if code.trim() != "0" {
-                bail!("a fresh recording needs more than the shipped profile (diff.log)");
+                // The looser lines themselves: the log may stay on a machine nobody can open.
+                let looser =
+                    m.ssh_output(&format!("grep -E '^ *looser' {DIR}/diff.log || true"))?;
+                bail!(
+                    "a fresh recording needs more than the shipped profile (diff.log): {}",
+                    looser.trim()
+                );
             }
             return Ok("shipped drop-in verified, on a fresh host too".into());
         }
