@@ -43,6 +43,10 @@ for unit in ${LEARNER_GUEST_HOLD:-}; do
     # An init script's unit (slapd, exim4) is wanted through its /etc/rc?.d start links.
     case $unit in *.service) rm -f "$r"/etc/rc[2-5].d/S[0-9][0-9]"${unit%.service}" ;; esac
 done
+# A machine built as a container image keeps Docker's policy-rc.d (every answer 101): in the
+# guest, a host of its own, invoke-rc.d must reach its services (logrotate's postrotate
+# scripts: nginx's `invoke-rc.d nginx rotate`), or their rotation silently does nothing.
+rm -f "$r/usr/sbin/policy-rc.d"
 ip link set lo up
 cd "$r"
 mkdir -p oldroot

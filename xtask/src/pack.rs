@@ -5,7 +5,7 @@ use std::{path::Path, process::Command};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{APT_PACKAGES, apt_install, is_root, run, workspace};
+use crate::{APT_PACKAGES, apt_install, is_root, output, run, workspace};
 
 /// The services `cargo xtask test` runs the pack for: five fast ones of different kinds (a
 /// multi-process web server, a forking cache, a templated multi-process database, a
@@ -15,17 +15,20 @@ pub const CI_SERVICES: &[&str] = &["nginx", "redis-server", "postgresql", "man-d
 /// The `packages=` of profiles/SERVICE/pack.conf; none for a service marked `unverified=`,
 /// which the pack only lists.
 fn packages(profiles: &Path, service: &str) -> Result<Vec<String>> {
+    let conf = conf(profiles, service)?;
+    Ok(match conf.unverified {
+        Some(_) => Vec::new(),
+        None => conf.packages,
+    })
+}
+
+fn conf(profiles: &Path, service: &str) -> Result<crate::vm::pack::Conf> {
     let conf = profiles.join(service).join("pack.conf");
     let text = std::fs::read_to_string(&conf)
         .with_context(|| format!("{}: no such service in the pack", conf.display()))?;
     // Read as `vm pack` reads it, without a release's overrides: those are for real machines
     // (`unverified.debian12=` verifies chrony on one, never in the pack's guest).
-    let conf = crate::vm::pack::Conf::parse(&text, "guest")
-        .with_context(|| format!("{}", conf.display()))?;
-    Ok(match conf.unverified {
-        Some(_) => Vec::new(),
-        None => conf.packages,
-    })
+    crate::vm::pack::Conf::parse(&text, "guest").with_context(|| format!("{}", conf.display()))
 }
 
 fn all_services(profiles: &Path) -> Result<Vec<String>> {
@@ -66,7 +69,16 @@ pub fn install_services(services: &[&str]) -> Result<Vec<String>> {
     }
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     let installed = apt_install(&wanted)?;
-    disable_on_host(&wanted);
+    // The service's own unit too: a transitional package (proftpd-basic) ships none, the
+    // package it pulls in (proftpd-core) does.
+    let mut own_units = Vec::new();
+    for s in services {
+        let conf = conf(&profiles, s)?;
+        if conf.unverified.is_none() && !conf.unit.contains('@') {
+            own_units.push(conf.unit);
+        }
+    }
+    disable_on_host(&wanted, &own_units);
     Ok(installed.into_iter().map(str::to_owned).collect())
 }
 
@@ -107,8 +119,24 @@ pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
 /// Every guest systemd of the tests boots from this machine's root, with its enabled units:
 /// a pack-only service enabled by its package would start in all of them. The pack starts
 /// each one itself (load.sh setup).
-fn disable_on_host(installed: &[&str]) {
-    let mut units = Vec::new();
+fn disable_on_host(installed: &[&str], own_units: &[String]) {
+    // A unit of a package the tests install themselves (nginx) stays as it is: the tests'
+    // guests have it running.
+    let mut units: Vec<String> = own_units
+        .iter()
+        .filter(|u| {
+            ["/lib/systemd/system/", "/usr/lib/systemd/system/"]
+                .iter()
+                .map(|d| format!("{d}{u}"))
+                .find(|f| Path::new(f).exists())
+                .is_some_and(|f| {
+                    let owner = output(Command::new("dpkg").args(["-S", &f]));
+                    let owner = owner.split(':').next().unwrap_or("").trim();
+                    !owner.is_empty() && !APT_PACKAGES.contains(&owner)
+                })
+        })
+        .cloned()
+        .collect();
     for package in installed.iter().filter(|p| !APT_PACKAGES.contains(p)) {
         let files = Command::new("dpkg")
             .args(["-L", package])
@@ -124,7 +152,7 @@ fn disable_on_host(installed: &[&str]) {
             let kind = [".service", ".socket", ".timer", ".path"]
                 .iter()
                 .any(|k| name.ends_with(k));
-            if unit_dir && kind && !name.contains("@.") {
+            if unit_dir && kind && !name.contains("@.") && !units.iter().any(|u| u == name) {
                 units.push(name.to_owned());
             }
         }
