@@ -120,8 +120,17 @@ pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
 /// a pack-only service enabled by its package would start in all of them. The pack starts
 /// each one itself (load.sh setup).
 fn disable_on_host(installed: &[&str], own_units: &[String]) {
-    // A unit of a package the tests install themselves (nginx) stays as it is: the tests'
-    // guests have it running.
+    // A unit of a package the tests install themselves, or of one of their dependencies
+    // (nginx.service is nginx-common's), stays as it is: the tests' guests have it running.
+    let tests_own = output(
+        Command::new("dpkg-query")
+            .args(["-W", "-f=${Package} ${Depends} ${Pre-Depends}\n"])
+            .args(APT_PACKAGES),
+    );
+    let tests_own: Vec<&str> = tests_own
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '|')
+        .map(|w| w.split(':').next().unwrap_or(w))
+        .collect();
     let mut units: Vec<String> = own_units
         .iter()
         .filter(|u| {
@@ -132,7 +141,7 @@ fn disable_on_host(installed: &[&str], own_units: &[String]) {
                 .is_some_and(|f| {
                     let owner = output(Command::new("dpkg").args(["-S", &f]));
                     let owner = owner.split(':').next().unwrap_or("").trim();
-                    !owner.is_empty() && !APT_PACKAGES.contains(&owner)
+                    !owner.is_empty() && !tests_own.contains(&owner)
                 })
         })
         .cloned()
