@@ -12,16 +12,7 @@ use crate::{APT_PACKAGES, apt_install, is_root, output, run, workspace};
 /// oneshot job run by a timer, a DNS server), about 4 minutes together on 2 cores, installs included.
 pub const CI_SERVICES: &[&str] = &["nginx", "redis-server", "postgresql", "man-db", "unbound"];
 
-/// The `packages=` of profiles/SERVICE/pack.conf; none for a service marked `unverified=`,
-/// which the pack only lists.
-fn packages(profiles: &Path, service: &str) -> Result<Vec<String>> {
-    let conf = conf(profiles, service)?;
-    Ok(match conf.unverified {
-        Some(_) => Vec::new(),
-        None => conf.packages,
-    })
-}
-
+/// profiles/SERVICE/pack.conf, read as the pack's guest reads it.
 fn conf(profiles: &Path, service: &str) -> Result<crate::vm::pack::Conf> {
     let conf = profiles.join(service).join("pack.conf");
     let text = std::fs::read_to_string(&conf)
@@ -60,24 +51,26 @@ pub const RECORD_ALL_SERVICES: &[&str] = &[
 pub fn install_services(services: &[&str]) -> Result<Vec<String>> {
     let profiles = workspace().join("profiles");
     let mut wanted = Vec::new();
-    for s in services {
-        for p in packages(&profiles, s)? {
-            if !wanted.contains(&p) {
-                wanted.push(p);
-            }
-        }
-    }
-    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    let installed = apt_install(&wanted)?;
     // The service's own unit too: a transitional package (proftpd-basic) ships none, the
     // package it pulls in (proftpd-core) does.
     let mut own_units = Vec::new();
     for s in services {
         let conf = conf(&profiles, s)?;
-        if conf.unverified.is_none() && !conf.unit.contains('@') {
+        // A service marked `unverified=` is only listed by the pack: nothing to install.
+        if conf.unverified.is_some() {
+            continue;
+        }
+        for p in conf.packages {
+            if !wanted.contains(&p) {
+                wanted.push(p);
+            }
+        }
+        if !conf.unit.contains('@') {
             own_units.push(conf.unit);
         }
     }
+    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let installed = apt_install(&wanted)?;
     disable_on_host(&wanted, &own_units);
     Ok(installed.into_iter().map(str::to_owned).collect())
 }
