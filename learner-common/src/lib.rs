@@ -450,6 +450,9 @@ pub mod shape_flags {
     /// Only interesting when arg 1 (cmd) duplicates the fd, F_DUPFD or F_DUPFD_CLOEXEC
     /// (fcntl): the many other fcntl calls are not traced.
     pub const DUPFD_CMD_ARG1: u8 = 32;
+    /// The call may change its thread's own credentials (set*id, capset, execve, unshare,
+    /// keyctl): entering it starts a new [`crate::ThreadCall::generation`].
+    pub const CREDENTIAL_SWITCH: u8 = 64;
 }
 
 /// One traced syscall: arguments at entry, result at exit.
@@ -526,6 +529,9 @@ pub struct CapabilityEvent {
     pub cred: u64,
     /// As [`SyscallEvent::cgroup`].
     pub cgroup: u64,
+    /// The thread's [`ThreadCall::generation`] at the check: a change means its own
+    /// credentials may have changed since its previous check.
+    pub generation: u64,
 }
 
 /// `CAP_OPT_NOAUDIT` of the kernel's `cap_capable()` options (include/linux/security.h,
@@ -614,10 +620,16 @@ pub struct ThreadCall {
     pub pid_tgid: u64,
     pub nr: u64,
     pub uid_gid: u64,
+    /// How many calls that may change a thread's own credentials (see
+    /// [`shape_flags::CREDENTIAL_SWITCH`]) the slot's threads entered: a capability check's
+    /// deduplication key holds it, so each stretch between two changes sends its own checks
+    /// (the memory accounting ones that tell its own credentials' address included), even
+    /// when the new credentials come back at an address the thread had before.
+    pub generation: u64,
 }
 
 #[cfg(feature = "user")]
-// SAFETY: repr(C), three u64.
+// SAFETY: repr(C), four u64.
 unsafe impl aya::Pod for ThreadCall {}
 
 /// [`CurrentSyscall::verdict_generation`] when no verdict is cached.

@@ -471,6 +471,9 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
     if shape.traced == 0 {
         return Err(());
     }
+    if shape.flags & shape_flags::CREDENTIAL_SWITCH != 0 {
+        new_credential_generation(bpf_get_current_pid_tgid());
+    }
     if N > 2 {
         let prot = ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 16);
         if shape.flags & shape_flags::PROT_EXEC_ARG2 != 0 && prot & PROT_EXEC == 0 {
@@ -1111,9 +1114,11 @@ fn try_cap_capable(ctx: &TracePointContext) -> Result<(), ()> {
 #[inline(always)]
 fn send_capability(cap: u32, ret: i32, opts: Option<u32>, cred: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let (syscall, own_uid) = match THREAD_CALLS.get(pending_slot(pid_tgid)) {
-        Some(c) if c.pid_tgid == pid_tgid => (c.nr as u32, Some(c.uid_gid as u32)),
-        _ => (NO_SYSCALL, None),
+    let (syscall, own_uid, generation) = match THREAD_CALLS.get(pending_slot(pid_tgid)) {
+        Some(c) if c.pid_tgid == pid_tgid => (c.nr as u32, Some(c.uid_gid as u32), c.generation),
+        // A thread sharing the slot: its generation still moves on with every switch.
+        Some(c) => (NO_SYSCALL, None, c.generation),
+        None => (NO_SYSCALL, None, 0),
     };
     // Reads current_cred(): the credentials the check runs with, overridden or not.
     let uid_gid = bpf_get_current_uid_gid();
@@ -1135,9 +1140,18 @@ fn send_capability(cap: u32, ret: i32, opts: Option<u32>, cred: u64) {
         cred,
         // SAFETY: helper call without arguments.
         cgroup: unsafe { bpf_get_current_cgroup_id() },
+        generation,
     };
     current_comm(&mut ev.comm);
     let mut h = mix(FNV_OFFSET, 0xcab);
+    // Per stretch of the thread's own credentials: a stretch whose credentials came back at
+    // an address it had before would otherwise send nothing, not even the memory accounting
+    // check that tells the user side its own address, and none of its checks could be
+    // judged. CAP_SYS_ADMIN (that accounting) per thread too: each thread's stretches need it.
+    h = mix(h, generation);
+    if cap == CAP_SYS_ADMIN {
+        h = mix(h, pid_tgid & 0xffff_ffff);
+    }
     h = mix(h, uid_gid);
     // Per credentials: overridden ones are told apart by their address (see the collector),
     // and per process: a lent struct's checks in each process that uses it are the evidence.
@@ -1220,6 +1234,22 @@ fn try_page_fault() -> Result<(), ()> {
     current.uid_gid = bpf_get_current_uid_gid();
     note_thread_call(pid_tgid, current.nr, current.uid_gid);
     Ok(())
+}
+
+/// Starts a new generation of the current thread's own credentials (see `ThreadCall`).
+/// The capability the kernel's memory accounting checks (include/uapi/linux/capability.h).
+const CAP_SYS_ADMIN: u32 = 21;
+
+#[inline(always)]
+fn new_credential_generation(pid_tgid: u64) {
+    if let Some(slot) = THREAD_CALLS.get_ptr_mut(pending_slot(pid_tgid)) {
+        // SAFETY: a map value; as in note_thread_call, a thread sharing the slot only moves
+        // the count on (its own checks then look like a new stretch: judged less, never
+        // wrongly).
+        unsafe {
+            (*slot).generation = (*slot).generation.wrapping_add(1);
+        }
+    }
 }
 
 /// Notes what the current thread is inside of, in its own slot.

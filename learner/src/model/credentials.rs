@@ -27,6 +27,16 @@ pub const ID_CHANGES: &[&str] = &[
     "setgroups",
 ];
 
+/// Calls besides the id changes that make a thread's own credentials anew (or may).
+/// execve's own checks come both before and after its new credentials are installed.
+const OTHER_SWITCHES: &[&str] = &["execve", "execveat", "capset", "prctl", "unshare", "keyctl"];
+
+/// Whether `syscall` may give its thread new credentials of its own (a new struct, maybe at
+/// an address it had before).
+pub fn switches_credentials(syscall: &str) -> bool {
+    ID_CHANGES.contains(&syscall) || OTHER_SWITCHES.contains(&syscall)
+}
+
 /// Whether a capability check during `syscall` is made with the process's own credentials
 /// as they are being changed, whatever /proc says afterwards: an id change, capset, prctl,
 /// or an exec.

@@ -127,6 +127,9 @@ pub struct Collector {
     /// Per thread, its process and what each capability check tells about its credentials
     /// (see [`foreign_credentials`]).
     cred_marks: HashMap<u32, (u32, Vec<foreign_credentials::Mark>)>,
+    /// Per thread, the kernel side's count of its calls that may change its credentials, as
+    /// its last capability check carried it.
+    cred_generations: HashMap<u32, u64>,
     /// The host's mount namespace (`/proc/N/ns/mnt`'s link of the recorded system's service
     /// manager, or learner's own), which a mount is compared with (see [`Self::host_mount`]).
     host_mount_namespace: Option<std::path::PathBuf>,
@@ -177,6 +180,51 @@ fn debug_capability(ev: &CapabilityEvent, during: &str, own: Option<u32>) {
             ev.key,
             ev.syscall
         );
+    }
+}
+
+/// `LEARNER_DEBUG_CREDENTIALS=FILE`: each thread's credential marks in order, and which keys
+/// were judged foreign or own: for studying why a check was (not) told apart.
+fn debug_judgement(
+    marks: &HashMap<u32, (u32, Vec<foreign_credentials::Mark>)>,
+    foreign: &std::collections::HashSet<u64>,
+    own: &std::collections::HashSet<u64>,
+) {
+    use std::io::Write as _;
+    let Some(file) = debug_file("LEARNER_DEBUG_CREDENTIALS") else {
+        return;
+    };
+    let Ok(mut f) = file.lock() else { return };
+    let _ = writeln!(
+        f,
+        "== {} judged: {} foreign, {} own",
+        std::process::id(),
+        foreign.len(),
+        own.len()
+    );
+    let mut threads: Vec<_> = marks.iter().collect();
+    threads.sort_by_key(|(pid, _)| **pid);
+    for (pid, (tgid, marks)) in threads {
+        let _ = write!(f, "{tgid}/{pid}:");
+        for m in marks {
+            let _ = match m {
+                foreign_credentials::Mark::Own(c) => write!(f, " own={c:#x}"),
+                foreign_credentials::Mark::Switch => write!(f, " |"),
+                foreign_credentials::Mark::Check { cred, key, path } => write!(
+                    f,
+                    " {}{cred:#x}:{key:#x}{}",
+                    if *path { "p" } else { "" },
+                    if foreign.contains(key) {
+                        "=F"
+                    } else if own.contains(key) {
+                        "=O"
+                    } else {
+                        ""
+                    }
+                ),
+            };
+        }
+        let _ = writeln!(f);
     }
 }
 
@@ -534,6 +582,7 @@ impl Collector {
             cap_order: Vec::new(),
             changed_credentials: std::collections::HashSet::new(),
             cred_marks: HashMap::new(),
+            cred_generations: HashMap::new(),
             // PID 1's, or (refused: it may hold capabilities learner lacks, as a container
             // runtime's init does) learner's own, which runs in the host's.
             host_mount_namespace: std::fs::read_link("/proc/1/ns/mnt")
@@ -624,18 +673,30 @@ impl Collector {
                 };
                 let name = names::capability(ev.cap);
                 debug_capability(&ev, &during, own);
-                if let Some(mark) = foreign_credentials::mark(
+                let mark = foreign_credentials::mark(
                     ev.cap,
                     &syscall,
                     during == OVERRIDDEN_CREDENTIALS,
                     ev.cred,
                     ev.key,
-                ) {
-                    self.cred_marks
+                );
+                // The kernel side counts the thread's calls that may change its credentials:
+                // a new count starts a stretch, even when the call's own event was
+                // deduplicated away.
+                let switched = self
+                    .cred_generations
+                    .insert(ev.pid, ev.generation)
+                    .is_some_and(|g| g != ev.generation);
+                if switched || mark.is_some() {
+                    let marks = &mut self
+                        .cred_marks
                         .entry(ev.pid)
                         .or_insert_with(|| (ev.tgid, Vec::new()))
-                        .1
-                        .push(mark);
+                        .1;
+                    if switched && marks.last() != Some(&foreign_credentials::Mark::Switch) {
+                        marks.push(foreign_credentials::Mark::Switch);
+                    }
+                    marks.extend(mark);
                 }
                 if switches_ids(&during) {
                     self.changed_credentials.insert(ev.pid);
@@ -882,13 +943,16 @@ impl Collector {
         // need no exclusion here; and a check known to use its thread's own stays, whatever
         // the rules by address said.
         let (foreign, own) = foreign_credentials::judge(&self.cred_marks, &lent);
+        debug_judgement(&self.cred_marks, &foreign, &own);
         keys.extend(foreign);
+        // A check during access() runs with credentials derived from the caller's, its
+        // capabilities included: a need, unless made with credentials seen overriding a
+        // process's own (overlayfs's mounter's, reading its xattrs as the lookup goes).
         keys.retain(|k| {
             !own.contains(k)
-                && self
-                    .cap_checks
-                    .get(k)
-                    .is_some_and(|c| !foreign_credentials::derived(&c.during))
+                && self.cap_checks.get(k).is_some_and(|c| {
+                    !foreign_credentials::derived(&c.during) || self.overriding.contains(&c.cred)
+                })
         });
         let mut moved = 0;
         for key in keys {
@@ -1666,6 +1730,7 @@ mod tests {
             opts_known: 0,
             cred,
             cgroup: 0,
+            generation: 0,
         }
     }
 
@@ -1726,6 +1791,66 @@ mod tests {
         assert_eq!(after[OVERRIDDEN_CREDENTIALS], 3, "{after:?}");
         let granted = &c.observations.capabilities["CAP_FOWNER"].granted_during;
         assert!(!granted.contains_key("openat"), "{granted:?}");
+    }
+
+    #[test]
+    fn a_switch_whose_own_event_was_deduplicated_still_starts_a_stretch() {
+        // proftpd's master: setresuid to a new struct (0xb) and back; the call's own event was
+        // counted, not sent, but the kernel side's count of the thread's switches moved on
+        // (generation 2). Its stat then makes overlayfs check with the mounter's (0xf).
+        const MMAP: u32 = 9;
+        const NEWFSTATAT: u32 = 262;
+        let mut c = Collector::new(Arch::X86_64);
+        let mut stat = root_check(10, 0xf, 21, NEWFSTATAT, 3);
+        stat.generation = 2;
+        let mut own = root_check(10, 0xb, 21, MMAP, 2);
+        own.generation = 2;
+        for ev in [root_check(10, 0xa, 21, MMAP, 1), own, stat] {
+            handle_event(&mut c, &ev);
+        }
+        c.attribute_overridden_credentials();
+        let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
+        // Taken for one stretch with two own addresses, nothing in it was judged.
+        assert!(!during.contains_key("newfstatat"), "{during:?}");
+        assert_eq!(during[OVERRIDDEN_CREDENTIALS], 1, "{during:?}");
+    }
+
+    #[test]
+    fn an_access_check_with_the_mounters_credentials_is_not_the_callers() {
+        // dnsmasq's root helper (never changing its ids) calls faccessat2 on the overlay
+        // root: overlayfs reads its xattrs with its mounter's (0xf), seen overriding a
+        // non-root process's own. A check with credentials derived from its own (0xd) stays.
+        const FACCESSAT2: u32 = 439;
+        let mut c = Collector::new(Arch::X86_64);
+        handle_event(&mut c, &root_check(10, 0xf, 21, FACCESSAT2, 1));
+        handle_event(&mut c, &root_check(10, 0xd, 1, FACCESSAT2, 2));
+        let mut lent = capability_event(0, Some(101), 0xf, 3);
+        lent.pid = 20;
+        lent.tgid = 20;
+        handle_event(&mut c, &lent);
+        c.attribute_overridden_credentials();
+        let caps = &c.observations.capabilities;
+        assert!(
+            !caps["CAP_SYS_ADMIN"].during.contains_key("faccessat2"),
+            "{caps:?}"
+        );
+        assert_eq!(caps["CAP_DAC_OVERRIDE"].during["faccessat2"], 1, "{caps:?}");
+    }
+
+    #[test]
+    fn a_stack_growing_page_fault_tells_the_threads_own_credentials() {
+        // A stretch whose only accounting check is a page fault (its mmap's key was sent in
+        // an earlier stretch): the fault's check, in user mode, is with its own (0xb).
+        const NEWFSTATAT: u32 = 262;
+        let mut c = Collector::new(Arch::X86_64);
+        let fault = root_check(10, 0xb, 21, learner_common::IN_PAGE_FAULT, 1);
+        for ev in [fault, root_check(10, 0xf, 21, NEWFSTATAT, 2)] {
+            handle_event(&mut c, &ev);
+        }
+        c.attribute_overridden_credentials();
+        let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
+        assert!(!during.contains_key("newfstatat"), "{during:?}");
+        assert_eq!(during[OVERRIDDEN_CREDENTIALS], 1, "{during:?}");
     }
 
     #[test]

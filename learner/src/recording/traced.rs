@@ -291,7 +291,12 @@ impl Traced {
             string_arg: [one_based(self.strings[0]), one_based(self.strings[1])],
             string1_kind: self.string1_kind,
             extra: self.extra,
-            flags: self.flags,
+            flags: self.flags
+                | if crate::model::credentials::switches_credentials(self.name) {
+                    shape_flags::CREDENTIAL_SWITCH
+                } else {
+                    0
+                },
             key_args: self.key_args.iter().fold(0, |bits, &i| bits | (1 << i)),
             open_flags_arg: self.open_flags_arg,
             dirfd_arg: [one_based(self.dirfds[0]), one_based(self.dirfds[1])],

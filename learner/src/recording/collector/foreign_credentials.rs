@@ -34,12 +34,21 @@ pub(super) enum Mark {
 }
 
 /// Syscalls whose CAP_SYS_ADMIN check is the kernel's memory accounting, made with the
-/// caller's own credentials.
-const ACCOUNTING: &[&str] = &["brk", "mmap", "mmap2", "mremap", "mprotect"];
-
-/// Syscalls that make a thread's own credentials anew (or may): a stretch ends there.
-/// execve's own checks come both before and after its new credentials are installed.
-const SWITCHES: &[&str] = &["execve", "execveat", "capset", "prctl", "unshare", "keyctl"];
+/// caller's own credentials: mappings, a fork's copy of them, and a page fault that grows
+/// the stack (a fault the thread took in user mode: nothing lends credentials there).
+/// Writes charge memory too (tmpfs pages) but through overlayfs with its mounter's.
+const ACCOUNTING: &[&str] = &[
+    "brk",
+    "mmap",
+    "mmap2",
+    "mremap",
+    "mprotect",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    crate::model::observations::IN_PAGE_FAULT_NAME,
+];
 
 /// Syscalls that look a path up: the kernel lends credentials there only as a filesystem's
 /// (overlayfs's mounter's, a network filesystem's), never another process's own: those come
@@ -124,7 +133,7 @@ pub(super) fn mark(cap: u32, during: &str, overridden: bool, cred: u64, key: u64
 
 /// Whether a syscall (by name) may change its thread's own credentials.
 pub(super) fn switches(syscall: &str) -> bool {
-    crate::model::credentials::ID_CHANGES.contains(&syscall) || SWITCHES.contains(&syscall)
+    crate::model::credentials::switches_credentials(syscall)
 }
 
 /// Whether checks during `syscall` run with credentials the kernel derived from the caller's,
