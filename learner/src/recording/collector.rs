@@ -124,6 +124,12 @@ pub struct Collector {
     /// often at the address of the one just freed, so their addresses come and go by
     /// themselves; none of their checks is told apart by address.
     changed_credentials: std::collections::HashSet<u32>,
+    /// As `changed_credentials`, per thread and count of its execs: an exec gives a thread one
+    /// new struct, which stays its own until it switches again, so a switch before it (systemd's
+    /// executor sets every service's capabilities) says nothing of the checks after it.
+    changed_since_exec: std::collections::HashSet<(u32, u32)>,
+    /// Per thread, the execs it made (successful execve and execveat events).
+    execs: HashMap<u32, u32>,
     /// Per thread, its process and what each capability check tells about its credentials
     /// (see [`foreign_credentials`]).
     cred_marks: HashMap<u32, (u32, Vec<foreign_credentials::Mark>)>,
@@ -404,6 +410,8 @@ struct CapCheck {
     cred: u64,
     /// The thread that made it.
     pid: u32,
+    /// How many execs the thread had made before it (see [`Collector::changed_since_exec`]).
+    execs: u32,
     cap: String,
     during: String,
     granted: bool,
@@ -581,6 +589,8 @@ impl Collector {
             cap_sequence: HashMap::new(),
             cap_order: Vec::new(),
             changed_credentials: std::collections::HashSet::new(),
+            changed_since_exec: std::collections::HashSet::new(),
+            execs: HashMap::new(),
             cred_marks: HashMap::new(),
             cred_generations: HashMap::new(),
             // PID 1's, or (refused: it may hold capabilities learner lacks, as a container
@@ -612,7 +622,10 @@ impl Collector {
                 self.event_missed = None;
                 if let Some(name) = self.arch.syscall_name(ev.nr) {
                     if switches_ids(name) {
-                        self.changed_credentials.insert(ev.pid);
+                        self.note_changed_credentials(ev.pid);
+                    }
+                    if (name == "execve" || name == "execveat") && ev.ret == 0 {
+                        *self.execs.entry(ev.pid).or_default() += 1;
                     }
                     if foreign_credentials::switches(name) {
                         self.cred_marks
@@ -699,7 +712,7 @@ impl Collector {
                     marks.extend(mark);
                 }
                 if switches_ids(&during) {
-                    self.changed_credentials.insert(ev.pid);
+                    self.note_changed_credentials(ev.pid);
                 }
                 if ev.cred != 0
                     && ev.key != 0
@@ -715,6 +728,7 @@ impl Collector {
                         .or_insert_with(|| CapCheck {
                             cred: ev.cred,
                             pid: ev.pid,
+                            execs: self.execs.get(&ev.pid).copied().unwrap_or(0),
                             cap: name.clone(),
                             during: during.clone(),
                             granted: ev.ret == 0,
@@ -894,6 +908,13 @@ impl Collector {
         self.early.drain().map(|(_, copies)| copies + 1).sum()
     }
 
+    /// Notes that thread `pid` switched its own credentials (an id change, capset).
+    fn note_changed_credentials(&mut self, pid: u32) {
+        self.changed_credentials.insert(pid);
+        let execs = self.execs.get(&pid).copied().unwrap_or(0);
+        self.changed_since_exec.insert((pid, execs));
+    }
+
     /// Moves the checks made with credentials that overrode some process's own to
     /// `(overridden credentials)`: a root process's overridden checks (overlayfs copying a
     /// file up with its mounter's root credentials) have its own uid, so only the address of
@@ -937,7 +958,7 @@ impl Collector {
         keys.retain(|k| {
             self.cap_checks
                 .get(k)
-                .is_some_and(|c| !self.changed_credentials.contains(&c.pid))
+                .is_some_and(|c| !self.changed_since_exec.contains(&(c.pid, c.execs)))
         });
         // Judged stretch by stretch of each thread's own credentials, so a thread's switches
         // need no exclusion here; and a check known to use its thread's own stays, whatever
@@ -1835,6 +1856,34 @@ mod tests {
             "{caps:?}"
         );
         assert_eq!(caps["CAP_DAC_OVERRIDE"].during["faccessat2"], 1, "{caps:?}");
+    }
+
+    #[test]
+    fn a_switch_before_an_exec_says_nothing_of_the_programs_checks() {
+        // systemd's executor sets the capabilities (capset) of every service's process, then
+        // execs it: the program's access() check with the mounter's credentials (0xf, seen
+        // overriding a uid-999 process's own) is overlayfs's. A process that switched and
+        // never exec'd keeps its check (its own addresses come and go).
+        const CAPSET: u32 = 126;
+        const FACCESSAT2: u32 = 439;
+        let mut c = Collector::new(Arch::X86_64);
+        for tgid in [10, 30] {
+            handle_event(&mut c, &root_check(tgid, 0xa, 8, CAPSET, u64::from(tgid)));
+        }
+        let mut exec = event("execve", [0; 6], "/usr/bin/helper", 0, "helper");
+        // SAFETY: the buffer holds one whole event.
+        let ev = unsafe { &mut *(exec.as_mut_ptr() as *mut SyscallEvent) };
+        (ev.pid, ev.tgid) = (10, 10);
+        c.handle(&exec);
+        handle_event(&mut c, &root_check(10, 0xf, 21, FACCESSAT2, 11));
+        handle_event(&mut c, &root_check(30, 0xf, 21, FACCESSAT2, 31));
+        let mut lent = capability_event(0, Some(999), 0xf, 3);
+        (lent.pid, lent.tgid) = (20, 20);
+        handle_event(&mut c, &lent);
+        c.attribute_overridden_credentials();
+        let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
+        assert_eq!(during.get("faccessat2"), Some(&1), "{during:?}");
+        assert_eq!(during[OVERRIDDEN_CREDENTIALS], 2, "{during:?}");
     }
 
     #[test]
