@@ -114,6 +114,9 @@ pub struct Collector {
     /// Credentials seen overriding a process's own (a check under another uid than the
     /// process's): overlayfs's copy of its mounter's, used by every process it copies up for.
     overriding: std::collections::HashSet<u64>,
+    /// Of those, the ones seen overriding during a lookup that creates nothing (see
+    /// [`foreign_credentials::mounters`]): a filesystem's own, alive as long as its mount.
+    mounters: std::collections::HashSet<u64>,
     /// Each thread's capability events in the order they came, by credentials' address and
     /// deduplication key (by thread: glibc's setuid gives each thread credentials of its own).
     cap_sequence: HashMap<u32, Vec<(u64, u64)>>,
@@ -586,6 +589,7 @@ impl Collector {
             moves: Vec::new(),
             cap_checks: HashMap::new(),
             overriding: std::collections::HashSet::new(),
+            mounters: std::collections::HashSet::new(),
             cap_sequence: HashMap::new(),
             cap_order: Vec::new(),
             changed_credentials: std::collections::HashSet::new(),
@@ -679,6 +683,9 @@ impl Collector {
                     Some(uid) if uid != ev.uid && !changes_credentials => {
                         if ev.cred != 0 {
                             self.overriding.insert(ev.cred);
+                            if foreign_credentials::mounters(&syscall) {
+                                self.mounters.insert(ev.cred);
+                            }
                         }
                         OVERRIDDEN_CREDENTIALS.to_owned()
                     }
@@ -966,6 +973,14 @@ impl Collector {
         let (foreign, own) = foreign_credentials::judge(&self.cred_marks, &lent);
         debug_judgement(&self.cred_marks, &foreign, &own);
         keys.extend(foreign);
+        // A mounter's credentials live as long as the mount: no process's own can share
+        // their address meanwhile, whatever the process switched.
+        keys.extend(
+            self.cap_checks
+                .iter()
+                .filter(|(_, c)| self.mounters.contains(&c.cred))
+                .map(|(k, _)| *k),
+        );
         // A check during access() runs with credentials derived from the caller's, its
         // capabilities included: a need, unless made with credentials seen overriding a
         // process's own (overlayfs's mounter's, reading its xattrs as the lookup goes).
@@ -1884,6 +1899,36 @@ mod tests {
         let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
         assert_eq!(during.get("faccessat2"), Some(&1), "{during:?}");
         assert_eq!(during[OVERRIDDEN_CREDENTIALS], 2, "{during:?}");
+    }
+
+    #[test]
+    fn a_mounters_credentials_seen_in_a_lookup_are_foreign_in_a_switching_process() {
+        // atd's job runner (root, no exec) switches its ids back and forth, with no memory
+        // accounting between: no stretch of it knows its own address. Its unlink of the job
+        // file makes overlayfs check with the mounter's (0xf), which a uid-1 process's stat
+        // showed overriding. An address seen overriding only while a file was made (openat:
+        // a short-lived copy) proves less: 0xe's check stays.
+        const SETRESUID: u32 = 117;
+        const UNLINK: u32 = 87;
+        const NEWFSTATAT: u32 = 262;
+        const OPENAT: u32 = 257;
+        let mut c = Collector::new(Arch::X86_64);
+        for ev in [
+            root_check(10, 0xa, 7, SETRESUID, 1),
+            root_check(10, 0xf, 21, UNLINK, 2),
+            root_check(10, 0xe, 21, UNLINK, 3),
+        ] {
+            handle_event(&mut c, &ev);
+        }
+        for (cred, syscall, key) in [(0xf, NEWFSTATAT, 4), (0xe, OPENAT, 5)] {
+            let mut lent = capability_event(0, Some(1), cred, key);
+            (lent.pid, lent.tgid, lent.syscall) = (20, 20, syscall);
+            handle_event(&mut c, &lent);
+        }
+        c.attribute_overridden_credentials();
+        let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
+        assert_eq!(during.get("unlink"), Some(&1), "{during:?}");
+        assert_eq!(during[OVERRIDDEN_CREDENTIALS], 3, "{during:?}");
     }
 
     #[test]

@@ -106,6 +106,27 @@ const PATH_CALLS: &[&str] = &[
     "connect",
 ];
 
+/// Lookups that create nothing: overlayfs does them with its mounter's credentials, a copy
+/// it made at mount time and keeps until unmount, never a task's own (creating a file it
+/// lends a short-lived copy instead, whose freed address may come back as a process's own).
+const PURE_LOOKUPS: &[&str] = &[
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "readlink",
+    "readlinkat",
+    "chdir",
+    "getdents",
+    "getdents64",
+];
+
+/// Whether credentials seen overriding a process's own during `syscall` can only be a
+/// mounter's, which no process's own shares an address with while the mount lives.
+pub(super) fn mounters(syscall: &str) -> bool {
+    PURE_LOOKUPS.contains(&syscall)
+}
+
 /// Syscalls that check with credentials derived from the caller's (capabilities included).
 const DERIVED: &[&str] = &["access", "faccessat", "faccessat2"];
 
