@@ -582,3 +582,40 @@ fn program_stats_count_the_recordings_syscalls() {
     );
     assert_clean("progstats");
 }
+
+#[test]
+fn each_stretch_of_a_threads_credentials_sends_its_own_accounting_check() {
+    let Some(_kernel) =
+        privileged("each_stretch_of_a_threads_credentials_sends_its_own_accounting_check")
+    else {
+        return;
+    };
+    let dir = TempDir::new("stretches");
+    let debug = dir.join("capabilities.log");
+    let (code, stderr, _) = record(
+        &dir,
+        &[("LEARNER_DEBUG_CAPABILITIES", debug.to_str().expect("utf-8"))],
+        &[WORKLOAD, "stretches"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let log = std::fs::read_to_string(&debug).unwrap_or_default();
+    // Lines: learner's pid, tgid, thread, comm, credentials, uid=, own=, capability, syscall.
+    let mmaps: Vec<Vec<&str>> = log
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f.len() > 8 && f[3] == "workload" && f[7] == "CAP_SYS_ADMIN" && f[8] == "mmap")
+        .collect();
+    if mmaps.is_empty() && !log.contains("CAP_") {
+        eprintln!("skipped: no capability source on this kernel (nothing in the debug log)");
+        assert_clean("stretches");
+        return;
+    }
+    // The same credentials' address both sides of the switch (the kernel made none anew): the
+    // accounting check came twice, once per stretch, where deduplication alone sends it once.
+    let addresses: BTreeSet<&str> = mmaps.iter().map(|f| f[4]).collect();
+    assert!(
+        mmaps.len() >= 2 && addresses.len() < mmaps.len(),
+        "one CAP_SYS_ADMIN mmap check per stretch at one address expected:\n{log}"
+    );
+    assert_clean("stretches");
+}

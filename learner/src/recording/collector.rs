@@ -683,7 +683,9 @@ impl Collector {
                     Some(uid) if uid != ev.uid && !changes_credentials => {
                         if ev.cred != 0 {
                             self.overriding.insert(ev.cred);
-                            if foreign_credentials::mounters(&syscall) {
+                            // Only against the uid the kernel side noted as the call
+                            // entered: /proc's, read later, may be the process's next one.
+                            if ev.own_uid_known != 0 && foreign_credentials::mounters(&syscall) {
                                 self.mounters.insert(ev.cred);
                             }
                         }

@@ -315,6 +315,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn calls_that_may_change_credentials_start_a_generation_on_the_kernel_side() {
+        let flagged = |name: &str| {
+            Traced::by_name(name).expect(name).shape().flags & shape_flags::CREDENTIAL_SWITCH != 0
+        };
+        for name in [
+            "setresuid",
+            "setgid",
+            "setgroups",
+            "capset",
+            "execve",
+            "unshare",
+        ] {
+            assert!(flagged(name), "{name}");
+        }
+        for name in ["openat", "mmap", "clone", "connect"] {
+            assert!(!flagged(name), "{name}");
+        }
+    }
+
+    #[test]
     fn argument_indices_fit_the_argument_count() {
         for t in TRACED {
             for i in t

@@ -76,6 +76,7 @@ fn main() {
             }
             println!("{}", start.elapsed().as_nanos());
         }
+        Some("stretches") => stretches(),
         Some("stress") => stress(
             Path::new(args.get(1).expect("DIR")),
             args.get(2).and_then(|a| a.parse().ok()).expect("N"),
@@ -84,6 +85,34 @@ fn main() {
         ),
         _ => workload(&args),
     }
+}
+
+/// `workload stretches`: as root, a private writable mapping (the kernel's memory accounting
+/// checks CAP_SYS_ADMIN with the caller's own credentials), a setresuid that changes nothing
+/// (the kernel keeps the same credentials), and another such mapping: what proftpd's master
+/// does between its privilege switches.
+fn stretches() {
+    let map = || {
+        // SAFETY: a fresh anonymous mapping, touched and left to the exit.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED, "mmap");
+        // SAFETY: the mapping is 1 MiB, writable.
+        unsafe { *(p as *mut u8) = 1 };
+    };
+    map();
+    // SAFETY: -1 keeps each id.
+    let rc = unsafe { libc::syscall(libc::SYS_setresuid, -1i64, -1i64, -1i64) };
+    assert_eq!(rc, 0, "setresuid(-1, -1, -1)");
+    map();
 }
 
 /// `workload chrooted DIR`: what postfix's smtpd or sshd's privilege-separated child do,
