@@ -1236,10 +1236,10 @@ fn try_page_fault() -> Result<(), ()> {
     Ok(())
 }
 
-/// Starts a new generation of the current thread's own credentials (see `ThreadCall`).
 /// The capability the kernel's memory accounting checks (include/uapi/linux/capability.h).
 const CAP_SYS_ADMIN: u32 = 21;
 
+/// Starts a new generation of the current thread's own credentials (see `ThreadCall`).
 #[inline(always)]
 fn new_credential_generation(pid_tgid: u64) {
     if let Some(slot) = THREAD_CALLS.get_ptr_mut(pending_slot(pid_tgid)) {
