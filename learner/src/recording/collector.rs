@@ -123,13 +123,12 @@ pub struct Collector {
     /// Every capability event of the service in the order they came: process, thread and
     /// credentials' address (see [`shared_between_processes`]).
     cap_order: Vec<(u32, u32, u64)>,
-    /// Threads that switched their own ids (set*id, capset): each change is a new struct,
-    /// often at the address of the one just freed, so their addresses come and go by
-    /// themselves; none of their checks is told apart by address.
-    changed_credentials: std::collections::HashSet<u32>,
-    /// As `changed_credentials`, per thread and count of its execs: an exec gives a thread one
-    /// new struct, which stays its own until it switches again, so a switch before it (systemd's
-    /// executor sets every service's capabilities) says nothing of the checks after it.
+    /// Threads that switched their own ids (set*id, capset), with the count of their execs
+    /// before the switch: each change is a new struct, often at the address of the one just
+    /// freed, so their addresses come and go by themselves; none of their checks after it is
+    /// told apart by address. An exec gives a thread one new struct, which stays its own
+    /// until it switches again, so a switch before it (systemd's executor sets every
+    /// service's capabilities) says nothing of the checks after it.
     changed_since_exec: std::collections::HashSet<(u32, u32)>,
     /// Per thread, the execs it made (successful execve and execveat events).
     execs: HashMap<u32, u32>,
@@ -200,7 +199,9 @@ fn debug_judgement(
     own: &std::collections::HashSet<u64>,
 ) {
     use std::io::Write as _;
-    let Some(file) = debug_file("LEARNER_DEBUG_CREDENTIALS") else {
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    let Some(file) = FILE.get_or_init(|| debug_file("LEARNER_DEBUG_CREDENTIALS")) else {
         return;
     };
     let Ok(mut f) = file.lock() else { return };
@@ -592,7 +593,6 @@ impl Collector {
             mounters: std::collections::HashSet::new(),
             cap_sequence: HashMap::new(),
             cap_order: Vec::new(),
-            changed_credentials: std::collections::HashSet::new(),
             changed_since_exec: std::collections::HashSet::new(),
             execs: HashMap::new(),
             cred_marks: HashMap::new(),
@@ -631,7 +631,7 @@ impl Collector {
                     if (name == "execve" || name == "execveat") && ev.ret == 0 {
                         *self.execs.entry(ev.pid).or_default() += 1;
                     }
-                    if foreign_credentials::switches(name) {
+                    if crate::model::credentials::switches_credentials(name) {
                         self.cred_marks
                             .entry(ev.pid)
                             .or_insert_with(|| (ev.tgid, Vec::new()))
@@ -919,7 +919,6 @@ impl Collector {
 
     /// Notes that thread `pid` switched its own credentials (an id change, capset).
     fn note_changed_credentials(&mut self, pid: u32) {
-        self.changed_credentials.insert(pid);
         let execs = self.execs.get(&pid).copied().unwrap_or(0);
         self.changed_since_exec.insert((pid, execs));
     }
@@ -948,13 +947,19 @@ impl Collector {
             .filter(|(_, c)| self.overriding.contains(&c.cred))
             .map(|(k, _)| *k)
             .collect();
+        // Threads that ever switched their own ids, exec or not.
+        let changed: std::collections::HashSet<u32> = self
+            .changed_since_exec
+            .iter()
+            .map(|(pid, _)| *pid)
+            .collect();
         let steady: HashMap<u32, Vec<(u64, u64)>> = self
             .cap_sequence
             .iter()
-            .filter(|(pid, _)| !self.changed_credentials.contains(pid))
+            .filter(|(pid, _)| !changed.contains(pid))
             .map(|(pid, seq)| (*pid, seq.clone()))
             .collect();
-        let shared = shared_between_processes(&self.cap_order, &self.changed_credentials);
+        let shared = shared_between_processes(&self.cap_order, &changed);
         let lent: std::collections::HashSet<u64> =
             self.overriding.union(&shared).copied().collect();
         keys.extend(interleaved(&steady, &lent));
@@ -1818,9 +1823,7 @@ mod tests {
             handle_event(&mut c, &ev);
         }
         // A postgres process (uid 101) shows 0xf lent.
-        let mut lent = capability_event(0, Some(101), 0xf, 3);
-        lent.cap = CAP_FOWNER;
-        handle_event(&mut c, &lent);
+        handle_event(&mut c, &check_as(20, 101, 0xf, CAP_FOWNER, 83, 3));
         let during = |c: &Collector| c.observations.capabilities["CAP_FOWNER"].during.clone();
         assert_eq!(during(&c)["openat"], 2);
         c.attribute_overridden_credentials();
@@ -1862,10 +1865,7 @@ mod tests {
         let mut c = Collector::new(Arch::X86_64);
         handle_event(&mut c, &root_check(10, 0xf, 21, FACCESSAT2, 1));
         handle_event(&mut c, &root_check(10, 0xd, 1, FACCESSAT2, 2));
-        let mut lent = capability_event(0, Some(101), 0xf, 3);
-        lent.pid = 20;
-        lent.tgid = 20;
-        handle_event(&mut c, &lent);
+        handle_event(&mut c, &check_as(20, 101, 0xf, 21, 83, 3));
         c.attribute_overridden_credentials();
         let caps = &c.observations.capabilities;
         assert!(
@@ -1894,9 +1894,7 @@ mod tests {
         c.handle(&exec);
         handle_event(&mut c, &root_check(10, 0xf, 21, FACCESSAT2, 11));
         handle_event(&mut c, &root_check(30, 0xf, 21, FACCESSAT2, 31));
-        let mut lent = capability_event(0, Some(999), 0xf, 3);
-        (lent.pid, lent.tgid) = (20, 20);
-        handle_event(&mut c, &lent);
+        handle_event(&mut c, &check_as(20, 999, 0xf, 21, 83, 3));
         c.attribute_overridden_credentials();
         let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
         assert_eq!(during.get("faccessat2"), Some(&1), "{during:?}");
@@ -1923,9 +1921,7 @@ mod tests {
             handle_event(&mut c, &ev);
         }
         for (cred, syscall, key) in [(0xf, NEWFSTATAT, 4), (0xe, OPENAT, 5)] {
-            let mut lent = capability_event(0, Some(1), cred, key);
-            (lent.pid, lent.tgid, lent.syscall) = (20, 20, syscall);
-            handle_event(&mut c, &lent);
+            handle_event(&mut c, &check_as(20, 1, cred, 21, syscall, key));
         }
         c.attribute_overridden_credentials();
         let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
@@ -1971,7 +1967,20 @@ mod tests {
     /// A root process's capability check: `tgid`, its credentials' address, the capability,
     /// the syscall (x86_64 number), the deduplication key.
     fn root_check(tgid: u32, cred: u64, cap: u32, syscall: u32, key: u64) -> CapabilityEvent {
-        let mut ev = capability_event(0, Some(0), cred, key);
+        check_as(tgid, 0, cred, cap, syscall, key)
+    }
+
+    /// A capability check made with root's credentials at `cred` by process `tgid`, whose own
+    /// uid is `own_uid` (another than 0: the credentials are seen overriding its own).
+    fn check_as(
+        tgid: u32,
+        own_uid: u32,
+        cred: u64,
+        cap: u32,
+        syscall: u32,
+        key: u64,
+    ) -> CapabilityEvent {
+        let mut ev = capability_event(0, Some(own_uid), cred, key);
         ev.pid = tgid;
         ev.tgid = tgid;
         ev.cap = cap;
@@ -2014,10 +2023,7 @@ mod tests {
         const MMAP: u32 = 9;
         const BIND: u32 = 49;
         let mut c = Collector::new(Arch::X86_64);
-        let mut lent = capability_event(0, Some(995), 0xc, 1);
-        lent.pid = 10;
-        lent.tgid = 10;
-        handle_event(&mut c, &lent);
+        handle_event(&mut c, &check_as(10, 995, 0xc, 21, 83, 1));
         for ev in [
             root_check(30, 0xc, 21, MMAP, 2),
             root_check(30, 0xc, 10, BIND, 3),

@@ -133,7 +133,7 @@ const DERIVED: &[&str] = &["access", "faccessat", "faccessat2"];
 /// What a capability check during `during` tells about its thread's credentials.
 pub(super) fn mark(cap: u32, during: &str, overridden: bool, cred: u64, key: u64) -> Option<Mark> {
     const CAP_SYS_ADMIN: u32 = 21;
-    if switches(during) {
+    if crate::model::credentials::switches_credentials(during) {
         return Some(Mark::Switch);
     }
     if cred == 0 || overridden {
@@ -150,11 +150,6 @@ pub(super) fn mark(cap: u32, during: &str, overridden: bool, cred: u64, key: u64
         key,
         path: PATH_CALLS.contains(&during),
     })
-}
-
-/// Whether a syscall (by name) may change its thread's own credentials.
-pub(super) fn switches(syscall: &str) -> bool {
-    crate::model::credentials::switches_credentials(syscall)
 }
 
 /// Whether checks during `syscall` run with credentials the kernel derived from the caller's,
