@@ -412,6 +412,31 @@ fn nginx_recorded_generated_applied_and_rolled_back() {
 
     // Clear errors.
     let pid = guest.pid.to_string();
+    // A template whose instances a socket starts per connection (as saned's): none can be
+    // named, and learner cannot take the template yet; it says so, not systemctl's riddle.
+    guest.write(
+        "/etc/systemd/system/learner-accept.socket",
+        "[Socket]\nListenStream=127.0.0.1:7999\nAccept=yes\n",
+    );
+    guest.write(
+        "/etc/systemd/system/learner-accept@.service",
+        "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+    );
+    assert!(guest.run(&["systemctl", "daemon-reload"]).status.success());
+    for args in [
+        vec!["record", "learner-accept@.service", "--guest", &pid],
+        vec!["score", "learner-accept@.service", "--guest", &pid],
+    ] {
+        let out = learner().args(&args).output().expect("learner");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {said}");
+        assert!(
+            said.contains("is a template")
+                && said.contains("learner-accept.socket has Accept=yes")
+                && said.lines().count() == 1,
+            "{args:?}: {said}"
+        );
+    }
     for (args, needle) in [
         (
             vec!["record", "no-such-unit.service", "--guest", &pid],

@@ -23,6 +23,23 @@ pub enum SystemdError {
     Cgroup(#[from] cgroup::CgroupError),
     #[error("{what}: {detail}")]
     Command { what: String, detail: String },
+    #[error(
+        "{unit} is a template, not a unit: learner takes one of its instances ({prefix}@NAME{suffix}){socket}"
+    )]
+    Template {
+        unit: String,
+        prefix: String,
+        suffix: String,
+        /// Why no instance can be named, when its socket starts one per connection.
+        socket: String,
+    },
+}
+
+/// A template's name split at its `@` (`saned@.service` gives `saned` and `.service`); `None`
+/// for an instance or a plain unit.
+pub fn template_parts(unit: &str) -> Option<(&str, &str)> {
+    let (prefix, rest) = unit.split_once('@')?;
+    (rest.starts_with('.') && !prefix.is_empty() && rest.len() > 1).then_some((prefix, rest))
 }
 
 /// What `systemctl show` says about a unit.
@@ -468,6 +485,9 @@ impl Systemd {
 
     /// What systemd knows of `unit` (a name, a template instance, an escaped name).
     pub fn show(&self, unit: &str) -> Result<UnitInfo, SystemdError> {
+        if let Some((prefix, suffix)) = template_parts(unit) {
+            return Err(self.template_error(unit, prefix, suffix));
+        }
         let text = self.systemctl(&[
             "show",
             "--property=Id,LoadState,ActiveState,SubState,MainPID,ControlGroup,Slice,Type,FragmentPath,SystemCallFilter,ExecStart,InvocationID,Result,ExecMainCode,ExecMainStatus,TimeoutStartUSec,TimeoutStopUSec,Restart,RestartUSec,RemainAfterExit,CanReload,InactiveExitTimestampMonotonic,RootDirectory",
@@ -482,6 +502,29 @@ impl Systemd {
                 unit: unit.to_owned(),
                 state: other.to_owned(),
             }),
+        }
+    }
+
+    /// systemctl refuses a template with "neither a valid invocation ID nor unit name"; say
+    /// what it is instead, and when its instances come one per connection from a socket with
+    /// Accept=yes (which must then bear the template's name), that none can be named.
+    fn template_error(&self, unit: &str, prefix: &str, suffix: &str) -> SystemdError {
+        let socket_unit = format!("{prefix}.socket");
+        let accepts = suffix == ".service"
+            && self
+                .property(&socket_unit, "Accept")
+                .is_ok_and(|accept| accept == "yes");
+        SystemdError::Template {
+            unit: unit.to_owned(),
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+            socket: if accepts {
+                format!(
+                    "; {socket_unit} has Accept=yes and starts one for each connection, and learner cannot yet record, score or apply such a template: it has no drop-in to give"
+                )
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -643,6 +686,24 @@ impl Systemd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_is_told_from_its_instances() {
+        assert_eq!(
+            template_parts("saned@.service"),
+            Some(("saned", ".service"))
+        );
+        assert_eq!(template_parts("getty@.timer"), Some(("getty", ".timer")));
+        for not_one in [
+            "saned@1-127.0.0.1:6566-127.0.0.1:40000.service",
+            "postgresql@15-main.service",
+            "nginx.service",
+            "@.service",
+            "x@.",
+        ] {
+            assert_eq!(template_parts(not_one), None, "{not_one}");
+        }
+    }
 
     #[test]
     fn parses_systemctl_show() {
