@@ -166,8 +166,13 @@ pub fn reached_out(p: &Profile) -> Option<(&String, &Seen)> {
         })
     };
     let sent = o.peers.iter().flat_map(|p| &p.sent_to);
+    // A connect() to port 0 sends nothing anywhere: glibc's getaddrinfo connects a datagram
+    // socket to each address it found only to sort them by source address (radicale's own
+    // listen address, "localhost"); a real request to such an address comes with a port.
+    let probe = |k: &String| parse(k).is_some_and(|(_, port)| port == Some(0));
     o.connects
         .iter()
+        .filter(|(k, _)| !probe(k))
         .chain(sent.filter(|(k, _)| !answer(k)))
         .find(|(k, _)| parse(k).is_some() || RESOLVER_SOCKETS.contains(&k.as_str()))
 }
@@ -749,6 +754,26 @@ mod tests {
         // A datagram to a service port of the same host is a request of its own.
         p.observations
             .add(&Slot::SentTo("AF_INET 127.0.0.1:162".into()), 0, "svc", 1);
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+    }
+
+    #[test]
+    fn a_connect_to_port_zero_is_an_address_sort_not_reaching_out() {
+        // radicale resolving its own listen address, localhost: getaddrinfo connects a UDP
+        // socket to 127.0.0.1:0 and ::1 port 0 to sort the two, and sends nothing.
+        let mut p = profile(&[
+            Slot::Bind("AF_INET 127.0.0.1:5232".into()),
+            Slot::Connect("AF_INET 127.0.0.1:0".into()),
+            Slot::Connect("AF_INET6 [::1]:0".into()),
+        ]);
+        p.recording.routes_beyond_loopback = Some(false);
+        assert_eq!(
+            lines(&p, 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=localhost"]
+        );
+        // A request to a port of that address is reaching out.
+        p.observations
+            .add(&Slot::Connect("AF_INET 127.0.0.1:5432".into()), 0, "svc", 1);
         assert!(lines(&p, 252, "IPAddressDeny").is_empty());
     }
 
