@@ -47,6 +47,12 @@ done
 # guest, a host of its own, invoke-rc.d must reach its services (logrotate's postrotate
 # scripts: nginx's `invoke-rc.d nginx rotate`), or their rotation silently does nothing.
 rm -f "$r/usr/sbin/policy-rc.d"
+# The same for name resolution: a container image's /etc/hosts may lack Debian's ::1 line,
+# and a service told to listen on or reach "localhost" then never uses IPv6 while recorded,
+# though on a Debian host it does (postgresql's listen_addresses, postgrey's --inet).
+printf '%s\n' "127.0.0.1	localhost" "127.0.1.1	$(hostname)" \
+    "::1		localhost ip6-localhost ip6-loopback" "ff02::1		ip6-allnodes" \
+    "ff02::2		ip6-allrouters" > "$r/etc/hosts"
 ip link set lo up
 cd "$r"
 mkdir -p oldroot

@@ -46,6 +46,9 @@ struct Service {
     record_for: String,
     /// `--exercise` of record and apply: `all` unless the packaged unit itself fails an event.
     exercise: String,
+    /// `learner apply --timeout`: how long the check after each start may take to pass
+    /// (cron's first jobs after a start come at the next whole minute).
+    timeout: String,
     /// What the verification here leaves out, said with its result.
     note: Option<String>,
     /// Why the service cannot be verified here: listed, never run or shipped as verified.
@@ -83,6 +86,7 @@ impl Service {
                 .collect(),
             record_for: keys.remove("record").unwrap_or_else(|| "6s".into()),
             exercise: keys.remove("exercise").unwrap_or_else(|| "all".into()),
+            timeout: keys.remove("timeout").unwrap_or_else(|| "60s".into()),
             note: keys.remove("note"),
             unverified: keys.remove("unverified"),
             dir,
@@ -591,7 +595,7 @@ fn verify(
             "--exercise",
             &service.exercise,
             "--timeout",
-            "60s",
+            &service.timeout,
             "--guest",
             &pid,
         ])
