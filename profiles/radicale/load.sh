@@ -2,7 +2,7 @@
 # Radicale 3.1 (Python CalDAV/CardDAV server) as Debian packages it (localhost:5232,
 # collections in /var/lib/radicale/collections, user radicale), run inside the pack's guest
 # systemd.
-#   setup: listening on 127.0.0.1:5232 (localhost does not resolve here); authentication by
+#   setup: listening as packaged (localhost:5232: 127.0.0.1 and ::1); authentication by
 #          a plain htpasswd file with the user `pack` (Debian's default,
 #          remote_user, needs a front-end web server), the collections directory given to
 #          user radicale (the package leaves it root's), the unit started, a calendar
@@ -27,10 +27,6 @@ event() {
 put() { event "$1" "$2" | c -f -o /dev/null -X PUT -H 'Content-Type: text/calendar' --data-binary @- "$url/pack/cal/$1.ics"; }
 case "${1:-}" in
 setup)
-    # Debian's default, localhost:5232, fails here ("Temporary failure in name resolution":
-    # no DNS, no ::1 in /etc/hosts): the address itself.
-    sed -i 's/^#hosts = localhost:5232$/hosts = 127.0.0.1:5232/' /etc/radicale/config
-    grep -q '^hosts = 127.0.0.1:5232' /etc/radicale/config
     sed -i 's/^type = remote_user$/type = htpasswd\nhtpasswd_filename = \/etc\/radicale\/users\nhtpasswd_encryption = plain/' /etc/radicale/config
     grep -q '^htpasswd_filename' /etc/radicale/config
     echo pack:packpass >/etc/radicale/users
