@@ -166,9 +166,10 @@ pub fn reached_out(p: &Profile) -> Option<(&String, &Seen)> {
         })
     };
     let sent = o.peers.iter().flat_map(|p| &p.sent_to);
-    // A connect() to port 0 sends nothing anywhere: glibc's getaddrinfo connects a datagram
-    // socket to each address it found only to sort them by source address (radicale's own
-    // listen address, "localhost"); a real request to such an address comes with a port.
+    // A connect() to port 0 sends nothing anywhere: glibc's getaddrinfo, asked for a name
+    // without a service, connects a datagram socket to each address it found only to sort
+    // them by source address (radicale's own listen address, "localhost"). Asked with a
+    // service, its probes carry that port and still count (postgrey's): not told apart.
     let probe = |k: &String| parse(k).is_some_and(|(_, port)| port == Some(0));
     o.connects
         .iter()

@@ -39,7 +39,9 @@ pub enum SystemdError {
 /// for an instance or a plain unit.
 pub fn template_parts(unit: &str) -> Option<(&str, &str)> {
     let (prefix, rest) = unit.split_once('@')?;
-    (rest.starts_with('.') && !prefix.is_empty() && rest.len() > 1).then_some((prefix, rest))
+    // systemd splits a unit's type at its last dot: `foo@.bar.service` is the instance `.bar`.
+    (rest.starts_with('.') && !prefix.is_empty() && rest.len() > 1 && !rest[1..].contains('.'))
+        .then_some((prefix, rest))
 }
 
 /// What `systemctl show` says about a unit.
@@ -700,6 +702,7 @@ mod tests {
             "nginx.service",
             "@.service",
             "x@.",
+            "foo@.bar.service",
         ] {
             assert_eq!(template_parts(not_one), None, "{not_one}");
         }

@@ -53,6 +53,9 @@ struct Service {
     note: Option<String>,
     /// Why the service cannot be verified here: listed, never run or shipped as verified.
     unverified: Option<String>,
+    /// `unverified` came as `unshipped=`: not the machine's limit, a drop-in that would
+    /// confine more than any recording sees (a job runner's every later job).
+    unshipped: bool,
 }
 
 impl Service {
@@ -88,7 +91,10 @@ impl Service {
             exercise: keys.remove("exercise").unwrap_or_else(|| "all".into()),
             timeout: keys.remove("timeout").unwrap_or_else(|| "60s".into()),
             note: keys.remove("note"),
-            unverified: keys.remove("unverified"),
+            unshipped: keys.contains_key("unshipped"),
+            unverified: keys
+                .remove("unverified")
+                .or_else(|| keys.remove("unshipped")),
             dir,
         })
     }
@@ -260,7 +266,10 @@ fn pack(
             secs: 0.0,
         };
         if let Some(why) = &service.unverified {
-            row.result = format!("not verified here: {why}");
+            row.result = match service.unshipped {
+                true => format!("no drop-in shipped: {why}"),
+                false => format!("not verified here: {why}"),
+            };
         } else {
             let dir = out.join(&service.name);
             let _ = std::fs::remove_dir_all(&dir);
@@ -336,11 +345,12 @@ fn print_headline(rows: &[Row], total: usize) {
         );
     }
     for r in rows.iter().filter(|r| !(r.ok && r.after != "-")) {
-        // `unverified=` says what the test machine lacks; a failure is learner's to explain.
-        let class = if r.ok {
-            "limit of this machine"
-        } else {
-            "FAILED"
+        // `unverified=` says what the test machine lacks, `unshipped=` why no drop-in should
+        // be; a failure is learner's to explain.
+        let class = match (r.ok, r.result.starts_with("no drop-in shipped")) {
+            (false, _) => "FAILED",
+            (true, true) => "not shipped",
+            (true, false) => "limit of this machine",
         };
         println!("pack: not verified: {} ({class}): {}", r.service, r.result);
         for line in r.detail.lines().take(12) {

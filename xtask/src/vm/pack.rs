@@ -179,7 +179,11 @@ impl Conf {
             record: keys.remove("record"),
             exercise: keys.remove("exercise").unwrap_or_else(|| "all".into()),
             // `unverified.debian12=` (empty) verifies on that release what the pack cannot.
-            unverified: keys.remove("unverified").filter(|v| !v.is_empty()),
+            // `unshipped=`: verified or not, no drop-in should be shipped (a job runner's).
+            unverified: keys
+                .remove("unverified")
+                .filter(|v| !v.is_empty())
+                .or_else(|| keys.remove("unshipped")),
             vm_ntp: keys.remove("vm_ntp").is_some_and(|v| v == "yes"),
         })
     }
