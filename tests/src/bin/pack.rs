@@ -166,6 +166,9 @@ struct Row {
     /// where a CI log's tail keeps it.
     detail: String,
     ok: bool,
+    /// Why a service that ran nothing is listed: `unverified=`'s limit of this machine or
+    /// `unshipped=`'s policy.
+    listed_as: &'static str,
     /// From the machine's turn on: the wait for other checkouts' tests is not the pack's.
     started: Option<Instant>,
     secs: f64,
@@ -262,6 +265,10 @@ fn pack(
             result: String::new(),
             detail: String::new(),
             ok: true,
+            listed_as: match service.unshipped {
+                true => "not shipped",
+                false => "limit of this machine",
+            },
             started: None,
             secs: 0.0,
         };
@@ -347,11 +354,7 @@ fn print_headline(rows: &[Row], total: usize) {
     for r in rows.iter().filter(|r| !(r.ok && r.after != "-")) {
         // `unverified=` says what the test machine lacks, `unshipped=` why no drop-in should
         // be; a failure is learner's to explain.
-        let class = match (r.ok, r.result.starts_with("no drop-in shipped")) {
-            (false, _) => "FAILED",
-            (true, true) => "not shipped",
-            (true, false) => "limit of this machine",
-        };
+        let class = if r.ok { r.listed_as } else { "FAILED" };
         println!("pack: not verified: {} ({class}): {}", r.service, r.result);
         for line in r.detail.lines().take(12) {
             println!("pack:   {line}");
