@@ -34,6 +34,10 @@ pub enum GenerateError {
         "{0} records no syscall: that recording saw nothing, and a drop-in from it would deny the service everything (record it again; check `recording` in the file)"
     )]
     Empty(PathBuf),
+    #[error(
+        "{unit}: {why}: no sandbox can confine the unit without confining every session and job it runs (their files, syscalls, capabilities, sudo), so learner gives it no drop-in"
+    )]
+    RunsUsersPrograms { unit: String, why: String },
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +106,16 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
     let mut warnings = warnings;
     warnings.extend(unexercised(&profiles));
     let profile = Profile::merged(&profiles).expect("at least one profile");
+    if let Some(why) = policy::users::runs_users_programs(&profile) {
+        return Err(GenerateError::RunsUsersPrograms {
+            unit: profile
+                .provenance
+                .unit
+                .clone()
+                .unwrap_or_else(|| req.profiles[0].display().to_string()),
+            why,
+        });
+    }
     // The unit's own settings: the file named, else what the profiles recorded.
     let recorded = profiles.iter().any(|p| p.unit.is_some());
     let unit_file = req
@@ -261,4 +275,60 @@ fn gaps(p: &Profile) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shipped pack profile: real recordings of Debian 12's packages.
+    fn pack(name: &str) -> GenerateRequest {
+        GenerateRequest {
+            profiles: vec![
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../profiles")
+                    .join(name)
+                    .join(format!("{name}.profile.yaml")),
+            ],
+            target_systemd: Some(252),
+            explain: false,
+            margin: policy::margin::Margin::Standard,
+            identity: false,
+            unit_file: None,
+            score_unit_file: None,
+        }
+    }
+
+    #[test]
+    fn a_login_or_job_service_gets_no_drop_in_its_sessions_would_inherit() {
+        // sshd ran packssh's session (sh, cat, id, ps as uid 1001); cron ran its crontab.
+        for (name, unit) in [("openssh-server", "ssh.service"), ("cron", "cron.service")] {
+            let err = generate(&pack(name)).expect_err(name);
+            assert!(
+                matches!(err, GenerateError::RunsUsersPrograms { .. }),
+                "{err}"
+            );
+            let said = err.to_string();
+            assert!(said.starts_with(&format!("{unit}: uid 1001 (")), "{said}");
+            assert!(said.ends_with("so learner gives it no drop-in"), "{said}");
+        }
+    }
+
+    #[test]
+    fn a_file_server_acting_for_users_leaves_every_users_home_writable() {
+        // vsftpd and proftpd were recorded with one FTP user, packftp; spamd with two.
+        for name in ["vsftpd", "proftpd-basic", "spamd", "dovecot"] {
+            let generated = generate(&pack(name)).expect(name);
+            let rw = generated
+                .policy
+                .decision("ReadWritePaths")
+                .expect("decided")
+                .listed();
+            assert!(rw.contains(&"-/home".to_owned()), "{name}: {rw:?}");
+            assert!(
+                !rw.iter().any(|p| p.starts_with("-/home/")),
+                "{name}: {rw:?}"
+            );
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod small;
 pub mod sources;
 pub mod unit_file;
 pub mod unit_settings;
+pub mod users;
 pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1130,6 +1131,9 @@ fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> 
     // directory writable.
     let mut needs: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     let mut single_files = BTreeSet::new();
+    // A place of one user's written by a service acting for users: every user's is needed.
+    let for_users = users::acts_for_users(p);
+    let mut widened: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (path, accesses) in &p.observations.paths {
         let under = |dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
         // API file systems stay writable under ProtectSystem=strict; a private /tmp is too.
@@ -1144,7 +1148,13 @@ fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> 
             if *access == crate::model::observations::Access::Create && made.contains(path) {
                 continue;
             }
-            let (target, file) = read_write_path(path, *access);
+            let (mut target, mut file) = read_write_path(path, *access);
+            if for_users.is_some()
+                && let Some(root) = users::per_user_root(&target)
+            {
+                widened.entry(root).or_default().insert(target);
+                (target, file) = (root.to_owned(), false);
+            }
             if file {
                 single_files.insert(target.clone());
             }
@@ -1152,6 +1162,15 @@ fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> 
                 .entry(target)
                 .or_insert_with(|| (path.clone(), BTreeSet::new()));
             e.1.extend(seen.by.iter().map(str::to_owned));
+        }
+    }
+    if let Some(why) = &for_users {
+        for (root, places) in &widened {
+            let places: Vec<&str> = places.iter().map(String::as_str).collect();
+            evidence.push(format!(
+                "{root}: {} written, and {why}: each user's place under {root} is needed, not only the recorded users'",
+                places.join(", ")
+            ));
         }
     }
     // Collapse a directory's many files into the directory, but never into a top-level one.

@@ -723,6 +723,34 @@ pub fn verify(
         }
     }
 
+    // A service acting for the host's users writes in each user's place, not only in the
+    // recorded users' (see policy::users).
+    if let Some(why) = policy::users::acts_for_users(p) {
+        let mut roots: BTreeMap<&str, &str> = BTreeMap::new();
+        for (path, accesses) in &p.observations.paths {
+            let written = accesses.iter().any(|(a, s)| a.writes() && s.ok > 0);
+            if let Some(root) = policy::users::per_user_root(path)
+                && written
+                && !(protect_home && home(path))
+            {
+                roots.entry(root).or_insert(path);
+            }
+        }
+        for (root, example) in roots {
+            if let Some(directive) = denier(&format!("{root}/another-user")) {
+                denied.push(Gap {
+                    kind: GapKind::Denied,
+                    processes: vec![],
+                    observation: format!(
+                        "{why}, and wrote {example}: another user's place under {root} is read-only"
+                    ),
+                    directive,
+                    fix: format!("add ReadWritePaths=-{root}"),
+                });
+            }
+        }
+    }
+
     // Capabilities granted (and not noise) that the bounding set lacks. One the recorded
     // unit's own bounding set lacked too went to a command systemd ran with full privileges
     // (`+`, PermissionsStartOnly=), which no bounding set confines: nothing to permit.
@@ -898,6 +926,18 @@ pub fn verify(
         }
     }
 
+    if let Some(why) = policy::users::runs_users_programs(p) {
+        let set = dropin_settings(&d.assignments);
+        if !set.is_empty() {
+            denied.push(Gap {
+                kind: GapKind::Denied,
+                processes: vec![],
+                observation: why,
+                directive: set.join(" "),
+                fix: "remove the drop-in: no sandbox confines the unit without confining every session and job it runs".into(),
+            });
+        }
+    }
     verdict.gaps = start;
     verdict.gaps.extend(ignored);
     verdict.gaps.extend(denied);
@@ -995,6 +1035,19 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
 }
 
 /// Syscall names a drop-in's `SystemCallFilter=` lines permit, @default included (for `diff`).
+/// What the drop-in (the last file read) sets, resets aside: `KEY=value (FILE:LINE)`.
+fn dropin_settings(assignments: &[&Assignment]) -> Vec<String> {
+    let file_of = |a: &Assignment| a.at.rsplit_once(':').map(|(file, _)| file.to_owned());
+    let Some(last) = assignments.last().and_then(|a| file_of(a)) else {
+        return vec![];
+    };
+    assignments
+        .iter()
+        .filter(|a| !a.value.is_empty() && file_of(a).as_deref() == Some(last.as_str()))
+        .map(|a| format!("{}={} ({})", a.key, a.value, a.at))
+        .collect()
+}
+
 pub fn permitted_syscalls(lines: &[String], groups: &SyscallGroups) -> Option<BTreeSet<String>> {
     let assignments: Vec<Assignment> = lines
         .iter()
@@ -1073,6 +1126,67 @@ mod tests {
             verdict.unjudged
         );
         assert!(verdict.unjudged[1].starts_with("PrivateUsers=yes"));
+    }
+
+    /// A profile of a service that switched to user 1001 and wrote in its home; with
+    /// `shell`, a shell ran as that user too.
+    fn acting_for_alice(shell: bool) -> Profile {
+        let mut p = profile(
+            &[(Slot::Path("/home/alice/up.txt".into(), Access::Create), 3)],
+            &["read", "write", "openat", "setresuid"],
+        );
+        let id = &mut p.observations.identity;
+        id.switches
+            .entry("setresuid 1001 1001 1001".into())
+            .or_default()
+            .add(0, "daemon", 1);
+        let by = if shell { "sh" } else { "daemon" };
+        id.credentials
+            .entry("1001:1001".into())
+            .or_default()
+            .add(0, by, 1);
+        p
+    }
+
+    #[test]
+    fn a_drop_in_writable_for_the_recorded_user_only_fails_the_hosts_other_users() {
+        let p = acting_for_alice(false);
+        let only_alice = "[Service]\nProtectSystem=strict\nReadWritePaths=-/home/alice\n";
+        let g = gaps(&p, only_alice, 252);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert!(
+            g[0].starts_with("it switched to the host's users (uid 1001), and wrote /home/alice/up.txt: another user's place under /home is read-only: ProtectSystem=strict; add ReadWritePaths=-/home"),
+            "{g:?}"
+        );
+        assert!(
+            gaps(
+                &p,
+                "[Service]\nProtectSystem=strict\nReadWritePaths=-/home\n",
+                252
+            )
+            .is_empty()
+        );
+        // ProtectHome= is judged as the toggle it is: the write itself is denied.
+        let g = gaps(&p, "[Service]\nProtectHome=yes\n", 252);
+        assert!(g.len() == 1 && g[0].contains("ProtectHome=yes"), "{g:?}");
+    }
+
+    #[test]
+    fn any_sandbox_on_a_unit_running_its_users_programs_is_a_gap() {
+        let p = acting_for_alice(true);
+        let dropin = "[Service]\nReadWritePaths=\nReadWritePaths=-/home\nNoNewPrivileges=yes\n";
+        let g = gaps(&p, dropin, 252);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert!(
+            g[0].starts_with("uid 1001 ran sh after the service switched to it"),
+            "{g:?}"
+        );
+        assert!(
+            g[0].contains(": ReadWritePaths=-/home (d.conf:3) NoNewPrivileges=yes (d.conf:4); remove the drop-in"),
+            "{g:?}"
+        );
+        // Without a shell as the user, the same drop-in is fine.
+        assert!(gaps(&acting_for_alice(false), dropin, 252).is_empty());
     }
 
     fn cap(name: &str) -> (Slot, i64) {
@@ -1634,6 +1748,10 @@ mod tests {
             profile(&[(Slot::Path("/dev/null".into(), Access::Create), 3)], &[]),
         ));
         for (name, p) in &profiles {
+            // generate gives a unit that runs its users' programs no drop-in (sshd, cron).
+            if policy::users::runs_users_programs(p).is_some() {
+                continue;
+            }
             // The recordings' systemd and the newest (an older one cannot name every call).
             for systemd in [252, 257] {
                 for margin in [

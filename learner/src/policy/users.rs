@@ -1,0 +1,177 @@
+//! Services that act for the host's users: an FTP, IMAP or SMB server that switches to each
+//! user who logs in, and, a step further, a login or job service (sshd, cron, atd) that runs
+//! programs of the users' own choosing as them. A recording sees only the users its load
+//! used, so what it permits must not stop at them: per-user paths widen to every user's, and a
+//! unit that runs users' programs gets no sandbox at all, since every session and job inherits
+//! the unit's (its mounts, filter, bounding set, no_new_privs), not only the daemon.
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::profile::Profile;
+
+/// Regular users' uids, as Debian's and RHEL's /etc/login.defs set them (UID_MIN, UID_MAX):
+/// system accounts lie below, nobody and DynamicUser= above.
+pub const REGULAR_UIDS: std::ops::RangeInclusive<u32> = 1000..=60000;
+
+/// Programs whose run as a user means that user's commands run: shells run whatever a
+/// session, a crontab or a queued job says.
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "ash", "csh", "tcsh", "fish", "busybox",
+];
+
+/// Where each user has a place of their own, below a directory shared by all of them: a write
+/// in one user's place permits the same in every user's.
+const PER_USER_ROOTS: &[&str] = &["/home", "/var/mail", "/var/spool/mail"];
+
+/// The regular users the service itself switched to (a set*id call that succeeded), as the
+/// unit's User= does not: systemd sets that before the service runs.
+pub fn switched_to(p: &Profile) -> BTreeSet<u32> {
+    let mut uids = BTreeSet::new();
+    for (key, seen) in &p.observations.identity.switches {
+        let mut words = key.split_whitespace();
+        let call = words.next().unwrap_or_default();
+        if !["setuid", "setreuid", "setresuid"].contains(&call) || seen.ok == 0 {
+            continue;
+        }
+        uids.extend(
+            words
+                .filter_map(|w| w.parse::<u32>().ok())
+                .filter(|u| REGULAR_UIDS.contains(u)),
+        );
+    }
+    uids
+}
+
+/// `uid 1001 (alice)`, with the name the recorded system gave it when known.
+fn named(p: &Profile, uid: u32) -> String {
+    let names = &p.observations.identity.names;
+    match names.get(&format!("uid {uid}")) {
+        Some(name) => format!("uid {uid} ({name})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// Why the unit acts for the host's users, if it does: the users it switched to.
+pub fn acts_for_users(p: &Profile) -> Option<String> {
+    let uids = switched_to(p);
+    if uids.is_empty() {
+        return None;
+    }
+    let who: Vec<String> = uids.iter().map(|u| named(p, *u)).collect();
+    Some(format!(
+        "it switched to the host's users ({})",
+        who.join(", ")
+    ))
+}
+
+/// Why the unit runs programs of its users' choosing, if it does: a shell ran as a regular
+/// user it switched to (a login's, a crontab's, a queued job's).
+pub fn runs_users_programs(p: &Profile) -> Option<String> {
+    let uids = switched_to(p);
+    let mut ran: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+    for (key, seen) in &p.observations.identity.credentials {
+        let Some(uid) = key.split_once(':').and_then(|(u, _)| u.parse::<u32>().ok()) else {
+            continue;
+        };
+        if uids.contains(&uid) && seen.by.iter().any(|c| SHELLS.contains(&c)) {
+            ran.entry(uid).or_default().extend(seen.by.iter());
+        }
+    }
+    let (uid, programs) = ran.iter().next()?;
+    let programs: Vec<&str> = programs.iter().copied().collect();
+    Some(format!(
+        "{} ran {} after the service switched to it: it runs its users' own programs (a login's session, a crontab's or a queued job's), and each inherits the unit's sandbox",
+        named(p, *uid),
+        programs.join(", ")
+    ))
+}
+
+/// The directory every user's place shares, when `path` lies in one user's place (below
+/// `/home/alice`, or `/var/mail/alice` itself).
+pub fn per_user_root(path: &str) -> Option<&'static str> {
+    PER_USER_ROOTS.iter().copied().find(|root| {
+        path.strip_prefix(root)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|rest| !rest.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::observations::Seen;
+
+    fn seen(by: &[&str]) -> Seen {
+        let mut s = Seen::default();
+        for comm in by {
+            s.add(0, comm, 1);
+        }
+        s
+    }
+
+    fn profile(switches: &[&str], credentials: &[(&str, &[&str])]) -> Profile {
+        let mut p = Profile::example("svc.service");
+        let identity = &mut p.observations.identity;
+        for key in switches {
+            identity.switches.insert((*key).into(), seen(&["daemon"]));
+        }
+        for (key, by) in credentials {
+            identity.credentials.insert((*key).into(), seen(by));
+        }
+        identity.names.insert("uid 1001".into(), "alice".into());
+        p
+    }
+
+    #[test]
+    fn a_login_service_running_a_users_shell_runs_users_programs() {
+        let p = profile(
+            &["setresuid 1001 1001 1001", "setgroups 1"],
+            &[("0:0", &["sshd"]), ("1001:1001", &["sshd", "sh", "cat"])],
+        );
+        let why = runs_users_programs(&p).expect("a session");
+        assert!(
+            why.starts_with("uid 1001 (alice) ran cat, sh, sshd"),
+            "{why}"
+        );
+        assert!(acts_for_users(&p).is_some());
+    }
+
+    #[test]
+    fn a_file_server_switching_to_users_acts_for_them_but_runs_none_of_their_programs() {
+        let p = profile(
+            &["setreuid -1 1001"],
+            &[("1001:1001", &["vsftpd"]), ("0:0", &["vsftpd", "sh"])],
+        );
+        assert_eq!(runs_users_programs(&p), None);
+        assert_eq!(
+            acts_for_users(&p).as_deref(),
+            Some("it switched to the host's users (uid 1001 (alice))")
+        );
+    }
+
+    #[test]
+    fn a_service_user_set_by_the_unit_or_a_system_account_is_not_a_user_it_acts_for() {
+        // User= of a regular account: systemd switched, the service did not.
+        let by_unit = profile(&[], &[("1001:1001", &["sh", "app"])]);
+        assert_eq!(runs_users_programs(&by_unit), None);
+        assert_eq!(acts_for_users(&by_unit), None);
+        // A daemon dropping root for its own system account, or a failed switch.
+        let mut own = profile(&["setuid 113", "setresuid 65534 65534 65534"], &[]);
+        let mut failed = Seen::default();
+        failed.add(-1, "daemon", 1);
+        own.observations
+            .identity
+            .switches
+            .insert("setuid 1001".into(), failed);
+        assert!(switched_to(&own).is_empty());
+    }
+
+    #[test]
+    fn one_users_place_stands_for_every_users() {
+        assert_eq!(per_user_root("/home/alice/ftp/up.txt"), Some("/home"));
+        assert_eq!(per_user_root("/home/alice"), Some("/home"));
+        assert_eq!(per_user_root("/var/mail/alice"), Some("/var/mail"));
+        for not_one in ["/home", "/home/", "/var/mail", "/homer/x", "/var/lib/x"] {
+            assert_eq!(per_user_root(not_one), None, "{not_one}");
+        }
+    }
+}
