@@ -329,6 +329,12 @@ mod tests {
                 !rw.iter().any(|p| p.starts_with("-/home/")),
                 "{name}: {rw:?}"
             );
+            // Nor are the trees where a host keeps its users' shares hidden (/srv/ftp).
+            let hidden = generated
+                .policy
+                .decision("InaccessiblePaths")
+                .expect("decided");
+            assert!(hidden.lines.is_empty(), "{name}: {:?}", hidden.lines);
         }
     }
 }

@@ -241,6 +241,18 @@ pub fn inaccessible_paths(p: &Profile, systemd: u32) -> Decision {
             )],
         };
     }
+    // The host's users keep homes and shares wherever its passwd and config say, /srv/ftp
+    // and /srv/samba included: a service acting for them may need any of these trees.
+    if let Some(why) = super::users::acts_for_users(p) {
+        return Decision {
+            directive: "InaccessiblePaths",
+            lines: vec![],
+            evidence: vec![format!(
+                "not set: {why}, whose homes and shares may lie under {} (Debian's ftp user's home is /srv/ftp), unlike the recorded users'",
+                UNUSED_TREES.join(", ")
+            )],
+        };
+    }
     let mut hidden = Vec::new();
     for tree in UNUSED_TREES {
         let used = p
