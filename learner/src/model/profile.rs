@@ -436,8 +436,18 @@ impl Profile {
                 *out.unknown_syscalls.entry(*nr).or_default() += n;
             }
             out.observations.merge(&p.observations);
-            if out.unit.is_none() {
-                out.unit = p.unit.clone();
+            match (&mut out.unit, &p.unit) {
+                (None, _) => out.unit = p.unit.clone(),
+                // A user seen shared in any recording is shared.
+                (Some(unit), Some(other)) => {
+                    for name in &other.user_shared_with {
+                        if !unit.user_shared_with.contains(name) {
+                            unit.user_shared_with.push(name.clone());
+                        }
+                    }
+                    unit.user_shared_with.sort();
+                }
+                (Some(_), None) => {}
             }
             let r = &mut out.recording;
             r.lost_events += p.recording.lost_events;

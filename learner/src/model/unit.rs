@@ -88,6 +88,10 @@ pub struct UnitRecord {
     /// A new host has only the packages' directories when the service first starts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub packages: BTreeMap<String, String>,
+    /// Other units (and sessions) that had a process running as the unit's User= when it was
+    /// recorded: the user is shared, and what RemoveIPC= removes at stop is theirs too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_shared_with: Vec<String>,
 }
 
 /// Entries a create found there already (EEXIST): a first start on a new host makes them.
@@ -140,6 +144,7 @@ impl UnitRecord {
             files,
             settings,
             packages: BTreeMap::new(),
+            user_shared_with: Vec::new(),
         }
     }
 }

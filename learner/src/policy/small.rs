@@ -83,6 +83,20 @@ fn ipc_kept(p: &Profile) -> Option<String> {
     })
 }
 
+/// RemoveIPC= removes what the unit's user owns, whoever made it: with that user shared (a
+/// pooler running as `postgres` beside PostgreSQL), the other's shared memory is gone at the
+/// unit's stop, and the database refuses every login.
+fn user_shared(p: &Profile) -> Option<String> {
+    let unit = p.unit.as_ref()?;
+    (!unit.user_shared_with.is_empty()).then(|| {
+        format!(
+            "its user {} also ran processes of {} while it was recorded",
+            unit.settings.get("User").map_or("", String::as_str),
+            unit.user_shared_with.join(", ")
+        )
+    })
+}
+
 /// PrivateUsers=yes: a user namespace mapping root and the unit's own user and group to
 /// themselves and every other id to nobody (setup_private_users() in execute.c, checked at
 /// 252). Every capability then holds in that namespace only, never against the host's
@@ -311,7 +325,7 @@ pub(super) const TOGGLES: &[Toggle] = &[
         since: 232,
         choices: &[Choice {
             value: "yes",
-            forbidden_by: ipc_kept,
+            forbidden_by: |p| ipc_kept(p).or_else(|| user_shared(p)),
         }],
     },
     Toggle {

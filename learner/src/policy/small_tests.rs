@@ -341,3 +341,33 @@ fn versions_that_do_not_know_a_value_never_see_it() {
         "{e}"
     );
 }
+
+#[test]
+fn remove_ipc_is_not_set_for_a_user_other_units_run_as_too() {
+    // pgbouncer runs as postgres; PostgreSQL's postmaster does too, and its shared memory in
+    // /dev/shm is the user's: RemoveIPC=yes removed it at pgbouncer's stop.
+    let mut p = Profile::example("pgbouncer.service");
+    p.unit = Some(crate::model::unit::UnitRecord {
+        settings: [("User".to_owned(), "postgres".to_owned())].into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        crate::policy::toggle_forbids("RemoveIPC", "yes", &p),
+        Some(None)
+    );
+    p.unit.as_mut().unwrap().user_shared_with = vec!["postgresql@15-main.service".into()];
+    assert_eq!(
+        crate::policy::toggle_forbids("RemoveIPC", "yes", &p),
+        Some(Some(
+            "its user postgres also ran processes of postgresql@15-main.service while it was recorded"
+                .into()
+        ))
+    );
+    // A merge keeps what any recording saw.
+    let alone = Profile::example("pgbouncer.service");
+    let merged = Profile::merged(&[alone, p]).unwrap();
+    assert_eq!(
+        merged.unit.unwrap().user_shared_with,
+        ["postgresql@15-main.service"]
+    );
+}

@@ -1557,9 +1557,8 @@ fn under_the_units_own_private_tmp_nothing_there_was_shared() {
         );
         if let Some(v) = unit_private {
             p.unit = Some(crate::model::unit::UnitRecord {
-                files: vec![],
-                packages: Default::default(),
                 settings: [("PrivateTmp".to_owned(), v.to_owned())].into(),
+                ..Default::default()
             });
         }
         policy(&p, 252).value("PrivateTmp").map(str::to_owned)

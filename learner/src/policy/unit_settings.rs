@@ -690,6 +690,7 @@ mod tests {
                 }],
                 settings: Default::default(),
                 packages,
+                user_shared_with: vec![],
             }),
             ..Profile::example(unit)
         }

@@ -1372,6 +1372,7 @@ mod tests {
         p.unit = Some(crate::model::unit::UnitRecord {
             files: vec![],
             packages: Default::default(),
+            user_shared_with: vec![],
             settings: settings
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -594,6 +594,7 @@ pub(crate) fn describe_unit(
             &profile.observations,
         ));
         record.packages = systemd.package_owners(&paths);
+        record.user_shared_with = user_shared_with(systemd, unit, &record.settings);
         let existed: Vec<String> = crate::model::unit::found_existing(&profile.observations);
         profile
             .observations
@@ -605,6 +606,36 @@ pub(crate) fn describe_unit(
         .observations
         .identity
         .resolve(&systemd.path_in_guest(Path::new("/")));
+}
+
+/// The other cgroups with a process running as the unit's User= (not root, not a dynamic
+/// user: those are never shared), by name; empty when it has none or it cannot be told.
+fn user_shared_with(
+    systemd: &Systemd,
+    unit: &str,
+    settings: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let user = settings.get("User").map(String::as_str).unwrap_or_default();
+    if user.is_empty() || settings.get("DynamicUser").is_some_and(|v| v == "yes") {
+        return vec![];
+    }
+    let passwd = std::fs::read_to_string(systemd.path_in_guest(Path::new("/etc/passwd")))
+        .unwrap_or_default();
+    let uid = user.parse::<u32>().ok().or_else(|| {
+        passwd.lines().find_map(|l| {
+            let mut fields = l.split(':');
+            (fields.next() == Some(user))
+                .then(|| fields.nth(1)?.parse().ok())
+                .flatten()
+        })
+    });
+    let (Some(uid), Ok(info)) = (uid.filter(|u| *u != 0), systemd.show(unit)) else {
+        return vec![];
+    };
+    let own = systemd.cgroup_path(&info);
+    crate::systemd::cgroup::processes_as_uid(&systemd.manager_cgroup(), &own, uid)
+        .into_iter()
+        .collect()
 }
 
 /// Whether the profile saw `main` (the unit's first ExecStart= program) executed.

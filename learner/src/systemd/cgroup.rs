@@ -358,9 +358,68 @@ fn descendant_dirs(root: &Path) -> impl Iterator<Item = PathBuf> {
     out.into_iter()
 }
 
+/// The cgroups below `root` (outside `skip`) with a process whose real, effective or saved uid
+/// is `uid`, by their last path component (`postgresql@15-main.service`, `session-3.scope`).
+/// Read from cgroup.procs and /proc: a process gone meanwhile is skipped.
+pub fn processes_as_uid(root: &Path, skip: &Path, uid: u32) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        if dir.starts_with(skip) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        dirs.extend(
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        let runs_as = |pid: &str| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .is_some_and(|ids| {
+                    ids.split_whitespace()
+                        .take(3)
+                        .any(|id| id == uid.to_string())
+                })
+        };
+        if procs.lines().any(runs_as)
+            && let Some(name) = dir.file_name()
+        {
+            found.insert(name.to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_found_in_its_cgroup_by_its_uid() {
+        // This test's own process, in its own cgroup; a uid nobody has is nowhere.
+        let Ok(mount) = cgroup2_mount() else {
+            eprintln!("skipped: no cgroup2 mount here");
+            return;
+        };
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let rel = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        let own_dir = mount.join(rel.trim_start_matches('/'));
+        let name = own_dir.file_name().unwrap().to_string_lossy().into_owned();
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let found = processes_as_uid(&mount, Path::new("/nonexistent"), uid);
+        assert!(found.contains(&name), "{name} not in {found:?}");
+        let again = processes_as_uid(&mount, Path::new("/nonexistent"), u32::MAX - 7);
+        assert!(again.is_empty(), "{again:?}");
+    }
 
     #[test]
     fn only_empty_cgroups_the_rule_picks_are_left_behind() {
