@@ -1668,7 +1668,11 @@ fn open_accesses(flags: u64) -> impl Iterator<Item = Access> {
         1 => (Access::Write, None),
         _ => (Access::Read, Some(Access::Write)),
     };
-    let create = (!path_only && flags & (O_CREAT | O_TMPFILE_DIR) != 0).then_some(Access::Create);
+    // O_TMPFILE names the directory an unnamed file is made in: a write to that directory
+    // (its write access mode comes with it), not a create of the directory in its parent,
+    // which would make the parent writable (/var/lib for updatedb's /var/lib/plocate).
+    let create = (!path_only && flags & O_CREAT != 0 && flags & O_TMPFILE_DIR == 0)
+        .then_some(Access::Create);
     let truncate = (!path_only && flags & O_TRUNC != 0).then_some(Access::Truncate);
     std::iter::once(first)
         .chain(second)
@@ -2778,6 +2782,10 @@ mod tests {
         // systemd's executor joining the session keyring is not the service.
         c.handle(&event("keyctl", [1, 0, 0, 0, 0, 0], "", 0, "(svc)"));
         c.handle(&event("add_key", [0; 6], "", 7, "(svc)"));
+        // The O_TMPFILE open wrote into /var/lib/svc; it created nothing in /var/lib.
+        let tmpfile_dir = &c.observations.paths["/var/lib/svc"];
+        assert!(tmpfile_dir.get(&Access::Write).is_some_and(|s| s.ok == 1));
+        assert!(tmpfile_dir.get(&Access::Create).is_none());
         let f = &c.observations.facts;
         let keys: Vec<&str> = f.created_modes.keys().map(String::as_str).collect();
         assert_eq!(
