@@ -8,7 +8,8 @@
 #          (PAM) that list, search and fetch them, one over IMAPS (Debian's self-signed
 #          certificate), a login with a wrong password, a reload.
 #   check: a message with a fresh token delivered over LMTP is found and read back through
-#          an IMAP login with the user's password; a wrong password is refused.
+#          an IMAP login with the user's password, for packimap and for packimap2, a user made
+#          by the check itself (no recording saw it); a wrong password is refused.
 set -eu
 user=packimap
 pass=Pack-imap-1
@@ -77,9 +78,15 @@ load)
     ;;
 check)
     up
-    token=check-$$-$(date +%s%N)
-    py deliver "$user" "$pass" "$token"
-    py read "$user" "$pass" "$token"
+    # A second user, made only now: the recordings saw packimap alone, and the drop-in must
+    # serve every user of the host (its mbox in /var/mail, its index in its home).
+    id packimap2 >/dev/null 2>&1 || useradd -m -s /bin/sh packimap2
+    echo "packimap2:$pass" | chpasswd
+    for who in "$user" packimap2; do
+        token=check-$$-$(date +%s%N)
+        py deliver "$who" "$pass" "$token"
+        py read "$who" "$pass" "$token"
+    done
     py badlogin "$user" wrong-password
     ;;
 *) echo "usage: load.sh setup|load|check" >&2; exit 2 ;;

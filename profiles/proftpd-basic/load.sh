@@ -17,7 +17,9 @@
 #          sessions, which run as the user, as systemd's SIGTERM to the unit reaches them).
 #   check: the login's working directory is `/` (chrooted); a file with a fresh token
 #          uploaded, listed in the user's root, downloaded and compared, and present in the
-#          user's home on disk; a wrong password is refused.
+#          user's home on disk, by packftp and by packftp2, a user made by the check itself
+#          (no recording saw it; every home in /home stays writable under ProtectSystem=strict
+#          until ProtectHome= is set); a wrong password is refused.
 set -eu
 user=packftp
 pass=Pack-ftp-1
@@ -83,12 +85,19 @@ check)
     up
     c -v -o /dev/null "$url/" 2>&1 | grep -q '^< 257 "/"' || {
         echo "the login's working directory is not / (not chrooted?)" >&2; exit 1; }
-    token=check-$$-$(date +%s%N)
-    echo "$token" >/tmp/pack-ftp-check
-    c -T /tmp/pack-ftp-check "$url/$token.txt"
-    c -l "$url/" | grep -qx "$token.txt"
-    [ "$(c "$url/$token.txt")" = "$token" ]
-    grep -qx "$token" "/home/$user/$token.txt"
+    # A second user, made only now: the recordings saw packftp alone, and the drop-in must
+    # serve every user of the host (uploads into a home of its own).
+    id packftp2 >/dev/null 2>&1 || useradd -m -s /bin/sh packftp2
+    echo "packftp2:$pass" | chpasswd
+    for user in packftp packftp2; do
+        token=check-$$-$(date +%s%N)
+        echo "$token" >/tmp/pack-ftp-check
+        c -T /tmp/pack-ftp-check "$url/$token.txt"
+        c -l "$url/" | grep -qx "$token.txt"
+        [ "$(c "$url/$token.txt")" = "$token" ]
+        grep -qx "$token" "/home/$user/$token.txt"
+    done
+    user=packftp
     if curl -sS --max-time 15 --user "$user:wrong" -o /dev/null "$url/" 2>/dev/null; then
         echo "a wrong password was accepted" >&2; exit 1
     fi

@@ -9,8 +9,11 @@
 #   load:  20 logins that upload, list, download and delete files with curl ftp://, a
 #          directory made, a login with a wrong password (refused), a reload (SIGHUP).
 #   check: a file with a fresh token uploaded, listed in the user's (chrooted) root,
-#          downloaded and compared, and present in the user's home on disk; a wrong password
-#          is refused.
+#          downloaded and compared, and present in the user's home on disk, by packftp and by
+#          packftp2, a user made by the check itself (no recording saw it; under
+#          ProtectSystem=strict every home in /home stays writable until ProtectHome= is set,
+#          so this passes with any of learner's drop-ins); packftp3, homed in /srv, logs in and
+#          lists its home; a wrong password is refused.
 set -eu
 user=packftp
 pass=Pack-ftp-1
@@ -53,12 +56,25 @@ load)
     ;;
 check)
     up
-    token=check-$$-$(date +%s%N)
-    echo "$token" >/tmp/pack-ftp-check
-    c -T /tmp/pack-ftp-check "$url/$token.txt"
-    c "$url/" | grep -q "$token.txt"
-    [ "$(c "$url/$token.txt")" = "$token" ]
-    grep -qx "$token" "/home/$user/$token.txt"
+    # A second user, made only now: the recordings saw packftp alone, and the drop-in must
+    # serve every user of the host (uploads into a home of its own).
+    id packftp2 >/dev/null 2>&1 || useradd -m -s /bin/sh packftp2
+    echo "packftp2:$pass" | chpasswd
+    for user in packftp packftp2; do
+        token=check-$$-$(date +%s%N)
+        echo "$token" >/tmp/pack-ftp-check
+        c -T /tmp/pack-ftp-check "$url/$token.txt"
+        c "$url/" | grep -q "$token.txt"
+        [ "$(c "$url/$token.txt")" = "$token" ]
+        grep -qx "$token" "/home/$user/$token.txt"
+    done
+    user=packftp
+    # A user homed in /srv (as Debian's ftp user is, /srv/ftp) logs in and lists: a drop-in
+    # hiding /srv refused that (500 OOPS: cannot change directory) until 2026-12-07.
+    id packftp3 >/dev/null 2>&1 || useradd -m -d /srv/packftp3 -s /bin/sh packftp3
+    echo "packftp3:$pass" | chpasswd
+    echo srv >/srv/packftp3/srv-home.txt
+    curl -sS --max-time 10 --user "packftp3:$pass" "$url/" | grep -q srv-home.txt
     if curl -sS --max-time 10 --user "$user:wrong" -o /dev/null "$url/" 2>/dev/null; then
         echo "a wrong password was accepted" >&2; exit 1
     fi
