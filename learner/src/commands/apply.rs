@@ -67,6 +67,15 @@ pub enum ApplyError {
         why: String,
         rollback: String,
     },
+    #[error(
+        "{unit} {why}, and still fails it without the drop-in, though it passed the check under the drop-in before that: what the drop-in did may outlive it (RemoveIPC= removing the shared memory of another service of its user at a stop, say), so it is not cleared, and it was not kept: {rollback}; look at what the service depends on, and restart that"
+    )]
+    Outlived {
+        unit: String,
+        step: String,
+        why: String,
+        rollback: String,
+    },
     #[error(transparent)]
     Profile(#[from] ProfileError),
     #[error("{path} is a recording of {recorded}, not of {unit}")]
@@ -82,9 +91,9 @@ impl ApplyError {
     /// mend by hand (see `roll_back`).
     pub fn rollback_failed(&self) -> bool {
         match self {
-            ApplyError::Failed { rollback, .. } | ApplyError::BadCheck { rollback, .. } => {
-                rollback.contains(BY_HAND)
-            }
+            ApplyError::Failed { rollback, .. }
+            | ApplyError::BadCheck { rollback, .. }
+            | ApplyError::Outlived { rollback, .. } => rollback.contains(BY_HAND),
             _ => false,
         }
     }
@@ -898,7 +907,16 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
                 .show(&unit)
                 .map(|i| check_limit(&i))
                 .unwrap_or(fallback);
+            // A check that passed under the drop-in, then failed after an event, judged the
+            // service fine with it: failing still without it says the harm outlived it.
+            let passed_before = failure.step != "under the drop-in";
             return match wait_for_check(c, limit, true) {
+                Err(_) if passed_before => Err(ApplyError::Outlived {
+                    unit,
+                    step: failure.step,
+                    why: failure.why,
+                    rollback,
+                }),
                 Err(_) => Err(ApplyError::BadCheck {
                     unit,
                     why: failure.why,
@@ -975,12 +993,18 @@ pub fn to_json(
             "failure": null,
         }),
         Err(
-            e @ ApplyError::Failed {
+            e @ (ApplyError::Failed {
                 step,
                 why,
                 rollback,
                 ..
-            },
+            }
+            | ApplyError::Outlived {
+                step,
+                why,
+                rollback,
+                ..
+            }),
         ) => serde_json::json!({
             "applied": false,
             "failure": {

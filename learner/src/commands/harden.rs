@@ -449,6 +449,7 @@ fn harden_unit(req: &HardenRequest, unit: &str, paths: &[PathBuf]) -> UnitReport
                 // Stopped, and started again without it.
                 apply::ApplyError::Failed { .. }
                 | apply::ApplyError::BadCheck { .. }
+                | apply::ApplyError::Outlived { .. }
                 | apply::ApplyError::Install { .. } => UnitResult::RolledBack,
                 // Refused before anything was changed.
                 _ => UnitResult::Skipped,

@@ -305,9 +305,17 @@ mod tests {
                 why: "failed its check".into(),
                 rollback: "the drop-in was removed".into(),
             },
+            super::apply::ApplyError::Outlived {
+                unit: "nginx.service".into(),
+                step: "after restart".into(),
+                why: "failed its check after restart".into(),
+                rollback: "the drop-in was removed".into(),
+            },
         ] {
+            let code = failed.exit_code();
             let json = super::apply::to_json(&request, &Err(failed)).expect("rolled back");
             assert_eq!(json["applied"], false);
+            assert_eq!(json["failure"]["exit_code"], code);
             assert_valid("apply", &json);
         }
         // Nothing was changed: stderr says why, stdout stays empty.
