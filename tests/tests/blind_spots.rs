@@ -1,7 +1,8 @@
 //! What a recording must not miss, on a real systemd (a disposable guest): a process the
 //! service moved out of its cgroup (as pam_systemd moves each sshd login), a restart whose
 //! stop outlasts `--for`, learner itself inside a cgroup namespace (a container), and a
-//! recording that saw nothing, which must be an error and never a profile.
+//! recording that saw nothing, which must be an error and never a profile; and another unit
+//! running as the unit's user, which RemoveIPC= would rob.
 use std::{path::Path, process::Output, time::Duration};
 
 use learner::model::{observations::Access, profile::Profile};
@@ -400,4 +401,62 @@ fn records_the_same_from_inside_a_cgroup_namespace() {
 
     drop(guest);
     assert_clean("blind-inside");
+}
+
+#[test]
+fn a_user_another_unit_runs_as_keeps_its_ipc() {
+    let Some(_kernel) = privileged("a_user_another_unit_runs_as_keeps_its_ipc") else {
+        return;
+    };
+    let dir = TempDir::new("blind-shared-user");
+    let guest = Guest::boot("shareduser");
+    // As pgbouncer runs as postgres beside PostgreSQL: RemoveIPC=yes on one would remove the
+    // other's shared memory at its stop.
+    for unit in ["learner-owner.service", "learner-sharer.service"] {
+        install_unit(
+            &guest,
+            unit,
+            "[Unit]\nDescription=learner shared-user test\n[Service]\nUser=daemon\nExecStart=/bin/sh -c 'while :; do sleep 0.2; done'\n",
+        );
+        let start = guest.run(&["systemctl", "start", unit]);
+        assert!(start.status.success(), "{}", text(&start));
+    }
+    let shared = dir.join("shared.profile.yaml");
+    let out = record(&guest, &["learner-sharer.service", "--for", "2s"], &shared);
+    assert!(out.status.success(), "{}", text(&out));
+    let p = Profile::load(&shared).expect("profile");
+    let unit = p.unit.as_ref().expect("the unit's settings");
+    assert_eq!(unit.user_shared_with, ["learner-owner.service"]);
+    let generated =
+        learner_tests::generate_dropin(&shared, &dir.join("shared.conf"), &["--explain"]);
+    assert!(
+        !generated.lines().any(|l| l == "RemoveIPC=yes")
+            && generated.contains(
+                "# RemoveIPC: not yes: its user daemon also ran processes of learner-owner.service"
+            ),
+        "{generated}"
+    );
+
+    // Alone with its user, it gets RemoveIPC=yes.
+    let stop = guest.run(&["systemctl", "stop", "learner-owner.service"]);
+    assert!(stop.status.success(), "{}", text(&stop));
+    let alone = dir.join("alone.profile.yaml");
+    let out = record(&guest, &["learner-sharer.service", "--for", "2s"], &alone);
+    assert!(out.status.success(), "{}", text(&out));
+    let p = Profile::load(&alone).expect("profile");
+    assert!(
+        p.unit
+            .as_ref()
+            .expect("settings")
+            .user_shared_with
+            .is_empty()
+    );
+    let generated = learner_tests::generate_dropin(&alone, &dir.join("alone.conf"), &[]);
+    assert!(
+        generated.lines().any(|l| l == "RemoveIPC=yes"),
+        "{generated}"
+    );
+
+    drop(guest);
+    assert_clean("blind-shared-user");
 }
