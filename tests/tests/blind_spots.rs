@@ -432,7 +432,7 @@ fn a_user_another_unit_runs_as_keeps_its_ipc() {
     assert!(
         !generated.lines().any(|l| l == "RemoveIPC=yes")
             && generated.contains(
-                "# RemoveIPC: not yes: its user daemon also ran processes of learner-owner.service"
+                "# RemoveIPC: not yes: its user daemon (or its group) also ran processes of learner-owner.service"
             ),
         "{generated}"
     );

@@ -570,6 +570,8 @@ struct Failure {
     denials: Option<Vec<String>>,
     /// The check failed (and nothing else did): perhaps the check is what is wrong.
     check: bool,
+    /// The check had passed under the drop-in before this failure (after an event).
+    passed_before: bool,
 }
 
 /// The unit's behaviour in `event` without the drop-in, taken now: the drop-in out, the unit
@@ -714,6 +716,7 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
         why,
         denials: None,
         check: false,
+        passed_before: false,
     };
     let check = |label: &str, limit: Duration, is_job: bool| -> Result<(), (String, String)> {
         let Some(c) = &req.check else {
@@ -804,6 +807,7 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
                 journal: journal.clone(),
                 denials: Some(denied.clone()),
                 check: false,
+                passed_before: false,
             };
             let mut source = "as recorded".to_owned();
             let mut judgement =
@@ -878,6 +882,7 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
             if let Err((step, why)) = check(&format!("after {event}"), limit, is_job) {
                 failure = Some(Failure {
                     check: true,
+                    passed_before: true,
                     ..fail(step, why, &cursor)
                 });
                 break;
@@ -909,9 +914,8 @@ pub fn apply(req: &ApplyRequest) -> Result<Applied, ApplyError> {
                 .unwrap_or(fallback);
             // A check that passed under the drop-in, then failed after an event, judged the
             // service fine with it: failing still without it says the harm outlived it.
-            let passed_before = failure.step != "under the drop-in";
             return match wait_for_check(c, limit, true) {
-                Err(_) if passed_before => Err(ApplyError::Outlived {
+                Err(_) if failure.passed_before => Err(ApplyError::Outlived {
                     unit,
                     step: failure.step,
                     why: failure.why,

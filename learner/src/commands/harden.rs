@@ -445,11 +445,14 @@ fn harden_unit(req: &HardenRequest, unit: &str, paths: &[PathBuf]) -> UnitReport
             report.why = Some(one_line(&e));
             report.exposure_after = report.exposure_before;
             report.result = match &e {
-                e if e.rollback_failed() => UnitResult::RollbackFailed,
+                // The unit still fails without the drop-in: the host is not as it was, and
+                // the next unit must not be tried on it.
+                e if e.rollback_failed() || matches!(e, apply::ApplyError::Outlived { .. }) => {
+                    UnitResult::RollbackFailed
+                }
                 // Stopped, and started again without it.
                 apply::ApplyError::Failed { .. }
                 | apply::ApplyError::BadCheck { .. }
-                | apply::ApplyError::Outlived { .. }
                 | apply::ApplyError::Install { .. } => UnitResult::RolledBack,
                 // Refused before anything was changed.
                 _ => UnitResult::Skipped,

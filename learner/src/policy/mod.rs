@@ -1148,7 +1148,16 @@ fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> 
             if *access == crate::model::observations::Access::Create && made.contains(path) {
                 continue;
             }
-            let (mut target, mut file) = read_write_path(path, *access);
+            // A write to a directory is an O_TMPFILE open of it: the directory itself.
+            let tmpfile_dir = *access == crate::model::observations::Access::Write
+                && facts(p).created_modes.keys().any(|k| {
+                    k.strip_prefix(path.as_str())
+                        .is_some_and(|r| r.starts_with(" tmpfile "))
+                });
+            let (mut target, mut file) = match tmpfile_dir {
+                true => (path.clone(), false),
+                false => read_write_path(path, *access),
+            };
             if for_users.is_some()
                 && let Some(root) = users::per_user_root(&target)
             {

@@ -89,9 +89,9 @@ fn ipc_kept(p: &Profile) -> Option<String> {
 fn user_shared(p: &Profile) -> Option<String> {
     let unit = p.unit.as_ref()?;
     (!unit.user_shared_with.is_empty()).then(|| {
+        let user = unit.settings.get("User").map_or("", String::as_str);
         format!(
-            "its user {} also ran processes of {} while it was recorded",
-            unit.settings.get("User").map_or("", String::as_str),
+            "its user {user} (or its group) also ran processes of {} while it was recorded",
             unit.user_shared_with.join(", ")
         )
     })

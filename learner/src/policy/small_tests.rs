@@ -359,7 +359,7 @@ fn remove_ipc_is_not_set_for_a_user_other_units_run_as_too() {
     assert_eq!(
         crate::policy::toggle_forbids("RemoveIPC", "yes", &p),
         Some(Some(
-            "its user postgres also ran processes of postgresql@15-main.service while it was recorded"
+            "its user postgres (or its group) also ran processes of postgresql@15-main.service while it was recorded"
                 .into()
         ))
     );

@@ -1567,3 +1567,20 @@ fn under_the_units_own_private_tmp_nothing_there_was_shared() {
     assert_eq!(used(Some("no")), None);
     assert_eq!(used(None), None);
 }
+
+#[test]
+fn an_o_tmpfile_directory_is_made_writable_itself_not_its_parent() {
+    // updatedb's openat("/var/lib/plocate", O_TMPFILE), and one below a directory that is
+    // not a shared system one.
+    for dir in ["/var/lib/plocate", "/srv/app/spool"] {
+        let p = with(
+            empty(),
+            &[
+                path(dir, Access::Write),
+                fact(Fact::CreatedMode, &format!("{dir} tmpfile 0640")),
+            ],
+        );
+        let rw = policy(&p, 252).decision("ReadWritePaths").unwrap().listed();
+        assert_eq!(rw, [format!("-{dir}")], "{dir}");
+    }
+}

@@ -22,9 +22,27 @@ const SHELLS: &[&str] = &[
 /// in one user's place permits the same in every user's.
 const PER_USER_ROOTS: &[&str] = &["/home", "/var/mail", "/var/spool/mail"];
 
-/// The regular users the service itself switched to (a set*id call that succeeded), as the
-/// unit's User= does not: systemd sets that before the service runs.
+/// The uid of the unit's own User=, by number or by the name the recording noted for it.
+fn own_user(p: &Profile) -> Option<u32> {
+    let user = p.unit.as_ref()?.settings.get("User")?;
+    user.parse().ok().or_else(|| {
+        p.observations
+            .identity
+            .names
+            .iter()
+            .find_map(|(key, name)| {
+                (name == user)
+                    .then(|| key.strip_prefix("uid ")?.parse().ok())
+                    .flatten()
+            })
+    })
+}
+
+/// The regular users the service itself switched to (a set*id call that succeeded), the
+/// unit's own User= aside: systemd sets that before the service runs, and a daemon setting it
+/// again (as many drop to their configured user) acts for nobody else.
 pub fn switched_to(p: &Profile) -> BTreeSet<u32> {
+    let own = own_user(p);
     let mut uids = BTreeSet::new();
     for (key, seen) in &p.observations.identity.switches {
         let mut words = key.split_whitespace();
@@ -35,7 +53,7 @@ pub fn switched_to(p: &Profile) -> BTreeSet<u32> {
         uids.extend(
             words
                 .filter_map(|w| w.parse::<u32>().ok())
-                .filter(|u| REGULAR_UIDS.contains(u)),
+                .filter(|u| REGULAR_UIDS.contains(u) && Some(*u) != own),
         );
     }
     uids
@@ -163,6 +181,20 @@ mod tests {
             .switches
             .insert("setuid 1001".into(), failed);
         assert!(switched_to(&own).is_empty());
+        // A daemon setting its own User= (a regular account here) again, and running a shell.
+        let mut app = profile(&["setuid 1001"], &[("1001:1001", &["sh", "app"])]);
+        app.unit = Some(crate::model::unit::UnitRecord {
+            settings: [("User".to_owned(), "alice".to_owned())].into(),
+            ..Default::default()
+        });
+        assert_eq!(runs_users_programs(&app), None);
+        assert_eq!(acts_for_users(&app), None);
+        app.unit
+            .as_mut()
+            .unwrap()
+            .settings
+            .insert("User".into(), "1001".into());
+        assert_eq!(acts_for_users(&app), None);
     }
 
     #[test]
@@ -170,6 +202,10 @@ mod tests {
         assert_eq!(per_user_root("/home/alice/ftp/up.txt"), Some("/home"));
         assert_eq!(per_user_root("/home/alice"), Some("/home"));
         assert_eq!(per_user_root("/var/mail/alice"), Some("/var/mail"));
+        assert_eq!(
+            per_user_root("/var/spool/mail/alice"),
+            Some("/var/spool/mail")
+        );
         for not_one in ["/home", "/home/", "/var/mail", "/homer/x", "/var/lib/x"] {
             assert_eq!(per_user_root(not_one), None, "{not_one}");
         }

@@ -937,7 +937,7 @@ pub fn verify(
     }
 
     if let Some(why) = policy::users::runs_users_programs(p) {
-        let set = dropin_settings(&d.assignments);
+        let set = dropin_settings(assignments);
         if !set.is_empty() {
             denied.push(Gap {
                 kind: GapKind::Denied,
@@ -1044,9 +1044,9 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
     out
 }
 
-/// Syscall names a drop-in's `SystemCallFilter=` lines permit, @default included (for `diff`).
-/// What the drop-in (the last file read) sets, resets aside: `KEY=value (FILE:LINE)`.
-fn dropin_settings(assignments: &[&Assignment]) -> Vec<String> {
+/// What the drop-in (the last file read) sets, resets aside, those the target ignores
+/// included: `KEY=value (FILE:LINE)`.
+fn dropin_settings(assignments: &[Assignment]) -> Vec<String> {
     let file_of = |a: &Assignment| a.at.rsplit_once(':').map(|(file, _)| file.to_owned());
     let Some(last) = assignments.last().and_then(|a| file_of(a)) else {
         return vec![];
@@ -1058,6 +1058,7 @@ fn dropin_settings(assignments: &[&Assignment]) -> Vec<String> {
         .collect()
 }
 
+/// Syscall names a drop-in's `SystemCallFilter=` lines permit, @default included (for `diff`).
 pub fn permitted_syscalls(lines: &[String], groups: &SyscallGroups) -> Option<BTreeSet<String>> {
     let assignments: Vec<Assignment> = lines
         .iter()
@@ -1226,6 +1227,26 @@ mod tests {
         );
         // Without a shell as the user, the same drop-in is fine.
         assert!(gaps(&acting_for_alice(false), dropin, 252).is_empty());
+        // A setting the target ignores is the drop-in's all the same, not the unit file's.
+        let groups = SyscallGroups::for_version(239, None);
+        let mut a = service_assignments("[Service]\nProtectSystem=strict\n", "unit.service");
+        a.extend(service_assignments(
+            "[Service]\nProtectClock=yes\n",
+            "d.conf",
+        ));
+        let g: Vec<String> = verify(&p, &a, 239, &groups, &|_| true)
+            .gaps
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let session = g
+            .iter()
+            .find(|g| g.starts_with("uid 1001 ran sh"))
+            .expect("the gap");
+        assert!(
+            session.contains(": ProtectClock=yes (d.conf:2); remove"),
+            "{g:?}"
+        );
     }
 
     fn cap(name: &str) -> (Slot, i64) {

@@ -608,7 +608,8 @@ pub(crate) fn describe_unit(
         .resolve(&systemd.path_in_guest(Path::new("/")));
 }
 
-/// The other cgroups with a process running as the unit's User= (not root, not a dynamic
+/// The other cgroups with a process running as the unit's User= or its group (Group=, else
+/// the user's own), whose IPC objects RemoveIPC= would remove too (not root, not a dynamic
 /// user: those are never shared), by name; empty when it has none or it cannot be told.
 fn user_shared_with(
     systemd: &Systemd,
@@ -619,21 +620,41 @@ fn user_shared_with(
     if user.is_empty() || settings.get("DynamicUser").is_some_and(|v| v == "yes") {
         return vec![];
     }
-    let passwd = std::fs::read_to_string(systemd.path_in_guest(Path::new("/etc/passwd")))
-        .unwrap_or_default();
-    let uid = user.parse::<u32>().ok().or_else(|| {
-        passwd.lines().find_map(|l| {
-            let mut fields = l.split(':');
-            (fields.next() == Some(user))
-                .then(|| fields.nth(1)?.parse().ok())
-                .flatten()
+    let read = |file: &str| {
+        std::fs::read_to_string(systemd.path_in_guest(Path::new(file))).unwrap_or_default()
+    };
+    // An entry's numeric fields by its name: uid and gid in passwd, gid in group.
+    let ids = |table: &str, name: &str| -> Option<(u32, Option<u32>)> {
+        table.lines().find_map(|l| {
+            let fields: Vec<&str> = l.split(':').collect();
+            (fields.first() == Some(&name)).then(|| {
+                let id = fields.get(2)?.parse().ok()?;
+                Some((id, fields.get(3).and_then(|g| g.parse().ok())))
+            })?
         })
-    });
+    };
+    let passwd = read("/etc/passwd");
+    let (uid, primary) = match user.parse::<u32>() {
+        Ok(uid) => (Some(uid), None),
+        Err(_) => ids(&passwd, user).map_or((None, None), |(u, g)| (Some(u), g)),
+    };
+    let group = settings
+        .get("Group")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let gid = match group {
+        "" => primary,
+        g => g
+            .parse()
+            .ok()
+            .or_else(|| ids(&read("/etc/group"), g).map(|(gid, _)| gid)),
+    };
     let (Some(uid), Ok(info)) = (uid.filter(|u| *u != 0), systemd.show(unit)) else {
         return vec![];
     };
     let own = systemd.cgroup_path(&info);
-    crate::systemd::cgroup::processes_as_uid(&systemd.manager_cgroup(), &own, uid)
+    let gid = gid.filter(|g| *g != 0);
+    crate::systemd::cgroup::processes_as(&systemd.manager_cgroup(), &own, uid, gid)
         .into_iter()
         .collect()
 }

@@ -359,9 +359,15 @@ fn descendant_dirs(root: &Path) -> impl Iterator<Item = PathBuf> {
 }
 
 /// The cgroups below `root` (outside `skip`) with a process whose real, effective or saved uid
-/// is `uid`, by their last path component (`postgresql@15-main.service`, `session-3.scope`).
-/// Read from cgroup.procs and /proc: a process gone meanwhile is skipped.
-pub fn processes_as_uid(root: &Path, skip: &Path, uid: u32) -> std::collections::BTreeSet<String> {
+/// is `uid` (or gid is `gid`), by their last path component (`postgresql@15-main.service`,
+/// `session-3.scope`). Read from cgroup.procs and /proc: a process gone meanwhile is skipped.
+pub fn processes_as(
+    root: &Path,
+    skip: &Path,
+    uid: u32,
+    gid: Option<u32>,
+) -> std::collections::BTreeSet<String> {
+    let (uid, gid) = (uid.to_string(), gid.map(|g| g.to_string()));
     let mut found = std::collections::BTreeSet::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -380,14 +386,13 @@ pub fn processes_as_uid(root: &Path, skip: &Path, uid: u32) -> std::collections:
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         let runs_as = |pid: &str| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .is_some_and(|ids| {
-                    ids.split_whitespace()
-                        .take(3)
-                        .any(|id| id == uid.to_string())
-                })
+            let has = |field: &str, id: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(field))
+                    .is_some_and(|ids| ids.split_whitespace().take(3).any(|i| i == id))
+            };
+            has("Uid:", &uid) || gid.as_deref().is_some_and(|g| has("Gid:", g))
         };
         if procs.lines().any(runs_as)
             && let Some(name) = dir.file_name()
@@ -404,7 +409,8 @@ mod tests {
 
     #[test]
     fn a_process_is_found_in_its_cgroup_by_its_uid() {
-        // This test's own process, in its own cgroup; a uid nobody has is nowhere.
+        // This test's own process, in its own cgroup, by its uid or its gid; a uid nobody has
+        // is nowhere.
         let Ok(mount) = cgroup2_mount() else {
             eprintln!("skipped: no cgroup2 mount here");
             return;
@@ -415,10 +421,14 @@ mod tests {
         let name = own_dir.file_name().unwrap().to_string_lossy().into_owned();
         // SAFETY: getuid has no preconditions.
         let uid = unsafe { libc::getuid() };
-        let found = processes_as_uid(&mount, Path::new("/nonexistent"), uid);
+        let found = processes_as(&mount, Path::new("/nonexistent"), uid, None);
         assert!(found.contains(&name), "{name} not in {found:?}");
-        let again = processes_as_uid(&mount, Path::new("/nonexistent"), u32::MAX - 7);
+        let again = processes_as(&mount, Path::new("/nonexistent"), u32::MAX - 7, None);
         assert!(again.is_empty(), "{again:?}");
+        // SAFETY: getgid has no preconditions.
+        let gid = unsafe { libc::getgid() };
+        let by_group = processes_as(&mount, Path::new("/nonexistent"), u32::MAX - 7, Some(gid));
+        assert!(by_group.contains(&name), "{name} not in {by_group:?}");
     }
 
     #[test]

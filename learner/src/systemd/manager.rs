@@ -634,13 +634,13 @@ impl Systemd {
         self.cgroup_mount.join(full.trim_start_matches('/'))
     }
 
-    /// The manager's system.slice in this host's hierarchy: where its services' cgroups are.
     /// The manager's whole cgroup tree in this host's hierarchy.
     pub fn manager_cgroup(&self) -> PathBuf {
         self.cgroup_mount
             .join(self.cgroup_base.trim_start_matches('/'))
     }
 
+    /// The manager's system.slice in this host's hierarchy: where its services' cgroups are.
     pub fn system_slice(&self) -> PathBuf {
         let full = format!("{}/system.slice", self.cgroup_base);
         self.cgroup_mount.join(full.trim_start_matches('/'))
