@@ -1048,7 +1048,7 @@ fn peer_gaps(p: &Profile, d: &Deployed) -> Vec<Gap> {
 /// included: `KEY=value (FILE:LINE)`.
 fn dropin_settings(assignments: &[Assignment]) -> Vec<String> {
     let file_of = |a: &Assignment| a.at.rsplit_once(':').map(|(file, _)| file.to_owned());
-    let Some(last) = assignments.last().and_then(|a| file_of(a)) else {
+    let Some(last) = assignments.last().and_then(file_of) else {
         return vec![];
     };
     assignments
