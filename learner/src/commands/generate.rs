@@ -284,12 +284,7 @@ mod tests {
     /// A shipped pack profile: real recordings of Debian 12's packages.
     fn pack(name: &str) -> GenerateRequest {
         GenerateRequest {
-            profiles: vec![
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../profiles")
-                    .join(name)
-                    .join(format!("{name}.profile.yaml")),
-            ],
+            profiles: vec![crate::commands::tests::pack(name)],
             target_systemd: Some(252),
             explain: false,
             margin: policy::margin::Margin::Standard,

@@ -112,6 +112,16 @@ pub fn switch(name: &str, args: &[u64; 6]) -> Option<String> {
     })
 }
 
+/// The entries of a passwd or group file: name, uid (or gid), and passwd's gid when there is one.
+pub fn accounts(table: &str) -> impl Iterator<Item = (&str, u32, Option<u32>)> {
+    table.lines().filter_map(|l| {
+        let mut fields = l.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse().ok()?;
+        Some((name, id, fields.next().and_then(|g| g.parse().ok())))
+    })
+}
+
 impl Identity {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
@@ -249,11 +259,7 @@ impl Identity {
         let passwd = std::fs::read_to_string(inside("etc/passwd")).unwrap_or_default();
         let group = std::fs::read_to_string(inside("etc/group")).unwrap_or_default();
         let name_of = |file: &str, id: u32| {
-            file.lines().find_map(|l| {
-                let mut f = l.split(':');
-                let name = f.next()?;
-                (f.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_owned())
-            })
+            accounts(file).find_map(|(name, of, _)| (of == id).then(|| name.to_owned()))
         };
         for uid in uids.into_iter().filter(|&u| u != 0) {
             if let Some(name) = name_of(&passwd, uid) {

@@ -1134,6 +1134,16 @@ fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> 
     // A place of one user's written by a service acting for users: every user's is needed.
     let for_users = users::acts_for_users(p);
     let mut widened: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    // Directories an O_TMPFILE open named (`DIR tmpfile MODE`): a write there is to the
+    // directory itself.
+    let tmpfile_dirs: BTreeSet<&str> = facts(p)
+        .created_modes
+        .keys()
+        .filter_map(|k| match k.rsplitn(3, ' ').collect::<Vec<_>>()[..] {
+            [_, "tmpfile", dir] => Some(dir),
+            _ => None,
+        })
+        .collect();
     for (path, accesses) in &p.observations.paths {
         let under = |dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
         // API file systems stay writable under ProtectSystem=strict; a private /tmp is too.
@@ -1148,12 +1158,8 @@ fn read_write_paths(p: &Profile, private_tmp: bool, made: &BTreeSet<String>) -> 
             if *access == crate::model::observations::Access::Create && made.contains(path) {
                 continue;
             }
-            // A write to a directory is an O_TMPFILE open of it: the directory itself.
             let tmpfile_dir = *access == crate::model::observations::Access::Write
-                && facts(p).created_modes.keys().any(|k| {
-                    k.strip_prefix(path.as_str())
-                        .is_some_and(|r| r.starts_with(" tmpfile "))
-                });
+                && tmpfile_dirs.contains(path.as_str());
             let (mut target, mut file) = match tmpfile_dir {
                 true => (path.clone(), false),
                 false => read_write_path(path, *access),

@@ -29,7 +29,7 @@ fn created_below(p: &Profile, dirs: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
-const HOMES: &[&str] = &["/home", "/root", "/run/user"];
+pub(crate) const HOMES: &[&str] = &["/home", "/root", "/run/user"];
 
 /// Whether the service tried to create `path` (a mkdir that found it there counts: `mkdir
 /// -p` makes sure of it, and on an empty tmpfs it makes it).

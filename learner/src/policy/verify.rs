@@ -653,8 +653,8 @@ pub fn verify(
             // (READWRITE_IMPLICIT in namespace.c; measured on 252: a home made after the
             // start was writable under strict with only another home in ReadWritePaths=).
             if !protect_home {
-                for home in ["/home", "/root", "/run/user"] {
-                    rules.push((home.into(), true, String::new()));
+                for home in policy::paths::HOMES {
+                    rules.push(((*home).into(), true, String::new()));
                 }
             }
         }
@@ -691,11 +691,7 @@ pub fn verify(
             .filter(|(_, writable, _)| !writable)
             .map(|(_, _, directive)| directive.clone())
     };
-    let home = |path: &str| {
-        ["/home", "/root", "/run/user"]
-            .iter()
-            .any(|h| under(path, h))
-    };
+    let home = |path: &str| policy::paths::HOMES.iter().any(|h| under(path, h));
     for (path, accesses) in &p.observations.paths {
         // API file systems stay writable; ProtectHome= is judged as a toggle below.
         // A private /tmp is writable, /tmp itself included (as generate has it).

@@ -737,8 +737,9 @@ pub async fn record_all(
         }
         let mut profile =
             crate::recording::session::build_profile(arch, started, ended, part.outcome);
-        crate::recording::unit::describe_unit(&systemd, &unit, &mut profile);
         let info = systemd.show(&unit).ok();
+        let cgroup = info.as_ref().map(|i| systemd.cgroup_path(i));
+        crate::recording::unit::describe_unit(&systemd, &unit, cgroup.as_deref(), &mut profile);
         if let Some(warning) = info
             .as_ref()
             .and_then(|i| i.syscall_filter.recording_warning(&unit))

@@ -488,7 +488,7 @@ async fn record_until(
         })
         .collect();
     let mut profile = build_profile(arch, started, ended, outcome);
-    describe_unit(&systemd, &info.id, &mut profile);
+    describe_unit(&systemd, &info.id, Some(&path), &mut profile);
     let main_seen = (from_start && new_instance && !req.check)
         .then(|| info.exec_start.first())
         .flatten()
@@ -570,6 +570,7 @@ async fn record_until(
 pub(crate) fn describe_unit(
     systemd: &Systemd,
     unit: &str,
+    cgroup: Option<&Path>,
     profile: &mut crate::model::profile::Profile,
 ) {
     profile.provenance.unit = Some(unit.to_owned());
@@ -594,7 +595,9 @@ pub(crate) fn describe_unit(
             &profile.observations,
         ));
         record.packages = systemd.package_owners(&paths);
-        record.user_shared_with = user_shared_with(systemd, unit, &record.settings);
+        record.user_shared_with = cgroup
+            .map(|own| user_shared_with(systemd, own, &record.settings))
+            .unwrap_or_default();
         let existed: Vec<String> = crate::model::unit::found_existing(&profile.observations);
         profile
             .observations
@@ -613,9 +616,10 @@ pub(crate) fn describe_unit(
 /// user: those are never shared), by name; empty when it has none or it cannot be told.
 fn user_shared_with(
     systemd: &Systemd,
-    unit: &str,
+    own: &Path,
     settings: &std::collections::BTreeMap<String, String>,
 ) -> Vec<String> {
+    use crate::model::credentials::accounts;
     let user = settings.get("User").map(String::as_str).unwrap_or_default();
     if user.is_empty() || settings.get("DynamicUser").is_some_and(|v| v == "yes") {
         return vec![];
@@ -623,20 +627,12 @@ fn user_shared_with(
     let read = |file: &str| {
         std::fs::read_to_string(systemd.path_in_guest(Path::new(file))).unwrap_or_default()
     };
-    // An entry's numeric fields by its name: uid and gid in passwd, gid in group.
-    let ids = |table: &str, name: &str| -> Option<(u32, Option<u32>)> {
-        table.lines().find_map(|l| {
-            let fields: Vec<&str> = l.split(':').collect();
-            (fields.first() == Some(&name)).then(|| {
-                let id = fields.get(2)?.parse().ok()?;
-                Some((id, fields.get(3).and_then(|g| g.parse().ok())))
-            })?
-        })
-    };
     let passwd = read("/etc/passwd");
     let (uid, primary) = match user.parse::<u32>() {
         Ok(uid) => (Some(uid), None),
-        Err(_) => ids(&passwd, user).map_or((None, None), |(u, g)| (Some(u), g)),
+        Err(_) => accounts(&passwd)
+            .find(|(name, ..)| *name == user)
+            .map_or((None, None), |(_, u, g)| (Some(u), g)),
     };
     let group = settings
         .get("Group")
@@ -644,17 +640,17 @@ fn user_shared_with(
         .unwrap_or_default();
     let gid = match group {
         "" => primary,
-        g => g
-            .parse()
-            .ok()
-            .or_else(|| ids(&read("/etc/group"), g).map(|(gid, _)| gid)),
+        g => g.parse().ok().or_else(|| {
+            accounts(&read("/etc/group"))
+                .find(|(name, ..)| *name == g)
+                .map(|(_, gid, _)| gid)
+        }),
     };
-    let (Some(uid), Ok(info)) = (uid.filter(|u| *u != 0), systemd.show(unit)) else {
+    let Some(uid) = uid.filter(|u| *u != 0) else {
         return vec![];
     };
-    let own = systemd.cgroup_path(&info);
     let gid = gid.filter(|g| *g != 0);
-    crate::systemd::cgroup::processes_as(&systemd.manager_cgroup(), &own, uid, gid)
+    crate::systemd::cgroup::processes_as(&systemd.manager_cgroup(), own, uid, gid)
         .into_iter()
         .collect()
 }
