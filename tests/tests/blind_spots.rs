@@ -2,7 +2,8 @@
 //! service moved out of its cgroup (as pam_systemd moves each sshd login), a restart whose
 //! stop outlasts `--for`, learner itself inside a cgroup namespace (a container), and a
 //! recording that saw nothing, which must be an error and never a profile; and another unit
-//! running as the unit's user, which RemoveIPC= would rob.
+//! running as the unit's user, which RemoveIPC= would rob; and a job service seen running
+//! root's jobs only, which still runs its users' programs.
 use std::{path::Path, process::Output, time::Duration};
 
 use learner::model::{observations::Access, profile::Profile};
@@ -459,4 +460,67 @@ fn a_user_another_unit_runs_as_keeps_its_ipc() {
 
     drop(guest);
     assert_clean("blind-shared-user");
+}
+
+#[test]
+fn a_job_service_running_roots_jobs_only_still_runs_its_users_programs() {
+    let Some(_kernel) =
+        privileged("a_job_service_running_roots_jobs_only_still_runs_its_users_programs")
+    else {
+        return;
+    };
+    let dir = TempDir::new("blind-root-jobs");
+    let guest = Guest::boot("rootjobs");
+    // A host whose queue holds root's jobs only, as most cron and at queues do: no switch to a
+    // user is seen, yet every user's later job would run in the unit's sandbox.
+    let out = "/var/lib/learner-at.out";
+    guest.sh(&format!(
+        "systemctl stop atd.service; rm -f {out}; echo 'id -u > {out}' | at now 2>&1"
+    ));
+    let profile = dir.join("atd.profile.yaml");
+    // atd runs what is due as it starts.
+    let rec = record(
+        &guest,
+        &["atd.service", "--restart", "--for", "3s"],
+        &profile,
+    );
+    assert!(rec.status.success(), "{}", text(&rec));
+    let ran = guest.sh(&format!(
+        "for i in $(seq 50); do test -s {out} && break; sleep 0.1; done; cat {out}"
+    ));
+    assert_eq!(ran.trim(), "0", "root's job did not run while recorded");
+    let p = Profile::load(&profile).expect("profile");
+    assert!(
+        policy_free_of_user_switches(&p),
+        "the job ran as root only: {:?}",
+        p.observations.identity.switches
+    );
+    let generated = learner()
+        .arg("generate")
+        .arg(&profile)
+        .arg("-o")
+        .arg(dir.join("atd.conf"))
+        .output()
+        .expect("learner generate");
+    assert_eq!(generated.status.code(), Some(1), "{}", text(&generated));
+    let err = String::from_utf8_lossy(&generated.stderr);
+    assert!(
+        err.contains("wrote /proc/self/loginuid, as PAM does when a login session opens"),
+        "{err}"
+    );
+    assert!(!dir.join("atd.conf").exists(), "a drop-in was written");
+    drop(guest);
+    assert_clean("blind-root-jobs");
+}
+
+/// No successful switch to a regular user's uid (1000 and up).
+fn policy_free_of_user_switches(p: &Profile) -> bool {
+    p.observations.identity.switches.iter().all(|(key, seen)| {
+        seen.ok == 0
+            || key
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|w| w.parse::<u32>().ok())
+                .all(|uid| uid < 1000)
+    })
 }

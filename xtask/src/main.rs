@@ -102,7 +102,8 @@ enum Task {
 /// services in it; binutils (readelf) to check that the packaged binary is static, man-db for its
 /// test, logrotate for a real oneshot job (logrotate.service), and PostgreSQL (with pgbench)
 /// for a database's whole life: shutdown checkpoints and crash recovery; memcached for a
-/// service that uses root only to become another user (`-u memcache`).
+/// service that uses root only to become another user (`-u memcache`); at for a job service
+/// that opens a login session for each job (root's too).
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libclang-22-dev",
@@ -124,6 +125,7 @@ const APT_PACKAGES: &[&str] = &[
     "man-db",
     "postgresql",
     "memcached",
+    "at",
     // unit_fit.rs's www-data web server (`python3 -m http.server` on port 80).
     "python3",
 ];

@@ -23,7 +23,10 @@ pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{model::observations::Seen, model::profile::Profile};
+use crate::{
+    model::observations::{Access, Seen},
+    model::profile::Profile,
+};
 use filter_groups::SyscallGroups;
 use margin::Margin;
 
@@ -133,7 +136,6 @@ fn home_writes(p: &Profile) -> Option<String> {
 /// but not created, the service made before the recording (jetty's work directory, deleted
 /// by the instance the recording's restart stopped).
 fn tmp_shared(p: &Profile) -> Option<String> {
-    use crate::model::observations::Access;
     if p.unit
         .as_ref()
         .and_then(|u| u.settings.get("PrivateTmp"))
@@ -257,7 +259,40 @@ fn network(p: &Profile) -> Option<String> {
         .filter(|(k, _)| k.starts_with("AF_UNIX @"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    listing(&abstract_, "used abstract socket")
+    if let Some(e) = listing(&abstract_, "used abstract socket") {
+        return Some(e);
+    }
+    // What it read of the host's network (sar's interface and socket counters, NFS's): in a
+    // network namespace of its own it would read loopback's only, and succeed all the same.
+    let state: BTreeMap<String, Seen> = o
+        .paths
+        .iter()
+        .filter(|(path, _)| is_network_state(path))
+        .filter_map(|(path, accesses)| {
+            let seen = accesses.get(&Access::Read).filter(|s| s.ok > 0)?;
+            Some((path.clone(), seen.clone()))
+        })
+        .collect();
+    listing(&state, "read the host's network state in")
+}
+
+/// Files that show the network namespace of whoever reads them: /proc/net (a link to the
+/// reader's own /proc/PID/net) and the interfaces in sysfs.
+fn is_network_state(path: &str) -> bool {
+    let in_proc = path.strip_prefix("/proc/").is_some_and(|rest| {
+        let rest = match rest.split_once('/') {
+            Some((pid, rest))
+                if pid == "self"
+                    || pid == "thread-self"
+                    || pid.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                rest
+            }
+            _ => rest,
+        };
+        rest == "net" || rest.starts_with("net/")
+    });
+    in_proc || path == "/sys/class/net" || path.starts_with("/sys/class/net/")
 }
 
 /// Whether a capability the drop-in keeps was granted for a need: checked and granted, and

@@ -1164,6 +1164,42 @@ fn netlink_sockets_need_the_host_network() {
 }
 
 #[test]
+fn reading_the_hosts_network_state_needs_the_host_network() {
+    // sadc (sar's collector) has no socket: in a namespace of its own it would count
+    // loopback's traffic only, and succeed.
+    for path in [
+        "/proc/net/dev",
+        "/proc/self/net/sockstat",
+        "/proc/1234/net/rpc/nfs",
+        "/sys/class/net/eth0/speed",
+    ] {
+        let p = with(empty(), &[Slot::Path(path.into(), Access::Read)]);
+        let d = policy(&p, 252);
+        assert_eq!(d.value("PrivateNetwork"), None, "{path}");
+        assert!(
+            super::toggle_forbids("PrivateNetwork", "yes", &p)
+                .flatten()
+                .is_some_and(
+                    |why| why.starts_with(&format!("read the host's network state in {path} by"))
+                ),
+            "{path}"
+        );
+    }
+    for elsewhere in [
+        "/proc/self/status",
+        "/proc/netstat-like",
+        "/sys/class/block/sda",
+    ] {
+        let p = with(empty(), &[Slot::Path(elsewhere.into(), Access::Read)]);
+        assert_eq!(
+            policy(&p, 252).value("PrivateNetwork"),
+            Some("yes"),
+            "{elsewhere}"
+        );
+    }
+}
+
+#[test]
 fn restrict_realtime_as_systemd_filters_it() {
     for (fact, allowed) in [
         ("SCHED_OTHER via sched_setscheduler", true),

@@ -6,6 +6,7 @@
 //! the unit's (its mounts, filter, bounding set, no_new_privs), not only the daemon.
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::model::observations::Access;
 use crate::model::profile::Profile;
 
 /// Regular users' uids, as Debian's and RHEL's /etc/login.defs set them (UID_MIN, UID_MAX):
@@ -82,8 +83,39 @@ pub fn acts_for_users(p: &Profile) -> Option<String> {
 }
 
 /// Why the unit runs programs of its users' choosing, if it does: a shell ran as a regular
-/// user it switched to (a login's, a crontab's, a queued job's).
+/// user it switched to (a login's, a crontab's, a queued job's), or it opened login sessions.
 pub fn runs_users_programs(p: &Profile) -> Option<String> {
+    users_shell(p).or_else(|| opens_login_sessions(p))
+}
+
+/// Whether `path` is a process's audit login uid, which pam_loginuid writes when a login
+/// session opens (sshd's, cron's, atd's PAM stacks have it; FTP, IMAP and SMB servers' do not).
+fn is_loginuid(path: &str) -> bool {
+    path.strip_prefix("/proc/")
+        .and_then(|rest| rest.strip_suffix("/loginuid"))
+        .is_some_and(|pid| pid == "self" || pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The login sessions the service opened, whoever they were for: root's too. A recording with
+/// root's logins or root's crontab only shows no switch to a user, yet every later user's
+/// session and job runs in the unit's sandbox all the same. A write that failed counts: PAM
+/// goes on without the login uid where it may not set it (in a container).
+fn opens_login_sessions(p: &Profile) -> Option<String> {
+    let (path, seen) = p.observations.paths.iter().find_map(|(path, accesses)| {
+        is_loginuid(path)
+            .then(|| accesses.get(&Access::Write))
+            .flatten()
+            .map(|seen| (path, seen))
+    })?;
+    let by: Vec<&str> = seen.by.iter().collect();
+    Some(format!(
+        "{} wrote {path}, as PAM does when a login session opens: it runs its users' own programs (a login's session, a crontab's or a queued job's, root's too), and each inherits the unit's sandbox",
+        by.join(", ")
+    ))
+}
+
+/// The first regular user it switched to that then ran a shell, with what ran as them.
+fn users_shell(p: &Profile) -> Option<String> {
     let uids = switched_to(p);
     let mut ran: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
     for (key, seen) in &p.observations.identity.credentials {
@@ -195,6 +227,36 @@ mod tests {
             .settings
             .insert("User".into(), "1001".into());
         assert_eq!(acts_for_users(&app), None);
+    }
+
+    #[test]
+    fn a_service_opening_login_sessions_runs_users_programs_even_as_root_only() {
+        // cron recorded with root's crontab only: no switch, yet pam_loginuid ran.
+        let mut p = profile(&[], &[("0:0", &["cron", "sh"])]);
+        assert_eq!(runs_users_programs(&p), None);
+        let mut failed = Seen::default();
+        failed.add(-1, "cron", 1);
+        *p.observations
+            .paths
+            .entry("/proc/self/loginuid".into())
+            .or_default()
+            .entry_or_default(Access::Write) = failed;
+        let why = runs_users_programs(&p).expect("a login session");
+        assert!(why.starts_with("cron wrote /proc/self/loginuid,"), "{why}");
+        // Reading it (a Ruby getlogin) opens no session.
+        let mut reader = profile(&[], &[]);
+        reader
+            .observations
+            .paths
+            .entry("/proc/self/loginuid".into())
+            .or_default()
+            .entry_or_default(Access::Read)
+            .add(0, "ruby", 1);
+        assert_eq!(runs_users_programs(&reader), None);
+        assert!(is_loginuid("/proc/4242/loginuid"));
+        for not_it in ["/proc/self/uid_map", "/proc/x1/loginuid", "/proc/loginuid"] {
+            assert!(!is_loginuid(not_it), "{not_it}");
+        }
     }
 
     #[test]
