@@ -12,8 +12,8 @@
 #          downloaded and compared, and present in the user's home on disk, by packftp and by
 #          packftp2, a user made by the check itself (no recording saw it; under
 #          ProtectSystem=strict every home in /home stays writable until ProtectHome= is set,
-#          so this passes with any of learner's drop-ins); packftp3, homed in /srv, logs in and
-#          lists its home; a wrong password is refused.
+#          so this passes with any of learner's drop-ins); packftp3, homed in /srv, logs in,
+#          lists its home and uploads into it; a wrong password is refused.
 set -eu
 user=packftp
 pass=Pack-ftp-1
@@ -75,6 +75,12 @@ check)
     echo "packftp3:$pass" | chpasswd
     echo srv >/srv/packftp3/srv-home.txt
     curl -sS --max-time 10 --user "packftp3:$pass" "$url/" | grep -q srv-home.txt
+    # ... and uploads there: ProtectSystem=strict left a home outside /home read-only
+    # (553 Could not create file) until 2026-12-07.
+    token=srv-$$-$(date +%s%N)
+    echo "$token" >/tmp/pack-ftp-check
+    curl -sS --max-time 10 --user "packftp3:$pass" -T /tmp/pack-ftp-check "$url/$token.txt"
+    grep -qx "$token" "/srv/packftp3/$token.txt"
     if curl -sS --max-time 10 --user "$user:wrong" -o /dev/null "$url/" 2>/dev/null; then
         echo "a wrong password was accepted" >&2; exit 1
     fi

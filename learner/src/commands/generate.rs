@@ -330,6 +330,15 @@ mod tests {
                 .decision("InaccessiblePaths")
                 .expect("decided");
             assert!(hidden.lines.is_empty(), "{name}: {:?}", hidden.lines);
+            // A user made later may be homed outside /home: only /usr, /boot, /efi and /etc
+            // stay read-only.
+            let system = generated.policy.decision("ProtectSystem").expect("decided");
+            assert_eq!(system.lines, ["ProtectSystem=full"], "{name}");
         }
+        // A server switching to users without writing in their homes keeps strict: postfix's
+        // local delivery writes /var/mail only.
+        let postfix = generate(&pack("postfix")).expect("postfix");
+        let system = postfix.policy.decision("ProtectSystem").expect("decided");
+        assert_eq!(system.lines, ["ProtectSystem=strict"]);
     }
 }

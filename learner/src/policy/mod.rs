@@ -1320,12 +1320,21 @@ pub fn resolve_on(
     groups: &SyscallGroups,
     margin: Margin,
 ) -> Policy {
-    let mut decisions = vec![Decision {
-        directive: "ProtectSystem",
-        lines: vec!["ProtectSystem=strict".into()],
-        evidence: vec![
-            "the whole file system read-only; writes are allowed by ReadWritePaths".into(),
-        ],
+    let mut decisions = vec![match users::writes_in_homes(p) {
+        None => Decision {
+            directive: "ProtectSystem",
+            lines: vec!["ProtectSystem=strict".into()],
+            evidence: vec![
+                "the whole file system read-only; writes are allowed by ReadWritePaths".into(),
+            ],
+        },
+        Some(why) => Decision {
+            directive: "ProtectSystem",
+            lines: vec!["ProtectSystem=full".into()],
+            evidence: vec![format!(
+                "not strict: {why}: a user's home may lie anywhere (useradd -d), and strict would leave one outside /home read-only; full keeps /usr, /boot, /efi and /etc read-only"
+            )],
+        },
     }];
     let toggles: Vec<Decision> = TOGGLES_FS
         .iter()

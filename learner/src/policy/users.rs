@@ -82,6 +82,18 @@ pub fn acts_for_users(p: &Profile) -> Option<String> {
     ))
 }
 
+/// Why the unit needs every user's home writable wherever it lies, if it does: it acts for
+/// users and wrote in one's home. A home may be anywhere (`useradd -d /srv/ftp/alice`, a web
+/// host's /var/www/site), so no list of paths from a recording covers the users made later.
+pub fn writes_in_homes(p: &Profile) -> Option<String> {
+    let why = acts_for_users(p)?;
+    let example = p.observations.paths.iter().find_map(|(path, accesses)| {
+        let written = accesses.iter().any(|(a, s)| a.writes() && s.ok > 0);
+        (written && per_user_root(path) == Some("/home")).then_some(path)
+    })?;
+    Some(format!("{why}, and wrote {example} in one's home"))
+}
+
 /// Why the unit runs programs of its users' choosing, if it does: a shell ran as a regular
 /// user it switched to (a login's, a crontab's, a queued job's), or it opened login sessions.
 pub fn runs_users_programs(p: &Profile) -> Option<String> {

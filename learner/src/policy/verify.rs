@@ -20,6 +20,9 @@ use crate::{
     policy::{self, filter_groups::SyscallGroups},
 };
 
+/// A home outside /home, as `useradd -d` or a web host's FTP accounts make them.
+const ELSEWHERE_HOME: &str = "/srv/ftp/another-user";
+
 /// What kind of problem a gap is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -742,6 +745,20 @@ pub fn verify(
                 roots.entry(root).or_insert(path);
             }
         }
+        // A user made later may be homed anywhere, not only under /home.
+        if let Some(why) = policy::users::writes_in_homes(p)
+            && let Some(directive) = denier(ELSEWHERE_HOME)
+        {
+            denied.push(Gap {
+                kind: GapKind::Denied,
+                processes: vec![],
+                observation: format!(
+                    "{why}: a user homed outside /home ({ELSEWHERE_HOME}) could not write there"
+                ),
+                directive,
+                fix: "set ProtectSystem=full".into(),
+            });
+        }
         for (root, example) in roots {
             if let Some(directive) = denier(&format!("{root}/another-user")) {
                 denied.push(Gap {
@@ -1167,16 +1184,31 @@ mod tests {
         p.observations.derive_path_facts("/sys/fs/cgroup");
         let only_alice = "[Service]\nProtectSystem=strict\nReadWritePaths=-/var/mail/alice\n";
         let g = gaps(&p, only_alice, 252);
-        // strict leaves /home writable by itself; /var/mail it does not.
-        assert_eq!(g.len(), 1, "{g:?}");
+        // strict leaves /home writable by itself; /var/mail it does not, nor a home elsewhere.
+        assert_eq!(g.len(), 2, "{g:?}");
         assert!(
-            g[0].starts_with("it switched to the host's users (uid 1001), and wrote /var/mail/alice: another user's place under /var/mail is read-only: ProtectSystem=strict; add ReadWritePaths=-/var/mail"),
+            g[0].starts_with("it switched to the host's users (uid 1001), and wrote /home/alice/up.txt in one's home: a user homed outside /home (/srv/ftp/another-user) could not write there: ProtectSystem=strict; set ProtectSystem=full"),
+            "{g:?}"
+        );
+        assert!(
+            g[1].starts_with("it switched to the host's users (uid 1001), and wrote /var/mail/alice: another user's place under /var/mail is read-only: ProtectSystem=strict; add ReadWritePaths=-/var/mail"),
             "{g:?}"
         );
         let every = "[Service]\nProtectSystem=strict\nReadWritePaths=-/var/mail\n";
-        assert!(gaps(&p, every, 252).is_empty());
+        let g = gaps(&p, every, 252);
+        assert!(
+            g.len() == 1 && g[0].contains("set ProtectSystem=full"),
+            "{g:?}"
+        );
+        let full = "[Service]\nProtectSystem=full\n";
+        assert!(gaps(&p, full, 252).is_empty());
+        // Its home alone: every place of the recorded users' is under /var/mail, and strict
+        // with /var/mail writable is enough.
+        let mut mail_only = acting_for_alice(false);
+        mail_only.observations.derive_path_facts("/sys/fs/cgroup");
+        assert!(gaps(&mail_only, every, 252).is_empty());
         // ProtectHome= is judged as the toggle it is: the write itself is denied.
-        let g = gaps(&p, &format!("{every}ProtectHome=yes\n"), 252);
+        let g = gaps(&p, &format!("{full}ProtectHome=yes\n"), 252);
         assert!(g.len() == 1 && g[0].contains("ProtectHome=yes"), "{g:?}");
     }
 
