@@ -169,13 +169,44 @@ pub fn reached_out(p: &Profile) -> Option<(&String, &Seen)> {
     // A connect() to port 0 sends nothing anywhere: glibc's getaddrinfo, asked for a name
     // without a service, connects a datagram socket to each address it found only to sort
     // them by source address (radicale's own listen address, "localhost"). Asked with a
-    // service, its probes carry that port and still count (postgrey's): not told apart.
+    // service, its probes carry that port: see `own_listener`.
     let probe = |k: &String| parse(k).is_some_and(|(_, port)| port == Some(0));
+    let itself = own_listener(p);
     o.connects
         .iter()
         .filter(|(k, _)| !probe(k))
         .chain(sent.filter(|(k, _)| !answer(k)))
+        .filter(|(k, _)| !itself(k))
         .find(|(k, _)| parse(k).is_some() || RESOLVER_SOCKETS.contains(&k.as_str()))
+}
+
+/// Whether an address is the service's own listener over loopback: a port it bound itself
+/// (postgresql's and postgrey's getaddrinfo probing their own port on 127.0.0.1 and ::1 to
+/// sort the addresses of localhost), or an ephemeral port where it bound a loopback address
+/// to port 0 (yaws's control socket, which its ExecReload and ExecStop connect to). Such a
+/// connect never leaves the host, and no network it runs on changes where it goes.
+fn own_listener(p: &Profile) -> impl Fn(&String) -> bool + '_ {
+    let bound: Vec<(IpAddr, Option<u16>)> = p
+        .observations
+        .binds
+        .keys()
+        .filter_map(|k| parse(k))
+        .collect();
+    let ports: BTreeSet<u16> = bound
+        .iter()
+        .filter_map(|(_, port)| port.filter(|p| *p != 0))
+        .collect();
+    let any_port_on_loopback = bound
+        .iter()
+        .any(|(ip, port)| *port == Some(0) && ip.is_loopback());
+    move |k: &String| {
+        parse(k).is_some_and(|(ip, port)| {
+            on_the_wire(ip).is_loopback()
+                && port.is_some_and(|port| {
+                    ports.contains(&port) || (any_port_on_loopback && port >= EPHEMERAL_PORTS)
+                })
+        })
+    }
 }
 
 /// Why what the service reaches beyond this host is unknown: it reached out while its
@@ -776,6 +807,47 @@ mod tests {
         p.observations
             .add(&Slot::Connect("AF_INET 127.0.0.1:5432".into()), 0, "svc", 1);
         assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+    }
+
+    #[test]
+    fn a_connect_to_its_own_listener_over_loopback_is_not_reaching_out() {
+        // postgresql resolving localhost for port 5432: getaddrinfo connects UDP sockets to
+        // its own listeners to sort the addresses, and sends nothing.
+        let mut p = profile(&[
+            Slot::Bind("AF_INET 127.0.0.1:5432".into()),
+            Slot::Bind("AF_INET6 [::1]:5432".into()),
+            Slot::Connect("AF_INET 127.0.0.1:5432".into()),
+            Slot::Connect("AF_INET6 [::1]:5432".into()),
+        ]);
+        p.recording.routes_beyond_loopback = Some(false);
+        assert_eq!(reached_out(&p), None);
+        assert_eq!(
+            lines(&p, 252, "IPAddressAllow"),
+            ["IPAddressAllow=", "IPAddressAllow=localhost"]
+        );
+        // yaws's control socket: bound to 127.0.0.1 port 0, reached at the port the kernel
+        // picked.
+        let mut yaws = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:8080".into()),
+            Slot::Bind("AF_INET 127.0.0.1:0".into()),
+            Slot::Connect("AF_INET 127.0.0.1:36721".into()),
+        ]);
+        yaws.recording.routes_beyond_loopback = Some(false);
+        assert_eq!(reached_out(&yaws), None);
+        // Its own port on another host, or another port of this one, is reaching out.
+        for other in ["AF_INET 192.0.2.7:5432", "AF_INET 127.0.0.1:6379"] {
+            let mut q = p.clone();
+            q.observations
+                .add(&Slot::Connect(other.into()), 0, "svc", 1);
+            assert_eq!(reached_out(&q).map(|(k, _)| k.as_str()), Some(other));
+        }
+        // Without a loopback listener on port 0, an ephemeral port is somebody else's.
+        let mut client = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:0".into()),
+            Slot::Connect("AF_INET 127.0.0.1:36721".into()),
+        ]);
+        client.recording.routes_beyond_loopback = Some(false);
+        assert!(reached_out(&client).is_some());
     }
 
     #[test]
