@@ -1015,6 +1015,7 @@ pub fn to_json(
                 "step": step,
                 "why": why,
                 "bad_check": false,
+                "outlived": matches!(e, ApplyError::Outlived { .. }),
                 "rollback": rollback,
                 "exit_code": e.exit_code(),
             },
@@ -1025,6 +1026,7 @@ pub fn to_json(
                 "step": "the check",
                 "why": why,
                 "bad_check": true,
+                "outlived": false,
                 "rollback": rollback,
                 "exit_code": e.exit_code(),
             },
@@ -1089,6 +1091,49 @@ pub fn run(request: &ApplyRequest, format: super::Format) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_tells_a_failure_whose_effects_outlived_the_drop_in_from_a_plain_one() {
+        let request = ApplyRequest {
+            unit: "a.service".into(),
+            dropin: "/tmp/a.conf".into(),
+            check: Some("true".into()),
+            timeout: None,
+            guest: None,
+            exercise: vec![],
+            profiles: vec![],
+            quiet: true,
+        };
+        let failure =
+            |e: ApplyError| to_json(&request, &Err(e)).expect("a failure")["failure"].clone();
+        let plain = failure(ApplyError::Failed {
+            unit: "a.service".into(),
+            step: "restart".into(),
+            why: "failed its check".into(),
+            rollback: "removed".into(),
+        });
+        assert_eq!(plain["outlived"], false);
+        assert_eq!(plain["exit_code"], 1);
+        let outlived = failure(ApplyError::Outlived {
+            unit: "a.service".into(),
+            step: "restart".into(),
+            why: "failed its check".into(),
+            rollback: "removed".into(),
+        });
+        assert_eq!(outlived["outlived"], true);
+        assert_eq!(outlived["bad_check"], false);
+        assert_eq!(outlived["exit_code"], 1);
+        let bad = failure(ApplyError::BadCheck {
+            unit: "a.service".into(),
+            why: "failed its check".into(),
+            rollback: "removed".into(),
+        });
+        assert_eq!(
+            (bad["bad_check"].clone(), bad["outlived"].clone()),
+            (true.into(), false.into())
+        );
+        assert_eq!(bad["exit_code"], 2);
+    }
 
     #[test]
     fn a_rollback_left_to_the_user_is_told_from_one_that_finished() {
