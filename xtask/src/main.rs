@@ -94,6 +94,10 @@ enum Task {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// What the pack program runs before each service: install its packages again when a
+    /// package of another service replaced them (vsftpd and proftpd-basic conflict).
+    #[command(hide = true)]
+    PackInstall { service: String },
 }
 
 /// Debian packages the build and the tests need: LLVM 22 for bpf-linker, strace as the
@@ -199,6 +203,7 @@ fn main() -> Result<()> {
             build()?;
             pack::starved(&service, rounds, percent, &dir)
         }
+        Task::PackInstall { service } => pack::install_services(&[&service]).map(drop),
         Task::Vm { command } => vm::vm(command),
         Task::Install { root } => {
             setup()?;

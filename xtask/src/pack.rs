@@ -97,6 +97,11 @@ pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
     let mut cmd = Command::new(debug.join("pack"));
     cmd.env("LEARNER_BIN", debug.join("learner"))
         .env_remove("LD_LIBRARY_PATH");
+    // Packages of services that conflict (vsftpd, proftpd-basic) cannot all be installed at
+    // once: the pack program installs each service's again, in its turn.
+    if let Ok(xtask) = std::env::current_exe() {
+        cmd.env("LEARNER_PACK_INSTALL", xtask);
+    }
     if update {
         cmd.arg("--update");
     }

@@ -409,6 +409,28 @@ fn tail(out: &Output, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Installs the service's packages where another service's replaced them (conflicting
+/// packages, installed all at once before the run), by `cargo xtask pack-install`, whose path
+/// xtask gives in LEARNER_PACK_INSTALL; nothing when run without it, or when all are there.
+/// In the machine's turn: no other guest is booted on this root while apt changes it.
+fn install(service: &Service) -> Result<(), String> {
+    let Some(xtask) = std::env::var_os("LEARNER_PACK_INSTALL") else {
+        return Ok(());
+    };
+    let out = Command::new(&xtask)
+        .args(["pack-install", &service.name])
+        .output()
+        .map_err(|e| format!("{}: {e}", Path::new(&xtask).display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "installing {}'s packages failed:\n{}",
+            service.name,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
 fn verify(
     service: &Service,
     dir: &Path,
@@ -426,6 +448,7 @@ fn verify(
         pace.say("pack: waiting for the privileged tests running on this machine")
     })?;
     row.started = Some(Instant::now());
+    install(service)?;
     pace.step(1);
     let guest = Guest::try_boot_holding(&format!("pack-{}", service.name), &service.units())?;
     let pid = guest.pid.to_string();
