@@ -475,11 +475,15 @@ const TOGGLES_FS: &[Toggle] = &[
         choices: &[
             Choice {
                 value: "yes",
-                forbidden_by: |p| listing(&facts(p).home, "accessed"),
+                forbidden_by: |p| {
+                    paths::watches_file_systems(p).or_else(|| listing(&facts(p).home, "accessed"))
+                },
             },
             Choice {
                 value: "tmpfs",
-                forbidden_by: paths::home_outside_own,
+                forbidden_by: |p| {
+                    paths::watches_file_systems(p).or_else(|| paths::home_outside_own(p))
+                },
             },
             Choice {
                 value: "read-only",
@@ -778,8 +782,16 @@ pub(crate) fn noise_during(cap: &str, d: &str, charges: &Charges) -> bool {
     d == crate::model::observations::OVERRIDDEN_CREDENTIALS
         || (cap == "CAP_SYS_ADMIN"
             && ((MEMORY_ACCOUNTING.contains(&d) && !charges.namespaces.contains(d))
-                || (charges.writes && WRITE_FAMILY.contains(&d))))
+                || (charges.writes && WRITE_FAMILY.contains(&d))
+                || d == SOCKET_FILTER))
 }
+
+/// Where CAP_SYS_ADMIN is asked only for extras while a socket filter is attached
+/// (SO_ATTACH_FILTER, SO_ATTACH_BPF: whether the JITed filter is listed in kallsyms, or
+/// hardened, or may pass the JIT's memory limit): attaching one needs no capability, and no
+/// socket option needs CAP_SYS_ADMIN itself. keepalived's two filters per start attached,
+/// and it took over its VIP, with CAP_SYS_ADMIN dropped from its bounding set (measured).
+const SOCKET_FILTER: &str = "setsockopt";
 
 /// Whether every check of `cap` was known noise (see `noise_during`). `obs` is the rest of
 /// the recording.

@@ -46,6 +46,32 @@ fn tried_to_create(p: &Profile, path: &str) -> bool {
 /// directory between the top and the entry, and the tops (a lookup of /root finds an empty
 /// one); it breaks a read of anything that was there before, or a write to it, and a create
 /// in a directory that was there before (an at job writing /home/USER/out: ENOENT).
+/// Whether the service watches the host's file systems: it read the mount table and asked
+/// file systems' sizes by path (statfs: collectd's df, the node exporter's filesystem
+/// collector, `df`). It asks of every mount it finds, on the host it runs on, not only of
+/// those the recording's machine had: any mount the sandbox hides (InaccessiblePaths=,
+/// ProtectHome=yes or tmpfs) reports the empty node over it instead, silently. The paths
+/// themselves are recorded only since 2026-12-07; the count is in every profile.
+pub fn watches_file_systems(p: &Profile) -> Option<String> {
+    let statfs = *p.syscalls.get("statfs")?;
+    let (table, seen) = p.observations.paths.iter().find_map(|(path, accesses)| {
+        let table = matches!(path.as_str(), "/proc/mounts" | "/etc/mtab")
+            || path.strip_prefix("/proc/").is_some_and(|rest| {
+                rest.split_once('/')
+                    .is_some_and(|(_, file)| file == "mounts" || file == "mountinfo")
+            });
+        table
+            .then(|| accesses.get(&Access::Read).filter(|s| s.ok > 0))
+            .flatten()
+            .map(|seen| (path, seen))
+    })?;
+    let by: Vec<&str> = seen.by.iter().collect();
+    Some(format!(
+        "it read the mount table ({table} by {}) and asked file systems' sizes (statfs {statfs}x): a mount hidden from it would report the empty node over it",
+        by.join(",")
+    ))
+}
+
 pub fn home_outside_own(p: &Profile) -> Option<String> {
     let (own, orphans): (BTreeSet<String>, BTreeSet<String>) =
         created_below(p, HOMES).into_iter().partition(|c| {
@@ -251,6 +277,13 @@ pub fn inaccessible_paths(p: &Profile, systemd: u32) -> Decision {
                 "not set: {why}, whose homes and shares may lie under {} (Debian's ftp user's home is /srv/ftp), unlike the recorded users'",
                 UNUSED_TREES.join(", ")
             )],
+        };
+    }
+    if let Some(why) = watches_file_systems(p) {
+        return Decision {
+            directive: "InaccessiblePaths",
+            lines: vec![],
+            evidence: vec![format!("not set: {why}")],
         };
     }
     let mut hidden = Vec::new();

@@ -388,6 +388,56 @@ fn cap_sys_admin_of_a_namespace_made_through_clone_is_a_need() {
 }
 
 #[test]
+fn a_file_system_watcher_keeps_every_mount_in_view() {
+    // The node exporter's filesystem collector: the mount table, then statfs of each mount.
+    let mut p = with(
+        empty(),
+        &[Slot::Path("/proc/[pid]/mounts".into(), Access::Read)],
+    );
+    let before = policy(&p, 252);
+    assert_eq!(before.value("ProtectHome"), Some("yes"));
+    assert!(before.value("InaccessiblePaths").is_some());
+    p.syscalls.insert("statfs".into(), 305);
+    let watcher = policy(&p, 252);
+    assert_eq!(watcher.value("ProtectHome"), Some("read-only"));
+    assert_eq!(watcher.value("InaccessiblePaths"), None);
+    assert!(
+        evidence(&watcher, "InaccessiblePaths").contains(
+            "it read the mount table (/proc/[pid]/mounts by svc) and asked file systems' sizes (statfs 305x)"
+        ),
+        "{}",
+        evidence(&watcher, "InaccessiblePaths")
+    );
+    // statfs alone (libselinux, systemd's libraries) watches nothing.
+    let mut q = empty();
+    q.syscalls.insert("statfs".into(), 4);
+    assert_eq!(policy(&q, 252).value("ProtectHome"), Some("yes"));
+}
+
+#[test]
+fn cap_sys_admin_while_attaching_a_socket_filter_is_noise() {
+    // keepalived attaches classic BPF filters to its VRRP and ARP sockets: the kernel asks
+    // for CAP_SYS_ADMIN only for extras (kallsyms), and the attach needs none.
+    let p = with(
+        empty(),
+        &[
+            cap("CAP_SYS_ADMIN", "setsockopt"),
+            cap("CAP_NET_RAW", "socket"),
+        ],
+    );
+    assert_eq!(
+        policy(&p, 252).value("CapabilityBoundingSet"),
+        Some("CAP_NET_RAW")
+    );
+    // Another capability checked there is a need (CAP_NET_ADMIN for SO_MARK).
+    let p = with(empty(), &[cap("CAP_NET_ADMIN", "setsockopt")]);
+    assert_eq!(
+        policy(&p, 252).value("CapabilityBoundingSet"),
+        Some("CAP_NET_ADMIN")
+    );
+}
+
+#[test]
 fn capabilities_from_granted_checks_only() {
     let cap = |name: &str, granted: bool, during: &str| Slot::Capability {
         name: name.into(),

@@ -1165,6 +1165,8 @@ impl Collector {
             "truncate" | "ftruncate" => {
                 out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Truncate)))
             }
+            // What is mounted there is read: the sandbox must leave it in view.
+            "statfs" => out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Read))),
             "execve" | "execveat" => {
                 let path = path_at(self, 0, s0);
                 // The path may be unreadable to BPF; a successful exec's image names it.
@@ -2803,5 +2805,17 @@ mod tests {
             keys["keyctl operation 1"].by.iter().collect::<Vec<_>>(),
             ["svc"]
         );
+    }
+
+    #[test]
+    fn a_file_systems_size_asked_by_path_reads_the_path() {
+        // collectd's df plugin on a host's /home: hidden, it would report the node over it.
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(&event("statfs", [0; 6], "/home", 0, "collectd"));
+        c.handle(&event("statfs", [0; 6], "/srv/data", 0, "collectd"));
+        for path in ["/home", "/srv/data"] {
+            let read = c.observations.paths[path].get(&Access::Read);
+            assert!(read.is_some_and(|s| s.ok == 1), "{path}");
+        }
     }
 }

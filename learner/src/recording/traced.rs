@@ -173,6 +173,10 @@ pub const TRACED: &[Traced] = &[
     at(t("fchownat", 5, P1, NO, &[]), 0, None),
     t("truncate", 2, P0, NO, &[]),
     on_fd(t("ftruncate", 2, NO, NO, &[]), 0),
+    // A file system's size asked by path (collectd's df, the node exporter's filesystem
+    // collector): hidden by InaccessiblePaths= or ProtectHome=, the path reports the empty
+    // node mounted over it, silently.
+    t("statfs", 2, P0, NO, &[]),
     t("utime", 2, P0, NO, &[]),
     t("utimes", 2, P0, NO, &[]),
     at(t("utimensat", 4, P1, NO, &[]), 0, None),
