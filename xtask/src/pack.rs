@@ -98,10 +98,9 @@ pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
     cmd.env("LEARNER_BIN", debug.join("learner"))
         .env_remove("LD_LIBRARY_PATH");
     // Packages of services that conflict (vsftpd, proftpd-basic) cannot all be installed at
-    // once: the pack program installs each service's again, in its turn.
-    if let Ok(xtask) = std::env::current_exe() {
-        cmd.env("LEARNER_PACK_INSTALL", xtask);
-    }
+    // once: the pack program installs each service's again, in its turn. The build above made
+    // this binary anew (`cargo build --bins`), so the running one may be unlinked already.
+    cmd.env("LEARNER_PACK_INSTALL", debug.join("xtask"));
     if update {
         cmd.arg("--update");
     }
