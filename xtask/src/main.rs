@@ -263,6 +263,11 @@ fn setup() -> Result<()> {
     if !missing.is_empty() {
         did.push(format!("installed {}", missing.join(" ")));
     }
+    // Every guest boots with this machine's enabled units: atd, enabled by its package, would
+    // run in all of them (record_all.rs records every running unit). Its test starts it.
+    if missing.contains(&"at") {
+        run(Command::new("systemctl").args(["disable", "--no-reload", "--quiet", "atd.service"]))?;
+    }
     // record_all.rs runs these pack services in one guest: their packages, units disabled.
     let missing = pack::install_services(pack::RECORD_ALL_SERVICES)?;
     if !missing.is_empty() {
