@@ -491,7 +491,7 @@ fn a_job_service_running_roots_jobs_only_still_runs_its_users_programs() {
     assert_eq!(ran.trim(), "0", "root's job did not run while recorded");
     let p = Profile::load(&profile).expect("profile");
     assert!(
-        policy_free_of_user_switches(&p),
+        learner::policy::users::switched_to(&p).is_empty(),
         "the job ran as root only: {:?}",
         p.observations.identity.switches
     );
@@ -511,16 +511,4 @@ fn a_job_service_running_roots_jobs_only_still_runs_its_users_programs() {
     assert!(!dir.join("atd.conf").exists(), "a drop-in was written");
     drop(guest);
     assert_clean("blind-root-jobs");
-}
-
-/// No successful switch to a regular user's uid (1000 and up).
-fn policy_free_of_user_switches(p: &Profile) -> bool {
-    p.observations.identity.switches.iter().all(|(key, seen)| {
-        seen.ok == 0
-            || key
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|w| w.parse::<u32>().ok())
-                .all(|uid| uid < 1000)
-    })
 }

@@ -276,18 +276,13 @@ fn network(p: &Profile) -> Option<String> {
     listing(&state, "read the host's network state in")
 }
 
-/// Files that show the network namespace of whoever reads them: /proc/net (a link to the
-/// reader's own /proc/PID/net) and the interfaces in sysfs.
+/// Files that show a network namespace: /proc/net (a link to the reader's own
+/// /proc/self/net), another process's /proc/PID/net (the collector's `[pid]`: its namespace,
+/// the host's for most), and the interfaces in sysfs.
 fn is_network_state(path: &str) -> bool {
     let in_proc = path.strip_prefix("/proc/").is_some_and(|rest| {
         let rest = match rest.split_once('/') {
-            Some((pid, rest))
-                if pid == "self"
-                    || pid == "thread-self"
-                    || pid.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                rest
-            }
+            Some(("self" | "thread-self" | "[pid]", rest)) => rest,
             _ => rest,
         };
         rest == "net" || rest.starts_with("net/")
@@ -776,8 +771,8 @@ pub(crate) fn charges(obs: &crate::model::observations::Observations) -> Charges
     }
 }
 
-/// Whether a check of `cap` made during `d` is known noise: memory accounting, or made with
-/// credentials that were not the process's own.
+/// Whether a check of `cap` made during `d` is known noise: memory accounting, a socket
+/// filter attached, or made with credentials that were not the process's own.
 pub(crate) fn noise_during(cap: &str, d: &str, charges: &Charges) -> bool {
     d == crate::model::observations::OVERRIDDEN_CREDENTIALS
         || (cap == "CAP_SYS_ADMIN"
@@ -788,8 +783,9 @@ pub(crate) fn noise_during(cap: &str, d: &str, charges: &Charges) -> bool {
 
 /// Where CAP_SYS_ADMIN is asked only for extras while a socket filter is attached
 /// (SO_ATTACH_FILTER, SO_ATTACH_BPF: whether the JITed filter is listed in kallsyms, or
-/// hardened, or may pass the JIT's memory limit): attaching one needs no capability, and no
-/// socket option needs CAP_SYS_ADMIN itself. keepalived's two filters per start attached,
+/// hardened, or may pass the JIT's memory limit, which only a host out of JIT memory
+/// reaches): attaching one needs no capability, and no socket option needs CAP_SYS_ADMIN
+/// itself. keepalived's two filters per start attached,
 /// and it took over its VIP, with CAP_SYS_ADMIN dropped from its bounding set (measured).
 const SOCKET_FILTER: &str = "setsockopt";
 

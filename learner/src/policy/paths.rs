@@ -40,12 +40,6 @@ fn tried_to_create(p: &Profile, path: &str) -> bool {
         .is_some_and(|a| a.contains_key(&Access::Create) || a.contains_key(&Access::Mknod))
 }
 
-/// ProtectHome=tmpfs: /home, /root and /run/user are empty tmpfs instances (namespace.c's
-/// protect_home_tmpfs_table), writable, fresh on every start. It keeps what the service does
-/// below entries it created itself, where it also made (or made sure of, `mkdir -p`) every
-/// directory between the top and the entry, and the tops (a lookup of /root finds an empty
-/// one); it breaks a read of anything that was there before, or a write to it, and a create
-/// in a directory that was there before (an at job writing /home/USER/out: ENOENT).
 /// Whether the service watches the host's file systems: it read the mount table and asked
 /// file systems' sizes by path (statfs: collectd's df, the node exporter's filesystem
 /// collector, `df`). It asks of every mount it finds, on the host it runs on, not only of
@@ -72,6 +66,12 @@ pub fn watches_file_systems(p: &Profile) -> Option<String> {
     ))
 }
 
+/// ProtectHome=tmpfs: /home, /root and /run/user are empty tmpfs instances (namespace.c's
+/// protect_home_tmpfs_table), writable, fresh on every start. It keeps what the service does
+/// below entries it created itself, where it also made (or made sure of, `mkdir -p`) every
+/// directory between the top and the entry, and the tops (a lookup of /root finds an empty
+/// one); it breaks a read of anything that was there before, or a write to it, and a create
+/// in a directory that was there before (an at job writing /home/USER/out: ENOENT).
 pub fn home_outside_own(p: &Profile) -> Option<String> {
     let (own, orphans): (BTreeSet<String>, BTreeSet<String>) =
         created_below(p, HOMES).into_iter().partition(|c| {

@@ -180,32 +180,45 @@ pub fn reached_out(p: &Profile) -> Option<(&String, &Seen)> {
         .find(|(k, _)| parse(k).is_some() || RESOLVER_SOCKETS.contains(&k.as_str()))
 }
 
-/// Whether an address is the service's own listener over loopback: a port it bound itself
-/// (postgresql's and postgrey's getaddrinfo probing their own port on 127.0.0.1 and ::1 to
-/// sort the addresses of localhost), or an ephemeral port where it bound a loopback address
-/// to port 0 (yaws's control socket, which its ExecReload and ExecStop connect to). Such a
-/// connect never leaves the host, and no network it runs on changes where it goes.
+/// Whether an address is the service's own listener over loopback: an address and port it
+/// bound itself (postgresql's and postgrey's getaddrinfo probing their own port on 127.0.0.1
+/// and ::1 to sort the addresses of localhost; 127.0.0.1 or ::1 where it bound the wildcard),
+/// or an ephemeral port of a loopback address it bound to port 0 (yaws's control socket, which
+/// its ExecReload and ExecStop connect to). Such a connect never leaves the host, and no
+/// network it runs on changes where it goes. Binds that failed are no listener.
 fn own_listener(p: &Profile) -> impl Fn(&String) -> bool + '_ {
-    let bound: Vec<(IpAddr, Option<u16>)> = p
+    let bound: Vec<(IpAddr, u16)> = p
         .observations
         .binds
-        .keys()
-        .filter_map(|k| parse(k))
-        .collect();
-    let ports: BTreeSet<u16> = bound
         .iter()
-        .filter_map(|(_, port)| port.filter(|p| *p != 0))
-        .collect();
-    let any_port_on_loopback = bound
-        .iter()
-        .any(|(ip, port)| *port == Some(0) && ip.is_loopback());
-    move |k: &String| {
-        parse(k).is_some_and(|(ip, port)| {
-            on_the_wire(ip).is_loopback()
-                && port.is_some_and(|port| {
-                    ports.contains(&port) || (any_port_on_loopback && port >= EPHEMERAL_PORTS)
-                })
+        .filter(|(_, seen)| seen.ok > 0)
+        .filter_map(|(k, _)| {
+            let (ip, port) = parse(k)?;
+            Some((ip, port?))
         })
+        .collect();
+    move |k: &String| {
+        let Some((ip, Some(port))) = parse(k) else {
+            return false;
+        };
+        let to = on_the_wire(ip);
+        to.is_loopback()
+            && bound.iter().any(|(bound_ip, bound_port)| {
+                let at = match bound_ip.is_unspecified() {
+                    // The wildcard: this host's own name for itself, not another loopback
+                    // address a second service may hold (systemd-resolved's 127.0.0.53).
+                    // `::` takes IPv4 too (net.ipv6.bindv6only is 0 by default).
+                    true => {
+                        to == on_the_wire(*bound_ip)
+                            || (bound_ip.is_ipv6() && to == IpAddr::V4(Ipv4Addr::LOCALHOST))
+                    }
+                    false => to == as_source(*bound_ip),
+                };
+                // Port 0 on the wildcard is a client's socket bound before its connect.
+                let ephemeral =
+                    *bound_port == 0 && !bound_ip.is_unspecified() && port >= EPHEMERAL_PORTS;
+                at && (*bound_port == port || ephemeral)
+            })
     }
 }
 
@@ -841,6 +854,21 @@ mod tests {
                 .add(&Slot::Connect(other.into()), 0, "svc", 1);
             assert_eq!(reached_out(&q).map(|(k, _)| k.as_str()), Some(other));
         }
+        // Another loopback address at its port is another service's (systemd-resolved's
+        // 127.0.0.53:53 beside a resolver bound to the wildcard), and a bind that failed is
+        // no listener.
+        let mut resolver = profile(&[
+            Slot::Bind("AF_INET 0.0.0.0:53".into()),
+            Slot::Connect("AF_INET 127.0.0.53:53".into()),
+        ]);
+        resolver.recording.routes_beyond_loopback = Some(false);
+        assert!(reached_out(&resolver).is_some());
+        let mut failed = profile(&[Slot::Connect("AF_INET 127.0.0.1:5432".into())]);
+        failed
+            .observations
+            .add(&Slot::Bind("AF_INET 127.0.0.1:5432".into()), -98, "svc", 1);
+        failed.recording.routes_beyond_loopback = Some(false);
+        assert!(reached_out(&failed).is_some());
         // Without a loopback listener on port 0, an ephemeral port is somebody else's.
         let mut client = profile(&[
             Slot::Bind("AF_INET 0.0.0.0:0".into()),

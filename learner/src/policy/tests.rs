@@ -1220,7 +1220,7 @@ fn reading_the_hosts_network_state_needs_the_host_network() {
     for path in [
         "/proc/net/dev",
         "/proc/self/net/sockstat",
-        "/proc/1234/net/rpc/nfs",
+        "/proc/[pid]/net/rpc/nfs",
         "/sys/class/net/eth0/speed",
     ] {
         let p = with(empty(), &[Slot::Path(path.into(), Access::Read)]);

@@ -83,15 +83,37 @@ pub fn acts_for_users(p: &Profile) -> Option<String> {
 }
 
 /// Why the unit needs every user's home writable wherever it lies, if it does: it acts for
-/// users and wrote in one's home. A home may be anywhere (`useradd -d /srv/ftp/alice`, a web
-/// host's /var/www/site), so no list of paths from a recording covers the users made later.
+/// users and wrote in one's home (below /home, or anywhere as one of them). A home may be
+/// anywhere (`useradd -d /srv/ftp/alice`, a web host's /var/www/site), so no list of paths
+/// from a recording covers the users made later.
 pub fn writes_in_homes(p: &Profile) -> Option<String> {
     let why = acts_for_users(p)?;
-    let example = p.observations.paths.iter().find_map(|(path, accesses)| {
+    let in_home = p.observations.paths.iter().find_map(|(path, accesses)| {
         let written = accesses.iter().any(|(a, s)| a.writes() && s.ok > 0);
-        (written && per_user_root(path) == Some("/home")).then_some(path)
-    })?;
-    Some(format!("{why}, and wrote {example} in one's home"))
+        (written && per_user_root(path) == Some("/home")).then(|| format!("{path} in one's home"))
+    });
+    // A recorded user homed elsewhere (/srv/ftp/alice): a write made as that user, outside
+    // the places every process has of its own.
+    let users = switched_to(p);
+    let as_user = || {
+        p.observations
+            .identity
+            .user_writes
+            .iter()
+            .find_map(|(key, seen)| {
+                let (uid, path) = key.split_once(' ')?;
+                let scratch = ["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"]
+                    .iter()
+                    .any(|d| path == *d || path.starts_with(&format!("{d}/")));
+                // Mail spools are every user's already (see per_user_root).
+                let spool = per_user_root(path).is_some_and(|r| r != "/home")
+                    || ["/var/mail", "/var/spool/mail"].contains(&path);
+                (seen.ok > 0 && !scratch && !spool && users.contains(&uid.parse().ok()?))
+                    .then(|| format!("{path} as one of them"))
+            })
+    };
+    let example = in_home.or_else(as_user)?;
+    Some(format!("{why}, and wrote {example}"))
 }
 
 /// Why the unit runs programs of its users' choosing, if it does: a shell ran as a regular
@@ -101,11 +123,13 @@ pub fn runs_users_programs(p: &Profile) -> Option<String> {
 }
 
 /// Whether `path` is a process's audit login uid, which pam_loginuid writes when a login
-/// session opens (sshd's, cron's, atd's PAM stacks have it; FTP, IMAP and SMB servers' do not).
+/// session opens (Debian's sshd, cron and atd PAM stacks have it; its FTP, IMAP and SMB
+/// servers' do not, though some distributions' vsftpd has it: such a unit is then refused,
+/// looser, never tighter). The collector names another process's /proc entry `[pid]`.
 fn is_loginuid(path: &str) -> bool {
     path.strip_prefix("/proc/")
         .and_then(|rest| rest.strip_suffix("/loginuid"))
-        .is_some_and(|pid| pid == "self" || pid.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|pid| matches!(pid, "self" | "thread-self" | "[pid]"))
 }
 
 /// The login sessions the service opened, whoever they were for: root's too. A recording with
@@ -198,6 +222,34 @@ mod tests {
     }
 
     #[test]
+    fn a_user_homed_outside_home_written_as_them_needs_every_home_writable() {
+        let mut p = profile(&["setreuid -1 1001"], &[("1001:1001", &["vsftpd"])]);
+        assert_eq!(writes_in_homes(&p), None);
+        let mut wrote = Seen::default();
+        wrote.add(0, "vsftpd", 1);
+        let writes = &mut p.observations.identity.user_writes;
+        // Its scratch space is nobody's home.
+        writes.insert("1001 /tmp/upload.part".into(), wrote.clone());
+        assert_eq!(writes_in_homes(&p), None);
+        p.observations
+            .identity
+            .user_writes
+            .insert("1001 /srv/ftp/alice/up.txt".into(), wrote.clone());
+        let why = writes_in_homes(&p).expect("a home elsewhere");
+        assert!(
+            why.ends_with("and wrote /srv/ftp/alice/up.txt as one of them"),
+            "{why}"
+        );
+        // Written as a system account (its own), it is the service's place, not a user's.
+        let mut own = profile(&["setreuid -1 1001"], &[]);
+        own.observations
+            .identity
+            .user_writes
+            .insert("113 /var/lib/svc/x".into(), wrote);
+        assert_eq!(writes_in_homes(&own), None);
+    }
+
+    #[test]
     fn a_file_server_switching_to_users_acts_for_them_but_runs_none_of_their_programs() {
         let p = profile(
             &["setreuid -1 1001"],
@@ -265,7 +317,7 @@ mod tests {
             .entry_or_default(Access::Read)
             .add(0, "ruby", 1);
         assert_eq!(runs_users_programs(&reader), None);
-        assert!(is_loginuid("/proc/4242/loginuid"));
+        assert!(is_loginuid("/proc/[pid]/loginuid"));
         for not_it in ["/proc/self/uid_map", "/proc/x1/loginuid", "/proc/loginuid"] {
             assert!(!is_loginuid(not_it), "{not_it}");
         }

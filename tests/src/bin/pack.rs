@@ -410,8 +410,9 @@ fn tail(out: &Output, lines: usize) -> String {
 }
 
 /// Installs the service's packages where another service's replaced them (conflicting
-/// packages, installed all at once before the run), by `cargo xtask pack-install`, whose path
-/// xtask gives in LEARNER_PACK_INSTALL; nothing when run without it, or when all are there.
+/// packages, installed all at once before the run), by xtask's hidden `pack-install`, whose
+/// binary xtask names in LEARNER_PACK_INSTALL; nothing when run without it, or when all are
+/// there.
 /// In the machine's turn: no other guest is booted on this root while apt changes it.
 fn install(service: &Service) -> Result<(), String> {
     let Some(xtask) = std::env::var_os("LEARNER_PACK_INSTALL") else {
