@@ -522,14 +522,26 @@ fn records_whether_the_system_reached_beyond_loopback() {
     assert!(here.is_some());
     let mut p = record(tmp.path(), &[WORKLOAD, "peers"]);
     assert_eq!(p.recording.routes_beyond_loopback, here);
-    // What the policy makes of the same client without a network: no firewall.
+    let resolve = |p: &learner::model::profile::Profile| {
+        learner::policy::resolve(
+            p,
+            252,
+            &learner::policy::filter_groups::SyscallGroups::for_version(252, None),
+            learner::policy::margin::Margin::Exact,
+        )
+    };
+    // Without a network: the workload talks only to sockets it bound itself (loopback
+    // addresses, port 0), which is no reaching out, so the firewall stays.
     p.recording.routes_beyond_loopback = Some(false);
-    let policy = learner::policy::resolve(
-        &p,
-        252,
-        &learner::policy::filter_groups::SyscallGroups::for_version(252, None),
-        learner::policy::margin::Margin::Exact,
+    assert_eq!(resolve(&p).value("IPAddressDeny"), Some("any"));
+    // A client of another port there, without a network: no firewall.
+    p.observations.add(
+        &learner::model::observations::Slot::Connect("AF_INET 127.0.0.1:9".into()),
+        0,
+        "workload",
+        1,
     );
+    let policy = resolve(&p);
     assert_eq!(policy.value("IPAddressDeny"), None);
     let why = policy
         .decision("IPAddressDeny")
