@@ -276,13 +276,14 @@ fn network(p: &Profile) -> Option<String> {
     listing(&state, "read the host's network state in")
 }
 
-/// Files that show a network namespace: /proc/net (a link to the reader's own
-/// /proc/self/net), another process's /proc/PID/net (the collector's `[pid]`: its namespace,
-/// the host's for most), and the interfaces in sysfs.
+/// Files that show the reader's own network namespace: /proc/net (a link to /proc/self/net)
+/// and the interfaces in sysfs. Another process's /proc/PID/net (the collector's `[pid]`)
+/// shows that process's namespace, which a namespace of the reader's own does not change
+/// (learner reading PID 1's routes).
 fn is_network_state(path: &str) -> bool {
     let in_proc = path.strip_prefix("/proc/").is_some_and(|rest| {
         let rest = match rest.split_once('/') {
-            Some(("self" | "thread-self" | "[pid]", rest)) => rest,
+            Some(("self" | "thread-self", rest)) => rest,
             _ => rest,
         };
         rest == "net" || rest.starts_with("net/")

@@ -1220,7 +1220,7 @@ fn reading_the_hosts_network_state_needs_the_host_network() {
     for path in [
         "/proc/net/dev",
         "/proc/self/net/sockstat",
-        "/proc/[pid]/net/rpc/nfs",
+        "/proc/thread-self/net/rpc/nfs",
         "/sys/class/net/eth0/speed",
     ] {
         let p = with(empty(), &[Slot::Path(path.into(), Access::Read)]);
@@ -1239,6 +1239,7 @@ fn reading_the_hosts_network_state_needs_the_host_network() {
         "/proc/self/status",
         "/proc/netstat-like",
         "/sys/class/block/sda",
+        "/proc/[pid]/net/ipv6_route",
     ] {
         let p = with(empty(), &[Slot::Path(elsewhere.into(), Access::Read)]);
         assert_eq!(
