@@ -10,7 +10,8 @@ use crate::{
     model::profile::Profile,
 };
 
-fn under(path: &str, dir: &str) -> bool {
+/// Whether `path` is `dir` or below it.
+pub(crate) fn under(path: &str, dir: &str) -> bool {
     dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
 }
 

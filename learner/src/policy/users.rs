@@ -6,6 +6,7 @@
 //! the unit's (its mounts, filter, bounding set, no_new_privs), not only the daemon.
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::paths::under;
 use crate::model::observations::Access;
 use crate::model::profile::Profile;
 
@@ -104,10 +105,11 @@ pub fn writes_in_homes(p: &Profile) -> Option<String> {
                 let (uid, path) = key.split_once(' ')?;
                 let scratch = ["/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"]
                     .iter()
-                    .any(|d| path == *d || path.starts_with(&format!("{d}/")));
+                    .any(|d| under(path, d));
                 // Mail spools are every user's already (see per_user_root).
-                let spool = per_user_root(path).is_some_and(|r| r != "/home")
-                    || ["/var/mail", "/var/spool/mail"].contains(&path);
+                let spool = PER_USER_ROOTS
+                    .iter()
+                    .any(|r| *r != "/home" && under(path, r));
                 (seen.ok > 0 && !scratch && !spool && users.contains(&uid.parse().ok()?))
                     .then(|| format!("{path} as one of them"))
             })
