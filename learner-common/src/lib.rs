@@ -453,6 +453,10 @@ pub mod shape_flags {
     /// The call may change its thread's own credentials (set*id, capset, execve, unshare,
     /// keyctl): entering it starts a new [`crate::ThreadCall::generation`].
     pub const CREDENTIAL_SWITCH: u8 = 64;
+    /// An empty path (`string_arg[0]` starts with NUL) names the fd the call is relative to
+    /// (fstat is newfstatat(fd, "", AT_EMPTY_PATH) in glibc): that file was recorded when it
+    /// was opened, and such calls are far too many to trace, so they are skipped at entry.
+    pub const EMPTY_PATH_IS_FD: u8 = 128;
 }
 
 /// One traced syscall: arguments at entry, result at exit.

@@ -516,6 +516,16 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         set(&mut call.args[i], arg);
         i += 1;
     }
+    if shape.flags & shape_flags::EMPTY_PATH_IS_FD != 0
+        && let Some(ptr) = arg_by_index(&call.args, shape.string_arg[0])
+    {
+        // SAFETY: a one-byte read from user memory; a failure (a page not in yet) keeps the
+        // call, whose string the exit reads again.
+        if unsafe { bpf_probe_read_user(ptr as *const u8) } == Ok(0) {
+            call.pid_tgid = 0;
+            return Ok(());
+        }
+    }
     if shape.flags & shape_flags::ADDRESS_SET != 0 {
         let mut ptr = arg_by_index(&call.args, shape.string_arg[1]).unwrap_or(0);
         if shape.string1_kind == string_kind::MSGHDR && ptr != 0 {

@@ -85,6 +85,19 @@ fn records_every_observation_the_workload_makes() {
     has(&p, &at("relative"), Access::Create);
     has(&p, &at("at-relative"), Access::Create);
     has(&p, &at("at-relative"), Access::Truncate);
+    // Lookups keep paths in view; access(W_OK) answered yes and an xattr set are writes.
+    has(&p, &at("at-relative"), Access::Lookup);
+    let not_there = has(&p, &at("missing-stat"), Access::Lookup);
+    assert_eq!(not_there.errors.get("ENOENT"), Some(&1), "{not_there:?}");
+    has(&p, &at("soft"), Access::Lookup);
+    has(&p, &at("renamed"), Access::Lookup);
+    has(&p, d, Access::Write);
+    has(&p, &at("at-relative"), Access::Attr);
+    assert!(
+        !path(&p, "/etc/hostname").contains_key(&Access::Lookup),
+        "an fstat is no lookup: {:?}",
+        path(&p, "/etc/hostname")
+    );
     // A failure carries its errno.
     let missing = has(&p, &at("missing/file"), Access::Read);
     assert_eq!((missing.ok, missing.errors.get("ENOENT")), (0, Some(&1)));

@@ -258,6 +258,10 @@ pub enum Access {
     Bind,
     /// connect() to a unix socket at this path.
     Connect,
+    /// Looked up without reading or writing it: stat, access, readlink, getxattr, an inotify
+    /// watch. The path must stay in view (InaccessiblePaths=, ProtectHome=, PrivateTmp=), but
+    /// no device is opened and nothing is written.
+    Lookup,
 }
 
 impl Access {
@@ -271,7 +275,7 @@ impl Access {
 
     /// Whether the access needs the path's file system to be writable.
     pub fn writes(self) -> bool {
-        !matches!(self, Self::Read | Self::Exec | Self::Connect)
+        !matches!(self, Self::Read | Self::Exec | Self::Connect | Self::Lookup)
     }
 }
 

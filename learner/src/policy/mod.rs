@@ -1395,7 +1395,7 @@ pub fn resolve_on(
     unit_settings::within_unit_bounding_set(&mut caps, unit);
     let kept = caps.listed();
     decisions.push(caps);
-    decisions.push(unit_settings::ambient_capabilities(unit, &kept));
+    decisions.push(unit_settings::ambient_capabilities(unit, &kept, p));
     decisions.push(resolve_toggle(&TOGGLE_NETWORK, p, systemd));
     decisions.push(address_families(p, systemd));
     decisions.extend(peers::ip_addresses(p, systemd));

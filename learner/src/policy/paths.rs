@@ -67,6 +67,15 @@ pub fn watches_file_systems(p: &Profile) -> Option<String> {
     ))
 }
 
+/// Whether every use of a path found nothing there (ENOENT, ENOTDIR: Python's user site
+/// directory looked up in root's home). On an empty tmpfs it finds nothing either, with the
+/// same error.
+fn nothing_there(seen: &Seen) -> bool {
+    seen.ok == 0
+        && !seen.errors.is_empty()
+        && seen.errors.keys().all(|e| e == "ENOENT" || e == "ENOTDIR")
+}
+
 /// ProtectHome=tmpfs: /home, /root and /run/user are empty tmpfs instances (namespace.c's
 /// protect_home_tmpfs_table), writable, fresh on every start. It keeps what the service does
 /// below entries it created itself, where it also made (or made sure of, `mkdir -p`) every
@@ -96,6 +105,7 @@ pub fn home_outside_own(p: &Profile) -> Option<String> {
         .iter()
         .filter(|(path, seen)| {
             seen.count > 0
+                && !nothing_there(seen)
                 && !HOMES.contains(&path.as_str())
                 // Below an own entry, or a directory it made sure of on the way to one.
                 && !own.iter().any(|c| {

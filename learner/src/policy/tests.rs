@@ -1499,6 +1499,24 @@ fn protect_home_tmpfs_when_home_is_used_only_below_what_it_created() {
         .add(&path("/root/.cache/x", Access::Write), 0, "svc", 1);
     failed.observations.derive_path_facts("/sys/fs/cgroup");
     assert_eq!(policy(&failed, 252).value("ProtectHome"), None);
+    // Looked up and not there (a root Python's user site): nothing on a tmpfs either, the
+    // same ENOENT. Not yes: the inaccessible /root would answer EACCES to a user.
+    let mut site = empty();
+    site.observations.add(
+        &path("/root/.local/lib/python3.11/site-packages", Access::Lookup),
+        -2,
+        "python3",
+        1,
+    );
+    site.observations.derive_path_facts("/sys/fs/cgroup");
+    assert_eq!(policy(&site, 252).value("ProtectHome"), Some("tmpfs"));
+    // One that was there, looked up only (a stat of a user's file): it is no more there.
+    let mut there = site.clone();
+    there
+        .observations
+        .add(&path("/home/u/.svcrc", Access::Lookup), 0, "svc", 1);
+    there.observations.derive_path_facts("/sys/fs/cgroup");
+    assert_eq!(policy(&there, 252).value("ProtectHome"), Some("read-only"));
     // systemd 237 does not know tmpfs: the next value it knows, here none.
     assert_eq!(policy(&own, 237).value("ProtectHome"), None);
     assert!(evidence(&policy(&own, 237), "ProtectHome").contains("needs 238"));

@@ -160,10 +160,56 @@ pub fn unit_inaccessible_paths(d: &mut Decision, unit: &[Assignment]) {
 /// AmbientCapabilities=: reset, then those of the unit's that the bounding set keeps (they
 /// were granted in the recording). A process of a non-root `User=` holds no capability that
 /// is not ambient: resetting the unit's grant would leave it none.
-pub fn ambient_capabilities(unit: &[Assignment], kept: &[String]) -> Decision {
+///
+/// A capability a non-root `User=` used that the unit does not grant came from a program's
+/// file capabilities (prometheus-blackbox-exporter's `setcap cap_net_raw=ep`). Under
+/// no_new_privs an exec gains no file capability, and systemd sets it for a non-root user
+/// with any seccomp-based setting (SystemCallFilter=, RestrictAddressFamilies=, ...) even
+/// without NoNewPrivileges=: such a capability is granted as ambient instead, which an exec
+/// under no_new_privs keeps.
+pub fn ambient_capabilities(unit: &[Assignment], kept: &[String], p: &Profile) -> Decision {
     let deployed = Deployed::of(unit);
-    let granted = deployed.ambient();
+    let by_unit = deployed.ambient();
+    let mut granted = by_unit.clone();
     let mut lines = vec!["AmbientCapabilities=".to_owned()];
+    let mut from_files = Vec::new();
+    if let Some(user) = deployed.non_root() {
+        for cap in kept.iter().filter(|c| !by_unit.contains(*c)) {
+            let used: Vec<&String> = p
+                .observations
+                .identity
+                .unprivileged_capabilities
+                .iter()
+                .filter(|(k, s)| s.ok > 0 && k.starts_with(&format!("{cap} as ")))
+                .map(|(k, _)| k)
+                .collect();
+            if let Some(first) = used.first() {
+                let files: Vec<&String> = p
+                    .observations
+                    .facts
+                    .privileged_execs
+                    .keys()
+                    .filter(|k| k.contains("file capabilities"))
+                    .collect();
+                let source = if files.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", from {}",
+                        files
+                            .iter()
+                            .map(|f| f.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                from_files.push(format!(
+                    "{cap}: granted to {user}'s processes ({first}){source}, which the unit does not make ambient: under no_new_privs (NoNewPrivileges=, or implied for a non-root user by any seccomp-based setting) an exec gains no file capability: granted as ambient"
+                ));
+                granted.insert(cap.clone());
+            }
+        }
+    }
     if granted.is_empty() {
         return Decision {
             directive: "AmbientCapabilities",
@@ -178,10 +224,13 @@ pub fn ambient_capabilities(unit: &[Assignment], kept: &[String]) -> Decision {
         .map(|u| format!(" (it runs as {u}: a process of a non-root user holds no capability that is not ambient)"))
         .unwrap_or_default();
     let (keep, drop): (Vec<&String>, Vec<&String>) = granted.iter().partition(|c| kept.contains(c));
-    let mut evidence = vec![format!(
-        "the unit grants AmbientCapabilities={}{who}",
-        granted.iter().cloned().collect::<Vec<_>>().join(" ")
-    )];
+    let mut evidence = from_files;
+    if !by_unit.is_empty() {
+        evidence.push(format!(
+            "the unit grants AmbientCapabilities={}{who}",
+            by_unit.iter().cloned().collect::<Vec<_>>().join(" ")
+        ));
+    }
     if !keep.is_empty() {
         let keep: Vec<&str> = keep.iter().map(|c| c.as_str()).collect();
         evidence.push(format!(
@@ -956,5 +1005,50 @@ mod tests {
             policy.value("ReadWritePaths"),
             Some("-/run -/var/log/nginx -/var/lib/nginx")
         );
+    }
+
+    #[test]
+    fn a_capability_a_non_root_user_got_from_a_file_becomes_ambient() {
+        // prometheus-blackbox-exporter as User=prometheus, its binary `setcap cap_net_raw=ep`.
+        let unit = service_assignments(
+            "[Service]\nUser=prometheus\nExecStart=/usr/bin/prometheus-blackbox-exporter\n",
+            "x.service",
+        );
+        let mut o = Observations::default();
+        o.add(
+            &Slot::Fact(
+                crate::model::observations::Fact::PrivilegedExec,
+                "/usr/bin/prometheus-blackbox-exporter (file capabilities)".into(),
+            ),
+            0,
+            "(exporter)",
+            1,
+        );
+        o.identity
+            .unprivileged_capabilities
+            .entry("CAP_NET_RAW as 108 during socket".into())
+            .or_default()
+            .add(0, "prometheus-blac", 3);
+        let p = Profile {
+            observations: o,
+            ..Profile::example("x.service")
+        };
+        let d = ambient_capabilities(&unit, &["CAP_NET_RAW".into()], &p);
+        assert_eq!(
+            d.lines,
+            ["AmbientCapabilities=", "AmbientCapabilities=CAP_NET_RAW"]
+        );
+        assert!(
+            d.evidence.join("\n").contains("(file capabilities)"),
+            "{:?}",
+            d.evidence
+        );
+        // Root's own use (a root service) needs nothing ambient.
+        let root = service_assignments("[Service]\nExecStart=/bin/x\n", "x.service");
+        let d = ambient_capabilities(&root, &["CAP_NET_RAW".into()], &p);
+        assert_eq!(d.lines, ["AmbientCapabilities="]);
+        // A capability the bounding set drops is not granted.
+        let d = ambient_capabilities(&unit, &[], &p);
+        assert_eq!(d.lines, ["AmbientCapabilities="]);
     }
 }

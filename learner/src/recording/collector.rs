@@ -43,6 +43,8 @@ const O_PATH: u64 = 0o10000000;
 const O_TMPFILE_DIR: u64 = 0o20000000;
 const O_DIRECTORY_OR_PATH: u64 = learner_common::O_DIRECTORY_OR_PATH;
 const S_ISUID_ISGID: u64 = 0o6000;
+/// access(2)'s mode bit for "may I write".
+const W_OK: u64 = 2;
 const SHM_EXEC: u64 = 0o100000;
 
 /// Everything the events of one recording added up to.
@@ -86,6 +88,8 @@ pub struct Collector {
     /// The unit's RootDirectory=, whose paths are the unit's own as they are (see
     /// [`Self::set_unit_root`]).
     unit_root: Option<String>,
+    /// `/proc/PID/root` of the recorded system's service manager, once known.
+    manager_root: Option<String>,
     /// Per syscall number, which arguments are its strings (for telling an unreadable
     /// string from an absent one).
     string_args: Vec<[Option<u8>; 2]>,
@@ -579,6 +583,7 @@ impl Collector {
             found_fds: HashMap::new(),
             roots_found: Vec::new(),
             unit_root: None,
+            manager_root: None,
             string_args: string_args(arch),
             missed: BTreeMap::new(),
             event_missed: None,
@@ -811,7 +816,16 @@ impl Collector {
     fn record(&mut self, key: u64, mut slots: Vec<Slot>, ret: i64, comm: Arc<str>) {
         if is_service_manager(&comm) {
             // Only its exec of the service's program belongs to the service.
-            slots.retain(|s| matches!(s, Slot::Exec { .. } | Slot::Path(_, Access::Exec)));
+            // Its exec of a program with file capabilities or set-uid is the service's too:
+            // under NoNewPrivileges= that exec gains nothing.
+            slots.retain(|s| {
+                matches!(
+                    s,
+                    Slot::Exec { .. }
+                        | Slot::Path(_, Access::Exec)
+                        | Slot::Fact(Fact::PrivilegedExec, _)
+                )
+            });
             self.service_manager_events += 1;
         }
         for slot in &slots {
@@ -1167,6 +1181,27 @@ impl Collector {
             }
             // What is mounted there is read: the sandbox must leave it in view.
             "statfs" => out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Read))),
+            "stat" | "lstat" | "newfstatat" | "statx" | "readlink" | "readlinkat" | "getxattr"
+            | "lgetxattr" | "listxattr" | "llistxattr" | "inotify_add_watch" | "fanotify_mark" => {
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Lookup)))
+            }
+            // access(W_OK) that succeeded: the service asked whether it may write there, and
+            // a read-only sandbox would answer EROFS (a daemon that then picks another place,
+            // or gives up). One that failed found no more than a lookup does.
+            "access" | "faccessat" | "faccessat2" => {
+                let mode = if name == "access" { a[1] } else { a[2] };
+                let asks_write = mode & W_OK != 0 && ev.ret == 0;
+                let access = if asks_write {
+                    Access::Write
+                } else {
+                    Access::Lookup
+                };
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, access)))
+            }
+            "setxattr" | "lsetxattr" | "fsetxattr" | "removexattr" | "lremovexattr"
+            | "fremovexattr" => {
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Attr)))
+            }
             "execve" | "execveat" => {
                 let path = path_at(self, 0, s0);
                 // The path may be unreadable to BPF; a successful exec's image names it.
@@ -1180,7 +1215,7 @@ impl Collector {
                 if let Some(path) = path {
                     out.push(Slot::Path(path.clone(), Access::Exec));
                     if ev.ret == 0 {
-                        if let Some(why) = privileged_file(&path) {
+                        if let Some(why) = privileged_file(&self.in_manager_root(&path)) {
                             out.push(Slot::Fact(Fact::PrivilegedExec, format!("{path} ({why})")));
                         }
                     }
@@ -1482,6 +1517,16 @@ impl Collector {
     /// `manager` (PID 1, or a guest's init as seen from here).
     pub fn set_host_manager(&mut self, manager: u32) {
         self.host_mount_namespace = std::fs::read_link(format!("/proc/{manager}/ns/mnt")).ok();
+        self.manager_root = Some(format!("/proc/{manager}/root"));
+    }
+
+    /// `path` as the recorded system's service manager sees it (a guest's files are in its
+    /// own tree, not learner's).
+    fn in_manager_root(&self, path: &str) -> String {
+        match &self.manager_root {
+            Some(root) if std::fs::metadata(root).is_ok() => format!("{root}{path}"),
+            _ => path.to_owned(),
+        }
     }
 
     /// Notes that `ev` made or joined a namespace of type `ns`.
@@ -1743,16 +1788,31 @@ fn privileged_file(path: &str) -> Option<&'static str> {
         return Some("set-gid");
     }
     let c_path = CString::new(Path::new(path).as_os_str().as_bytes()).ok()?;
-    // SAFETY: getxattr with a NULL buffer only asks for the attribute's size.
+    let mut value = [0u8; 24];
+    // SAFETY: getxattr writes at most the buffer's length.
     let size = unsafe {
         libc::getxattr(
             c_path.as_ptr(),
             c"security.capability".as_ptr(),
-            std::ptr::null_mut(),
-            0,
+            value.as_mut_ptr().cast(),
+            value.len(),
         )
     };
-    (size > 0).then_some("file capabilities")
+    let size = usize::try_from(size).ok()?;
+    grants_capabilities(&value[..size.min(value.len())]).then_some("file capabilities")
+}
+
+/// Whether a `security.capability` value (vfs_cap_data: a magic word, then permitted and
+/// inheritable words, twice for 64 bits) grants anything. `setcap cap_x-epi` leaves one
+/// that grants nothing (Debian's postinst for prometheus-blackbox-exporter answered "no").
+fn grants_capabilities(value: &[u8]) -> bool {
+    value
+        .get(4..)
+        .unwrap_or_default()
+        .chunks(4)
+        // Past the two pairs of words comes a v3 attribute's root uid: no capability.
+        .take(4)
+        .any(|w| w.iter().any(|b| *b != 0))
 }
 
 #[cfg(test)]
@@ -2817,5 +2877,113 @@ mod tests {
             let read = c.observations.paths[path].get(&Access::Read);
             assert!(read.is_some_and(|s| s.ok == 1), "{path}");
         }
+    }
+
+    #[test]
+    fn a_path_only_looked_up_is_kept_in_view_and_not_written() {
+        // A stat of a config in /srv, a readlink in /home, a watch on /tmp: hidden by
+        // InaccessiblePaths=, ProtectHome= or PrivateTmp=, each would find ENOENT or EACCES.
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(&event(
+            "newfstatat",
+            [0, 0, 0, 0, 0, 0],
+            "/srv/app/override.conf",
+            0,
+            "app",
+        ));
+        c.handle(&event(
+            "statx",
+            [0, 0, 0, 0, 0, 0],
+            "/etc/app.conf",
+            -2,
+            "app",
+        ));
+        c.handle(&event("readlink", [0; 6], "/home/u/current", 0, "app"));
+        c.handle(&event(
+            "inotify_add_watch",
+            [3, 0, 0, 0, 0, 0],
+            "/tmp/spool",
+            0,
+            "app",
+        ));
+        for (path, ok) in [
+            ("/srv/app/override.conf", 1),
+            ("/etc/app.conf", 0),
+            ("/home/u/current", 1),
+            ("/tmp/spool", 1),
+        ] {
+            let accesses = &c.observations.paths[path];
+            assert_eq!(
+                accesses.keys().copied().collect::<Vec<_>>(),
+                [Access::Lookup],
+                "{path}"
+            );
+            assert_eq!(accesses[&Access::Lookup].ok, ok, "{path}");
+            assert!(!Access::Lookup.writes());
+        }
+    }
+
+    #[test]
+    fn asking_whether_a_write_would_pass_is_a_write_when_the_answer_was_yes() {
+        const W_OK_R_OK: u64 = 6;
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(&event(
+            "access",
+            [0, W_OK_R_OK, 0, 0, 0, 0],
+            "/var/lib/app",
+            0,
+            "app",
+        ));
+        c.handle(&event(
+            "faccessat2",
+            [0, 0, 2, 0, 0, 0],
+            "/var/cache/app",
+            0,
+            "app",
+        ));
+        // Refused on the host already: the sandbox changes nothing.
+        c.handle(&event(
+            "access",
+            [0, 2, 0, 0, 0, 0],
+            "/etc/shadow",
+            -13,
+            "app",
+        ));
+        // Only whether it is there.
+        c.handle(&event("access", [0, 0, 0, 0, 0, 0], "/etc/app.d", 0, "app"));
+        let kinds = |p: &str| c.observations.paths[p].keys().copied().collect::<Vec<_>>();
+        assert_eq!(kinds("/var/lib/app"), [Access::Write]);
+        assert_eq!(kinds("/var/cache/app"), [Access::Write]);
+        assert_eq!(kinds("/etc/shadow"), [Access::Lookup]);
+        assert_eq!(kinds("/etc/app.d"), [Access::Lookup]);
+    }
+
+    #[test]
+    fn extended_attributes_set_need_a_writable_file_system() {
+        let mut c = Collector::new(Arch::X86_64);
+        c.handle(&event("setxattr", [0; 6], "/srv/share/doc", 0, "smbd"));
+        c.handle(&event("lremovexattr", [0; 6], "/srv/share/old", 0, "smbd"));
+        c.handle(&event("getxattr", [0; 6], "/srv/share/new", 0, "smbd"));
+        let kinds = |p: &str| c.observations.paths[p].keys().copied().collect::<Vec<_>>();
+        assert_eq!(kinds("/srv/share/doc"), [Access::Attr]);
+        assert_eq!(kinds("/srv/share/old"), [Access::Attr]);
+        assert_eq!(kinds("/srv/share/new"), [Access::Lookup]);
+    }
+
+    #[test]
+    fn a_capability_attribute_that_grants_nothing_is_no_privilege() {
+        // `setcap cap_net_raw-epi` (Debian's postinst answered "no"): v2, all words zero.
+        let mut none = vec![0, 0, 0, 2];
+        none.extend([0; 16]);
+        assert!(!grants_capabilities(&none));
+        // `setcap cap_net_raw=ep`: effective flag, permitted bit 13.
+        let mut raw = vec![1, 0, 0, 2, 0, 0x20, 0, 0];
+        raw.extend([0; 12]);
+        assert!(grants_capabilities(&raw));
+        // A v3 attribute's root uid alone grants nothing.
+        let mut v3 = vec![0, 0, 0, 3];
+        v3.extend([0; 16]);
+        v3.extend([0xe8, 3, 0, 0]);
+        assert!(!grants_capabilities(&v3));
     }
 }

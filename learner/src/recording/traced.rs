@@ -85,6 +85,12 @@ const fn with_flags(mut t: Traced, flags: u8) -> Traced {
     t
 }
 
+/// A lookup whose empty path names its fd (fstat is newfstatat(fd, "", AT_EMPTY_PATH)) or
+/// nothing (stat(""): ENOENT): not traced then.
+const fn lookup(t: Traced) -> Traced {
+    with_flags(t, shape_flags::EMPTY_PATH_IS_FD)
+}
+
 const fn with_kind(mut t: Traced, kind: u8) -> Traced {
     t.string1_kind = kind;
     t
@@ -177,6 +183,33 @@ pub const TRACED: &[Traced] = &[
     // collector): hidden by InaccessiblePaths= or ProtectHome=, the path reports the empty
     // node mounted over it, silently.
     t("statfs", 2, P0, NO, &[]),
+    // Lookups: the path's metadata, its access bits, a link's target, a watch on it. Nothing
+    // is read or written, but InaccessiblePaths=, ProtectHome=, PrivateTmp=, ProcSubset= and
+    // PrivateDevices= change what such a call finds (a file there, or ENOENT or EACCES).
+    lookup(t("stat", 2, P0, NO, &[])),
+    lookup(t("lstat", 2, P0, NO, &[])),
+    lookup(at(t("newfstatat", 4, P1, NO, &[]), 0, None)),
+    lookup(at(t("statx", 5, P1, NO, &[]), 0, None)),
+    // The mode is kept: access(W_OK) asks whether a write would be let through.
+    t("access", 2, P0, NO, &[1]),
+    lookup(at(t("faccessat", 3, P1, NO, &[2]), 0, None)),
+    lookup(at(t("faccessat2", 4, P1, NO, &[2]), 0, None)),
+    t("readlink", 3, P0, NO, &[]),
+    lookup(at(t("readlinkat", 4, P1, NO, &[]), 0, None)),
+    t("getxattr", 4, P0, NO, &[]),
+    t("lgetxattr", 4, P0, NO, &[]),
+    t("listxattr", 3, P0, NO, &[]),
+    t("llistxattr", 3, P0, NO, &[]),
+    // inotify watches the path (incron, config reloaders), and fails on a hidden one.
+    t("inotify_add_watch", 3, P1, NO, &[]),
+    at(t("fanotify_mark", 5, P4, NO, &[]), 3, None),
+    // Extended attributes written: as chmod, they need a writable file system.
+    t("setxattr", 5, P0, NO, &[]),
+    t("lsetxattr", 5, P0, NO, &[]),
+    on_fd(t("fsetxattr", 5, NO, NO, &[]), 0),
+    t("removexattr", 2, P0, NO, &[]),
+    t("lremovexattr", 2, P0, NO, &[]),
+    on_fd(t("fremovexattr", 2, NO, NO, &[]), 0),
     t("utime", 2, P0, NO, &[]),
     t("utimes", 2, P0, NO, &[]),
     at(t("utimensat", 4, P1, NO, &[]), 0, None),
@@ -406,5 +439,26 @@ mod tests {
         assert_eq!(s.dirfd_arg, [1, 0]);
         let s = Traced::by_name("renameat2").unwrap().shape();
         assert_eq!(s.dirfd_arg, [1, 3]);
+    }
+
+    #[test]
+    fn fstat_through_an_empty_path_is_left_alone_and_named_lookups_are_traced() {
+        for name in [
+            "newfstatat",
+            "statx",
+            "faccessat",
+            "faccessat2",
+            "readlinkat",
+        ] {
+            let s = Traced::by_name(name).unwrap().shape();
+            assert_ne!(s.flags & shape_flags::EMPTY_PATH_IS_FD, 0, "{name}");
+            assert_eq!(s.string_arg, [2, 0], "{name}");
+            assert_eq!(s.dirfd_arg, [1, 0], "{name}");
+        }
+        // Calls that write through an fd are never skipped.
+        for name in ["fsetxattr", "fchmod", "utimensat", "openat"] {
+            let s = Traced::by_name(name).unwrap().shape();
+            assert_eq!(s.flags & shape_flags::EMPTY_PATH_IS_FD, 0, "{name}");
+        }
     }
 }

@@ -130,6 +130,46 @@ fn files(dir: &Path) {
         );
         check("ftruncate", libc::ftruncate(fd as i32, 0).into());
         libc::close(fd as i32);
+        // Lookups: a stat relative to the directory fd, one that finds nothing, a link read,
+        // an inotify watch; access(W_OK) answered yes; an extended attribute set (a write,
+        // whether or not the file system takes user attributes).
+        let mut st: libc::stat = std::mem::zeroed();
+        check(
+            "fstatat",
+            libc::fstatat(dfd as i32, c"at-relative".as_ptr(), &mut st, 0).into(),
+        );
+        assert!(libc::stat(c(&dir.join("missing-stat")).as_ptr(), &mut st) < 0);
+        let mut buf = [0u8; 64];
+        check(
+            "readlink",
+            libc::readlink(c(&dir.join("soft")).as_ptr(), buf.as_mut_ptr().cast(), 64) as i64,
+        );
+        let inotify = check("inotify_init1", libc::inotify_init1(0).into());
+        check(
+            "inotify_add_watch",
+            libc::inotify_add_watch(
+                inotify as i32,
+                c(&dir.join("renamed")).as_ptr(),
+                libc::IN_MODIFY,
+            )
+            .into(),
+        );
+        libc::close(inotify as i32);
+        check("access", libc::access(c(dir).as_ptr(), libc::W_OK).into());
+        let _ = libc::lsetxattr(
+            c(&dir.join("at-relative")).as_ptr(),
+            c"user.learner".as_ptr(),
+            c"1".as_ptr().cast(),
+            1,
+            0,
+        );
+        // fstat (glibc's newfstatat(fd, "", AT_EMPTY_PATH)) of a file only read: no lookup.
+        let fd = check(
+            "read for fstat",
+            libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY).into(),
+        );
+        check("fstat", libc::fstat(fd as i32, &mut st).into());
+        libc::close(fd as i32);
         libc::close(dfd as i32);
         // A failing open.
         let rc = libc::open(c(&dir.join("missing/file")).as_ptr(), libc::O_RDONLY);
