@@ -497,7 +497,10 @@ impl SyscallRecorder {
                     .push(format!("{}: {DISABLED}", traced.name));
                 continue;
             }
-            let format = tracefs.join(format!("events/syscalls/sys_enter_{}/format", traced.name));
+            let format = tracefs.join(format!(
+                "events/syscalls/sys_enter_{}/format",
+                traced.tracepoint
+            ));
             let Some(nargs) = syscall_arity(&format) else {
                 if newest.is_some_and(|newest| nr > newest) {
                     // Newer than this kernel (fchmodat2 before 6.6): a call can only fail
@@ -507,7 +510,7 @@ impl SyscallRecorder {
                 }
                 self.observation.skipped.push(format!(
                     "{}: no syscalls/sys_enter_{} tracepoint",
-                    traced.name, traced.name
+                    traced.name, traced.tracepoint
                 ));
                 continue;
             };
@@ -521,19 +524,19 @@ impl SyscallRecorder {
             shapes
                 .set(nr, traced.shape(), 0)
                 .map_err(map_err(map::SHAPES))?;
-            attachable.push((traced.name, nargs));
+            attachable.push((traced.name, traced.tracepoint, nargs));
         }
 
         let mut attached = 0;
         // Each program is loaded once, and a refusal is remembered: the verifier's answer
         // would not change, and it took a second or more per try on a slow machine.
         let mut refused = BTreeMap::new();
-        for (name, nargs) in attachable {
+        for (name, tracepoint, nargs) in attachable {
             let enter = program::ENTER_ARGS[nargs];
             // The exit program first: an entry whose exit is never seen holds its slot.
             let pair = [
-                (program::EXIT, format!("sys_exit_{name}")),
-                (enter, format!("sys_enter_{name}")),
+                (program::EXIT, format!("sys_exit_{tracepoint}")),
+                (enter, format!("sys_enter_{tracepoint}")),
             ];
             let mut why_not = None;
             for (prog, _) in &pair {

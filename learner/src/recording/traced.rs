@@ -8,6 +8,9 @@ use learner_common::{Shape, base_effect, extra, shape_flags, string_kind};
 #[derive(Clone, Copy, Debug)]
 pub struct Traced {
     pub name: &'static str,
+    /// The name of its `syscalls/sys_enter_*` tracepoint: the kernel's `SYSCALL_DEFINE` name,
+    /// which for a few calls is not the syscall's (x86_64's stat is `newstat`).
+    pub tracepoint: &'static str,
     /// How many arguments the kernel's `SYSCALL_DEFINEn` gives it (same on every ABI).
     pub nargs: u8,
     /// The arguments that are user strings (paths), kept in `strings[0]` and `strings[1]`.
@@ -35,6 +38,7 @@ const fn t(
 ) -> Traced {
     Traced {
         name,
+        tracepoint: name,
         nargs,
         strings: [s0, s1],
         string1_kind: string_kind::STRING,
@@ -82,6 +86,12 @@ const fn with_extra(mut t: Traced, extra: u8) -> Traced {
 
 const fn with_flags(mut t: Traced, flags: u8) -> Traced {
     t.flags = flags;
+    t
+}
+
+/// A call whose tracepoint is named `tracepoint`.
+const fn defined_as(mut t: Traced, tracepoint: &'static str) -> Traced {
+    t.tracepoint = tracepoint;
     t
 }
 
@@ -186,8 +196,8 @@ pub const TRACED: &[Traced] = &[
     // Lookups: the path's metadata, its access bits, a link's target, a watch on it. Nothing
     // is read or written, but InaccessiblePaths=, ProtectHome=, PrivateTmp=, ProcSubset= and
     // PrivateDevices= change what such a call finds (a file there, or ENOENT or EACCES).
-    lookup(t("stat", 2, P0, NO, &[])),
-    lookup(t("lstat", 2, P0, NO, &[])),
+    defined_as(lookup(t("stat", 2, P0, NO, &[])), "newstat"),
+    defined_as(lookup(t("lstat", 2, P0, NO, &[])), "newlstat"),
     lookup(at(t("newfstatat", 4, P1, NO, &[]), 0, None)),
     lookup(at(t("statx", 5, P1, NO, &[]), 0, None)),
     // The mode is kept: access(W_OK) asks whether a write would be let through.
@@ -460,5 +470,12 @@ mod tests {
             let s = Traced::by_name(name).unwrap().shape();
             assert_eq!(s.flags & shape_flags::EMPTY_PATH_IS_FD, 0, "{name}");
         }
+    }
+
+    #[test]
+    fn tracepoints_carry_the_kernel_s_names() {
+        assert_eq!(Traced::by_name("stat").unwrap().tracepoint, "newstat");
+        assert_eq!(Traced::by_name("lstat").unwrap().tracepoint, "newlstat");
+        assert_eq!(Traced::by_name("openat").unwrap().tracepoint, "openat");
     }
 }
