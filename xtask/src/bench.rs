@@ -44,6 +44,8 @@ pub enum Section {
     Watch,
     /// What each of learner's kernel programs costs a run, next to the empty program's.
     Programs,
+    /// A million stats by path (traced lookups) and a million fstats (skipped at entry).
+    Lookups,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -778,6 +780,62 @@ fn short_lived_writers(bins: &Bins, report: &mut String) -> Result<()> {
     Ok(())
 }
 
+/// A million stats of one path (newfstatat, traced: each call runs the entry and exit
+/// programs, the second and later ones only counted as duplicates) and a million fstats
+/// (newfstatat with an empty path, skipped at entry), unrecorded, counted only and recorded,
+/// the modes alternating.
+fn lookups(bins: &Bins, report: &mut String) -> Result<()> {
+    const MODES: [Mode; 3] = [Mode::Native, Mode::Counting, Mode::Learner];
+    let kinds = ["stat", "fstat"];
+    let mut ns = [
+        [Vec::new(), Vec::new()],
+        [Vec::new(), Vec::new()],
+        [Vec::new(), Vec::new()],
+    ];
+    for round in 0..ROUNDS {
+        for k in 0..MODES.len() {
+            let m = (round + k) % MODES.len();
+            for (i, kind) in kinds.iter().enumerate() {
+                let total = stdout_number(bins.command(
+                    MODES[m],
+                    &[
+                        bins.workload.to_str().expect("utf-8"),
+                        "lookups",
+                        kind,
+                        &SYSCALLS.to_string(),
+                    ],
+                    "lookups.profile.yaml",
+                ))?;
+                ns[m][i].push(total / SYSCALLS as f64);
+            }
+        }
+    }
+    let ns: Vec<[f64; 2]> = ns
+        .into_iter()
+        .map(|[a, b]| [median(a), median(b)])
+        .collect();
+    writeln!(
+        report,
+        "## A million stats by path and a million fstats, time per call\n\n| | stat ns | ratio | fstat ns | ratio |\n|---|---|---|---|---|"
+    )?;
+    for (m, mode) in MODES.iter().enumerate() {
+        writeln!(
+            report,
+            "| {} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            mode.name(),
+            ns[m][0],
+            ns[m][0] / ns[0][0],
+            ns[m][1],
+            ns[m][1] / ns[0][1]
+        )?;
+    }
+    writeln!(
+        report,
+        "\nA recorded stat by path runs both observation programs (the string read, hashed and found a duplicate after the first); an fstat reads one byte of its empty path at entry and stops.\n"
+    )?;
+    Ok(())
+}
+
 /// nginx.service in a guest systemd under wrk, unrecorded, recorded and watched, the modes
 /// alternating (the tests crate's `watchcost` program, which boots the guest; the bench holds
 /// the machine's lock for it).
@@ -816,6 +874,10 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
     }
     if only == Some(Section::Watch) {
         watch_cost(bins, &mut report)?;
+        return write_report(target, &report);
+    }
+    if only == Some(Section::Lookups) {
+        lookups(bins, &mut report)?;
         return write_report(target, &report);
     }
     if only == Some(Section::PathHeavy) {
@@ -936,6 +998,9 @@ fn run_all(bins: &Bins, target: &Path, only: Option<Section>) -> Result<()> {
         ns[following] - ns[elsewhere],
         (rps[following] - rps[elsewhere]) / rps[0] * 100.0
     )?;
+
+    // 2a. Lookups: what tracing stat costs the recorded process.
+    lookups(bins, &mut report)?;
 
     // 2b. What each kernel program costs a run.
     program_costs(bins, &mut report)?;

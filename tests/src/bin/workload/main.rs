@@ -13,6 +13,8 @@
 //!   workload stress DIR N M [S]          creates N distinct files in DIR (spread over S
 //!                                        subdirectories), opens the first M times
 //!   workload syscalls N                  makes N getppid calls; prints the loop's nanoseconds
+//!   workload lookups stat|fstat N        N stats of /etc/hostname by path, or of an open fd;
+//!                                        prints the loop's nanoseconds
 //!   workload peers                       talks to itself over loopback: accepts, datagrams
 //!   workload relative DIR N              short-lived children writing through relative
 //!                                        paths and directory fds (see relative.rs)
@@ -73,6 +75,29 @@ fn main() {
             for _ in 0..n {
                 // SAFETY: getppid takes no arguments.
                 unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+            println!("{}", start.elapsed().as_nanos());
+        }
+        Some("lookups") => {
+            // `stat`: newfstatat of a path (traced); `fstat`: glibc's newfstatat(fd, "",
+            // AT_EMPTY_PATH), which the kernel side skips at entry.
+            let kind = args.get(1).expect("stat|fstat").clone();
+            let n: u64 = args.get(2).and_then(|a| a.parse().ok()).expect("N");
+            let file = fs::File::open("/etc/hostname").expect("/etc/hostname");
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+            // SAFETY: a zeroed stat buffer for the kernel to fill.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let start = Instant::now();
+            for _ in 0..n {
+                // SAFETY: a NUL-terminated path, an open fd, a buffer of the right type.
+                let rc = unsafe {
+                    if kind == "stat" {
+                        libc::stat(c"/etc/hostname".as_ptr(), &mut st)
+                    } else {
+                        libc::fstat(fd, &mut st)
+                    }
+                };
+                assert_eq!(rc, 0, "{kind}");
             }
             println!("{}", start.elapsed().as_nanos());
         }
