@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::{
-    model::observations::writable_path,
+    model::observations::{under, writable_path},
     model::profile::Profile,
     policy::verify,
     policy::{self, Decision, filter_groups::SyscallGroups},
@@ -237,10 +237,6 @@ fn items(d: &Decision, groups: &SyscallGroups) -> Option<BTreeSet<String>> {
             .collect(),
         _ => words.into_iter().collect(),
     })
-}
-
-fn under(path: &str, dir: &str) -> bool {
-    dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
 }
 
 /// Fact categories (as `needs` names them) that decide each toggle.

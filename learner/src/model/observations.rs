@@ -1017,6 +1017,11 @@ impl Observations {
     }
 }
 
+/// Whether `path` is `dir` or below it (every path is below `/`).
+pub fn under(path: &str, dir: &str) -> bool {
+    dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
+}
+
 /// Picks one of the path-derived fact maps.
 type FactMap = fn(&mut Facts) -> &mut BTreeMap<String, Seen>;
 

@@ -10,10 +10,7 @@ use crate::{
     model::profile::Profile,
 };
 
-/// Whether `path` is `dir` or below it.
-pub(crate) fn under(path: &str, dir: &str) -> bool {
-    dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
-}
+pub(crate) use crate::model::observations::under;
 
 /// Paths the service really created (a successful create or mknod), the tops of `dirs`
 /// excluded: what lies below one of them is its own.

@@ -202,10 +202,7 @@ pub(crate) struct PathEntry {
     pub(crate) at: String,
 }
 
-/// Whether `path` is `dir` or below it.
-pub(crate) fn under(path: &str, dir: &str) -> bool {
-    dir == "/" || path == dir || path.starts_with(&format!("{dir}/"))
-}
+pub(crate) use crate::model::observations::under;
 
 /// The deployed settings: the unit's assignments, then its drop-ins', minus what the target
 /// ignores.
