@@ -459,6 +459,31 @@ fn kernel_tunables(p: &Profile) -> Option<String> {
     })
 }
 
+/// Whether the service asked the kernel for the host's name (uname, or /proc/sys/kernel's
+/// hostname or domainname read). ProtectHostname=yes gives it a UTS namespace of its own,
+/// which freezes the name it sees: a host renamed while it runs (hostnamectl, a name from
+/// DHCP) reaches it only at its next start (lldpd kept advertising the old name in LLDP),
+/// and a recording cannot tell a program that reads the name once from one that follows
+/// it. What the namespace protects, the host's name, takes CAP_SYS_ADMIN to change, which
+/// the bounding set already keeps from almost every service.
+fn reads_host_name(p: &Profile) -> Option<String> {
+    if let Some(n) = p.syscalls.get("uname").filter(|n| **n > 0) {
+        return Some(format!(
+            "it asked for the host's name (uname {n}x): in a UTS namespace of its own it would keep the name it started with when the host is renamed"
+        ));
+    }
+    let read = p.observations.paths.iter().find(|(path, a)| {
+        matches!(
+            path.as_str(),
+            "/proc/sys/kernel/hostname" | "/proc/sys/kernel/domainname"
+        ) && a.contains_key(&Access::Read)
+    })?;
+    Some(format!(
+        "it read {}: in a UTS namespace of its own it would keep the name it started with when the host is renamed",
+        read.0
+    ))
+}
+
 /// Before systemd 252, ProtectClock=yes added `DeviceAllow=char-rtc r` whatever the device
 /// policy (unit_patch_contexts() in unit.c; PR #25075 made it conditional), and with
 /// DevicePolicy=auto a single DeviceAllow= entry shuts out every device not listed.
@@ -574,7 +599,9 @@ const TOGGLES_FS: &[Toggle] = &[
         since: 242,
         choices: &[Choice {
             value: "yes",
-            forbidden_by: |p| listing(&facts(p).hostname_changes, "called"),
+            forbidden_by: |p| {
+                listing(&facts(p).hostname_changes, "called").or_else(|| reads_host_name(p))
+            },
         }],
     },
     Toggle {

@@ -1689,3 +1689,19 @@ fn an_o_tmpfile_directory_is_made_writable_itself_not_its_parent() {
         assert_eq!(rw, [format!("-{dir}")], "{dir}");
     }
 }
+
+#[test]
+fn a_service_that_reads_the_host_s_name_keeps_the_host_s_uts_namespace() {
+    // lldpd advertises the name uname gives it: in a UTS namespace of its own a renamed
+    // host's new name never reaches it.
+    let mut p = empty();
+    assert_eq!(policy(&p, 252).value("ProtectHostname"), Some("yes"));
+    p.syscalls.insert("uname".into(), 95);
+    assert_eq!(policy(&p, 252).value("ProtectHostname"), None);
+    assert!(evidence(&policy(&p, 252), "ProtectHostname").contains("uname 95x"));
+    let read = with(empty(), &[path("/proc/sys/kernel/hostname", Access::Read)]);
+    assert_eq!(policy(&read, 252).value("ProtectHostname"), None);
+    // /etc/hostname is a file, the same in any UTS namespace.
+    let file = with(empty(), &[path("/etc/hostname", Access::Read)]);
+    assert_eq!(policy(&file, 252).value("ProtectHostname"), Some("yes"));
+}

@@ -161,8 +161,9 @@ pub fn unit_inaccessible_paths(d: &mut Decision, unit: &[Assignment]) {
 /// were granted in the recording). A process of a non-root `User=` holds no capability that
 /// is not ambient: resetting the unit's grant would leave it none.
 ///
-/// A capability a non-root `User=` used that the unit does not grant came from a program's
-/// file capabilities (prometheus-blackbox-exporter's `setcap cap_net_raw=ep`). Under
+/// A capability a non-root `User=` used that the unit does not grant, where a program with
+/// file capabilities or set-uid was executed, came from it (prometheus-blackbox-exporter's
+/// `setcap cap_net_raw=ep`). Under
 /// no_new_privs an exec gains no file capability, and systemd sets it for a non-root user
 /// with any seccomp-based setting (SystemCallFilter=, RestrictAddressFamilies=, ...) even
 /// without NoNewPrivileges=: such a capability is granted as ambient instead, which an exec
@@ -183,26 +184,18 @@ pub fn ambient_capabilities(unit: &[Assignment], kept: &[String], p: &Profile) -
                 .filter(|(k, s)| s.ok > 0 && k.starts_with(&format!("{cap} as ")))
                 .map(|(k, _)| k)
                 .collect();
-            if let Some(first) = used.first() {
-                let files: Vec<&String> = p
-                    .observations
-                    .facts
-                    .privileged_execs
-                    .keys()
-                    .filter(|k| k.contains("file capabilities"))
-                    .collect();
-                let source = if files.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", from {}",
-                        files
-                            .iter()
-                            .map(|f| f.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
+            // Only what an exec gave: a process that switched to the user itself
+            // (chronyd run with `!`, dropping to _chrony and keeping CAP_SYS_TIME by capset)
+            // needs nothing of the unit.
+            let execs: Vec<&str> = p
+                .observations
+                .facts
+                .privileged_execs
+                .keys()
+                .map(String::as_str)
+                .collect();
+            if let (Some(first), false) = (used.first(), execs.is_empty()) {
+                let source = format!(", from {}", execs.join(", "));
                 from_files.push(format!(
                     "{cap}: granted to {user}'s processes ({first}){source}, which the unit does not make ambient: under no_new_privs (NoNewPrivileges=, or implied for a non-root user by any seccomp-based setting) an exec gains no file capability: granted as ambient"
                 ));
@@ -1049,6 +1042,12 @@ mod tests {
         assert_eq!(d.lines, ["AmbientCapabilities="]);
         // A capability the bounding set drops is not granted.
         let d = ambient_capabilities(&unit, &[], &p);
+        assert_eq!(d.lines, ["AmbientCapabilities="]);
+        // Without a privileged exec the process kept it itself when it left root (chronyd,
+        // run with `!` under User=_chrony).
+        let mut kept = p.clone();
+        kept.observations.facts.privileged_execs.clear();
+        let d = ambient_capabilities(&unit, &["CAP_NET_RAW".into()], &kept);
         assert_eq!(d.lines, ["AmbientCapabilities="]);
     }
 }
