@@ -474,7 +474,7 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
     if shape.flags & shape_flags::EMPTY_PATH_IS_FD != 0 {
         // Before anything else: these calls (every fstat) are many. Constant offsets only.
         let ptr = match shape.string_arg[0] {
-            1 => ctx_field::<u64>(ctx, TP_ARGS_OFFSET),
+            1 if N > 0 => ctx_field::<u64>(ctx, TP_ARGS_OFFSET),
             2 if N > 1 => ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 8),
             _ => 0,
         };
