@@ -471,19 +471,6 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
     if shape.traced == 0 {
         return Err(());
     }
-    if shape.flags & shape_flags::EMPTY_PATH_IS_FD != 0 {
-        // Before anything else: these calls (every fstat) are many. Constant offsets only.
-        let ptr = match shape.string_arg[0] {
-            1 if N > 0 => ctx_field::<u64>(ctx, TP_ARGS_OFFSET),
-            2 if N > 1 => ctx_field::<u64>(ctx, TP_ARGS_OFFSET + 8),
-            _ => 0,
-        };
-        // SAFETY: a one-byte read from user memory; a failure (a page not in yet) keeps the
-        // call, whose string the exit reads again.
-        if ptr != 0 && unsafe { bpf_probe_read_user(ptr as *const u8) } == Ok(0) {
-            return Ok(());
-        }
-    }
     if shape.flags & shape_flags::CREDENTIAL_SWITCH != 0 {
         new_credential_generation(bpf_get_current_pid_tgid());
     }
@@ -528,6 +515,19 @@ fn try_enter<const N: usize>(ctx: &TracePointContext) -> Result<(), ()> {
         };
         set(&mut call.args[i], arg);
         i += 1;
+    }
+    // From the arguments as stored (a map value): read from the record itself, the two
+    // places the path may be were merged into one computed offset, which the verifier refuses
+    // for a context pointer.
+    if shape.flags & shape_flags::EMPTY_PATH_IS_FD != 0
+        && let Some(ptr) = arg_by_index(&call.args, shape.string_arg[0])
+    {
+        // SAFETY: a one-byte read from user memory; a failure (a page not in yet) keeps the
+        // call, whose string the exit reads again.
+        if unsafe { bpf_probe_read_user(ptr as *const u8) } == Ok(0) {
+            call.pid_tgid = 0;
+            return Ok(());
+        }
     }
     if shape.flags & shape_flags::ADDRESS_SET != 0 {
         let mut ptr = arg_by_index(&call.args, shape.string_arg[1]).unwrap_or(0);

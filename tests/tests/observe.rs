@@ -47,6 +47,13 @@ fn records_every_observation_the_workload_makes() {
     let at = |name: &str| format!("{d}/{name}");
 
     assert_eq!(p.recording.lost_events, 0);
+    // Every observation program loaded and attached (a program the verifier refuses is
+    // skipped, never fatal: the recording would carry on blind to its syscalls).
+    assert!(
+        p.recording.skipped_probes.is_empty(),
+        "{:?}",
+        p.recording.skipped_probes
+    );
     assert!(
         p.recording
             .observation_source
