@@ -80,6 +80,9 @@ fn nothing_there(seen: &Seen) -> bool {
 /// one); it breaks a read of anything that was there before, or a write to it, and a create
 /// in a directory that was there before (an at job writing /home/USER/out: ENOENT).
 pub fn home_outside_own(p: &Profile) -> Option<String> {
+    // A service acting for the host's users looks for their files (postfix's local looks up
+    // each recipient's ~/.forward): not there for the recorded users, there for others.
+    let for_users = super::users::acts_for_users(p).is_some();
     let (own, orphans): (BTreeSet<String>, BTreeSet<String>) =
         created_below(p, HOMES).into_iter().partition(|c| {
             let top = HOMES.iter().find(|t| under(c, t)).copied().unwrap_or("/");
@@ -102,7 +105,7 @@ pub fn home_outside_own(p: &Profile) -> Option<String> {
         .iter()
         .filter(|(path, seen)| {
             seen.count > 0
-                && !nothing_there(seen)
+                && (for_users || !nothing_there(seen))
                 && !HOMES.contains(&path.as_str())
                 // Below an own entry, or a directory it made sure of on the way to one.
                 && !own.iter().any(|c| {

@@ -1510,6 +1510,26 @@ fn protect_home_tmpfs_when_home_is_used_only_below_what_it_created() {
     );
     site.observations.derive_path_facts("/sys/fs/cgroup");
     assert_eq!(policy(&site, 252).value("ProtectHome"), Some("tmpfs"));
+    // Not there for the recorded user, but the service acts for users (postfix's local
+    // delivery looking up the recipient's ~/.forward as the recipient): another user's is.
+    let mut forward = empty();
+    forward
+        .observations
+        .add(&path("/home/u/.forward", Access::Lookup), -2, "local", 1);
+    forward.observations.add(
+        &Slot::Identity(crate::model::credentials::IdentitySlot::Switch(
+            "setresuid 1001 1001 1001".into(),
+        )),
+        0,
+        "local",
+        1,
+    );
+    forward.observations.derive_path_facts("/sys/fs/cgroup");
+    assert!(super::users::acts_for_users(&forward).is_some());
+    assert_eq!(
+        policy(&forward, 252).value("ProtectHome"),
+        Some("read-only")
+    );
     // One that was there, looked up only (a stat of a user's file): it is no more there.
     let mut there = site.clone();
     there
