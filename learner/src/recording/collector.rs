@@ -1183,7 +1183,12 @@ impl Collector {
             "statfs" => out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Read))),
             "stat" | "lstat" | "newfstatat" | "statx" | "readlink" | "readlinkat" | "getxattr"
             | "lgetxattr" | "listxattr" | "llistxattr" | "inotify_add_watch" | "fanotify_mark" => {
-                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Lookup)))
+                // An empty path is the fd itself (an fstat whose "" the kernel side could not
+                // read at entry): its file was recorded when opened, or came with the process
+                // (fd 0 of a short-lived one, gone before its fd could be read from /proc).
+                if s0 != Some("") {
+                    out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Lookup)))
+                }
             }
             // access(W_OK) that succeeded: the service asked whether it may write there, and
             // a read-only sandbox would answer EROFS (a daemon that then picks another place,
@@ -2985,5 +2990,24 @@ mod tests {
         v3.extend([0; 16]);
         v3.extend([0xe8, 3, 0, 0]);
         assert!(!grants_capabilities(&v3));
+    }
+
+    #[test]
+    fn an_fstat_through_an_empty_path_is_no_lookup_and_misses_nothing() {
+        // postconf's fstat(0) as newfstatat(0, "", AT_EMPTY_PATH), its "" unread at entry, by
+        // a process gone before /proc/PID/fd/0 could be read.
+        let mut c = Collector::new(Arch::X86_64);
+        let mut bytes = event("newfstatat", [0, 1, 2, 0x1000, 0, 0], "", 0, "postconf");
+        // SAFETY: the bytes are a SyscallEvent.
+        let ev = unsafe { &mut *(bytes.as_mut_ptr() as *mut SyscallEvent) };
+        ev.base[0] = learner_common::base::unknown_fd(u32::MAX - 7, 0);
+        ev.tgid = u32::MAX - 7;
+        c.handle(&bytes);
+        assert!(
+            c.observations.paths.is_empty(),
+            "{:?}",
+            c.observations.paths
+        );
+        assert!(c.missed.is_empty(), "{:?}", c.missed);
     }
 }
