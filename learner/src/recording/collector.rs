@@ -1181,14 +1181,15 @@ impl Collector {
             }
             // What is mounted there is read: the sandbox must leave it in view.
             "statfs" => out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Read))),
+            // An empty path is the fd itself (an fstat whose "" the kernel side could not read
+            // at entry): its file was recorded when opened, or came with the process (fd 0 of
+            // a short-lived one, gone before its fd could be read from /proc).
+            "stat" | "lstat" | "newfstatat" | "statx" | "readlink" | "readlinkat" | "getxattr"
+            | "lgetxattr" | "listxattr" | "llistxattr" | "inotify_add_watch" | "fanotify_mark"
+                if s0 == Some("") => {}
             "stat" | "lstat" | "newfstatat" | "statx" | "readlink" | "readlinkat" | "getxattr"
             | "lgetxattr" | "listxattr" | "llistxattr" | "inotify_add_watch" | "fanotify_mark" => {
-                // An empty path is the fd itself (an fstat whose "" the kernel side could not
-                // read at entry): its file was recorded when opened, or came with the process
-                // (fd 0 of a short-lived one, gone before its fd could be read from /proc).
-                if s0 != Some("") {
-                    out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Lookup)))
-                }
+                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Lookup)))
             }
             // access(W_OK) that succeeded: the service asked whether it may write there, and
             // a read-only sandbox would answer EROFS (a daemon that then picks another place,
