@@ -174,30 +174,27 @@ pub fn ambient_capabilities(unit: &[Assignment], kept: &[String], p: &Profile) -
     let mut granted = by_unit.clone();
     let mut lines = vec!["AmbientCapabilities=".to_owned()];
     let mut from_files = Vec::new();
-    if let Some(user) = deployed.non_root() {
+    // Only what an exec gave: a process that switched to the user itself (chronyd run with
+    // `!`, dropping to _chrony and keeping CAP_SYS_TIME by capset) needs nothing of the unit.
+    let execs: Vec<&str> = p
+        .observations
+        .facts
+        .privileged_execs
+        .keys()
+        .map(String::as_str)
+        .collect();
+    if let (Some(user), false) = (deployed.non_root(), execs.is_empty()) {
         for cap in kept.iter().filter(|c| !by_unit.contains(*c)) {
-            let used: Vec<&String> = p
+            let used = p
                 .observations
                 .identity
                 .unprivileged_capabilities
                 .iter()
-                .filter(|(k, s)| s.ok > 0 && k.starts_with(&format!("{cap} as ")))
-                .map(|(k, _)| k)
-                .collect();
-            // Only what an exec gave: a process that switched to the user itself
-            // (chronyd run with `!`, dropping to _chrony and keeping CAP_SYS_TIME by capset)
-            // needs nothing of the unit.
-            let execs: Vec<&str> = p
-                .observations
-                .facts
-                .privileged_execs
-                .keys()
-                .map(String::as_str)
-                .collect();
-            if let (Some(first), false) = (used.first(), execs.is_empty()) {
-                let source = format!(", from {}", execs.join(", "));
+                .find(|(k, s)| s.ok > 0 && k.starts_with(&format!("{cap} as ")));
+            if let Some((first, _)) = used {
                 from_files.push(format!(
-                    "{cap}: granted to {user}'s processes ({first}){source}, which the unit does not make ambient: under no_new_privs (NoNewPrivileges=, or implied for a non-root user by any seccomp-based setting) an exec gains no file capability: granted as ambient"
+                    "{cap}: granted to {user}'s processes ({first}), from {}, which the unit does not make ambient: under no_new_privs (NoNewPrivileges=, or implied for a non-root user by any seccomp-based setting) an exec gains no file capability: granted as ambient",
+                    execs.join(", ")
                 ));
                 granted.insert(cap.clone());
             }

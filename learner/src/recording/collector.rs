@@ -43,6 +43,21 @@ const O_PATH: u64 = 0o10000000;
 const O_TMPFILE_DIR: u64 = 0o20000000;
 const O_DIRECTORY_OR_PATH: u64 = learner_common::O_DIRECTORY_OR_PATH;
 const S_ISUID_ISGID: u64 = 0o6000;
+/// Calls that only look their path up (metadata, a link's target, a watch on it).
+const LOOKUPS: &[&str] = &[
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "readlink",
+    "readlinkat",
+    "getxattr",
+    "lgetxattr",
+    "listxattr",
+    "llistxattr",
+    "inotify_add_watch",
+    "fanotify_mark",
+];
 /// access(2)'s mode bit for "may I write".
 const W_OK: u64 = 2;
 const SHM_EXEC: u64 = 0o100000;
@@ -1184,11 +1199,8 @@ impl Collector {
             // An empty path is the fd itself (an fstat whose "" the kernel side could not read
             // at entry): its file was recorded when opened, or came with the process (fd 0 of
             // a short-lived one, gone before its fd could be read from /proc).
-            "stat" | "lstat" | "newfstatat" | "statx" | "readlink" | "readlinkat" | "getxattr"
-            | "lgetxattr" | "listxattr" | "llistxattr" | "inotify_add_watch" | "fanotify_mark"
-                if s0 == Some("") => {}
-            "stat" | "lstat" | "newfstatat" | "statx" | "readlink" | "readlinkat" | "getxattr"
-            | "lgetxattr" | "listxattr" | "llistxattr" | "inotify_add_watch" | "fanotify_mark" => {
+            _ if LOOKUPS.contains(&name) && s0 == Some("") => {}
+            _ if LOOKUPS.contains(&name) => {
                 out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, Access::Lookup)))
             }
             // access(W_OK) that succeeded: the service asked whether it may write there, and
