@@ -191,6 +191,11 @@ pub mod program {
     /// 20 before).
     pub const MOVED_PID_AT_24: &str = "learner_moved_24";
     pub const MOVED_PID_AT_20: &str = "learner_moved_20";
+    /// `io_uring/io_uring_submit_req` (`io_uring_submit_sqe` before Linux 6.0), by the
+    /// offset of `opcode` in its record (32 since 5.19, 24 in 5.14 to 5.18, 16 before).
+    pub const IO_URING_OP_AT_32: &str = "learner_iou_32";
+    pub const IO_URING_OP_AT_24: &str = "learner_iou_24";
+    pub const IO_URING_OP_AT_16: &str = "learner_iou_16";
     /// `sched/sched_process_exit`: forgets the task.
     pub const TASK_EXIT: &str = "learner_task_exit";
     /// `sys_enter` raw tracepoint, attached for a moment to measure cgroup levels.
@@ -346,6 +351,7 @@ pub enum EventTag {
     Capability = 2,
     Refused = 3,
     Moved = 4,
+    IoUring = 5,
 }
 
 impl EventTag {
@@ -355,6 +361,7 @@ impl EventTag {
             2 => Some(Self::Capability),
             3 => Some(Self::Refused),
             4 => Some(Self::Moved),
+            5 => Some(Self::IoUring),
             _ => None,
         }
     }
@@ -564,6 +571,26 @@ pub struct RefusedEvent {
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integer fields, no implied padding.
 unsafe impl aya::Pod for RefusedEvent {}
+
+/// An io_uring operation a recorded task submitted (once per operation, process name and,
+/// recording every unit, cgroup). Its arguments (paths, addresses) are not in the
+/// tracepoint's record: only which operations ran, which no syscall tracepoint sees.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoUringEvent {
+    pub tag: u32,
+    /// `enum io_uring_op` (include/uapi/linux/io_uring.h).
+    pub opcode: u32,
+    pub pid: u32,
+    pub tgid: u32,
+    pub key: u64,
+    pub cgroup: u64,
+    pub comm: [u8; 16],
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integer fields, no implied padding (4+4+4+4+8+8+16).
+unsafe impl aya::Pod for IoUringEvent {}
 
 /// Per thread, the syscall it is inside of, as `sys_enter` saw it (`learner check`).
 #[repr(C)]

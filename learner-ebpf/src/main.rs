@@ -29,11 +29,11 @@ use learner_common::{
     CAP_CAPABLE_CAP_OFFSET, CAP_CAPABLE_CRED_OFFSET, CAP_CAPABLE_RET_OFFSET, CAP_OPT_NOAUDIT,
     CGROUP_COUNT_ENTRIES, CGROUP_ROW_SLOTS, Calibration, CapabilityEvent, CgroupSyscall,
     CurrentSyscall, DEDUP_ENTRIES, EVENTS_BYTES, EnteredSyscall, EventTag, IN_PAGE_FAULT,
-    MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_CGROUP_ROW, NO_SYSCALL,
-    NO_VERDICT, NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall, RefusedEvent,
-    SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET, SYSCALL_COUNT_SLOTS,
-    SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect, extra, shape_flags,
-    string_kind, task_stat, task_state,
+    IoUringEvent, MAX_CGROUP_LEVELS, MAX_EXACT_CGROUPS, MAX_TASKS, MovedEvent, NO_CGROUP_ROW,
+    NO_SYSCALL, NO_VERDICT, NOT_IN_SYSCALL, PENDING_ENTRIES, PENDING_EXEC_ENTRIES, PendingCall,
+    RefusedEvent, SLOT_OUT_OF_RANGE, STR_LEN, SYS_EXIT_ID_OFFSET, SYS_EXIT_RET_OFFSET,
+    SYSCALL_COUNT_SLOTS, SYSCALL_SLOTS, Shape, SyscallEvent, Target, ThreadCall, base, base_effect,
+    extra, shape_flags, string_kind, task_stat, task_state,
 };
 
 /// See `learner_common::global::SUBTREE`.
@@ -443,6 +443,7 @@ fn comm_words(comm: &[u8; 16]) -> [u64; 2] {
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, comm) % 8 == 0);
 const _: () = assert!(core::mem::offset_of!(CapabilityEvent, comm) % 8 == 0);
 const _: () = assert!(core::mem::offset_of!(RefusedEvent, comm) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(IoUringEvent, comm) % 8 == 0);
 
 /// One program per argument count: the kernel refuses to attach a program that reads past
 /// the end of a tracepoint's record, and `sys_enter_*` records end after their arguments.
@@ -1447,6 +1448,47 @@ fn task_stat_add(stat: u32) {
         // SAFETY: per-CPU slot.
         unsafe { *n += 1 };
     }
+}
+
+// ---- io_uring operations ------------------------------------------------------------------
+
+/// An io_uring request a recorded task submitted: it opens, renames, connects, ... without a
+/// syscall of that name, so only this tells the user side what the syscall tracepoints did
+/// not see. One program per layout of the record, as for forks.
+macro_rules! io_uring_program {
+    ($name:ident, $opcode_at:literal) => {
+        #[tracepoint]
+        pub fn $name(ctx: TracePointContext) -> u32 {
+            let _ = try_io_uring(u32::from(ctx_field::<u8>(&ctx, $opcode_at)));
+            0
+        }
+    };
+}
+io_uring_program!(learner_iou_32, 32);
+io_uring_program!(learner_iou_24, 24);
+io_uring_program!(learner_iou_16, 16);
+
+#[inline(always)]
+fn try_io_uring(opcode: u32) -> Result<(), ()> {
+    observed_target().ok_or(())?;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let mut ev = IoUringEvent {
+        tag: EventTag::IoUring as u32,
+        opcode,
+        pid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        key: 0,
+        // SAFETY: helper call without arguments.
+        cgroup: unsafe { bpf_get_current_cgroup_id() },
+        comm: [0; 16],
+    };
+    current_comm(&mut ev.comm);
+    let mut h = mix(FNV_OFFSET, 0x10);
+    h = mix(h, u64::from(opcode));
+    h = mix_cgroup(h, ev.cgroup);
+    h = mix_comm(h, &ev.comm);
+    send_once(h, &mut ev, |e| &mut e.key);
+    Ok(())
 }
 
 // ---- cgroup level calibration -----------------------------------------------------------

@@ -751,6 +751,44 @@ fn a_chrooted_process_paths_are_recorded_below_its_root() {
 }
 
 #[test]
+fn io_uring_requests_are_recorded_and_the_paths_they_hid_said_unknown() {
+    let Some(_kernel) =
+        privileged("io_uring_requests_are_recorded_and_the_paths_they_hid_said_unknown")
+    else {
+        return;
+    };
+    let tmp = TempDir::new("observe-io-uring");
+    let made = tmp.join("made");
+    let m = made.to_str().expect("utf-8");
+    let p = record(tmp.path(), &[WORKLOAD, "io_uring", m]);
+    assert!(made.exists(), "the workload did not run");
+    // The file was created by an OPENAT request: no syscall named it.
+    assert!(
+        !p.observations.paths.contains_key(m),
+        "{m} seen through a syscall: the workload did not test io_uring"
+    );
+    assert!(
+        p.recording.skipped_probes.is_empty(),
+        "{:?}",
+        p.recording.skipped_probes
+    );
+    let ops = p
+        .observations
+        .io_uring
+        .as_ref()
+        .expect("io_uring operations recorded");
+    for op in ["OPENAT", "WRITE"] {
+        let seen = ops.get(op).unwrap_or_else(|| panic!("no {op} in {ops:?}"));
+        assert_eq!(seen.count, 1, "{op}");
+        assert!(seen.by.contains("workload"), "{op}: {:?}", seen.by);
+    }
+    // What the OPENAT hid leaves every directive that rests on paths unknown, and says why.
+    let why = learner::policy::sources::unknown(&p, "ProtectSystem").expect("ProtectSystem judged");
+    assert!(why.contains("io_uring OPENAT"), "{why}");
+    assert_clean("observe-io-uring");
+}
+
+#[test]
 fn a_starved_collector_still_records_or_counts_every_relative_write() {
     let Some(_kernel) =
         privileged("a_starved_collector_still_records_or_counts_every_relative_write")

@@ -80,6 +80,16 @@ pub fn needs(p: &Profile) -> BTreeMap<&'static str, BTreeSet<String>> {
         }
     }
     out.insert("facts", facts);
+    // An operation that opens or connects unseen leaves directives unset: a new one matters.
+    out.insert(
+        "io_uring",
+        o.io_uring
+            .iter()
+            .flatten()
+            .filter(|(_, s)| s.count > 0)
+            .map(|(k, _)| k.clone())
+            .collect(),
+    );
     out
 }
 

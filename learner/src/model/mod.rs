@@ -2,6 +2,7 @@
 //! (`profile`), and the kernel's numbers as names (`names`, `syscalls`). Uses only `util`; it
 //! knows nothing of directives, eBPF or systemd.
 pub mod credentials;
+pub mod io_uring;
 pub mod names;
 pub mod observations;
 pub mod profile;

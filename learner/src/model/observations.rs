@@ -427,6 +427,10 @@ pub struct Observations {
     /// them (the policy then cannot tell a client from a server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers: Option<Peers>,
+    /// io_uring operations submitted, by name (see `model::io_uring`); None in a profile
+    /// recorded before learner recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<BTreeMap<String, Seen>>,
     /// Distinct paths recorded per directory, for folding.
     #[serde(skip)]
     entries: EntryCounts,
@@ -564,6 +568,8 @@ pub enum Slot {
     Accepted(String),
     ReceivedFrom(String),
     SentTo(String),
+    /// An io_uring operation, by name.
+    IoUring(String),
 }
 
 /// The argument facts recorded from syscall arguments (the rest derive from paths).
@@ -610,6 +616,7 @@ impl Observations {
         o.facts.host_mounts = Some(BTreeMap::new());
         // Recorded from now on, even when none are seen.
         o.peers = Some(Default::default());
+        o.io_uring = Some(BTreeMap::new());
         o
     }
 
@@ -666,6 +673,7 @@ impl Observations {
         // cannot say none were made.
         merge_recorded(&mut f.key_management, &g.key_management);
         merge_recorded(&mut f.host_mounts, &g.host_mounts);
+        merge_recorded(&mut self.io_uring, &other.io_uring);
         for (path, exec) in &other.processes.execs {
             let mine = self.processes.execs.entry(path.clone()).or_default();
             mine.seen.merge(&exec.seen);
@@ -767,6 +775,9 @@ impl Observations {
                     _ => &mut peers.sent_to,
                 };
                 entry_mut(map, peer).add(ret, comm, n)
+            }
+            Slot::IoUring(op) => {
+                entry_mut(self.io_uring.get_or_insert_with(BTreeMap::new), op).add(ret, comm, n)
             }
         }
     }

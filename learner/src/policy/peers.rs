@@ -265,17 +265,6 @@ pub fn admits_only_this_host(allow: &[String], deny: &[String]) -> bool {
     allow.iter().all(loopback_only) && outside.iter().all(|ip| !ip_permitted(allow, deny, *ip))
 }
 
-/// Why peers and binds may be missing: io_uring's accept, connect, send, receive and bind
-/// operations are no syscalls, and the recording does not see their addresses.
-fn io_uring(p: &Profile) -> Option<String> {
-    let used = ["io_uring_setup", "io_uring_enter"]
-        .iter()
-        .find(|s| p.syscalls.get(**s).is_some_and(|n| *n > 0))?;
-    Some(format!(
-        "unset: the service used io_uring ({used}), whose network operations are not recorded"
-    ))
-}
-
 /// IPAddressAllow= and IPAddressDeny=, in that order.
 pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
     let decide = |allow: Vec<String>, deny: Vec<String>, evidence: Vec<String>| {
@@ -300,9 +289,6 @@ pub fn ip_addresses(p: &Profile, systemd: u32) -> [Decision; 2] {
                 "unset: systemd {systemd} has no IP firewall ({IP_ADDRESS_SINCE}+)"
             )],
         );
-    }
-    if let Some(why) = io_uring(p) {
-        return decide(vec![], vec![], vec![why]);
     }
     let o = &p.observations;
     let Some(peers) = &o.peers else {
@@ -448,9 +434,6 @@ pub fn socket_binds(p: &Profile, systemd: u32) -> [Decision; 2] {
                 "unset: systemd {systemd} has no socket-bind filter ({SOCKET_BIND_SINCE}+)"
             )],
         );
-    }
-    if let Some(why) = io_uring(p) {
-        return decide(vec![], vec![], vec![why]);
     }
     let mut rules = BTreeSet::new();
     let mut evidence = Vec::new();
@@ -935,12 +918,34 @@ mod tests {
     }
 
     #[test]
-    fn io_uring_leaves_addresses_and_binds_alone() {
-        let mut p = profile(&[Slot::Accepted("AF_INET 127.0.0.1".into())]);
+    fn io_uring_network_requests_leave_addresses_alone() {
+        // Its requests accept unseen: which peers it met is not known.
+        let mut p = profile(&[
+            Slot::Accepted("AF_INET 127.0.0.1".into()),
+            Slot::IoUring("ACCEPT".into()),
+        ]);
         p.syscalls.insert("io_uring_enter".into(), 3);
+        assert!(lines(&p, 252, "IPAddressDeny").is_empty());
+        let why = evidence(&p, 252, "IPAddressDeny");
+        assert!(why.contains("io_uring ACCEPT requests"), "{why}");
+        // It binds nothing through them: the bind filter still rests on what was seen.
+        assert!(!evidence(&p, 252, "SocketBindDeny").contains("io_uring"));
+        // Reads and writes on its own fds name no peer.
+        let mut q = profile(&[
+            Slot::Accepted("AF_INET 127.0.0.1".into()),
+            Slot::IoUring("READ".into()),
+            Slot::IoUring("WRITE".into()),
+        ]);
+        q.syscalls.insert("io_uring_enter".into(), 3);
+        assert_eq!(
+            lines(&q, 252, "IPAddressDeny").last().unwrap(),
+            "IPAddressDeny=any"
+        );
+        // A profile that does not record the operations cannot say which ran.
+        q.observations.io_uring = None;
         for d in ["IPAddressDeny", "SocketBindDeny"] {
-            assert!(lines(&p, 252, d).is_empty(), "{d}");
-            assert!(evidence(&p, 252, d).contains("io_uring"), "{d}");
+            assert!(lines(&q, 252, d).is_empty(), "{d}");
+            assert!(evidence(&q, 252, d).contains("older learner"), "{d}");
         }
     }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::{Decision, Policy};
-use crate::model::profile::Profile;
+use crate::model::{io_uring, profile::Profile};
 
 /// What a directive's evidence needs, besides the syscall counts (which every recording has).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +181,9 @@ pub enum Blind {
     /// Processes that left the cgroup were not followed, and the service did something that
     /// may have moved one: what they did afterwards is missing, whatever it was.
     ProcessTree(String),
+    /// io_uring requests ran whose operations were not recorded: any of them may have done
+    /// the work of a traced call (opened, renamed, connected) unseen.
+    IoUring(String),
 }
 
 impl Blind {
@@ -196,6 +199,9 @@ impl Blind {
             Blind::Call(name, _) => needs
                 .iter()
                 .any(|n| matches!(n, Calls(calls) if calls.contains(&name.as_str()))),
+            Blind::IoUring(_) => needs.iter().any(
+                |n| matches!(n, Calls(calls) if io_uring::stand_ins().any(|c| calls.contains(&c))),
+            ),
         }
     }
 
@@ -207,6 +213,9 @@ impl Blind {
             Blind::Call(name, why) => format!("no arguments of {name} ({why})"),
             Blind::ProcessTree(why) => {
                 format!("nothing of the processes that left the unit's cgroup ({why})")
+            }
+            Blind::IoUring(why) => {
+                format!("no paths or addresses of its io_uring requests ({why})")
             }
         }
     }
@@ -288,6 +297,7 @@ pub fn blind_spots(p: &Profile) -> Vec<Blind> {
             out.push(Blind::Call(name.to_owned(), why.to_owned()));
         }
     }
+    io_uring_blind_spots(p, &mut calls, &mut out);
     // Without the process tree a moved process drops out of the recording; nothing moved one
     // unless the service did something that moves processes (or that could not be seen).
     if let Some(skip) = r
@@ -307,6 +317,67 @@ pub fn blind_spots(p: &Profile) -> Vec<Blind> {
         }
     }
     out
+}
+
+/// What the service's io_uring requests did unseen: each operation that does a traced
+/// call's work leaves that call blind (its path or address was not recorded), and so does
+/// every such call when the operations themselves were not recorded (an older learner, a
+/// kernel without the tracepoint) or one is newer than learner.
+fn io_uring_blind_spots<'a>(p: &'a Profile, calls: &mut BTreeSet<&'a str>, out: &mut Vec<Blind>) {
+    let r = &p.recording;
+    let used: Vec<String> = ["io_uring_setup", "io_uring_enter"]
+        .iter()
+        .filter(|c| !r.not_on_this_kernel.iter().any(|n| n == *c))
+        .filter_map(|c| {
+            p.syscalls
+                .get(*c)
+                .filter(|n| **n > 0)
+                .map(|n| format!("{c} {n}x"))
+        })
+        .collect();
+    if used.is_empty() {
+        return;
+    }
+    let used = used.join(", ");
+    let skipped = r
+        .skipped_probes
+        .iter()
+        .find(|s| probe_name(s) == "io_uring");
+    let ops = match (&p.observations.io_uring, skipped) {
+        (Some(ops), None) => ops,
+        (_, Some(skip)) => {
+            let skip = skip["io_uring".len()..].trim_start_matches(':').trim();
+            out.push(Blind::IoUring(format!("it used io_uring ({used}); {skip}")));
+            return;
+        }
+        (None, None) => {
+            out.push(Blind::IoUring(format!(
+                "it used io_uring ({used}), and the profile does not record its operations (recorded by an older learner)"
+            )));
+            return;
+        }
+    };
+    for (op, seen) in ops {
+        match io_uring::stands_for(op) {
+            Some(Some(call)) => {
+                if calls.insert(call) {
+                    out.push(Blind::Call(
+                        call.to_owned(),
+                        format!(
+                            "io_uring {op} requests did its work unseen, {}x by {}",
+                            seen.count,
+                            seen.by.iter().collect::<Vec<_>>().join(",")
+                        ),
+                    ));
+                }
+            }
+            Some(None) => {}
+            None => out.push(Blind::IoUring(format!(
+                "io_uring operation {op}, which learner does not know, ran {}x",
+                seen.count
+            ))),
+        }
+    }
 }
 
 /// Why `directive` cannot be judged from `p`, or None when every source it needs was there.
@@ -635,5 +706,54 @@ mod tests {
             assert!(unset(&policy(&merged), "CapabilityBoundingSet"));
             assert!(unset(&policy(&merged), "RestrictNamespaces"));
         }
+    }
+
+    #[test]
+    fn io_uring_requests_blind_what_they_did_and_nothing_else() {
+        let ring = |ops: &[&str]| {
+            let mut p = nginx_like();
+            p.syscalls.insert("io_uring_enter".into(), 9);
+            for op in ops {
+                p.observations.add(&Slot::IoUring((*op).into()), 0, "db", 2);
+            }
+            p
+        };
+        // Reads and writes on the service's own fds: every directive is judged as before.
+        let p = ring(&["READ", "WRITEV", "FSYNC"]);
+        assert!(blind_spots(&p).is_empty(), "{:?}", blind_spots(&p));
+        assert!(!unset(&policy(&p), "ProtectSystem"));
+        // An OPENAT opened a path no syscall named: the file directives are unknown, the
+        // network ones are not.
+        let p = ring(&["READ", "OPENAT"]);
+        let why = unknown(&p, "ReadWritePaths").expect("blind");
+        assert!(
+            why.contains("openat") && why.contains("OPENAT") && why.contains("2x by db"),
+            "{why}"
+        );
+        assert!(unset(&policy(&p), "ProtectSystem"));
+        assert!(unknown(&p, "RestrictAddressFamilies").is_none());
+        // A CONNECT: the addresses are unknown, the paths are not.
+        let p = ring(&["CONNECT"]);
+        assert!(unknown(&p, "IPAddressDeny").is_some());
+        assert!(unknown(&p, "ProtectSystem").is_none());
+        // An operation newer than learner, or none recorded (an older profile, or the
+        // tracepoint missing): anything an operation can do is unknown.
+        let p = ring(&["#99"]);
+        assert!(unknown(&p, "ProtectSystem").is_some_and(|w| w.contains("#99")));
+        let mut p = ring(&[]);
+        p.observations.io_uring = None;
+        assert!(unknown(&p, "ReadWritePaths").is_some_and(|w| w.contains("older learner")));
+        assert!(unknown(&p, "IPAddressDeny").is_some());
+        assert!(unknown(&p, "CapabilityBoundingSet").is_none());
+        let mut p = ring(&[]);
+        p.recording.skipped_probes = vec!["io_uring: no io_uring/io_uring_submit_req or io_uring_submit_sqe tracepoint; what its requests open, rename or connect to is not known".into()];
+        assert!(unknown(&p, "ProtectSystem").is_some_and(|w| w.contains("no io_uring/")));
+        // No io_uring in the kernel: its calls failed, nothing ran.
+        p.recording.not_on_this_kernel = vec!["io_uring_setup".into(), "io_uring_enter".into()];
+        assert!(blind_spots(&p).is_empty(), "{:?}", blind_spots(&p));
+        // Not used at all: the missing source does not matter.
+        let mut p = nginx_like();
+        p.observations.io_uring = None;
+        assert!(blind_spots(&p).is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use learner_common::{CapabilityEvent, EventTag, MovedEvent, SyscallEvent};
+use learner_common::{CapabilityEvent, EventTag, IoUringEvent, MovedEvent, SyscallEvent};
 use tokio::io::unix::AsyncFd;
 
 use crate::{
@@ -404,6 +404,13 @@ impl EventSink for Router {
             },
             Some(EventTag::Capability) => match read::<CapabilityEvent>(bytes) {
                 Some(ev) => (ev.cgroup, ev.tgid, ev.key, true, false),
+                None => {
+                    self.malformed += 1;
+                    return;
+                }
+            },
+            Some(EventTag::IoUring) => match read::<IoUringEvent>(bytes) {
+                Some(ev) => (ev.cgroup, ev.tgid, ev.key, false, false),
                 None => {
                     self.malformed += 1;
                     return;

@@ -18,8 +18,8 @@ use std::{
 };
 
 use learner_common::{
-    CapabilityEvent, EventTag, IN_PAGE_FAULT, MovedEvent, NO_SYSCALL, RefusedEvent, STR_LEN,
-    SyscallEvent, base,
+    CapabilityEvent, EventTag, IN_PAGE_FAULT, IoUringEvent, MovedEvent, NO_SYSCALL, RefusedEvent,
+    STR_LEN, SyscallEvent, base,
 };
 
 use crate::model::observations::{
@@ -797,6 +797,13 @@ impl Collector {
                     .map_or_else(|| format!("#{}", ev.nr), str::to_owned);
                 let comm = self.comm(&ev.comm);
                 self.record(ev.key, vec![Slot::Refused(name)], ev.ret, comm);
+            }
+            Some(EventTag::IoUring) if bytes.len() >= size_of::<IoUringEvent>() => {
+                // SAFETY: as above.
+                let ev: IoUringEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+                let comm = self.comm(&ev.comm);
+                let op = crate::model::io_uring::name(ev.opcode);
+                self.record(ev.key, vec![Slot::IoUring(op)], 0, comm);
             }
             Some(EventTag::Moved) if bytes.len() >= size_of::<MovedEvent>() => {
                 // SAFETY: as above.

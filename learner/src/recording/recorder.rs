@@ -591,9 +591,62 @@ impl SyscallRecorder {
                 .push(format!("page faults: exceptions/page_fault_user: {e}"));
         }
 
+        self.record_io_uring(&tracefs);
+
         // Last: the programs start producing events only now.
         self.target.observe = 1;
         self.start()
+    }
+
+    /// Attaches the io_uring submission tracepoint: a request opens, renames, connects, ...
+    /// without that syscall, so which operations ran is known only from here. Missing, it is
+    /// listed as skipped (a service that used io_uring then has blind spots); on a kernel
+    /// without io_uring at all, as calls this kernel does not have.
+    fn record_io_uring(&mut self, tracefs: &Path) {
+        const CALLS: [&str; 2] = ["io_uring_setup", "io_uring_enter"];
+        if disabled("io_uring") {
+            self.observation
+                .skipped
+                .push(format!("io_uring: {DISABLED}"));
+            return;
+        }
+        let events = tracefs.join("events/io_uring");
+        if !events.is_dir() {
+            // Built without io_uring (RHEL 8's 4.18): its calls fail with ENOSYS.
+            for call in CALLS {
+                self.observation.not_on_this_kernel.push(call.into());
+            }
+            return;
+        }
+        // Renamed in Linux 6.0; the opcode moved twice before.
+        let found = ["io_uring_submit_req", "io_uring_submit_sqe"]
+            .into_iter()
+            .find_map(|name| {
+                let fields = format_fields(&events.join(name).join("format"))?;
+                Some((name, field_offset(&fields, "opcode")))
+            });
+        let attached = match found {
+            None => Err("no io_uring/io_uring_submit_req or io_uring_submit_sqe tracepoint".into()),
+            Some((name, at)) => {
+                let program = match at {
+                    Some(32) => Ok(program::IO_URING_OP_AT_32),
+                    Some(24) => Ok(program::IO_URING_OP_AT_24),
+                    Some(16) => Ok(program::IO_URING_OP_AT_16),
+                    other => Err(format!(
+                        "io_uring/{name} has its opcode at {other:?}, where learner reads 16, 24 or 32"
+                    )),
+                };
+                program.and_then(|program| {
+                    self.attach_tracepoint(program, "io_uring", name)
+                        .map_err(|e| format!("io_uring/{name}: {}", why(&e)))
+                })
+            }
+        };
+        if let Err(e) = attached {
+            self.observation.skipped.push(format!(
+                "io_uring: {e}; what its requests open, rename or connect to is not known"
+            ));
+        }
     }
 
     /// Starts counting (and observing, when [`Self::observe`] set it up), in one write, so

@@ -18,6 +18,7 @@
 //!   workload peers                       talks to itself over loopback: accepts, datagrams
 //!   workload relative DIR N              short-lived children writing through relative
 //!                                        paths and directory fds (see relative.rs)
+//!   workload io_uring PATH               creates PATH and writes it through io_uring requests
 //!   workload chrooted DIR                a child chroots to DIR and creates `/a` (absolute)
 //!                                        and `b` (relative) there, its own child `/c`
 use std::{
@@ -34,6 +35,7 @@ use std::{
 mod observe;
 mod peers;
 mod relative;
+mod uring;
 
 use learner_tests::markers;
 
@@ -57,6 +59,7 @@ fn main() {
         Some("needs-leaderless") => needs_leaderless(Path::new(args.get(1).expect("DIR"))),
         Some("observe") => observe::run(Path::new(args.get(1).expect("DIR"))),
         Some("peers") => peers::run(),
+        Some("io_uring") => uring::run(Path::new(args.get(1).expect("PATH"))),
         Some("chrooted") => chrooted(Path::new(args.get(1).expect("DIR"))),
         Some("relative") => relative::run(
             Path::new(args.get(1).expect("DIR")),
