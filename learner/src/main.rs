@@ -5,9 +5,9 @@ use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use learner::{
     commands::{
-        Format, apply, check, diff, exit_code, generate, harden, merge, record, run, verify, watch,
+        Format, apply, check, diff, exit_code, generate, harden, merge, record, run, score, verify,
+        watch,
     },
-    model::profile::Profile,
     policy::margin::Margin,
     recording::{command, unit},
 };
@@ -220,16 +220,6 @@ impl WatchArgs {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
-enum FailOn {
-    /// Exit 1 only when NEW's drop-in permits something OLD's did not (the gate after an
-    /// app update); `new-needs` is the old name of the same test
-    #[value(alias = "new-needs")]
-    Looser,
-    /// Exit 1 on any difference
-    Any,
-}
-
 #[derive(Args)]
 struct DiffArgs {
     old: PathBuf,
@@ -237,7 +227,7 @@ struct DiffArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     #[arg(long, value_enum, default_value = "any")]
-    fail_on: FailOn,
+    fail_on: diff::FailOn,
     /// systemd version the compared drop-ins are generated for [default: the local systemd]
     #[arg(long, value_name = "VERSION")]
     target_systemd: Option<u32>,
@@ -458,7 +448,19 @@ fn main() -> ExitCode {
             },
             args.format,
         ),
-        Command::Generate(args) => generate_command(args),
+        Command::Generate(args) => generate::run(
+            &generate::GenerateRequest {
+                profiles: args.profiles,
+                target_systemd: args.target_systemd,
+                explain: args.explain,
+                margin: args.margin,
+                identity: args.identity,
+                unit_file: args.unit_file,
+                score_unit_file: args.score,
+            },
+            args.output.as_deref(),
+            args.format,
+        ),
         Command::Record(args) => match args.unit {
             None => record::run_all(
                 learner::recording::all_units::AllRequest {
@@ -488,16 +490,53 @@ fn main() -> ExitCode {
                 record::run(request, args.format)
             }
         },
-        Command::Apply(args) => apply_command(args),
-        Command::Score(args) => score_command(args),
-        Command::Diff(args) => diff_command(args),
+        Command::Apply(args) => apply::run(
+            &apply::ApplyRequest {
+                unit: args.unit,
+                dropin: args.dropin,
+                check: args.check,
+                timeout: args.timeout,
+                guest: args.guest.guest,
+                exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
+                profiles: args.profile,
+                quiet: args.quiet,
+            },
+            args.format,
+        ),
+        Command::Score(args) => score::run(
+            &args.unit,
+            args.dropin.as_deref(),
+            args.guest.guest,
+            args.threshold,
+            args.format,
+        ),
+        Command::Diff(args) => diff::run(
+            &diff::DiffRequest {
+                old: args.old,
+                new: args.new,
+                target_systemd: args.target_systemd,
+                margin: args.margin,
+                fail_on: args.fail_on,
+            },
+            args.format,
+        ),
         Command::Merge(args) => merge::run(&args.inputs, &args.output, args.format),
         Command::Check(args) => check::run(
             args.watch.request(args.output, true),
             args.format,
             &args.baseline,
         ),
-        Command::Verify(args) => verify_command(args),
+        Command::Verify(args) => verify::run(
+            &verify::VerifyRequest {
+                dropin: args.dropin,
+                profiles: args.profiles,
+                unit: args.unit,
+                unit_file: args.unit_file,
+                target_systemd: args.target_systemd,
+                guest: args.guest.guest,
+            },
+            args.format,
+        ),
         Command::Watch(args) => watch::run(
             watch::WatchRequest {
                 unit: args.unit,
@@ -558,139 +597,6 @@ fn parse_cli() -> Cli {
             std::process::exit(2);
         }
     }
-}
-
-fn diff_command(args: DiffArgs) -> ExitCode {
-    let result = (|| -> anyhow::Result<diff::Diff> {
-        let old = Profile::load(&args.old)?;
-        let new = Profile::load(&args.new)?;
-        let systemd = args
-            .target_systemd
-            .or_else(learner::util::host::systemd_version)
-            .unwrap_or(generate::NEWEST_SYSTEMD);
-        let groups = learner::policy::filter_groups::SyscallGroups::for_version(
-            systemd,
-            learner::util::host::systemd_version(),
-        );
-        Ok(diff::diff(&old, &new, systemd, &groups, args.margin))
-    })();
-    let d = match result {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("learner: {}", learner::util::errors::one_line(e.as_ref()));
-            return ExitCode::from(2);
-        }
-    };
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&d).expect("plain data")),
-        Format::Text => {
-            use std::io::IsTerminal as _;
-            print!("{}", d.text(std::io::stdout().is_terminal()));
-        }
-    }
-    let differs = match args.fail_on {
-        FailOn::Looser => d.looser,
-        FailOn::Any => !d.is_empty(),
-    };
-    ExitCode::from(u8::from(differs))
-}
-
-fn verify_command(args: VerifyArgs) -> ExitCode {
-    verify::run(
-        &verify::VerifyRequest {
-            dropin: args.dropin,
-            profiles: args.profiles,
-            unit: args.unit,
-            unit_file: args.unit_file,
-            target_systemd: args.target_systemd,
-            guest: args.guest.guest,
-        },
-        args.format,
-    )
-}
-
-fn apply_command(args: ApplyArgs) -> ExitCode {
-    apply::run(
-        &apply::ApplyRequest {
-            unit: args.unit,
-            dropin: args.dropin,
-            check: args.check,
-            timeout: args.timeout,
-            guest: args.guest.guest,
-            exercise: args.exercise.map(|e| e.0).unwrap_or_default(),
-            profiles: args.profile,
-            quiet: args.quiet,
-        },
-        args.format,
-    )
-}
-
-fn score_command(args: ScoreArgs) -> ExitCode {
-    let score =
-        match learner::commands::score::score(&args.unit, args.dropin.as_deref(), args.guest.guest)
-        {
-            Ok(score) => score,
-            Err(e) => {
-                eprintln!("learner: {}", learner::util::errors::one_line(&e));
-                return ExitCode::from(2);
-            }
-        };
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&score).expect("plain data")),
-        Format::Text => print!("{}", score.text()),
-    }
-    match args.threshold {
-        Some(limit) if score.gated() > limit => {
-            eprintln!(
-                "learner: {} exposure {:.1} is above the threshold {limit:.1}",
-                score.unit,
-                score.gated()
-            );
-            ExitCode::from(1)
-        }
-        _ => ExitCode::SUCCESS,
-    }
-}
-
-fn generate_command(args: GenerateArgs) -> ExitCode {
-    let result = (|| -> anyhow::Result<()> {
-        let generated = generate::generate(&generate::GenerateRequest {
-            profiles: args.profiles,
-            target_systemd: args.target_systemd,
-            explain: args.explain,
-            margin: args.margin,
-            identity: args.identity,
-            unit_file: args.unit_file,
-            score_unit_file: args.score.clone(),
-        })?;
-        match &args.output {
-            Some(path) => learner::util::atomic_file::write(path, generated.text.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?,
-            None if matches!(args.format, Format::Json) => {}
-            None => print!("{}", generated.text),
-        }
-        if matches!(args.format, Format::Json) {
-            println!("{}", generate::to_json(&generated));
-        }
-        if let Some(unit) = &args.score {
-            let (before, after) = learner::systemd::analyze::score(unit, &generated.text)?;
-            eprintln!(
-                "learner: exposure of {}: {before:.1} without the drop-in, {after:.1} with it",
-                unit.display()
-            );
-        }
-        for lack in generated.profile.lacks() {
-            eprintln!(
-                "learner: warning: profile schema {} does not record {lack}: record again for a tighter drop-in",
-                generated.profile.schema
-            );
-        }
-        for warning in &generated.warnings {
-            eprintln!("learner: warning: {warning}");
-        }
-        Ok(())
-    })();
-    exit_code(result)
 }
 
 #[cfg(test)]

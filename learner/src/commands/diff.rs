@@ -3,7 +3,11 @@
 //! namespace types added or removed; toggles loosened or tightened), each labelled looser or
 //! tighter, with the observations that caused it. Observations that change no directive are
 //! kept as information.
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use serde::Serialize;
 
@@ -404,6 +408,63 @@ fn causes(
         _ => {}
     }
     (shown, keys)
+}
+
+/// `learner diff --fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Exit 1 only when NEW's drop-in permits something OLD's did not (the gate after an
+    /// app update); `new-needs` is the old name of the same test
+    #[value(alias = "new-needs")]
+    Looser,
+    /// Exit 1 on any difference
+    Any,
+}
+
+/// What `learner diff` was asked.
+#[derive(Debug, Clone)]
+pub struct DiffRequest {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    pub target_systemd: Option<u32>,
+    pub margin: policy::margin::Margin,
+    pub fail_on: FailOn,
+}
+
+/// `learner diff`: prints the difference; exits 1 when it is one `fail_on` names, 2 on
+/// trouble.
+pub fn run(req: &DiffRequest, format: super::Format) -> ExitCode {
+    let result = (|| -> anyhow::Result<Diff> {
+        let old = Profile::load(&req.old)?;
+        let new = Profile::load(&req.new)?;
+        let systemd = req
+            .target_systemd
+            .or_else(crate::util::host::systemd_version)
+            .unwrap_or(super::generate::NEWEST_SYSTEMD);
+        let groups = SyscallGroups::for_version(systemd, crate::util::host::systemd_version());
+        Ok(diff(&old, &new, systemd, &groups, req.margin))
+    })();
+    let d = match result {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("learner: {}", crate::util::errors::one_line(e.as_ref()));
+            return ExitCode::from(2);
+        }
+    };
+    match format {
+        super::Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&d).expect("plain data"));
+        }
+        super::Format::Text => {
+            use std::io::IsTerminal as _;
+            print!("{}", d.text(std::io::stdout().is_terminal()));
+        }
+    }
+    let differs = match req.fail_on {
+        FailOn::Looser => d.looser,
+        FailOn::Any => !d.is_empty(),
+    };
+    ExitCode::from(u8::from(differs))
 }
 
 /// Compares two profiles by the drop-ins generated for systemd `systemd`.

@@ -2,7 +2,10 @@
 use std::{
     io,
     path::{Path, PathBuf},
+    process::ExitCode,
 };
+
+use anyhow::Context as _;
 
 use crate::{
     model::profile::{Profile, ProfileError},
@@ -275,6 +278,41 @@ fn gaps(p: &Profile) -> Vec<String> {
         ));
     }
     out
+}
+
+/// `learner generate`: writes the drop-in to `output` (else stdout; with JSON, only the JSON
+/// there), the exposure with `--score`, and the warnings on stderr.
+pub fn run(req: &GenerateRequest, output: Option<&Path>, format: super::Format) -> ExitCode {
+    let result = (|| -> anyhow::Result<()> {
+        let generated = generate(req)?;
+        match output {
+            Some(path) => crate::util::atomic_file::write(path, generated.text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?,
+            None if format.is_json() => {}
+            None => print!("{}", generated.text),
+        }
+        if format.is_json() {
+            println!("{}", to_json(&generated));
+        }
+        if let Some(unit) = &req.score_unit_file {
+            let (before, after) = crate::systemd::analyze::score(unit, &generated.text)?;
+            eprintln!(
+                "learner: exposure of {}: {before:.1} without the drop-in, {after:.1} with it",
+                unit.display()
+            );
+        }
+        for lack in generated.profile.lacks() {
+            eprintln!(
+                "learner: warning: profile schema {} does not record {lack}: record again for a tighter drop-in",
+                generated.profile.schema
+            );
+        }
+        for warning in &generated.warnings {
+            eprintln!("learner: warning: {warning}");
+        }
+        Ok(())
+    })();
+    super::exit_code(result)
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! `learner score`: a unit's exposure as systemd-analyze security rates it, now and with a
 //! drop-in, for people (text) and for tools (JSON, stable field names).
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use serde::Serialize;
 
@@ -72,6 +75,38 @@ pub fn score(unit: &str, dropin: Option<&Path>, guest: Option<u32>) -> Result<Sc
         dropin: dropin.map(Path::to_owned),
         exposure_with_dropin,
     })
+}
+
+/// `learner score`: prints the exposure; exits 1 when it is above `threshold`, 2 on trouble.
+pub fn run(
+    unit: &str,
+    dropin: Option<&Path>,
+    guest: Option<u32>,
+    threshold: Option<f64>,
+    format: super::Format,
+) -> ExitCode {
+    let score = match score(unit, dropin, guest) {
+        Ok(score) => score,
+        Err(e) => {
+            eprintln!("learner: {}", crate::util::errors::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
+    match format {
+        super::Format::Json => println!("{}", serde_json::to_string(&score).expect("plain data")),
+        super::Format::Text => print!("{}", score.text()),
+    }
+    match threshold {
+        Some(limit) if score.gated() > limit => {
+            eprintln!(
+                "learner: {} exposure {:.1} is above the threshold {limit:.1}",
+                score.unit,
+                score.gated()
+            );
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 #[cfg(test)]
