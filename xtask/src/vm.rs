@@ -987,6 +987,8 @@ fn probe_script() -> String {
            diff /root/probe-subtree.$k /root/probe-exact.$k || { echo \"$k differ (< subtree, > exact)\"; exit 1; }\n\
            echo \"$k: $(wc -l </root/probe-subtree.$k) the same through both probes\"\n\
          done; fi\n\
+         if grep -h \"^  - .io_uring:\" /root/probe-*.yaml; then echo 'the io_uring probe was skipped'; exit 1; fi\n\
+         echo 'io_uring: the submission tracepoint attached'\n\
          ) 2>&1\n\
          echo \"status $?\"\n",
     );
