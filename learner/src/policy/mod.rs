@@ -378,7 +378,7 @@ pub const ALWAYS_IN_DEV: &[&str] = &[
 /// Entries the service makes in /dev (binding /dev/log, mknod) would be in that private
 /// /dev, unseen by anyone else; /dev/shm, /dev/mqueue and /dev/hugepages are the host's.
 fn private_devices(p: &Profile) -> Option<String> {
-    listing(&facts(p).devices, "opened")
+    device_used(p)
         .or_else(|| {
             let made: BTreeMap<String, Seen> = paths_under(p, &["/dev"])
                 .filter(|(path, _)| {
@@ -416,6 +416,40 @@ fn private_devices(p: &Profile) -> Option<String> {
                 .find(|s| p.syscalls.contains_key(**s))
                 .map(|s| format!("called {s}, which it denies (@raw-io)"))
         })
+}
+
+/// The first device node the service used, and how. One it only looked for and did not find
+/// counts too: a node that appears later (a USB serial port, hardware a daemon probes for)
+/// would never appear in the private /dev.
+fn device_used(p: &Profile) -> Option<String> {
+    let devices = &facts(p).devices;
+    let (dev, seen) = devices.iter().next()?;
+    let only = |kinds: &[crate::model::observations::Access]| {
+        p.observations
+            .paths
+            .get(dev)
+            .is_some_and(|a| a.keys().all(|k| kinds.contains(k)))
+    };
+    use crate::model::observations::Access;
+    let how = if only(&[Access::Lookup]) {
+        "looked up"
+    } else {
+        "opened"
+    };
+    let missing = if seen.ok == 0 && seen.errors.keys().all(|e| e == "ENOENT") {
+        ", not there: one that appears later would stay hidden"
+    } else {
+        ""
+    };
+    let more = match devices.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "{how} {dev} by {} ({}x{missing}){more}",
+        seen.by.iter().collect::<Vec<_>>().join(","),
+        seen.count
+    ))
 }
 
 /// The /proc files ProtectKernelTunables= makes read-only (protect_kernel_tunables_table in

@@ -1725,3 +1725,23 @@ fn a_service_that_reads_the_host_s_name_keeps_the_host_s_uts_namespace() {
     let file = with(empty(), &[path("/etc/hostname", Access::Read)]);
     assert_eq!(policy(&file, 252).value("ProtectHostname"), Some("yes"));
 }
+
+#[test]
+fn a_device_looked_for_and_not_found_keeps_the_host_s_dev() {
+    // MariaDB looks for atomic-write hardware (/dev/fcta): not there when recorded, but a
+    // node that appears later (a USB serial port) would never appear in a private /dev.
+    let mut p = empty();
+    p.observations
+        .add(&path("/dev/fcta", Access::Lookup), -2, "mariadbd", 4);
+    p.observations.derive_path_facts("/sys/fs/cgroup");
+    let pol = policy(&p, 252);
+    assert_ne!(pol.value("PrivateDevices"), Some("yes"));
+    let why = evidence(&pol, "PrivateDevices");
+    assert!(
+        why.contains("looked up /dev/fcta by mariadbd (4x, not there"),
+        "{why}"
+    );
+    // Opened and used, it is said so.
+    let p = with(empty(), &[path("/dev/sda", Access::Read)]);
+    assert!(evidence(&policy(&p, 252), "PrivateDevices").contains("opened /dev/sda by svc (1x)"));
+}
