@@ -1212,16 +1212,21 @@ impl Collector {
             }
             // access(W_OK) that succeeded: the service asked whether it may write there, and
             // a read-only sandbox would answer EROFS (a daemon that then picks another place,
-            // or gives up). One that failed found no more than a lookup does.
+            // or gives up). One that failed found no more than a lookup does, and so does one
+            // of a socket, fifo or device node: the kernel answers those without looking at
+            // the mount (do_faccessat's special_file), read-only or not (Erlang asks of every
+            // file it looks at, sd_notify's socket included).
             "access" | "faccessat" | "faccessat2" => {
                 let mode = if name == "access" { a[1] } else { a[2] };
                 let asks_write = mode & W_OK != 0 && ev.ret == 0;
-                let access = if asks_write {
-                    Access::Write
-                } else {
-                    Access::Lookup
-                };
-                out.extend(path_at(self, 0, s0).map(|p| Slot::Path(p, access)))
+                out.extend(path_at(self, 0, s0).map(|p| {
+                    let access = if asks_write && !self.is_special_file(&p) {
+                        Access::Write
+                    } else {
+                        Access::Lookup
+                    };
+                    Slot::Path(p, access)
+                }))
             }
             "setxattr" | "lsetxattr" | "fsetxattr" | "removexattr" | "lremovexattr"
             | "fremovexattr" => {
@@ -1547,6 +1552,15 @@ impl Collector {
 
     /// `path` as the recorded system's service manager sees it (a guest's files are in its
     /// own tree, not learner's).
+    /// Whether `path` is a socket, fifo or device node (as the service manager sees it).
+    fn is_special_file(&self, path: &str) -> bool {
+        use std::os::unix::fs::FileTypeExt as _;
+        std::fs::metadata(self.in_manager_root(path)).is_ok_and(|m| {
+            let t = m.file_type();
+            t.is_socket() || t.is_fifo() || t.is_char_device() || t.is_block_device()
+        })
+    }
+
     fn in_manager_root(&self, path: &str) -> String {
         match &self.manager_root {
             Some(root) if std::fs::metadata(root).is_ok() => format!("{root}{path}"),
@@ -2981,6 +2995,27 @@ mod tests {
         assert_eq!(kinds("/var/cache/app"), [Access::Write]);
         assert_eq!(kinds("/etc/shadow"), [Access::Lookup]);
         assert_eq!(kinds("/etc/app.d"), [Access::Lookup]);
+    }
+
+    #[test]
+    fn asking_whether_a_socket_or_device_is_writable_is_a_lookup() {
+        // The kernel answers W_OK of a special file without the mount's read-only flag: a
+        // read-only sandbox answers the same.
+        let dir = std::env::temp_dir().join(format!("learner-special-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("notify");
+        let _listener = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+        let file = dir.join("plain");
+        std::fs::write(&file, "x").unwrap();
+        let mut c = Collector::new(Arch::X86_64);
+        for p in [sock.to_str().unwrap(), "/dev/null", file.to_str().unwrap()] {
+            c.handle(&event("access", [0, 2, 0, 0, 0, 0], p, 0, "beam.smp"));
+        }
+        let kinds = |p: &str| c.observations.paths[p].keys().copied().collect::<Vec<_>>();
+        assert_eq!(kinds(sock.to_str().unwrap()), [Access::Lookup]);
+        assert_eq!(kinds("/dev/null"), [Access::Lookup]);
+        assert_eq!(kinds(file.to_str().unwrap()), [Access::Write]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
