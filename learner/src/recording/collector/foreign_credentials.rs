@@ -180,13 +180,28 @@ pub(super) fn judge(
     // with those keys and whether each came during a path lookup.
     let mut not_own: HashMap<u64, NotOwn> = HashMap::new();
     let mut own_keys = HashSet::new();
+    let settled = settled_own(marks);
     for (&pid, (tgid, marks)) in marks {
+        // A thread that never changed its credentials and made no accounting check of its
+        // own (collectd's writers map no memory themselves) still has the struct it was
+        // created with: clone(CLONE_THREAD) shares its creator's, the same address. When
+        // every other thread of its process that shows its own settled on one address, that
+        // one stands in; an address the thread really had that was ever its process's own
+        // is still never judged foreign (below).
+        let borrowed = (pid != *tgid && !marks.contains(&Mark::Switch))
+            .then(|| settled.get(tgid).copied().flatten())
+            .flatten();
         for (n, stretch) in marks.split(|m| *m == Mark::Switch).enumerate() {
             let mut owns = stretch.iter().filter_map(|m| match m {
                 Mark::Own(c) => Some(*c),
                 _ => None,
             });
-            let Some(own) = owns.next() else { continue };
+            let Some(own) = owns.next() else {
+                if let Some(own) = borrowed {
+                    judge_stretch(stretch, own, (pid, n), *tgid, &mut own_keys, &mut not_own);
+                }
+                continue;
+            };
             ever_own.insert(own);
             let process = own_in.entry(*tgid).or_default();
             process.insert(own);
@@ -200,17 +215,7 @@ pub(super) fn judge(
             if unseen_change {
                 continue;
             }
-            for m in stretch {
-                if let Mark::Check { cred, key, path } = *m {
-                    if cred == own {
-                        own_keys.insert(key);
-                    } else {
-                        let entry = not_own.entry(cred).or_default();
-                        entry.0.insert((pid, n));
-                        entry.1.push((key, path, *tgid));
-                    }
-                }
-            }
+            judge_stretch(stretch, own, (pid, n), *tgid, &mut own_keys, &mut not_own);
         }
     }
     let foreign = not_own
@@ -235,6 +240,56 @@ pub(super) fn judge(
         .filter(|k| !own_keys.contains(k))
         .collect();
     (foreign, own_keys)
+}
+
+/// Sorts a stretch's checks by whether they used `own`.
+fn judge_stretch(
+    stretch: &[Mark],
+    own: u64,
+    at: Stretch,
+    tgid: u32,
+    own_keys: &mut HashSet<u64>,
+    not_own: &mut HashMap<u64, NotOwn>,
+) {
+    for m in stretch {
+        if let Mark::Check { cred, key, path } = *m {
+            if cred == own {
+                own_keys.insert(key);
+            } else {
+                let entry = not_own.entry(cred).or_default();
+                entry.0.insert(at);
+                entry.1.push((key, path, tgid));
+            }
+        }
+    }
+}
+
+/// Per process, the one address its threads' own credentials settled on: the own address
+/// of the last stretch of every thread that showed one, when they all agree (None when they
+/// do not).
+fn settled_own(marks: &HashMap<u32, (u32, Vec<Mark>)>) -> HashMap<u32, Option<u64>> {
+    let mut settled: HashMap<u32, Option<u64>> = HashMap::new();
+    for (tgid, marks) in marks.values() {
+        let last = marks
+            .split(|m| *m == Mark::Switch)
+            .rev()
+            .find_map(|stretch| {
+                stretch.iter().find_map(|m| match m {
+                    Mark::Own(c) => Some(*c),
+                    _ => None,
+                })
+            });
+        let Some(last) = last else { continue };
+        settled
+            .entry(*tgid)
+            .and_modify(|s| {
+                if *s != Some(last) {
+                    *s = None;
+                }
+            })
+            .or_insert(Some(last));
+    }
+    settled
 }
 
 #[cfg(test)]
@@ -290,6 +345,40 @@ mod tests {
         let (foreign, own) = judge(&marks, &HashSet::new());
         assert_eq!(foreign, HashSet::from([2, 3]));
         assert_eq!(own, HashSet::from([1]));
+    }
+
+    #[test]
+    fn a_thread_without_an_accounting_check_has_its_process_s_settled_own() {
+        // collectd: the main thread (own 0xa) and a reader show their own; a writer thread
+        // never maps memory, and creates files through overlayfs (a fresh copy X, Y per
+        // create) and writes with the mounter's Z.
+        let check = |cred, key, path| Mark::Check { cred, key, path };
+        let writer = [check(X, 1, true), check(0xb0, 2, true), check(0xa, 3, true)];
+        let marks = |main_own: u64| {
+            HashMap::from([
+                (
+                    10,
+                    thread(10, &[Mark::Own(0x9), Mark::Switch, Mark::Own(main_own)]),
+                ),
+                (11, thread(10, &[Mark::Own(0xa)])),
+                (12, thread(10, &writer)),
+            ])
+        };
+        let (foreign, own) = judge(&marks(0xa), &HashSet::new());
+        assert_eq!(foreign, HashSet::from([1, 2]));
+        assert_eq!(own, HashSet::from([3]));
+        // The threads showing their own disagree: the writer's own is not known.
+        let (foreign, own) = judge(&marks(0xc), &HashSet::new());
+        assert!(foreign.is_empty() && own.is_empty(), "{foreign:?} {own:?}");
+        // An address the process once had as its own is never foreign to it.
+        let mut m = marks(0xa);
+        m.insert(12, thread(10, &[check(0x9, 4, true)]));
+        let (foreign, _) = judge(&m, &HashSet::new());
+        assert!(!foreign.contains(&4));
+        // A thread that switched its credentials borrows nothing.
+        let mut m = marks(0xa);
+        m.insert(12, thread(10, &[Mark::Switch, check(X, 5, true)]));
+        assert!(judge(&m, &HashSet::new()).0.is_empty());
     }
 
     #[test]
