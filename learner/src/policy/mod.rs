@@ -87,15 +87,20 @@ struct Toggle {
 fn listing(map: &BTreeMap<String, Seen>, what: &str) -> Option<String> {
     let (key, seen) = map.iter().next()?;
     let by: Vec<&str> = seen.by.iter().collect();
-    let more = match map.len() {
-        1 => String::new(),
-        n => format!(" (and {} more)", n - 1),
-    };
     Some(format!(
-        "{what} {key} by {} ({}x){more}",
+        "{what} {key} by {} ({}x){}",
         by.join(","),
-        seen.count
+        seen.count,
+        and_more(map.len())
     ))
+}
+
+/// ` (and N more)` after the first of `len` entries named, or nothing.
+pub(crate) fn and_more(len: usize) -> String {
+    match len {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    }
 }
 
 /// A module syscall counted without its fact: recorded on a kernel without module support
@@ -441,14 +446,11 @@ fn device_used(p: &Profile) -> Option<String> {
     } else {
         ""
     };
-    let more = match devices.len() {
-        1 => String::new(),
-        n => format!(" (and {} more)", n - 1),
-    };
     Some(format!(
-        "{how} {dev} by {} ({}x{missing}){more}",
+        "{how} {dev} by {} ({}x{missing}){}",
         seen.by.iter().collect::<Vec<_>>().join(","),
-        seen.count
+        seen.count,
+        and_more(devices.len())
     ))
 }
 

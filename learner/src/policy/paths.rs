@@ -127,14 +127,11 @@ pub fn home_outside_own(p: &Profile) -> Option<String> {
         }
     }
     let (first, seen) = foreign.iter().next()?;
-    let more = match foreign.len() {
-        1 => String::new(),
-        n => format!(" (and {} more)", n - 1),
-    };
     Some(format!(
-        "used {first} by {} ({}x), which it did not create{more}",
+        "used {first} by {} ({}x), which it did not create{}",
         seen.by.iter().collect::<Vec<_>>().join(","),
-        seen.count
+        seen.count,
+        super::and_more(foreign.len())
     ))
 }
 
