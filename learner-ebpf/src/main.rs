@@ -1483,7 +1483,8 @@ fn try_io_uring(opcode: u32) -> Result<(), ()> {
         comm: [0; 16],
     };
     current_comm(&mut ev.comm);
-    let mut h = mix(FNV_OFFSET, 0x10);
+    // A tag no syscall number is, as the other event kinds'.
+    let mut h = mix(FNV_OFFSET, 0x10_u64 << 32);
     h = mix(h, u64::from(opcode));
     h = mix_cgroup(h, ev.cgroup);
     h = mix_comm(h, &ev.comm);

@@ -66,7 +66,8 @@ const OPS: &[(&str, Option<&str>)] = &[
     ("FIXED_FD_INSTALL", None),
     ("FTRUNCATE", Some("ftruncate")),
     ("BIND", Some("bind")),
-    ("LISTEN", None),
+    // A listener's clients are its peers, as accept's: unseen, it is no client.
+    ("LISTEN", Some("accept4")),
     ("RECV_ZC", Some("recvfrom")),
     ("EPOLL_WAIT", None),
     ("READV_FIXED", None),

@@ -441,11 +441,12 @@ fn device_used(p: &Profile) -> Option<String> {
     } else {
         "opened"
     };
-    let missing = if seen.ok == 0 && seen.errors.keys().all(|e| e == "ENOENT") {
-        ", not there: one that appears later would stay hidden"
-    } else {
-        ""
-    };
+    let missing =
+        if seen.ok == 0 && !seen.errors.is_empty() && seen.errors.keys().all(|e| e == "ENOENT") {
+            ", not there: one that appears later would stay hidden"
+        } else {
+            ""
+        };
     Some(format!(
         "{how} {dev} by {} ({}x{missing}){}",
         seen.by.iter().collect::<Vec<_>>().join(","),

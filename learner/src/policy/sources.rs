@@ -325,9 +325,11 @@ pub fn blind_spots(p: &Profile) -> Vec<Blind> {
 /// kernel without the tracepoint) or one is newer than learner.
 fn io_uring_blind_spots<'a>(p: &'a Profile, calls: &mut BTreeSet<&'a str>, out: &mut Vec<Blind>) {
     let r = &p.recording;
+    // Counted even where the kernel had no io_uring (its calls failed there): a merge's
+    // `not_on_this_kernel` is every part's, and a part that recorded operations elsewhere
+    // must still be judged. A recording on such a kernel has recorded no operation.
     let used: Vec<String> = ["io_uring_setup", "io_uring_enter"]
         .iter()
-        .filter(|c| !r.not_on_this_kernel.iter().any(|n| n == *c))
         .filter_map(|c| {
             p.syscalls
                 .get(*c)
@@ -339,6 +341,20 @@ fn io_uring_blind_spots<'a>(p: &'a Profile, calls: &mut BTreeSet<&'a str>, out: 
         return;
     }
     let used = used.join(", ");
+    // Before Linux 5.12 the workers that run its requests, and the SQPOLL thread that
+    // submits them, are kernel threads outside the unit's cgroup: their capability checks,
+    // and SQPOLL's submissions, are not recorded.
+    if let Some((major, minor)) = kernel_version(&p.provenance.kernel)
+        && (major, minor) < (5, 12)
+        && !r.not_on_this_kernel.iter().any(|c| c == "io_uring_setup")
+    {
+        let why = format!(
+            "it used io_uring ({used}) on Linux {major}.{minor}, whose io_uring workers and SQPOLL thread are kernel threads outside the unit's cgroup"
+        );
+        out.push(Blind::IoUring(why.clone()));
+        out.push(Blind::Capabilities(why));
+        return;
+    }
     let skipped = r
         .skipped_probes
         .iter()
@@ -378,6 +394,12 @@ fn io_uring_blind_spots<'a>(p: &'a Profile, calls: &mut BTreeSet<&'a str>, out: 
             ))),
         }
     }
+}
+
+/// `MAJOR.MINOR` of a kernel release (`6.1.0-27-amd64`).
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(['.', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Why `directive` cannot be judged from `p`, or None when every source it needs was there.
@@ -748,9 +770,22 @@ mod tests {
         let mut p = ring(&[]);
         p.recording.skipped_probes = vec!["io_uring: no io_uring/io_uring_submit_req or io_uring_submit_sqe tracepoint; what its requests open, rename or connect to is not known".into()];
         assert!(unknown(&p, "ProtectSystem").is_some_and(|w| w.contains("no io_uring/")));
-        // No io_uring in the kernel: its calls failed, nothing ran.
-        p.recording.not_on_this_kernel = vec!["io_uring_setup".into(), "io_uring_enter".into()];
-        assert!(blind_spots(&p).is_empty(), "{:?}", blind_spots(&p));
+        // No io_uring in the kernel: its calls failed, and nothing was recorded to have run.
+        let mut q = ring(&[]);
+        q.recording.not_on_this_kernel = vec!["io_uring_setup".into(), "io_uring_enter".into()];
+        assert!(blind_spots(&q).is_empty(), "{:?}", blind_spots(&q));
+        // Merged with a recording made where it ran an OPENAT, that list is the merge's too:
+        // the operation still blinds.
+        let merged = Profile::merged(&[q, ring(&["OPENAT"])]).unwrap();
+        assert!(unknown(&merged, "ProtectSystem").is_some());
+        // Before 5.12 the workers are kernel threads: capabilities are unknown too.
+        let mut old = ring(&["READ"]);
+        old.provenance.kernel = "5.10.0-33-amd64".into();
+        assert!(unknown(&old, "CapabilityBoundingSet").is_some_and(|w| w.contains("5.10")));
+        assert!(unknown(&old, "ProtectSystem").is_some());
+        old.recording.not_on_this_kernel = vec!["io_uring_setup".into()];
+        old.observations.io_uring = Some(Default::default());
+        assert!(blind_spots(&old).is_empty(), "{:?}", blind_spots(&old));
         // Not used at all: the missing source does not matter.
         let mut p = nginx_like();
         p.observations.io_uring = None;

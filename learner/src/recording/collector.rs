@@ -1013,7 +1013,14 @@ impl Collector {
         // Judged stretch by stretch of each thread's own credentials, so a thread's switches
         // need no exclusion here; and a check known to use its thread's own stays, whatever
         // the rules by address said.
-        let (foreign, own) = foreign_credentials::judge(&self.cred_marks, &lent);
+        // Processes a thread of which changed its ids after its last exec.
+        let switched: std::collections::HashSet<u32> = self
+            .changed_since_exec
+            .iter()
+            .filter(|(pid, execs)| self.execs.get(pid).copied().unwrap_or(0) == *execs)
+            .filter_map(|(pid, _)| self.cred_marks.get(pid).map(|(tgid, _)| *tgid))
+            .collect();
+        let (foreign, own) = foreign_credentials::judge(&self.cred_marks, &lent, &switched);
         debug_judgement(&self.cred_marks, &foreign, &own);
         keys.extend(foreign);
         // A mounter's credentials live as long as the mount: no process's own can share

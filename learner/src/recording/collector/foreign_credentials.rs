@@ -169,9 +169,12 @@ type NotOwn = (HashSet<Stretch>, Vec<(u64, bool, u32)>);
 /// with their thread's own (which no other rule may move). `marks`: per thread, its process
 /// and its marks in order; `lent`: addresses seen lent (a check under another uid than its
 /// process's): not its own to one process is enough for those.
+/// `switched`: processes one of whose threads changed its ids since its exec, where no
+/// thread borrows (see below).
 pub(super) fn judge(
     marks: &HashMap<u32, (u32, Vec<Mark>)>,
     lent: &HashSet<u64>,
+    switched: &HashSet<u32>,
 ) -> (HashSet<u64>, HashSet<u64>) {
     let mut ever_own: HashSet<u64> = HashSet::new();
     // Per process: the addresses that were its threads' own.
@@ -187,8 +190,11 @@ pub(super) fn judge(
         // created with: clone(CLONE_THREAD) shares its creator's, the same address. When
         // every other thread of its process that shows its own settled on one address, that
         // one stands in; an address the thread really had that was ever its process's own
-        // is still never judged foreign (below).
-        let borrowed = (pid != *tgid && !marks.contains(&Mark::Switch))
+        // is still never judged foreign (below). Not in a process that changed its ids since
+        // its exec: after glibc's set*id broadcast each thread has a struct of its own, and a
+        // thread whose switch went unseen (its check deduplicated with another thread's)
+        // would borrow another's address.
+        let borrowed = (pid != *tgid && !marks.contains(&Mark::Switch) && !switched.contains(tgid))
             .then(|| settled.get(tgid).copied().flatten())
             .flatten();
         for (n, stretch) in marks.split(|m| *m == Mark::Switch).enumerate() {
@@ -265,21 +271,32 @@ fn judge_stretch(
 }
 
 /// Per process, the one address its threads' own credentials settled on: the own address
-/// of the last stretch of every thread that showed one, when they all agree (None when they
-/// do not).
+/// of the last stretch of every thread that showed its own, when they all agree; None when
+/// they do not, or when a thread that changed its credentials showed none after its last
+/// change (where it settled is not known). A thread with neither is a borrower, no witness.
 fn settled_own(marks: &HashMap<u32, (u32, Vec<Mark>)>) -> HashMap<u32, Option<u64>> {
     let mut settled: HashMap<u32, Option<u64>> = HashMap::new();
     for (tgid, marks) in marks.values() {
-        let last = marks
+        let own_of = |stretch: &[Mark]| {
+            stretch.iter().find_map(|m| match m {
+                Mark::Own(c) => Some(*c),
+                _ => None,
+            })
+        };
+        let witness =
+            marks.contains(&Mark::Switch) || marks.iter().any(|m| matches!(m, Mark::Own(_)));
+        let last = match marks
             .split(|m| *m == Mark::Switch)
-            .rev()
-            .find_map(|stretch| {
-                stretch.iter().find_map(|m| match m {
-                    Mark::Own(c) => Some(*c),
-                    _ => None,
-                })
-            });
-        let Some(last) = last else { continue };
+            .next_back()
+            .and_then(own_of)
+        {
+            Some(last) => last,
+            None if witness => {
+                settled.insert(*tgid, None);
+                continue;
+            }
+            None => continue,
+        };
         settled
             .entry(*tgid)
             .and_modify(|s| {
@@ -295,6 +312,13 @@ fn settled_own(marks: &HashMap<u32, (u32, Vec<Mark>)>) -> HashMap<u32, Option<u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn judge2(
+        marks: &HashMap<u32, (u32, Vec<Mark>)>,
+        lent: &HashSet<u64>,
+    ) -> (HashSet<u64>, HashSet<u64>) {
+        judge(marks, lent, &HashSet::new())
+    }
 
     const X: u64 = 0xf00;
 
@@ -342,7 +366,7 @@ mod tests {
                 ),
             ),
         ]);
-        let (foreign, own) = judge(&marks, &HashSet::new());
+        let (foreign, own) = judge2(&marks, &HashSet::new());
         assert_eq!(foreign, HashSet::from([2, 3]));
         assert_eq!(own, HashSet::from([1]));
     }
@@ -364,21 +388,32 @@ mod tests {
                 (12, thread(10, &writer)),
             ])
         };
-        let (foreign, own) = judge(&marks(0xa), &HashSet::new());
+        let (foreign, own) = judge2(&marks(0xa), &HashSet::new());
         assert_eq!(foreign, HashSet::from([1, 2]));
         assert_eq!(own, HashSet::from([3]));
         // The threads showing their own disagree: the writer's own is not known.
-        let (foreign, own) = judge(&marks(0xc), &HashSet::new());
+        let (foreign, own) = judge2(&marks(0xc), &HashSet::new());
         assert!(foreign.is_empty() && own.is_empty(), "{foreign:?} {own:?}");
         // An address the process once had as its own is never foreign to it.
         let mut m = marks(0xa);
         m.insert(12, thread(10, &[check(0x9, 4, true)]));
-        let (foreign, _) = judge(&m, &HashSet::new());
+        let (foreign, _) = judge2(&m, &HashSet::new());
         assert!(!foreign.contains(&4));
         // A thread that switched its credentials borrows nothing.
         let mut m = marks(0xa);
         m.insert(12, thread(10, &[Mark::Switch, check(X, 5, true)]));
-        assert!(judge(&m, &HashSet::new()).0.is_empty());
+        assert!(judge2(&m, &HashSet::new()).0.is_empty());
+        // Nor one in a process that changed its ids since its exec (a set*id broadcast gives
+        // each thread a struct of its own; the writer's switch may have gone unseen).
+        assert!(
+            judge(&marks(0xa), &HashSet::new(), &HashSet::from([10]))
+                .0
+                .is_empty()
+        );
+        // Nor where a thread that switched showed no own address after it.
+        let mut m = marks(0xa);
+        m.insert(13, thread(10, &[Mark::Own(0xa), Mark::Switch]));
+        assert!(judge2(&m, &HashSet::new()).0.is_empty());
     }
 
     #[test]
@@ -399,10 +434,10 @@ mod tests {
                 ],
             ),
         )]);
-        assert!(judge(&one, &HashSet::new()).0.is_empty());
+        assert!(judge2(&one, &HashSet::new()).0.is_empty());
         // Unless X was seen lent (under another uid than its process's) somewhere, or the
         // check came during a path lookup (a filesystem's credentials).
-        assert_eq!(judge(&one, &HashSet::from([X])).0, HashSet::from([2]));
+        assert_eq!(judge2(&one, &HashSet::from([X])).0, HashSet::from([2]));
         let lookup = HashMap::from([(
             1,
             thread(
@@ -422,7 +457,7 @@ mod tests {
                 ],
             ),
         )]);
-        assert_eq!(judge(&lookup, &HashSet::new()).0, HashSet::from([2]));
+        assert_eq!(judge2(&lookup, &HashSet::new()).0, HashSet::from([2]));
         // X was a third process's own at some time (a freed struct's address come back).
         let reused = HashMap::from([
             (
@@ -468,7 +503,7 @@ mod tests {
                 ),
             ),
         ]);
-        let (foreign, own) = judge(&reused, &HashSet::new());
+        let (foreign, own) = judge2(&reused, &HashSet::new());
         assert!(foreign.is_empty());
         assert_eq!(own, HashSet::from([4]));
     }
@@ -502,10 +537,10 @@ mod tests {
             ])
         };
         // Only the lookup's check moves: elsewhere X may be lent by a file's opener.
-        assert_eq!(judge(&lookup(2), &HashSet::new()).0, HashSet::from([2]));
+        assert_eq!(judge2(&lookup(2), &HashSet::new()).0, HashSet::from([2]));
         // X was the same process's own (another of its threads): a change may have gone
         // unseen, so nothing moves.
-        assert!(judge(&lookup(1), &HashSet::new()).0.is_empty());
+        assert!(judge2(&lookup(1), &HashSet::new()).0.is_empty());
     }
 
     #[test]
@@ -558,7 +593,7 @@ mod tests {
                 ),
             ),
         ]);
-        assert!(judge(&marks, &HashSet::new()).0.is_empty());
+        assert!(judge2(&marks, &HashSet::new()).0.is_empty());
     }
 
     #[test]
@@ -585,7 +620,7 @@ mod tests {
                 ],
             ),
         )]);
-        assert_eq!(judge(&marks, &HashSet::new()).0, HashSet::from([2, 3]));
+        assert_eq!(judge2(&marks, &HashSet::new()).0, HashSet::from([2, 3]));
         // One stretch alone is not.
         let one = HashMap::from([(
             1,
@@ -602,7 +637,7 @@ mod tests {
                 ],
             ),
         )]);
-        assert!(judge(&one, &HashSet::new()).0.is_empty());
+        assert!(judge2(&one, &HashSet::new()).0.is_empty());
     }
 
     #[test]
