@@ -282,7 +282,7 @@ fn causes(
     decision: &Decision,
 ) -> (Vec<String>, Vec<(&'static str, String)>) {
     let o = &side.observations;
-    let by = |s: &crate::model::observations::Seen| s.by.iter().collect::<Vec<_>>().join(",");
+    let by = |s: &crate::model::observations::Seen| s.by.joined();
     let mut shown = Vec::new();
     let mut keys = Vec::new();
     match (directive, item) {

@@ -94,6 +94,11 @@ impl Comms {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The names, comma-separated, as evidence lists them.
+    pub fn joined(&self) -> String {
+        self.iter().collect::<Vec<_>>().join(",")
+    }
 }
 
 impl From<Vec<String>> for Comms {

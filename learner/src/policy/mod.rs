@@ -429,14 +429,11 @@ fn private_devices(p: &Profile) -> Option<String> {
 fn device_used(p: &Profile) -> Option<String> {
     let devices = &facts(p).devices;
     let (dev, seen) = devices.iter().next()?;
-    let only = |kinds: &[crate::model::observations::Access]| {
-        p.observations
-            .paths
-            .get(dev)
-            .is_some_and(|a| a.keys().all(|k| kinds.contains(k)))
-    };
-    use crate::model::observations::Access;
-    let how = if only(&[Access::Lookup]) {
+    let looked_up_only = p.observations.paths.get(dev).is_some_and(|a| {
+        a.keys()
+            .all(|k| *k == crate::model::observations::Access::Lookup)
+    });
+    let how = if looked_up_only {
         "looked up"
     } else {
         "opened"
@@ -449,7 +446,7 @@ fn device_used(p: &Profile) -> Option<String> {
         };
     Some(format!(
         "{how} {dev} by {} ({}x{missing}){}",
-        seen.by.iter().collect::<Vec<_>>().join(","),
+        seen.by.joined(),
         seen.count,
         and_more(devices.len())
     ))

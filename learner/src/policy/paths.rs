@@ -129,7 +129,7 @@ pub fn home_outside_own(p: &Profile) -> Option<String> {
     let (first, seen) = foreign.iter().next()?;
     Some(format!(
         "used {first} by {} ({}x), which it did not create{}",
-        seen.by.iter().collect::<Vec<_>>().join(","),
+        seen.by.joined(),
         seen.count,
         super::and_more(foreign.len())
     ))
@@ -233,7 +233,7 @@ pub fn devices(p: &Profile, private_devices: bool) -> Vec<Decision> {
         all.merge(&w);
         evidence.push(format!(
             "{dev} {mode}: opened by {} ({}x{})",
-            all.by.iter().collect::<Vec<_>>().join(","),
+            all.by.joined(),
             all.count,
             if all.ok == 0 {
                 ", never successfully"

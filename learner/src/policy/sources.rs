@@ -382,7 +382,7 @@ fn io_uring_blind_spots<'a>(p: &'a Profile, calls: &mut BTreeSet<&'a str>, out: 
                         format!(
                             "io_uring {op} requests did its work unseen, {}x by {}",
                             seen.count,
-                            seen.by.iter().collect::<Vec<_>>().join(",")
+                            seen.by.joined()
                         ),
                     ));
                 }

@@ -158,6 +158,16 @@ pub(super) fn derived(syscall: &str) -> bool {
     DERIVED.contains(&syscall)
 }
 
+impl Mark {
+    /// The thread's own address, for an [`Mark::Own`].
+    fn own(&self) -> Option<u64> {
+        match self {
+            Mark::Own(c) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
 /// A stretch of a thread's checks between two changes of its credentials: thread, which.
 type Stretch = (u32, usize);
 
@@ -198,10 +208,7 @@ pub(super) fn judge(
             .then(|| settled.get(tgid).copied().flatten())
             .flatten();
         for (n, stretch) in marks.split(|m| *m == Mark::Switch).enumerate() {
-            let mut owns = stretch.iter().filter_map(|m| match m {
-                Mark::Own(c) => Some(*c),
-                _ => None,
-            });
+            let mut owns = stretch.iter().filter_map(Mark::own);
             let Some(own) = owns.next() else {
                 if let Some(own) = borrowed {
                     judge_stretch(stretch, own, (pid, n), *tgid, &mut own_keys, &mut not_own);
@@ -277,18 +284,11 @@ fn judge_stretch(
 fn settled_own(marks: &HashMap<u32, (u32, Vec<Mark>)>) -> HashMap<u32, Option<u64>> {
     let mut settled: HashMap<u32, Option<u64>> = HashMap::new();
     for (tgid, marks) in marks.values() {
-        let own_of = |stretch: &[Mark]| {
-            stretch.iter().find_map(|m| match m {
-                Mark::Own(c) => Some(*c),
-                _ => None,
-            })
-        };
-        let witness =
-            marks.contains(&Mark::Switch) || marks.iter().any(|m| matches!(m, Mark::Own(_)));
+        let witness = marks.contains(&Mark::Switch) || marks.iter().any(|m| m.own().is_some());
         let last = match marks
             .split(|m| *m == Mark::Switch)
             .next_back()
-            .and_then(own_of)
+            .and_then(|stretch| stretch.iter().find_map(Mark::own))
         {
             Some(last) => last,
             None if witness => {
