@@ -881,11 +881,12 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     h = mix(h, ev.uid_gid);
     h = mix_cgroup(h, ev.cgroup);
     h = mix_comm(h, &ev.comm);
-    if shape.flags & shape_flags::CREDENTIAL_SWITCH != 0 && ev.ret == 0 {
-        // Each exec or id change is an event of its own: the collector counts them per
-        // thread, and an identical one in another process (an ExecStartPre= running the same
-        // command) or earlier in the same thread must not hide it. The thread's generation
-        // moved on as the call entered.
+    if shape.string1_kind == string_kind::ARGV0 && ev.ret == 0 {
+        // Each exec is an event of its own: the collector counts them per thread, and an
+        // identical one in another process (an ExecStartPre= running the same command) or
+        // earlier in the same thread must not hide it. The thread's generation moved on as
+        // the call entered. (An exec costs far more than its event; id changes, which smbd
+        // makes around every request, stay deduplicated: capability events carry them.)
         h = mix(h, u64::from(ev.pid));
         if let Some(slot) = THREAD_CALLS.get(ev.pid & (PENDING_ENTRIES - 1)) {
             h = mix(h, slot.generation);
