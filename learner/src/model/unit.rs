@@ -66,6 +66,42 @@ pub const PROPERTIES: &[&str] = &[
     "IPAddressDeny",
 ];
 
+/// Settings whose `no` grants no more than leaving them unset does: `systemctl show` prints
+/// both alike, but a unit file that writes one says its author knows of a need a recording
+/// may not see (munin-node's `PrivateDevices=false`: "plugins like smart_ require access to
+/// devices").
+pub const GRANTED_BY_NO: &[&str] = &[
+    "PrivateDevices",
+    "PrivateTmp",
+    "PrivateNetwork",
+    "PrivateUsers",
+    "PrivateMounts",
+    "PrivateIPC",
+    "ProtectHome",
+    "ProtectSystem",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+    "NoNewPrivileges",
+    "RestrictSUIDSGID",
+    "LockPersonality",
+    "RestrictRealtime",
+    "MemoryDenyWriteExecute",
+    "RemoveIPC",
+    "RestrictNamespaces",
+];
+
+/// Whether `value` is a boolean false as systemd parses one (parse_boolean()).
+pub fn is_no(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "no" | "n" | "false" | "f" | "off" | "0"
+    )
+}
+
 /// One file systemd read the unit from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitFile {
@@ -92,6 +128,11 @@ pub struct UnitRecord {
     /// recorded: the user is shared, and what RemoveIPC= removes at stop is theirs too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_shared_with: Vec<String>,
+    /// Of [`GRANTED_BY_NO`], the settings the unit's files leave at `no` by writing it (the
+    /// last assignment of each, in the order systemd reads the files), with the file that
+    /// wrote it. Absent in older profiles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written_no: BTreeMap<String, String>,
 }
 
 /// Entries a create found there already (EEXIST): a first start on a new host makes them.
@@ -145,6 +186,26 @@ impl UnitRecord {
             settings,
             packages: BTreeMap::new(),
             user_shared_with: Vec::new(),
+            written_no: BTreeMap::new(),
+        }
+    }
+
+    /// Notes [`Self::written_no`] from the unit's files' `[Service]` assignments, in the
+    /// order systemd reads them (`(key, value, file)`): a later assignment replaces an
+    /// earlier one, an empty one resets it.
+    pub fn note_written_no<'a>(
+        &mut self,
+        assignments: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    ) {
+        for (key, value, file) in assignments {
+            if !GRANTED_BY_NO.contains(&key) {
+                continue;
+            }
+            if is_no(value) {
+                self.written_no.insert(key.to_owned(), file.to_owned());
+            } else {
+                self.written_no.remove(key);
+            }
         }
     }
 }

@@ -1406,14 +1406,15 @@ pub fn resolve_on(
             )],
         },
     }];
-    let toggles: Vec<Decision> = TOGGLES_FS
+    let mut toggles: Vec<Decision> = TOGGLES_FS
         .iter()
         .map(|t| resolve_toggle(t, p, systemd))
         .collect();
+    // Before what follows from them: a /tmp the unit keeps shared is a path like any other.
+    unit_settings::written_grants(&mut toggles, unit, margin);
     let private_tmp = toggles
         .iter()
         .any(|d| d.directive == "PrivateTmp" && !d.lines.is_empty());
-    let mut toggles = toggles;
     clock_keeps_devices(&mut toggles, systemd);
     for d in toggles.iter_mut() {
         if d.directive == "PrivateMounts" && d.lines.is_empty() {
@@ -1478,6 +1479,9 @@ pub fn resolve_on(
         evidence: vec!["a denied syscall fails with EPERM instead of killing the service".into()],
     });
     host_mounts::keep_host_namespace(&mut decisions, p, unit);
+    // The rest: ProtectSystem=, the process and network switches, and what PrivateDevices=
+    // written `no` takes along (DevicePolicy=, DeviceAllow=).
+    unit_settings::written_grants(&mut decisions, unit, margin);
     let mut policy = Policy { systemd, decisions };
     sources::apply(&mut policy, p);
     policy

@@ -54,9 +54,71 @@ pub fn recorded(record: &UnitRecord) -> Vec<Assignment> {
     out
 }
 
-/// The profile's recorded unit settings; empty when it has none.
+/// The profile's recorded unit settings; empty when it has none. A setting the unit's file
+/// wrote `no` (see [`crate::model::unit::GRANTED_BY_NO`]) comes as that `no`, which
+/// `systemctl show` alone cannot tell from an unset one.
 pub fn of_profile(p: &Profile) -> Vec<Assignment> {
-    p.unit.as_ref().map(recorded).unwrap_or_default()
+    let Some(record) = p.unit.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = recorded(record);
+    for (key, file) in &record.written_no {
+        out.push(Assignment {
+            key: key.clone(),
+            value: "no".into(),
+            at: format!("{RECORDED} ({key}), written in {file}"),
+        });
+    }
+    out
+}
+
+/// The unit's own `KEY=no`, written in its file (see [`crate::model::unit::GRANTED_BY_NO`]):
+/// its author grants what a recording may not exercise, as with its write grants. With the
+/// standard margin the drop-in leaves KEY unset (and for PrivateDevices=, DevicePolicy= and
+/// DeviceAllow=, which would shut the devices out again); `--margin exact` sets what the
+/// recording permits.
+pub fn written_grants(decisions: &mut [Decision], unit: &[Assignment], margin: Margin) {
+    if margin != Margin::Standard {
+        return;
+    }
+    // The last assignment of each key decides; an empty one resets it.
+    let mut last: BTreeMap<&str, &Assignment> = BTreeMap::new();
+    for a in unit {
+        if !crate::model::unit::GRANTED_BY_NO.contains(&a.key.as_str()) {
+            continue;
+        }
+        if a.value.trim().is_empty() {
+            last.remove(a.key.as_str());
+        } else {
+            last.insert(&a.key, a);
+        }
+    }
+    for (key, a) in last {
+        if !crate::model::unit::is_no(&a.value) {
+            continue;
+        }
+        let also: &[&str] = match key {
+            "PrivateDevices" => &["DevicePolicy", "DeviceAllow"],
+            _ => &[],
+        };
+        for d in decisions
+            .iter_mut()
+            .filter(|d| d.directive == key || also.contains(&d.directive))
+        {
+            if d.lines.is_empty() {
+                continue;
+            }
+            d.lines.clear();
+            if d.directive != key {
+                // What it would have been is beside the point: it follows from the switch.
+                d.evidence.clear();
+            }
+            d.evidence.push(format!(
+                "unset: the unit's own {key}={} ({}) grants what a recording may not exercise, kept with the standard margin (--margin exact sets what the recording permits)",
+                a.value, a.at
+            ));
+        }
+    }
 }
 
 /// Whether a successful write of the recording landed at or below `dir`; the first one.
@@ -665,7 +727,7 @@ mod tests {
     use super::*;
     use crate::{
         model::observations::{Access, Observations, Slot},
-        model::unit::{UnitFile, package_candidates},
+        model::unit::{UnitFile, UnitRecord, package_candidates},
         policy::{filter_groups::SyscallGroups, unit_file::service_assignments},
     };
 
@@ -730,6 +792,7 @@ mod tests {
                 settings: Default::default(),
                 packages,
                 user_shared_with: vec![],
+                written_no: Default::default(),
             }),
             ..Profile::example(unit)
         }
@@ -994,6 +1057,88 @@ mod tests {
         assert_eq!(
             policy.value("ReadWritePaths"),
             Some("-/run -/var/log/nginx -/var/lib/nginx")
+        );
+    }
+
+    #[test]
+    fn a_no_the_units_file_wrote_is_its_authors_grant() {
+        // munin-node.service: PrivateDevices=false ("plugins like smart_ require access to
+        // devices"), ProtectHome=true. Its recording opened no device: PrivateDevices=yes
+        // only with --margin exact. A later drop-in's PrivateTmp=yes undoes its unit's no.
+        let mut record = UnitRecord::default();
+        record.note_written_no([
+            (
+                "PrivateDevices",
+                "false",
+                "/lib/systemd/system/munin-node.service",
+            ),
+            (
+                "ProtectHome",
+                "true",
+                "/lib/systemd/system/munin-node.service",
+            ),
+            ("PrivateTmp", "no", "/lib/systemd/system/munin-node.service"),
+            ("User", "0", "/lib/systemd/system/munin-node.service"),
+            (
+                "PrivateTmp",
+                "yes",
+                "/etc/systemd/system/munin-node.service.d/x.conf",
+            ),
+        ]);
+        assert_eq!(
+            record.written_no.keys().collect::<Vec<_>>(),
+            ["PrivateDevices"]
+        );
+        let mut p = Profile::example("munin-node.service");
+        p.observations = Observations::default();
+        p.observations.add(
+            &Slot::Path("/var/log/munin/munin-node.log".into(), Access::Write),
+            0,
+            "munin-node",
+            1,
+        );
+        p.unit = Some(record);
+        let unit = of_profile(&p);
+        let groups = SyscallGroups::for_version(252, None);
+        let text = |margin| {
+            let policy = crate::policy::resolve_on(&p, &unit, 252, &groups, margin);
+            crate::policy::render(&policy, &p, &[], "", true)
+        };
+        let standard = text(Margin::Standard);
+        for directive in ["PrivateDevices=", "DevicePolicy=", "DeviceAllow="] {
+            assert!(
+                !standard.lines().any(|l| l.starts_with(directive)),
+                "{directive}\n{standard}"
+            );
+        }
+        assert!(standard.contains("# PrivateDevices: unset: the unit's own PrivateDevices=no (the recorded unit (PrivateDevices), written in /lib/systemd/system/munin-node.service)"), "{standard}");
+        assert!(standard.contains("\nPrivateTmp=yes\n"), "{standard}");
+        assert!(text(Margin::Exact).contains("\nPrivateDevices=yes\n"));
+        // MariaDB's PrivateTmp=false: /tmp stays shared, so what it writes there must be
+        // writable (InnoDB's temporary files: EROFS under ProtectSystem=strict otherwise).
+        p.observations.add(
+            &Slot::Path("/tmp/ib1lE0XU".into(), Access::Create),
+            0,
+            "mariadbd",
+            1,
+        );
+        let shared = service_assignments("[Service]\nPrivateTmp=false\n", "mariadb.service");
+        let policy = crate::policy::resolve_on(&p, &shared, 252, &groups, Margin::Standard);
+        let text = crate::policy::render(&policy, &p, &[], "", false);
+        assert!(!text.contains("PrivateTmp="), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ReadWritePaths=") && l.contains("/tmp")),
+            "{text}"
+        );
+        // The same from a unit file named to generate.
+        let named = service_assignments("[Service]\nPrivateDevices=off\n", "u.service");
+        let policy = crate::policy::resolve_on(&p, &named, 252, &groups, Margin::Standard);
+        assert!(
+            !policy
+                .decisions
+                .iter()
+                .any(|d| d.directive == "PrivateDevices" && !d.lines.is_empty())
         );
     }
 

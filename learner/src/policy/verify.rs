@@ -1458,6 +1458,7 @@ mod tests {
             files: vec![],
             packages: Default::default(),
             user_shared_with: vec![],
+            written_no: Default::default(),
             settings: settings
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

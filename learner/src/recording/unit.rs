@@ -575,13 +575,29 @@ pub(crate) fn describe_unit(
 ) {
     profile.provenance.unit = Some(unit.to_owned());
     profile.unit = match systemd.unit_as_it_runs(unit, crate::model::unit::PROPERTIES) {
-        Ok((files, shown)) => Some(crate::model::unit::UnitRecord::from_show(
-            files
-                .into_iter()
-                .map(|(path, sha256)| crate::model::unit::UnitFile { path, sha256 })
-                .collect(),
-            &shown,
-        )),
+        Ok((files, shown)) => {
+            let assignments: Vec<_> = files
+                .iter()
+                .flat_map(|(path, _, text)| {
+                    crate::policy::unit_file::service_assignments(text, path)
+                        .into_iter()
+                        .map(move |a| (a.key, a.value, path.clone()))
+                })
+                .collect();
+            let mut record = crate::model::unit::UnitRecord::from_show(
+                files
+                    .into_iter()
+                    .map(|(path, sha256, _)| crate::model::unit::UnitFile { path, sha256 })
+                    .collect(),
+                &shown,
+            );
+            record.note_written_no(
+                assignments
+                    .iter()
+                    .map(|(k, v, f)| (k.as_str(), v.as_str(), f.as_str())),
+            );
+            Some(record)
+        }
         Err(e) => {
             eprintln!(
                 "learner: warning: cannot read {unit}'s settings ({e}): the profile lacks them"

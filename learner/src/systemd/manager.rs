@@ -558,22 +558,25 @@ impl Systemd {
     }
 
     /// `unit`'s unit file and drop-ins as systemd names them, each with its SHA-256 (hex;
-    /// empty when unreadable), and `systemctl show`'s `KEY=VALUE` lines of `properties`.
+    /// empty when unreadable) and its text (empty when unreadable), and `systemctl show`'s
+    /// `KEY=VALUE` lines of `properties`.
+    #[allow(clippy::type_complexity)]
     pub fn unit_as_it_runs(
         &self,
         unit: &str,
         properties: &[&str],
-    ) -> Result<(Vec<(String, String)>, String), SystemdError> {
+    ) -> Result<(Vec<(String, String, String)>, String), SystemdError> {
         let files = self
             .unit_files(unit)?
             .into_iter()
             .map(|f| {
                 let sha = sha256(&f).unwrap_or_default();
+                let text = std::fs::read_to_string(&f).unwrap_or_default();
                 let named = match f.strip_prefix(&self.root) {
                     Ok(rest) => Path::new("/").join(rest),
                     Err(_) => f,
                 };
-                (named.to_string_lossy().into_owned(), sha)
+                (named.to_string_lossy().into_owned(), sha, text)
             })
             .collect();
         Ok((files, self.properties(unit, properties)?))
