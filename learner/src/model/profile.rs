@@ -446,6 +446,13 @@ impl Profile {
                         }
                     }
                     unit.user_shared_with.sort();
+                    // A unit's written `no` is known from any recording that read its files
+                    // (older ones did not).
+                    for (key, file) in &other.written_no {
+                        unit.written_no
+                            .entry(key.clone())
+                            .or_insert_with(|| file.clone());
+                    }
                 }
                 (Some(_), None) => {}
             }

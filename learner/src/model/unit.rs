@@ -94,6 +94,15 @@ pub const GRANTED_BY_NO: &[&str] = &[
     "RestrictNamespaces",
 ];
 
+/// Of [`GRANTED_BY_NO`], those an empty assignment resets to their default (the others are
+/// plain booleans: systemd refuses an empty value and keeps the earlier one).
+pub const RESET_BY_EMPTY: &[&str] = &[
+    "ProtectSystem",
+    "ProtectHome",
+    "RestrictNamespaces",
+    "PrivateMounts",
+];
+
 /// Whether `value` is a boolean false as systemd parses one (parse_boolean()).
 pub fn is_no(value: &str) -> bool {
     matches!(
@@ -203,7 +212,8 @@ impl UnitRecord {
             }
             if is_no(value) {
                 self.written_no.insert(key.to_owned(), file.to_owned());
-            } else {
+            } else if !value.trim().is_empty() || RESET_BY_EMPTY.contains(&key) {
+                // A plain boolean refuses an empty value and keeps what it had.
                 self.written_no.remove(key);
             }
         }

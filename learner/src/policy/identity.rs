@@ -312,7 +312,25 @@ pub fn apply(policy: &mut Policy, p: &Profile) {
     // DynamicUser= implies PrivateTmp=yes and ProtectHome=read-only (and RemoveIPC=yes):
     // only where the drop-in has them anyway.
     let home_ok = matches!(policy.value("ProtectHome"), Some("yes" | "read-only"));
-    let dynamic = fixed_uid.is_empty() && private_tmp && home_ok && systemd >= DYNAMIC_USER_SINCE;
+    // It also implies ProtectSystem=strict, NoNewPrivileges=, RestrictSUIDSGID= and
+    // RemoveIPC=: not over the unit's own written `no` of any of them.
+    let unit_grants = p.unit.as_ref().is_some_and(|u| {
+        [
+            "ProtectSystem",
+            "NoNewPrivileges",
+            "RestrictSUIDSGID",
+            "RemoveIPC",
+            "PrivateTmp",
+            "ProtectHome",
+        ]
+        .iter()
+        .any(|k| u.written_no.contains_key(*k))
+    });
+    let dynamic = fixed_uid.is_empty()
+        && private_tmp
+        && home_ok
+        && !unit_grants
+        && systemd >= DYNAMIC_USER_SINCE;
     let name = |kind: &str, id: u32| {
         p.observations
             .identity

@@ -1478,10 +1478,11 @@ pub fn resolve_on(
         lines: vec!["SystemCallErrorNumber=EPERM".into()],
         evidence: vec!["a denied syscall fails with EPERM instead of killing the service".into()],
     });
-    host_mounts::keep_host_namespace(&mut decisions, p, unit);
     // The rest: ProtectSystem=, the process and network switches, and what PrivateDevices=
-    // written `no` takes along (DevicePolicy=, DeviceAllow=).
+    // written `no` takes along (DevicePolicy=, DeviceAllow=); before keep_host_namespace,
+    // which looks at PrivateNetwork=.
     unit_settings::written_grants(&mut decisions, unit, margin);
+    host_mounts::keep_host_namespace(&mut decisions, p, unit);
     let mut policy = Policy { systemd, decisions };
     sources::apply(&mut policy, p);
     policy

@@ -88,7 +88,10 @@ pub fn written_grants(decisions: &mut [Decision], unit: &[Assignment], margin: M
             continue;
         }
         if a.value.trim().is_empty() {
-            last.remove(a.key.as_str());
+            // A plain boolean refuses an empty value and keeps what it had.
+            if crate::model::unit::RESET_BY_EMPTY.contains(&a.key.as_str()) {
+                last.remove(a.key.as_str());
+            }
         } else {
             last.insert(&a.key, a);
         }
@@ -1088,6 +1091,38 @@ mod tests {
         assert_eq!(
             record.written_no.keys().collect::<Vec<_>>(),
             ["PrivateDevices"]
+        );
+        // An empty assignment resets ProtectHome=; a plain boolean refuses it, keeping `no`.
+        let mut other = UnitRecord::default();
+        other.note_written_no([
+            ("ProtectHome", "no", "a.service"),
+            ("PrivateIPC", "no", "a.service"),
+            ("ProtectHome", "", "b.conf"),
+            ("PrivateIPC", "", "b.conf"),
+        ]);
+        assert_eq!(other.written_no.keys().collect::<Vec<_>>(), ["PrivateIPC"]);
+        // A `no` restricts nothing: no gap on a systemd older than the switch (PrivateIPC=
+        // came in 248), nothing left unchecked.
+        let mut old = Profile::example("a.service");
+        old.unit = Some(other);
+        let v = crate::policy::verify::verify(
+            &old,
+            &of_profile(&old),
+            245,
+            &SyscallGroups::for_version(245, None),
+            &|_| true,
+        );
+        assert!(v.gaps.is_empty() && v.unchecked.is_empty(), "{v:?}");
+        // Merged after a recording that predates them, they stay.
+        let mut before = Profile::example("a.service");
+        before.unit = Some(UnitRecord::default());
+        let merged = Profile::merged(&[before, old]).expect("merged");
+        assert!(
+            merged
+                .unit
+                .expect("unit")
+                .written_no
+                .contains_key("PrivateIPC")
         );
         let mut p = Profile::example("munin-node.service");
         p.observations = Observations::default();

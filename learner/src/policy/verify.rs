@@ -553,6 +553,13 @@ pub fn verify(
     // What the target does not know is ignored (with a warning in its journal).
     let mut kept = Vec::new();
     for a in assignments {
+        // A switch left at `no` restricts nothing, on any systemd.
+        if crate::model::unit::GRANTED_BY_NO.contains(&a.key.as_str())
+            && crate::model::unit::is_no(&a.value)
+        {
+            kept.push(a);
+            continue;
+        }
         let too_new = option_since(&a.key).filter(|since| systemd < *since);
         let value_too_new = match (a.key.as_str(), a.value.as_str()) {
             ("RestrictAddressFamilies", "none") => (systemd < 249).then_some(249),
@@ -585,7 +592,10 @@ pub fn verify(
     // A setting whose evidence the recording could not see is neither permitted nor denied.
     let blind = policy::sources::blind_spots(p);
     if !blind.is_empty() {
-        for a in &kept {
+        for a in kept.iter().filter(|a| {
+            !(crate::model::unit::GRANTED_BY_NO.contains(&a.key.as_str())
+                && crate::model::unit::is_no(&a.value))
+        }) {
             if let Some(why) = policy::sources::unjudged(&blind, &a.key) {
                 verdict.unjudged.push(format!(
                     "{}={} ({}): the profiles cannot judge it, {why}",

@@ -596,6 +596,12 @@ pub(crate) fn describe_unit(
                     .iter()
                     .map(|(k, v, f)| (k.as_str(), v.as_str(), f.as_str())),
             );
+            // The files as they are now; the manager runs them as it last loaded them (a
+            // daemon-reload may be pending): only a `no` it runs too.
+            let settings = &record.settings;
+            record
+                .written_no
+                .retain(|key, _| settings.get(key).is_none_or(|v| v.trim() == "no"));
             Some(record)
         }
         Err(e) => {
