@@ -1023,10 +1023,15 @@ fn namespaces(p: &Profile, systemd: u32) -> Decision {
         evidence.push("no namespace created or joined".into());
         vec!["RestrictNamespaces=yes".to_owned()]
     } else {
-        vec![format!(
-            "RestrictNamespaces={}",
-            types.into_iter().collect::<Vec<_>>().join(" ")
-        )]
+        // Reset first: systemd merges a list into a value set before (the unit's own
+        // RestrictNamespaces=no would keep every type allowed).
+        vec![
+            "RestrictNamespaces=".to_owned(),
+            format!(
+                "RestrictNamespaces={}",
+                types.into_iter().collect::<Vec<_>>().join(" ")
+            ),
+        ]
     };
     Decision {
         directive: "RestrictNamespaces",
