@@ -648,7 +648,8 @@ impl Collector {
                     if switches_ids(name) {
                         self.note_changed_credentials(ev.pid);
                     }
-                    if (name == "execve" || name == "execveat") && ev.ret == 0 {
+                    let exec = (name == "execve" || name == "execveat") && ev.ret == 0;
+                    if exec {
                         *self.execs.entry(ev.pid).or_default() += 1;
                     }
                     if crate::model::credentials::switches_credentials(name) {
@@ -657,6 +658,19 @@ impl Collector {
                             .or_insert_with(|| (ev.tgid, Vec::new()))
                             .1
                             .push(foreign_credentials::Mark::Switch);
+                    }
+                    if exec && ev.pid != ev.tgid {
+                        // A thread other than the main one takes the main one's id as it
+                        // execs (the kernel's de_thread): the program goes on under that.
+                        *self.execs.entry(ev.tgid).or_default() += 1;
+                        let marks = &mut self
+                            .cred_marks
+                            .entry(ev.tgid)
+                            .or_insert_with(|| (ev.tgid, Vec::new()))
+                            .1;
+                        if marks.last() != Some(&foreign_credentials::Mark::Switch) {
+                            marks.push(foreign_credentials::Mark::Switch);
+                        }
                     }
                 }
                 let mut slots = self.syscall_slots(&ev);
@@ -2011,6 +2025,22 @@ mod tests {
         let during = &c.observations.capabilities["CAP_SYS_ADMIN"].during;
         assert_eq!(during.get("faccessat2"), Some(&1), "{during:?}");
         assert_eq!(during[OVERRIDDEN_CREDENTIALS], 2, "{during:?}");
+    }
+
+    #[test]
+    fn an_exec_by_a_thread_that_is_not_the_main_one_counts_for_the_main_one() {
+        // A Go program's thread 11 execs: the program goes on as thread 10, the process's id.
+        let mut c = Collector::new(Arch::X86_64);
+        let mut exec = event("execve", [0; 6], "/usr/bin/helper", 0, "helper");
+        // SAFETY: the buffer holds one whole event.
+        let ev = unsafe { &mut *(exec.as_mut_ptr() as *mut SyscallEvent) };
+        (ev.pid, ev.tgid) = (11, 10);
+        c.handle(&exec);
+        assert_eq!(c.execs.get(&10), Some(&1));
+        assert_eq!(
+            c.cred_marks[&10].1.last(),
+            Some(&foreign_credentials::Mark::Switch)
+        );
     }
 
     #[test]
