@@ -782,6 +782,17 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ()> {
             if ret < 0 {
                 read_strings(ev, shape);
             }
+            // Each successful exec is an event of its own (its `extra`, unused by execs, is
+            // hashed into the key): the collector counts them per thread, and an identical one
+            // in another process (an ExecStartPre= running the same command) or earlier in the
+            // same thread must not hide it. The thread's generation moved on as the call
+            // entered. Without a branch: one here would double what the verifier walks in
+            // `finish`.
+            let generation = THREAD_CALLS
+                .get(pending_slot(pid_tgid))
+                .map_or(0, |slot| slot.generation);
+            let own = ((pid_tgid & 0xffff_ffff) << 32) ^ generation;
+            set(&mut ev.extra[1], own & !((ret >> 63) as u64));
             finish(ev, shape);
         }
         let _ = PENDING_EXEC.remove(pid_tgid >> 32);
@@ -881,17 +892,6 @@ fn finish(ev: &mut SyscallEvent, shape: &Shape) {
     h = mix(h, ev.uid_gid);
     h = mix_cgroup(h, ev.cgroup);
     h = mix_comm(h, &ev.comm);
-    if shape.string1_kind == string_kind::ARGV0 && ev.ret == 0 {
-        // Each exec is an event of its own: the collector counts them per thread, and an
-        // identical one in another process (an ExecStartPre= running the same command) or
-        // earlier in the same thread must not hide it. The thread's generation moved on as
-        // the call entered. (An exec costs far more than its event; id changes, which smbd
-        // makes around every request, stay deduplicated: capability events carry them.)
-        h = mix(h, u64::from(ev.pid));
-        if let Some(slot) = THREAD_CALLS.get(ev.pid & (PENDING_ENTRIES - 1)) {
-            h = mix(h, slot.generation);
-        }
-    }
     h = hash_bytes(h, &ev.strings[0], ev.string_len[0]);
     h = hash_bytes(h, &ev.strings[1], ev.string_len[1]);
     // SAFETY: a field of the event.

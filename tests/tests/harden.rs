@@ -25,7 +25,18 @@ fn record(guest: &Guest, dir: &std::path::Path, unit: &str, load: &str) {
         .arg(&profile)
         .spawn()
         .expect("learner record");
-    std::thread::sleep(Duration::from_secs(2));
+    // The load is for the restarted unit: wait for learner to have attached and restarted it
+    // (a new main process, active), however long loading its programs took.
+    let main_pid = || guest.sh(&format!("systemctl show -p MainPID --value {unit}"));
+    let before = main_pid();
+    let start = std::time::Instant::now();
+    while !(main_pid() != before && guest.is_active(unit)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{unit} was not restarted by learner record"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     guest.sh(load);
     assert!(recording.wait().expect("record").success(), "record {unit}");
 }
