@@ -111,6 +111,33 @@ pub fn is_no(value: &str) -> bool {
     )
 }
 
+/// Whether `key=value` leaves a switch of [`GRANTED_BY_NO`] at `no`: it restricts nothing.
+pub fn leaves_no(key: &str, value: &str) -> bool {
+    GRANTED_BY_NO.contains(&key) && is_no(value)
+}
+
+/// Of [`GRANTED_BY_NO`], the switches `assignments` (`(key, value, where)`, in the order
+/// systemd reads them) leave at a written `no`, each with that value and where it was
+/// written: a later assignment replaces an earlier one; an empty one resets those in
+/// [`RESET_BY_EMPTY`], and a plain boolean refuses it, keeping what it had.
+pub fn written_no<'a>(
+    assignments: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> BTreeMap<&'a str, (&'a str, &'a str)> {
+    let mut last = BTreeMap::new();
+    for (key, value, at) in assignments {
+        if !GRANTED_BY_NO.contains(&key) {
+            continue;
+        }
+        if !value.trim().is_empty() {
+            last.insert(key, (value, at));
+        } else if RESET_BY_EMPTY.contains(&key) {
+            last.remove(key);
+        }
+    }
+    last.retain(|_, (value, _)| is_no(value));
+    last
+}
+
 /// One file systemd read the unit from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitFile {
@@ -199,23 +226,15 @@ impl UnitRecord {
         }
     }
 
-    /// Notes [`Self::written_no`] from the unit's files' `[Service]` assignments, in the
-    /// order systemd reads them (`(key, value, file)`): a later assignment replaces an
-    /// earlier one, an empty one resets it.
+    /// Sets [`Self::written_no`] from the unit's files' `[Service]` assignments, in the
+    /// order systemd reads them (`(key, value, file)`; see [`written_no`]).
     pub fn note_written_no<'a>(
         &mut self,
         assignments: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     ) {
-        for (key, value, file) in assignments {
-            if !GRANTED_BY_NO.contains(&key) {
-                continue;
-            }
-            if is_no(value) {
-                self.written_no.insert(key.to_owned(), file.to_owned());
-            } else if !value.trim().is_empty() || RESET_BY_EMPTY.contains(&key) {
-                // A plain boolean refuses an empty value and keeps what it had.
-                self.written_no.remove(key);
-            }
-        }
+        self.written_no = written_no(assignments)
+            .into_iter()
+            .map(|(key, (_, file))| (key.to_owned(), file.to_owned()))
+            .collect();
     }
 }

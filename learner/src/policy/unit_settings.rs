@@ -81,25 +81,11 @@ pub fn written_grants(decisions: &mut [Decision], unit: &[Assignment], margin: M
     if margin != Margin::Standard {
         return;
     }
-    // The last assignment of each key decides; an empty one resets it.
-    let mut last: BTreeMap<&str, &Assignment> = BTreeMap::new();
-    for a in unit {
-        if !crate::model::unit::GRANTED_BY_NO.contains(&a.key.as_str()) {
-            continue;
-        }
-        if a.value.trim().is_empty() {
-            // A plain boolean refuses an empty value and keeps what it had.
-            if crate::model::unit::RESET_BY_EMPTY.contains(&a.key.as_str()) {
-                last.remove(a.key.as_str());
-            }
-        } else {
-            last.insert(&a.key, a);
-        }
-    }
-    for (key, a) in last {
-        if !crate::model::unit::is_no(&a.value) {
-            continue;
-        }
+    let written = crate::model::unit::written_no(
+        unit.iter()
+            .map(|a| (a.key.as_str(), a.value.as_str(), a.at.as_str())),
+    );
+    for (key, (value, at)) in written {
         let also: &[&str] = match key {
             "PrivateDevices" => &["DevicePolicy", "DeviceAllow"],
             _ => &[],
@@ -117,8 +103,7 @@ pub fn written_grants(decisions: &mut [Decision], unit: &[Assignment], margin: M
                 d.evidence.clear();
             }
             d.evidence.push(format!(
-                "unset: the unit's own {key}={} ({}) grants what a recording may not exercise, kept with the standard margin (--margin exact sets what the recording permits)",
-                a.value, a.at
+                "unset: the unit's own {key}={value} ({at}) grants what a recording may not exercise, kept with the standard margin (--margin exact sets what the recording permits)"
             ));
         }
     }

@@ -554,9 +554,7 @@ pub fn verify(
     let mut kept = Vec::new();
     for a in assignments {
         // A switch left at `no` restricts nothing, on any systemd.
-        if crate::model::unit::GRANTED_BY_NO.contains(&a.key.as_str())
-            && crate::model::unit::is_no(&a.value)
-        {
+        if crate::model::unit::leaves_no(&a.key, &a.value) {
             kept.push(a);
             continue;
         }
@@ -592,10 +590,10 @@ pub fn verify(
     // A setting whose evidence the recording could not see is neither permitted nor denied.
     let blind = policy::sources::blind_spots(p);
     if !blind.is_empty() {
-        for a in kept.iter().filter(|a| {
-            !(crate::model::unit::GRANTED_BY_NO.contains(&a.key.as_str())
-                && crate::model::unit::is_no(&a.value))
-        }) {
+        for a in kept
+            .iter()
+            .filter(|a| !crate::model::unit::leaves_no(&a.key, &a.value))
+        {
             if let Some(why) = policy::sources::unjudged(&blind, &a.key) {
                 verdict.unjudged.push(format!(
                     "{}={} ({}): the profiles cannot judge it, {why}",
