@@ -119,6 +119,9 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
             why,
         });
     }
+    if let Some(why) = policy::users::runs_commands_as_users(&profile) {
+        warnings.push(why);
+    }
     // The unit's own settings: the file named, else what the profiles recorded.
     let recorded = profiles.iter().any(|p| p.unit.is_some());
     let unit_file = req

@@ -152,22 +152,90 @@ fn opens_login_sessions(p: &Profile) -> Option<String> {
     ))
 }
 
-/// The first regular user it switched to that then ran a shell, with what ran as them.
-fn users_shell(p: &Profile) -> Option<String> {
+/// Where a system keeps programs that other programs run, not users: a package's helpers
+/// (/usr/libexec/opensmtpd/mail.maildir, /usr/lib/postfix/sbin/local), never in a user's PATH.
+const HELPER_DIRS: &[&str] = &["/usr/libexec", "/usr/lib", "/lib"];
+
+/// The names (as the kernel's 15-byte comm) of what shells exec'd, when every program a shell
+/// exec'd was a helper of the system's: OpenSMTPD delivers each mail through `sh -c` running
+/// its mail.maildir as the recipient, a command from root's smtpd.conf, not the user's.
+/// None when a shell exec'd anything else (a crontab's `touch`, a login's programs).
+fn shells_ran_only_helpers(p: &Profile) -> Option<BTreeSet<String>> {
+    let mut helpers = BTreeSet::new();
+    for (path, accesses) in &p.observations.paths {
+        let Some(seen) = accesses.get(&Access::Exec) else {
+            continue;
+        };
+        if !seen.by.iter().any(|c| SHELLS.contains(&c)) {
+            continue;
+        }
+        if !HELPER_DIRS.iter().any(|d| under(path, d)) {
+            return None;
+        }
+        let name = path.rsplit('/').next().unwrap_or(path);
+        helpers.insert(name.chars().take(15).collect());
+    }
+    Some(helpers)
+}
+
+/// Users by uid, with the programs that ran as each.
+type ShellsAsUsers<'a> = (
+    BTreeMap<u32, BTreeSet<&'a str>>,
+    BTreeMap<u32, BTreeSet<&'a str>>,
+);
+
+/// The regular users it switched to that then ran a shell, with what ran as each: first
+/// those whose shells ran users' programs, then those whose shells ran only the system's
+/// helpers (nothing else ran as that user but what the service runs as root too, and a helper
+/// did run: a shell seen running nothing may be a login's).
+fn shells_as_users(p: &Profile) -> ShellsAsUsers<'_> {
     let uids = switched_to(p);
     let mut ran: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
+    let mut as_root: BTreeSet<&str> = BTreeSet::new();
     for (key, seen) in &p.observations.identity.credentials {
         let Some(uid) = key.split_once(':').and_then(|(u, _)| u.parse::<u32>().ok()) else {
             continue;
         };
+        if uid == 0 {
+            as_root.extend(seen.by.iter());
+        }
         if uids.contains(&uid) && seen.by.iter().any(|c| SHELLS.contains(&c)) {
             ran.entry(uid).or_default().extend(seen.by.iter());
         }
     }
-    let (uid, programs) = ran.iter().next()?;
+    let Some(helpers) = shells_ran_only_helpers(p) else {
+        return (ran, BTreeMap::new());
+    };
+    ran.into_iter().partition(|(_, programs)| {
+        !(programs.iter().any(|c| helpers.contains(*c))
+            && programs
+                .iter()
+                .all(|c| SHELLS.contains(c) || as_root.contains(c) || helpers.contains(*c)))
+    })
+}
+
+/// The first regular user it switched to whose shell ran that user's own programs.
+fn users_shell(p: &Profile) -> Option<String> {
+    let (users, _) = shells_as_users(p);
+    let (uid, programs) = users.iter().next()?;
     let programs: Vec<&str> = programs.iter().copied().collect();
     Some(format!(
         "{} ran {} after the service switched to it: it runs its users' own programs (a login's session, a crontab's or a queued job's), and each inherits the unit's sandbox",
+        named(p, *uid),
+        programs.join(", ")
+    ))
+}
+
+/// Why a drop-in for the unit also confines a command a user may name, if it does: its shells
+/// ran as users only its own helpers here, but the same `sh -c` as the recipient is how a
+/// mail server runs a user's `.forward` pipe (procmail, a filter): that runs in the sandbox
+/// too, within what the recording saw (NoNewPrivileges= ends a set-gid procmail's group).
+pub fn runs_commands_as_users(p: &Profile) -> Option<String> {
+    let (_, helpers) = shells_as_users(p);
+    let (uid, programs) = helpers.iter().next()?;
+    let programs: Vec<&str> = programs.iter().copied().collect();
+    Some(format!(
+        "{} ran {} after the service switched to it (the service's own helpers, through a shell): a command a user names there instead (a mail server's .forward pipe) would run in this sandbox too, within what this recording saw",
         named(p, *uid),
         programs.join(", ")
     ))
@@ -221,6 +289,61 @@ mod tests {
             "{why}"
         );
         assert!(acts_for_users(&p).is_some());
+    }
+
+    #[test]
+    fn a_shell_running_only_the_systems_helper_as_a_user_is_not_that_users_program() {
+        // OpenSMTPD: smtpd forks, switches to the recipient, and `sh -c` runs mail.maildir.
+        let mut p = profile(
+            &["setresuid 1001 1001 1001", "setgroups 1"],
+            &[
+                ("0:0", &["smtpd"]),
+                ("1001:1001", &["smtpd", "sh", "mail.maildir"]),
+            ],
+        );
+        let mut exec = |path: &str, by: &str| {
+            p.observations
+                .paths
+                .entry(path.into())
+                .or_default()
+                .entry_or_default(Access::Exec)
+                .add(0, by, 1);
+        };
+        exec("/usr/bin/dash", "smtpd");
+        exec("/usr/libexec/opensmtpd/mail.maildir", "sh");
+        assert_eq!(runs_users_programs(&p), None);
+        assert!(acts_for_users(&p).is_some());
+        let why = runs_commands_as_users(&p).expect("a mail server's shell");
+        assert!(
+            why.starts_with("uid 1001 (alice) ran mail.maildir, sh, smtpd after"),
+            "{why}"
+        );
+        // A shell that also ran something from the user's PATH: a crontab's or a .forward's.
+        p.observations
+            .paths
+            .entry("/usr/bin/procmail".into())
+            .or_default()
+            .entry_or_default(Access::Exec)
+            .add(0, "sh", 1);
+        let why = runs_users_programs(&p).expect("a user's program");
+        assert!(why.starts_with("uid 1001 (alice) ran"), "{why}");
+        assert_eq!(runs_commands_as_users(&p), None);
+        // A program run as the user that the service never runs as root (touch): the
+        // user's, whatever else the shell ran.
+        let mut q = profile(
+            &["setresuid 1001 1001 1001"],
+            &[
+                ("0:0", &["smtpd"]),
+                ("1001:1001", &["smtpd", "sh", "touch"]),
+            ],
+        );
+        q.observations
+            .paths
+            .entry("/usr/libexec/opensmtpd/mail.maildir".into())
+            .or_default()
+            .entry_or_default(Access::Exec)
+            .add(0, "sh", 1);
+        assert!(runs_users_programs(&q).is_some());
     }
 
     #[test]
