@@ -152,15 +152,28 @@ fn opens_login_sessions(p: &Profile) -> Option<String> {
     ))
 }
 
-/// Where a system keeps programs that other programs run, not users: a package's helpers
-/// (/usr/libexec/opensmtpd/mail.maildir, /usr/lib/postfix/sbin/local), never in a user's PATH.
-const HELPER_DIRS: &[&str] = &["/usr/libexec", "/usr/lib", "/lib"];
+/// Where a package keeps the programs its daemons run, not users: /usr/libexec/NAME and
+/// /usr/lib/NAME.
+const HELPER_DIRS: &[&str] = &["/usr/libexec", "/usr/lib"];
 
-/// The names (as the kernel's 15-byte comm) of what shells exec'd, when every program a shell
-/// exec'd was a helper of the system's: OpenSMTPD delivers each mail through `sh -c` running
-/// its mail.maildir as the recipient, a command from root's smtpd.conf, not the user's.
-/// None when a shell exec'd anything else (a crontab's `touch`, a login's programs).
-fn shells_ran_only_helpers(p: &Profile) -> Option<BTreeSet<String>> {
+/// The kernel's comm for a program: its file name, cut to 15 bytes.
+fn comm_of(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path).as_bytes();
+    String::from_utf8_lossy(&name[..name.len().min(15)]).into_owned()
+}
+
+/// The comms of what shells exec'd, when every program a shell tried to exec was a helper of
+/// the unit's own package (in /usr/libexec/NAME or /usr/lib/NAME, NAME the unit's name):
+/// OpenSMTPD (opensmtpd.service) delivers each mail through `sh -c` running
+/// /usr/libexec/opensmtpd/mail.maildir as the recipient, a command of root's smtpd.conf.
+/// None when a shell exec'd anything else: a crontab's `touch`, a login's programs, and
+/// another package's helper (sshd runs /usr/lib/openssh/sftp-server through the user's shell,
+/// a session of the user's own). An exec records its caller's comm, not its uid: a root
+/// shell's exec (an ExecStartPre's) counts too, which can only refuse more.
+fn shells_ran_only_own_helpers(p: &Profile) -> Option<BTreeSet<String>> {
+    let unit = p.provenance.unit.as_deref()?;
+    let name = unit.strip_suffix(".service").unwrap_or(unit);
+    let name = name.split('@').next().unwrap_or(name);
     let mut helpers = BTreeSet::new();
     for (path, accesses) in &p.observations.paths {
         let Some(seen) = accesses.get(&Access::Exec) else {
@@ -169,11 +182,15 @@ fn shells_ran_only_helpers(p: &Profile) -> Option<BTreeSet<String>> {
         if !seen.by.iter().any(|c| SHELLS.contains(&c)) {
             continue;
         }
-        if !HELPER_DIRS.iter().any(|d| under(path, d)) {
+        let own = HELPER_DIRS
+            .iter()
+            .any(|d| under(path, &format!("{d}/{name}")));
+        if !own {
             return None;
         }
-        let name = path.rsplit('/').next().unwrap_or(path);
-        helpers.insert(name.chars().take(15).collect());
+        if seen.ok > 0 {
+            helpers.insert(comm_of(path));
+        }
     }
     Some(helpers)
 }
@@ -184,10 +201,10 @@ type ShellsAsUsers<'a> = (
     BTreeMap<u32, BTreeSet<&'a str>>,
 );
 
-/// The regular users it switched to that then ran a shell, with what ran as each: first
-/// those whose shells ran users' programs, then those whose shells ran only the system's
-/// helpers (nothing else ran as that user but what the service runs as root too, and a helper
-/// did run: a shell seen running nothing may be a login's).
+/// The regular users it switched to that then ran a shell, with what ran as each (under any
+/// of their groups): first those whose shells ran users' programs, then those whose shells ran
+/// only the unit's own helpers (nothing else ran as that user but what the service runs as
+/// root too, and a helper did run: a shell seen running nothing may be a login's).
 fn shells_as_users(p: &Profile) -> ShellsAsUsers<'_> {
     let uids = switched_to(p);
     let mut ran: BTreeMap<u32, BTreeSet<&str>> = BTreeMap::new();
@@ -199,11 +216,12 @@ fn shells_as_users(p: &Profile) -> ShellsAsUsers<'_> {
         if uid == 0 {
             as_root.extend(seen.by.iter());
         }
-        if uids.contains(&uid) && seen.by.iter().any(|c| SHELLS.contains(&c)) {
+        if uids.contains(&uid) {
             ran.entry(uid).or_default().extend(seen.by.iter());
         }
     }
-    let Some(helpers) = shells_ran_only_helpers(p) else {
+    ran.retain(|_, programs| programs.iter().any(|c| SHELLS.contains(c)));
+    let Some(helpers) = shells_ran_only_own_helpers(p) else {
         return (ran, BTreeMap::new());
     };
     ran.into_iter().partition(|(_, programs)| {
@@ -229,13 +247,18 @@ fn users_shell(p: &Profile) -> Option<String> {
 /// Why a drop-in for the unit also confines a command a user may name, if it does: its shells
 /// ran as users only its own helpers here, but the same `sh -c` as the recipient is how a
 /// mail server runs a user's `.forward` pipe (procmail, a filter): that runs in the sandbox
-/// too, within what the recording saw (NoNewPrivileges= ends a set-gid procmail's group).
+/// too, with only the paths, calls and privileges this recording saw (NoNewPrivileges= ends
+/// a set-gid procmail's group).
 pub fn runs_commands_as_users(p: &Profile) -> Option<String> {
     let (_, helpers) = shells_as_users(p);
     let (uid, programs) = helpers.iter().next()?;
     let programs: Vec<&str> = programs.iter().copied().collect();
+    let more = match helpers.len() {
+        1 => String::new(),
+        n => format!(" (and {} more users)", n - 1),
+    };
     Some(format!(
-        "{} ran {} after the service switched to it (the service's own helpers, through a shell): a command a user names there instead (a mail server's .forward pipe) would run in this sandbox too, within what this recording saw",
+        "{}{more} ran {} after the service switched to it (the unit's own helpers, through a shell): a command a user names there instead (a mail server's .forward pipe) would run in this sandbox too, with only the paths, calls and privileges this recording saw",
         named(p, *uid),
         programs.join(", ")
     ))
@@ -291,26 +314,34 @@ mod tests {
         assert!(acts_for_users(&p).is_some());
     }
 
-    #[test]
-    fn a_shell_running_only_the_systems_helper_as_a_user_is_not_that_users_program() {
-        // OpenSMTPD: smtpd forks, switches to the recipient, and `sh -c` runs mail.maildir.
-        let mut p = profile(
-            &["setresuid 1001 1001 1001", "setgroups 1"],
-            &[
-                ("0:0", &["smtpd"]),
-                ("1001:1001", &["smtpd", "sh", "mail.maildir"]),
-            ],
-        );
-        let mut exec = |path: &str, by: &str| {
+    /// A unit's profile, a shell exec'd and the programs shells exec'd, each (path, ok).
+    fn delivering(unit: &str, uid_ran: &[(&str, &[&str])], shell_ran: &[(&str, bool)]) -> Profile {
+        let mut p = profile(&["setresuid 1001 1001 1001", "setgroups 1"], uid_ran);
+        p.provenance.unit = Some(unit.into());
+        let mut exec = |path: &str, by: &str, ok: bool| {
             p.observations
                 .paths
                 .entry(path.into())
                 .or_default()
                 .entry_or_default(Access::Exec)
-                .add(0, by, 1);
+                .add(if ok { 0 } else { -2 }, by, 1);
         };
-        exec("/usr/bin/dash", "smtpd");
-        exec("/usr/libexec/opensmtpd/mail.maildir", "sh");
+        exec("/usr/bin/dash", "smtpd", true);
+        for (path, ok) in shell_ran {
+            exec(path, "sh", *ok);
+        }
+        p
+    }
+
+    #[test]
+    fn a_shell_running_only_the_units_own_helper_as_a_user_is_not_that_users_program() {
+        // OpenSMTPD: smtpd forks, switches to the recipient, and `sh -c` runs mail.maildir.
+        let smtpd: &[(&str, &[&str])] = &[
+            ("0:0", &["smtpd"]),
+            ("1001:1001", &["smtpd", "sh", "mail.maildir"]),
+        ];
+        let maildir = "/usr/libexec/opensmtpd/mail.maildir";
+        let p = delivering("opensmtpd.service", smtpd, &[(maildir, true)]);
         assert_eq!(runs_users_programs(&p), None);
         assert!(acts_for_users(&p).is_some());
         let why = runs_commands_as_users(&p).expect("a mail server's shell");
@@ -319,31 +350,65 @@ mod tests {
             "{why}"
         );
         // A shell that also ran something from the user's PATH: a crontab's or a .forward's.
-        p.observations
-            .paths
-            .entry("/usr/bin/procmail".into())
-            .or_default()
-            .entry_or_default(Access::Exec)
-            .add(0, "sh", 1);
+        let p = delivering(
+            "opensmtpd.service",
+            smtpd,
+            &[(maildir, true), ("/usr/bin/procmail", true)],
+        );
         let why = runs_users_programs(&p).expect("a user's program");
         assert!(why.starts_with("uid 1001 (alice) ran"), "{why}");
         assert_eq!(runs_commands_as_users(&p), None);
-        // A program run as the user that the service never runs as root (touch): the
-        // user's, whatever else the shell ran.
-        let mut q = profile(
-            &["setresuid 1001 1001 1001"],
-            &[
-                ("0:0", &["smtpd"]),
-                ("1001:1001", &["smtpd", "sh", "touch"]),
-            ],
+        // Even one that failed: the shell was told to run it.
+        let p = delivering(
+            "opensmtpd.service",
+            smtpd,
+            &[(maildir, true), ("/usr/bin/procmail", false)],
         );
-        q.observations
-            .paths
-            .entry("/usr/libexec/opensmtpd/mail.maildir".into())
-            .or_default()
-            .entry_or_default(Access::Exec)
-            .add(0, "sh", 1);
-        assert!(runs_users_programs(&q).is_some());
+        assert!(runs_users_programs(&p).is_some());
+        // Another package's helper through the user's shell: sshd's sftp-server, a session
+        // of the user's own (no PAM, so no login uid written).
+        let sshd: &[(&str, &[&str])] = &[
+            ("0:0", &["sshd"]),
+            ("1001:1001", &["sshd", "sh", "sftp-server"]),
+        ];
+        let sftp = "/usr/lib/openssh/sftp-server";
+        assert!(runs_users_programs(&delivering("ssh.service", sshd, &[(sftp, true)])).is_some());
+        // A program run as the user that the service never runs as root (touch), under any
+        // of the user's groups: the user's, whatever else the shell ran.
+        for ran in [
+            &[
+                ("0:0", &["smtpd"][..]),
+                ("1001:1001", &["smtpd", "sh", "mail.maildir", "touch"][..]),
+            ][..],
+            &[
+                ("0:0", &["smtpd"][..]),
+                ("1001:1001", &["smtpd", "sh", "mail.maildir"][..]),
+                ("1001:1", &["touch"][..]),
+            ][..],
+        ] {
+            let p = delivering("opensmtpd.service", ran, &[(maildir, true)]);
+            assert!(runs_users_programs(&p).is_some(), "{ran:?}");
+        }
+        // A shell as the user seen running no helper (a job's builtins), or a helper seen
+        // only failing: still a user's shell.
+        let p = delivering(
+            "opensmtpd.service",
+            &[("1001:1001", &["smtpd", "sh"])],
+            &[(maildir, true)],
+        );
+        assert!(runs_users_programs(&p).is_some());
+        let p = delivering("opensmtpd.service", smtpd, &[(maildir, false)]);
+        assert!(runs_users_programs(&p).is_some());
+        // A helper's comm is its name cut to 15 bytes, as the kernel keeps it.
+        let long = "/usr/libexec/opensmtpd/mail.maildir-helper";
+        let ran: &[(&str, &[&str])] = &[
+            ("0:0", &["smtpd"]),
+            ("1001:1001", &["smtpd", "sh", "mail.maildir-he"]),
+        ];
+        assert_eq!(
+            runs_users_programs(&delivering("opensmtpd.service", ran, &[(long, true)])),
+            None
+        );
     }
 
     #[test]
