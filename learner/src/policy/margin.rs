@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 
 use super::filter_groups::SyscallGroups;
-use crate::{model::profile::Profile, model::syscalls::Arch};
+use crate::{model::observations::Access, model::profile::Profile, model::syscalls::Arch};
 
 /// How far the syscall allow-list goes beyond what was observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -348,6 +348,68 @@ pub const FAMILIES: &[Family] = &[
     },
 ];
 
+/// Calls a facility's other code paths make, added once the service uses that facility at
+/// all: a recording reaches the paths its load and configuration took, and a feature switched
+/// on later (an include directory, a BFD session, an outgoing link) calls its neighbours.
+/// None is in a scored group; what they reach is guarded by the sandbox's other directives
+/// (files by ProtectSystem= and ReadWritePaths=, signals by uid and the capability set).
+pub struct Companion {
+    pub name: &'static str,
+    /// Any of these calls seen brings the members.
+    pub after: &'static [&'static str],
+    /// A file written (a path's write or create that succeeded) brings them too.
+    pub after_writes: bool,
+    pub members: &'static [&'static str],
+    pub reason: &'static str,
+}
+
+pub const COMPANIONS: &[Companion] = &[
+    Companion {
+        name: "socket",
+        after: &[
+            "socket",
+            "socketpair",
+            "accept",
+            "accept4",
+            "connect",
+            "bind",
+            "listen",
+        ],
+        after_writes: false,
+        members: &[
+            "getsockopt",
+            "setsockopt",
+            "getsockname",
+            "getpeername",
+            "shutdown",
+        ],
+        reason: "a socket's options, addresses and shutdown: a non-blocking connect's result is read with getsockopt(SO_ERROR) (ngircd's outgoing server links, curl in a script), and options are set and read by code path",
+    },
+    Companion {
+        name: "directory",
+        after: &["open", "openat", "openat2", "creat"],
+        after_writes: false,
+        members: &["getdents", "getdents64", "chdir", "fchdir"],
+        reason: "listing a directory and changing into one: an include glob or a conf.d directory is read only once it has entries (BIRD's include, ngircd's IncludeDir), a script changes directory",
+    },
+    Companion {
+        name: "thread and child",
+        after: &["clone", "clone3", "fork", "vfork"],
+        after_writes: false,
+        members: &[
+            "pipe", "pipe2", "eventfd", "eventfd2", "kill", "tgkill", "tkill", "wait4", "waitid",
+        ],
+        reason: "waking, stopping and reaping threads and children: a pipe or an eventfd between event loops (BIRD's BFD sessions), a signal to a child that hangs (OpenSMTPD's delivery agents), waiting for it",
+    },
+    Companion {
+        name: "written file",
+        after: &["ftruncate", "truncate", "fallocate", "flock"],
+        after_writes: true,
+        members: &["ftruncate", "truncate", "fallocate", "flock"],
+        reason: "sizing and locking a file it writes: preallocation falls back to truncating where a file system has no fallocate (Transmission's downloads), lock files by flock()",
+    },
+];
+
 /// Every member of a scored group in `groups`.
 pub fn scored_members(groups: &SyscallGroups) -> BTreeSet<String> {
     SCORED_GROUPS
@@ -411,6 +473,52 @@ pub fn widen(
             family.name,
             seen.join(" "),
             family.reason
+        ));
+    }
+    let wrote = p.observations.paths.values().any(|accesses| {
+        accesses
+            .iter()
+            .any(|(a, seen)| matches!(a, Access::Write | Access::Create) && seen.ok > 0)
+    });
+    for companion in COMPANIONS {
+        let seen: Vec<&str> = companion
+            .after
+            .iter()
+            .copied()
+            .filter(|m| p.syscalls.contains_key(*m))
+            .collect();
+        if seen.is_empty() && !(companion.after_writes && wrote) {
+            continue;
+        }
+        let new: Vec<&str> = companion
+            .members
+            .iter()
+            .copied()
+            .filter(|m| {
+                arch.syscall_number(m).is_some()
+                    && groups.known.contains(*m)
+                    && !scored.contains(*m)
+                    && !default.contains(*m)
+                    && !wanted.contains(*m)
+            })
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        for m in &new {
+            wanted.insert((*m).to_owned());
+            added.insert((*m).to_owned());
+        }
+        let by = if seen.is_empty() {
+            "a file written".to_owned()
+        } else {
+            seen.join(" ")
+        };
+        evidence.push(format!(
+            "{}: margin, the {} calls after {by}: {}",
+            new.join(" "),
+            companion.name,
+            companion.reason
         ));
     }
     evidence.push(format!(
@@ -610,6 +718,63 @@ mod tests {
     }
 
     #[test]
+    fn no_companion_is_scored_or_unknown() {
+        for version in [239, 245, 252, 254, 257] {
+            let groups = SyscallGroups::for_version(version, None);
+            let scored = scored_members(&groups);
+            for c in COMPANIONS {
+                assert!(!c.reason.is_empty(), "{}", c.name);
+                for m in c.members.iter().chain(c.after) {
+                    assert!(
+                        !scored.contains(*m),
+                        "{m} ({}) is scored on {version}",
+                        c.name
+                    );
+                    assert!(
+                        Arch::X86_64.syscall_number(m).is_some()
+                            || Arch::Aarch64.syscall_number(m).is_some(),
+                        "{m}: no such syscall"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_facility_used_brings_the_calls_its_other_paths_make() {
+        let groups = SyscallGroups::for_version(252, None);
+        // ngircd: sockets, never a non-blocking connect's check (its outgoing links);
+        // BIRD: a shell's clone in ExecStartPre, never BFD's wakeup pipe, and an include of
+        // one file, never a glob's directory listing.
+        let p = profile(
+            "x86_64",
+            &["socket", "bind", "listen", "accept", "openat", "clone"],
+        );
+        let standard = allowed(&resolve(&p, 252, &groups, Margin::Standard), &groups);
+        let exact = allowed(&resolve(&p, 252, &groups, Margin::Exact), &groups);
+        for m in ["getsockopt", "getdents64", "pipe2", "kill", "chdir"] {
+            assert!(standard.contains(m), "{m}");
+            assert!(!exact.contains(m), "{m} in the exact list");
+        }
+        // Nothing written, no sizing or locking.
+        assert!(!standard.contains("ftruncate") && !standard.contains("flock"));
+        // A file written (transmission's downloads): truncate and flock come too.
+        let mut w = p.clone();
+        w.observations.add(
+            &crate::model::observations::Slot::Path("/var/lib/svc/data".into(), Access::Create),
+            3,
+            "svc",
+            1,
+        );
+        let standard = allowed(&resolve(&w, 252, &groups, Margin::Standard), &groups);
+        assert!(standard.contains("ftruncate") && standard.contains("flock"));
+        // A service without sockets gets none of the socket calls.
+        let q = profile("x86_64", &["openat", "read"]);
+        let standard = allowed(&resolve(&q, 252, &groups, Margin::Standard), &groups);
+        assert!(!standard.contains("getsockopt") && !standard.contains("pipe2"));
+    }
+
+    #[test]
     fn families_are_real_disjoint_names() {
         let known = SyscallGroups::for_version(252, None).known;
         let mut seen = BTreeSet::new();
@@ -630,9 +795,10 @@ mod tests {
 
     #[test]
     fn the_margin_costs_no_exposure() {
-        // One member of every family, and calls that are scored (setuid: @privileged,
+        // One member of every family, a call that brings each companion, and calls that are scored (setuid: @privileged,
         // settimeofday: @clock, mount: @mount): those stay what they were.
         let mut calls: Vec<&str> = FAMILIES.iter().map(|f| f.members[0]).collect();
+        calls.extend(COMPANIONS.iter().map(|c| c.after[0]));
         calls.extend(["setuid", "settimeofday", "mount"]);
         let p = profile("x86_64", &calls);
         for version in [239, 245, 252, 257] {
