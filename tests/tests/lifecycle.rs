@@ -63,7 +63,7 @@ fn v2() -> Profile {
         1,
     );
     p.observations
-        .add(&Slot::Socket("AF_INET6/SOCK_STREAM".into()), 0, "app", 1);
+        .add(&Slot::Socket("AF_NETLINK/SOCK_RAW".into()), 0, "app", 1);
     p
 }
 
@@ -152,7 +152,7 @@ fn diff_judges_by_the_drop_in() {
         [
             ("ReadWritePaths", "", "/srv/app", "looser"),
             ("InaccessiblePaths", "/srv", "", "looser"),
-            ("RestrictAddressFamilies", "", "AF_INET6", "looser"),
+            ("RestrictAddressFamilies", "", "AF_NETLINK", "looser"),
         ]
         .map(|(a, b, c, e)| (a.to_owned(), b.to_owned(), c.to_owned(), e.to_owned())),
         "{out}"
@@ -167,7 +167,7 @@ fn diff_judges_by_the_drop_in() {
     );
     assert_eq!(
         d["dropin"][2]["because"],
-        serde_json::json!(["app: socket AF_INET6/SOCK_STREAM 1x"])
+        serde_json::json!(["app: socket AF_NETLINK/SOCK_RAW 1x"])
     );
     assert_eq!(d["looser"], true);
     assert_eq!(d["target_systemd"], 252);
@@ -183,7 +183,7 @@ fn diff_judges_by_the_drop_in() {
     assert_eq!(code, 1);
     assert!(
         text.contains("looser  + ReadWritePaths: /srv/app (app: create /srv/app/cache 1x)")
-            && text.contains("looser  + RestrictAddressFamilies: AF_INET6"),
+            && text.contains("looser  + RestrictAddressFamilies: AF_NETLINK"),
         "{text}"
     );
     assert!(!text.contains('\x1b'), "no colour when not on a terminal");
@@ -324,7 +324,7 @@ fn merge_is_a_union_that_leaves_its_inputs_alone() {
     assert!(
         ab_c.observations
             .sockets
-            .contains_key("AF_INET6/SOCK_STREAM")
+            .contains_key("AF_NETLINK/SOCK_RAW")
     );
     assert_eq!(
         ab.observations.paths["/etc/app.conf"][&Access::Read].count,
@@ -394,7 +394,7 @@ fn verify_gates_last_releases_drop_in_against_this_ones_recording() {
         text.lines().collect::<Vec<_>>(),
         [
             "app: create /srv/app/cache 1x: ProtectSystem=strict; add ReadWritePaths=-/srv/app",
-            "app: socket AF_INET6/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_INET6",
+            "app: socket AF_NETLINK/SOCK_RAW 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_NETLINK",
         ],
         "{said}"
     );
@@ -403,7 +403,10 @@ fn verify_gates_last_releases_drop_in_against_this_ones_recording() {
     assert_eq!(v["permitted"], false);
     assert_eq!(v["target_systemd"], 252);
     assert_eq!(v["gaps"][0]["kind"], "denied");
-    assert_eq!(v["gaps"][1]["fix"], "add RestrictAddressFamilies=AF_INET6");
+    assert_eq!(
+        v["gaps"][1]["fix"],
+        "add RestrictAddressFamilies=AF_NETLINK"
+    );
     // Each fix is a line to append: with both, v2 is permitted.
     let mut fixed = std::fs::read_to_string(&dropin).expect("drop-in");
     for line in text.lines() {
@@ -419,7 +422,7 @@ fn verify_gates_last_releases_drop_in_against_this_ones_recording() {
     let unit = dir.join("app.service");
     std::fs::write(
         &unit,
-        "[Service]\nExecStart=/usr/bin/app\nRestrictAddressFamilies=~AF_INET6\n",
+        "[Service]\nExecStart=/usr/bin/app\nRestrictAddressFamilies=~AF_NETLINK\n",
     )
     .expect("write");
     let unit_arg = unit.to_string_lossy().into_owned();
@@ -434,7 +437,7 @@ fn verify_gates_last_releases_drop_in_against_this_ones_recording() {
     assert_eq!(code, 1);
     assert_eq!(
         text.trim(),
-        "app: socket AF_INET6/SOCK_STREAM 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_INET6"
+        "app: socket AF_NETLINK/SOCK_RAW 1x: RestrictAddressFamilies; add RestrictAddressFamilies=AF_NETLINK"
     );
     // Trouble is 2, in one line.
     for (dropin, profile) in [

@@ -940,7 +940,12 @@ fn capabilities(p: &Profile) -> Decision {
     }
 }
 
-fn address_families(p: &Profile, systemd: u32) -> Decision {
+/// With the standard margin, one IP family seen brings the other: on a dual-stack host the
+/// same code reaches peers and listens over either (a name resolving to an IPv6 address, a
+/// listener configured on `::`, BIRD's BFD opening an IPv6 socket at start, refused without
+/// it), and `systemd-analyze security` scores AF_INET and AF_INET6 as one item
+/// ("RestrictAddressFamilies=~AF_(INET|INET6)"), so the other costs no exposure.
+fn address_families(p: &Profile, systemd: u32, margin: Margin) -> Decision {
     let mut families = BTreeSet::new();
     let mut evidence = Vec::new();
     for (desc, seen) in &p.observations.sockets {
@@ -967,6 +972,15 @@ fn address_families(p: &Profile, systemd: u32) -> Decision {
         for family in ["AF_INET", "AF_INET6"] {
             if families.insert(family.to_owned()) {
                 evidence.push(format!("{family}: {why}"));
+            }
+        }
+    }
+    if margin == Margin::Standard {
+        for (seen, other) in [("AF_INET", "AF_INET6"), ("AF_INET6", "AF_INET")] {
+            if families.contains(seen) && families.insert(other.to_owned()) {
+                evidence.push(format!(
+                    "{other}: margin, the other IP family of {seen}: a dual-stack host's peers and listeners are reached over either, and systemd-analyze security scores the two as one (--margin exact: not added)"
+                ));
             }
         }
     }
@@ -1464,7 +1478,7 @@ pub fn resolve_on(
     decisions.push(caps);
     decisions.push(unit_settings::ambient_capabilities(unit, &kept, p));
     decisions.push(resolve_toggle(&TOGGLE_NETWORK, p, systemd));
-    decisions.push(address_families(p, systemd));
+    decisions.push(address_families(p, systemd, margin));
     decisions.extend(peers::ip_addresses(p, systemd));
     decisions.extend(peers::socket_binds(p, systemd));
     decisions.push(Decision {

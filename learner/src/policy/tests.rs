@@ -1745,3 +1745,30 @@ fn a_device_looked_for_and_not_found_keeps_the_host_s_dev() {
     let p = with(empty(), &[path("/dev/sda", Access::Read)]);
     assert!(evidence(&policy(&p, 252), "PrivateDevices").contains("opened /dev/sda by svc (1x)"));
 }
+
+#[test]
+fn one_ip_family_brings_the_other_with_the_standard_margin_only() {
+    // BIRD recorded with an IPv4 BGP session: its BFD opens an IPv6 socket at start.
+    let p = with(empty(), &[Slot::Socket("AF_INET/SOCK_STREAM".into())]);
+    let groups = SyscallGroups::for_version(252, None);
+    let standard = resolve(&p, 252, &groups, Margin::Standard);
+    assert_eq!(
+        standard.value("RestrictAddressFamilies"),
+        Some("AF_INET AF_INET6")
+    );
+    assert_eq!(
+        policy(&p, 252).value("RestrictAddressFamilies"),
+        Some("AF_INET")
+    );
+    let v6 = with(empty(), &[Slot::Socket("AF_INET6/SOCK_DGRAM".into())]);
+    assert_eq!(
+        resolve(&v6, 252, &groups, Margin::Standard).value("RestrictAddressFamilies"),
+        Some("AF_INET AF_INET6")
+    );
+    // Neither: nothing IP is added.
+    let unix = with(empty(), &[Slot::Socket("AF_UNIX/SOCK_STREAM".into())]);
+    assert_eq!(
+        resolve(&unix, 252, &groups, Margin::Standard).value("RestrictAddressFamilies"),
+        Some("AF_UNIX")
+    );
+}
