@@ -438,18 +438,17 @@ pub fn widen(
     };
     let scored = scored_members(groups);
     let default = groups.default_group();
-    for family in FAMILIES {
-        let seen: Vec<&str> = family
-            .members
+    let seen_of = |calls: &[&'static str]| -> Vec<&'static str> {
+        calls
             .iter()
             .copied()
             .filter(|m| p.syscalls.contains_key(*m))
-            .collect();
-        if seen.is_empty() {
-            continue;
-        }
-        let new: Vec<&str> = family
-            .members
+            .collect()
+    };
+    // Adds the members the target and the ABI know, in no scored group, not allowed already
+    // (by @default or the list); returns them.
+    let mut admit = |members: &[&'static str]| -> Vec<&'static str> {
+        let new: Vec<&str> = members
             .iter()
             .copied()
             .filter(|m| {
@@ -460,20 +459,27 @@ pub fn widen(
                     && !wanted.contains(*m)
             })
             .collect();
-        if new.is_empty() {
-            continue;
-        }
         for m in &new {
             wanted.insert((*m).to_owned());
             added.insert((*m).to_owned());
         }
-        evidence.push(format!(
-            "{}: margin, the {} family of {}: {}",
-            new.join(" "),
-            family.name,
-            seen.join(" "),
-            family.reason
-        ));
+        new
+    };
+    for family in FAMILIES {
+        let seen = seen_of(family.members);
+        if seen.is_empty() {
+            continue;
+        }
+        let new = admit(family.members);
+        if !new.is_empty() {
+            evidence.push(format!(
+                "{}: margin, the {} family of {}: {}",
+                new.join(" "),
+                family.name,
+                seen.join(" "),
+                family.reason
+            ));
+        }
     }
     let wrote = p.observations.paths.values().any(|accesses| {
         accesses
@@ -481,33 +487,13 @@ pub fn widen(
             .any(|(a, seen)| matches!(a, Access::Write | Access::Create) && seen.ok > 0)
     });
     for companion in COMPANIONS {
-        let seen: Vec<&str> = companion
-            .after
-            .iter()
-            .copied()
-            .filter(|m| p.syscalls.contains_key(*m))
-            .collect();
+        let seen = seen_of(companion.after);
         if seen.is_empty() && !(companion.after_writes && wrote) {
             continue;
         }
-        let new: Vec<&str> = companion
-            .members
-            .iter()
-            .copied()
-            .filter(|m| {
-                arch.syscall_number(m).is_some()
-                    && groups.known.contains(*m)
-                    && !scored.contains(*m)
-                    && !default.contains(*m)
-                    && !wanted.contains(*m)
-            })
-            .collect();
+        let new = admit(companion.members);
         if new.is_empty() {
             continue;
-        }
-        for m in &new {
-            wanted.insert((*m).to_owned());
-            added.insert((*m).to_owned());
         }
         let by = if seen.is_empty() {
             "a file written".to_owned()
