@@ -4,6 +4,7 @@
 //! generator's business.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    ops::Bound,
     sync::{Arc, Mutex},
 };
 
@@ -350,6 +351,14 @@ pub struct Facts {
     /// Paths under /tmp and /var/tmp (PrivateTmp).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tmp: BTreeMap<String, Seen>,
+    /// Files under /tmp and /var/tmp that a recording's service read or wrote but never
+    /// tried to make, rename, link or delete in that recording: there before it began (an
+    /// earlier run's state, such as ZooKeeper's data in /tmp/zookeeper, or another
+    /// program's). Derived per recording and kept through merges, where another recording's
+    /// creation of the same file would make it look like the service's own scratch:
+    /// PrivateTmp= would start every run without it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tmp_found: BTreeMap<String, Seen>,
     /// Other processes' /proc/PID entries (ProtectProc).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub other_processes_proc: BTreeMap<String, Seen>,
@@ -668,6 +677,7 @@ impl Observations {
             (&mut f.devices, &g.devices),
             (&mut f.home, &g.home),
             (&mut f.tmp, &g.tmp),
+            (&mut f.tmp_found, &g.tmp_found),
             (&mut f.other_processes_proc, &g.other_processes_proc),
             (&mut f.proc_system_files, &g.proc_system_files),
             (&mut f.created_modes, &g.created_modes),
@@ -1030,6 +1040,64 @@ impl Observations {
         for (map, path, seen) in derived {
             map(&mut self.facts).entry(path).or_default().merge(&seen);
         }
+        for (path, seen) in self.tmp_found() {
+            self.facts.tmp_found.entry(path).or_default().merge(&seen);
+        }
+    }
+
+    /// Files (paths with nothing seen below them) under /tmp and /var/tmp read or written
+    /// successfully, with no attempt to make, rename, link or delete them, nor below a
+    /// directory the recording saw made: see [`Facts::tmp_found`]. A file the service makes
+    /// when missing (O_CREAT), or cleans up, is not one it needs to find there.
+    fn tmp_found(&self) -> Vec<(String, Seen)> {
+        let made = [
+            Access::Create,
+            Access::Mknod,
+            Access::Link,
+            Access::Bind,
+            Access::Rename,
+            Access::Delete,
+        ];
+        // Below a directory this recording made, everything was made in it too.
+        let made_dirs: Vec<&String> = self
+            .paths
+            .iter()
+            .filter(|(path, a)| {
+                !matches!(path.as_str(), "/tmp" | "/var/tmp")
+                    && [Access::Create, Access::Mknod]
+                        .iter()
+                        .any(|k| a.get(k).is_some_and(|s| s.ok > 0))
+            })
+            .map(|(path, _)| path)
+            .collect();
+        let mut found = Vec::new();
+        for (path, accesses) in &self.paths {
+            if !(path.starts_with("/tmp/") || path.starts_with("/var/tmp/"))
+                || made.iter().any(|a| accesses.get(a).is_some())
+                || made_dirs.iter().any(|d| path.starts_with(&format!("{d}/")))
+            {
+                continue;
+            }
+            let below = format!("{path}/");
+            let has_below = self
+                .paths
+                .range::<str, _>((Bound::Included(below.as_str()), Bound::Unbounded))
+                .next()
+                .is_some_and(|(next, _)| next.starts_with(&below));
+            if has_below {
+                continue;
+            }
+            let mut used = Seen::default();
+            for access in [Access::Read, Access::Write] {
+                if let Some(seen) = accesses.get(&access).filter(|s| s.ok > 0) {
+                    used.merge(seen);
+                }
+            }
+            if used.ok > 0 {
+                found.push((path.clone(), used));
+            }
+        }
+        found
     }
 }
 

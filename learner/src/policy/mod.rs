@@ -140,6 +140,10 @@ fn home_writes(p: &Profile) -> Option<String> {
 /// Under the unit's own PrivateTmp=yes nothing there was shared: what the recording saw used
 /// but not created, the service made before the recording (jetty's work directory, deleted
 /// by the instance the recording's restart stopped).
+/// Nor may a file one recording found there, used but never made (`facts.tmp_found`), be
+/// taken for the service's own because another recording made it: ZooKeeper's first start
+/// makes /tmp/zookeeper, every later start reads its data there, and a private /tmp would
+/// start each run with none.
 fn tmp_shared(p: &Profile) -> Option<String> {
     if p.unit
         .as_ref()
@@ -147,6 +151,12 @@ fn tmp_shared(p: &Profile) -> Option<String> {
         .is_some_and(|v| v == "yes")
     {
         return None;
+    }
+    if let Some(found) = listing(
+        &facts(p).tmp_found,
+        "found there and used (kept across its runs, or another program's)",
+    ) {
+        return Some(found);
     }
     let is_top = |path: &str| ["/tmp", "/var/tmp"].contains(&path);
     let created: BTreeSet<&String> = p

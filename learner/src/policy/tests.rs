@@ -1772,3 +1772,89 @@ fn one_ip_family_brings_the_other_with_the_standard_margin_only() {
         Some("AF_UNIX")
     );
 }
+
+#[test]
+fn private_tmp_keeps_what_a_later_run_found_there() {
+    // ZooKeeper as Debian configures it: its first start makes /tmp/zookeeper, every later
+    // start reads the data it left there.
+    let first = with(
+        empty(),
+        &[
+            path("/tmp/zookeeper", Access::Create),
+            path("/tmp/zookeeper/version-2", Access::Create),
+            path("/tmp/zookeeper/version-2/snapshot.0", Access::Create),
+            path("/tmp/zookeeper/version-2/snapshot.0", Access::Write),
+        ],
+    );
+    let later = with(
+        empty(),
+        &[
+            path("/tmp/zookeeper/version-2", Access::Read),
+            path("/tmp/zookeeper/version-2/snapshot.0", Access::Read),
+        ],
+    );
+    assert_eq!(
+        later
+            .observations
+            .facts
+            .tmp_found
+            .keys()
+            .collect::<Vec<_>>(),
+        ["/tmp/zookeeper/version-2/snapshot.0"]
+    );
+    assert_eq!(policy(&first, 252).value("PrivateTmp"), Some("yes"));
+    let merged = Profile::merged(&[first.clone(), later]).expect("merged");
+    assert_ne!(policy(&merged, 252).value("PrivateTmp"), Some("yes"));
+    assert_ne!(
+        policy(&merged, 257).value("PrivateTmp"),
+        Some("disconnected")
+    );
+    let why = policy(&merged, 252)
+        .decision("PrivateTmp")
+        .expect("decided")
+        .evidence
+        .join("; ");
+    assert!(why.contains("snapshot.0"), "{why}");
+
+    // What a run makes when missing, cleans up, or keeps below a directory it made itself
+    // is its own scratch: a private /tmp takes nothing from it.
+    let first = with(
+        empty(),
+        &[
+            "/tmp/app.lock",
+            "/tmp/jetty-x",
+            "/tmp/app",
+            "/tmp/hsperfdata_svc",
+        ]
+        .map(|p| path(p, Access::Create)),
+    );
+    for own in [
+        vec![
+            path("/tmp/app.lock", Access::Create),
+            path("/tmp/app.lock", Access::Write),
+        ],
+        // Jetty's work directory, deleted by the run the recording's restart stopped.
+        vec![
+            path("/tmp/jetty-x/jsp", Access::Read),
+            path("/tmp/jetty-x/jsp", Access::Delete),
+        ],
+        vec![
+            path("/tmp/app", Access::Create),
+            path("/tmp/app/x", Access::Write),
+        ],
+        // A directory listed, its entries seen.
+        vec![
+            path("/tmp/hsperfdata_svc", Access::Read),
+            path("/tmp/hsperfdata_svc/42", Access::Create),
+        ],
+    ] {
+        let later = with(empty(), &own);
+        assert!(later.observations.facts.tmp_found.is_empty(), "{own:?}");
+        let merged = Profile::merged(&[first.clone(), later]).expect("merged");
+        assert_eq!(
+            policy(&merged, 252).value("PrivateTmp"),
+            Some("yes"),
+            "{own:?}"
+        );
+    }
+}
