@@ -10,7 +10,8 @@
 #          rounds (Debian's postrotate restarts the agent).
 #   check: agent.ping is 1, a token written just now is read back through a UserParameter,
 #          vfs.file.contents reads the same file, the root file system's total size is
-#          positive, the agent finds itself among the processes.
+#          positive, the agent finds itself among the processes, and it counts a process of
+#          another user (a sleep started as daemon) by its owner.
 set -eu
 client() {
     python3 - "$@" <<'PY'
@@ -44,6 +45,15 @@ def check():
 
 if mode == "check":
     check()
+elif mode == "owner":
+    # Processes of another user, counted by owner: a sleep the check started as daemon.
+    import time
+    for _ in range(25):
+        got = get("proc.num[sleep,daemon]")
+        if got.isdigit() and int(got) >= 1:
+            break
+        time.sleep(0.2)
+    assert got.isdigit() and int(got) >= 1, ("proc.num[sleep,daemon]", got)
 else:
     keys = [
         "agent.version", "agent.hostname", "system.hostname", "system.uname", "system.uptime",
@@ -105,6 +115,10 @@ load)
 check)
     token
     client check 1
+    setpriv --reuid=daemon --regid=daemon --clear-groups sleep 60 &
+    sleeper=$!
+    client owner 1 || { kill $sleeper; exit 1; }
+    kill $sleeper
     ;;
 *) echo "usage: load.sh setup|load|check" >&2; exit 2 ;;
 esac

@@ -750,6 +750,47 @@ fn a_chrooted_process_paths_are_recorded_below_its_root() {
     assert_clean("observe-chroot");
 }
 
+/// A process in a PID namespace of its own (a container's, a guest's, PrivatePIDs=) names its
+/// own /proc entry with the number it has there, which is not the host's: it is still its own
+/// (`/proc/self`), and a sibling's stays another process's (`/proc/[pid]`).
+#[test]
+fn own_proc_entries_are_told_apart_inside_a_pid_namespace() {
+    let Some(_kernel) = privileged("own_proc_entries_are_told_apart_inside_a_pid_namespace") else {
+        return;
+    };
+    let tmp = TempDir::new("observe-pidns");
+    let done = tmp.join("done");
+    // The shell reads its own status and its sibling's stat itself (redirections, no cat),
+    // through the numbers its namespace gives them.
+    let script = format!(
+        "sleep 5 & read -r own < /proc/$$/status; read -r other < /proc/$!/stat; kill $!; \
+         case $$ in 1) : ;; *) exit 3 ;; esac; echo \"$own\" > {}",
+        done.display()
+    );
+    let p = record(
+        tmp.path(),
+        &[
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "/bin/sh",
+            "-c",
+            &script,
+        ],
+    );
+    let own = std::fs::read_to_string(&done).expect("the shell did not run");
+    assert!(own.starts_with("Name:"), "{own}");
+    has(&p, "/proc/self/status", Access::Read);
+    has(&p, "/proc/[pid]/stat", Access::Read);
+    assert!(
+        !p.observations.paths.contains_key("/proc/[pid]/status"),
+        "the shell's own status taken for another process's: {:?}",
+        p.observations.facts.other_processes_proc
+    );
+    assert_clean("observe-pidns");
+}
+
 #[test]
 fn io_uring_requests_are_recorded_and_the_paths_they_hid_said_unknown() {
     let Some(_kernel) =

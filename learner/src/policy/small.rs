@@ -134,8 +134,24 @@ fn needs_host_users(p: &Profile) -> Option<String> {
             (s.ok > 0).then(|| (path.clone(), s.clone()))
         })
         .collect();
-    listing(&served, "bound unix socket")
-        .map(|why| format!("{why}: clients under other users would appear as nobody to it"))
+    if let Some(why) = listing(&served, "bound unix socket") {
+        return Some(format!(
+            "{why}: clients under other users would appear as nobody to it"
+        ));
+    }
+    // Another process's owner, as /proc shows it (status's Uid:, the directory's owner):
+    // under other users than root and its own, nobody. A monitoring agent counting a user's
+    // processes (zabbix's proc.num[,USER], ps -u) would count none, silently.
+    let owners: BTreeMap<String, Seen> = facts(p)
+        .other_processes_proc
+        .iter()
+        .filter(|(path, s)| {
+            s.ok > 0 && ["/proc/[pid]", "/proc/[pid]/status"].contains(&path.as_str())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    listing(&owners, "read")
+        .map(|why| format!("{why}: other users' processes would appear to it as nobody's"))
 }
 
 /// The permission bits asked for at creation that matter to others: `mask` of group and

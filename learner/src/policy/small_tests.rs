@@ -191,6 +191,26 @@ fn evidence_forces_the_looser_value() {
             None,
             "would appear as nobody",
         ),
+        // A monitoring agent looking at who runs other processes.
+        (
+            "PrivateUsers",
+            with(bare(), &[path("/proc/[pid]/status", Access::Read)]),
+            None,
+            "other users' processes would appear to it as nobody's",
+        ),
+        // Its own status, or another process's counters, say nothing about owners.
+        (
+            "PrivateUsers",
+            with(
+                bare(),
+                &[
+                    path("/proc/self/status", Access::Read),
+                    path("/proc/[pid]/stat", Access::Read),
+                ],
+            ),
+            Some("yes"),
+            "nothing",
+        ),
         (
             "PrivatePIDs",
             calling(bare(), &["kill"]),

@@ -91,6 +91,12 @@ pub struct Collector {
     /// Each process's working directory when it was first seen (`base::ORIGIN`): known for
     /// the command `learner run` starts, read from /proc for the others, once.
     origins: HashMap<u32, Option<String>>,
+    /// Each thread's own process and thread ids in its innermost PID namespace (`NSpid:` of
+    /// /proc/PID/task/TID/status), by host thread id; None when it could not be read. A
+    /// service in a PID namespace of its own (a container, a guest, PrivatePIDs=) names
+    /// itself `/proc/<its pid there>`, which the host numbers differently. Looked up only
+    /// for a `/proc/<pid>` path that is not the caller's by host numbering.
+    namespace_ids: HashMap<u32, Option<(u32, u32)>>,
     /// What each fd of a process the recording found running named then (`/proc/PID/fd`):
     /// an fd opened before the recording is read from /proc when a call uses it, but a
     /// process that uses it as it stops (varnishd removing its shared-memory files) is gone
@@ -595,6 +601,7 @@ impl Collector {
             file_bases: KeyMap::default(),
             file_bases_before: KeyMap::default(),
             origins: HashMap::new(),
+            namespace_ids: HashMap::new(),
             found_fds: HashMap::new(),
             roots_found: Vec::new(),
             unit_root: None,
@@ -1453,6 +1460,54 @@ impl Collector {
     /// when the call names no path; when it names one that cannot be had (unreadable, or
     /// relative to something never seen), that is noted for [`Self::missed`].
     fn path(&mut self, ev: &SyscallEvent, name: &str, i: usize, s: Option<&str>) -> Option<String> {
+        let path = self.path_by_host_ids(ev, name, i, s)?;
+        if !path.starts_with("/proc/[pid]") {
+            return Some(path);
+        }
+        // Maybe the caller's own /proc entry, as its PID namespace numbers it.
+        let ids = self.namespace_ids(ev.tgid, ev.pid)?;
+        let Some(rest) = path.strip_prefix("/proc/[pid]") else {
+            return Some(path);
+        };
+        let raw = self.proc_pid_named(ev, i, s);
+        Some(match raw {
+            Some(n) if n == ids.0 || n == ids.1 => format!("/proc/self{rest}"),
+            _ => path,
+        })
+    }
+
+    /// The pid a `/proc/<pid>` path of string `i` names, as the caller wrote it (absolute,
+    /// or relative to a directory under /proc), before normalisation hid it.
+    fn proc_pid_named(&mut self, ev: &SyscallEvent, i: usize, s: Option<&str>) -> Option<u32> {
+        let joined = match s {
+            Some(p) if p.starts_with('/') && ev.base[i] == 0 => p.to_owned(),
+            _ => {
+                let dir = self.base_path(ev.base[i])?;
+                format!("{dir}/{}", s.unwrap_or(""))
+            }
+        };
+        let rest = joined.trim_start_matches('/').strip_prefix("proc/")?;
+        rest.trim_start_matches('/').split('/').next()?.parse().ok()
+    }
+
+    /// [`Self::namespace_ids`]'s lookup, cached per thread (host numbering).
+    fn namespace_ids(&mut self, tgid: u32, tid: u32) -> Option<(u32, u32)> {
+        if self.namespace_ids.len() > 65_536 {
+            self.namespace_ids.clear();
+        }
+        *self
+            .namespace_ids
+            .entry(tid)
+            .or_insert_with(|| innermost_ids(tgid, tid))
+    }
+
+    fn path_by_host_ids(
+        &mut self,
+        ev: &SyscallEvent,
+        name: &str,
+        i: usize,
+        s: Option<&str>,
+    ) -> Option<String> {
         let (tgid, tid) = (ev.tgid, ev.pid);
         match s {
             Some(p) if p.starts_with('/') && ev.base[i] == 0 => {
@@ -1703,6 +1758,19 @@ fn string_args(arch: Arch) -> Vec<[Option<u8>; 2]> {
         }
     }
     out
+}
+
+/// A thread's process and thread ids in its innermost PID namespace, from the last field of
+/// `NSpid:` in its status (the same as the host's outside any namespace).
+fn innermost_ids(tgid: u32, tid: u32) -> Option<(u32, u32)> {
+    let last = |path: String| -> Option<u32> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let line = text.lines().find(|l| l.starts_with("NSpid:"))?;
+        line.split_whitespace().last()?.parse().ok()
+    };
+    let process = last(format!("/proc/{tgid}/status"))?;
+    let thread = last(format!("/proc/{tgid}/task/{tid}/status"))?;
+    Some((process, thread))
 }
 
 /// Lexical normalisation: no `.`, `..` or repeated slashes; `/proc/<own pid>` becomes
