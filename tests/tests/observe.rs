@@ -788,6 +788,27 @@ fn own_proc_entries_are_told_apart_inside_a_pid_namespace() {
         "the shell's own status taken for another process's: {:?}",
         p.observations.facts.other_processes_proc
     );
+    // A namespace without a /proc of its own still reads the host's: /proc/1 is the host's
+    // init there, not the shell (pid 1 of its namespace).
+    let host_view = tmp.join("host-view");
+    let script = format!(
+        "read -r init < /proc/1/status; case $$ in 1) : ;; *) exit 3 ;; esac; echo \"$init\" > {}",
+        host_view.display()
+    );
+    let p = record(
+        tmp.path(),
+        &["unshare", "--pid", "--fork", "/bin/sh", "-c", &script],
+    );
+    assert!(
+        std::fs::read_to_string(&host_view)
+            .expect("ran")
+            .starts_with("Name:")
+    );
+    has(&p, "/proc/[pid]/status", Access::Read);
+    assert!(
+        !p.observations.paths.contains_key("/proc/self/status"),
+        "the host's init taken for the shell"
+    );
     assert_clean("observe-pidns");
 }
 

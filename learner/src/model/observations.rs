@@ -351,8 +351,8 @@ pub struct Facts {
     /// Paths under /tmp and /var/tmp (PrivateTmp).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tmp: BTreeMap<String, Seen>,
-    /// Files under /tmp and /var/tmp that a recording's service read or wrote but never
-    /// tried to make, rename, link or delete in that recording: there before it began (an
+    /// Entries under /tmp and /var/tmp that a recording's service read or wrote but never
+    /// tried to make, link or delete in that recording: there before it began (an
     /// earlier run's state, such as ZooKeeper's data in /tmp/zookeeper, or another
     /// program's). Derived per recording and kept through merges, where another recording's
     /// creation of the same file would make it look like the service's own scratch:
@@ -636,6 +636,16 @@ impl Observations {
 
     /// Adds everything `other` observed: the union, with counts summed.
     pub fn merge(&mut self, other: &Observations) {
+        // Each side's own: a profile from before the fact was recorded has none, and once
+        // the paths are merged another recording's creation would hide it.
+        for (path, seen) in self.tmp_found() {
+            self.facts.tmp_found.entry(path).or_insert(seen);
+        }
+        for (path, seen) in other.tmp_found() {
+            if !other.facts.tmp_found.contains_key(&path) {
+                self.facts.tmp_found.entry(path).or_default().merge(&seen);
+            }
+        }
         for (path, accesses) in &other.paths {
             self.path_entry(path).merge(accesses);
         }
@@ -1045,25 +1055,28 @@ impl Observations {
         }
     }
 
-    /// Files (paths with nothing seen below them) under /tmp and /var/tmp read or written
-    /// successfully, with no attempt to make, rename, link or delete them, nor below a
-    /// directory the recording saw made: see [`Facts::tmp_found`]. A file the service makes
+    /// Entries (files, or directories with nothing seen below them) under /tmp and /var/tmp
+    /// read or written successfully, with no attempt to make, link or delete them (a rename
+    /// onto one alone does not count), nor below a directory the recording saw made: see
+    /// [`Facts::tmp_found`]. A file the service makes
     /// when missing (O_CREAT), or cleans up, is not one it needs to find there.
     fn tmp_found(&self) -> Vec<(String, Seen)> {
+        // A rename onto it alone does not make it the run's own: a state file read at start
+        // and replaced atomically later is still found there first.
         let made = [
             Access::Create,
             Access::Mknod,
             Access::Link,
             Access::Bind,
-            Access::Rename,
             Access::Delete,
         ];
+        let in_tmp = |path: &str| path.starts_with("/tmp/") || path.starts_with("/var/tmp/");
         // Below a directory this recording made, everything was made in it too.
         let made_dirs: Vec<&String> = self
             .paths
             .iter()
             .filter(|(path, a)| {
-                !matches!(path.as_str(), "/tmp" | "/var/tmp")
+                in_tmp(path)
                     && [Access::Create, Access::Mknod]
                         .iter()
                         .any(|k| a.get(k).is_some_and(|s| s.ok > 0))
@@ -1072,7 +1085,7 @@ impl Observations {
             .collect();
         let mut found = Vec::new();
         for (path, accesses) in &self.paths {
-            if !(path.starts_with("/tmp/") || path.starts_with("/var/tmp/"))
+            if !in_tmp(path)
                 || made.iter().any(|a| accesses.get(a).is_some())
                 || made_dirs.iter().any(|d| path.starts_with(&format!("{d}/")))
             {

@@ -154,7 +154,7 @@ fn tmp_shared(p: &Profile) -> Option<String> {
     }
     if let Some(found) = listing(
         &facts(p).tmp_found,
-        "found there and used (kept across its runs, or another program's)",
+        "used without making it, so there before the run (its own earlier state, or another program's):",
     ) {
         return Some(found);
     }

@@ -104,7 +104,7 @@ fn user_shared(p: &Profile) -> Option<String> {
 /// unmapped users (CAP_DAC_*, CAP_CHOWN, CAP_FOWNER), the kernel (CAP_SYS_*). So any kept
 /// capability forbids it, as does changing ids. Peers of a unix socket it serves that run
 /// under other ids appear as nobody (SO_PEERCRED, SCM_CREDENTIALS), which breaks a server
-/// that authorizes clients by uid.
+/// that authorizes clients by uid; so do other processes' owners in their /proc status.
 fn needs_host_users(p: &Profile) -> Option<String> {
     let kept: Vec<&str> = p
         .observations
@@ -139,16 +139,19 @@ fn needs_host_users(p: &Profile) -> Option<String> {
             "{why}: clients under other users would appear as nobody to it"
         ));
     }
-    // Another process's owner, as /proc shows it (status's Uid:, the directory's owner):
-    // under other users than root and its own, nobody. A monitoring agent counting a user's
-    // processes (zabbix's proc.num[,USER], ps -u) would count none, silently.
-    let owners: BTreeMap<String, Seen> = facts(p)
-        .other_processes_proc
+    // Another process's owner, as its status says it (Uid:, Gid:): under users other than
+    // root and its own, nobody. A monitoring agent counting a user's processes (zabbix's
+    // proc.num[,USER], ps -u) would count none, silently. A stat of /proc/PID alone is
+    // mostly a liveness check, which still works.
+    let owners: BTreeMap<String, Seen> = p
+        .observations
+        .paths
         .iter()
-        .filter(|(path, s)| {
-            s.ok > 0 && ["/proc/[pid]", "/proc/[pid]/status"].contains(&path.as_str())
+        .filter(|(path, _)| path.starts_with("/proc/[pid]/") && path.ends_with("/status"))
+        .filter_map(|(path, a)| {
+            let s = a.get(&Access::Read)?;
+            (s.ok > 0).then(|| (path.clone(), s.clone()))
         })
-        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     listing(&owners, "read")
         .map(|why| format!("{why}: other users' processes would appear to it as nobody's"))

@@ -198,7 +198,8 @@ fn evidence_forces_the_looser_value() {
             None,
             "other users' processes would appear to it as nobody's",
         ),
-        // Its own status, or another process's counters, say nothing about owners.
+        // Its own status, another process's counters, or a liveness check (a stat of
+        // /proc/PID) say nothing about owners.
         (
             "PrivateUsers",
             with(
@@ -206,6 +207,8 @@ fn evidence_forces_the_looser_value() {
                 &[
                     path("/proc/self/status", Access::Read),
                     path("/proc/[pid]/stat", Access::Read),
+                    path("/proc/[pid]", Access::Lookup),
+                    path("/proc/[pid]/status", Access::Lookup),
                 ],
             ),
             Some("yes"),

@@ -1858,3 +1858,57 @@ fn private_tmp_keeps_what_a_later_run_found_there() {
         );
     }
 }
+
+#[test]
+fn files_found_in_tmp_count_in_var_tmp_through_renames_and_old_profiles() {
+    let made = |p: &str| {
+        with(
+            empty(),
+            &[
+                path(p, Access::Create),
+                path(&format!("{p}/x"), Access::Create),
+            ],
+        )
+    };
+    // /var/tmp as /tmp; a state file read, then replaced by a rename onto it.
+    for (dir, slots) in [
+        ("/var/tmp/app", vec![path("/var/tmp/app/x", Access::Read)]),
+        (
+            "/tmp/app",
+            vec![
+                path("/tmp/app/x", Access::Read),
+                path("/tmp/app/x", Access::Rename),
+                path("/tmp/app/x.new", Access::Create),
+            ],
+        ),
+    ] {
+        let later = with(empty(), &slots);
+        let merged = Profile::merged(&[made(dir), later]).expect("merged");
+        assert_ne!(
+            policy(&merged, 252).value("PrivateTmp"),
+            Some("yes"),
+            "{dir}"
+        );
+    }
+    // A profile recorded before the fact existed: found again when it is merged.
+    let mut old = with(empty(), &[path("/tmp/app/x", Access::Read)]);
+    old.observations.facts.tmp_found.clear();
+    let merged = Profile::merged(&[made("/tmp/app"), old]).expect("merged");
+    assert!(
+        merged
+            .observations
+            .facts
+            .tmp_found
+            .contains_key("/tmp/app/x")
+    );
+    assert_ne!(policy(&merged, 252).value("PrivateTmp"), Some("yes"));
+    // Only looked up, or a read that failed: nothing was found there.
+    let looked_up = with(empty(), &[path("/tmp/app/x", Access::Lookup)]);
+    assert!(looked_up.observations.facts.tmp_found.is_empty());
+    let mut failed = empty();
+    failed
+        .observations
+        .add(&path("/tmp/app/x", Access::Read), -2, "svc", 1);
+    failed.observations.derive_path_facts("/sys/fs/cgroup");
+    assert!(failed.observations.facts.tmp_found.is_empty());
+}

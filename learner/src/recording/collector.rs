@@ -92,11 +92,12 @@ pub struct Collector {
     /// the command `learner run` starts, read from /proc for the others, once.
     origins: HashMap<u32, Option<String>>,
     /// Each thread's own process and thread ids in its innermost PID namespace (`NSpid:` of
-    /// /proc/PID/task/TID/status), by host thread id; None when it could not be read. A
-    /// service in a PID namespace of its own (a container, a guest, PrivatePIDs=) names
-    /// itself `/proc/<its pid there>`, which the host numbers differently. Looked up only
-    /// for a `/proc/<pid>` path that is not the caller's by host numbering.
-    namespace_ids: HashMap<u32, Option<(u32, u32)>>,
+    /// /proc/PID/task/TID/status), by host (tgid, tid); None when its /proc is the host's
+    /// (no namespace of its own, or one without a /proc of its own). A service in a PID
+    /// namespace with its own /proc (a container, a guest, PrivatePIDs=) names itself
+    /// `/proc/<its pid there>`, which the host numbers differently. Looked up only for a
+    /// `/proc/<pid>` path that is not the caller's by host numbering; forgotten at its exit.
+    namespace_ids: HashMap<(u32, u32), Option<(u32, u32)>>,
     /// What each fd of a process the recording found running named then (`/proc/PID/fd`):
     /// an fd opened before the recording is read from /proc when a call uses it, but a
     /// process that uses it as it stops (varnishd removing its shared-memory files) is gone
@@ -1383,7 +1384,10 @@ impl Collector {
                     out.push(Slot::Fact(Fact::Namespace, format!("{ns} via {name}")));
                 }
             }
-            "exit" | "exit_group" => out.push(Slot::Exit),
+            "exit" | "exit_group" => {
+                self.forget_namespace_ids(ev.tgid, ev.pid, name == "exit_group");
+                out.push(Slot::Exit);
+            }
             "capset" => out.extend(capset_slots(ev)),
             "mount" => {
                 if a[3] & MS_BIND != 0
@@ -1464,9 +1468,12 @@ impl Collector {
         if !path.starts_with("/proc/[pid]") {
             return Some(path);
         }
-        // Maybe the caller's own /proc entry, as its PID namespace numbers it.
-        let ids = self.namespace_ids(ev.tgid, ev.pid)?;
-        let Some(rest) = path.strip_prefix("/proc/[pid]") else {
+        // Maybe the caller's own /proc entry, as its PID namespace numbers it. Unknown (it
+        // has exited): another process's, as before.
+        let Some((rest, ids)) = path
+            .strip_prefix("/proc/[pid]")
+            .zip(self.namespace_ids(ev.tgid, ev.pid))
+        else {
             return Some(path);
         };
         let raw = self.proc_pid_named(ev, i, s);
@@ -1490,15 +1497,30 @@ impl Collector {
         rest.trim_start_matches('/').split('/').next()?.parse().ok()
     }
 
-    /// [`Self::namespace_ids`]'s lookup, cached per thread (host numbering).
+    /// [`Self::namespace_ids`]'s lookup, cached per thread (host numbering) while it runs.
     fn namespace_ids(&mut self, tgid: u32, tid: u32) -> Option<(u32, u32)> {
+        if let Some(known) = self.namespace_ids.get(&(tgid, tid)) {
+            return *known;
+        }
+        let found = namespace_view(tgid, tid)?;
         if self.namespace_ids.len() > 65_536 {
             self.namespace_ids.clear();
         }
-        *self
-            .namespace_ids
-            .entry(tid)
-            .or_insert_with(|| innermost_ids(tgid, tid))
+        self.namespace_ids.insert((tgid, tid), found);
+        found
+    }
+
+    /// Forgets what [`Self::namespace_ids`] knew of a thread that exits (all of its
+    /// process's with exit_group): its ids may be reused by another.
+    fn forget_namespace_ids(&mut self, tgid: u32, tid: u32, whole_process: bool) {
+        if self.namespace_ids.is_empty() {
+            return;
+        }
+        if whole_process {
+            self.namespace_ids.retain(|&(g, _), _| g != tgid);
+        } else {
+            self.namespace_ids.remove(&(tgid, tid));
+        }
     }
 
     fn path_by_host_ids(
@@ -1760,17 +1782,30 @@ fn string_args(arch: Arch) -> Vec<[Option<u8>; 2]> {
     out
 }
 
-/// A thread's process and thread ids in its innermost PID namespace, from the last field of
-/// `NSpid:` in its status (the same as the host's outside any namespace).
-fn innermost_ids(tgid: u32, tid: u32) -> Option<(u32, u32)> {
-    let last = |path: String| -> Option<u32> {
-        let text = std::fs::read_to_string(path).ok()?;
-        let line = text.lines().find(|l| l.starts_with("NSpid:"))?;
-        line.split_whitespace().last()?.parse().ok()
-    };
-    let process = last(format!("/proc/{tgid}/status"))?;
-    let thread = last(format!("/proc/{tgid}/task/{tid}/status"))?;
-    Some((process, thread))
+/// How a thread numbers processes in the /proc it sees: Some(its own process and thread ids
+/// in its innermost PID namespace) when that /proc is its namespace's, Some(None) when it is
+/// the host's (no namespace of its own; or one, like `unshare --pid` without a /proc mounted
+/// for it, still reading the host's, where /proc/1 is the host's init), None when unknown
+/// (it has exited).
+fn namespace_view(tgid: u32, tid: u32) -> Option<Option<(u32, u32)>> {
+    let read = |path: String| std::fs::read_to_string(path).ok();
+    let process = innermost_pid(&read(format!("/proc/{tgid}/status"))?)?;
+    let thread = innermost_pid(&read(format!("/proc/{tgid}/task/{tid}/status"))?)?;
+    if (process, thread) == (tgid, tid) {
+        return Some(None);
+    }
+    // A /proc of another PID namespace has no `self` for learner, which is not in it.
+    match std::fs::read_link(format!("/proc/{tgid}/root/proc/self")) {
+        Ok(_) => Some(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Some((process, thread))),
+        Err(_) => None,
+    }
+}
+
+/// The last field of `NSpid:` in a /proc status: the id in the innermost PID namespace.
+fn innermost_pid(status: &str) -> Option<u32> {
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last()?.parse().ok()
 }
 
 /// Lexical normalisation: no `.`, `..` or repeated slashes; `/proc/<own pid>` becomes
@@ -1980,6 +2015,19 @@ mod tests {
             )
         };
         c.handle(bytes);
+    }
+
+    #[test]
+    fn the_innermost_pid_is_the_last_of_nspid() {
+        let status = "Name:\tsh\nTgid:\t4242\nNSpid:\t4242\t17\t1\nPPid:\t1\n";
+        assert_eq!(innermost_pid(status), Some(1));
+        assert_eq!(innermost_pid("NSpid:\t99\n"), Some(99));
+        assert_eq!(innermost_pid("Name:\tx\n"), None);
+        // This process: no namespace of its own here, its /proc is the host's.
+        let me = std::process::id();
+        assert_eq!(namespace_view(me, me), Some(None));
+        // A process that is gone: unknown, never taken for the caller's own.
+        assert_eq!(namespace_view(u32::MAX - 1, u32::MAX - 1), None);
     }
 
     #[test]
