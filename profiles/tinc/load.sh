@@ -19,7 +19,7 @@ set -eu
 up() {
     i=0
     until ping -c 1 -W 1 10.9.0.2 >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 40 ] || return 1; sleep 0.3
+        i=$((i + 1)); [ $i -lt 100 ] || return 1; sleep 0.3
     done
 }
 node() { # node NAME ADDR VPNADDR OTHER
