@@ -761,10 +761,12 @@ fn own_proc_entries_are_told_apart_inside_a_pid_namespace() {
     let tmp = TempDir::new("observe-pidns");
     let done = tmp.join("done");
     // The shell reads its own status and its sibling's stat itself (redirections, no cat),
-    // through the numbers its namespace gives them.
+    // through the numbers its namespace gives them, then stays a moment: learner reads its
+    // NSpid when it handles the event, and a reader already gone stays another process's
+    // (the safe side: ProtectProc= unset), which a busy machine makes likely.
     let script = format!(
         "sleep 5 & read -r own < /proc/$$/status; read -r other < /proc/$!/stat; kill $!; \
-         case $$ in 1) : ;; *) exit 3 ;; esac; echo \"$own\" > {}",
+         case $$ in 1) : ;; *) exit 3 ;; esac; echo \"$own\" > {}; sleep 3",
         done.display()
     );
     let p = record(
@@ -792,7 +794,7 @@ fn own_proc_entries_are_told_apart_inside_a_pid_namespace() {
     // init there, not the shell (pid 1 of its namespace).
     let host_view = tmp.join("host-view");
     let script = format!(
-        "read -r init < /proc/1/status; case $$ in 1) : ;; *) exit 3 ;; esac; echo \"$init\" > {}",
+        "read -r init < /proc/1/status; case $$ in 1) : ;; *) exit 3 ;; esac; echo \"$init\" > {}; sleep 3",
         host_view.display()
     );
     let p = record(
