@@ -1087,7 +1087,7 @@ impl Observations {
         for (path, accesses) in &self.paths {
             if !in_tmp(path)
                 || made.iter().any(|a| accesses.get(a).is_some())
-                || made_dirs.iter().any(|d| path.starts_with(&format!("{d}/")))
+                || made_dirs.iter().any(|d| under(path, d))
             {
                 continue;
             }

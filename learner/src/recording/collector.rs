@@ -1465,22 +1465,18 @@ impl Collector {
     /// relative to something never seen), that is noted for [`Self::missed`].
     fn path(&mut self, ev: &SyscallEvent, name: &str, i: usize, s: Option<&str>) -> Option<String> {
         let path = self.path_by_host_ids(ev, name, i, s)?;
-        if !path.starts_with("/proc/[pid]") {
-            return Some(path);
-        }
-        // Maybe the caller's own /proc entry, as its PID namespace numbers it. Unknown (it
-        // has exited): another process's, as before.
-        let Some((rest, ids)) = path
-            .strip_prefix("/proc/[pid]")
-            .zip(self.namespace_ids(ev.tgid, ev.pid))
-        else {
+        let Some(rest) = path.strip_prefix("/proc/[pid]") else {
             return Some(path);
         };
-        let raw = self.proc_pid_named(ev, i, s);
-        Some(match raw {
-            Some(n) if n == ids.0 || n == ids.1 => format!("/proc/self{rest}"),
-            _ => path,
-        })
+        // Maybe the caller's own /proc entry, as its PID namespace numbers it. Unknown (it
+        // has exited): another process's, as before.
+        let Some(ids) = self.namespace_ids(ev.tgid, ev.pid) else {
+            return Some(path);
+        };
+        match self.proc_pid_named(ev, i, s) {
+            Some(n) if n == ids.0 || n == ids.1 => Some(format!("/proc/self{rest}")),
+            _ => Some(path),
+        }
     }
 
     /// The pid a `/proc/<pid>` path of string `i` names, as the caller wrote it (absolute,
@@ -1790,7 +1786,11 @@ fn string_args(arch: Arch) -> Vec<[Option<u8>; 2]> {
 fn namespace_view(tgid: u32, tid: u32) -> Option<Option<(u32, u32)>> {
     let read = |path: String| std::fs::read_to_string(path).ok();
     let process = innermost_pid(&read(format!("/proc/{tgid}/status"))?)?;
-    let thread = innermost_pid(&read(format!("/proc/{tgid}/task/{tid}/status"))?)?;
+    // A process's main thread has the process's ids: its status once is enough.
+    let thread = match tid == tgid {
+        true => process,
+        false => innermost_pid(&read(format!("/proc/{tgid}/task/{tid}/status"))?)?,
+    };
     if (process, thread) == (tgid, tid) {
         return Some(None);
     }
