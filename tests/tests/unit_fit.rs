@@ -3,7 +3,8 @@
 //! it under its drop-in (and verify names the gap of a drop-in that resets it); a unit's own
 //! ReadWritePaths= survive the drop-in's reset; a shell's `> /dev/null` keeps
 //! PrivateDevices=yes; paths with a space and a `%` are written so that systemd reads them;
-//! and a service that mounts for the rest of the host gets no mount namespace.
+//! a service that mounts for the rest of the host gets no mount namespace; and a site's own
+//! hook script (no package owns it) is named in the drop-in and by verify.
 use std::{
     path::Path,
     process::Output,
@@ -538,4 +539,66 @@ fn a_service_that_mounts_for_the_host_gets_no_mount_namespace() {
     assert!(out.status.success(), "{}\n{generated}", text(&out));
     drop(guest);
     assert_clean("after the host mounts test");
+}
+
+const HOOKED: &str = "learner-hooked.service";
+/// A site's hook script, as tinc-up or a monitoring check is: no package owns it.
+const HOOK: &str = "/etc/learner-hooks/on-tick";
+
+#[test]
+fn a_sites_own_programs_are_named_in_the_drop_in_and_by_verify() {
+    let Some(_kernel) = privileged("unit_fit_unpackaged") else {
+        return;
+    };
+    let dir = TempDir::new("unit-fit-unpackaged");
+    let guest = Guest::boot("unit-fit-unpackaged");
+    guest.sh("mkdir -p /etc/learner-hooks");
+    guest.write_mode(
+        HOOK,
+        "#!/bin/sh\nexec /usr/bin/touch /run/learner-ticked\n",
+        0o755,
+    );
+    start(
+        &guest,
+        HOOKED,
+        &format!(
+            "[Service]\nExecStart=/bin/sh -c 'while :; do {HOOK}; /usr/bin/sleep 0.3; done'\n"
+        ),
+        "test -e /run/learner-ticked",
+    );
+    let profile_path = dir.path().join("hooked.profile.yaml");
+    let profile = record(&guest, HOOKED, &profile_path, "true");
+    let unpackaged: Vec<&String> = profile.observations.processes.unpackaged.keys().collect();
+    // Only the hook: sh, sleep and touch are dash's and coreutils', by either spelling.
+    assert_eq!(
+        unpackaged,
+        [HOOK],
+        "{:?}",
+        profile.observations.processes.execs
+    );
+    // The programs were asked about, not kept among the unit's packages.
+    let unit = profile.unit.as_ref().expect("the unit's record");
+    assert!(
+        !unit.packages.keys().any(|p| p.ends_with("/sleep")),
+        "{:?}",
+        unit.packages
+    );
+    let dropin = dir.path().join("hooked.conf");
+    let generated = learner_tests::generate_dropin(&profile_path, &dropin, &[]);
+    let caution = format!("ran programs no installed package owns: {HOOK} (");
+    assert!(
+        generated
+            .lines()
+            .any(|l| l.starts_with("# learner: warning: ") && l.contains(&caution)),
+        "{generated}"
+    );
+    let out = verify(&guest, &dropin, &profile_path, &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("learner: caution: ") && said.contains(&caution),
+        "{said}"
+    );
+    drop(guest);
+    assert_clean("after the unpackaged programs test");
 }

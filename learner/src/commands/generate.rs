@@ -119,9 +119,7 @@ pub fn generate(req: &GenerateRequest) -> Result<Generated, GenerateError> {
             why,
         });
     }
-    if let Some(why) = policy::users::runs_commands_as_users(&profile) {
-        warnings.push(why);
-    }
+    warnings.extend(policy::verify::cautions(&profile));
     // The unit's own settings: the file named, else what the profiles recorded.
     let recorded = profiles.iter().any(|p| p.unit.is_some());
     let unit_file = req

@@ -34,6 +34,7 @@ pub fn to_json(verdict: &verify::Verdict, systemd: u32) -> serde_json::Value {
         "gaps": verdict.gaps,
         "unchecked": verdict.unchecked,
         "unjudged": verdict.unjudged,
+        "cautions": verdict.cautions,
     })
 }
 
@@ -150,6 +151,9 @@ pub fn run(args: &VerifyRequest, format: Format) -> ExitCode {
         .collect();
     for u in &verdict.unjudged {
         eprintln!("learner: cannot judge: {u}");
+    }
+    for c in &verdict.cautions {
+        eprintln!("learner: caution: {c}");
     }
     if verdict.gaps.is_empty() && !verdict.unjudged.is_empty() {
         eprintln!(

@@ -394,6 +394,12 @@ pub struct Processes {
     /// exit/exit_group calls, by caller.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exits: BTreeMap<String, Seen>,
+    /// Programs executed (by the path in `execs`) that no package of the recorded system
+    /// owns: a site's hook scripts, CGI programs, local builds. What they do is the host's
+    /// own and changes with it, unseen by the drop-in. Checked at the recording's end
+    /// against the system's package database; empty where it has none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unpackaged: BTreeMap<String, Seen>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -706,6 +712,7 @@ impl Observations {
         }
         merge_map(&mut self.processes.forks, &other.processes.forks);
         merge_map(&mut self.processes.exits, &other.processes.exits);
+        merge_map(&mut self.processes.unpackaged, &other.processes.unpackaged);
         merge_map(&mut self.refused_syscalls, &other.refused_syscalls);
         self.identity.merge(&other.identity);
         // Peers are known only if every part recorded them.

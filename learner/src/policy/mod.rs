@@ -14,6 +14,7 @@ pub mod identity;
 pub mod margin;
 pub mod paths;
 pub mod peers;
+pub mod programs;
 pub mod small;
 pub mod sources;
 pub mod unit_file;

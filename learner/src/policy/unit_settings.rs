@@ -122,10 +122,23 @@ fn written_below<'a>(p: &'a Profile, dir: &str) -> Option<&'a str> {
 
 /// Adds `items` to a reset-then-list decision's list.
 fn append(d: &mut Decision, items: &[String]) {
+    let directive = d.directive;
+    let bare = |w: &str| w.trim_start_matches(['-', '+']).to_owned();
+    // An entry the drop-in already names (the unit's -/opt beside learner's own) once.
+    let listed: BTreeSet<String> = d
+        .lines
+        .last()
+        .and_then(|l| l.strip_prefix(&format!("{directive}=")))
+        .map(|v| v.split_whitespace().map(bare).collect())
+        .unwrap_or_default();
+    let items: Vec<&String> = items
+        .iter()
+        .filter(|i| !listed.contains(&bare(i)))
+        .collect();
     if items.is_empty() {
         return;
     }
-    let directive = d.directive;
+    let items: Vec<&str> = items.iter().map(|i| i.as_str()).collect();
     match d.lines.last_mut() {
         Some(last) if last != &format!("{directive}=") => {
             last.push(' ');

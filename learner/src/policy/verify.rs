@@ -77,6 +77,18 @@ pub struct Verdict {
     /// `KEY=value (FILE:LINE): why` of settings the profiles cannot judge: their recording
     /// lacked the source that shows what the setting restricts (see `policy::sources`).
     pub unjudged: Vec<String>,
+    /// What a drop-in cannot promise whatever its settings: programs its unit runs whose
+    /// contents the site (or a user) chooses. Said, not counted against it.
+    pub cautions: Vec<String>,
+}
+
+/// What no drop-in from `p` can promise (see [`Verdict::cautions`]): `generate` writes these
+/// at the top of the drop-in, `verify` says them.
+pub fn cautions(p: &Profile) -> Vec<String> {
+    policy::users::runs_commands_as_users(p)
+        .into_iter()
+        .chain(policy::programs::runs_unpackaged_programs(p))
+        .collect()
 }
 
 /// Options newer than systemd 239 that verify knows, with the version that brought them; the
@@ -547,7 +559,10 @@ pub fn verify(
     groups: &SyscallGroups,
     exists: &dyn Fn(&str) -> bool,
 ) -> Verdict {
-    let mut verdict = Verdict::default();
+    let mut verdict = Verdict {
+        cautions: cautions(p),
+        ..Verdict::default()
+    };
     let mut start = Vec::new();
     let mut ignored = Vec::new();
     // What the target does not know is ignored (with a warning in its journal).

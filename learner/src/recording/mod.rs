@@ -10,6 +10,7 @@ pub mod collector;
 pub mod command;
 pub mod follower;
 pub mod network;
+pub mod packages;
 pub mod recorder;
 pub mod resolve;
 pub mod session;

@@ -10,6 +10,7 @@ use tokio::io::unix::AsyncFd;
 use crate::{
     model::profile::{PendingProfile, ProfileError},
     model::syscalls::Arch,
+    recording::packages,
     recording::session::{Session, SessionError, build_profile},
     systemd::cgroup::CgroupRef,
     systemd::cgroup_watch::CgroupWatch,
@@ -616,7 +617,16 @@ pub(crate) fn describe_unit(
         paths.extend(crate::model::unit::package_candidates(
             &profile.observations,
         ));
-        record.packages = systemd.package_owners(&paths);
+        // The programs it ran, asked in the same breath, kept as the ones nobody owns.
+        let execs = &profile.observations.processes.execs;
+        let asked = packages::names_to_ask(&systemd.path_in_guest(Path::new("/")), execs);
+        let own = paths.len();
+        paths.extend(asked.values().flatten().cloned());
+        let mut owners = systemd.package_owners(&paths);
+        profile.observations.processes.unpackaged = packages::unpackaged(execs, &asked, &owners);
+        let own: std::collections::BTreeSet<&String> = paths[..own].iter().collect();
+        owners.retain(|path, _| own.contains(path));
+        record.packages = owners;
         record.user_shared_with = cgroup
             .map(|own| user_shared_with(systemd, own, &record.settings))
             .unwrap_or_default();
