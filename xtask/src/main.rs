@@ -66,6 +66,10 @@ enum Task {
         /// is left)
         #[arg(short, long)]
         quiet: bool,
+        /// Services verified at once, each in guests of its own (the machine's other
+        /// privileged tests wait for all of them)
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+        jobs: u32,
         /// Services (directories of profiles/); all of them when none is named.
         services: Vec<String>,
     },
@@ -187,11 +191,12 @@ fn main() -> Result<()> {
         Task::Pack {
             update,
             quiet,
+            jobs,
             services,
         } => {
             setup()?;
             build()?;
-            pack::pack(update, quiet, &services)
+            pack::pack(update, quiet, jobs, &services)
         }
         Task::Starved {
             service,
@@ -510,7 +515,7 @@ fn test(args: &[String]) -> Result<()> {
     let services: Vec<String> = pack::CI_SERVICES.iter().map(|s| s.to_string()).collect();
     let suites: Vec<&str> = vm::CI_SUITES.iter().map(|s| s.name()).collect();
     if is_root() {
-        pack::pack(false, false, &services)?;
+        pack::pack(false, false, 1, &services)?;
         // Builds the images that are not cached (qemu and mmdebstrap installed first).
         vm::test_suites(vm::CI_SUITES, None)
     } else if std::env::var_os("CI").is_some() {

@@ -75,7 +75,7 @@ pub fn install_services(services: &[&str]) -> Result<Vec<String>> {
     Ok(installed.into_iter().map(str::to_owned).collect())
 }
 
-pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
+pub fn pack(update: bool, quiet: bool, jobs: u32, services: &[String]) -> Result<()> {
     if !is_root() {
         bail!("the pack loads eBPF programs and boots systemds: run it as root");
     }
@@ -107,6 +107,7 @@ pub fn pack(update: bool, quiet: bool, services: &[String]) -> Result<()> {
     if quiet {
         cmd.arg("--quiet");
     }
+    cmd.args(["--jobs", &jobs.to_string()]);
     cmd.arg(&profiles)
         .arg(ws.join("target").join("pack"))
         .args(&services);

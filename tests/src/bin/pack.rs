@@ -6,7 +6,8 @@
 //! `load.sh check` as the check, scores the unit without and with it, and compares the fresh
 //! recording with the shipped profile (`learner diff --fail-on looser`). One service at a time,
 //! each holding the machine's privileged-test lock while its guest lives; the guest is powered
-//! off after each, also on failure or Ctrl-C.
+//! off after each, also on failure or Ctrl-C. With `--jobs N`, N services at once, each in its
+//! own guests, all under one turn of the lock, every package installed before the first boots.
 //!
 //! With `--update` the fresh recording is merged into the shipped profile (a union: each run
 //! adds what that run happened to see), the drop-in regenerated from it, applied the same way,
@@ -16,7 +17,7 @@
 //! spent and what is left; a live line on a terminal, a plain line every 30 s elsewhere,
 //! nothing with `--quiet`.
 //!
-//! Usage: `LEARNER_BIN=target/debug/learner pack [--update] [--quiet] PROFILES OUTDIR
+//! Usage: `LEARNER_BIN=target/debug/learner pack [--update] [--quiet] [--jobs N] PROFILES OUTDIR
 //! [SERVICE...]` (xtask passes them). Exit 0 when every service verified, 1 when one did not, 2 on bad usage.
 use std::{
     collections::BTreeMap,
@@ -154,6 +155,9 @@ impl Service {
     }
 }
 
+/// A service with its place in the order named (the table's).
+type Numbered<'a> = (usize, &'a Service);
+
 /// One line of the table.
 struct Row {
     service: String,
@@ -188,8 +192,24 @@ fn main() -> ExitCode {
     } else {
         false
     };
+    let jobs = match args.iter().position(|a| a == "--jobs") {
+        Some(i) => {
+            let n = args.get(i + 1).and_then(|n| n.parse::<usize>().ok());
+            match n {
+                Some(n) if n > 0 => {
+                    args.drain(i..=i + 1);
+                    n
+                }
+                _ => {
+                    eprintln!("pack: --jobs takes a number of services at once, 1 or more");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => 1,
+    };
     if args.len() < 2 {
-        eprintln!("usage: pack [--update] [--quiet] PROFILES OUTDIR [SERVICE...]");
+        eprintln!("usage: pack [--update] [--quiet] [--jobs N] PROFILES OUTDIR [SERVICE...]");
         return ExitCode::from(2);
     }
     let profiles = PathBuf::from(&args[0]);
@@ -198,7 +218,7 @@ fn main() -> ExitCode {
         // SAFETY: the handler only stores to an atomic.
         unsafe { libc::signal(sig, interrupted as *const () as libc::sighandler_t) };
     }
-    match pack(&profiles, &out, &args[2..], update, quiet) {
+    match pack(&profiles, &out, &args[2..], update, quiet, jobs) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -226,6 +246,7 @@ fn pack(
     names: &[String],
     update: bool,
     quiet: bool,
+    jobs: usize,
 ) -> Result<bool, String> {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -245,68 +266,85 @@ fn pack(
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let out = std::fs::canonicalize(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let started = Instant::now();
-    let mut rows = Vec::new();
+    let total = services.len();
+    let skipped_total = services.iter().filter(|s| s.unverified.is_some()).count();
     let mut pace = Pace::start(
         services.iter().filter(|s| s.unverified.is_none()).count(),
         Mode::for_stderr(quiet),
     );
-    let mut verifying = 0;
-    for service in &services {
+    // Several guests at once share one turn of the machine, taken before the first, and
+    // their packages are installed before any boots (a guest's root is an overlay of this
+    // machine's, which an install would change under it).
+    let shared_turn = match jobs > 1 {
+        true => {
+            for service in services.iter().filter(|s| s.unverified.is_none()) {
+                install(service)?;
+            }
+            Some(machine_turn(|| {
+                pace.say("pack: waiting for the privileged tests running on this machine")
+            })?)
+        }
+        false => None,
+    };
+    // A service whose packages a later one's install removed (vsftpd and proftpd-basic
+    // conflict) runs after the others, alone, its packages installed again first.
+    let (services, alone): (Vec<Numbered>, Vec<Numbered>) = services
+        .iter()
+        .enumerate()
+        .partition(|(_, s)| shared_turn.is_none() || s.unverified.is_some() || installed(s));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let verifying = std::sync::atomic::AtomicUsize::new(0);
+    let rows = std::sync::Mutex::new(Vec::new());
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let Some(&(i, service)) = services.get(next.fetch_add(1, Ordering::Relaxed))
+                    else {
+                        return;
+                    };
+                    if INTERRUPTED.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match run_one(
+                        service,
+                        &out,
+                        update,
+                        &pace,
+                        &verifying,
+                        shared_turn.is_none(),
+                    ) {
+                        Ok(row) => rows.lock().unwrap().push((i, row)),
+                        Err(e) => {
+                            *failure.lock().unwrap() = Some(e);
+                            INTERRUPTED.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap() {
+        return Err(e);
+    }
+    for (i, service) in alone {
         if INTERRUPTED.load(Ordering::Relaxed) {
             break;
         }
-        let t = Instant::now();
-        let mut row = Row {
-            service: service.name.clone(),
-            package: package_version(service),
-            systemd: String::new(),
-            before: "-".into(),
-            after: "-".into(),
-            result: String::new(),
-            detail: String::new(),
-            ok: true,
-            listed_as: match service.unshipped {
-                true => "not shipped",
-                false => "limit of this machine",
-            },
-            started: None,
-            secs: 0.0,
-        };
-        if let Some(why) = &service.unverified {
-            row.result = match service.unshipped {
-                true => format!("no drop-in shipped: {why}"),
-                false => format!("not verified here: {why}"),
-            };
-        } else {
-            let dir = out.join(&service.name);
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            pace.say(&format!("\n== pack: {} ({})", service.name, service.unit));
-            pace.service(verifying, &service.name);
-            verifying += 1;
-            if let Err(e) = verify(service, &dir, update, &mut row, &pace) {
-                row.ok = false;
-                // The table gets the first line; the whole story goes to stderr.
-                pace.say(&e);
-                let (first, rest) = e.split_once('\n').unwrap_or((&e, ""));
-                row.result = first.trim_end_matches(':').into();
-                row.detail = rest.into();
-            }
-        }
-        row.secs = row.started.unwrap_or(t).elapsed().as_secs_f64();
-        if service.unverified.is_none() {
-            pace.done(Duration::from_secs_f64(row.secs));
-        }
-        pace.say(&format!(
-            "== pack: {}: {} ({:.0} s)",
-            row.service, row.result, row.secs
-        ));
-        rows.push(row);
+        install(service)?;
+        let row = run_one(service, &out, update, &pace, &verifying, false)?;
+        rows.lock().unwrap().push((i, row));
     }
+    drop(shared_turn);
+    let mut rows = rows.into_inner().unwrap();
+    rows.sort_by_key(|(i, _)| *i);
+    let rows: Vec<Row> = rows.into_iter().map(|(_, row)| row).collect();
     // The table may go to the same terminal.
     pace.finish();
     print_table(&rows);
-    print_headline(&rows, services.len());
+    print_headline(&rows, total);
     eprintln!(
         "pack: {} service(s) in {:.0} s; logs and fresh recordings in {}",
         rows.len(),
@@ -314,12 +352,70 @@ fn pack(
         out.display()
     );
     // Services not run (an interruption) count as failed.
-    let failed = rows.iter().filter(|r| !r.ok).count() + services.len() - rows.len();
-    let skipped = services.iter().filter(|s| s.unverified.is_some()).count();
+    let failed = rows.iter().filter(|r| !r.ok).count() + total - rows.len();
+    let skipped = skipped_total;
     let passed = rows.iter().filter(|r| r.ok).count() - skipped;
     // The plain closing line CI's log readers count.
     println!("pack: {passed} passed, {failed} failed, {skipped} skipped");
     Ok(failed == 0)
+}
+
+/// One service of the pack: its row, verified (or failed) as `verify` says, or listed when
+/// `unverified=`. With `own_turn`, it waits for the machine's turn itself.
+fn run_one(
+    service: &Service,
+    out: &Path,
+    update: bool,
+    pace: &Pace,
+    verifying: &std::sync::atomic::AtomicUsize,
+    own_turn: bool,
+) -> Result<Row, String> {
+    let t = Instant::now();
+    let mut row = Row {
+        service: service.name.clone(),
+        package: package_version(service),
+        systemd: String::new(),
+        before: "-".into(),
+        after: "-".into(),
+        result: String::new(),
+        detail: String::new(),
+        ok: true,
+        listed_as: match service.unshipped {
+            true => "not shipped",
+            false => "limit of this machine",
+        },
+        started: None,
+        secs: 0.0,
+    };
+    if let Some(why) = &service.unverified {
+        row.result = match service.unshipped {
+            true => format!("no drop-in shipped: {why}"),
+            false => format!("not verified here: {why}"),
+        };
+    } else {
+        let dir = out.join(&service.name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        pace.say(&format!("\n== pack: {} ({})", service.name, service.unit));
+        pace.service(verifying.fetch_add(1, Ordering::Relaxed), &service.name);
+        if let Err(e) = verify(service, &dir, update, &mut row, pace, own_turn) {
+            row.ok = false;
+            // The table gets the first line; the whole story goes to stderr.
+            pace.say(&e);
+            let (first, rest) = e.split_once('\n').unwrap_or((&e, ""));
+            row.result = first.trim_end_matches(':').into();
+            row.detail = rest.into();
+        }
+    }
+    row.secs = row.started.unwrap_or(t).elapsed().as_secs_f64();
+    if service.unverified.is_none() {
+        pace.done(Duration::from_secs_f64(row.secs));
+    }
+    pace.say(&format!(
+        "== pack: {}: {} ({:.0} s)",
+        row.service, row.result, row.secs
+    ));
+    Ok(row)
 }
 
 fn print_table(rows: &[Row]) {
@@ -414,6 +510,20 @@ fn tail(out: &Output, lines: usize) -> String {
 /// binary xtask names in LEARNER_PACK_INSTALL; nothing when run without it, or when all are
 /// there.
 /// In the machine's turn: no other guest is booted on this root while apt changes it.
+/// Whether every package `service` needs is installed on this machine now.
+fn installed(service: &Service) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f", "${db:Status-Status}\\n"])
+        .args(&service.packages)
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .all(|l| l == "installed")
+        })
+}
+
 fn install(service: &Service) -> Result<(), String> {
     let Some(xtask) = std::env::var_os("LEARNER_PACK_INSTALL") else {
         return Ok(());
@@ -438,6 +548,7 @@ fn verify(
     update: bool,
     row: &mut Row,
     pace: &Pace,
+    own_turn: bool,
 ) -> Result<(), String> {
     let load_sh = service.load_sh();
     if !load_sh.exists() {
@@ -445,11 +556,16 @@ fn verify(
     }
     // The guest and the recording's eBPF programs must not meet a privileged test's.
     pace.step(0);
-    let _turn = machine_turn(|| {
-        pace.say("pack: waiting for the privileged tests running on this machine")
-    })?;
+    let _turn = match own_turn {
+        true => Some(machine_turn(|| {
+            pace.say("pack: waiting for the privileged tests running on this machine")
+        })?),
+        false => None,
+    };
     row.started = Some(Instant::now());
-    install(service)?;
+    if own_turn {
+        install(service)?;
+    }
     pace.step(1);
     let guest = Guest::try_boot_holding(&format!("pack-{}", service.name), &service.units())?;
     let pid = guest.pid.to_string();
