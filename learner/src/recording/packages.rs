@@ -29,14 +29,17 @@ fn spellings(path: &str) -> [Option<String>; 2] {
 }
 
 /// For each program the unit ran successfully that is still a file in `root` (the unit's
-/// system's root, seen from here), the names a package could own it by: as run, as the
-/// kernel resolves it (a site's link in /etc/munin/plugins to a packaged plugin), and the
-/// merged-/usr twin of each, those that exist. A failed PATH search, a program gone since
+/// system's root, seen from here), the names a package could own it by: as the kernel
+/// resolves it (a site's link in /etc/munin/plugins to a packaged plugin), as run unless that
+/// is a symlink, and the merged-/usr twin of each, those that exist. A failed PATH search, a program gone since
 /// (a script a job wrote and removed): nothing to ask about.
 pub fn names_to_ask(root: &Path, execs: &BTreeMap<String, Exec>) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for (path, exec) in execs {
-        if exec.seen.ok == 0 || !path.starts_with('/') {
+        // /proc/self/exe, /dev/fd/N: a process's own file, which a lookup from here
+        // would take for learner's.
+        let api = ["/proc/", "/dev/"].iter().any(|a| path.starts_with(a));
+        if exec.seen.ok == 0 || !path.starts_with('/') || api {
             continue;
         }
         let Some(real) = resolve(root, path) else {
@@ -46,8 +49,16 @@ pub fn names_to_ask(root: &Path, execs: &BTreeMap<String, Exec>) -> BTreeMap<Str
         if !in_root(&real).metadata().is_ok_and(|m| m.is_file()) {
             continue;
         }
-        let names: BTreeSet<String> = spellings(path)
+        // The name as run only when it is the file itself: a site's link put where a
+        // package's program was (or a package's link to a file the site supplies) is judged
+        // by the file the kernel ran.
+        let as_run = !in_root(path)
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+        let names: BTreeSet<String> = as_run
+            .then(|| spellings(path))
             .into_iter()
+            .flatten()
             .chain(spellings(&real))
             .flatten()
             .filter(|p| in_root(p).symlink_metadata().is_ok())
@@ -129,16 +140,15 @@ mod tests {
             execs.insert(p.to_owned(), exec(1));
         }
         execs.insert("/usr/local/bin/sh".into(), exec(0));
+        execs.insert("/proc/self/exe".into(), exec(1));
         execs.insert("/etc/tinc/net/gone".into(), exec(1));
         let asked = names_to_ask(&root, &execs);
-        assert_eq!(
-            asked["/usr/bin/sh"],
-            ["/bin/dash", "/bin/sh", "/usr/bin/dash", "/usr/bin/sh"]
-        );
+        assert_eq!(asked["/usr/bin/sh"], ["/bin/dash", "/usr/bin/dash"]);
         assert_eq!(
             asked["/etc/munin/plugins/cpu"],
-            ["/etc/munin/plugins/cpu", "/usr/share/munin/plugins/cpu"]
+            ["/usr/share/munin/plugins/cpu"]
         );
+        assert_eq!(asked["/etc/tinc/net/tinc-up"], ["/etc/tinc/net/tinc-up"]);
         assert_eq!(asked.len(), 4, "{asked:?}");
         // dpkg knows dash by /bin/dash only, the plugin by its own path.
         let mut owners: BTreeMap<String, String> = asked

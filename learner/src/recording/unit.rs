@@ -617,16 +617,14 @@ pub(crate) fn describe_unit(
         paths.extend(crate::model::unit::package_candidates(
             &profile.observations,
         ));
-        // The programs it ran, asked in the same breath, kept as the ones nobody owns.
+        record.packages = systemd.package_owners(&paths);
+        // The programs it ran, asked apart (rpm's answer is all or nothing), kept as the ones
+        // nobody owns.
         let execs = &profile.observations.processes.execs;
         let asked = packages::names_to_ask(&systemd.path_in_guest(Path::new("/")), execs);
-        let own = paths.len();
-        paths.extend(asked.values().flatten().cloned());
-        let mut owners = systemd.package_owners(&paths);
+        let names: Vec<String> = asked.values().flatten().cloned().collect();
+        let owners = systemd.package_owners(&names);
         profile.observations.processes.unpackaged = packages::unpackaged(execs, &asked, &owners);
-        let own: std::collections::BTreeSet<&String> = paths[..own].iter().collect();
-        owners.retain(|path, _| own.contains(path));
-        record.packages = owners;
         record.user_shared_with = cgroup
             .map(|own| user_shared_with(systemd, own, &record.settings))
             .unwrap_or_default();

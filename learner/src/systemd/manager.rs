@@ -589,27 +589,32 @@ impl Systemd {
         if paths.is_empty() {
             return out;
         }
-        let args: Vec<&str> = std::iter::once("-S")
-            .chain(paths.iter().map(String::as_str))
+        // dpkg-query -S takes a path with a glob character as a pattern (`a[1]` would match
+        // `a1` and never itself): each is escaped to stand for itself.
+        let escaped: Vec<String> = paths
+            .iter()
+            .map(|p| {
+                p.chars().fold(String::new(), |mut s, c| {
+                    if matches!(c, '*' | '?' | '[' | '\\') {
+                        s.push('\\');
+                    }
+                    s.push(c);
+                    s
+                })
+            })
             .collect();
+        let queried = self
+            .command("dpkg-query")
+            // Its diversion lines are translated.
+            .env("LC_ALL", "C")
+            .arg("-S")
+            .args(&escaped)
+            .output();
         // dpkg-query exits 1 when one path is nobody's: its answers are still good.
-        if let Ok(o) = self.output("dpkg-query", &args)
+        if let Ok(o) = queried
             && matches!(o.status.code(), Some(0 | 1))
         {
-            for p in paths {
-                out.insert(p.clone(), String::new());
-            }
-            for line in String::from_utf8_lossy(&o.stdout).lines() {
-                if line.starts_with("diversion ") {
-                    continue;
-                }
-                if let Some((pkgs, path)) = line.split_once(": ")
-                    && let Some(v) = out.get_mut(path)
-                {
-                    *v = pkgs.to_owned();
-                }
-            }
-            return out;
+            return dpkg_search_owners(paths, &String::from_utf8_lossy(&o.stdout));
         }
         let mut args = vec!["-qf", "--queryformat", "%{NAME}\\n"];
         args.extend(paths.iter().map(String::as_str));
@@ -694,9 +699,73 @@ impl Systemd {
     }
 }
 
+/// `dpkg-query -S`'s answer (in the C locale) as each of `paths`' owning packages, empty for a
+/// path none owns: a package's file moved aside by a diversion (`/bin/sh.distrib`) is the
+/// diverting package's, and a path an admin diverted (`local diversion from:`) holds the
+/// site's own file, whoever lists it.
+fn dpkg_search_owners(
+    paths: &[String],
+    answer: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out: std::collections::BTreeMap<String, String> =
+        paths.iter().map(|p| (p.clone(), String::new())).collect();
+    let mut local = Vec::new();
+    for line in answer.lines() {
+        let Some((what, path)) = line.split_once(": ") else {
+            continue;
+        };
+        let Some(v) = out.get_mut(path) else {
+            continue;
+        };
+        match what.strip_prefix("diversion by ") {
+            Some(by) => {
+                if let Some(pkg) = by.strip_suffix(" to")
+                    && v.is_empty()
+                {
+                    *v = pkg.to_owned();
+                }
+            }
+            None if what == "local diversion from" => local.push(path.to_owned()),
+            None if what.starts_with("local diversion") => {}
+            None => *v = what.to_owned(),
+        }
+    }
+    for path in local {
+        out.insert(path, String::new());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dpkg_search_answers_with_diversions() {
+        let paths: Vec<String> = [
+            "/usr/bin/sh",
+            "/bin/sh.distrib",
+            "/usr/sbin/tool",
+            "/etc/hook",
+            "/usr/lib/a[1]",
+        ]
+        .map(String::from)
+        .to_vec();
+        let answer = "diversion by dash from: /bin/sh\n\
+                      diversion by dash to: /bin/sh.distrib\n\
+                      dash: /usr/bin/sh\n\
+                      local diversion from: /usr/sbin/tool\n\
+                      local diversion to: /usr/sbin/tool.orig\n\
+                      tools: /usr/sbin/tool\n\
+                      lib1: /usr/lib/a[1]\n";
+        let owners = dpkg_search_owners(&paths, answer);
+        assert_eq!(owners["/usr/bin/sh"], "dash");
+        assert_eq!(owners["/bin/sh.distrib"], "dash");
+        assert_eq!(owners["/usr/sbin/tool"], "", "an admin's replacement");
+        assert_eq!(owners["/etc/hook"], "");
+        assert_eq!(owners["/usr/lib/a[1]"], "lib1");
+        assert_eq!(owners.len(), 5);
+    }
 
     #[test]
     fn a_template_is_told_from_its_instances() {

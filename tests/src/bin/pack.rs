@@ -272,69 +272,64 @@ fn pack(
         services.iter().filter(|s| s.unverified.is_none()).count(),
         Mode::for_stderr(quiet),
     );
-    // Several guests at once share one turn of the machine, taken before the first, and
-    // their packages are installed before any boots (a guest's root is an overlay of this
+    // Several guests at once share one turn of the machine, taken before the first; then
+    // their packages are installed, before any boots (a guest's root is an overlay of this
     // machine's, which an install would change under it).
+    let mut not_installed = BTreeMap::new();
     let shared_turn = match jobs > 1 {
         true => {
-            for service in services.iter().filter(|s| s.unverified.is_none()) {
-                install(service)?;
-            }
-            Some(machine_turn(|| {
+            let turn = machine_turn(|| {
                 pace.say("pack: waiting for the privileged tests running on this machine")
-            })?)
+            })?;
+            for service in services.iter().filter(|s| s.unverified.is_none()) {
+                if let Err(e) = install(service) {
+                    not_installed.insert(service.name.clone(), e);
+                }
+            }
+            Some(turn)
         }
         false => None,
     };
     // A service whose packages a later one's install removed (vsftpd and proftpd-basic
     // conflict) runs after the others, alone, its packages installed again first.
-    let (services, alone): (Vec<Numbered>, Vec<Numbered>) = services
-        .iter()
-        .enumerate()
-        .partition(|(_, s)| shared_turn.is_none() || s.unverified.is_some() || installed(s));
+    let (services, alone): (Vec<Numbered>, Vec<Numbered>) =
+        services.iter().enumerate().partition(|(_, s)| {
+            shared_turn.is_none()
+                || s.unverified.is_some()
+                || not_installed.contains_key(&s.name)
+                || installed(s)
+        });
     let next = std::sync::atomic::AtomicUsize::new(0);
     let verifying = std::sync::atomic::AtomicUsize::new(0);
     let rows = std::sync::Mutex::new(Vec::new());
-    let failure = std::sync::Mutex::new(None);
+    let run =
+        |service: &Service, own_turn: bool, install_failed: Option<&String>| match install_failed {
+            Some(e) => failed_row(service, e.clone()),
+            None => run_one(service, &out, update, &pace, &verifying, own_turn),
+        };
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
-                loop {
-                    let Some(&(i, service)) = services.get(next.fetch_add(1, Ordering::Relaxed))
-                    else {
-                        return;
-                    };
+                while let Some(&(i, service)) = services.get(next.fetch_add(1, Ordering::Relaxed)) {
                     if INTERRUPTED.load(Ordering::Relaxed) {
                         return;
                     }
-                    match run_one(
+                    let row = run(
                         service,
-                        &out,
-                        update,
-                        &pace,
-                        &verifying,
                         shared_turn.is_none(),
-                    ) {
-                        Ok(row) => rows.lock().unwrap().push((i, row)),
-                        Err(e) => {
-                            *failure.lock().unwrap() = Some(e);
-                            INTERRUPTED.store(true, Ordering::Relaxed);
-                            return;
-                        }
-                    }
+                        not_installed.get(&service.name),
+                    );
+                    rows.lock().unwrap().push((i, row));
                 }
             });
         }
     });
-    if let Some(e) = failure.into_inner().unwrap() {
-        return Err(e);
-    }
     for (i, service) in alone {
         if INTERRUPTED.load(Ordering::Relaxed) {
             break;
         }
-        install(service)?;
-        let row = run_one(service, &out, update, &pace, &verifying, false)?;
+        let failed = install(service).err();
+        let row = run(service, false, failed.as_ref());
         rows.lock().unwrap().push((i, row));
     }
     drop(shared_turn);
@@ -354,7 +349,7 @@ fn pack(
     // Services not run (an interruption) count as failed.
     let failed = rows.iter().filter(|r| !r.ok).count() + total - rows.len();
     let skipped = skipped_total;
-    let passed = rows.iter().filter(|r| r.ok).count() - skipped;
+    let passed = rows.iter().filter(|r| r.ok).count().saturating_sub(skipped);
     // The plain closing line CI's log readers count.
     println!("pack: {passed} passed, {failed} failed, {skipped} skipped");
     Ok(failed == 0)
@@ -369,7 +364,7 @@ fn run_one(
     pace: &Pace,
     verifying: &std::sync::atomic::AtomicUsize,
     own_turn: bool,
-) -> Result<Row, String> {
+) -> Row {
     let t = Instant::now();
     let mut row = Row {
         service: service.name.clone(),
@@ -395,10 +390,12 @@ fn run_one(
     } else {
         let dir = out.join(&service.name);
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         pace.say(&format!("\n== pack: {} ({})", service.name, service.unit));
         pace.service(verifying.fetch_add(1, Ordering::Relaxed), &service.name);
-        if let Err(e) = verify(service, &dir, update, &mut row, pace, own_turn) {
+        let verified = std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))
+            .and_then(|()| verify(service, &dir, update, &mut row, pace, own_turn));
+        if let Err(e) = verified {
             row.ok = false;
             // The table gets the first line; the whole story goes to stderr.
             pace.say(&e);
@@ -415,7 +412,25 @@ fn run_one(
         "== pack: {}: {} ({:.0} s)",
         row.service, row.result, row.secs
     ));
-    Ok(row)
+    row
+}
+
+/// The row of a service whose packages could not be installed.
+fn failed_row(service: &Service, e: String) -> Row {
+    let (first, rest) = e.split_once('\n').unwrap_or((&e, ""));
+    Row {
+        service: service.name.clone(),
+        package: package_version(service),
+        systemd: String::new(),
+        before: "-".into(),
+        after: "-".into(),
+        result: first.trim_end_matches(':').into(),
+        detail: rest.into(),
+        ok: false,
+        listed_as: "limit of this machine",
+        started: None,
+        secs: 0.0,
+    }
 }
 
 fn print_table(rows: &[Row]) {
@@ -505,13 +520,11 @@ fn tail(out: &Output, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Installs the service's packages where another service's replaced them (conflicting
-/// packages, installed all at once before the run), by xtask's hidden `pack-install`, whose
-/// binary xtask names in LEARNER_PACK_INSTALL; nothing when run without it, or when all are
-/// there.
-/// In the machine's turn: no other guest is booted on this root while apt changes it.
 /// Whether every package `service` needs is installed on this machine now.
 fn installed(service: &Service) -> bool {
+    if service.packages.is_empty() {
+        return true;
+    }
     Command::new("dpkg-query")
         .args(["-W", "-f", "${db:Status-Status}\\n"])
         .args(&service.packages)
@@ -524,6 +537,11 @@ fn installed(service: &Service) -> bool {
         })
 }
 
+/// Installs the service's packages where another service's replaced them (conflicting
+/// packages, installed all at once before the run), by xtask's hidden `pack-install`, whose
+/// binary xtask names in LEARNER_PACK_INSTALL; nothing when run without it, or when all are
+/// there.
+/// In the machine's turn: no other guest is booted on this root while apt changes it.
 fn install(service: &Service) -> Result<(), String> {
     let Some(xtask) = std::env::var_os("LEARNER_PACK_INSTALL") else {
         return Ok(());
