@@ -35,6 +35,9 @@ pub struct State {
     pub service_since: Instant,
     /// What each service verified so far took, for the estimate of what is left.
     pub took: Vec<Duration>,
+    /// Services verified at once (`pack --jobs`): the line follows the last one begun, and
+    /// what is left goes that many at a time.
+    pub jobs: usize,
 }
 
 /// The progress line at `now`.
@@ -62,8 +65,8 @@ pub fn line(s: &State, now: Instant) -> String {
     ));
     if !s.took.is_empty() {
         let each = s.took.iter().sum::<Duration>() / s.took.len() as u32;
-        // This one's rest as if it took as long as the others, then the rest.
-        let left = each.saturating_sub(in_it) + each * after as u32;
+        // This one's rest as if it took as long as the others, then the rest, `jobs` at once.
+        let left = (each.saturating_sub(in_it) + each * after as u32) / s.jobs.max(1) as u32;
         out.push_str(&format!(
             ", about {} left at {} each",
             clock(left),
@@ -115,8 +118,16 @@ impl Pace {
             pack_since: Instant::now(),
             service_since: Instant::now(),
             took: Vec::new(),
+            jobs: 1,
         });
         pace
+    }
+
+    /// `jobs` services are verified at once from now on.
+    pub fn at_once(&self, jobs: usize) {
+        if let Some(s) = self.state.lock().unwrap().as_mut() {
+            s.jobs = jobs.max(1);
+        }
     }
 
     /// Service `index` (from 0) begins, waiting for its turn.
@@ -179,6 +190,7 @@ mod tests {
             pack_since: now - Duration::from_secs(750),
             service_since: now - Duration::from_secs(70),
             took: took.iter().map(|&s| Duration::from_secs(s)).collect(),
+            jobs: 1,
         };
         (s, now)
     }
@@ -195,6 +207,14 @@ mod tests {
         assert_eq!(
             line(&s, now),
             "pack: 1/41 nginx: waiting for the machine's turn (step 1/9), 01:10 in it, 12:30 in all; 40 more services"
+        );
+        // Three at once: a third of the time.
+        let (mut s, now) = at(4, 2, &[100, 140]);
+        s.jobs = 3;
+        assert!(
+            line(&s, now).ends_with("; 38 more services, about 25:36 left at 02:00 each"),
+            "{}",
+            line(&s, now)
         );
         let (s, now) = at(8, 40, &[60]);
         assert!(line(&s, now).ends_with("(step 9/9), 01:10 in it, 12:30 in all; the last service"));

@@ -275,6 +275,7 @@ fn pack(
     // Several guests at once share one turn of the machine, taken before the first; then
     // their packages are installed, before any boots (a guest's root is an overlay of this
     // machine's, which an install would change under it).
+    pace.at_once(jobs);
     let mut not_installed = BTreeMap::new();
     let shared_turn = match jobs > 1 {
         true => {
