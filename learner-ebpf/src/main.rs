@@ -308,17 +308,23 @@ fn count(ctx: &RawTracePointContext, target: &Target) -> Result<(), ()> {
             (*entered).nr = id as u64;
         }
     }
-    if target.comm_changing[0] == u32::MAX || target.comm_changing.contains(&(id as u32)) {
+    let changing =
+        target.comm_changing[0] == u32::MAX || target.comm_changing.contains(&(id as u32));
+    if changing || !cached {
+        // This call is judged by the comm it enters with: a verdict left in this CPU's slot
+        // may be another task's (systemd's executor's prctl calls were counted as the
+        // service's when a service's task had run last on the CPU, under load).
+        let mut comm = [0u8; 16];
+        current_comm(&mut comm);
+        current.manager = u64::from(is_service_manager(&comm));
+        current.verdict_generation = generation_now;
+    }
+    if changing {
         // The comm may change in this call: every cached verdict of this task, on any CPU,
         // is stale once it returns.
         // SAFETY: an aligned u64 in a map value, updated atomically (BPF_ATOMIC add).
         unsafe { atomic_add_one(generation) };
         current.verdict_generation = NO_VERDICT;
-    } else if !cached {
-        let mut comm = [0u8; 16];
-        current_comm(&mut comm);
-        current.manager = u64::from(is_service_manager(&comm));
-        current.verdict_generation = generation_now;
     }
     if current.manager != 0 || target.counting == 0 {
         return Err(());
