@@ -14,9 +14,9 @@ pub fn runs_unpackaged_programs(p: &Profile) -> Option<String> {
     if unpackaged.is_empty() {
         return None;
     }
-    let mut names: Vec<&str> = unpackaged.keys().map(String::as_str).take(NAMED).collect();
-    let more = unpackaged.len().saturating_sub(NAMED);
-    let more = match more {
+    // Keys of a BTreeMap: sorted already.
+    let names: Vec<&str> = unpackaged.keys().map(String::as_str).take(NAMED).collect();
+    let more = match unpackaged.len().saturating_sub(NAMED) {
         0 => String::new(),
         n => format!(" and {n} more"),
     };
@@ -24,7 +24,6 @@ pub fn runs_unpackaged_programs(p: &Profile) -> Option<String> {
         .values()
         .flat_map(|seen| seen.by.iter())
         .collect();
-    names.sort_unstable();
     Some(format!(
         "{} ran programs no installed package owns: {}{more} (the site's own scripts or builds: hooks, CGI programs, checks); the drop-in lets them do only what they did while recorded, so after editing or adding any, record the unit again (or `learner watch` it) before relying on it",
         by.into_iter().collect::<Vec<_>>().join(", "),

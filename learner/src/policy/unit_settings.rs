@@ -131,14 +131,14 @@ fn append(d: &mut Decision, items: &[String]) {
         .and_then(|l| l.strip_prefix(&format!("{directive}=")))
         .map(|v| v.split_whitespace().map(bare).collect())
         .unwrap_or_default();
-    let items: Vec<&String> = items
+    let items: Vec<&str> = items
         .iter()
+        .map(String::as_str)
         .filter(|i| !listed.contains(&bare(i)))
         .collect();
     if items.is_empty() {
         return;
     }
-    let items: Vec<&str> = items.iter().map(|i| i.as_str()).collect();
     match d.lines.last_mut() {
         Some(last) if last != &format!("{directive}=") => {
             last.push(' ');

@@ -846,16 +846,6 @@ fn exec_start_program(exec_start: &str) -> Option<&str> {
     Some(&rest[..end]).filter(|p| p.starts_with('/'))
 }
 
-/// Packages in a `dpkg -S` answer (`nginx-common, nginx: /usr/sbin/nginx`).
-fn dpkg_owners(answer: &str) -> Vec<String> {
-    answer
-        .lines()
-        .filter(|l| !l.starts_with("diversion by"))
-        .filter_map(|l| l.split_once(": "))
-        .flat_map(|(pkgs, _)| pkgs.split(", ").map(|p| p.trim().to_owned()))
-        .collect()
-}
-
 /// Whether a logrotate entry's scripts (prerotate, postrotate, ...) name `unit`: its full name,
 /// or its name without the type (`nginx` for nginx.service, `postgresql` too for
 /// postgresql@15-main.service) as a word.
@@ -896,12 +886,11 @@ pub fn logrotate_entry(systemd: &Systemd, unit: &str) -> Option<LogrotateEntry> 
         if let Some(short) = program.strip_prefix("/usr") {
             candidates.push(short.to_owned());
         }
+        let owners = systemd.package_owners(&candidates);
         for path in candidates {
-            let Ok(out) = systemd.run("dpkg", &["-S", &path]) else {
-                continue;
-            };
-            for package in dpkg_owners(&String::from_utf8_lossy(&out.stdout)) {
-                let Ok(files) = systemd.run("dpkg", &["-L", &package]) else {
+            let packages = owners.get(&path).map_or("", String::as_str);
+            for package in packages.split(", ").filter(|p| !p.is_empty()) {
+                let Ok(files) = systemd.run("dpkg", &["-L", package]) else {
                     continue;
                 };
                 let files = String::from_utf8_lossy(&files.stdout).into_owned();
@@ -1222,7 +1211,7 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_program_and_its_packages() {
+    fn finds_the_exec_start_program() {
         assert_eq!(
             exec_start_program(
                 "{ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx -g daemon on; ; ignore_errors=no ; start_time=[n/a] }"
@@ -1230,10 +1219,6 @@ mod tests {
             Some("/usr/sbin/nginx")
         );
         assert_eq!(exec_start_program(""), None);
-        assert_eq!(
-            dpkg_owners("diversion by x from: /bin/sh\nnginx-common, nginx: /usr/sbin/nginx\n"),
-            ["nginx-common", "nginx"]
-        );
     }
 
     #[test]

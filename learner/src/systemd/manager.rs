@@ -748,12 +748,15 @@ mod tests {
             "/usr/sbin/tool",
             "/etc/hook",
             "/usr/lib/a[1]",
+            "/usr/sbin/nginx",
         ]
         .map(String::from)
         .to_vec();
         let answer = "diversion by dash from: /bin/sh\n\
                       diversion by dash to: /bin/sh.distrib\n\
                       dash: /usr/bin/sh\n\
+                      diversion by x from: /bin/ls\n\
+                      nginx-common, nginx: /usr/sbin/nginx\n\
                       local diversion from: /usr/sbin/tool\n\
                       local diversion to: /usr/sbin/tool.orig\n\
                       tools: /usr/sbin/tool\n\
@@ -764,7 +767,9 @@ mod tests {
         assert_eq!(owners["/usr/sbin/tool"], "", "an admin's replacement");
         assert_eq!(owners["/etc/hook"], "");
         assert_eq!(owners["/usr/lib/a[1]"], "lib1");
-        assert_eq!(owners.len(), 5);
+        // Every package that ships it, as logrotate_entry lists them.
+        assert_eq!(owners["/usr/sbin/nginx"], "nginx-common, nginx");
+        assert_eq!(owners.len(), 6);
     }
 
     #[test]

@@ -178,6 +178,36 @@ struct Row {
     secs: f64,
 }
 
+impl Row {
+    /// `service`'s row before anything ran.
+    fn of(service: &Service) -> Self {
+        Row {
+            service: service.name.clone(),
+            package: package_version(service),
+            systemd: String::new(),
+            before: "-".into(),
+            after: "-".into(),
+            result: String::new(),
+            detail: String::new(),
+            ok: true,
+            listed_as: match service.unshipped {
+                true => "not shipped",
+                false => "limit of this machine",
+            },
+            started: None,
+            secs: 0.0,
+        }
+    }
+
+    /// A failure: its first line as the result, the rest as the detail.
+    fn failed(&mut self, e: &str) {
+        let (first, rest) = e.split_once('\n').unwrap_or((e, ""));
+        self.ok = false;
+        self.result = first.trim_end_matches(':').into();
+        self.detail = rest.into();
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let update = if let Some(i) = args.iter().position(|a| a == "--update") {
@@ -367,22 +397,7 @@ fn run_one(
     own_turn: bool,
 ) -> Row {
     let t = Instant::now();
-    let mut row = Row {
-        service: service.name.clone(),
-        package: package_version(service),
-        systemd: String::new(),
-        before: "-".into(),
-        after: "-".into(),
-        result: String::new(),
-        detail: String::new(),
-        ok: true,
-        listed_as: match service.unshipped {
-            true => "not shipped",
-            false => "limit of this machine",
-        },
-        started: None,
-        secs: 0.0,
-    };
+    let mut row = Row::of(service);
     if let Some(why) = &service.unverified {
         row.result = match service.unshipped {
             true => format!("no drop-in shipped: {why}"),
@@ -397,12 +412,9 @@ fn run_one(
             .map_err(|e| format!("{}: {e}", dir.display()))
             .and_then(|()| verify(service, &dir, update, &mut row, pace, own_turn));
         if let Err(e) = verified {
-            row.ok = false;
             // The table gets the first line; the whole story goes to stderr.
             pace.say(&e);
-            let (first, rest) = e.split_once('\n').unwrap_or((&e, ""));
-            row.result = first.trim_end_matches(':').into();
-            row.detail = rest.into();
+            row.failed(&e);
         }
     }
     row.secs = row.started.unwrap_or(t).elapsed().as_secs_f64();
@@ -418,20 +430,9 @@ fn run_one(
 
 /// The row of a service whose packages could not be installed.
 fn failed_row(service: &Service, e: String) -> Row {
-    let (first, rest) = e.split_once('\n').unwrap_or((&e, ""));
-    Row {
-        service: service.name.clone(),
-        package: package_version(service),
-        systemd: String::new(),
-        before: "-".into(),
-        after: "-".into(),
-        result: first.trim_end_matches(':').into(),
-        detail: rest.into(),
-        ok: false,
-        listed_as: "limit of this machine",
-        started: None,
-        secs: 0.0,
-    }
+    let mut row = Row::of(service);
+    row.failed(&e);
+    row
 }
 
 fn print_table(rows: &[Row]) {
